@@ -1,0 +1,78 @@
+import { readdir } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import type { Knex } from 'knex';
+import type { MigrationSource } from '../ports/migrations.js';
+import { ConfigError } from '../errors.js';
+
+const MIGRATION_FILE = /^(?!.*\.d\.[cm]?ts$).+\.(?:[cm]?js|[cm]?ts)$/;
+const OWN_EXTENSION = path.extname(fileURLToPath(import.meta.url));
+const SOURCE_ID = /^[a-z0-9][a-z0-9_-]{0,40}$/;
+
+interface MigrationModule {
+  up(knex: Knex): Promise<void>;
+  down?(knex: Knex): Promise<void>;
+}
+
+/**
+ * A knex migration source over one directory that names migrations without their extension, so a
+ * database migrated from TypeScript sources stays valid when run from the compiled build (and the
+ * other way round). When both `x.ts` and `x.js` exist, the one this process can load is used.
+ */
+class DirectoryMigrationSource implements Knex.MigrationSource<string> {
+  constructor(private readonly directory: string) {}
+
+  async getMigrations(): Promise<string[]> {
+    const files = (await readdir(this.directory)).filter((file) => MIGRATION_FILE.test(file)).sort();
+    const byName = new Map<string, string>();
+    for (const file of files) {
+      const name = this.getMigrationName(file);
+      // Where a directory holds both a source and its build, load the kind this process runs.
+      if (!byName.has(name) || path.extname(file) === OWN_EXTENSION) byName.set(name, file);
+    }
+    return [...byName.values()];
+  }
+
+  getMigrationName(file: string): string {
+    return file.replace(/\.[cm]?[jt]s$/, '');
+  }
+
+  async getMigration(file: string): Promise<Knex.Migration> {
+    const mod = (await import(pathToFileURL(path.join(this.directory, file)).href)) as MigrationModule;
+    if (typeof mod.up !== 'function') throw new ConfigError(`Migration ${file} in ${this.directory} exports no up().`);
+    return { up: mod.up, down: mod.down };
+  }
+}
+
+export function migrationTable(source: MigrationSource): string {
+  if (!SOURCE_ID.test(source.id)) throw new ConfigError(`Migration source id "${source.id}" is invalid.`);
+  return `gatehouse_migrations_${source.id.replace(/-/g, '_')}`;
+}
+
+function directoryOf(source: MigrationSource): string {
+  return source.directory instanceof URL ? fileURLToPath(source.directory) : source.directory;
+}
+
+/** Apply every pending migration of each source, in order. Returns the names applied. */
+export async function runMigrations(knex: Knex, sources: readonly MigrationSource[]): Promise<string[]> {
+  const applied: string[] = [];
+  for (const source of sources) {
+    const [, names] = (await knex.migrate.latest({
+      migrationSource: new DirectoryMigrationSource(directoryOf(source)),
+      tableName: migrationTable(source),
+    })) as [number, string[]];
+    applied.push(...names.map((name) => `${source.id}/${name}`));
+  }
+  return applied;
+}
+
+/** Roll back every migration of one source (used when removing a plugin's tables). */
+export async function rollbackMigrations(knex: Knex, source: MigrationSource): Promise<void> {
+  await knex.migrate.rollback(
+    {
+      migrationSource: new DirectoryMigrationSource(directoryOf(source)),
+      tableName: migrationTable(source),
+    },
+    true,
+  );
+}

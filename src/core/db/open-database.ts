@@ -1,0 +1,79 @@
+import { mkdir } from 'node:fs/promises';
+import knexFactory, { type Knex } from 'knex';
+import ClientPGlite from 'knex-pglite';
+import { PGlite } from '@electric-sql/pglite';
+import type { Database, TenantDb } from '../ports/database.js';
+import { KnexTenantDb } from './tenant-db.js';
+import { ConfigError } from '../errors.js';
+
+export interface DatabaseOptions {
+  /** A PostgreSQL connection string. Defaults to `DATABASE_URL`; without one the embedded database is used. */
+  readonly url?: string;
+  /** Where the embedded database keeps its files (default `./.gatehouse/data`); `memory://` keeps it in memory. */
+  readonly dataDir?: string;
+  /** A PostgreSQL schema to use instead of `public` (created if missing). */
+  readonly schema?: string;
+  /** Connection pool bounds for a server database (default 0..10). */
+  readonly pool?: { readonly min?: number; readonly max?: number };
+  /** Use an existing knex instance; the engine then never destroys it. */
+  readonly knex?: Knex;
+}
+
+const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
+
+export class KnexDatabase implements Database {
+  constructor(
+    readonly knex: Knex,
+    readonly kind: 'postgres' | 'embedded',
+    private readonly owned: boolean,
+  ) {}
+
+  forTenant(tenant: string, trx?: Knex.Transaction): TenantDb {
+    return new KnexTenantDb(tenant, trx ?? this.knex);
+  }
+
+  async close(): Promise<void> {
+    if (this.owned) await this.knex.destroy();
+  }
+}
+
+function isPgliteKnex(knex: Knex): boolean {
+  return knex.client instanceof (ClientPGlite as unknown as new (...args: never[]) => unknown);
+}
+
+/** Open the engine's database: a PostgreSQL server when a URL is given, else the embedded one. */
+export async function openDatabase(options: DatabaseOptions = {}): Promise<KnexDatabase> {
+  if (options.knex) return new KnexDatabase(options.knex, isPgliteKnex(options.knex) ? 'embedded' : 'postgres', false);
+  if (options.schema !== undefined && !SCHEMA_NAME.test(options.schema)) {
+    throw new ConfigError(`Database schema "${options.schema}" is invalid: use lowercase letters, digits and _.`);
+  }
+  const url = options.url ?? process.env.DATABASE_URL;
+  const searchPath = options.schema ? [options.schema] : undefined;
+  let knex: Knex;
+  let kind: 'postgres' | 'embedded';
+  if (url) {
+    kind = 'postgres';
+    knex = knexFactory({
+      client: 'pg',
+      connection: url,
+      searchPath,
+      pool: { min: options.pool?.min ?? 0, max: options.pool?.max ?? 10 },
+      acquireConnectionTimeout: 10_000,
+    });
+  } else {
+    kind = 'embedded';
+    const dataDir = options.dataDir ?? './.gatehouse/data';
+    if (!dataDir.startsWith('memory://')) await mkdir(dataDir, { recursive: true });
+    const pglite = new PGlite(dataDir);
+    knex = knexFactory({
+      client: ClientPGlite as unknown as typeof knexFactory.Client,
+      connection: { pglite } as unknown as Knex.StaticConnectionConfig,
+      searchPath,
+    });
+  }
+  if (options.schema) {
+    // A search path may name a schema that does not exist yet; create it through the same pool.
+    await knex.raw('create schema if not exists ??', [options.schema]);
+  }
+  return new KnexDatabase(knex, kind, true);
+}

@@ -1,0 +1,69 @@
+/**
+ * Typed errors. Every error the engine raises on purpose extends {@link GatehouseError} and carries
+ * a stable `code`, so callers can match on it even when two copies of the package are loaded.
+ */
+export class GatehouseError extends Error {
+  readonly code: string;
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.name = new.target.name;
+  }
+}
+
+/** The engine refused to start: a plugin set that cannot work together. */
+export class BootError extends GatehouseError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('boot_failed', message, options);
+  }
+}
+
+/** Configuration that cannot be honoured. */
+export class ConfigError extends GatehouseError {
+  constructor(message: string) {
+    super('invalid_config', message);
+  }
+}
+
+/**
+ * Raised by a tool handler to report a failure the caller should see (an `isError` tool result
+ * with exactly this message). Any other exception thrown by a handler is reported as an internal
+ * error without details.
+ */
+export class ToolError extends GatehouseError {
+  constructor(message: string) {
+    super('tool_error', message);
+  }
+}
+
+/** A caller-visible HTTP failure with a JSON body. Thrown by routes; rendered by the HTTP layer. */
+export class HttpError extends GatehouseError {
+  readonly status: number;
+  readonly headers: Record<string, string>;
+  readonly details?: unknown;
+  constructor(
+    status: number,
+    code: string,
+    message: string,
+    init: { headers?: Record<string, string>; details?: unknown } = {},
+  ) {
+    super(code, message);
+    this.status = status;
+    this.headers = init.headers ?? {};
+    this.details = init.details;
+  }
+}
+
+/** The audit trail cannot take more events; calls are refused rather than run unaudited. */
+export class AuditUnavailableError extends GatehouseError {
+  constructor(message = 'The audit trail is not accepting events; the call was not run.') {
+    super('audit_unavailable', message);
+  }
+}
+
+/** A tenant-scoped operation was attempted without a valid tenant. */
+export class TenantRequiredError extends GatehouseError {
+  constructor(message = 'A tenant is required for this operation.') {
+    super('tenant_required', message);
+  }
+}

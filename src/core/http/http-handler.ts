@@ -1,0 +1,306 @@
+import { randomUUID } from 'node:crypto';
+import { inject, injectable } from 'inversify';
+import { ErrorCode, SUPPORTED_PROTOCOL_VERSIONS } from '@modelcontextprotocol/sdk/types.js';
+import { EngineConfig } from '../kernel/config.js';
+import { Logger } from '../log/logger.js';
+import { Database } from '../ports/database.js';
+import type { Principal } from '../ports/principal.js';
+import { AuditUnavailableError, GatehouseError, HttpError } from '../errors.js';
+import { McpDispatcher } from '../mcp/mcp-dispatcher.js';
+import { ProtocolError, classify, errorResponse, type JsonRpcId, type JsonRpcRequest } from '../mcp/jsonrpc.js';
+import type { CallContext } from '../mcp/call-context.js';
+import { RequestAuthenticator } from './request-auth.js';
+import { RouteTable, RouteTableToken } from './route-table.js';
+import { json, jsonError, type HttpRequest, type HttpResponse } from './types.js';
+import type { RouteRequest } from './route.js';
+import { TENANT_ID } from '../db/tenant-db.js';
+
+const TENANT_PATH = /^\/t\/([^/]+)(\/.*)$/;
+const LOOPBACK_HOSTS = ['localhost', '127.0.0.1', '[::1]'];
+const CORS_ALLOW_HEADERS = 'authorization, content-type, accept, mcp-protocol-version, mcp-session-id, last-event-id, x-api-key, x-csrf-token';
+const CORS_EXPOSE_HEADERS = 'mcp-session-id, www-authenticate';
+const UNAVAILABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', '57P01', '57P03', '53300', '08006', '08001']);
+
+export { LOOPBACK_HOSTS };
+
+/** A database or dependency outage, as opposed to a bug: answered with 503 and `Retry-After`. */
+function isUnavailable(error: unknown): boolean {
+  if (error instanceof AuditUnavailableError) return true;
+  const err = error as { code?: unknown; name?: unknown } | null;
+  return typeof err?.code === 'string' ? UNAVAILABLE_CODES.has(err.code) : err?.name === 'KnexTimeoutError';
+}
+
+function rpcHttpError(status: number, id: JsonRpcId | null, code: number, message: string, headers?: Record<string, string>): HttpResponse {
+  return json(status, errorResponse(id, code, message), headers);
+}
+
+function hostOf(hostHeader: string): string {
+  const host = hostHeader.trim().toLowerCase();
+  if (host.startsWith('[')) return host.slice(0, host.indexOf(']') + 1);
+  const colon = host.indexOf(':');
+  return colon === -1 ? host : host.slice(0, colon);
+}
+
+function isJsonContentType(value: string | undefined): boolean {
+  if (!value) return false;
+  const type = value.split(';', 1)[0]!.trim().toLowerCase();
+  return type === 'application/json' || (type.startsWith('application/') && type.endsWith('+json'));
+}
+
+function accepts(accept: string | undefined, type: string): boolean {
+  if (!accept) return true;
+  const lower = accept.toLowerCase();
+  return lower.includes(type) || lower.includes('*/*') || lower.includes(`${type.split('/')[0]}/*`);
+}
+
+/**
+ * The engine's HTTP surface: origin and host checks, the MCP endpoint (request checks, then
+ * authentication, then dispatch) and contributed routes. Errors are JSON on every path, never
+ * HTML and never a stack trace.
+ */
+@injectable()
+export class HttpHandler {
+  private inFlight = 0;
+  private closing = false;
+  private idle: (() => void) | undefined;
+  private readonly shutdown = new AbortController();
+  private origins: { readonly publicUrl: string; readonly allowed: ReadonlySet<string> } | undefined;
+
+  constructor(
+    @inject(EngineConfig) private readonly config: EngineConfig,
+    @inject(McpDispatcher) private readonly dispatcher: McpDispatcher,
+    @inject(RequestAuthenticator) private readonly auth: RequestAuthenticator,
+    @inject(RouteTableToken) private readonly routes: RouteTable,
+    @inject(Database) private readonly database: Database,
+    @inject(Logger) private readonly logger: Logger,
+  ) {}
+
+  /** Allowed origins: as configured, else the public URL's origin (which `listen()` may set late). */
+  private originAllowed(origin: string): boolean {
+    if (this.origins?.publicUrl !== this.config.publicUrl) {
+      const list = this.config.allowedOrigins ?? [new URL(this.config.publicUrl).origin];
+      this.origins = { publicUrl: this.config.publicUrl, allowed: new Set(list.map((entry) => entry.toLowerCase())) };
+    }
+    return this.origins.allowed.has(origin.toLowerCase());
+  }
+
+  async handle(req: HttpRequest): Promise<HttpResponse> {
+    const requestId = randomUUID();
+    const origin = req.header('origin');
+    const cors = origin !== undefined && this.originAllowed(origin) ? this.corsHeaders(origin) : undefined;
+    if (origin !== undefined && !cors) {
+      return rpcHttpError(403, null, ErrorCode.InvalidRequest, `Origin ${origin} is not allowed.`);
+    }
+    const hosts = this.config.allowedHosts;
+    if (hosts) {
+      const host = req.header('host');
+      if (!host || !hosts.includes(hostOf(host))) return rpcHttpError(403, null, ErrorCode.InvalidRequest, 'Host header is not allowed.');
+    }
+    if (this.closing) return jsonError(503, 'shutting_down', 'The server is shutting down.', { headers: { 'retry-after': '5', connection: 'close' } });
+    this.inFlight++;
+    try {
+      const response = await this.route(req, requestId, cors);
+      return cors ? { ...response, headers: { ...response.headers, ...cors } } : response;
+    } catch (error) {
+      const response = this.renderError(error, requestId);
+      return cors ? { ...response, headers: { ...response.headers, ...cors } } : response;
+    } finally {
+      this.inFlight--;
+      if (this.inFlight === 0) this.idle?.();
+    }
+  }
+
+  /** Stop taking requests, wait for in-flight ones (up to the drain timeout), then abort the rest. */
+  async drain(): Promise<void> {
+    this.closing = true;
+    if (this.inFlight > 0) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, this.config.drainTimeoutMs);
+        this.idle = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+    }
+    this.shutdown.abort(new GatehouseError('shutting_down', 'The server is shutting down.'));
+  }
+
+  private corsHeaders(origin: string): Record<string, string> {
+    return { 'access-control-allow-origin': origin, 'access-control-expose-headers': CORS_EXPOSE_HEADERS, vary: 'Origin' };
+  }
+
+  private async route(req: HttpRequest, requestId: string, cors: Record<string, string> | undefined): Promise<HttpResponse> {
+    const base = this.config.basePath;
+    if (base && req.path !== base && !req.path.startsWith(`${base}/`)) return jsonError(404, 'not_found', 'No such endpoint.');
+    let path = req.path.slice(base.length) || '/';
+    let tenantHint: string | undefined;
+    const tenantMatch = TENANT_PATH.exec(path);
+    if (tenantMatch) {
+      if (!TENANT_ID.test(tenantMatch[1]!)) return jsonError(404, 'not_found', 'No such tenant endpoint.');
+      tenantHint = tenantMatch[1];
+      path = tenantMatch[2]!;
+    }
+    if (req.method === 'OPTIONS' && cors) {
+      return {
+        status: 204,
+        headers: { 'access-control-allow-methods': 'GET, POST, PUT, PATCH, DELETE, OPTIONS', 'access-control-allow-headers': CORS_ALLOW_HEADERS, 'access-control-max-age': '600' },
+      };
+    }
+    if (path === this.config.mcpPath) return this.mcp(req, requestId, tenantHint);
+    if (path === '/healthz' && tenantHint === undefined && req.method === 'GET') return this.health();
+    return this.contributed(req, path, requestId, tenantHint);
+  }
+
+  private async health(): Promise<HttpResponse> {
+    try {
+      await this.database.knex.raw('select 1');
+      return json(200, { status: 'ok', database: this.database.kind });
+    } catch {
+      return jsonError(503, 'database_unavailable', 'The database is not reachable.', { headers: { 'retry-after': '5' } });
+    }
+  }
+
+  private async contributed(req: HttpRequest, path: string, requestId: string, tenantHint: string | undefined): Promise<HttpResponse> {
+    let match;
+    try {
+      match = this.routes.match(req.method, path);
+    } catch {
+      return jsonError(400, 'bad_request', 'The request path is not valid.');
+    }
+    if (match.kind === 'none') return jsonError(404, 'not_found', 'No such endpoint.');
+    if (match.kind === 'wrong-method') {
+      return jsonError(405, 'method_not_allowed', `Use ${match.allow.join(' or ')} for this endpoint.`, { headers: { allow: match.allow.join(', ') } });
+    }
+    let principal: Promise<Principal> | undefined;
+    let body: Promise<unknown> | undefined;
+    const routeRequest: RouteRequest = {
+      method: req.method,
+      path: req.path,
+      query: req.query,
+      clientAddress: req.clientAddress,
+      signal: req.signal,
+      params: match.params,
+      requestId,
+      tenantHint,
+      header: (name: string) => req.header(name),
+      body: () => req.body(),
+      authenticate: () => (principal ??= this.auth.authenticate(req, tenantHint, requestId)),
+      json: () =>
+        (body ??= req.body().then((buffer) => {
+          try {
+            return JSON.parse(buffer.toString('utf8')) as unknown;
+          } catch {
+            throw new HttpError(400, 'invalid_json', 'The request body is not valid JSON.');
+          }
+        })),
+    };
+    const response = await match.route.handler(routeRequest);
+    return req.method === 'HEAD' ? { ...response, body: undefined } : response;
+  }
+
+  private async mcp(req: HttpRequest, requestId: string, tenantHint: string | undefined): Promise<HttpResponse> {
+    if (req.method !== 'POST') {
+      const message = req.method === 'GET' ? 'This server does not offer a server-to-client stream; use POST.' : `Method ${req.method} is not allowed; use POST.`;
+      return rpcHttpError(405, null, ErrorCode.InvalidRequest, message, { allow: 'POST' });
+    }
+    if (!isJsonContentType(req.header('content-type'))) {
+      return rpcHttpError(415, null, ErrorCode.InvalidRequest, 'Content-Type must be application/json.');
+    }
+    const accept = req.header('accept');
+    if (!accepts(accept, 'application/json') && !accepts(accept, 'text/event-stream')) {
+      return rpcHttpError(406, null, ErrorCode.InvalidRequest, 'Accept must include application/json or text/event-stream.');
+    }
+    const raw = await req.body();
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(raw.toString('utf8'));
+    } catch {
+      return rpcHttpError(400, null, ErrorCode.ParseError, 'Parse error: the body is not valid JSON.');
+    }
+    const message = classify(parsed);
+    if (message.kind === 'invalid') return rpcHttpError(400, message.id, ErrorCode.InvalidRequest, `Invalid request: ${message.reason}`);
+    const version = req.header('mcp-protocol-version');
+    if (version !== undefined && !SUPPORTED_PROTOCOL_VERSIONS.includes(version)) {
+      const id = message.kind === 'request' ? message.message.id : null;
+      return rpcHttpError(400, id, ErrorCode.InvalidRequest, `Unsupported MCP-Protocol-Version "${version}"; supported: ${SUPPORTED_PROTOCOL_VERSIONS.join(', ')}.`);
+    }
+    const principal = await this.auth.authenticate(req, tenantHint, requestId);
+    if (message.kind !== 'request') return { status: 202 };
+    return this.answer(message.message, {
+      principal,
+      requestId,
+      clientAddress: req.clientAddress,
+      signal: AbortSignal.any([req.signal, this.shutdown.signal]),
+    }, accept);
+  }
+
+  private async answer(request: JsonRpcRequest, call: CallContext, accept: string | undefined): Promise<HttpResponse> {
+    const wantsProgress = (request.params?._meta as { progressToken?: unknown } | undefined)?.progressToken !== undefined;
+    if (wantsProgress && accept?.toLowerCase().includes('text/event-stream')) return this.stream(request, call);
+    try {
+      return json(200, { jsonrpc: '2.0', id: request.id, result: await this.dispatcher.dispatch(request, call) });
+    } catch (error) {
+      return this.rpcFailure(request.id, error, call.requestId);
+    }
+  }
+
+  /** Answer as an SSE stream: notifications the handler sends, then the response. */
+  private stream(request: JsonRpcRequest, call: CallContext): HttpResponse {
+    const queue: string[] = [];
+    let wake: (() => void) | undefined;
+    let done = false;
+    const push = (message: unknown): void => {
+      queue.push(`event: message\ndata: ${JSON.stringify(message)}\n\n`);
+      wake?.();
+    };
+    const notify = (method: string, params: Record<string, unknown>): void => push({ jsonrpc: '2.0', method, params });
+    void this.dispatcher
+      .dispatch(request, { ...call, notify })
+      .then(
+        (result) => push({ jsonrpc: '2.0', id: request.id, result }),
+        (error: unknown) => {
+          const failure = this.rpcFailure(request.id, error, call.requestId);
+          push(JSON.parse(failure.body as string));
+        },
+      )
+      .finally(() => {
+        done = true;
+        wake?.();
+      });
+    async function* events(): AsyncGenerator<string> {
+      for (;;) {
+        while (queue.length) yield queue.shift()!;
+        if (done) return;
+        await new Promise<void>((resolve) => (wake = resolve));
+        wake = undefined;
+      }
+    }
+    return { status: 200, headers: { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' }, body: events() };
+  }
+
+  private rpcFailure(id: JsonRpcId, error: unknown, requestId: string): HttpResponse {
+    if (error instanceof ProtocolError) return json(200, errorResponse(id, error.rpcCode, error.message, error.data));
+    if (isUnavailable(error)) {
+      this.logger.warn({ err: error, requestId }, 'request refused: dependency unavailable');
+      const message = error instanceof AuditUnavailableError ? error.message : 'A backing service is unavailable; try again shortly.';
+      return json(503, errorResponse(id, ErrorCode.InternalError, message), { 'retry-after': '5' });
+    }
+    this.logger.error({ err: error, requestId }, 'request failed');
+    return json(500, errorResponse(id, ErrorCode.InternalError, `Internal error (request ${requestId}).`));
+  }
+
+  private renderError(error: unknown, requestId: string): HttpResponse {
+    if (error instanceof HttpError) {
+      if (error.status === 401) {
+        return json(401, { error: error.code, error_description: error.message }, error.headers);
+      }
+      return jsonError(error.status, error.code, error.message, { headers: error.headers, details: error.details });
+    }
+    if (isUnavailable(error)) {
+      this.logger.warn({ err: error, requestId }, 'request refused: dependency unavailable');
+      return jsonError(503, 'unavailable', 'A backing service is unavailable; try again shortly.', { headers: { 'retry-after': '5' } });
+    }
+    this.logger.error({ err: error, requestId }, 'request failed');
+    return jsonError(500, 'internal_error', `Internal error (request ${requestId}).`);
+  }
+}

@@ -1,0 +1,75 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { HttpError } from '../errors.js';
+import type { HttpRequest, HttpResponse } from './types.js';
+
+export type NodeHandler = (req: IncomingMessage, res: ServerResponse, next?: (error?: unknown) => void) => void;
+
+function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  const declared = Number(req.headers['content-length']);
+  if (Number.isFinite(declared) && declared > limit) {
+    return Promise.reject(new HttpError(413, 'payload_too_large', `The request body exceeds ${limit} bytes.`, { headers: { connection: 'close' } }));
+  }
+  // A framework may already have parsed the body (e.g. express.json()); accept it as is.
+  const preParsed = (req as IncomingMessage & { body?: unknown }).body;
+  if (preParsed !== undefined && req.readableEnded) {
+    return Promise.resolve(Buffer.isBuffer(preParsed) ? preParsed : Buffer.from(typeof preParsed === 'string' ? preParsed : JSON.stringify(preParsed)));
+  }
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onData = (chunk: Buffer): void => {
+      size += chunk.length;
+      if (size > limit) {
+        req.off('data', onData);
+        req.resume();
+        reject(new HttpError(413, 'payload_too_large', `The request body exceeds ${limit} bytes.`, { headers: { connection: 'close' } }));
+        return;
+      }
+      chunks.push(chunk);
+    };
+    req.on('data', onData);
+    req.once('end', () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)));
+    req.once('error', (error) => reject(new HttpError(400, 'bad_request', `Could not read the request body: ${error.message}`)));
+  });
+}
+
+export function fromNodeRequest(req: IncomingMessage, res: ServerResponse, limit: number): HttpRequest {
+  const url = req.url ?? '/';
+  const q = url.indexOf('?');
+  const controller = new AbortController();
+  res.once('close', () => {
+    if (!res.writableFinished) controller.abort();
+  });
+  let body: Promise<Buffer> | undefined;
+  return {
+    method: req.method ?? 'GET',
+    path: q === -1 ? url : url.slice(0, q),
+    query: new URLSearchParams(q === -1 ? '' : url.slice(q + 1)),
+    header(name) {
+      const value = req.headers[name];
+      return Array.isArray(value) ? value.join(', ') : value;
+    },
+    body: () => (body ??= readBody(req, limit)),
+    clientAddress: req.socket.remoteAddress,
+    signal: controller.signal,
+  };
+}
+
+export async function writeNodeResponse(res: ServerResponse, response: HttpResponse): Promise<void> {
+  res.statusCode = response.status;
+  if (response.headers) for (const [name, value] of Object.entries(response.headers)) res.setHeader(name, value);
+  const body = response.body;
+  if (body === undefined || typeof body === 'string' || body instanceof Uint8Array) {
+    res.end(body);
+    return;
+  }
+  res.flushHeaders();
+  try {
+    for await (const chunk of body) {
+      if (res.destroyed) break;
+      if (!res.write(chunk)) await new Promise((resolve) => res.once('drain', resolve));
+    }
+  } finally {
+    res.end();
+  }
+}

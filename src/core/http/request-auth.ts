@@ -1,0 +1,81 @@
+import { inject, injectable } from 'inversify';
+import { Authenticator, type AuthRequest } from '../ports/authenticator.js';
+import { AuditSink } from '../ports/audit-sink.js';
+import type { Principal } from '../ports/principal.js';
+import { EngineConfig } from '../kernel/config.js';
+import { HttpError } from '../errors.js';
+import type { HttpRequest } from './types.js';
+
+const quote = (value: string): string => `"${value.replace(/["\\]/g, '\\$&')}"`;
+
+export function bearerChallenge(params: Readonly<Record<string, string | undefined>>): string {
+  const parts = Object.entries(params)
+    .filter((entry): entry is [string, string] => entry[1] !== undefined)
+    .map(([key, value]) => `${key}=${quote(value)}`);
+  return parts.length ? `Bearer ${parts.join(', ')}` : 'Bearer';
+}
+
+/** The canonical URL of the MCP endpoint (of one tenant, for per-tenant URLs). */
+export function mcpResourceUrl(config: EngineConfig, tenant?: string): string {
+  const tenantPath = tenant ? `/t/${tenant}` : '';
+  return `${config.publicUrl}${config.basePath}${tenantPath}${config.mcpPath}`;
+}
+
+/**
+ * Authenticates HTTP requests through the bound {@link Authenticator}: turns failures into `401`
+ * with `WWW-Authenticate`, audits them where the tenant is known, and refuses a principal of
+ * another tenant than the one the URL names.
+ */
+@injectable()
+export class RequestAuthenticator {
+  constructor(
+    @inject(Authenticator) private readonly authenticator: Authenticator,
+    @inject(AuditSink) private readonly audit: AuditSink,
+    @inject(EngineConfig) private readonly config: EngineConfig,
+  ) {}
+
+  async authenticate(req: HttpRequest, tenantHint: string | undefined, requestId: string, resource = mcpResourceUrl(this.config, tenantHint)): Promise<Principal> {
+    const request: AuthRequest = { header: (name) => req.header(name), tenantHint, resource, clientAddress: req.clientAddress, requestId };
+    const result = await this.authenticator.authenticate(request);
+    if (result.ok) {
+      if (tenantHint === undefined || result.principal.tenant === tenantHint) return result.principal;
+      this.recordFailure(req, requestId, tenantHint, 'credential of another tenant');
+      throw this.unauthorized(request, 'invalid_token', 'This credential is not valid for this tenant.');
+    }
+    const tenant = result.tenant ?? tenantHint;
+    if (tenant && result.error) this.recordFailure(req, requestId, tenant, result.description);
+    throw this.unauthorized(request, result.error, result.description, result.challenge);
+  }
+
+  private unauthorized(
+    request: AuthRequest,
+    error: 'invalid_request' | 'invalid_token' | undefined,
+    description: string,
+    extra?: Readonly<Record<string, string>>,
+  ): HttpError {
+    const challenge = bearerChallenge({
+      realm: 'gatehouse',
+      ...this.authenticator.challenge(request),
+      ...extra,
+      ...(error ? { error, error_description: description } : {}),
+    });
+    return new HttpError(401, error ?? 'unauthorized', description, { headers: { 'www-authenticate': challenge } });
+  }
+
+  private recordFailure(req: HttpRequest, requestId: string, tenant: string, reason: string): void {
+    this.audit.record({
+      time: new Date(),
+      tenant,
+      principal: undefined,
+      action: 'authenticate',
+      target: req.path,
+      decision: 'auth-failed',
+      reason,
+      outcome: 'refused',
+      arguments: undefined,
+      latencyMs: undefined,
+      requestId,
+      clientAddress: req.clientAddress,
+    });
+  }
+}

@@ -1,0 +1,56 @@
+/**
+ * Gatehouse: an embeddable, governed MCP server engine.
+ *
+ * The public API of the core. Every export here is a deliberate API decision: add with care.
+ */
+export { createEngine, type Engine, type ListenOptions, type ToolSummary } from './kernel/create-engine.js';
+export { EngineConfig, type EngineOptions } from './kernel/config.js';
+export { definePlugin, type PluginDefinition, type PluginSpec, type PluginBinder } from './kernel/plugin.js';
+export { LifecycleContribution } from './kernel/lifecycle.js';
+
+export {
+  defineTool,
+  toolResult,
+  TOOL_NAME,
+  type ToolAnnotations,
+  type ToolContent,
+  type ToolContext,
+  type ToolDefinition,
+  type ToolResult,
+  type ToolReturn,
+  type ToolSpec,
+} from './tools/define-tool.js';
+export { ToolCatalog, ToolCatalogToken, type ToolEntry } from './tools/tool-catalog.js';
+
+export type { Principal } from './ports/principal.js';
+export { Authenticator, type AuthRequest, type AuthResult, type AuthFailure } from './ports/authenticator.js';
+export { Policy, type PolicyDecision, type PolicyRequest } from './ports/policy.js';
+export { AuditSink, type AuditEvent, type AuditDecision, type AuditOutcome } from './ports/audit-sink.js';
+export { Database, type TenantDb } from './ports/database.js';
+export { MigrationSource } from './ports/migrations.js';
+
+export { RouteContribution, type RouteDefinition, type RouteMethod, type RouteRequest } from './http/route.js';
+export { json, jsonError, type HttpRequest, type HttpResponse, type HttpBody } from './http/types.js';
+export { mcpResourceUrl, bearerChallenge } from './http/request-auth.js';
+export type { NodeHandler } from './http/node-adapter.js';
+export { McpDispatcher } from './mcp/mcp-dispatcher.js';
+
+export { ApiKeyStore, isUuid, type ApiKeyRecord, type ApiKeyCheck, type CreateApiKeyInput } from './keys/api-key-store.js';
+export { ApiKeyVerifier } from './keys/api-key-verifier.js';
+
+export { openDatabase, type DatabaseOptions } from './db/open-database.js';
+export { runMigrations, rollbackMigrations } from './db/migrator.js';
+export { TENANT_ID, assertTenant } from './db/tenant-db.js';
+
+export { Logger, JsonLogger, type LogLevel } from './log/logger.js';
+export {
+  GatehouseError,
+  BootError,
+  ConfigError,
+  ToolError,
+  HttpError,
+  AuditUnavailableError,
+  TenantRequiredError,
+} from './errors.js';
+
+export { z } from 'zod';

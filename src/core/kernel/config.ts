@@ -1,0 +1,71 @@
+import type { Knex } from 'knex';
+import type { DatabaseOptions } from '../db/open-database.js';
+import type { Logger, LogLevel } from '../log/logger.js';
+import type { PluginDefinition } from './plugin.js';
+
+/** Options of {@link createEngine}. Only `plugins` is required. */
+export interface EngineOptions {
+  /**
+   * The features of this engine: exactly one edition plugin (`communityEdition()` or
+   * `enterpriseEdition(...)`) plus any tool plugins.
+   */
+  readonly plugins: readonly PluginDefinition[];
+  /**
+   * The public origin clients reach the engine at, e.g. `https://mcp.example.com`. The canonical
+   * resource URL (the expected token audience) is built from it, never from the `Host` header.
+   * `listen()` fills it in for a loopback server when unset.
+   */
+  readonly publicUrl?: string;
+  /** A path prefix under which everything is mounted, e.g. `/gatehouse`. Default: none. */
+  readonly basePath?: string;
+  /** The MCP endpoint path under the base path. Default `/api/mcp`. */
+  readonly mcpPath?: string;
+  readonly database?: DatabaseOptions;
+  /** Apply pending migrations while booting. Default true. */
+  readonly migrate?: boolean;
+  /**
+   * Browser origins allowed to call (exact `scheme://host[:port]`). Requests with an `Origin` not
+   * listed get 403. Requests without `Origin` (non-browser clients) are not affected. Default: the
+   * public URL's origin.
+   */
+  readonly allowedOrigins?: readonly string[];
+  /**
+   * When set, the `Host` header must name one of these hosts (with or without port), else 403.
+   * Guards a server bound to loopback against DNS rebinding; `listen()` on a loopback address sets
+   * it to the loopback names when unset.
+   */
+  readonly allowedHosts?: readonly string[];
+  /** Largest accepted request body in bytes (413 past it). Default 1 MiB. */
+  readonly maxBodyBytes?: number;
+  /** How long a verified credential may be reused from cache (the revocation delay). Default 30 s. */
+  readonly credentialCacheTtlMs?: number;
+  /** Page size of list methods (`tools/list`…). Default 100. */
+  readonly pageSize?: number;
+  /** How long `close()` waits for in-flight requests before aborting them. Default 10 s. */
+  readonly drainTimeoutMs?: number;
+  /** Server name and version sent on `initialize`. */
+  readonly serverInfo?: { readonly name: string; readonly version: string };
+  /** Instructions for the model, sent on `initialize`. */
+  readonly instructions?: string;
+  readonly logger?: Logger;
+  readonly logLevel?: LogLevel;
+}
+
+/** The resolved configuration, injectable by plugins. */
+export interface EngineConfig {
+  publicUrl: string;
+  readonly basePath: string;
+  readonly mcpPath: string;
+  readonly allowedOrigins: readonly string[] | undefined;
+  allowedHosts: readonly string[] | undefined;
+  readonly maxBodyBytes: number;
+  readonly credentialCacheTtlMs: number;
+  readonly pageSize: number;
+  readonly drainTimeoutMs: number;
+  readonly serverInfo: { readonly name: string; readonly version: string };
+  readonly instructions: string | undefined;
+}
+
+export const EngineConfig = Symbol.for('gatehouse.EngineConfig');
+
+export type { Knex };

@@ -1,0 +1,46 @@
+import type { ContainerModuleLoadOptions } from 'inversify';
+import type { RouteDefinition } from '../http/route.js';
+import type { ToolDefinition } from '../tools/define-tool.js';
+import { ConfigError } from '../errors.js';
+
+/** What an edition plugin may do with the container while it registers. */
+export type PluginBinder = Pick<ContainerModuleLoadOptions, 'bind' | 'isBound' | 'onActivation' | 'onDeactivation'>;
+
+export interface PluginSpec {
+  /** Unique among the engine's plugins: `^[a-z0-9][a-z0-9-]*$`. Names the plugin in errors. */
+  readonly id: string;
+  readonly tools?: readonly ToolDefinition[];
+  readonly routes?: readonly RouteDefinition[];
+  /** A directory of knex migrations (path or `file:` URL), applied with the plugin's own migration table. */
+  readonly migrations?: string | URL;
+  /**
+   * Container bindings, for edition plugins and plugins with injected services. Plugin authors who
+   * only contribute tools never need this.
+   */
+  readonly register?: (binder: PluginBinder) => void;
+}
+
+export interface PluginDefinition extends PluginSpec {
+  readonly kind: 'gatehouse.plugin';
+}
+
+const PLUGIN_ID = /^[a-z0-9][a-z0-9-]{0,40}$/;
+
+/**
+ * Declare a plugin: an id plus what it contributes.
+ *
+ * ```ts
+ * export const ticketsPlugin = () => definePlugin({ id: 'tickets', tools: [getTicket, createTicket] });
+ * ```
+ */
+export function definePlugin(spec: PluginSpec): PluginDefinition {
+  if (!PLUGIN_ID.test(spec.id)) {
+    throw new ConfigError(`Plugin id "${spec.id}" is invalid: use lowercase letters, digits and hyphens.`);
+  }
+  for (const tool of spec.tools ?? []) {
+    if (tool?.kind !== 'gatehouse.tool') {
+      throw new ConfigError(`Plugin "${spec.id}" lists a tool that was not made with defineTool().`);
+    }
+  }
+  return Object.freeze({ ...spec, kind: 'gatehouse.plugin' as const });
+}

@@ -1,0 +1,75 @@
+import { createHash } from 'node:crypto';
+import { inject, injectable } from 'inversify';
+import { ApiKeyStore, type ApiKeyCheck } from './api-key-store.js';
+import { EngineConfig } from '../kernel/config.js';
+import { Logger } from '../log/logger.js';
+
+interface CacheEntry {
+  readonly check: ApiKeyCheck;
+  readonly until: number;
+}
+
+const MAX_ENTRIES = 10_000;
+const NEGATIVE_TTL_MS = 5_000;
+const TOUCH_INTERVAL_MS = 10_000;
+
+/**
+ * Checks API keys with a short-lived, bounded cache in front of {@link ApiKeyStore}, so a warm
+ * request does no database round trip. A key revoked through this process stops working at once;
+ * one revoked elsewhere (another instance, the database directly) within `credentialCacheTtlMs`.
+ * `last_used_at` is written in batches off the request path.
+ */
+@injectable()
+export class ApiKeyVerifier {
+  private readonly cache = new Map<string, CacheEntry>();
+  private readonly used = new Set<string>();
+  private touchTimer: NodeJS.Timeout | undefined;
+
+  constructor(
+    @inject(ApiKeyStore) private readonly store: ApiKeyStore,
+    @inject(EngineConfig) private readonly config: EngineConfig,
+    @inject(Logger) private readonly logger: Logger,
+  ) {}
+
+  async check(presented: string): Promise<ApiKeyCheck> {
+    const cacheKey = createHash('sha256').update(presented).digest('base64');
+    const now = Date.now();
+    const cached = this.cache.get(cacheKey);
+    let check: ApiKeyCheck;
+    if (cached && cached.until > now) {
+      check = cached.check;
+      if (check.status === 'valid' && check.key.expiresAt && check.key.expiresAt.getTime() <= now) {
+        check = { status: 'expired', key: check.key };
+      }
+    } else {
+      check = await this.store.check(presented);
+      if (this.cache.size >= MAX_ENTRIES) this.cache.delete(this.cache.keys().next().value!);
+      const ttl = check.status === 'valid' ? this.config.credentialCacheTtlMs : NEGATIVE_TTL_MS;
+      this.cache.set(cacheKey, { check, until: now + ttl });
+    }
+    if (check.status === 'valid') this.markUsed(check.key.id);
+    return check;
+  }
+
+  /** Forget every cached answer (after a revocation or a change of a key's owner). */
+  invalidate(): void {
+    this.cache.clear();
+  }
+
+  private markUsed(id: string): void {
+    this.used.add(id);
+    this.touchTimer ??= setTimeout(() => void this.flushUsage(), TOUCH_INTERVAL_MS).unref();
+  }
+
+  async flushUsage(): Promise<void> {
+    if (this.touchTimer) clearTimeout(this.touchTimer);
+    this.touchTimer = undefined;
+    const ids = [...this.used];
+    this.used.clear();
+    try {
+      await this.store.touch(ids, new Date());
+    } catch (error) {
+      this.logger.warn({ err: error }, 'could not record API key usage');
+    }
+  }
+}

@@ -1,0 +1,67 @@
+import { ErrorCode } from '@modelcontextprotocol/sdk/types.js';
+import { GatehouseError } from '../errors.js';
+
+export type JsonRpcId = string | number;
+
+export interface JsonRpcRequest {
+  readonly jsonrpc: '2.0';
+  readonly id: JsonRpcId;
+  readonly method: string;
+  readonly params?: Record<string, unknown>;
+}
+
+export interface JsonRpcNotification {
+  readonly jsonrpc: '2.0';
+  readonly method: string;
+  readonly params?: Record<string, unknown>;
+}
+
+export type JsonRpcResponse =
+  | { readonly jsonrpc: '2.0'; readonly id: JsonRpcId; readonly result: unknown }
+  | { readonly jsonrpc: '2.0'; readonly id: JsonRpcId | null; readonly error: { code: number; message: string; data?: unknown } };
+
+/** A JSON-RPC protocol error: rendered as a JSON-RPC error object, never as a tool result. */
+export class ProtocolError extends GatehouseError {
+  constructor(
+    readonly rpcCode: number,
+    message: string,
+    readonly data?: unknown,
+  ) {
+    super('protocol_error', message);
+  }
+}
+
+export const invalidParams = (message: string): ProtocolError => new ProtocolError(ErrorCode.InvalidParams, message);
+
+export function errorResponse(id: JsonRpcId | null, code: number, message: string, data?: unknown): JsonRpcResponse {
+  return { jsonrpc: '2.0', id, error: data === undefined ? { code, message } : { code, message, data } };
+}
+
+export type Classified =
+  | { readonly kind: 'request'; readonly message: JsonRpcRequest }
+  | { readonly kind: 'notification'; readonly message: JsonRpcNotification }
+  | { readonly kind: 'response' }
+  | { readonly kind: 'invalid'; readonly id: JsonRpcId | null; readonly reason: string };
+
+const isId = (value: unknown): value is JsonRpcId =>
+  typeof value === 'string' || (typeof value === 'number' && Number.isInteger(value));
+
+/** Sort a parsed JSON value into request / notification / response, or say why it is none. */
+export function classify(value: unknown): Classified {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    return { kind: 'invalid', id: null, reason: Array.isArray(value) ? 'JSON-RPC batches are not supported.' : 'Expected a JSON-RPC message object.' };
+  }
+  const message = value as Record<string, unknown>;
+  const id = isId(message.id) ? message.id : null;
+  if (message.jsonrpc !== '2.0') return { kind: 'invalid', id, reason: 'The "jsonrpc" member must be "2.0".' };
+  if (message.params !== undefined && (typeof message.params !== 'object' || message.params === null || Array.isArray(message.params))) {
+    return { kind: 'invalid', id, reason: 'The "params" member must be an object.' };
+  }
+  if (typeof message.method === 'string') {
+    if (message.id === undefined) return { kind: 'notification', message: message as unknown as JsonRpcNotification };
+    if (!isId(message.id)) return { kind: 'invalid', id: null, reason: 'The "id" member must be a string or an integer.' };
+    return { kind: 'request', message: message as unknown as JsonRpcRequest };
+  }
+  if (isId(message.id) && ('result' in message || 'error' in message)) return { kind: 'response' };
+  return { kind: 'invalid', id, reason: 'A request needs a "method" string.' };
+}

@@ -1,0 +1,31 @@
+import type { Knex } from 'knex';
+import type { Model, ModelClass, QueryBuilder } from 'objection';
+
+/**
+ * Tenant-scoped data access: the only way tool handlers reach the database. Every query it builds
+ * is restricted to one tenant's rows, and every row it inserts is stamped with that tenant, so a
+ * handler cannot read or change another tenant's data by mistake. Tenant-owned tables carry a
+ * `tenant` text column.
+ */
+export interface TenantDb {
+  readonly tenant: string;
+  /** A knex query on `table`, already filtered to this tenant (`where <table>.tenant = ?`). */
+  table<Row extends object = Record<string, unknown>>(table: string): Knex.QueryBuilder<Row, Row[]>;
+  /** Insert rows stamped with this tenant; returns the inserted rows. */
+  insert<Row extends object = Record<string, unknown>>(table: string, rows: object | object[]): Promise<Row[]>;
+  /** An objection query for `model`, already filtered to this tenant. */
+  query<M extends Model>(model: ModelClass<M>): QueryBuilder<M, M[]>;
+  /** Run `work` in one transaction; the `TenantDb` it receives uses that transaction. */
+  transaction<T>(work: (db: TenantDb) => Promise<T>): Promise<T>;
+}
+
+/** The engine's database: a knex instance on PostgreSQL (a server, or the embedded one). */
+export interface Database {
+  readonly knex: Knex;
+  /** `postgres` for a server reached through `DATABASE_URL`, `embedded` for the built-in one. */
+  readonly kind: 'postgres' | 'embedded';
+  /** Tenant-scoped access; throws `TenantRequiredError` for an empty or malformed tenant. */
+  forTenant(tenant: string, trx?: Knex.Transaction): TenantDb;
+}
+
+export const Database = Symbol.for('gatehouse.Database');

@@ -1,0 +1,126 @@
+import { z } from 'zod';
+import type { Logger } from '../log/logger.js';
+import type { Principal } from '../ports/principal.js';
+import type { TenantDb } from '../ports/database.js';
+import { ConfigError } from '../errors.js';
+
+/** MCP tool annotations: hints for clients, never enforced. */
+export interface ToolAnnotations {
+  readonly title?: string;
+  readonly readOnlyHint?: boolean;
+  readonly destructiveHint?: boolean;
+  readonly idempotentHint?: boolean;
+  readonly openWorldHint?: boolean;
+}
+
+/** What a tool handler receives besides its arguments. It never contains the caller's credential. */
+export interface ToolContext {
+  readonly principal: Principal;
+  readonly tenant: string;
+  /** Aborted when the client goes away, cancels, or the engine shuts down. */
+  readonly signal: AbortSignal;
+  readonly logger: Logger;
+  /** Data access restricted to `tenant`. */
+  readonly db: TenantDb;
+  readonly requestId: string;
+  /**
+   * Report progress. Delivered as `notifications/progress` when the client asked for progress
+   * (sent a progress token) and the response is streamed; otherwise a no-op.
+   */
+  progress(progress: number, total?: number, message?: string): Promise<void>;
+}
+
+/** MCP content blocks a handler may return verbatim. */
+export type ToolContent =
+  | { type: 'text'; text: string }
+  | { type: 'image'; data: string; mimeType: string }
+  | { type: 'audio'; data: string; mimeType: string }
+  | { type: 'resource_link'; uri: string; name: string; mimeType?: string; description?: string };
+
+/** A full tool result, for handlers that need control over content blocks. */
+export interface ToolResult {
+  readonly content: ToolContent[];
+  readonly structuredContent?: Record<string, unknown>;
+  readonly isError?: boolean;
+}
+
+/**
+ * What a handler returns: a string (one text block), a `ToolResult` made with {@link toolResult},
+ * or any JSON-serialisable object (returned as structured content plus its JSON text).
+ */
+export type ToolReturn = string | ToolResult | Record<string, unknown> | unknown[];
+
+export type ZodObjectSchema = z.ZodObject<z.ZodRawShape>;
+
+export interface ToolSpec<I extends ZodObjectSchema> {
+  /** Unique across all plugins; `^[A-Za-z0-9._-]{1,128}$`. */
+  readonly name: string;
+  readonly title?: string;
+  readonly description: string;
+  /** The arguments' schema. Calls with invalid arguments get an `isError` result and never reach the handler. */
+  readonly input: I;
+  /** Optional output schema; when set, the handler's object result is checked against it. */
+  readonly output?: ZodObjectSchema;
+  /** The permission a caller needs (e.g. `tickets:read`); enforced by the loaded edition's policy. */
+  readonly permission?: string;
+  readonly annotations?: ToolAnnotations;
+  handler(args: z.output<I>, ctx: ToolContext): Promise<ToolReturn> | ToolReturn;
+}
+
+/** A tool as the engine holds it: the spec plus its precomputed JSON schemas. */
+export interface ToolDefinition<I extends ZodObjectSchema = ZodObjectSchema> extends ToolSpec<I> {
+  readonly kind: 'gatehouse.tool';
+  readonly inputJsonSchema: Record<string, unknown>;
+  readonly outputJsonSchema: Record<string, unknown> | undefined;
+}
+
+export const TOOL_NAME = /^[A-Za-z0-9._-]{1,128}$/;
+
+function jsonSchemaOf(schema: z.ZodType, io: 'input' | 'output'): Record<string, unknown> {
+  const { $schema: _ignored, ...rest } = z.toJSONSchema(schema, { io, unrepresentable: 'any' }) as Record<string, unknown>;
+  return rest;
+}
+
+/**
+ * Declare a tool. Plain data plus a handler: no decorators, no container.
+ *
+ * ```ts
+ * export const getTicket = defineTool({
+ *   name: 'tickets.get',
+ *   description: 'Returns one ticket by id.',
+ *   permission: 'tickets:read',
+ *   input: z.object({ id: z.string().uuid() }),
+ *   annotations: { readOnlyHint: true },
+ *   async handler({ id }, ctx) { return ctx.db.table('tickets').where({ id }).first(); },
+ * });
+ * ```
+ */
+export function defineTool<I extends ZodObjectSchema>(spec: ToolSpec<I>): ToolDefinition<I> {
+  if (!TOOL_NAME.test(spec.name)) {
+    throw new ConfigError(`Tool name "${spec.name}" is invalid: use 1-128 characters from A-Z a-z 0-9 . _ -`);
+  }
+  const input = spec.input as unknown as { safeParse?: unknown; def?: { type?: unknown } } | undefined;
+  if (typeof input?.safeParse !== 'function' || input.def?.type !== 'object') {
+    throw new ConfigError(`Tool "${spec.name}": input must be a zod object schema (z.object({...})).`);
+  }
+  if (typeof spec.handler !== 'function') {
+    throw new ConfigError(`Tool "${spec.name}": handler must be a function.`);
+  }
+  return Object.freeze({
+    ...spec,
+    kind: 'gatehouse.tool' as const,
+    inputJsonSchema: jsonSchemaOf(spec.input, 'input'),
+    outputJsonSchema: spec.output ? jsonSchemaOf(spec.output, 'output') : undefined,
+  });
+}
+
+const TOOL_RESULT = Symbol.for('gatehouse.ToolResult');
+
+/** Build a full tool result (e.g. several content blocks, or an error the model should see). */
+export function toolResult(result: ToolResult): ToolResult {
+  return Object.defineProperty({ ...result }, TOOL_RESULT, { value: true, enumerable: false });
+}
+
+export function isToolResult(value: unknown): value is ToolResult {
+  return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[TOOL_RESULT] === true;
+}

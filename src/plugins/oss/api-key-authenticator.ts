@@ -1,0 +1,55 @@
+import { inject, injectable } from 'inversify';
+import { ApiKeyVerifier, type AuthRequest, type AuthResult, type Authenticator } from '../../core/index.js';
+
+/** The credential of a request: `Authorization: Bearer <key>` or `X-API-Key: <key>`. */
+export function presentedKey(request: Pick<AuthRequest, 'header'>): string | undefined {
+  const authorization = request.header('authorization');
+  if (authorization) {
+    const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization);
+    return match ? match[1] : '';
+  }
+  return request.header('x-api-key')?.trim();
+}
+
+const KEY_FAILURES = {
+  expired: 'The API key has expired.',
+  revoked: 'The API key has been revoked.',
+} as const;
+
+/** Community Edition authentication: tenant-bound API keys. */
+@injectable()
+export class ApiKeyAuthenticator implements Authenticator {
+  constructor(@inject(ApiKeyVerifier) private readonly keys: ApiKeyVerifier) {}
+
+  async authenticate(request: AuthRequest): Promise<AuthResult> {
+    const key = presentedKey(request);
+    if (key === undefined) {
+      return { ok: false, description: 'An API key is required: send "Authorization: Bearer <key>" or "X-API-Key: <key>".' };
+    }
+    if (key === '') return { ok: false, error: 'invalid_request', description: 'The Authorization header must be "Bearer <key>".' };
+    const check = await this.keys.check(key);
+    switch (check.status) {
+      case 'valid':
+        return {
+          ok: true,
+          principal: {
+            tenant: check.key.tenant,
+            kind: 'api-key',
+            id: check.key.id,
+            label: check.key.name,
+            scopes: check.key.scopes,
+            attributes: { keyPrefix: check.key.prefix },
+          },
+        };
+      case 'expired':
+      case 'revoked':
+        return { ok: false, error: 'invalid_token', description: KEY_FAILURES[check.status], tenant: check.key.tenant };
+      default:
+        return { ok: false, error: 'invalid_token', description: 'The API key is not valid.' };
+    }
+  }
+
+  challenge(): Record<string, string> {
+    return {};
+  }
+}

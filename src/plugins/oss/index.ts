@@ -1,0 +1,28 @@
+import { AuditSink, Authenticator, Policy, RouteContribution, definePlugin, type PluginDefinition } from '../../core/index.js';
+import { ApiKeyAuthenticator } from './api-key-authenticator.js';
+import { AllowAllPolicy } from './allow-all-policy.js';
+import { NoopAuditSink } from './noop-audit-sink.js';
+import { RegistryRoutes } from './registry-routes.js';
+
+/**
+ * The Community Edition: tenant-bound API keys, an explicit allow-all policy and no audit trail.
+ *
+ * ```ts
+ * const engine = await createEngine({ plugins: [communityEdition(), ticketsPlugin()] });
+ * ```
+ */
+export function communityEdition(): PluginDefinition {
+  return definePlugin({
+    id: 'community-edition',
+    register({ bind }) {
+      bind(Authenticator).to(ApiKeyAuthenticator);
+      bind(Policy).to(AllowAllPolicy);
+      bind(AuditSink).to(NoopAuditSink);
+      bind(RouteContribution).to(RegistryRoutes);
+    },
+  });
+}
+
+export { ApiKeyAuthenticator, presentedKey } from './api-key-authenticator.js';
+export { AllowAllPolicy } from './allow-all-policy.js';
+export { NoopAuditSink } from './noop-audit-sink.js';

@@ -1,0 +1,8 @@
+import { closeTestDatabase } from 'gatehouse/testing';
+
+/** Root hooks: drop the per-process test database once every test has run. */
+export const mochaHooks = {
+  async afterAll(): Promise<void> {
+    await closeTestDatabase();
+  },
+};
