@@ -36,6 +36,16 @@ export class ToolError extends GatehouseError {
   }
 }
 
+/**
+ * Raised by a tool handler after a policy denial of a finer-grained target (see
+ * `ToolContext.authorize`): audited as `denied`, answered as a permission error.
+ */
+export class PermissionDeniedError extends GatehouseError {
+  constructor(readonly reason: string) {
+    super('permission_denied', `Permission denied: ${reason}`);
+  }
+}
+
 /** A caller-visible HTTP failure with a JSON body. Thrown by routes; rendered by the HTTP layer. */
 export class HttpError extends GatehouseError {
   readonly status: number;

@@ -49,6 +49,7 @@ export {
   ConfigError,
   ToolError,
   HttpError,
+  PermissionDeniedError,
   AuditUnavailableError,
   TenantRequiredError,
 } from './errors.js';

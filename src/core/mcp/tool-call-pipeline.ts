@@ -4,7 +4,7 @@ import { AuditSink, type AuditEvent, type AuditOutcome } from '../ports/audit-si
 import { Policy } from '../ports/policy.js';
 import { Database } from '../ports/database.js';
 import { Logger } from '../log/logger.js';
-import { AuditUnavailableError, ToolError } from '../errors.js';
+import { AuditUnavailableError, PermissionDeniedError, ToolError } from '../errors.js';
 import { ToolCatalog, ToolCatalogToken } from '../tools/tool-catalog.js';
 import { isToolResult, type ToolContext, type ToolReturn } from '../tools/define-tool.js';
 import { invalidParams } from './jsonrpc.js';
@@ -49,13 +49,16 @@ export class ToolCallPipeline {
     const args = params?.arguments ?? {};
     if (typeof name !== 'string') throw invalidParams('tools/call needs a "name" string.');
     const { principal } = call;
+    let target = name;
+    let details: Readonly<Record<string, unknown>> | undefined;
     const record = (outcome: AuditOutcome, decision: AuditEvent['decision'], reason: string | undefined): void => {
       this.audit.record({
         time: new Date(),
         tenant: principal.tenant,
         principal,
         action: 'tools/call',
-        target: name,
+        target,
+        details,
         decision,
         reason,
         outcome,
@@ -103,6 +106,11 @@ export class ToolCallPipeline {
         notify && (typeof progressToken === 'string' || typeof progressToken === 'number')
           ? async (progress, total, message) => notify('notifications/progress', { progressToken, progress, total, message })
           : noProgress,
+      authorize: async (request) => this.policy.decide(principal, request),
+      auditTarget: (actual, extra) => {
+        target = actual;
+        details = extra ? { tool: name, ...extra } : { tool: name };
+      },
     };
 
     try {
@@ -118,6 +126,10 @@ export class ToolCallPipeline {
       record(result.isError ? 'error' : 'success', 'allowed', undefined);
       return result;
     } catch (error) {
+      if (error instanceof PermissionDeniedError) {
+        record('denied', 'denied', error.reason);
+        return { isError: true, content: [{ type: 'text', text: error.message }] };
+      }
       if (error instanceof ToolError) {
         record('error', 'allowed', error.message);
         return { isError: true, content: [{ type: 'text', text: error.message }] };

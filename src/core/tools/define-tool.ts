@@ -2,6 +2,7 @@ import { z } from 'zod';
 import type { Logger } from '../log/logger.js';
 import type { Principal } from '../ports/principal.js';
 import type { TenantDb } from '../ports/database.js';
+import type { PolicyDecision, PolicyRequest } from '../ports/policy.js';
 import { ConfigError } from '../errors.js';
 
 /** MCP tool annotations: hints for clients, never enforced. */
@@ -28,6 +29,17 @@ export interface ToolContext {
    * (sent a progress token) and the response is streamed; otherwise a no-op.
    */
   progress(progress: number, total?: number, message?: string): Promise<void>;
+  /**
+   * Ask the engine's policy about a finer-grained target than the tool itself (e.g. one API
+   * operation behind a generic "call" tool). To refuse, throw `PermissionDeniedError` with the
+   * decision's reason: the call is then audited and answered as a denial.
+   */
+  authorize(request: PolicyRequest): Promise<PolicyDecision>;
+  /**
+   * Name what this call really acted on, for the audit record (e.g. the operation id a generic
+   * tool dispatched to), with optional extra facts.
+   */
+  auditTarget(target: string, details?: Readonly<Record<string, unknown>>): void;
 }
 
 /** MCP content blocks a handler may return verbatim. */

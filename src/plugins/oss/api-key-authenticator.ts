@@ -30,6 +30,10 @@ export class ApiKeyAuthenticator implements Authenticator {
     const check = await this.keys.check(key);
     switch (check.status) {
       case 'valid':
+        // Keys made for other purposes (an agent's key, an admin-only key) are not CE MCP keys.
+        if (!check.key.scopes.includes('mcp')) {
+          return { ok: false, error: 'invalid_token', description: 'This API key is not valid for MCP access.', tenant: check.key.tenant };
+        }
         return {
           ok: true,
           principal: {
