@@ -34,6 +34,8 @@ export { json, jsonError, type HttpRequest, type HttpResponse, type HttpBody } f
 export { mcpResourceUrl, bearerChallenge } from './http/request-auth.js';
 export type { NodeHandler } from './http/node-adapter.js';
 export { McpDispatcher } from './mcp/mcp-dispatcher.js';
+export { RegistrySource, type RegistryEntry } from './registry/registry-source.js';
+export { RegistryEntries, type RegistryListing } from './registry/registry-entries.js';
 
 export { ApiKeyStore, isUuid, type ApiKeyRecord, type ApiKeyCheck, type CreateApiKeyInput } from './keys/api-key-store.js';
 export { ApiKeyVerifier } from './keys/api-key-verifier.js';

@@ -22,6 +22,7 @@ import { fromNodeRequest, writeNodeResponse, type NodeHandler } from '../http/no
 import { fromWebRequest, toWebResponse } from '../http/web-adapter.js';
 import { ApiKeyStore } from '../keys/api-key-store.js';
 import { ApiKeyVerifier } from '../keys/api-key-verifier.js';
+import { RegistryEntries } from '../registry/registry-entries.js';
 import { EngineConfig, type EngineOptions } from './config.js';
 import { LifecycleContribution } from './lifecycle.js';
 import type { PluginDefinition } from './plugin.js';
@@ -194,7 +195,7 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
     container.bind(Logger).toConstantValue(logger);
     container.bind(Database).toConstantValue(database);
     container.bind(ToolCatalogToken).toConstantValue(catalog);
-    for (const service of [ApiKeyStore, ApiKeyVerifier, ToolCallPipeline, McpDispatcher, RequestAuthenticator, HttpHandler] as Newable[]) {
+    for (const service of [ApiKeyStore, ApiKeyVerifier, ToolCallPipeline, McpDispatcher, RequestAuthenticator, HttpHandler, RegistryEntries] as Newable[]) {
       container.bind(service).toSelf();
     }
     await loadPlugins(container, plugins);

@@ -1,10 +1,13 @@
 import { inject, injectable } from 'inversify';
-import { McpDispatcher, json, type RouteContribution, type RouteDefinition } from '../../core/index.js';
+import { RegistryEntries, json, type RouteContribution, type RouteDefinition } from '../../core/index.js';
 
-/** `GET /api/v1/meta/mcp-registry`: the tools the caller may use, readable with any valid credential. */
+/**
+ * `GET /api/v1/meta/mcp-registry`: what the caller may use (tools and registry operations),
+ * readable with any valid credential of the tenant.
+ */
 @injectable()
 export class RegistryRoutes implements RouteContribution {
-  constructor(@inject(McpDispatcher) private readonly dispatcher: McpDispatcher) {}
+  constructor(@inject(RegistryEntries) private readonly registry: RegistryEntries) {}
 
   routes(): RouteDefinition[] {
     return [
@@ -13,16 +16,8 @@ export class RegistryRoutes implements RouteContribution {
         path: '/api/v1/meta/mcp-registry',
         handler: async (req) => {
           const principal = await req.authenticate();
-          const tools = (await this.dispatcher.visibleTools(principal)).map(({ tool, pluginId }) => ({
-            name: tool.name,
-            title: tool.title ?? null,
-            description: tool.description,
-            inputSchema: tool.inputJsonSchema,
-            permission: tool.permission ?? null,
-            annotations: tool.annotations ?? {},
-            plugin: pluginId,
-          }));
-          return json(200, { data: { edition: 'community', tenant: principal.tenant, count: tools.length, tools } });
+          const entries = (await this.registry.list(principal)).filter(({ decision }) => decision.allow).map(({ entry }) => entry);
+          return json(200, { data: { edition: 'community', tenant: principal.tenant, count: entries.length, entries } });
         },
       },
     ];
