@@ -29,7 +29,7 @@ export class RegistryEntries {
       description: tool.description,
       inputSchema: tool.inputJsonSchema,
       permission: tool.permission ?? null,
-      annotations: tool.annotations ?? {},
+      annotations: { ...tool.annotations },
       plugin: pluginId,
     }));
     for (const source of this.sources ?? []) entries.push(...(await source.entries(principal)));
