@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import type { Model, ModelClass, QueryBuilder } from 'objection';
+import type { Model, QueryBuilder } from 'objection';
 import type { TenantDb } from '../ports/database.js';
 import { TenantRequiredError } from '../errors.js';
 
@@ -38,8 +38,8 @@ export class KnexTenantDb implements TenantDb {
     return (await this.knex(table).insert(list).returning('*')) as Row[];
   }
 
-  query<M extends Model>(model: ModelClass<M>): QueryBuilder<M, M[]> {
-    return model.query(this.knex).where(`${model.tableName}.tenant`, this.tenant) as unknown as QueryBuilder<M, M[]>;
+  query<MC extends typeof Model>(model: MC): QueryBuilder<InstanceType<MC>, InstanceType<MC>[]> {
+    return model.query(this.knex).where(`${model.tableName}.tenant`, this.tenant) as unknown as QueryBuilder<InstanceType<MC>, InstanceType<MC>[]>;
   }
 
   async transaction<T>(work: (db: TenantDb) => Promise<T>): Promise<T> {

@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import type { Model, ModelClass, QueryBuilder } from 'objection';
+import type { Model, QueryBuilder } from 'objection';
 
 /**
  * Tenant-scoped data access: the only way tool handlers reach the database. Every query it builds
@@ -14,7 +14,7 @@ export interface TenantDb {
   /** Insert rows stamped with this tenant; returns the inserted rows. */
   insert<Row extends object = Record<string, unknown>>(table: string, rows: object | object[]): Promise<Row[]>;
   /** An objection query for `model`, already filtered to this tenant. */
-  query<M extends Model>(model: ModelClass<M>): QueryBuilder<M, M[]>;
+  query<MC extends typeof Model>(model: MC): QueryBuilder<InstanceType<MC>, InstanceType<MC>[]>;
   /** Run `work` in one transaction; the `TenantDb` it receives uses that transaction. */
   transaction<T>(work: (db: TenantDb) => Promise<T>): Promise<T>;
 }
