@@ -1,0 +1,264 @@
+#!/usr/bin/env node
+import { readFileSync } from 'node:fs';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { ApiKeyStore, GatehouseError, createEngine, type Engine, type EngineOptions, type PluginDefinition } from '../core/index.js';
+import { communityEdition } from '../plugins/oss/index.js';
+import { ticketsPlugin } from '../../examples/tickets-plugin/index.js';
+
+/** The package version, read from package.json next to the sources or above the build folder. */
+function packageVersion(): string {
+  for (const candidate of ['../../package.json', '../../../package.json']) {
+    try {
+      const pkg = JSON.parse(readFileSync(new URL(candidate, import.meta.url), 'utf8')) as { name?: string; version?: string };
+      if (pkg.name === 'gatehouse' && pkg.version) return pkg.version;
+    } catch {
+      // try the next candidate
+    }
+  }
+  return 'unknown';
+}
+
+const VERSION = packageVersion();
+
+const USAGE = `gatehouse ${VERSION} — a governed MCP server engine
+
+Usage:
+  gatehouse serve   [--host H] [--port N] [--public-url URL] [--base-path P] [--edition community|enterprise] [--data-dir DIR] [--no-examples]
+  gatehouse demo    [--port N] [--data-dir DIR]          serve the demo tenant with a fresh API key
+  gatehouse migrate [--edition community|enterprise] [--data-dir DIR]
+  gatehouse keys create --tenant T [--name N] [--scopes mcp,admin] [--expires-in 30d]
+  gatehouse keys list   --tenant T
+  gatehouse keys revoke --tenant T --id KEY_ID
+
+Environment:
+  DATABASE_URL         PostgreSQL connection string; without it an embedded database is used
+  GATEHOUSE_DATA_DIR   where the embedded database keeps its files (default ./.gatehouse/data)
+  PORT                 port to listen on (default 3000)
+  GATEHOUSE_PUBLIC_URL the public origin clients use, e.g. https://mcp.example.com
+`;
+
+class UsageError extends Error {}
+
+const OPTIONS = {
+  host: { type: 'string' },
+  port: { type: 'string' },
+  'public-url': { type: 'string' },
+  'base-path': { type: 'string' },
+  edition: { type: 'string' },
+  'data-dir': { type: 'string' },
+  'no-examples': { type: 'boolean' },
+  tenant: { type: 'string' },
+  name: { type: 'string' },
+  scopes: { type: 'string' },
+  'expires-in': { type: 'string' },
+  id: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+  version: { type: 'boolean', short: 'v' },
+} satisfies ParseArgsConfig['options'];
+
+type Flags = Partial<Record<keyof typeof OPTIONS, string | boolean>>;
+
+const str = (value: string | boolean | undefined): string | undefined => (typeof value === 'string' ? value : undefined);
+
+function parsePort(value: string | undefined): number {
+  const port = Number(value ?? 3000);
+  if (!Number.isInteger(port) || port < 0 || port > 65_535) throw new UsageError(`Port "${value}" is not a valid port number.`);
+  return port;
+}
+
+function parseDuration(value: string): Date {
+  const match = /^(\d+)([mhd])$/.exec(value);
+  if (!match) throw new UsageError(`--expires-in "${value}" must look like 30m, 12h or 90d.`);
+  const unit = { m: 60_000, h: 3_600_000, d: 86_400_000 }[match[2] as 'm' | 'h' | 'd'];
+  return new Date(Date.now() + Number(match[1]) * unit);
+}
+
+async function editionPlugin(name: string | undefined): Promise<PluginDefinition> {
+  if (name === undefined || name === 'community') return communityEdition();
+  if (name !== 'enterprise') throw new UsageError(`Unknown edition "${name}": use community or enterprise.`);
+  // Resolved at run time, so builds without the Enterprise plugin still compile and run.
+  const specifier = '../plugins/ee/index.js';
+  try {
+    const ee = (await import(specifier)) as { enterpriseEdition: (options?: object) => PluginDefinition };
+    return ee.enterpriseEdition({});
+  } catch (error) {
+    if ((error as { code?: string }).code === 'ERR_MODULE_NOT_FOUND') throw new UsageError('The Enterprise edition is not part of this build.');
+    throw error;
+  }
+}
+
+async function openEngine(flags: Flags, extra: Partial<EngineOptions> = {}): Promise<Engine> {
+  const plugins = [await editionPlugin(str(flags.edition))];
+  if (!flags['no-examples']) plugins.push(ticketsPlugin());
+  const dataDir = str(flags['data-dir']) ?? process.env.GATEHOUSE_DATA_DIR;
+  if (!process.env.DATABASE_URL) {
+    process.stderr.write(`Using the embedded database in ${dataDir ?? './.gatehouse/data'} (set DATABASE_URL to use PostgreSQL).\n`);
+  }
+  return createEngine({
+    plugins,
+    publicUrl: str(flags['public-url']) ?? process.env.GATEHOUSE_PUBLIC_URL,
+    basePath: str(flags['base-path']),
+    database: { dataDir },
+    logLevel: 'warn',
+    ...extra,
+  });
+}
+
+function stopOnSignal(engine: Engine): void {
+  let stopping = false;
+  const stop = (signal: string): void => {
+    if (stopping) process.exit(130);
+    stopping = true;
+    process.stderr.write(`\n${signal} received: draining requests and stopping…\n`);
+    engine.close().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        process.stderr.write(`Could not stop cleanly: ${(error as Error).message}\n`);
+        process.exit(1);
+      },
+    );
+  };
+  process.once('SIGINT', () => stop('SIGINT'));
+  process.once('SIGTERM', () => stop('SIGTERM'));
+}
+
+async function listen(engine: Engine, flags: Flags): Promise<string> {
+  const port = parsePort(str(flags.port) ?? process.env.PORT);
+  const host = str(flags.host) ?? '127.0.0.1';
+  try {
+    return (await engine.listen({ host, port })).url;
+  } catch (error) {
+    await engine.close();
+    if ((error as { code?: string }).code === 'EADDRINUSE') throw new UsageError(`Port ${port} is already in use: pass --port or set PORT.`);
+    throw error;
+  }
+}
+
+async function serve(flags: Flags): Promise<void> {
+  const engine = await openEngine(flags);
+  const url = await listen(engine, flags);
+  stopOnSignal(engine);
+  process.stdout.write(`Gatehouse is serving MCP at ${engine.mcpUrl()} (per tenant: ${url}/t/<tenant>/api/mcp)\n`);
+}
+
+async function demo(flags: Flags): Promise<void> {
+  const engine = await openEngine(flags);
+  const url = await listen(engine, flags);
+  stopOnSignal(engine);
+  const keys = engine.resolve(ApiKeyStore);
+  for (const old of await keys.list('demo')) if (old.name === 'demo key' && !old.revokedAt) await keys.revoke('demo', old.id);
+  const { secret } = await keys.create({ tenant: 'demo', name: 'demo key', createdBy: 'gatehouse demo' });
+  const mcpUrl = engine.mcpUrl();
+  const vscode = { servers: { gatehouse: { type: 'http', url: mcpUrl, headers: { Authorization: `Bearer ${secret}` } } } };
+  const stdio = { mcpServers: { gatehouse: { command: 'npx', args: ['gatehouse-connector', '--url', mcpUrl], env: { GATEHOUSE_API_KEY: secret } } } };
+  process.stdout.write(
+    [
+      '',
+      'Gatehouse demo is running (Community Edition, example tickets plugin, tenant "demo").',
+      '',
+      `  MCP endpoint   ${mcpUrl}`,
+      `  Health         ${url}/healthz`,
+      `  Tool registry  ${url}/api/v1/meta/mcp-registry`,
+      `  API key        ${secret}`,
+      '                 (shown once; every demo start issues a new key and revokes the previous one)',
+      '',
+      'Try it:',
+      `  curl -s ${mcpUrl} -H 'Authorization: Bearer ${secret}' -H 'Content-Type: application/json' \\`,
+      `       -H 'Accept: application/json, text/event-stream' -d '{"jsonrpc":"2.0","id":1,"method":"tools/list"}'`,
+      '',
+      'Client configuration for clients that speak Streamable HTTP (e.g. VS Code .vscode/mcp.json):',
+      JSON.stringify(vscode, null, 2),
+      '',
+      'For stdio-only clients (e.g. Claude Desktop), through the connector:',
+      JSON.stringify(stdio, null, 2),
+      '',
+      'Press Ctrl+C to stop.',
+      '',
+    ].join('\n'),
+  );
+}
+
+async function migrate(flags: Flags): Promise<void> {
+  const engine = await openEngine(flags, { migrate: true });
+  await engine.close();
+  process.stdout.write('Migrations are up to date.\n');
+}
+
+function requireTenant(flags: Flags): string {
+  const tenant = str(flags.tenant);
+  if (!tenant) throw new UsageError('--tenant is required.');
+  return tenant;
+}
+
+async function keysCommand(action: string | undefined, flags: Flags): Promise<void> {
+  if (!action || !['create', 'list', 'revoke'].includes(action)) throw new UsageError('Use: gatehouse keys create|list|revoke --tenant T');
+  const tenant = requireTenant(flags);
+  const engine = await openEngine({ ...flags, 'no-examples': true });
+  try {
+    const keys = engine.resolve(ApiKeyStore);
+    if (action === 'create') {
+      const scopes = (str(flags.scopes) ?? 'mcp').split(',').map((scope) => scope.trim()).filter(Boolean);
+      const expiresIn = str(flags['expires-in']);
+      const { key, secret } = await keys.create({
+        tenant,
+        name: str(flags.name) ?? 'cli key',
+        scopes,
+        expiresAt: expiresIn ? parseDuration(expiresIn) : null,
+        createdBy: 'gatehouse cli',
+      });
+      process.stdout.write(`Created key ${key.id} (${key.prefix}) for tenant ${tenant} with scopes ${scopes.join(', ')}.\n`);
+      process.stdout.write(`Secret (shown once, store it now):\n${secret}\n`);
+    } else if (action === 'list') {
+      const rows = await keys.list(tenant);
+      if (rows.length === 0) process.stdout.write(`Tenant ${tenant} has no API keys.\n`);
+      for (const key of rows) {
+        const state = key.revokedAt ? 'revoked' : key.expiresAt && key.expiresAt <= new Date() ? 'expired' : 'active';
+        process.stdout.write(
+          `${key.id}  ${key.prefix}  ${state.padEnd(7)}  ${key.scopes.join(',').padEnd(12)}  ${key.name}  last used: ${key.lastUsedAt?.toISOString() ?? 'never'}\n`,
+        );
+      }
+    } else {
+      const id = str(flags.id);
+      if (!id) throw new UsageError('--id is required.');
+      if (!(await keys.revoke(tenant, id))) throw new UsageError(`Tenant ${tenant} has no key ${id}.`);
+      process.stdout.write(`Revoked key ${id}. Engines stop accepting it within their credential cache time (30 s by default).\n`);
+    }
+  } finally {
+    await engine.close();
+  }
+}
+
+async function main(argv: string[]): Promise<void> {
+  let parsed;
+  try {
+    parsed = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+  const flags = parsed.values as Flags;
+  const [command, action] = parsed.positionals;
+  if (flags.version) return void process.stdout.write(`${VERSION}\n`);
+  if (flags.help || !command) return void process.stdout.write(USAGE);
+  switch (command) {
+    case 'serve':
+      return serve(flags);
+    case 'demo':
+      return demo(flags);
+    case 'migrate':
+      return migrate(flags);
+    case 'keys':
+      return keysCommand(action, flags);
+    default:
+      throw new UsageError(`Unknown command "${command}".`);
+  }
+}
+
+main(process.argv.slice(2)).catch((error: unknown) => {
+  if (error instanceof UsageError) {
+    process.stderr.write(`gatehouse: ${error.message}\nRun "gatehouse --help" for usage.\n`);
+    process.exit(2);
+  }
+  const message = error instanceof GatehouseError ? error.message : `unexpected error: ${(error as Error).message ?? String(error)}`;
+  process.stderr.write(`gatehouse: ${message}\n`);
+  process.exit(1);
+});
