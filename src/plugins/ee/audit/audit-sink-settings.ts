@@ -1,0 +1,35 @@
+import type { AuditRedaction } from './redaction.js';
+
+/** Settings of the database audit sink, from `enterpriseEdition({ audit })`. */
+export interface AuditSinkSettings {
+  /** Rows per insert; a full batch is written at once. Default 200. */
+  readonly batchSize: number;
+  /** How often buffered events are written when no batch fills up. Default 200 ms. */
+  readonly flushIntervalMs: number;
+  /**
+   * Buffered events past which the sink stops accepting (the engine answers 503 to new calls) until
+   * the buffer has drained to half. Default 10 000.
+   */
+  readonly maxBuffered: number;
+  /** First retry delay after a failed write; doubles per failure up to `maxRetryDelayMs`. Default 100 ms. */
+  readonly retryDelayMs: number;
+  readonly maxRetryDelayMs: number;
+  /** How long `flush()` and `close()` keep retrying before giving up. Default 30 s. */
+  readonly flushTimeoutMs: number;
+  /** Stored (redacted) arguments larger than this are replaced by a marker; the digest still covers them. Default 32 KiB. */
+  readonly maxArgumentBytes: number;
+  /** How secrets in arguments are redacted. Default: {@link DEFAULT_SECRET_KEYS} and {@link DEFAULT_SECRET_VALUES}. */
+  readonly redaction?: AuditRedaction;
+}
+
+export const AuditSinkSettings = Symbol.for('gatehouse.ee.AuditSinkSettings');
+
+export const DEFAULT_AUDIT_SINK_SETTINGS: AuditSinkSettings = Object.freeze({
+  batchSize: 200,
+  flushIntervalMs: 200,
+  maxBuffered: 10_000,
+  retryDelayMs: 100,
+  maxRetryDelayMs: 2_000,
+  flushTimeoutMs: 30_000,
+  maxArgumentBytes: 32 * 1024,
+});

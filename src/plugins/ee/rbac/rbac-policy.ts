@@ -1,0 +1,58 @@
+import { inject, injectable } from 'inversify';
+import type { Policy, PolicyDecision, PolicyRequest, Principal } from '../../../core/index.js';
+import { ADMIN_SCOPE, AGENT_KIND, AgentPermissions, type AgentAttributes } from '../contracts.js';
+import { grants } from './permission-pattern.js';
+
+const MCP_SCOPE = 'mcp';
+
+/** Why a target that declares no permission is refused: only `*` grants it. */
+export const UNDECLARED = '*';
+
+/**
+ * The Enterprise policy. Deny by default:
+ * - an agent may use a target when one of its roles' patterns matches the target's permission
+ *   (`tickets:read`, `tickets:*`, `*`); a target that declares no permission needs `*`;
+ * - a tenant API key holding scope `mcp` (not bound to an agent) is a tenant-wide service
+ *   credential and may use everything;
+ * - any other principal, including an admin credential without `mcp`, may use nothing: the admin
+ *   API is not a way to call tools.
+ *
+ * Grants are read through {@link AgentPermissions} (cached, invalidated by role changes made in
+ * this process), so a role change applies to the next call; the permissions loaded into the
+ * principal at authentication are the fallback when the grant store cannot be reached.
+ */
+@injectable()
+export class RbacPolicy implements Policy {
+  constructor(@inject(AgentPermissions) private readonly permissions: AgentPermissions) {}
+
+  async decide(principal: Principal, request: PolicyRequest): Promise<PolicyDecision> {
+    if (principal.kind === AGENT_KIND) {
+      const patterns = await this.grantsOf(principal);
+      return decideFor(patterns, request);
+    }
+    if (principal.scopes.includes(MCP_SCOPE)) return { allow: true, reason: 'allowed: tenant API key with scope mcp' };
+    const scope = principal.scopes.includes(ADMIN_SCOPE) ? 'an admin credential' : 'this credential';
+    return { allow: false, reason: `missing scope ${MCP_SCOPE} (${scope} cannot call tools)` };
+  }
+
+  private async grantsOf(principal: Principal): Promise<readonly string[]> {
+    const attributes = principal.attributes as Partial<AgentAttributes>;
+    const loaded = Array.isArray(attributes.permissions) ? attributes.permissions : [];
+    if (typeof attributes.agentId !== 'string') return loaded;
+    try {
+      return await this.permissions.permissionsOf(principal.tenant, attributes.agentId);
+    } catch {
+      return loaded;
+    }
+  }
+}
+
+/** The decision for an agent holding `patterns`. The denial reason names the missing permission only. */
+export function decideFor(patterns: readonly string[], request: Pick<PolicyRequest, 'permission'>): PolicyDecision {
+  const needed = request.permission ?? UNDECLARED;
+  if (grants(patterns, request.permission)) return { allow: true, reason: `allowed: granted ${needed}` };
+  if (request.permission === undefined) {
+    return { allow: false, reason: 'missing permission * (the tool declares no permission)', missingPermission: UNDECLARED };
+  }
+  return { allow: false, reason: `missing permission ${needed}`, missingPermission: needed };
+}
