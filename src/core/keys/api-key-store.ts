@@ -95,7 +95,14 @@ function toRecord(row: ApiKeyRow): ApiKeyRecord {
  */
 @injectable()
 export class ApiKeyStore {
+  private readonly revocationListeners = new Set<(id: string) => void>();
+
   constructor(@inject(Database) private readonly db: Database) {}
+
+  /** Be told when a key is revoked through this store (so caches can forget it at once). */
+  onRevoke(listener: (id: string) => void): void {
+    this.revocationListeners.add(listener);
+  }
 
   /** Create a key. The returned `secret` is the only copy: it cannot be recovered later. */
   async create(input: CreateApiKeyInput): Promise<{ key: ApiKeyRecord; secret: string }> {
@@ -137,7 +144,10 @@ export class ApiKeyStore {
   async revoke(tenant: string, id: string): Promise<boolean> {
     if (!isUuid(id)) return false;
     const count = await this.db.forTenant(tenant).table('api_keys').where({ id }).whereNull('revoked_at').update({ revoked_at: this.db.knex.fn.now() });
-    if (count > 0) return true;
+    if (count > 0) {
+      for (const listener of this.revocationListeners) listener(id);
+      return true;
+    }
     return (await this.get(tenant, id)) !== undefined;
   }
 

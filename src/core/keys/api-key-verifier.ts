@@ -29,7 +29,9 @@ export class ApiKeyVerifier {
     @inject(ApiKeyStore) private readonly store: ApiKeyStore,
     @inject(EngineConfig) private readonly config: EngineConfig,
     @inject(Logger) private readonly logger: Logger,
-  ) {}
+  ) {
+    store.onRevoke(() => this.invalidate());
+  }
 
   async check(presented: string): Promise<ApiKeyCheck> {
     const cacheKey = createHash('sha256').update(presented).digest('base64');

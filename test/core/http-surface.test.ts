@@ -1,0 +1,171 @@
+import { expect } from 'chai';
+import { defineTool, definePlugin, z } from 'gatehouse';
+import { communityEdition } from 'gatehouse/oss';
+import { createTestEngine, type TestEngine } from 'gatehouse/testing';
+
+const echo = defineTool({ name: 'echo', description: 'Echoes text.', input: z.object({ text: z.string() }), handler: ({ text }) => text });
+
+function expectNoStack(body: string): void {
+  expect(body).not.to.match(/\bat .+\(.+:\d+:\d+\)|node_modules|\.ts:\d+/);
+  expect(body).not.to.match(/<html|<!DOCTYPE/i);
+}
+
+describe('HTTP surface: bad input gets a clear JSON answer', () => {
+  let t: TestEngine;
+  let mcp: string;
+  let auth: Record<string, string>;
+
+  before(async () => {
+    t = await createTestEngine({ plugins: [communityEdition(), definePlugin({ id: 'echo', tools: [echo] })], maxBodyBytes: 64 * 1024 });
+    mcp = t.engine.mcpUrl();
+    auth = { authorization: `Bearer ${t.apiKey}` };
+  });
+  after(() => t.close());
+
+  async function post(body: string | Uint8Array, headers: Record<string, string> = {}): Promise<{ status: number; json: any; text: string; headers: Headers }> {
+    const response = await fetch(mcp, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', ...auth, ...headers },
+      body,
+    });
+    const text = await response.text();
+    expectNoStack(text);
+    let json: any;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      json = undefined;
+    }
+    return { status: response.status, json, text, headers: response.headers };
+  }
+
+  const rpc = (method: string, params: Record<string, unknown> = {}, id: number | string = 1): string => JSON.stringify({ jsonrpc: '2.0', id, method, params });
+
+  it('malformed JSON → 400 with JSON-RPC parse error -32700', async () => {
+    const res = await post('{"jsonrpc": "2.0", "id": 1, "method": ');
+    expect(res.status).to.equal(400);
+    expect(res.json.error.code).to.equal(-32700);
+    expect(res.json.id).to.equal(null);
+  });
+
+  it('a JSON-RPC batch → 400 -32600 saying batches are not supported', async () => {
+    const res = await post(JSON.stringify([{ jsonrpc: '2.0', id: 1, method: 'ping' }]));
+    expect(res.status).to.equal(400);
+    expect(res.json.error).to.include({ code: -32600 });
+    expect(res.json.error.message).to.match(/batch/i);
+  });
+
+  it('a message that is not JSON-RPC 2.0 → 400 -32600', async () => {
+    const res = await post(JSON.stringify({ id: 1, method: 'ping' }));
+    expect(res.status).to.equal(400);
+    expect(res.json.error.code).to.equal(-32600);
+  });
+
+  it('wrong content type → 415', async () => {
+    const res = await post(rpc('ping'), { 'content-type': 'text/plain' });
+    expect(res.status).to.equal(415);
+    expect(res.json.error.message).to.match(/application\/json/);
+  });
+
+  it('an Accept header that rules out JSON and SSE → 406', async () => {
+    const res = await post(rpc('ping'), { accept: 'text/html' });
+    expect(res.status).to.equal(406);
+  });
+
+  it('a body over the limit → 413, declared or streamed', async () => {
+    const big = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'echo', arguments: { text: 'x'.repeat(70 * 1024) } } });
+    const res = await post(big);
+    expect(res.status).to.equal(413);
+    expect(res.json.error.code).to.equal('payload_too_large');
+    // Without Content-Length (chunked), the limit still holds.
+    const chunked = await fetch(mcp, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'application/json', ...auth },
+      body: new ReadableStream({
+        start(controller) {
+          for (let i = 0; i < 80; i++) controller.enqueue(new TextEncoder().encode('x'.repeat(1024)));
+          controller.close();
+        },
+      }),
+      duplex: 'half',
+    } as RequestInit);
+    expect(chunked.status).to.equal(413);
+  });
+
+  it('an unsupported MCP-Protocol-Version → 400 naming the supported ones', async () => {
+    const res = await post(rpc('ping'), { 'mcp-protocol-version': '1999-01-01' });
+    expect(res.status).to.equal(400);
+    expect(res.json.error.message).to.match(/2025-11-25/);
+  });
+
+  it('a supported MCP-Protocol-Version is accepted', async () => {
+    const res = await post(rpc('ping'), { 'mcp-protocol-version': '2025-06-18' });
+    expect(res.status).to.equal(200);
+    expect(res.json).to.deep.equal({ jsonrpc: '2.0', id: 1, result: {} });
+  });
+
+  it('GET without a session stream → 405 with Allow: POST; DELETE → 405', async () => {
+    const get = await fetch(mcp, { headers: { accept: 'text/event-stream', ...auth } });
+    expect(get.status).to.equal(405);
+    expect(get.headers.get('allow')).to.equal('POST');
+    expectNoStack(await get.text());
+    const del = await fetch(mcp, { method: 'DELETE', headers: auth });
+    expect(del.status).to.equal(405);
+  });
+
+  it('an Origin not on the allow-list → 403 JSON-RPC error, even with a valid key', async () => {
+    const res = await post(rpc('ping'), { origin: 'https://evil.example' });
+    expect(res.status).to.equal(403);
+    expect(res.json.error.message).to.match(/Origin/);
+    const allowed = await post(rpc('ping'), { origin: new URL(t.url).origin });
+    expect(allowed.status).to.equal(200);
+    expect(allowed.headers.get('access-control-allow-origin')).to.equal(new URL(t.url).origin);
+  });
+
+  it('a Host header other than loopback → 403 (DNS rebinding guard)', async () => {
+    const { request } = await import('node:http');
+    const status = await new Promise<number>((resolve, reject) => {
+      const req = request(mcp, { method: 'POST', headers: { host: 'attacker.example', 'content-type': 'application/json', ...auth } }, (res) => {
+        res.resume();
+        resolve(res.statusCode!);
+      });
+      req.on('error', reject);
+      req.end(rpc('ping'));
+    });
+    expect(status).to.equal(403);
+  });
+
+  it('an unknown method → JSON-RPC -32601; an unknown tool → -32602', async () => {
+    const unknownMethod = await post(rpc('nope/nothing'));
+    expect(unknownMethod.json.error.code).to.equal(-32601);
+    const unknownTool = await post(rpc('tools/call', { name: 'missing', arguments: {} }));
+    expect(unknownTool.json.error.code).to.equal(-32602);
+    expect(unknownTool.json.error.message).to.match(/Unknown tool: missing/);
+  });
+
+  it('invalid tool arguments → an isError result naming the field, not a protocol error', async () => {
+    const res = await post(rpc('tools/call', { name: 'echo', arguments: { text: 42 } }));
+    expect(res.status).to.equal(200);
+    expect(res.json.result.isError).to.equal(true);
+    expect(res.json.result.content[0].text).to.match(/text/);
+  });
+
+  it('notifications are accepted with 202 and an empty body', async () => {
+    const res = await post(JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' }));
+    expect(res.status).to.equal(202);
+    expect(res.text).to.equal('');
+  });
+
+  it('unknown paths → 404 JSON, never HTML', async () => {
+    const res = await fetch(`${t.url}/nowhere`);
+    expect(res.status).to.equal(404);
+    const body = (await res.json()) as { error: { code: string } };
+    expect(body.error.code).to.equal('not_found');
+  });
+
+  it('/healthz reports the database', async () => {
+    const res = await fetch(`${t.url}/healthz`);
+    expect(res.status).to.equal(200);
+    expect(((await res.json()) as { status: string }).status).to.equal('ok');
+  });
+});
