@@ -1,0 +1,89 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { expect } from 'chai';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { ApiKeyStore, createEngine, defineTool, definePlugin, z } from 'gatehouse';
+import { communityEdition } from 'gatehouse/oss';
+import { createTestEngine, testDatabase, uniqueTenant } from 'gatehouse/testing';
+
+const slow = defineTool({
+  name: 'slow',
+  description: 'Answers after a while.',
+  input: z.object({ ms: z.number().int().max(5000) }),
+  handler: async ({ ms }) => {
+    await new Promise((resolve) => setTimeout(resolve, ms));
+    return `waited ${ms} ms`;
+  },
+});
+const tools = definePlugin({ id: 'slow', tools: [slow] });
+
+describe('engine lifecycle and mounting', () => {
+  it('close() lets an in-flight call finish, then refuses new work', async () => {
+    const t = await createTestEngine({ plugins: [communityEdition(), tools] });
+    const pending = t.client.callTool({ name: 'slow', arguments: { ms: 400 } });
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const closing = t.engine.close();
+    const result = await pending;
+    expect(result.content).to.deep.equal([{ type: 'text', text: 'waited 400 ms' }]);
+    await closing;
+    const after = await fetch(t.engine.mcpUrl(), { method: 'POST' }).catch((error: unknown) => error);
+    expect(after).to.be.instanceOf(Error);
+    await t.close();
+  });
+
+  it('serves through engine.fetch (Web Request → Response) under a base path, without listening', async () => {
+    const engine = await createEngine({
+      plugins: [communityEdition(), tools],
+      database: { knex: await testDatabase() },
+      publicUrl: 'https://mcp.example.com',
+      basePath: '/gatehouse',
+      logLevel: 'silent',
+    });
+    try {
+      const tenant = uniqueTenant();
+      const { secret } = await engine.resolve(ApiKeyStore).create({ tenant, name: 'web' });
+      expect(engine.mcpUrl()).to.equal('https://mcp.example.com/gatehouse/api/mcp');
+      const request = (body: unknown) =>
+        new Request('https://mcp.example.com/gatehouse/api/mcp', {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', authorization: `Bearer ${secret}` },
+          body: JSON.stringify(body),
+        });
+      const init = await engine.fetch(request({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'x', version: '1' } } }));
+      expect(init.status).to.equal(200);
+      const initBody = (await init.json()) as any;
+      expect(initBody.result.protocolVersion).to.equal('2025-11-25');
+      expect(initBody.result.capabilities).to.have.property('tools');
+      const called = await engine.fetch(request({ jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'slow', arguments: { ms: 1 } } }));
+      expect(((await called.json()) as any).result.content[0].text).to.equal('waited 1 ms');
+      const outside = await engine.fetch(new Request('https://mcp.example.com/api/mcp', { method: 'POST' }));
+      expect(outside.status).to.equal(404);
+    } finally {
+      await engine.close();
+    }
+  });
+
+  it('mounts its Node handler inside a host’s own http server next to the host’s routes', async () => {
+    const engine = await createEngine({ plugins: [communityEdition(), tools], database: { knex: await testDatabase() }, basePath: '/mcp-gw', logLevel: 'silent' });
+    const server = http.createServer((req, res) => {
+      if (req.url?.startsWith('/mcp-gw/')) return engine.nodeHandler(req, res);
+      res.end('host page');
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    try {
+      const tenant = uniqueTenant();
+      const { secret } = await engine.resolve(ApiKeyStore).create({ tenant, name: 'node' });
+      const client = new Client({ name: 'host-test', version: '1' });
+      await client.connect(new StreamableHTTPClientTransport(new URL(`${base}/mcp-gw/api/mcp`), { requestInit: { headers: { authorization: `Bearer ${secret}` } } }));
+      const { tools: listed } = await client.listTools();
+      expect(listed.map((x) => x.name)).to.deep.equal(['slow']);
+      await client.close();
+      expect(await (await fetch(`${base}/`)).text()).to.equal('host page');
+    } finally {
+      server.close();
+      await engine.close();
+    }
+  });
+});
