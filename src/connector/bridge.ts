@@ -1,0 +1,247 @@
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport, StreamableHTTPError } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { Server } from '@modelcontextprotocol/sdk/server/index.js';
+import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
+import type { RequestHandlerExtra } from '@modelcontextprotocol/sdk/shared/protocol.js';
+import {
+  CallToolRequestSchema,
+  CallToolResultSchema,
+  CompleteRequestSchema,
+  CompleteResultSchema,
+  EmptyResultSchema,
+  ErrorCode,
+  GetPromptRequestSchema,
+  GetPromptResultSchema,
+  ListPromptsRequestSchema,
+  ListPromptsResultSchema,
+  ListResourcesRequestSchema,
+  ListResourcesResultSchema,
+  ListResourceTemplatesRequestSchema,
+  ListResourceTemplatesResultSchema,
+  ListToolsRequestSchema,
+  ListToolsResultSchema,
+  McpError,
+  ReadResourceRequestSchema,
+  ReadResourceResultSchema,
+  SetLevelRequestSchema,
+  SubscribeRequestSchema,
+  UnsubscribeRequestSchema,
+  type ServerCapabilities,
+  type ServerNotification,
+  type ServerRequest,
+} from '@modelcontextprotocol/sdk/types.js';
+import { ConnectorError } from './connector-error.js';
+import { createRemoteFetch } from './remote-fetch.js';
+import type { StderrLogger } from './stderr-logger.js';
+import type { TokenSource } from './token-source.js';
+import { CONNECTOR_NAME, CONNECTOR_VERSION } from './version.js';
+
+export interface BridgeOptions {
+  readonly url: URL;
+  readonly tokens: TokenSource;
+  readonly timeoutMs: number;
+  readonly logger: StderrLogger;
+  /** The stdio side; a `StdioServerTransport` in the CLI. */
+  readonly local: Transport;
+  readonly backoff?: { readonly initialMs: number; readonly maxMs: number };
+}
+
+export interface Bridge {
+  /** Resolves when the local client goes away (stdin closed). */
+  readonly closed: Promise<void>;
+  close(): Promise<void>;
+}
+
+type Extra = RequestHandlerExtra<ServerRequest, ServerNotification>;
+type AnySchema = Parameters<Client['request']>[1];
+
+/** An error for the local client: our message as is (the SDK would prefix an McpError's). */
+function protocolError(code: number, message: string, data?: unknown): Error {
+  return Object.assign(new Error(message), { code, data });
+}
+
+/** The capabilities to advertise locally: exactly what the remote server offers. */
+function mirrored(remote: ServerCapabilities): ServerCapabilities {
+  const capabilities: ServerCapabilities = {};
+  if (remote.tools) capabilities.tools = { ...remote.tools };
+  if (remote.resources) capabilities.resources = { ...remote.resources };
+  if (remote.prompts) capabilities.prompts = { ...remote.prompts };
+  if (remote.logging) capabilities.logging = {};
+  if (remote.completions) capabilities.completions = {};
+  return capabilities;
+}
+
+/**
+ * Connect to the remote server (failing fast: no retries), then serve its tools, resources and
+ * prompts on the local transport. From then on a server that goes away is retried with backoff
+ * and, if it lost the session, re-initialized; each failure becomes one stderr line plus a
+ * JSON-RPC error for the local client.
+ */
+export async function startBridge(options: BridgeOptions): Promise<Bridge> {
+  const { url, tokens, timeoutMs, logger } = options;
+  let connected = false;
+  const remoteFetch = createRemoteFetch({ url, tokens, timeoutMs, logger, retries: () => connected, backoff: options.backoff });
+
+  let server: Server | undefined;
+  const connectRemote = async (): Promise<Client> => {
+    const client = new Client({ name: CONNECTOR_NAME, version: CONNECTOR_VERSION }, { capabilities: {} });
+    client.onerror = (error) => logger.debug(`remote transport: ${error.message}`);
+    client.fallbackNotificationHandler = async (notification) => {
+      try {
+        await server?.notification(notification as ServerNotification);
+      } catch (error) {
+        logger.debug(`dropped ${notification.method} from the server: ${(error as Error).message}`);
+      }
+    };
+    await client.connect(new StreamableHTTPClientTransport(url, { fetch: remoteFetch }), { timeout: timeoutMs });
+    return client;
+  };
+
+  let remote: Client;
+  try {
+    remote = await connectRemote();
+  } catch (error) {
+    throw startupFailure(error, url, timeoutMs);
+  }
+  connected = true;
+  const capabilities = remote.getServerCapabilities() ?? {};
+  const remoteInfo = remote.getServerVersion();
+  logger.info(`connected to ${remoteInfo?.name ?? 'the server'} ${remoteInfo?.version ?? ''} at ${url.href}; offers ${Object.keys(mirrored(capabilities)).join(', ') || 'nothing'}.`);
+
+  const local = new Server(
+    { name: CONNECTOR_NAME, version: CONNECTOR_VERSION, title: remoteInfo?.title ?? remoteInfo?.name },
+    { capabilities: mirrored(capabilities), instructions: remote.getInstructions() },
+  );
+  server = local;
+  let reconnecting: Promise<Client> | undefined;
+
+  /** The server lost our session (a restart of a stateful server): initialize again, once for all callers. */
+  const reinitialize = async (stale: Client): Promise<Client> => {
+    if (remote !== stale) return remote;
+    reconnecting ??= connectRemote()
+      .then((fresh) => {
+        logger.info('the server lost the session; initialized a new one.');
+        void stale.close().catch(() => undefined);
+        remote = fresh;
+        return fresh;
+      })
+      .finally(() => {
+        reconnecting = undefined;
+      });
+    return reconnecting;
+  };
+
+  const forward = async (request: { method: string; params?: Record<string, unknown> }, resultSchema: AnySchema, extra: Extra) => {
+    const { _meta, ...params } = request.params ?? {};
+    const { progressToken, ...meta } = (_meta ?? {}) as Record<string, unknown>;
+    const outgoing = { method: request.method, params: Object.keys(meta).length ? { ...params, _meta: meta } : params };
+    const send = (client: Client) =>
+      client.request(outgoing as never, resultSchema, {
+        signal: extra.signal,
+        timeout: timeoutMs,
+        resetTimeoutOnProgress: progressToken !== undefined,
+        onprogress:
+          progressToken === undefined
+            ? undefined
+            : (progress) => {
+                void extra
+                  .sendNotification({ method: 'notifications/progress', params: { ...progress, progressToken: progressToken as string | number } })
+                  .catch(() => undefined);
+              },
+      });
+    const client = remote;
+    try {
+      try {
+        return await send(client);
+      } catch (error) {
+        if (!(error instanceof StreamableHTTPError && error.code === 404)) throw error;
+        return await send(await reinitialize(client));
+      }
+    } catch (error) {
+      if (extra.signal.aborted) throw error;
+      throw localFailure(error, request.method, timeoutMs, logger);
+    }
+  };
+
+  const handle = <S extends Parameters<Server['setRequestHandler']>[0]>(schema: S, resultSchema: AnySchema) =>
+    local.setRequestHandler(schema, ((request: { method: string; params?: Record<string, unknown> }, extra: Extra) =>
+      forward(request, resultSchema, extra)) as never);
+
+  if (capabilities.tools) {
+    handle(ListToolsRequestSchema, ListToolsResultSchema);
+    handle(CallToolRequestSchema, CallToolResultSchema);
+  }
+  if (capabilities.resources) {
+    handle(ListResourcesRequestSchema, ListResourcesResultSchema);
+    handle(ListResourceTemplatesRequestSchema, ListResourceTemplatesResultSchema);
+    handle(ReadResourceRequestSchema, ReadResourceResultSchema);
+    if (capabilities.resources.subscribe) {
+      handle(SubscribeRequestSchema, EmptyResultSchema);
+      handle(UnsubscribeRequestSchema, EmptyResultSchema);
+    }
+  }
+  if (capabilities.prompts) {
+    handle(ListPromptsRequestSchema, ListPromptsResultSchema);
+    handle(GetPromptRequestSchema, GetPromptResultSchema);
+  }
+  if (capabilities.logging) handle(SetLevelRequestSchema, EmptyResultSchema);
+  if (capabilities.completions) handle(CompleteRequestSchema, CompleteResultSchema);
+
+  let resolveClosed!: () => void;
+  const closed = new Promise<void>((resolve) => (resolveClosed = resolve));
+  local.onclose = () => resolveClosed();
+  await local.connect(options.local);
+
+  return {
+    closed,
+    async close() {
+      await local.close().catch(() => undefined);
+      await remote.close().catch(() => undefined);
+      resolveClosed();
+    },
+  };
+}
+
+/** Why the first connection failed, as one line (the CLI exits 1 with it). */
+function startupFailure(error: unknown, url: URL, timeoutMs: number): ConnectorError {
+  if (error instanceof ConnectorError) return error;
+  if (error instanceof McpError && error.code === ErrorCode.RequestTimeout) {
+    return new ConnectorError('timeout', `the server at ${url.origin} did not complete the MCP handshake within ${timeoutMs} ms. Check that it is up, or raise --timeout.`);
+  }
+  if (error instanceof StreamableHTTPError) {
+    return new ConnectorError('protocol', `the server at ${url.href} did not accept MCP over Streamable HTTP (HTTP ${error.code}). Check that --url is the MCP endpoint.`);
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  return new ConnectorError('protocol', `the MCP handshake with ${url.href} failed (${message}). Check that --url is a Gatehouse MCP endpoint.`);
+}
+
+/** A failure of a forwarded request: one stderr line (except the server's own JSON-RPC errors) and a protocol error. */
+function localFailure(error: unknown, method: string, timeoutMs: number, logger: StderrLogger): Error {
+  if (error instanceof ConnectorError) {
+    logger.error(error.message);
+    const code = error.kind === 'timeout' ? ErrorCode.RequestTimeout : ErrorCode.InternalError;
+    return protocolError(code, error.message, { kind: error.kind });
+  }
+  if (error instanceof McpError) {
+    if (error.code === ErrorCode.RequestTimeout) {
+      const line = `the server did not finish ${method} within ${timeoutMs} ms. Check that it is healthy, or raise --timeout.`;
+      logger.error(line);
+      return protocolError(ErrorCode.RequestTimeout, line, { kind: 'timeout' });
+    }
+    if (error.code === ErrorCode.ConnectionClosed) {
+      const line = `the connection to the server closed during ${method}. Try again.`;
+      logger.error(line);
+      return protocolError(ErrorCode.InternalError, line, { kind: 'unreachable' });
+    }
+    // The server's own answer (unknown tool, invalid params…): the client needs it verbatim.
+    return error;
+  }
+  if (error instanceof StreamableHTTPError) {
+    const line = `the server refused ${method} (HTTP ${error.code === -1 ? 'response' : error.code}: ${error.message.replace(/^Streamable HTTP error: /, '').slice(0, 200)}).`;
+    logger.error(line);
+    return protocolError(ErrorCode.InternalError, line, { kind: 'protocol' });
+  }
+  const line = `forwarding ${method} failed: ${error instanceof Error ? error.message : String(error)}`;
+  logger.error(line);
+  return protocolError(ErrorCode.InternalError, line, { kind: 'internal' });
+}

@@ -1,0 +1,84 @@
+#!/usr/bin/env node
+import { format } from 'node:util';
+import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
+import { startBridge } from './bridge.js';
+import { ClientCredentialsTokenSource } from './client-credentials-token-source.js';
+import { ConnectorError, EXIT_CONNECT, EXIT_OK, EXIT_USAGE, UsageError } from './connector-error.js';
+import { USAGE, parseCommandLine, readApiKey, readClientSecret, type RunOptions } from './options.js';
+import { CONFIG_LOCATION, renderClientConfig } from './print-config.js';
+import { StderrLogger } from './stderr-logger.js';
+import { ApiKeyTokenSource, type TokenSource } from './token-source.js';
+import { CONNECTOR_NAME, CONNECTOR_VERSION } from './version.js';
+
+function tokenSource(options: RunOptions, logger: StderrLogger): TokenSource {
+  const { auth } = options;
+  if (auth.mode === 'api-key') {
+    const key = readApiKey(auth);
+    logger.addSecret(key);
+    return new ApiKeyTokenSource(key, auth.envName);
+  }
+  const clientSecret = readClientSecret(auth);
+  logger.addSecret(clientSecret);
+  return new ClientCredentialsTokenSource({ ...auth, clientSecret, timeoutMs: options.timeoutMs, logger });
+}
+
+async function run(options: RunOptions): Promise<number> {
+  const logger = new StderrLogger(options.verbose);
+  // stdout is the protocol channel: anything a dependency prints goes to stderr instead.
+  console.log = console.info = console.debug = (...args: unknown[]) => logger.debug(format(...args));
+  const tokens = tokenSource(options, logger);
+  let bridge;
+  try {
+    bridge = await startBridge({ url: options.url, tokens, timeoutMs: options.timeoutMs, logger, local: new StdioServerTransport() });
+  } catch (error) {
+    if (error instanceof ConnectorError) {
+      logger.error(error.message);
+      return error.kind === 'config' ? EXIT_USAGE : EXIT_CONNECT;
+    }
+    throw error;
+  }
+  const stop = (): void => void bridge.close();
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  process.stdin.once('end', stop);
+  await bridge.closed;
+  await bridge.close();
+  return EXIT_OK;
+}
+
+async function main(argv: readonly string[]): Promise<number> {
+  let command;
+  try {
+    command = parseCommandLine(argv);
+    switch (command.command) {
+      case 'help':
+        process.stdout.write(USAGE);
+        return EXIT_OK;
+      case 'version':
+        process.stdout.write(`${CONNECTOR_VERSION}\n`);
+        return EXIT_OK;
+      case 'print-config':
+        process.stdout.write(`${renderClientConfig(command)}\n`);
+        process.stderr.write(`${CONFIG_LOCATION[command.client]}\n`);
+        return EXIT_OK;
+      case 'run':
+        return await run(command);
+    }
+  } catch (error) {
+    if (error instanceof UsageError) {
+      process.stderr.write(`${CONNECTOR_NAME}: ${error.message}\nRun "${CONNECTOR_NAME} --help" for usage.\n`);
+      return EXIT_USAGE;
+    }
+    process.stderr.write(`${CONNECTOR_NAME}: unexpected failure: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    return EXIT_CONNECT;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+    // Open sockets (keep-alive, a pending SSE stream) must not keep a finished connector alive.
+    setTimeout(() => process.exit(code), 100).unref();
+  },
+  () => process.exit(EXIT_CONNECT),
+);

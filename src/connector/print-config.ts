@@ -1,0 +1,64 @@
+import { CLIENT_SECRET_ENV, type PrintConfigOptions } from './options.js';
+
+type Env = Record<string, string>;
+
+/** The connector's arguments for a client configuration: never a secret, only where to find one. */
+function connectorArgs(options: PrintConfigOptions): string[] {
+  const args = ['-y', options.packageSpec, '--url', options.url.href];
+  const { auth } = options;
+  if (auth.mode === 'api-key') {
+    if (auth.envName !== 'GATEHOUSE_API_KEY') args.push('--api-key-env', auth.envName);
+  } else {
+    if (auth.issuer) args.push('--issuer', auth.issuer);
+    if (auth.tokenEndpoint) args.push('--token-endpoint', auth.tokenEndpoint);
+    args.push('--client-id', auth.clientId);
+    if (auth.secretFile) args.push('--client-secret-file', auth.secretFile);
+    if (auth.scope) args.push('--scope', auth.scope);
+    if (auth.resource === undefined) args.push('--no-resource');
+    else if (auth.resource !== options.url.href) args.push('--resource', auth.resource);
+    if (auth.clientAuth !== 'basic') args.push('--client-auth', auth.clientAuth);
+  }
+  if (options.timeoutMs !== undefined) args.push('--timeout', String(options.timeoutMs));
+  return args;
+}
+
+/** The secret-bearing environment variable, if the configuration needs one. */
+function secretEnvName(options: PrintConfigOptions): string | undefined {
+  if (options.auth.mode === 'api-key') return options.auth.envName;
+  return options.auth.secretFile ? undefined : CLIENT_SECRET_ENV;
+}
+
+/**
+ * The JSON to paste into a client's MCP configuration. Secrets appear only as placeholders:
+ * Claude Desktop gets a value to replace, Cursor reads the variable from its own environment,
+ * VS Code prompts for it once and stores it.
+ */
+export function renderClientConfig(options: PrintConfigOptions): string {
+  const args = connectorArgs(options);
+  const envName = secretEnvName(options);
+  const name = options.serverName;
+  const what = options.auth.mode === 'api-key' ? 'API key' : 'client secret';
+  switch (options.client) {
+    case 'claude-desktop': {
+      const env: Env = envName ? { [envName]: `<your Gatehouse ${what}>` } : {};
+      return JSON.stringify({ mcpServers: { [name]: { command: 'npx', args, ...(envName ? { env } : {}) } } }, null, 2);
+    }
+    case 'cursor': {
+      const env: Env = envName ? { [envName]: `\${env:${envName}}` } : {};
+      return JSON.stringify({ mcpServers: { [name]: { type: 'stdio', command: 'npx', args, ...(envName ? { env } : {}) } } }, null, 2);
+    }
+    case 'vscode': {
+      const inputId = `${name}-${options.auth.mode === 'api-key' ? 'api-key' : 'client-secret'}`;
+      const inputs = envName ? [{ type: 'promptString', id: inputId, description: `Gatehouse ${what}`, password: true }] : [];
+      const env: Env = envName ? { [envName]: `\${input:${inputId}}` } : {};
+      return JSON.stringify({ inputs, servers: { [name]: { type: 'stdio', command: 'npx', args, ...(envName ? { env } : {}) } } }, null, 2);
+    }
+  }
+}
+
+/** Where each client keeps the snippet, printed to stderr next to it. */
+export const CONFIG_LOCATION: Record<PrintConfigOptions['client'], string> = {
+  'claude-desktop': 'Claude Desktop: Settings → Developer → Edit Config (claude_desktop_config.json); merge into "mcpServers".',
+  cursor: 'Cursor: ~/.cursor/mcp.json (all projects) or .cursor/mcp.json (one project); merge into "mcpServers".',
+  vscode: 'VS Code: .vscode/mcp.json in the workspace (or "MCP: Open User Configuration"); merge "inputs" and "servers".',
+};
