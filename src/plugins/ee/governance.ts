@@ -1,6 +1,12 @@
-import { AuditSink, Policy, type Authenticator, type PluginBinder } from '../../core/index.js';
+import { AuditSink, ConfigError, Policy, RouteContribution, type PluginBinder } from '../../core/index.js';
 import { AgentPermissions } from './contracts.js';
+import { AccessCheckRoutes } from './admin/access-check-routes.js';
+import { AdminGuard } from './admin/admin-guard.js';
 import { AdminSettings } from './admin/admin-settings.js';
+import { AuditRoutes } from './admin/audit-routes.js';
+import { EnterpriseRegistryRoutes } from './admin/registry-routes.js';
+import { RoleRoutes } from './admin/role-routes.js';
+import { AuditQuery } from './audit/audit-query.js';
 import { AuditSinkSettings, DEFAULT_AUDIT_SINK_SETTINGS } from './audit/audit-sink-settings.js';
 import { DbAuditSink } from './audit/db-audit-sink.js';
 import { CachedAgentPermissions } from './rbac/cached-agent-permissions.js';
@@ -11,14 +17,32 @@ import { RoleStore } from './rbac/role-store.js';
 /** The governance part of `enterpriseEdition(options)`: what decides and what records. */
 export interface GovernanceOptions {
   /**
-   * An authenticator of the host for the admin API (its principals are admins of their tenant).
-   * Without it, the admin API accepts API keys with scope `admin` only.
+   * The host's own admin authentication for the admin API; what it accepts is an admin of the
+   * returned tenant. Returning undefined falls back to API keys with scope `admin`.
    */
-  readonly adminAuthenticator?: Authenticator;
-  /** Audit trail tuning: batching, back-pressure bound, retry, redaction. */
-  readonly audit?: Partial<AuditSinkSettings>;
+  readonly adminAuthenticator?: AdminSettings['adminAuthenticator'];
+  /** Audit trail tuning (see {@link AuditSinkSettings}): batching, back-pressure bound, retry, redaction. */
+  readonly audit?: Partial<AuditSinkSettings> | Readonly<Record<string, unknown>>;
   /** RBAC tuning: how long an agent's grants are cached. */
   readonly rbac?: Partial<RbacSettings>;
+}
+
+const NUMERIC_AUDIT_SETTINGS = ['batchSize', 'flushIntervalMs', 'maxBuffered', 'retryDelayMs', 'maxRetryDelayMs', 'flushTimeoutMs', 'maxArgumentBytes'] as const;
+
+function auditSettings(options: GovernanceOptions['audit'] = {}): AuditSinkSettings {
+  const given = options as Record<string, unknown>;
+  for (const [name, value] of Object.entries(given)) {
+    if (name === 'redaction') {
+      const ok = typeof value === 'function' || (typeof value === 'object' && value !== null);
+      if (!ok) throw new ConfigError('audit.redaction must be a function or { keys?: RegExp, values?: RegExp[] }.');
+      continue;
+    }
+    if (!(NUMERIC_AUDIT_SETTINGS as readonly string[]).includes(name)) throw new ConfigError(`audit: unknown option "${name}".`);
+    if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) throw new ConfigError(`audit.${name} must be a positive number.`);
+  }
+  const settings = { ...DEFAULT_AUDIT_SINK_SETTINGS, ...given } as AuditSinkSettings;
+  if (settings.batchSize > settings.maxBuffered) throw new ConfigError('audit.batchSize must not exceed audit.maxBuffered.');
+  return Object.freeze(settings);
 }
 
 /**
@@ -28,7 +52,7 @@ export interface GovernanceOptions {
 export function registerGovernance(binder: PluginBinder, options: GovernanceOptions = {}): void {
   const { bind } = binder;
   bind(RbacSettings).toConstantValue(Object.freeze({ ...DEFAULT_RBAC_SETTINGS, ...options.rbac }));
-  bind(AuditSinkSettings).toConstantValue(Object.freeze({ ...DEFAULT_AUDIT_SINK_SETTINGS, ...options.audit }));
+  bind(AuditSinkSettings).toConstantValue(auditSettings(options.audit));
   bind(AdminSettings).toConstantValue(Object.freeze({ adminAuthenticator: options.adminAuthenticator }));
 
   bind(CachedAgentPermissions).toSelf();
@@ -38,8 +62,13 @@ export function registerGovernance(binder: PluginBinder, options: GovernanceOpti
   bind(Policy).toService(RbacPolicy);
   bind(DbAuditSink).toSelf();
   bind(AuditSink).toService(DbAuditSink);
+  bind(AuditQuery).toSelf();
+
+  bind(AdminGuard).toSelf();
+  for (const routes of [RoleRoutes, AuditRoutes, AccessCheckRoutes, EnterpriseRegistryRoutes]) bind(RouteContribution).to(routes);
 }
 
 export type { AuditSinkSettings } from './audit/audit-sink-settings.js';
 export type { RbacSettings } from './rbac/rbac-settings.js';
+export type { HostAdmin } from './admin/admin-settings.js';
 export type { AuditRedaction } from './audit/redaction.js';

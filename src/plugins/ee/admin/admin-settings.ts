@@ -1,12 +1,20 @@
-import type { Authenticator } from '../../../core/index.js';
+import type { RouteRequest } from '../../../core/index.js';
 
-/** Settings of the admin API, from `enterpriseEdition({ adminAuthenticator })`. */
+/** What a host's admin authenticator says about an admin request it accepts. */
+export interface HostAdmin {
+  /** The tenant the admin acts in. */
+  readonly tenant: string;
+  /** Who it is, for the audit trail (an e-mail, a user id). */
+  readonly label: string;
+}
+
+/** Settings of the admin API. */
 export interface AdminSettings {
   /**
-   * A host-provided authenticator for the admin API (e.g. the host application's own session).
-   * Principals it accepts are admins of their tenant. Admin-scoped API keys keep working beside it.
+   * The host's own admin authentication (its session, its SSO). Returning undefined falls back to
+   * API keys with scope `admin`.
    */
-  readonly adminAuthenticator?: Authenticator;
+  readonly adminAuthenticator?: (req: RouteRequest) => Promise<HostAdmin | undefined>;
 }
 
 export const AdminSettings = Symbol.for('gatehouse.ee.AdminSettings');

@@ -1,0 +1,67 @@
+import { inject, injectable } from 'inversify';
+import { AuditSink, AuditUnavailableError, HttpError, TENANT_ID, type Principal, type RouteRequest } from '../../../core/index.js';
+import { ADMIN_SCOPE } from '../contracts.js';
+import { AdminSettings } from './admin-settings.js';
+
+/** `Principal.kind` of an admin accepted by the host's admin authenticator. */
+export const HOST_ADMIN_KIND = 'host-admin';
+
+/**
+ * Admits admin API requests: the host's admin authenticator when configured, else a credential
+ * with scope `admin`. No credential → 401; a valid non-admin credential → 403. The admin's tenant
+ * is the tenant of every object the request can see.
+ */
+@injectable()
+export class AdminGuard {
+  constructor(
+    @inject(AdminSettings) private readonly settings: AdminSettings,
+    @inject(AuditSink) private readonly audit: AuditSink,
+  ) {}
+
+  async admit(req: RouteRequest): Promise<Principal> {
+    const host = await this.settings.adminAuthenticator?.(req);
+    if (host) {
+      if (typeof host.tenant !== 'string' || !TENANT_ID.test(host.tenant)) {
+        throw new HttpError(403, 'forbidden', 'The admin session does not name a valid tenant.');
+      }
+      if (req.tenantHint !== undefined && req.tenantHint !== host.tenant) {
+        throw new HttpError(403, 'forbidden', 'This admin session is not valid for this tenant.');
+      }
+      const label = String(host.label ?? 'admin');
+      return { tenant: host.tenant, kind: HOST_ADMIN_KIND, id: label, label, scopes: [ADMIN_SCOPE], attributes: {} };
+    }
+    const principal = await req.authenticate();
+    if (!principal.scopes.includes(ADMIN_SCOPE)) {
+      throw new HttpError(403, 'forbidden', 'This credential cannot use the admin API: an admin credential is required.', {
+        headers: { 'www-authenticate': `Bearer error="insufficient_scope", scope="${ADMIN_SCOPE}"` },
+      });
+    }
+    return principal;
+  }
+
+  /** Admit a request that changes something: also refused (503) while the audit trail cannot record it. */
+  async admitChange(req: RouteRequest): Promise<Principal> {
+    const principal = await this.admit(req);
+    if (!this.audit.accepting()) throw new AuditUnavailableError('The audit trail is not accepting events; the change was not made.');
+    return principal;
+  }
+
+  /** Record an admin change: who (the admin), which object, what changed. */
+  recordChange(req: RouteRequest, admin: Principal, action: string, target: string, details: Record<string, unknown>): void {
+    this.audit.record({
+      time: new Date(),
+      tenant: admin.tenant,
+      principal: admin,
+      action,
+      target,
+      decision: 'admin',
+      reason: undefined,
+      outcome: 'success',
+      arguments: undefined,
+      latencyMs: undefined,
+      requestId: req.requestId,
+      clientAddress: req.clientAddress,
+      details,
+    });
+  }
+}

@@ -1,0 +1,161 @@
+import { IsIn, IsISO8601, IsNumberString, IsOptional, IsString, IsUUID, MaxLength } from 'class-validator';
+import { inject, injectable } from 'inversify';
+import { json, type HttpResponse, type RouteContribution, type RouteDefinition, type RouteRequest } from '../../../core/index.js';
+import { AuditQuery, decodeCursor, type AuditEntry, type AuditFilter } from '../audit/audit-query.js';
+import { AdminGuard } from './admin-guard.js';
+import { invalid, queryObject, validated } from './validation.js';
+
+const DECISIONS = ['allowed', 'denied', 'auth-failed', 'admin'];
+const OUTCOMES = ['success', 'error', 'failed', 'denied', 'refused'];
+export const MAX_AUDIT_PAGE = 500;
+
+export class AuditFilterDto {
+  @IsOptional()
+  @IsUUID('all', { message: 'agent must be an agent id (a UUID)' })
+  agent?: string;
+
+  @IsOptional()
+  @IsString()
+  @MaxLength(200)
+  tool?: string;
+
+  /** Alias of `tool`: the target (tool, resource, admin object) concerned. */
+  @IsOptional()
+  @IsString()
+  @MaxLength(200)
+  target?: string;
+
+  @IsOptional()
+  @IsString()
+  @MaxLength(100)
+  action?: string;
+
+  @IsOptional()
+  @IsIn(DECISIONS, { message: `decision must be one of ${DECISIONS.join(', ')}` })
+  decision?: string;
+
+  @IsOptional()
+  @IsIn(OUTCOMES, { message: `outcome must be one of ${OUTCOMES.join(', ')}` })
+  outcome?: string;
+
+  @IsOptional()
+  @IsISO8601({ strict: true }, { message: 'from must be an ISO 8601 date-time' })
+  from?: string;
+
+  @IsOptional()
+  @IsISO8601({ strict: true }, { message: 'to must be an ISO 8601 date-time' })
+  to?: string;
+}
+
+export class AuditPageDto extends AuditFilterDto {
+  @IsOptional()
+  @IsNumberString({ no_symbols: true }, { message: `limit must be a whole number from 1 to ${MAX_AUDIT_PAGE}` })
+  limit?: string;
+
+  @IsOptional()
+  @IsString()
+  @MaxLength(200)
+  cursor?: string;
+}
+
+export class AuditExportDto extends AuditFilterDto {
+  @IsIn(['csv', 'jsonl'], { message: 'format must be csv or jsonl' })
+  format!: string;
+}
+
+function filterOf(dto: AuditFilterDto): AuditFilter {
+  return {
+    agentId: dto.agent,
+    tool: dto.tool ?? dto.target,
+    action: dto.action,
+    decision: dto.decision,
+    outcome: dto.outcome,
+    from: dto.from ? new Date(dto.from) : undefined,
+    to: dto.to ? new Date(dto.to) : undefined,
+  };
+}
+
+export const CSV_COLUMNS = [
+  'id', 'occurred_at', 'principal_kind', 'principal_id', 'principal_label', 'agent_id', 'key_id', 'issuer', 'subject',
+  'action', 'target', 'decision', 'reason', 'outcome', 'latency_ms', 'request_id', 'client_address', 'arguments_digest',
+  'arguments', 'details',
+] as const;
+
+/**
+ * One CSV field (RFC 4180): quoted when it holds a quote, comma or line break. Text that a
+ * spreadsheet would run as a formula (`=`, `+`, `-`, `@`, tab, CR first) is prefixed with `'`.
+ */
+export function csvField(value: unknown): string {
+  if (value === null || value === undefined) return '';
+  let text = typeof value === 'string' ? value : typeof value === 'number' ? String(value) : JSON.stringify(value);
+  if (typeof value === 'string' && /^[=+\-@\t\r]/.test(text)) text = `'${text}`;
+  return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
+}
+
+function csvLine(entry: AuditEntry): string {
+  const values: unknown[] = [
+    entry.id, entry.occurredAt, entry.principal.kind, entry.principal.id, entry.principal.label, entry.agentId, entry.keyId,
+    entry.issuer, entry.subject, entry.action, entry.target, entry.decision, entry.reason, entry.outcome, entry.latencyMs,
+    entry.requestId, entry.clientAddress, entry.argumentsDigest, entry.arguments, entry.details,
+  ];
+  return `${values.map(csvField).join(',')}\r\n`;
+}
+
+/** `/api/v1/mcp/audit` and its export: the tenant's audit trail, read-only. */
+@injectable()
+export class AuditRoutes implements RouteContribution {
+  constructor(
+    @inject(AdminGuard) private readonly guard: AdminGuard,
+    @inject(AuditQuery) private readonly audit: AuditQuery,
+  ) {}
+
+  routes(): RouteDefinition[] {
+    return [
+      { method: 'GET', path: '/api/v1/mcp/audit', handler: (req) => this.list(req) },
+      { method: 'GET', path: '/api/v1/mcp/audit/export', handler: (req) => this.export(req) },
+    ];
+  }
+
+  private async list(req: RouteRequest): Promise<HttpResponse> {
+    const admin = await this.guard.admit(req);
+    const dto = await validated(AuditPageDto, queryObject(req.query), 'The query');
+    const limit = dto.limit === undefined ? 100 : Number(dto.limit);
+    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_AUDIT_PAGE) {
+      throw invalid([{ field: 'limit', message: `limit must be a whole number from 1 to ${MAX_AUDIT_PAGE}` }]);
+    }
+    const cursor = dto.cursor === undefined ? undefined : decodeCursor(dto.cursor);
+    if (dto.cursor !== undefined && !cursor) throw invalid([{ field: 'cursor', message: 'cursor is not one this API returned' }]);
+    const { entries, nextCursor } = await this.audit.page(admin.tenant, filterOf(dto), limit, cursor);
+    return json(200, { data: entries, nextCursor });
+  }
+
+  private async export(req: RouteRequest): Promise<HttpResponse> {
+    const admin = await this.guard.admit(req);
+    const dto = await validated(AuditExportDto, queryObject(req.query), 'The query');
+    const rows = this.audit.all(admin.tenant, filterOf(dto), 500, req.signal);
+    const csv = dto.format === 'csv';
+    async function* body(): AsyncGenerator<string> {
+      if (csv) yield `${CSV_COLUMNS.join(',')}\r\n`;
+      // Lines are grouped into chunks so a large export is not one write per row.
+      let chunk = '';
+      for await (const entry of rows) {
+        chunk += csv ? csvLine(entry) : `${JSON.stringify(entry)}\n`;
+        if (chunk.length >= 64 * 1024) {
+          yield chunk;
+          chunk = '';
+        }
+      }
+      if (chunk) yield chunk;
+    }
+    const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+    return {
+      status: 200,
+      headers: {
+        'content-type': csv ? 'text/csv; charset=utf-8' : 'application/x-ndjson; charset=utf-8',
+        'content-disposition': `attachment; filename="audit-${admin.tenant}-${stamp}.${csv ? 'csv' : 'jsonl'}"`,
+        'cache-control': 'no-store',
+      },
+      body: body(),
+    };
+  }
+}

@@ -1,0 +1,137 @@
+import { inject, injectable } from 'inversify';
+import type { Knex } from 'knex';
+import { Database } from '../../../core/index.js';
+import { AUDIT_TABLE } from './db-audit-sink.js';
+
+/** Filters of the audit views; every one optional. */
+export interface AuditFilter {
+  readonly agentId?: string;
+  /** The tool (or other target) concerned. */
+  readonly tool?: string;
+  readonly action?: string;
+  readonly decision?: string;
+  readonly outcome?: string;
+  /** Inclusive lower and exclusive upper bound of `occurred_at`. */
+  readonly from?: Date;
+  readonly to?: Date;
+}
+
+/** A position in the (occurred_at, id) descending order. */
+export interface AuditCursor {
+  readonly occurredAt: Date;
+  readonly id: string;
+}
+
+/** An audit entry as the admin API shows it. */
+export interface AuditEntry {
+  readonly id: string;
+  readonly occurredAt: string;
+  readonly principal: { readonly kind: string | null; readonly id: string | null; readonly label: string | null };
+  readonly agentId: string | null;
+  readonly keyId: string | null;
+  readonly issuer: string | null;
+  readonly subject: string | null;
+  readonly action: string;
+  readonly target: string | null;
+  readonly decision: string;
+  readonly reason: string | null;
+  readonly outcome: string;
+  readonly argumentsDigest: string | null;
+  readonly arguments: unknown;
+  readonly latencyMs: number | null;
+  readonly requestId: string;
+  readonly clientAddress: string | null;
+  readonly details: unknown;
+}
+
+type Row = Record<string, unknown>;
+
+const parsedJson = (value: unknown): unknown => (typeof value === 'string' ? (JSON.parse(value) as unknown) : (value ?? null));
+const str = (value: unknown): string | null => (value == null ? null : String(value));
+
+function toEntry(row: Row): AuditEntry {
+  return {
+    id: String(row.id),
+    occurredAt: new Date(row.occurred_at as Date | string).toISOString(),
+    principal: { kind: str(row.principal_kind), id: str(row.principal_id), label: str(row.principal_label) },
+    agentId: str(row.agent_id),
+    keyId: str(row.key_id),
+    issuer: str(row.issuer),
+    subject: str(row.subject),
+    action: String(row.action),
+    target: str(row.target),
+    decision: String(row.decision),
+    reason: str(row.reason),
+    outcome: String(row.outcome),
+    argumentsDigest: str(row.arguments_digest),
+    arguments: parsedJson(row.arguments),
+    latencyMs: row.latency_ms == null ? null : Number(row.latency_ms),
+    requestId: String(row.request_id),
+    clientAddress: str(row.client_address),
+    details: parsedJson(row.details),
+  };
+}
+
+export function encodeCursor(entry: Pick<AuditEntry, 'occurredAt' | 'id'>): string {
+  return Buffer.from(JSON.stringify([entry.occurredAt, entry.id])).toString('base64url');
+}
+
+/** The cursor encoded in `value`, or undefined when it is not one. */
+export function decodeCursor(value: string): AuditCursor | undefined {
+  try {
+    const parsed = JSON.parse(Buffer.from(value, 'base64url').toString('utf8')) as unknown;
+    if (!Array.isArray(parsed) || parsed.length !== 2) return undefined;
+    const [time, id] = parsed as unknown[];
+    const occurredAt = new Date(String(time));
+    if (Number.isNaN(occurredAt.getTime()) || typeof id !== 'string' || !/^\d{1,19}$/.test(id)) return undefined;
+    return { occurredAt, id };
+  } catch {
+    return undefined;
+  }
+}
+
+/** Reads one tenant's audit trail, newest first, by keyset pages. Never changes it. */
+@injectable()
+export class AuditQuery {
+  constructor(@inject(Database) private readonly database: Database) {}
+
+  /** One page of at most `limit` entries after `cursor`, and the cursor of the next page. */
+  async page(tenant: string, filter: AuditFilter, limit: number, cursor?: AuditCursor): Promise<{ entries: AuditEntry[]; nextCursor: string | null }> {
+    const rows = (await this.query(tenant, filter, cursor).limit(limit + 1)) as Row[];
+    const entries = rows.slice(0, limit).map(toEntry);
+    const nextCursor = rows.length > limit ? encodeCursor(entries[entries.length - 1]!) : null;
+    return { entries, nextCursor };
+  }
+
+  /** Every matching entry, read page by page so memory stays bounded however long the trail is. */
+  async *all(tenant: string, filter: AuditFilter, pageSize = 500, signal?: AbortSignal): AsyncGenerator<AuditEntry> {
+    let cursor: AuditCursor | undefined;
+    for (;;) {
+      if (signal?.aborted) return;
+      const rows = (await this.query(tenant, filter, cursor).limit(pageSize)) as Row[];
+      for (const row of rows) yield toEntry(row);
+      if (rows.length < pageSize) return;
+      const last = rows[rows.length - 1]!;
+      cursor = { occurredAt: new Date(last.occurred_at as Date | string), id: String(last.id) };
+    }
+  }
+
+  private query(tenant: string, filter: AuditFilter, cursor: AuditCursor | undefined): Knex.QueryBuilder {
+    const q = this.database.forTenant(tenant).table(AUDIT_TABLE);
+    if (filter.agentId) q.andWhere('agent_id', filter.agentId);
+    if (filter.tool) {
+      const tool = filter.tool;
+      q.andWhere((w) => w.where('target', tool).orWhereRaw(`details->>'tool' = ?`, [tool]));
+    }
+    if (filter.action) q.andWhere('action', filter.action);
+    if (filter.decision) q.andWhere('decision', filter.decision);
+    if (filter.outcome) q.andWhere('outcome', filter.outcome);
+    if (filter.from) q.andWhere('occurred_at', '>=', filter.from);
+    if (filter.to) q.andWhere('occurred_at', '<', filter.to);
+    if (cursor) q.andWhereRaw('(occurred_at, id) < (?::timestamptz, ?::bigint)', [cursor.occurredAt.toISOString(), cursor.id]);
+    return q.orderBy([
+      { column: 'occurred_at', order: 'desc' },
+      { column: 'id', order: 'desc' },
+    ]);
+  }
+}
