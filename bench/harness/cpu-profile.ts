@@ -1,0 +1,94 @@
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+interface ProfileNode {
+  readonly id: number;
+  readonly callFrame: { readonly functionName: string; readonly url: string; readonly lineNumber: number };
+  readonly hitCount?: number;
+}
+
+interface CpuProfile {
+  readonly nodes: readonly ProfileNode[];
+  readonly samples?: readonly number[];
+  readonly timeDeltas?: readonly number[];
+}
+
+export interface HotSpot {
+  readonly function: string;
+  /** Repository-relative file (`src/core/...`), package (`node_modules/<pkg>/...`) or `node:<module>`. */
+  readonly location: string;
+  /** Share of the busy (non-idle) samples spent in this function itself. */
+  readonly selfPercent: number;
+}
+
+export interface ProfileSummary {
+  readonly busyMs: number;
+  readonly top: readonly HotSpot[];
+  /** Self time grouped by where the code lives: Gatehouse core, a plugin, a package, Node itself. */
+  readonly byArea: readonly { readonly area: string; readonly selfPercent: number }[];
+}
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const IDLE = new Set(['(idle)', '(root)']);
+
+/** A location without machine paths: relative to the repository, or a package, or a Node module. */
+function locate(url: string, line: number): string {
+  if (!url) return '(native)';
+  if (url.startsWith('node:')) return url;
+  let file = url.startsWith('file://') ? fileURLToPath(url) : url;
+  const modules = file.lastIndexOf(`${path.sep}node_modules${path.sep}`);
+  if (modules !== -1) file = file.slice(modules + 1);
+  else if (file.startsWith(ROOT)) file = file.slice(ROOT.length);
+  else if (path.isAbsolute(file)) file = path.basename(file);
+  return `${file.split(path.sep).join('/')}:${line + 1}`;
+}
+
+function areaOf(location: string): string {
+  if (location.startsWith('node_modules/')) {
+    const parts = location.split('/');
+    return parts[1]!.startsWith('@') ? `${parts[1]}/${parts[2]}` : parts[1]!;
+  }
+  if (location.startsWith('src/') || location.startsWith('bench/')) return location.split('/').slice(0, 3).join('/');
+  if (location.startsWith('node:')) return 'node internals';
+  return location.startsWith('(') ? location : 'other';
+}
+
+/** Top self-time functions of a V8 `.cpuprofile` (as written by `node --cpu-prof`). */
+export async function summariseProfile(file: string, top = 15): Promise<ProfileSummary> {
+  const profile = JSON.parse(await readFile(file, 'utf8')) as CpuProfile;
+  const selfMs = new Map<number, number>();
+  if (profile.samples && profile.timeDeltas) {
+    profile.samples.forEach((id, index) => selfMs.set(id, (selfMs.get(id) ?? 0) + (profile.timeDeltas![index] ?? 0) / 1000));
+  } else {
+    for (const node of profile.nodes) selfMs.set(node.id, node.hitCount ?? 0);
+  }
+  const byFunction = new Map<string, { function: string; location: string; ms: number }>();
+  const byArea = new Map<string, number>();
+  let busy = 0;
+  for (const node of profile.nodes) {
+    const ms = selfMs.get(node.id) ?? 0;
+    const name = node.callFrame.functionName || '(anonymous)';
+    if (ms <= 0 || IDLE.has(name)) continue;
+    busy += ms;
+    const location = name.startsWith('(') ? '' : locate(node.callFrame.url, node.callFrame.lineNumber);
+    const key = `${name}@${location}`;
+    const entry = byFunction.get(key) ?? { function: name, location, ms: 0 };
+    entry.ms += ms;
+    byFunction.set(key, entry);
+    const area = name.startsWith('(') ? name : areaOf(location);
+    byArea.set(area, (byArea.get(area) ?? 0) + ms);
+  }
+  const percent = (ms: number): number => Math.round((ms / busy) * 1000) / 10;
+  return {
+    busyMs: Math.round(busy),
+    top: [...byFunction.values()]
+      .sort((a, b) => b.ms - a.ms)
+      .slice(0, top)
+      .map((entry) => ({ function: entry.function, location: entry.location, selfPercent: percent(entry.ms) })),
+    byArea: [...byArea.entries()]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, 12)
+      .map(([area, ms]) => ({ area, selfPercent: percent(ms) })),
+  };
+}

@@ -1,0 +1,122 @@
+import { fork, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import type { ChildMessage, Credentials, LoadRequest, LoadResult, ServerConfig, ServerStats } from './protocol.js';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+// Resolved here, so a child finds the loader whatever its working directory.
+const TS_EXEC_ARGV = ['--conditions=gatehouse-source', '--import', import.meta.resolve('tsx')];
+const READY_TIMEOUT_MS = 120_000;
+
+export const SERVER_FILES: Record<ServerConfig['kind'], string> = {
+  limit: fileURLToPath(new URL('../servers/limit-server.ts', import.meta.url)),
+  sdk: fileURLToPath(new URL('../servers/sdk-server.ts', import.meta.url)),
+  ce: fileURLToPath(new URL('../servers/ce-server.ts', import.meta.url)),
+  ee: fileURLToPath(new URL('../servers/ee-server.ts', import.meta.url)),
+};
+
+/** Fork a TypeScript file with IPC; its stderr is kept (last lines) for error messages. */
+export function forkTs(file: string, options: { env?: NodeJS.ProcessEnv; execArgv?: readonly string[] } = {}): { child: ChildProcess; stderr: () => string } {
+  const child = fork(file, [], {
+    execArgv: [...TS_EXEC_ARGV, ...(options.execArgv ?? [])],
+    env: { ...process.env, ...options.env },
+    cwd: ROOT,
+    stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
+  });
+  let tail = '';
+  child.stderr?.on('data', (chunk: Buffer) => {
+    tail = (tail + chunk.toString('utf8')).slice(-4000);
+  });
+  return { child, stderr: () => tail };
+}
+
+export interface ServerHandle {
+  readonly url: string;
+  readonly credentials: Credentials;
+  readonly pid: number;
+  stats(): Promise<ServerStats>;
+  /** Close gracefully (flushing audit, writing a CPU profile if asked) and wait for exit. */
+  stop(): Promise<ServerStats>;
+  /** Kill without waiting for a graceful close. */
+  kill(): void;
+}
+
+function nextMessage<T extends ChildMessage['type']>(child: ChildProcess, type: T, stderr: () => string, timeoutMs: number): Promise<Extract<ChildMessage, { type: T }>> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => finish(new Error(`no "${type}" from server process within ${timeoutMs} ms\n${stderr()}`)), timeoutMs);
+    const onMessage = (message: ChildMessage): void => {
+      if (message.type === type) finish(undefined, message as Extract<ChildMessage, { type: T }>);
+      else if (message.type === 'failed') finish(new Error(`${message.message}\n${stderr()}`));
+    };
+    const onExit = (code: number | null): void => finish(new Error(`server process exited (${code}) before "${type}"\n${stderr()}`));
+    function finish(error?: Error, message?: Extract<ChildMessage, { type: T }>): void {
+      clearTimeout(timer);
+      child.off('message', onMessage);
+      child.off('exit', onExit);
+      if (error) reject(error);
+      else resolve(message!);
+    }
+    child.on('message', onMessage);
+    child.once('exit', onExit);
+  });
+}
+
+/** Start one server process and wait until it reports ready. */
+export async function startServer(config: ServerConfig, options: { cpuProfileDir?: string } = {}): Promise<ServerHandle> {
+  const execArgv = options.cpuProfileDir ? ['--cpu-prof', `--cpu-prof-dir=${options.cpuProfileDir}`] : [];
+  const { child, stderr } = forkTs(SERVER_FILES[config.kind], { env: { BENCH_SERVER: JSON.stringify(config) }, execArgv });
+  let ready;
+  try {
+    ready = await nextMessage(child, 'ready', stderr, READY_TIMEOUT_MS);
+  } catch (error) {
+    child.kill('SIGKILL');
+    throw error;
+  }
+  const exited = new Promise<void>((resolve) => (child.exitCode !== null ? resolve() : child.once('exit', () => resolve())));
+  return {
+    url: ready.url,
+    credentials: ready.credentials,
+    pid: child.pid!,
+    async stats() {
+      const reply = nextMessage(child, 'stats', stderr, 10_000);
+      child.send({ type: 'stats' });
+      return (await reply).stats;
+    },
+    async stop() {
+      const reply = nextMessage(child, 'stopped', stderr, 60_000);
+      child.send({ type: 'stop' });
+      const { stats } = await reply;
+      await exited;
+      return stats;
+    },
+    kill() {
+      if (child.exitCode === null) child.kill('SIGKILL');
+    },
+  };
+}
+
+/** The load generator process: one run at a time. */
+export class LoadGenerator {
+  private readonly process = forkTs(fileURLToPath(new URL('../load/load-generator.ts', import.meta.url)));
+
+  run(request: LoadRequest): Promise<LoadResult> {
+    const { child, stderr } = this.process;
+    return new Promise((resolve, reject) => {
+      const onMessage = (message: { ok: boolean; result?: LoadResult; message?: string }): void => {
+        child.off('exit', onExit);
+        if (message.ok) resolve(message.result!);
+        else reject(new Error(`load generator failed: ${message.message}`));
+      };
+      const onExit = (code: number | null): void => {
+        child.off('message', onMessage);
+        reject(new Error(`load generator exited (${code})\n${stderr()}`));
+      };
+      child.once('message', onMessage);
+      child.once('exit', onExit);
+      child.send(request);
+    });
+  }
+
+  close(): void {
+    if (this.process.child.connected) this.process.child.disconnect();
+  }
+}

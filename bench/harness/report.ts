@@ -1,0 +1,319 @@
+import { readFile, writeFile, mkdir } from 'node:fs/promises';
+import os from 'node:os';
+import { fileURLToPath } from 'node:url';
+import type { LoadResult } from './protocol.js';
+import type { ProfileSummary } from './cpu-profile.js';
+import type { StartupResult } from './startup.js';
+import type { AuditCheck, ScenarioName } from '../scenarios/scenario.js';
+import type { AuditStoreResult } from '../scenarios/audit-store.js';
+
+export interface CellResult {
+  readonly scenario: ScenarioName;
+  readonly connections: number;
+  readonly round: number;
+  readonly result: LoadResult;
+}
+
+/** One scenario at one concurrency, over all rounds. */
+export interface LoadRow {
+  readonly scenario: ScenarioName;
+  readonly connections: number;
+  /** Total answers over total measured time, all rounds. */
+  readonly requestsPerSecond: number;
+  /** Latency percentiles: the median of the rounds' values. */
+  readonly p50Ms: number;
+  readonly p90Ms: number;
+  readonly p99Ms: number;
+  /** The worst round's p99. */
+  readonly worstP99Ms: number;
+  readonly requests: number;
+  /** Answers that were 2xx and carried the request's own argument. */
+  readonly correct: number;
+  readonly errors: number;
+  readonly non2xx: number;
+  readonly wrongAnswers: number;
+  readonly toLimit: number | null;
+  readonly toSdk: number | null;
+  readonly rounds: readonly LoadResult[];
+}
+
+export interface Target {
+  readonly id: string;
+  readonly description: string;
+  readonly value: string;
+  /** null: not measured in this run (e.g. the Enterprise edition is not available). */
+  readonly met: boolean | null;
+  /** The scenario whose server to profile when the target is missed. */
+  readonly profile?: ScenarioName;
+}
+
+export interface BenchResults {
+  readonly generatedAt: string;
+  readonly mode: 'full' | 'quick';
+  readonly machine: ReturnType<typeof machineDescription>;
+  readonly database: 'postgres' | 'embedded';
+  readonly settings: Readonly<Record<string, unknown>>;
+  readonly unavailable: Partial<Record<ScenarioName, string>>;
+  readonly load: readonly LoadRow[];
+  readonly audit: AuditCheck | null;
+  readonly auditStore: AuditStoreResult;
+  readonly startup: StartupResult;
+  readonly targets: readonly Target[];
+  readonly profiles: Partial<Record<ScenarioName, ProfileSummary>>;
+  readonly runSeconds: number;
+}
+
+const ORDER: readonly ScenarioName[] = ['limit', 'sdk', 'ce', 'ee-key', 'ee-jwt'];
+const GATEHOUSE: readonly ScenarioName[] = ['ce', 'ee-key', 'ee-jwt'];
+
+const median = (values: readonly number[]): number => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+};
+const round2 = (value: number): number => Math.round(value * 100) / 100;
+
+export function aggregate(cells: readonly CellResult[], _unavailable: Partial<Record<ScenarioName, string>>): LoadRow[] {
+  const groups = new Map<string, CellResult[]>();
+  for (const cell of cells) {
+    const key = `${cell.scenario}@${cell.connections}`;
+    groups.set(key, [...(groups.get(key) ?? []), cell]);
+  }
+  const base: Omit<LoadRow, 'toLimit' | 'toSdk'>[] = [];
+  for (const group of groups.values()) {
+    const results = group.map((cell) => cell.result);
+    const requests = results.reduce((sum, r) => sum + r.requests, 0);
+    const seconds = results.reduce((sum, r) => sum + r.durationSeconds, 0);
+    const sum = (pick: (r: LoadResult) => number): number => results.reduce((total, r) => total + pick(r), 0);
+    base.push({
+      scenario: group[0]!.scenario,
+      connections: group[0]!.connections,
+      requestsPerSecond: Math.round(requests / seconds),
+      p50Ms: median(results.map((r) => r.latencyMs.p50)),
+      p90Ms: median(results.map((r) => r.latencyMs.p90)),
+      p99Ms: median(results.map((r) => r.latencyMs.p99)),
+      worstP99Ms: Math.max(...results.map((r) => r.latencyMs.p99)),
+      requests,
+      correct: requests - sum((r) => r.non2xx + r.wrongAnswers),
+      errors: sum((r) => r.errors),
+      non2xx: sum((r) => r.non2xx),
+      wrongAnswers: sum((r) => r.wrongAnswers),
+      rounds: results,
+    });
+  }
+  const rps = (scenario: ScenarioName, connections: number): number | undefined =>
+    base.find((row) => row.scenario === scenario && row.connections === connections)?.requestsPerSecond;
+  return base
+    .map((row) => {
+      const limit = rps('limit', row.connections);
+      const sdk = rps('sdk', row.connections);
+      return { ...row, toLimit: limit ? round2(row.requestsPerSecond / limit) : null, toSdk: sdk ? round2(row.requestsPerSecond / sdk) : null };
+    })
+    .sort((a, b) => a.connections - b.connections || ORDER.indexOf(a.scenario) - ORDER.indexOf(b.scenario));
+}
+
+export function evaluateTargets(rows: readonly LoadRow[], audit: AuditCheck | undefined, store: AuditStoreResult): Target[] {
+  const at16 = (scenario: ScenarioName): LoadRow | undefined => rows.find((row) => row.scenario === scenario && row.connections === 16);
+  const targets: Target[] = [];
+  const ce = at16('ce');
+  targets.push({
+    id: 'ce-vs-sdk',
+    description: 'ce ≥ 5× sdk at 16 connections',
+    value: ce?.toSdk != null ? `${ce.toSdk}×` : 'not measured',
+    met: ce?.toSdk != null ? ce.toSdk >= 5 : null,
+    profile: 'ce',
+  });
+  targets.push({
+    id: 'ce-vs-limit',
+    description: 'ce ≥ 30% of limit at 16 connections',
+    value: ce?.toLimit != null ? `${Math.round(ce.toLimit * 100)}%` : 'not measured',
+    met: ce?.toLimit != null ? ce.toLimit >= 0.3 : null,
+    profile: 'ce',
+  });
+  const jwt = at16('ee-jwt');
+  targets.push({
+    id: 'ee-jwt-vs-sdk',
+    description: 'ee-jwt ≥ 3× sdk at 16 connections',
+    value: jwt?.toSdk != null ? `${jwt.toSdk}×` : 'not measured (Enterprise edition not available)',
+    met: jwt?.toSdk != null ? jwt.toSdk >= 3 : null,
+    profile: 'ee-jwt',
+  });
+  for (const name of GATEHOUSE) {
+    const row = at16(name);
+    targets.push({
+      id: `${name}-p99`,
+      description: `${name} p99 ≤ 15 ms at 16 connections`,
+      value: row ? `${row.p99Ms} ms` : 'not measured',
+      met: row ? row.p99Ms <= 15 : null,
+      profile: name,
+    });
+  }
+  const governed = rows.filter((row) => GATEHOUSE.includes(row.scenario));
+  const failures = governed.reduce((sum, row) => sum + row.errors + row.non2xx + row.wrongAnswers, 0);
+  targets.push({
+    id: 'zero-errors',
+    description: 'zero errors (connection errors, non-2xx, wrong answers) in every Gatehouse scenario',
+    value: governed.length ? String(failures) : 'not measured',
+    met: governed.length ? failures === 0 : null,
+  });
+  targets.push({
+    id: 'zero-audit-loss',
+    description: 'zero audit loss (audit rows − executed calls = 0)',
+    value: audit ? `${audit.difference} (${audit.auditRows} rows, ${audit.toolCalls} calls)` : 'not measured (Enterprise edition not available)',
+    met: audit ? audit.difference === 0 : null,
+  });
+  const query = store.available ? store.query : undefined;
+  targets.push({
+    id: 'audit-query-p95',
+    description: `audit query (agent + time range) p95 ≤ 50 ms on ${store.rows.toLocaleString('en-US')} rows`,
+    value: query ? `${query.p95Ms} ms` : `not measured${store.available ? '' : ` (${store.reason})`}`,
+    met: query ? query.p95Ms <= 50 : null,
+  });
+  const exported = store.available ? store.export : undefined;
+  targets.push({
+    id: 'export-rate',
+    description: 'audit export ≥ 50,000 rows/s',
+    value: exported ? `${exported.rowsPerSecond.toLocaleString('en-US')} rows/s` : 'not measured',
+    met: exported ? exported.rowsPerSecond >= 50_000 : null,
+  });
+  targets.push({
+    id: 'export-rss',
+    description: 'audit export peak RSS < 256 MB',
+    value: exported ? `${exported.peakRssMb} MB` : 'not measured',
+    met: exported ? exported.peakRssMb < 256 : null,
+  });
+  return targets;
+}
+
+export function machineDescription() {
+  const cpus = os.cpus();
+  return {
+    cpu: cpus[0]?.model.trim() ?? 'unknown',
+    cores: cpus.length,
+    memoryGb: Math.round(os.totalmem() / 2 ** 30),
+    platform: `${os.type()} ${os.release()} ${os.arch()}`,
+    node: process.version,
+  };
+}
+
+const RESULTS_DIR = new URL('../results/', import.meta.url);
+const DOCS = new URL('../../docs/benchmarks.md', import.meta.url);
+const NOTES = /<!-- notes:start -->[\s\S]*?<!-- notes:end -->/;
+
+/** Write the results: a full run to `results/latest.json` and the docs page; a quick run to `results/quick.json` only. */
+export async function writeResults(results: BenchResults): Promise<string[]> {
+  await mkdir(RESULTS_DIR, { recursive: true });
+  const json = new URL(results.mode === 'full' ? 'latest.json' : 'quick.json', RESULTS_DIR);
+  await writeFile(json, `${JSON.stringify(results, null, 2)}\n`);
+  const written = [fileURLToPath(json)];
+  if (results.mode === 'full') {
+    let notes = '<!-- notes:start -->\n<!-- notes:end -->';
+    try {
+      notes = NOTES.exec(await readFile(DOCS, 'utf8'))?.[0] ?? notes;
+    } catch {
+      // first run: no page yet
+    }
+    await writeFile(DOCS, renderMarkdown(results, notes));
+    written.push(fileURLToPath(DOCS));
+  }
+  return written;
+}
+
+const fmt = (value: number): string => value.toLocaleString('en-US');
+const mark = (met: boolean | null): string => (met === null ? 'not measured' : met ? '**met**' : '**missed**');
+
+export function renderMarkdown(results: BenchResults, notes: string): string {
+  const { machine } = results;
+  const lines: string[] = [];
+  lines.push('# Benchmarks', '');
+  lines.push(
+    'Governed `tools/call` through Gatehouse, side by side with the same exchange answered by the MCP SDK',
+    'on its own and by a bare Node handler (the physical limit of the machine). This page is generated by',
+    '`npm run bench`; the raw numbers are in [`bench/results/latest.json`](../bench/results/latest.json).',
+    '',
+  );
+  lines.push('## Scenarios', '');
+  lines.push(
+    '| scenario | what answers the call |',
+    '|---|---|',
+    '| limit | a bare Node `http` handler that parses the JSON-RPC request and answers it: no SDK, no auth |',
+    '| sdk | the SDK\'s `McpServer` with the same tool, stateless Streamable HTTP (a new server and transport per request), JSON responses, no auth |',
+    '| ce | Gatehouse Community Edition: tenant API key, allow-all policy, no-op audit |',
+    '| ee-key | Gatehouse Enterprise: an agent\'s API key, RBAC, audit trail |',
+    '| ee-jwt | Gatehouse Enterprise: an agent\'s IdP access token (ES256 JWT, local JWKS), RBAC, audit trail |',
+    '',
+    'Every request is a `tools/call` with distinct arguments; every answer is checked to carry its own',
+    'request\'s argument. Each server runs in a process of its own and the load generator (autocannon) in',
+    'another. Scenarios are interleaved round by round so that drift affects all of them alike.',
+    '',
+  );
+  lines.push('## Machine', '');
+  lines.push(
+    `- CPU: ${machine.cpu}, ${machine.cores} cores; memory ${machine.memoryGb} GB`,
+    `- OS: ${machine.platform}; Node.js ${machine.node}`,
+    `- Database: ${results.database === 'postgres' ? 'PostgreSQL server (`DATABASE_URL`)' : '**embedded (PGlite) — not comparable to a PostgreSQL server**'}`,
+    `- Run: ${results.generatedAt}, ${results.runSeconds} s; ${results.settings.rounds} rounds × ${results.settings.durationSeconds} s per scenario and concurrency, after ${results.settings.warmupSeconds} s of warm-up each`,
+    '',
+  );
+  lines.push('## Results', '');
+  lines.push('| connections | scenario | req/s | p50 ms | p90 ms | p99 ms | errors | non-2xx | wrong answers | × limit | × sdk |', '|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+  for (const row of results.load) {
+    lines.push(
+      `| ${row.connections} | ${row.scenario} | ${fmt(row.requestsPerSecond)} | ${row.p50Ms} | ${row.p90Ms} | ${row.p99Ms} | ${row.errors} | ${row.non2xx} | ${row.wrongAnswers} | ${row.toLimit ?? '–'} | ${row.toSdk ?? '–'} |`,
+    );
+  }
+  for (const [name, reason] of Object.entries(results.unavailable)) lines.push(`| – | ${name} | not available: ${reason} | | | | | | | | |`);
+  lines.push('', 'req/s: all answers over all measured time; latencies: the median of the rounds\' percentiles.', '');
+  lines.push('## Targets', '', '| target | measured | |', '|---|---|---|');
+  for (const target of results.targets) lines.push(`| ${target.description} | ${target.value} | ${mark(target.met)} |`);
+  lines.push('');
+  lines.push('## Audit trail', '');
+  if (results.audit) {
+    lines.push(`After the Enterprise runs the audit table held ${fmt(results.audit.auditRows)} rows for ${fmt(results.audit.toolCalls)} executed calls: difference **${results.audit.difference}**.`, '');
+  } else {
+    lines.push('Not measured: the Enterprise edition was not available.', '');
+  }
+  const store = results.auditStore;
+  if (store.available) {
+    lines.push(
+      `Over ${fmt(store.rows)} generated audit rows (one \`INSERT … SELECT generate_series\`, ${fmt(store.insertSeconds)} s):`,
+      '',
+      `- audit query by agent and time range through the admin API: p50 ${store.query.p50Ms} ms, p95 **${store.query.p95Ms} ms** (${store.query.samples} queries, ${store.query.rowsPerPage} rows per page)`,
+      `- streamed export (${store.export.format}): ${fmt(store.export.rows)} rows in ${store.export.seconds} s = **${fmt(store.export.rowsPerSecond)} rows/s**; peak RSS of the exporting server process **${store.export.peakRssMb} MB**`,
+      '',
+    );
+  } else {
+    lines.push(`Audit query and export: not measured (${store.reason}).`, '');
+  }
+  lines.push('## Start-up', '');
+  lines.push(
+    `Spawn of a Community Edition engine process on a migrated database → first \`tools/call\` answered: median **${results.startup.medianMs} ms** (${results.startup.samplesMs.join(', ')} ms). This includes loading the TypeScript sources through tsx; a built package starts faster.`,
+    '',
+  );
+  lines.push('## CPU profiles of missed targets', '');
+  const profiled = Object.entries(results.profiles);
+  if (profiled.length === 0) lines.push('No target was missed, or profiling was skipped.', '');
+  for (const [name, profile] of profiled) {
+    lines.push(`### ${name} (${fmt(profile!.busyMs)} ms busy CPU, \`node --cpu-prof\` of the server at 16 connections)`, '');
+    lines.push('| self % | function | where |', '|---:|---|---|');
+    for (const spot of profile!.top) lines.push(`| ${spot.selfPercent} | \`${spot.function}\` | ${spot.location ? `\`${spot.location}\`` : ''} |`);
+    lines.push('', 'Self time by area: ' + profile!.byArea.map((area) => `${area.area} ${area.selfPercent}%`).join(', ') + '.', '');
+  }
+  lines.push('## Analysis', '', notes, '');
+  lines.push('## How to reproduce', '');
+  lines.push(
+    '```sh',
+    'npm ci',
+    '# against a PostgreSQL server (numbers comparable); the run uses and drops its own scratch schemas',
+    'DATABASE_URL=postgres://user@127.0.0.1:5432/db npm run bench',
+    '# a short smoke run of the harness (what CI runs; writes bench/results/quick.json only)',
+    'npm run bench -- --quick',
+    '```',
+    '',
+    'Options: `--quick` (16 connections only, short runs, fewer audit rows), `--profile` (profile every',
+    'Gatehouse scenario, not only those that miss a target), `--no-profile`. Run it on a quiet machine: every',
+    'other process competes for the same cores.',
+    '',
+  );
+  return lines.join('\n');
+}

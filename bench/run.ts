@@ -1,0 +1,188 @@
+/**
+ * The Gatehouse benchmark: `npm run bench` (full, under 10 minutes) or `npm run bench -- --quick`
+ * (a short smoke run). Every server runs in a process of its own, the load generator in another.
+ * Exits non-zero when the harness itself fails, never because a target was missed.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { BenchDatabases } from './harness/databases.js';
+import { LoadGenerator } from './harness/processes.js';
+import type { LoadResult } from './harness/protocol.js';
+import { summariseProfile, type ProfileSummary } from './harness/cpu-profile.js';
+import { measureStartup, type StartupResult } from './harness/startup.js';
+import { aggregate, evaluateTargets, machineDescription, writeResults, type BenchResults, type CellResult } from './harness/report.js';
+import { ceScenario, limitScenario, sdkScenario } from './scenarios/baseline.js';
+import { enterpriseScenarios } from './scenarios/enterprise.js';
+import type { AuditCheck, Scenario, ScenarioGroup, ScenarioModule, ScenarioName } from './scenarios/scenario.js';
+import { measureAuditStore, type AuditStoreResult } from './scenarios/audit-store.js';
+
+interface Settings {
+  readonly mode: 'full' | 'quick';
+  readonly levels: readonly number[];
+  readonly rounds: number;
+  readonly durationSeconds: number;
+  readonly warmupSeconds: number;
+  readonly auditRows: number;
+  readonly startupAttempts: number;
+  readonly profileSeconds: number;
+}
+
+const FULL: Settings = { mode: 'full', levels: [1, 16, 64], rounds: 3, durationSeconds: 5, warmupSeconds: 3, auditRows: 1_000_000, startupAttempts: 3, profileSeconds: 5 };
+const QUICK: Settings = { mode: 'quick', levels: [16], rounds: 1, durationSeconds: 2, warmupSeconds: 1, auditRows: 20_000, startupAttempts: 1, profileSeconds: 2 };
+
+const args = new Set(process.argv.slice(2));
+const settings = args.has('--quick') ? QUICK : FULL;
+const forceProfile = args.has('--profile');
+const skipProfile = args.has('--no-profile');
+const log = (message: string): void => void process.stderr.write(`[bench] ${message}\n`);
+
+const MODULES: readonly ScenarioModule[] = [limitScenario, sdkScenario, ceScenario, enterpriseScenarios];
+const GATEHOUSE: readonly ScenarioName[] = ['ce', 'ee-key', 'ee-jwt'];
+
+async function main(): Promise<number> {
+  const began = performance.now();
+  const databases = new BenchDatabases(process.env.DATABASE_URL);
+  if (databases.kind === 'embedded') {
+    log('WARNING: DATABASE_URL is not set; using the embedded database (PGlite). These numbers are NOT comparable to a PostgreSQL server.');
+  }
+  const load = new LoadGenerator();
+  const groups: ScenarioGroup[] = [];
+  const unavailable: Partial<Record<ScenarioName, string>> = {};
+  let harnessFailure: string | undefined;
+  try {
+    log(`start-up time (${settings.startupAttempts} attempt(s))`);
+    const startup: StartupResult = await measureStartup(await databases.create('startup'), settings.startupAttempts);
+
+    for (const module of MODULES) {
+      const reason = await module.unavailable();
+      if (reason) {
+        for (const name of module.names) unavailable[name] = reason;
+        log(`${module.names.join(', ')}: not available (${reason})`);
+        continue;
+      }
+      log(`starting ${module.names.join(', ')}`);
+      try {
+        groups.push(await module.start(databases));
+      } catch (error) {
+        // Only the Enterprise rows may be missing; a baseline or CE that does not boot is a harness failure.
+        if (module !== enterpriseScenarios) throw error;
+        const message = `failed to boot: ${(error as Error).message.split('\n')[0]}`;
+        for (const name of module.names) unavailable[name] = message;
+        log(`${module.names.join(', ')}: ${message}`);
+      }
+    }
+    const scenarios: Scenario[] = groups.flatMap((group) => group.scenarios);
+    const salt = randomBytes(3).toString('hex');
+    const cells: CellResult[] = [];
+    const measure = (scenario: Scenario, connections: number, durationSeconds: number, tag: string): Promise<LoadResult> =>
+      load.run({ url: scenario.url, headers: scenario.headers, connections, durationSeconds, salt: `${salt}${tag}` });
+
+    log(`warm-up: ${settings.warmupSeconds} s per scenario`);
+    for (const scenario of scenarios) await measure(scenario, 16, settings.warmupSeconds, `w${scenario.name}`);
+
+    for (const connections of settings.levels) {
+      for (let round = 1; round <= settings.rounds; round++) {
+        for (const scenario of scenarios) {
+          const result = await measure(scenario, connections, settings.durationSeconds, `${scenario.name}${connections}r${round}`);
+          cells.push({ scenario: scenario.name, connections, round, result });
+          log(`c=${connections} round ${round} ${scenario.name}: ${Math.round(result.requests / result.durationSeconds)} req/s, p99 ${result.latencyMs.p99} ms, errors ${result.errors + result.non2xx + result.wrongAnswers}`);
+        }
+      }
+    }
+
+    let audit: AuditCheck | undefined;
+    for (const group of groups.splice(0)) {
+      const check = await group.stop();
+      if (check) audit = check;
+    }
+    if (audit) log(`audit: ${audit.auditRows} rows for ${audit.toolCalls} executed calls (difference ${audit.difference})`);
+
+    const auditStore: AuditStoreResult = await measureAuditStore(databases, settings.auditRows, log);
+
+    const rows = aggregate(cells, unavailable);
+    const targets = evaluateTargets(rows, audit, auditStore);
+    const profiles: Partial<Record<ScenarioName, ProfileSummary>> = {};
+    if (!skipProfile) {
+      const toProfile = new Set<ScenarioName>();
+      for (const target of targets) if (target.met === false && target.profile) toProfile.add(target.profile);
+      if (forceProfile) for (const name of GATEHOUSE) if (!unavailable[name]) toProfile.add(name);
+      if (settings.mode === 'quick' && !forceProfile) toProfile.clear();
+      for (const name of toProfile) {
+        log(`CPU profile of the ${name} server (${settings.profileSeconds} s at 16 connections)`);
+        profiles[name] = await profileScenario(name, databases, load, settings.profileSeconds, salt);
+      }
+    }
+
+    const results: BenchResults = {
+      generatedAt: new Date().toISOString(),
+      mode: settings.mode,
+      machine: machineDescription(),
+      database: databases.kind,
+      settings: {
+        concurrency: settings.levels,
+        rounds: settings.rounds,
+        durationSeconds: settings.durationSeconds,
+        warmupSeconds: settings.warmupSeconds,
+        auditRows: settings.auditRows,
+      },
+      unavailable,
+      load: rows,
+      audit: audit ?? null,
+      auditStore,
+      startup,
+      targets,
+      profiles,
+      runSeconds: Math.round((performance.now() - began) / 1000),
+    };
+    const written = await writeResults(results);
+    log(`results: ${written.join(', ')} (${results.runSeconds} s)`);
+    for (const target of targets) log(`target ${target.met === null ? 'n/a ' : target.met ? 'MET ' : 'MISS'} ${target.description}: ${target.value}`);
+
+    const dead = rows.filter((row) => row.requests > 0 && row.correct === 0).map((row) => `${row.scenario}@${row.connections}`);
+    const silent = scenarios.filter((scenario) => !rows.some((row) => row.scenario === scenario.name && row.correct > 0)).map((s) => s.name);
+    if (dead.length || silent.length) harnessFailure = `no correct answers from ${[...dead, ...silent].join(', ')}`;
+  } catch (error) {
+    harnessFailure = (error as Error).stack ?? String(error);
+  } finally {
+    for (const group of groups) await group.stop().catch(() => undefined);
+    load.close();
+    await databases.dropAll().catch((error: unknown) => log(`could not drop scratch databases: ${(error as Error).message}`));
+  }
+  if (harnessFailure) {
+    log(`HARNESS FAILURE: ${harnessFailure}`);
+    return 1;
+  }
+  return 0;
+}
+
+/** Run one scenario's server under `--cpu-prof` for a short load and summarise where it spends time. */
+async function profileScenario(name: ScenarioName, databases: BenchDatabases, load: LoadGenerator, seconds: number, salt: string): Promise<ProfileSummary> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'gatehouse-bench-profile-'));
+  try {
+    const module = MODULES.find((candidate) => candidate.names.includes(name))!;
+    const group = await module.start(databases, { cpuProfileDir: dir });
+    try {
+      const scenario = group.scenarios.find((candidate) => candidate.name === name)!;
+      await load.run({ url: scenario.url, headers: scenario.headers, connections: 16, durationSeconds: 1, salt: `${salt}pw${name}` });
+      await load.run({ url: scenario.url, headers: scenario.headers, connections: 16, durationSeconds: seconds, salt: `${salt}p${name}` });
+    } finally {
+      await group.stop();
+    }
+    const files = (await readdir(dir)).filter((file) => file.endsWith('.cpuprofile'));
+    if (files.length === 0) throw new Error(`the ${name} server wrote no CPU profile`);
+    return await summariseProfile(path.join(dir, files[0]!));
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+main().then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    log(`HARNESS FAILURE: ${(error as Error).stack ?? String(error)}`);
+    process.exit(1);
+  },
+);

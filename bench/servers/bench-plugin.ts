@@ -1,0 +1,24 @@
+import { definePlugin, defineTool, z, type DatabaseOptions, type PluginDefinition } from 'gatehouse';
+import { countToolCall } from './child.js';
+import { BENCH_PERMISSION, BENCH_TOOL, type BenchDatabase } from '../harness/protocol.js';
+
+/** The benchmark's tool, as a Gatehouse plugin author would write it. */
+export const benchEcho = defineTool({
+  name: BENCH_TOOL,
+  description: 'Echoes its text.',
+  permission: BENCH_PERMISSION,
+  input: z.object({ text: z.string(), n: z.number().int() }),
+  annotations: { readOnlyHint: true },
+  handler: ({ text }) => {
+    countToolCall();
+    return text;
+  },
+});
+
+export function benchPlugin(): PluginDefinition {
+  return definePlugin({ id: 'bench', tools: [benchEcho] });
+}
+
+export function engineDatabase(database: BenchDatabase): DatabaseOptions {
+  return 'url' in database ? { url: database.url, schema: database.schema, pool: { min: 0, max: 10 } } : { dataDir: database.dataDir };
+}
