@@ -7,10 +7,10 @@ root=$(pwd)
 work=$(mktemp -d "${TMPDIR:-/tmp}/gatehouse-ce.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 git ls-files -z --cached --others --exclude-standard \
-  | grep -zvE '^(src/plugins/ee/|ee-migrations/)' \
-  | xargs -0 -I{} cp --parents {} "$work/" 2>/dev/null || true
+  | grep -zvE '^(src/plugins/ee/|ee-migrations/|node_modules)' \
+  | xargs -0 -I{} cp --parents {} "$work/"
 # Tests that reach for Enterprise code are not part of the Community Edition.
-grep -rlZE "plugins/ee/|gatehouse/ee['\"]|ee-migrations" "$work/test" "$work/examples" 2>/dev/null | xargs -0 -r rm -f
+{ grep -rlZE "plugins/ee/|gatehouse/ee['\"]|ee-migrations" "$work/test" "$work/examples" 2>/dev/null || true; } | xargs -0 -r rm -f
 ln -s "$root/node_modules" "$work/node_modules"
 cd "$work"
 [ ! -e src/plugins/ee ] || { echo "test:ce: src/plugins/ee is still present" >&2; exit 1; }
