@@ -104,9 +104,10 @@ export class RoleStore {
   /** Delete a role (and its assignments). False when the tenant has no such role. */
   async delete(tenant: string, id: string): Promise<boolean> {
     if (!isUuid(id)) return false;
-    const count = await this.database.forTenant(tenant).table('roles').where({ id }).delete();
-    if (count > 0) this.grants.invalidate(tenant);
-    return count > 0;
+    // `returning` rather than the affected-row count, which the embedded driver does not report as a number.
+    const deleted = (await this.database.forTenant(tenant).table('roles').where({ id }).delete().returning('id')) as unknown[];
+    if (deleted.length > 0) this.grants.invalidate(tenant);
+    return deleted.length > 0;
   }
 
   /** Role ids of each of the given agents. */
