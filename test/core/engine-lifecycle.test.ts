@@ -1,4 +1,5 @@
 import http from 'node:http';
+import express from 'express';
 import type { AddressInfo } from 'node:net';
 import { expect } from 'chai';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
@@ -81,6 +82,29 @@ describe('engine lifecycle and mounting', () => {
       expect(listed.map((x) => x.name)).to.deep.equal(['slow']);
       await client.close();
       expect(await (await fetch(`${base}/`)).text()).to.equal('host page');
+    } finally {
+      server.close();
+      await engine.close();
+    }
+  });
+
+  it('mounts in an Express app behind express.json(), under a base path', async () => {
+    const engine = await createEngine({ plugins: [communityEdition(), tools], database: { knex: await testDatabase() }, basePath: '/gw', logLevel: 'silent' });
+    const app = express();
+    app.use(express.json());
+    app.get('/', (_req, res) => void res.send('host home'));
+    app.all('/gw/*splat', engine.nodeHandler);
+    const server = app.listen(0, '127.0.0.1');
+    await new Promise((resolve) => server.once('listening', resolve));
+    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    try {
+      const { secret } = await engine.resolve(ApiKeyStore).create({ tenant: uniqueTenant(), name: 'express' });
+      const client = new Client({ name: 'express-test', version: '1' });
+      await client.connect(new StreamableHTTPClientTransport(new URL(`${base}/gw/api/mcp`), { requestInit: { headers: { authorization: `Bearer ${secret}` } } }));
+      const result = await client.callTool({ name: 'slow', arguments: { ms: 1 } });
+      expect(result.content).to.deep.equal([{ type: 'text', text: 'waited 1 ms' }]);
+      await client.close();
+      expect(await (await fetch(`${base}/`)).text()).to.equal('host home');
     } finally {
       server.close();
       await engine.close();
