@@ -20,9 +20,10 @@ export class BenchDatabases {
     return this.url ? 'postgres' : 'embedded';
   }
 
+  /** A new, empty database (each call its own). */
   async create(name: string): Promise<BenchDatabase> {
     const database: BenchDatabase = this.url
-      ? { url: this.url, schema: `bench_${this.run}_${name}` }
+      ? { url: this.url, schema: `bench_${this.run}_${name}_${this.created.length}` }
       : { dataDir: await mkdtemp(path.join(os.tmpdir(), `gatehouse-bench-${name}-`)) };
     this.created.push(database);
     return database;

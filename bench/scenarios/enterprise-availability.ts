@@ -1,12 +1,21 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import type { ServiceIdentifier } from 'inversify';
 
 const EE_INDEX = fileURLToPath(new URL('../../src/plugins/ee/index.ts', import.meta.url));
 // A variable specifier keeps the type checker from requiring the Enterprise plugin in checkouts without it.
 const EE_MODULE = 'gatehouse/ee';
 
+/** The part of the Enterprise plugin's public API the benchmark uses to set up a tenant. */
 export interface EnterpriseModule {
   enterpriseEdition(options?: Record<string, unknown>): unknown;
+  readonly IdpProviderStore: ServiceIdentifier<{
+    create(tenant: string, input: Record<string, unknown>): Promise<{ id: string; audience: string }>;
+  }>;
+  readonly AgentStore: ServiceIdentifier<{
+    create(tenant: string, input: Record<string, unknown>): Promise<{ id: string }>;
+    issueKey(tenant: string, agentId: string, input: { name: string }): Promise<{ secret: string } | undefined>;
+  }>;
 }
 
 /** Load the Enterprise plugin, or say why it cannot be loaded. */
@@ -14,7 +23,9 @@ export async function loadEnterprise(): Promise<{ module: EnterpriseModule } | {
   if (!existsSync(EE_INDEX)) return { reason: 'src/plugins/ee/index.ts does not exist in this checkout' };
   try {
     const module = (await import(EE_MODULE)) as Partial<EnterpriseModule>;
-    if (typeof module.enterpriseEdition !== 'function') return { reason: 'gatehouse/ee does not export enterpriseEdition()' };
+    for (const name of ['enterpriseEdition', 'IdpProviderStore', 'AgentStore'] as const) {
+      if (typeof module[name] !== 'function') return { reason: `gatehouse/ee does not export ${name}` };
+    }
     return { module: module as EnterpriseModule };
   } catch (error) {
     return { reason: `gatehouse/ee does not load: ${(error as Error).message.split('\n')[0]}` };

@@ -1,5 +1,41 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { exportJWK, generateKeyPair, SignJWT } from 'jose';
+import { startServer } from '../harness/processes.js';
+import { PROTOCOL_VERSION } from '../harness/protocol.js';
 import { loadEnterprise } from './enterprise-availability.js';
 import type { ScenarioModule } from './scenario.js';
+
+/** A local identity provider: an ES256 key pair whose public half is served as a JWKS on 127.0.0.1. */
+async function localIdp(): Promise<{ issuer: string; jwksUrl: string; sign(claims: { sub: string; aud: string }): Promise<string>; close(): Promise<void> }> {
+  const { publicKey, privateKey } = await generateKeyPair('ES256', { extractable: true });
+  const kid = 'bench-key-1';
+  const jwks = JSON.stringify({ keys: [{ ...(await exportJWK(publicKey)), kid, alg: 'ES256', use: 'sig' }] });
+  const server = http.createServer((req, res) => {
+    if (req.url === '/jwks') res.writeHead(200, { 'content-type': 'application/json' }).end(jwks);
+    else res.writeHead(404).end();
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return {
+    issuer: origin,
+    jwksUrl: `${origin}/jwks`,
+    sign: ({ sub, aud }) =>
+      new SignJWT({ azp: sub, scope: 'mcp' })
+        .setProtectedHeader({ alg: 'ES256', kid, typ: 'JWT' })
+        .setIssuer(origin)
+        .setSubject(sub)
+        .setAudience(aud)
+        .setIssuedAt()
+        .setExpirationTime('2h')
+        .sign(privateKey),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
 
 /** Gatehouse Enterprise: an agent's API key and an agent's IdP JWT, with RBAC and audit. */
 export const enterpriseScenarios: ScenarioModule = {
@@ -8,7 +44,38 @@ export const enterpriseScenarios: ScenarioModule = {
     const loaded = await loadEnterprise();
     return 'reason' in loaded ? loaded.reason : undefined;
   },
-  async start() {
-    throw new Error('the Enterprise scenarios are not wired yet');
+  async start(databases, options) {
+    const idp = await localIdp();
+    try {
+      const database = await databases.create('ee');
+      const server = await startServer({ kind: 'ee', database, setup: true, issuer: idp.issuer, jwksUrl: idp.jwksUrl }, options);
+      const { agentKey, subject, audience, tenant } = server.credentials;
+      const token = await idp.sign({ sub: subject!, aud: audience! });
+      const headers = (credential: string) => ({ 'mcp-protocol-version': PROTOCOL_VERSION, authorization: `Bearer ${credential}` });
+      return {
+        scenarios: [
+          { name: 'ee-key', url: server.url, headers: headers(agentKey!), server },
+          { name: 'ee-jwt', url: server.url, headers: headers(token), server },
+        ],
+        async stop() {
+          try {
+            const { toolCalls } = await server.stop();
+            const knex = await databases.open(database);
+            try {
+              const [row] = (await knex('mcp_agent_audit').where({ tenant, action: 'tools/call' }).count({ n: '*' })) as { n: string | number }[];
+              const auditRows = Number(row!.n);
+              return { toolCalls, auditRows, difference: auditRows - toolCalls };
+            } finally {
+              await knex.destroy();
+            }
+          } finally {
+            await idp.close();
+          }
+        },
+      };
+    } catch (error) {
+      await idp.close();
+      throw error;
+    }
   },
 };
