@@ -26,6 +26,8 @@ import {
   SetLevelRequestSchema,
   SubscribeRequestSchema,
   UnsubscribeRequestSchema,
+  isJSONRPCNotification,
+  type JSONRPCMessage,
   type ServerCapabilities,
   type ServerNotification,
   type ServerRequest,
@@ -51,6 +53,11 @@ export interface Bridge {
   readonly closed: Promise<void>;
   close(): Promise<void>;
 }
+
+/** The SDK's per-request timer is replaced by one that progress resets. */
+const NO_SDK_TIMEOUT = 2_147_483_647;
+const PROGRESS_SETTLE_MS = 20;
+const TIMED_OUT = new McpError(ErrorCode.RequestTimeout, 'timed out');
 
 type Extra = RequestHandlerExtra<ServerRequest, ServerNotification>;
 type AnySchema = Parameters<Client['request']>[1];
@@ -82,18 +89,32 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
   let connected = false;
   const remoteFetch = createRemoteFetch({ url, tokens, timeoutMs, logger, retries: () => connected, backoff: options.backoff });
 
-  let server: Server | undefined;
+  const progress = new Map<string, () => void>();
+  let localTransport: Transport | undefined;
+  /**
+   * Server notifications go straight from the HTTP transport to stdio, ahead of the SDK's deferred
+   * notification dispatch: a progress notification must reach the client before the response it
+   * precedes, or the client has already forgotten its token.
+   */
+  const relay = (message: JSONRPCMessage): boolean => {
+    if (!isJSONRPCNotification(message)) return false;
+    if (message.method === 'notifications/progress') {
+      const token = (message.params as { progressToken?: unknown } | undefined)?.progressToken;
+      progress.get(JSON.stringify(token))?.();
+    }
+    if (localTransport) void localTransport.send(message).catch((error: Error) => logger.debug(`could not relay ${message.method}: ${error.message}`));
+    return true;
+  };
+
   const connectRemote = async (): Promise<Client> => {
     const client = new Client({ name: CONNECTOR_NAME, version: CONNECTOR_VERSION }, { capabilities: {} });
     client.onerror = (error) => logger.debug(`remote transport: ${error.message}`);
-    client.fallbackNotificationHandler = async (notification) => {
-      try {
-        await server?.notification(notification as ServerNotification);
-      } catch (error) {
-        logger.debug(`dropped ${notification.method} from the server: ${(error as Error).message}`);
-      }
+    const transport = new StreamableHTTPClientTransport(url, { fetch: remoteFetch });
+    await client.connect(transport, { timeout: timeoutMs });
+    const dispatch = transport.onmessage;
+    transport.onmessage = (message: JSONRPCMessage) => {
+      if (!relay(message)) dispatch?.(message);
     };
-    await client.connect(new StreamableHTTPClientTransport(url, { fetch: remoteFetch }), { timeout: timeoutMs });
     return client;
   };
 
@@ -112,7 +133,6 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
     { name: CONNECTOR_NAME, version: CONNECTOR_VERSION, title: remoteInfo?.title ?? remoteInfo?.name },
     { capabilities: mirrored(capabilities), instructions: remote.getInstructions() },
   );
-  server = local;
   let reconnecting: Promise<Client> | undefined;
 
   /** The server lost our session (a restart of a stateful server): initialize again, once for all callers. */
@@ -132,34 +152,42 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
   };
 
   const forward = async (request: { method: string; params?: Record<string, unknown> }, resultSchema: AnySchema, extra: Extra) => {
-    const { _meta, ...params } = request.params ?? {};
-    const { progressToken, ...meta } = (_meta ?? {}) as Record<string, unknown>;
-    const outgoing = { method: request.method, params: Object.keys(meta).length ? { ...params, _meta: meta } : params };
-    const send = (client: Client) =>
-      client.request(outgoing as never, resultSchema, {
-        signal: extra.signal,
-        timeout: timeoutMs,
-        resetTimeoutOnProgress: progressToken !== undefined,
-        onprogress:
-          progressToken === undefined
-            ? undefined
-            : (progress) => {
-                void extra
-                  .sendNotification({ method: 'notifications/progress', params: { ...progress, progressToken: progressToken as string | number } })
-                  .catch(() => undefined);
-              },
+    const progressToken = (request.params?._meta as { progressToken?: unknown } | undefined)?.progressToken;
+    const outgoing = { method: request.method, params: request.params };
+    // Our own timer rather than the SDK's, so that progress (relayed above) keeps a long call alive.
+    const deadline = new AbortController();
+    const expire = (): void => deadline.abort(TIMED_OUT);
+    let timer = setTimeout(expire, timeoutMs);
+    const tokenKey = progressToken === undefined ? undefined : JSON.stringify(progressToken);
+    let relayedProgress = false;
+    if (tokenKey !== undefined) {
+      progress.set(tokenKey, () => {
+        relayedProgress = true;
+        clearTimeout(timer);
+        timer = setTimeout(expire, timeoutMs);
       });
+    }
+    const signal = AbortSignal.any([extra.signal, deadline.signal]);
+    const send = (client: Client) => client.request(outgoing as never, resultSchema, { signal, timeout: NO_SDK_TIMEOUT });
     const client = remote;
     try {
+      let result;
       try {
-        return await send(client);
+        result = await send(client);
       } catch (error) {
         if (!(error instanceof StreamableHTTPError && error.code === 404)) throw error;
-        return await send(await reinitialize(client));
+        result = await send(await reinitialize(client));
       }
+      // SDK clients dispatch notifications a tick later than responses; a response read in the same
+      // chunk as the last progress would make the client drop that progress. Let it arrive first.
+      if (relayedProgress) await new Promise((resolve) => setTimeout(resolve, PROGRESS_SETTLE_MS));
+      return result;
     } catch (error) {
       if (extra.signal.aborted) throw error;
-      throw localFailure(error, request.method, timeoutMs, logger);
+      throw localFailure(deadline.signal.aborted ? TIMED_OUT : error, request.method, timeoutMs, logger);
+    } finally {
+      clearTimeout(timer);
+      if (tokenKey !== undefined) progress.delete(tokenKey);
     }
   };
 
@@ -190,6 +218,7 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
   let resolveClosed!: () => void;
   const closed = new Promise<void>((resolve) => (resolveClosed = resolve));
   local.onclose = () => resolveClosed();
+  localTransport = options.local;
   await local.connect(options.local);
 
   return {
