@@ -1,0 +1,267 @@
+import { createHash } from 'node:crypto';
+import { inject, injectable } from 'inversify';
+import { decodeJwt, decodeProtectedHeader, jwtVerify, type JWTPayload } from 'jose';
+import { ApiKeyVerifier, Logger, type AuthRequest, type AuthResult, type Authenticator, type Principal } from '../../../core/index.js';
+import { ADMIN_SCOPE, AGENT_KEY_SCOPE, AGENT_KIND, AgentPermissions, type AgentAttributes } from '../contracts.js';
+import { AgentStore, type Agent } from './agent-store.js';
+import { CredentialCache } from './credential-cache.js';
+import { EnterpriseSettings } from './enterprise-options.js';
+import { IdpProviderStore, type IdpProvider } from './idp-provider-store.js';
+import { JwksCache, KeySourceError } from './jwks-cache.js';
+import { TenantUrls } from './tenant-urls.js';
+
+const MCP_SCOPE = 'mcp';
+const API_KEY = /^ghk_/;
+
+/** The part of a verified credential that may be reused from cache. */
+interface AgentIdentity {
+  readonly agentId: string;
+  readonly label: string;
+  readonly issuer: string;
+  readonly subject: string;
+  readonly idpId: string;
+}
+
+class Refusal {
+  constructor(readonly description: string) {}
+}
+
+const sha256 = (value: string): string => createHash('sha256').update(value).digest('base64url');
+
+/** Compare audiences the way URLs compare: scheme and host case-insensitive, no trailing slash. */
+export function normaliseAudience(value: string): string {
+  try {
+    const url = new URL(value);
+    if (url.protocol === 'http:' || url.protocol === 'https:') {
+      const path = url.pathname.replace(/\/+$/, '');
+      return `${url.protocol}//${url.host}${path}${url.search}`;
+    }
+  } catch {
+    // Not a URL (an application id, `api://…` is parsed above): compared as is.
+  }
+  return value;
+}
+
+/** `Authorization: Bearer <credential>` or `X-API-Key: <key>`; '' for a malformed Authorization. */
+function presented(request: AuthRequest): string | undefined {
+  const authorization = request.header('authorization');
+  if (authorization !== undefined) {
+    const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization);
+    return match ? match[1] : '';
+  }
+  return request.header('x-api-key')?.trim() || undefined;
+}
+
+const JOSE_FAILURES: Readonly<Record<string, string>> = {
+  ERR_JWT_EXPIRED: 'The token has expired.',
+  ERR_JOSE_ALG_NOT_ALLOWED: 'The token is signed with an algorithm this identity provider is not trusted for.',
+  ERR_JWKS_NO_MATCHING_KEY: 'The token is signed with an unknown key id (kid).',
+  ERR_JWKS_MULTIPLE_MATCHING_KEYS: 'The token\'s key id (kid) is ambiguous.',
+  ERR_JWS_SIGNATURE_VERIFICATION_FAILED: 'The token\'s signature is invalid.',
+  ERR_JWKS_TIMEOUT: 'The identity provider\'s keys could not be fetched in time.',
+  ERR_JWS_INVALID: 'The token is not a valid JWS.',
+  ERR_JWT_INVALID: 'The token is not a valid JWT.',
+  ERR_JOSE_NOT_SUPPORTED: 'The token uses an unsupported algorithm or key.',
+};
+
+function joseFailure(error: unknown): string {
+  const { code, claim, reason } = (error ?? {}) as { code?: string; claim?: string; reason?: string };
+  if (code === 'ERR_JWT_CLAIM_VALIDATION_FAILED') {
+    if (claim === 'nbf') return 'The token is not valid yet (nbf).';
+    if (claim === 'iss') return 'The token\'s issuer is not trusted by this tenant.';
+    if (claim === 'exp' && reason === 'missing') return 'The token has no expiry (exp).';
+    if (claim === 'iat') return 'The token\'s issue time (iat) is invalid.';
+    return `The token's ${claim ?? 'claims'} claim is invalid.`;
+  }
+  return (code && JOSE_FAILURES[code]) || 'The token could not be verified.';
+}
+
+/** The token `typ` header, normalised (`application/at+jwt` → `at+jwt`). */
+function tokenType(header: { typ?: unknown }): string | undefined {
+  if (typeof header.typ !== 'string') return undefined;
+  const typ = header.typ.toLowerCase();
+  return typ.startsWith('application/') ? typ.slice('application/'.length) : typ;
+}
+
+/**
+ * Enterprise authentication. Accepts:
+ * - JWT access tokens from the tenant's trusted identity providers, naming an active agent of the
+ *   tenant through the provider's subject claim;
+ * - agent API keys (scope `agent`), authenticating as their agent;
+ * - admin API keys (scope `admin`, principal kind `admin`) and tenant API keys (scope `mcp`).
+ *
+ * Verified identities are cached for the credential cache lifetime (and never past a token's
+ * expiry); permissions are read on every request through {@link AgentPermissions}.
+ */
+@injectable()
+export class AgentAuthenticator implements Authenticator {
+  constructor(
+    @inject(EnterpriseSettings) private readonly settings: EnterpriseSettings,
+    @inject(TenantUrls) private readonly urls: TenantUrls,
+    @inject(ApiKeyVerifier) private readonly keys: ApiKeyVerifier,
+    @inject(IdpProviderStore) private readonly idps: IdpProviderStore,
+    @inject(AgentStore) private readonly agents: AgentStore,
+    @inject(AgentPermissions) private readonly permissions: AgentPermissions,
+    @inject(JwksCache) private readonly jwks: JwksCache,
+    @inject(CredentialCache) private readonly cache: CredentialCache,
+    @inject(Logger) private readonly logger: Logger,
+  ) {}
+
+  async authenticate(request: AuthRequest): Promise<AuthResult> {
+    const credential = presented(request);
+    const tenant = this.urls.tenantOf(request.tenantHint);
+    const challenge = this.challenge(request);
+    if (credential === undefined) {
+      return { ok: false, description: 'An access token is required: send "Authorization: Bearer <token>".', challenge };
+    }
+    if (credential === '') {
+      return { ok: false, error: 'invalid_request', description: 'The Authorization header must be "Bearer <token>".', challenge, tenant };
+    }
+    try {
+      const principal = API_KEY.test(credential) ? await this.apiKey(credential) : await this.token(credential, request.tenantHint);
+      if (this.settings.tenancy === 'single' && principal.tenant !== this.settings.tenant) throw new Refusal('This credential is not valid for this server.');
+      return { ok: true, principal };
+    } catch (error) {
+      if (error instanceof Refusal) return { ok: false, error: 'invalid_token', description: error.description, challenge, tenant: this.failureTenant(error, tenant) };
+      throw error;
+    }
+  }
+
+  challenge(request: Pick<AuthRequest, 'tenantHint' | 'resource'>): Record<string, string> {
+    const tenant = this.urls.tenantOf(request.tenantHint);
+    return tenant ? { resource_metadata: this.urls.metadataUrl(tenant), scope: MCP_SCOPE } : { scope: MCP_SCOPE };
+  }
+
+  private failureTenant(error: Refusal, fallback: string | undefined): string | undefined {
+    return error instanceof KeyRefusal ? error.tenant : fallback;
+  }
+
+  private async apiKey(secret: string): Promise<Principal> {
+    const check = await this.keys.check(secret);
+    if (check.status === 'expired') throw new KeyRefusal('The API key has expired.', check.key.tenant);
+    if (check.status === 'revoked') throw new KeyRefusal('The API key has been revoked.', check.key.tenant);
+    if (check.status !== 'valid') throw new Refusal('The API key is not valid.');
+    const key = check.key;
+    const agentId = key.extra.agent_id;
+    if (key.scopes.includes(AGENT_KEY_SCOPE) && typeof agentId === 'string') {
+      const agent = await this.agent(key.tenant, agentId);
+      if (!agent) throw new KeyRefusal('The agent of this API key no longer exists.', key.tenant);
+      if (!agent.active) throw new KeyRefusal('The agent of this API key is deactivated.', key.tenant);
+      return this.agentPrincipal(key.tenant, agent.id, agent.name, { agentId: agent.id, credential: 'api-key', keyId: key.id, permissions: [] });
+    }
+    if (key.scopes.includes(AGENT_KEY_SCOPE)) throw new KeyRefusal('This agent API key is not bound to an agent.', key.tenant);
+    const kind = key.scopes.includes(ADMIN_SCOPE) ? 'admin' : 'api-key';
+    return { tenant: key.tenant, kind, id: key.id, label: key.name, scopes: key.scopes, attributes: { keyId: key.id, keyPrefix: key.prefix } };
+  }
+
+  private async agent(tenant: string, id: string): Promise<Agent | undefined> {
+    const cacheKey = `agent:${tenant}:${id}`;
+    const cached = this.cache.get<Agent | null>(cacheKey);
+    if (cached !== undefined) return cached ?? undefined;
+    const agent = await this.agents.get(tenant, id);
+    this.cache.set(tenant, cacheKey, agent ?? null);
+    return agent;
+  }
+
+  private async token(token: string, tenantHint: string | undefined): Promise<Principal> {
+    const tenant = this.urls.tenantOf(tenantHint);
+    if (!tenant) {
+      throw new Refusal(
+        this.settings.tenancy === 'path'
+          ? 'Access tokens are accepted only at a tenant\'s MCP URL (.../t/<tenant>/api/mcp).'
+          : 'This server does not serve that tenant.',
+      );
+    }
+    const cacheKey = `jwt:${tenant}:${sha256(token)}`;
+    const cached = this.cache.get<AgentIdentity>(cacheKey);
+    const identity = cached ?? (await this.verify(tenant, token));
+    if (!cached) {
+      const exp = (decodeJwt(token).exp ?? 0) * 1000;
+      this.cache.set(tenant, cacheKey, identity, exp);
+    }
+    const { agentId, label, ...rest } = identity;
+    return this.agentPrincipal(tenant, agentId, label, { agentId, credential: 'jwt', ...rest, permissions: [] });
+  }
+
+  private async agentPrincipal(tenant: string, id: string, label: string, attributes: AgentAttributes): Promise<Principal> {
+    this.agents.markSeen(id);
+    const permissions = await this.permissions.permissionsOf(tenant, id);
+    return { tenant, kind: AGENT_KIND, id, label, scopes: [MCP_SCOPE], attributes: { ...attributes, permissions } satisfies AgentAttributes };
+  }
+
+  /** Verify `token` for `tenant` and find its agent. Throws {@link Refusal} with a safe reason. */
+  private async verify(tenant: string, token: string): Promise<AgentIdentity> {
+    let payload: JWTPayload;
+    let header: { alg?: unknown; typ?: unknown };
+    try {
+      // Decoded only to route the token to its provider; nothing is trusted before verification.
+      payload = decodeJwt(token);
+      header = decodeProtectedHeader(token);
+    } catch {
+      throw new Refusal('The token is neither a valid JWT nor an API key.');
+    }
+    if (typeof header.alg !== 'string' || header.alg === 'none' || /^HS/i.test(header.alg)) {
+      throw new Refusal(`Tokens signed with "${String(header.alg)}" are never accepted.`);
+    }
+    if (typeof payload.iss !== 'string') throw new Refusal('The token has no issuer (iss).');
+    const idp = (await this.idps.activeProviders(tenant)).find((provider) => provider.issuer === payload.iss);
+    if (!idp) throw new Refusal('The token\'s issuer is not trusted by this tenant.');
+
+    const typ = tokenType(header);
+    if (idp.tokenType === 'at+jwt' ? typ !== 'at+jwt' : typ !== undefined && typ !== 'jwt' && typ !== 'at+jwt') {
+      throw new Refusal(idp.tokenType === 'at+jwt' ? 'Only access tokens of type at+jwt are accepted.' : `Tokens of type "${typ}" are not access tokens.`);
+    }
+
+    let verified: JWTPayload;
+    try {
+      const keys = await this.jwks.keysFor(idp);
+      ({ payload: verified } = await jwtVerify(token, keys, {
+        issuer: idp.issuer,
+        algorithms: [...idp.allowedAlgorithms],
+        clockTolerance: idp.clockSkewSeconds,
+        requiredClaims: ['exp'],
+      }));
+    } catch (error) {
+      if (error instanceof KeySourceError) {
+        this.logger.warn({ err: error, tenant, issuer: idp.issuer }, 'identity provider keys unavailable');
+        throw new Refusal('The identity provider\'s signing keys could not be fetched.');
+      }
+      const code = (error as { code?: string }).code;
+      if (code === 'ERR_JWKS_TIMEOUT' || (code === undefined && !(error instanceof TypeError))) {
+        this.logger.warn({ err: error, tenant, issuer: idp.issuer }, 'token verification failed unexpectedly');
+      }
+      throw new Refusal(joseFailure(error));
+    }
+
+    this.checkAudience(idp, verified.aud);
+    const subject = verified[idp.subjectClaim];
+    if (typeof subject !== 'string' || subject === '') {
+      throw new Refusal(`The token has no "${idp.subjectClaim}" claim to identify the agent.`);
+    }
+    const agent = await this.agents.findActiveByBinding(tenant, idp.issuer, subject);
+    if (!agent) {
+      const inactive = (await this.agents.list(tenant, { active: false, idpId: idp.id })).some((candidate) => candidate.subject === subject);
+      throw new Refusal(inactive ? 'The agent bound to this identity is deactivated.' : 'No agent of this tenant is bound to this identity.');
+    }
+    return { agentId: agent.id, label: agent.name, issuer: idp.issuer, subject, idpId: idp.id };
+  }
+
+  private checkAudience(idp: IdpProvider, aud: unknown): void {
+    const expected = normaliseAudience(idp.audience);
+    const values = typeof aud === 'string' ? [aud] : Array.isArray(aud) ? aud.filter((value): value is string => typeof value === 'string') : [];
+    if (values.length === 0) throw new Refusal('The token has no audience (aud).');
+    if (!values.some((value) => normaliseAudience(value) === expected)) {
+      throw new Refusal('The token was issued for another resource (aud).');
+    }
+  }
+}
+
+/** A refusal of an API key whose tenant is known (so it is audited there). */
+class KeyRefusal extends Refusal {
+  constructor(
+    description: string,
+    readonly tenant: string,
+  ) {
+    super(description);
+  }
+}

@@ -1,0 +1,243 @@
+import { inject, injectable } from 'inversify';
+import { ApiKeyStore, ApiKeyVerifier, Database, Logger, isUuid, type ApiKeyRecord, type LifecycleContribution } from '../../../core/index.js';
+import { AGENT_KEY_SCOPE } from '../contracts.js';
+import { CredentialCache } from './credential-cache.js';
+import { IdentityConflictError, IdentityInputError, isUniqueViolation } from './identity-errors.js';
+
+/** An agent of one tenant, optionally bound to an identity at one of its providers. */
+export interface Agent {
+  readonly id: string;
+  readonly tenant: string;
+  readonly name: string;
+  readonly description: string;
+  /** The provider whose tokens authenticate it, with the issuer and the subject-claim value. */
+  readonly idpId: string | null;
+  readonly issuer: string | null;
+  readonly subject: string | null;
+  readonly active: boolean;
+  readonly createdBy: string | null;
+  readonly createdAt: Date;
+  readonly updatedAt: Date;
+  readonly lastSeenAt: Date | null;
+}
+
+export interface CreateAgentInput {
+  readonly name: string;
+  readonly description?: string;
+  /** Bind to this provider of the tenant … */
+  readonly idpId?: string | null;
+  /** … and this value of its subject claim (e.g. the client id in `azp`). Both or neither. */
+  readonly subject?: string | null;
+  readonly createdBy?: string | null;
+}
+
+export type UpdateAgentInput = Partial<Omit<CreateAgentInput, 'createdBy'>>;
+
+interface AgentRow {
+  id: string;
+  tenant: string;
+  name: string;
+  description: string;
+  idp_id: string | null;
+  issuer: string | null;
+  subject: string | null;
+  active: boolean;
+  created_by: string | null;
+  created_at: Date | string;
+  updated_at: Date | string;
+  last_seen_at: Date | string | null;
+}
+
+const SEEN_INTERVAL_MS = 10_000;
+
+function toAgent(row: AgentRow): Agent {
+  return {
+    id: row.id,
+    tenant: row.tenant,
+    name: row.name,
+    description: row.description,
+    idpId: row.idp_id,
+    issuer: row.issuer,
+    subject: row.subject,
+    active: row.active,
+    createdBy: row.created_by,
+    createdAt: new Date(row.created_at),
+    updatedAt: new Date(row.updated_at),
+    lastSeenAt: row.last_seen_at === null ? null : new Date(row.last_seen_at),
+  };
+}
+
+function checkName(value: unknown): string {
+  if (typeof value !== 'string' || value.trim().length === 0 || value.trim().length > 200) throw new IdentityInputError('name', 'name must have 1-200 characters.');
+  return value.trim();
+}
+
+function checkDescription(value: unknown): string {
+  if (typeof value !== 'string' || value.length > 2000) throw new IdentityInputError('description', 'description must be a string of at most 2000 characters.');
+  return value;
+}
+
+const BINDING_CONFLICT = 'Another active agent of this tenant is already bound to this identity (same issuer and subject).';
+
+/**
+ * The tenant's agents (`agents`) and their API keys. Changes made here take effect at once on this
+ * instance (cached credentials of the tenant are dropped); on other instances within the
+ * credential cache lifetime.
+ */
+@injectable()
+export class AgentStore implements LifecycleContribution {
+  private readonly seen = new Map<string, Date>();
+  private seenTimer: NodeJS.Timeout | undefined;
+
+  constructor(
+    @inject(Database) private readonly db: Database,
+    @inject(ApiKeyStore) private readonly keys: ApiKeyStore,
+    @inject(ApiKeyVerifier) private readonly verifier: ApiKeyVerifier,
+    @inject(CredentialCache) private readonly cache: CredentialCache,
+    @inject(Logger) private readonly logger: Logger,
+  ) {}
+
+  /** Resolve and check a binding: the provider must be the tenant's; issuer comes from it. */
+  private async binding(tenant: string, idpId: string | null | undefined, subject: string | null | undefined): Promise<{ idp_id: string | null; issuer: string | null; subject: string | null }> {
+    const hasIdp = idpId !== undefined && idpId !== null && idpId !== '';
+    const hasSubject = subject !== undefined && subject !== null && subject !== '';
+    if (!hasIdp && !hasSubject) return { idp_id: null, issuer: null, subject: null };
+    if (!hasIdp) throw new IdentityInputError('idpId', 'idpId is required with subject.');
+    if (!hasSubject) throw new IdentityInputError('subject', 'subject is required with idpId: the value of the provider\'s subject claim that names this agent.');
+    if (typeof subject !== 'string' || subject.length > 500) throw new IdentityInputError('subject', 'subject must be a string of at most 500 characters.');
+    const idp = isUuid(idpId) ? await this.db.forTenant(tenant).table('agent_idp_providers').where({ id: idpId }).first('id', 'issuer') : undefined;
+    if (!idp) throw new IdentityInputError('idpId', 'idpId does not name an identity provider of this tenant.');
+    return { idp_id: idpId, issuer: (idp as { issuer: string }).issuer, subject };
+  }
+
+  async create(tenant: string, input: CreateAgentInput): Promise<Agent> {
+    const row = {
+      name: checkName(input.name),
+      description: input.description === undefined ? '' : checkDescription(input.description),
+      ...(await this.binding(tenant, input.idpId, input.subject)),
+      created_by: input.createdBy ?? null,
+    };
+    try {
+      const [created] = await this.db.forTenant(tenant).insert<AgentRow>('agents', row);
+      return toAgent(created!);
+    } catch (error) {
+      if (isUniqueViolation(error)) throw new IdentityConflictError(BINDING_CONFLICT);
+      throw error;
+    }
+  }
+
+  async list(tenant: string, filter: { active?: boolean; idpId?: string } = {}): Promise<Agent[]> {
+    const query = this.db.forTenant(tenant).table<AgentRow>('agents').orderBy('created_at').orderBy('id');
+    if (filter.active !== undefined) query.where('active', filter.active);
+    if (filter.idpId !== undefined) query.where('idp_id', filter.idpId);
+    return ((await query) as AgentRow[]).map(toAgent);
+  }
+
+  async get(tenant: string, id: string): Promise<Agent | undefined> {
+    if (!isUuid(id)) return undefined;
+    const row = (await this.db.forTenant(tenant).table<AgentRow>('agents').where({ id }).first()) as AgentRow | undefined;
+    return row ? toAgent(row) : undefined;
+  }
+
+  /** The active agent bound to (tenant, issuer, subject), if any. */
+  async findActiveByBinding(tenant: string, issuer: string, subject: string): Promise<Agent | undefined> {
+    const row = (await this.db.forTenant(tenant).table<AgentRow>('agents').where({ issuer, subject, active: true }).first()) as AgentRow | undefined;
+    return row ? toAgent(row) : undefined;
+  }
+
+  async update(tenant: string, id: string, patch: UpdateAgentInput): Promise<Agent | undefined> {
+    if (!isUuid(id)) return undefined;
+    const current = await this.get(tenant, id);
+    if (!current) return undefined;
+    const changes: Record<string, unknown> = { updated_at: new Date() };
+    if (patch.name !== undefined) changes.name = checkName(patch.name);
+    if (patch.description !== undefined) changes.description = checkDescription(patch.description);
+    if (patch.idpId !== undefined || patch.subject !== undefined) {
+      Object.assign(changes, await this.binding(tenant, patch.idpId === undefined ? current.idpId : patch.idpId, patch.subject === undefined ? current.subject : patch.subject));
+    }
+    return this.write(tenant, id, changes);
+  }
+
+  /** Deactivate: the agent's tokens and keys stop working (at once here, elsewhere within the cache lifetime). */
+  deactivate(tenant: string, id: string): Promise<Agent | undefined> {
+    return this.setActive(tenant, id, false);
+  }
+
+  /** Reactivate; refused if another active agent has taken the same binding meanwhile. */
+  activate(tenant: string, id: string): Promise<Agent | undefined> {
+    return this.setActive(tenant, id, true);
+  }
+
+  async setActive(tenant: string, id: string, active: boolean): Promise<Agent | undefined> {
+    if (!isUuid(id)) return undefined;
+    return this.write(tenant, id, { active, updated_at: new Date() });
+  }
+
+  private async write(tenant: string, id: string, changes: Record<string, unknown>): Promise<Agent | undefined> {
+    try {
+      const [row] = (await this.db.forTenant(tenant).table<AgentRow>('agents').where({ id }).update(changes).returning('*')) as AgentRow[];
+      this.forget(tenant);
+      return row ? toAgent(row) : undefined;
+    } catch (error) {
+      if (isUniqueViolation(error)) throw new IdentityConflictError(BINDING_CONFLICT);
+      throw error;
+    }
+  }
+
+  /** Delete the agent with its keys and role assignments. Its audit rows stay. */
+  async delete(tenant: string, id: string): Promise<boolean> {
+    if (!isUuid(id)) return false;
+    const count = await this.db.forTenant(tenant).table('agents').where({ id }).delete();
+    this.forget(tenant);
+    return count > 0;
+  }
+
+  /** Issue an API key that authenticates as the agent. The secret is returned once. */
+  async issueKey(tenant: string, agentId: string, input: { name: string; expiresAt?: Date | null; createdBy?: string | null }): Promise<{ key: ApiKeyRecord; secret: string } | undefined> {
+    if (!(await this.get(tenant, agentId))) return undefined;
+    return this.keys.create({ tenant, name: input.name, scopes: [AGENT_KEY_SCOPE], expiresAt: input.expiresAt ?? null, createdBy: input.createdBy ?? null, extra: { agent_id: agentId } });
+  }
+
+  async listKeys(tenant: string, agentId: string): Promise<ApiKeyRecord[]> {
+    if (!isUuid(agentId)) return [];
+    return this.keys.list(tenant, { agent_id: agentId });
+  }
+
+  /** Revoke one of the agent's keys. Returns false when the agent has no such key. */
+  async revokeKey(tenant: string, agentId: string, keyId: string): Promise<boolean> {
+    const key = await this.keys.get(tenant, keyId);
+    if (!key || key.extra.agent_id !== agentId) return false;
+    await this.keys.revoke(tenant, keyId);
+    this.forget(tenant);
+    return true;
+  }
+
+  private forget(tenant: string): void {
+    this.cache.invalidateTenant(tenant);
+    this.verifier.invalidate();
+  }
+
+  /** Note that the agent was seen; written in batches off the request path. */
+  markSeen(agentId: string): void {
+    this.seen.set(agentId, new Date());
+    this.seenTimer ??= setTimeout(() => void this.flushSeen(), SEEN_INTERVAL_MS).unref();
+  }
+
+  async flushSeen(): Promise<void> {
+    if (this.seenTimer) clearTimeout(this.seenTimer);
+    this.seenTimer = undefined;
+    if (this.seen.size === 0) return;
+    const at = new Date(Math.max(...[...this.seen.values()].map((date) => date.getTime())));
+    const ids = [...this.seen.keys()];
+    this.seen.clear();
+    try {
+      await this.db.knex('agents').whereIn('id', ids).update({ last_seen_at: at });
+    } catch (error) {
+      this.logger.warn({ err: error }, 'could not record agent activity');
+    }
+  }
+
+  async stop(): Promise<void> {
+    await this.flushSeen();
+  }
+}

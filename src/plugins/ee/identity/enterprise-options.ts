@@ -1,0 +1,71 @@
+import { ConfigError, TENANT_ID } from '../../../core/index.js';
+import type { GovernanceOptions } from '../governance.js';
+
+/** Options of `enterpriseEdition(options)`. */
+export interface EnterpriseOptions extends GovernanceOptions {
+  /**
+   * How tenants reach their MCP endpoint.
+   * - `path` (default): each tenant has its own canonical MCP URL,
+   *   `{publicUrl}{basePath}/t/{tenant}/api/mcp`; tokens must carry that URL as audience.
+   * - `single`: one tenant (`tenant`) served at the plain `{publicUrl}{basePath}/api/mcp`.
+   */
+  readonly tenancy?: 'path' | 'single';
+  /** The only tenant, in `single` tenancy. */
+  readonly tenant?: string;
+  /**
+   * How long a verified agent credential (token, agent key, agent lookup) may be reused before
+   * the agent's state is read again: the revocation delay for changes made on another instance.
+   * Changes made through this instance take effect at once. Default: the engine's
+   * `credentialCacheTtlMs` (30 s).
+   */
+  readonly credentialCacheTtlMs?: number;
+  /**
+   * Minimum time between two JWKS refetches of one IdP triggered by tokens with an unknown `kid`.
+   * Default 30 s.
+   */
+  readonly jwksRefetchCooldownMs?: number;
+}
+
+/** {@link EnterpriseOptions} after validation. */
+export interface EnterpriseSettings {
+  readonly tenancy: 'path' | 'single';
+  readonly tenant: string | undefined;
+  readonly credentialCacheTtlMs: number | undefined;
+  readonly jwksRefetchCooldownMs: number;
+}
+
+export const EnterpriseSettings = Symbol.for('gatehouse.ee.EnterpriseSettings');
+
+// The governance options (adminAuthenticator, audit, rbac) are validated by registerGovernance.
+const OPTION_NAMES = new Set(['tenancy', 'tenant', 'credentialCacheTtlMs', 'jwksRefetchCooldownMs', 'adminAuthenticator', 'audit', 'rbac']);
+
+/** Validate `enterpriseEdition` options; throws `ConfigError` naming the offending option. */
+export function resolveEnterpriseOptions(options: EnterpriseOptions = {}): EnterpriseSettings {
+  if (typeof options !== 'object' || options === null) throw new ConfigError('enterpriseEdition(options): options must be an object.');
+  for (const name of Object.keys(options)) {
+    if (!OPTION_NAMES.has(name)) throw new ConfigError(`enterpriseEdition(options): unknown option "${name}".`);
+  }
+  const tenancy = options.tenancy ?? 'path';
+  if (tenancy !== 'path' && tenancy !== 'single') {
+    throw new ConfigError(`enterpriseEdition(options): tenancy must be "path" or "single", not "${String(tenancy)}".`);
+  }
+  if (tenancy === 'single') {
+    if (options.tenant === undefined) throw new ConfigError('enterpriseEdition(options): tenancy "single" needs tenant: "<tenant id>".');
+    if (typeof options.tenant !== 'string' || !TENANT_ID.test(options.tenant)) {
+      throw new ConfigError(`enterpriseEdition(options): tenant "${String(options.tenant)}" is not a valid tenant id (1-63 lowercase letters, digits and inner hyphens).`);
+    }
+  } else if (options.tenant !== undefined) {
+    throw new ConfigError('enterpriseEdition(options): tenant is only used with tenancy "single"; in "path" tenancy the URL names the tenant.');
+  }
+  const duration = (value: number | undefined, name: string): number | undefined => {
+    if (value === undefined) return undefined;
+    if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) throw new ConfigError(`enterpriseEdition(options): ${name} must be a positive number of milliseconds.`);
+    return value;
+  };
+  return Object.freeze({
+    tenancy,
+    tenant: tenancy === 'single' ? options.tenant : undefined,
+    credentialCacheTtlMs: duration(options.credentialCacheTtlMs, 'credentialCacheTtlMs'),
+    jwksRefetchCooldownMs: duration(options.jwksRefetchCooldownMs, 'jwksRefetchCooldownMs') ?? 30_000,
+  });
+}

@@ -1,0 +1,31 @@
+import { GatehouseError } from '../../../core/index.js';
+
+/** Input to the identity stores that cannot be accepted; `field` names the offending field. */
+export class IdentityInputError extends GatehouseError {
+  constructor(
+    readonly field: string,
+    message: string,
+  ) {
+    super('invalid_input', message);
+  }
+}
+
+/**
+ * A change that clashes with existing data: a second active agent for the same (issuer, subject),
+ * a second provider with the same issuer, deleting a provider agents still use. Maps to HTTP 409.
+ */
+export class IdentityConflictError extends GatehouseError {
+  constructor(message: string) {
+    super('conflict', message);
+  }
+}
+
+/** PostgreSQL unique violation (both the server and the embedded database report 23505). */
+export function isUniqueViolation(error: unknown): boolean {
+  return (error as { code?: unknown } | null)?.code === '23505';
+}
+
+/** PostgreSQL foreign-key violation. */
+export function isForeignKeyViolation(error: unknown): boolean {
+  return (error as { code?: unknown } | null)?.code === '23503';
+}

@@ -1,0 +1,100 @@
+import { inject, injectable } from 'inversify';
+import { createRemoteJWKSet, type JWTVerifyGetKey } from 'jose';
+import { allowInsecureRequests, discovery } from 'openid-client';
+import { EnterpriseSettings } from './enterprise-options.js';
+import type { IdpProvider } from './idp-provider-store.js';
+
+const DISCOVERY_TTL_MS = 60 * 60_000;
+const DISCOVERY_FAILURE_TTL_MS = 30_000;
+const JWKS_MAX_AGE_MS = 10 * 60_000;
+const FETCH_TIMEOUT_MS = 5_000;
+const LOOPBACK = new Set(['127.0.0.1', 'localhost', '[::1]']);
+
+/** The IdP's keys could not be located or fetched (discovery failed, JWKS unreachable). */
+export class KeySourceError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'KeySourceError';
+  }
+}
+
+interface Discovered {
+  readonly jwksUri: string | undefined;
+  readonly error: unknown;
+  readonly until: number;
+}
+
+/**
+ * Signing keys of identity providers: the JWKS URL (configured, or found by OpenID discovery and
+ * cached for an hour) and one remote key set per URL. A token with an unknown `kid` makes the key
+ * set refetch, at most once per cooldown, so forged `kid`s cannot hammer the IdP.
+ */
+@injectable()
+export class JwksCache {
+  private readonly sets = new Map<string, JWTVerifyGetKey>();
+  private readonly discovered = new Map<string, Promise<Discovered>>();
+
+  constructor(@inject(EnterpriseSettings) private readonly settings: EnterpriseSettings) {}
+
+  /** The key resolver for `idp`'s tokens. */
+  async keysFor(idp: IdpProvider): Promise<JWTVerifyGetKey> {
+    const jwksUri = idp.jwksUri ?? (await this.discoverJwksUri(idp));
+    let set = this.sets.get(jwksUri);
+    if (!set) {
+      set = createRemoteJWKSet(new URL(jwksUri), {
+        cooldownDuration: this.settings.jwksRefetchCooldownMs,
+        cacheMaxAge: JWKS_MAX_AGE_MS,
+        timeoutDuration: FETCH_TIMEOUT_MS,
+      });
+      this.sets.set(jwksUri, set);
+    }
+    return set;
+  }
+
+  /** Run discovery (when needed) and fetch the JWKS now: for an admin "test this provider" action. */
+  async probe(idp: IdpProvider): Promise<{ jwksUri: string; keyIds: string[] }> {
+    const jwksUri = idp.jwksUri ?? (await this.discoverJwksUri(idp, true));
+    let response: Response;
+    try {
+      response = await fetch(jwksUri, { signal: AbortSignal.timeout(FETCH_TIMEOUT_MS), headers: { accept: 'application/json' } });
+    } catch (error) {
+      throw new KeySourceError(`The JWKS at ${jwksUri} could not be fetched.`, { cause: error });
+    }
+    if (!response.ok) throw new KeySourceError(`The JWKS at ${jwksUri} answered HTTP ${response.status}.`);
+    const body = (await response.json().catch(() => undefined)) as { keys?: { kid?: unknown }[] } | undefined;
+    if (!body || !Array.isArray(body.keys)) throw new KeySourceError(`The document at ${jwksUri} is not a JWKS.`);
+    return { jwksUri, keyIds: body.keys.map((key) => (typeof key.kid === 'string' ? key.kid : '')).filter(Boolean) };
+  }
+
+  private async discoverJwksUri(idp: IdpProvider, fresh = false): Promise<string> {
+    const source = idp.discoveryUrl ?? idp.issuer;
+    const key = `${idp.issuer} ${source}`;
+    let entry = fresh ? undefined : this.discovered.get(key);
+    let result = entry ? await entry : undefined;
+    if (!result || result.until <= Date.now()) {
+      entry = this.discover(idp.issuer, source);
+      this.discovered.set(key, entry);
+      result = await entry;
+    }
+    if (!result.jwksUri) throw new KeySourceError(`OpenID discovery for ${idp.issuer} failed.`, { cause: result.error });
+    return result.jwksUri;
+  }
+
+  private async discover(issuer: string, source: string): Promise<Discovered> {
+    try {
+      const url = new URL(source);
+      // openid-client checks that the document's issuer is the one asked for.
+      const insecure = url.protocol === 'http:' && LOOPBACK.has(url.hostname);
+      const config = await discovery(url, 'gatehouse', undefined, undefined, {
+        execute: insecure ? [allowInsecureRequests] : [],
+        timeout: FETCH_TIMEOUT_MS / 1000,
+      });
+      const metadata = config.serverMetadata();
+      if (metadata.issuer !== issuer) throw new Error(`the discovery document names issuer ${metadata.issuer}`);
+      if (!metadata.jwks_uri) throw new Error('the discovery document has no jwks_uri');
+      return { jwksUri: metadata.jwks_uri, error: undefined, until: Date.now() + DISCOVERY_TTL_MS };
+    } catch (error) {
+      return { jwksUri: undefined, error, until: Date.now() + DISCOVERY_FAILURE_TTL_MS };
+    }
+  }
+}
