@@ -184,7 +184,7 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
       return result;
     } catch (error) {
       if (extra.signal.aborted) throw error;
-      throw localFailure(deadline.signal.aborted ? TIMED_OUT : error, request.method, timeoutMs, logger);
+      throw localFailure(deadline.signal.aborted ? TIMED_OUT : error, request.method, url, timeoutMs, logger);
     } finally {
       clearTimeout(timer);
       if (tokenKey !== undefined) progress.delete(tokenKey);
@@ -235,7 +235,7 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
 function startupFailure(error: unknown, url: URL, timeoutMs: number): ConnectorError {
   if (error instanceof ConnectorError) return error;
   if (error instanceof McpError && error.code === ErrorCode.RequestTimeout) {
-    return new ConnectorError('timeout', `the server at ${url.origin} did not complete the MCP handshake within ${timeoutMs} ms. Check that it is up, or raise --timeout.`);
+    return new ConnectorError('timeout', `the server at ${url.origin} did not answer within ${timeoutMs} ms. Check that it is up, or raise --timeout.`);
   }
   if (error instanceof StreamableHTTPError) {
     return new ConnectorError('protocol', `the server at ${url.href} did not accept MCP over Streamable HTTP (HTTP ${error.code}). Check that --url is the MCP endpoint.`);
@@ -245,7 +245,7 @@ function startupFailure(error: unknown, url: URL, timeoutMs: number): ConnectorE
 }
 
 /** A failure of a forwarded request: one stderr line (except the server's own JSON-RPC errors) and a protocol error. */
-function localFailure(error: unknown, method: string, timeoutMs: number, logger: StderrLogger): Error {
+function localFailure(error: unknown, method: string, url: URL, timeoutMs: number, logger: StderrLogger): Error {
   if (error instanceof ConnectorError) {
     logger.error(error.message);
     const code = error.kind === 'timeout' ? ErrorCode.RequestTimeout : ErrorCode.InternalError;
@@ -253,7 +253,7 @@ function localFailure(error: unknown, method: string, timeoutMs: number, logger:
   }
   if (error instanceof McpError) {
     if (error.code === ErrorCode.RequestTimeout) {
-      const line = `the server did not finish ${method} within ${timeoutMs} ms. Check that it is healthy, or raise --timeout.`;
+      const line = `the server at ${url.origin} did not answer within ${timeoutMs} ms (${method}). Check that it is up, or raise --timeout.`;
       logger.error(line);
       return protocolError(ErrorCode.RequestTimeout, line, { kind: 'timeout' });
     }

@@ -1,0 +1,82 @@
+import http from 'node:http';
+import net from 'node:net';
+import type { AddressInfo } from 'node:net';
+
+export interface LocalServer {
+  readonly url: string;
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+async function serve(server: http.Server | net.Server, sockets: Set<net.Socket>): Promise<LocalServer> {
+  server.on('connection', (socket: net.Socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const socket of sockets) socket.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+/** A server that answers every request with this status and JSON body. */
+export function answeringServer(status: number, body: unknown, headers: Record<string, string> = {}): Promise<LocalServer> {
+  const server = http.createServer((req, res) => {
+    req.resume();
+    res.writeHead(status, { 'content-type': 'application/json', ...headers }).end(JSON.stringify(body));
+  });
+  return serve(server, new Set());
+}
+
+/** A server that accepts connections and never answers. */
+export function silentServer(): Promise<LocalServer> {
+  return serve(net.createServer(() => undefined), new Set());
+}
+
+/** A port nothing listens on (bound, then released). */
+export async function closedPort(): Promise<number> {
+  const probe = await silentServer();
+  await probe.close();
+  return probe.port;
+}
+
+export type ProxyMode = 'pass' | 'fail' | 'hang';
+
+export interface ControllableProxy extends LocalServer {
+  mode: ProxyMode;
+  /** Requests seen, by method. */
+  readonly seen: string[];
+}
+
+/** A pass-through proxy to `target` that can be told to fail with 502 or stop answering. */
+export async function controllableProxy(target: string): Promise<ControllableProxy> {
+  const upstream = new URL(target);
+  const state = { mode: 'pass' as ProxyMode, seen: [] as string[] };
+  const server = http.createServer((req, res) => {
+    state.seen.push(req.method ?? '');
+    if (state.mode === 'hang') return;
+    if (state.mode === 'fail') {
+      req.resume();
+      res.writeHead(502, { 'content-type': 'text/html' }).end('<html><body>Bad Gateway</body></html>');
+      return;
+    }
+    const forward = http.request(
+      { host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: req.headers },
+      (answer) => {
+        res.writeHead(answer.statusCode ?? 502, answer.headers);
+        answer.pipe(res);
+      },
+    );
+    forward.on('error', () => res.destroy());
+    req.pipe(forward);
+  });
+  const local = await serve(server, new Set());
+  return Object.assign(state, local) as ControllableProxy;
+}
