@@ -21,6 +21,19 @@ export {
   type ToolSpec,
 } from './tools/define-tool.js';
 export { ToolCatalog, ToolCatalogToken, type ToolEntry } from './tools/tool-catalog.js';
+export {
+  defineResource,
+  type ArgumentCompleter,
+  type ResourceContent,
+  type ResourceContext,
+  type ResourceDefinition,
+  type ResourceReturn,
+  type ResourceSpec,
+} from './resources/define-resource.js';
+export { definePrompt, type PromptContent, type PromptDefinition, type PromptMessage, type PromptReturn, type PromptSpec } from './prompts/define-prompt.js';
+export type { HandlerContext } from './mcp/handler-context.js';
+export { MCP_LOG_LEVELS, type McpLogLevel } from './mcp/notification-levels.js';
+export { SessionStore } from './mcp/session-store.js';
 
 export type { Principal } from './ports/principal.js';
 export { Authenticator, type AuthRequest, type AuthResult, type AuthFailure } from './ports/authenticator.js';

@@ -9,6 +9,9 @@ import { AuditUnavailableError, GatehouseError, HttpError } from '../errors.js';
 import { McpDispatcher } from '../mcp/mcp-dispatcher.js';
 import { ProtocolError, classify, errorResponse, type JsonRpcId, type JsonRpcRequest } from '../mcp/jsonrpc.js';
 import type { CallContext } from '../mcp/call-context.js';
+import { SessionStore, principalKey, type McpSession } from '../mcp/session-store.js';
+import { ClientExchange } from '../mcp/client-exchange.js';
+import { SseStream } from '../mcp/sse-stream.js';
 import { RequestAuthenticator } from './request-auth.js';
 import { RouteTable, RouteTableToken } from './route-table.js';
 import { json, jsonError, type HttpRequest, type HttpResponse } from './types.js';
@@ -73,6 +76,8 @@ export class HttpHandler {
     @inject(RouteTableToken) private readonly routes: RouteTable,
     @inject(Database) private readonly database: Database,
     @inject(Logger) private readonly logger: Logger,
+    @inject(SessionStore) private readonly sessions: SessionStore,
+    @inject(ClientExchange) private readonly exchange: ClientExchange,
   ) {}
 
   /** Allowed origins: as configured, else the public URL's origin (which `listen()` may set late). */
@@ -199,6 +204,7 @@ export class HttpHandler {
   }
 
   private async mcp(req: HttpRequest, requestId: string, tenantHint: string | undefined): Promise<HttpResponse> {
+    if (this.sessions.enabled && (req.method === 'GET' || req.method === 'DELETE')) return this.sessionRequest(req, requestId, tenantHint);
     if (req.method !== 'POST') {
       const message = req.method === 'GET' ? 'This server does not offer a server-to-client stream; use POST.' : `Method ${req.method} is not allowed; use POST.`;
       return rpcHttpError(405, null, ErrorCode.InvalidRequest, message, { allow: 'POST' });
@@ -225,57 +231,120 @@ export class HttpHandler {
       return rpcHttpError(400, id, ErrorCode.InvalidRequest, `Unsupported MCP-Protocol-Version "${version}"; supported: ${SUPPORTED_PROTOCOL_VERSIONS.join(', ')}.`);
     }
     const principal = await this.auth.authenticate(req, tenantHint, requestId);
-    if (message.kind !== 'request') return { status: 202 };
-    return this.answer(message.message, {
-      principal,
-      requestId,
-      clientAddress: req.clientAddress,
-      signal: AbortSignal.any([req.signal, this.shutdown.signal]),
-    }, accept);
+    const isInitialize = message.kind === 'request' && message.message.method === 'initialize';
+    const sessionId = this.sessions.enabled && !isInitialize ? req.header('mcp-session-id') : undefined;
+    let session: McpSession | undefined;
+    if (sessionId !== undefined) {
+      session = this.sessions.get(sessionId, principal);
+      if (!session) return rpcHttpError(404, message.kind === 'request' ? message.message.id : null, -32001, 'Session not found.');
+    }
+    const owner = session ? `${principalKey(principal)}\u0000${session.id}` : principalKey(principal);
+    if (message.kind === 'response') {
+      this.exchange.respond(principalKey(principal), message.message);
+      return { status: 202 };
+    }
+    if (message.kind === 'notification') {
+      const { method, params } = message.message;
+      if (method === 'notifications/cancelled' && (typeof params?.requestId === 'string' || typeof params?.requestId === 'number')) {
+        this.exchange.cancel(owner, params.requestId, typeof params.reason === 'string' ? params.reason : undefined);
+      }
+      return { status: 202 };
+    }
+    const call: CallContext = { principal, requestId, clientAddress: req.clientAddress, signal: req.signal, rpcId: message.message.id, session };
+    if (isInitialize && this.sessions.enabled) return this.initializeSession(message.message, call);
+    return this.answer(message.message, call, accept, owner);
   }
 
-  private async answer(request: JsonRpcRequest, call: CallContext, accept: string | undefined): Promise<HttpResponse> {
-    const wantsProgress = (request.params?._meta as { progressToken?: unknown } | undefined)?.progressToken !== undefined;
-    if (wantsProgress && accept?.toLowerCase().includes('text/event-stream')) return this.stream(request, call);
+  private async initializeSession(request: JsonRpcRequest, call: CallContext): Promise<HttpResponse> {
+    let result: unknown;
     try {
-      return json(200, { jsonrpc: '2.0', id: request.id, result: await this.dispatcher.dispatch(request, call) });
+      result = await this.dispatcher.dispatch(request, { ...call, signal: AbortSignal.any([call.signal, this.shutdown.signal]) });
     } catch (error) {
       return this.rpcFailure(request.id, error, call.requestId);
     }
+    const capabilities = request.params?.capabilities;
+    const session = this.sessions.create(
+      call.principal,
+      typeof capabilities === 'object' && capabilities !== null ? (capabilities as Record<string, unknown>) : {},
+      (result as { protocolVersion: string }).protocolVersion,
+    );
+    return json(200, { jsonrpc: '2.0', id: request.id, result }, { 'mcp-session-id': session.id });
   }
 
-  /** Answer as an SSE stream: notifications the handler sends, then the response. */
-  private stream(request: JsonRpcRequest, call: CallContext): HttpResponse {
-    const queue: string[] = [];
-    let wake: (() => void) | undefined;
-    let done = false;
-    const push = (message: unknown): void => {
-      queue.push(`event: message\ndata: ${JSON.stringify(message)}\n\n`);
-      wake?.();
+  /** GET opens the session's server→client stream; DELETE ends the session. */
+  private async sessionRequest(req: HttpRequest, requestId: string, tenantHint: string | undefined): Promise<HttpResponse> {
+    const principal = await this.auth.authenticate(req, tenantHint, requestId);
+    const id = req.header('mcp-session-id');
+    if (id === undefined) return rpcHttpError(400, null, ErrorCode.InvalidRequest, `${req.method} needs an MCP-Session-Id header.`);
+    const session = this.sessions.get(id, principal);
+    if (!session) return rpcHttpError(404, null, -32001, 'Session not found.');
+    if (req.method === 'DELETE') {
+      this.sessions.delete(session);
+      return { status: 204 };
+    }
+    if (!accepts(req.header('accept'), 'text/event-stream')) {
+      return rpcHttpError(406, null, ErrorCode.InvalidRequest, 'Accept must include text/event-stream.');
+    }
+    const stream = new SseStream(25_000);
+    session.stream?.close();
+    session.stream = stream;
+    const detach = (): void => {
+      stream.close();
+      if (session.stream === stream) session.stream = undefined;
     };
-    const notify = (method: string, params: Record<string, unknown>): void => push({ jsonrpc: '2.0', method, params });
-    void this.dispatcher
-      .dispatch(request, { ...call, notify })
-      .then(
-        (result) => push({ jsonrpc: '2.0', id: request.id, result }),
-        (error: unknown) => {
-          const failure = this.rpcFailure(request.id, error, call.requestId);
-          push(JSON.parse(failure.body as string));
-        },
-      )
-      .finally(() => {
-        done = true;
-        wake?.();
-      });
-    async function* events(): AsyncGenerator<string> {
-      for (;;) {
-        while (queue.length) yield queue.shift()!;
-        if (done) return;
-        await new Promise<void>((resolve) => (wake = resolve));
-        wake = undefined;
+    req.signal.addEventListener('abort', detach, { once: true });
+    this.shutdown.signal.addEventListener('abort', detach, { once: true });
+    return stream.response();
+  }
+
+  /**
+   * Answer one request. Plain JSON unless the client accepts `text/event-stream` and the handler
+   * sends something (progress, a log message, a server→client request) before its result: then
+   * the response becomes an SSE stream of those messages ending with the result.
+   */
+  private async answer(request: JsonRpcRequest, base: CallContext, accept: string | undefined, owner: string): Promise<HttpResponse> {
+    let untrack: (() => void) | undefined;
+    let signal: AbortSignal;
+    if (McpDispatcher.runsHandlers(request.method)) {
+      const controller = new AbortController();
+      untrack = this.exchange.track(owner, request.id, controller);
+      signal = AbortSignal.any([base.signal, this.shutdown.signal, controller.signal]);
+    } else {
+      signal = AbortSignal.any([base.signal, this.shutdown.signal]);
+    }
+    const call: CallContext = { ...base, signal };
+    if (!accept?.toLowerCase().includes('text/event-stream')) {
+      try {
+        return json(200, { jsonrpc: '2.0', id: request.id, result: await this.dispatcher.dispatch(request, call) });
+      } catch (error) {
+        return this.rpcFailure(request.id, error, call.requestId);
+      } finally {
+        untrack?.();
       }
     }
-    return { status: 200, headers: { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' }, body: events() };
+    return new Promise<HttpResponse>((resolve) => {
+      let stream: SseStream | undefined;
+      let finished = false;
+      const send = (message: unknown): void => {
+        if (finished) return;
+        if (!stream) {
+          stream = new SseStream();
+          resolve(stream.response());
+        }
+        stream.send(message);
+      };
+      const finish = (response: HttpResponse): void => {
+        finished = true;
+        untrack?.();
+        if (!stream) return resolve(response);
+        stream.send(JSON.parse(response.body as string));
+        stream.close();
+      };
+      this.dispatcher.dispatch(request, { ...call, send }).then(
+        (result) => finish(json(200, { jsonrpc: '2.0', id: request.id, result })),
+        (error: unknown) => finish(this.rpcFailure(request.id, error, call.requestId)),
+      );
+    });
   }
 
   private rpcFailure(id: JsonRpcId, error: unknown, requestId: string): HttpResponse {

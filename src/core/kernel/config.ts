@@ -47,6 +47,14 @@ export interface EngineOptions {
   readonly serverInfo?: { readonly name: string; readonly version: string };
   /** Instructions for the model, sent on `initialize`. */
   readonly instructions?: string;
+  /**
+   * MCP sessions (`MCP-Session-Id`), off by default: the engine is stateless and every request
+   * stands alone. Turn them on for clients that need a server→client stream (GET), resource
+   * subscriptions, or session-scoped log levels. Sessions live in the memory of the instance that
+   * created them: behind a load balancer, route by the `MCP-Session-Id` header (sticky sessions).
+   * Every request is still authenticated; a session is bound to the principal that created it.
+   */
+  readonly sessions?: boolean | { readonly idleTimeoutMs?: number; readonly maxSessions?: number };
   readonly logger?: Logger;
   readonly logLevel?: LogLevel;
 }
@@ -64,6 +72,8 @@ export interface EngineConfig {
   readonly drainTimeoutMs: number;
   readonly serverInfo: { readonly name: string; readonly version: string };
   readonly instructions: string | undefined;
+  /** Undefined when sessions are off. */
+  readonly sessions: { readonly idleTimeoutMs: number; readonly maxSessions: number } | undefined;
 }
 
 export const EngineConfig = Symbol.for('gatehouse.EngineConfig');

@@ -14,6 +14,11 @@ import { BootError, ConfigError, GatehouseError } from '../errors.js';
 import { ToolCatalog, ToolCatalogToken, type ToolEntry } from '../tools/tool-catalog.js';
 import { ToolCallPipeline } from '../mcp/tool-call-pipeline.js';
 import { McpDispatcher } from '../mcp/mcp-dispatcher.js';
+import { McpCatalog, McpCatalogToken } from '../mcp/mcp-catalog.js';
+import { SessionStore } from '../mcp/session-store.js';
+import { ClientExchange } from '../mcp/client-exchange.js';
+import { HandlerContextFactory } from '../mcp/handler-context-factory.js';
+import { CatalogPipeline } from '../mcp/catalog-pipeline.js';
 import { HttpHandler, LOOPBACK_HOSTS } from '../http/http-handler.js';
 import { RequestAuthenticator, mcpResourceUrl } from '../http/request-auth.js';
 import { RouteContribution } from '../http/route.js';
@@ -102,6 +107,12 @@ function resolveConfig(options: EngineOptions): EngineConfig {
     drainTimeoutMs: positive(options.drainTimeoutMs, 10_000, 'drainTimeoutMs'),
     serverInfo: options.serverInfo ?? { name: 'gatehouse', version: '0.1.0' },
     instructions: options.instructions,
+    sessions: options.sessions
+      ? {
+          idleTimeoutMs: positive(typeof options.sessions === 'object' ? options.sessions.idleTimeoutMs : undefined, 30 * 60_000, 'sessions.idleTimeoutMs'),
+          maxSessions: positive(typeof options.sessions === 'object' ? options.sessions.maxSessions : undefined, 10_000, 'sessions.maxSessions'),
+        }
+      : undefined,
   };
 }
 
@@ -185,6 +196,7 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
   checkPlugins(plugins);
   const config = resolveConfig(options);
   const catalog = buildCatalog(plugins);
+  const mcpCatalog = McpCatalog.fromPlugins(plugins);
   const logger = options.logger ?? new JsonLogger(options.logLevel ?? 'info');
   const database: KnexDatabase = await openDatabase(options.database);
   const servers = new Set<http.Server>();
@@ -195,7 +207,8 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
     container.bind(Logger).toConstantValue(logger);
     container.bind(Database).toConstantValue(database);
     container.bind(ToolCatalogToken).toConstantValue(catalog);
-    for (const service of [ApiKeyStore, ApiKeyVerifier, ToolCallPipeline, McpDispatcher, RequestAuthenticator, HttpHandler, RegistryEntries] as Newable[]) {
+    container.bind(McpCatalogToken).toConstantValue(mcpCatalog);
+    for (const service of [SessionStore, ClientExchange, HandlerContextFactory, CatalogPipeline, ApiKeyStore, ApiKeyVerifier, ToolCallPipeline, McpDispatcher, RequestAuthenticator, HttpHandler, RegistryEntries] as Newable[]) {
       container.bind(service).toSelf();
     }
     await loadPlugins(container, plugins);
@@ -266,6 +279,7 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
       close() {
         closed ??= (async () => {
           await handler.drain();
+          container.get(SessionStore).close();
           await Promise.all(
             [...servers].map(
               (server) =>

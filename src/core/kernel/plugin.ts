@@ -1,6 +1,8 @@
 import type { ContainerModuleLoadOptions } from 'inversify';
 import type { RouteDefinition } from '../http/route.js';
 import type { ToolDefinition } from '../tools/define-tool.js';
+import type { ResourceDefinition } from '../resources/define-resource.js';
+import type { PromptDefinition } from '../prompts/define-prompt.js';
 import { ConfigError } from '../errors.js';
 
 /** What an edition plugin may do with the container while it registers. */
@@ -10,6 +12,10 @@ export interface PluginSpec {
   /** Unique among the engine's plugins: `^[a-z0-9][a-z0-9-]*$`. Names the plugin in errors. */
   readonly id: string;
   readonly tools?: readonly ToolDefinition[];
+  /** Resources and resource templates, made with `defineResource`. */
+  readonly resources?: readonly ResourceDefinition[];
+  /** Prompts, made with `definePrompt`. */
+  readonly prompts?: readonly PromptDefinition[];
   readonly routes?: readonly RouteDefinition[];
   /** A directory of knex migrations (path or `file:` URL), applied with the plugin's own migration table. */
   readonly migrations?: string | URL;
@@ -41,6 +47,12 @@ export function definePlugin(spec: PluginSpec): PluginDefinition {
     if (tool?.kind !== 'gatehouse.tool') {
       throw new ConfigError(`Plugin "${spec.id}" lists a tool that was not made with defineTool().`);
     }
+  }
+  for (const resource of spec.resources ?? []) {
+    if (resource?.kind !== 'gatehouse.resource') throw new ConfigError(`Plugin "${spec.id}" lists a resource that was not made with defineResource().`);
+  }
+  for (const prompt of spec.prompts ?? []) {
+    if (prompt?.kind !== 'gatehouse.prompt') throw new ConfigError(`Plugin "${spec.id}" lists a prompt that was not made with definePrompt().`);
   }
   return Object.freeze({ ...spec, kind: 'gatehouse.plugin' as const });
 }

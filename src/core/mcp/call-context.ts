@@ -1,15 +1,22 @@
 import type { Principal } from '../ports/principal.js';
+import type { JsonRpcId } from './jsonrpc.js';
+import type { McpSession } from './session-store.js';
 
 /** One MCP request as the dispatcher sees it: who is calling, and how to reach them meanwhile. */
 export interface CallContext {
   readonly principal: Principal;
   readonly requestId: string;
   readonly clientAddress: string | undefined;
-  /** Aborted when the client disconnects or the engine shuts down. */
+  /** Aborted when the client disconnects or cancels, or the engine shuts down. */
   readonly signal: AbortSignal;
+  /** The JSON-RPC id of the request being answered. */
+  readonly rpcId?: JsonRpcId;
+  /** The caller's session, when sessions are on and the request named one. */
+  readonly session?: McpSession;
   /**
-   * Send a notification on the response stream. Present only when the response is streamed
-   * (the client accepts `text/event-stream` and asked for progress).
+   * Send a JSON-RPC message (notification or server→client request) on the response stream.
+   * Present when the client accepts `text/event-stream`; the first message turns the response
+   * into an SSE stream, otherwise it stays plain JSON.
    */
-  readonly notify?: (method: string, params: Record<string, unknown>) => void;
+  readonly send?: (message: unknown) => void;
 }

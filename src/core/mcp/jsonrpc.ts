@@ -31,6 +31,28 @@ export class ProtocolError extends GatehouseError {
   }
 }
 
+/**
+ * How the engine answers MCP requests that fail — the one mapping table, pinned by tests:
+ *
+ * | situation                                              | answer                                   |
+ * |--------------------------------------------------------|------------------------------------------|
+ * | unknown method                                         | JSON-RPC `-32601` Method not found       |
+ * | malformed params, unknown tool / prompt, bad cursor    | JSON-RPC `-32602` Invalid params         |
+ * | `resources/read` / `subscribe` of an unknown URI       | JSON-RPC `-32002` Resource not found     |
+ * | policy denies a resource, prompt or completion target  | JSON-RPC `-32003` Permission denied      |
+ * | policy denies a tool, bad tool arguments, tool failure | `tools/call` result with `isError: true` |
+ * | handler crash outside tools, internal failure          | JSON-RPC `-32603` Internal error         |
+ * | audit trail or database unavailable                    | HTTP 503 + JSON-RPC `-32603`             |
+ *
+ * A denied read is audited (`denied`) like a denied tool call. Its code differs from "not found"
+ * on purpose: lists are filtered by the same policy, so a caller only learns that a hidden
+ * resource exists by guessing its URI, and the explicit denial is what they need to ask for access.
+ */
+export const RpcErrorCode = {
+  ResourceNotFound: -32002,
+  PermissionDenied: -32003,
+} as const;
+
 export const invalidParams = (message: string): ProtocolError => new ProtocolError(ErrorCode.InvalidParams, message);
 
 export function errorResponse(id: JsonRpcId | null, code: number, message: string, data?: unknown): JsonRpcResponse {
@@ -40,7 +62,7 @@ export function errorResponse(id: JsonRpcId | null, code: number, message: strin
 export type Classified =
   | { readonly kind: 'request'; readonly message: JsonRpcRequest }
   | { readonly kind: 'notification'; readonly message: JsonRpcNotification }
-  | { readonly kind: 'response' }
+  | { readonly kind: 'response'; readonly message: { readonly id: JsonRpcId; readonly result?: unknown; readonly error?: { code?: unknown; message?: unknown; data?: unknown } } }
   | { readonly kind: 'invalid'; readonly id: JsonRpcId | null; readonly reason: string };
 
 const isId = (value: unknown): value is JsonRpcId =>
@@ -62,6 +84,8 @@ export function classify(value: unknown): Classified {
     if (!isId(message.id)) return { kind: 'invalid', id: null, reason: 'The "id" member must be a string or an integer.' };
     return { kind: 'request', message: message as unknown as JsonRpcRequest };
   }
-  if (isId(message.id) && ('result' in message || 'error' in message)) return { kind: 'response' };
+  if (isId(message.id) && ('result' in message || 'error' in message)) {
+    return { kind: 'response', message: message as unknown as Extract<Classified, { kind: 'response' }>['message'] };
+  }
   return { kind: 'invalid', id, reason: 'A request needs a "method" string.' };
 }

@@ -7,6 +7,11 @@ import { ToolCallPipeline } from './tool-call-pipeline.js';
 import { ProtocolError, invalidParams, type JsonRpcRequest } from './jsonrpc.js';
 import type { CallContext } from './call-context.js';
 import type { Principal } from '../ports/principal.js';
+import { McpCatalog, McpCatalogToken, type PromptEntry, type ResourceEntry } from './mcp-catalog.js';
+import { CatalogPipeline } from './catalog-pipeline.js';
+import { ClientExchange } from './client-exchange.js';
+import { SessionStore, principalKey } from './session-store.js';
+import { isMcpLogLevel } from './notification-levels.js';
 
 type Handler = (params: Record<string, unknown> | undefined, call: CallContext) => Promise<unknown> | unknown;
 
@@ -16,6 +21,24 @@ function toWireTool({ tool }: ToolEntry): Tool {
   if (tool.outputJsonSchema) wire.outputSchema = tool.outputJsonSchema;
   if (tool.annotations) wire.annotations = tool.annotations;
   return wire as Tool;
+}
+
+function toWireResource({ resource }: ResourceEntry): Record<string, unknown> {
+  const wire: Record<string, unknown> = resource.uri !== undefined ? { uri: resource.uri, name: resource.name } : { uriTemplate: resource.uriTemplate, name: resource.name };
+  if (resource.title) wire.title = resource.title;
+  if (resource.description) wire.description = resource.description;
+  if (resource.mimeType) wire.mimeType = resource.mimeType;
+  if (resource.uri !== undefined && resource.size !== undefined) wire.size = resource.size;
+  if (resource.annotations) wire.annotations = resource.annotations;
+  return wire;
+}
+
+function toWirePrompt({ prompt }: PromptEntry): Record<string, unknown> {
+  const wire: Record<string, unknown> = { name: prompt.name };
+  if (prompt.title) wire.title = prompt.title;
+  if (prompt.description) wire.description = prompt.description;
+  if (prompt.argumentList.length) wire.arguments = prompt.argumentList;
+  return wire;
 }
 
 function encodeCursor(offset: number): string {
@@ -49,14 +72,77 @@ export class McpDispatcher {
     @inject(Policy) private readonly policy: Policy,
     @inject(ToolCallPipeline) private readonly pipeline: ToolCallPipeline,
     @inject(EngineConfig) private readonly config: EngineConfig,
+    @inject(McpCatalogToken) private readonly mcpCatalog: McpCatalog,
+    @inject(CatalogPipeline) private readonly catalogPipeline: CatalogPipeline,
+    @inject(ClientExchange) private readonly exchange: ClientExchange,
+    @inject(SessionStore) private readonly sessions: SessionStore,
   ) {
     this.wireTools = new Map(catalog.entries.map((entry) => [entry.tool.name, toWireTool(entry)]));
-    this.handlers = new Map<string, Handler>([
+    const wireResources = new Map(mcpCatalog.resources.map((entry) => [entry, toWireResource(entry)]));
+    const wirePrompts = new Map(mcpCatalog.prompts.map((entry) => [entry, toWirePrompt(entry)]));
+    const handlers: [string, Handler][] = [
       ['initialize', (params) => this.initialize(params)],
       ['ping', () => ({})],
       ['tools/list', (params, call) => this.listTools(params, call.principal)],
       ['tools/call', (params, call) => this.pipeline.call(params, call)],
-    ]);
+      ['logging/setLevel', (params, call) => this.setLevel(params, call)],
+    ];
+    if (mcpCatalog.resources.length) {
+      handlers.push(
+        ['resources/list', (params, call) => this.page(params, call.principal, 'resources', mcpCatalog.fixed, 'resource', (entry) => entry.resource, wireResources)],
+        ['resources/templates/list', (params, call) => this.page(params, call.principal, 'resourceTemplates', mcpCatalog.templates, 'resource', (entry) => entry.resource, wireResources)],
+        ['resources/read', (params, call) => this.catalogPipeline.read(params, call)],
+      );
+      if (sessions.enabled) {
+        handlers.push(
+          ['resources/subscribe', (params, call) => this.catalogPipeline.subscribe(params, call, true)],
+          ['resources/unsubscribe', (params, call) => this.catalogPipeline.subscribe(params, call, false)],
+        );
+      }
+    }
+    if (mcpCatalog.prompts.length) {
+      handlers.push(
+        ['prompts/list', (params, call) => this.page(params, call.principal, 'prompts', mcpCatalog.prompts, 'prompt', (entry) => entry.prompt, wirePrompts)],
+        ['prompts/get', (params, call) => this.catalogPipeline.getPrompt(params, call)],
+      );
+    }
+    if (mcpCatalog.prompts.length || mcpCatalog.templates.length) {
+      handlers.push(['completion/complete', (params, call) => this.catalogPipeline.complete(params, call)]);
+    }
+    this.handlers = new Map(handlers);
+  }
+
+  /** Methods whose handlers run plugin code: cancellable, and worth streaming notifications for. */
+  static runsHandlers(method: string): boolean {
+    return method === 'tools/call' || method === 'resources/read' || method === 'prompts/get' || method === 'completion/complete';
+  }
+
+  private setLevel(params: Record<string, unknown> | undefined, call: CallContext): unknown {
+    const level = params?.level;
+    if (!isMcpLogLevel(level)) throw invalidParams('logging/setLevel needs a "level" of debug, info, notice, warning, error, critical, alert or emergency.');
+    if (call.session) call.session.logLevel = level;
+    else this.exchange.setLevel(principalKey(call.principal), level);
+    return {};
+  }
+
+  private async page<E, W>(
+    params: Record<string, unknown> | undefined,
+    principal: Principal,
+    key: string,
+    entries: readonly E[],
+    kind: 'resource' | 'prompt',
+    target: (entry: E) => { name: string; permission?: string },
+    wire: ReadonlyMap<E, W>,
+  ): Promise<unknown> {
+    const offset = decodeCursor(params?.cursor);
+    const visible: E[] = [];
+    for (const entry of entries) {
+      const { name, permission } = target(entry);
+      if ((await this.policy.decide(principal, { kind, name, permission })).allow) visible.push(entry);
+    }
+    const end = offset + this.config.pageSize;
+    const items = visible.slice(offset, end).map((entry) => wire.get(entry)!);
+    return end < visible.length ? { [key]: items, nextCursor: encodeCursor(end) } : { [key]: items };
   }
 
   /** Answer one request; throws {@link ProtocolError} for JSON-RPC errors. */
@@ -66,12 +152,22 @@ export class McpDispatcher {
     return handler(request.params, call);
   }
 
+  /** Only what the engine really serves. */
+  private get capabilities(): Record<string, unknown> {
+    const { resources, prompts, templates } = this.mcpCatalog;
+    const capabilities: Record<string, unknown> = { tools: { listChanged: false }, logging: {} };
+    if (resources.length) capabilities.resources = { subscribe: this.sessions.enabled, listChanged: false };
+    if (prompts.length) capabilities.prompts = { listChanged: false };
+    if (prompts.length || templates.length) capabilities.completions = {};
+    return capabilities;
+  }
+
   private initialize(params: Record<string, unknown> | undefined): unknown {
     const requested = params?.protocolVersion;
     if (typeof requested !== 'string') throw invalidParams('initialize needs a "protocolVersion" string.');
     return {
       protocolVersion: SUPPORTED_PROTOCOL_VERSIONS.includes(requested) ? requested : LATEST_PROTOCOL_VERSION,
-      capabilities: { tools: { listChanged: false } },
+      capabilities: this.capabilities,
       serverInfo: this.config.serverInfo,
       ...(this.config.instructions ? { instructions: this.config.instructions } : {}),
     };

@@ -2,13 +2,13 @@ import { inject, injectable } from 'inversify';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { AuditSink, type AuditEvent, type AuditOutcome } from '../ports/audit-sink.js';
 import { Policy } from '../ports/policy.js';
-import { Database } from '../ports/database.js';
 import { Logger } from '../log/logger.js';
 import { AuditUnavailableError, PermissionDeniedError, ToolError } from '../errors.js';
 import { ToolCatalog, ToolCatalogToken } from '../tools/tool-catalog.js';
 import { isToolResult, type ToolContext, type ToolReturn } from '../tools/define-tool.js';
 import { invalidParams } from './jsonrpc.js';
 import type { CallContext } from './call-context.js';
+import { HandlerContextFactory } from './handler-context-factory.js';
 
 const noProgress = async (): Promise<void> => {};
 
@@ -39,7 +39,7 @@ export class ToolCallPipeline {
     @inject(ToolCatalogToken) private readonly catalog: ToolCatalog,
     @inject(Policy) private readonly policy: Policy,
     @inject(AuditSink) private readonly audit: AuditSink,
-    @inject(Database) private readonly database: Database,
+    @inject(HandlerContextFactory) private readonly contexts: HandlerContextFactory,
     @inject(Logger) private readonly logger: Logger,
   ) {}
 
@@ -94,18 +94,11 @@ export class ToolCallPipeline {
     }
 
     const progressToken = (params?._meta as { progressToken?: unknown } | undefined)?.progressToken;
-    const notify = call.notify;
     const context: ToolContext = {
-      principal,
-      tenant: principal.tenant,
-      signal: call.signal,
-      logger: this.logger.child({ tool: name, requestId: call.requestId, tenant: principal.tenant }),
-      db: this.database.forTenant(principal.tenant),
-      requestId: call.requestId,
-      progress:
-        notify && (typeof progressToken === 'string' || typeof progressToken === 'number')
-          ? async (progress, total, message) => notify('notifications/progress', { progressToken, progress, total, message })
-          : noProgress,
+      ...this.contexts.create(call, { tool: name }),
+      progress: this.contexts.progress(call, progressToken) ?? noProgress,
+      requestClient: (method, requestParams) => this.contexts.requestClient(call, method, requestParams),
+      resourceUpdated: (uri) => this.contexts.resourceUpdated(principal.tenant, uri),
       authorize: async (request) => this.policy.decide(principal, request),
       auditTarget: (actual, extra) => {
         target = actual;

@@ -4,6 +4,7 @@ import type { Principal } from '../ports/principal.js';
 import type { TenantDb } from '../ports/database.js';
 import type { PolicyDecision, PolicyRequest } from '../ports/policy.js';
 import { ConfigError } from '../errors.js';
+import type { McpLogLevel } from '../mcp/notification-levels.js';
 
 /** MCP tool annotations: hints for clients, never enforced. */
 export interface ToolAnnotations {
@@ -30,6 +31,21 @@ export interface ToolContext {
    */
   progress(progress: number, total?: number, message?: string): Promise<void>;
   /**
+   * Send an MCP log message (`notifications/message`) to the client, subject to the level it set
+   * with `logging/setLevel`. Delivered on the response stream when the client accepts
+   * `text/event-stream`; otherwise dropped.
+   */
+  log(level: McpLogLevel, data: unknown, loggerName?: string): Promise<void>;
+  /**
+   * Send a request to the client and wait for its result, e.g. `sampling/createMessage` or
+   * `elicitation/create`. Travels on the response stream (or the session's GET stream); rejects
+   * when the client cannot be reached, declared no such capability in its session, answers with
+   * an error, or does not answer in time.
+   */
+  requestClient(method: string, params: Record<string, unknown>): Promise<Record<string, unknown>>;
+  /** Tell this tenant's sessions subscribed to `uri` (`resources/subscribe`) that it changed. */
+  resourceUpdated(uri: string): void;
+  /**
    * Ask the engine's policy about a finer-grained target than the tool itself (e.g. one API
    * operation behind a generic "call" tool). To refuse, throw `PermissionDeniedError` with the
    * decision's reason: the call is then audited and answered as a denial.
@@ -47,7 +63,8 @@ export type ToolContent =
   | { type: 'text'; text: string }
   | { type: 'image'; data: string; mimeType: string }
   | { type: 'audio'; data: string; mimeType: string }
-  | { type: 'resource_link'; uri: string; name: string; mimeType?: string; description?: string };
+  | { type: 'resource_link'; uri: string; name: string; mimeType?: string; description?: string }
+  | { type: 'resource'; resource: { uri: string; mimeType?: string; text: string } | { uri: string; mimeType?: string; blob: string } };
 
 /** A full tool result, for handlers that need control over content blocks. */
 export interface ToolResult {

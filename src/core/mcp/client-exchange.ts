@@ -1,0 +1,111 @@
+import { randomUUID } from 'node:crypto';
+import { injectable } from 'inversify';
+import { ErrorCode } from '@modelcontextprotocol/sdk/types.js';
+import { ProtocolError, type JsonRpcId } from './jsonrpc.js';
+import type { McpLogLevel } from './notification-levels.js';
+
+const MAX_LEVELS = 10_000;
+
+interface Pending {
+  readonly owner: string;
+  resolve(result: Record<string, unknown>): void;
+  reject(error: unknown): void;
+}
+
+/** An error the client answered a server→client request with. */
+export class ClientRequestError extends ProtocolError {}
+
+/**
+ * The per-instance bookkeeping that lets separate HTTP requests refer to each other: in-flight
+ * requests (for `notifications/cancelled`), server→client requests awaiting the client's answer,
+ * and log levels of clients without a session. Every entry is bound to the principal (and
+ * session) it belongs to, so one caller can never cancel or answer for another.
+ */
+@injectable()
+export class ClientExchange {
+  private readonly inFlight = new Map<string, Set<AbortController>>();
+  private readonly pending = new Map<string, Pending>();
+  private readonly levels = new Map<string, McpLogLevel>();
+
+  /** Track a running request; returns the function that forgets it. */
+  track(owner: string, id: JsonRpcId, controller: AbortController): () => void {
+    const key = `${owner}\u0000${JSON.stringify(id)}`;
+    let set = this.inFlight.get(key);
+    if (!set) this.inFlight.set(key, (set = new Set()));
+    set.add(controller);
+    return () => {
+      set.delete(controller);
+      if (set.size === 0 && this.inFlight.get(key) === set) this.inFlight.delete(key);
+    };
+  }
+
+  /**
+   * Abort the caller's in-flight request with this id. Without a session, clients sharing one
+   * credential share one id space: every matching request of that credential is aborted.
+   */
+  cancel(owner: string, id: JsonRpcId, reason: string | undefined): boolean {
+    const set = this.inFlight.get(`${owner}\u0000${JSON.stringify(id)}`);
+    if (!set) return false;
+    for (const controller of set) controller.abort(new Error(reason ?? 'Cancelled by the client.'));
+    return true;
+  }
+
+  /** Register a server→client request; `send` delivers it. Resolves with the client's result. */
+  request(owner: string, method: string, params: Record<string, unknown>, send: (message: unknown) => void, signal: AbortSignal, timeoutMs: number): Promise<Record<string, unknown>> {
+    const id = `gatehouse-${randomUUID()}`;
+    return new Promise((resolve, reject) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        signal.removeEventListener('abort', onAbort);
+        this.pending.delete(id);
+      };
+      const onAbort = (): void => {
+        done();
+        reject(signal.reason ?? new Error('Aborted.'));
+      };
+      const timer = setTimeout(() => {
+        done();
+        reject(new ProtocolError(ErrorCode.RequestTimeout, `The client did not answer ${method} within ${timeoutMs} ms.`));
+      }, timeoutMs);
+      if (signal.aborted) return onAbort();
+      signal.addEventListener('abort', onAbort, { once: true });
+      this.pending.set(id, {
+        owner,
+        resolve: (result) => {
+          done();
+          resolve(result);
+        },
+        reject: (error) => {
+          done();
+          reject(error);
+        },
+      });
+      send({ jsonrpc: '2.0', id, method, params });
+    });
+  }
+
+  /** Deliver a response the client posted. Returns false when nothing of this caller awaits it. */
+  respond(owner: string, message: { id?: unknown; result?: unknown; error?: { code?: unknown; message?: unknown; data?: unknown } }): boolean {
+    const pending = typeof message.id === 'string' ? this.pending.get(message.id) : undefined;
+    if (!pending || pending.owner !== owner) return false;
+    if (message.error) {
+      const code = typeof message.error.code === 'number' ? message.error.code : ErrorCode.InternalError;
+      pending.reject(new ClientRequestError(code, typeof message.error.message === 'string' ? message.error.message : 'The client returned an error.', message.error.data));
+    } else {
+      const result = message.result;
+      pending.resolve(typeof result === 'object' && result !== null ? (result as Record<string, unknown>) : {});
+    }
+    return true;
+  }
+
+  levelFor(owner: string): McpLogLevel | undefined {
+    return this.levels.get(owner);
+  }
+
+  /** Remember a session-less client's log level (bounded; the oldest entries go first). */
+  setLevel(owner: string, level: McpLogLevel): void {
+    this.levels.delete(owner);
+    if (this.levels.size >= MAX_LEVELS) this.levels.delete(this.levels.keys().next().value!);
+    this.levels.set(owner, level);
+  }
+}

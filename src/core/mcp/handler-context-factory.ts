@@ -1,0 +1,78 @@
+import { inject, injectable } from 'inversify';
+import { ErrorCode } from '@modelcontextprotocol/sdk/types.js';
+import { Database } from '../ports/database.js';
+import { Logger } from '../log/logger.js';
+import { ClientExchange } from './client-exchange.js';
+import { SessionStore, principalKey } from './session-store.js';
+import { ProtocolError } from './jsonrpc.js';
+import { passesLevel, type McpLogLevel } from './notification-levels.js';
+import type { CallContext } from './call-context.js';
+import type { HandlerContext } from './handler-context.js';
+
+const CLIENT_REQUEST_TIMEOUT_MS = 5 * 60_000;
+
+/** The client capability a server→client request needs, when a session tells us what the client has. */
+const NEEDS_CAPABILITY: Readonly<Record<string, string>> = {
+  'sampling/createMessage': 'sampling',
+  'elicitation/create': 'elicitation',
+  'roots/list': 'roots',
+};
+
+/** Builds what every handler receives, and the client-facing helpers behind it. */
+@injectable()
+export class HandlerContextFactory {
+  constructor(
+    @inject(Database) private readonly database: Database,
+    @inject(Logger) private readonly logger: Logger,
+    @inject(ClientExchange) private readonly exchange: ClientExchange,
+    @inject(SessionStore) private readonly sessions: SessionStore,
+  ) {}
+
+  create(call: CallContext, labels: Record<string, unknown>): HandlerContext {
+    const { principal } = call;
+    return {
+      principal,
+      tenant: principal.tenant,
+      signal: call.signal,
+      logger: this.logger.child({ ...labels, requestId: call.requestId, tenant: principal.tenant }),
+      db: this.database.forTenant(principal.tenant),
+      requestId: call.requestId,
+      log: async (level, data, loggerName) => this.log(call, level, data, loggerName),
+    };
+  }
+
+  log(call: CallContext, level: McpLogLevel, data: unknown, loggerName?: string): void {
+    if (!call.send) return;
+    const threshold = call.session ? call.session.logLevel : this.exchange.levelFor(principalKey(call.principal));
+    if (!passesLevel(level, threshold)) return;
+    call.send({ jsonrpc: '2.0', method: 'notifications/message', params: loggerName ? { level, logger: loggerName, data } : { level, data } });
+  }
+
+  progress(call: CallContext, progressToken: unknown): ((progress: number, total?: number, message?: string) => Promise<void>) | undefined {
+    const send = call.send;
+    if (!send || (typeof progressToken !== 'string' && typeof progressToken !== 'number')) return undefined;
+    return async (progress, total, message) => {
+      const params: Record<string, unknown> = { progressToken, progress };
+      if (total !== undefined) params.total = total;
+      if (message !== undefined) params.message = message;
+      send({ jsonrpc: '2.0', method: 'notifications/progress', params });
+    };
+  }
+
+  requestClient(call: CallContext, method: string, params: Record<string, unknown>): Promise<Record<string, unknown>> {
+    const session = call.session;
+    const capability = NEEDS_CAPABILITY[method];
+    if (session && capability && session.clientCapabilities[capability] === undefined) {
+      return Promise.reject(new ProtocolError(ErrorCode.InvalidRequest, `The client did not declare the "${capability}" capability.`));
+    }
+    const send = call.send ?? session?.stream?.send.bind(session.stream);
+    if (!send) {
+      return Promise.reject(new ProtocolError(ErrorCode.InvalidRequest, `Cannot send ${method}: the client accepts no event stream for this request.`));
+    }
+    return this.exchange.request(principalKey(call.principal), method, params, send, call.signal, CLIENT_REQUEST_TIMEOUT_MS);
+  }
+
+  resourceUpdated(tenant: string, uri: string): void {
+    this.sessions.resourceUpdated(tenant, uri);
+  }
+}

@@ -1,0 +1,25 @@
+import type { Logger } from '../log/logger.js';
+import type { Principal } from '../ports/principal.js';
+import type { TenantDb } from '../ports/database.js';
+import type { McpLogLevel } from './notification-levels.js';
+
+/**
+ * What resource, prompt and completion handlers receive. Like the tool context, it never carries
+ * the caller's credential.
+ */
+export interface HandlerContext {
+  readonly principal: Principal;
+  readonly tenant: string;
+  /** Aborted when the client goes away, cancels, or the engine shuts down. */
+  readonly signal: AbortSignal;
+  readonly logger: Logger;
+  /** Data access restricted to `tenant`. */
+  readonly db: TenantDb;
+  readonly requestId: string;
+  /**
+   * Send an MCP log message (`notifications/message`) to the client, subject to the level it set
+   * with `logging/setLevel`. Delivered on the response stream when the client accepts
+   * `text/event-stream`; otherwise dropped.
+   */
+  log(level: McpLogLevel, data: unknown, loggerName?: string): Promise<void>;
+}

@@ -1,0 +1,58 @@
+import type { HttpResponse } from '../http/types.js';
+import type { OutboundChannel } from './session-store.js';
+
+const SSE_HEADERS = { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' };
+
+/** A server-sent-events response body fed with JSON-RPC messages. */
+export class SseStream implements OutboundChannel {
+  private readonly queue: string[] = [];
+  private wake: (() => void) | undefined;
+  private ended = false;
+  private heartbeat: NodeJS.Timeout | undefined;
+
+  /** `heartbeatMs`: send a comment line this often, so idle long-lived streams survive proxies. */
+  constructor(heartbeatMs?: number) {
+    if (heartbeatMs) {
+      this.heartbeat = setInterval(() => this.enqueue(': keep-alive\n\n'), heartbeatMs);
+      this.heartbeat.unref();
+    }
+  }
+
+  get closed(): boolean {
+    return this.ended;
+  }
+
+  send(message: unknown): void {
+    this.enqueue(`event: message\ndata: ${JSON.stringify(message)}\n\n`);
+  }
+
+  close(): void {
+    if (this.ended) return;
+    this.ended = true;
+    if (this.heartbeat) clearInterval(this.heartbeat);
+    this.wake?.();
+  }
+
+  response(headers?: Readonly<Record<string, string>>): HttpResponse {
+    return { status: 200, headers: headers ? { ...SSE_HEADERS, ...headers } : SSE_HEADERS, body: this.events() };
+  }
+
+  private enqueue(chunk: string): void {
+    if (this.ended) return;
+    this.queue.push(chunk);
+    this.wake?.();
+  }
+
+  private async *events(): AsyncGenerator<string> {
+    try {
+      for (;;) {
+        while (this.queue.length) yield this.queue.shift()!;
+        if (this.ended) return;
+        await new Promise<void>((resolve) => (this.wake = resolve));
+        this.wake = undefined;
+      }
+    } finally {
+      this.close();
+    }
+  }
+}
