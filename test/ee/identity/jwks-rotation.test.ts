@@ -1,0 +1,55 @@
+import { expect } from 'chai';
+import { uniqueTenant } from 'gatehouse/testing';
+import { startIdentityEngine, mcpPost, bearer, type IdentityEngine } from '../support/identity-engine.js';
+import { startJwksServer, type JwksServer } from '../support/oidc.js';
+
+const COOLDOWN_MS = 400;
+const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+describe('EE identity: JWKS rotation', function () {
+  this.timeout(60_000);
+  let t: IdentityEngine;
+  let jwks: JwksServer;
+
+  before(async () => {
+    t = await startIdentityEngine({ jwksRefetchCooldownMs: COOLDOWN_MS });
+    jwks = await startJwksServer();
+  });
+  after(async () => {
+    await t?.close();
+    await jwks?.close();
+  });
+
+  it('refetches the keys once on an unknown kid, at most once per cooldown', async () => {
+    const tenant = uniqueTenant('rot');
+    const issuer = 'https://idp.example.com';
+    const idp = await t.idps.create(tenant, { kind: 'custom', name: 'Rotating', issuer, jwksUri: jwks.jwksUri });
+    await t.agents.create(tenant, { name: 'bot', idpId: idp.id, subject: 'bot' });
+    const url = t.engine.mcpUrl(tenant);
+    const status = async (token: string) => (await mcpPost(url, bearer(token))).status;
+    const claims = { iss: issuer, aud: url, sub: 'bot' };
+
+    expect(await status(await jwks.keys.sign(claims))).to.equal(200);
+    expect(jwks.keys.jwksRequests).to.equal(1);
+
+    // The IdP rotates right after our fetch: the new kid is unknown, and a refetch is not allowed yet.
+    const rotated = await jwks.keys.rotate('ES256');
+    expect(await status(await jwks.keys.sign(claims, { kid: rotated }))).to.equal(401);
+    expect(jwks.keys.jwksRequests).to.equal(1);
+
+    // After the cooldown, the unknown kid triggers exactly one refetch, which finds it.
+    await pause(COOLDOWN_MS + 100);
+    expect(await status(await jwks.keys.sign(claims, { kid: rotated }))).to.equal(200);
+    expect(jwks.keys.jwksRequests).to.equal(2);
+
+    // A burst of forged kids cannot make us hammer the IdP.
+    await pause(COOLDOWN_MS + 100);
+    for (let i = 0; i < 5; i++) expect(await status(await jwks.keys.sign(claims, { untrustedKey: true }))).to.equal(401);
+    expect(jwks.keys.jwksRequests).to.equal(3);
+
+    // Old and new keys keep working from the cache.
+    expect(await status(await jwks.keys.sign({ ...claims, jti: 'a' }, { alg: 'RS256' }))).to.equal(200);
+    expect(await status(await jwks.keys.sign({ ...claims, jti: 'b' }, { kid: rotated }))).to.equal(200);
+    expect(jwks.keys.jwksRequests).to.equal(3);
+  });
+});
