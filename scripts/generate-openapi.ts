@@ -48,6 +48,8 @@ interface Resource {
   readonly filters?: readonly Field[];
   readonly actions?: readonly Action[];
   readonly children?: readonly Child[];
+  /** Creation takes an `Idempotency-Key` header. */
+  readonly idempotent?: boolean;
 }
 
 const ref = (name: string): Schema => ({ $ref: `#/components/schemas/${name}` });
@@ -188,6 +190,7 @@ const RESOURCES: readonly Resource[] = [
   {
     plural: 'invoices', singular: 'invoice', tag: 'Invoices', noun: 'invoice',
     description: 'A bill sent to a client.',
+    idempotent: true,
     statuses: ['draft', 'open', 'paid', 'void', 'overdue'],
     fields: [
       { name: 'client_id', schema: uuid('The billed client.'), required: true },
@@ -215,6 +218,7 @@ const RESOURCES: readonly Resource[] = [
   {
     plural: 'payments', singular: 'payment', tag: 'Payments', noun: 'payment',
     description: 'Money received from a client.',
+    idempotent: true,
     fields: [
       { name: 'invoice_id', schema: uuid('The invoice paid.'), required: true },
       { name: 'amount', schema: money('Amount received.'), required: true },
@@ -544,6 +548,7 @@ export function generateOpenApi(): Record<string, unknown> {
     });
     add(collection, 'POST', {
       operationId: `create${entity}`, tags, summary: `Create a ${resource.noun}`, description: `Creates a ${resource.noun}. ${resource.description}`,
+      ...(resource.idempotent ? { parameters: [{ $ref: '#/components/parameters/IdempotencyKey' }] } : {}),
       requestBody: jsonBody(ref(`${entity}Input`)), responses: { '201': ok(ref(entity), 'Created'), ...errors },
     });
     add(item, 'GET', {
@@ -561,7 +566,7 @@ export function generateOpenApi(): Record<string, unknown> {
     for (const action of resource.actions ?? []) {
       const path = `${item}/${action.verb}`;
       const operation: Record<string, unknown> = {
-        operationId: `${camel(action.verb)}${entity}`, tags, summary: action.summary, description: action.description,
+        operationId: action.method === 'GET' ? `get${entity}${pascal(action.verb)}` : `${camel(action.verb)}${entity}`, tags, summary: action.summary, description: action.description,
         parameters: [idParam(itemParam)],
         responses: action.verb === 'pdf'
           ? { '200': { description: 'The PDF', content: { 'application/pdf': { schema: { type: 'string', format: 'binary' } } } }, ...errors, ...notFound }
@@ -641,6 +646,7 @@ export function generateOpenApi(): Record<string, unknown> {
         Page: { name: 'page', in: 'query', description: 'Page number, from 1.', schema: { type: 'integer', minimum: 1, default: 1 } },
         Limit: { name: 'limit', in: 'query', description: 'Items per page.', schema: { type: 'integer', minimum: 1, maximum: 100, default: 25 } },
         Search: { name: 'q', in: 'query', description: 'Free-text filter.', schema: { type: 'string' } },
+        IdempotencyKey: { name: 'Idempotency-Key', in: 'header', description: 'Makes retries safe: a repeated key returns the first result.', schema: { type: 'string', minLength: 8, maxLength: 64 } },
       },
       responses: {
         BadRequest: { description: 'The request is invalid.', content: { 'application/json': { schema: ref('Error') } } },

@@ -26,3 +26,4 @@ export function communityEdition(): PluginDefinition {
 export { ApiKeyAuthenticator, presentedKey } from './api-key-authenticator.js';
 export { AllowAllPolicy } from './allow-all-policy.js';
 export { NoopAuditSink } from './noop-audit-sink.js';
+export { apiRegistry, principalOf, apiCallOf, loadOpenApiDocument, InvalidApiDocumentError, type ApiRegistryOptions, type ApiDocumentOptions, type ApiOverrides, type ApiOperationOverride, type ApiDispatch, type ApiCallContext, type ApiOperation } from './api-registry/index.js';
