@@ -1,0 +1,39 @@
+import { AuditSink, Authenticator, Policy, definePlugin } from 'gatehouse';
+import { RecordingAuditSink, RecordingPolicy, StaticTokenAuthenticator, testPrincipal, uniqueTenant } from 'gatehouse/testing';
+
+/** A governance plugin made of the test kit's fakes: two principals of one tenant, grants in attributes. */
+export function recordingGovernance() {
+  const tenant = uniqueTenant('proto');
+  const reader = testPrincipal({ tenant, id: 'reader', label: 'Reader', attributes: { grants: ['docs:read'] } });
+  const other = testPrincipal({ tenant, id: 'other', label: 'Other', attributes: { grants: ['docs:read'] } });
+  const audit = new RecordingAuditSink();
+  const policy = new RecordingPolicy((principal, request) => !request.permission || ((principal.attributes.grants as string[]) ?? []).includes(request.permission));
+  const authenticator = new StaticTokenAuthenticator({ 'reader-token': reader, 'other-token': other });
+  const edition = definePlugin({
+    id: 'recording-edition',
+    register({ bind }) {
+      bind(Authenticator).toConstantValue(authenticator);
+      bind(Policy).toConstantValue(policy);
+      bind(AuditSink).toConstantValue(audit);
+    },
+  });
+  return { tenant, reader, other, audit, policy, edition };
+}
+
+/** POST one JSON-RPC message to an MCP URL. */
+export async function post(url: string, token: string, message: unknown, headers: Record<string, string> = {}): Promise<Response> {
+  return fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', authorization: `Bearer ${token}`, ...headers },
+    body: JSON.stringify(message),
+  });
+}
+
+/** The JSON-RPC messages of an SSE body, in order. */
+export function sseMessages(text: string): any[] {
+  return text
+    .split('\n\n')
+    .map((event) => event.split('\n').filter((line) => line.startsWith('data: ')).map((line) => line.slice(6)).join('\n'))
+    .filter(Boolean)
+    .map((data) => JSON.parse(data));
+}
