@@ -56,23 +56,31 @@ async function main(): Promise<number> {
     log(`start-up time (${settings.startupAttempts} attempt(s))`);
     const startup: StartupResult = await measureStartup(await databases.create('startup'), settings.startupAttempts);
 
-    for (const module of MODULES) {
-      const reason = await module.unavailable();
-      if (reason) {
-        for (const name of module.names) unavailable[name] = reason;
-        log(`${module.names.join(', ')}: not available (${reason})`);
-        continue;
-      }
-      log(`starting ${module.names.join(', ')}`);
-      try {
-        groups.push(await module.start(databases));
-      } catch (error) {
-        // Only the Enterprise rows may be missing; a baseline or CE that does not boot is a harness failure.
-        if (module !== enterpriseScenarios) throw error;
-        const message = `failed to boot: ${(error as Error).message.split('\n')[0]}`;
-        for (const name of module.names) unavailable[name] = message;
-        log(`${module.names.join(', ')}: ${message}`);
-      }
+    // Servers boot side by side; only then does any load run.
+    const started = await Promise.all(
+      MODULES.map(async (module) => {
+        const reason = await module.unavailable();
+        if (reason) {
+          for (const name of module.names) unavailable[name] = reason;
+          log(`${module.names.join(', ')}: not available (${reason})`);
+          return { module, group: undefined, error: undefined };
+        }
+        log(`starting ${module.names.join(', ')}`);
+        try {
+          return { module, group: await module.start(databases), error: undefined };
+        } catch (error) {
+          return { module, group: undefined, error: error as Error };
+        }
+      }),
+    );
+    for (const { group } of started) if (group) groups.push(group);
+    for (const { module, error } of started) {
+      if (!error) continue;
+      // Only the Enterprise rows may be missing; a baseline or CE that does not boot is a harness failure.
+      if (module !== enterpriseScenarios) throw error;
+      const message = `failed to boot: ${error.message.split('\n')[0]}`;
+      for (const name of module.names) unavailable[name] = message;
+      log(`${module.names.join(', ')}: ${message}`);
     }
     const scenarios: Scenario[] = groups.flatMap((group) => group.scenarios);
     const salt = randomBytes(3).toString('hex');

@@ -54,6 +54,8 @@ export type ChildMessage =
 export interface ServerStats {
   /** Peak resident set size of the server process so far. */
   readonly maxRssBytes: number;
+  /** Resident set size now. */
+  readonly rssBytes: number;
   /** How many times the tool handler ran (Gatehouse servers; each such call must leave one audit row). */
   readonly toolCalls: number;
 }

@@ -279,7 +279,7 @@ export function renderMarkdown(results: BenchResults, notes: string): string {
       `Over ${fmt(store.rows)} generated audit rows (one \`INSERT … SELECT generate_series\`, ${fmt(store.insertSeconds)} s):`,
       '',
       `- audit query by agent and time range through the admin API: p50 ${store.query.p50Ms} ms, p95 **${store.query.p95Ms} ms** (${store.query.samples} queries, ${store.query.rowsPerPage} rows per page)`,
-      `- streamed export (${store.export.format}): ${fmt(store.export.rows)} rows in ${store.export.seconds} s = **${fmt(store.export.rowsPerSecond)} rows/s**; peak RSS of the exporting server process **${store.export.peakRssMb} MB**`,
+      `- streamed export (${store.export.format}): ${fmt(store.export.rows)} rows in ${store.export.seconds} s = **${fmt(store.export.rowsPerSecond)} rows/s**; peak RSS of the exporting server process during the export **${store.export.peakRssMb} MB** (${store.export.rssBeforeMb} MB before it; lifetime peak including start-up ${store.export.lifetimeMaxRssMb} MB)`,
       '',
     );
   } else {

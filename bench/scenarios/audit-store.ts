@@ -1,4 +1,7 @@
+import { createHash } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
 import type { BenchDatabases } from '../harness/databases.js';
+import { startServer } from '../harness/processes.js';
 import { loadEnterprise } from './enterprise-availability.js';
 
 export type AuditStoreResult =
@@ -7,16 +10,141 @@ export type AuditStoreResult =
       readonly available: true;
       readonly rows: number;
       readonly insertSeconds: number;
-      readonly query: { readonly samples: number; readonly rowsPerPage: number; readonly p50Ms: number; readonly p95Ms: number };
-      readonly export: { readonly format: string; readonly rows: number; readonly seconds: number; readonly rowsPerSecond: number; readonly peakRssMb: number };
+      readonly query: { readonly samples: number; readonly rowsPerPage: number; readonly p50Ms: number; readonly p95Ms: number; readonly maxMs: number };
+      readonly export: {
+        readonly format: string;
+        readonly rows: number;
+        readonly seconds: number;
+        readonly rowsPerSecond: number;
+        /** Highest RSS of the exporting server process sampled during the export (every 50 ms). */
+        readonly peakRssMb: number;
+        /** Its RSS just before the export started. */
+        readonly rssBeforeMb: number;
+        /** Its lifetime peak RSS (includes start-up), for reference. */
+        readonly lifetimeMaxRssMb: number;
+      };
     };
 
-/** Audit query and streamed export over many generated audit rows, through the Enterprise admin API. */
-export async function measureAuditStore(_databases: BenchDatabases, rows: number, log: (message: string) => void): Promise<AuditStoreResult> {
+const AGENTS = 100;
+const SPAN_DAYS = 30;
+const PAGE = 100;
+const DAY_MS = 86_400_000;
+
+/** The agent id the generated rows use for agent number `i` (the same md5-derived UUID as the SQL). */
+function agentId(i: number): string {
+  const md5 = createHash('md5').update(`bench-agent-${i}`).digest('hex');
+  // Version 4 and the RFC 4122 variant, so the id passes UUID validation (the SQL does the same).
+  const hex = `${md5.slice(0, 12)}4${md5.slice(13, 16)}8${md5.slice(17)}`;
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
+
+function percentile(sorted: readonly number[], p: number): number {
+  return Math.round(sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]! * 10) / 10;
+}
+
+/**
+ * Audit query and streamed export over `rows` generated audit rows of one tenant (100 agents over
+ * 30 days), through the Enterprise admin API of a server process of its own.
+ */
+export async function measureAuditStore(databases: BenchDatabases, rows: number, log: (message: string) => void): Promise<AuditStoreResult> {
   const loaded = await loadEnterprise();
   if ('reason' in loaded) {
     log(`audit query/export: not available (${loaded.reason})`);
     return { available: false, rows, reason: loaded.reason };
   }
-  return { available: false, rows, reason: 'not wired yet' };
+  const database = await databases.create('audit');
+  // A first boot applies the migrations and names the tenant the admin API serves.
+  const first = await startServer({ kind: 'ee', database });
+  const tenant = first.credentials.tenant!;
+  await first.stop();
+
+  log(`audit store: inserting ${rows.toLocaleString('en-US')} rows`);
+  const base = Date.now();
+  const spacingMs = (SPAN_DAYS * DAY_MS) / rows;
+  const knex = await databases.open(database);
+  let insertSeconds: number;
+  try {
+    const started = performance.now();
+    await knex.raw(
+      `insert into mcp_agent_audit
+         (tenant, occurred_at, principal_kind, principal_id, principal_label, agent_id, issuer, subject, action, target,
+          decision, reason, outcome, arguments_digest, arguments, latency_ms, request_id, client_address)
+       select ?, to_timestamp(?::float8 / 1000.0) - (g * ?::float8) * interval '1 millisecond', 'agent', a.id::text, 'agent ' || (g % ?::int),
+              a.id, 'https://idp.example.com', 'agent-' || (g % ?::int), 'tools/call', 'tool.' || (g % 20),
+              case when g % 50 = 0 then 'denied' else 'allowed' end, null,
+              case when g % 50 = 0 then 'denied' else 'success' end, md5(g::text), jsonb_build_object('n', g),
+              (g % 97) / 10.0, md5('request-' || g), '127.0.0.1'
+       from generate_series(1, ?::int) as g
+       cross join lateral (select md5('bench-agent-' || (g % ?::int)) as h) as m
+       cross join lateral (select (substr(m.h, 1, 12) || '4' || substr(m.h, 14, 3) || '8' || substr(m.h, 18, 15))::uuid as id) as a`,
+      [tenant, base, spacingMs, AGENTS, AGENTS, rows, AGENTS],
+    );
+    await knex.raw('analyze mcp_agent_audit');
+    insertSeconds = Math.round((performance.now() - started) / 100) / 10;
+  } finally {
+    await knex.destroy();
+  }
+
+  const server = await startServer({ kind: 'ee', database });
+  try {
+    const { baseUrl, adminSecret } = server.credentials;
+    const headers = { 'x-bench-admin': adminSecret! };
+    const samples = rows >= 100_000 ? 100 : 20;
+    const timings: number[] = [];
+    for (let i = -5; i < samples; i++) {
+      const agent = agentId((i + 5) % AGENTS);
+      const to = base - ((i + 5) % SPAN_DAYS) * DAY_MS;
+      const query = new URLSearchParams({ agent, from: new Date(to - DAY_MS).toISOString(), to: new Date(to).toISOString(), limit: String(PAGE) });
+      const started = performance.now();
+      const response = await fetch(`${baseUrl}/api/v1/mcp/audit?${query}`, { headers });
+      const body = (await response.json()) as { data?: unknown[] };
+      const elapsed = performance.now() - started;
+      if (response.status !== 200 || !Array.isArray(body.data) || body.data.length === 0) {
+        throw new Error(`audit query answered ${response.status} with ${JSON.stringify(body).slice(0, 300)}`);
+      }
+      if (i >= 0) timings.push(elapsed);
+    }
+    timings.sort((a, b) => a - b);
+
+    log('audit store: streamed export (JSON Lines)');
+    const before = await server.stats();
+    let peakRss = before.rssBytes;
+    let sampling = true;
+    const sampler = (async () => {
+      while (sampling) {
+        peakRss = Math.max(peakRss, (await server.stats()).rssBytes);
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    })();
+    const started = performance.now();
+    const response = await fetch(`${baseUrl}/api/v1/mcp/audit/export?format=jsonl`, { headers });
+    if (response.status !== 200 || !response.body) throw new Error(`audit export answered ${response.status}: ${(await response.text()).slice(0, 300)}`);
+    let exported = 0;
+    for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
+      for (const byte of chunk) if (byte === 10) exported++;
+    }
+    const seconds = (performance.now() - started) / 1000;
+    sampling = false;
+    await sampler;
+    const after = await server.stats();
+    peakRss = Math.max(peakRss, after.rssBytes);
+    if (exported !== rows) throw new Error(`the export held ${exported} rows, not ${rows}`);
+    return {
+      available: true,
+      rows,
+      insertSeconds,
+      query: { samples, rowsPerPage: PAGE, p50Ms: percentile(timings, 50), p95Ms: percentile(timings, 95), maxMs: percentile(timings, 100) },
+      export: {
+        format: 'jsonl',
+        rows: exported,
+        seconds: Math.round(seconds * 100) / 100,
+        rowsPerSecond: Math.round(exported / seconds),
+        peakRssMb: Math.round(peakRss / 2 ** 20),
+        rssBeforeMb: Math.round(before.rssBytes / 2 ** 20),
+        lifetimeMaxRssMb: Math.round(after.maxRssBytes / 2 ** 20),
+      },
+    };
+  } finally {
+    await server.stop();
+  }
 }

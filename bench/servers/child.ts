@@ -18,7 +18,7 @@ export function countToolCall(): void {
   toolCalls++;
 }
 
-const stats = (): ServerStats => ({ maxRssBytes: process.resourceUsage().maxRSS * 1024, toolCalls });
+const stats = (): ServerStats => ({ maxRssBytes: process.resourceUsage().maxRSS * 1024, rssBytes: process.memoryUsage.rss(), toolCalls });
 
 /**
  * Start a server process: run `start`, report ready (or failed), answer stats requests, and on
