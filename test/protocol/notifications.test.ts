@@ -1,0 +1,163 @@
+import { expect } from 'chai';
+import { LoggingMessageNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
+import { definePlugin, defineTool, z } from 'gatehouse';
+import { createTestEngine, type TestEngine } from 'gatehouse/testing';
+import { post, recordingGovernance, sseMessages } from './support.js';
+
+const governance = recordingGovernance();
+
+let started: () => void = () => {};
+let observed: { aborted: boolean; reason: unknown } | undefined;
+
+const chatty = defineTool({
+  name: 'chatty',
+  description: 'Logs at four levels.',
+  input: z.object({}),
+  async handler(_args, ctx) {
+    await ctx.log('debug', 'debug detail');
+    await ctx.log('info', { step: 'info' }, 'worker');
+    await ctx.log('warning', 'careful');
+    await ctx.log('error', 'broken');
+    return 'done';
+  },
+});
+const counter = defineTool({
+  name: 'counter',
+  description: 'Counts to three, reporting progress.',
+  input: z.object({}),
+  async handler(_args, ctx) {
+    for (let i = 1; i <= 3; i++) {
+      await ctx.progress(i, 3, `step ${i}`);
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    return 'counted';
+  },
+});
+const quiet = defineTool({ name: 'quiet', description: 'Sends nothing.', input: z.object({}), handler: () => 'quiet' });
+const waiter = defineTool({
+  name: 'waiter',
+  description: 'Waits until aborted (or 5 s).',
+  input: z.object({}),
+  async handler(_args, ctx) {
+    started();
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, 5000);
+      ctx.signal.addEventListener('abort', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+    observed = { aborted: ctx.signal.aborted, reason: ctx.signal.reason };
+    return 'waited';
+  },
+});
+
+function nextStart(): Promise<void> {
+  return new Promise((resolve) => (started = resolve));
+}
+
+async function until(check: () => boolean, ms = 3000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error('timed out waiting');
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+describe('protocol: logging, progress, streaming and cancellation', () => {
+  let t: TestEngine;
+  before(async () => {
+    t = await createTestEngine({ plugins: [governance.edition, definePlugin({ id: 'notifying', tools: [chatty, counter, quiet, waiter] })], tenant: governance.tenant, connect: false });
+  });
+  after(() => t.close());
+  beforeEach(() => {
+    observed = undefined;
+    governance.audit.events.length = 0;
+  });
+
+  it('log messages reach the client before the result, filtered by the level it set', async () => {
+    const reader = await t.connect({ token: 'reader-token' });
+    const other = await t.connect({ token: 'other-token' });
+    const received: { who: string; level: string; data: unknown; logger?: string }[] = [];
+    reader.setNotificationHandler(LoggingMessageNotificationSchema, (n) => void received.push({ who: 'reader', ...n.params } as never));
+    other.setNotificationHandler(LoggingMessageNotificationSchema, (n) => void received.push({ who: 'other', ...n.params } as never));
+
+    expect(await reader.setLoggingLevel('warning')).to.deep.equal({});
+    const result = await reader.callTool({ name: 'chatty', arguments: {} });
+    expect(result.content).to.deep.equal([{ type: 'text', text: 'done' }]);
+    expect(received).to.deep.equal([
+      { who: 'reader', level: 'warning', data: 'careful' },
+      { who: 'reader', level: 'error', data: 'broken' },
+    ]);
+
+    received.length = 0;
+    await other.callTool({ name: 'chatty', arguments: {} });
+    expect(received.map((r) => r.level), "another caller's level is its own: unset means everything").to.deep.equal(['debug', 'info', 'warning', 'error']);
+    expect(received[1]).to.deep.equal({ who: 'other', level: 'info', logger: 'worker', data: { step: 'info' } });
+  });
+
+  it('logging/setLevel rejects an unknown level with -32602', async () => {
+    const response = await post(t.engine.mcpUrl(), 'reader-token', { jsonrpc: '2.0', id: 1, method: 'logging/setLevel', params: { level: 'loud' } });
+    expect((await response.json()).error.code).to.equal(-32602);
+  });
+
+  it('progress notifications arrive before the result, with the client’s token', async () => {
+    const client = await t.connect({ token: 'reader-token' });
+    const events: string[] = [];
+    const result = await client.callTool({ name: 'counter', arguments: {} }, undefined, { onprogress: (p) => void events.push(`${p.progress}/${p.total} ${p.message}`) });
+    events.push(`result ${JSON.stringify(result.content)}`);
+    expect(events).to.deep.equal(['1/3 step 1', '2/3 step 2', '3/3 step 3', 'result [{"type":"text","text":"counted"}]']);
+  });
+
+  it('a call that sends nothing stays plain JSON even when the client accepts SSE', async () => {
+    const response = await post(t.engine.mcpUrl(), 'reader-token', { jsonrpc: '2.0', id: 3, method: 'tools/call', params: { name: 'quiet', arguments: {} } });
+    expect(response.headers.get('content-type')).to.match(/^application\/json/);
+    expect((await response.json()).result.content).to.deep.equal([{ type: 'text', text: 'quiet' }]);
+  });
+
+  it('a call that logs streams its notifications then its result when the client accepts SSE, and stays JSON when it does not', async () => {
+    const streamed = await post(t.engine.mcpUrl(), 'other-token', { jsonrpc: '2.0', id: 'x-1', method: 'tools/call', params: { name: 'chatty', arguments: {} } });
+    expect(streamed.headers.get('content-type')).to.equal('text/event-stream');
+    const messages = sseMessages(await streamed.text());
+    expect(messages.map((m) => m.method ?? `response ${m.id}`)).to.deep.equal([
+      'notifications/message',
+      'notifications/message',
+      'notifications/message',
+      'notifications/message',
+      'response x-1',
+    ]);
+    const plain = await post(t.engine.mcpUrl(), 'other-token', { jsonrpc: '2.0', id: 'x-2', method: 'tools/call', params: { name: 'chatty', arguments: {} } }, { accept: 'application/json' });
+    expect(plain.headers.get('content-type')).to.match(/^application\/json/);
+    expect((await plain.json()).result.content).to.deep.equal([{ type: 'text', text: 'done' }]);
+  });
+
+  it('cancelling through the SDK client aborts the handler’s signal', async () => {
+    const client = await t.connect({ token: 'reader-token' });
+    const controller = new AbortController();
+    const running = nextStart();
+    const call = client.callTool({ name: 'waiter', arguments: {} }, undefined, { signal: controller.signal }).catch((error: unknown) => error);
+    await running;
+    controller.abort('changed my mind');
+    await call;
+    await until(() => observed !== undefined);
+    expect(observed!.aborted).to.equal(true);
+    expect(String((observed!.reason as Error).message)).to.equal('changed my mind');
+  });
+
+  it('a stateless cancellation arrives as a separate POST; another principal cannot cancel someone else’s request', async () => {
+    const url = t.engine.mcpUrl();
+    const running = nextStart();
+    const call = post(url, 'reader-token', { jsonrpc: '2.0', id: 77, method: 'tools/call', params: { name: 'waiter', arguments: {} } });
+    await running;
+    const foreign = await post(url, 'other-token', { jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: 77, reason: 'not yours' } });
+    expect(foreign.status).to.equal(202);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(observed, 'the other principal’s cancellation was ignored').to.equal(undefined);
+    const own = await post(url, 'reader-token', { jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: 77, reason: 'stop' } });
+    expect(own.status).to.equal(202);
+    await call;
+    await until(() => observed !== undefined);
+    expect(observed!.aborted).to.equal(true);
+    expect((observed!.reason as Error).message).to.equal('stop');
+  });
+});
