@@ -2,6 +2,8 @@ import { AuditSink, ConfigError, Policy, RouteContribution, type PluginBinder } 
 import { AgentPermissions } from './contracts.js';
 import { AccessCheckRoutes } from './admin/access-check-routes.js';
 import { AdminGuard } from './admin/admin-guard.js';
+import { AgentRoutes } from './admin/agent-routes.js';
+import { IdpRoutes } from './admin/idp-routes.js';
 import { AdminSettings } from './admin/admin-settings.js';
 import { AuditRoutes } from './admin/audit-routes.js';
 import { EnterpriseRegistryRoutes } from './admin/registry-routes.js';
@@ -65,7 +67,7 @@ export function registerGovernance(binder: PluginBinder, options: GovernanceOpti
   bind(AuditQuery).toSelf();
 
   bind(AdminGuard).toSelf();
-  for (const routes of [RoleRoutes, AuditRoutes, AccessCheckRoutes, EnterpriseRegistryRoutes]) bind(RouteContribution).to(routes);
+  for (const routes of [RoleRoutes, AgentRoutes, IdpRoutes, AuditRoutes, AccessCheckRoutes, EnterpriseRegistryRoutes]) bind(RouteContribution).to(routes);
 }
 
 export type { AuditSinkSettings } from './audit/audit-sink-settings.js';

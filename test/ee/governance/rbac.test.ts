@@ -109,7 +109,7 @@ describe('EE RBAC', () => {
     expect(tools['tickets.write']).to.include({ allowed: false, reason: 'missing permission tickets:write' });
     expect(response.body.data.credentials).to.deep.equal({ jwt: false, activeApiKeys: 1 });
 
-    await t.knex('agents').where({ id: agent.id }).update({ active: false });
+    expect((await t.http('POST', `/api/v1/mcp/agents/${agent.id}/deactivate`, { token: t.adminKey })).status).to.equal(200);
     const inactive = await t.http('GET', `/api/v1/mcp/access-check?agent=${agent.id}`, { token: t.adminKey });
     expect((inactive.body.data.tools as { allowed: boolean; reason: string }[]).every((tool) => !tool.allowed && tool.reason === 'agent inactive')).to.equal(true);
 

@@ -1,80 +1,11 @@
 /**
- * Engines for the governance tests: the governance bindings plus an authenticator that accepts
- * tenant API keys (admin keys, plain `mcp` keys and agent-bound keys), with a few tools.
+ * Engines for the governance tests: the Enterprise edition with a few tools, an admin API key and
+ * helpers that create roles, agents and agent keys through the admin API.
  */
 import type { Knex } from 'knex';
-import {
-  ApiKeyStore,
-  ApiKeyVerifier,
-  Authenticator,
-  Database,
-  defineTool,
-  definePlugin,
-  z,
-  type AuthRequest,
-  type AuthResult,
-  type PluginDefinition,
-} from 'gatehouse';
-import { presentedKey } from 'gatehouse/oss';
+import { defineTool, definePlugin, z, type PluginDefinition } from 'gatehouse';
+import { enterpriseEdition, type EnterpriseOptions } from 'gatehouse/ee';
 import { createTestEngine, uniqueTenant, type TestEngine } from 'gatehouse/testing';
-import { registerGovernance, type GovernanceOptions } from '../../../src/plugins/ee/governance.js';
-import { AGENT_KEY_SCOPE, AGENT_KIND, AgentPermissions } from '../../../src/plugins/ee/contracts.js';
-
-export const EE_MIGRATIONS = new URL('../../../ee-migrations/', import.meta.url);
-
-/** Authenticates tenant API keys; an agent-bound key authenticates as its (active) agent. */
-class TestKeyAuthenticator implements Authenticator {
-  constructor(
-    private readonly keys: ApiKeyVerifier,
-    private readonly permissions: AgentPermissions,
-    private readonly database: Database,
-  ) {}
-
-  async authenticate(request: AuthRequest): Promise<AuthResult> {
-    const key = presentedKey(request);
-    if (key === undefined) return { ok: false, description: 'A credential is required.' };
-    const check = await this.keys.check(key);
-    if (check.status !== 'valid') return { ok: false, error: 'invalid_token', description: 'The credential is not valid.' };
-    const { key: record } = check;
-    const agentId = record.extra.agent_id;
-    if (record.scopes.includes(AGENT_KEY_SCOPE) && typeof agentId === 'string') {
-      const agent = (await this.database.forTenant(record.tenant).table('agents').where({ id: agentId }).first()) as
-        | { name: string; active: boolean }
-        | undefined;
-      if (!agent?.active) return { ok: false, error: 'invalid_token', description: 'The agent is not active.', tenant: record.tenant };
-      const permissions = await this.permissions.permissionsOf(record.tenant, agentId);
-      return {
-        ok: true,
-        principal: {
-          tenant: record.tenant,
-          kind: AGENT_KIND,
-          id: agentId,
-          label: agent.name,
-          scopes: record.scopes,
-          attributes: { agentId, credential: 'api-key', keyId: record.id, permissions },
-        },
-      };
-    }
-    return { ok: true, principal: { tenant: record.tenant, kind: 'api-key', id: record.id, label: record.name, scopes: record.scopes, attributes: {} } };
-  }
-
-  challenge(): Record<string, string> {
-    return {};
-  }
-}
-
-export function governanceEdition(options: GovernanceOptions = {}): PluginDefinition {
-  return definePlugin({
-    id: 'enterprise-edition',
-    migrations: EE_MIGRATIONS,
-    register(binder) {
-      registerGovernance(binder, options);
-      binder
-        .bind(Authenticator)
-        .toDynamicValue((ctx) => new TestKeyAuthenticator(ctx.get(ApiKeyVerifier), ctx.get(AgentPermissions), ctx.get(Database)));
-    },
-  });
-}
 
 export const sampleTools = definePlugin({
   id: 'sample-tools',
@@ -129,17 +60,19 @@ export interface GovernanceTestEngine extends TestEngine {
   readonly knex: Knex;
   /** Call a route of the engine. */
   http(method: string, path: string, init?: { token?: string; body?: unknown; headers?: Record<string, string> }): Promise<HttpResult>;
-  /** Create an agent of `tenant` (or another tenant) directly in the database, with an agent key. */
-  agent(options?: { tenant?: string; name?: string; roleIds?: string[]; active?: boolean }): Promise<{ id: string; key: string }>;
+  /** Create an agent (with roles) and an agent API key through the admin API. */
+  agent(options?: { name?: string; roleIds?: string[]; active?: boolean; token?: string }): Promise<{ id: string; key: string; keyId: string }>;
+  /** An admin key of another tenant. */
+  adminOf(tenant: string): Promise<string>;
   /** Create a role through the admin API. */
   role(name: string, permissions: string[], token?: string): Promise<string>;
 }
 
 export async function governanceEngine(
-  options: { governance?: GovernanceOptions; database?: { knex: Knex }; tenant?: string; plugins?: PluginDefinition[] } = {},
+  options: { edition?: EnterpriseOptions; database?: { knex: Knex }; tenant?: string; plugins?: PluginDefinition[] } = {},
 ): Promise<GovernanceTestEngine> {
   const t = await createTestEngine({
-    plugins: [governanceEdition(options.governance), ...(options.plugins ?? [sampleTools])],
+    plugins: [enterpriseEdition(options.edition), ...(options.plugins ?? [sampleTools])],
     connect: false,
     tenant: options.tenant ?? uniqueTenant('gov'),
     ...(options.database ? { database: options.database } : {}),
@@ -164,17 +97,23 @@ export async function governanceEngine(
     }
     return { status: response.status, headers: response.headers, body, text };
   };
-  const keys = t.engine.resolve(ApiKeyStore);
-  const agent: GovernanceTestEngine['agent'] = async (agentOptions = {}) => {
-    const tenant = agentOptions.tenant ?? t.tenant;
-    const [row] = (await knex('agents')
-      .insert({ tenant, name: agentOptions.name ?? 'agent', active: agentOptions.active ?? true })
-      .returning('id')) as { id: string }[];
-    const id = row!.id;
-    if (agentOptions.roleIds?.length) await knex('agent_roles').insert(agentOptions.roleIds.map((role_id) => ({ tenant, agent_id: id, role_id })));
-    const { secret } = await keys.create({ tenant, name: 'agent key', scopes: [AGENT_KEY_SCOPE], extra: { agent_id: id } });
-    return { id, key: secret };
+  const expectStatus = (response: HttpResult, status: number, what: string): HttpResult => {
+    if (response.status !== status) throw new Error(`${what} failed: ${response.status} ${response.text}`);
+    return response;
   };
+  const agent: GovernanceTestEngine['agent'] = async (agentOptions = {}) => {
+    const token = agentOptions.token ?? adminKey;
+    const created = expectStatus(
+      await http('POST', '/api/v1/mcp/agents', { token, body: { name: agentOptions.name ?? 'agent', roleIds: agentOptions.roleIds ?? [] } }),
+      201,
+      'agent create',
+    );
+    const id = created.body.data.id as string;
+    const key = expectStatus(await http('POST', `/api/v1/mcp/agents/${id}/keys`, { token, body: { name: 'agent key' } }), 201, 'agent key');
+    if (agentOptions.active === false) expectStatus(await http('POST', `/api/v1/mcp/agents/${id}/deactivate`, { token }), 200, 'deactivate');
+    return { id, key: key.body.data.secret as string, keyId: key.body.data.id as string };
+  };
+  const adminOf: GovernanceTestEngine['adminOf'] = async (tenant) => (await t.createKey({ tenant, scopes: ['admin'], name: 'admin' })).secret;
   const role: GovernanceTestEngine['role'] = async (name, permissions, token = adminKey) => {
     const response = await http('POST', '/api/v1/mcp/roles', { token, body: { name, permissions } });
     if (response.status !== 201) throw new Error(`role create failed: ${response.status} ${response.text}`);
@@ -195,6 +134,7 @@ export async function governanceEngine(
     knex,
     http,
     agent,
+    adminOf,
     role,
   };
 }

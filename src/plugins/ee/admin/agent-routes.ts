@@ -1,0 +1,235 @@
+import { ArrayMaxSize, IsArray, IsISO8601, IsOptional, IsString, IsUUID, Length, MaxLength, ValidateIf } from 'class-validator';
+import { inject, injectable } from 'inversify';
+import {
+  json,
+  type ApiKeyRecord,
+  type HttpResponse,
+  type Principal,
+  type RouteContribution,
+  type RouteDefinition,
+  type RouteRequest,
+} from '../../../core/index.js';
+import { AgentStore, type Agent } from '../identity/agent-store.js';
+import { RoleStore, type Role } from '../rbac/role-store.js';
+import { AdminGuard } from './admin-guard.js';
+import { storeFailure } from './identity-errors-http.js';
+import { invalid, notFound, pathId, validated } from './validation.js';
+
+class AgentFieldsDto {
+  @IsOptional() @IsString() @MaxLength(2000) description?: string;
+  @IsOptional() @ValidateIf((_, value) => value !== null) @IsUUID('all', { message: 'idpId must be an identity provider id (a UUID)' }) idpId?: string | null;
+  @IsOptional() @ValidateIf((_, value) => value !== null) @IsString() @Length(1, 500) subject?: string | null;
+  @IsOptional() @IsArray() @ArrayMaxSize(100) @IsUUID('all', { each: true, message: 'each of roleIds must be a role id (a UUID)' }) roleIds?: string[];
+}
+
+export class CreateAgentDto extends AgentFieldsDto {
+  @IsString() @Length(1, 200) name!: string;
+}
+
+export class UpdateAgentDto extends AgentFieldsDto {
+  @IsOptional() @IsString() @Length(1, 200) name?: string;
+}
+
+export class CreateAgentKeyDto {
+  @IsString() @Length(1, 200) name!: string;
+  @IsOptional() @IsISO8601({ strict: true }, { message: 'expiresAt must be an ISO 8601 date-time' }) expiresAt?: string;
+}
+
+function agentJson(agent: Agent, roles: readonly Role[]): Record<string, unknown> {
+  return {
+    id: agent.id,
+    name: agent.name,
+    description: agent.description,
+    idpId: agent.idpId,
+    issuer: agent.issuer,
+    subject: agent.subject,
+    active: agent.active,
+    status: agent.active ? 'active' : 'inactive',
+    roles: roles.map((role) => ({ id: role.id, name: role.name })),
+    createdBy: agent.createdBy,
+    createdAt: agent.createdAt.toISOString(),
+    updatedAt: agent.updatedAt.toISOString(),
+    lastSeenAt: agent.lastSeenAt?.toISOString() ?? null,
+  };
+}
+
+function keyJson(key: ApiKeyRecord): Record<string, unknown> {
+  const now = Date.now();
+  const status = key.revokedAt ? 'revoked' : key.expiresAt && key.expiresAt.getTime() <= now ? 'expired' : 'active';
+  return {
+    id: key.id,
+    name: key.name,
+    prefix: key.prefix,
+    status,
+    createdBy: key.createdBy,
+    createdAt: key.createdAt.toISOString(),
+    expiresAt: key.expiresAt?.toISOString() ?? null,
+    revokedAt: key.revokedAt?.toISOString() ?? null,
+    lastUsedAt: key.lastUsedAt?.toISOString() ?? null,
+  };
+}
+
+const ids = (roles: readonly Role[]): string[] => roles.map((role) => role.id);
+
+/** `/api/v1/mcp/agents`: the tenant's agents, their roles and their API keys. */
+@injectable()
+export class AgentRoutes implements RouteContribution {
+  constructor(
+    @inject(AdminGuard) private readonly guard: AdminGuard,
+    @inject(AgentStore) private readonly agents: AgentStore,
+    @inject(RoleStore) private readonly roles: RoleStore,
+  ) {}
+
+  routes(): RouteDefinition[] {
+    const base = '/api/v1/mcp/agents';
+    return [
+      { method: 'GET', path: base, handler: (req) => this.list(req) },
+      { method: 'POST', path: base, handler: (req) => this.create(req) },
+      {
+        method: 'GET',
+        path: `${base}/:id`,
+        handler: async (req) => {
+          const admin = await this.guard.admit(req);
+          const agent = await this.existing(admin, req.params.id);
+          return json(200, { data: agentJson(agent, await this.rolesOf(admin, agent.id)) });
+        },
+      },
+      { method: 'PATCH', path: `${base}/:id`, handler: (req) => this.update(req) },
+      { method: 'POST', path: `${base}/:id/deactivate`, handler: (req) => this.setActive(req, false) },
+      { method: 'POST', path: `${base}/:id/reactivate`, handler: (req) => this.setActive(req, true) },
+      {
+        method: 'DELETE',
+        path: `${base}/:id`,
+        handler: async (req) => {
+          const admin = await this.guard.admitChange(req);
+          const agent = await this.existing(admin, req.params.id);
+          const roles = await this.rolesOf(admin, agent.id);
+          await this.agents.delete(admin.tenant, agent.id);
+          if (await this.agents.get(admin.tenant, agent.id)) throw notFound('agent');
+          this.guard.recordChange(req, admin, 'agents.delete', agent.id, { name: agent.name, issuer: agent.issuer, subject: agent.subject, roleIds: ids(roles) });
+          return json(200, { data: { id: agent.id, deleted: true } });
+        },
+      },
+      {
+        method: 'POST',
+        path: `${base}/:id/keys`,
+        handler: async (req) => {
+          const admin = await this.guard.admitChange(req);
+          const agent = await this.existing(admin, req.params.id);
+          const input = await validated(CreateAgentKeyDto, await req.json());
+          const expiresAt = input.expiresAt ? new Date(input.expiresAt) : null;
+          if (expiresAt && expiresAt.getTime() <= Date.now()) throw invalid([{ field: 'expiresAt', message: 'expiresAt must be in the future' }]);
+          const issued = await this.agents.issueKey(admin.tenant, agent.id, { name: input.name, expiresAt, createdBy: admin.label });
+          if (!issued) throw notFound('agent');
+          this.guard.recordChange(req, admin, 'agents.keys.create', issued.key.id, { agentId: agent.id, name: issued.key.name, prefix: issued.key.prefix, expiresAt: issued.key.expiresAt?.toISOString() ?? null });
+          return json(201, { data: { ...keyJson(issued.key), secret: issued.secret } }, { 'cache-control': 'no-store' });
+        },
+      },
+      {
+        method: 'GET',
+        path: `${base}/:id/keys`,
+        handler: async (req) => {
+          const admin = await this.guard.admit(req);
+          const agent = await this.existing(admin, req.params.id);
+          return json(200, { data: (await this.agents.listKeys(admin.tenant, agent.id)).map(keyJson) });
+        },
+      },
+      {
+        method: 'DELETE',
+        path: `${base}/:id/keys/:keyId`,
+        handler: async (req) => {
+          const admin = await this.guard.admitChange(req);
+          const agent = await this.existing(admin, req.params.id);
+          const keyId = pathId(req.params.keyId, 'key');
+          if (!(await this.agents.revokeKey(admin.tenant, agent.id, keyId))) throw notFound('key');
+          this.guard.recordChange(req, admin, 'agents.keys.revoke', keyId, { agentId: agent.id });
+          return json(200, { data: { id: keyId, revoked: true } });
+        },
+      },
+    ];
+  }
+
+  private async existing(admin: Principal, id: string | undefined): Promise<Agent> {
+    const agent = await this.agents.get(admin.tenant, pathId(id, 'agent'));
+    if (!agent) throw notFound('agent');
+    return agent;
+  }
+
+  private async rolesOf(admin: Principal, agentId: string): Promise<Role[]> {
+    return (await this.roles.rolesOfAgents(admin.tenant, [agentId])).get(agentId) ?? [];
+  }
+
+  /** Every id must be a role of the tenant (400 naming the unknown ones otherwise). */
+  private async checkRoles(admin: Principal, roleIds: readonly string[] | undefined): Promise<void> {
+    if (!roleIds?.length) return;
+    const known = new Set((await this.roles.list(admin.tenant)).map((role) => role.id.toLowerCase()));
+    const unknown = roleIds.filter((id) => !known.has(id.toLowerCase()));
+    if (unknown.length) throw invalid([{ field: 'roleIds', message: `Unknown role id(s): ${unknown.join(', ')}.` }]);
+  }
+
+  private async list(req: RouteRequest): Promise<HttpResponse> {
+    const admin = await this.guard.admit(req);
+    const status = req.query.get('status');
+    if (status !== null && status !== 'active' && status !== 'inactive') throw invalid([{ field: 'status', message: 'status must be active or inactive' }]);
+    const agents = await this.agents.list(admin.tenant, status === null ? {} : { active: status === 'active' });
+    const roles = await this.roles.rolesOfAgents(admin.tenant, agents.map((agent) => agent.id));
+    return json(200, { data: agents.map((agent) => agentJson(agent, roles.get(agent.id) ?? [])) });
+  }
+
+  private async create(req: RouteRequest): Promise<HttpResponse> {
+    const admin = await this.guard.admitChange(req);
+    const input = await validated(CreateAgentDto, await req.json());
+    await this.checkRoles(admin, input.roleIds);
+    const agent = await this.agents
+      .create(admin.tenant, { name: input.name, description: input.description, idpId: input.idpId, subject: input.subject, createdBy: admin.label })
+      .catch(storeFailure);
+    let roles: Role[] = [];
+    try {
+      if (input.roleIds?.length) roles = await this.roles.assign(admin.tenant, agent.id, input.roleIds);
+    } catch (error) {
+      await this.agents.delete(admin.tenant, agent.id);
+      storeFailure(error);
+    }
+    this.guard.recordChange(req, admin, 'agents.create', agent.id, {
+      name: agent.name,
+      idpId: agent.idpId,
+      issuer: agent.issuer,
+      subject: agent.subject,
+      roleIds: ids(roles),
+    });
+    return json(201, { data: agentJson(agent, roles) });
+  }
+
+  private async update(req: RouteRequest): Promise<HttpResponse> {
+    const admin = await this.guard.admitChange(req);
+    const before = await this.existing(admin, req.params.id);
+    const patch = await validated(UpdateAgentDto, await req.json());
+    await this.checkRoles(admin, patch.roleIds);
+    const rolesBefore = await this.rolesOf(admin, before.id);
+    const { roleIds, ...fields } = patch;
+    const agent = Object.keys(fields).length ? await this.agents.update(admin.tenant, before.id, fields).catch(storeFailure) : before;
+    if (!agent) throw notFound('agent');
+    const roles = roleIds ? await this.roles.assign(admin.tenant, agent.id, roleIds).catch(storeFailure) : rolesBefore;
+    const changed: Record<string, unknown> = {};
+    for (const field of ['name', 'description', 'idpId', 'issuer', 'subject'] as const) {
+      if (before[field] !== agent[field]) changed[field] = { from: before[field], to: agent[field] };
+    }
+    if (roleIds && JSON.stringify(ids(rolesBefore).sort()) !== JSON.stringify(ids(roles).sort())) {
+      changed.roleIds = { from: ids(rolesBefore), to: ids(roles) };
+    }
+    this.guard.recordChange(req, admin, 'agents.update', agent.id, { name: agent.name, changed });
+    return json(200, { data: agentJson(agent, roles) });
+  }
+
+  private async setActive(req: RouteRequest, active: boolean): Promise<HttpResponse> {
+    const admin = await this.guard.admitChange(req);
+    const before = await this.existing(admin, req.params.id);
+    const agent = await this.agents.setActive(admin.tenant, before.id, active).catch(storeFailure);
+    if (!agent) throw notFound('agent');
+    if (before.active !== active) {
+      this.guard.recordChange(req, admin, active ? 'agents.reactivate' : 'agents.deactivate', agent.id, { name: agent.name, changed: { active: { from: before.active, to: active } } });
+    }
+    return json(200, { data: agentJson(agent, await this.rolesOf(admin, agent.id)) });
+  }
+}
+
