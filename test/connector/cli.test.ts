@@ -1,0 +1,111 @@
+import { expect } from 'chai';
+import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { runConnector } from './support/connector-process.js';
+
+const URL_ = 'https://mcp.example.com/t/acme/api/mcp';
+
+describe('connector: command line', function () {
+  this.timeout(60_000);
+
+  it('--help prints usage on stdout and exits 0', async () => {
+    const run = await runConnector(['--help']);
+    expect(run.code).to.equal(0);
+    expect(run.stdout).to.include('Usage:').and.include('--api-key-env').and.include('--client-secret-file').and.include('print-config');
+  });
+
+  it('--version prints the version', async () => {
+    const run = await runConnector(['--version']);
+    expect(run.code).to.equal(0);
+    expect(run.stdout.trim()).to.match(/^\d+\.\d+\.\d+$/);
+  });
+
+  const usageErrors: [string, string[], Record<string, string>, string][] = [
+    ['an unknown flag', ['--url', URL_, '--bogus'], {}, "Unknown option '--bogus'."],
+    ['no --url', [], {}, '--url is required'],
+    ['a --url that is not a URL', ['--url', 'mcp.example.com'], {}, '--url "mcp.example.com" is not a URL.'],
+    ['a bad --timeout', ['--url', URL_, '--timeout', 'soon'], { GATEHOUSE_API_KEY: 'k' }, '--timeout must be a number of milliseconds'],
+    ['no API key in the environment', ['--url', URL_], {}, 'No API key: set the environment variable GATEHOUSE_API_KEY'],
+    ['a key passed where a variable name belongs', ['--url', URL_, '--api-key-env', 'gh_abc.def-123'], {}, '--api-key-env takes the NAME of an environment variable'],
+    ['client credentials without an IdP', ['--url', URL_, '--client-id', 'agent'], {}, 'exactly one of --issuer or --token-endpoint'],
+    ['client credentials without a secret', ['--url', URL_, '--client-id', 'agent', '--issuer', 'https://idp.example.com'], {}, 'No client secret: set GATEHOUSE_CLIENT_SECRET'],
+    ['an OAuth flag without --client-id', ['--url', URL_, '--scope', 'mcp'], {}, '--scope needs --client-id'],
+    ['--resource with --no-resource', ['--url', URL_, '--client-id', 'a', '--issuer', 'https://idp.example.com', '--resource', URL_, '--no-resource'], {}, 'either --resource or --no-resource'],
+    ['print-config without --client', ['print-config', '--url', URL_], {}, 'print-config needs --client'],
+    ['an unknown command', ['serve', '--url', URL_], {}, 'the only command is print-config'],
+  ];
+  // Each case is its own process; start them together, then assert one by one.
+  let runs: Promise<Awaited<ReturnType<typeof runConnector>>>[] = [];
+  before(() => {
+    runs = usageErrors.map(([, args, env]) => runConnector(args, env));
+  });
+  usageErrors.forEach(([what, , , message], index) => {
+    it(`exits 2 on ${what}`, async () => {
+      const run = await runs[index]!;
+      expect(run.code).to.equal(2);
+      expect(run.stderr).to.include(message).and.include('--help');
+      expect(run.stdout).to.equal('');
+    });
+  });
+
+  it('exits 2 on an unreadable --client-secret-file, naming the file', async () => {
+    const run = await runConnector(['--url', URL_, '--client-id', 'a', '--issuer', 'https://idp.example.com', '--client-secret-file', 'no/such/secret.txt']);
+    expect(run.code).to.equal(2);
+    expect(run.stderr).to.include('Cannot read --client-secret-file no/such/secret.txt: ENOENT');
+  });
+
+  describe('print-config', () => {
+    it('claude-desktop: an mcpServers entry with a placeholder for the key, never the key itself', async () => {
+      const run = await runConnector(['print-config', '--client', 'claude-desktop', '--url', URL_], { GATEHOUSE_API_KEY: 'gh_real-secret-value-123' });
+      expect(run.code).to.equal(0);
+      expect(run.stdout).not.to.include('gh_real-secret-value-123');
+      expect(JSON.parse(run.stdout)).to.deep.equal({
+        mcpServers: {
+          gatehouse: { command: 'npx', args: ['-y', 'gatehouse-connector', '--url', URL_], env: { GATEHOUSE_API_KEY: '<your Gatehouse API key>' } },
+        },
+      });
+      expect(run.stderr).to.include('claude_desktop_config.json');
+    });
+
+    it('cursor: the secret comes from Cursor’s environment', async () => {
+      const run = await runConnector(['print-config', '--client', 'cursor', '--url', URL_, '--api-key-env', 'ACME_KEY', '--name', 'acme']);
+      expect(run.code).to.equal(0);
+      const server = JSON.parse(run.stdout).mcpServers.acme;
+      expect(server.args).to.deep.equal(['-y', 'gatehouse-connector', '--url', URL_, '--api-key-env', 'ACME_KEY']);
+      expect(server.env).to.deep.equal({ ACME_KEY: '${env:ACME_KEY}' });
+    });
+
+    it('vscode with client credentials: a password input for the secret, the OAuth flags in args', async () => {
+      const run = await runConnector([
+        'print-config', '--client', 'vscode', '--url', URL_, '--client-id', 'ticket-bot', '--issuer', 'https://login.example.com/tenant/v2.0',
+        '--scope', 'api://gatehouse/.default', '--no-resource', '--package', 'gatehouse-connector@0.1.0',
+      ]);
+      expect(run.code).to.equal(0);
+      const config = JSON.parse(run.stdout);
+      expect(config.inputs).to.deep.equal([{ type: 'promptString', id: 'gatehouse-client-secret', description: 'Gatehouse client secret', password: true }]);
+      expect(config.servers.gatehouse).to.deep.equal({
+        type: 'stdio',
+        command: 'npx',
+        args: ['-y', 'gatehouse-connector@0.1.0', '--url', URL_, '--issuer', 'https://login.example.com/tenant/v2.0', '--client-id', 'ticket-bot', '--scope', 'api://gatehouse/.default', '--no-resource'],
+        env: { GATEHOUSE_CLIENT_SECRET: '${input:gatehouse-client-secret}' },
+      });
+    });
+
+    it('with a secret file, no secret variable at all', async () => {
+      const dir = mkdtempSync(path.join(tmpdir(), 'connector-cli-'));
+      try {
+        const file = path.join(dir, 'secret');
+        writeFileSync(file, 'shh-very-secret\n');
+        const run = await runConnector(['print-config', '--client', 'claude-desktop', '--url', URL_, '--client-id', 'bot', '--token-endpoint', 'https://idp.example.com/token', '--client-secret-file', file]);
+        expect(run.code).to.equal(0);
+        expect(run.stdout).not.to.include('shh-very-secret');
+        const server = JSON.parse(run.stdout).mcpServers.gatehouse;
+        expect(server.env).to.equal(undefined);
+        expect(server.args).to.include('--client-secret-file').and.include(file);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+  });
+});
