@@ -14,7 +14,7 @@ import http from 'node:http';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { AddressInfo } from 'node:net';
-import { ApiKeyStore, createEngine, type Engine, type PluginDefinition } from 'gatehouse';
+import { ApiKeyStore, createEngine, openDatabase, type Engine, type PluginDefinition } from 'gatehouse';
 import { communityEdition } from 'gatehouse/oss';
 import { conformanceFixtures } from './fixture-plugin.js';
 
@@ -83,12 +83,15 @@ function runSuite(url: string): Promise<number> {
 async function run(edition: Edition): Promise<number> {
   console.log(`\n##### MCP conformance: ${edition.name} #####`);
   const proxy = await startProxy();
+  const url = process.env.DATABASE_URL;
+  const schema = `gh_conformance_${process.pid}`;
+  const database = url ? await openDatabase({ url, schema }) : undefined;
   const engine = await createEngine({
     plugins: await edition.plugins(),
     publicUrl: proxy.url,
     sessions: true,
     logLevel: 'warn',
-    database: process.env.DATABASE_URL ? { url: process.env.DATABASE_URL, schema: `gh_conformance_${process.pid}` } : { dataDir: 'memory://' },
+    database: database ? { knex: database.knex } : { dataDir: 'memory://' },
   });
   let credential: Awaited<ReturnType<Edition['credential']>> | undefined;
   try {
@@ -98,9 +101,12 @@ async function run(edition: Edition): Promise<number> {
     return await runSuite(engine.mcpUrl());
   } finally {
     await credential?.close?.();
-    if (process.env.DATABASE_URL) await engine.database.knex.raw('drop schema if exists ?? cascade', [`gh_conformance_${process.pid}`]).catch(() => undefined);
     await engine.close();
     await proxy.close();
+    if (database) {
+      await database.knex.raw('drop schema if exists ?? cascade', [schema]);
+      await database.knex.destroy();
+    }
   }
 }
 
