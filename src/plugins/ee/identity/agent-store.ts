@@ -2,7 +2,7 @@ import { inject, injectable } from 'inversify';
 import { ApiKeyStore, ApiKeyVerifier, Database, Logger, isUuid, type ApiKeyRecord, type LifecycleContribution } from '../../../core/index.js';
 import { AGENT_KEY_SCOPE } from '../contracts.js';
 import { CredentialCache } from './credential-cache.js';
-import { IdentityConflictError, IdentityInputError, isUniqueViolation } from './identity-errors.js';
+import { IdentityConflictError, IdentityInputError, affectedRows, isUniqueViolation } from './identity-errors.js';
 
 /** An agent of one tenant, optionally bound to an identity at one of its providers. */
 export interface Agent {
@@ -187,7 +187,7 @@ export class AgentStore implements LifecycleContribution {
   /** Delete the agent with its keys and role assignments. Its audit rows stay. */
   async delete(tenant: string, id: string): Promise<boolean> {
     if (!isUuid(id)) return false;
-    const count = await this.db.forTenant(tenant).table('agents').where({ id }).delete();
+    const count = affectedRows(await this.db.forTenant(tenant).table('agents').where({ id }).delete());
     this.forget(tenant);
     return count > 0;
   }

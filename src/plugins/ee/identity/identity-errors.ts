@@ -25,7 +25,18 @@ export function isUniqueViolation(error: unknown): boolean {
   return (error as { code?: unknown } | null)?.code === '23505';
 }
 
-/** PostgreSQL foreign-key violation. */
+/** PostgreSQL foreign-key violation (23503) or `ON DELETE RESTRICT` violation (23001). */
 export function isForeignKeyViolation(error: unknown): boolean {
-  return (error as { code?: unknown } | null)?.code === '23503';
+  const code = (error as { code?: unknown } | null)?.code;
+  return code === '23503' || code === '23001';
+}
+
+/**
+ * Rows affected by a knex delete. The PostgreSQL client answers a number; the embedded
+ * database's driver answers the raw result (`{ rowCount }`).
+ */
+export function affectedRows(result: unknown): number {
+  if (typeof result === 'number') return result;
+  const count = (result as { rowCount?: unknown; affectedRows?: unknown } | null)?.rowCount ?? (result as { affectedRows?: unknown } | null)?.affectedRows;
+  return typeof count === 'number' ? count : 0;
 }

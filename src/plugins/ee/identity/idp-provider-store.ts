@@ -1,7 +1,7 @@
 import { inject, injectable } from 'inversify';
 import { Database, isUuid } from '../../../core/index.js';
 import { CredentialCache } from './credential-cache.js';
-import { IdentityConflictError, IdentityInputError, isForeignKeyViolation, isUniqueViolation } from './identity-errors.js';
+import { IdentityConflictError, IdentityInputError, affectedRows, isForeignKeyViolation, isUniqueViolation } from './identity-errors.js';
 import { IDP_KINDS, checkAlgorithms, checkIdpUrl, checkSubjectClaim, resolvePreset, type IdpKind, type IdpPresetInput } from './idp-presets.js';
 import { TenantUrls } from './tenant-urls.js';
 
@@ -235,7 +235,7 @@ export class IdpProviderStore {
   async delete(tenant: string, id: string): Promise<boolean> {
     if (!isUuid(id)) return false;
     try {
-      const count = await this.db.forTenant(tenant).table(TABLE).where({ id }).delete();
+      const count = affectedRows(await this.db.forTenant(tenant).table(TABLE).where({ id }).delete());
       this.cache.invalidateTenant(tenant);
       return count > 0;
     } catch (error) {
