@@ -193,7 +193,7 @@ export class DbAuditSink implements AuditSink {
       principal_id: text(principal?.id),
       principal_label: text(principal?.label),
       agent_id: uuidOrNull(agent?.agentId),
-      key_id: uuidOrNull(agent ? agent.keyId : principal?.kind === 'api-key' ? principal.id : undefined),
+      key_id: uuidOrNull(agent ? agent.keyId : (principal?.attributes.keyId ?? (principal?.kind === 'api-key' ? principal.id : undefined))),
       issuer: text(agent?.issuer ?? stringOf(details?.issuer)),
       subject: text(agent?.subject ?? stringOf(details?.subject)),
       action: text(event.action)!,
