@@ -1,7 +1,8 @@
 import { expect } from 'chai';
 import { uniqueTenant } from 'gatehouse/testing';
 import { startIdentityEngine, mcpPost, bearer, type IdentityEngine } from '../support/identity-engine.js';
-import { startJwksServer, type JwksServer } from '../support/oidc.js';
+import { JwksCache, KeySourceError } from 'gatehouse/ee';
+import { startJwksServer, startOidcProvider, type JwksServer } from '../support/oidc.js';
 
 const COOLDOWN_MS = 400;
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -51,5 +52,56 @@ describe('EE identity: JWKS rotation', function () {
     expect(await status(await jwks.keys.sign({ ...claims, jti: 'a' }, { alg: 'RS256' }))).to.equal(200);
     expect(await status(await jwks.keys.sign({ ...claims, jti: 'b' }, { kid: rotated }))).to.equal(200);
     expect(jwks.keys.jwksRequests).to.equal(3);
+  });
+});
+
+describe('EE identity: provider key sources', function () {
+  this.timeout(60_000);
+  let t: IdentityEngine;
+  let jwks: JwksServer;
+
+  before(async () => {
+    t = await startIdentityEngine();
+    jwks = await startJwksServer();
+  });
+  after(async () => {
+    await t?.close();
+    await jwks?.close();
+  });
+
+  it('probes a provider\'s configured JWKS and reports its key ids', async () => {
+    const idp = await t.idps.create(uniqueTenant('probe'), { kind: 'custom', name: 'P', issuer: 'https://idp.example.com', jwksUri: jwks.jwksUri });
+    const probe = await t.engine.resolve(JwksCache).probe(idp);
+    expect(probe.jwksUri).to.equal(jwks.jwksUri);
+    expect(probe.keyIds).to.deep.equal(jwks.keys.jwks().keys.map((key) => key.kid));
+  });
+
+  it('probes by OpenID discovery when no JWKS URL is configured, and reports an unreachable provider', async () => {
+    const oidc = await startOidcProvider();
+    try {
+      const idp = await t.idps.create(uniqueTenant('probe'), { kind: 'custom', name: 'P', issuer: oidc.issuer });
+      const probe = await t.engine.resolve(JwksCache).probe(idp);
+      expect(probe.jwksUri).to.equal(oidc.jwksUri);
+      expect(probe.keyIds).to.have.length(2);
+    } finally {
+      await oidc.close();
+    }
+    const down = await t.idps.create(uniqueTenant('probe'), { kind: 'custom', name: 'Down', issuer: 'http://127.0.0.1:9' });
+    try {
+      await t.engine.resolve(JwksCache).probe(down);
+      expect.fail('probe of an unreachable provider succeeded');
+    } catch (error) {
+      expect(error).to.be.instanceOf(KeySourceError);
+      expect((error as Error).message).to.equal('OpenID discovery for http://127.0.0.1:9 failed.');
+    }
+  });
+
+  it('refuses tokens with a clear reason when the configured JWKS is unreachable', async () => {
+    const tenant = uniqueTenant('nokeys');
+    const idp = await t.idps.create(tenant, { kind: 'custom', name: 'No keys', issuer: 'https://idp.example.com', jwksUri: 'http://127.0.0.1:9/keys' });
+    await t.agents.create(tenant, { name: 'bot', idpId: idp.id, subject: 'bot' });
+    const response = await mcpPost(t.engine.mcpUrl(tenant), bearer(await jwks.keys.sign({ iss: 'https://idp.example.com', aud: t.engine.mcpUrl(tenant), sub: 'bot' })));
+    expect(response.status).to.equal(401);
+    expect(response.body.error_description).to.equal('The identity provider\'s signing keys could not be fetched.');
   });
 });

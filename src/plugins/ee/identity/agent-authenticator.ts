@@ -58,7 +58,6 @@ const JOSE_FAILURES: Readonly<Record<string, string>> = {
   ERR_JWKS_NO_MATCHING_KEY: 'The token is signed with an unknown key id (kid).',
   ERR_JWKS_MULTIPLE_MATCHING_KEYS: 'The token\'s key id (kid) is ambiguous.',
   ERR_JWS_SIGNATURE_VERIFICATION_FAILED: 'The token\'s signature is invalid.',
-  ERR_JWKS_TIMEOUT: 'The identity provider\'s keys could not be fetched in time.',
   ERR_JWS_INVALID: 'The token is not a valid JWS.',
   ERR_JWT_INVALID: 'The token is not a valid JWT.',
   ERR_JOSE_NOT_SUPPORTED: 'The token uses an unsupported algorithm or key.',
@@ -227,8 +226,10 @@ export class AgentAuthenticator implements Authenticator {
         throw new Refusal('The identity provider\'s signing keys could not be fetched.');
       }
       const code = (error as { code?: string }).code;
-      if (code === 'ERR_JWKS_TIMEOUT' || (code === undefined && !(error instanceof TypeError))) {
-        this.logger.warn({ err: error, tenant, issuer: idp.issuer }, 'token verification failed unexpectedly');
+      // No jose code: the JWKS request itself failed (network, HTTP error).
+      if (code === undefined || code === 'ERR_JWKS_TIMEOUT' || code === 'ERR_JWKS_INVALID') {
+        this.logger.warn({ err: error, tenant, issuer: idp.issuer }, 'identity provider keys unavailable');
+        throw new Refusal('The identity provider\'s signing keys could not be fetched.');
       }
       throw new Refusal(joseFailure(error));
     }
