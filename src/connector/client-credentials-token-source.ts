@@ -119,9 +119,15 @@ export class ClientCredentialsTokenSource implements TokenSource {
   private idpFailure(error: unknown, target: URL, discovery = false): ConnectorError {
     if (error instanceof ConnectorError) return error;
     const flag = this.options.issuer ? '--issuer' : '--token-endpoint';
-    if (error instanceof oidc.ResponseBodyError) {
-      const detail = `${error.error}${error.error_description ? `: ${error.error_description}` : ''}`;
-      switch (error.error) {
+    let refusal: { error: string; description: string | undefined } | undefined;
+    if (error instanceof oidc.ResponseBodyError) refusal = { error: error.error, description: error.error_description };
+    if (error instanceof oidc.WWWAuthenticateChallengeError) {
+      const parameters = error.cause[0]?.parameters;
+      refusal = { error: parameters?.error ?? (error.status === 401 ? 'invalid_client' : `HTTP ${error.status}`), description: parameters?.error_description };
+    }
+    if (refusal) {
+      const detail = `${refusal.error}${refusal.description ? `: ${refusal.description}` : ''}`;
+      switch (refusal.error) {
         case 'invalid_client':
         case 'unauthorized_client':
           return new ConnectorError('idp', `the IdP rejected the client credentials (${detail}). Check --client-id and the client secret.`);

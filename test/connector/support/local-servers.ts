@@ -51,16 +51,29 @@ export type ProxyMode = 'pass' | 'fail' | 'hang';
 
 export interface ControllableProxy extends LocalServer {
   mode: ProxyMode;
+  /** Answer this many of the next requests with 401 (as if the token had been revoked). */
+  reject401: number;
+  /** Bearer tokens of the requests seen. */
+  readonly tokens: string[];
   /** Requests seen, by method. */
   readonly seen: string[];
 }
 
-/** A pass-through proxy to `target` that can be told to fail with 502 or stop answering. */
+/** A pass-through proxy to `target` that can be told to fail with 502 or 401, or to stop answering. */
 export async function controllableProxy(target: string): Promise<ControllableProxy> {
   const upstream = new URL(target);
-  const state = { mode: 'pass' as ProxyMode, seen: [] as string[] };
+  const state = { mode: 'pass' as ProxyMode, reject401: 0, seen: [] as string[], tokens: [] as string[] };
   const server = http.createServer((req, res) => {
     state.seen.push(req.method ?? '');
+    const bearer = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1];
+    if (bearer) state.tokens.push(bearer);
+    if (state.reject401 > 0) {
+      state.reject401--;
+      req.resume();
+      res.writeHead(401, { 'content-type': 'application/json', 'www-authenticate': 'Bearer error="invalid_token"' });
+      res.end(JSON.stringify({ error: 'invalid_token', error_description: 'The token has been revoked.' }));
+      return;
+    }
     if (state.mode === 'hang') return;
     if (state.mode === 'fail') {
       req.resume();
