@@ -12,6 +12,7 @@
  */
 import http from 'node:http';
 import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { AddressInfo } from 'node:net';
 import { ApiKeyStore, createEngine, openDatabase, type Engine, type PluginDefinition } from 'gatehouse';
@@ -26,6 +27,8 @@ const TENANT = 'conformance';
 
 interface Edition {
   readonly name: string;
+  /** The tenant whose URL (`/t/<tenant>/api/mcp`) the suite drives; the shared endpoint when unset. */
+  readonly tenant?: string;
   plugins(): Promise<PluginDefinition[]>;
   /** Called once the engine runs: returns the credential header value and a clean-up. */
   credential(engine: Engine, publicUrl: string): Promise<{ authorization: string; close?: () => Promise<void> }>;
@@ -98,7 +101,7 @@ async function run(edition: Edition): Promise<number> {
     const { port } = await engine.listen({ host: '127.0.0.1', port: 0 });
     credential = await edition.credential(engine, proxy.url);
     proxy.target(port, credential.authorization);
-    return await runSuite(engine.mcpUrl());
+    return await runSuite(engine.mcpUrl(edition.tenant));
   } finally {
     await credential?.close?.();
     await engine.close();
@@ -113,9 +116,16 @@ async function run(edition: Edition): Promise<number> {
 const which = process.argv[2] ?? 'all';
 const editions: Edition[] = [];
 if (which === 'ce' || which === 'all') editions.push(community);
-if (which === 'ee') {
-  console.error('The Enterprise edition is not wired into the conformance run yet.');
-  process.exit(1);
+if (which === 'ee' || which === 'all') {
+  // Resolved at run time: the Community Edition tree has neither the Enterprise plugin nor this module.
+  const enterpriseModule = './enterprise-edition.js';
+  if (existsSync(`${root}src/plugins/ee/index.ts`) && existsSync(`${here}enterprise-edition.ts`)) {
+    const { enterprise } = (await import(enterpriseModule)) as { enterprise: Edition };
+    editions.push(enterprise);
+  } else if (which === 'ee') {
+    console.error('The Enterprise edition is not present in this tree.');
+    process.exit(1);
+  }
 }
 let failed = 0;
 for (const edition of editions) if ((await run(edition)) !== 0) failed++;
