@@ -1,3 +1,5 @@
+import http from 'node:http';
+import { gunzipSync } from 'node:zlib';
 import { expect } from 'chai';
 import { communityEdition, apiRegistry } from 'gatehouse/oss';
 import { createTestEngine, type TestEngine } from 'gatehouse/testing';
@@ -114,6 +116,36 @@ describe('API registry over a generated 200+-operation document', () => {
       const result = await callTool(t.client, 'api.describe', { operationId: 'launchRocket' });
       expect(result.isError).to.equal(true);
       expect(textOf(result)).to.equal('Unknown operation "launchRocket". Use api.search to find operations.');
+    });
+  });
+
+  describe('registry endpoint', () => {
+    const get = (encoding: string | undefined): Promise<{ headers: http.IncomingHttpHeaders; body: Buffer }> =>
+      new Promise((resolve, reject) => {
+        const headers: Record<string, string> = { authorization: `Bearer ${t.apiKey}` };
+        if (encoding) headers['accept-encoding'] = encoding;
+        http
+          .get(`${t.url}/api/v1/meta/mcp-registry`, { headers }, (res) => {
+            const chunks: Buffer[] = [];
+            res.on('data', (chunk: Buffer) => chunks.push(chunk));
+            res.on('end', () => resolve({ headers: res.headers, body: Buffer.concat(chunks) }));
+          })
+          .on('error', reject);
+      });
+
+    it('lists every operation with the meta-tools, gzip-compressed when the client accepts it', async () => {
+      const zipped = await get('gzip, deflate, br');
+      expect(zipped.headers['content-encoding']).to.equal('gzip');
+      const listing = JSON.parse(gunzipSync(zipped.body).toString('utf8')) as { data: { edition: string; count: number; entries: { kind: string; name: string }[] } };
+      expect(listing.data.edition).to.equal('community');
+      expect(listing.data.count).to.equal(countOperations(document) + 3);
+      expect(listing.data.entries.filter((e) => e.kind === 'operation')).to.have.length(countOperations(document));
+
+      const plain = await get(undefined);
+      expect(plain.headers['content-encoding']).to.equal(undefined);
+      expect(JSON.parse(plain.body.toString('utf8'))).to.deep.equal(listing);
+      expect(zipped.body.length).to.be.below(plain.body.length / 5);
+      expect((await get('gzip;q=0, identity')).headers['content-encoding']).to.equal(undefined);
     });
   });
 
