@@ -1,4 +1,5 @@
 import { definePlugin, type PluginDefinition } from '../../core/index.js';
+import { registerAdminUi } from './admin-ui/register-admin-ui.js';
 import { registerGovernance } from './governance.js';
 import { resolveEnterpriseOptions, type EnterpriseOptions } from './identity/enterprise-options.js';
 import { registerIdentity } from './identity/register-identity.js';
@@ -28,6 +29,7 @@ export function enterpriseEdition(options: EnterpriseOptions = {}): PluginDefini
     register(binder) {
       registerIdentity(binder, settings);
       registerGovernance(binder, { adminAuthenticator, audit, rbac });
+      registerAdminUi(binder);
     },
   });
 }

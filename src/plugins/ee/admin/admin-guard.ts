@@ -1,7 +1,17 @@
-import { inject, injectable } from 'inversify';
+import { inject, injectable, optional } from 'inversify';
 import { AuditSink, AuditUnavailableError, HttpError, TENANT_ID, type Principal, type RouteRequest } from '../../../core/index.js';
 import { ADMIN_SCOPE } from '../contracts.js';
 import { AdminSettings } from './admin-settings.js';
+
+/**
+ * Browser admin sessions (the admin UI's cookie): the admin of a request that carries a live
+ * session, else undefined. Throws 403 for a change made with the cookie but without its CSRF token.
+ */
+export interface AdminSessionResolver {
+  resolve(req: RouteRequest): Principal | undefined;
+}
+
+export const AdminSessionResolver = Symbol.for('gatehouse.ee.AdminSessionResolver');
 
 /** `Principal.kind` of an admin accepted by the host's admin authenticator. */
 export const HOST_ADMIN_KIND = 'host-admin';
@@ -16,9 +26,12 @@ export class AdminGuard {
   constructor(
     @inject(AdminSettings) private readonly settings: AdminSettings,
     @inject(AuditSink) private readonly audit: AuditSink,
+    @inject(AdminSessionResolver) @optional() private readonly sessions?: AdminSessionResolver,
   ) {}
 
   async admit(req: RouteRequest): Promise<Principal> {
+    const session = this.sessions?.resolve(req);
+    if (session) return session;
     const host = await this.settings.adminAuthenticator?.(req);
     if (host) {
       if (typeof host.tenant !== 'string' || !TENANT_ID.test(host.tenant)) {

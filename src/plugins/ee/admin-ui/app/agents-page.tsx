@@ -1,0 +1,293 @@
+import { Fragment } from 'preact';
+import { useEffect, useState } from 'preact/hooks';
+import { api, type Agent, type AgentKey, type Idp, type Role } from './api.js';
+import { ConfirmButton, Empty, Field, FieldError, FormError, formErrors, NO_ERRORS, Notice, Status, when, type FormErrors } from './components.js';
+
+/** Where an admin finds the agent's identifier in each kind of provider. */
+function subjectHelp(idp: Idp | undefined): string {
+  if (!idp) return 'Without an identity provider the agent signs in with an API key issued here.';
+  const claim = idp.subjectClaim;
+  switch (idp.kind) {
+    case 'entra':
+      return claim === 'oid'
+        ? 'The Object ID of the agent’s enterprise application: Entra admin center → Enterprise applications → the app → Object ID.'
+        : `The Application (client) ID of the agent’s app registration (token claim ${claim}): Entra admin center → App registrations → the app → Overview.`;
+    case 'google':
+      return `The service account’s Unique ID (token claim ${claim}): Google Cloud console → IAM & Admin → Service accounts → the account → Unique ID.`;
+    case 'keycloak':
+      return `The Client ID of the agent’s confidential client (token claim ${claim}): Keycloak admin console → the realm → Clients.`;
+    default:
+      return `The value of the ${claim} claim in the agent’s tokens; for a client-credentials client this is usually its client id.`;
+  }
+}
+
+function RoleChoices({ roles, chosen, onChange, errors }: { roles: Role[]; chosen: string[]; onChange: (ids: string[]) => void; errors: FormErrors }) {
+  return (
+    <fieldset class="choices">
+      <legend>Roles</legend>
+      {roles.length === 0 ? <p class="help">No roles yet: create one on the Roles page, then give it to this agent.</p> : null}
+      {roles.map((role) => (
+        <label key={role.id} class="choice">
+          <input
+            type="checkbox"
+            name="roleIds"
+            value={role.id}
+            checked={chosen.includes(role.id)}
+            onChange={(event) => onChange((event.target as HTMLInputElement).checked ? [...chosen, role.id] : chosen.filter((id) => id !== role.id))}
+          />
+          {role.name}
+        </label>
+      ))}
+      <FieldError errors={errors} name="roleIds" />
+    </fieldset>
+  );
+}
+
+function AgentForm({ existing, idps, roles, onDone, onCancel }: { existing?: Agent; idps: Idp[]; roles: Role[]; onDone: () => void; onCancel: () => void }) {
+  const [name, setName] = useState(existing?.name ?? '');
+  const [description, setDescription] = useState(existing?.description ?? '');
+  const [idpId, setIdpId] = useState(existing?.idpId ?? idps.find((idp) => idp.active)?.id ?? '');
+  const [subject, setSubject] = useState(existing?.subject ?? '');
+  const [roleIds, setRoleIds] = useState<string[]>(existing?.roles.map((role) => role.id) ?? []);
+  const [errors, setErrors] = useState<FormErrors>(NO_ERRORS);
+  const idp = idps.find((entry) => entry.id === idpId);
+  return (
+    <form
+      class="card form"
+      aria-label={existing ? 'Edit agent' : 'Create agent'}
+      onSubmit={async (event) => {
+        event.preventDefault();
+        const body: Record<string, unknown> = { name: name.trim(), roleIds, idpId: idpId || null, subject: idpId ? subject.trim() || null : null };
+        if (description.trim() || existing?.description) body.description = description.trim();
+        try {
+          if (existing) await api('PATCH', `/api/v1/mcp/agents/${existing.id}`, body);
+          else await api('POST', '/api/v1/mcp/agents', body);
+          onDone();
+        } catch (error) {
+          setErrors(formErrors(error));
+        }
+      }}
+    >
+      <h2>{existing ? `Edit ${existing.name}` : 'Create an agent'}</h2>
+      <Field label="Name" name="name" errors={errors} value={name} onInput={setName} />
+      <Field label="Description (optional)" name="description" errors={errors} value={description} onInput={setDescription} />
+      <div class="field">
+        <label for="field-idpId">Identity provider</label>
+        <select id="field-idpId" name="idpId" value={idpId} onChange={(event) => setIdpId((event.target as HTMLSelectElement).value)}>
+          <option value="">None (API keys only)</option>
+          {idps.map((entry) => (
+            <option key={entry.id} value={entry.id}>
+              {entry.name}
+              {entry.active ? '' : ' (inactive)'}
+            </option>
+          ))}
+        </select>
+        <FieldError errors={errors} name="idpId" />
+      </div>
+      {idpId ? <Field label="Agent identifier in the identity provider" name="subject" errors={errors} value={subject} onInput={setSubject} help={subjectHelp(idp)} /> : <p class="help">{subjectHelp(undefined)}</p>}
+      <RoleChoices roles={roles} chosen={roleIds} onChange={setRoleIds} errors={errors} />
+      <FormError errors={errors} />
+      <div class="actions">
+        <button type="submit" class="primary">
+          {existing ? 'Save' : 'Create agent'}
+        </button>
+        <button type="button" onClick={onCancel}>
+          Cancel
+        </button>
+      </div>
+    </form>
+  );
+}
+
+function AgentKeys({ agent }: { agent: Agent }) {
+  const [keys, setKeys] = useState<AgentKey[] | undefined>();
+  const [name, setName] = useState('');
+  const [issued, setIssued] = useState<AgentKey | undefined>();
+  const [copied, setCopied] = useState(false);
+  const [errors, setErrors] = useState<FormErrors>(NO_ERRORS);
+  const load = () => api<AgentKey[]>('GET', `/api/v1/mcp/agents/${agent.id}/keys`).then(setKeys, (e) => setErrors(formErrors(e)));
+  useEffect(() => void load(), [agent.id]);
+  return (
+    <div class="keys card" aria-label={`API keys of ${agent.name}`}>
+      <h3>API keys</h3>
+      {issued ? (
+        <div class="secret" role="status">
+          <p>
+            <strong>Copy this key now: it is shown only once.</strong>
+          </p>
+          <code class="mono" data-secret>
+            {issued.secret}
+          </code>
+          <button
+            type="button"
+            onClick={async () => {
+              await navigator.clipboard?.writeText(issued.secret ?? '').catch(() => undefined);
+              setCopied(true);
+            }}
+          >
+            {copied ? 'Copied' : 'Copy'}
+          </button>
+          <button type="button" onClick={() => setIssued(undefined)}>
+            Done
+          </button>
+        </div>
+      ) : null}
+      <form
+        class="inline-form"
+        onSubmit={async (event) => {
+          event.preventDefault();
+          try {
+            const key = await api<AgentKey>('POST', `/api/v1/mcp/agents/${agent.id}/keys`, { name: name.trim() });
+            setIssued(key);
+            setCopied(false);
+            setName('');
+            setErrors(NO_ERRORS);
+            await load();
+          } catch (error) {
+            setErrors(formErrors(error));
+          }
+        }}
+      >
+        <Field label="New key name" name="keyName" errors={{ fields: { keyName: errors.fields.name ?? '' } }} value={name} onInput={setName} />
+        <button type="submit">Issue key</button>
+      </form>
+      <FormError errors={errors} />
+      {keys === undefined ? null : keys.length === 0 ? (
+        <Empty title="No API keys">Issue a key if this agent cannot obtain tokens from an identity provider.</Empty>
+      ) : (
+        <ul class="key-list">
+          {keys.map((key) => (
+            <li key={key.id}>
+              <span class="mono">{key.prefix}…</span> {key.name} <span class={`badge ${key.status === 'active' ? 'badge-ok' : 'badge-off'}`}>{key.status}</span> last used {when(key.lastUsedAt)}
+              {key.status === 'active' ? (
+                <ConfirmButton
+                  label="Revoke"
+                  question={`Revoke ${key.name}?`}
+                  onConfirm={async () => {
+                    await api('DELETE', `/api/v1/mcp/agents/${agent.id}/keys/${key.id}`).catch((e) => setErrors(formErrors(e)));
+                    await load();
+                  }}
+                />
+              ) : null}
+            </li>
+          ))}
+        </ul>
+      )}
+    </div>
+  );
+}
+
+export function AgentsPage() {
+  const [agents, setAgents] = useState<Agent[] | undefined>();
+  const [idps, setIdps] = useState<Idp[]>([]);
+  const [roles, setRoles] = useState<Role[]>([]);
+  const [editing, setEditing] = useState<Agent | 'new' | undefined>();
+  const [keysOf, setKeysOf] = useState<string | undefined>();
+  const [error, setError] = useState<string>();
+
+  const load = async () => {
+    try {
+      const [a, i, r] = await Promise.all([api<Agent[]>('GET', '/api/v1/mcp/agents'), api<Idp[]>('GET', '/api/v1/mcp/idp-providers'), api<Role[]>('GET', '/api/v1/mcp/roles')]);
+      setAgents(a);
+      setIdps(i);
+      setRoles(r);
+    } catch (e) {
+      setError((e as Error).message);
+    }
+  };
+  useEffect(() => void load(), []);
+
+  async function act(run: () => Promise<unknown>) {
+    setError(undefined);
+    try {
+      await run();
+    } catch (e) {
+      setError((e as Error).message);
+    }
+    await load();
+  }
+
+  const idpName = (id: string | null) => (id ? (idps.find((idp) => idp.id === id)?.name ?? 'unknown') : 'API keys only');
+
+  return (
+    <section>
+      <p class="lead">The agents allowed to call tools, the identity they sign in with, and the roles that decide what they may call.</p>
+      <Notice message={error} />
+      {editing ? (
+        <AgentForm
+          existing={editing === 'new' ? undefined : editing}
+          idps={idps}
+          roles={roles}
+          onCancel={() => setEditing(undefined)}
+          onDone={() => {
+            setEditing(undefined);
+            void load();
+          }}
+        />
+      ) : (
+        <button type="button" class="primary" onClick={() => setEditing('new')}>
+          Create agent
+        </button>
+      )}
+      {agents === undefined ? (
+        <p class="loading">Loading…</p>
+      ) : agents.length === 0 ? (
+        <Empty title="No agents yet">
+          Create an agent for each automated client: bind it to its identity in your identity provider (add one on the Identity providers page first) or issue it an API key, and give it roles.
+        </Empty>
+      ) : (
+        <div class="table-wrap">
+          <table aria-label="Agents">
+            <thead>
+              <tr>
+                <th>Name</th>
+                <th>Status</th>
+                <th>Identity</th>
+                <th>Roles</th>
+                <th>Last seen</th>
+                <th>Actions</th>
+              </tr>
+            </thead>
+            <tbody>
+              {agents.map((agent) => (
+                <Fragment key={agent.id}>
+                  <tr data-agent-id={agent.id}>
+                    <td class="agent-name">{agent.name}</td>
+                    <td>
+                      <Status active={agent.active} />
+                    </td>
+                    <td>
+                      {idpName(agent.idpId)}
+                      {agent.subject ? <div class="mono small">{agent.subject}</div> : null}
+                    </td>
+                    <td>{agent.roles.length ? agent.roles.map((role) => role.name).join(', ') : <span class="muted">none</span>}</td>
+                    <td>{when(agent.lastSeenAt)}</td>
+                    <td class="row-actions">
+                      <button type="button" onClick={() => setEditing(agent)}>
+                        Edit
+                      </button>
+                      <button type="button" onClick={() => act(() => api('POST', `/api/v1/mcp/agents/${agent.id}/${agent.active ? 'deactivate' : 'reactivate'}`))}>
+                        {agent.active ? 'Deactivate' : 'Reactivate'}
+                      </button>
+                      <button type="button" onClick={() => setKeysOf(keysOf === agent.id ? undefined : agent.id)}>
+                        {keysOf === agent.id ? 'Hide keys' : 'Keys'}
+                      </button>
+                      <ConfirmButton label="Delete" question={`Delete ${agent.name}? Its audit trail is kept.`} onConfirm={() => act(() => api('DELETE', `/api/v1/mcp/agents/${agent.id}`))} />
+                    </td>
+                  </tr>
+                  {keysOf === agent.id ? (
+                    <tr>
+                      <td colSpan={6}>
+                        <AgentKeys agent={agent} />
+                      </td>
+                    </tr>
+                  ) : null}
+                </Fragment>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
+    </section>
+  );
+}

@@ -1,0 +1,126 @@
+import type { ComponentChildren } from 'preact';
+import { useState } from 'preact/hooks';
+import { ApiError } from './api.js';
+
+/** Errors of a form: by field, plus one for the form as a whole. */
+export interface FormErrors {
+  readonly fields: Record<string, string>;
+  readonly form?: string;
+}
+
+export const NO_ERRORS: FormErrors = { fields: {} };
+
+/** Turn a failure into form errors: field errors next to their fields, the rest above the form. */
+export function formErrors(error: unknown): FormErrors {
+  if (error instanceof ApiError) {
+    const fields = error.fields();
+    return { fields, form: Object.keys(fields).length ? undefined : error.message };
+  }
+  return { fields: {}, form: error instanceof Error ? error.message : String(error) };
+}
+
+export function FieldError({ errors, name }: { errors: FormErrors; name: string }) {
+  const message = errors.fields[name];
+  return message ? (
+    <p class="field-error" role="alert" data-field={name}>
+      {message}
+    </p>
+  ) : null;
+}
+
+export function Field(props: {
+  label: string;
+  name: string;
+  errors: FormErrors;
+  value: string;
+  onInput: (value: string) => void;
+  help?: ComponentChildren;
+  type?: string;
+  placeholder?: string;
+  required?: boolean;
+}) {
+  const id = `field-${props.name}`;
+  return (
+    <div class={`field${props.errors.fields[props.name] ? ' invalid' : ''}`}>
+      <label for={id}>{props.label}</label>
+      <input
+        id={id}
+        name={props.name}
+        type={props.type ?? 'text'}
+        value={props.value}
+        placeholder={props.placeholder}
+        required={props.required}
+        autocomplete="off"
+        aria-invalid={props.errors.fields[props.name] ? 'true' : undefined}
+        onInput={(event) => props.onInput((event.target as HTMLInputElement).value)}
+      />
+      {props.help ? <p class="help">{props.help}</p> : null}
+      <FieldError errors={props.errors} name={props.name} />
+    </div>
+  );
+}
+
+export function FormError({ errors }: { errors: FormErrors }) {
+  return errors.form ? (
+    <p class="form-error" role="alert">
+      {errors.form}
+    </p>
+  ) : null;
+}
+
+export function Notice({ message, kind = 'error' }: { message: string | undefined; kind?: 'error' | 'ok' }) {
+  return message ? (
+    <p class={kind === 'error' ? 'form-error' : 'notice'} role={kind === 'error' ? 'alert' : 'status'}>
+      {message}
+    </p>
+  ) : null;
+}
+
+export function Empty({ title, children }: { title: string; children: ComponentChildren }) {
+  return (
+    <div class="empty">
+      <p class="empty-title">{title}</p>
+      <p>{children}</p>
+    </div>
+  );
+}
+
+export function Status({ active }: { active: boolean }) {
+  return <span class={`badge ${active ? 'badge-ok' : 'badge-off'}`}>{active ? 'active' : 'inactive'}</span>;
+}
+
+/** A button that asks for confirmation inline before it acts. */
+export function ConfirmButton({ label, question, onConfirm }: { label: string; question: string; onConfirm: () => void | Promise<void> }) {
+  const [asking, setAsking] = useState(false);
+  if (!asking) {
+    return (
+      <button type="button" class="danger" onClick={() => setAsking(true)}>
+        {label}
+      </button>
+    );
+  }
+  return (
+    <span class="confirm" role="group">
+      <span>{question}</span>
+      <button
+        type="button"
+        class="danger"
+        onClick={async () => {
+          setAsking(false);
+          await onConfirm();
+        }}
+      >
+        Confirm {label.toLowerCase()}
+      </button>
+      <button type="button" onClick={() => setAsking(false)}>
+        Cancel
+      </button>
+    </span>
+  );
+}
+
+export function when(iso: string | null): string {
+  if (!iso) return 'never';
+  const date = new Date(iso);
+  return Number.isNaN(date.getTime()) ? iso : date.toLocaleString();
+}
