@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { LoggingMessageNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
 import { definePlugin, defineTool, z } from 'gatehouse';
 import { createTestEngine, type TestEngine } from 'gatehouse/testing';
-import { post, recordingGovernance, sseMessages } from './support.js';
+import { body, post, recordingGovernance, sseMessages } from './support.js';
 
 const governance = recordingGovernance();
 
@@ -98,7 +98,7 @@ describe('protocol: logging, progress, streaming and cancellation', () => {
 
   it('logging/setLevel rejects an unknown level with -32602', async () => {
     const response = await post(t.engine.mcpUrl(), 'reader-token', { jsonrpc: '2.0', id: 1, method: 'logging/setLevel', params: { level: 'loud' } });
-    expect((await response.json()).error.code).to.equal(-32602);
+    expect((await body(response)).error.code).to.equal(-32602);
   });
 
   it('progress notifications arrive before the result, with the client’s token', async () => {
@@ -112,7 +112,7 @@ describe('protocol: logging, progress, streaming and cancellation', () => {
   it('a call that sends nothing stays plain JSON even when the client accepts SSE', async () => {
     const response = await post(t.engine.mcpUrl(), 'reader-token', { jsonrpc: '2.0', id: 3, method: 'tools/call', params: { name: 'quiet', arguments: {} } });
     expect(response.headers.get('content-type')).to.match(/^application\/json/);
-    expect((await response.json()).result.content).to.deep.equal([{ type: 'text', text: 'quiet' }]);
+    expect((await body(response)).result.content).to.deep.equal([{ type: 'text', text: 'quiet' }]);
   });
 
   it('a call that logs streams its notifications then its result when the client accepts SSE, and stays JSON when it does not', async () => {
@@ -128,7 +128,7 @@ describe('protocol: logging, progress, streaming and cancellation', () => {
     ]);
     const plain = await post(t.engine.mcpUrl(), 'other-token', { jsonrpc: '2.0', id: 'x-2', method: 'tools/call', params: { name: 'chatty', arguments: {} } }, { accept: 'application/json' });
     expect(plain.headers.get('content-type')).to.match(/^application\/json/);
-    expect((await plain.json()).result.content).to.deep.equal([{ type: 'text', text: 'done' }]);
+    expect((await body(plain)).result.content).to.deep.equal([{ type: 'text', text: 'done' }]);
   });
 
   it('cancelling through the SDK client aborts the handler’s signal', async () => {

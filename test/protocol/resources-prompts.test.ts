@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { McpError } from '@modelcontextprotocol/sdk/types.js';
 import { definePlugin, definePrompt, defineResource, z } from 'gatehouse';
 import { createTestEngine, type TestEngine } from 'gatehouse/testing';
-import { post, recordingGovernance } from './support.js';
+import { body, post, recordingGovernance } from './support.js';
 
 const governance = recordingGovernance();
 
@@ -172,12 +172,12 @@ describe('protocol: resources, resource templates, prompts and completion', () =
 
   it('rejects a forged cursor with -32602', async () => {
     const response = await post(t.engine.mcpUrl(), 'reader-token', { jsonrpc: '2.0', id: 1, method: 'prompts/list', params: { cursor: 'not-a-cursor' } });
-    expect((await response.json()).error.code).to.equal(-32602);
+    expect((await body(response)).error.code).to.equal(-32602);
   });
 
   it('subscribing without sessions is refused: the method does not exist', async () => {
     const response = await post(t.engine.mcpUrl(), 'reader-token', { jsonrpc: '2.0', id: 1, method: 'resources/subscribe', params: { uri: 'docs://readme' } });
-    expect((await response.json()).error.code).to.equal(-32601);
+    expect((await body(response)).error.code).to.equal(-32601);
   });
 });
 
@@ -189,7 +189,7 @@ describe('protocol: capabilities follow what the plugins provide', () => {
       const client = await t.connect({ token: 'reader-token' });
       expect(client.getServerCapabilities()).to.deep.equal({ tools: { listChanged: false }, logging: {} });
       const response = await post(t.engine.mcpUrl(), 'reader-token', { jsonrpc: '2.0', id: 1, method: 'resources/list' });
-      expect((await response.json()).error.code).to.equal(-32601);
+      expect((await body(response)).error.code).to.equal(-32601);
     } finally {
       await t.close();
     }

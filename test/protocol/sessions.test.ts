@@ -4,7 +4,7 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import { CreateMessageRequestSchema, ElicitRequestSchema, LoggingMessageNotificationSchema, ResourceUpdatedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
 import { definePlugin, defineResource, defineTool, z } from 'gatehouse';
 import { createTestEngine, type TestEngine } from 'gatehouse/testing';
-import { post, recordingGovernance } from './support.js';
+import { body, post, recordingGovernance } from './support.js';
 
 const INIT = { jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'raw', version: '1' } } };
 
@@ -92,14 +92,14 @@ describe('protocol: optional sessions', () => {
     const list = { jsonrpc: '2.0', id: 1, method: 'tools/list' };
     const stolen = await post(url, 'other-token', list, { 'mcp-session-id': session });
     expect(stolen.status).to.equal(404);
-    expect((await stolen.json()).error).to.deep.include({ code: -32001 });
+    expect((await body(stolen)).error).to.deep.include({ code: -32001 });
     const stolenStream = await fetch(url, { headers: { accept: 'text/event-stream', authorization: 'Bearer other-token', 'mcp-session-id': session } });
     expect(stolenStream.status).to.equal(404);
     const stolenDelete = await fetch(url, { method: 'DELETE', headers: { authorization: 'Bearer other-token', 'mcp-session-id': session } });
     expect(stolenDelete.status).to.equal(404);
     const own = await post(url, 'reader-token', list, { 'mcp-session-id': session });
     expect(own.status).to.equal(200);
-    expect((await own.json()).result.tools).to.have.length(4);
+    expect((await body(own)).result.tools).to.have.length(4);
   });
 
   it('a session is never authentication: no credential is 401 even with a valid session id', async () => {

@@ -29,6 +29,11 @@ export async function post(url: string, token: string, message: unknown, headers
   });
 }
 
+/** A JSON response body, loosely typed for assertions. */
+export async function body(response: Response): Promise<any> {
+  return response.json();
+}
+
 /** The JSON-RPC messages of an SSE body, in order. */
 export function sseMessages(text: string): any[] {
   return text
