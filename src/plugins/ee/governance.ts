@@ -24,26 +24,46 @@ export interface GovernanceOptions {
    */
   readonly adminAuthenticator?: AdminSettings['adminAuthenticator'];
   /** Audit trail tuning (see {@link AuditSinkSettings}): batching, back-pressure bound, retry, redaction. */
-  readonly audit?: Partial<AuditSinkSettings> | Readonly<Record<string, unknown>>;
+  readonly audit?: Partial<AuditSinkSettings>;
   /** RBAC tuning: how long an agent's grants are cached. */
   readonly rbac?: Partial<RbacSettings>;
 }
 
 const NUMERIC_AUDIT_SETTINGS = ['batchSize', 'flushIntervalMs', 'maxBuffered', 'retryDelayMs', 'maxRetryDelayMs', 'flushTimeoutMs', 'maxArgumentBytes'] as const;
 
+function positive(value: unknown, name: string): void {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) throw new ConfigError(`enterpriseEdition(options): ${name} must be a positive number.`);
+}
+
+function rbacSettings(options: GovernanceOptions['rbac'] = {}): RbacSettings {
+  if (typeof options !== 'object' || options === null) throw new ConfigError('enterpriseEdition(options): rbac must be an object.');
+  for (const [name, value] of Object.entries(options)) {
+    if (name !== 'permissionCacheTtlMs') throw new ConfigError(`enterpriseEdition(options): unknown option "rbac.${name}".`);
+    positive(value, `rbac.${name}`);
+  }
+  return Object.freeze({ ...DEFAULT_RBAC_SETTINGS, ...options });
+}
+
 function auditSettings(options: GovernanceOptions['audit'] = {}): AuditSinkSettings {
+  if (typeof options !== 'object' || options === null) throw new ConfigError('enterpriseEdition(options): audit must be an object.');
   const given = options as Record<string, unknown>;
   for (const [name, value] of Object.entries(given)) {
     if (name === 'redaction') {
-      const ok = typeof value === 'function' || (typeof value === 'object' && value !== null);
-      if (!ok) throw new ConfigError('audit.redaction must be a function or { keys?: RegExp, values?: RegExp[] }.');
+      const rule = value as { keys?: unknown; values?: unknown } | null;
+      const ok =
+        typeof value === 'function' ||
+        (typeof rule === 'object' &&
+          rule !== null &&
+          (rule.keys === undefined || rule.keys instanceof RegExp) &&
+          (rule.values === undefined || (Array.isArray(rule.values) && rule.values.every((item) => item instanceof RegExp))));
+      if (!ok) throw new ConfigError('enterpriseEdition(options): audit.redaction must be a function or { keys?: RegExp, values?: RegExp[] }.');
       continue;
     }
-    if (!(NUMERIC_AUDIT_SETTINGS as readonly string[]).includes(name)) throw new ConfigError(`audit: unknown option "${name}".`);
-    if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) throw new ConfigError(`audit.${name} must be a positive number.`);
+    if (!(NUMERIC_AUDIT_SETTINGS as readonly string[]).includes(name)) throw new ConfigError(`enterpriseEdition(options): unknown option "audit.${name}".`);
+    positive(value, `audit.${name}`);
   }
   const settings = { ...DEFAULT_AUDIT_SINK_SETTINGS, ...given } as AuditSinkSettings;
-  if (settings.batchSize > settings.maxBuffered) throw new ConfigError('audit.batchSize must not exceed audit.maxBuffered.');
+  if (settings.batchSize > settings.maxBuffered) throw new ConfigError('enterpriseEdition(options): audit.batchSize must not exceed audit.maxBuffered.');
   return Object.freeze(settings);
 }
 
@@ -53,7 +73,10 @@ function auditSettings(options: GovernanceOptions['audit'] = {}): AuditSinkSetti
  */
 export function registerGovernance(binder: PluginBinder, options: GovernanceOptions = {}): void {
   const { bind } = binder;
-  bind(RbacSettings).toConstantValue(Object.freeze({ ...DEFAULT_RBAC_SETTINGS, ...options.rbac }));
+  if (options.adminAuthenticator !== undefined && typeof options.adminAuthenticator !== 'function') {
+    throw new ConfigError('enterpriseEdition(options): adminAuthenticator must be a function (req) => Promise<{ tenant, label } | undefined>.');
+  }
+  bind(RbacSettings).toConstantValue(rbacSettings(options.rbac));
   bind(AuditSinkSettings).toConstantValue(auditSettings(options.audit));
   bind(AdminSettings).toConstantValue(Object.freeze({ adminAuthenticator: options.adminAuthenticator }));
 
