@@ -2,7 +2,22 @@ import { expect } from 'chai';
 import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { UsageError } from '../../src/connector/connector-error.js';
+import { parseCommandLine, readApiKey, readClientSecret, type CliCommand } from '../../src/connector/options.js';
 import { runConnector } from './support/connector-process.js';
+
+/** What the connector would refuse, checked in-process (start-up secrets included); the exit code is checked on real processes below. */
+function refusal(args: string[], env: Record<string, string>): string {
+  try {
+    const command: CliCommand = parseCommandLine(args, env);
+    if (command.command === 'run' && command.auth.mode === 'api-key') readApiKey(command.auth, env);
+    if (command.command === 'run' && command.auth.mode === 'client-credentials') readClientSecret(command.auth, env);
+  } catch (error) {
+    expect(error).to.be.instanceOf(UsageError);
+    return (error as Error).message;
+  }
+  return expect.fail(`accepted: ${args.join(' ')}`);
+}
 
 const URL_ = 'https://mcp.example.com/t/acme/api/mcp';
 
@@ -35,19 +50,20 @@ describe('connector: command line', function () {
     ['print-config without --client', ['print-config', '--url', URL_], {}, 'print-config needs --client'],
     ['an unknown command', ['serve', '--url', URL_], {}, 'the only command is print-config'],
   ];
-  // Each case is its own process; start them together, then assert one by one.
-  let runs: Promise<Awaited<ReturnType<typeof runConnector>>>[] = [];
-  before(() => {
-    runs = usageErrors.map(([, args, env]) => runConnector(args, env));
-  });
-  usageErrors.forEach(([what, , , message], index) => {
-    it(`exits 2 on ${what}`, async () => {
-      const run = await runs[index]!;
+  for (const [what, args, env, message] of usageErrors) {
+    it(`refuses ${what}`, () => {
+      expect(refusal(args, env)).to.include(message);
+    });
+  }
+
+  for (const [what, args, env, message] of [usageErrors[0]!, usageErrors[4]!]) {
+    it(`exits 2 with the reason and a pointer to --help on ${what}`, async () => {
+      const run = await runConnector(args, env);
       expect(run.code).to.equal(2);
       expect(run.stderr).to.include(message).and.include('--help');
       expect(run.stdout).to.equal('');
     });
-  });
+  }
 
   it('exits 2 on an unreadable --client-secret-file, naming the file', async () => {
     const run = await runConnector(['--url', URL_, '--client-id', 'a', '--issuer', 'https://idp.example.com', '--client-secret-file', 'no/such/secret.txt']);
