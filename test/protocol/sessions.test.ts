@@ -95,6 +95,8 @@ describe('protocol: optional sessions', () => {
     expect((await body(stolen)).error).to.deep.include({ code: -32001 });
     const stolenStream = await fetch(url, { headers: { accept: 'text/event-stream', authorization: 'Bearer other-token', 'mcp-session-id': session } });
     expect(stolenStream.status).to.equal(404);
+    const twin = await post(url, 'twin-token', list, { 'mcp-session-id': session });
+    expect(twin.status, 'same kind and id in another tenant is another principal').to.equal(404);
     const stolenDelete = await fetch(url, { method: 'DELETE', headers: { authorization: 'Bearer other-token', 'mcp-session-id': session } });
     expect(stolenDelete.status).to.equal(404);
     const own = await post(url, 'reader-token', list, { 'mcp-session-id': session });
@@ -174,6 +176,22 @@ describe('protocol: optional sessions', () => {
     await first.client.callTool({ name: 'shout', arguments: {} });
     await second.client.callTool({ name: 'shout', arguments: {} });
     expect(seen).to.deep.equal(['first error', 'second warning', 'second error']);
+  });
+});
+
+describe('protocol: idle sessions expire', () => {
+  it('a session idle for longer than idleTimeoutMs is gone (404)', async () => {
+    const governance = recordingGovernance();
+    const t = await createTestEngine({ plugins: [governance.edition, plugin], tenant: governance.tenant, connect: false, sessions: { idleTimeoutMs: 50 } });
+    try {
+      const url = t.engine.mcpUrl();
+      const session = (await post(url, 'reader-token', INIT)).headers.get('mcp-session-id')!;
+      expect((await post(url, 'reader-token', { jsonrpc: '2.0', id: 1, method: 'ping' }, { 'mcp-session-id': session })).status).to.equal(200);
+      await new Promise((resolve) => setTimeout(resolve, 250));
+      expect((await post(url, 'reader-token', { jsonrpc: '2.0', id: 2, method: 'ping' }, { 'mcp-session-id': session })).status).to.equal(404);
+    } finally {
+      await t.close();
+    }
   });
 });
 

@@ -8,7 +8,9 @@ export function recordingGovernance() {
   const other = testPrincipal({ tenant, id: 'other', label: 'Other', attributes: { grants: ['docs:read'] } });
   const audit = new RecordingAuditSink();
   const policy = new RecordingPolicy((principal, request) => !request.permission || ((principal.attributes.grants as string[]) ?? []).includes(request.permission));
-  const authenticator = new StaticTokenAuthenticator({ 'reader-token': reader, 'other-token': other });
+  // Same kind and id as the reader, but another tenant: still another principal.
+  const twin = testPrincipal({ tenant: uniqueTenant('twin'), id: 'reader', label: 'Reader elsewhere', attributes: { grants: ['docs:read'] } });
+  const authenticator = new StaticTokenAuthenticator({ 'reader-token': reader, 'other-token': other, 'twin-token': twin });
   const edition = definePlugin({
     id: 'recording-edition',
     register({ bind }) {

@@ -71,7 +71,12 @@ export class SessionStore {
   get(id: string, principal: Principal): McpSession | undefined {
     const session = this.sessions.get(id);
     if (!session || session.owner !== principalKey(principal)) return undefined;
-    session.lastSeen = Date.now();
+    const now = Date.now();
+    if (!session.stream && now - session.lastSeen > this.config.sessions!.idleTimeoutMs) {
+      this.delete(session);
+      return undefined;
+    }
+    session.lastSeen = now;
     return session;
   }
 
