@@ -22,8 +22,19 @@ interface AgentIdentity {
   readonly idpId: string;
 }
 
+/** Why a credential is refused; the description is safe to show to the caller. */
 class Refusal {
   constructor(readonly description: string) {}
+}
+
+/** A refusal of an API key whose tenant is known (so it is audited there). */
+class KeyRefusal extends Refusal {
+  constructor(
+    description: string,
+    readonly tenant: string,
+  ) {
+    super(description);
+  }
 }
 
 const sha256 = (value: string): string => createHash('sha256').update(value).digest('base64url');
@@ -121,7 +132,7 @@ export class AgentAuthenticator implements Authenticator {
       if (this.settings.tenancy === 'single' && principal.tenant !== this.settings.tenant) throw new Refusal('This credential is not valid for this server.');
       return { ok: true, principal };
     } catch (error) {
-      if (error instanceof Refusal) return { ok: false, error: 'invalid_token', description: error.description, challenge, tenant: this.failureTenant(error, tenant) };
+      if (error instanceof Refusal) return { ok: false, error: 'invalid_token', description: error.description, challenge, tenant: error instanceof KeyRefusal ? error.tenant : tenant };
       throw error;
     }
   }
@@ -129,10 +140,6 @@ export class AgentAuthenticator implements Authenticator {
   challenge(request: Pick<AuthRequest, 'tenantHint' | 'resource'>): Record<string, string> {
     const tenant = this.urls.tenantOf(request.tenantHint);
     return tenant ? { resource_metadata: this.urls.metadataUrl(tenant), scope: MCP_SCOPE } : { scope: MCP_SCOPE };
-  }
-
-  private failureTenant(error: Refusal, fallback: string | undefined): string | undefined {
-    return error instanceof KeyRefusal ? error.tenant : fallback;
   }
 
   private async apiKey(secret: string): Promise<Principal> {
@@ -254,15 +261,5 @@ export class AgentAuthenticator implements Authenticator {
     if (!values.some((value) => normaliseAudience(value) === expected)) {
       throw new Refusal('The token was issued for another resource (aud).');
     }
-  }
-}
-
-/** A refusal of an API key whose tenant is known (so it is audited there). */
-class KeyRefusal extends Refusal {
-  constructor(
-    description: string,
-    readonly tenant: string,
-  ) {
-    super(description);
   }
 }
