@@ -1,0 +1,48 @@
+import { expect } from 'chai';
+import { uniqueTenant } from 'gatehouse/testing';
+import { startIdentityEngine, mcpPost, bearer, type IdentityEngine } from '../support/identity-engine.js';
+import { startJwksServer, type JwksServer } from '../support/oidc.js';
+
+const TTL_MS = 600;
+const PUBLIC_URL = 'https://mcp.example.com';
+const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+describe('EE identity: revocation delay across instances', function () {
+  this.timeout(60_000);
+  let here: IdentityEngine;
+  let there: IdentityEngine;
+  let jwks: JwksServer;
+
+  before(async () => {
+    // Two instances of one deployment on one database, as behind a load balancer.
+    here = await startIdentityEngine({ publicUrl: PUBLIC_URL, credentialCacheTtlMs: TTL_MS });
+    there = await startIdentityEngine({ publicUrl: PUBLIC_URL, credentialCacheTtlMs: TTL_MS });
+    jwks = await startJwksServer();
+  });
+  after(async () => {
+    await here?.close();
+    await there?.close();
+    await jwks?.close();
+  });
+
+  it('stops a deactivated agent at once where it was deactivated, and within the cache lifetime on other instances', async () => {
+    const tenant = uniqueTenant('lb');
+    const idp = await here.idps.create(tenant, { kind: 'custom', name: 'IdP', issuer: 'https://idp.example.com', jwksUri: jwks.jwksUri });
+    expect(idp.audience).to.equal(`${PUBLIC_URL}/t/${tenant}/api/mcp`);
+    const agent = await here.agents.create(tenant, { name: 'bot', idpId: idp.id, subject: 'bot' });
+    const token = await jwks.keys.sign({ iss: 'https://idp.example.com', aud: idp.audience, sub: 'bot' });
+    const status = async (engine: IdentityEngine) => (await mcpPost(`${engine.url}/t/${tenant}/api/mcp`, bearer(token))).status;
+
+    expect(await status(here)).to.equal(200);
+    expect(await status(there)).to.equal(200);
+
+    await here.agents.deactivate(tenant, agent.id);
+    const deactivatedAt = Date.now();
+    expect(await status(here)).to.equal(401);
+    // The other instance still trusts its cached verification, but not for longer than the TTL.
+    const stillCached = await status(there);
+    if (Date.now() - deactivatedAt < TTL_MS) expect(stillCached).to.equal(200);
+    await pause(TTL_MS + 100);
+    expect(await status(there)).to.equal(401);
+  });
+});
