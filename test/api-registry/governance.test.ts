@@ -43,6 +43,7 @@ describe('API registry governance: the operation is what is authorized and audit
     expect(event).to.include({ target: 'deleteInvoice', decision: 'denied', outcome: 'denied', reason: 'missing permission invoices:delete' });
     expect(event.details).to.deep.equal({ tool: 'api.call', method: 'DELETE', path: '/invoices/{invoiceId}' });
     expect(edition.policy.decisions.map((d) => d.request)).to.deep.include({ kind: 'operation', name: 'deleteInvoice', permission: 'invoices:delete' });
+    expect(edition.policy.decisions.map((d) => d.request)).to.deep.include({ kind: 'tool', name: 'api.call', permission: 'api:use' });
   });
 
   it('audits allowed calls and each kind of failure under the operation id', async () => {

@@ -115,7 +115,10 @@ export interface ApiRegistryOptions {
   readonly directTools?: boolean | { readonly max: number };
   /** Largest response body returned to the caller, in bytes. Default 256 KiB. */
   readonly maxResponseBytes?: number;
-  /** The permission the meta-tools themselves declare (operations are governed one by one regardless). */
+  /**
+   * The permission the meta-tools themselves declare; default `<id>:use`. A caller needs it to use
+   * the registry at all, and each operation's own permission to call that operation.
+   */
   readonly toolPermission?: string;
 }
 

@@ -57,7 +57,7 @@ export function apiRegistry(options: ApiRegistryOptions): PluginDefinition {
   const remote = options.documents.some((d) => !isSynchronousSource(d.source));
   if (!remote) catalog.loadSync();
   const dispatcher = new ApiDispatcher(options.dispatch, options.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES);
-  const toolOptions = { prefix: id, catalog, dispatcher, permission: options.toolPermission };
+  const toolOptions = { prefix: id, catalog, dispatcher, permission: options.toolPermission ?? `${id}:use` };
   const tools = metaTools(toolOptions);
 
   if (options.directTools) {
