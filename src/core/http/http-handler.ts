@@ -33,6 +33,11 @@ function isUnavailable(error: unknown): boolean {
   return typeof err?.code === 'string' ? UNAVAILABLE_CODES.has(err.code) : err?.name === 'KnexTimeoutError';
 }
 
+/** Whose request ids these are: the principal's, within its session when it has one. */
+function requestOwner(principal: Principal, session: McpSession | undefined): string {
+  return session ? `${principalKey(principal)}\u0000${session.id}` : principalKey(principal);
+}
+
 function rpcHttpError(status: number, id: JsonRpcId | null, code: number, message: string, headers?: Record<string, string>): HttpResponse {
   return json(status, errorResponse(id, code, message), headers);
 }
@@ -238,7 +243,6 @@ export class HttpHandler {
       session = this.sessions.get(sessionId, principal);
       if (!session) return rpcHttpError(404, message.kind === 'request' ? message.message.id : null, -32001, 'Session not found.');
     }
-    const owner = session ? `${principalKey(principal)}\u0000${session.id}` : principalKey(principal);
     if (message.kind === 'response') {
       this.exchange.respond(principalKey(principal), message.message);
       return { status: 202 };
@@ -246,13 +250,13 @@ export class HttpHandler {
     if (message.kind === 'notification') {
       const { method, params } = message.message;
       if (method === 'notifications/cancelled' && (typeof params?.requestId === 'string' || typeof params?.requestId === 'number')) {
-        this.exchange.cancel(owner, params.requestId, typeof params.reason === 'string' ? params.reason : undefined);
+        this.exchange.cancel(requestOwner(principal, session), params.requestId, typeof params.reason === 'string' ? params.reason : undefined);
       }
       return { status: 202 };
     }
     const call: CallContext = { principal, requestId, clientAddress: req.clientAddress, signal: req.signal, rpcId: message.message.id, session };
     if (isInitialize && this.sessions.enabled) return this.initializeSession(message.message, call);
-    return this.answer(message.message, call, accept, owner);
+    return this.answer(message.message, call, accept);
   }
 
   private async initializeSession(request: JsonRpcRequest, call: CallContext): Promise<HttpResponse> {
@@ -302,12 +306,12 @@ export class HttpHandler {
    * sends something (progress, a log message, a server→client request) before its result: then
    * the response becomes an SSE stream of those messages ending with the result.
    */
-  private async answer(request: JsonRpcRequest, base: CallContext, accept: string | undefined, owner: string): Promise<HttpResponse> {
+  private async answer(request: JsonRpcRequest, base: CallContext, accept: string | undefined): Promise<HttpResponse> {
     let untrack: (() => void) | undefined;
     let signal: AbortSignal;
     if (McpDispatcher.runsHandlers(request.method)) {
       const controller = new AbortController();
-      untrack = this.exchange.track(owner, request.id, controller);
+      untrack = this.exchange.track(requestOwner(base.principal, base.session), request.id, controller);
       signal = AbortSignal.any([base.signal, this.shutdown.signal, controller.signal]);
     } else {
       signal = AbortSignal.any([base.signal, this.shutdown.signal]);
