@@ -1,6 +1,6 @@
 import { render } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
-import { api, setCsrfToken, whenSignedOut, type SessionInfo } from './api.js';
+import { api, ApiError, setCsrfToken, whenSignedOut, type SessionInfo } from './api.js';
 import { FormError, Field, formErrors, NO_ERRORS, type FormErrors } from './components.js';
 import { AccessPage } from './access-page.js';
 import { AgentsPage } from './agents-page.js';
@@ -38,7 +38,9 @@ function SignIn({ onSignedIn }: { onSignedIn: (session: SessionInfo) => void }) 
           try {
             onSignedIn(await api<SessionInfo>('POST', '/admin/session', { apiKey }));
           } catch (error) {
-            setErrors(formErrors(error));
+            const found = formErrors(error);
+            // A refused key is about the one field, whatever the shape of the refusal.
+            setErrors(found.form && error instanceof ApiError ? { fields: { apiKey: found.form } } : found);
           } finally {
             setBusy(false);
             setApiKey('');
