@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { uniqueTenant } from 'gatehouse/testing';
 import { startIdentityEngine, mcpPost, bearer, type IdentityEngine } from '../support/identity-engine.js';
-import { KeyRing, startOidcProvider, type OidcClient, type OidcFixture } from '../support/oidc.js';
+import { startOidcProvider, type OidcClient, type OidcFixture } from '../support/oidc.js';
 
 describe('EE identity: agent access tokens', function () {
   this.timeout(60_000);
@@ -129,6 +129,12 @@ describe('EE identity: agent access tokens', function () {
     await refused(await idp.mint({ aud: url, client_id: client.clientId }, { typ: 'dpop+jwt' }), /not access tokens/);
   });
 
+  it('accepts typ JWT, at+jwt, application/at+jwt and no typ by default', async () => {
+    for (const typ of ['JWT', 'at+jwt', 'application/at+jwt', null]) {
+      expect((await mcpPost(url, bearer(await idp.mint({ aud: url, client_id: client.clientId, jti: String(typ) }, { typ })))).status, String(typ)).to.equal(200);
+    }
+  });
+
   it('refuses a token whose subject is not bound to an agent', async () => {
     await refused(await idp.mint({ aud: url, client_id: 'someone-else' }), /No agent of this tenant/);
     await refused(await idp.mint({ aud: url }), /no "client_id" claim/);
@@ -166,12 +172,11 @@ describe('EE identity: agent access tokens', function () {
 
   it('enforces at+jwt in strict mode', async () => {
     const tenantS = uniqueTenant('strict');
-    const ring = await KeyRing.create(['ES256']);
-    void ring;
     const provider = await t.idps.create(tenantS, { kind: 'custom', name: 'Strict', issuer: idp.issuer, subjectClaim: 'client_id', tokenType: 'at+jwt' });
     await t.agents.create(tenantS, { name: 'S', idpId: provider.id, subject: client.clientId });
     const urlS = t.engine.mcpUrl(tenantS);
     expect((await mcpPost(urlS, bearer(await idp.mint({ aud: urlS, client_id: client.clientId }, { typ: 'at+jwt' })))).status).to.equal(200);
     await refused(await idp.mint({ aud: urlS, client_id: client.clientId }, { typ: 'JWT' }), /Only access tokens of type at\+jwt/, urlS, tenantS);
+    await refused(await idp.mint({ aud: urlS, client_id: client.clientId }, { typ: null }), /Only access tokens of type at\+jwt/, urlS, tenantS);
   });
 });
