@@ -1,0 +1,65 @@
+import { expect } from 'chai';
+import { AuditSink } from 'gatehouse';
+import { apiRegistry } from 'gatehouse/oss';
+import { generateOpenApi } from '../../../scripts/generate-openapi.js';
+import { governanceEngine, type GovernanceTestEngine } from '../../ee/governance/support.js';
+import { echoApi, MISSING_ID } from '../support/echo-api.js';
+import { callTool, dataOf, textOf } from '../support/helpers.js';
+
+const INVOICE = '5a3c1f0e-9b2d-4c8e-8f71-3d2e1c0b9a87';
+
+describe('EE: API registry operations under RBAC and the audit trail', () => {
+  let t: GovernanceTestEngine;
+  const api = echoApi();
+
+  before(async () => {
+    t = await governanceEngine({ plugins: [apiRegistry({ documents: [{ source: generateOpenApi() }], dispatch: { handler: api.handler } })] });
+  });
+  after(() => t?.close());
+
+  it('authorizes each operation by its own permission and audits it by operation id', async () => {
+    const clerk = await t.role('invoice clerk', ['api:use', 'invoices:read', 'tickets:*']);
+    const agent = await t.agent({ name: 'clerk', roleIds: [clerk] });
+    const client = await t.connect({ token: agent.key });
+    expect((await client.listTools()).tools.map((tool) => tool.name).sort()).to.deep.equal(['api.call', 'api.describe', 'api.search']);
+
+    const listed = await callTool(client, 'api.call', { operationId: 'listInvoices', query: { status: 'open' } });
+    expect(dataOf(listed).status).to.equal(200);
+    const denied = await callTool(client, 'api.call', { operationId: 'deleteInvoice', path: { invoiceId: INVOICE } });
+    expect(denied.isError).to.equal(true);
+    expect(textOf(denied)).to.equal('Permission denied: missing permission invoices:delete');
+    const missing = await callTool(client, 'api.call', { operationId: 'getTicket', path: { ticketId: MISSING_ID } });
+    expect(textOf(missing)).to.match(/failed with HTTP 404/);
+    const invalid = await callTool(client, 'api.call', { operationId: 'createTicket', body: {} });
+    expect(textOf(invalid)).to.match(/^Invalid arguments for createTicket/);
+
+    const found = dataOf<{ results: { operationId: string; permission: string }[] }>(await callTool(client, 'api.search', { query: 'delete an invoice', limit: 50 }));
+    expect(found.results.length).to.be.greaterThan(0);
+    expect(found.results.every((r) => r.permission === 'invoices:read' || r.permission.startsWith('tickets:')), JSON.stringify(found.results)).to.equal(true);
+
+    const registry = await t.http('GET', '/api/v1/meta/mcp-registry', { token: agent.key });
+    expect(registry.status).to.equal(200);
+    // The Enterprise endpoint lists every entry with whether the caller may use it.
+    const allowed = new Map((registry.body.data.entries as { name: string; allowed: boolean }[]).map((e) => [e.name, e.allowed]));
+    expect(['listInvoices', 'getInvoice', 'createTicket'].map((name) => allowed.get(name))).to.deep.equal([true, true, true]);
+    expect(['deleteInvoice', 'listContacts'].map((name) => allowed.get(name))).to.deep.equal([false, false]);
+
+    await t.engine.resolve<AuditSink>(AuditSink).flush();
+    const audit = await t.http('GET', `/api/v1/mcp/audit?agent=${agent.id}&limit=500`, { token: t.adminKey });
+    expect(audit.status).to.equal(200);
+    const records = audit.body.data as Record<string, unknown>[];
+    const byTarget = (target: string): Record<string, unknown> | undefined => records.find((r) => Object.values(r).includes(target));
+    expect(byTarget('listInvoices'), JSON.stringify(records[0])).to.deep.include({ decision: 'allowed', outcome: 'success' });
+    expect(byTarget('deleteInvoice')).to.deep.include({ decision: 'denied' });
+    expect(byTarget('getTicket')).to.deep.include({ decision: 'allowed', outcome: 'error' });
+    expect(byTarget('createTicket')).to.deep.include({ decision: 'allowed', outcome: 'error' });
+  });
+
+  it('denies the registry to an agent without the registry permission', async () => {
+    const reader = await t.role('reader only', ['invoices:read']);
+    const client = await t.connect({ token: (await t.agent({ roleIds: [reader] })).key });
+    expect((await client.listTools()).tools).to.deep.equal([]);
+    const result = await callTool(client, 'api.search', { query: 'list invoices' });
+    expect(textOf(result)).to.equal('Permission denied: missing permission api:use');
+  });
+});
