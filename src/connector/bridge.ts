@@ -56,7 +56,7 @@ export interface Bridge {
 
 /** The SDK's per-request timer is replaced by one that progress resets. */
 const NO_SDK_TIMEOUT = 2_147_483_647;
-const PROGRESS_SETTLE_MS = 20;
+const NOTIFICATION_SETTLE_MS = 20;
 const TIMED_OUT = new McpError(ErrorCode.RequestTimeout, 'timed out');
 
 type Extra = RequestHandlerExtra<ServerRequest, ServerNotification>;
@@ -96,8 +96,10 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
    * notification dispatch: a progress notification must reach the client before the response it
    * precedes, or the client has already forgotten its token.
    */
+  let relayed = 0;
   const relay = (message: JSONRPCMessage): boolean => {
     if (!isJSONRPCNotification(message)) return false;
+    relayed++;
     if (message.method === 'notifications/progress') {
       const token = (message.params as { progressToken?: unknown } | undefined)?.progressToken;
       progress.get(JSON.stringify(token))?.();
@@ -159,10 +161,9 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
     const expire = (): void => deadline.abort(TIMED_OUT);
     let timer = setTimeout(expire, timeoutMs);
     const tokenKey = progressToken === undefined ? undefined : JSON.stringify(progressToken);
-    let relayedProgress = false;
+    const relayedBefore = relayed;
     if (tokenKey !== undefined) {
       progress.set(tokenKey, () => {
-        relayedProgress = true;
         clearTimeout(timer);
         timer = setTimeout(expire, timeoutMs);
       });
@@ -179,8 +180,9 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
         result = await send(await reinitialize(client));
       }
       // SDK clients dispatch notifications a tick later than responses; a response read in the same
-      // chunk as the last progress would make the client drop that progress. Let it arrive first.
-      if (relayedProgress) await new Promise((resolve) => setTimeout(resolve, PROGRESS_SETTLE_MS));
+      // chunk as the last notification would overtake it (and a progress token would already be
+      // forgotten). Let what was relayed arrive first.
+      if (relayed !== relayedBefore) await new Promise((resolve) => setTimeout(resolve, NOTIFICATION_SETTLE_MS));
       return result;
     } catch (error) {
       if (extra.signal.aborted) throw error;
