@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { AuditSink } from 'gatehouse';
 import { apiRegistry } from 'gatehouse/oss';
+import { AGENT_KIND } from 'gatehouse/ee';
 import { generateOpenApi } from '../../../scripts/generate-openapi.js';
 import { governanceEngine, type GovernanceTestEngine } from '../../ee/governance/support.js';
 import { echoApi, MISSING_ID } from '../support/echo-api.js';
@@ -24,7 +25,10 @@ describe('EE: API registry operations under RBAC and the audit trail', () => {
     expect((await client.listTools()).tools.map((tool) => tool.name).sort()).to.deep.equal(['api.call', 'api.describe', 'api.search']);
 
     const listed = await callTool(client, 'api.call', { operationId: 'listInvoices', query: { status: 'open' } });
-    expect(dataOf(listed).status).to.equal(200);
+    const answer = dataOf<{ status: number; body: { principal: { tenant: string; kind: string; id: string } } }>(listed);
+    expect(answer.status).to.equal(200);
+    // The host's handler learns which agent the call acts for.
+    expect(answer.body.principal).to.deep.equal({ tenant: t.tenant, kind: AGENT_KIND, id: agent.id });
     const denied = await callTool(client, 'api.call', { operationId: 'deleteInvoice', path: { invoiceId: INVOICE } });
     expect(denied.isError).to.equal(true);
     expect(textOf(denied)).to.equal('Permission denied: missing permission invoices:delete');
