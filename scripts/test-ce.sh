@@ -18,4 +18,4 @@ cat > tsconfig.ce-test.json <<'JSON'
 { "extends": "./tsconfig.json", "include": ["src", "migrations", "examples", "test"] }
 JSON
 npx tsc -p tsconfig.ce-test.json --noEmit
-npx mocha "$@"
+npx mocha 'test/**/*.test.ts' 'examples/**/test/**/*.test.ts' "$@"
