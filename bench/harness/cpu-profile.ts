@@ -10,6 +10,8 @@ interface ProfileNode {
 
 interface CpuProfile {
   readonly nodes: readonly ProfileNode[];
+  readonly startTime: number;
+  readonly endTime: number;
   readonly samples?: readonly number[];
   readonly timeDeltas?: readonly number[];
 }
@@ -41,7 +43,8 @@ function locate(url: string, line: number): string {
   if (modules !== -1) file = file.slice(modules + 1);
   else if (file.startsWith(ROOT)) file = file.slice(ROOT.length);
   else if (path.isAbsolute(file)) file = path.basename(file);
-  return `${file.split(path.sep).join('/')}:${line + 1}`;
+  // Line 0 is what V8 reports for code it cannot place (e.g. transformed sources): leave it out.
+  return line > 0 ? `${file.split(path.sep).join('/')}:${line + 1}` : file.split(path.sep).join('/');
 }
 
 function areaOf(location: string): string {
@@ -54,29 +57,40 @@ function areaOf(location: string): string {
   return location.startsWith('(') ? location : 'other';
 }
 
-/** Top self-time functions of a V8 `.cpuprofile` (as written by `node --cpu-prof`). */
-export async function summariseProfile(file: string, top = 15): Promise<ProfileSummary> {
+/**
+ * Top self-time functions of a V8 `.cpuprofile` (as written by `node --cpu-prof`), counting only
+ * the samples taken inside `window` (times of the profiled process's monotonic clock, in µs).
+ */
+export async function summariseProfile(file: string, window: { fromMicros: number; toMicros: number }, top = 15): Promise<ProfileSummary> {
   const profile = JSON.parse(await readFile(file, 'utf8')) as CpuProfile;
-  const selfMs = new Map<number, number>();
-  if (profile.samples && profile.timeDeltas) {
-    profile.samples.forEach((id, index) => selfMs.set(id, (selfMs.get(id) ?? 0) + (profile.timeDeltas![index] ?? 0) / 1000));
-  } else {
-    for (const node of profile.nodes) selfMs.set(node.id, node.hitCount ?? 0);
+  if (!profile.samples || !profile.timeDeltas) throw new Error('the CPU profile has no sample times');
+  if (window.fromMicros < profile.startTime || window.toMicros > profile.endTime) {
+    throw new Error('the measured window lies outside the CPU profile: its clock is not the process\'s monotonic clock');
   }
+  const selfMs = new Map<number, number>();
+  let time = profile.startTime;
+  profile.samples.forEach((id, index) => {
+    const delta = profile.timeDeltas![index] ?? 0;
+    time += delta;
+    if (time >= window.fromMicros && time <= window.toMicros) selfMs.set(id, (selfMs.get(id) ?? 0) + delta / 1000);
+  });
   const byFunction = new Map<string, { function: string; location: string; ms: number }>();
   const byArea = new Map<string, number>();
   let busy = 0;
   for (const node of profile.nodes) {
     const ms = selfMs.get(node.id) ?? 0;
-    const name = node.callFrame.functionName || '(anonymous)';
-    if (ms <= 0 || IDLE.has(name)) continue;
+    const raw = node.callFrame.functionName;
+    if (ms <= 0 || IDLE.has(raw)) continue;
     busy += ms;
-    const location = name.startsWith('(') ? '' : locate(node.callFrame.url, node.callFrame.lineNumber);
+    // V8's pseudo-frames: (garbage collector), (program)…
+    const pseudo = raw.startsWith('(');
+    const name = raw || '(anonymous)';
+    const location = pseudo ? '' : locate(node.callFrame.url, node.callFrame.lineNumber);
     const key = `${name}@${location}`;
     const entry = byFunction.get(key) ?? { function: name, location, ms: 0 };
     entry.ms += ms;
     byFunction.set(key, entry);
-    const area = name.startsWith('(') ? name : areaOf(location);
+    const area = pseudo ? name : areaOf(location);
     byArea.set(area, (byArea.get(area) ?? 0) + ms);
   }
   const percent = (ms: number): number => Math.round((ms / busy) * 1000) / 10;

@@ -29,6 +29,11 @@ export function forkTs(file: string, options: { env?: NodeJS.ProcessEnv; execArg
   return { child, stderr: () => tail };
 }
 
+export interface StartOptions {
+  /** Run the server under `node --cpu-prof`, writing its profile here when it exits. */
+  readonly cpuProfileDir?: string;
+}
+
 export interface ServerHandle {
   readonly url: string;
   readonly credentials: Credentials;
@@ -36,6 +41,8 @@ export interface ServerHandle {
   stats(): Promise<ServerStats>;
   /** Close gracefully (flushing audit, writing a CPU profile if asked) and wait for exit. */
   stop(): Promise<ServerStats>;
+  /** The server's monotonic clock in µs, the clock of its `--cpu-prof` sample times. */
+  mark(): Promise<number>;
   /** Kill without waiting for a graceful close. */
   kill(): void;
 }
@@ -61,7 +68,7 @@ function nextMessage<T extends ChildMessage['type']>(child: ChildProcess, type: 
 }
 
 /** Start one server process and wait until it reports ready. */
-export async function startServer(config: ServerConfig, options: { cpuProfileDir?: string } = {}): Promise<ServerHandle> {
+export async function startServer(config: ServerConfig, options: StartOptions = {}): Promise<ServerHandle> {
   const execArgv = options.cpuProfileDir ? ['--cpu-prof', `--cpu-prof-dir=${options.cpuProfileDir}`] : [];
   const { child, stderr } = forkTs(SERVER_FILES[config.kind], { env: { BENCH_SERVER: JSON.stringify(config) }, execArgv });
   let ready;
@@ -87,6 +94,11 @@ export async function startServer(config: ServerConfig, options: { cpuProfileDir
       const { stats } = await reply;
       await exited;
       return stats;
+    },
+    async mark() {
+      const reply = nextMessage(child, 'mark', stderr, 10_000);
+      child.send({ type: 'mark' });
+      return (await reply).atMicros;
     },
     kill() {
       if (child.exitCode === null) child.kill('SIGKILL');

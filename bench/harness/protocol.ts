@@ -49,7 +49,8 @@ export type ChildMessage =
   | { readonly type: 'ready'; readonly url: string; readonly credentials: Credentials }
   | { readonly type: 'failed'; readonly message: string }
   | { readonly type: 'stopped'; readonly stats: ServerStats }
-  | { readonly type: 'stats'; readonly stats: ServerStats };
+  | { readonly type: 'stats'; readonly stats: ServerStats }
+  | { readonly type: 'mark'; readonly atMicros: number };
 
 export interface ServerStats {
   /** Peak resident set size of the server process so far. */
@@ -60,7 +61,11 @@ export interface ServerStats {
   readonly toolCalls: number;
 }
 
-export type ParentMessage = { readonly type: 'stop' } | { readonly type: 'stats' };
+export type ParentMessage =
+  | { readonly type: 'stop' }
+  | { readonly type: 'stats' }
+  /** Answer with the monotonic clock (the clock of `--cpu-prof` sample times), to cut a window out of a profile. */
+  | { readonly type: 'mark' };
 
 /** One measured load run, as the load generator reports it. */
 export interface LoadResult {

@@ -1,5 +1,5 @@
 import type { BenchDatabases } from '../harness/databases.js';
-import type { ServerHandle } from '../harness/processes.js';
+import type { ServerHandle, StartOptions } from '../harness/processes.js';
 
 export type ScenarioName = 'limit' | 'sdk' | 'ce' | 'ee-key' | 'ee-jwt';
 
@@ -32,9 +32,4 @@ export interface ScenarioModule {
   /** Why the scenarios cannot run on this checkout, or undefined when they can. */
   unavailable(): Promise<string | undefined>;
   start(databases: BenchDatabases, options?: StartOptions): Promise<ScenarioGroup>;
-}
-
-export interface StartOptions {
-  /** Run the server processes under `--cpu-prof`, writing profiles here. */
-  readonly cpuProfileDir?: string;
 }

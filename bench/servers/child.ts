@@ -29,6 +29,7 @@ export function runServer(start: () => Promise<{ url: string; credentials?: Reco
     (server) => {
       process.on('message', (message: ParentMessage) => {
         if (message.type === 'stats') send({ type: 'stats', stats: stats() });
+        if (message.type === 'mark') send({ type: 'mark', atMicros: Number(process.hrtime.bigint() / 1000n) });
         if (message.type === 'stop') {
           server.close().then(
             () => {
