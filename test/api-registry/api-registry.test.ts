@@ -78,6 +78,11 @@ describe('API registry over a generated 200+-operation document', () => {
       }
     });
 
+    it('narrows results to a tag', async () => {
+      const found = dataOf<{ results: { operationId: string; tags: string[] }[] }>(await callTool(t.client, 'api.search', { query: 'approve', tag: 'time entries' }));
+      expect(found.results.map((r) => r.operationId)).to.deep.equal(['approveTimeEntry']);
+    });
+
     it('ranks deterministically and respects the limit', async () => {
       const first = await search('update a client', 5);
       const second = await search('update a client', 5);
