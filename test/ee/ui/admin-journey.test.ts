@@ -71,7 +71,7 @@ describe('EE admin UI: an admin provisions an agent and follows it in the audit 
     await page.getByRole('button', { name: 'Create agent' }).click();
     const agentForm = page.getByRole('form', { name: 'Create agent' });
     await agentForm.getByLabel('Name', { exact: true }).fill('Ticket bot');
-    await agentForm.getByLabel('Identity provider').selectOption({ label: 'Corporate IdP' });
+    await agentForm.getByLabel('Identity provider', { exact: true }).selectOption({ label: 'Corporate IdP' });
     await agentForm.getByLabel('Agent identifier in the identity provider').fill(client.clientId);
     expect(await agentForm.locator('.help', { hasText: 'sub claim' }).count(), 'help on where to find the identifier').to.equal(1);
     await agentForm.getByLabel('ticket reader').check();
