@@ -12,7 +12,7 @@ import {
 import { AgentStore, type Agent } from '../identity/agent-store.js';
 import { RoleStore, type Role } from '../rbac/role-store.js';
 import { AdminGuard } from './admin-guard.js';
-import { storeFailure } from './identity-errors-http.js';
+import { storeFailure } from './store-failure.js';
 import { invalid, notFound, pathId, validated } from './validation.js';
 
 class AgentFieldsDto {

@@ -5,7 +5,7 @@ import { IDP_KINDS } from '../identity/idp-presets.js';
 import { IdpProviderStore, type IdpProvider } from '../identity/idp-provider-store.js';
 import { JwksCache } from '../identity/jwks-cache.js';
 import { AdminGuard } from './admin-guard.js';
-import { storeFailure } from './identity-errors-http.js';
+import { storeFailure } from './store-failure.js';
 import { notFound, pathId, validated } from './validation.js';
 
 class IdpFieldsDto {
