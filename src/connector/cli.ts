@@ -27,6 +27,16 @@ async function run(options: RunOptions): Promise<number> {
   // stdout is the protocol channel: anything a dependency prints goes to stderr instead.
   console.log = console.info = console.debug = (...args: unknown[]) => logger.debug(format(...args));
   const tokens = tokenSource(options, logger);
+  // The client closing stdin ends the session; it may do so before the bridge is up.
+  let stop: (() => void) | undefined;
+  let stopped = false;
+  const onEnd = (): void => {
+    stopped = true;
+    stop?.();
+  };
+  process.stdin.once('end', onEnd);
+  process.once('SIGINT', onEnd);
+  process.once('SIGTERM', onEnd);
   let bridge;
   try {
     bridge = await startBridge({ url: options.url, tokens, timeoutMs: options.timeoutMs, logger, local: new StdioServerTransport() });
@@ -37,10 +47,8 @@ async function run(options: RunOptions): Promise<number> {
     }
     throw error;
   }
-  const stop = (): void => void bridge.close();
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
-  process.stdin.once('end', stop);
+  stop = () => void bridge.close();
+  if (stopped || process.stdin.readableEnded) stop();
   await bridge.closed;
   await bridge.close();
   return EXIT_OK;

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { communityEdition } from 'gatehouse/oss';
 import { createTestEngine, type TestEngine } from 'gatehouse/testing';
-import { connectConnector, type ConnectedConnector } from './support/connector-process.js';
+import { connectConnector, runConnector, type ConnectedConnector } from './support/connector-process.js';
 import { connectorTestTools, type ToolProbe } from './support/tools-plugin.js';
 
 describe('connector: Community Edition with an API key', function () {
@@ -76,5 +76,12 @@ describe('connector: Community Edition with an API key', function () {
     expect(connector.stderr()).to.include('connected to');
     expect(apiKey).to.have.length.greaterThan(16);
     expect(connector.stderr()).not.to.include(apiKey);
+  });
+
+  it('is quiet by default and exits 0 when the client closes stdin', async () => {
+    const run = await runConnector(['--url', t.engine.mcpUrl()], { GATEHOUSE_API_KEY: apiKey });
+    expect(run.code).to.equal(0);
+    expect(run.stderr).to.equal('');
+    expect(run.stdout).to.equal('');
   });
 });

@@ -62,6 +62,7 @@ export function runConnector(args: readonly string[], env: Record<string, string
   const { timeoutMs = 20_000, command = FROM_SOURCE, cwd } = options;
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [...command, ...args], { env: baseEnv(env), stdio: ['pipe', 'pipe', 'pipe'], cwd });
+    child.stdin.end();
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')));
