@@ -18,10 +18,6 @@ export class ApiCatalog {
 
   constructor(private readonly documents: readonly ApiDocumentOptions[]) {}
 
-  get loaded(): boolean {
-    return this.state !== undefined;
-  }
-
   loadSync(): void {
     this.index(this.documents.map((d, i) => loadSync(d.source, i)));
   }

@@ -139,7 +139,7 @@ export class OperationSearch {
   }
 
   /** Operations relevant to `query`, best first. */
-  search(query: string, accept: (operation: ApiOperation) => boolean = () => true): SearchHit[] {
+  search(query: string): SearchHit[] {
     const terms = [...new Set(tokens(query))];
     if (terms.length === 0) return [];
     const scores = new Map<number, number>();
@@ -168,8 +168,7 @@ export class OperationSearch {
     for (const [index, raw] of scores) {
       const score = raw / possible;
       if (score < this.floor) continue;
-      const operation = this.operations[index]!;
-      if (accept(operation)) hits.push({ operation, score: Math.round(score * 1e6) / 1e6 });
+      hits.push({ operation: this.operations[index]!, score: Math.round(score * 1e6) / 1e6 });
     }
     return hits.sort((a, b) => b.score - a.score || (a.operation.id < b.operation.id ? -1 : a.operation.id > b.operation.id ? 1 : 0));
   }
