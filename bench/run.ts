@@ -17,7 +17,7 @@ import { aggregate, evaluateTargets, machineDescription, writeResults, type Benc
 import { ceScenario, limitScenario, sdkScenario } from './scenarios/baseline.js';
 import { enterpriseScenarios } from './scenarios/enterprise.js';
 import type { AuditCheck, Scenario, ScenarioGroup, ScenarioModule, ScenarioName } from './scenarios/scenario.js';
-import { measureAuditStore, type AuditStoreResult } from './scenarios/audit-store.js';
+import { measureAuditStore } from './scenarios/audit-store.js';
 
 interface Settings {
   readonly mode: 'full' | 'quick';
@@ -109,11 +109,13 @@ async function main(): Promise<number> {
     }
     if (audit) log(`audit: ${audit.auditRows} rows for ${audit.toolCalls} executed calls (difference ${audit.difference})`);
 
-    const auditStore: AuditStoreResult = await measureAuditStore(databases, settings.auditRows, log);
+    const profileExport = !skipProfile && (settings.mode === 'full' || forceProfile);
+    const { result: auditStore, exportProfile } = await measureAuditStore(databases, settings.auditRows, log, { profileIfSlow: profileExport });
 
     const rows = aggregate(cells, unavailable);
     const targets = evaluateTargets(rows, audit, auditStore);
-    const profiles: Partial<Record<ScenarioName, ProfileSummary>> = {};
+    const profiles: Partial<Record<ScenarioName | 'audit-export', ProfileSummary>> = {};
+    if (exportProfile) profiles['audit-export'] = exportProfile;
     if (!skipProfile) {
       const toProfile = new Set<ScenarioName>();
       for (const target of targets) if (target.met === false && target.profile) toProfile.add(target.profile);

@@ -25,6 +25,9 @@ export interface HotSpot {
 }
 
 export interface ProfileSummary {
+  /** Length of the measured window. */
+  readonly windowMs: number;
+  /** CPU time the thread spent on anything but idling, within the window. */
   readonly busyMs: number;
   readonly top: readonly HotSpot[];
   /** Self time grouped by where the code lives: Gatehouse core, a plugin, a package, Node itself. */
@@ -95,6 +98,7 @@ export async function summariseProfile(file: string, window: { fromMicros: numbe
   }
   const percent = (ms: number): number => Math.round((ms / busy) * 1000) / 10;
   return {
+    windowMs: Math.round((window.toMicros - window.fromMicros) / 1000),
     busyMs: Math.round(busy),
     top: [...byFunction.values()]
       .sort((a, b) => b.ms - a.ms)

@@ -59,7 +59,7 @@ export interface BenchResults {
   readonly auditStore: AuditStoreResult;
   readonly startup: StartupResult;
   readonly targets: readonly Target[];
-  readonly profiles: Partial<Record<ScenarioName, ProfileSummary>>;
+  readonly profiles: Partial<Record<ScenarioName | 'audit-export', ProfileSummary>>;
   readonly runSeconds: number;
 }
 
@@ -294,7 +294,8 @@ export function renderMarkdown(results: BenchResults, notes: string): string {
   const profiled = Object.entries(results.profiles);
   if (profiled.length === 0) lines.push('No target was missed, or profiling was skipped.', '');
   for (const [name, profile] of profiled) {
-    lines.push(`### ${name} (${fmt(profile!.busyMs)} ms busy CPU, \`node --cpu-prof\` of the server at 16 connections)`, '');
+    const what = name === 'audit-export' ? 'of the server while it streams the whole export' : 'of the server at 16 connections';
+    lines.push(`### ${name}`, '', `\`node --cpu-prof\` ${what}: ${fmt(profile!.busyMs)} ms of CPU in a ${fmt(profile!.windowMs)} ms window (${Math.round((profile!.busyMs / profile!.windowMs) * 100)}% busy).`, '');
     lines.push('| self % | function | where |', '|---:|---|---|');
     for (const spot of profile!.top) lines.push(`| ${spot.selfPercent} | \`${spot.function}\` | ${spot.location ? `\`${spot.location}\`` : ''} |`);
     lines.push('', 'Self time by area: ' + profile!.byArea.map((area) => `${area.area} ${area.selfPercent}%`).join(', ') + '.', '');

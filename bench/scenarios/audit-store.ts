@@ -1,7 +1,12 @@
 import { createHash } from 'node:crypto';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { summariseProfile, type ProfileSummary } from '../harness/cpu-profile.js';
 import type { BenchDatabases } from '../harness/databases.js';
-import { startServer } from '../harness/processes.js';
+import type { BenchDatabase } from '../harness/protocol.js';
+import { startServer, type ServerHandle } from '../harness/processes.js';
 import { loadEnterprise } from './enterprise-availability.js';
 
 export type AuditStoreResult =
@@ -42,15 +47,60 @@ function percentile(sorted: readonly number[], p: number): number {
   return Math.round(sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]! * 10) / 10;
 }
 
+const EXPORT_TARGET_ROWS_PER_SECOND = 50_000;
+
+/** Stream the whole JSON Lines export of the server's tenant; returns the number of rows. */
+async function exportAll(server: ServerHandle): Promise<number> {
+  const { baseUrl, adminSecret } = server.credentials;
+  const response = await fetch(`${baseUrl}/api/v1/mcp/audit/export?format=jsonl`, { headers: { 'x-bench-admin': adminSecret! } });
+  if (response.status !== 200 || !response.body) throw new Error(`audit export answered ${response.status}: ${(await response.text()).slice(0, 300)}`);
+  let exported = 0;
+  for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
+    for (const byte of chunk) if (byte === 10) exported++;
+  }
+  return exported;
+}
+
 /**
  * Audit query and streamed export over `rows` generated audit rows of one tenant (100 agents over
- * 30 days), through the Enterprise admin API of a server process of its own.
+ * 30 days), through the Enterprise admin API of a server process of its own. With `profileIfSlow`,
+ * an export slower than its target is run once more under `node --cpu-prof`.
  */
-export async function measureAuditStore(databases: BenchDatabases, rows: number, log: (message: string) => void): Promise<AuditStoreResult> {
+export async function measureAuditStore(
+  databases: BenchDatabases,
+  rows: number,
+  log: (message: string) => void,
+  options: { profileIfSlow?: boolean } = {},
+): Promise<{ result: AuditStoreResult; exportProfile?: ProfileSummary }> {
+  const measured = await measure(databases, rows, log);
+  if (!options.profileIfSlow || !measured.result.available || measured.result.export.rowsPerSecond >= EXPORT_TARGET_ROWS_PER_SECOND) {
+    return { result: measured.result };
+  }
+  log('CPU profile of the exporting server');
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'gatehouse-bench-profile-'));
+  try {
+    const server = await startServer({ kind: 'ee', database: measured.database! }, { cpuProfileDir: dir });
+    let window: { fromMicros: number; toMicros: number };
+    try {
+      const fromMicros = await server.mark();
+      await exportAll(server);
+      window = { fromMicros, toMicros: await server.mark() };
+    } finally {
+      await server.stop();
+    }
+    const files = (await readdir(dir)).filter((file) => file.endsWith('.cpuprofile'));
+    const summaries = await Promise.all(files.map((file) => summariseProfile(path.join(dir, file), window).catch(() => undefined)));
+    return { result: measured.result, exportProfile: summaries.filter((summary) => summary !== undefined).sort((a, b) => b.busyMs - a.busyMs)[0] };
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+async function measure(databases: BenchDatabases, rows: number, log: (message: string) => void): Promise<{ result: AuditStoreResult; database?: BenchDatabase }> {
   const loaded = await loadEnterprise();
   if ('reason' in loaded) {
     log(`audit query/export: not available (${loaded.reason})`);
-    return { available: false, rows, reason: loaded.reason };
+    return { result: { available: false, rows, reason: loaded.reason } };
   }
   const database = await databases.create('audit');
   // A first boot applies the migrations and names the tenant the admin API serves.
@@ -117,19 +167,14 @@ export async function measureAuditStore(databases: BenchDatabases, rows: number,
       }
     })();
     const started = performance.now();
-    const response = await fetch(`${baseUrl}/api/v1/mcp/audit/export?format=jsonl`, { headers });
-    if (response.status !== 200 || !response.body) throw new Error(`audit export answered ${response.status}: ${(await response.text()).slice(0, 300)}`);
-    let exported = 0;
-    for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
-      for (const byte of chunk) if (byte === 10) exported++;
-    }
+    const exported = await exportAll(server);
     const seconds = (performance.now() - started) / 1000;
     sampling = false;
     await sampler;
     const after = await server.stats();
     peakRss = Math.max(peakRss, after.rssBytes);
     if (exported !== rows) throw new Error(`the export held ${exported} rows, not ${rows}`);
-    return {
+    const result: AuditStoreResult = {
       available: true,
       rows,
       insertSeconds,
@@ -144,6 +189,7 @@ export async function measureAuditStore(databases: BenchDatabases, rows: number,
         lifetimeMaxRssMb: Math.round(after.maxRssBytes / 2 ** 20),
       },
     };
+    return { result, database };
   } finally {
     await server.stop();
   }
