@@ -31,7 +31,13 @@ export class AdminGuard {
 
   async admit(req: RouteRequest): Promise<Principal> {
     const session = this.sessions?.resolve(req);
-    if (session) return session;
+    if (session) {
+      // Like every other admin credential, a session acts only at its own tenant's URLs.
+      if (req.tenantHint !== undefined && req.tenantHint !== session.tenant) {
+        throw new HttpError(403, 'forbidden', 'This admin session is not valid for this tenant.');
+      }
+      return session;
+    }
     const host = await this.settings.adminAuthenticator?.(req);
     if (host) {
       if (typeof host.tenant !== 'string' || !TENANT_ID.test(host.tenant)) {
