@@ -84,6 +84,13 @@ describe('EE RBAC', () => {
     expect(text(result)).to.contain('missing scope mcp');
   });
 
+  it('treats a tenant key with scope mcp as a tenant-wide service credential, also when it is an admin key', async () => {
+    const service = await t.connect({ token: (await t.createKey({ scopes: ['mcp'] })).secret });
+    expect(await toolNames(service)).to.deep.equal(['billing.charge', 'diagnostics.ping', 'echo', 'tickets.read', 'tickets.write']);
+    const both = await t.connect({ token: (await t.createKey({ scopes: ['admin', 'mcp'] })).secret });
+    expect(text(await both.callTool({ name: 'tickets.write', arguments: { id: '2' } }))).to.equal('wrote 2');
+  });
+
   it('shows every tool in the registry with its permission and whether the caller may use it', async () => {
     const reader = await t.role('registry reader', ['tickets:read']);
     const agent = await t.agent({ roleIds: [reader] });
