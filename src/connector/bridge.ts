@@ -91,12 +91,12 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
 
   const progress = new Map<string, () => void>();
   let localTransport: Transport | undefined;
+  let relayed = 0;
   /**
    * Server notifications go straight from the HTTP transport to stdio, ahead of the SDK's deferred
    * notification dispatch: a progress notification must reach the client before the response it
    * precedes, or the client has already forgotten its token.
    */
-  let relayed = 0;
   const relay = (message: JSONRPCMessage): boolean => {
     if (!isJSONRPCNotification(message)) return false;
     relayed++;
