@@ -4,6 +4,7 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { ApiKeyStore, GatehouseError, createEngine, type Engine, type EngineOptions, type PluginDefinition } from '../core/index.js';
 import { communityEdition } from '../plugins/oss/index.js';
 import { ticketsPlugin } from '../../examples/tickets-plugin/index.js';
+import { ticketsApiRegistry } from '../../examples/tickets-plugin/rest-api.js';
 
 /** The package version, read from package.json next to the sources or above the build folder. */
 function packageVersion(): string {
@@ -89,12 +90,14 @@ async function editionPlugin(name: string | undefined): Promise<PluginDefinition
 
 async function openEngine(flags: Flags, extra: Partial<EngineOptions> = {}): Promise<Engine> {
   const plugins = [await editionPlugin(str(flags.edition))];
-  if (!flags['no-examples']) plugins.push(ticketsPlugin());
+  // The example REST API reaches the engine's database once the engine exists.
+  let engine: Engine | undefined;
+  if (!flags['no-examples']) plugins.push(ticketsPlugin(), ticketsApiRegistry(() => engine!.database));
   const dataDir = str(flags['data-dir']) ?? process.env.GATEHOUSE_DATA_DIR;
   if (!process.env.DATABASE_URL) {
     process.stderr.write(`Using the embedded database in ${dataDir ?? './.gatehouse/data'} (set DATABASE_URL to use PostgreSQL).\n`);
   }
-  return createEngine({
+  engine = await createEngine({
     plugins,
     publicUrl: str(flags['public-url']) ?? process.env.GATEHOUSE_PUBLIC_URL,
     basePath: str(flags['base-path']),
@@ -102,6 +105,7 @@ async function openEngine(flags: Flags, extra: Partial<EngineOptions> = {}): Pro
     logLevel: 'warn',
     ...extra,
   });
+  return engine;
 }
 
 function stopOnSignal(engine: Engine): void {
@@ -154,7 +158,8 @@ async function demo(flags: Flags): Promise<void> {
   process.stdout.write(
     [
       '',
-      'Gatehouse demo is running (Community Edition, example tickets plugin, tenant "demo").',
+      'Gatehouse demo is running (Community Edition, tenant "demo") with the example tickets plugin: hand-written',
+      'tools (tickets.*, clients.*) and the same data as a REST API exposed through the API registry (tickets-api.*).',
       '',
       `  MCP endpoint   ${mcpUrl}`,
       `  Health         ${url}/healthz`,

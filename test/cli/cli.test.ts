@@ -105,6 +105,9 @@ describe('the gatehouse CLI', function () {
       await client.connect(new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers: { authorization: `Bearer ${key}` } } }));
       const created = await client.callTool({ name: 'tickets.create', arguments: { title: 'From the demo test' } });
       expect((created.structuredContent as { ticket: { title: string } }).ticket.title).to.equal('From the demo test');
+      // The same data through the example REST API, found and called via the API registry's tools.
+      const found = await client.callTool({ name: 'tickets-api.search', arguments: { query: 'list tickets' } });
+      expect(JSON.stringify(found.structuredContent)).to.match(/listTickets|list_tickets|get_tickets/i);
       await client.close();
     } finally {
       const exited = new Promise((resolve) => demo.child.once('exit', resolve));

@@ -119,3 +119,34 @@ describe('Community Edition API keys', () => {
     expect(data.entries[0].inputSchema).to.include({ type: 'object' });
   });
 });
+
+describe('authentication challenges', () => {
+  it('a failure description with non-ASCII text still gets its 401 (regression: the response was dropped)', async () => {
+    const { Authenticator, AuditSink, Policy, definePlugin: plugin } = await import('gatehouse');
+    const { AllowAllPolicy, NoopAuditSink } = await import('gatehouse/oss');
+    const accented = plugin({
+      id: 'accented-edition',
+      register({ bind }) {
+        bind(Authenticator).toConstantValue({
+          authenticate: async () => ({ ok: false as const, error: 'invalid_token' as const, description: 'Jeton expiré — réessayez' }),
+          challenge: () => ({}),
+        });
+        bind(Policy).to(AllowAllPolicy);
+        bind(AuditSink).to(NoopAuditSink);
+      },
+    });
+    const t = await createTestEngine({ plugins: [accented], connect: false });
+    try {
+      const res = await fetch(t.engine.mcpUrl(), {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', accept: 'application/json', authorization: 'Bearer x' },
+        body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'ping' }),
+      });
+      expect(res.status).to.equal(401);
+      expect(res.headers.get('www-authenticate')).to.include('error_description="Jeton expir? ? r?essayez"');
+      expect(((await res.json()) as { error_description: string }).error_description).to.equal('Jeton expiré — réessayez');
+    } finally {
+      await t.close();
+    }
+  });
+});

@@ -21,6 +21,19 @@ export interface DatabaseOptions {
 
 const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
 
+type KnexClientClass = new (...args: never[]) => { processResponse(obj: { method?: string }, runner: unknown): unknown };
+
+/**
+ * The embedded dialect derives the SQL command from knex's method name, which is `del` for a
+ * delete: without this, `delete()` resolves to a result object instead of the row count that the
+ * PostgreSQL dialect returns.
+ */
+class EmbeddedClient extends (ClientPGlite as unknown as KnexClientClass) {
+  override processResponse(obj: { method?: string }, runner: unknown): unknown {
+    return super.processResponse(obj.method === 'del' ? { ...obj, method: 'delete' } : obj, runner);
+  }
+}
+
 export class KnexDatabase implements Database {
   constructor(
     readonly knex: Knex,
@@ -66,7 +79,7 @@ export async function openDatabase(options: DatabaseOptions = {}): Promise<KnexD
     if (!dataDir.startsWith('memory://')) await mkdir(dataDir, { recursive: true });
     const pglite = new PGlite(dataDir);
     knex = knexFactory({
-      client: ClientPGlite as unknown as typeof knexFactory.Client,
+      client: EmbeddedClient as unknown as typeof knexFactory.Client,
       connection: { pglite } as unknown as Knex.StaticConnectionConfig,
       searchPath,
     });

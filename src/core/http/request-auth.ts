@@ -6,7 +6,9 @@ import { EngineConfig } from '../kernel/config.js';
 import { HttpError } from '../errors.js';
 import type { HttpRequest } from './types.js';
 
-const quote = (value: string): string => `"${value.replace(/["\\]/g, '\\$&')}"`;
+// Header values must be visible ASCII: anything else (an accented letter in a message) would make
+// the HTTP layer refuse to send the response at all.
+const quote = (value: string): string => `"${value.replace(/[^\x20-\x7e]/g, '?').replace(/["\\]/g, '\\$&')}"`;
 
 export function bearerChallenge(params: Readonly<Record<string, string | undefined>>): string {
   const parts = Object.entries(params)
