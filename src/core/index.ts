@@ -44,6 +44,7 @@ export { MigrationSource } from './ports/migrations.js';
 
 export { RouteContribution, type RouteDefinition, type RouteMethod, type RouteRequest } from './http/route.js';
 export { json, jsonError, type HttpRequest, type HttpResponse, type HttpBody } from './http/types.js';
+export { negotiatedJson, acceptsGzip } from './http/negotiated-json.js';
 export { mcpResourceUrl, bearerChallenge } from './http/request-auth.js';
 export type { NodeHandler } from './http/node-adapter.js';
 export { McpDispatcher } from './mcp/mcp-dispatcher.js';

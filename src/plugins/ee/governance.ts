@@ -38,6 +38,10 @@ function positive(value: unknown, name: string): void {
 function rbacSettings(options: GovernanceOptions['rbac'] = {}): RbacSettings {
   if (typeof options !== 'object' || options === null) throw new ConfigError('enterpriseEdition(options): rbac must be an object.');
   for (const [name, value] of Object.entries(options)) {
+    if (name === 'tenantKeys') {
+      if (value !== 'deny' && value !== 'allow') throw new ConfigError('enterpriseEdition(options): rbac.tenantKeys must be "deny" or "allow".');
+      continue;
+    }
     if (name !== 'permissionCacheTtlMs') throw new ConfigError(`enterpriseEdition(options): unknown option "rbac.${name}".`);
     positive(value, `rbac.${name}`);
   }

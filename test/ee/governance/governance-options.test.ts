@@ -20,6 +20,7 @@ describe('EE governance options', () => {
     expect(await boot({ audit: { flushEvery: 5 } as never })).to.contain('unknown option "audit.flushEvery"');
     expect(await boot({ audit: { redaction: { keys: 'password' } as never } })).to.contain('audit.redaction');
     expect(await boot({ rbac: { permissionCacheTtlMs: -1 } })).to.contain('rbac.permissionCacheTtlMs');
+    expect(await boot({ rbac: { tenantKeys: 'sometimes' as never } })).to.contain('rbac.tenantKeys must be "deny" or "allow"');
     expect(await boot({ audit: { batchSize: 50, redaction: { keys: /ssn/ } }, rbac: { permissionCacheTtlMs: 1000 } })).to.equal('booted');
   });
 });

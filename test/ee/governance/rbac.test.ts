@@ -84,25 +84,36 @@ describe('EE RBAC', () => {
     expect(text(result)).to.contain('missing scope mcp');
   });
 
-  it('treats a tenant key with scope mcp as a tenant-wide service credential, also when it is an admin key', async () => {
-    const service = await t.connect({ token: (await t.createKey({ scopes: ['mcp'] })).secret });
-    expect(await toolNames(service)).to.deep.equal(['billing.charge', 'diagnostics.ping', 'echo', 'tickets.read', 'tickets.write']);
+  it('gives a plain tenant key (scope mcp, no agent) no tools by default — governance cannot be bypassed with a CE-style key', async () => {
+    const plain = await t.connect({ token: (await t.createKey({ scopes: ['mcp'] })).secret });
+    expect(await toolNames(plain)).to.deep.equal([]);
+    const result = await plain.callTool({ name: 'tickets.read', arguments: { id: '1' } });
+    expect(result.isError).to.equal(true);
+    expect(text(result)).to.match(/tenant API keys have no roles here/);
     const both = await t.connect({ token: (await t.createKey({ scopes: ['admin', 'mcp'] })).secret });
-    expect(text(await both.callTool({ name: 'tickets.write', arguments: { id: '2' } }))).to.equal('wrote 2');
+    expect((await both.callTool({ name: 'tickets.write', arguments: { id: '2' } })).isError).to.equal(true);
   });
 
-  it('shows every tool in the registry with its permission and whether the caller may use it', async () => {
+  it('lets plain tenant keys call every tool only when the edition is configured with rbac.tenantKeys "allow"', async () => {
+    const lenient = await governanceEngine({ edition: { rbac: { tenantKeys: 'allow' } } });
+    try {
+      const service = await lenient.connect({ token: (await lenient.createKey({ scopes: ['mcp'] })).secret });
+      expect(await toolNames(service)).to.deep.equal(['billing.charge', 'diagnostics.ping', 'echo', 'tickets.read', 'tickets.write']);
+      expect(text(await service.callTool({ name: 'tickets.write', arguments: { id: '2' } }))).to.equal('wrote 2');
+    } finally {
+      await lenient.close();
+    }
+  });
+
+  it('lists in the registry only what the agent may use, each with its permission — never the tools it may not', async () => {
     const reader = await t.role('registry reader', ['tickets:read']);
     const agent = await t.agent({ roleIds: [reader] });
     const response = await t.http('GET', '/api/v1/meta/mcp-registry', { token: agent.key });
     expect(response.status).to.equal(200);
     const data = response.body.data as { edition: string; entries: { name: string; permission: string | null; allowed: boolean; reason?: string }[] };
     expect(data.edition).to.equal('enterprise');
-    const byName = Object.fromEntries(data.entries.map((entry) => [entry.name, entry]));
-    expect(Object.keys(byName).sort()).to.deep.equal(['billing.charge', 'diagnostics.ping', 'echo', 'tickets.read', 'tickets.write']);
-    expect(byName['tickets.read']).to.include({ permission: 'tickets:read', allowed: true });
-    expect(byName['tickets.write']).to.include({ permission: 'tickets:write', allowed: false, reason: 'missing permission tickets:write' });
-    expect(byName['diagnostics.ping']).to.include({ permission: null, allowed: false });
+    expect(data.entries.map((entry) => entry.name)).to.deep.equal(['tickets.read']);
+    expect(data.entries[0]).to.include({ permission: 'tickets:read', allowed: true });
     expect((await t.http('GET', '/api/v1/meta/mcp-registry')).status).to.equal(401);
   });
 

@@ -1,9 +1,11 @@
 import { inject, injectable } from 'inversify';
-import { RegistryEntries, json, type RouteContribution, type RouteDefinition } from '../../../core/index.js';
+import { RegistryEntries, negotiatedJson, type RouteContribution, type RouteDefinition } from '../../../core/index.js';
 
 /**
- * `GET /api/v1/meta/mcp-registry` in the Enterprise Edition: every tool and registry operation,
- * each with the permission it needs and whether the caller holds it (and, when not, why).
+ * `GET /api/v1/meta/mcp-registry` in the Enterprise Edition: the tools and registry operations the
+ * caller may use — the same decision as `tools/list` and `tools/call`, so nothing the caller may not
+ * use is revealed — each with the permission it needs. Admins see every agent's view through the
+ * access check (`/api/v1/mcp/access-check`).
  */
 @injectable()
 export class EnterpriseRegistryRoutes implements RouteContribution {
@@ -16,20 +18,11 @@ export class EnterpriseRegistryRoutes implements RouteContribution {
         path: '/api/v1/meta/mcp-registry',
         handler: async (req) => {
           const principal = await req.authenticate();
-          const entries = (await this.registry.list(principal)).map(({ entry, decision }) => ({
-            ...entry,
-            permission: entry.permission,
-            allowed: decision.allow,
-            ...(decision.allow ? {} : { reason: decision.reason }),
-          }));
-          return json(200, {
-            data: {
-              edition: 'enterprise',
-              tenant: principal.tenant,
-              count: entries.length,
-              allowedCount: entries.filter((entry) => entry.allowed).length,
-              entries,
-            },
+          const entries = (await this.registry.list(principal))
+            .filter(({ decision }) => decision.allow)
+            .map(({ entry }) => ({ ...entry, permission: entry.permission, allowed: true }));
+          return negotiatedJson(req.header('accept-encoding'), 200, {
+            data: { edition: 'enterprise', tenant: principal.tenant, count: entries.length, entries },
           });
         },
       },

@@ -2,6 +2,7 @@ import { inject, injectable } from 'inversify';
 import type { Policy, PolicyDecision, PolicyRequest, Principal } from '../../../core/index.js';
 import { ADMIN_SCOPE, AGENT_KIND, AgentPermissions, type AgentAttributes } from '../contracts.js';
 import { grants } from './permission-pattern.js';
+import { RbacSettings } from './rbac-settings.js';
 
 const MCP_SCOPE = 'mcp';
 
@@ -12,8 +13,8 @@ export const UNDECLARED = '*';
  * The Enterprise policy. Deny by default:
  * - an agent may use a target when one of its roles' patterns matches the target's permission
  *   (`tickets:read`, `tickets:*`, `*`); a target that declares no permission needs `*`;
- * - a tenant API key holding scope `mcp` (not bound to an agent) is a tenant-wide service
- *   credential and may use everything;
+ * - a tenant API key holding scope `mcp` (not bound to an agent) may use nothing, unless the
+ *   edition was configured with `rbac.tenantKeys: 'allow'` (then it may use everything);
  * - any other principal, including an admin credential without `mcp`, may use nothing: the admin
  *   API is not a way to call tools.
  *
@@ -23,14 +24,20 @@ export const UNDECLARED = '*';
  */
 @injectable()
 export class RbacPolicy implements Policy {
-  constructor(@inject(AgentPermissions) private readonly permissions: AgentPermissions) {}
+  constructor(
+    @inject(AgentPermissions) private readonly permissions: AgentPermissions,
+    @inject(RbacSettings) private readonly settings: RbacSettings,
+  ) {}
 
   async decide(principal: Principal, request: PolicyRequest): Promise<PolicyDecision> {
     if (principal.kind === AGENT_KIND) {
       const patterns = await this.grantsOf(principal);
       return decideFor(patterns, request);
     }
-    if (principal.scopes.includes(MCP_SCOPE)) return { allow: true, reason: 'allowed: tenant API key with scope mcp' };
+    if (principal.scopes.includes(MCP_SCOPE)) {
+      if (this.settings.tenantKeys === 'allow') return { allow: true, reason: 'allowed: tenant API key with scope mcp' };
+      return { allow: false, reason: 'tenant API keys have no roles here: call as an agent (an agent key or an IdP token)' };
+    }
     const scope = principal.scopes.includes(ADMIN_SCOPE) ? 'an admin credential' : 'this credential';
     return { allow: false, reason: `missing scope ${MCP_SCOPE} (${scope} cannot call tools)` };
   }
