@@ -287,7 +287,7 @@ export function renderMarkdown(results: BenchResults, notes: string): string {
   }
   lines.push('## Start-up', '');
   lines.push(
-    `Spawn of a Community Edition engine process on a migrated database → first \`tools/call\` answered: median **${results.startup.medianMs} ms** (${results.startup.samplesMs.join(', ')} ms). This includes loading the TypeScript sources through tsx; a built package starts faster.`,
+    `Spawn of a Community Edition engine process on a migrated database → first \`tools/call\` answered: median **${results.startup.medianMs} ms** (${results.startup.samplesMs.join(', ')} ms). This includes loading and compiling the TypeScript sources through tsx on every start.`,
     '',
   );
   lines.push('## CPU profiles of missed targets', '');
