@@ -17,7 +17,22 @@ const slow = defineTool({
     return `waited ${ms} ms`;
   },
 });
-const tools = definePlugin({ id: 'slow', tools: [slow] });
+const aborted: string[] = [];
+const patient = defineTool({
+  name: 'patient',
+  description: 'Waits until told to stop, then notes why.',
+  input: z.object({ label: z.string() }),
+  handler: ({ label }, ctx) =>
+    new Promise<string>((resolve) => {
+      const timer = setTimeout(() => resolve('finished'), 5000);
+      ctx.signal.addEventListener('abort', () => {
+        clearTimeout(timer);
+        aborted.push(label);
+        resolve('stopped');
+      });
+    }),
+});
+const tools = definePlugin({ id: 'slow', tools: [slow, patient] });
 
 describe('engine lifecycle and mounting', () => {
   it('close() lets an in-flight call finish, then refuses new work', async () => {
@@ -79,7 +94,7 @@ describe('engine lifecycle and mounting', () => {
       const client = new Client({ name: 'host-test', version: '1' });
       await client.connect(new StreamableHTTPClientTransport(new URL(`${base}/mcp-gw/api/mcp`), { requestInit: { headers: { authorization: `Bearer ${secret}` } } }));
       const { tools: listed } = await client.listTools();
-      expect(listed.map((x) => x.name)).to.deep.equal(['slow']);
+      expect(listed.map((x) => x.name)).to.deep.equal(['slow', 'patient']);
       await client.close();
       expect(await (await fetch(`${base}/`)).text()).to.equal('host page');
     } finally {
@@ -109,5 +124,37 @@ describe('engine lifecycle and mounting', () => {
       server.close();
       await engine.close();
     }
+  });
+
+  it("a client that disconnects mid-call aborts the handler's signal", async () => {
+    const t = await createTestEngine({ plugins: [communityEdition(), tools] });
+    try {
+      const controller = new AbortController();
+      const pending = fetch(t.engine.mcpUrl(), {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', accept: 'application/json', authorization: `Bearer ${t.apiKey}` },
+        body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'patient', arguments: { label: 'disconnect' } } }),
+        signal: controller.signal,
+      }).catch(() => undefined);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      controller.abort();
+      await pending;
+      for (let i = 0; i < 50 && !aborted.includes('disconnect'); i++) await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(aborted).to.include('disconnect');
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('a call still running when the drain times out has its signal aborted, and close() returns', async () => {
+    const t = await createTestEngine({ plugins: [communityEdition(), tools], drainTimeoutMs: 200 });
+    const pending = t.client.callTool({ name: 'patient', arguments: { label: 'drain' } });
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const started = Date.now();
+    await t.engine.close();
+    expect(Date.now() - started).to.be.lessThan(3000);
+    expect(aborted).to.include('drain');
+    expect((await pending).content).to.deep.equal([{ type: 'text', text: 'stopped' }]);
+    await t.close();
   });
 });

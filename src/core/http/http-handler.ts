@@ -18,6 +18,7 @@ import { json, jsonError, type HttpRequest, type HttpResponse } from './types.js
 import type { RouteRequest } from './route.js';
 import { TENANT_ID } from '../db/tenant-db.js';
 
+const ABORT_GRACE_MS = 1000;
 const TENANT_PATH = /^\/t\/([^/]+)(\/.*)$/;
 const LOOPBACK_HOSTS = ['localhost', '127.0.0.1', '[::1]'];
 const CORS_ALLOW_HEADERS = 'authorization, content-type, accept, mcp-protocol-version, mcp-session-id, last-event-id, x-api-key, x-csrf-token';
@@ -72,6 +73,8 @@ export class HttpHandler {
   private closing = false;
   private idle: (() => void) | undefined;
   private readonly shutdown = new AbortController();
+  /** Controllers of running handlers, aborted when a drain times out. */
+  private readonly running = new Set<AbortController>();
   private origins: { readonly publicUrl: string; readonly allowed: ReadonlySet<string> } | undefined;
 
   constructor(
@@ -123,16 +126,24 @@ export class HttpHandler {
   /** Stop taking requests, wait for in-flight ones (up to the drain timeout), then abort the rest. */
   async drain(): Promise<void> {
     this.closing = true;
-    if (this.inFlight > 0) {
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, this.config.drainTimeoutMs);
-        this.idle = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
-    }
-    this.shutdown.abort(new GatehouseError('shutting_down', 'The server is shutting down.'));
+    await this.idleWithin(this.config.drainTimeoutMs);
+    const reason = new GatehouseError('shutting_down', 'The server is shutting down.');
+    this.shutdown.abort(reason);
+    for (const controller of this.running) controller.abort(reason);
+    // Handlers that honour their signal can still answer.
+    await this.idleWithin(ABORT_GRACE_MS);
+  }
+
+  private async idleWithin(ms: number): Promise<void> {
+    if (this.inFlight === 0) return;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      this.idle = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+    this.idle = undefined;
   }
 
   private corsHeaders(origin: string): Record<string, string> {
@@ -188,7 +199,9 @@ export class HttpHandler {
       path: req.path,
       query: req.query,
       clientAddress: req.clientAddress,
-      signal: req.signal,
+      get signal() {
+        return req.signal;
+      },
       params: match.params,
       requestId,
       tenantHint,
@@ -254,15 +267,15 @@ export class HttpHandler {
       }
       return { status: 202 };
     }
-    const call: CallContext = { principal, requestId, clientAddress: req.clientAddress, signal: req.signal, rpcId: message.message.id, session };
+    const call: CallContext = { principal, requestId, clientAddress: req.clientAddress, signal: this.shutdown.signal, rpcId: message.message.id, session };
     if (isInitialize && this.sessions.enabled) return this.initializeSession(message.message, call);
-    return this.answer(message.message, call, accept);
+    return this.answer(req, message.message, call, accept);
   }
 
   private async initializeSession(request: JsonRpcRequest, call: CallContext): Promise<HttpResponse> {
     let result: unknown;
     try {
-      result = await this.dispatcher.dispatch(request, { ...call, signal: AbortSignal.any([call.signal, this.shutdown.signal]) });
+      result = await this.dispatcher.dispatch(request, call);
     } catch (error) {
       return this.rpcFailure(request.id, error, call.requestId);
     }
@@ -306,17 +319,23 @@ export class HttpHandler {
    * sends something (progress, a log message, a server→client request) before its result: then
    * the response becomes an SSE stream of those messages ending with the result.
    */
-  private async answer(request: JsonRpcRequest, base: CallContext, accept: string | undefined): Promise<HttpResponse> {
+  private async answer(req: HttpRequest, request: JsonRpcRequest, base: CallContext, accept: string | undefined): Promise<HttpResponse> {
     let untrack: (() => void) | undefined;
-    let signal: AbortSignal;
+    let call = base;
     if (McpDispatcher.runsHandlers(request.method)) {
+      // One controller per handler call, aborted by a client disconnect, a cancellation or a drain.
       const controller = new AbortController();
-      untrack = this.exchange.track(requestOwner(base.principal, base.session), request.id, controller);
-      signal = AbortSignal.any([base.signal, this.shutdown.signal, controller.signal]);
-    } else {
-      signal = AbortSignal.any([base.signal, this.shutdown.signal]);
+      const abort = (): void => controller.abort(new GatehouseError('client_gone', 'The client disconnected.'));
+      if (req.onClose) req.onClose(abort);
+      else req.signal.addEventListener('abort', abort, { once: true });
+      this.running.add(controller);
+      const untrackExchange = this.exchange.track(requestOwner(base.principal, base.session), request.id, controller);
+      untrack = () => {
+        untrackExchange();
+        this.running.delete(controller);
+      };
+      call = { ...base, signal: controller.signal };
     }
-    const call: CallContext = { ...base, signal };
     if (!accept?.toLowerCase().includes('text/event-stream')) {
       try {
         return json(200, { jsonrpc: '2.0', id: request.id, result: await this.dispatcher.dispatch(request, call) });

@@ -36,9 +36,15 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
 export function fromNodeRequest(req: IncomingMessage, res: ServerResponse, limit: number): HttpRequest {
   const url = req.url ?? '/';
   const q = url.indexOf('?');
-  const controller = new AbortController();
+  // Abort plumbing is created only when something asks for it: most requests never do.
+  let controller: AbortController | undefined;
+  let listeners: (() => void)[] | undefined;
+  let gone = false;
   res.once('close', () => {
-    if (!res.writableFinished) controller.abort();
+    if (res.writableFinished) return;
+    gone = true;
+    controller?.abort();
+    if (listeners) for (const listener of listeners) listener();
   });
   let body: Promise<Buffer> | undefined;
   return {
@@ -51,7 +57,17 @@ export function fromNodeRequest(req: IncomingMessage, res: ServerResponse, limit
     },
     body: () => (body ??= readBody(req, limit)),
     clientAddress: req.socket.remoteAddress,
-    signal: controller.signal,
+    get signal() {
+      if (!controller) {
+        controller = new AbortController();
+        if (gone) controller.abort();
+      }
+      return controller.signal;
+    },
+    onClose(listener) {
+      if (gone) listener();
+      else (listeners ??= []).push(listener);
+    },
   };
 }
 

@@ -72,6 +72,18 @@ export interface Engine {
   close(): Promise<void>;
 }
 
+/** Stop a server: let connections finish their last response, then cut whatever is left. */
+async function closeServer(server: http.Server): Promise<void> {
+  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+  for (let waited = 0; waited < 1000; waited += 50) {
+    server.closeIdleConnections();
+    const done = await Promise.race([closed.then(() => true), new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 50))]);
+    if (done) return;
+  }
+  server.closeAllConnections();
+  await closed;
+}
+
 function normaliseBasePath(value: string | undefined, name: string): string {
   if (!value || value === '/') return '';
   if (!/^(\/[A-Za-z0-9._~-]+)+$/.test(value)) throw new ConfigError(`${name} "${value}" must look like /segment[/segment…].`);
@@ -280,15 +292,7 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
         closed ??= (async () => {
           await handler.drain();
           container.get(SessionStore).close();
-          await Promise.all(
-            [...servers].map(
-              (server) =>
-                new Promise<void>((resolve) => {
-                  server.close(() => resolve());
-                  server.closeAllConnections();
-                }),
-            ),
-          );
+          await Promise.all([...servers].map((server) => closeServer(server)));
           for (const service of [...lifecycle].reverse()) {
             try {
               await service.stop?.();

@@ -104,7 +104,7 @@ export class CatalogPipeline {
     if (!this.audit.accepting()) throw new AuditUnavailableError();
     let value: ResourceReturn | undefined | null;
     try {
-      value = await resource.handler(found.params, { ...this.contexts.create(call, { resource: resource.name }), uri });
+      value = await resource.handler(found.params, Object.assign(this.contexts.create(call, { resource: resource.name }), { uri }));
     } catch (error) {
       throw this.failure(error, record, call, uri);
     }

@@ -28,14 +28,26 @@ export class HandlerContextFactory {
     @inject(SessionStore) private readonly sessions: SessionStore,
   ) {}
 
+  /**
+   * The context of one handler call. `logger` and `db` are built on first use: most handlers need
+   * one of them or none, and the call path should not pay for what it does not use. Extend the
+   * result with `Object.assign` (spreading it would build both).
+   */
   create(call: CallContext, labels: Record<string, unknown>): HandlerContext {
     const { principal } = call;
+    const { logger: root, database } = this;
+    let logger: HandlerContext['logger'] | undefined;
+    let db: HandlerContext['db'] | undefined;
     return {
       principal,
       tenant: principal.tenant,
       signal: call.signal,
-      logger: this.logger.child({ ...labels, requestId: call.requestId, tenant: principal.tenant }),
-      db: this.database.forTenant(principal.tenant),
+      get logger() {
+        return (logger ??= root.child({ ...labels, requestId: call.requestId, tenant: principal.tenant }));
+      },
+      get db() {
+        return (db ??= database.forTenant(principal.tenant));
+      },
       requestId: call.requestId,
       log: async (level, data, loggerName) => this.log(call, level, data, loggerName),
     };

@@ -94,8 +94,7 @@ export class ToolCallPipeline {
     }
 
     const progressToken = (params?._meta as { progressToken?: unknown } | undefined)?.progressToken;
-    const context: ToolContext = {
-      ...this.contexts.create(call, { tool: name }),
+    const context: ToolContext = Object.assign(this.contexts.create(call, { tool: name }), {
       progress: this.contexts.progress(call, progressToken) ?? noProgress,
       requestClient: (method, requestParams) => this.contexts.requestClient(call, method, requestParams),
       resourceUpdated: (uri) => this.contexts.resourceUpdated(principal.tenant, uri),
@@ -104,7 +103,7 @@ export class ToolCallPipeline {
         target = actual;
         details = extra ? { tool: name, ...extra } : { tool: name };
       },
-    };
+    } satisfies Partial<ToolContext>);
 
     try {
       const result = toCallResult(await tool.handler(parsed.data, context));
