@@ -14,6 +14,8 @@ interface Filter {
   to: string;
 }
 
+const latency = (ms: number | null): string => (ms === null ? '' : `${ms < 10 ? ms.toFixed(2) : Math.round(ms)} ms`);
+
 const EMPTY_FILTER: Filter = { agent: '', tool: '', decision: '', from: '', to: '' };
 
 /** `datetime-local` values are local times; the API wants ISO 8601 instants. */
@@ -32,7 +34,7 @@ function Detail({ entry, agentName, onClose }: { entry: AuditEntry; agentName: s
     ['Decision', entry.decision],
     ['Reason', entry.reason ?? ''],
     ['Outcome', entry.outcome],
-    ['Latency', entry.latencyMs === null ? '' : `${entry.latencyMs} ms`],
+    ['Latency', latency(entry.latencyMs)],
     ['Issuer', entry.issuer ?? ''],
     ['Subject', entry.subject ?? ''],
     ['Request id', entry.requestId],
@@ -204,7 +206,7 @@ export function AuditPage() {
                     <span class={`badge decision-${entry.decision}`}>{entry.decision}</span>
                   </td>
                   <td>{entry.outcome}</td>
-                  <td>{entry.latencyMs === null ? '' : `${entry.latencyMs} ms`}</td>
+                  <td>{latency(entry.latencyMs)}</td>
                 </tr>
               ))}
             </tbody>

@@ -1,0 +1,96 @@
+/**
+ * Regenerates the admin UI screenshots in docs/images/ (`npm run screenshots`): starts a seeded
+ * Enterprise engine and an OpenID provider on 127.0.0.1, signs in with Chromium and captures
+ * each page.
+ */
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { ClientCredentialsProvider } from '@modelcontextprotocol/sdk/client/auth-extensions.js';
+import { AuditSink } from 'gatehouse';
+import { startOidcProvider } from '../test/ee/support/oidc.js';
+import { goTo, launchChromium, openPage, signIn, startUiEngine } from '../test/ee/ui/support.js';
+
+const out = join(process.cwd(), 'docs', 'images');
+mkdirSync(out, { recursive: true });
+
+const idp = await startOidcProvider();
+const t = await startUiEngine();
+const browser = await launchChromium();
+try {
+  const admin = async (method: string, path: string, body?: unknown): Promise<any> => {
+    const response = await fetch(`${t.url}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${t.adminKey}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    if (!response.ok) throw new Error(`${method} ${path}: ${response.status} ${await response.text()}`);
+    return ((await response.json()) as { data: unknown }).data;
+  };
+
+  const corporate = await admin('POST', '/api/v1/mcp/idp-providers', { kind: 'custom', name: 'Corporate IdP', issuer: idp.issuer });
+  const staff = await admin('POST', '/api/v1/mcp/idp-providers', { kind: 'keycloak', name: 'Staff SSO', realmUrl: 'https://sso.example.com/realms/staff' });
+  await admin('POST', `/api/v1/mcp/idp-providers/${staff.id}/deactivate`);
+  const reader = await admin('POST', '/api/v1/mcp/roles', { name: 'ticket reader', description: 'Reads tickets', permissions: ['tickets:read'] });
+  await admin('POST', '/api/v1/mcp/roles', { name: 'ticket admin', description: 'Everything on tickets', permissions: ['tickets:*'] });
+  const client = await idp.registerClient('ticket-bot');
+  await admin('POST', '/api/v1/mcp/agents', { name: 'Ticket bot', idpId: corporate.id, subject: client.clientId, roleIds: [reader.id] });
+  const nightly = await admin('POST', '/api/v1/mcp/agents', { name: 'Nightly report', roleIds: [reader.id] });
+  await admin('POST', `/api/v1/mcp/agents/${nightly.id}/keys`, { name: 'report runner' });
+
+  const authProvider = new ClientCredentialsProvider({ clientId: client.clientId, clientSecret: client.clientSecret, expectedIssuer: idp.issuer });
+  const agent = new Client({ name: 'ticket-bot', version: '1.0.0' });
+  await agent.connect(new StreamableHTTPClientTransport(new URL(t.engine.mcpUrl(t.tenant)), { authProvider }));
+  await agent.callTool({ name: 'tickets.read', arguments: { id: 'T-1042' } });
+  await agent.callTool({ name: 'tickets.read', arguments: { id: 'T-1043' } });
+  await agent.callTool({ name: 'tickets.close', arguments: { id: 'T-1042' } });
+  await agent.close();
+  await t.engine.resolve<AuditSink>(AuditSink).flush();
+
+  const { page, context } = await openPage(browser, { width: 1280, height: 800 });
+  const shot = (name: string, fullPage = false) => page.screenshot({ path: join(out, `admin-${name}.png`), fullPage });
+
+  await page.goto(t.adminUrl);
+  await page.getByLabel('Admin API key').waitFor();
+  await shot('sign-in');
+
+  await signIn(page, t.adminUrl, t.adminKey);
+  await goTo(page, 'Identity providers');
+  const row = page.locator('tr[data-idp="Corporate IdP"]');
+  await row.getByRole('button', { name: 'Test' }).click();
+  await row.locator('.test-result').waitFor();
+  await shot('idps');
+
+  await page.getByRole('button', { name: 'Add identity provider' }).click();
+  await page.getByLabel('Microsoft Entra ID').check();
+  await shot('idp-add');
+
+  await goTo(page, 'Agents');
+  await page.locator('td.agent-name', { hasText: 'Ticket bot' }).waitFor();
+  await shot('agents');
+
+  await goTo(page, 'Roles');
+  await page.locator('tr[data-role="ticket admin"]').waitFor();
+  await page.getByRole('button', { name: 'Create role' }).click();
+  await shot('roles');
+
+  await goTo(page, 'Audit');
+  const denied = page.getByRole('table', { name: 'Audit events' }).locator('tbody tr', { hasText: 'tickets.close' });
+  await denied.getByRole('button').click();
+  await page.getByRole('complementary', { name: 'Audit event' }).waitFor();
+  await shot('audit', true);
+
+  await goTo(page, 'Access check');
+  await page.getByLabel('Agent').selectOption({ label: 'Ticket bot' });
+  await page.getByRole('table', { name: 'Tool access' }).waitFor();
+  await shot('access-check');
+  await context.close();
+  console.log(`screenshots written to ${out}`);
+} finally {
+  await browser.close();
+  await t.close();
+  await idp.close();
+}
+// The test kit's shared database stays open for the life of the process; this script is done.
+process.exit(0);
