@@ -5,6 +5,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { ClientCredentialsProvider } from '@modelcontextprotocol/sdk/client/auth-extensions.js';
 import { AuditSink } from 'gatehouse';
+import { AgentStore } from 'gatehouse/ee';
 import { startOidcProvider, type OidcFixture } from '../support/oidc.js';
 import { goTo, launchChromium, openPage, signIn, startUiEngine, type UiEngine } from './support.js';
 
@@ -125,6 +126,7 @@ describe('EE admin UI: an admin provisions an agent and follows it in the audit 
     await goTo(page, 'Agents');
     await agentRow.getByRole('button', { name: 'Deactivate' }).click();
     await agentRow.locator('.badge', { hasText: 'inactive' }).waitFor();
+    expect((await t.engine.resolve(AgentStore).get(t.tenant, agentId!))?.active).to.equal(false);
     const refused = await fetch(url, {
       method: 'POST',
       headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream' },

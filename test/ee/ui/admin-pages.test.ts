@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { AuditSink } from 'gatehouse';
+import { IdpProviderStore } from 'gatehouse/ee';
 import { goTo, launchChromium, openPage, signIn, startUiEngine, type UiEngine } from './support.js';
 
 /** Runs in the page (as a function: the page's CSP forbids evaluating strings): the audit table shows exactly `count` rows. */
@@ -78,8 +79,8 @@ describe('EE admin UI: the pages in Chromium', function () {
 
     await renamed.getByRole('button', { name: 'Deactivate' }).click();
     await renamed.locator('.badge', { hasText: 'inactive' }).waitFor();
-    const [stored] = (await admin('GET', '/api/v1/mcp/idp-providers')) as { active: boolean; allowedAlgorithms: string[] }[];
-    expect(stored).to.include({ active: false });
+    const [stored] = await t.engine.resolve(IdpProviderStore).list(t.tenant);
+    expect(stored).to.include({ name: 'Staff SSO (EU)', active: false });
     expect(stored!.allowedAlgorithms).to.deep.equal(['RS256', 'ES256']);
 
     await renamed.getByRole('button', { name: 'Delete' }).click();

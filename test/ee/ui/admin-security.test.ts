@@ -1,5 +1,6 @@
 import { expect } from 'chai';
 import type { Browser } from 'playwright-core';
+import { ADMIN_SCOPE } from 'gatehouse/ee';
 import { goTo, launchChromium, openPage, signIn, startUiEngine, type UiEngine } from './support.js';
 
 describe('EE admin UI: sign-in, sessions and page security in Chromium', function () {
@@ -46,7 +47,7 @@ describe('EE admin UI: sign-in, sessions and page security in Chromium', functio
       await page.getByRole('button', { name: 'Sign in' }).click();
       const message = page.locator('.field-error[data-field="apiKey"]');
       await message.waitFor();
-      expect(await message.textContent()).to.include('not an admin key');
+      expect(await message.textContent()).to.include('not an admin key').and.include(`"${ADMIN_SCOPE}" scope`);
       expect(await page.getByRole('navigation', { name: 'Admin pages' }).count()).to.equal(0);
       expect((await context.cookies()).map((cookie) => cookie.name)).to.not.include('gatehouse_admin');
 
