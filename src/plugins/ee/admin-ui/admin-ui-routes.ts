@@ -6,6 +6,7 @@ import {
   EngineConfig,
   HttpError,
   RegistryEntries,
+  TENANT_ID,
   json,
   mcpResourceUrl,
   type HttpResponse,
@@ -14,7 +15,8 @@ import {
   type RouteRequest,
 } from '../../../core/index.js';
 import { ADMIN_SCOPE } from '../contracts.js';
-import { AdminGuard } from '../admin/admin-guard.js';
+import { AdminGuard, HOST_ADMIN_KIND } from '../admin/admin-guard.js';
+import { AdminSettings } from '../admin/admin-settings.js';
 import { AdminSessions } from './admin-sessions.js';
 import { loadUiBundle, type UiBundle } from './ui-bundle.js';
 
@@ -47,13 +49,14 @@ export class AdminUiRoutes implements RouteContribution {
     @inject(AdminSessions) private readonly sessions: AdminSessions,
     @inject(AdminGuard) private readonly guard: AdminGuard,
     @inject(RegistryEntries) private readonly registry: RegistryEntries,
+    @inject(AdminSettings) private readonly settings: AdminSettings,
   ) {}
 
   routes(): RouteDefinition[] {
     return [
       { method: 'GET', path: '/admin', handler: () => this.shell() },
       { method: 'GET', path: '/admin/assets/:file', handler: (req) => this.asset(req) },
-      { method: 'GET', path: '/admin/session', handler: (req) => this.whoAmI(req) },
+      { method: 'GET', path: '/admin/session', handler: (req) => this.current(req) },
       { method: 'POST', path: '/admin/session', handler: (req) => this.signIn(req) },
       { method: 'POST', path: '/admin/session/logout', handler: (req) => this.signOut(req) },
       { method: 'DELETE', path: '/admin/session', handler: (req) => this.signOut(req) },
@@ -99,11 +102,21 @@ export class AdminUiRoutes implements RouteContribution {
     };
   }
 
-  private whoAmI(req: RouteRequest): HttpResponse {
+  /**
+   * The page's session. Without one, an admin the host's own admin authenticator accepts (its
+   * SSO, its session) is signed in directly, without pasting a key.
+   */
+  private async current(req: RouteRequest): Promise<HttpResponse> {
     const session = this.sessions.current(req);
-    if (!session) throw new HttpError(401, 'not_signed_in', 'Not signed in.');
     // Readable by the page only: cross-origin reads are refused by the origin check and CORS.
-    return json(200, this.sessionJson(session), { 'cache-control': 'no-store' });
+    if (session) return json(200, this.sessionJson(session), { 'cache-control': 'no-store' });
+    const host = await this.settings.adminAuthenticator?.(req);
+    if (!host || typeof host.tenant !== 'string' || !TENANT_ID.test(host.tenant)) throw new HttpError(401, 'not_signed_in', 'Not signed in.');
+    const label = String(host.label ?? 'admin');
+    const principal = { tenant: host.tenant, kind: HOST_ADMIN_KIND, id: label, label, scopes: [ADMIN_SCOPE], attributes: {} };
+    const created = this.sessions.create(principal);
+    this.guard.recordChange(req, principal, 'admin-ui.sign-in', 'admin-ui', {});
+    return json(200, this.sessionJson(created), { 'set-cookie': this.sessions.cookie(created), 'cache-control': 'no-store' });
   }
 
   private async signIn(req: RouteRequest): Promise<HttpResponse> {

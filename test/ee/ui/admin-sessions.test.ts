@@ -1,0 +1,78 @@
+import { expect } from 'chai';
+import type { Browser } from 'playwright-core';
+import { enterpriseEdition } from 'gatehouse/ee';
+import { createTestEngine, testPrincipal, uniqueTenant, type TestEngine } from 'gatehouse/testing';
+import type { EngineConfig, RouteRequest } from 'gatehouse';
+import { AdminSessions, SESSION_IDLE_MS, SESSION_LIFETIME_MS } from '../../../src/plugins/ee/admin-ui/admin-sessions.js';
+import { buildUi } from '../../../src/plugins/ee/admin-ui/build-ui.js';
+import { goTo, launchChromium, openPage, ticketTools } from './support.js';
+
+const config = (publicUrl: string, basePath: string) => ({ publicUrl, basePath }) as EngineConfig;
+const request = (method: string, headers: Record<string, string>): RouteRequest =>
+  ({ method, tenantHint: undefined, header: (name: string) => headers[name.toLowerCase()] }) as unknown as RouteRequest;
+
+describe('EE admin UI: browser sessions', function () {
+  this.timeout(60_000);
+
+  it('end after the idle time and after the lifetime, and are bound to their CSRF token', () => {
+    const sessions = new AdminSessions(config('http://127.0.0.1', ''));
+    const start = Date.now();
+    const session = sessions.create(testPrincipal({ tenant: 'acme', scopes: ['admin'] }), start);
+    const cookie = { cookie: `other=1; gatehouse_admin=${session.id}` };
+    expect(sessions.current(request('GET', cookie), start + SESSION_IDLE_MS - 1000)?.principal.tenant).to.equal('acme');
+    expect(() => sessions.resolve(request('PATCH', cookie))).to.throw('X-CSRF-Token');
+    expect(sessions.resolve(request('PATCH', { ...cookie, 'x-csrf-token': session.csrfToken }))?.tenant).to.equal('acme');
+    expect(sessions.resolve(request('PATCH', { ...cookie, authorization: 'Bearer other' })), 'a bearer request is not the cookie’s').to.equal(undefined);
+    expect(sessions.current(request('GET', cookie), Date.now() + SESSION_IDLE_MS + 1000)).to.equal(undefined);
+
+    const kept = sessions.create(testPrincipal({ tenant: 'acme', scopes: ['admin'] }), start);
+    const keptCookie = { cookie: `gatehouse_admin=${kept.id}` };
+    for (let at = start; at < start + SESSION_LIFETIME_MS; at += SESSION_IDLE_MS / 2) expect(sessions.current(request('GET', keptCookie), at)).to.not.equal(undefined);
+    expect(sessions.current(request('GET', keptCookie), start + SESSION_LIFETIME_MS)).to.equal(undefined);
+  });
+
+  it('sets Secure and the base path on the cookie under https', () => {
+    const sessions = new AdminSessions(config('https://mcp.example.com', '/gatehouse'));
+    const cookie = sessions.cookie(sessions.create(testPrincipal({ tenant: 'acme', scopes: ['admin'] })));
+    expect(cookie).to.match(/; Path=\/gatehouse\/; HttpOnly; SameSite=Strict; Secure; Max-Age=\d+$/);
+    expect(Number(/Max-Age=(\d+)/.exec(cookie)![1])).to.be.within(SESSION_LIFETIME_MS / 1000 - 5, SESSION_LIFETIME_MS / 1000);
+    expect(sessions.clearingCookie()).to.include('Max-Age=0');
+  });
+
+  describe('with the host’s admin authenticator', () => {
+    let t: TestEngine;
+    let browser: Browser;
+    const tenant = uniqueTenant('host');
+
+    before(async () => {
+      await buildUi();
+      const adminAuthenticator = async (req: RouteRequest) => (req.header('x-host-admin') ? { tenant, label: req.header('x-host-admin')! } : undefined);
+      [t, browser] = await Promise.all([createTestEngine({ connect: false, plugins: [enterpriseEdition({ adminAuthenticator }), ticketTools] }), launchChromium()]);
+    });
+
+    after(async () => {
+      await browser?.close();
+      await t?.close();
+    });
+
+    it('signs the host’s admin in without a key, in the host’s tenant', async () => {
+      const { context, page } = await openPage(browser);
+      await context.setExtraHTTPHeaders({ 'x-host-admin': 'alice@example.com' });
+      try {
+        await page.goto(`${t.url}/admin`);
+        await goTo(page, 'Roles');
+        expect(await page.locator('.tenant').textContent()).to.equal(tenant);
+        await page.getByText('No roles yet').waitFor();
+      } finally {
+        await context.close();
+      }
+      const { context: stranger, page: strangerPage } = await openPage(browser);
+      try {
+        await strangerPage.goto(`${t.url}/admin`);
+        await strangerPage.getByLabel('Admin API key').waitFor();
+      } finally {
+        await stranger.close();
+      }
+    });
+  });
+});
