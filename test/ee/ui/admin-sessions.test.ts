@@ -2,27 +2,33 @@ import { expect } from 'chai';
 import type { Browser } from 'playwright-core';
 import { enterpriseEdition } from 'gatehouse/ee';
 import { createTestEngine, testPrincipal, uniqueTenant, type TestEngine } from 'gatehouse/testing';
-import type { EngineConfig, RouteRequest } from 'gatehouse';
-import { AdminSessions, SESSION_IDLE_MS, SESSION_LIFETIME_MS } from '../../../src/plugins/ee/admin-ui/admin-sessions.js';
+import type { ApiKeyRecord, ApiKeyStore, EngineConfig, RouteRequest } from 'gatehouse';
+import { AdminSessions, KEY_RECHECK_MS, SESSION_IDLE_MS, SESSION_LIFETIME_MS } from '../../../src/plugins/ee/admin-ui/admin-sessions.js';
 import { buildUi } from '../../../src/plugins/ee/admin-ui/build-ui.js';
 import { goTo, launchChromium, openPage, ticketTools } from './support.js';
 
 const config = (publicUrl: string, basePath: string) => ({ publicUrl, basePath }) as EngineConfig;
+/** A key store that knows one key, revoked or not. */
+const keyStore = (key: Partial<ApiKeyRecord> | undefined) => ({ get: async () => key }) as unknown as ApiKeyStore;
 const request = (method: string, headers: Record<string, string>): RouteRequest =>
   ({ method, tenantHint: undefined, header: (name: string) => headers[name.toLowerCase()] }) as unknown as RouteRequest;
 
 describe('EE admin UI: browser sessions', function () {
   this.timeout(60_000);
 
-  it('end after the idle time and after the lifetime, and are bound to their CSRF token', () => {
-    const sessions = new AdminSessions(config('http://127.0.0.1', ''));
+  it('end after the idle time and after the lifetime, and are bound to their CSRF token', async () => {
+    const sessions = new AdminSessions(config('http://127.0.0.1', ''), keyStore({ revokedAt: null, expiresAt: null }));
     const start = Date.now();
     const session = sessions.create(testPrincipal({ tenant: 'acme', scopes: ['admin'] }), start);
     const cookie = { cookie: `other=1; gatehouse_admin=${session.id}` };
     expect(sessions.current(request('GET', cookie), start + SESSION_IDLE_MS - 1000)?.principal.tenant).to.equal('acme');
-    expect(() => sessions.resolve(request('PATCH', cookie))).to.throw('X-CSRF-Token');
-    expect(sessions.resolve(request('PATCH', { ...cookie, 'x-csrf-token': session.csrfToken }))?.tenant).to.equal('acme');
-    expect(sessions.resolve(request('PATCH', { ...cookie, authorization: 'Bearer other' })), 'a bearer request is not the cookie’s').to.equal(undefined);
+    const refused = await sessions.resolve(request('PATCH', cookie)).then(
+      () => undefined,
+      (error: Error) => error,
+    );
+    expect(refused?.message).to.include('X-CSRF-Token');
+    expect((await sessions.resolve(request('PATCH', { ...cookie, 'x-csrf-token': session.csrfToken })))?.tenant).to.equal('acme');
+    expect(await sessions.resolve(request('PATCH', { ...cookie, authorization: 'Bearer other' })), 'a bearer request is not the cookie’s').to.equal(undefined);
     expect(sessions.current(request('GET', cookie), Date.now() + SESSION_IDLE_MS + 1000)).to.equal(undefined);
 
     const kept = sessions.create(testPrincipal({ tenant: 'acme', scopes: ['admin'] }), start);
@@ -31,8 +37,19 @@ describe('EE admin UI: browser sessions', function () {
     expect(sessions.current(request('GET', keptCookie), start + SESSION_LIFETIME_MS)).to.equal(undefined);
   });
 
+  it('end when the admin key behind them is revoked', async () => {
+    const key: Partial<ApiKeyRecord> = { revokedAt: null, expiresAt: null };
+    const sessions = new AdminSessions(config('http://127.0.0.1', ''), keyStore(key));
+    const session = sessions.create(testPrincipal({ tenant: 'acme', scopes: ['admin'], attributes: { keyId: '5b0d3f4e-8a8c-4f61-9d55-2f7e1c0b9a10' } }));
+    const cookie = { cookie: `gatehouse_admin=${session.id}` };
+    expect(await sessions.resolve(request('GET', cookie))).to.not.equal(undefined);
+    Object.assign(key, { revokedAt: new Date() });
+    expect(await sessions.stillValid(session.id, Date.now() + KEY_RECHECK_MS + 1)).to.equal(false);
+    expect(await sessions.resolve(request('GET', cookie))).to.equal(undefined);
+  });
+
   it('sets Secure and the base path on the cookie under https', () => {
-    const sessions = new AdminSessions(config('https://mcp.example.com', '/gatehouse'));
+    const sessions = new AdminSessions(config('https://mcp.example.com', '/gatehouse'), keyStore(undefined));
     const cookie = sessions.cookie(sessions.create(testPrincipal({ tenant: 'acme', scopes: ['admin'] })));
     expect(cookie).to.match(/; Path=\/gatehouse\/; HttpOnly; SameSite=Strict; Secure; Max-Age=\d+$/);
     expect(Number(/Max-Age=(\d+)/.exec(cookie)![1])).to.be.within(SESSION_LIFETIME_MS / 1000 - 5, SESSION_LIFETIME_MS / 1000);

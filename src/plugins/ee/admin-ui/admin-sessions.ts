@@ -1,6 +1,6 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { inject, injectable } from 'inversify';
-import { EngineConfig, HttpError, type Principal, type RouteRequest } from '../../../core/index.js';
+import { ApiKeyStore, EngineConfig, HttpError, type Principal, type RouteRequest } from '../../../core/index.js';
 import type { AdminSessionResolver } from '../admin/admin-guard.js';
 
 /** Name of the browser admin session cookie. */
@@ -9,6 +9,8 @@ export const SESSION_COOKIE = 'gatehouse_admin';
 export const SESSION_LIFETIME_MS = 8 * 60 * 60 * 1000;
 /** A session unused this long ends. */
 export const SESSION_IDLE_MS = 30 * 60 * 1000;
+/** How often a session signed in with an API key checks that the key is still valid. */
+export const KEY_RECHECK_MS = 30_000;
 /** Sessions kept at most (the oldest is dropped past it), so sign-ins cannot exhaust memory. */
 const MAX_SESSIONS = 10_000;
 
@@ -20,6 +22,8 @@ interface AdminSession {
   readonly principal: Principal;
   readonly expiresAt: number;
   lastUsed: number;
+  /** When the admin key behind the session was last found valid. */
+  keyCheckedAt: number;
 }
 
 /** A signed-in session as the sign-in route reports it. */
@@ -57,12 +61,15 @@ export function cookieValue(header: string | undefined, name: string): string | 
 export class AdminSessions implements AdminSessionResolver {
   private readonly sessions = new Map<string, AdminSession>();
 
-  constructor(@inject(EngineConfig) private readonly config: EngineConfig) {}
+  constructor(
+    @inject(EngineConfig) private readonly config: EngineConfig,
+    @inject(ApiKeyStore) private readonly keys: ApiKeyStore,
+  ) {}
 
   create(principal: Principal, now = Date.now()): IssuedSession {
     this.sweep(now);
     while (this.sessions.size >= MAX_SESSIONS) this.sessions.delete(this.sessions.keys().next().value!);
-    const session: AdminSession = { id: token(), csrfToken: token(), principal, expiresAt: now + SESSION_LIFETIME_MS, lastUsed: now };
+    const session: AdminSession = { id: token(), csrfToken: token(), principal, expiresAt: now + SESSION_LIFETIME_MS, lastUsed: now, keyCheckedAt: now };
     this.sessions.set(session.id, session);
     return { id: session.id, csrfToken: session.csrfToken, expiresAt: new Date(session.expiresAt), principal };
   }
@@ -89,10 +96,10 @@ export class AdminSessions implements AdminSessionResolver {
    * header is left to the bearer path (a cross-site page cannot set that header). A change
    * without the session's CSRF token is refused with 403.
    */
-  resolve(req: RouteRequest): Principal | undefined {
+  async resolve(req: RouteRequest): Promise<Principal | undefined> {
     if (req.header('authorization') !== undefined) return undefined;
     const session = this.current(req);
-    if (!session) return undefined;
+    if (!session || !(await this.stillValid(session.id))) return undefined;
     if (UNSAFE_METHODS.has(req.method.toUpperCase())) {
       const sent = req.header('x-csrf-token');
       if (!sent || !sameSecret(sent, session.csrfToken)) {
@@ -103,6 +110,24 @@ export class AdminSessions implements AdminSessionResolver {
       throw new HttpError(403, 'forbidden', 'This admin session is not valid for this tenant.');
     }
     return session.principal;
+  }
+
+  /**
+   * A session opened with an admin API key lasts no longer than the key: revoked or expired, the
+   * session ends (checked at most every {@link KEY_RECHECK_MS}).
+   */
+  async stillValid(id: string, now = Date.now()): Promise<boolean> {
+    const session = this.sessions.get(id);
+    if (!session) return false;
+    const keyId = session.principal.attributes.keyId;
+    if (typeof keyId !== 'string' || now - session.keyCheckedAt < KEY_RECHECK_MS) return true;
+    const key = await this.keys.get(session.principal.tenant, keyId);
+    if (!key || key.revokedAt || (key.expiresAt && key.expiresAt.getTime() <= now)) {
+      this.sessions.delete(id);
+      return false;
+    }
+    session.keyCheckedAt = now;
+    return true;
   }
 
   /** `Set-Cookie` for a new session. */

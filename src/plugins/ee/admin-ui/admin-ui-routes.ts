@@ -109,7 +109,7 @@ export class AdminUiRoutes implements RouteContribution {
   private async current(req: RouteRequest): Promise<HttpResponse> {
     const session = this.sessions.current(req);
     // Readable by the page only: cross-origin reads are refused by the origin check and CORS.
-    if (session) return json(200, this.sessionJson(session), { 'cache-control': 'no-store' });
+    if (session && (await this.sessions.stillValid(session.id))) return json(200, this.sessionJson(session), { 'cache-control': 'no-store' });
     const host = await this.settings.adminAuthenticator?.(req);
     if (!host || typeof host.tenant !== 'string' || !TENANT_ID.test(host.tenant)) throw new HttpError(401, 'not_signed_in', 'Not signed in.');
     const label = String(host.label ?? 'admin');
@@ -146,11 +146,11 @@ export class AdminUiRoutes implements RouteContribution {
     return json(200, this.sessionJson(session), { 'set-cookie': this.sessions.cookie(session), 'cache-control': 'no-store' });
   }
 
-  private signOut(req: RouteRequest): HttpResponse {
+  private async signOut(req: RouteRequest): Promise<HttpResponse> {
     const session = this.sessions.current(req);
     if (session) {
       // Signing out is a change: the page proves it is itself with the CSRF token.
-      this.sessions.resolve({ ...req, header: (name: string) => (name.toLowerCase() === 'authorization' ? undefined : req.header(name)) });
+      await this.sessions.resolve({ ...req, header: (name: string) => (name.toLowerCase() === 'authorization' ? undefined : req.header(name)) });
       this.sessions.end(session.id);
       this.guard.recordChange(req, session.principal, 'admin-ui.sign-out', 'admin-ui', {});
     }

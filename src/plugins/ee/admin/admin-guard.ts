@@ -8,7 +8,7 @@ import { AdminSettings } from './admin-settings.js';
  * session, else undefined. Throws 403 for a change made with the cookie but without its CSRF token.
  */
 export interface AdminSessionResolver {
-  resolve(req: RouteRequest): Principal | undefined;
+  resolve(req: RouteRequest): Promise<Principal | undefined>;
 }
 
 export const AdminSessionResolver = Symbol.for('gatehouse.ee.AdminSessionResolver');
@@ -30,7 +30,7 @@ export class AdminGuard {
   ) {}
 
   async admit(req: RouteRequest): Promise<Principal> {
-    const session = this.sessions?.resolve(req);
+    const session = await this.sessions?.resolve(req);
     if (session) {
       // Like every other admin credential, a session acts only at its own tenant's URLs.
       if (req.tenantHint !== undefined && req.tenantHint !== session.tenant) {
