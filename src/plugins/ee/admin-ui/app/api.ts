@@ -53,7 +53,13 @@ function errorOf(status: number, body: unknown): ApiError {
   return new ApiError(status, 'error', `Request failed (${status}).`);
 }
 
+/** The `data` of an admin API response. */
 export async function api<T>(method: string, path: string, body?: unknown): Promise<T> {
+  return (await apiResponse<{ data: T }>(method, path, body)).data;
+}
+
+/** A whole admin API response body (for lists that return a cursor beside `data`). */
+export async function apiResponse<T>(method: string, path: string, body?: unknown): Promise<T> {
   const headers: Record<string, string> = { accept: 'application/json' };
   if (body !== undefined) headers['content-type'] = 'application/json';
   if (method !== 'GET' && csrfToken) headers['x-csrf-token'] = csrfToken;
@@ -75,7 +81,7 @@ export async function api<T>(method: string, path: string, body?: unknown): Prom
     if (response.status === 401 && !path.startsWith('/admin/session')) onSignedOut?.();
     throw error;
   }
-  return (parsed as { data: T }).data;
+  return parsed as T;
 }
 
 /** Query string of the non-empty values. */

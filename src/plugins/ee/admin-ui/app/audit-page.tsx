@@ -1,6 +1,6 @@
 import { Fragment } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
-import { api, basePath, query, type Agent, type AuditEntry } from './api.js';
+import { api, apiResponse, basePath, query, type Agent, type AuditEntry } from './api.js';
 import { Empty, FieldError, FormError, formErrors, NO_ERRORS, type FormErrors } from './components.js';
 
 const PAGE_SIZE = 25;
@@ -227,11 +227,6 @@ export function AuditPage() {
 
 /** A page of the audit list: the API returns `nextCursor` beside `data`. */
 async function fetchPage(path: string): Promise<{ entries: AuditEntry[]; next: string | null }> {
-  const response = await fetch(`${basePath}${path}`, { credentials: 'same-origin', headers: { accept: 'application/json' } });
-  if (!response.ok) {
-    // Reuse the API client's error shape.
-    return api<never>('GET', path);
-  }
-  const body = (await response.json()) as { data: AuditEntry[]; nextCursor: string | null };
+  const body = await apiResponse<{ data: AuditEntry[]; nextCursor: string | null }>('GET', path);
   return { entries: body.data, next: body.nextCursor ?? null };
 }
