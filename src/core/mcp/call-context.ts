@@ -1,4 +1,5 @@
 import type { Principal } from '../ports/principal.js';
+import type { AuditEvent } from '../ports/audit-sink.js';
 import type { JsonRpcId } from './jsonrpc.js';
 import type { McpSession } from './session-store.js';
 
@@ -19,4 +20,21 @@ export interface CallContext {
    * into an SSE stream, otherwise it stays plain JSON.
    */
   readonly send?: (message: unknown) => void;
+}
+
+/** The audit event of one governed MCP call: who and where from the call, the rest from `fields`. */
+export function callAuditEvent(
+  call: CallContext,
+  started: number,
+  fields: Pick<AuditEvent, 'action' | 'target' | 'details' | 'decision' | 'reason' | 'outcome' | 'arguments'>,
+): AuditEvent {
+  return {
+    time: new Date(),
+    tenant: call.principal.tenant,
+    principal: call.principal,
+    ...fields,
+    latencyMs: performance.now() - started,
+    requestId: call.requestId,
+    clientAddress: call.clientAddress,
+  };
 }

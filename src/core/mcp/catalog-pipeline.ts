@@ -9,7 +9,7 @@ import type { PromptMessage, PromptReturn } from '../prompts/define-prompt.js';
 import { McpCatalog, McpCatalogToken } from './mcp-catalog.js';
 import { HandlerContextFactory } from './handler-context-factory.js';
 import { ProtocolError, RpcErrorCode, invalidParams } from './jsonrpc.js';
-import type { CallContext } from './call-context.js';
+import { callAuditEvent, type CallContext } from './call-context.js';
 
 const MAX_COMPLETIONS = 100;
 const MAX_SUBSCRIPTIONS = 1000;
@@ -51,21 +51,7 @@ export class CatalogPipeline {
   private recorder(call: CallContext, action: string, target: string, args: unknown, details?: Record<string, unknown>) {
     const started = performance.now();
     return (outcome: AuditOutcome, decision: AuditEvent['decision'], reason: string | undefined): void =>
-      this.audit.record({
-        time: new Date(),
-        tenant: call.principal.tenant,
-        principal: call.principal,
-        action,
-        target,
-        details,
-        decision,
-        reason,
-        outcome,
-        arguments: args,
-        latencyMs: performance.now() - started,
-        requestId: call.requestId,
-        clientAddress: call.clientAddress,
-      });
+      this.audit.record(callAuditEvent(call, started, { action, target, details, decision, reason, outcome, arguments: args }));
   }
 
   private failure(error: unknown, record: ReturnType<CatalogPipeline['recorder']>, call: CallContext, what: string): ProtocolError {

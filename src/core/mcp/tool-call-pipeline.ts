@@ -7,7 +7,7 @@ import { AuditUnavailableError, PermissionDeniedError, ToolError } from '../erro
 import { ToolCatalog, ToolCatalogToken } from '../tools/tool-catalog.js';
 import { isToolResult, type ToolContext, type ToolReturn } from '../tools/define-tool.js';
 import { invalidParams } from './jsonrpc.js';
-import type { CallContext } from './call-context.js';
+import { callAuditEvent, type CallContext } from './call-context.js';
 import { HandlerContextFactory } from './handler-context-factory.js';
 
 const noProgress = async (): Promise<void> => {};
@@ -52,21 +52,7 @@ export class ToolCallPipeline {
     let target = name;
     let details: Readonly<Record<string, unknown>> | undefined;
     const record = (outcome: AuditOutcome, decision: AuditEvent['decision'], reason: string | undefined): void => {
-      this.audit.record({
-        time: new Date(),
-        tenant: principal.tenant,
-        principal,
-        action: 'tools/call',
-        target,
-        details,
-        decision,
-        reason,
-        outcome,
-        arguments: args,
-        latencyMs: performance.now() - started,
-        requestId: call.requestId,
-        clientAddress: call.clientAddress,
-      });
+      this.audit.record(callAuditEvent(call, started, { action: 'tools/call', target, details, decision, reason, outcome, arguments: args }));
     };
 
     const entry = this.catalog.get(name);

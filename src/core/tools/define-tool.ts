@@ -1,10 +1,7 @@
 import { z } from 'zod';
-import type { Logger } from '../log/logger.js';
-import type { Principal } from '../ports/principal.js';
-import type { TenantDb } from '../ports/database.js';
 import type { PolicyDecision, PolicyRequest } from '../ports/policy.js';
 import { ConfigError } from '../errors.js';
-import type { McpLogLevel } from '../mcp/notification-levels.js';
+import type { HandlerContext } from '../mcp/handler-context.js';
 
 /** MCP tool annotations: hints for clients, never enforced. */
 export interface ToolAnnotations {
@@ -15,27 +12,17 @@ export interface ToolAnnotations {
   readonly openWorldHint?: boolean;
 }
 
-/** What a tool handler receives besides its arguments. It never contains the caller's credential. */
-export interface ToolContext {
-  readonly principal: Principal;
-  readonly tenant: string;
-  /** Aborted when the client goes away, cancels, or the engine shuts down. */
-  readonly signal: AbortSignal;
-  readonly logger: Logger;
-  /** Data access restricted to `tenant`. */
-  readonly db: TenantDb;
-  readonly requestId: string;
+/**
+ * What a tool handler receives besides its arguments: everything a resource or prompt handler gets
+ * (principal, tenant, signal, logger, tenant-scoped `db`, request id, `log`) plus the tool-only
+ * helpers below. It never contains the caller's credential.
+ */
+export interface ToolContext extends HandlerContext {
   /**
    * Report progress. Delivered as `notifications/progress` when the client asked for progress
    * (sent a progress token) and the response is streamed; otherwise a no-op.
    */
   progress(progress: number, total?: number, message?: string): Promise<void>;
-  /**
-   * Send an MCP log message (`notifications/message`) to the client, subject to the level it set
-   * with `logging/setLevel`. Delivered on the response stream when the client accepts
-   * `text/event-stream`; otherwise dropped.
-   */
-  log(level: McpLogLevel, data: unknown, loggerName?: string): Promise<void>;
   /**
    * Send a request to the client and wait for its result, e.g. `sampling/createMessage` or
    * `elicitation/create`. Travels on the response stream (or the session's GET stream); rejects
