@@ -9,7 +9,9 @@ trap 'rm -rf "$work"' EXIT
 git ls-files -z --cached --others --exclude-standard \
   | grep -zvE '^(src/plugins/ee/|ee-migrations/|node_modules)' \
   | xargs -0 -I{} cp --parents {} "$work/"
-# Tests that reach for Enterprise code are not part of the Community Edition.
+# Tests that reach for Enterprise code are not part of the Community Edition: every test folder
+# named ee, and any other file that imports Enterprise code.
+find "$work/test" "$work/examples" -type d -name ee -prune -exec rm -rf {} +
 { grep -rlZE "plugins/ee/|gatehouse/ee['\"]|ee-migrations" "$work/test" "$work/examples" 2>/dev/null || true; } | xargs -0 -r rm -f
 ln -s "$root/node_modules" "$work/node_modules"
 cd "$work"
