@@ -94,7 +94,16 @@ export class HttpHandler {
       const list = this.config.allowedOrigins ?? [new URL(this.config.publicUrl).origin];
       this.origins = { publicUrl: this.config.publicUrl, allowed: new Set(list.map((entry) => entry.toLowerCase())) };
     }
-    return this.origins.allowed.has(origin.toLowerCase());
+    if (this.origins.allowed.has(origin.toLowerCase())) return true;
+    // Under host-based tenancy, each tenant's own origin (same scheme as the public URL).
+    const tenantHost = this.config.allowedOrigins ? undefined : this.config.tenantHost;
+    if (!tenantHost) return false;
+    try {
+      const url = new URL(origin);
+      return url.protocol === new URL(this.config.publicUrl).protocol && tenantHost.tenantOf(url.host) !== undefined;
+    } catch {
+      return false;
+    }
   }
 
   async handle(req: HttpRequest): Promise<HttpResponse> {
@@ -107,7 +116,8 @@ export class HttpHandler {
     const hosts = this.config.allowedHosts;
     if (hosts) {
       const host = req.header('host');
-      if (!host || !hosts.includes(hostOf(host))) return rpcHttpError(403, null, ErrorCode.InvalidRequest, 'Host header is not allowed.');
+      const allowed = host !== undefined && (hosts.includes(hostOf(host)) || this.config.tenantHost?.tenantOf(host) !== undefined);
+      if (!allowed) return rpcHttpError(403, null, ErrorCode.InvalidRequest, 'Host header is not allowed.');
     }
     if (this.closing) return jsonError(503, 'shutting_down', 'The server is shutting down.', { headers: { 'retry-after': '5', connection: 'close' } });
     this.inFlight++;
@@ -154,10 +164,12 @@ export class HttpHandler {
     const base = this.config.basePath;
     if (base && req.path !== base && !req.path.startsWith(`${base}/`)) return jsonError(404, 'not_found', 'No such endpoint.');
     let path = req.path.slice(base.length) || '/';
-    let tenantHint: string | undefined;
+    let tenantHint = this.config.tenantHost?.tenantOf(req.header('host'));
     const tenantMatch = TENANT_PATH.exec(path);
     if (tenantMatch) {
       if (!TENANT_ID.test(tenantMatch[1]!)) return jsonError(404, 'not_found', 'No such tenant endpoint.');
+      // A tenant host and a tenant path that disagree name no endpoint.
+      if (tenantHint !== undefined && tenantHint !== tenantMatch[1]) return jsonError(404, 'not_found', 'No such tenant endpoint.');
       tenantHint = tenantMatch[1];
       path = tenantMatch[2]!;
     }
@@ -168,7 +180,7 @@ export class HttpHandler {
       };
     }
     if (path === this.config.mcpPath) return this.mcp(req, requestId, tenantHint);
-    if (path === '/healthz' && tenantHint === undefined && req.method === 'GET') return this.health();
+    if (path === '/healthz' && !tenantMatch && req.method === 'GET') return this.health();
     return this.contributed(req, path, requestId, tenantHint);
   }
 

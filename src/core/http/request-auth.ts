@@ -19,8 +19,15 @@ export function bearerChallenge(params: Readonly<Record<string, string | undefin
 
 /** The canonical URL of the MCP endpoint (of one tenant, for per-tenant URLs). */
 export function mcpResourceUrl(config: EngineConfig, tenant?: string): string {
+  if (tenant && config.tenantHost) return `${tenantOrigin(config, tenant)}${config.basePath}${config.mcpPath}`;
   const tenantPath = tenant ? `/t/${tenant}` : '';
   return `${config.publicUrl}${config.basePath}${tenantPath}${config.mcpPath}`;
+}
+
+/** The origin a tenant's URLs live at: its own host under host-based tenancy, else the public URL. */
+export function tenantOrigin(config: EngineConfig, tenant: string): string {
+  if (!config.tenantHost) return config.publicUrl;
+  return `${new URL(config.publicUrl).protocol}//${config.tenantHost.host(tenant)}`;
 }
 
 /**

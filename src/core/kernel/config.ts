@@ -2,6 +2,7 @@ import type { Knex } from 'knex';
 import type { DatabaseOptions } from '../db/open-database.js';
 import type { Logger, LogLevel } from '../log/logger.js';
 import type { PluginDefinition } from './plugin.js';
+import type { TenantHostPattern } from '../http/tenant-host.js';
 
 /** Options of {@link createEngine}. Only `plugins` is required. */
 export interface EngineOptions {
@@ -35,6 +36,13 @@ export interface EngineOptions {
    * it to the loopback names when unset.
    */
   readonly allowedHosts?: readonly string[];
+  /**
+   * Host-based tenancy: a host pattern whose first label names the tenant, e.g.
+   * `{tenant}.mcp.example.com`. A request to `acme.mcp.example.com` is then for tenant `acme`
+   * (as `/t/acme/…` is), tenants' canonical MCP URLs become `https://acme.mcp.example.com/api/mcp`
+   * (scheme from `publicUrl`), and those hosts and origins pass the host and origin checks.
+   */
+  readonly tenantHost?: string;
   /** Largest accepted request body in bytes (413 past it). Default 1 MiB. */
   readonly maxBodyBytes?: number;
   /** How long a verified credential may be reused from cache (the revocation delay). Default 30 s. */
@@ -66,6 +74,7 @@ export interface EngineConfig {
   readonly mcpPath: string;
   readonly allowedOrigins: readonly string[] | undefined;
   allowedHosts: readonly string[] | undefined;
+  readonly tenantHost: TenantHostPattern | undefined;
   readonly maxBodyBytes: number;
   readonly credentialCacheTtlMs: number;
   readonly pageSize: number;

@@ -23,6 +23,7 @@ import { HttpHandler, LOOPBACK_HOSTS } from '../http/http-handler.js';
 import { RequestAuthenticator, mcpResourceUrl } from '../http/request-auth.js';
 import { RouteContribution } from '../http/route.js';
 import { RouteTable, RouteTableToken } from '../http/route-table.js';
+import { TenantHostPattern } from '../http/tenant-host.js';
 import { fromNodeRequest, writeNodeResponse, type NodeHandler } from '../http/node-adapter.js';
 import { fromWebRequest, toWebResponse } from '../http/web-adapter.js';
 import { ApiKeyStore } from '../keys/api-key-store.js';
@@ -113,6 +114,7 @@ function resolveConfig(options: EngineOptions): EngineConfig {
     mcpPath: normaliseBasePath(options.mcpPath ?? '/api/mcp', 'mcpPath') || '/api/mcp',
     allowedOrigins: options.allowedOrigins,
     allowedHosts: options.allowedHosts?.map((host) => host.toLowerCase()),
+    tenantHost: options.tenantHost === undefined ? undefined : new TenantHostPattern(options.tenantHost),
     maxBodyBytes: positive(options.maxBodyBytes, 1024 * 1024, 'maxBodyBytes'),
     credentialCacheTtlMs: positive(options.credentialCacheTtlMs, 30_000, 'credentialCacheTtlMs'),
     pageSize: positive(options.pageSize, 100, 'pageSize'),

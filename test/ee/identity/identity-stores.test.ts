@@ -160,7 +160,7 @@ describe('EE identity: presets and options', () => {
 
   it('validates enterpriseEdition options with errors naming the option', () => {
     const invalid: [unknown, RegExp][] = [
-      [{ tenancy: 'host' }, /tenancy must be "path" or "single"/],
+      [{ tenancy: 'subdomain' as never }, /tenancy must be "path", "host" or "single"/],
       [{ tenancy: 'single' }, /needs tenant/],
       [{ tenancy: 'single', tenant: 'Bad Tenant' }, /not a valid tenant id/],
       [{ tenant: 'acme' }, /only used with tenancy "single"/],

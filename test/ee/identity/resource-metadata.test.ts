@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import { uniqueTenant } from 'gatehouse/testing';
 import { startIdentityEngine, mcpPost, bearer, type IdentityEngine } from '../support/identity-engine.js';
 import { startJwksServer, type JwksServer } from '../support/oidc.js';
+import { requestWithHost } from '../../support/request-with-host.js';
 
 describe('EE identity: Protected Resource Metadata', function () {
   this.timeout(60_000);
@@ -91,6 +92,64 @@ describe('EE identity: Protected Resource Metadata', function () {
       const response = await mcpPost(`${t.url}/api/mcp`, bearer(foreign.secret));
       expect(response.status).to.equal(401);
       expect(response.body.error_description).to.equal('This credential is not valid for this server.');
+    });
+  });
+
+  describe('host tenancy', () => {
+    let t: IdentityEngine;
+    let jwks: JwksServer;
+    before(async () => {
+      t = await startIdentityEngine({ tenancy: 'host', publicUrl: 'https://mcp.example.com', tenantHost: '{tenant}.mcp.example.com' });
+      jwks = await startJwksServer();
+    });
+    after(async () => {
+      await t?.close();
+      await jwks?.close();
+    });
+
+    const post = (host: string, headers: Record<string, string>) =>
+      requestWithHost(`${t.url}/api/mcp`, host, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', accept: 'application/json', ...headers },
+        body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'whoami', arguments: {} } }),
+      });
+
+    it("serves each tenant's metadata on its own host, points 401s at it, and accepts tokens only on that host", async () => {
+      const a = uniqueTenant('ha');
+      const b = uniqueTenant('hb');
+      const issuer = 'https://shared-idp.example.com';
+      const idpA = await t.idps.create(a, { kind: 'custom', name: 'Shared', issuer, jwksUri: jwks.jwksUri });
+      const idpB = await t.idps.create(b, { kind: 'custom', name: 'Shared', issuer, jwksUri: jwks.jwksUri });
+      expect(idpA.audience).to.equal(`https://${a}.mcp.example.com/api/mcp`);
+      const agent = await t.agents.create(a, { name: 'bot', idpId: idpA.id, subject: 'bot' });
+      await t.agents.create(b, { name: 'bot', idpId: idpB.id, subject: 'bot' });
+
+      const document = await requestWithHost(`${t.url}/.well-known/oauth-protected-resource/api/mcp`, `${a}.mcp.example.com`);
+      expect(document.status).to.equal(200);
+      expect(JSON.parse(document.body)).to.deep.include({ resource: `https://${a}.mcp.example.com/api/mcp`, authorization_servers: [issuer] });
+
+      const bare = await post(`${a}.mcp.example.com`, {});
+      expect(bare.status).to.equal(401);
+      expect(bare.headers['www-authenticate']).to.include(`resource_metadata="https://${a}.mcp.example.com/.well-known/oauth-protected-resource/api/mcp"`);
+
+      const token = await jwks.keys.sign({ iss: issuer, aud: `https://${a}.mcp.example.com/api/mcp`, sub: 'bot' });
+      const ok = await post(`${a}.mcp.example.com`, bearer(token));
+      expect(ok.status).to.equal(200);
+      expect(JSON.parse(JSON.parse(ok.body).result.content[0].text)).to.include({ tenant: a, id: agent.id });
+      // The same IdP is trusted by tenant b, with an agent of the same identity: a's token is still refused there.
+      const elsewhere = await post(`${b}.mcp.example.com`, bearer(token));
+      expect(elsewhere.status).to.equal(401);
+      expect(JSON.parse(elsewhere.body).error_description).to.match(/issued for another resource/);
+    });
+
+    it('refuses to boot in host tenancy without the engine option tenantHost', async () => {
+      let error: unknown;
+      try {
+        await startIdentityEngine({ tenancy: 'host' });
+      } catch (caught) {
+        error = caught;
+      }
+      expect(String(error)).to.match(/needs the engine option tenantHost/);
     });
   });
 });

@@ -29,8 +29,10 @@ export interface IdentityEngine extends TestEngine {
   readonly agents: AgentStore;
 }
 
-export async function startIdentityEngine(options: EnterpriseOptions & { extraPlugins?: PluginDefinition[]; publicUrl?: string } = {}): Promise<IdentityEngine> {
-  const { extraPlugins = [], publicUrl, ...enterprise } = options;
+export async function startIdentityEngine(
+  options: EnterpriseOptions & { extraPlugins?: PluginDefinition[]; publicUrl?: string; tenantHost?: string } = {},
+): Promise<IdentityEngine> {
+  const { extraPlugins = [], publicUrl, tenantHost, ...enterprise } = options;
   const audit = new RecordingAuditSink();
   const permissions = new FixedPermissions();
   const settings = resolveEnterpriseOptions(enterprise);
@@ -45,7 +47,7 @@ export async function startIdentityEngine(options: EnterpriseOptions & { extraPl
       binder.bind(AuditSink).toConstantValue(audit);
     },
   });
-  const t = await createTestEngine({ connect: false, publicUrl, plugins: [identity, definePlugin({ id: 'who', tools: [whoAmI] }), ...extraPlugins] });
+  const t = await createTestEngine({ connect: false, publicUrl, tenantHost, plugins: [identity, definePlugin({ id: 'who', tools: [whoAmI] }), ...extraPlugins] });
   return Object.assign(Object.create(t) as TestEngine, {
     audit,
     permissions,

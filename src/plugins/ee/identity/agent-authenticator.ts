@@ -175,7 +175,9 @@ export class AgentAuthenticator implements Authenticator {
       throw new Refusal(
         this.settings.tenancy === 'path'
           ? 'Access tokens are accepted only at a tenant\'s MCP URL (.../t/<tenant>/api/mcp).'
-          : 'This server does not serve that tenant.',
+          : this.settings.tenancy === 'host'
+            ? 'Access tokens are accepted only at a tenant\'s own host (https://<tenant>.…/api/mcp).'
+            : 'This server does not serve that tenant.',
       );
     }
     const cacheKey = `jwt:${tenant}:${sha256(token)}`;

@@ -7,9 +7,11 @@ export interface EnterpriseOptions extends GovernanceOptions {
    * How tenants reach their MCP endpoint.
    * - `path` (default): each tenant has its own canonical MCP URL,
    *   `{publicUrl}{basePath}/t/{tenant}/api/mcp`; tokens must carry that URL as audience.
+   * - `host`: each tenant has its own host, `https://{tenant}.mcp.example.com{basePath}/api/mcp`,
+   *   from the engine option `tenantHost: '{tenant}.mcp.example.com'` (required for this mode).
    * - `single`: one tenant (`tenant`) served at the plain `{publicUrl}{basePath}/api/mcp`.
    */
-  readonly tenancy?: 'path' | 'single';
+  readonly tenancy?: 'path' | 'host' | 'single';
   /** The only tenant, in `single` tenancy. */
   readonly tenant?: string;
   /**
@@ -28,7 +30,7 @@ export interface EnterpriseOptions extends GovernanceOptions {
 
 /** {@link EnterpriseOptions} after validation. */
 export interface EnterpriseSettings {
-  readonly tenancy: 'path' | 'single';
+  readonly tenancy: 'path' | 'host' | 'single';
   readonly tenant: string | undefined;
   readonly credentialCacheTtlMs: number | undefined;
   readonly jwksRefetchCooldownMs: number;
@@ -46,8 +48,8 @@ export function resolveEnterpriseOptions(options: EnterpriseOptions = {}): Enter
     if (!OPTION_NAMES.has(name)) throw new ConfigError(`enterpriseEdition(options): unknown option "${name}".`);
   }
   const tenancy = options.tenancy ?? 'path';
-  if (tenancy !== 'path' && tenancy !== 'single') {
-    throw new ConfigError(`enterpriseEdition(options): tenancy must be "path" or "single", not "${String(tenancy)}".`);
+  if (tenancy !== 'path' && tenancy !== 'host' && tenancy !== 'single') {
+    throw new ConfigError(`enterpriseEdition(options): tenancy must be "path", "host" or "single", not "${String(tenancy)}".`);
   }
   if (tenancy === 'single') {
     if (options.tenant === undefined) throw new ConfigError('enterpriseEdition(options): tenancy "single" needs tenant: "<tenant id>".');
@@ -55,7 +57,7 @@ export function resolveEnterpriseOptions(options: EnterpriseOptions = {}): Enter
       throw new ConfigError(`enterpriseEdition(options): tenant "${String(options.tenant)}" is not a valid tenant id (1-63 lowercase letters, digits and inner hyphens).`);
     }
   } else if (options.tenant !== undefined) {
-    throw new ConfigError('enterpriseEdition(options): tenant is only used with tenancy "single"; in "path" tenancy the URL names the tenant.');
+    throw new ConfigError(`enterpriseEdition(options): tenant is only used with tenancy "single"; in "${tenancy}" tenancy the URL names the tenant.`);
   }
   const duration = (value: number | undefined, name: string): number | undefined => {
     if (value === undefined) return undefined;

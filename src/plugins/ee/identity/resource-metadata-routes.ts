@@ -23,6 +23,10 @@ export class ResourceMetadataRoutes implements RouteContribution {
     if (this.settings.tenancy === 'single') {
       return [{ method: 'GET', path: `${PRM_PREFIX}${this.config.mcpPath}`, handler: () => this.document(this.settings.tenant!) }];
     }
+    if (this.settings.tenancy === 'host') {
+      // Served at each tenant's own host; the engine derives the tenant from the Host header.
+      return [{ method: 'GET', path: `${PRM_PREFIX}${this.config.mcpPath}`, handler: (req: RouteRequest) => this.document(req.tenantHint ?? '') }];
+    }
     // Registered with its full path: the engine's `/t/<tenant>` prefix handling does not apply under `/.well-known`.
     return [{ method: 'GET', path: `${PRM_PREFIX}/t/:tenant${this.config.mcpPath}`, handler: (req: RouteRequest) => this.document(req.params.tenant ?? '') }];
   }

@@ -1,5 +1,5 @@
 import { inject, injectable } from 'inversify';
-import { EngineConfig, mcpResourceUrl } from '../../../core/index.js';
+import { ConfigError, EngineConfig, mcpResourceUrl, tenantOrigin } from '../../../core/index.js';
 import { EnterpriseSettings } from './enterprise-options.js';
 
 /** The well-known prefix of Protected Resource Metadata (RFC 9728). */
@@ -11,7 +11,11 @@ export class TenantUrls {
   constructor(
     @inject(EngineConfig) private readonly config: EngineConfig,
     @inject(EnterpriseSettings) private readonly settings: EnterpriseSettings,
-  ) {}
+  ) {
+    if (settings.tenancy === 'host' && !config.tenantHost) {
+      throw new ConfigError('enterpriseEdition({ tenancy: "host" }) needs the engine option tenantHost, e.g. "{tenant}.mcp.example.com".');
+    }
+  }
 
   /** The tenant a request to the MCP endpoint is for, or undefined when the URL names none it serves. */
   tenantOf(tenantHint: string | undefined): string | undefined {
@@ -26,11 +30,12 @@ export class TenantUrls {
 
   /** The path (under the base path) of the tenant's Protected Resource Metadata. */
   metadataPath(tenant: string): string {
-    return this.settings.tenancy === 'single' ? `${PRM_PREFIX}${this.config.mcpPath}` : `${PRM_PREFIX}/t/${tenant}${this.config.mcpPath}`;
+    return this.settings.tenancy === 'path' ? `${PRM_PREFIX}/t/${tenant}${this.config.mcpPath}` : `${PRM_PREFIX}${this.config.mcpPath}`;
   }
 
   /** The absolute URL of the tenant's Protected Resource Metadata, sent in 401 challenges. */
   metadataUrl(tenant: string): string {
-    return `${this.config.publicUrl}${this.config.basePath}${this.metadataPath(tenant)}`;
+    const origin = this.settings.tenancy === 'host' ? tenantOrigin(this.config, tenant) : this.config.publicUrl;
+    return `${origin}${this.config.basePath}${this.metadataPath(tenant)}`;
   }
 }
