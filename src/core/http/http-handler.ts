@@ -12,6 +12,7 @@ import type { CallContext } from '../mcp/call-context.js';
 import { SessionStore, principalKey, type McpSession } from '../mcp/session-store.js';
 import { ClientExchange } from '../mcp/client-exchange.js';
 import { SseStream } from '../mcp/sse-stream.js';
+import { LazyAbort } from '../mcp/lazy-abort.js';
 import { RequestAuthenticator } from './request-auth.js';
 import { RouteTable, RouteTableToken } from './route-table.js';
 import { json, jsonError, type HttpRequest, type HttpResponse } from './types.js';
@@ -73,8 +74,8 @@ export class HttpHandler {
   private closing = false;
   private idle: (() => void) | undefined;
   private readonly shutdown = new AbortController();
-  /** Controllers of running handlers, aborted when a drain times out. */
-  private readonly running = new Set<AbortController>();
+  /** Running handler calls, aborted when a drain times out. */
+  private readonly running = new Set<LazyAbort>();
   private origins: { readonly publicUrl: string; readonly allowed: ReadonlySet<string> } | undefined;
 
   constructor(
@@ -335,8 +336,9 @@ export class HttpHandler {
     let untrack: (() => void) | undefined;
     let call = base;
     if (McpDispatcher.runsHandlers(request.method)) {
-      // One controller per handler call, aborted by a client disconnect, a cancellation or a drain.
-      const controller = new AbortController();
+      // One abort per handler call (a client disconnect, a cancellation or a drain), whose signal
+      // exists only if the handler reads it.
+      const controller = new LazyAbort();
       const abort = (): void => controller.abort(new GatehouseError('client_gone', 'The client disconnected.'));
       if (req.onClose) req.onClose(abort);
       else req.signal.addEventListener('abort', abort, { once: true });
@@ -346,7 +348,7 @@ export class HttpHandler {
         untrackExchange();
         this.running.delete(controller);
       };
-      call = { ...base, signal: controller.signal };
+      call = Object.defineProperty({ ...base }, 'signal', { get: () => controller.signal, enumerable: true });
     }
     if (!accept?.toLowerCase().includes('text/event-stream')) {
       try {

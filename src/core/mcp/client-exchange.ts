@@ -21,15 +21,23 @@ export class ClientRequestError extends ProtocolError {}
  * and log levels of clients without a session. Every entry is bound to the principal (and
  * session) it belongs to, so one caller can never cancel or answer for another.
  */
+/** What a tracked request can be told: stop. */
+export interface Abortable {
+  abort(reason?: unknown): void;
+}
+
+// `1` and `"1"` are different JSON-RPC ids.
+const inFlightKey = (owner: string, id: JsonRpcId): string => `${owner}\u0000${typeof id === 'number' ? 'n' : 's'}${id}`;
+
 @injectable()
 export class ClientExchange {
-  private readonly inFlight = new Map<string, Set<AbortController>>();
+  private readonly inFlight = new Map<string, Set<Abortable>>();
   private readonly pending = new Map<string, Pending>();
   private readonly levels = new Map<string, McpLogLevel>();
 
   /** Track a running request; returns the function that forgets it. */
-  track(owner: string, id: JsonRpcId, controller: AbortController): () => void {
-    const key = `${owner}\u0000${JSON.stringify(id)}`;
+  track(owner: string, id: JsonRpcId, controller: Abortable): () => void {
+    const key = inFlightKey(owner, id);
     let set = this.inFlight.get(key);
     if (!set) this.inFlight.set(key, (set = new Set()));
     set.add(controller);
@@ -44,7 +52,7 @@ export class ClientExchange {
    * credential share one id space: every matching request of that credential is aborted.
    */
   cancel(owner: string, id: JsonRpcId, reason: string | undefined): boolean {
-    const set = this.inFlight.get(`${owner}\u0000${JSON.stringify(id)}`);
+    const set = this.inFlight.get(inFlightKey(owner, id));
     if (!set) return false;
     for (const controller of set) controller.abort(new Error(reason ?? 'Cancelled by the client.'));
     return true;

@@ -41,7 +41,9 @@ export class HandlerContextFactory {
     return {
       principal,
       tenant: principal.tenant,
-      signal: call.signal,
+      get signal() {
+        return call.signal;
+      },
       get logger() {
         return (logger ??= root.child({ ...labels, requestId: call.requestId, tenant: principal.tenant }));
       },
