@@ -1,7 +1,7 @@
 import { Fragment } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import { api, type Agent, type AgentKey, type Idp, type Role } from './api.js';
-import { ConfirmButton, Empty, Field, FieldError, FormError, formErrors, NO_ERRORS, Notice, Status, when, type FormErrors } from './components.js';
+import { ConfirmButton, Empty, Field, FieldError, FormError, formErrors, NO_ERRORS, Notice, Status, when, type FormErrors, FormFooter } from './components.js';
 
 /** Where an admin finds the agent's identifier in each kind of provider. */
 function subjectHelp(idp: Idp | undefined): string {
@@ -86,15 +86,7 @@ function AgentForm({ existing, idps, roles, onDone, onCancel }: { existing?: Age
       </div>
       {idpId ? <Field label="Agent identifier in the identity provider" name="subject" errors={errors} value={subject} onInput={setSubject} help={subjectHelp(idp)} /> : <p class="help">{subjectHelp(undefined)}</p>}
       <RoleChoices roles={roles} chosen={roleIds} onChange={setRoleIds} errors={errors} />
-      <FormError errors={errors} />
-      <div class="actions">
-        <button type="submit" class="primary">
-          {existing ? 'Save' : 'Create agent'}
-        </button>
-        <button type="button" onClick={onCancel}>
-          Cancel
-        </button>
-      </div>
+      <FormFooter errors={errors} submitLabel={existing ? 'Save' : 'Create agent'} onCancel={onCancel} />
     </form>
   );
 }

@@ -60,6 +60,23 @@ export function Field(props: {
   );
 }
 
+/** The end of an edit form: the form-level error, then submit and cancel. */
+export function FormFooter({ errors, submitLabel, onCancel }: { errors: FormErrors; submitLabel: string; onCancel: () => void }) {
+  return (
+    <>
+      <FormError errors={errors} />
+      <div class="actions">
+        <button type="submit" class="primary">
+          {submitLabel}
+        </button>
+        <button type="button" onClick={onCancel}>
+          Cancel
+        </button>
+      </div>
+    </>
+  );
+}
+
 export function FormError({ errors }: { errors: FormErrors }) {
   return errors.form ? (
     <p class="form-error" role="alert">

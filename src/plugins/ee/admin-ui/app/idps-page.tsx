@@ -1,6 +1,6 @@
 import { useEffect, useState } from 'preact/hooks';
 import { api, type Idp } from './api.js';
-import { ConfirmButton, Empty, Field, FieldError, FormError, formErrors, NO_ERRORS, Notice, Status, type FormErrors } from './components.js';
+import { ConfirmButton, Empty, Field, FieldError, FormError, formErrors, NO_ERRORS, Notice, Status, type FormErrors, FormFooter } from './components.js';
 
 type Kind = Idp['kind'];
 
@@ -147,15 +147,7 @@ function IdpForm({ existing, onDone, onCancel }: { existing?: Idp; onDone: () =>
           <FieldError errors={errors} name="tokenType" />
         </div>
       </details>
-      <FormError errors={errors} />
-      <div class="actions">
-        <button type="submit" class="primary">
-          {existing ? 'Save' : 'Add provider'}
-        </button>
-        <button type="button" onClick={onCancel}>
-          Cancel
-        </button>
-      </div>
+      <FormFooter errors={errors} submitLabel={existing ? 'Save' : 'Add provider'} onCancel={onCancel} />
     </form>
   );
 }

@@ -1,6 +1,6 @@
 import { useEffect, useState } from 'preact/hooks';
 import { api, type KnownPermission, type Role } from './api.js';
-import { ConfirmButton, Empty, Field, FieldError, FormError, formErrors, NO_ERRORS, Notice, type FormErrors } from './components.js';
+import { ConfirmButton, Empty, Field, FieldError, FormError, formErrors, NO_ERRORS, Notice, type FormErrors, FormFooter } from './components.js';
 
 function RoleForm({ existing, known, onDone, onCancel }: { existing?: Role; known: KnownPermission[]; onDone: () => void; onCancel: () => void }) {
   const knownNames = known.map((entry) => entry.permission);
@@ -55,15 +55,7 @@ function RoleForm({ existing, known, onDone, onCancel }: { existing?: Role; know
         help={'Comma-separated: "tickets:*" grants every tickets action, "*" grants everything.'}
       />
       <FieldError errors={errors} name="permissions" />
-      <FormError errors={errors} />
-      <div class="actions">
-        <button type="submit" class="primary">
-          {existing ? 'Save' : 'Create role'}
-        </button>
-        <button type="button" onClick={onCancel}>
-          Cancel
-        </button>
-      </div>
+      <FormFooter errors={errors} submitLabel={existing ? 'Save' : 'Create role'} onCancel={onCancel} />
     </form>
   );
 }
