@@ -7,9 +7,12 @@ import { ClientCredentialsProvider } from '@modelcontextprotocol/sdk/client/auth
 import { AuditSink } from 'gatehouse';
 import { AgentStore } from 'gatehouse/ee';
 import { startOidcProvider, type OidcFixture } from '../support/oidc.js';
-import { goTo, launchChromium, openPage, signIn, startUiEngine, type UiEngine } from './support.js';
+import { goTo, launchChromium, openPage, signIn, startUiEngine, type UiEngine, skipWithoutChromium } from './support.js';
 
 describe('EE admin UI: an admin provisions an agent and follows it in the audit trail, all in the browser', function () {
+  before(function () {
+    skipWithoutChromium(this);
+  });
   this.timeout(90_000);
   let idp: OidcFixture;
   let t: UiEngine;

@@ -2,13 +2,16 @@ import { expect } from 'chai';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { AuditSink } from 'gatehouse';
 import { IdpProviderStore } from 'gatehouse/ee';
-import { goTo, launchChromium, openPage, signIn, startUiEngine, type UiEngine } from './support.js';
+import { goTo, launchChromium, openPage, signIn, startUiEngine, type UiEngine, skipWithoutChromium } from './support.js';
 
 /** Runs in the page (as a function: the page's CSP forbids evaluating strings): the audit table shows exactly `count` rows. */
 const auditRowsShown = (count: number): boolean =>
   (globalThis as unknown as { document: { querySelectorAll(selector: string): { length: number } } }).document.querySelectorAll('table[aria-label="Audit events"] tbody tr').length === count;
 
 describe('EE admin UI: the pages in Chromium', function () {
+  before(function () {
+    skipWithoutChromium(this);
+  });
   this.timeout(60_000);
   let t: UiEngine;
   let browser: Browser;

@@ -1,9 +1,12 @@
 import { expect } from 'chai';
 import type { Browser } from 'playwright-core';
 import { ADMIN_SCOPE } from 'gatehouse/ee';
-import { goTo, launchChromium, openPage, signIn, startUiEngine, type UiEngine } from './support.js';
+import { goTo, launchChromium, openPage, signIn, startUiEngine, type UiEngine, skipWithoutChromium } from './support.js';
 
 describe('EE admin UI: sign-in, sessions and page security in Chromium', function () {
+  before(function () {
+    skipWithoutChromium(this);
+  });
   this.timeout(60_000);
   let t: UiEngine;
   let browser: Browser;

@@ -5,7 +5,7 @@ import { createTestEngine, testPrincipal, uniqueTenant, type TestEngine } from '
 import type { ApiKeyRecord, ApiKeyStore, EngineConfig, RouteRequest } from 'gatehouse';
 import { AdminSessions, KEY_RECHECK_MS, SESSION_IDLE_MS, SESSION_LIFETIME_MS } from '../../../src/plugins/ee/admin-ui/admin-sessions.js';
 import { buildUi } from '../../../src/plugins/ee/admin-ui/build-ui.js';
-import { goTo, launchChromium, openPage, ticketTools } from './support.js';
+import { goTo, launchChromium, openPage, ticketTools, skipWithoutChromium } from './support.js';
 
 const config = (publicUrl: string, basePath: string) => ({ publicUrl, basePath }) as EngineConfig;
 /** A key store that knows one key, revoked or not. */
@@ -14,6 +14,9 @@ const request = (method: string, headers: Record<string, string>): RouteRequest 
   ({ method, tenantHint: undefined, header: (name: string) => headers[name.toLowerCase()] }) as unknown as RouteRequest;
 
 describe('EE admin UI: browser sessions', function () {
+  before(function () {
+    skipWithoutChromium(this);
+  });
   this.timeout(60_000);
 
   it('end after the idle time and after the lifetime, and are bound to their CSRF token', async () => {

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 /**
  * The admin UI under test: an Enterprise engine with two tools on 127.0.0.1, an admin API key,
  * and real Chromium (Debian's) driven by playwright-core.
@@ -9,6 +10,16 @@ import { createTestEngine, type TestEngine } from 'gatehouse/testing';
 import { buildUi } from '../../../src/plugins/ee/admin-ui/build-ui.js';
 
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+
+/**
+ * Browser tests drive Debian's Chromium. Where it is not installed they are skipped, saying why —
+ * except in CI (which installs it), where a missing browser must fail rather than hide the tests.
+ */
+export function skipWithoutChromium(context: Mocha.Context): void {
+  if (existsSync(CHROMIUM) || process.env.CI) return;
+  console.warn(`      browser tests skipped: no Chromium at ${CHROMIUM} (install Debian's chromium, or set CHROMIUM_PATH)`);
+  context.skip();
+}
 
 export const ticketTools = definePlugin({
   id: 'ticket-tools',
