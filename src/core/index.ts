@@ -56,7 +56,7 @@ export { ApiKeyStore, isUuid, type ApiKeyRecord, type ApiKeyCheck, type CreateAp
 export { ApiKeyVerifier } from './keys/api-key-verifier.js';
 
 export { openDatabase, type DatabaseOptions } from './db/open-database.js';
-export { runMigrations, rollbackMigrations } from './db/migrator.js';
+export { runMigrations } from './db/migrator.js';
 export { TENANT_ID, assertTenant } from './db/tenant-db.js';
 
 export { Logger, JsonLogger, type LogLevel } from './log/logger.js';

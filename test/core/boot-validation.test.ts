@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { injectable, inject } from 'inversify';
-import { Authenticator, BootError, Policy, createEngine, defineTool, definePlugin, z, type AuthResult } from 'gatehouse';
-import { AllowAllPolicy, communityEdition } from 'gatehouse/oss';
+import { AuditSink, Authenticator, BootError, Policy, createEngine, defineTool, definePlugin, z, type AuthResult } from 'gatehouse';
+import { AllowAllPolicy, NoopAuditSink, communityEdition } from 'gatehouse/oss';
 import { testDatabase } from 'gatehouse/testing';
 
 const tool = (name: string) => defineTool({ name, description: name, input: z.object({}), handler: () => 'ok' });
@@ -60,8 +60,6 @@ describe('boot validation (fail closed)', () => {
         bind(Policy).to(AllowAllPolicy);
       },
     });
-    const { NoopAuditSink } = await import('gatehouse/oss');
-    const { AuditSink } = await import('gatehouse');
     const audit = definePlugin({ id: 'audit', register: ({ bind }) => void bind(AuditSink).to(NoopAuditSink) });
     const error = await bootError([broken, audit]);
     expect(error.message).to.match(/Cannot build Authenticator/);

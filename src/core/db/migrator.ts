@@ -65,14 +65,3 @@ export async function runMigrations(knex: Knex, sources: readonly MigrationSourc
   }
   return applied;
 }
-
-/** Roll back every migration of one source (used when removing a plugin's tables). */
-export async function rollbackMigrations(knex: Knex, source: MigrationSource): Promise<void> {
-  await knex.migrate.rollback(
-    {
-      migrationSource: new DirectoryMigrationSource(directoryOf(source)),
-      tableName: migrationTable(source),
-    },
-    true,
-  );
-}

@@ -1,4 +1,3 @@
-import type { Knex } from 'knex';
 import type { DatabaseOptions } from '../db/open-database.js';
 import type { Logger, LogLevel } from '../log/logger.js';
 import type { PluginDefinition } from './plugin.js';
@@ -87,4 +86,3 @@ export interface EngineConfig {
 
 export const EngineConfig = Symbol.for('gatehouse.EngineConfig');
 
-export type { Knex };

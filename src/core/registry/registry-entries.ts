@@ -3,6 +3,8 @@ import type { Principal } from '../ports/principal.js';
 import { Policy, type PolicyDecision } from '../ports/policy.js';
 import { ToolCatalog, ToolCatalogToken } from '../tools/tool-catalog.js';
 import { RegistrySource, type RegistryEntry } from './registry-source.js';
+import { negotiatedJson } from '../http/negotiated-json.js';
+import type { RouteDefinition } from '../http/route.js';
 
 export interface RegistryListing {
   readonly entry: RegistryEntry;
@@ -39,5 +41,22 @@ export class RegistryEntries {
       listed.push({ entry, decision });
     }
     return listed;
+  }
+
+  /**
+   * The registry endpoint, `GET /api/v1/meta/mcp-registry`, for an edition to contribute: what the
+   * caller may use — the same decision as `tools/list` — as `{ data: { edition, tenant, count,
+   * entries } }`, gzip-compressed when the client accepts it. `present` shapes each entry.
+   */
+  route(edition: string, present: (entry: RegistryEntry) => object = (entry) => entry): RouteDefinition {
+    return {
+      method: 'GET',
+      path: '/api/v1/meta/mcp-registry',
+      handler: async (req) => {
+        const principal = await req.authenticate();
+        const entries = (await this.list(principal)).filter(({ decision }) => decision.allow).map(({ entry }) => present(entry));
+        return negotiatedJson(req.header('accept-encoding'), 200, { data: { edition, tenant: principal.tenant, count: entries.length, entries } });
+      },
+    };
   }
 }

@@ -1,5 +1,5 @@
 import { inject, injectable } from 'inversify';
-import { RegistryEntries, negotiatedJson, type RouteContribution, type RouteDefinition } from '../../../core/index.js';
+import { RegistryEntries, type RouteContribution, type RouteDefinition } from '../../../core/index.js';
 
 /**
  * `GET /api/v1/meta/mcp-registry` in the Enterprise Edition: the tools and registry operations the
@@ -12,20 +12,6 @@ export class EnterpriseRegistryRoutes implements RouteContribution {
   constructor(@inject(RegistryEntries) private readonly registry: RegistryEntries) {}
 
   routes(): RouteDefinition[] {
-    return [
-      {
-        method: 'GET',
-        path: '/api/v1/meta/mcp-registry',
-        handler: async (req) => {
-          const principal = await req.authenticate();
-          const entries = (await this.registry.list(principal))
-            .filter(({ decision }) => decision.allow)
-            .map(({ entry }) => ({ ...entry, permission: entry.permission, allowed: true }));
-          return negotiatedJson(req.header('accept-encoding'), 200, {
-            data: { edition: 'enterprise', tenant: principal.tenant, count: entries.length, entries },
-          });
-        },
-      },
-    ];
+    return [this.registry.route('enterprise', (entry) => ({ ...entry, allowed: true }))];
   }
 }

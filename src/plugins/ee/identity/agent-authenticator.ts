@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { inject, injectable } from 'inversify';
 import { decodeJwt, decodeProtectedHeader, jwtVerify, type JWTPayload } from 'jose';
 import { ApiKeyVerifier, Logger, type AuthRequest, type AuthResult, type Authenticator, type Principal } from '../../../core/index.js';
@@ -37,7 +36,6 @@ class KeyRefusal extends Refusal {
   }
 }
 
-const sha256 = (value: string): string => createHash('sha256').update(value).digest('base64url');
 
 /** Compare audiences the way URLs compare: scheme and host case-insensitive, no trailing slash. */
 export function normaliseAudience(value: string): string {
@@ -180,7 +178,9 @@ export class AgentAuthenticator implements Authenticator {
             : 'This server does not serve that tenant.',
       );
     }
-    const cacheKey = `jwt:${tenant}:${sha256(token)}`;
+    // Keyed by the token itself: the cache is in this process only, and hashing every request
+    // just to look it up costs more than the lookup.
+    const cacheKey = `jwt:${tenant}:${token}`;
     const cached = this.cache.get<AgentIdentity>(cacheKey);
     const identity = cached ?? (await this.verify(tenant, token));
     if (!cached) {

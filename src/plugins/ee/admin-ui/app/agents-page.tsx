@@ -1,7 +1,7 @@
 import { Fragment } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import { api, type Agent, type AgentKey, type Idp, type Role } from './api.js';
-import { ConfirmButton, Empty, Field, FieldError, FormError, formErrors, NO_ERRORS, Notice, Status, when, type FormErrors, FormFooter } from './components.js';
+import { ConfirmButton, Empty, Field, FieldError, FormError, formErrors, NO_ERRORS, Notice, Status, when, type FormErrors, FormFooter, runThenReload } from './components.js';
 
 /** Where an admin finds the agent's identifier in each kind of provider. */
 function subjectHelp(idp: Idp | undefined): string {
@@ -189,15 +189,7 @@ export function AgentsPage() {
   };
   useEffect(() => void load(), []);
 
-  async function act(run: () => Promise<unknown>) {
-    setError(undefined);
-    try {
-      await run();
-    } catch (e) {
-      setError((e as Error).message);
-    }
-    await load();
-  }
+  const act = (run: () => Promise<unknown>) => runThenReload(run, load, setError);
 
   const idpName = (id: string | null) => (id ? (idps.find((idp) => idp.id === id)?.name ?? 'unknown') : 'API keys only');
 

@@ -77,6 +77,17 @@ export function FormFooter({ errors, submitLabel, onCancel }: { errors: FormErro
   );
 }
 
+/** Run a list page's action, show its error on the page, and reload the list either way. */
+export async function runThenReload(run: () => Promise<unknown>, reload: () => Promise<unknown>, setError: (message: string | undefined) => void): Promise<void> {
+  setError(undefined);
+  try {
+    await run();
+  } catch (e) {
+    setError((e as Error).message);
+  }
+  await reload();
+}
+
 export function FormError({ errors }: { errors: FormErrors }) {
   return errors.form ? (
     <p class="form-error" role="alert">

@@ -1,6 +1,6 @@
 import { useEffect, useState } from 'preact/hooks';
 import { api, type Idp } from './api.js';
-import { ConfirmButton, Empty, Field, FieldError, FormError, formErrors, NO_ERRORS, Notice, Status, type FormErrors, FormFooter } from './components.js';
+import { ConfirmButton, Empty, Field, FieldError, FormError, formErrors, NO_ERRORS, Notice, Status, type FormErrors, FormFooter, runThenReload } from './components.js';
 
 type Kind = Idp['kind'];
 
@@ -199,15 +199,7 @@ export function IdpsPage() {
   const load = () => api<Idp[]>('GET', '/api/v1/mcp/idp-providers').then(setIdps, (e: Error) => setError(e.message));
   useEffect(() => void load(), []);
 
-  async function act(run: () => Promise<unknown>) {
-    setError(undefined);
-    try {
-      await run();
-    } catch (e) {
-      setError((e as Error).message);
-    }
-    await load();
-  }
+  const act = (run: () => Promise<unknown>) => runThenReload(run, load, setError);
 
   async function test(idp: Idp) {
     setTests((all) => ({ ...all, [idp.id]: 'running' }));
