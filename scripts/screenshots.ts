@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { ClientCredentialsProvider } from '@modelcontextprotocol/sdk/client/auth-extensions.js';
-import { AuditSink } from 'gatehouse';
+import { AuditSink } from '@gatehouse-mcp/engine';
 import { startOidcProvider } from '../test/ee/support/oidc.js';
 import { goTo, launchChromium, openPage, signIn, startUiEngine } from '../test/ee/ui/support.js';
 

@@ -1,4 +1,4 @@
-import { closeTestDatabase } from 'gatehouse/testing';
+import { closeTestDatabase } from '@gatehouse-mcp/engine/testing';
 
 /** Root hooks: drop the per-process test database once every test has run. */
 export const mochaHooks = {

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { openDatabase } from 'gatehouse';
+import { openDatabase } from '@gatehouse-mcp/engine';
 import type { Knex } from 'knex';
 import type { BenchDatabase } from './protocol.js';
 

@@ -4,7 +4,7 @@ import type { ServiceIdentifier } from 'inversify';
 
 const EE_INDEX = fileURLToPath(new URL('../../src/plugins/ee/index.ts', import.meta.url));
 // A variable specifier keeps the type checker from requiring the Enterprise plugin in checkouts without it.
-const EE_MODULE = 'gatehouse/ee';
+const EE_MODULE = '@gatehouse-mcp/engine/ee';
 
 /** The part of the Enterprise plugin's public API the benchmark uses to set up a tenant. */
 export interface EnterpriseModule {

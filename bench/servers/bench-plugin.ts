@@ -1,4 +1,4 @@
-import { definePlugin, defineTool, z, type DatabaseOptions, type PluginDefinition } from 'gatehouse';
+import { definePlugin, defineTool, z, type DatabaseOptions, type PluginDefinition } from '@gatehouse-mcp/engine';
 import { countToolCall } from './child.js';
 import { BENCH_PERMISSION, BENCH_TOOL, type BenchDatabase } from '../harness/protocol.js';
 

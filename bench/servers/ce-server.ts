@@ -1,5 +1,5 @@
-import { ApiKeyStore, createEngine } from 'gatehouse';
-import { communityEdition } from 'gatehouse/oss';
+import { ApiKeyStore, createEngine } from '@gatehouse-mcp/engine';
+import { communityEdition } from '@gatehouse-mcp/engine/oss';
 import { benchPlugin, engineDatabase } from './bench-plugin.js';
 import { runServer, serverConfig } from './child.js';
 

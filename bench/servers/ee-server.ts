@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { createEngine, type PluginDefinition, type RouteRequest } from 'gatehouse';
+import { createEngine, type PluginDefinition, type RouteRequest } from '@gatehouse-mcp/engine';
 import { BENCH_PERMISSION } from '../harness/protocol.js';
 import { loadEnterprise } from '../scenarios/enterprise-availability.js';
 import { benchPlugin, engineDatabase } from './bench-plugin.js';

@@ -1,4 +1,4 @@
-import { definePlugin, type PluginDefinition } from 'gatehouse';
+import { definePlugin, type PluginDefinition } from '@gatehouse-mcp/engine';
 import { commentOnTicket, createClient, createTicket, getTicket, listClients, listTickets, updateTicket } from './tools.js';
 
 /**

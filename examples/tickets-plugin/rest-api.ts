@@ -1,5 +1,5 @@
-import { isUuid, type Database, type PluginDefinition, type TenantDb } from 'gatehouse';
-import { apiRegistry, principalOf } from 'gatehouse/oss';
+import { isUuid, type Database, type PluginDefinition, type TenantDb } from '@gatehouse-mcp/engine';
+import { apiRegistry, principalOf } from '@gatehouse-mcp/engine/oss';
 import { Ticket, TICKET_PRIORITIES, TICKET_STATUSES, ticketView } from './models.js';
 
 /** The OpenAPI document of {@link ticketsRestApi}. */

@@ -1,4 +1,4 @@
-import { ToolError, defineTool, z, type TenantDb } from 'gatehouse';
+import { ToolError, defineTool, z, type TenantDb } from '@gatehouse-mcp/engine';
 import { Ticket, TICKET_PRIORITIES, TICKET_STATUSES, ticketView } from './models.js';
 
 const status = z.enum(TICKET_STATUSES);

@@ -11,7 +11,7 @@ function packageVersion(): string {
   for (const candidate of ['../../package.json', '../../../package.json']) {
     try {
       const pkg = JSON.parse(readFileSync(new URL(candidate, import.meta.url), 'utf8')) as { name?: string; version?: string };
-      if (pkg.name === 'gatehouse' && pkg.version) return pkg.version;
+      if (pkg.name === '@gatehouse-mcp/engine' && pkg.version) return pkg.version;
     } catch {
       // try the next candidate
     }

@@ -1,8 +1,8 @@
 import http from 'node:http';
 import { gunzipSync } from 'node:zlib';
 import { expect } from 'chai';
-import { communityEdition, apiRegistry } from 'gatehouse/oss';
-import { createTestEngine, type TestEngine } from 'gatehouse/testing';
+import { communityEdition, apiRegistry } from '@gatehouse-mcp/engine/oss';
+import { createTestEngine, type TestEngine } from '@gatehouse-mcp/engine/testing';
 import { generateOpenApi, countOperations } from '../../scripts/generate-openapi.js';
 import { echoApi, MISSING_ID, BROKEN_ID, type EchoApi } from './support/echo-api.js';
 import { callTool, dataOf, textOf } from './support/helpers.js';

@@ -4,8 +4,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'chai';
-import { communityEdition, apiRegistry, InvalidApiDocumentError } from 'gatehouse/oss';
-import { createTestEngine } from 'gatehouse/testing';
+import { communityEdition, apiRegistry, InvalidApiDocumentError } from '@gatehouse-mcp/engine/oss';
+import { createTestEngine } from '@gatehouse-mcp/engine/testing';
 import { generateOpenApi } from '../../scripts/generate-openapi.js';
 
 const handler = async (): Promise<Response> => Response.json({});

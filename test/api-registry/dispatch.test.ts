@@ -1,9 +1,9 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { expect } from 'chai';
-import { communityEdition, apiRegistry } from 'gatehouse/oss';
-import { createTestEngine, type TestEngine } from 'gatehouse/testing';
-import { ConfigError } from 'gatehouse';
+import { communityEdition, apiRegistry } from '@gatehouse-mcp/engine/oss';
+import { createTestEngine, type TestEngine } from '@gatehouse-mcp/engine/testing';
+import { ConfigError } from '@gatehouse-mcp/engine';
 import { generateOpenApi } from '../../scripts/generate-openapi.js';
 import { governedEdition } from './support/governed-edition.js';
 import { callTool, dataOf, textOf } from './support/helpers.js';

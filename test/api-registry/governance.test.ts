@@ -1,7 +1,7 @@
 import { expect } from 'chai';
-import { apiRegistry } from 'gatehouse/oss';
-import { createTestEngine, type TestEngine } from 'gatehouse/testing';
-import type { AuditEvent, RegistryEntry } from 'gatehouse';
+import { apiRegistry } from '@gatehouse-mcp/engine/oss';
+import { createTestEngine, type TestEngine } from '@gatehouse-mcp/engine/testing';
+import type { AuditEvent, RegistryEntry } from '@gatehouse-mcp/engine';
 import { generateOpenApi } from '../../scripts/generate-openapi.js';
 import { echoApi, MISSING_ID, type EchoApi } from './support/echo-api.js';
 import { governedEdition } from './support/governed-edition.js';

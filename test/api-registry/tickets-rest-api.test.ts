@@ -1,6 +1,6 @@
 import { expect } from 'chai';
-import { communityEdition } from 'gatehouse/oss';
-import { createTestEngine, uniqueTenant, type TestEngine } from 'gatehouse/testing';
+import { communityEdition } from '@gatehouse-mcp/engine/oss';
+import { createTestEngine, uniqueTenant, type TestEngine } from '@gatehouse-mcp/engine/testing';
 import { ticketsPlugin } from '../../examples/tickets-plugin/index.js';
 import { ticketsApiRegistry, ticketsRestApi } from '../../examples/tickets-plugin/rest-api.js';
 import { callTool, dataOf, textOf } from './support/helpers.js';

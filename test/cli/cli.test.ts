@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { uniqueTenant } from 'gatehouse/testing';
+import { uniqueTenant } from '@gatehouse-mcp/engine/testing';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const cli = ['--conditions=gatehouse-source', '--import', 'tsx', path.join(root, 'src/cli/gatehouse.ts')];

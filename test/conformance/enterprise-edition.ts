@@ -3,8 +3,8 @@
  * 127.0.0.1, an agent of that tenant holds a role granting `*`, and the proxy presents the
  * agent's client-credentials access token (audience: the tenant's canonical MCP URL).
  */
-import { AgentStore, IdpProviderStore, enterpriseEdition } from 'gatehouse/ee';
-import type { Engine, PluginDefinition } from 'gatehouse';
+import { AgentStore, IdpProviderStore, enterpriseEdition } from '@gatehouse-mcp/engine/ee';
+import type { Engine, PluginDefinition } from '@gatehouse-mcp/engine';
 import { RoleStore } from '../../src/plugins/ee/rbac/role-store.js';
 import { startOidcProvider } from '../ee/support/oidc.js';
 import { conformanceFixtures } from './fixture-plugin.js';

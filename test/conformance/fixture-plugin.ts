@@ -2,7 +2,7 @@
  * The fixtures the official MCP conformance suite expects a server to expose: tools, resources
  * and prompts with fixed names and answers. Test-only; never shipped.
  */
-import { definePlugin, definePrompt, defineResource, defineTool, toolResult, ToolError, z } from 'gatehouse';
+import { definePlugin, definePrompt, defineResource, defineTool, toolResult, ToolError, z } from '@gatehouse-mcp/engine';
 
 /** A 1×1 PNG. */
 export const PNG_BASE64 = 'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg==';

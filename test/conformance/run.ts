@@ -15,8 +15,8 @@ import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { AddressInfo } from 'node:net';
-import { ApiKeyStore, createEngine, openDatabase, type Engine, type PluginDefinition } from 'gatehouse';
-import { communityEdition } from 'gatehouse/oss';
+import { ApiKeyStore, createEngine, openDatabase, type Engine, type PluginDefinition } from '@gatehouse-mcp/engine';
+import { communityEdition } from '@gatehouse-mcp/engine/oss';
 import { conformanceFixtures } from './fixture-plugin.js';
 
 const here = fileURLToPath(new URL('.', import.meta.url));

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
-import { communityEdition } from 'gatehouse/oss';
-import { createTestEngine, type TestEngine } from 'gatehouse/testing';
+import { communityEdition } from '@gatehouse-mcp/engine/oss';
+import { createTestEngine, type TestEngine } from '@gatehouse-mcp/engine/testing';
 import { connectConnector, runConnector } from './support/connector-process.js';
 import { answeringServer, closedPort, controllableProxy, silentServer } from './support/local-servers.js';
 import { connectorTestTools } from './support/tools-plugin.js';

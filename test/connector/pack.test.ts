@@ -5,8 +5,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { communityEdition } from 'gatehouse/oss';
-import { createTestEngine } from 'gatehouse/testing';
+import { communityEdition } from '@gatehouse-mcp/engine/oss';
+import { createTestEngine } from '@gatehouse-mcp/engine/testing';
 import { baseEnv, connectConnector } from './support/connector-process.js';
 import { connectorTestTools } from './support/tools-plugin.js';
 

@@ -1,8 +1,8 @@
 import { expect } from 'chai';
 import { LoggingMessageNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
-import { definePlugin, definePrompt, defineResource, defineTool, z } from 'gatehouse';
-import { communityEdition } from 'gatehouse/oss';
-import { createTestEngine, type TestEngine } from 'gatehouse/testing';
+import { definePlugin, definePrompt, defineResource, defineTool, z } from '@gatehouse-mcp/engine';
+import { communityEdition } from '@gatehouse-mcp/engine/oss';
+import { createTestEngine, type TestEngine } from '@gatehouse-mcp/engine/testing';
 import { connectConnector, type ConnectedConnector } from './support/connector-process.js';
 
 const readme = defineResource({ name: 'readme', uri: 'docs://readme', mimeType: 'text/markdown', description: 'The readme.', handler: () => '# Hello' });

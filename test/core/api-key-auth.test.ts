@@ -1,9 +1,9 @@
 import { expect } from 'chai';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { ApiKeyStore, defineTool, definePlugin, z } from 'gatehouse';
-import { communityEdition } from 'gatehouse/oss';
-import { createTestEngine, type TestEngine } from 'gatehouse/testing';
+import { ApiKeyStore, defineTool, definePlugin, z } from '@gatehouse-mcp/engine';
+import { communityEdition } from '@gatehouse-mcp/engine/oss';
+import { createTestEngine, type TestEngine } from '@gatehouse-mcp/engine/testing';
 
 const whoami = defineTool({
   name: 'whoami',
@@ -122,8 +122,8 @@ describe('Community Edition API keys', () => {
 
 describe('authentication challenges', () => {
   it('a failure description with non-ASCII text still gets its 401 (regression: the response was dropped)', async () => {
-    const { Authenticator, AuditSink, Policy, definePlugin: plugin } = await import('gatehouse');
-    const { AllowAllPolicy, NoopAuditSink } = await import('gatehouse/oss');
+    const { Authenticator, AuditSink, Policy, definePlugin: plugin } = await import('@gatehouse-mcp/engine');
+    const { AllowAllPolicy, NoopAuditSink } = await import('@gatehouse-mcp/engine/oss');
     const accented = plugin({
       id: 'accented-edition',
       register({ bind }) {

@@ -1,8 +1,8 @@
 import { expect } from 'chai';
 import { injectable, inject } from 'inversify';
-import { AuditSink, Authenticator, BootError, Policy, createEngine, defineTool, definePlugin, z, type AuthResult } from 'gatehouse';
-import { AllowAllPolicy, NoopAuditSink, communityEdition } from 'gatehouse/oss';
-import { testDatabase } from 'gatehouse/testing';
+import { AuditSink, Authenticator, BootError, Policy, createEngine, defineTool, definePlugin, z, type AuthResult } from '@gatehouse-mcp/engine';
+import { AllowAllPolicy, NoopAuditSink, communityEdition } from '@gatehouse-mcp/engine/oss';
+import { testDatabase } from '@gatehouse-mcp/engine/testing';
 
 const tool = (name: string) => defineTool({ name, description: name, input: z.object({}), handler: () => 'ok' });
 

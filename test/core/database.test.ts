@@ -1,6 +1,6 @@
 import { expect } from 'chai';
-import { TenantRequiredError, openDatabase } from 'gatehouse';
-import { freshDatabase, uniqueTenant } from 'gatehouse/testing';
+import { TenantRequiredError, openDatabase } from '@gatehouse-mcp/engine';
+import { freshDatabase, uniqueTenant } from '@gatehouse-mcp/engine/testing';
 
 describe('database layer', () => {
   let db: Awaited<ReturnType<typeof freshDatabase>>;

@@ -4,9 +4,9 @@ import type { AddressInfo } from 'node:net';
 import { expect } from 'chai';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { ApiKeyStore, createEngine, defineTool, definePlugin, z } from 'gatehouse';
-import { communityEdition } from 'gatehouse/oss';
-import { createTestEngine, testDatabase, uniqueTenant } from 'gatehouse/testing';
+import { ApiKeyStore, createEngine, defineTool, definePlugin, z } from '@gatehouse-mcp/engine';
+import { communityEdition } from '@gatehouse-mcp/engine/oss';
+import { createTestEngine, testDatabase, uniqueTenant } from '@gatehouse-mcp/engine/testing';
 
 const slow = defineTool({
   name: 'slow',

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
-import { createEngine, defineTool, definePlugin, z } from 'gatehouse';
-import { communityEdition } from 'gatehouse/oss';
-import { createTestEngine, testDatabase, uniqueTenant, type TestEngine } from 'gatehouse/testing';
+import { createEngine, defineTool, definePlugin, z } from '@gatehouse-mcp/engine';
+import { communityEdition } from '@gatehouse-mcp/engine/oss';
+import { createTestEngine, testDatabase, uniqueTenant, type TestEngine } from '@gatehouse-mcp/engine/testing';
 import { requestWithHost } from '../support/request-with-host.js';
 
 const whoami = defineTool({ name: 'whoami', description: 'Tells the tenant.', input: z.object({}), handler: (_args, ctx) => ctx.tenant });

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
-import { defineTool, definePlugin, z } from 'gatehouse';
-import { communityEdition } from 'gatehouse/oss';
-import { createTestEngine, type TestEngine } from 'gatehouse/testing';
+import { defineTool, definePlugin, z } from '@gatehouse-mcp/engine';
+import { communityEdition } from '@gatehouse-mcp/engine/oss';
+import { createTestEngine, type TestEngine } from '@gatehouse-mcp/engine/testing';
 
 const echo = defineTool({ name: 'echo', description: 'Echoes text.', input: z.object({ text: z.string() }), handler: ({ text }) => text });
 

@@ -1,8 +1,8 @@
 import { expect } from 'chai';
 import type { Knex } from 'knex';
-import { createEngine } from 'gatehouse';
-import { communityEdition } from 'gatehouse/oss';
-import { freshDatabase } from 'gatehouse/testing';
+import { createEngine } from '@gatehouse-mcp/engine';
+import { communityEdition } from '@gatehouse-mcp/engine/oss';
+import { freshDatabase } from '@gatehouse-mcp/engine/testing';
 import { ticketsPlugin } from '../../examples/tickets-plugin/index.js';
 
 async function applied(knex: Knex, table: string): Promise<string[]> {

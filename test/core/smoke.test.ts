@@ -1,7 +1,7 @@
 import { expect } from 'chai';
-import { defineTool, definePlugin, z } from 'gatehouse';
-import { communityEdition } from 'gatehouse/oss';
-import { createTestEngine } from 'gatehouse/testing';
+import { defineTool, definePlugin, z } from '@gatehouse-mcp/engine';
+import { communityEdition } from '@gatehouse-mcp/engine/oss';
+import { createTestEngine } from '@gatehouse-mcp/engine/testing';
 
 describe('smoke', () => {
   it('serves a tool to a real MCP client', async () => {

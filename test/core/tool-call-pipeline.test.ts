@@ -1,6 +1,6 @@
 import { expect } from 'chai';
-import { AuditSink, Authenticator, Policy, ToolError, definePlugin, defineTool, toolResult, z } from 'gatehouse';
-import { RecordingAuditSink, RecordingPolicy, StaticTokenAuthenticator, createTestEngine, testPrincipal, uniqueTenant, type TestEngine } from 'gatehouse/testing';
+import { AuditSink, Authenticator, Policy, ToolError, definePlugin, defineTool, toolResult, z } from '@gatehouse-mcp/engine';
+import { RecordingAuditSink, RecordingPolicy, StaticTokenAuthenticator, createTestEngine, testPrincipal, uniqueTenant, type TestEngine } from '@gatehouse-mcp/engine/testing';
 
 const tenant = uniqueTenant();
 const reader = testPrincipal({ tenant, id: 'reader', label: 'Reader', attributes: { grants: ['tickets:read'] } });

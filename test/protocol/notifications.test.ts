@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { LoggingMessageNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
-import { definePlugin, defineTool, z } from 'gatehouse';
-import { createTestEngine, type TestEngine } from 'gatehouse/testing';
+import { definePlugin, defineTool, z } from '@gatehouse-mcp/engine';
+import { createTestEngine, type TestEngine } from '@gatehouse-mcp/engine/testing';
 import { body, post, recordingGovernance, sseMessages } from './support.js';
 
 const governance = recordingGovernance();

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { McpError } from '@modelcontextprotocol/sdk/types.js';
-import { definePlugin, definePrompt, defineResource, z } from 'gatehouse';
-import { createTestEngine, type TestEngine } from 'gatehouse/testing';
+import { definePlugin, definePrompt, defineResource, z } from '@gatehouse-mcp/engine';
+import { createTestEngine, type TestEngine } from '@gatehouse-mcp/engine/testing';
 import { body, post, recordingGovernance } from './support.js';
 
 const governance = recordingGovernance();

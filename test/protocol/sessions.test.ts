@@ -2,8 +2,8 @@ import { expect } from 'chai';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { CreateMessageRequestSchema, ElicitRequestSchema, LoggingMessageNotificationSchema, ResourceUpdatedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
-import { definePlugin, defineResource, defineTool, z } from 'gatehouse';
-import { createTestEngine, type TestEngine } from 'gatehouse/testing';
+import { definePlugin, defineResource, defineTool, z } from '@gatehouse-mcp/engine';
+import { createTestEngine, type TestEngine } from '@gatehouse-mcp/engine/testing';
 import { body, post, recordingGovernance } from './support.js';
 
 const INIT = { jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'raw', version: '1' } } };

@@ -1,5 +1,5 @@
-import { AuditSink, Authenticator, Policy, definePlugin } from 'gatehouse';
-import { RecordingAuditSink, RecordingPolicy, StaticTokenAuthenticator, testPrincipal, uniqueTenant } from 'gatehouse/testing';
+import { AuditSink, Authenticator, Policy, definePlugin } from '@gatehouse-mcp/engine';
+import { RecordingAuditSink, RecordingPolicy, StaticTokenAuthenticator, testPrincipal, uniqueTenant } from '@gatehouse-mcp/engine/testing';
 
 /** A governance plugin made of the test kit's fakes: two principals of one tenant, grants in attributes. */
 export function recordingGovernance() {

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { communityEdition } from 'gatehouse/oss';
-import { createTestEngine, type TestEngine } from 'gatehouse/testing';
+import { communityEdition } from '@gatehouse-mcp/engine/oss';
+import { createTestEngine, type TestEngine } from '@gatehouse-mcp/engine/testing';
 import { ticketsPlugin } from '../index.js';
 
 type Structured = Record<string, any>;

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
-import { AuditSink } from 'gatehouse';
-import { apiRegistry } from 'gatehouse/oss';
-import { AGENT_KIND } from 'gatehouse/ee';
+import { AuditSink } from '@gatehouse-mcp/engine';
+import { apiRegistry } from '@gatehouse-mcp/engine/oss';
+import { AGENT_KIND } from '@gatehouse-mcp/engine/ee';
 import { generateOpenApi } from '../../../scripts/generate-openapi.js';
 import { governanceEngine, type GovernanceTestEngine } from '../../ee/governance/support.js';
 import { echoApi, MISSING_ID } from '../support/echo-api.js';

@@ -1,4 +1,4 @@
-import { principalOf } from 'gatehouse/oss';
+import { principalOf } from '@gatehouse-mcp/engine/oss';
 
 /** Ids the echo API answers with an error. */
 export const MISSING_ID = '00000000-0000-4000-8000-000000000404';

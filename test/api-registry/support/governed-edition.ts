@@ -1,6 +1,6 @@
-import { AuditSink, Authenticator, Policy, RegistryEntries, RouteContribution, definePlugin, json, type PluginDefinition, type PolicyRequest, type Principal, type RouteContribution as Routes } from 'gatehouse';
-import { ApiKeyAuthenticator } from 'gatehouse/oss';
-import { RecordingAuditSink, RecordingPolicy } from 'gatehouse/testing';
+import { AuditSink, Authenticator, Policy, RegistryEntries, RouteContribution, definePlugin, json, type PluginDefinition, type PolicyRequest, type Principal, type RouteContribution as Routes } from '@gatehouse-mcp/engine';
+import { ApiKeyAuthenticator } from '@gatehouse-mcp/engine/oss';
+import { RecordingAuditSink, RecordingPolicy } from '@gatehouse-mcp/engine/testing';
 
 /** The registry endpoint as a governing edition serves it: only the entries its policy allows. */
 function registryRoutes(registry: RegistryEntries): Routes {

@@ -1,4 +1,4 @@
-import { definePlugin, defineTool, z } from 'gatehouse';
+import { definePlugin, defineTool, z } from '@gatehouse-mcp/engine';
 
 /** What the test tools observed, for assertions about cancellation. */
 export interface ToolProbe {

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { AuditSink } from 'gatehouse';
+import { AuditSink } from '@gatehouse-mcp/engine';
 import { startOidcProvider, type OidcFixture } from '../support/oidc.js';
 import { governanceEngine, type GovernanceTestEngine } from './support.js';
 

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { AuditSink } from 'gatehouse';
+import { AuditSink } from '@gatehouse-mcp/engine';
 import { governanceEngine, type GovernanceTestEngine } from './support.js';
 
 /** A small RFC 4180 reader, independent of the exporter. */

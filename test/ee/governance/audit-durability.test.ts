@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { expect } from 'chai';
-import { AuditSink, defineTool, definePlugin, z } from 'gatehouse';
-import { freshDatabase, testDatabase } from 'gatehouse/testing';
+import { AuditSink, defineTool, definePlugin, z } from '@gatehouse-mcp/engine';
+import { freshDatabase, testDatabase } from '@gatehouse-mcp/engine/testing';
 import { DbAuditSink } from '../../../src/plugins/ee/audit/db-audit-sink.js';
 import { governanceEngine, type GovernanceTestEngine } from './support.js';
 

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
-import { createEngine } from 'gatehouse';
-import { enterpriseEdition, type EnterpriseOptions } from 'gatehouse/ee';
-import { testDatabase } from 'gatehouse/testing';
+import { createEngine } from '@gatehouse-mcp/engine';
+import { enterpriseEdition, type EnterpriseOptions } from '@gatehouse-mcp/engine/ee';
+import { testDatabase } from '@gatehouse-mcp/engine/testing';
 
 describe('EE governance options', () => {
   const boot = async (options: EnterpriseOptions): Promise<string> => {

@@ -3,9 +3,9 @@
  * helpers that create roles, agents and agent keys through the admin API.
  */
 import type { Knex } from 'knex';
-import { defineTool, definePlugin, z, type PluginDefinition } from 'gatehouse';
-import { enterpriseEdition, type EnterpriseOptions } from 'gatehouse/ee';
-import { createTestEngine, uniqueTenant, type TestEngine } from 'gatehouse/testing';
+import { defineTool, definePlugin, z, type PluginDefinition } from '@gatehouse-mcp/engine';
+import { enterpriseEdition, type EnterpriseOptions } from '@gatehouse-mcp/engine/ee';
+import { createTestEngine, uniqueTenant, type TestEngine } from '@gatehouse-mcp/engine/testing';
 
 export const sampleTools = definePlugin({
   id: 'sample-tools',

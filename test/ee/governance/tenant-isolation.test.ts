@@ -1,6 +1,6 @@
 import { expect } from 'chai';
-import { AuditSink } from 'gatehouse';
-import { uniqueTenant } from 'gatehouse/testing';
+import { AuditSink } from '@gatehouse-mcp/engine';
+import { uniqueTenant } from '@gatehouse-mcp/engine/testing';
 import { governanceEngine, type GovernanceTestEngine } from './support.js';
 
 describe('EE admin API tenant isolation', () => {

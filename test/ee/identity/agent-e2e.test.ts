@@ -2,9 +2,9 @@ import { expect } from 'chai';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { ClientCredentialsProvider } from '@modelcontextprotocol/sdk/client/auth-extensions.js';
-import { AuditSink, Database, definePlugin, defineTool, z } from 'gatehouse';
-import { AgentStore, IdpProviderStore, enterpriseEdition } from 'gatehouse/ee';
-import { createTestEngine, uniqueTenant, type TestEngine } from 'gatehouse/testing';
+import { AuditSink, Database, definePlugin, defineTool, z } from '@gatehouse-mcp/engine';
+import { AgentStore, IdpProviderStore, enterpriseEdition } from '@gatehouse-mcp/engine/ee';
+import { createTestEngine, uniqueTenant, type TestEngine } from '@gatehouse-mcp/engine/testing';
 import { RoleStore } from '../../../src/plugins/ee/rbac/role-store.js';
 import { startOidcProvider, type OidcFixture } from '../support/oidc.js';
 

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { uniqueTenant } from 'gatehouse/testing';
+import { uniqueTenant } from '@gatehouse-mcp/engine/testing';
 import { startIdentityEngine, mcpPost, bearer, type IdentityEngine } from '../support/identity-engine.js';
 
 describe('EE identity: API keys', function () {

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
-import { ConfigError } from 'gatehouse';
-import { IdentityConflictError, IdentityInputError, enterpriseEdition, resolvePreset } from 'gatehouse/ee';
-import { uniqueTenant } from 'gatehouse/testing';
+import { ConfigError } from '@gatehouse-mcp/engine';
+import { IdentityConflictError, IdentityInputError, enterpriseEdition, resolvePreset } from '@gatehouse-mcp/engine/ee';
+import { uniqueTenant } from '@gatehouse-mcp/engine/testing';
 import { startIdentityEngine, type IdentityEngine } from '../support/identity-engine.js';
 
 async function rejects(work: Promise<unknown>, type: Function, pattern?: RegExp): Promise<Error> {

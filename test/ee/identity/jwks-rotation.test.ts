@@ -1,7 +1,7 @@
 import { expect } from 'chai';
-import { uniqueTenant } from 'gatehouse/testing';
+import { uniqueTenant } from '@gatehouse-mcp/engine/testing';
 import { startIdentityEngine, mcpPost, bearer, type IdentityEngine } from '../support/identity-engine.js';
-import { JwksCache, KeySourceError } from 'gatehouse/ee';
+import { JwksCache, KeySourceError } from '@gatehouse-mcp/engine/ee';
 import { startJwksServer, startOidcProvider, type JwksServer } from '../support/oidc.js';
 
 const COOLDOWN_MS = 400;

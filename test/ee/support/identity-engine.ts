@@ -2,9 +2,9 @@
  * An engine with the Enterprise identity part and recording fakes for the governance ports, so
  * identity tests observe exactly what the authenticator decides and what the core audits.
  */
-import { AuditSink, Policy, definePlugin, defineTool, z, type PluginDefinition } from 'gatehouse';
-import { AgentPermissions, AgentStore, EE_MIGRATIONS, IdpProviderStore, registerIdentity, resolveEnterpriseOptions, type EnterpriseOptions } from 'gatehouse/ee';
-import { RecordingAuditSink, RecordingPolicy, createTestEngine, type TestEngine } from 'gatehouse/testing';
+import { AuditSink, Policy, definePlugin, defineTool, z, type PluginDefinition } from '@gatehouse-mcp/engine';
+import { AgentPermissions, AgentStore, EE_MIGRATIONS, IdpProviderStore, registerIdentity, resolveEnterpriseOptions, type EnterpriseOptions } from '@gatehouse-mcp/engine/ee';
+import { RecordingAuditSink, RecordingPolicy, createTestEngine, type TestEngine } from '@gatehouse-mcp/engine/testing';
 
 /** Grants that tests set per agent. */
 export class FixedPermissions implements AgentPermissions {

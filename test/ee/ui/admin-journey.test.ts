@@ -4,8 +4,8 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { ClientCredentialsProvider } from '@modelcontextprotocol/sdk/client/auth-extensions.js';
-import { AuditSink } from 'gatehouse';
-import { AgentStore } from 'gatehouse/ee';
+import { AuditSink } from '@gatehouse-mcp/engine';
+import { AgentStore } from '@gatehouse-mcp/engine/ee';
 import { startOidcProvider, type OidcFixture } from '../support/oidc.js';
 import { goTo, launchChromium, openPage, signIn, startUiEngine, type UiEngine, skipWithoutChromium } from './support.js';
 

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { AuditSink } from 'gatehouse';
-import { IdpProviderStore } from 'gatehouse/ee';
+import { AuditSink } from '@gatehouse-mcp/engine';
+import { IdpProviderStore } from '@gatehouse-mcp/engine/ee';
 import { goTo, launchChromium, openPage, signIn, startUiEngine, type UiEngine, skipWithoutChromium } from './support.js';
 
 /** Runs in the page (as a function: the page's CSP forbids evaluating strings): the audit table shows exactly `count` rows. */

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import type { Browser } from 'playwright-core';
-import { ADMIN_SCOPE } from 'gatehouse/ee';
+import { ADMIN_SCOPE } from '@gatehouse-mcp/engine/ee';
 import { goTo, launchChromium, openPage, signIn, startUiEngine, type UiEngine, skipWithoutChromium } from './support.js';
 
 describe('EE admin UI: sign-in, sessions and page security in Chromium', function () {

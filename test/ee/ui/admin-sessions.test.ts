@@ -1,8 +1,8 @@
 import { expect } from 'chai';
 import type { Browser } from 'playwright-core';
-import { enterpriseEdition } from 'gatehouse/ee';
-import { createTestEngine, testPrincipal, uniqueTenant, type TestEngine } from 'gatehouse/testing';
-import type { ApiKeyRecord, ApiKeyStore, EngineConfig, RouteRequest } from 'gatehouse';
+import { enterpriseEdition } from '@gatehouse-mcp/engine/ee';
+import { createTestEngine, testPrincipal, uniqueTenant, type TestEngine } from '@gatehouse-mcp/engine/testing';
+import type { ApiKeyRecord, ApiKeyStore, EngineConfig, RouteRequest } from '@gatehouse-mcp/engine';
 import { AdminSessions, KEY_RECHECK_MS, SESSION_IDLE_MS, SESSION_LIFETIME_MS } from '../../../src/plugins/ee/admin-ui/admin-sessions.js';
 import { buildUi } from '../../../src/plugins/ee/admin-ui/build-ui.js';
 import { goTo, launchChromium, openPage, ticketTools, skipWithoutChromium } from './support.js';

@@ -4,9 +4,9 @@ import { existsSync } from 'node:fs';
  * and real Chromium (Debian's) driven by playwright-core.
  */
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
-import { defineTool, definePlugin, z } from 'gatehouse';
-import { enterpriseEdition } from 'gatehouse/ee';
-import { createTestEngine, type TestEngine } from 'gatehouse/testing';
+import { defineTool, definePlugin, z } from '@gatehouse-mcp/engine';
+import { enterpriseEdition } from '@gatehouse-mcp/engine/ee';
+import { createTestEngine, type TestEngine } from '@gatehouse-mcp/engine/testing';
 import { buildUi } from '../../../src/plugins/ee/admin-ui/build-ui.js';
 
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
