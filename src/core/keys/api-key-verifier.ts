@@ -2,13 +2,11 @@ import { inject, injectable } from 'inversify';
 import { ApiKeyStore, type ApiKeyCheck } from './api-key-store.js';
 import { EngineConfig } from '../kernel/config.js';
 import { Logger } from '../log/logger.js';
-
-interface CacheEntry {
-  readonly check: ApiKeyCheck;
-  readonly until: number;
-}
+import { BoundedCache } from '../cache/bounded-cache.js';
 
 const MAX_ENTRIES = 10_000;
+// A cached answer is a small record; keys are well-formed (60 characters): malformed ones are never cached.
+const ENTRY_BYTES = 512;
 const NEGATIVE_TTL_MS = 5_000;
 const TOUCH_INTERVAL_MS = 10_000;
 
@@ -16,11 +14,12 @@ const TOUCH_INTERVAL_MS = 10_000;
  * Checks API keys with a short-lived, bounded cache in front of {@link ApiKeyStore}, so a warm
  * request does no database round trip. A key revoked through this process stops working at once;
  * one revoked elsewhere (another instance, the database directly) within `credentialCacheTtlMs`.
+ * Only well-formed keys are cached (an unknown one for 5 s): junk in the header costs nothing to keep.
  * `last_used_at` is written in batches off the request path.
  */
 @injectable()
 export class ApiKeyVerifier {
-  private readonly cache = new Map<string, CacheEntry>();
+  private readonly cache: BoundedCache<ApiKeyCheck>;
   private readonly used = new Set<string>();
   private touchTimer: NodeJS.Timeout | undefined;
 
@@ -29,26 +28,22 @@ export class ApiKeyVerifier {
     @inject(EngineConfig) private readonly config: EngineConfig,
     @inject(Logger) private readonly logger: Logger,
   ) {
+    this.cache = new BoundedCache({ maxEntries: MAX_ENTRIES, ttlMs: config.credentialCacheTtlMs, sizeOf: () => ENTRY_BYTES });
     store.onRevoke(() => this.invalidate());
   }
 
   async check(presented: string): Promise<ApiKeyCheck> {
-    // Keyed by the presented string itself: this map lives in this process only, and hashing
+    // Keyed by the presented string itself: this cache lives in this process only, and hashing
     // every request just to look it up costs more than the rest of the check.
-    const cacheKey = presented;
-    const now = Date.now();
-    const cached = this.cache.get(cacheKey);
-    let check: ApiKeyCheck;
-    if (cached && cached.until > now) {
-      check = cached.check;
-      if (check.status === 'valid' && check.key.expiresAt && check.key.expiresAt.getTime() <= now) {
+    let check = this.cache.get(presented);
+    if (check) {
+      if (check.status === 'valid' && check.key.expiresAt && check.key.expiresAt.getTime() <= Date.now()) {
         check = { status: 'expired', key: check.key };
       }
     } else {
       check = await this.store.check(presented);
-      if (this.cache.size >= MAX_ENTRIES) this.cache.delete(this.cache.keys().next().value!);
-      const ttl = check.status === 'valid' ? this.config.credentialCacheTtlMs : NEGATIVE_TTL_MS;
-      this.cache.set(cacheKey, { check, until: now + ttl });
+      if (check.status === 'valid') this.cache.set(presented, check);
+      else if (check.status !== 'malformed') this.cache.set(presented, check, { ttlMs: NEGATIVE_TTL_MS });
     }
     if (check.status === 'valid') this.markUsed(check.key.id);
     return check;
