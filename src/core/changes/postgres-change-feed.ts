@@ -47,6 +47,8 @@ export class PostgresChangeFeed implements ChangeFeed {
   private client: pg.Client | undefined;
   private stopped = false;
   private everListened = false;
+  /** Publications not yet handed to the database; stopping waits for them. */
+  private readonly sending = new Set<Promise<void>>();
   private reconnectDelay = RECONNECT_MIN_MS;
   private reconnectTimer: NodeJS.Timeout | undefined;
   private checkTimer: NodeJS.Timeout | undefined;
@@ -65,6 +67,16 @@ export class PostgresChangeFeed implements ChangeFeed {
   }
 
   async publish(topic: string, payload: ChangePayload = {}, options: PublishOptions = {}): Promise<void> {
+    const sending = this.send(topic, payload, options);
+    this.sending.add(sending);
+    try {
+      await sending;
+    } finally {
+      this.sending.delete(sending);
+    }
+  }
+
+  private async send(topic: string, payload: ChangePayload, options: PublishOptions): Promise<void> {
     const text = encodeChange(this.options.instanceId, topic, payload);
     const channel = await this.channelName();
     const trx = options.transaction;
@@ -101,6 +113,7 @@ export class PostgresChangeFeed implements ChangeFeed {
   }
 
   async stop(): Promise<void> {
+    await Promise.allSettled([...this.sending]);
     this.stopped = true;
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
     if (this.checkTimer) clearInterval(this.checkTimer);

@@ -251,6 +251,8 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
     for (const [token, name] of GOVERNANCE_PORTS) resolveAtBoot(container, token, name);
     const handler = resolveAtBoot(container, HttpHandler, 'the HTTP handler');
     const audit = container.get<AuditSink>(AuditSink);
+    // Built now, so revocations made through this engine (a CLI, an admin route) reach every cache.
+    resolveAtBoot(container, ApiKeyVerifier, 'the API key verifier');
 
     if (options.migrate !== false) {
       const sources: MigrationSource[] = [CORE_MIGRATIONS];
