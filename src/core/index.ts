@@ -60,7 +60,7 @@ export { openDatabase, type DatabaseOptions } from './db/open-database.js';
 export { runMigrations } from './db/migrator.js';
 export { TENANT_ID, assertTenant } from './db/tenant-db.js';
 
-export { Logger, JsonLogger, type LogLevel } from './log/logger.js';
+export { Logger, PinoLogger, safeLog, type LogLevel, type LogDestination } from './log/logger.js';
 export {
   GatehouseError,
   BootError,

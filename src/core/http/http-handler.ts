@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { inject, injectable } from 'inversify';
 import { ErrorCode, SUPPORTED_PROTOCOL_VERSIONS } from '@modelcontextprotocol/sdk/types.js';
 import { EngineConfig } from '../kernel/config.js';
-import { Logger } from '../log/logger.js';
+import { Logger, safeLog } from '../log/logger.js';
 import { Database } from '../ports/database.js';
 import { ChangeFeed } from '../ports/change-feed.js';
 import type { Principal } from '../ports/principal.js';
@@ -396,11 +396,11 @@ export class HttpHandler {
   private rpcFailure(id: JsonRpcId, error: unknown, requestId: string): HttpResponse {
     if (error instanceof ProtocolError) return json(200, errorResponse(id, error.rpcCode, error.message, error.data));
     if (isUnavailable(error)) {
-      this.logger.warn({ err: error, requestId }, 'request refused: dependency unavailable');
+      safeLog(this.logger, 'warn', { err: error, requestId }, 'request refused: dependency unavailable');
       const message = error instanceof AuditUnavailableError ? error.message : 'A backing service is unavailable; try again shortly.';
       return json(503, errorResponse(id, ErrorCode.InternalError, message), { 'retry-after': '5' });
     }
-    this.logger.error({ err: error, requestId }, 'request failed');
+    safeLog(this.logger, 'error', { err: error, requestId }, 'request failed');
     return json(500, errorResponse(id, ErrorCode.InternalError, `Internal error (request ${requestId}).`));
   }
 
@@ -412,10 +412,10 @@ export class HttpHandler {
       return jsonError(error.status, error.code, error.message, { headers: error.headers, details: error.details });
     }
     if (isUnavailable(error)) {
-      this.logger.warn({ err: error, requestId }, 'request refused: dependency unavailable');
+      safeLog(this.logger, 'warn', { err: error, requestId }, 'request refused: dependency unavailable');
       return jsonError(503, 'unavailable', 'A backing service is unavailable; try again shortly.', { headers: { 'retry-after': '5' } });
     }
-    this.logger.error({ err: error, requestId }, 'request failed');
+    safeLog(this.logger, 'error', { err: error, requestId }, 'request failed');
     return jsonError(500, 'internal_error', `Internal error (request ${requestId}).`);
   }
 }

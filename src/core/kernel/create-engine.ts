@@ -14,7 +14,7 @@ import { InProcessChangeFeed } from '../changes/in-process-change-feed.js';
 import type { MigrationSource } from '../ports/migrations.js';
 import { openDatabase, type KnexDatabase } from '../db/open-database.js';
 import { runMigrations } from '../db/migrator.js';
-import { JsonLogger, Logger } from '../log/logger.js';
+import { Logger, PinoLogger, safeLog } from '../log/logger.js';
 import { BootError, ConfigError, GatehouseError } from '../errors.js';
 import { ToolCatalog, ToolCatalogToken, type ToolEntry } from '../tools/tool-catalog.js';
 import { ToolCallPipeline } from '../mcp/tool-call-pipeline.js';
@@ -24,6 +24,7 @@ import { SessionStore } from '../mcp/session-store.js';
 import { ClientExchange } from '../mcp/client-exchange.js';
 import { HandlerContextFactory } from '../mcp/handler-context-factory.js';
 import { CatalogPipeline } from '../mcp/catalog-pipeline.js';
+import { GovernedCalls } from '../mcp/governed-call.js';
 import { HttpHandler, LOOPBACK_HOSTS } from '../http/http-handler.js';
 import { RequestAuthenticator, mcpResourceUrl } from '../http/request-auth.js';
 import { RouteContribution } from '../http/route.js';
@@ -217,7 +218,7 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
   const config = resolveConfig(options);
   const catalog = buildCatalog(plugins);
   const mcpCatalog = McpCatalog.fromPlugins(plugins);
-  const logger = options.logger ?? new JsonLogger(options.logLevel ?? 'info');
+  const logger = options.logger ?? new PinoLogger(options.logLevel ?? 'info');
   const database: KnexDatabase = await openDatabase(options.database);
   const servers = new Set<http.Server>();
   const changes =
@@ -233,7 +234,7 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
     container.bind(ChangeFeed).toConstantValue(changes);
     container.bind(ToolCatalogToken).toConstantValue(catalog);
     container.bind(McpCatalogToken).toConstantValue(mcpCatalog);
-    for (const service of [SessionStore, ClientExchange, HandlerContextFactory, CatalogPipeline, ApiKeyStore, ApiKeyVerifier, ToolCallPipeline, McpDispatcher, RequestAuthenticator, HttpHandler, RegistryEntries] as Newable[]) {
+    for (const service of [SessionStore, ClientExchange, HandlerContextFactory, GovernedCalls, CatalogPipeline, ApiKeyStore, ApiKeyVerifier, ToolCallPipeline, McpDispatcher, RequestAuthenticator, HttpHandler, RegistryEntries] as Newable[]) {
       container.bind(service).toSelf();
     }
     await loadPlugins(container, plugins);
@@ -274,7 +275,7 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
         .catch((error: unknown) => {
           if (next) next(error);
           else {
-            logger.error({ err: error }, 'could not write response');
+            safeLog(logger, 'error', { err: error }, 'could not write response');
             res.destroy();
           }
         });
