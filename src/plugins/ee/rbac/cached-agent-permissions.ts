@@ -1,9 +1,12 @@
 import { inject, injectable } from 'inversify';
-import { BoundedCache, Database } from '../../../core/index.js';
+import { BoundedCache, ChangeFeed, Database, Logger } from '../../../core/index.js';
 import type { AgentPermissions } from '../contracts.js';
 import { RbacSettings } from './rbac-settings.js';
 
 const MAX_ENTRIES = 10_000;
+
+/** Published when a tenant's roles or an agent's role assignments change. */
+export const GRANTS_CHANGED = 'ee.grants.changed';
 const key = (tenant: string, agentId: string): string => `${tenant}\u0000${agentId}`;
 
 function parsePermissions(value: unknown): string[] {
@@ -11,7 +14,10 @@ function parsePermissions(value: unknown): string[] {
   return Array.isArray(list) ? list.filter((item): item is string => typeof item === 'string') : [];
 }
 
-/** The permissions an agent's roles grant, cached per agent for a short, bounded time. */
+/**
+ * The permissions an agent's roles grant, cached per agent for a short, bounded time and dropped
+ * on every instance when a role or an assignment changes (through the change feed).
+ */
 @injectable()
 export class CachedAgentPermissions implements AgentPermissions {
   private readonly cache: BoundedCache<readonly string[]>;
@@ -21,12 +27,24 @@ export class CachedAgentPermissions implements AgentPermissions {
   constructor(
     @inject(Database) private readonly database: Database,
     @inject(RbacSettings) settings: RbacSettings,
+    @inject(ChangeFeed) private readonly changes: ChangeFeed,
+    @inject(Logger) private readonly logger: Logger,
   ) {
     this.cache = new BoundedCache({
       maxEntries: MAX_ENTRIES,
       ttlMs: settings.permissionCacheTtlMs,
       sizeOf: (permissions) => 64 + permissions.reduce((sum, permission) => sum + permission.length * 2 + 16, 0),
     });
+    changes.subscribe(
+      GRANTS_CHANGED,
+      (payload) => {
+        if (typeof payload.tenant === 'string') this.forget(payload.tenant, typeof payload.agentId === 'string' ? payload.agentId : undefined);
+      },
+      () => {
+        this.generation++;
+        this.cache.clear();
+      },
+    );
   }
 
   async permissionsOf(tenant: string, agentId: string): Promise<readonly string[]> {
@@ -47,6 +65,13 @@ export class CachedAgentPermissions implements AgentPermissions {
   }
 
   invalidate(tenant: string, agentId?: string): void {
+    this.forget(tenant, agentId);
+    this.changes.publish(GRANTS_CHANGED, agentId === undefined ? { tenant } : { tenant, agentId }).catch((error: unknown) => {
+      this.logger.warn({ err: error, tenant }, 'could not tell other instances about a role change; they notice within the cache time-to-live');
+    });
+  }
+
+  private forget(tenant: string, agentId: string | undefined): void {
     this.generation++;
     if (agentId !== undefined) {
       this.cache.delete(key(tenant, agentId));
