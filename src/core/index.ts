@@ -7,6 +7,7 @@ export { createEngine, type Engine, type ListenOptions, type ToolSummary } from 
 export { EngineConfig, type EngineOptions } from './kernel/config.js';
 export { definePlugin, type PluginDefinition, type PluginSpec, type PluginBinder } from './kernel/plugin.js';
 export { LifecycleContribution } from './kernel/lifecycle.js';
+export { ShutdownError } from './kernel/shutdown-steps.js';
 
 export {
   defineTool,
@@ -60,6 +61,7 @@ export { openDatabase, type DatabaseOptions } from './db/open-database.js';
 export { runMigrations } from './db/migrator.js';
 export { TENANT_ID, assertTenant } from './db/tenant-db.js';
 
+export { presentedCredential, type PresentedCredential } from './http/presented-credential.js';
 export { BoundedCache, approximateBytes, type BoundedCacheOptions, type Clock } from './cache/bounded-cache.js';
 export { Logger, PinoLogger, safeLog, type LogLevel, type LogDestination } from './log/logger.js';
 export {
