@@ -60,6 +60,10 @@ export { runMigrations } from './db/migrator.js';
 export { TENANT_ID, assertTenant } from './db/tenant-db.js';
 
 export { Logger, JsonLogger, type LogLevel } from './log/logger.js';
+export { Telemetry, INSTRUMENTATION_SCOPE } from './telemetry/telemetry.js';
+export type { RequestObservation } from './telemetry/request-observation.js';
+export type { MetricsOptions } from './telemetry/metrics-endpoint.js';
+export { ReadinessCheck, type ReadinessResult } from './ports/readiness-check.js';
 export {
   GatehouseError,
   BootError,

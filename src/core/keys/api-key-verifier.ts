@@ -1,4 +1,5 @@
 import { inject, injectable } from 'inversify';
+import { trace } from '@opentelemetry/api';
 import { ApiKeyStore, type ApiKeyCheck } from './api-key-store.js';
 import { EngineConfig } from '../kernel/config.js';
 import { Logger } from '../log/logger.js';
@@ -50,6 +51,7 @@ export class ApiKeyVerifier {
       const ttl = check.status === 'valid' ? this.config.credentialCacheTtlMs : NEGATIVE_TTL_MS;
       this.cache.set(cacheKey, { check, until: now + ttl });
     }
+    trace.getActiveSpan()?.setAttribute('gatehouse.auth.cache', cached && cached.until > now ? 'hit' : 'miss');
     if (check.status === 'valid') this.markUsed(check.key.id);
     return check;
   }

@@ -9,6 +9,7 @@ import { isToolResult, type ToolContext, type ToolReturn } from '../tools/define
 import { invalidParams } from './jsonrpc.js';
 import { callAuditEvent, type CallContext } from './call-context.js';
 import { HandlerContextFactory } from './handler-context-factory.js';
+import { Telemetry } from '../telemetry/telemetry.js';
 
 const noProgress = async (): Promise<void> => {};
 
@@ -41,6 +42,7 @@ export class ToolCallPipeline {
     @inject(AuditSink) private readonly audit: AuditSink,
     @inject(HandlerContextFactory) private readonly contexts: HandlerContextFactory,
     @inject(Logger) private readonly logger: Logger,
+    @inject(Telemetry) private readonly telemetry: Telemetry,
   ) {}
 
   async call(params: Record<string, unknown> | undefined, call: CallContext): Promise<CallToolResult> {
@@ -52,11 +54,12 @@ export class ToolCallPipeline {
     let target = name;
     let details: Readonly<Record<string, unknown>> | undefined;
     const record = (outcome: AuditOutcome, decision: AuditEvent['decision'], reason: string | undefined): void => {
+      this.telemetry.toolCall(call.observation, principal.tenant, entry ? name : undefined, decision, outcome);
       this.audit.record(callAuditEvent(call, started, { action: 'tools/call', target, details, decision, reason, outcome, arguments: args }));
     };
 
     const entry = this.catalog.get(name);
-    const decision = await this.policy.decide(principal, { kind: 'tool', name, permission: entry?.tool.permission });
+    const decision = await this.telemetry.span('gatehouse.policy', call.observation, () => this.policy.decide(principal, { kind: 'tool', name, permission: entry?.tool.permission }));
     if (!entry) {
       // Same answer whether the tool does not exist or is hidden from this caller.
       record('refused', decision.allow ? 'allowed' : 'denied', 'unknown tool');
@@ -92,7 +95,7 @@ export class ToolCallPipeline {
     } satisfies Partial<ToolContext>);
 
     try {
-      const result = toCallResult(await tool.handler(parsed.data, context));
+      const result = toCallResult(await this.telemetry.span('gatehouse.handler', call.observation, () => tool.handler(parsed.data, context)));
       if (tool.output && !result.isError) {
         const checked = tool.output.safeParse(result.structuredContent);
         if (!checked.success) {

@@ -1,6 +1,7 @@
 import { inject, injectable } from 'inversify';
-import { createRemoteJWKSet, type JWTVerifyGetKey } from 'jose';
+import { createRemoteJWKSet, customFetch, type JWTVerifyGetKey } from 'jose';
 import { allowInsecureRequests, discovery } from 'openid-client';
+import { Telemetry } from '../../../core/index.js';
 import { EnterpriseSettings } from './enterprise-options.js';
 import type { IdpProvider } from './idp-provider-store.js';
 
@@ -34,7 +35,29 @@ export class JwksCache {
   private readonly sets = new Map<string, JWTVerifyGetKey>();
   private readonly discovered = new Map<string, Promise<Discovered>>();
 
-  constructor(@inject(EnterpriseSettings) private readonly settings: EnterpriseSettings) {}
+  constructor(
+    @inject(EnterpriseSettings) private readonly settings: EnterpriseSettings,
+    @inject(Telemetry) private readonly telemetry: Telemetry,
+  ) {}
+
+  /** One JWKS download, counted and traced. */
+  private readonly fetchKeys = (url: string, options: RequestInit): Promise<Response> =>
+    this.telemetry.span(
+      'gatehouse.jwks.fetch',
+      undefined,
+      async (span) => {
+        try {
+          const response = await fetch(url, options);
+          this.telemetry.jwksFetch(response.ok ? 'ok' : 'error');
+          if (span.isRecording()) span.setAttribute('http.response.status_code', response.status);
+          return response;
+        } catch (error) {
+          this.telemetry.jwksFetch('error');
+          throw error;
+        }
+      },
+      { 'url.full': url },
+    );
 
   /** The key resolver for `idp`'s tokens. */
   async keysFor(idp: IdpProvider): Promise<JWTVerifyGetKey> {
@@ -45,6 +68,7 @@ export class JwksCache {
         cooldownDuration: this.settings.jwksRefetchCooldownMs,
         cacheMaxAge: JWKS_MAX_AGE_MS,
         timeoutDuration: FETCH_TIMEOUT_MS,
+        [customFetch]: this.fetchKeys,
       });
       this.sets.set(jwksUri, set);
     }

@@ -1,0 +1,68 @@
+import type { AuditSink } from '../ports/audit-sink.js';
+import type { Database } from '../ports/database.js';
+import type { MigrationSource } from '../ports/migrations.js';
+import type { ReadinessCheck, ReadinessResult } from '../ports/readiness-check.js';
+import { pendingMigrations } from '../db/migrator.js';
+import { json, type HttpResponse } from '../http/types.js';
+
+const CHECK_TIMEOUT_MS = 2000;
+
+async function within(check: () => Promise<ReadinessResult>, what: string): Promise<ReadinessResult> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<ReadinessResult>((resolve) => {
+    timer = setTimeout(() => resolve({ ok: false, reason: `${what} did not answer within ${CHECK_TIMEOUT_MS / 1000} s.` }), CHECK_TIMEOUT_MS);
+  });
+  try {
+    return await Promise.race([check().catch((): ReadinessResult => ({ ok: false, reason: `${what} check failed.` })), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * `/healthz` (the process is alive and serving) and `/readyz` (this instance can take traffic:
+ * the database answers, its migrations are current, the audit sink accepts events, and every
+ * contributed {@link ReadinessCheck} passes), each with reasons in JSON.
+ */
+export class HealthChecks {
+  private migrationsCurrent = false;
+
+  constructor(
+    private readonly database: Database,
+    private readonly audit: () => AuditSink,
+    private readonly migrations: readonly MigrationSource[],
+    private readonly contributed: () => readonly ReadinessCheck[],
+  ) {}
+
+  live(): HttpResponse {
+    return json(200, { status: 'ok' });
+  }
+
+  async ready(): Promise<HttpResponse> {
+    const database = await within(async () => {
+      await this.database.knex.raw('select 1');
+      return { ok: true };
+    }, 'The database');
+    const checks: Record<string, ReadinessResult> = {
+      database: database.ok ? { ok: true, reason: `${this.database.kind} database reachable` } : { ok: false, reason: database.reason ?? 'The database is not reachable.' },
+      migrations: database.ok ? await within(() => this.checkMigrations(), 'The migration check') : { ok: false, reason: 'Unknown: the database is not reachable.' },
+      audit: this.audit().accepting() ? { ok: true } : { ok: false, reason: 'The audit sink is not accepting events (its buffer is full); governed calls are refused.' },
+    };
+    const extra = await Promise.all(this.contributed().map(async (check) => [check.name, await within(() => check.check(), `The ${check.name} check`)] as const));
+    for (const [name, result] of extra) checks[name] = result;
+    const ready = Object.values(checks).every((check) => check.ok);
+    return json(ready ? 200 : 503, { status: ready ? 'ready' : 'not_ready', checks }, ready ? undefined : { 'retry-after': '5' });
+  }
+
+  private async checkMigrations(): Promise<ReadinessResult> {
+    // Once current, a running instance stays current: newer migrations come with newer code.
+    if (this.migrationsCurrent) return { ok: true };
+    const pending = await pendingMigrations(this.database.knex, this.migrations);
+    if (pending.length) {
+      const shown = pending.slice(0, 5).join(', ');
+      return { ok: false, reason: `${pending.length} migration(s) not applied: ${shown}${pending.length > 5 ? ', …' : ''}. Run "gatehouse migrate".` };
+    }
+    this.migrationsCurrent = true;
+    return { ok: true };
+  }
+}
