@@ -7,13 +7,13 @@ import { json, type HttpResponse } from '../http/types.js';
 
 const CHECK_TIMEOUT_MS = 2000;
 
-async function within(check: () => Promise<ReadinessResult>, what: string): Promise<ReadinessResult> {
+async function within(check: () => Promise<ReadinessResult>, what: string, failure = `${what} failed.`): Promise<ReadinessResult> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<ReadinessResult>((resolve) => {
     timer = setTimeout(() => resolve({ ok: false, reason: `${what} did not answer within ${CHECK_TIMEOUT_MS / 1000} s.` }), CHECK_TIMEOUT_MS);
   });
   try {
-    return await Promise.race([check().catch((): ReadinessResult => ({ ok: false, reason: `${what} check failed.` })), timeout]);
+    return await Promise.race([check().catch((): ReadinessResult => ({ ok: false, reason: failure })), timeout]);
   } finally {
     clearTimeout(timer);
   }
@@ -42,7 +42,7 @@ export class HealthChecks {
     const database = await within(async () => {
       await this.database.knex.raw('select 1');
       return { ok: true };
-    }, 'The database');
+    }, 'The database', 'The database is not reachable.');
     const checks: Record<string, ReadinessResult> = {
       database: database.ok ? { ok: true, reason: `${this.database.kind} database reachable` } : { ok: false, reason: database.reason ?? 'The database is not reachable.' },
       migrations: database.ok ? await within(() => this.checkMigrations(), 'The migration check') : { ok: false, reason: 'Unknown: the database is not reachable.' },
