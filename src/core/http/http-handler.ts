@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { inject, injectable, optional } from 'inversify';
 import { ErrorCode, SUPPORTED_PROTOCOL_VERSIONS } from '@modelcontextprotocol/sdk/types.js';
 import { EngineConfig } from '../kernel/config.js';
-import { Logger } from '../log/logger.js';
+import { Logger, safeLog } from '../log/logger.js';
 import type { Principal } from '../ports/principal.js';
 import { AuditUnavailableError, GatehouseError, HttpError } from '../errors.js';
 import { McpDispatcher } from '../mcp/mcp-dispatcher.js';
@@ -195,7 +195,7 @@ export class HttpHandler {
     }
     if (path === this.config.mcpPath) return this.mcp(req, observation, tenantHint);
     if (!tenantMatch && req.method === 'GET') {
-      if (path === '/healthz') return this.healthChecks.live();
+      if (path === '/healthz') return this.healthChecks.live(this.config.instanceId);
       if (path === '/readyz') return this.healthChecks.ready();
       if (path === '/metrics' && this.metrics?.onEngine) return this.metrics.serve(req.header('authorization'));
     }
@@ -404,11 +404,11 @@ export class HttpHandler {
       return json(200, errorResponse(id, error.rpcCode, error.message, error.data));
     }
     if (isUnavailable(error)) {
-      this.logger.warn({ err: error, requestId }, 'request refused: dependency unavailable');
+      safeLog(this.logger, 'warn', { err: error, requestId }, 'request refused: dependency unavailable');
       const message = error instanceof AuditUnavailableError ? error.message : 'A backing service is unavailable; try again shortly.';
       return json(503, errorResponse(id, ErrorCode.InternalError, message), { 'retry-after': '5' });
     }
-    this.logger.error({ err: error, requestId }, 'request failed');
+    safeLog(this.logger, 'error', { err: error, requestId }, 'request failed');
     return json(500, errorResponse(id, ErrorCode.InternalError, `Internal error (request ${requestId}).`));
   }
 
@@ -420,10 +420,10 @@ export class HttpHandler {
       return jsonError(error.status, error.code, error.message, { headers: error.headers, details: error.details });
     }
     if (isUnavailable(error)) {
-      this.logger.warn({ err: error, requestId }, 'request refused: dependency unavailable');
+      safeLog(this.logger, 'warn', { err: error, requestId }, 'request refused: dependency unavailable');
       return jsonError(503, 'unavailable', 'A backing service is unavailable; try again shortly.', { headers: { 'retry-after': '5' } });
     }
-    this.logger.error({ err: error, requestId }, 'request failed');
+    safeLog(this.logger, 'error', { err: error, requestId }, 'request failed');
     return jsonError(500, 'internal_error', `Internal error (request ${requestId}).`);
   }
 }

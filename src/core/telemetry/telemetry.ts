@@ -19,7 +19,7 @@ import {
   type TextMapGetter,
   type Tracer,
 } from '@opentelemetry/api';
-import type { Logger } from '../log/logger.js';
+import { safeLog, type Logger } from '../log/logger.js';
 import type { Principal } from '../ports/principal.js';
 import type { PrometheusRegistry } from './prometheus-registry.js';
 import { RequestObservation } from './request-observation.js';
@@ -235,11 +235,15 @@ export class Telemetry {
     }
   }
 
-  /** A governed tool call's decision and outcome (the same facts as its audit event). */
-  toolCall(observation: RequestObservation | undefined, tenant: string, tool: string | undefined, decision: string, outcome: string): void {
-    const label = tool ?? '_unknown';
-    this.toolCalls.add(1, { 'gen_ai.tool.name': label, 'gatehouse.decision': decision, 'gatehouse.outcome': outcome });
-    this.tenantToolCalls.add(1, { 'gatehouse.tenant': this.tenants.label(tenant), 'gatehouse.decision': decision });
+  /**
+   * A governed call's decision and outcome (the same facts as its audit event): counted for tool
+   * calls (an unknown tool as `_unknown`), and set on the request's span for every kind.
+   */
+  governed(observation: RequestObservation | undefined, tenant: string, action: string, name: string | undefined, decision: string, outcome: string): void {
+    if (action === 'tools/call') {
+      this.toolCalls.add(1, { 'gen_ai.tool.name': name ?? '_unknown', 'gatehouse.decision': decision, 'gatehouse.outcome': outcome });
+      this.tenantToolCalls.add(1, { 'gatehouse.tenant': this.tenants.label(tenant), 'gatehouse.decision': decision });
+    }
     if (!observation) return;
     observation.decision = decision;
     if (outcome !== 'success') observation.toolError = true;
@@ -294,7 +298,9 @@ export class Telemetry {
       }
     }
     const traceId = span?.spanContext().traceId ?? trace.getSpanContext(observation.httpContext)?.traceId;
-    this.logger.info(
+    safeLog(
+      this.logger,
+      'info',
       {
         requestId: observation.requestId,
         traceId: traceId && traceId !== '00000000000000000000000000000000' ? traceId : undefined,

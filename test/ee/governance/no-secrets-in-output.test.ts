@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { context, propagation, trace } from '@opentelemetry/api';
 import { InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
-import { JsonLogger, definePlugin, defineTool, z } from '@gatehouse-mcp/engine';
+import { PinoLogger, definePlugin, defineTool, z } from '@gatehouse-mcp/engine';
 import { IdpProviderStore, enterpriseEdition } from '@gatehouse-mcp/engine/ee';
 import { createTestEngine, uniqueTenant, type TestEngine } from '@gatehouse-mcp/engine/testing';
 import { startOidcProvider, type OidcFixture } from '../support/oidc.js';
@@ -72,7 +72,7 @@ describe('no credentials or arguments in logs, traces or metrics: a full engine 
       connect: false,
       tenant,
       plugins: [enterpriseEdition(), tools],
-      logger: new JsonLogger('debug', {}, (line) => lines.push(line)),
+      logger: new PinoLogger('debug', { write: (line: string) => lines.push(line.trim()) }),
       metrics: { token: METRICS_TOKEN },
     });
     const admin = (await t.createKey({ scopes: ['admin'], name: 'admin' })).secret;
