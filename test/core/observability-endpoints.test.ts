@@ -29,16 +29,18 @@ describe('health: /healthz and /readyz with reasons', () => {
   let t: TestEngine;
   before(async () => {
     const tenant = uniqueTenant('health');
-    const listen: ReadinessCheck = { name: 'listen', check: async () => (listenUp ? { ok: true } : { ok: false, reason: 'The LISTEN connection is down; caches fall back to short TTLs.' }) };
+    const queue: ReadinessCheck = { name: 'queue', check: async () => (listenUp ? { ok: true } : { ok: false, reason: 'The job queue connection is down.' }) };
     const broken: ReadinessCheck = { name: 'upstream', check: async () => { throw new Error('socket hang up at 10.0.0.7'); } };
-    t = await createTestEngine({ plugins: [recordingEdition(audit, tenant, [listen, broken]), echo], tenant, connect: false });
+    t = await createTestEngine({ plugins: [recordingEdition(audit, tenant, [queue, broken]), echo], tenant, connect: false });
   });
   after(() => t?.close());
 
-  it('/healthz is alive without touching anything', async () => {
+  it('/healthz is alive and says how this instance hears of changes', async () => {
     const res = await fetch(`${t.url}/healthz`);
     expect(res.status).to.equal(200);
-    expect(await body(res)).to.deep.equal({ status: 'ok' });
+    const health = await body(res);
+    expect(health.status).to.equal('ok');
+    expect(health.changes.status).to.be.oneOf(['listening', 'single-instance']);
   });
 
   it('/readyz names each check; a failing or throwing contributed check makes it 503 with a reason and no internals', async () => {
@@ -50,18 +52,19 @@ describe('health: /healthz and /readyz with reasons', () => {
     expect(checks.database.ok).to.equal(true);
     expect(checks.migrations).to.deep.equal({ ok: true });
     expect(checks.audit).to.deep.equal({ ok: true });
-    expect(checks.listen).to.deep.equal({ ok: true });
+    expect(checks.listen.ok).to.equal(true);
+    expect(checks.queue).to.deep.equal({ ok: true });
     expect(checks.upstream).to.deep.equal({ ok: false, reason: 'The upstream check failed.' });
   });
 
-  it('reports a full audit buffer and a lost LISTEN connection', async () => {
+  it('reports a full audit buffer and a contributed check that fails', async () => {
     audit.accept = false;
     listenUp = false;
     try {
       const { checks } = await body(await fetch(`${t.url}/readyz`));
       expect(checks.audit.ok).to.equal(false);
       expect(checks.audit.reason).to.match(/not accepting events/);
-      expect(checks.listen).to.deep.equal({ ok: false, reason: 'The LISTEN connection is down; caches fall back to short TTLs.' });
+      expect(checks.queue).to.deep.equal({ ok: false, reason: 'The job queue connection is down.' });
     } finally {
       audit.accept = true;
       listenUp = true;
@@ -75,7 +78,8 @@ describe('health: /healthz and /readyz with reasons', () => {
       expect(res.status).to.equal(200);
       const { status, checks } = (await res.json()) as any;
       expect(status).to.equal('ready');
-      expect(Object.keys(checks)).to.deep.equal(['database', 'migrations', 'audit']);
+      expect(Object.keys(checks)).to.deep.equal(['database', 'migrations', 'listen', 'audit']);
+      expect(checks.listen.ok).to.equal(true);
     } finally {
       await engine.close();
     }
