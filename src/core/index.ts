@@ -37,7 +37,9 @@ export { SessionStore } from './mcp/session-store.js';
 
 export type { Principal } from './ports/principal.js';
 export { Authenticator, type AuthRequest, type AuthResult, type AuthFailure } from './ports/authenticator.js';
-export { Policy, type PolicyDecision, type PolicyRequest } from './ports/policy.js';
+export { Policy, mayAttempt, type PolicyDecision, type PolicyRequest, type ApprovalDeclaration, type ApprovalNeed } from './ports/policy.js';
+export { PendingApprovals, type ApprovalRequest, type ApprovalTicket, type ApprovalRecord, type ApprovalState } from './ports/pending-approvals.js';
+export { canonicalArguments, argumentsDigest } from './approvals/canonical-arguments.js';
 export { AuditSink, type AuditEvent, type AuditDecision, type AuditOutcome } from './ports/audit-sink.js';
 export { Database, type TenantDb } from './ports/database.js';
 export { MigrationSource } from './ports/migrations.js';
@@ -67,6 +69,7 @@ export {
   ToolError,
   HttpError,
   PermissionDeniedError,
+  ApprovalPendingError,
   AuditUnavailableError,
   TenantRequiredError,
 } from './errors.js';

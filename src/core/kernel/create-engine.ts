@@ -13,6 +13,8 @@ import { JsonLogger, Logger } from '../log/logger.js';
 import { BootError, ConfigError, GatehouseError } from '../errors.js';
 import { ToolCatalog, ToolCatalogToken, type ToolEntry } from '../tools/tool-catalog.js';
 import { ToolCallPipeline } from '../mcp/tool-call-pipeline.js';
+import { ApprovalGate } from '../approvals/approval-gate.js';
+import { ApprovalTasks } from '../mcp/approval-tasks.js';
 import { McpDispatcher } from '../mcp/mcp-dispatcher.js';
 import { McpCatalog, McpCatalogToken } from '../mcp/mcp-catalog.js';
 import { SessionStore } from '../mcp/session-store.js';
@@ -222,7 +224,7 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
     container.bind(Database).toConstantValue(database);
     container.bind(ToolCatalogToken).toConstantValue(catalog);
     container.bind(McpCatalogToken).toConstantValue(mcpCatalog);
-    for (const service of [SessionStore, ClientExchange, HandlerContextFactory, CatalogPipeline, ApiKeyStore, ApiKeyVerifier, ToolCallPipeline, McpDispatcher, RequestAuthenticator, HttpHandler, RegistryEntries] as Newable[]) {
+    for (const service of [SessionStore, ClientExchange, HandlerContextFactory, CatalogPipeline, ApiKeyStore, ApiKeyVerifier, ApprovalGate, ToolCallPipeline, ApprovalTasks, McpDispatcher, RequestAuthenticator, HttpHandler, RegistryEntries] as Newable[]) {
       container.bind(service).toSelf();
     }
     await loadPlugins(container, plugins);
