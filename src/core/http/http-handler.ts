@@ -2,8 +2,9 @@ import { randomUUID } from 'node:crypto';
 import { inject, injectable } from 'inversify';
 import { ErrorCode, SUPPORTED_PROTOCOL_VERSIONS } from '@modelcontextprotocol/sdk/types.js';
 import { EngineConfig } from '../kernel/config.js';
-import { Logger } from '../log/logger.js';
+import { Logger, safeLog } from '../log/logger.js';
 import { Database } from '../ports/database.js';
+import { ChangeFeed } from '../ports/change-feed.js';
 import type { Principal } from '../ports/principal.js';
 import { AuditUnavailableError, GatehouseError, HttpError } from '../errors.js';
 import { McpDispatcher } from '../mcp/mcp-dispatcher.js';
@@ -87,6 +88,7 @@ export class HttpHandler {
     @inject(Logger) private readonly logger: Logger,
     @inject(SessionStore) private readonly sessions: SessionStore,
     @inject(ClientExchange) private readonly exchange: ClientExchange,
+    @inject(ChangeFeed) private readonly changes: ChangeFeed,
   ) {}
 
   /** Allowed origins: as configured, else the public URL's origin (which `listen()` may set late). */
@@ -188,7 +190,14 @@ export class HttpHandler {
   private async health(): Promise<HttpResponse> {
     try {
       await this.database.knex.raw('select 1');
-      return json(200, { status: 'ok', database: this.database.kind });
+      // A lost change listener leaves the instance serving, with caches on their time-to-live.
+      const feed = this.changes.state();
+      return json(200, {
+        status: feed.status === 'lost' ? 'degraded' : 'ok',
+        database: this.database.kind,
+        instance: this.config.instanceId,
+        changes: { mode: feed.mode, status: feed.status, since: feed.since.toISOString(), detail: feed.detail },
+      });
     } catch {
       return jsonError(503, 'database_unavailable', 'The database is not reachable.', { headers: { 'retry-after': '5' } });
     }
@@ -387,11 +396,11 @@ export class HttpHandler {
   private rpcFailure(id: JsonRpcId, error: unknown, requestId: string): HttpResponse {
     if (error instanceof ProtocolError) return json(200, errorResponse(id, error.rpcCode, error.message, error.data));
     if (isUnavailable(error)) {
-      this.logger.warn({ err: error, requestId }, 'request refused: dependency unavailable');
+      safeLog(this.logger, 'warn', { err: error, requestId }, 'request refused: dependency unavailable');
       const message = error instanceof AuditUnavailableError ? error.message : 'A backing service is unavailable; try again shortly.';
       return json(503, errorResponse(id, ErrorCode.InternalError, message), { 'retry-after': '5' });
     }
-    this.logger.error({ err: error, requestId }, 'request failed');
+    safeLog(this.logger, 'error', { err: error, requestId }, 'request failed');
     return json(500, errorResponse(id, ErrorCode.InternalError, `Internal error (request ${requestId}).`));
   }
 
@@ -403,10 +412,10 @@ export class HttpHandler {
       return jsonError(error.status, error.code, error.message, { headers: error.headers, details: error.details });
     }
     if (isUnavailable(error)) {
-      this.logger.warn({ err: error, requestId }, 'request refused: dependency unavailable');
+      safeLog(this.logger, 'warn', { err: error, requestId }, 'request refused: dependency unavailable');
       return jsonError(503, 'unavailable', 'A backing service is unavailable; try again shortly.', { headers: { 'retry-after': '5' } });
     }
-    this.logger.error({ err: error, requestId }, 'request failed');
+    safeLog(this.logger, 'error', { err: error, requestId }, 'request failed');
     return jsonError(500, 'internal_error', `Internal error (request ${requestId}).`);
   }
 }

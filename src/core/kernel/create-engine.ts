@@ -1,15 +1,20 @@
 import 'reflect-metadata';
+import { randomUUID } from 'node:crypto';
 import http from 'node:http';
+import type pg from 'pg';
 import type { AddressInfo } from 'node:net';
 import { Container, ContainerModule, type Newable, type ServiceIdentifier } from 'inversify';
 import { Authenticator } from '../ports/authenticator.js';
 import { Policy } from '../ports/policy.js';
 import { AuditSink } from '../ports/audit-sink.js';
 import { Database } from '../ports/database.js';
+import { ChangeFeed } from '../ports/change-feed.js';
+import { PostgresChangeFeed } from '../changes/postgres-change-feed.js';
+import { InProcessChangeFeed } from '../changes/in-process-change-feed.js';
 import type { MigrationSource } from '../ports/migrations.js';
 import { openDatabase, type KnexDatabase } from '../db/open-database.js';
 import { runMigrations } from '../db/migrator.js';
-import { JsonLogger, Logger } from '../log/logger.js';
+import { Logger, PinoLogger, safeLog } from '../log/logger.js';
 import { BootError, ConfigError, GatehouseError } from '../errors.js';
 import { ToolCatalog, ToolCatalogToken, type ToolEntry } from '../tools/tool-catalog.js';
 import { ToolCallPipeline } from '../mcp/tool-call-pipeline.js';
@@ -19,6 +24,7 @@ import { SessionStore } from '../mcp/session-store.js';
 import { ClientExchange } from '../mcp/client-exchange.js';
 import { HandlerContextFactory } from '../mcp/handler-context-factory.js';
 import { CatalogPipeline } from '../mcp/catalog-pipeline.js';
+import { GovernedCalls } from '../mcp/governed-call.js';
 import { HttpHandler, LOOPBACK_HOSTS } from '../http/http-handler.js';
 import { RequestAuthenticator, mcpResourceUrl } from '../http/request-auth.js';
 import { RouteContribution } from '../http/route.js';
@@ -109,6 +115,7 @@ function resolveConfig(options: EngineOptions): EngineConfig {
     return value;
   };
   return {
+    instanceId: randomUUID(),
     publicUrl,
     basePath: normaliseBasePath(options.basePath, 'basePath'),
     mcpPath: normaliseBasePath(options.mcpPath ?? '/api/mcp', 'mcpPath') || '/api/mcp',
@@ -211,18 +218,23 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
   const config = resolveConfig(options);
   const catalog = buildCatalog(plugins);
   const mcpCatalog = McpCatalog.fromPlugins(plugins);
-  const logger = options.logger ?? new JsonLogger(options.logLevel ?? 'info');
+  const logger = options.logger ?? new PinoLogger(options.logLevel ?? 'info');
   const database: KnexDatabase = await openDatabase(options.database);
   const servers = new Set<http.Server>();
+  const changes =
+    database.kind === 'postgres' && database.listenConnection !== undefined
+      ? new PostgresChangeFeed({ knex: database.knex, listenConnection: database.listenConnection as string | pg.ClientConfig, logger, instanceId: config.instanceId })
+      : new InProcessChangeFeed(logger);
 
   try {
     const container = new Container({ defaultScope: 'Singleton' });
     container.bind(EngineConfig).toConstantValue(config);
     container.bind(Logger).toConstantValue(logger);
     container.bind(Database).toConstantValue(database);
+    container.bind(ChangeFeed).toConstantValue(changes);
     container.bind(ToolCatalogToken).toConstantValue(catalog);
     container.bind(McpCatalogToken).toConstantValue(mcpCatalog);
-    for (const service of [SessionStore, ClientExchange, HandlerContextFactory, CatalogPipeline, ApiKeyStore, ApiKeyVerifier, ToolCallPipeline, McpDispatcher, RequestAuthenticator, HttpHandler, RegistryEntries] as Newable[]) {
+    for (const service of [SessionStore, ClientExchange, HandlerContextFactory, GovernedCalls, CatalogPipeline, ApiKeyStore, ApiKeyVerifier, ToolCallPipeline, McpDispatcher, RequestAuthenticator, HttpHandler, RegistryEntries] as Newable[]) {
       container.bind(service).toSelf();
     }
     await loadPlugins(container, plugins);
@@ -240,6 +252,8 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
     for (const [token, name] of GOVERNANCE_PORTS) resolveAtBoot(container, token, name);
     const handler = resolveAtBoot(container, HttpHandler, 'the HTTP handler');
     const audit = container.get<AuditSink>(AuditSink);
+    // Built now, so revocations made through this engine (a CLI, an admin route) reach every cache.
+    resolveAtBoot(container, ApiKeyVerifier, 'the API key verifier');
 
     if (options.migrate !== false) {
       const sources: MigrationSource[] = [CORE_MIGRATIONS];
@@ -248,6 +262,9 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
       if (applied.length) logger.info({ applied }, 'migrations applied');
     }
 
+    await changes.start();
+    const feed = changes.state();
+    if (feed.mode === 'in-process') logger.info({ changes: feed.status }, 'embedded database: single instance, change notifications stay in this process (LISTEN/NOTIFY skipped)');
     const lifecycle = container.isBound(LifecycleContribution) ? container.getAll<LifecycleContribution>(LifecycleContribution) : [];
     for (const service of lifecycle) await service.start?.();
 
@@ -258,7 +275,7 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
         .catch((error: unknown) => {
           if (next) next(error);
           else {
-            logger.error({ err: error }, 'could not write response');
+            safeLog(logger, 'error', { err: error }, 'could not write response');
             res.destroy();
           }
         });
@@ -304,6 +321,7 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
           }
           await container.get(ApiKeyVerifier).flushUsage();
           await audit.close();
+          await changes.stop();
           await database.close();
         })();
         return closed;
@@ -311,6 +329,7 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
     };
     return engine;
   } catch (error) {
+    await changes.stop().catch(() => undefined);
     await database.close().catch(() => undefined);
     throw error;
   }

@@ -68,7 +68,7 @@ function toAgent(row: AgentRow): Agent {
 }
 
 function checkName(value: unknown): string {
-  if (typeof value !== 'string' || value.trim().length === 0 || value.trim().length > 200) throw new IdentityInputError('name', 'name must have 1-200 characters.');
+  if (typeof value !== 'string' || value.trim().length === 0 || value.trim().length > 200) throw new IdentityInputError('name', 'Enter a name of 1 to 200 characters.');
   return value.trim();
 }
 
@@ -78,6 +78,12 @@ function checkDescription(value: unknown): string {
 }
 
 const BINDING_CONFLICT = 'Another active agent of this tenant is already bound to this identity (same issuer and subject).';
+
+/** The clash of a binding, naming the agent that holds it when it can be found. */
+function bindingConflict(holder: Agent | undefined): IdentityConflictError {
+  if (!holder) return new IdentityConflictError(BINDING_CONFLICT, 'subject');
+  return new IdentityConflictError(`The agent "${holder.name}" is already bound to this identity (same identity provider and identifier): deactivate it first, or enter another identifier.`, 'subject');
+}
 
 /**
  * The tenant's agents (`agents`) and their API keys. Changes made here take effect at once on this
@@ -102,11 +108,11 @@ export class AgentStore implements LifecycleContribution {
     const hasIdp = idpId !== undefined && idpId !== null && idpId !== '';
     const hasSubject = subject !== undefined && subject !== null && subject !== '';
     if (!hasIdp && !hasSubject) return { idp_id: null, issuer: null, subject: null };
-    if (!hasIdp) throw new IdentityInputError('idpId', 'idpId is required with subject.');
-    if (!hasSubject) throw new IdentityInputError('subject', 'subject is required with idpId: the value of the provider\'s subject claim that names this agent.');
-    if (typeof subject !== 'string' || subject.length > 500) throw new IdentityInputError('subject', 'subject must be a string of at most 500 characters.');
+    if (!hasIdp) throw new IdentityInputError('idpId', 'Choose the identity provider this identifier belongs to.');
+    if (!hasSubject) throw new IdentityInputError('subject', 'Enter the agent\'s identifier at this identity provider (the value of its subject claim, usually the client id).');
+    if (typeof subject !== 'string' || subject.length > 500) throw new IdentityInputError('subject', 'The agent identifier is too long: at most 500 characters.');
     const idp = isUuid(idpId) ? await this.db.forTenant(tenant).table('agent_idp_providers').where({ id: idpId }).first('id', 'issuer') : undefined;
-    if (!idp) throw new IdentityInputError('idpId', 'idpId does not name an identity provider of this tenant.');
+    if (!idp) throw new IdentityInputError('idpId', 'This identity provider no longer exists: choose another one.');
     return { idp_id: idpId, issuer: (idp as { issuer: string }).issuer, subject };
   }
 
@@ -121,7 +127,7 @@ export class AgentStore implements LifecycleContribution {
       const [created] = await this.db.forTenant(tenant).insert<AgentRow>('agents', row);
       return toAgent(created!);
     } catch (error) {
-      if (isUniqueViolation(error)) throw new IdentityConflictError(BINDING_CONFLICT);
+      if (isUniqueViolation(error)) throw bindingConflict(row.issuer && row.subject ? await this.findActiveByBinding(tenant, row.issuer, row.subject) : undefined);
       throw error;
     }
   }
@@ -179,8 +185,11 @@ export class AgentStore implements LifecycleContribution {
       this.forget(tenant);
       return row ? toAgent(row) : undefined;
     } catch (error) {
-      if (isUniqueViolation(error)) throw new IdentityConflictError(BINDING_CONFLICT);
-      throw error;
+      if (!isUniqueViolation(error)) throw error;
+      const mine = await this.get(tenant, id);
+      const issuer = (changes.issuer as string | null | undefined) ?? mine?.issuer;
+      const subject = (changes.subject as string | null | undefined) ?? mine?.subject;
+      throw bindingConflict(issuer && subject ? await this.findActiveByBinding(tenant, issuer, subject) : undefined);
     }
   }
 

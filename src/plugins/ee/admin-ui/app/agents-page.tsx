@@ -1,7 +1,7 @@
 import { Fragment } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import { api, type Agent, type AgentKey, type Idp, type Role } from './api.js';
-import { ConfirmButton, Empty, Field, FieldError, FormError, formErrors, NO_ERRORS, Notice, Status, when, type FormErrors, FormFooter, runThenReload } from './components.js';
+import { clientErrors, ConfirmButton, Empty, Field, FieldError, FormError, formErrors, NO_ERRORS, Notice, Status, when, type FormErrors, FormFooter, runThenReload } from './components.js';
 
 /** Where an admin finds the agent's identifier in each kind of provider. */
 function subjectHelp(idp: Idp | undefined): string {
@@ -57,6 +57,11 @@ function AgentForm({ existing, idps, roles, onDone, onCancel }: { existing?: Age
       aria-label={existing ? 'Edit agent' : 'Create agent'}
       onSubmit={async (event) => {
         event.preventDefault();
+        const problems = clientErrors({
+          name: name.trim() ? undefined : 'Enter a name: it is how this agent appears in lists and in the audit trail.',
+          subject: idpId && !subject.trim() ? `Enter the agent’s identifier at ${idp?.name ?? 'the identity provider'}.` : undefined,
+        });
+        if (problems) return setErrors(problems);
         const body: Record<string, unknown> = { name: name.trim(), roleIds, idpId: idpId || null, subject: idpId ? subject.trim() || null : null };
         if (description.trim() || existing?.description) body.description = description.trim();
         try {

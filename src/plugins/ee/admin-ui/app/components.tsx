@@ -19,6 +19,30 @@ export function formErrors(error: unknown): FormErrors {
   return { fields: {}, form: error instanceof Error ? error.message : String(error) };
 }
 
+/**
+ * Problems found in the page before anything is sent (shape, and the classic preset mistakes): as
+ * form errors when there are any, so every field's problem shows at once; undefined otherwise.
+ */
+export function clientErrors(problems: Record<string, string | undefined>): FormErrors | undefined {
+  const fields: Record<string, string> = {};
+  for (const [name, message] of Object.entries(problems)) if (message) fields[name] = message;
+  return Object.keys(fields).length ? { fields } : undefined;
+}
+
+/** A URL the server can accept (https, or http on a loopback host), or a message saying what is wrong. */
+export function urlProblem(value: string, what: string): string | undefined {
+  const text = value.trim();
+  if (!text) return `Enter the ${what}.`;
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    return `Enter the ${what} as a full URL starting with https://.`;
+  }
+  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && ['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname))) return `The ${what} must start with https://.`;
+  return undefined;
+}
+
 export function FieldError({ errors, name }: { errors: FormErrors; name: string }) {
   const message = errors.fields[name];
   return message ? (
