@@ -18,6 +18,8 @@ import { Logger, PinoLogger, safeLog } from '../log/logger.js';
 import { BootError, ConfigError, GatehouseError } from '../errors.js';
 import { ToolCatalog, ToolCatalogToken, type ToolEntry } from '../tools/tool-catalog.js';
 import { ToolCallPipeline } from '../mcp/tool-call-pipeline.js';
+import { ApprovalGate } from '../approvals/approval-gate.js';
+import { ApprovalTasks } from '../mcp/approval-tasks.js';
 import { McpDispatcher } from '../mcp/mcp-dispatcher.js';
 import { McpCatalog, McpCatalogToken } from '../mcp/mcp-catalog.js';
 import { SessionStore } from '../mcp/session-store.js';
@@ -107,6 +109,17 @@ function normaliseBasePath(value: string | undefined, name: string): string {
   return value;
 }
 
+type Positive = (value: number | undefined, fallback: number, name: string) => number;
+
+function sessionLimits(options: Exclude<EngineOptions['sessions'], boolean | undefined>, positive: Positive): EngineConfig['sessions'] {
+  const maxSessions = positive(options.maxSessions, 10_000, 'sessions.maxSessions');
+  return {
+    idleTimeoutMs: positive(options.idleTimeoutMs, 30 * 60_000, 'sessions.idleTimeoutMs'),
+    maxSessions,
+    maxSessionsPerTenant: Math.min(maxSessions, positive(options.maxSessionsPerTenant, 1_000, 'sessions.maxSessionsPerTenant')),
+  };
+}
+
 function resolveConfig(options: EngineOptions): EngineConfig {
   let publicUrl = 'http://localhost';
   if (options.publicUrl) {
@@ -119,7 +132,7 @@ function resolveConfig(options: EngineOptions): EngineConfig {
     if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new ConfigError('publicUrl must be http(s).');
     publicUrl = url.origin;
   }
-  const positive = (value: number | undefined, fallback: number, name: string): number => {
+  const positive: Positive = (value, fallback, name) => {
     if (value === undefined) return fallback;
     if (!Number.isFinite(value) || value <= 0) throw new ConfigError(`${name} must be a positive number.`);
     return value;
@@ -138,12 +151,7 @@ function resolveConfig(options: EngineOptions): EngineConfig {
     drainTimeoutMs: positive(options.drainTimeoutMs, 10_000, 'drainTimeoutMs'),
     serverInfo: options.serverInfo ?? { name: 'gatehouse', version: '0.1.0' },
     instructions: options.instructions,
-    sessions: options.sessions
-      ? {
-          idleTimeoutMs: positive(typeof options.sessions === 'object' ? options.sessions.idleTimeoutMs : undefined, 30 * 60_000, 'sessions.idleTimeoutMs'),
-          maxSessions: positive(typeof options.sessions === 'object' ? options.sessions.maxSessions : undefined, 10_000, 'sessions.maxSessions'),
-        }
-      : undefined,
+    sessions: options.sessions ? sessionLimits(options.sessions === true ? {} : options.sessions, positive) : undefined,
   };
 }
 
@@ -272,7 +280,7 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
     container.bind(ChangeFeed).toConstantValue(changes);
     container.bind(ToolCatalogToken).toConstantValue(catalog);
     container.bind(McpCatalogToken).toConstantValue(mcpCatalog);
-    for (const service of [SessionStore, ClientExchange, HandlerContextFactory, GovernedCalls, CatalogPipeline, ApiKeyStore, ApiKeyVerifier, ToolCallPipeline, McpDispatcher, RequestAuthenticator, HttpHandler, RegistryEntries] as Newable[]) {
+    for (const service of [SessionStore, ClientExchange, HandlerContextFactory, GovernedCalls, CatalogPipeline, ApiKeyStore, ApiKeyVerifier, ApprovalGate, ToolCallPipeline, ApprovalTasks, McpDispatcher, RequestAuthenticator, HttpHandler, RegistryEntries] as Newable[]) {
       container.bind(service).toSelf();
     }
     await loadPlugins(container, plugins);

@@ -87,7 +87,24 @@ export class GovernedCall {
    * `AuditUnavailableError` when the audit trail cannot take its event (never run unaudited).
    */
   async authorize(request: PolicyRequest): Promise<Refusal | undefined> {
+    return this.authorizeDecided(await this.decide(request));
+  }
+
+  /**
+   * Like {@link authorize}, for a call that can be held for approval: a "needs approval" answer is
+   * returned as `needsApproval` (not recorded) for the caller to settle through the approval gate.
+   */
+  async authorizeApprovable(request: PolicyRequest): Promise<{ refusal?: Refusal; needsApproval?: PolicyDecision }> {
     const decision = await this.decide(request);
+    if (!decision.allow && decision.needsApproval) {
+      if (!this.audit.accepting()) throw new AuditUnavailableError();
+      return { needsApproval: decision };
+    }
+    const refusal = await this.authorizeDecided(decision);
+    return refusal ? { refusal } : {};
+  }
+
+  private async authorizeDecided(decision: PolicyDecision): Promise<Refusal | undefined> {
     if (!decision.allow) {
       this.record('denied', 'denied', decision.reason);
       return { kind: 'denied', reason: decision.reason, message: `Permission denied: ${decision.reason}`, missingPermission: decision.missingPermission };
