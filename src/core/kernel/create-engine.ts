@@ -14,6 +14,8 @@ import { runMigrations } from '../db/migrator.js';
 import { Logger, PinoLogger, safeLog } from '../log/logger.js';
 import { ToolCatalog, ToolCatalogToken } from '../tools/tool-catalog.js';
 import { ToolCallPipeline } from '../mcp/tool-call-pipeline.js';
+import { ApprovalGate } from '../approvals/approval-gate.js';
+import { ApprovalTasks } from '../mcp/approval-tasks.js';
 import { McpDispatcher } from '../mcp/mcp-dispatcher.js';
 import { McpCatalog, McpCatalogToken } from '../mcp/mcp-catalog.js';
 import { SessionStore } from '../mcp/session-store.js';
@@ -29,6 +31,11 @@ import { fromWebRequest, toWebResponse } from '../http/web-adapter.js';
 import { ApiKeyStore } from '../keys/api-key-store.js';
 import { ApiKeyVerifier } from '../keys/api-key-verifier.js';
 import { RegistryEntries } from '../registry/registry-entries.js';
+import { Telemetry } from '../telemetry/telemetry.js';
+import { PrometheusRegistry } from '../telemetry/prometheus-registry.js';
+import { MetricsEndpoint, checkMetricsOptions } from '../telemetry/metrics-endpoint.js';
+import { HealthChecks } from '../telemetry/health.js';
+import { ReadinessCheck } from '../ports/readiness-check.js';
 import { EngineConfig, type EngineOptions } from './config.js';
 import { resolveConfig } from './resolve-config.js';
 import { GOVERNANCE_PORTS, buildCatalog, checkPlugins, collectRoutes, loadPlugins, resolveAtBoot } from './plugin-loading.js';
@@ -37,7 +44,7 @@ import { LifecycleContribution } from './lifecycle.js';
 import type { PluginDefinition } from './plugin.js';
 
 /** The core's own services, bound to themselves. */
-const CORE_SERVICES = [SessionStore, ClientExchange, HandlerContextFactory, GovernedCalls, CatalogPipeline, ApiKeyStore, ApiKeyVerifier, ToolCallPipeline, McpDispatcher, RequestAuthenticator, HttpHandler, RegistryEntries] as Newable[];
+const CORE_SERVICES = [SessionStore, ClientExchange, HandlerContextFactory, GovernedCalls, CatalogPipeline, ApiKeyStore, ApiKeyVerifier, ApprovalGate, ToolCallPipeline, ApprovalTasks, McpDispatcher, RequestAuthenticator, HttpHandler, RegistryEntries] as Newable[];
 
 const CORE_MIGRATIONS: MigrationSource = { id: 'core', directory: new URL('../../../migrations/', import.meta.url) };
 
@@ -66,6 +73,11 @@ export interface Engine {
   mcpUrl(tenant?: string): string;
   readonly tools: readonly ToolSummary[];
   readonly database: Database;
+  /**
+   * Where the built-in Prometheus endpoint answers: its own listener's URL when `metrics.port` is
+   * set, else `{publicUrl}{basePath}/metrics` when `metrics.token` is; undefined when it is off.
+   */
+  metricsUrl(): string | undefined;
   /** Resolve a service from the engine's container (advanced; for CLIs and host integration). */
   resolve<T>(token: ServiceIdentifier<T>): T;
   /** Stop accepting requests, drain in-flight ones, flush audit, stop plugins, close the database. */
@@ -84,6 +96,28 @@ async function closeServer(server: http.Server): Promise<void> {
   await closed;
 }
 
+interface PoolStats {
+  numUsed(): number;
+  numFree(): number;
+  numPendingAcquires(): number;
+}
+
+/** Gauges of the engine's own state: database connections and open sessions. */
+function observeEngine(telemetry: Telemetry, database: KnexDatabase, sessions: SessionStore): void {
+  const pool = (): PoolStats | undefined => (database.knex.client as { pool?: PoolStats }).pool;
+  telemetry.observe('db.client.connection.count', { description: 'Database pool connections by state.', unit: '{connection}' }, (observe) => {
+    const stats = pool();
+    if (!stats) return;
+    observe(stats.numUsed(), { 'db.client.connection.state': 'used' });
+    observe(stats.numFree(), { 'db.client.connection.state': 'idle' });
+  });
+  telemetry.observe('db.client.connection.pending_requests', { description: 'Requests waiting for a database connection.', unit: '{request}' }, (observe) => {
+    const stats = pool();
+    if (stats) observe(stats.numPendingAcquires());
+  });
+  if (sessions.enabled) telemetry.observe('gatehouse.mcp.sessions', { description: 'Open MCP sessions on this instance.', unit: '{session}' }, (observe) => observe(sessions.count));
+}
+
 type OwnedChangeFeed = PostgresChangeFeed | InProcessChangeFeed;
 
 /** What the first stage makes from the options, before anything is opened. */
@@ -93,18 +127,33 @@ interface Blueprint {
   readonly catalog: ToolCatalog;
   readonly mcpCatalog: McpCatalog;
   readonly logger: Logger;
+  readonly migrationSources: readonly MigrationSource[];
+  readonly telemetry: Telemetry;
+  readonly metricsEndpoint: MetricsEndpoint | undefined;
 }
 
 /** Stage 1 — check the options and the plugin set; nothing is opened yet. */
 function plan(options: EngineOptions): Blueprint {
   const plugins = options.plugins ?? [];
   checkPlugins(plugins);
+  const config = resolveConfig(options);
+  const catalog = buildCatalog(plugins);
+  const mcpCatalog = McpCatalog.fromPlugins(plugins);
+  const logger = options.logger ?? new PinoLogger(options.logLevel ?? 'info');
+  checkMetricsOptions(options.metrics);
+  const registry = options.metrics ? new PrometheusRegistry() : undefined;
+  const telemetry = new Telemetry({ logger, registry, tenantLabels: options.metrics?.tenantLabels ?? 20 });
+  const migrationSources: MigrationSource[] = [CORE_MIGRATIONS];
+  for (const plugin of plugins) if (plugin.migrations) migrationSources.push({ id: plugin.id, directory: plugin.migrations });
   return {
     plugins,
-    config: resolveConfig(options),
-    catalog: buildCatalog(plugins),
-    mcpCatalog: McpCatalog.fromPlugins(plugins),
-    logger: options.logger ?? new PinoLogger(options.logLevel ?? 'info'),
+    config,
+    catalog,
+    mcpCatalog,
+    logger,
+    migrationSources,
+    telemetry,
+    metricsEndpoint: registry ? new MetricsEndpoint(registry, options.metrics!) : undefined,
   };
 }
 
@@ -116,21 +165,34 @@ async function openStorage(options: EngineOptions, { config, logger }: Blueprint
     database.kind === 'postgres' && database.listenConnection !== undefined
       ? new PostgresChangeFeed({ knex: database.knex, listenConnection: database.listenConnection as string | pg.ClientConfig, logger, instanceId: config.instanceId })
       : new InProcessChangeFeed(logger);
+  // Registered now, undone after the audit sink is closed: publications finish before the database goes.
+  shutdown.add('stop the change feed', () => changes.stop());
   return { database, changes };
 }
 
 /** Stage 3 — one container: core services, each plugin's bindings, routes; every port resolvable. */
 async function buildContainer(blueprint: Blueprint, database: KnexDatabase, changes: ChangeFeed, shutdown: ShutdownSteps): Promise<Container> {
-  const { plugins, config, logger, catalog, mcpCatalog } = blueprint;
+  const { plugins, config, logger, catalog, mcpCatalog, telemetry, metricsEndpoint, migrationSources } = blueprint;
   const container = new Container({ defaultScope: 'Singleton' });
   container.bind(EngineConfig).toConstantValue(config);
   container.bind(Logger).toConstantValue(logger);
+  container.bind(Telemetry).toConstantValue(telemetry);
+  if (metricsEndpoint) container.bind(MetricsEndpoint).toConstantValue(metricsEndpoint);
   container.bind(Database).toConstantValue(database);
   container.bind(ChangeFeed).toConstantValue(changes);
   container.bind(ToolCatalogToken).toConstantValue(catalog);
   container.bind(McpCatalogToken).toConstantValue(mcpCatalog);
   for (const service of CORE_SERVICES) container.bind(service).toSelf();
   await loadPlugins(container, plugins);
+  container.bind(HealthChecks).toConstantValue(
+    new HealthChecks(
+      database,
+      changes,
+      () => container.get<AuditSink>(AuditSink),
+      migrationSources,
+      () => (container.isBound(ReadinessCheck) ? container.getAll<ReadinessCheck>(ReadinessCheck) : []),
+    ),
+  );
   container.bind(RouteTableToken).toConstantValue(collectRoutes(container, plugins));
 
   for (const [token, name] of GOVERNANCE_PORTS) resolveAtBoot(container, token, name);
@@ -144,20 +206,22 @@ async function buildContainer(blueprint: Blueprint, database: KnexDatabase, chan
 }
 
 /** Stage 4 — apply pending migrations (core first, then each plugin's). */
-async function migrate(options: EngineOptions, { plugins, logger }: Blueprint, database: KnexDatabase): Promise<void> {
+async function migrate(options: EngineOptions, { migrationSources, logger }: Blueprint, database: KnexDatabase): Promise<void> {
   if (options.migrate === false) return;
-  const sources: MigrationSource[] = [CORE_MIGRATIONS];
-  for (const plugin of plugins) if (plugin.migrations) sources.push({ id: plugin.id, directory: plugin.migrations });
-  const applied = await runMigrations(database.knex, sources);
+  const applied = await runMigrations(database.knex, migrationSources);
   if (applied.length) logger.info({ applied }, 'migrations applied');
 }
 
 /** Stage 5 — start the change feed, then each plugin service in order; each start registers its stop. */
-async function startServices(container: Container, changes: OwnedChangeFeed, logger: Logger, shutdown: ShutdownSteps): Promise<void> {
+async function startServices(container: Container, changes: OwnedChangeFeed, database: KnexDatabase, { logger, telemetry, metricsEndpoint }: Blueprint, shutdown: ShutdownSteps): Promise<void> {
   await changes.start();
-  shutdown.add('stop the change feed', () => changes.stop());
   const feed = changes.state();
   if (feed.mode === 'in-process') logger.info({ changes: feed.status }, 'embedded database: single instance, change notifications stay in this process (LISTEN/NOTIFY skipped)');
+  observeEngine(telemetry, database, container.get(SessionStore));
+  if (metricsEndpoint) {
+    await metricsEndpoint.start();
+    shutdown.add('stop the metrics endpoint', () => metricsEndpoint.stop());
+  }
   const lifecycle = container.isBound(LifecycleContribution) ? container.getAll<LifecycleContribution>(LifecycleContribution) : [];
   for (const service of lifecycle) {
     await service.start?.();
@@ -166,7 +230,7 @@ async function startServices(container: Container, changes: OwnedChangeFeed, log
 }
 
 /** Stage 6 — the engine object: handlers, listening, and a close() that undoes every stage. */
-function serve(options: EngineOptions, { config, catalog, logger }: Blueprint, container: Container, database: KnexDatabase, shutdown: ShutdownSteps): Engine {
+function serve(options: EngineOptions, { config, catalog, logger, metricsEndpoint }: Blueprint, container: Container, database: KnexDatabase, shutdown: ShutdownSteps): Engine {
   const handler = container.get(HttpHandler);
   const servers = new Set<http.Server>();
   shutdown.add('close the HTTP servers', () => Promise.all([...servers].map((server) => closeServer(server))).then(() => undefined));
@@ -210,6 +274,7 @@ function serve(options: EngineOptions, { config, catalog, logger }: Blueprint, c
     mcpUrl: (tenant) => mcpResourceUrl(config, tenant),
     tools: catalog.entries.map(({ tool, pluginId }) => ({ name: tool.name, pluginId, permission: tool.permission })),
     database,
+    metricsUrl: () => metricsEndpoint?.listenerUrl ?? (metricsEndpoint?.onEngine ? `${config.publicUrl}${config.basePath}/metrics` : undefined),
     resolve: (token) => container.get(token),
     close: () => shutdown.run(),
   };
@@ -228,7 +293,7 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
     const { database, changes } = await openStorage(options, blueprint, shutdown);
     const container = await buildContainer(blueprint, database, changes, shutdown);
     await migrate(options, blueprint, database);
-    await startServices(container, changes, blueprint.logger, shutdown);
+    await startServices(container, changes, database, blueprint, shutdown);
     return serve(options, blueprint, container, database, shutdown);
   } catch (error) {
     await shutdown.run().catch((unwind: unknown) => safeLog(blueprint.logger, 'error', { err: unwind }, 'a failed start did not unwind cleanly'));
