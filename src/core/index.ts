@@ -64,6 +64,10 @@ export { TENANT_ID, assertTenant } from './db/tenant-db.js';
 
 export { BoundedCache, approximateBytes, type BoundedCacheOptions, type Clock } from './cache/bounded-cache.js';
 export { Logger, PinoLogger, safeLog, type LogLevel, type LogDestination } from './log/logger.js';
+export { Telemetry, INSTRUMENTATION_SCOPE } from './telemetry/telemetry.js';
+export type { RequestObservation } from './telemetry/request-observation.js';
+export type { MetricsOptions } from './telemetry/metrics-endpoint.js';
+export { ReadinessCheck, type ReadinessResult } from './ports/readiness-check.js';
 export {
   GatehouseError,
   BootError,
