@@ -226,7 +226,7 @@ async function keysCommand(action: string | undefined, flags: Flags): Promise<vo
       const id = str(flags.id);
       if (!id) throw new UsageError('--id is required.');
       if (!(await keys.revoke(tenant, id))) throw new UsageError(`Tenant ${tenant} has no key ${id}.`);
-      process.stdout.write(`Revoked key ${id}. Engines stop accepting it within their credential cache time (30 s by default).\n`);
+      process.stdout.write(`Revoked key ${id}. Engines on the same PostgreSQL stop accepting it at once (change notification); engines that cannot hear it (no listening connection) within their credential cache time (30 s by default).\n`);
     }
   } finally {
     await engine.close();

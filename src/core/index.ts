@@ -40,6 +40,7 @@ export { Authenticator, type AuthRequest, type AuthResult, type AuthFailure } fr
 export { Policy, type PolicyDecision, type PolicyRequest } from './ports/policy.js';
 export { AuditSink, type AuditEvent, type AuditDecision, type AuditOutcome } from './ports/audit-sink.js';
 export { Database, type TenantDb } from './ports/database.js';
+export { ChangeFeed, type ChangeFeedState, type ChangePayload, type PublishOptions } from './ports/change-feed.js';
 export { MigrationSource } from './ports/migrations.js';
 
 export { RouteContribution, type RouteDefinition, type RouteMethod, type RouteRequest } from './http/route.js';
@@ -53,7 +54,7 @@ export { RegistrySource, type RegistryEntry } from './registry/registry-source.j
 export { RegistryEntries, type RegistryListing } from './registry/registry-entries.js';
 
 export { ApiKeyStore, isUuid, type ApiKeyRecord, type ApiKeyCheck, type CreateApiKeyInput } from './keys/api-key-store.js';
-export { ApiKeyVerifier } from './keys/api-key-verifier.js';
+export { ApiKeyVerifier, API_KEYS_CHANGED } from './keys/api-key-verifier.js';
 
 export { openDatabase, type DatabaseOptions } from './db/open-database.js';
 export { runMigrations } from './db/migrator.js';

@@ -4,6 +4,7 @@ import { ErrorCode, SUPPORTED_PROTOCOL_VERSIONS } from '@modelcontextprotocol/sd
 import { EngineConfig } from '../kernel/config.js';
 import { Logger, safeLog } from '../log/logger.js';
 import { Database } from '../ports/database.js';
+import { ChangeFeed } from '../ports/change-feed.js';
 import type { Principal } from '../ports/principal.js';
 import { AuditUnavailableError, GatehouseError, HttpError } from '../errors.js';
 import { McpDispatcher } from '../mcp/mcp-dispatcher.js';
@@ -87,6 +88,7 @@ export class HttpHandler {
     @inject(Logger) private readonly logger: Logger,
     @inject(SessionStore) private readonly sessions: SessionStore,
     @inject(ClientExchange) private readonly exchange: ClientExchange,
+    @inject(ChangeFeed) private readonly changes: ChangeFeed,
   ) {}
 
   /** Allowed origins: as configured, else the public URL's origin (which `listen()` may set late). */
@@ -188,7 +190,14 @@ export class HttpHandler {
   private async health(): Promise<HttpResponse> {
     try {
       await this.database.knex.raw('select 1');
-      return json(200, { status: 'ok', database: this.database.kind });
+      // A lost change listener leaves the instance serving, with caches on their time-to-live.
+      const feed = this.changes.state();
+      return json(200, {
+        status: feed.status === 'lost' ? 'degraded' : 'ok',
+        database: this.database.kind,
+        instance: this.config.instanceId,
+        changes: { mode: feed.mode, status: feed.status, since: feed.since.toISOString(), detail: feed.detail },
+      });
     } catch {
       return jsonError(503, 'database_unavailable', 'The database is not reachable.', { headers: { 'retry-after': '5' } });
     }

@@ -68,6 +68,8 @@ export interface EngineOptions {
 
 /** The resolved configuration, injectable by plugins. */
 export interface EngineConfig {
+  /** This engine instance (a fresh id per process start), as other instances of a fleet know it. */
+  readonly instanceId: string;
   publicUrl: string;
   readonly basePath: string;
   readonly mcpPath: string;

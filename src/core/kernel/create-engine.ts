@@ -1,11 +1,16 @@
 import 'reflect-metadata';
+import { randomUUID } from 'node:crypto';
 import http from 'node:http';
+import type pg from 'pg';
 import type { AddressInfo } from 'node:net';
 import { Container, ContainerModule, type Newable, type ServiceIdentifier } from 'inversify';
 import { Authenticator } from '../ports/authenticator.js';
 import { Policy } from '../ports/policy.js';
 import { AuditSink } from '../ports/audit-sink.js';
 import { Database } from '../ports/database.js';
+import { ChangeFeed } from '../ports/change-feed.js';
+import { PostgresChangeFeed } from '../changes/postgres-change-feed.js';
+import { InProcessChangeFeed } from '../changes/in-process-change-feed.js';
 import type { MigrationSource } from '../ports/migrations.js';
 import { openDatabase, type KnexDatabase } from '../db/open-database.js';
 import { runMigrations } from '../db/migrator.js';
@@ -110,6 +115,7 @@ function resolveConfig(options: EngineOptions): EngineConfig {
     return value;
   };
   return {
+    instanceId: randomUUID(),
     publicUrl,
     basePath: normaliseBasePath(options.basePath, 'basePath'),
     mcpPath: normaliseBasePath(options.mcpPath ?? '/api/mcp', 'mcpPath') || '/api/mcp',
@@ -215,12 +221,17 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
   const logger = options.logger ?? new PinoLogger(options.logLevel ?? 'info');
   const database: KnexDatabase = await openDatabase(options.database);
   const servers = new Set<http.Server>();
+  const changes =
+    database.kind === 'postgres' && database.listenConnection !== undefined
+      ? new PostgresChangeFeed({ knex: database.knex, listenConnection: database.listenConnection as string | pg.ClientConfig, logger, instanceId: config.instanceId })
+      : new InProcessChangeFeed(logger);
 
   try {
     const container = new Container({ defaultScope: 'Singleton' });
     container.bind(EngineConfig).toConstantValue(config);
     container.bind(Logger).toConstantValue(logger);
     container.bind(Database).toConstantValue(database);
+    container.bind(ChangeFeed).toConstantValue(changes);
     container.bind(ToolCatalogToken).toConstantValue(catalog);
     container.bind(McpCatalogToken).toConstantValue(mcpCatalog);
     for (const service of [SessionStore, ClientExchange, HandlerContextFactory, GovernedCalls, CatalogPipeline, ApiKeyStore, ApiKeyVerifier, ToolCallPipeline, McpDispatcher, RequestAuthenticator, HttpHandler, RegistryEntries] as Newable[]) {
@@ -241,6 +252,8 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
     for (const [token, name] of GOVERNANCE_PORTS) resolveAtBoot(container, token, name);
     const handler = resolveAtBoot(container, HttpHandler, 'the HTTP handler');
     const audit = container.get<AuditSink>(AuditSink);
+    // Built now, so revocations made through this engine (a CLI, an admin route) reach every cache.
+    resolveAtBoot(container, ApiKeyVerifier, 'the API key verifier');
 
     if (options.migrate !== false) {
       const sources: MigrationSource[] = [CORE_MIGRATIONS];
@@ -249,6 +262,9 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
       if (applied.length) logger.info({ applied }, 'migrations applied');
     }
 
+    await changes.start();
+    const feed = changes.state();
+    if (feed.mode === 'in-process') logger.info({ changes: feed.status }, 'embedded database: single instance, change notifications stay in this process (LISTEN/NOTIFY skipped)');
     const lifecycle = container.isBound(LifecycleContribution) ? container.getAll<LifecycleContribution>(LifecycleContribution) : [];
     for (const service of lifecycle) await service.start?.();
 
@@ -305,6 +321,7 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
           }
           await container.get(ApiKeyVerifier).flushUsage();
           await audit.close();
+          await changes.stop();
           await database.close();
         })();
         return closed;
@@ -312,6 +329,7 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
     };
     return engine;
   } catch (error) {
+    await changes.stop().catch(() => undefined);
     await database.close().catch(() => undefined);
     throw error;
   }

@@ -2,6 +2,10 @@ import { inject, injectable } from 'inversify';
 import { ApiKeyStore, type ApiKeyCheck } from './api-key-store.js';
 import { EngineConfig } from '../kernel/config.js';
 import { Logger } from '../log/logger.js';
+import { ChangeFeed } from '../ports/change-feed.js';
+
+/** Published when an API key is revoked or its owner changes: every instance forgets cached checks. */
+export const API_KEYS_CHANGED = 'api-keys.changed';
 
 interface CacheEntry {
   readonly check: ApiKeyCheck;
@@ -15,7 +19,8 @@ const TOUCH_INTERVAL_MS = 10_000;
 /**
  * Checks API keys with a short-lived, bounded cache in front of {@link ApiKeyStore}, so a warm
  * request does no database round trip. A key revoked through this process stops working at once;
- * one revoked elsewhere (another instance, the database directly) within `credentialCacheTtlMs`.
+ * one revoked through another instance as soon as the change feed delivers it (well under a
+ * second); one changed behind the engine's back (the database directly) within `credentialCacheTtlMs`.
  * `last_used_at` is written in batches off the request path.
  */
 @injectable()
@@ -23,13 +28,18 @@ export class ApiKeyVerifier {
   private readonly cache = new Map<string, CacheEntry>();
   private readonly used = new Set<string>();
   private touchTimer: NodeJS.Timeout | undefined;
+  // Bumped on every invalidation, so a check that raced with a revocation is not cached.
+  private generation = 0;
 
   constructor(
     @inject(ApiKeyStore) private readonly store: ApiKeyStore,
     @inject(EngineConfig) private readonly config: EngineConfig,
     @inject(Logger) private readonly logger: Logger,
+    @inject(ChangeFeed) private readonly changes: ChangeFeed,
   ) {
-    store.onRevoke(() => this.invalidate());
+    store.onRevoke((id) => this.invalidate({ id }));
+    const forget = (): void => this.forget();
+    changes.subscribe(API_KEYS_CHANGED, forget, forget);
   }
 
   async check(presented: string): Promise<ApiKeyCheck> {
@@ -45,17 +55,31 @@ export class ApiKeyVerifier {
         check = { status: 'expired', key: check.key };
       }
     } else {
+      const generation = this.generation;
       check = await this.store.check(presented);
-      if (this.cache.size >= MAX_ENTRIES) this.cache.delete(this.cache.keys().next().value!);
-      const ttl = check.status === 'valid' ? this.config.credentialCacheTtlMs : NEGATIVE_TTL_MS;
-      this.cache.set(cacheKey, { check, until: now + ttl });
+      if (generation === this.generation) {
+        if (this.cache.size >= MAX_ENTRIES) this.cache.delete(this.cache.keys().next().value!);
+        const ttl = check.status === 'valid' ? this.config.credentialCacheTtlMs : NEGATIVE_TTL_MS;
+        this.cache.set(cacheKey, { check, until: now + ttl });
+      }
     }
     if (check.status === 'valid') this.markUsed(check.key.id);
     return check;
   }
 
-  /** Forget every cached answer (after a revocation or a change of a key's owner). */
-  invalidate(): void {
+  /**
+   * Forget every cached answer (after a revocation or a change of a key's owner), here and on
+   * every other instance.
+   */
+  invalidate(change: { readonly id?: string } = {}): void {
+    this.forget();
+    this.changes.publish(API_KEYS_CHANGED, change.id ? { id: change.id } : {}).catch((error: unknown) => {
+      this.logger.warn({ err: error }, 'could not tell other instances about an API key change; they notice within the cache time-to-live');
+    });
+  }
+
+  private forget(): void {
+    this.generation++;
     this.cache.clear();
   }
 

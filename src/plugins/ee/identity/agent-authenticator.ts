@@ -232,7 +232,7 @@ export class AgentAuthenticator implements Authenticator {
       }));
     } catch (error) {
       if (error instanceof KeySourceError) {
-        this.logger.warn({ err: error, tenant, issuer: idp.issuer }, 'identity provider keys unavailable');
+        this.logger.warn({ err: error, tenant, issuer: idp.issuer, reason: error.message }, 'identity provider keys unavailable');
         throw new Refusal('The identity provider\'s signing keys could not be fetched.');
       }
       const code = (error as { code?: string }).code;

@@ -1,5 +1,5 @@
 import { inject, injectable } from 'inversify';
-import { EngineConfig } from '../../../core/index.js';
+import { ChangeFeed, EngineConfig, Logger } from '../../../core/index.js';
 import { EnterpriseSettings } from './enterprise-options.js';
 
 interface Entry<T> {
@@ -10,10 +10,14 @@ interface Entry<T> {
 
 const MAX_ENTRIES = 10_000;
 
+/** Published when a tenant's agents, agent keys or identity providers change. */
+export const IDENTITY_CHANGED = 'ee.identity.changed';
+
 /**
  * Short-lived, bounded memory of identity lookups (verified tokens, agents, a tenant's providers).
- * Its lifetime is the revocation delay for changes made on other instances; the stores clear it
- * for a tenant whenever they change that tenant's agents or providers here.
+ * The stores clear it for a tenant whenever they change that tenant's agents or providers, and the
+ * change feed carries that to every instance; its lifetime bounds the delay only while an
+ * instance's change listener is down (or for changes made behind the engine's back).
  */
 @injectable()
 export class CredentialCache {
@@ -23,8 +27,17 @@ export class CredentialCache {
   constructor(
     @inject(EngineConfig) config: EngineConfig,
     @inject(EnterpriseSettings) settings: EnterpriseSettings,
+    @inject(ChangeFeed) private readonly changes: ChangeFeed,
+    @inject(Logger) private readonly logger: Logger,
   ) {
     this.ttlMs = settings.credentialCacheTtlMs ?? config.credentialCacheTtlMs;
+    changes.subscribe(
+      IDENTITY_CHANGED,
+      (payload) => {
+        if (typeof payload.tenant === 'string') this.forgetTenant(payload.tenant);
+      },
+      () => this.entries.clear(),
+    );
   }
 
   get<T>(key: string): T | undefined {
@@ -44,8 +57,15 @@ export class CredentialCache {
     this.entries.set(key, { tenant, value, until });
   }
 
-  /** Forget everything known about `tenant`. */
+  /** Forget everything known about `tenant`, here and on every other instance. */
   invalidateTenant(tenant: string): void {
+    this.forgetTenant(tenant);
+    this.changes.publish(IDENTITY_CHANGED, { tenant }).catch((error: unknown) => {
+      this.logger.warn({ err: error, tenant }, 'could not tell other instances about an identity change; they notice within the cache time-to-live');
+    });
+  }
+
+  private forgetTenant(tenant: string): void {
     for (const [key, entry] of this.entries) if (entry.tenant === tenant) this.entries.delete(key);
   }
 }

@@ -1,5 +1,5 @@
 import { inject, injectable } from 'inversify';
-import { Database } from '../../../core/index.js';
+import { ChangeFeed, Database, Logger } from '../../../core/index.js';
 import type { AgentPermissions } from '../contracts.js';
 import { RbacSettings } from './rbac-settings.js';
 
@@ -9,6 +9,9 @@ interface Entry {
 }
 
 const MAX_ENTRIES = 10_000;
+
+/** Published when a tenant's roles or an agent's role assignments change. */
+export const GRANTS_CHANGED = 'ee.grants.changed';
 const key = (tenant: string, agentId: string): string => `${tenant}\u0000${agentId}`;
 
 function parsePermissions(value: unknown): string[] {
@@ -16,7 +19,10 @@ function parsePermissions(value: unknown): string[] {
   return Array.isArray(list) ? list.filter((item): item is string => typeof item === 'string') : [];
 }
 
-/** The permissions an agent's roles grant, cached per agent for a short, bounded time. */
+/**
+ * The permissions an agent's roles grant, cached per agent for a short, bounded time and dropped
+ * on every instance when a role or an assignment changes (through the change feed).
+ */
 @injectable()
 export class CachedAgentPermissions implements AgentPermissions {
   private readonly cache = new Map<string, Entry>();
@@ -26,7 +32,20 @@ export class CachedAgentPermissions implements AgentPermissions {
   constructor(
     @inject(Database) private readonly database: Database,
     @inject(RbacSettings) private readonly settings: RbacSettings,
-  ) {}
+    @inject(ChangeFeed) private readonly changes: ChangeFeed,
+    @inject(Logger) private readonly logger: Logger,
+  ) {
+    changes.subscribe(
+      GRANTS_CHANGED,
+      (payload) => {
+        if (typeof payload.tenant === 'string') this.forget(payload.tenant, typeof payload.agentId === 'string' ? payload.agentId : undefined);
+      },
+      () => {
+        this.generation++;
+        this.cache.clear();
+      },
+    );
+  }
 
   async permissionsOf(tenant: string, agentId: string): Promise<readonly string[]> {
     const k = key(tenant, agentId);
@@ -51,6 +70,13 @@ export class CachedAgentPermissions implements AgentPermissions {
   }
 
   invalidate(tenant: string, agentId?: string): void {
+    this.forget(tenant, agentId);
+    this.changes.publish(GRANTS_CHANGED, agentId === undefined ? { tenant } : { tenant, agentId }).catch((error: unknown) => {
+      this.logger.warn({ err: error, tenant }, 'could not tell other instances about a role change; they notice within the cache time-to-live');
+    });
+  }
+
+  private forget(tenant: string, agentId: string | undefined): void {
     this.generation++;
     if (agentId !== undefined) {
       this.cache.delete(key(tenant, agentId));
