@@ -60,6 +60,7 @@ export { openDatabase, type DatabaseOptions } from './db/open-database.js';
 export { runMigrations } from './db/migrator.js';
 export { TENANT_ID, assertTenant } from './db/tenant-db.js';
 
+export { BoundedCache, approximateBytes, type BoundedCacheOptions, type Clock } from './cache/bounded-cache.js';
 export { Logger, PinoLogger, safeLog, type LogLevel, type LogDestination } from './log/logger.js';
 export {
   GatehouseError,

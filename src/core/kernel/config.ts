@@ -61,7 +61,14 @@ export interface EngineOptions {
    * created them: behind a load balancer, route by the `MCP-Session-Id` header (sticky sessions).
    * Every request is still authenticated; a session is bound to the principal that created it.
    */
-  readonly sessions?: boolean | { readonly idleTimeoutMs?: number; readonly maxSessions?: number };
+  readonly sessions?: boolean | {
+    /** A session unused this long (and with no open GET stream) ends. Default 30 min. */
+    readonly idleTimeoutMs?: number;
+    /** Most sessions this instance holds; past it the least recently used ends. Default 10,000. */
+    readonly maxSessions?: number;
+    /** Most sessions of one tenant; past it that tenant's least recently used ends. Default 1,000 (at most `maxSessions`). */
+    readonly maxSessionsPerTenant?: number;
+  };
   readonly logger?: Logger;
   readonly logLevel?: LogLevel;
 }
@@ -83,7 +90,7 @@ export interface EngineConfig {
   readonly serverInfo: { readonly name: string; readonly version: string };
   readonly instructions: string | undefined;
   /** Undefined when sessions are off. */
-  readonly sessions: { readonly idleTimeoutMs: number; readonly maxSessions: number } | undefined;
+  readonly sessions: { readonly idleTimeoutMs: number; readonly maxSessions: number; readonly maxSessionsPerTenant: number } | undefined;
 }
 
 export const EngineConfig = Symbol.for('gatehouse.EngineConfig');

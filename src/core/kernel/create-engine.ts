@@ -97,6 +97,17 @@ function normaliseBasePath(value: string | undefined, name: string): string {
   return value;
 }
 
+type Positive = (value: number | undefined, fallback: number, name: string) => number;
+
+function sessionLimits(options: Exclude<EngineOptions['sessions'], boolean | undefined>, positive: Positive): EngineConfig['sessions'] {
+  const maxSessions = positive(options.maxSessions, 10_000, 'sessions.maxSessions');
+  return {
+    idleTimeoutMs: positive(options.idleTimeoutMs, 30 * 60_000, 'sessions.idleTimeoutMs'),
+    maxSessions,
+    maxSessionsPerTenant: Math.min(maxSessions, positive(options.maxSessionsPerTenant, 1_000, 'sessions.maxSessionsPerTenant')),
+  };
+}
+
 function resolveConfig(options: EngineOptions): EngineConfig {
   let publicUrl = 'http://localhost';
   if (options.publicUrl) {
@@ -109,7 +120,7 @@ function resolveConfig(options: EngineOptions): EngineConfig {
     if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new ConfigError('publicUrl must be http(s).');
     publicUrl = url.origin;
   }
-  const positive = (value: number | undefined, fallback: number, name: string): number => {
+  const positive: Positive = (value, fallback, name) => {
     if (value === undefined) return fallback;
     if (!Number.isFinite(value) || value <= 0) throw new ConfigError(`${name} must be a positive number.`);
     return value;
@@ -128,12 +139,7 @@ function resolveConfig(options: EngineOptions): EngineConfig {
     drainTimeoutMs: positive(options.drainTimeoutMs, 10_000, 'drainTimeoutMs'),
     serverInfo: options.serverInfo ?? { name: 'gatehouse', version: '0.1.0' },
     instructions: options.instructions,
-    sessions: options.sessions
-      ? {
-          idleTimeoutMs: positive(typeof options.sessions === 'object' ? options.sessions.idleTimeoutMs : undefined, 30 * 60_000, 'sessions.idleTimeoutMs'),
-          maxSessions: positive(typeof options.sessions === 'object' ? options.sessions.maxSessions : undefined, 10_000, 'sessions.maxSessions'),
-        }
-      : undefined,
+    sessions: options.sessions ? sessionLimits(options.sessions === true ? {} : options.sessions, positive) : undefined,
   };
 }
 
