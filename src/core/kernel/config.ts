@@ -2,6 +2,7 @@ import type { DatabaseOptions } from '../db/open-database.js';
 import type { Logger, LogLevel } from '../log/logger.js';
 import type { PluginDefinition } from './plugin.js';
 import type { TenantHostPattern } from '../http/tenant-host.js';
+import type { MetricsOptions } from '../telemetry/metrics-endpoint.js';
 
 /** Options of {@link createEngine}. Only `plugins` is required. */
 export interface EngineOptions {
@@ -71,6 +72,13 @@ export interface EngineOptions {
   };
   readonly logger?: Logger;
   readonly logLevel?: LogLevel;
+  /**
+   * The built-in Prometheus endpoint `/metrics`, off by default: on with a `token` (served by the
+   * engine's handler to `Authorization: Bearer <token>`) and/or a `port` of its own. Traces and
+   * metrics also go to the OpenTelemetry API's global providers whenever the host registers an
+   * SDK; see docs/observability.md.
+   */
+  readonly metrics?: MetricsOptions;
 }
 
 /** The resolved configuration, injectable by plugins. */

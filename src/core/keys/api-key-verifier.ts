@@ -1,4 +1,5 @@
 import { inject, injectable } from 'inversify';
+import { trace } from '@opentelemetry/api';
 import { ApiKeyStore, type ApiKeyCheck } from './api-key-store.js';
 import { EngineConfig } from '../kernel/config.js';
 import { Logger } from '../log/logger.js';
@@ -57,6 +58,7 @@ export class ApiKeyVerifier {
         this.cache.set(presented, check, check.status === 'valid' ? {} : { ttlMs: NEGATIVE_TTL_MS });
       }
     }
+    trace.getActiveSpan()?.setAttribute('gatehouse.auth.cache', cached && cached.until > now ? 'hit' : 'miss');
     if (check.status === 'valid') this.markUsed(check.key.id);
     return check;
   }

@@ -63,6 +63,11 @@ export class SessionStore {
     return this.config.sessions !== undefined;
   }
 
+  /** Open sessions on this instance. */
+  get count(): number {
+    return this.sessions.size;
+  }
+
   create(principal: Principal, clientCapabilities: Record<string, unknown>, protocolVersion: string): McpSession {
     const limits = this.config.sessions!;
     const sessions = this.sessions!;

@@ -168,7 +168,7 @@ export interface AccessCheck {
   idp: { id: string; name: string; issuer: string; active: boolean } | null;
   credentials: { jwt: boolean; activeApiKeys: number };
   permissions: string[];
-  tools: { name: string; plugin: string; permission: string | null; allowed: boolean; reason: string; missingPermission?: string }[];
+  tools: { name: string; plugin: string; permission: string | null; allowed: boolean; approvalRequired?: boolean; reason: string; missingPermission?: string }[];
 }
 
 export interface KnownPermission {
