@@ -22,7 +22,7 @@ const PAGES = [
 type PageId = (typeof PAGES)[number]['id'];
 
 function pageFromHash(): PageId {
-  const id = location.hash.replace(/^#\/?/, '');
+  const id = location.hash.replace(/^#\/?/, '').split('/')[0];
   return (PAGES.find((page) => page.id === id)?.id ?? 'idps') as PageId;
 }
 
@@ -64,9 +64,13 @@ function SignIn({ onSignedIn }: { onSignedIn: (session: SessionInfo) => void }) 
 function App() {
   const [session, setSession] = useState<SessionInfo | null | undefined>(undefined);
   const [page, setPage] = useState<PageId>(pageFromHash());
+  const [hash, setHash] = useState(location.hash);
 
   useEffect(() => {
-    const onHash = () => setPage(pageFromHash());
+    const onHash = () => {
+      setPage(pageFromHash());
+      setHash(location.hash);
+    };
     addEventListener('hashchange', onHash);
     whenSignedOut(() => {
       setCsrfToken(undefined);
@@ -120,7 +124,7 @@ function App() {
       </header>
       <main class="content">
         <h1>{current.title}</h1>
-        <View key={page} />
+        <View key={hash.startsWith(`#/${page}/`) ? hash : page} />
       </main>
     </div>
   );
