@@ -4,6 +4,7 @@ import { api, ApiError, setCsrfToken, whenSignedOut, type SessionInfo } from './
 import { FormError, Field, formErrors, NO_ERRORS, type FormErrors } from './components.js';
 import { AccessPage } from './access-page.js';
 import { AgentsPage } from './agents-page.js';
+import { ApprovalsPage } from './approvals-page.js';
 import { AuditPage } from './audit-page.js';
 import { IdpsPage } from './idps-page.js';
 import { RolesPage } from './roles-page.js';
@@ -13,6 +14,7 @@ const PAGES = [
   { id: 'idps', title: 'Identity providers', view: IdpsPage },
   { id: 'agents', title: 'Agents', view: AgentsPage },
   { id: 'roles', title: 'Roles', view: RolesPage },
+  { id: 'approvals', title: 'Approvals', view: ApprovalsPage },
   { id: 'audit', title: 'Audit', view: AuditPage },
   { id: 'access', title: 'Access check', view: AccessPage },
 ] as const;
