@@ -13,6 +13,7 @@ import { EnterpriseRegistryRoutes } from './admin/registry-routes.js';
 import { RoleRoutes } from './admin/role-routes.js';
 import { AuditQuery } from './audit/audit-query.js';
 import { AuditSinkSettings, DEFAULT_AUDIT_SINK_SETTINGS } from './audit/audit-sink-settings.js';
+import { AuthFailureAggregator } from './audit/auth-failure-aggregator.js';
 import { DbAuditSink } from './audit/db-audit-sink.js';
 import { CachedAgentPermissions } from './rbac/cached-agent-permissions.js';
 import { RbacPolicy } from './rbac/rbac-policy.js';
@@ -45,7 +46,7 @@ function approvalSettings(options: GovernanceOptions['approvals'] = {}): Approva
   return Object.freeze({ ...DEFAULT_APPROVAL_SETTINGS, ...options });
 }
 
-const NUMERIC_AUDIT_SETTINGS = ['batchSize', 'flushIntervalMs', 'maxBuffered', 'retryDelayMs', 'maxRetryDelayMs', 'flushTimeoutMs', 'maxArgumentBytes'] as const;
+const NUMERIC_AUDIT_SETTINGS = ['batchSize', 'flushIntervalMs', 'maxBuffered', 'retryDelayMs', 'maxRetryDelayMs', 'flushTimeoutMs', 'maxArgumentBytes', 'authFailureWindowMs', 'authFailureKeysPerSource'] as const;
 
 function positive(value: unknown, name: string): void {
   if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) throw new ConfigError(`enterpriseEdition(options): ${name} must be a positive number.`);
@@ -107,7 +108,9 @@ export function registerGovernance(binder: PluginBinder, options: GovernanceOpti
   bind(RbacPolicy).toSelf();
   bind(Policy).toService(RbacPolicy);
   bind(DbAuditSink).toSelf();
-  bind(AuditSink).toService(DbAuditSink);
+  // Authentication failures pass through the aggregator; every other event goes straight to the sink.
+  bind(AuthFailureAggregator).toSelf();
+  bind(AuditSink).toService(AuthFailureAggregator);
   bind(AuditQuery).toSelf();
   bind(ApprovalStore).toSelf();
   bind(PendingApprovals).toService(ApprovalStore);
