@@ -87,6 +87,8 @@ export class SessionStore {
   /** Sessions with a GET stream open on this instance: never evicted while it is. */
   private readonly attached = new Map<string, Cached>();
   private readonly touched = new Set<string>();
+  /** Attached sessions being re-read after a change made on another instance. */
+  private readonly refreshing = new Map<string, Promise<void>>();
   private touchTimer: NodeJS.Timeout | undefined;
 
   constructor(
@@ -233,8 +235,14 @@ export class SessionStore {
 
   private notifySubscribers(tenant: string, uri: string): void {
     for (const { session } of this.attached.values()) {
-      if (session.tenant !== tenant || !session.subscriptions.has(uri) || !session.stream) continue;
-      session.stream.send({ jsonrpc: '2.0', method: 'notifications/resources/updated', params: { uri } });
+      if (session.tenant !== tenant) continue;
+      const send = (): void => {
+        if (session.subscriptions.has(uri)) session.stream?.send({ jsonrpc: '2.0', method: 'notifications/resources/updated', params: { uri } });
+      };
+      // A subscription made on another instance just before the change is being read: wait for it.
+      const refreshing = this.refreshing.get(session.id);
+      if (refreshing) void refreshing.then(send);
+      else send();
     }
   }
 
@@ -250,17 +258,20 @@ export class SessionStore {
       return;
     }
     // Still streaming here: refresh what another instance changed.
-    void this.database
-      .knex('mcp_sessions')
-      .where({ id })
-      .first()
+    const previous = this.refreshing.get(id) ?? Promise.resolve();
+    const refresh: Promise<void> = previous
+      .then(() => this.database.knex('mcp_sessions').where({ id }).first())
       .then((row: SessionRow | undefined) => {
         if (!row) return;
         const fresh = this.fromRow(row);
         attached.session.logLevel = fresh.logLevel;
         attached.session.subscriptions = fresh.subscriptions;
       })
-      .catch((error: unknown) => this.logger.warn({ err: error }, 'could not refresh a session'));
+      .catch((error: unknown) => this.logger.warn({ err: error }, 'could not refresh a session'))
+      .finally(() => {
+        if (this.refreshing.get(id) === refresh) this.refreshing.delete(id);
+      });
+    this.refreshing.set(id, refresh);
   }
 
   private remember(session: Cached['session']): Cached['session'] {
