@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { ApiKeyStore, GatehouseError, createEngine, type Engine, type EngineOptions, type PluginDefinition } from '../core/index.js';
+import { localLaunch, registryLaunch } from '../connector/launch-command.js';
 import { communityEdition } from '../plugins/oss/index.js';
 import { ticketsPlugin } from '../../examples/tickets-plugin/index.js';
 import { ticketsApiRegistry } from '../../examples/tickets-plugin/rest-api.js';
@@ -154,7 +155,10 @@ async function demo(flags: Flags): Promise<void> {
   const { secret } = await keys.create({ tenant: 'demo', name: 'demo key', createdBy: 'gatehouse demo' });
   const mcpUrl = engine.mcpUrl();
   const vscode = { servers: { gatehouse: { type: 'http', url: mcpUrl, headers: { Authorization: `Bearer ${secret}` } } } };
-  const stdio = { mcpServers: { gatehouse: { command: 'npx', args: ['gatehouse-connector', '--url', mcpUrl], env: { GATEHOUSE_API_KEY: secret } } } };
+  // The connector this engine ships, started from where it is: the printed configuration works on this machine as it is.
+  const launch = localLaunch();
+  const stdio = { mcpServers: { gatehouse: { command: launch.command, args: [...launch.args, '--url', mcpUrl], env: { GATEHOUSE_API_KEY: secret } } } };
+  const registry = registryLaunch();
   process.stdout.write(
     [
       '',
@@ -174,8 +178,11 @@ async function demo(flags: Flags): Promise<void> {
       'Client configuration for clients that speak Streamable HTTP (e.g. VS Code .vscode/mcp.json):',
       JSON.stringify(vscode, null, 2),
       '',
-      'For stdio-only clients (e.g. Claude Desktop), through the connector:',
+      'For stdio-only clients (e.g. Claude Desktop), through the connector on this machine:',
       JSON.stringify(stdio, null, 2),
+      '',
+      `After installing the connector from the registry, "command": "${registry.command}" with`,
+      `"args": ${JSON.stringify([...registry.args, '--url', mcpUrl])} does the same.`,
       '',
       'Press Ctrl+C to stop.',
       '',

@@ -20,6 +20,8 @@ import { Logger, PinoLogger, safeLog } from '../log/logger.js';
 import { BootError, ConfigError, GatehouseError } from '../errors.js';
 import { ToolCatalog, ToolCatalogToken, type ToolEntry } from '../tools/tool-catalog.js';
 import { ToolCallPipeline } from '../mcp/tool-call-pipeline.js';
+import { ApprovalGate } from '../approvals/approval-gate.js';
+import { ApprovalTasks } from '../mcp/approval-tasks.js';
 import { McpDispatcher } from '../mcp/mcp-dispatcher.js';
 import { McpCatalog, McpCatalogToken } from '../mcp/mcp-catalog.js';
 import { SessionStore } from '../mcp/session-store.js';
@@ -37,6 +39,11 @@ import { fromWebRequest, toWebResponse } from '../http/web-adapter.js';
 import { ApiKeyStore } from '../keys/api-key-store.js';
 import { ApiKeyVerifier } from '../keys/api-key-verifier.js';
 import { RegistryEntries } from '../registry/registry-entries.js';
+import { Telemetry } from '../telemetry/telemetry.js';
+import { PrometheusRegistry } from '../telemetry/prometheus-registry.js';
+import { MetricsEndpoint, checkMetricsOptions } from '../telemetry/metrics-endpoint.js';
+import { HealthChecks } from '../telemetry/health.js';
+import { ReadinessCheck } from '../ports/readiness-check.js';
 import { EngineConfig, type EngineOptions } from './config.js';
 import { LifecycleContribution } from './lifecycle.js';
 import type { PluginDefinition } from './plugin.js';
@@ -75,6 +82,11 @@ export interface Engine {
   mcpUrl(tenant?: string): string;
   readonly tools: readonly ToolSummary[];
   readonly database: Database;
+  /**
+   * Where the built-in Prometheus endpoint answers: its own listener's URL when `metrics.port` is
+   * set, else `{publicUrl}{basePath}/metrics` when `metrics.token` is; undefined when it is off.
+   */
+  metricsUrl(): string | undefined;
   /** Resolve a service from the engine's container (advanced; for CLIs and host integration). */
   resolve<T>(token: ServiceIdentifier<T>): T;
   /** Stop accepting requests, drain in-flight ones, flush audit, stop plugins, close the database. */
@@ -99,6 +111,17 @@ function normaliseBasePath(value: string | undefined, name: string): string {
   return value;
 }
 
+type Positive = (value: number | undefined, fallback: number, name: string) => number;
+
+function sessionLimits(options: Exclude<EngineOptions['sessions'], boolean | undefined>, positive: Positive): EngineConfig['sessions'] {
+  const maxSessions = positive(options.maxSessions, 10_000, 'sessions.maxSessions');
+  return {
+    idleTimeoutMs: positive(options.idleTimeoutMs, 30 * 60_000, 'sessions.idleTimeoutMs'),
+    maxSessions,
+    maxSessionsPerTenant: Math.min(maxSessions, positive(options.maxSessionsPerTenant, 1_000, 'sessions.maxSessionsPerTenant')),
+  };
+}
+
 function resolveConfig(options: EngineOptions): EngineConfig {
   let publicUrl = 'http://localhost';
   if (options.publicUrl) {
@@ -111,7 +134,7 @@ function resolveConfig(options: EngineOptions): EngineConfig {
     if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new ConfigError('publicUrl must be http(s).');
     publicUrl = url.origin;
   }
-  const positive = (value: number | undefined, fallback: number, name: string): number => {
+  const positive: Positive = (value, fallback, name) => {
     if (value === undefined) return fallback;
     if (!Number.isFinite(value) || value <= 0) throw new ConfigError(`${name} must be a positive number.`);
     return value;
@@ -130,12 +153,7 @@ function resolveConfig(options: EngineOptions): EngineConfig {
     drainTimeoutMs: positive(options.drainTimeoutMs, 10_000, 'drainTimeoutMs'),
     serverInfo: options.serverInfo ?? { name: 'gatehouse', version: '0.1.0' },
     instructions: options.instructions,
-    sessions: options.sessions
-      ? {
-          idleTimeoutMs: positive(typeof options.sessions === 'object' ? options.sessions.idleTimeoutMs : undefined, 30 * 60_000, 'sessions.idleTimeoutMs'),
-          maxSessions: positive(typeof options.sessions === 'object' ? options.sessions.maxSessions : undefined, 10_000, 'sessions.maxSessions'),
-        }
-      : undefined,
+    sessions: options.sessions ? sessionLimits(options.sessions === true ? {} : options.sessions, positive) : undefined,
   };
 }
 
@@ -209,6 +227,28 @@ function resolveAtBoot<T>(container: Container, token: ServiceIdentifier<T>, wha
   }
 }
 
+interface PoolStats {
+  numUsed(): number;
+  numFree(): number;
+  numPendingAcquires(): number;
+}
+
+/** Gauges of the engine's own state: database connections and open sessions. */
+function observeEngine(telemetry: Telemetry, database: KnexDatabase, sessions: SessionStore): void {
+  const pool = (): PoolStats | undefined => (database.knex.client as { pool?: PoolStats }).pool;
+  telemetry.observe('db.client.connection.count', { description: 'Database pool connections by state.', unit: '{connection}' }, (observe) => {
+    const stats = pool();
+    if (!stats) return;
+    observe(stats.numUsed(), { 'db.client.connection.state': 'used' });
+    observe(stats.numFree(), { 'db.client.connection.state': 'idle' });
+  });
+  telemetry.observe('db.client.connection.pending_requests', { description: 'Requests waiting for a database connection.', unit: '{request}' }, (observe) => {
+    const stats = pool();
+    if (stats) observe(stats.numPendingAcquires());
+  });
+  if (sessions.enabled) telemetry.observe('gatehouse.mcp.sessions', { description: 'Open MCP sessions on this instance.', unit: '{session}' }, (observe) => observe(sessions.count));
+}
+
 /**
  * Build and start an engine: one container with the core services and each plugin's
  * contributions, validated before anything is served. Fails closed: a plugin set without exactly
@@ -221,6 +261,10 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
   const catalog = buildCatalog(plugins);
   const mcpCatalog = McpCatalog.fromPlugins(plugins);
   const logger = options.logger ?? new PinoLogger(options.logLevel ?? 'info');
+  checkMetricsOptions(options.metrics);
+  const registry = options.metrics ? new PrometheusRegistry() : undefined;
+  const telemetry = new Telemetry({ logger, registry, tenantLabels: options.metrics?.tenantLabels ?? 20 });
+  const metricsEndpoint = registry ? new MetricsEndpoint(registry, options.metrics!) : undefined;
   const database: KnexDatabase = await openDatabase(options.database);
   const servers = new Set<http.Server>();
   const changes =
@@ -232,14 +276,27 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
     const container = new Container({ defaultScope: 'Singleton' });
     container.bind(EngineConfig).toConstantValue(config);
     container.bind(Logger).toConstantValue(logger);
+    container.bind(Telemetry).toConstantValue(telemetry);
+    if (metricsEndpoint) container.bind(MetricsEndpoint).toConstantValue(metricsEndpoint);
     container.bind(Database).toConstantValue(database);
     container.bind(ChangeFeed).toConstantValue(changes);
     container.bind(ToolCatalogToken).toConstantValue(catalog);
     container.bind(McpCatalogToken).toConstantValue(mcpCatalog);
-    for (const service of [BackgroundWork, InstanceRegistry, SessionStore, ClientExchange, HandlerContextFactory, GovernedCalls, CatalogPipeline, ApiKeyStore, ApiKeyVerifier, ToolCallPipeline, McpDispatcher, RequestAuthenticator, HttpHandler, RegistryEntries] as Newable[]) {
+    for (const service of [BackgroundWork, InstanceRegistry, SessionStore, ClientExchange, HandlerContextFactory, GovernedCalls, CatalogPipeline, ApiKeyStore, ApiKeyVerifier, ApprovalGate, ToolCallPipeline, ApprovalTasks, McpDispatcher, RequestAuthenticator, HttpHandler, RegistryEntries] as Newable[]) {
       container.bind(service).toSelf();
     }
     await loadPlugins(container, plugins);
+    const migrationSources: MigrationSource[] = [CORE_MIGRATIONS];
+    for (const plugin of plugins) if (plugin.migrations) migrationSources.push({ id: plugin.id, directory: plugin.migrations });
+    container.bind(HealthChecks).toConstantValue(
+      new HealthChecks(
+        database,
+        changes,
+        () => container.get<AuditSink>(AuditSink),
+        migrationSources,
+        () => (container.isBound(ReadinessCheck) ? container.getAll<ReadinessCheck>(ReadinessCheck) : []),
+      ),
+    );
 
     const routes = new RouteTable();
     try {
@@ -258,9 +315,7 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
     resolveAtBoot(container, ApiKeyVerifier, 'the API key verifier');
 
     if (options.migrate !== false) {
-      const sources: MigrationSource[] = [CORE_MIGRATIONS];
-      for (const plugin of plugins) if (plugin.migrations) sources.push({ id: plugin.id, directory: plugin.migrations });
-      const applied = await runMigrations(database.knex, sources);
+      const applied = await runMigrations(database.knex, migrationSources);
       if (applied.length) logger.info({ applied }, 'migrations applied');
     }
 
@@ -270,6 +325,9 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
     const instances = container.get(InstanceRegistry);
     await instances.start();
     const background = container.get(BackgroundWork);
+    observeEngine(telemetry, database, container.get(SessionStore));
+    await metricsEndpoint?.start();
+
     const lifecycle = container.isBound(LifecycleContribution) ? container.getAll<LifecycleContribution>(LifecycleContribution) : [];
     for (const service of lifecycle) await service.start?.();
     // After plugins had their chance to register jobs of their own.
@@ -313,12 +371,14 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
       mcpUrl: (tenant) => mcpResourceUrl(config, tenant),
       tools: catalog.entries.map(({ tool, pluginId }) => ({ name: tool.name, pluginId, permission: tool.permission })),
       database,
+      metricsUrl: () => metricsEndpoint?.listenerUrl ?? (metricsEndpoint?.onEngine ? `${config.publicUrl}${config.basePath}/metrics` : undefined),
       resolve: (token) => container.get(token),
       close() {
         closed ??= (async () => {
           await handler.drain();
           await container.get(SessionStore).close();
           await Promise.all([...servers].map((server) => closeServer(server)));
+          await metricsEndpoint?.stop();
           for (const service of [...lifecycle].reverse()) {
             try {
               await service.stop?.();
@@ -339,6 +399,7 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
     return engine;
   } catch (error) {
     await changes.stop().catch(() => undefined);
+    await metricsEndpoint?.stop();
     await database.close().catch(() => undefined);
     throw error;
   }

@@ -6,6 +6,7 @@ import { ChangeFeed } from '../ports/change-feed.js';
 import { Logger } from '../log/logger.js';
 import type { Principal } from '../ports/principal.js';
 import { isMcpLogLevel, type McpLogLevel } from './notification-levels.js';
+import { BoundedCache } from '../cache/bounded-cache.js';
 
 /** A server→client message channel (an SSE stream). */
 export interface OutboundChannel {
@@ -43,7 +44,6 @@ interface SessionRow {
 
 interface Cached {
   session: McpSession & { logLevel: McpLogLevel | undefined; subscriptions: Set<string> };
-  loadedAt: number;
 }
 
 /** The identity a session or an in-flight request is bound to. */
@@ -74,16 +74,18 @@ function parseJson<T>(value: unknown, fallback: T): T {
 /**
  * MCP sessions in PostgreSQL (`mcp_sessions`), so a session begun on one instance of a fleet
  * continues on any other: `initialize` here, `tools/call` there, `DELETE` on a third. Each
- * instance keeps the sessions it has seen in a small cache; an ended or changed session is dropped
- * from every instance's cache through the change feed. `last_seen_at` is written in batches, and
- * idle sessions are swept by whichever instance runs the sweep (see `FleetMaintenance`).
+ * instance keeps the sessions it has seen in a bounded cache; an ended or changed session is
+ * dropped from every instance's cache through the change feed. `last_seen_at` is written in
+ * batches, and idle sessions are swept by whichever instance runs the fleet sweep. At most
+ * `maxSessions` live, and at most `maxSessionsPerTenant` per tenant: a tenant at its cap loses its
+ * own least recently used session, never another tenant's.
  *
  * The GET stream of a session is a connection to one instance; a resource update published on any
  * instance reaches it through the change feed.
  */
 @injectable()
 export class SessionStore {
-  private readonly cache = new Map<string, Cached>();
+  private readonly cache: BoundedCache<Cached>;
   /** Sessions with a GET stream open on this instance: never evicted while it is. */
   private readonly attached = new Map<string, Cached>();
   private readonly touched = new Set<string>();
@@ -97,6 +99,7 @@ export class SessionStore {
     @inject(ChangeFeed) private readonly changes: ChangeFeed,
     @inject(Logger) private readonly logger: Logger,
   ) {
+    this.cache = new BoundedCache<Cached>({ maxEntries: config.sessions?.maxSessions ?? 1, ttlMs: CACHE_TTL_MS, sizeOf: ({ session }) => 1024 + session.subscriptions.size * 128 });
     if (!this.enabled) return;
     changes.subscribe(SESSION_ENDED, (payload) => {
       if (typeof payload.id === 'string') this.forget(payload.id, true);
@@ -114,8 +117,12 @@ export class SessionStore {
   }
 
   async create(principal: Principal, clientCapabilities: Record<string, unknown>, protocolVersion: string): Promise<McpSession> {
+    const limits = this.config.sessions!;
+    // Recent use recorded here first, so the least recently used are the ones that go.
+    await this.flushTouches();
+    await this.evictBeyond(this.database.knex('mcp_sessions').where({ tenant: principal.tenant }), limits.maxSessionsPerTenant - 1);
+    await this.evictBeyond(this.database.knex('mcp_sessions'), limits.maxSessions - 1);
     const id = randomBytes(24).toString('base64url');
-    const now = Date.now();
     await this.database.knex('mcp_sessions').insert({
       id,
       tenant: principal.tenant,
@@ -123,7 +130,7 @@ export class SessionStore {
       owner: JSON.stringify([principal.tenant, principal.kind, principal.id]),
       protocol_version: protocolVersion,
       client_capabilities: JSON.stringify(clientCapabilities),
-      last_seen_at: new Date(now),
+      last_seen_at: new Date(),
     });
     const session = this.remember({
       id,
@@ -144,9 +151,7 @@ export class SessionStore {
   async get(id: string, principal: Principal): Promise<McpSession | undefined> {
     if (id.length === 0 || id.length > 200) return undefined;
     const now = Date.now();
-    let entry = this.attached.get(id) ?? this.cache.get(id);
-    if (entry && !this.attached.has(id) && now - entry.loadedAt > CACHE_TTL_MS) entry = undefined;
-    let session = entry?.session;
+    let session = (this.attached.get(id) ?? this.cache.get(id))?.session;
     if (!session) {
       const row = (await this.database.knex('mcp_sessions').where({ id }).first()) as SessionRow | undefined;
       if (!row) return undefined;
@@ -186,7 +191,7 @@ export class SessionStore {
   attach(session: McpSession, stream: OutboundChannel): () => void {
     session.stream?.close();
     session.stream = stream;
-    const entry = this.cache.get(session.id) ?? { session: session as Cached['session'], loadedAt: Date.now() };
+    const entry = this.cache.get(session.id) ?? { session: session as Cached['session'] };
     this.attached.set(session.id, entry);
     return () => {
       stream.close();
@@ -204,6 +209,16 @@ export class SessionStore {
   /** Sessions cached by this instance. */
   get size(): number {
     return this.cache.size;
+  }
+
+  /** Sessions in use on this instance (cached or streaming). */
+  get count(): number {
+    return new Set([...this.cache.values().map(({ session }) => session.id), ...this.attached.keys()]).size;
+  }
+
+  /** Sessions of `tenant` cached by this instance. */
+  sizeOf(tenant: string): number {
+    return this.cache.values().filter(({ session }) => session.tenant === tenant).length;
   }
 
   async close(): Promise<void> {
@@ -275,10 +290,21 @@ export class SessionStore {
   }
 
   private remember(session: Cached['session']): Cached['session'] {
-    const limit = this.config.sessions!.maxSessions;
-    while (this.cache.size >= limit) this.cache.delete(this.cache.keys().next().value!);
-    this.cache.set(session.id, { session, loadedAt: Date.now() });
+    this.cache.set(session.id, { session });
     return session;
+  }
+
+  /** End the least recently used sessions the query selects beyond the `keep` most recent. */
+  private async evictBeyond(query: ReturnType<Database['knex']>, keep: number): Promise<void> {
+    const rows = (await query.clone().select('id').orderBy('last_seen_at', 'desc').orderBy('created_at', 'desc').offset(Math.max(0, keep))) as { id: string }[];
+    if (rows.length === 0) return;
+    const ids = rows.map((row) => row.id);
+    await this.database.knex('mcp_sessions').whereIn('id', ids).delete();
+    for (const id of ids) {
+      this.forget(id, true);
+      this.touched.delete(id);
+      await this.publish(SESSION_ENDED, { id });
+    }
   }
 
   private fromRow(row: SessionRow): Cached['session'] {

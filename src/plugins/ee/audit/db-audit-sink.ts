@@ -1,5 +1,5 @@
 import { inject, injectable } from 'inversify';
-import { AuditUnavailableError, Database, Logger, isUuid, type AuditEvent, type AuditSink } from '../../../core/index.js';
+import { AuditUnavailableError, Database, Logger, Telemetry, isUuid, type AuditEvent, type AuditSink } from '../../../core/index.js';
 import { AGENT_KIND, type AgentAttributes } from '../contracts.js';
 import { AuditSinkSettings } from './audit-sink-settings.js';
 import { argumentsDigest, redactor } from './redaction.js';
@@ -61,8 +61,10 @@ export class DbAuditSink implements AuditSink {
     @inject(Database) private readonly database: Database,
     @inject(AuditSinkSettings) private readonly settings: AuditSinkSettings,
     @inject(Logger) private readonly logger: Logger,
+    @inject(Telemetry) private readonly telemetry: Telemetry,
   ) {
     this.redact = redactor(settings.redaction);
+    telemetry.observe('gatehouse.audit.queue.depth', { description: 'Audit events recorded but not yet written.', unit: '{event}' }, (observe) => observe(this.buffer.length));
   }
 
   record(event: AuditEvent): void {
@@ -130,8 +132,9 @@ export class DbAuditSink implements AuditSink {
     while (this.buffer.length > 0) {
       const batch = this.buffer.slice(0, this.settings.batchSize);
       try {
-        await this.write(batch);
+        await this.telemetry.span('gatehouse.audit.flush', undefined, () => this.write(batch), { 'gatehouse.audit.events': batch.length });
       } catch (error) {
+        this.telemetry.auditWriteFailed();
         this.failures++;
         const delay = Math.min(this.settings.maxRetryDelayMs, this.settings.retryDelayMs * 2 ** (this.failures - 1));
         this.retryAt = Date.now() + delay;
@@ -142,6 +145,7 @@ export class DbAuditSink implements AuditSink {
       }
       this.buffer.splice(0, batch.length);
       this.persisted += batch.length;
+      this.telemetry.auditWrite(batch.map((row) => row.occurred_at));
       if (this.failures > 0) this.logger.info({ failures: this.failures }, 'audit writes recovered');
       this.failures = 0;
       this.retryAt = 0;

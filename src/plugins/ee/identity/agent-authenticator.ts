@@ -1,4 +1,5 @@
 import { inject, injectable } from 'inversify';
+import { trace } from '@opentelemetry/api';
 import { decodeJwt, decodeProtectedHeader, jwtVerify, type JWTPayload } from 'jose';
 import { ApiKeyVerifier, Logger, type AuthRequest, type AuthResult, type Authenticator, type Principal } from '../../../core/index.js';
 import { ADMIN_SCOPE, AGENT_KEY_SCOPE, AGENT_KIND, AgentPermissions, type AgentAttributes } from '../contracts.js';
@@ -181,6 +182,7 @@ export class AgentAuthenticator implements Authenticator {
     // just to look it up costs more than the lookup.
     const cacheKey = `jwt:${tenant}:${token}`;
     const cached = this.cache.get<AgentIdentity>(cacheKey);
+    trace.getActiveSpan()?.setAttribute('gatehouse.auth.cache', cached ? 'hit' : 'miss');
     const identity = cached ?? (await this.verify(tenant, token));
     if (!cached) {
       const exp = (decodeJwt(token).exp ?? 0) * 1000;
@@ -232,7 +234,7 @@ export class AgentAuthenticator implements Authenticator {
       }));
     } catch (error) {
       if (error instanceof KeySourceError) {
-        this.logger.warn({ err: error, tenant, issuer: idp.issuer }, 'identity provider keys unavailable');
+        this.logger.warn({ err: error, tenant, issuer: idp.issuer, reason: error.message }, 'identity provider keys unavailable');
         throw new Refusal('The identity provider\'s signing keys could not be fetched.');
       }
       const code = (error as { code?: string }).code;

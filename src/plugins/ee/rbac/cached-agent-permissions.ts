@@ -1,12 +1,7 @@
 import { inject, injectable } from 'inversify';
-import { ChangeFeed, Database, Logger } from '../../../core/index.js';
+import { BoundedCache, ChangeFeed, Database, Logger } from '../../../core/index.js';
 import type { AgentPermissions } from '../contracts.js';
 import { RbacSettings } from './rbac-settings.js';
-
-interface Entry {
-  readonly permissions: readonly string[];
-  readonly until: number;
-}
 
 const MAX_ENTRIES = 10_000;
 
@@ -25,16 +20,21 @@ function parsePermissions(value: unknown): string[] {
  */
 @injectable()
 export class CachedAgentPermissions implements AgentPermissions {
-  private readonly cache = new Map<string, Entry>();
+  private readonly cache: BoundedCache<readonly string[]>;
   // Bumped on every invalidation, so a load that raced with a change is not cached.
   private generation = 0;
 
   constructor(
     @inject(Database) private readonly database: Database,
-    @inject(RbacSettings) private readonly settings: RbacSettings,
+    @inject(RbacSettings) settings: RbacSettings,
     @inject(ChangeFeed) private readonly changes: ChangeFeed,
     @inject(Logger) private readonly logger: Logger,
   ) {
+    this.cache = new BoundedCache({
+      maxEntries: MAX_ENTRIES,
+      ttlMs: settings.permissionCacheTtlMs,
+      sizeOf: (permissions) => 64 + permissions.reduce((sum, permission) => sum + permission.length * 2 + 16, 0),
+    });
     changes.subscribe(
       GRANTS_CHANGED,
       (payload) => {
@@ -49,9 +49,8 @@ export class CachedAgentPermissions implements AgentPermissions {
 
   async permissionsOf(tenant: string, agentId: string): Promise<readonly string[]> {
     const k = key(tenant, agentId);
-    const now = Date.now();
     const cached = this.cache.get(k);
-    if (cached && cached.until > now) return cached.permissions;
+    if (cached) return cached;
     const generation = this.generation;
     const rows = (await this.database
       .forTenant(tenant)
@@ -61,11 +60,7 @@ export class CachedAgentPermissions implements AgentPermissions {
       .andWhere('roles.tenant', tenant)
       .select('roles.permissions')) as { permissions: unknown }[];
     const permissions = Object.freeze([...new Set(rows.flatMap((row) => parsePermissions(row.permissions)))].sort());
-    if (generation === this.generation) {
-      if (this.cache.size >= MAX_ENTRIES) this.cache.delete(this.cache.keys().next().value!);
-      this.cache.delete(k);
-      this.cache.set(k, { permissions, until: now + this.settings.permissionCacheTtlMs });
-    }
+    if (generation === this.generation) this.cache.set(k, permissions);
     return permissions;
   }
 
@@ -83,6 +78,6 @@ export class CachedAgentPermissions implements AgentPermissions {
       return;
     }
     const prefix = `${tenant}\u0000`;
-    for (const k of [...this.cache.keys()]) if (k.startsWith(prefix)) this.cache.delete(k);
+    this.cache.deleteWhere((_, k) => k.startsWith(prefix));
   }
 }
