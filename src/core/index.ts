@@ -8,6 +8,8 @@ export { EngineConfig, type EngineOptions } from './kernel/config.js';
 export { definePlugin, type PluginDefinition, type PluginSpec, type PluginBinder } from './kernel/plugin.js';
 export { LifecycleContribution } from './kernel/lifecycle.js';
 export { ShutdownError } from './kernel/shutdown-steps.js';
+export { BackgroundWork } from './fleet/background-work.js';
+export { InstanceRegistry, type EngineInstance } from './fleet/instance-registry.js';
 
 export {
   defineTool,

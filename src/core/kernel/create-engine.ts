@@ -8,6 +8,8 @@ import { Database } from '../ports/database.js';
 import { ChangeFeed } from '../ports/change-feed.js';
 import { PostgresChangeFeed } from '../changes/postgres-change-feed.js';
 import { InProcessChangeFeed } from '../changes/in-process-change-feed.js';
+import { BackgroundWork } from '../fleet/background-work.js';
+import { InstanceRegistry } from '../fleet/instance-registry.js';
 import type { MigrationSource } from '../ports/migrations.js';
 import { openDatabase, type KnexDatabase } from '../db/open-database.js';
 import { runMigrations } from '../db/migrator.js';
@@ -44,7 +46,7 @@ import { LifecycleContribution } from './lifecycle.js';
 import type { PluginDefinition } from './plugin.js';
 
 /** The core's own services, bound to themselves. */
-const CORE_SERVICES = [SessionStore, ClientExchange, HandlerContextFactory, GovernedCalls, CatalogPipeline, ApiKeyStore, ApiKeyVerifier, ApprovalGate, ToolCallPipeline, ApprovalTasks, McpDispatcher, RequestAuthenticator, HttpHandler, RegistryEntries] as Newable[];
+const CORE_SERVICES = [BackgroundWork, InstanceRegistry, SessionStore, ClientExchange, HandlerContextFactory, GovernedCalls, CatalogPipeline, ApiKeyStore, ApiKeyVerifier, ApprovalGate, ToolCallPipeline, ApprovalTasks, McpDispatcher, RequestAuthenticator, HttpHandler, RegistryEntries] as Newable[];
 
 const CORE_MIGRATIONS: MigrationSource = { id: 'core', directory: new URL('../../../migrations/', import.meta.url) };
 
@@ -217,6 +219,9 @@ async function startServices(container: Container, changes: OwnedChangeFeed, dat
   await changes.start();
   const feed = changes.state();
   if (feed.mode === 'in-process') logger.info({ changes: feed.status }, 'embedded database: single instance, change notifications stay in this process (LISTEN/NOTIFY skipped)');
+  const instances = container.get(InstanceRegistry);
+  await instances.start();
+  shutdown.add('leave the instance registry', () => instances.stop());
   observeEngine(telemetry, database, container.get(SessionStore));
   if (metricsEndpoint) {
     await metricsEndpoint.start();
@@ -227,6 +232,10 @@ async function startServices(container: Container, changes: OwnedChangeFeed, dat
     await service.start?.();
     if (service.stop) shutdown.add(`stop ${service.constructor.name}`, () => service.stop!());
   }
+  // After plugins had their chance to register jobs of their own.
+  const background = container.get(BackgroundWork);
+  background.start();
+  shutdown.add('stop background work', () => background.stop());
 }
 
 /** Stage 6 — the engine object: handlers, listening, and a close() that undoes every stage. */
