@@ -2,14 +2,15 @@
  * Builds the connector on its own and packs it: `npm run pack:connector` compiles src/connector into
  * dist/connector/package with a package.json whose only dependencies are the MCP SDK and
  * openid-client (at the versions of the root lockfile), then writes
- * dist/connector/gatehouse-connector-<version>.tgz.
+ * dist/connector/gatehouse-mcp-connector-<version>.tgz (the package `@gatehouse-mcp/connector`, bin
+ * `gatehouse-connector`).
  */
 import { execFileSync } from 'node:child_process';
 import { chmodSync, copyFileSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { CONNECTOR_NAME, CONNECTOR_VERSION } from '../src/connector/version.js';
+import { CONNECTOR_BIN, CONNECTOR_NAME, CONNECTOR_VERSION } from '../src/connector/version.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const out = path.join(root, 'dist', 'connector');
@@ -44,14 +45,16 @@ const manifest = {
   description: 'Connect any stdio MCP client (Claude Desktop, Cursor, VS Code…) to a Gatehouse MCP server, with an API key or OAuth client credentials.',
   type: 'module',
   license: rootPackage.license ?? 'Apache-2.0',
-  bin: { [CONNECTOR_NAME]: 'dist/cli.js' },
-  files: ['dist/', 'README.md'],
+  bin: { [CONNECTOR_BIN]: 'dist/cli.js' },
+  files: ['dist/', 'README.md', 'LICENSE'],
   engines: rootPackage.engines ?? { node: '>=20.11' },
   keywords: ['mcp', 'model-context-protocol', 'gatehouse', 'stdio', 'proxy'],
   dependencies: Object.fromEntries(DEPENDENCIES.map((name) => [name, lockedVersion(name)])),
+  publishConfig: { access: 'public', provenance: true },
 };
 writeFileSync(path.join(staging, 'package.json'), `${JSON.stringify(manifest, null, 2)}\n`);
 copyFileSync(path.join(root, 'connector', 'README.md'), path.join(staging, 'README.md'));
+copyFileSync(path.join(root, 'LICENSE'), path.join(staging, 'LICENSE'));
 
 const packed = JSON.parse(execFileSync('npm', ['pack', '--json', '--pack-destination', out], { cwd: staging, encoding: 'utf8' })) as { filename: string }[];
 process.stdout.write(`${path.join(out, packed[0]!.filename)}\n`);

@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { ApiKeyStore, GatehouseError, createEngine, type Engine, type EngineOptions, type PluginDefinition } from '../core/index.js';
+import { localLaunch, registryLaunch } from '../connector/launch-command.js';
 import { communityEdition } from '../plugins/oss/index.js';
 import { ticketsPlugin } from '../../examples/tickets-plugin/index.js';
 import { ticketsApiRegistry } from '../../examples/tickets-plugin/rest-api.js';
@@ -166,7 +167,10 @@ async function demo(flags: Flags): Promise<void> {
   const { secret } = await keys.create({ tenant: 'demo', name: 'demo key', createdBy: 'gatehouse demo' });
   const mcpUrl = engine.mcpUrl();
   const vscode = { servers: { gatehouse: { type: 'http', url: mcpUrl, headers: { Authorization: `Bearer ${secret}` } } } };
-  const stdio = { mcpServers: { gatehouse: { command: 'npx', args: ['gatehouse-connector', '--url', mcpUrl], env: { GATEHOUSE_API_KEY: secret } } } };
+  // The connector this engine ships, started from where it is: the printed configuration works on this machine as it is.
+  const launch = localLaunch();
+  const stdio = { mcpServers: { gatehouse: { command: launch.command, args: [...launch.args, '--url', mcpUrl], env: { GATEHOUSE_API_KEY: secret } } } };
+  const registry = registryLaunch();
   process.stdout.write(
     [
       '',
@@ -186,8 +190,11 @@ async function demo(flags: Flags): Promise<void> {
       'Client configuration for clients that speak Streamable HTTP (e.g. VS Code .vscode/mcp.json):',
       JSON.stringify(vscode, null, 2),
       '',
-      'For stdio-only clients (e.g. Claude Desktop), through the connector:',
+      'For stdio-only clients (e.g. Claude Desktop), through the connector on this machine:',
       JSON.stringify(stdio, null, 2),
+      '',
+      `After installing the connector from the registry, "command": "${registry.command}" with`,
+      `"args": ${JSON.stringify([...registry.args, '--url', mcpUrl])} does the same.`,
       '',
       'Press Ctrl+C to stop.',
       '',
@@ -238,7 +245,7 @@ async function keysCommand(action: string | undefined, flags: Flags): Promise<vo
       const id = str(flags.id);
       if (!id) throw new UsageError('--id is required.');
       if (!(await keys.revoke(tenant, id))) throw new UsageError(`Tenant ${tenant} has no key ${id}.`);
-      process.stdout.write(`Revoked key ${id}. Engines stop accepting it within their credential cache time (30 s by default).\n`);
+      process.stdout.write(`Revoked key ${id}. Engines on the same PostgreSQL stop accepting it at once (change notification); engines that cannot hear it (no listening connection) within their credential cache time (30 s by default).\n`);
     }
   } finally {
     await engine.close();

@@ -36,7 +36,7 @@ import { ConnectorError } from './connector-error.js';
 import { createRemoteFetch } from './remote-fetch.js';
 import type { StderrLogger } from './stderr-logger.js';
 import type { TokenSource } from './token-source.js';
-import { CONNECTOR_NAME, CONNECTOR_VERSION } from './version.js';
+import { CONNECTOR_BIN, CONNECTOR_VERSION } from './version.js';
 
 export interface BridgeOptions {
   readonly url: URL;
@@ -109,7 +109,7 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
   };
 
   const connectRemote = async (): Promise<Client> => {
-    const client = new Client({ name: CONNECTOR_NAME, version: CONNECTOR_VERSION }, { capabilities: {} });
+    const client = new Client({ name: CONNECTOR_BIN, version: CONNECTOR_VERSION }, { capabilities: {} });
     client.onerror = (error) => logger.debug(`remote transport: ${error.message}`);
     const transport = new StreamableHTTPClientTransport(url, { fetch: remoteFetch });
     await client.connect(transport, { timeout: timeoutMs });
@@ -132,7 +132,7 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
   logger.info(`connected to ${remoteInfo?.name ?? 'the server'} ${remoteInfo?.version ?? ''} at ${url.href}; offers ${Object.keys(mirrored(capabilities)).join(', ') || 'nothing'}.`);
 
   const local = new Server(
-    { name: CONNECTOR_NAME, version: CONNECTOR_VERSION, title: remoteInfo?.title ?? remoteInfo?.name },
+    { name: CONNECTOR_BIN, version: CONNECTOR_VERSION, title: remoteInfo?.title ?? remoteInfo?.name },
     { capabilities: mirrored(capabilities), instructions: remote.getInstructions() },
   );
   let reconnecting: Promise<Client> | undefined;

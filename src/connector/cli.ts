@@ -8,7 +8,8 @@ import { USAGE, parseCommandLine, readApiKey, readClientSecret, type RunOptions 
 import { CONFIG_LOCATION, renderClientConfig } from './print-config.js';
 import { StderrLogger } from './stderr-logger.js';
 import { ApiKeyTokenSource, type TokenSource } from './token-source.js';
-import { CONNECTOR_NAME, CONNECTOR_VERSION } from './version.js';
+import { registryLaunch } from './launch-command.js';
+import { CONNECTOR_BIN, CONNECTOR_NAME, CONNECTOR_VERSION } from './version.js';
 
 function tokenSource(options: RunOptions, logger: StderrLogger): TokenSource {
   const { auth } = options;
@@ -68,16 +69,24 @@ async function main(argv: readonly string[]): Promise<number> {
       case 'print-config':
         process.stdout.write(`${renderClientConfig(command)}\n`);
         process.stderr.write(`${CONFIG_LOCATION[command.client]}\n`);
+        if (command.packageSpec === undefined) {
+          const registry = registryLaunch();
+          process.stderr.write(
+            `This configuration starts the connector from where it is on this machine. After installing ${CONNECTOR_NAME} from the registry, ` +
+              `"command": "${registry.command}" with "args": ${JSON.stringify(registry.args)} followed by the same flags starts it too ` +
+              `(print-config --package ${CONNECTOR_NAME} prints that form).\n`,
+          );
+        }
         return EXIT_OK;
       case 'run':
         return await run(command);
     }
   } catch (error) {
     if (error instanceof UsageError) {
-      process.stderr.write(`${CONNECTOR_NAME}: ${error.message}\nRun "${CONNECTOR_NAME} --help" for usage.\n`);
+      process.stderr.write(`${CONNECTOR_BIN}: ${error.message}\nRun "${CONNECTOR_BIN} --help" for usage.\n`);
       return EXIT_USAGE;
     }
-    process.stderr.write(`${CONNECTOR_NAME}: unexpected failure: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    process.stderr.write(`${CONNECTOR_BIN}: unexpected failure: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
     return EXIT_CONNECT;
   }
 }

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { UsageError } from './connector-error.js';
-import { CONNECTOR_NAME } from './version.js';
+import { CONNECTOR_BIN, CONNECTOR_NAME } from './version.js';
 
 export const DEFAULT_API_KEY_ENV = 'GATEHOUSE_API_KEY';
 export const CLIENT_SECRET_ENV = 'GATEHOUSE_CLIENT_SECRET';
@@ -40,15 +40,16 @@ export interface PrintConfigOptions {
   readonly url: URL;
   readonly auth: AuthOptions;
   readonly timeoutMs: number | undefined;
-  readonly packageSpec: string;
+  /** What `--package` named; without it the configuration starts this connector from where it is. */
+  readonly packageSpec: string | undefined;
   readonly serverName: string;
 }
 
 export type CliCommand = RunOptions | PrintConfigOptions | { readonly command: 'help' } | { readonly command: 'version' };
 
 export const USAGE = `Usage:
-  ${CONNECTOR_NAME} --url <mcp-url> [auth options] [--timeout <ms>] [--verbose]
-  ${CONNECTOR_NAME} print-config --client claude-desktop|cursor|vscode --url <mcp-url> [auth options]
+  ${CONNECTOR_BIN} --url <mcp-url> [auth options] [--timeout <ms>] [--verbose]
+  ${CONNECTOR_BIN} print-config --client claude-desktop|cursor|vscode --url <mcp-url> [auth options]
 
 Serves MCP over stdio and forwards every request to a Gatehouse server over Streamable HTTP.
 
@@ -74,7 +75,9 @@ OAuth client credentials (an agent's identity at its IdP):
 
 print-config:
   --client <name>              claude-desktop, cursor or vscode.
-  --package <spec>             What npx should run (default ${CONNECTOR_NAME}); a version or tarball path.
+  --package <spec>             Start the connector with npx from this package: a tarball path, or
+                               ${CONNECTOR_NAME}[@version] once installed from the registry.
+                               Default: this connector, from where it is on this machine.
   --name <name>                The server's name in the client's configuration (default gatehouse).
 
 Other:
@@ -165,7 +168,7 @@ export function parseCommandLine(argv: readonly string[], env: NodeJS.ProcessEnv
       url,
       auth,
       timeoutMs,
-      packageSpec: values.package ?? CONNECTOR_NAME,
+      packageSpec: values.package,
       serverName: values.name ?? 'gatehouse',
     };
   }

@@ -1,10 +1,11 @@
+import { localLaunch, packageLaunch, type LaunchCommand } from './launch-command.js';
 import { CLIENT_SECRET_ENV, type PrintConfigOptions } from './options.js';
 
 type Env = Record<string, string>;
 
 /** The connector's arguments for a client configuration: never a secret, only where to find one. */
 function connectorArgs(options: PrintConfigOptions): string[] {
-  const args = ['-y', options.packageSpec, '--url', options.url.href];
+  const args = ['--url', options.url.href];
   const { auth } = options;
   if (auth.mode === 'api-key') {
     if (auth.envName !== 'GATEHOUSE_API_KEY') args.push('--api-key-env', auth.envName);
@@ -33,27 +34,33 @@ function secretEnvName(options: PrintConfigOptions): string | undefined {
  * Claude Desktop gets a value to replace, Cursor reads the variable from its own environment,
  * VS Code prompts for it once and stores it.
  */
-export function renderClientConfig(options: PrintConfigOptions): string {
-  const args = connectorArgs(options);
+export function renderClientConfig(options: PrintConfigOptions, launch: LaunchCommand = launchFor(options)): string {
+  const command = launch.command;
+  const args = [...launch.args, ...connectorArgs(options)];
   const envName = secretEnvName(options);
   const name = options.serverName;
   const what = options.auth.mode === 'api-key' ? 'API key' : 'client secret';
   switch (options.client) {
     case 'claude-desktop': {
       const env: Env = envName ? { [envName]: `<your Gatehouse ${what}>` } : {};
-      return JSON.stringify({ mcpServers: { [name]: { command: 'npx', args, ...(envName ? { env } : {}) } } }, null, 2);
+      return JSON.stringify({ mcpServers: { [name]: { command, args, ...(envName ? { env } : {}) } } }, null, 2);
     }
     case 'cursor': {
       const env: Env = envName ? { [envName]: `\${env:${envName}}` } : {};
-      return JSON.stringify({ mcpServers: { [name]: { type: 'stdio', command: 'npx', args, ...(envName ? { env } : {}) } } }, null, 2);
+      return JSON.stringify({ mcpServers: { [name]: { type: 'stdio', command, args, ...(envName ? { env } : {}) } } }, null, 2);
     }
     case 'vscode': {
       const inputId = `${name}-${options.auth.mode === 'api-key' ? 'api-key' : 'client-secret'}`;
       const inputs = envName ? [{ type: 'promptString', id: inputId, description: `Gatehouse ${what}`, password: true }] : [];
       const env: Env = envName ? { [envName]: `\${input:${inputId}}` } : {};
-      return JSON.stringify({ inputs, servers: { [name]: { type: 'stdio', command: 'npx', args, ...(envName ? { env } : {}) } } }, null, 2);
+      return JSON.stringify({ inputs, servers: { [name]: { type: 'stdio', command, args, ...(envName ? { env } : {}) } } }, null, 2);
     }
   }
+}
+
+/** How the printed configuration starts the connector: `--package`, else this connector where it is. */
+export function launchFor(options: PrintConfigOptions): LaunchCommand {
+  return options.packageSpec === undefined ? localLaunch() : packageLaunch(options.packageSpec);
 }
 
 /** Where each client keeps the snippet, printed to stderr next to it. */

@@ -1,4 +1,4 @@
-import { CONNECTOR_NAME } from './version.js';
+import { CONNECTOR_BIN } from './version.js';
 
 /**
  * The connector's only log channel. stdout belongs to the MCP protocol, so everything human goes
@@ -43,6 +43,6 @@ export class StderrLogger {
   }
 
   private emit(line: string): void {
-    this.write(`${CONNECTOR_NAME}: ${this.redact(line)}\n`);
+    this.write(`${CONNECTOR_BIN}: ${this.redact(line)}\n`);
   }
 }

@@ -37,9 +37,12 @@ export { SessionStore } from './mcp/session-store.js';
 
 export type { Principal } from './ports/principal.js';
 export { Authenticator, type AuthRequest, type AuthResult, type AuthFailure } from './ports/authenticator.js';
-export { Policy, type PolicyDecision, type PolicyRequest } from './ports/policy.js';
+export { Policy, mayAttempt, type PolicyDecision, type PolicyRequest, type ApprovalDeclaration, type ApprovalNeed } from './ports/policy.js';
+export { PendingApprovals, type ApprovalRequest, type ApprovalTicket, type ApprovalRecord, type ApprovalState } from './ports/pending-approvals.js';
+export { canonicalArguments, argumentsDigest } from './approvals/canonical-arguments.js';
 export { AuditSink, type AuditEvent, type AuditDecision, type AuditOutcome } from './ports/audit-sink.js';
 export { Database, type TenantDb } from './ports/database.js';
+export { ChangeFeed, type ChangeFeedState, type ChangePayload, type PublishOptions } from './ports/change-feed.js';
 export { MigrationSource } from './ports/migrations.js';
 
 export { RouteContribution, type RouteDefinition, type RouteMethod, type RouteRequest } from './http/route.js';
@@ -53,13 +56,18 @@ export { RegistrySource, type RegistryEntry } from './registry/registry-source.j
 export { RegistryEntries, type RegistryListing } from './registry/registry-entries.js';
 
 export { ApiKeyStore, isUuid, type ApiKeyRecord, type ApiKeyCheck, type CreateApiKeyInput } from './keys/api-key-store.js';
-export { ApiKeyVerifier } from './keys/api-key-verifier.js';
+export { ApiKeyVerifier, API_KEYS_CHANGED } from './keys/api-key-verifier.js';
 
 export { openDatabase, type DatabaseOptions } from './db/open-database.js';
 export { runMigrations } from './db/migrator.js';
 export { TENANT_ID, assertTenant } from './db/tenant-db.js';
 
-export { Logger, JsonLogger, type LogLevel } from './log/logger.js';
+export { BoundedCache, approximateBytes, type BoundedCacheOptions, type Clock } from './cache/bounded-cache.js';
+export { Logger, PinoLogger, safeLog, type LogLevel, type LogDestination } from './log/logger.js';
+export { Telemetry, INSTRUMENTATION_SCOPE } from './telemetry/telemetry.js';
+export type { RequestObservation } from './telemetry/request-observation.js';
+export type { MetricsOptions } from './telemetry/metrics-endpoint.js';
+export { ReadinessCheck, type ReadinessResult } from './ports/readiness-check.js';
 export {
   GatehouseError,
   BootError,
@@ -67,6 +75,7 @@ export {
   ToolError,
   HttpError,
   PermissionDeniedError,
+  ApprovalPendingError,
   AuditUnavailableError,
   TenantRequiredError,
 } from './errors.js';

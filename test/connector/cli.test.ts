@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { UsageError } from '../../src/connector/connector-error.js';
 import { parseCommandLine, readApiKey, readClientSecret, type CliCommand } from '../../src/connector/options.js';
-import { runConnector } from './support/connector-process.js';
+import { CONNECTOR_CLI, runConnector } from './support/connector-process.js';
 
 /** What the connector would refuse, checked in-process (start-up secrets included); the exit code is checked on real processes below. */
 function refusal(args: string[], env: Record<string, string>): string {
@@ -72,30 +72,53 @@ describe('connector: command line', function () {
   });
 
   describe('print-config', () => {
-    it('claude-desktop: an mcpServers entry with a placeholder for the key, never the key itself', async () => {
+    it('claude-desktop: starts this connector from where it is, with a placeholder for the key, never the key itself', async () => {
       const run = await runConnector(['print-config', '--client', 'claude-desktop', '--url', URL_], { GATEHOUSE_API_KEY: 'gh_real-secret-value-123' });
       expect(run.code).to.equal(0);
       expect(run.stdout).not.to.include('gh_real-secret-value-123');
-      expect(JSON.parse(run.stdout)).to.deep.equal({
+      const config = JSON.parse(run.stdout);
+      const tsx = config.mcpServers.gatehouse.args[1];
+      expect(tsx).to.match(/^file:\/\/.*\/tsx\//);
+      expect(config).to.deep.equal({
         mcpServers: {
-          gatehouse: { command: 'npx', args: ['-y', 'gatehouse-connector', '--url', URL_], env: { GATEHOUSE_API_KEY: '<your Gatehouse API key>' } },
+          gatehouse: { command: process.execPath, args: ['--import', tsx, CONNECTOR_CLI, '--url', URL_], env: { GATEHOUSE_API_KEY: '<your Gatehouse API key>' } },
         },
       });
       expect(run.stderr).to.include('claude_desktop_config.json');
+      // The registry form is offered only as what works after installing from the registry.
+      expect(run.stderr).to.include('After installing @gatehouse-mcp/connector from the registry').and.include('"-y","@gatehouse-mcp/connector"');
+    });
+
+    it('--package with a tarball path: an absolute file: spec that npx can start from any directory', async () => {
+      const dir = mkdtempSync(path.join(tmpdir(), 'connector-cli-'));
+      try {
+        writeFileSync(path.join(dir, 'connector.tgz'), 'not read by print-config');
+        const run = await runConnector(['print-config', '--client', 'claude-desktop', '--url', URL_, '--package', './connector.tgz'], {}, { cwd: dir });
+        expect(run.code).to.equal(0);
+        const server = JSON.parse(run.stdout).mcpServers.gatehouse;
+        expect(server.command).to.equal('npx');
+        expect(server.args).to.deep.equal(['-y', `--package=file:${path.join(dir, 'connector.tgz')}`, 'gatehouse-connector', '--url', URL_]);
+        const missing = await runConnector(['print-config', '--client', 'claude-desktop', '--url', URL_, '--package', '/no/such/connector.tgz']);
+        expect(missing.code).to.equal(2);
+        expect(missing.stderr).to.include('--package /no/such/connector.tgz: no such file.');
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
     });
 
     it('cursor: the secret comes from Cursor’s environment', async () => {
-      const run = await runConnector(['print-config', '--client', 'cursor', '--url', URL_, '--api-key-env', 'ACME_KEY', '--name', 'acme']);
+      const run = await runConnector(['print-config', '--client', 'cursor', '--url', URL_, '--api-key-env', 'ACME_KEY', '--name', 'acme', '--package', '@gatehouse-mcp/connector']);
       expect(run.code).to.equal(0);
       const server = JSON.parse(run.stdout).mcpServers.acme;
-      expect(server.args).to.deep.equal(['-y', 'gatehouse-connector', '--url', URL_, '--api-key-env', 'ACME_KEY']);
+      expect(server.command).to.equal('npx');
+      expect(server.args).to.deep.equal(['-y', '@gatehouse-mcp/connector', '--url', URL_, '--api-key-env', 'ACME_KEY']);
       expect(server.env).to.deep.equal({ ACME_KEY: '${env:ACME_KEY}' });
     });
 
     it('vscode with client credentials: a password input for the secret, the OAuth flags in args', async () => {
       const run = await runConnector([
         'print-config', '--client', 'vscode', '--url', URL_, '--client-id', 'ticket-bot', '--issuer', 'https://login.example.com/tenant/v2.0',
-        '--scope', 'api://gatehouse/.default', '--no-resource', '--package', 'gatehouse-connector@0.1.0',
+        '--scope', 'api://gatehouse/.default', '--no-resource', '--package', '@gatehouse-mcp/connector@0.1.0',
       ]);
       expect(run.code).to.equal(0);
       const config = JSON.parse(run.stdout);
@@ -103,7 +126,7 @@ describe('connector: command line', function () {
       expect(config.servers.gatehouse).to.deep.equal({
         type: 'stdio',
         command: 'npx',
-        args: ['-y', 'gatehouse-connector@0.1.0', '--url', URL_, '--issuer', 'https://login.example.com/tenant/v2.0', '--client-id', 'ticket-bot', '--scope', 'api://gatehouse/.default', '--no-resource'],
+        args: ['-y', '@gatehouse-mcp/connector@0.1.0', '--url', URL_, '--issuer', 'https://login.example.com/tenant/v2.0', '--client-id', 'ticket-bot', '--scope', 'api://gatehouse/.default', '--no-resource'],
         env: { GATEHOUSE_CLIENT_SECRET: '${input:gatehouse-client-secret}' },
       });
     });

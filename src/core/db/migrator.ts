@@ -65,3 +65,16 @@ export async function runMigrations(knex: Knex, sources: readonly MigrationSourc
   }
   return applied;
 }
+
+/** The migrations of these sources not yet applied (`source/name`), without applying anything. */
+export async function pendingMigrations(knex: Knex, sources: readonly MigrationSource[]): Promise<string[]> {
+  const pending: string[] = [];
+  for (const source of sources) {
+    const [, waiting] = (await knex.migrate.list({
+      migrationSource: new DirectoryMigrationSource(directoryOf(source)),
+      tableName: migrationTable(source),
+    })) as [unknown[], unknown[]];
+    for (const entry of waiting) pending.push(`${source.id}/${typeof entry === 'string' ? entry : ((entry as { name?: string; file?: string }).name ?? (entry as { file?: string }).file)}`);
+  }
+  return pending;
+}

@@ -17,6 +17,13 @@ export interface DatabaseOptions {
   readonly pool?: { readonly min?: number; readonly max?: number };
   /** Use an existing knex instance; the engine then never destroys it. */
   readonly knex?: Knex;
+  /**
+   * Where each instance keeps its one listening connection for cross-instance change
+   * notifications (LISTEN/NOTIFY). Defaults to `DATABASE_LISTEN_URL`, else the database URL. Set it
+   * when `url` goes through a transaction-mode pooler (PgBouncer `pool_mode = transaction`), which
+   * cannot keep a LISTEN: point it at the server directly or at a session-mode pool.
+   */
+  readonly listenUrl?: string;
 }
 
 const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
@@ -39,6 +46,8 @@ export class KnexDatabase implements Database {
     readonly knex: Knex,
     readonly kind: 'postgres' | 'embedded',
     private readonly owned: boolean,
+    /** The listening connection of the change feed (a server database only). */
+    readonly listenConnection?: string | Record<string, unknown>,
   ) {}
 
   forTenant(tenant: string, trx?: Knex.Transaction): TenantDb {
@@ -56,7 +65,11 @@ function isPgliteKnex(knex: Knex): boolean {
 
 /** Open the engine's database: a PostgreSQL server when a URL is given, else the embedded one. */
 export async function openDatabase(options: DatabaseOptions = {}): Promise<KnexDatabase> {
-  if (options.knex) return new KnexDatabase(options.knex, isPgliteKnex(options.knex) ? 'embedded' : 'postgres', false);
+  if (options.knex) {
+    const embedded = isPgliteKnex(options.knex);
+    const settings = (options.knex.client as { connectionSettings?: string | Record<string, unknown> }).connectionSettings;
+    return new KnexDatabase(options.knex, embedded ? 'embedded' : 'postgres', false, embedded ? undefined : listenConnection(options, settings));
+  }
   if (options.schema !== undefined && !SCHEMA_NAME.test(options.schema)) {
     throw new ConfigError(`Database schema "${options.schema}" is invalid: use lowercase letters, digits and _.`);
   }
@@ -88,5 +101,9 @@ export async function openDatabase(options: DatabaseOptions = {}): Promise<KnexD
     // A search path may name a schema that does not exist yet; create it through the same pool.
     await knex.raw('create schema if not exists ??', [options.schema]);
   }
-  return new KnexDatabase(knex, kind, true);
+  return new KnexDatabase(knex, kind, true, kind === 'postgres' ? listenConnection(options, url!) : undefined);
+}
+
+function listenConnection(options: DatabaseOptions, fallback: string | Record<string, unknown> | undefined): string | Record<string, unknown> | undefined {
+  return options.listenUrl ?? process.env.DATABASE_LISTEN_URL ?? fallback;
 }

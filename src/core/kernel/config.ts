@@ -2,6 +2,7 @@ import type { DatabaseOptions } from '../db/open-database.js';
 import type { Logger, LogLevel } from '../log/logger.js';
 import type { PluginDefinition } from './plugin.js';
 import type { TenantHostPattern } from '../http/tenant-host.js';
+import type { MetricsOptions } from '../telemetry/metrics-endpoint.js';
 
 /** Options of {@link createEngine}. Only `plugins` is required. */
 export interface EngineOptions {
@@ -61,13 +62,29 @@ export interface EngineOptions {
    * created them: behind a load balancer, route by the `MCP-Session-Id` header (sticky sessions).
    * Every request is still authenticated; a session is bound to the principal that created it.
    */
-  readonly sessions?: boolean | { readonly idleTimeoutMs?: number; readonly maxSessions?: number };
+  readonly sessions?: boolean | {
+    /** A session unused this long (and with no open GET stream) ends. Default 30 min. */
+    readonly idleTimeoutMs?: number;
+    /** Most sessions this instance holds; past it the least recently used ends. Default 10,000. */
+    readonly maxSessions?: number;
+    /** Most sessions of one tenant; past it that tenant's least recently used ends. Default 1,000 (at most `maxSessions`). */
+    readonly maxSessionsPerTenant?: number;
+  };
   readonly logger?: Logger;
   readonly logLevel?: LogLevel;
+  /**
+   * The built-in Prometheus endpoint `/metrics`, off by default: on with a `token` (served by the
+   * engine's handler to `Authorization: Bearer <token>`) and/or a `port` of its own. Traces and
+   * metrics also go to the OpenTelemetry API's global providers whenever the host registers an
+   * SDK; see docs/observability.md.
+   */
+  readonly metrics?: MetricsOptions;
 }
 
 /** The resolved configuration, injectable by plugins. */
 export interface EngineConfig {
+  /** This engine instance (a fresh id per process start), as other instances of a fleet know it. */
+  readonly instanceId: string;
   publicUrl: string;
   readonly basePath: string;
   readonly mcpPath: string;
@@ -81,7 +98,7 @@ export interface EngineConfig {
   readonly serverInfo: { readonly name: string; readonly version: string };
   readonly instructions: string | undefined;
   /** Undefined when sessions are off. */
-  readonly sessions: { readonly idleTimeoutMs: number; readonly maxSessions: number } | undefined;
+  readonly sessions: { readonly idleTimeoutMs: number; readonly maxSessions: number; readonly maxSessionsPerTenant: number } | undefined;
 }
 
 export const EngineConfig = Symbol.for('gatehouse.EngineConfig');

@@ -1,24 +1,32 @@
 import 'reflect-metadata';
+import { randomUUID } from 'node:crypto';
 import http from 'node:http';
+import type pg from 'pg';
 import type { AddressInfo } from 'node:net';
 import { Container, ContainerModule, type Newable, type ServiceIdentifier } from 'inversify';
 import { Authenticator } from '../ports/authenticator.js';
 import { Policy } from '../ports/policy.js';
 import { AuditSink } from '../ports/audit-sink.js';
 import { Database } from '../ports/database.js';
+import { ChangeFeed } from '../ports/change-feed.js';
+import { PostgresChangeFeed } from '../changes/postgres-change-feed.js';
+import { InProcessChangeFeed } from '../changes/in-process-change-feed.js';
 import type { MigrationSource } from '../ports/migrations.js';
 import { openDatabase, type KnexDatabase } from '../db/open-database.js';
 import { runMigrations } from '../db/migrator.js';
-import { JsonLogger, Logger } from '../log/logger.js';
+import { Logger, PinoLogger, safeLog } from '../log/logger.js';
 import { BootError, ConfigError, GatehouseError } from '../errors.js';
 import { ToolCatalog, ToolCatalogToken, type ToolEntry } from '../tools/tool-catalog.js';
 import { ToolCallPipeline } from '../mcp/tool-call-pipeline.js';
+import { ApprovalGate } from '../approvals/approval-gate.js';
+import { ApprovalTasks } from '../mcp/approval-tasks.js';
 import { McpDispatcher } from '../mcp/mcp-dispatcher.js';
 import { McpCatalog, McpCatalogToken } from '../mcp/mcp-catalog.js';
 import { SessionStore } from '../mcp/session-store.js';
 import { ClientExchange } from '../mcp/client-exchange.js';
 import { HandlerContextFactory } from '../mcp/handler-context-factory.js';
 import { CatalogPipeline } from '../mcp/catalog-pipeline.js';
+import { GovernedCalls } from '../mcp/governed-call.js';
 import { HttpHandler, LOOPBACK_HOSTS } from '../http/http-handler.js';
 import { RequestAuthenticator, mcpResourceUrl } from '../http/request-auth.js';
 import { RouteContribution } from '../http/route.js';
@@ -29,6 +37,11 @@ import { fromWebRequest, toWebResponse } from '../http/web-adapter.js';
 import { ApiKeyStore } from '../keys/api-key-store.js';
 import { ApiKeyVerifier } from '../keys/api-key-verifier.js';
 import { RegistryEntries } from '../registry/registry-entries.js';
+import { Telemetry } from '../telemetry/telemetry.js';
+import { PrometheusRegistry } from '../telemetry/prometheus-registry.js';
+import { MetricsEndpoint, checkMetricsOptions } from '../telemetry/metrics-endpoint.js';
+import { HealthChecks } from '../telemetry/health.js';
+import { ReadinessCheck } from '../ports/readiness-check.js';
 import { EngineConfig, type EngineOptions } from './config.js';
 import { LifecycleContribution } from './lifecycle.js';
 import type { PluginDefinition } from './plugin.js';
@@ -67,6 +80,11 @@ export interface Engine {
   mcpUrl(tenant?: string): string;
   readonly tools: readonly ToolSummary[];
   readonly database: Database;
+  /**
+   * Where the built-in Prometheus endpoint answers: its own listener's URL when `metrics.port` is
+   * set, else `{publicUrl}{basePath}/metrics` when `metrics.token` is; undefined when it is off.
+   */
+  metricsUrl(): string | undefined;
   /** Resolve a service from the engine's container (advanced; for CLIs and host integration). */
   resolve<T>(token: ServiceIdentifier<T>): T;
   /** Stop accepting requests, drain in-flight ones, flush audit, stop plugins, close the database. */
@@ -91,6 +109,17 @@ function normaliseBasePath(value: string | undefined, name: string): string {
   return value;
 }
 
+type Positive = (value: number | undefined, fallback: number, name: string) => number;
+
+function sessionLimits(options: Exclude<EngineOptions['sessions'], boolean | undefined>, positive: Positive): EngineConfig['sessions'] {
+  const maxSessions = positive(options.maxSessions, 10_000, 'sessions.maxSessions');
+  return {
+    idleTimeoutMs: positive(options.idleTimeoutMs, 30 * 60_000, 'sessions.idleTimeoutMs'),
+    maxSessions,
+    maxSessionsPerTenant: Math.min(maxSessions, positive(options.maxSessionsPerTenant, 1_000, 'sessions.maxSessionsPerTenant')),
+  };
+}
+
 function resolveConfig(options: EngineOptions): EngineConfig {
   let publicUrl = 'http://localhost';
   if (options.publicUrl) {
@@ -103,12 +132,13 @@ function resolveConfig(options: EngineOptions): EngineConfig {
     if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new ConfigError('publicUrl must be http(s).');
     publicUrl = url.origin;
   }
-  const positive = (value: number | undefined, fallback: number, name: string): number => {
+  const positive: Positive = (value, fallback, name) => {
     if (value === undefined) return fallback;
     if (!Number.isFinite(value) || value <= 0) throw new ConfigError(`${name} must be a positive number.`);
     return value;
   };
   return {
+    instanceId: randomUUID(),
     publicUrl,
     basePath: normaliseBasePath(options.basePath, 'basePath'),
     mcpPath: normaliseBasePath(options.mcpPath ?? '/api/mcp', 'mcpPath') || '/api/mcp',
@@ -121,12 +151,7 @@ function resolveConfig(options: EngineOptions): EngineConfig {
     drainTimeoutMs: positive(options.drainTimeoutMs, 10_000, 'drainTimeoutMs'),
     serverInfo: options.serverInfo ?? { name: 'gatehouse', version: '0.1.0' },
     instructions: options.instructions,
-    sessions: options.sessions
-      ? {
-          idleTimeoutMs: positive(typeof options.sessions === 'object' ? options.sessions.idleTimeoutMs : undefined, 30 * 60_000, 'sessions.idleTimeoutMs'),
-          maxSessions: positive(typeof options.sessions === 'object' ? options.sessions.maxSessions : undefined, 10_000, 'sessions.maxSessions'),
-        }
-      : undefined,
+    sessions: options.sessions ? sessionLimits(options.sessions === true ? {} : options.sessions, positive) : undefined,
   };
 }
 
@@ -200,6 +225,28 @@ function resolveAtBoot<T>(container: Container, token: ServiceIdentifier<T>, wha
   }
 }
 
+interface PoolStats {
+  numUsed(): number;
+  numFree(): number;
+  numPendingAcquires(): number;
+}
+
+/** Gauges of the engine's own state: database connections and open sessions. */
+function observeEngine(telemetry: Telemetry, database: KnexDatabase, sessions: SessionStore): void {
+  const pool = (): PoolStats | undefined => (database.knex.client as { pool?: PoolStats }).pool;
+  telemetry.observe('db.client.connection.count', { description: 'Database pool connections by state.', unit: '{connection}' }, (observe) => {
+    const stats = pool();
+    if (!stats) return;
+    observe(stats.numUsed(), { 'db.client.connection.state': 'used' });
+    observe(stats.numFree(), { 'db.client.connection.state': 'idle' });
+  });
+  telemetry.observe('db.client.connection.pending_requests', { description: 'Requests waiting for a database connection.', unit: '{request}' }, (observe) => {
+    const stats = pool();
+    if (stats) observe(stats.numPendingAcquires());
+  });
+  if (sessions.enabled) telemetry.observe('gatehouse.mcp.sessions', { description: 'Open MCP sessions on this instance.', unit: '{session}' }, (observe) => observe(sessions.count));
+}
+
 /**
  * Build and start an engine: one container with the core services and each plugin's
  * contributions, validated before anything is served. Fails closed: a plugin set without exactly
@@ -211,21 +258,43 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
   const config = resolveConfig(options);
   const catalog = buildCatalog(plugins);
   const mcpCatalog = McpCatalog.fromPlugins(plugins);
-  const logger = options.logger ?? new JsonLogger(options.logLevel ?? 'info');
+  const logger = options.logger ?? new PinoLogger(options.logLevel ?? 'info');
+  checkMetricsOptions(options.metrics);
+  const registry = options.metrics ? new PrometheusRegistry() : undefined;
+  const telemetry = new Telemetry({ logger, registry, tenantLabels: options.metrics?.tenantLabels ?? 20 });
+  const metricsEndpoint = registry ? new MetricsEndpoint(registry, options.metrics!) : undefined;
   const database: KnexDatabase = await openDatabase(options.database);
   const servers = new Set<http.Server>();
+  const changes =
+    database.kind === 'postgres' && database.listenConnection !== undefined
+      ? new PostgresChangeFeed({ knex: database.knex, listenConnection: database.listenConnection as string | pg.ClientConfig, logger, instanceId: config.instanceId })
+      : new InProcessChangeFeed(logger);
 
   try {
     const container = new Container({ defaultScope: 'Singleton' });
     container.bind(EngineConfig).toConstantValue(config);
     container.bind(Logger).toConstantValue(logger);
+    container.bind(Telemetry).toConstantValue(telemetry);
+    if (metricsEndpoint) container.bind(MetricsEndpoint).toConstantValue(metricsEndpoint);
     container.bind(Database).toConstantValue(database);
+    container.bind(ChangeFeed).toConstantValue(changes);
     container.bind(ToolCatalogToken).toConstantValue(catalog);
     container.bind(McpCatalogToken).toConstantValue(mcpCatalog);
-    for (const service of [SessionStore, ClientExchange, HandlerContextFactory, CatalogPipeline, ApiKeyStore, ApiKeyVerifier, ToolCallPipeline, McpDispatcher, RequestAuthenticator, HttpHandler, RegistryEntries] as Newable[]) {
+    for (const service of [SessionStore, ClientExchange, HandlerContextFactory, GovernedCalls, CatalogPipeline, ApiKeyStore, ApiKeyVerifier, ApprovalGate, ToolCallPipeline, ApprovalTasks, McpDispatcher, RequestAuthenticator, HttpHandler, RegistryEntries] as Newable[]) {
       container.bind(service).toSelf();
     }
     await loadPlugins(container, plugins);
+    const migrationSources: MigrationSource[] = [CORE_MIGRATIONS];
+    for (const plugin of plugins) if (plugin.migrations) migrationSources.push({ id: plugin.id, directory: plugin.migrations });
+    container.bind(HealthChecks).toConstantValue(
+      new HealthChecks(
+        database,
+        changes,
+        () => container.get<AuditSink>(AuditSink),
+        migrationSources,
+        () => (container.isBound(ReadinessCheck) ? container.getAll<ReadinessCheck>(ReadinessCheck) : []),
+      ),
+    );
 
     const routes = new RouteTable();
     try {
@@ -240,13 +309,19 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
     for (const [token, name] of GOVERNANCE_PORTS) resolveAtBoot(container, token, name);
     const handler = resolveAtBoot(container, HttpHandler, 'the HTTP handler');
     const audit = container.get<AuditSink>(AuditSink);
+    // Built now, so revocations made through this engine (a CLI, an admin route) reach every cache.
+    resolveAtBoot(container, ApiKeyVerifier, 'the API key verifier');
 
     if (options.migrate !== false) {
-      const sources: MigrationSource[] = [CORE_MIGRATIONS];
-      for (const plugin of plugins) if (plugin.migrations) sources.push({ id: plugin.id, directory: plugin.migrations });
-      const applied = await runMigrations(database.knex, sources);
+      const applied = await runMigrations(database.knex, migrationSources);
       if (applied.length) logger.info({ applied }, 'migrations applied');
     }
+
+    await changes.start();
+    const feed = changes.state();
+    if (feed.mode === 'in-process') logger.info({ changes: feed.status }, 'embedded database: single instance, change notifications stay in this process (LISTEN/NOTIFY skipped)');
+    observeEngine(telemetry, database, container.get(SessionStore));
+    await metricsEndpoint?.start();
 
     const lifecycle = container.isBound(LifecycleContribution) ? container.getAll<LifecycleContribution>(LifecycleContribution) : [];
     for (const service of lifecycle) await service.start?.();
@@ -258,7 +333,7 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
         .catch((error: unknown) => {
           if (next) next(error);
           else {
-            logger.error({ err: error }, 'could not write response');
+            safeLog(logger, 'error', { err: error }, 'could not write response');
             res.destroy();
           }
         });
@@ -289,12 +364,14 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
       mcpUrl: (tenant) => mcpResourceUrl(config, tenant),
       tools: catalog.entries.map(({ tool, pluginId }) => ({ name: tool.name, pluginId, permission: tool.permission })),
       database,
+      metricsUrl: () => metricsEndpoint?.listenerUrl ?? (metricsEndpoint?.onEngine ? `${config.publicUrl}${config.basePath}/metrics` : undefined),
       resolve: (token) => container.get(token),
       close() {
         closed ??= (async () => {
           await handler.drain();
           container.get(SessionStore).close();
           await Promise.all([...servers].map((server) => closeServer(server)));
+          await metricsEndpoint?.stop();
           for (const service of [...lifecycle].reverse()) {
             try {
               await service.stop?.();
@@ -304,6 +381,7 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
           }
           await container.get(ApiKeyVerifier).flushUsage();
           await audit.close();
+          await changes.stop();
           await database.close();
         })();
         return closed;
@@ -311,6 +389,8 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
     };
     return engine;
   } catch (error) {
+    await changes.stop().catch(() => undefined);
+    await metricsEndpoint?.stop();
     await database.close().catch(() => undefined);
     throw error;
   }

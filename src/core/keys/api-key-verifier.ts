@@ -1,61 +1,81 @@
 import { inject, injectable } from 'inversify';
+import { trace } from '@opentelemetry/api';
 import { ApiKeyStore, type ApiKeyCheck } from './api-key-store.js';
 import { EngineConfig } from '../kernel/config.js';
 import { Logger } from '../log/logger.js';
+import { ChangeFeed } from '../ports/change-feed.js';
+import { BoundedCache } from '../cache/bounded-cache.js';
 
-interface CacheEntry {
-  readonly check: ApiKeyCheck;
-  readonly until: number;
-}
+/** Published when an API key is revoked or its owner changes: every instance forgets cached checks. */
+export const API_KEYS_CHANGED = 'api-keys.changed';
 
 const MAX_ENTRIES = 10_000;
+// A cached answer is a small record; keys are well-formed (60 characters): malformed ones are never cached.
+const ENTRY_BYTES = 512;
 const NEGATIVE_TTL_MS = 5_000;
 const TOUCH_INTERVAL_MS = 10_000;
 
 /**
  * Checks API keys with a short-lived, bounded cache in front of {@link ApiKeyStore}, so a warm
  * request does no database round trip. A key revoked through this process stops working at once;
- * one revoked elsewhere (another instance, the database directly) within `credentialCacheTtlMs`.
+ * one revoked through another instance as soon as the change feed delivers it (well under a
+ * second); one changed behind the engine's back (the database directly) within `credentialCacheTtlMs`.
+ * Only well-formed keys are cached (an unknown one for 5 s): junk in the header costs nothing to keep.
  * `last_used_at` is written in batches off the request path.
  */
 @injectable()
 export class ApiKeyVerifier {
-  private readonly cache = new Map<string, CacheEntry>();
+  private readonly cache: BoundedCache<ApiKeyCheck>;
   private readonly used = new Set<string>();
   private touchTimer: NodeJS.Timeout | undefined;
+  // Bumped on every invalidation, so a check that raced with a revocation is not cached.
+  private generation = 0;
 
   constructor(
     @inject(ApiKeyStore) private readonly store: ApiKeyStore,
     @inject(EngineConfig) private readonly config: EngineConfig,
     @inject(Logger) private readonly logger: Logger,
+    @inject(ChangeFeed) private readonly changes: ChangeFeed,
   ) {
-    store.onRevoke(() => this.invalidate());
+    this.cache = new BoundedCache({ maxEntries: MAX_ENTRIES, ttlMs: config.credentialCacheTtlMs, sizeOf: () => ENTRY_BYTES });
+    store.onRevoke((id) => this.invalidate({ id }));
+    const forget = (): void => this.forget();
+    changes.subscribe(API_KEYS_CHANGED, forget, forget);
   }
 
   async check(presented: string): Promise<ApiKeyCheck> {
-    // Keyed by the presented string itself: this map lives in this process only, and hashing
+    // Keyed by the presented string itself: this cache lives in this process only, and hashing
     // every request just to look it up costs more than the rest of the check.
-    const cacheKey = presented;
-    const now = Date.now();
-    const cached = this.cache.get(cacheKey);
-    let check: ApiKeyCheck;
-    if (cached && cached.until > now) {
-      check = cached.check;
-      if (check.status === 'valid' && check.key.expiresAt && check.key.expiresAt.getTime() <= now) {
+    let check = this.cache.get(presented);
+    if (check) {
+      if (check.status === 'valid' && check.key.expiresAt && check.key.expiresAt.getTime() <= Date.now()) {
         check = { status: 'expired', key: check.key };
       }
     } else {
+      const generation = this.generation;
       check = await this.store.check(presented);
-      if (this.cache.size >= MAX_ENTRIES) this.cache.delete(this.cache.keys().next().value!);
-      const ttl = check.status === 'valid' ? this.config.credentialCacheTtlMs : NEGATIVE_TTL_MS;
-      this.cache.set(cacheKey, { check, until: now + ttl });
+      if (generation === this.generation && check.status !== 'malformed') {
+        this.cache.set(presented, check, check.status === 'valid' ? {} : { ttlMs: NEGATIVE_TTL_MS });
+      }
     }
+    trace.getActiveSpan()?.setAttribute('gatehouse.auth.cache', cached && cached.until > now ? 'hit' : 'miss');
     if (check.status === 'valid') this.markUsed(check.key.id);
     return check;
   }
 
-  /** Forget every cached answer (after a revocation or a change of a key's owner). */
-  invalidate(): void {
+  /**
+   * Forget every cached answer (after a revocation or a change of a key's owner), here and on
+   * every other instance.
+   */
+  invalidate(change: { readonly id?: string } = {}): void {
+    this.forget();
+    this.changes.publish(API_KEYS_CHANGED, change.id ? { id: change.id } : {}).catch((error: unknown) => {
+      this.logger.warn({ err: error }, 'could not tell other instances about an API key change; they notice within the cache time-to-live');
+    });
+  }
+
+  private forget(): void {
+    this.generation++;
     this.cache.clear();
   }
 

@@ -1,6 +1,13 @@
+import { pino, stdSerializers, stdTimeFunctions, type Logger as Pino } from 'pino';
+
 /**
  * The logger the engine writes to. Compatible with pino-style loggers (`info(fields, message)`),
- * so a host can pass its own. The default writes one JSON object per line to stderr.
+ * so a host can pass its own (a pino instance fits as it is). The default is `PinoLogger`: one
+ * JSON object per line on stderr.
+ *
+ * Contract: a call never throws, whatever the fields hold (BigInt, circular structures, errors
+ * with `cause` chains, values whose getters throw). The engine still guards every call it makes
+ * from a catch path (see `safeLog`), because a host's logger may not keep this promise.
  */
 export interface Logger {
   debug(fields: Record<string, unknown>, message: string): void;
@@ -14,22 +21,64 @@ export const Logger = Symbol.for('gatehouse.Logger');
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent';
 
-const rank: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40, silent: 100 };
+/** Where log lines go: anything with a `write(line)` method (a stream, a test's collector). */
+export interface LogDestination {
+  write(line: string): unknown;
+}
 
-export class JsonLogger implements Logger {
-  constructor(
-    private readonly level: LogLevel = 'info',
-    private readonly bindings: Record<string, unknown> = {},
-    private readonly write: (line: string) => void = (line) => process.stderr.write(line + '\n'),
-  ) {}
+type Method = 'debug' | 'info' | 'warn' | 'error';
 
-  private log(level: Exclude<LogLevel, 'silent'>, fields: Record<string, unknown>, message: string): void {
-    if (rank[level] < rank[this.level]) return;
-    const entry: Record<string, unknown> = { time: new Date().toISOString(), level, msg: message, ...this.bindings };
-    for (const [key, value] of Object.entries(fields)) {
-      entry[key] = value instanceof Error ? { name: value.name, message: value.message, stack: value.stack } : value;
+function serialiseErrors(fields: Record<string, unknown>): Record<string, unknown> {
+  let out: Record<string, unknown> | undefined;
+  for (const key of Object.keys(fields)) {
+    const value = fields[key];
+    if (key !== 'err' && value instanceof Error) {
+      out ??= { ...fields };
+      out[key] = stdSerializers.errWithCause(value);
     }
-    this.write(JSON.stringify(entry));
+  }
+  return out ?? fields;
+}
+
+/** The fields that are plain strings, numbers and booleans; the rest named as unwritable. */
+function plainFields(fields: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const key of Object.keys(fields ?? {})) {
+    const value = fields[key];
+    out[key] = typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean' ? value : '[unwritable]';
+  }
+  return out;
+}
+
+/**
+ * The default `Logger`, on pino: ISO time, level names, errors (in any field) with their `code`,
+ * stack and `cause` chain; BigInt and circular values are written, never thrown on.
+ */
+export class PinoLogger implements Logger {
+  readonly pino: Pino;
+
+  constructor(levelOrPino: LogLevel | Pino = 'info', destination?: LogDestination) {
+    this.pino = typeof levelOrPino === 'string'
+      ? pino({
+        level: levelOrPino,
+        base: undefined,
+        timestamp: stdTimeFunctions.isoTime,
+        formatters: { level: (label) => ({ level: label }) },
+        serializers: { err: stdSerializers.errWithCause },
+      }, destination ?? pino.destination({ fd: 2, sync: true }))
+      : levelOrPino;
+  }
+
+  private log(method: Method, fields: Record<string, unknown>, message: string): void {
+    try {
+      this.pino[method](serialiseErrors(fields ?? {}), message);
+    } catch (error) {
+      try {
+        this.pino[method]({ ...plainFields(fields), logFailure: String((error as { message?: unknown })?.message ?? 'unknown') }, `${message} (fields could not be written)`);
+      } catch {
+        // Nothing left to write with; a log line is never worth a failed request.
+      }
+    }
   }
 
   debug(fields: Record<string, unknown>, message: string): void { this.log('debug', fields, message); }
@@ -37,6 +86,26 @@ export class JsonLogger implements Logger {
   warn(fields: Record<string, unknown>, message: string): void { this.log('warn', fields, message); }
   error(fields: Record<string, unknown>, message: string): void { this.log('error', fields, message); }
   child(fields: Record<string, unknown>): Logger {
-    return new JsonLogger(this.level, { ...this.bindings, ...fields }, this.write);
+    try {
+      return new PinoLogger(this.pino.child(serialiseErrors(fields)));
+    } catch {
+      return this;
+    }
+  }
+}
+
+/**
+ * Logs from a catch path: never throws, whichever `Logger` the host passed. Call it only after
+ * the audit event for the same failure has been recorded.
+ */
+export function safeLog(logger: Logger, level: Method, fields: Record<string, unknown>, message: string): void {
+  try {
+    logger[level](fields, message);
+  } catch {
+    try {
+      logger[level]({}, `${message} (fields could not be written)`);
+    } catch {
+      // The host's logger is broken; the audit trail already holds the event.
+    }
   }
 }

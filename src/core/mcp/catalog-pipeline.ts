@@ -1,15 +1,14 @@
 import { inject, injectable } from 'inversify';
 import { ErrorCode } from '@modelcontextprotocol/sdk/types.js';
-import { AuditSink, type AuditEvent, type AuditOutcome } from '../ports/audit-sink.js';
-import { Policy, type PolicyDecision } from '../ports/policy.js';
-import { Logger } from '../log/logger.js';
-import { AuditUnavailableError, PermissionDeniedError, ToolError } from '../errors.js';
+import { Logger, safeLog } from '../log/logger.js';
+import type { PolicyRequest } from '../ports/policy.js';
 import type { ResourceContent, ResourceDefinition, ResourceReturn } from '../resources/define-resource.js';
 import type { PromptMessage, PromptReturn } from '../prompts/define-prompt.js';
 import { McpCatalog, McpCatalogToken } from './mcp-catalog.js';
 import { HandlerContextFactory } from './handler-context-factory.js';
 import { ProtocolError, RpcErrorCode, invalidParams } from './jsonrpc.js';
-import { callAuditEvent, type CallContext } from './call-context.js';
+import type { CallContext } from './call-context.js';
+import { GovernedCalls, type Failure, type Refusal } from './governed-call.js';
 
 const MAX_COMPLETIONS = 100;
 const MAX_SUBSCRIPTIONS = 1000;
@@ -31,8 +30,19 @@ function toMessages(value: PromptReturn): { description?: string; messages: read
   return value as { description?: string; messages: readonly PromptMessage[] };
 }
 
-const denied = (decision: PolicyDecision): ProtocolError =>
-  new ProtocolError(RpcErrorCode.PermissionDenied, `Permission denied: ${decision.reason}`, decision.missingPermission ? { missingPermission: decision.missingPermission } : undefined);
+const refused = (refusal: Refusal): ProtocolError =>
+  refusal.kind === 'denied'
+    ? new ProtocolError(RpcErrorCode.PermissionDenied, refusal.message, refusal.missingPermission ? { missingPermission: refusal.missingPermission } : undefined)
+    : invalidParams(refusal.message);
+
+/** The JSON-RPC error of a failed handler: its own protocol error, else the tier of the failure. */
+function failed(failure: Failure): ProtocolError {
+  if (failure.thrown instanceof ProtocolError) return failure.thrown;
+  if (failure.kind === 'denied') return new ProtocolError(RpcErrorCode.PermissionDenied, failure.message);
+  return new ProtocolError(ErrorCode.InternalError, failure.message);
+}
+
+const protocolMessage = (thrown: unknown): string | undefined => (thrown instanceof ProtocolError ? thrown.message : undefined);
 
 /**
  * authorize → validate → execute → audit for resources, prompts and completions. The JSON-RPC
@@ -42,64 +52,35 @@ const denied = (decision: PolicyDecision): ProtocolError =>
 export class CatalogPipeline {
   constructor(
     @inject(McpCatalogToken) private readonly catalog: McpCatalog,
-    @inject(Policy) private readonly policy: Policy,
-    @inject(AuditSink) private readonly audit: AuditSink,
+    @inject(GovernedCalls) private readonly governed: GovernedCalls,
     @inject(HandlerContextFactory) private readonly contexts: HandlerContextFactory,
     @inject(Logger) private readonly logger: Logger,
   ) {}
-
-  private recorder(call: CallContext, action: string, target: string, args: unknown, details?: Record<string, unknown>) {
-    const started = performance.now();
-    return (outcome: AuditOutcome, decision: AuditEvent['decision'], reason: string | undefined): void =>
-      this.audit.record(callAuditEvent(call, started, { action, target, details, decision, reason, outcome, arguments: args }));
-  }
-
-  private failure(error: unknown, record: ReturnType<CatalogPipeline['recorder']>, call: CallContext, what: string): ProtocolError {
-    if (error instanceof ProtocolError) {
-      record('error', 'allowed', error.message);
-      return error;
-    }
-    if (error instanceof PermissionDeniedError) {
-      record('denied', 'denied', error.reason);
-      return new ProtocolError(RpcErrorCode.PermissionDenied, error.message);
-    }
-    if (error instanceof ToolError) {
-      record('error', 'allowed', error.message);
-      return new ProtocolError(ErrorCode.InternalError, error.message);
-    }
-    this.logger.error({ err: error, target: what, requestId: call.requestId }, 'handler failed');
-    record('failed', 'allowed', call.signal.aborted ? 'aborted' : 'handler threw');
-    return new ProtocolError(ErrorCode.InternalError, `${what} failed with an internal error (request ${call.requestId}).`);
-  }
 
   async read(params: Record<string, unknown> | undefined, call: CallContext): Promise<unknown> {
     const uri = params?.uri;
     if (typeof uri !== 'string') throw invalidParams('resources/read needs a "uri" string.');
     const found = this.catalog.resolve(uri);
-    const record = this.recorder(call, 'resources/read', uri, undefined, found ? { resource: found.entry.resource.name } : undefined);
+    const governed = this.governed.begin(call, 'resources/read', uri, undefined, found ? { resource: found.entry.resource.name } : undefined);
     if (!found) {
-      record('refused', 'allowed', 'unknown resource');
+      governed.record('refused', 'allowed', 'unknown resource');
       throw new ProtocolError(RpcErrorCode.ResourceNotFound, `Resource not found: ${uri}`, { uri });
     }
     const { resource } = found.entry;
-    const decision = await this.policy.decide(call.principal, { kind: 'resource', name: resource.name, permission: resource.permission });
-    if (!decision.allow) {
-      record('denied', 'denied', decision.reason);
-      throw denied(decision);
-    }
-    if (!this.audit.accepting()) throw new AuditUnavailableError();
-    let value: ResourceReturn | undefined | null;
-    try {
-      value = await resource.handler(found.params, Object.assign(this.contexts.create(call, { resource: resource.name }), { uri }));
-    } catch (error) {
-      throw this.failure(error, record, call, uri);
-    }
-    if (value === undefined || value === null) {
-      record('refused', 'allowed', 'resource not found by its handler');
+    const refusal = await governed.authorize({ kind: 'resource', name: resource.name, permission: resource.permission });
+    if (refusal) throw refused(refusal);
+    const ran = await governed.execute(
+      () => resource.handler(found.params, Object.assign(this.contexts.create(call, { resource: resource.name }), { uri })),
+      uri,
+      protocolMessage,
+    );
+    if (!ran.ok) throw failed(ran.failure);
+    if (ran.value === undefined || ran.value === null) {
+      governed.record('refused', 'allowed', 'resource not found by its handler');
       throw new ProtocolError(RpcErrorCode.ResourceNotFound, `Resource not found: ${uri}`, { uri });
     }
-    const contents = toContents(value, uri, resource);
-    record('success', 'allowed', undefined);
+    const contents = toContents(ran.value, uri, resource);
+    governed.record('success', 'allowed', undefined);
     return { contents };
   }
 
@@ -115,10 +96,11 @@ export class CatalogPipeline {
     const found = this.catalog.resolve(uri);
     if (!found) throw new ProtocolError(RpcErrorCode.ResourceNotFound, `Resource not found: ${uri}`, { uri });
     const { resource } = found.entry;
-    const decision = await this.policy.decide(call.principal, { kind: 'resource', name: resource.name, permission: resource.permission });
+    const governed = this.governed.begin(call, 'resources/subscribe', uri, undefined, { resource: resource.name });
+    const decision = await governed.decide({ kind: 'resource', name: resource.name, permission: resource.permission });
     if (!decision.allow) {
-      this.recorder(call, 'resources/subscribe', uri, undefined, { resource: resource.name })('denied', 'denied', decision.reason);
-      throw denied(decision);
+      governed.record('denied', 'denied', decision.reason);
+      throw refused({ kind: 'denied', reason: decision.reason, message: `Permission denied: ${decision.reason}`, missingPermission: decision.missingPermission });
     }
     if (session.subscriptions.size >= MAX_SUBSCRIPTIONS && !session.subscriptions.has(uri)) {
       throw new ProtocolError(ErrorCode.InvalidRequest, `A session may hold at most ${MAX_SUBSCRIPTIONS} subscriptions.`);
@@ -130,42 +112,32 @@ export class CatalogPipeline {
   async getPrompt(params: Record<string, unknown> | undefined, call: CallContext): Promise<unknown> {
     const name = params?.name;
     if (typeof name !== 'string') throw invalidParams('prompts/get needs a "name" string.');
-    const args = params?.arguments ?? {};
+    const governed = this.governed.begin(call, 'prompts/get', name, params?.arguments ?? {});
     const entry = this.catalog.prompt(name);
-    const record = this.recorder(call, 'prompts/get', name, args);
     if (!entry) {
-      record('refused', 'allowed', 'unknown prompt');
+      governed.record('refused', 'allowed', 'unknown prompt');
       throw invalidParams(`Unknown prompt: ${name}`);
     }
     const { prompt } = entry;
-    const decision = await this.policy.decide(call.principal, { kind: 'prompt', name, permission: prompt.permission });
-    if (!decision.allow) {
-      record('denied', 'denied', decision.reason);
-      throw denied(decision);
-    }
-    if (!this.audit.accepting()) throw new AuditUnavailableError();
-    if (typeof args !== 'object' || args === null || Array.isArray(args)) {
-      record('refused', 'allowed', 'invalid arguments');
-      throw invalidParams(`Invalid arguments for prompt ${name}: "arguments" must be an object.`);
-    }
-    let parsed: unknown = args;
-    if (prompt.arguments) {
-      const result = prompt.arguments.safeParse(args);
-      if (!result.success) {
-        const detail = result.error.issues.slice(0, 10).map((issue) => (issue.path.length ? `${issue.path.map(String).join('.')}: ${issue.message}` : issue.message)).join('; ');
-        record('refused', 'allowed', `invalid arguments: ${detail}`);
-        throw invalidParams(`Invalid arguments for prompt ${name}: ${detail}`);
-      }
-      parsed = result.data;
-    }
-    try {
-      const result = toMessages(await prompt.handler(parsed as never, this.contexts.create(call, { prompt: name })));
-      record('success', 'allowed', undefined);
-      const description = result.description ?? prompt.description;
-      return description === undefined ? { messages: result.messages } : { description, messages: result.messages };
-    } catch (error) {
-      throw this.failure(error, record, call, `Prompt ${name}`);
-    }
+    const refusal = await governed.authorize({ kind: 'prompt', name, permission: prompt.permission });
+    if (refusal) throw refused(refusal);
+    const valid = governed.validate(prompt.arguments, `prompt ${name}`);
+    if (!valid.ok) throw refused(valid.refusal);
+    const ran = await governed.execute(
+      async () => toMessages(await prompt.handler(valid.data as never, this.contexts.create(call, { prompt: name }))),
+      `Prompt ${name}`,
+      protocolMessage,
+    );
+    if (!ran.ok) throw failed(ran.failure);
+    governed.record('success', 'allowed', undefined);
+    const description = ran.value.description ?? prompt.description;
+    return description === undefined ? { messages: ran.value.messages } : { description, messages: ran.value.messages };
+  }
+
+  /** Completion is not audited (it runs on every keystroke) but follows the same policy. */
+  private async allowed(call: CallContext, request: PolicyRequest): Promise<void> {
+    const decision = await this.governed.begin(call, 'completion/complete', request.name, undefined).decide(request);
+    if (!decision.allow) throw refused({ kind: 'denied', reason: decision.reason, message: `Permission denied: ${decision.reason}`, missingPermission: decision.missingPermission });
   }
 
   async complete(params: Record<string, unknown> | undefined, call: CallContext): Promise<unknown> {
@@ -179,15 +151,13 @@ export class CatalogPipeline {
     if (ref?.type === 'ref/prompt' && typeof ref.name === 'string') {
       const entry = this.catalog.prompt(ref.name);
       if (!entry) throw invalidParams(`Unknown prompt: ${ref.name}`);
-      const decision = await this.policy.decide(call.principal, { kind: 'prompt', name: ref.name, permission: entry.prompt.permission });
-      if (!decision.allow) throw denied(decision);
+      await this.allowed(call, { kind: 'prompt', name: ref.name, permission: entry.prompt.permission });
       completer = entry.prompt.complete?.[argument.name];
     } else if (ref?.type === 'ref/resource' && typeof ref.uri === 'string') {
       const entry = this.catalog.template(ref.uri) ?? this.catalog.resolve(ref.uri)?.entry;
       if (!entry) throw new ProtocolError(RpcErrorCode.ResourceNotFound, `Resource not found: ${ref.uri}`, { uri: ref.uri });
       const { resource } = entry;
-      const decision = await this.policy.decide(call.principal, { kind: 'resource', name: resource.name, permission: resource.permission });
-      if (!decision.allow) throw denied(decision);
+      await this.allowed(call, { kind: 'resource', name: resource.name, permission: resource.permission });
       completer = resource.uriTemplate !== undefined ? resource.complete?.[argument.name] : undefined;
     } else {
       throw invalidParams('completion/complete needs a "ref" of type ref/prompt (with "name") or ref/resource (with "uri").');
@@ -198,7 +168,7 @@ export class CatalogPipeline {
       return { completion: { values: values.slice(0, MAX_COMPLETIONS), total: values.length, hasMore: values.length > MAX_COMPLETIONS } };
     } catch (error) {
       if (error instanceof ProtocolError) throw error;
-      this.logger.error({ err: error, requestId: call.requestId }, 'completion failed');
+      safeLog(this.logger, 'error', { err: error, requestId: call.requestId }, 'completion failed');
       throw new ProtocolError(ErrorCode.InternalError, `Completion failed with an internal error (request ${call.requestId}).`);
     }
   }

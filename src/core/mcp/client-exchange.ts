@@ -3,8 +3,10 @@ import { injectable } from 'inversify';
 import { ErrorCode } from '@modelcontextprotocol/sdk/types.js';
 import { ProtocolError, type JsonRpcId } from './jsonrpc.js';
 import type { McpLogLevel } from './notification-levels.js';
+import { BoundedCache } from '../cache/bounded-cache.js';
 
 const MAX_LEVELS = 10_000;
+const LEVEL_TTL_MS = 24 * 60 * 60_000;
 
 interface Pending {
   readonly owner: string;
@@ -33,7 +35,7 @@ const inFlightKey = (owner: string, id: JsonRpcId): string => `${owner}\u0000${t
 export class ClientExchange {
   private readonly inFlight = new Map<string, Set<Abortable>>();
   private readonly pending = new Map<string, Pending>();
-  private readonly levels = new Map<string, McpLogLevel>();
+  private readonly levels = new BoundedCache<McpLogLevel>({ maxEntries: MAX_LEVELS, ttlMs: LEVEL_TTL_MS, sizeOf: () => 64 });
 
   /** Track a running request; returns the function that forgets it. */
   track(owner: string, id: JsonRpcId, controller: Abortable): () => void {
@@ -110,10 +112,8 @@ export class ClientExchange {
     return this.levels.get(owner);
   }
 
-  /** Remember a session-less client's log level (bounded; the oldest entries go first). */
+  /** Remember a session-less client's log level (bounded; a day at most, least recently used first out). */
   setLevel(owner: string, level: McpLogLevel): void {
-    this.levels.delete(owner);
-    if (this.levels.size >= MAX_LEVELS) this.levels.delete(this.levels.keys().next().value!);
     this.levels.set(owner, level);
   }
 }

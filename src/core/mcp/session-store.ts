@@ -3,6 +3,7 @@ import { inject, injectable } from 'inversify';
 import { EngineConfig } from '../kernel/config.js';
 import type { Principal } from '../ports/principal.js';
 import type { McpLogLevel } from './notification-levels.js';
+import { BoundedCache } from '../cache/bounded-cache.js';
 
 /** A server→client message channel (an SSE stream). */
 export interface OutboundChannel {
@@ -31,26 +32,47 @@ export function principalKey(principal: Principal): string {
 }
 
 const SWEEP_MS = 60_000;
+// A session is a small record plus its subscriptions (bounded per session by the catalog pipeline).
+const sessionBytes = (session: McpSession): number => 1024 + session.subscriptions.size * 128;
 
 /**
  * Sessions, held in memory by this engine instance. With sessions on and more than one instance,
  * the load balancer must route a session's requests to the instance that created it (sticky
- * routing on the `MCP-Session-Id` header). Idle sessions expire.
+ * routing on the `MCP-Session-Id` header). Idle sessions expire. At most `maxSessions` are held,
+ * and at most `maxSessionsPerTenant` per tenant: a tenant at its cap loses its own least recently
+ * used session, never another tenant's.
  */
 @injectable()
 export class SessionStore {
-  private readonly sessions = new Map<string, McpSession>();
+  private readonly sessions: BoundedCache<McpSession> | undefined;
+  private readonly byTenant = new Map<string, Set<McpSession>>();
   private sweeper: NodeJS.Timeout | undefined;
 
-  constructor(@inject(EngineConfig) private readonly config: EngineConfig) {}
+  constructor(@inject(EngineConfig) private readonly config: EngineConfig) {
+    const limits = config.sessions;
+    this.sessions = limits && new BoundedCache<McpSession>({
+      maxEntries: limits.maxSessions,
+      maxBytes: limits.maxSessions * 64 * 1024,
+      ttlMs: 0,
+      sizeOf: sessionBytes,
+      onRemove: (session) => this.forget(session),
+    });
+  }
 
   get enabled(): boolean {
     return this.config.sessions !== undefined;
   }
 
+  /** Open sessions on this instance. */
+  get count(): number {
+    return this.sessions.size;
+  }
+
   create(principal: Principal, clientCapabilities: Record<string, unknown>, protocolVersion: string): McpSession {
     const limits = this.config.sessions!;
-    if (this.sessions.size >= limits.maxSessions) this.evictOldest();
+    const sessions = this.sessions!;
+    let mine = this.byTenant.get(principal.tenant);
+    if (mine && mine.size >= limits.maxSessionsPerTenant) this.evictOldest(mine);
     const session: McpSession = {
       id: randomBytes(24).toString('base64url'),
       owner: principalKey(principal),
@@ -62,14 +84,18 @@ export class SessionStore {
       stream: undefined,
       lastSeen: Date.now(),
     };
-    this.sessions.set(session.id, session);
+    sessions.set(session.id, session);
+    if (!sessions.has(session.id)) return session;
+    mine = this.byTenant.get(principal.tenant);
+    if (!mine) this.byTenant.set(principal.tenant, (mine = new Set()));
+    mine.add(session);
     this.sweeper ??= setInterval(() => this.sweep(), Math.min(SWEEP_MS, limits.idleTimeoutMs)).unref();
     return session;
   }
 
   /** The session with this id if `principal` owns it; undefined for unknown, expired or foreign ids alike. */
   get(id: string, principal: Principal): McpSession | undefined {
-    const session = this.sessions.get(id);
+    const session = this.sessions?.get(id);
     if (!session || session.owner !== principalKey(principal)) return undefined;
     const now = Date.now();
     if (!session.stream && now - session.lastSeen > this.config.sessions!.idleTimeoutMs) {
@@ -81,17 +107,14 @@ export class SessionStore {
   }
 
   delete(session: McpSession): void {
-    this.sessions.delete(session.id);
-    session.stream?.close();
-    session.stream = undefined;
-    session.subscriptions.clear();
+    if (!this.sessions?.delete(session.id)) this.forget(session);
   }
 
   /** Tell the sessions of `tenant` subscribed to `uri` that it changed (on their GET streams). */
   resourceUpdated(tenant: string, uri: string): number {
     let told = 0;
-    for (const session of this.sessions.values()) {
-      if (session.tenant !== tenant || !session.subscriptions.has(uri) || !session.stream) continue;
+    for (const session of this.byTenant.get(tenant) ?? []) {
+      if (!session.subscriptions.has(uri) || !session.stream) continue;
       session.stream.send({ jsonrpc: '2.0', method: 'notifications/resources/updated', params: { uri } });
       told++;
     }
@@ -99,25 +122,38 @@ export class SessionStore {
   }
 
   get size(): number {
-    return this.sessions.size;
+    return this.sessions?.size ?? 0;
+  }
+
+  /** Sessions held for `tenant`. */
+  sizeOf(tenant: string): number {
+    return this.byTenant.get(tenant)?.size ?? 0;
   }
 
   close(): void {
     if (this.sweeper) clearInterval(this.sweeper);
     this.sweeper = undefined;
-    for (const session of [...this.sessions.values()]) this.delete(session);
+    this.sessions?.clear();
+  }
+
+  private forget(session: McpSession): void {
+    const mine = this.byTenant.get(session.tenant);
+    if (mine?.delete(session) && mine.size === 0) this.byTenant.delete(session.tenant);
+    session.stream?.close();
+    session.stream = undefined;
+    session.subscriptions.clear();
   }
 
   private sweep(): void {
     const cutoff = Date.now() - this.config.sessions!.idleTimeoutMs;
-    for (const session of [...this.sessions.values()]) {
+    for (const session of this.sessions?.values() ?? []) {
       if (session.lastSeen < cutoff && !session.stream) this.delete(session);
     }
   }
 
-  private evictOldest(): void {
+  private evictOldest(sessions: Iterable<McpSession>): void {
     let oldest: McpSession | undefined;
-    for (const session of this.sessions.values()) if (!oldest || session.lastSeen < oldest.lastSeen) oldest = session;
+    for (const session of sessions) if (!oldest || session.lastSeen < oldest.lastSeen) oldest = session;
     if (oldest) this.delete(oldest);
   }
 }

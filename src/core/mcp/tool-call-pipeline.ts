@@ -1,23 +1,18 @@
 import { inject, injectable } from 'inversify';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
-import { AuditSink, type AuditEvent, type AuditOutcome } from '../ports/audit-sink.js';
-import { Policy } from '../ports/policy.js';
-import { Logger } from '../log/logger.js';
-import { AuditUnavailableError, PermissionDeniedError, ToolError } from '../errors.js';
+import { Policy, type PolicyDecision, type PolicyRequest } from '../ports/policy.js';
+import { ApprovalPendingError, PermissionDeniedError } from '../errors.js';
+import { ApprovalGate } from '../approvals/approval-gate.js';
 import { ToolCatalog, ToolCatalogToken } from '../tools/tool-catalog.js';
 import { isToolResult, type ToolContext, type ToolReturn } from '../tools/define-tool.js';
 import { invalidParams } from './jsonrpc.js';
-import { callAuditEvent, type CallContext } from './call-context.js';
+import type { CallContext } from './call-context.js';
 import { HandlerContextFactory } from './handler-context-factory.js';
+import { GovernedCalls, describeIssues } from './governed-call.js';
 
 const noProgress = async (): Promise<void> => {};
 
-function describeIssues(issues: readonly { path: readonly PropertyKey[]; message: string }[]): string {
-  return issues
-    .slice(0, 10)
-    .map((issue) => (issue.path.length ? `${issue.path.map(String).join('.')}: ${issue.message}` : issue.message))
-    .join('; ');
-}
+const errorResult = (text: string): CallToolResult => ({ isError: true, content: [{ type: 'text', text }] });
 
 function toCallResult(value: ToolReturn): CallToolResult {
   if (isToolResult(value)) return { ...value } as CallToolResult;
@@ -28,55 +23,92 @@ function toCallResult(value: ToolReturn): CallToolResult {
   return { content: [{ type: 'text', text }], structuredContent: value as Record<string, unknown> };
 }
 
+/** A `tools/call` answered: the result, and the approval request when the call is being held. */
+export interface ToolCallOutcome {
+  readonly result: CallToolResult;
+  readonly held?: ApprovalPendingError;
+  /** The approved request this call consumed, if it ran with an approval. */
+  readonly approvalId?: string;
+}
+
 /**
- * authorize → validate → execute → audit, around every `tools/call`. Authentication happened
- * before (the principal is in the call context). Policy denials, invalid arguments and handler
- * failures are tool results with `isError: true`; an unknown tool is a protocol error.
+ * authorize → validate → (approval) → execute → audit, around every `tools/call` (the shared sequence of
+ * `GovernedCall`). Authentication happened before (the principal is in the call context). Policy
+ * denials, invalid arguments and handler failures — whatever the handler throws — are tool
+ * results with `isError: true`; an unknown tool is a protocol error.
  */
 @injectable()
 export class ToolCallPipeline {
   constructor(
     @inject(ToolCatalogToken) private readonly catalog: ToolCatalog,
     @inject(Policy) private readonly policy: Policy,
-    @inject(AuditSink) private readonly audit: AuditSink,
+    @inject(GovernedCalls) private readonly governed: GovernedCalls,
     @inject(HandlerContextFactory) private readonly contexts: HandlerContextFactory,
-    @inject(Logger) private readonly logger: Logger,
+    @inject(ApprovalGate) private readonly gate: ApprovalGate,
   ) {}
 
   async call(params: Record<string, unknown> | undefined, call: CallContext): Promise<CallToolResult> {
-    const started = performance.now();
+    return (await this.run(params, call)).result;
+  }
+
+  /**
+   * Run one call. A call that needs approval runs only by consuming an approved grant for exactly
+   * this call; otherwise it is held (`held`) or refused. With `claim`, only that approved request
+   * may be consumed (a held MCP task being resumed) and the call is never held again.
+   */
+  async run(params: Record<string, unknown> | undefined, call: CallContext, claim?: string): Promise<ToolCallOutcome> {
     const name = params?.name;
     const args = params?.arguments ?? {};
     if (typeof name !== 'string') throw invalidParams('tools/call needs a "name" string.');
     const { principal } = call;
-    let target = name;
-    let details: Readonly<Record<string, unknown>> | undefined;
-    const record = (outcome: AuditOutcome, decision: AuditEvent['decision'], reason: string | undefined): void => {
-      this.audit.record(callAuditEvent(call, started, { action: 'tools/call', target, details, decision, reason, outcome, arguments: args }));
+    const governed = this.governed.begin(call, 'tools/call', name, args);
+    let approvalId: string | undefined;
+    const link = (id: string): void => {
+      approvalId = id;
+      governed.details = { ...governed.details, approvalId: id };
+    };
+    const gated = async (request: PolicyRequest, decision: PolicyDecision): Promise<void> =>
+      link(await this.gate.pass(call, { tool: name, target: { kind: request.kind, name: request.name }, arguments: args, claim }, decision));
+    // Held for approval, or refused by it: recorded, and answered as an isError result.
+    const settled = (error: unknown): ToolCallOutcome | undefined => {
+      if (error instanceof ApprovalPendingError) {
+        link(error.approvalId);
+        governed.record('refused', 'needs-approval', `approval required (request ${error.approvalId})`);
+        return { result: errorResult(error.message), held: error };
+      }
+      if (error instanceof PermissionDeniedError) {
+        governed.record('denied', 'denied', error.reason);
+        return { result: errorResult(error.message) };
+      }
+      return undefined;
     };
 
     const entry = this.catalog.get(name);
-    const decision = await this.policy.decide(principal, { kind: 'tool', name, permission: entry?.tool.permission });
     if (!entry) {
       // Same answer whether the tool does not exist or is hidden from this caller.
-      record('refused', decision.allow ? 'allowed' : 'denied', 'unknown tool');
+      const decision = await governed.decide({ kind: 'tool', name, permission: undefined });
+      governed.record('refused', decision.allow ? 'allowed' : 'denied', 'unknown tool');
       throw invalidParams(`Unknown tool: ${name}`);
     }
-    if (!decision.allow) {
-      record('denied', 'denied', decision.reason);
-      return { isError: true, content: [{ type: 'text', text: `Permission denied: ${decision.reason}` }] };
-    }
-    if (!this.audit.accepting()) throw new AuditUnavailableError();
-    if (typeof args !== 'object' || args === null || Array.isArray(args)) {
-      record('refused', 'allowed', 'invalid arguments');
-      return { isError: true, content: [{ type: 'text', text: `Invalid arguments for ${name}: "arguments" must be an object.` }] };
-    }
     const { tool } = entry;
-    const parsed = tool.input.safeParse(args);
-    if (!parsed.success) {
-      const detail = describeIssues(parsed.error.issues);
-      record('refused', 'allowed', `invalid arguments: ${detail}`);
-      return { isError: true, content: [{ type: 'text', text: `Invalid arguments for ${name}: ${detail}` }] };
+    const toolRequest: PolicyRequest = {
+      kind: 'tool',
+      name,
+      permission: tool.permission,
+      ...(tool.approval === 'required' ? { approval: { required: true, approvers: tool.approvers ?? 1 } } : {}),
+    };
+    const authorized = await governed.authorizeApprovable(toolRequest);
+    if (authorized.refusal) return { result: errorResult(authorized.refusal.message) };
+    const valid = governed.validate(tool.input, name);
+    if (!valid.ok) return { result: errorResult(valid.refusal.message) };
+    if (authorized.needsApproval) {
+      try {
+        await gated(toolRequest, authorized.needsApproval);
+      } catch (error) {
+        const answer = settled(error);
+        if (answer) return answer;
+        throw error;
+      }
     }
 
     const progressToken = (params?._meta as { progressToken?: unknown } | undefined)?.progressToken;
@@ -85,36 +117,41 @@ export class ToolCallPipeline {
       requestClient: (method, requestParams) => this.contexts.requestClient(call, method, requestParams),
       resourceUpdated: (uri) => this.contexts.resourceUpdated(principal.tenant, uri),
       authorize: async (request) => this.policy.decide(principal, request),
+      authorizeCall: async (request) => {
+        const answer = await this.policy.decide(principal, request);
+        if (answer.allow) return answer;
+        if (!answer.needsApproval) throw new PermissionDeniedError(answer.reason);
+        await gated(request, answer);
+        return { allow: true, reason: `allowed with approval ${approvalId}` };
+      },
       auditTarget: (actual, extra) => {
-        target = actual;
-        details = extra ? { tool: name, ...extra } : { tool: name };
+        governed.target = actual;
+        governed.details = { tool: name, ...extra, ...(approvalId === undefined ? {} : { approvalId }) };
       },
     } satisfies Partial<ToolContext>);
 
-    try {
-      const result = toCallResult(await tool.handler(parsed.data, context));
-      if (tool.output && !result.isError) {
-        const checked = tool.output.safeParse(result.structuredContent);
-        if (!checked.success) {
-          this.logger.error({ tool: name, requestId: call.requestId, issues: describeIssues(checked.error.issues) }, 'tool result does not match its output schema');
-          record('failed', 'allowed', 'output schema mismatch');
-          return { isError: true, content: [{ type: 'text', text: `${name} failed with an internal error (request ${call.requestId}).` }] };
-        }
+    // A handler that settles an approval itself (`authorizeCall`) may be held or refused by it.
+    let handlerHeld: ApprovalPendingError | undefined;
+    const ran = await governed.execute(async () => {
+      try {
+        return toCallResult(await tool.handler(valid.data, context));
+      } catch (error) {
+        if (!(error instanceof ApprovalPendingError)) throw error;
+        handlerHeld = error;
+        return undefined;
       }
-      record(result.isError ? 'error' : 'success', 'allowed', undefined);
-      return result;
-    } catch (error) {
-      if (error instanceof PermissionDeniedError) {
-        record('denied', 'denied', error.reason);
-        return { isError: true, content: [{ type: 'text', text: error.message }] };
+    }, name);
+    if (handlerHeld) return settled(handlerHeld)!;
+    if (!ran.ok) return { result: errorResult(ran.failure.message) };
+    const result = ran.value!;
+    if (tool.output && !result.isError) {
+      const checked = tool.output.safeParse(result.structuredContent);
+      if (!checked.success) {
+        const failure = governed.internalFailure('output schema mismatch', name, { tool: name, issues: describeIssues(checked.error.issues) });
+        return { result: errorResult(failure.message) };
       }
-      if (error instanceof ToolError) {
-        record('error', 'allowed', error.message);
-        return { isError: true, content: [{ type: 'text', text: error.message }] };
-      }
-      this.logger.error({ err: error, tool: name, requestId: call.requestId }, 'tool handler failed');
-      record('failed', 'allowed', call.signal.aborted ? 'aborted' : 'handler threw');
-      return { isError: true, content: [{ type: 'text', text: `${name} failed with an internal error (request ${call.requestId}).` }] };
     }
+    governed.record(result.isError ? 'error' : 'success', 'allowed', approvalId === undefined ? undefined : `allowed with approval ${approvalId}`);
+    return approvalId === undefined ? { result } : { result, approvalId };
   }
 }

@@ -1,5 +1,8 @@
-import { AuditSink, ConfigError, LifecycleContribution, Policy, RouteContribution, type PluginBinder } from '../../core/index.js';
+import { AuditSink, ConfigError, LifecycleContribution, PendingApprovals, Policy, RouteContribution, type PluginBinder } from '../../core/index.js';
 import { AgentPermissions } from './contracts.js';
+import { ApprovalRoutes } from './admin/approval-routes.js';
+import { ApprovalSettings, DEFAULT_APPROVAL_SETTINGS } from './approvals/approval-settings.js';
+import { ApprovalStore } from './approvals/approval-store.js';
 import { AccessCheckRoutes } from './admin/access-check-routes.js';
 import { AdminGuard } from './admin/admin-guard.js';
 import { AgentRoutes } from './admin/agent-routes.js';
@@ -10,6 +13,7 @@ import { EnterpriseRegistryRoutes } from './admin/registry-routes.js';
 import { RoleRoutes } from './admin/role-routes.js';
 import { AuditQuery } from './audit/audit-query.js';
 import { AuditSinkSettings, DEFAULT_AUDIT_SINK_SETTINGS } from './audit/audit-sink-settings.js';
+import { AuthFailureAggregator } from './audit/auth-failure-aggregator.js';
 import { DbAuditSink } from './audit/db-audit-sink.js';
 import { AuditCheckpointer } from './audit/audit-checkpointer.js';
 import { AuditRetention, RetentionSettings } from './audit/audit-retention.js';
@@ -34,7 +38,21 @@ export interface GovernanceOptions {
   readonly audit?: Partial<AuditSinkSettings> & { readonly checkpoints?: CheckpointOptions; readonly retention?: RetentionOptions };
   /** RBAC tuning: how long an agent's grants are cached. */
   readonly rbac?: Partial<RbacSettings>;
+  /** Approvals: how long a request waits (`ttlMs`, default 15 minutes), the admin UI link for webhooks. */
+  readonly approvals?: Partial<ApprovalSettings>;
 }
+
+function approvalSettings(options: GovernanceOptions['approvals'] = {}): ApprovalSettings {
+  if (typeof options !== 'object' || options === null) throw new ConfigError('enterpriseEdition(options): approvals must be an object.');
+  for (const [name, value] of Object.entries(options)) {
+    if (name === 'ttlMs') positive(value, 'approvals.ttlMs');
+    else if (name === 'uiUrl') {
+      if (typeof value !== 'string' || !URL.canParse(value)) throw new ConfigError('enterpriseEdition(options): approvals.uiUrl must be an absolute URL.');
+    } else throw new ConfigError(`enterpriseEdition(options): unknown option "approvals.${name}".`);
+  }
+  return Object.freeze({ ...DEFAULT_APPROVAL_SETTINGS, ...options });
+}
+
 
 /** `audit.retention`: drop month partitions older than `olderThanDays`, daily when `daily` is true. */
 export interface RetentionOptions {
@@ -42,7 +60,7 @@ export interface RetentionOptions {
   readonly daily?: boolean;
 }
 
-const NUMERIC_AUDIT_SETTINGS = ['batchSize', 'flushIntervalMs', 'maxBuffered', 'retryDelayMs', 'maxRetryDelayMs', 'flushTimeoutMs', 'progressLogMs', 'maxArgumentBytes'] as const;
+const NUMERIC_AUDIT_SETTINGS = ['batchSize', 'flushIntervalMs', 'maxBuffered', 'retryDelayMs', 'maxRetryDelayMs', 'flushTimeoutMs', 'progressLogMs', 'maxArgumentBytes', 'authFailureWindowMs', 'authFailureKeysPerSource'] as const;
 
 function retentionSettings(options: RetentionOptions = {}): RetentionSettings {
   if (typeof options !== 'object' || options === null) throw new ConfigError('enterpriseEdition(options): audit.retention must be an object.');
@@ -111,6 +129,7 @@ export function registerGovernance(binder: PluginBinder, options: GovernanceOpti
   bind(AuditSinkSettings).toConstantValue(auditSettings(options.audit));
   bind(CheckpointSettings).toConstantValue(checkpointSettings(options.audit?.checkpoints));
   bind(RetentionSettings).toConstantValue(retentionSettings(options.audit?.retention));
+  bind(ApprovalSettings).toConstantValue(approvalSettings(options.approvals));
   bind(AdminSettings).toConstantValue(Object.freeze({ adminAuthenticator: options.adminAuthenticator }));
 
   bind(CachedAgentPermissions).toSelf();
@@ -119,20 +138,25 @@ export function registerGovernance(binder: PluginBinder, options: GovernanceOpti
   bind(RbacPolicy).toSelf();
   bind(Policy).toService(RbacPolicy);
   bind(DbAuditSink).toSelf();
-  bind(AuditSink).toService(DbAuditSink);
+  // Authentication failures pass through the aggregator; every other event goes straight to the sink.
+  bind(AuthFailureAggregator).toSelf();
+  bind(AuditSink).toService(AuthFailureAggregator);
   bind(AuditQuery).toSelf();
   bind(AuditCheckpointer).toSelf();
   bind(AuditRetention).toSelf();
   bind(AuditVerifier).toSelf();
   bind(LifecycleContribution).toService(AuditCheckpointer);
   bind(LifecycleContribution).toService(AuditRetention);
+  bind(ApprovalStore).toSelf();
+  bind(PendingApprovals).toService(ApprovalStore);
 
   bind(AdminGuard).toSelf();
-  for (const routes of [RoleRoutes, AgentRoutes, IdpRoutes, AuditRoutes, AccessCheckRoutes, EnterpriseRegistryRoutes]) bind(RouteContribution).to(routes);
+  for (const routes of [RoleRoutes, AgentRoutes, IdpRoutes, AuditRoutes, AccessCheckRoutes, EnterpriseRegistryRoutes, ApprovalRoutes]) bind(RouteContribution).to(routes);
 }
 
 export type { AuditSinkSettings } from './audit/audit-sink-settings.js';
 export type { RbacSettings } from './rbac/rbac-settings.js';
+export type { ApprovalSettings } from './approvals/approval-settings.js';
 export type { HostAdmin } from './admin/admin-settings.js';
 export type { AuditRedaction } from './audit/redaction.js';
 export type { CheckpointOptions } from './audit/checkpoint-settings.js';

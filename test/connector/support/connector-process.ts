@@ -5,7 +5,8 @@ import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js'
 
 /** The connector's entry point, run from source through tsx. */
 export const CONNECTOR_CLI = fileURLToPath(new URL('../../../src/connector/cli.ts', import.meta.url));
-export const FROM_SOURCE = ['--import', 'tsx', CONNECTOR_CLI];
+/** Resolved here, so the connector starts from any working directory. */
+export const FROM_SOURCE = ['--import', import.meta.resolve('tsx'), CONNECTOR_CLI];
 
 /** A minimal environment: the connector must not depend on anything else the test process has. */
 export function baseEnv(extra: Record<string, string> = {}): Record<string, string> {

@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
-import { AuditSink, Logger, type AuditEvent } from '@gatehouse-mcp/engine';
+import { AuditSink, Logger, Telemetry, type AuditEvent } from '@gatehouse-mcp/engine';
 import { AuditCheckpointer, AuditVerifier, keyRing, verifyExport, type ChainVerification } from '@gatehouse-mcp/engine/ee';
 import { uniqueTenant } from '@gatehouse-mcp/engine/testing';
 import { DbAuditSink } from '../../../src/plugins/ee/audit/db-audit-sink.js';
@@ -232,7 +232,7 @@ describe('EE audit chain', function () {
   it('keeps one chain per tenant when several writers append at once (two sinks, one database)', async () => {
     const tenant = uniqueTenant('writers');
     const first = t.engine.resolve<AuditSink>(AuditSink);
-    const second = new DbAuditSink(t.engine.database, t.engine.resolve(AuditSinkSettings), t.engine.resolve(Logger));
+    const second = new DbAuditSink(t.engine.database, t.engine.resolve(AuditSinkSettings), t.engine.resolve(Logger), t.engine.resolve(Telemetry));
     for (let i = 0; i < 300; i++) (i % 2 ? first : second).record(event(tenant, i));
     await Promise.all([first.flush(), second.flush()]);
     await second.close();

@@ -104,7 +104,7 @@ describe('EE identity: agent access tokens', function () {
   });
 
   it('refuses a token without expiry', async () => {
-    const token = await idp.keys.sign({ iss: idp.issuer, aud: url, client_id: client.clientId, exp: undefined });
+    const token = await idp.keys.sign({ iss: idp.issuer, aud: url, client_id: client.clientId, sub: client.clientId, exp: undefined });
     await refused(token, /no expiry/);
   });
 
@@ -137,7 +137,7 @@ describe('EE identity: agent access tokens', function () {
 
   it('refuses a token whose subject is not bound to an agent', async () => {
     await refused(await idp.mint({ aud: url, client_id: 'someone-else' }), /No agent of this tenant/);
-    await refused(await idp.mint({ aud: url }), /no "client_id" claim/);
+    await refused(await idp.mint({ aud: url, sub: 'a-user' }), /no "client_id" claim/);
   });
 
   it('refuses tokens at the shared endpoint in path tenancy', async () => {

@@ -46,7 +46,7 @@ describe('EE identity: token shapes of real identity providers', function () {
     const idp = await t.idps.create(tenant, { kind: 'entra', name: 'Entra v1', directoryId: DIRECTORY, tokenVersion: 'v1', jwksUri: jwks.jwksUri, audience: APP });
     expect(idp).to.include({ issuer: `https://sts.windows.net/${DIRECTORY}/`, subjectClaim: 'appid' });
     const agent = await t.agents.create(tenant, { name: 'Legacy app', idpId: idp.id, subject: APP });
-    const token = await jwks.keys.sign({ iss: idp.issuer, aud: APP, appid: APP, appidacr: '1', oid: 'o-1', tid: DIRECTORY, ver: '1.0' }, { alg: 'RS256', typ: 'JWT' });
+    const token = await jwks.keys.sign({ iss: idp.issuer, aud: APP, appid: APP, appidacr: '1', idp: idp.issuer, oid: 'c2a1d7e0-0000-4000-8000-000000000002', sub: 'c2a1d7e0-0000-4000-8000-000000000002', tid: DIRECTORY, ver: '1.0' }, { alg: 'RS256', typ: 'JWT' });
     expect((await call(tenant, token)).who).to.deep.include({ id: agent.id });
   });
 

@@ -260,7 +260,8 @@ export async function startOidcProvider(options: OidcFixtureOptions = {}): Promi
       if (!response.ok || !body.access_token) throw new Error(`token request failed: ${JSON.stringify(body)}`);
       return body.access_token;
     },
-    mint: (claims, mintOptions) => keys.sign({ iss: issuer, ...claims }, mintOptions),
+    // Like the provider's own client-credentials tokens, `sub` is the client id unless given.
+    mint: (claims, mintOptions) => keys.sign({ iss: issuer, ...(typeof claims.client_id === 'string' ? { sub: claims.client_id } : {}), ...claims }, mintOptions),
     close: () => shut(server),
   };
 }

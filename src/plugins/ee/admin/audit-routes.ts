@@ -7,7 +7,7 @@ import { AuditVerifier } from '../audit/audit-verifier.js';
 import { AdminGuard } from './admin-guard.js';
 import { invalid, queryObject, validated } from './validation.js';
 
-const DECISIONS = ['allowed', 'denied', 'auth-failed', 'admin'];
+const DECISIONS = ['allowed', 'denied', 'needs-approval', 'auth-failed', 'admin'];
 const OUTCOMES = ['success', 'error', 'failed', 'denied', 'refused'];
 export const MAX_AUDIT_PAGE = 500;
 

@@ -1,12 +1,32 @@
 import { ArrayMaxSize, IsArray, IsIn, IsInt, IsOptional, IsString, Length, Max, MaxLength, Min } from 'class-validator';
 import { inject, injectable } from 'inversify';
-import { json, type RouteContribution, type RouteDefinition, type RouteRequest, type HttpResponse, type Principal } from '../../../core/index.js';
-import { IDP_KINDS } from '../identity/idp-presets.js';
+import { HttpError, json, type RouteContribution, type RouteDefinition, type RouteRequest, type HttpResponse, type Principal } from '../../../core/index.js';
+import { IDP_KINDS, presetProblems, type PresetProblem } from '../identity/idp-presets.js';
 import { IdpProviderStore, type IdpProvider } from '../identity/idp-provider-store.js';
 import { JwksCache } from '../identity/jwks-cache.js';
 import { AdminGuard } from './admin-guard.js';
 import { storeFailure } from './store-failure.js';
-import { notFound, pathId, validated } from './validation.js';
+import { invalid, notFound, pathId, validated, type FieldError } from './validation.js';
+
+/**
+ * Validate an IdP body and its preset inputs together, so the form shows every problem at once
+ * (an empty name does not hide that "common" is not a directory id).
+ */
+async function validatedIdp<T extends object>(dto: new () => T, plain: unknown, presetOf: (plain: Record<string, unknown>) => PresetProblem[]): Promise<T> {
+  const body = typeof plain === 'object' && plain !== null && !Array.isArray(plain) ? (plain as Record<string, unknown>) : undefined;
+  let shape: FieldError[] = [];
+  let input: T | undefined;
+  try {
+    input = await validated(dto, plain);
+  } catch (error) {
+    const details = error instanceof HttpError && error.status === 400 && Array.isArray(error.details) ? (error.details as FieldError[]) : undefined;
+    if (!details || !body) throw error;
+    shape = details;
+  }
+  const meaning = body ? presetOf(body).filter((problem) => !shape.some((found) => found.field === problem.field)) : [];
+  if (shape.length || meaning.length) throw invalid([...shape, ...meaning]);
+  return input!;
+}
 
 class IdpFieldsDto {
   @IsOptional() @IsString() @MaxLength(100) directoryId?: string;
@@ -86,7 +106,7 @@ export class IdpRoutes implements RouteContribution {
         path: base,
         handler: async (req) => {
           const admin = await this.guard.admitChange(req);
-          const input = await validated(CreateIdpDto, await req.json());
+          const input = await validatedIdp(CreateIdpDto, await req.json(), (body) => presetProblems(body));
           const idp = await this.idps.create(admin.tenant, { ...input, createdBy: admin.label }).catch(storeFailure);
           this.guard.recordChange(req, admin, 'idp-providers.create', idp.id, { name: idp.name, kind: idp.kind, issuer: idp.issuer, audience: idp.audience });
           return json(201, { data: idpJson(idp) });
@@ -106,7 +126,7 @@ export class IdpRoutes implements RouteContribution {
         handler: async (req) => {
           const admin = await this.guard.admitChange(req);
           const before = await this.existing(admin, req);
-          const patch = await validated(UpdateIdpDto, await req.json());
+          const patch = await validatedIdp(UpdateIdpDto, await req.json(), (body) => presetProblems({ ...body, kind: before.kind }, true));
           const idp = await this.idps.update(admin.tenant, before.id, patch).catch(storeFailure);
           if (!idp) throw notFound('identity provider');
           this.guard.recordChange(req, admin, 'idp-providers.update', idp.id, { name: idp.name, changed: changes(before, idp) });

@@ -1,19 +1,20 @@
 import { ArrayMaxSize, IsArray, IsOptional, IsString, Length, Matches, MaxLength } from 'class-validator';
 import { inject, injectable } from 'inversify';
-import { HttpError, json, type RouteContribution, type RouteDefinition } from '../../../core/index.js';
+import { json, type RouteContribution, type RouteDefinition } from '../../../core/index.js';
 import { PERMISSION_PATTERN } from '../rbac/permission-pattern.js';
 import { RoleNameTakenError } from '../rbac/rbac-errors.js';
 import { RoleStore, type Role } from '../rbac/role-store.js';
 import { AdminGuard } from './admin-guard.js';
+import { conflict as nameTaken } from './store-failure.js';
 import { notFound, pathId, validated } from './validation.js';
 
-const PERMISSION_MESSAGE = 'each permission must look like "resource:action", "resource:*" or "*"';
+const PERMISSION_MESSAGE = 'Each permission must look like resource:action, resource:* or * (no spaces).';
 const NAME = /^\S(?:.*\S)?$/;
 
 export class CreateRoleDto {
   @IsString()
   @Length(1, 100)
-  @Matches(NAME, { message: 'name must not start or end with spaces' })
+  @Matches(NAME, { message: 'Name must not start or end with spaces.' })
   name!: string;
 
   @IsOptional()
@@ -32,7 +33,7 @@ export class UpdateRoleDto {
   @IsOptional()
   @IsString()
   @Length(1, 100)
-  @Matches(NAME, { message: 'name must not start or end with spaces' })
+  @Matches(NAME, { message: 'Name must not start or end with spaces.' })
   name?: string;
 
   @IsOptional()
@@ -60,7 +61,7 @@ export function roleJson(role: Role): Record<string, unknown> {
 }
 
 function conflict(error: unknown): never {
-  if (error instanceof RoleNameTakenError) throw new HttpError(409, 'conflict', error.message);
+  if (error instanceof RoleNameTakenError) throw nameTaken(error.message, 'name');
   throw error;
 }
 

@@ -1,6 +1,7 @@
 import { plainToInstance } from 'class-transformer';
 import { validate, type ValidationError } from 'class-validator';
 import { HttpError, isUuid } from '../../../core/index.js';
+import { humanMessage } from './field-messages.js';
 
 export interface FieldError {
   readonly field: string;
@@ -11,14 +12,18 @@ function flatten(errors: readonly ValidationError[], prefix = ''): FieldError[] 
   const out: FieldError[] = [];
   for (const error of errors) {
     const field = prefix ? `${prefix}.${error.property}` : error.property;
-    for (const message of Object.values(error.constraints ?? {})) out.push({ field, message });
+    for (const message of Object.values(error.constraints ?? {})) out.push({ field, message: humanMessage(field, message, error.value) });
     if (error.children?.length) out.push(...flatten(error.children, field));
   }
   return out;
 }
 
-/** 400 with field errors. */
-export function invalid(details: FieldError[]): HttpError {
+/** 400 with field errors, each worded for the person who fills in the form. */
+export function invalid(fieldErrors: FieldError[]): HttpError {
+  const seen = new Set<string>();
+  const details = fieldErrors
+    .map((d) => ({ field: d.field, message: humanMessage(d.field, d.message) }))
+    .filter((d) => !seen.has(`${d.field}\n${d.message}`) && seen.add(`${d.field}\n${d.message}`));
   return new HttpError(400, 'validation_failed', `Invalid request: ${details.map((d) => `${d.field}: ${d.message}`).join('; ')}`, { details });
 }
 

@@ -26,6 +26,10 @@ export interface AuditSinkSettings {
   readonly progressLogMs: number;
   /** Stored (redacted) arguments larger than this are replaced by a marker; the digest still covers them. Default 32 KiB. */
   readonly maxArgumentBytes: number;
+  /** Authentication failures are summed per tenant, source address and reason over windows this long. Default 60 s. */
+  readonly authFailureWindowMs: number;
+  /** Distinct (tenant, reason) rows one source address may open per window; further failures are summed. Default 20. */
+  readonly authFailureKeysPerSource: number;
   /** How secrets in arguments are redacted. Default: {@link DEFAULT_SECRET_KEYS} and {@link DEFAULT_SECRET_VALUES}. */
   readonly redaction?: AuditRedaction;
 }
@@ -41,4 +45,6 @@ export const DEFAULT_AUDIT_SINK_SETTINGS: AuditSinkSettings = Object.freeze({
   flushTimeoutMs: 30_000,
   progressLogMs: 5_000,
   maxArgumentBytes: 32 * 1024,
+  authFailureWindowMs: 60_000,
+  authFailureKeysPerSource: 20,
 });

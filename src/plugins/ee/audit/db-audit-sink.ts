@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { inject, injectable, optional } from 'inversify';
 import type { Knex } from 'knex';
-import { AuditUnavailableError, Database, Logger, isUuid, type AuditEvent, type AuditSink } from '../../../core/index.js';
+import { AuditUnavailableError, Database, Logger, Telemetry, isUuid, type AuditEvent, type AuditSink } from '../../../core/index.js';
 import { AGENT_KIND, type AgentAttributes } from '../contracts.js';
 import { chainHash, contentOfRow, GENESIS_HASH } from './audit-chain.js';
 import { AUDIT_TABLE, CHAIN_HEADS_TABLE, ensurePartition, partitionName } from './audit-partitions.js';
@@ -90,10 +90,12 @@ export class DbAuditSink implements AuditSink {
     @inject(Database) private readonly database: Database,
     @inject(AuditSinkSettings) private readonly settings: AuditSinkSettings,
     @inject(Logger) private readonly logger: Logger,
+    @inject(Telemetry) private readonly telemetry: Telemetry,
     @inject(AuditCheckpointer) @optional() private readonly checkpointer?: AuditCheckpointer,
   ) {
     this.redact = redactor(settings.redaction);
     this.hardCap = settings.maxBuffered + Math.ceil(settings.maxBuffered / 10);
+    telemetry.observe('gatehouse.audit.queue.depth', { description: 'Audit events recorded but not yet written.', unit: '{event}' }, (observe) => observe(this.buffer.length));
   }
 
   record(event: AuditEvent): void {
@@ -196,9 +198,10 @@ export class DbAuditSink implements AuditSink {
     while (this.buffer.length > 0 && !this.stopped) {
       const batch = this.buffer.slice(0, this.settings.batchSize);
       try {
-        await this.write(batch);
+        await this.telemetry.span('gatehouse.audit.flush', undefined, () => this.write(batch), { 'gatehouse.audit.events': batch.length });
       } catch (error) {
         for (const item of batch) item.attempts++;
+        this.telemetry.auditWriteFailed();
         this.failures++;
         const delay = Math.min(this.settings.maxRetryDelayMs, this.settings.retryDelayMs * 2 ** (this.failures - 1));
         this.retryAt = Date.now() + delay;
@@ -208,6 +211,7 @@ export class DbAuditSink implements AuditSink {
         return;
       }
       this.buffer.splice(0, batch.length);
+      this.telemetry.auditWrite(batch.map((item) => item.row.occurred_at));
       if (this.failures > 0) this.logger.info({ failures: this.failures }, 'audit writes recovered');
       this.failures = 0;
       this.retryAt = 0;

@@ -1,12 +1,14 @@
 import { inject, injectable } from 'inversify';
+import { trace } from '@opentelemetry/api';
 import { decodeJwt, decodeProtectedHeader, jwtVerify, type JWTPayload } from 'jose';
 import { ApiKeyVerifier, Logger, type AuthRequest, type AuthResult, type Authenticator, type Principal } from '../../../core/index.js';
 import { ADMIN_SCOPE, AGENT_KEY_SCOPE, AGENT_KIND, AgentPermissions, type AgentAttributes } from '../contracts.js';
 import { AgentStore, type Agent } from './agent-store.js';
 import { CredentialCache } from './credential-cache.js';
 import { EnterpriseSettings } from './enterprise-options.js';
-import { IdpProviderStore, type IdpProvider } from './idp-provider-store.js';
+import { IdpProviderStore } from './idp-provider-store.js';
 import { JwksCache, KeySourceError } from './jwks-cache.js';
+import { TokenProfileError, canonicalAudience, checkAudience, checkClaims, checkCompactSerialisation, checkHeader } from './access-token-profile.js';
 import { TenantUrls } from './tenant-urls.js';
 
 const MCP_SCOPE = 'mcp';
@@ -37,28 +39,20 @@ class KeyRefusal extends Refusal {
 }
 
 
-/** Compare audiences the way URLs compare: scheme and host case-insensitive, no trailing slash. */
-export function normaliseAudience(value: string): string {
-  try {
-    const url = new URL(value);
-    if (url.protocol === 'http:' || url.protocol === 'https:') {
-      const path = url.pathname.replace(/\/+$/, '');
-      return `${url.protocol}//${url.host}${path}${url.search}`;
-    }
-  } catch {
-    // Not a URL (an application id, `api://…` is parsed above): compared as is.
-  }
-  return value;
-}
+/**
+ * @deprecated Use {@link canonicalAudience}: audiences are compared as exact canonical URLs.
+ */
+export const normaliseAudience = canonicalAudience;
 
 /** `Authorization: Bearer <credential>` or `X-API-Key: <key>`; '' for a malformed Authorization. */
-function presented(request: AuthRequest): string | undefined {
+function presented(request: AuthRequest): { credential: string; header: 'authorization' | 'x-api-key' } | undefined {
   const authorization = request.header('authorization');
   if (authorization !== undefined) {
     const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization);
-    return match ? match[1] : '';
+    return { credential: match ? match[1]! : '', header: 'authorization' };
   }
-  return request.header('x-api-key')?.trim() || undefined;
+  const key = request.header('x-api-key')?.trim();
+  return key ? { credential: key, header: 'x-api-key' } : undefined;
 }
 
 const JOSE_FAILURES: Readonly<Record<string, string>> = {
@@ -72,23 +66,24 @@ const JOSE_FAILURES: Readonly<Record<string, string>> = {
   ERR_JOSE_NOT_SUPPORTED: 'The token uses an unsupported algorithm or key.',
 };
 
+const MISSING_CLAIMS: Readonly<Record<string, string>> = {
+  exp: 'The token has no expiry (exp).',
+  iat: 'The token has no issue time (iat).',
+  sub: 'The token has no subject (sub).',
+  aud: 'The token has no audience (aud).',
+};
+
 function joseFailure(error: unknown): string {
   const { code, claim, reason } = (error ?? {}) as { code?: string; claim?: string; reason?: string };
   if (code === 'ERR_JWT_CLAIM_VALIDATION_FAILED') {
     if (claim === 'nbf') return 'The token is not valid yet (nbf).';
     if (claim === 'iss') return 'The token\'s issuer is not trusted by this tenant.';
-    if (claim === 'exp' && reason === 'missing') return 'The token has no expiry (exp).';
-    if (claim === 'iat') return 'The token\'s issue time (iat) is invalid.';
+    if (reason === 'missing' && claim && MISSING_CLAIMS[claim]) return MISSING_CLAIMS[claim];
+    if (claim === 'iat') return 'The token\'s issue time (iat) must be a number.';
+    if (claim === 'exp') return 'The token\'s expiry (exp) must be a number.';
     return `The token's ${claim ?? 'claims'} claim is invalid.`;
   }
   return (code && JOSE_FAILURES[code]) || 'The token could not be verified.';
-}
-
-/** The token `typ` header, normalised (`application/at+jwt` → `at+jwt`). */
-function tokenType(header: { typ?: unknown }): string | undefined {
-  if (typeof header.typ !== 'string') return undefined;
-  const typ = header.typ.toLowerCase();
-  return typ.startsWith('application/') ? typ.slice('application/'.length) : typ;
 }
 
 /**
@@ -116,11 +111,16 @@ export class AgentAuthenticator implements Authenticator {
   ) {}
 
   async authenticate(request: AuthRequest): Promise<AuthResult> {
-    const credential = presented(request);
+    const given = presented(request);
     const tenant = this.urls.tenantOf(request.tenantHint);
     const challenge = this.challenge(request);
-    if (credential === undefined) {
+    if (given === undefined) {
       return { ok: false, description: 'An access token is required: send "Authorization: Bearer <token>".', challenge };
+    }
+    const { credential } = given;
+    if (given.header === 'x-api-key' && !API_KEY.test(credential)) {
+      // RFC 6750 §2: access tokens travel in the Authorization header only.
+      return { ok: false, error: 'invalid_request', description: 'X-API-Key carries API keys only: send access tokens as "Authorization: Bearer <token>".', challenge, tenant };
     }
     if (credential === '') {
       return { ok: false, error: 'invalid_request', description: 'The Authorization header must be "Bearer <token>".', challenge, tenant };
@@ -182,6 +182,7 @@ export class AgentAuthenticator implements Authenticator {
     // just to look it up costs more than the lookup.
     const cacheKey = `jwt:${tenant}:${token}`;
     const cached = this.cache.get<AgentIdentity>(cacheKey);
+    trace.getActiveSpan()?.setAttribute('gatehouse.auth.cache', cached ? 'hit' : 'miss');
     const identity = cached ?? (await this.verify(tenant, token));
     if (!cached) {
       const exp = (decodeJwt(token).exp ?? 0) * 1000;
@@ -202,6 +203,11 @@ export class AgentAuthenticator implements Authenticator {
     let payload: JWTPayload;
     let header: { alg?: unknown; typ?: unknown };
     try {
+      checkCompactSerialisation(token);
+    } catch (error) {
+      throw new Refusal((error as TokenProfileError).description);
+    }
+    try {
       // Decoded only to route the token to its provider; nothing is trusted before verification.
       payload = decodeJwt(token);
       header = decodeProtectedHeader(token);
@@ -215,10 +221,7 @@ export class AgentAuthenticator implements Authenticator {
     const idp = (await this.idps.activeProviders(tenant)).find((provider) => provider.issuer === payload.iss);
     if (!idp) throw new Refusal('The token\'s issuer is not trusted by this tenant.');
 
-    const typ = tokenType(header);
-    if (idp.tokenType === 'at+jwt' ? typ !== 'at+jwt' : typ !== undefined && typ !== 'jwt' && typ !== 'at+jwt') {
-      throw new Refusal(idp.tokenType === 'at+jwt' ? 'Only access tokens of type at+jwt are accepted.' : `Tokens of type "${typ}" are not access tokens.`);
-    }
+    this.profile(() => checkHeader(idp, header));
 
     let verified: JWTPayload;
     try {
@@ -227,11 +230,11 @@ export class AgentAuthenticator implements Authenticator {
         issuer: idp.issuer,
         algorithms: [...idp.allowedAlgorithms],
         clockTolerance: idp.clockSkewSeconds,
-        requiredClaims: ['exp'],
+        requiredClaims: ['exp', 'iat', 'sub', 'aud'],
       }));
     } catch (error) {
       if (error instanceof KeySourceError) {
-        this.logger.warn({ err: error, tenant, issuer: idp.issuer }, 'identity provider keys unavailable');
+        this.logger.warn({ err: error, tenant, issuer: idp.issuer, reason: error.message }, 'identity provider keys unavailable');
         throw new Refusal('The identity provider\'s signing keys could not be fetched.');
       }
       const code = (error as { code?: string }).code;
@@ -243,7 +246,8 @@ export class AgentAuthenticator implements Authenticator {
       throw new Refusal(joseFailure(error));
     }
 
-    this.checkAudience(idp, verified.aud);
+    this.profile(() => checkClaims(idp, verified));
+    this.profile(() => checkAudience(idp, verified.aud));
     const subject = verified[idp.subjectClaim];
     if (typeof subject !== 'string' || subject === '') {
       throw new Refusal(`The token has no "${idp.subjectClaim}" claim to identify the agent.`);
@@ -256,12 +260,12 @@ export class AgentAuthenticator implements Authenticator {
     return { agentId: agent.id, label: agent.name, issuer: idp.issuer, subject, idpId: idp.id };
   }
 
-  private checkAudience(idp: IdpProvider, aud: unknown): void {
-    const expected = normaliseAudience(idp.audience);
-    const values = typeof aud === 'string' ? [aud] : Array.isArray(aud) ? aud.filter((value): value is string => typeof value === 'string') : [];
-    if (values.length === 0) throw new Refusal('The token has no audience (aud).');
-    if (!values.some((value) => normaliseAudience(value) === expected)) {
-      throw new Refusal('The token was issued for another resource (aud).');
+  private profile(check: () => void): void {
+    try {
+      check();
+    } catch (error) {
+      if (error instanceof TokenProfileError) throw new Refusal(error.description);
+      throw error;
     }
   }
 }

@@ -26,6 +26,8 @@ export interface EnterpriseOptions extends GovernanceOptions {
    * Default 30 s.
    */
   readonly jwksRefetchCooldownMs?: number;
+  /** How long one JWKS or discovery fetch may take before it counts as failed. Default 5 s. */
+  readonly jwksFetchTimeoutMs?: number;
 }
 
 /** {@link EnterpriseOptions} after validation. */
@@ -34,12 +36,13 @@ export interface EnterpriseSettings {
   readonly tenant: string | undefined;
   readonly credentialCacheTtlMs: number | undefined;
   readonly jwksRefetchCooldownMs: number;
+  readonly jwksFetchTimeoutMs: number;
 }
 
 export const EnterpriseSettings = Symbol.for('gatehouse.ee.EnterpriseSettings');
 
-// The governance options (adminAuthenticator, audit, rbac) are validated by registerGovernance.
-const OPTION_NAMES = new Set(['tenancy', 'tenant', 'credentialCacheTtlMs', 'jwksRefetchCooldownMs', 'adminAuthenticator', 'audit', 'rbac']);
+// The governance options (adminAuthenticator, audit, rbac, approvals) are validated by registerGovernance.
+const OPTION_NAMES = new Set(['tenancy', 'tenant', 'credentialCacheTtlMs', 'jwksRefetchCooldownMs', 'jwksFetchTimeoutMs', 'adminAuthenticator', 'audit', 'rbac', 'approvals']);
 
 /** Validate `enterpriseEdition` options; throws `ConfigError` naming the offending option. */
 export function resolveEnterpriseOptions(options: EnterpriseOptions = {}): EnterpriseSettings {
@@ -69,5 +72,6 @@ export function resolveEnterpriseOptions(options: EnterpriseOptions = {}): Enter
     tenant: tenancy === 'single' ? options.tenant : undefined,
     credentialCacheTtlMs: duration(options.credentialCacheTtlMs, 'credentialCacheTtlMs'),
     jwksRefetchCooldownMs: duration(options.jwksRefetchCooldownMs, 'jwksRefetchCooldownMs') ?? 30_000,
+    jwksFetchTimeoutMs: duration(options.jwksFetchTimeoutMs, 'jwksFetchTimeoutMs') ?? 5_000,
   });
 }

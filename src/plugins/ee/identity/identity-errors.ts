@@ -15,7 +15,11 @@ export class IdentityInputError extends GatehouseError {
  * a second provider with the same issuer, deleting a provider agents still use. Maps to HTTP 409.
  */
 export class IdentityConflictError extends GatehouseError {
-  constructor(message: string) {
+  constructor(
+    message: string,
+    /** The input field the clash is about (shown next to it in the admin forms), when there is one. */
+    readonly field?: string,
+  ) {
     super('conflict', message);
   }
 }

@@ -1,4 +1,5 @@
 import { IdentityInputError } from './identity-errors.js';
+import { directoryIdProblem, issuerProblem, realmUrlProblem } from './preset-hints.js';
 
 /** The IdP kinds with presets. */
 export const IDP_KINDS = ['entra', 'google', 'keycloak', 'custom'] as const;
@@ -39,7 +40,6 @@ export interface ResolvedPreset {
 }
 
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-const MULTI_TENANT_ENTRA = new Set(['common', 'organizations', 'consumers']);
 const CLAIM = /^[A-Za-z_][A-Za-z0-9_.:-]{0,63}$/;
 const LOOPBACK = new Set(['127.0.0.1', 'localhost', '[::1]']);
 
@@ -81,11 +81,9 @@ export function checkAlgorithms(value: unknown): readonly string[] {
 }
 
 function entra(input: IdpPresetInput): ResolvedPreset {
-  const id = input.directoryId?.trim() ?? '';
-  if (MULTI_TENANT_ENTRA.has(id.toLowerCase())) {
-    throw new IdentityInputError('directoryId', `"${id}" is a multi-tenant endpoint: it would trust every Microsoft directory. Enter your directory (tenant) id.`);
-  }
-  if (!GUID.test(id)) throw new IdentityInputError('directoryId', 'directoryId must be the Entra directory (tenant) id, a GUID.');
+  const id = typeof input.directoryId === 'string' ? input.directoryId.trim() : '';
+  const problem = directoryIdProblem(id);
+  if (problem || !GUID.test(id)) throw new IdentityInputError('directoryId', problem ?? 'Enter the directory (tenant) ID, a GUID.');
   const tid = id.toLowerCase();
   const version = input.tokenVersion ?? 'v2';
   if (version !== 'v1' && version !== 'v2') throw new IdentityInputError('tokenVersion', 'tokenVersion must be "v1" or "v2".');
@@ -115,8 +113,9 @@ function google(input: IdpPresetInput): ResolvedPreset {
 
 function keycloak(input: IdpPresetInput): ResolvedPreset {
   const realmUrl = checkIdpUrl(input.realmUrl, 'realmUrl').replace(/\/+$/, '');
-  if (!/\/realms\/[^/]+$/.test(new URL(realmUrl).pathname)) {
-    throw new IdentityInputError('realmUrl', 'realmUrl must be the realm URL, e.g. https://sso.example.com/realms/acme.');
+  const problem = realmUrlProblem(realmUrl);
+  if (problem || !/\/realms\/[^/]+$/.test(new URL(realmUrl).pathname)) {
+    throw new IdentityInputError('realmUrl', problem ?? 'Enter the realm URL, e.g. https://sso.example.com/realms/acme.');
   }
   return {
     kind: 'keycloak',
@@ -131,6 +130,8 @@ function keycloak(input: IdpPresetInput): ResolvedPreset {
 
 function custom(input: IdpPresetInput): ResolvedPreset {
   const issuer = checkIdpUrl(input.issuer, 'issuer');
+  const problem = issuerProblem(issuer);
+  if (problem) throw new IdentityInputError('issuer', problem);
   return {
     kind: 'custom',
     issuer,
@@ -156,4 +157,39 @@ export function resolvePreset(input: IdpPresetInput): ResolvedPreset {
     default:
       throw new IdentityInputError('kind', `kind must be one of ${IDP_KINDS.join(', ')}.`);
   }
+}
+
+/** A field error of preset inputs. */
+export interface PresetProblem {
+  readonly field: string;
+  readonly message: string;
+}
+
+function problemOf(check: () => unknown): PresetProblem[] {
+  try {
+    check();
+    return [];
+  } catch (error) {
+    if (error instanceof IdentityInputError) return [{ field: error.field, message: error.message }];
+    throw error;
+  }
+}
+
+/**
+ * Every problem of the preset inputs at once (resolvePreset stops at the first). With `partial`
+ * (a change), only the inputs present are checked.
+ */
+export function presetProblems(input: Partial<Record<keyof IdpPresetInput, unknown>>, partial = false): PresetProblem[] {
+  const kind = input.kind as IdpKind;
+  if (!(IDP_KINDS as readonly unknown[]).includes(kind)) return [];
+  const main = { entra: 'directoryId', keycloak: 'realmUrl', custom: 'issuer', google: undefined }[kind] as keyof IdpPresetInput | undefined;
+  const problems: PresetProblem[] = [];
+  if (main && (!partial || input[main] !== undefined)) {
+    const only = { kind, [main]: input[main], tokenVersion: input.tokenVersion === undefined ? undefined : input.tokenVersion } as unknown as IdpPresetInput;
+    problems.push(...problemOf(() => resolvePreset({ ...only, jwksUri: undefined, subjectClaim: undefined, allowedAlgorithms: undefined } as IdpPresetInput)));
+  }
+  if (input.jwksUri !== undefined && input.jwksUri !== '') problems.push(...problemOf(() => checkIdpUrl(input.jwksUri, 'jwksUri')));
+  if (input.subjectClaim !== undefined) problems.push(...problemOf(() => checkSubjectClaim(input.subjectClaim)));
+  if (input.allowedAlgorithms !== undefined) problems.push(...problemOf(() => checkAlgorithms(input.allowedAlgorithms)));
+  return problems.filter((problem, index) => problems.findIndex((other) => other.field === problem.field) === index);
 }

@@ -63,6 +63,9 @@ interface IdpRow {
 }
 
 const TABLE = 'agent_idp_providers';
+
+/** The form field each preset derives the issuer from. */
+const PRESET_FIELD: Readonly<Record<IdpKind, string | undefined>> = { entra: 'directoryId', keycloak: 'realmUrl', custom: 'issuer', google: undefined };
 const parse = <T>(value: T | string): T => (typeof value === 'string' ? (JSON.parse(value) as T) : value);
 
 function toProvider(row: IdpRow): IdpProvider {
@@ -141,7 +144,7 @@ export class IdpProviderStore {
       this.cache.invalidateTenant(tenant);
       return toProvider(created!);
     } catch (error) {
-      if (isUniqueViolation(error)) throw new IdentityConflictError(`This tenant already trusts the issuer ${preset.issuer}.`);
+      if (isUniqueViolation(error)) throw new IdentityConflictError(`This tenant already trusts the issuer ${preset.issuer}: edit that provider instead of adding it twice.`, PRESET_FIELD[preset.kind]);
       throw error;
     }
   }

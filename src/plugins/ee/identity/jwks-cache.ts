@@ -1,22 +1,18 @@
 import { inject, injectable } from 'inversify';
-import { createRemoteJWKSet, type JWTVerifyGetKey } from 'jose';
+import type { JWTVerifyGetKey } from 'jose';
 import { allowInsecureRequests, discovery } from 'openid-client';
+import { SpanStatusCode } from '@opentelemetry/api';
+import { Telemetry } from '../../../core/index.js';
 import { EnterpriseSettings } from './enterprise-options.js';
 import type { IdpProvider } from './idp-provider-store.js';
+import { KeySourceError, RemoteKeySet } from './remote-key-set.js';
+
+export { KeySourceError } from './remote-key-set.js';
 
 const DISCOVERY_TTL_MS = 60 * 60_000;
 const DISCOVERY_FAILURE_TTL_MS = 30_000;
 const JWKS_MAX_AGE_MS = 10 * 60_000;
-const FETCH_TIMEOUT_MS = 5_000;
 const LOOPBACK = new Set(['127.0.0.1', 'localhost', '[::1]']);
-
-/** The IdP's keys could not be located or fetched (discovery failed, JWKS unreachable). */
-export class KeySourceError extends Error {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'KeySourceError';
-  }
-}
 
 interface Discovered {
   readonly jwksUri: string | undefined;
@@ -26,26 +22,52 @@ interface Discovered {
 
 /**
  * Signing keys of identity providers: the JWKS URL (configured, or found by OpenID discovery and
- * cached for an hour) and one remote key set per URL. A token with an unknown `kid` makes the key
- * set refetch, at most once per cooldown, so forged `kid`s cannot hammer the IdP.
+ * cached for an hour) and one {@link RemoteKeySet} per URL. A token with an unknown `kid` makes the
+ * key set refetch, at most once per cooldown — failed and timed-out fetches count too — so neither
+ * forged `kid`s nor an IdP outage can make us hammer the IdP.
  */
 @injectable()
 export class JwksCache {
-  private readonly sets = new Map<string, JWTVerifyGetKey>();
+  private readonly sets = new Map<string, RemoteKeySet>();
   private readonly discovered = new Map<string, Promise<Discovered>>();
 
-  constructor(@inject(EnterpriseSettings) private readonly settings: EnterpriseSettings) {}
+  constructor(
+    @inject(EnterpriseSettings) private readonly settings: EnterpriseSettings,
+    @inject(Telemetry) private readonly telemetry: Telemetry,
+  ) {}
 
   /** The key resolver for `idp`'s tokens. */
   async keysFor(idp: IdpProvider): Promise<JWTVerifyGetKey> {
     const jwksUri = idp.jwksUri ?? (await this.discoverJwksUri(idp));
+    return this.keySet(jwksUri).getKey;
+  }
+
+  /** The key set fetched from `jwksUri` (its fetch attempts and last failure). */
+  keySet(jwksUri: string): RemoteKeySet {
     let set = this.sets.get(jwksUri);
     if (!set) {
-      set = createRemoteJWKSet(new URL(jwksUri), {
-        cooldownDuration: this.settings.jwksRefetchCooldownMs,
-        cacheMaxAge: JWKS_MAX_AGE_MS,
-        timeoutDuration: FETCH_TIMEOUT_MS,
+      const created: RemoteKeySet = new RemoteKeySet(jwksUri, {
+        cooldownMs: this.settings.jwksRefetchCooldownMs,
+        maxAgeMs: JWKS_MAX_AGE_MS,
+        timeoutMs: this.settings.jwksFetchTimeoutMs,
+        // Each download is a span (under the authentication that needed it) and a count.
+        observe: (attempt) =>
+          this.telemetry.span(
+            'gatehouse.jwks.fetch',
+            undefined,
+            async (span) => {
+              await attempt();
+              const ok = created.lastError === undefined;
+              this.telemetry.jwksFetch(ok ? 'ok' : 'error');
+              if (!ok && span.isRecording()) {
+                span.setAttribute('error.type', 'KeySourceError');
+                span.setStatus({ code: SpanStatusCode.ERROR });
+              }
+            },
+            { 'url.full': jwksUri },
+          ),
       });
+      set = created;
       this.sets.set(jwksUri, set);
     }
     return set;
@@ -56,7 +78,7 @@ export class JwksCache {
     const jwksUri = idp.jwksUri ?? (await this.discoverJwksUri(idp, true));
     let response: Response;
     try {
-      response = await fetch(jwksUri, { signal: AbortSignal.timeout(FETCH_TIMEOUT_MS), headers: { accept: 'application/json' } });
+      response = await fetch(jwksUri, { signal: AbortSignal.timeout(this.settings.jwksFetchTimeoutMs), headers: { accept: 'application/json' } });
     } catch (error) {
       throw new KeySourceError(`The JWKS at ${jwksUri} could not be fetched.`, { cause: error });
     }
@@ -87,7 +109,7 @@ export class JwksCache {
       const insecure = url.protocol === 'http:' && LOOPBACK.has(url.hostname);
       const config = await discovery(url, 'gatehouse', undefined, undefined, {
         execute: insecure ? [allowInsecureRequests] : [],
-        timeout: FETCH_TIMEOUT_MS / 1000,
+        timeout: Math.max(1, Math.ceil(this.settings.jwksFetchTimeoutMs / 1000)),
       });
       const metadata = config.serverMetadata();
       if (metadata.issuer !== issuer) throw new Error(`the discovery document names issuer ${metadata.issuer}`);

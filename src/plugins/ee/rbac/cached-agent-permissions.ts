@@ -1,14 +1,12 @@
 import { inject, injectable } from 'inversify';
-import { Database } from '../../../core/index.js';
+import { BoundedCache, ChangeFeed, Database, Logger } from '../../../core/index.js';
 import type { AgentPermissions } from '../contracts.js';
 import { RbacSettings } from './rbac-settings.js';
 
-interface Entry {
-  readonly permissions: readonly string[];
-  readonly until: number;
-}
-
 const MAX_ENTRIES = 10_000;
+
+/** Published when a tenant's roles or an agent's role assignments change. */
+export const GRANTS_CHANGED = 'ee.grants.changed';
 const key = (tenant: string, agentId: string): string => `${tenant}\u0000${agentId}`;
 
 function parsePermissions(value: unknown): string[] {
@@ -16,23 +14,43 @@ function parsePermissions(value: unknown): string[] {
   return Array.isArray(list) ? list.filter((item): item is string => typeof item === 'string') : [];
 }
 
-/** The permissions an agent's roles grant, cached per agent for a short, bounded time. */
+/**
+ * The permissions an agent's roles grant, cached per agent for a short, bounded time and dropped
+ * on every instance when a role or an assignment changes (through the change feed).
+ */
 @injectable()
 export class CachedAgentPermissions implements AgentPermissions {
-  private readonly cache = new Map<string, Entry>();
+  private readonly cache: BoundedCache<readonly string[]>;
   // Bumped on every invalidation, so a load that raced with a change is not cached.
   private generation = 0;
 
   constructor(
     @inject(Database) private readonly database: Database,
-    @inject(RbacSettings) private readonly settings: RbacSettings,
-  ) {}
+    @inject(RbacSettings) settings: RbacSettings,
+    @inject(ChangeFeed) private readonly changes: ChangeFeed,
+    @inject(Logger) private readonly logger: Logger,
+  ) {
+    this.cache = new BoundedCache({
+      maxEntries: MAX_ENTRIES,
+      ttlMs: settings.permissionCacheTtlMs,
+      sizeOf: (permissions) => 64 + permissions.reduce((sum, permission) => sum + permission.length * 2 + 16, 0),
+    });
+    changes.subscribe(
+      GRANTS_CHANGED,
+      (payload) => {
+        if (typeof payload.tenant === 'string') this.forget(payload.tenant, typeof payload.agentId === 'string' ? payload.agentId : undefined);
+      },
+      () => {
+        this.generation++;
+        this.cache.clear();
+      },
+    );
+  }
 
   async permissionsOf(tenant: string, agentId: string): Promise<readonly string[]> {
     const k = key(tenant, agentId);
-    const now = Date.now();
     const cached = this.cache.get(k);
-    if (cached && cached.until > now) return cached.permissions;
+    if (cached) return cached;
     const generation = this.generation;
     const rows = (await this.database
       .forTenant(tenant)
@@ -42,21 +60,24 @@ export class CachedAgentPermissions implements AgentPermissions {
       .andWhere('roles.tenant', tenant)
       .select('roles.permissions')) as { permissions: unknown }[];
     const permissions = Object.freeze([...new Set(rows.flatMap((row) => parsePermissions(row.permissions)))].sort());
-    if (generation === this.generation) {
-      if (this.cache.size >= MAX_ENTRIES) this.cache.delete(this.cache.keys().next().value!);
-      this.cache.delete(k);
-      this.cache.set(k, { permissions, until: now + this.settings.permissionCacheTtlMs });
-    }
+    if (generation === this.generation) this.cache.set(k, permissions);
     return permissions;
   }
 
   invalidate(tenant: string, agentId?: string): void {
+    this.forget(tenant, agentId);
+    this.changes.publish(GRANTS_CHANGED, agentId === undefined ? { tenant } : { tenant, agentId }).catch((error: unknown) => {
+      this.logger.warn({ err: error, tenant }, 'could not tell other instances about a role change; they notice within the cache time-to-live');
+    });
+  }
+
+  private forget(tenant: string, agentId: string | undefined): void {
     this.generation++;
     if (agentId !== undefined) {
       this.cache.delete(key(tenant, agentId));
       return;
     }
     const prefix = `${tenant}\u0000`;
-    for (const k of [...this.cache.keys()]) if (k.startsWith(prefix)) this.cache.delete(k);
+    this.cache.deleteWhere((_, k) => k.startsWith(prefix));
   }
 }

@@ -15,6 +15,8 @@ const ACTIONS: Record<HttpMethod, string> = {
 const EXTENSION = {
   permission: 'x-gatehouse-permission',
   requiresApproval: 'x-gatehouse-requires-approval',
+  approvalRequired: 'x-approval-required',
+  approvers: 'x-gatehouse-approvers',
   displayName: 'x-gatehouse-display-name',
   keywords: 'x-gatehouse-keywords',
 } as const;
@@ -280,6 +282,10 @@ export function buildOperations(document: LoadedDocument, overrides: { label: st
       if (extendedPermission !== undefined && !text(extendedPermission)) refs.fail(`${at}/${EXTENSION.permission}`, 'must be a non-empty string');
       const extendedApproval = raw[EXTENSION.requiresApproval];
       if (extendedApproval !== undefined && typeof extendedApproval !== 'boolean') refs.fail(`${at}/${EXTENSION.requiresApproval}`, 'must be a boolean');
+      const approvalRequired = raw[EXTENSION.approvalRequired];
+      if (approvalRequired !== undefined && typeof approvalRequired !== 'boolean') refs.fail(`${at}/${EXTENSION.approvalRequired}`, 'must be a boolean');
+      const extendedApprovers = raw[EXTENSION.approvers];
+      if (extendedApprovers !== undefined && extendedApprovers !== 1 && extendedApprovers !== 2) refs.fail(`${at}/${EXTENSION.approvers}`, 'must be 1 or 2');
       const keywords = raw[EXTENSION.keywords];
       const pathExample = Object.fromEntries(
         parameters.filter((p) => p.in === 'path' && isObject(p.schema) && p.schema.example !== undefined).map((p) => [p.name, (p.schema as JsonObject).example]),
@@ -304,7 +310,8 @@ export function buildOperations(document: LoadedDocument, overrides: { label: st
         ],
         playbooks: override.playbooks ?? [],
         permission: override.permission ?? text(extendedPermission) ?? derivedPermission(method, path, tags),
-        requiresApproval: override.requiresApproval ?? extendedApproval === true,
+        requiresApproval: override.requiresApproval ?? (extendedApproval === true || approvalRequired === true),
+        approvers: override.approvers ?? (extendedApprovers === 2 ? 2 : 1),
         deprecated: raw.deprecated === true,
         keywords: [...(override.keywords ?? []), ...(Array.isArray(keywords) ? keywords.filter((k): k is string => typeof k === 'string') : [])],
         inputSchema,

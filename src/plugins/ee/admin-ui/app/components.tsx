@@ -19,6 +19,30 @@ export function formErrors(error: unknown): FormErrors {
   return { fields: {}, form: error instanceof Error ? error.message : String(error) };
 }
 
+/**
+ * Problems found in the page before anything is sent (shape, and the classic preset mistakes): as
+ * form errors when there are any, so every field's problem shows at once; undefined otherwise.
+ */
+export function clientErrors(problems: Record<string, string | undefined>): FormErrors | undefined {
+  const fields: Record<string, string> = {};
+  for (const [name, message] of Object.entries(problems)) if (message) fields[name] = message;
+  return Object.keys(fields).length ? { fields } : undefined;
+}
+
+/** A URL the server can accept (https, or http on a loopback host), or a message saying what is wrong. */
+export function urlProblem(value: string, what: string): string | undefined {
+  const text = value.trim();
+  if (!text) return `Enter the ${what}.`;
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    return `Enter the ${what} as a full URL starting with https://.`;
+  }
+  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && ['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname))) return `The ${what} must start with https://.`;
+  return undefined;
+}
+
 export function FieldError({ errors, name }: { errors: FormErrors; name: string }) {
   const message = errors.fields[name];
   return message ? (
@@ -144,6 +168,22 @@ export function ConfirmButton({ label, question, onConfirm }: { label: string; q
         Cancel
       </button>
     </span>
+  );
+}
+
+/** How long ago, in words ("12 seconds ago", "3 minutes ago"), with the exact time on hover. */
+export function Ago({ iso, now = Date.now() }: { iso: string | null; now?: number }) {
+  if (!iso) return <span class="muted">never</span>;
+  const date = new Date(iso);
+  if (Number.isNaN(date.getTime())) return <span>{iso}</span>;
+  const seconds = Math.max(0, Math.round((now - date.getTime()) / 1000));
+  const [count, unit] =
+    seconds < 60 ? [seconds, 'second'] : seconds < 3600 ? [Math.floor(seconds / 60), 'minute'] : seconds < 86_400 ? [Math.floor(seconds / 3600), 'hour'] : [Math.floor(seconds / 86_400), 'day'];
+  const text = seconds < 5 ? 'just now' : `${count} ${unit}${count === 1 ? '' : 's'} ago`;
+  return (
+    <time dateTime={date.toISOString()} title={date.toLocaleString()}>
+      {text}
+    </time>
   );
 }
 

@@ -1,6 +1,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import { api, type Idp } from './api.js';
-import { ConfirmButton, Empty, Field, FieldError, FormError, formErrors, NO_ERRORS, Notice, Status, type FormErrors, FormFooter, runThenReload } from './components.js';
+import { directoryIdProblem, issuerProblem, realmUrlProblem } from '../../identity/preset-hints.js';
+import { clientErrors, ConfirmButton, Empty, Field, FieldError, FormError, formErrors, NO_ERRORS, Notice, Status, type FormErrors, FormFooter, runThenReload, urlProblem } from './components.js';
 
 type Kind = Idp['kind'];
 
@@ -84,6 +85,20 @@ function bodyOf(kind: Kind, form: Record<string, string>): Record<string, unknow
   return body;
 }
 
+/** Every problem the page can see before saving: missing fields and the classic preset mistakes. */
+function problemsOf(kind: Kind, form: Record<string, string>): FormErrors | undefined {
+  const value = (name: string) => (form[name] ?? '').trim();
+  const skew = value('clockSkewSeconds');
+  return clientErrors({
+    name: value('name') ? undefined : 'Enter a name: it is how this provider is shown to admins.',
+    directoryId: kind === 'entra' ? directoryIdProblem(value('directoryId')) : undefined,
+    realmUrl: kind === 'keycloak' ? (urlProblem(value('realmUrl'), 'realm URL') ?? realmUrlProblem(value('realmUrl'))) : undefined,
+    issuer: kind === 'custom' ? (urlProblem(value('issuer'), 'issuer') ?? issuerProblem(value('issuer'))) : undefined,
+    jwksUri: value('jwksUri') ? urlProblem(value('jwksUri'), 'JWKS URL') : undefined,
+    clockSkewSeconds: skew && !(/^\d+$/.test(skew) && Number(skew) <= 300) ? 'Clock skew is a whole number of seconds from 0 to 300.' : undefined,
+  });
+}
+
 function IdpForm({ existing, onDone, onCancel }: { existing?: Idp; onDone: () => void; onCancel: () => void }) {
   const [kind, setKind] = useState<Kind>(existing?.kind ?? 'entra');
   const [form, setForm] = useState<Record<string, string>>(existing ? formOf(existing) : { tokenVersion: 'v2', tokenType: 'any' });
@@ -96,6 +111,8 @@ function IdpForm({ existing, onDone, onCancel }: { existing?: Idp; onDone: () =>
       aria-label={existing ? 'Edit identity provider' : 'Add identity provider'}
       onSubmit={async (event) => {
         event.preventDefault();
+        const problems = problemsOf(kind, form);
+        if (problems) return setErrors(problems);
         try {
           const body = bodyOf(kind, form);
           if (existing) await api('PATCH', `/api/v1/mcp/idp-providers/${existing.id}`, body);

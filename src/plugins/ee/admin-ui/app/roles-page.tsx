@@ -1,6 +1,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import { api, type KnownPermission, type Role } from './api.js';
-import { ConfirmButton, Empty, Field, FieldError, FormError, formErrors, NO_ERRORS, Notice, type FormErrors, FormFooter } from './components.js';
+import { PERMISSION_PATTERN } from '../../rbac/permission-pattern.js';
+import { clientErrors, ConfirmButton, Empty, Field, FieldError, FormError, formErrors, NO_ERRORS, Notice, type FormErrors, FormFooter } from './components.js';
 
 function RoleForm({ existing, known, onDone, onCancel }: { existing?: Role; known: KnownPermission[]; onDone: () => void; onCancel: () => void }) {
   const knownNames = known.map((entry) => entry.permission);
@@ -16,6 +17,12 @@ function RoleForm({ existing, known, onDone, onCancel }: { existing?: Role; know
       onSubmit={async (event) => {
         event.preventDefault();
         const extra = patterns.split(/[\s,]+/).filter(Boolean);
+        const bad = extra.filter((pattern) => !PERMISSION_PATTERN.test(pattern));
+        const problems = clientErrors({
+          name: name.trim() ? undefined : 'Enter a name: it is how this role is offered when you give roles to agents.',
+          permissions: bad.length ? `Not a permission pattern: ${bad.join(', ')}. Each looks like resource:action, resource:* or *.` : undefined,
+        });
+        if (problems) return setErrors(problems);
         const body: Record<string, unknown> = { name: name.trim(), permissions: [...new Set([...checked, ...extra])] };
         if (description.trim() || existing?.description) body.description = description.trim();
         try {

@@ -1,0 +1,183 @@
+import { inject, injectable } from 'inversify';
+import { AuditSink, type AuditEvent, type AuditOutcome } from '../ports/audit-sink.js';
+import { Policy, type PolicyDecision, type PolicyRequest } from '../ports/policy.js';
+import { Logger, safeLog } from '../log/logger.js';
+import { AuditUnavailableError, PermissionDeniedError, ToolError } from '../errors.js';
+import { callAuditEvent, type CallContext } from './call-context.js';
+import { Telemetry } from '../telemetry/telemetry.js';
+
+/** A schema the sequence can validate with (zod's `safeParse` shape). */
+export interface ArgumentSchema<T = unknown> {
+  safeParse(value: unknown): { success: true; data: T } | { success: false; error: { issues: readonly { path: readonly PropertyKey[]; message: string }[] } };
+}
+
+/** The caller-safe text of validation issues: at most ten, `path: message`, `; `-separated. */
+export function describeIssues(issues: readonly { path: readonly PropertyKey[]; message: string }[]): string {
+  return issues
+    .slice(0, 10)
+    .map((issue) => (issue.path.length ? `${issue.path.map(String).join('.')}: ${issue.message}` : issue.message))
+    .join('; ');
+}
+
+/** Why a governed call did not go through; each pipeline maps it onto its own error tier. */
+export type Refusal =
+  | { readonly kind: 'denied'; readonly reason: string; readonly message: string; readonly missingPermission?: string }
+  | { readonly kind: 'invalid'; readonly message: string };
+
+/** How a handler run ended when it threw. `thrown` is the raw value, for pipeline-specific tiers. */
+export type Failure =
+  | { readonly kind: 'denied'; readonly message: string; readonly thrown: unknown }
+  | { readonly kind: 'error'; readonly message: string; readonly thrown: unknown }
+  | { readonly kind: 'failed'; readonly message: string; readonly thrown: unknown };
+
+export type Ran<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly failure: Failure };
+
+/** Reads a property of a thrown value without letting a hostile getter or proxy throw again. */
+function probe<T>(read: () => T, fallback: T): T {
+  try {
+    return read();
+  } catch {
+    return fallback;
+  }
+}
+
+/**
+ * One governed MCP call (a tool, a resource read, a prompt): the shared policy → audit → validate
+ * → execute sequence. Every path records exactly one audit event, and records it before anything
+ * is logged, so a logger that fails cannot lose the event.
+ */
+export class GovernedCall {
+  private readonly started = performance.now();
+  private recorded = false;
+  /** The name the caller asked for (the audit target may be narrowed later). */
+  private readonly requested: string;
+
+  constructor(
+    private readonly audit: AuditSink,
+    private readonly policy: Policy,
+    private readonly logger: Logger,
+    private readonly telemetry: Telemetry,
+    readonly call: CallContext,
+    readonly action: string,
+    /** What the audit row names; a tool may narrow it (`auditTarget`) while it runs. */
+    public target: string,
+    readonly args: unknown,
+    public details?: Readonly<Record<string, unknown>>,
+  ) {
+    this.requested = target;
+  }
+
+  /** Record the call's one audit event. Later calls are ignored: one call, one row. */
+  record(outcome: AuditOutcome, decision: AuditEvent['decision'], reason: string | undefined): void {
+    if (this.recorded) return;
+    this.recorded = true;
+    const { target, details, args } = this;
+    const known = !(outcome === 'refused' && reason === 'unknown tool');
+    this.telemetry.governed(this.call.observation, this.call.principal.tenant, this.action, known ? this.requested : undefined, decision, outcome);
+    this.audit.record(callAuditEvent(this.call, this.started, { action: this.action, target, details, decision, reason, outcome, arguments: args }));
+  }
+
+  /** Ask the policy without recording (listing, completion). */
+  decide(request: PolicyRequest): Promise<PolicyDecision> {
+    return this.telemetry.span('gatehouse.policy', this.call.observation, () => this.policy.decide(this.call.principal, request));
+  }
+
+  /**
+   * Ask the policy. A denial is recorded and returned; an allowed call is refused with
+   * `AuditUnavailableError` when the audit trail cannot take its event (never run unaudited).
+   */
+  async authorize(request: PolicyRequest): Promise<Refusal | undefined> {
+    return this.authorizeDecided(await this.decide(request));
+  }
+
+  /**
+   * Like {@link authorize}, for a call that can be held for approval: a "needs approval" answer is
+   * returned as `needsApproval` (not recorded) for the caller to settle through the approval gate.
+   */
+  async authorizeApprovable(request: PolicyRequest): Promise<{ refusal?: Refusal; needsApproval?: PolicyDecision }> {
+    const decision = await this.decide(request);
+    if (!decision.allow && decision.needsApproval) {
+      if (!this.audit.accepting()) throw new AuditUnavailableError();
+      return { needsApproval: decision };
+    }
+    const refusal = await this.authorizeDecided(decision);
+    return refusal ? { refusal } : {};
+  }
+
+  private async authorizeDecided(decision: PolicyDecision): Promise<Refusal | undefined> {
+    if (!decision.allow) {
+      this.record('denied', 'denied', decision.reason);
+      return { kind: 'denied', reason: decision.reason, message: `Permission denied: ${decision.reason}`, missingPermission: decision.missingPermission };
+    }
+    if (!this.audit.accepting()) throw new AuditUnavailableError();
+    return undefined;
+  }
+
+  /** Validate the arguments (an object, then the schema if any); a refusal is recorded. */
+  validate<T>(schema: ArgumentSchema<T> | undefined, what: string): { ok: true; data: T } | { ok: false; refusal: Refusal } {
+    const { args } = this;
+    if (typeof args !== 'object' || args === null || Array.isArray(args)) {
+      this.record('refused', 'allowed', 'invalid arguments');
+      return { ok: false, refusal: { kind: 'invalid', message: `Invalid arguments for ${what}: "arguments" must be an object.` } };
+    }
+    if (!schema) return { ok: true, data: args as T };
+    const parsed = schema.safeParse(args);
+    if (!parsed.success) {
+      const detail = describeIssues(parsed.error.issues);
+      this.record('refused', 'allowed', `invalid arguments: ${detail}`);
+      return { ok: false, refusal: { kind: 'invalid', message: `Invalid arguments for ${what}: ${detail}` } };
+    }
+    return { ok: true, data: parsed.data };
+  }
+
+  /**
+   * Run the handler. Whatever it throws (any value at all) ends as a `Failure`, recorded first and
+   * logged after; `isCallerError` lets a pipeline pass its own caller-facing errors through as
+   * `error` outcomes. The success outcome is left to the caller, which may still reject the value.
+   */
+  async execute<T>(run: () => Promise<T> | T, what: string, isCallerError: (thrown: unknown) => string | undefined = () => undefined): Promise<Ran<T>> {
+    try {
+      return { ok: true, value: await this.telemetry.span('gatehouse.handler', this.call.observation, run) };
+    } catch (thrown) {
+      return { ok: false, failure: this.fail(thrown, what, isCallerError) };
+    }
+  }
+
+  /** Record and log an internal failure found after the handler returned (e.g. a bad result). */
+  internalFailure(reason: string, what: string, fields: Record<string, unknown>): Failure {
+    this.record('failed', 'allowed', reason);
+    safeLog(this.logger, 'error', { ...fields, requestId: this.call.requestId }, reason);
+    return { kind: 'failed', message: `${what} failed with an internal error (request ${this.call.requestId}).`, thrown: undefined };
+  }
+
+  private fail(thrown: unknown, what: string, isCallerError: (thrown: unknown) => string | undefined): Failure {
+    if (probe(() => thrown instanceof PermissionDeniedError, false)) {
+      const { reason, message } = thrown as PermissionDeniedError;
+      this.record('denied', 'denied', reason);
+      return { kind: 'denied', message, thrown };
+    }
+    const callerMessage = probe(() => (thrown instanceof ToolError ? thrown.message : isCallerError(thrown)), undefined);
+    if (callerMessage !== undefined) {
+      this.record('error', 'allowed', callerMessage);
+      return { kind: 'error', message: callerMessage, thrown };
+    }
+    this.record('failed', 'allowed', this.call.signal.aborted ? 'aborted' : 'handler threw');
+    safeLog(this.logger, 'error', { err: thrown, target: this.target, requestId: this.call.requestId }, 'handler failed');
+    return { kind: 'failed', message: `${what} failed with an internal error (request ${this.call.requestId}).`, thrown };
+  }
+}
+
+/** Starts governed calls; one per MCP request that runs a handler. */
+@injectable()
+export class GovernedCalls {
+  constructor(
+    @inject(AuditSink) private readonly audit: AuditSink,
+    @inject(Policy) private readonly policy: Policy,
+    @inject(Logger) private readonly logger: Logger,
+    @inject(Telemetry) private readonly telemetry: Telemetry,
+  ) {}
+
+  begin(call: CallContext, action: string, target: string, args: unknown, details?: Readonly<Record<string, unknown>>): GovernedCall {
+    return new GovernedCall(this.audit, this.policy, this.logger, this.telemetry, call, action, target, args, details);
+  }
+}

@@ -1,0 +1,101 @@
+import { createLocalJWKSet, errors, type FlattenedJWSInput, type JSONWebKeySet, type JWSHeaderParameters, type JWTVerifyGetKey } from 'jose';
+
+/** The IdP's keys could not be located or fetched (discovery failed, JWKS unreachable). */
+export class KeySourceError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'KeySourceError';
+  }
+}
+
+export interface RemoteKeySetOptions {
+  /** Minimum time between two fetch attempts, successful or not. */
+  readonly cooldownMs: number;
+  /** Keys older than this are refetched on next use (when the cooldown allows). */
+  readonly maxAgeMs: number;
+  /** How long one fetch may take. */
+  readonly timeoutMs: number;
+  /** Wraps each fetch attempt (to trace and count it); it must run `attempt` once. */
+  readonly observe?: (attempt: () => Promise<void>) => Promise<void>;
+}
+
+type KeyResolver = (header: JWSHeaderParameters, token: FlattenedJWSInput) => ReturnType<JWTVerifyGetKey>;
+
+/**
+ * One IdP's JWKS, fetched on demand. Every fetch attempt — successful, failed or timed out —
+ * starts the cooldown, so neither unknown `kid`s nor an IdP outage can make us fetch more than
+ * once per cooldown; concurrent callers share one fetch. Keys that were fetched once keep being
+ * used while refetches fail. The last failure is kept and reported until a fetch succeeds.
+ */
+export class RemoteKeySet {
+  private keys: KeyResolver | undefined;
+  private fetchedAt = 0;
+  private attemptedAt = Number.NEGATIVE_INFINITY;
+  private pending: Promise<void> | undefined;
+  /** Why the last fetch failed, until one succeeds. */
+  lastError: KeySourceError | undefined;
+  /** Fetch attempts made (for diagnostics). */
+  attempts = 0;
+
+  constructor(
+    readonly url: string,
+    private readonly options: RemoteKeySetOptions,
+  ) {}
+
+  /** A resolver for `jwtVerify`. */
+  readonly getKey: JWTVerifyGetKey = async (header, token) => {
+    if (!this.keys || Date.now() - this.fetchedAt >= this.options.maxAgeMs) await this.refresh();
+    if (!this.keys) throw this.lastError ?? new KeySourceError(`The JWKS at ${this.url} has not been fetched yet.`);
+    try {
+      return await this.keys(header, token);
+    } catch (error) {
+      if (!(error instanceof errors.JWKSNoMatchingKey)) throw error;
+      if (!this.mayFetch()) throw error;
+      await this.refresh();
+      if (!this.keys) throw this.lastError ?? error;
+      return this.keys(header, token);
+    }
+  };
+
+  private mayFetch(): boolean {
+    return this.pending !== undefined || Date.now() - this.attemptedAt >= this.options.cooldownMs;
+  }
+
+  /** Fetch now unless an attempt was made within the cooldown (then share or skip it). */
+  private async refresh(): Promise<void> {
+    if (this.pending) return this.pending;
+    if (!this.mayFetch()) return;
+    this.attemptedAt = Date.now();
+    this.attempts++;
+    const attempt = (): Promise<void> => this.fetchKeys();
+    this.pending = (this.options.observe ? this.options.observe(attempt) : attempt()).finally(() => {
+      // The cooldown runs from the end of the attempt: a slow failure does not shorten it.
+      this.attemptedAt = Date.now();
+      this.pending = undefined;
+    });
+    return this.pending;
+  }
+
+  private async fetchKeys(): Promise<void> {
+    let body: unknown;
+    try {
+      const response = await fetch(this.url, { signal: AbortSignal.timeout(this.options.timeoutMs), headers: { accept: 'application/json' } });
+      if (!response.ok) {
+        await response.body?.cancel().catch(() => undefined);
+        throw new KeySourceError(`The JWKS at ${this.url} answered HTTP ${response.status}.`);
+      }
+      body = await response.json().catch(() => undefined);
+      if (!body || typeof body !== 'object' || !Array.isArray((body as { keys?: unknown }).keys)) throw new KeySourceError(`The document at ${this.url} is not a JWKS.`);
+      this.keys = createLocalJWKSet(body as JSONWebKeySet);
+      this.fetchedAt = Date.now();
+      this.lastError = undefined;
+    } catch (error) {
+      const timedOut = (error as { name?: string }).name === 'TimeoutError';
+      this.lastError =
+        error instanceof KeySourceError
+          ? error
+          : new KeySourceError(timedOut ? `The JWKS at ${this.url} did not answer within ${this.options.timeoutMs} ms.` : `The JWKS at ${this.url} could not be fetched.`, { cause: error });
+      // Keys fetched earlier stay in use.
+    }
+  }
+}
