@@ -69,7 +69,7 @@ export interface GovernanceTestEngine extends TestEngine {
 }
 
 export async function governanceEngine(
-  options: { edition?: EnterpriseOptions; database?: { knex: Knex }; tenant?: string; plugins?: PluginDefinition[]; metrics?: MetricsOptions } = {},
+  options: { edition?: EnterpriseOptions; database?: { knex: Knex }; tenant?: string; plugins?: PluginDefinition[]; metrics?: MetricsOptions; logger?: Logger } = {},
 ): Promise<GovernanceTestEngine> {
   const t = await createTestEngine({
     plugins: [enterpriseEdition(options.edition), ...(options.plugins ?? [sampleTools])],
