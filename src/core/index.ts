@@ -7,6 +7,7 @@ export { createEngine, type Engine, type ListenOptions, type ToolSummary } from 
 export { EngineConfig, type EngineOptions } from './kernel/config.js';
 export { definePlugin, type PluginDefinition, type PluginSpec, type PluginBinder } from './kernel/plugin.js';
 export { LifecycleContribution } from './kernel/lifecycle.js';
+export { ShutdownError } from './kernel/shutdown-steps.js';
 export { BackgroundWork } from './fleet/background-work.js';
 export { InstanceRegistry, type EngineInstance } from './fleet/instance-registry.js';
 
@@ -64,6 +65,7 @@ export { openDatabase, type DatabaseOptions } from './db/open-database.js';
 export { runMigrations } from './db/migrator.js';
 export { TENANT_ID, assertTenant } from './db/tenant-db.js';
 
+export { presentedCredential, type PresentedCredential } from './http/presented-credential.js';
 export { BoundedCache, approximateBytes, type BoundedCacheOptions, type Clock } from './cache/bounded-cache.js';
 export { Logger, PinoLogger, safeLog, type LogLevel, type LogDestination } from './log/logger.js';
 export { Telemetry, INSTRUMENTATION_SCOPE } from './telemetry/telemetry.js';
