@@ -3,7 +3,7 @@ import { inject, injectable } from 'inversify';
 import { json, type HttpResponse, type RouteContribution, type RouteDefinition, type RouteRequest } from '../../../core/index.js';
 import { AuditQuery, decodeCursor, type AuditEntry, type AuditFilter } from '../audit/audit-query.js';
 import { AdminGuard } from './admin-guard.js';
-import { invalid, queryObject, validated } from './validation.js';
+import { invalid, queryObject, representableDate, validated } from './validation.js';
 
 const DECISIONS = ['allowed', 'denied', 'needs-approval', 'auth-failed', 'admin'];
 const OUTCOMES = ['success', 'error', 'failed', 'denied', 'refused'];
@@ -70,8 +70,8 @@ function filterOf(dto: AuditFilterDto): AuditFilter {
     action: dto.action,
     decision: dto.decision,
     outcome: dto.outcome,
-    from: dto.from ? new Date(dto.from) : undefined,
-    to: dto.to ? new Date(dto.to) : undefined,
+    from: dto.from ? representableDate(dto.from, 'from') : undefined,
+    to: dto.to ? representableDate(dto.to, 'to') : undefined,
   };
 }
 
@@ -133,17 +133,30 @@ export class AuditRoutes implements RouteContribution {
     const admin = await this.guard.admit(req);
     const dto = await validated(AuditExportDto, queryObject(req.query), 'The query');
     const rows = this.audit.all(admin.tenant, filterOf(dto), 500, req.signal);
+    // The first page is read before the status line: a query that fails fails with its own status.
+    const first = await rows.next();
     const csv = dto.format === 'csv';
+    const requestId = req.requestId;
     async function* body(): AsyncGenerator<string> {
       if (csv) yield `${CSV_COLUMNS.join(',')}\r\n`;
       // Lines are grouped into chunks so a large export is not one write per row.
       let chunk = '';
-      for await (const entry of rows) {
-        chunk += csv ? csvLine(entry) : `${JSON.stringify(entry)}\n`;
-        if (chunk.length >= 64 * 1024) {
-          yield chunk;
-          chunk = '';
+      let entries = 0;
+      try {
+        for (let next = first; !next.done; next = await rows.next()) {
+          const entry = next.value;
+          entries++;
+          chunk += csv ? csvLine(entry) : `${JSON.stringify(entry)}\n`;
+          if (chunk.length >= 64 * 1024) {
+            yield chunk;
+            chunk = '';
+          }
         }
+      } catch (error) {
+        // Never a clean end after a failure: JSONL gets a final error record, then the response is
+        // aborted (the HTTP layer drops the connection without ending the body).
+        yield csv ? chunk : `${chunk}${JSON.stringify({ error: { code: 'export_failed', message: `The export failed after ${entries} entries; this file is incomplete (request ${requestId}).` } })}\n`;
+        throw error;
       }
       if (chunk) yield chunk;
     }
