@@ -65,7 +65,7 @@ export class SessionStore {
 
   /** Open sessions on this instance. */
   get count(): number {
-    return this.sessions.size;
+    return this.sessions?.size ?? 0;
   }
 
   create(principal: Principal, clientCapabilities: Record<string, unknown>, protocolVersion: string): McpSession {

@@ -112,6 +112,7 @@ export interface Agent {
   id: string;
   name: string;
   description: string | null;
+  contact: string;
   idpId: string | null;
   issuer: string | null;
   subject: string | null;
@@ -119,6 +120,7 @@ export interface Agent {
   status: string;
   roles: { id: string; name: string }[];
   lastSeenAt: string | null;
+  health?: { state: 'ready' | 'attention' | 'blocked'; notes: string[] };
   createdAt: string;
 }
 

@@ -1,3 +1,4 @@
+import { focusedId } from './focus.js';
 import { useEffect, useState } from 'preact/hooks';
 import { api, type Idp } from './api.js';
 import { directoryIdProblem, issuerProblem, realmUrlProblem } from '../../identity/preset-hints.js';
@@ -215,6 +216,10 @@ export function IdpsPage() {
 
   const load = () => api<Idp[]>('GET', '/api/v1/mcp/idp-providers').then(setIdps, (e: Error) => setError(e.message));
   useEffect(() => void load(), []);
+  const focus = focusedId();
+  useEffect(() => {
+    if (focus && idps) document.getElementById(`idp-${focus}`)?.scrollIntoView({ block: 'center' });
+  }, [focus, idps === undefined]);
 
   const act = (run: () => Promise<unknown>) => runThenReload(run, load, setError);
 
@@ -266,7 +271,7 @@ export function IdpsPage() {
               {idps.map((idp) => {
                 const result = tests[idp.id];
                 return (
-                  <tr key={idp.id} data-idp={idp.name}>
+                  <tr key={idp.id} data-idp={idp.name} id={`idp-${idp.id}`} class={focus === idp.id ? 'selected' : undefined}>
                     <td>{idp.name}</td>
                     <td>{presetOf(idp.kind).title}</td>
                     <td class="mono">{idp.issuer}</td>

@@ -4,6 +4,7 @@ import { api, ApiError, setCsrfToken, whenSignedOut, type SessionInfo } from './
 import { FormError, Field, formErrors, NO_ERRORS, type FormErrors } from './components.js';
 import { AccessPage } from './access-page.js';
 import { AgentsPage } from './agents-page.js';
+import { ApprovalsPage } from './approvals-page.js';
 import { AuditPage } from './audit-page.js';
 import { IdpsPage } from './idps-page.js';
 import { RolesPage } from './roles-page.js';
@@ -13,6 +14,7 @@ const PAGES = [
   { id: 'idps', title: 'Identity providers', view: IdpsPage },
   { id: 'agents', title: 'Agents', view: AgentsPage },
   { id: 'roles', title: 'Roles', view: RolesPage },
+  { id: 'approvals', title: 'Approvals', view: ApprovalsPage },
   { id: 'audit', title: 'Audit', view: AuditPage },
   { id: 'access', title: 'Access check', view: AccessPage },
 ] as const;
@@ -20,7 +22,7 @@ const PAGES = [
 type PageId = (typeof PAGES)[number]['id'];
 
 function pageFromHash(): PageId {
-  const id = location.hash.replace(/^#\/?/, '');
+  const id = location.hash.replace(/^#\/?/, '').split('/')[0];
   return (PAGES.find((page) => page.id === id)?.id ?? 'idps') as PageId;
 }
 
@@ -62,9 +64,13 @@ function SignIn({ onSignedIn }: { onSignedIn: (session: SessionInfo) => void }) 
 function App() {
   const [session, setSession] = useState<SessionInfo | null | undefined>(undefined);
   const [page, setPage] = useState<PageId>(pageFromHash());
+  const [hash, setHash] = useState(location.hash);
 
   useEffect(() => {
-    const onHash = () => setPage(pageFromHash());
+    const onHash = () => {
+      setPage(pageFromHash());
+      setHash(location.hash);
+    };
     addEventListener('hashchange', onHash);
     whenSignedOut(() => {
       setCsrfToken(undefined);
@@ -118,7 +124,7 @@ function App() {
       </header>
       <main class="content">
         <h1>{current.title}</h1>
-        <View key={page} />
+        <View key={hash.startsWith(`#/${page}/`) ? hash : page} />
       </main>
     </div>
   );
