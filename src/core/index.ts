@@ -7,6 +7,8 @@ export { createEngine, type Engine, type ListenOptions, type ToolSummary } from 
 export { EngineConfig, type EngineOptions } from './kernel/config.js';
 export { definePlugin, type PluginDefinition, type PluginSpec, type PluginBinder } from './kernel/plugin.js';
 export { LifecycleContribution } from './kernel/lifecycle.js';
+export { BackgroundWork } from './fleet/background-work.js';
+export { InstanceRegistry, type EngineInstance } from './fleet/instance-registry.js';
 
 export {
   defineTool,

@@ -282,7 +282,7 @@ export class HttpHandler {
     const sessionId = this.sessions.enabled && !isInitialize ? req.header('mcp-session-id') : undefined;
     let session: McpSession | undefined;
     if (sessionId !== undefined) {
-      session = this.sessions.get(sessionId, principal);
+      session = await this.sessions.get(sessionId, principal);
       if (!session) return rpcHttpError(404, message.kind === 'request' ? message.message.id : null, -32001, 'Session not found.');
     }
     if (message.kind === 'response') {
@@ -309,7 +309,7 @@ export class HttpHandler {
       return this.rpcFailure(request.id, error, call);
     }
     const capabilities = request.params?.capabilities;
-    const session = this.sessions.create(
+    const session = await this.sessions.create(
       call.principal,
       typeof capabilities === 'object' && capabilities !== null ? (capabilities as Record<string, unknown>) : {},
       (result as { protocolVersion: string }).protocolVersion,
@@ -322,22 +322,17 @@ export class HttpHandler {
     const principal = await this.auth.authenticate(req, tenantHint, requestId);
     const id = req.header('mcp-session-id');
     if (id === undefined) return rpcHttpError(400, null, ErrorCode.InvalidRequest, `${req.method} needs an MCP-Session-Id header.`);
-    const session = this.sessions.get(id, principal);
+    const session = await this.sessions.get(id, principal);
     if (!session) return rpcHttpError(404, null, -32001, 'Session not found.');
     if (req.method === 'DELETE') {
-      this.sessions.delete(session);
+      await this.sessions.delete(session);
       return { status: 204 };
     }
     if (!accepts(req.header('accept'), 'text/event-stream')) {
       return rpcHttpError(406, null, ErrorCode.InvalidRequest, 'Accept must include text/event-stream.');
     }
     const stream = new SseStream(25_000);
-    session.stream?.close();
-    session.stream = stream;
-    const detach = (): void => {
-      stream.close();
-      if (session.stream === stream) session.stream = undefined;
-    };
+    const detach = this.sessions.attach(session, stream);
     req.signal.addEventListener('abort', detach, { once: true });
     this.shutdown.signal.addEventListener('abort', detach, { once: true });
     return stream.response();

@@ -11,6 +11,8 @@ import { Database } from '../ports/database.js';
 import { ChangeFeed } from '../ports/change-feed.js';
 import { PostgresChangeFeed } from '../changes/postgres-change-feed.js';
 import { InProcessChangeFeed } from '../changes/in-process-change-feed.js';
+import { BackgroundWork } from '../fleet/background-work.js';
+import { InstanceRegistry } from '../fleet/instance-registry.js';
 import type { MigrationSource } from '../ports/migrations.js';
 import { openDatabase, type KnexDatabase } from '../db/open-database.js';
 import { runMigrations } from '../db/migrator.js';
@@ -280,7 +282,7 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
     container.bind(ChangeFeed).toConstantValue(changes);
     container.bind(ToolCatalogToken).toConstantValue(catalog);
     container.bind(McpCatalogToken).toConstantValue(mcpCatalog);
-    for (const service of [SessionStore, ClientExchange, HandlerContextFactory, GovernedCalls, CatalogPipeline, ApiKeyStore, ApiKeyVerifier, ApprovalGate, ToolCallPipeline, ApprovalTasks, McpDispatcher, RequestAuthenticator, HttpHandler, RegistryEntries] as Newable[]) {
+    for (const service of [BackgroundWork, InstanceRegistry, SessionStore, ClientExchange, HandlerContextFactory, GovernedCalls, CatalogPipeline, ApiKeyStore, ApiKeyVerifier, ApprovalGate, ToolCallPipeline, ApprovalTasks, McpDispatcher, RequestAuthenticator, HttpHandler, RegistryEntries] as Newable[]) {
       container.bind(service).toSelf();
     }
     await loadPlugins(container, plugins);
@@ -320,11 +322,16 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
     await changes.start();
     const feed = changes.state();
     if (feed.mode === 'in-process') logger.info({ changes: feed.status }, 'embedded database: single instance, change notifications stay in this process (LISTEN/NOTIFY skipped)');
+    const instances = container.get(InstanceRegistry);
+    await instances.start();
+    const background = container.get(BackgroundWork);
     observeEngine(telemetry, database, container.get(SessionStore));
     await metricsEndpoint?.start();
 
     const lifecycle = container.isBound(LifecycleContribution) ? container.getAll<LifecycleContribution>(LifecycleContribution) : [];
     for (const service of lifecycle) await service.start?.();
+    // After plugins had their chance to register jobs of their own.
+    background.start();
 
     const nodeHandler: NodeHandler = (req, res, next) => {
       handler
@@ -369,7 +376,7 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
       close() {
         closed ??= (async () => {
           await handler.drain();
-          container.get(SessionStore).close();
+          await container.get(SessionStore).close();
           await Promise.all([...servers].map((server) => closeServer(server)));
           await metricsEndpoint?.stop();
           for (const service of [...lifecycle].reverse()) {
@@ -381,6 +388,8 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
           }
           await container.get(ApiKeyVerifier).flushUsage();
           await audit.close();
+          await background.stop();
+          await instances.stop();
           await changes.stop();
           await database.close();
         })();

@@ -128,10 +128,10 @@ export class McpDispatcher {
     return method === 'tools/call' || method === 'resources/read' || method === 'prompts/get' || method === 'completion/complete' || method === 'tasks/result';
   }
 
-  private setLevel(params: Record<string, unknown> | undefined, call: CallContext): unknown {
+  private async setLevel(params: Record<string, unknown> | undefined, call: CallContext): Promise<unknown> {
     const level = params?.level;
     if (!isMcpLogLevel(level)) throw invalidParams('logging/setLevel needs a "level" of debug, info, notice, warning, error, critical, alert or emergency.');
-    if (call.session) call.session.logLevel = level;
+    if (call.session) await this.sessions.update(call.session, { logLevel: level });
     else this.exchange.setLevel(principalKey(call.principal), level);
     return {};
   }

@@ -1,8 +1,9 @@
-import { AuditSink, ConfigError, PendingApprovals, Policy, RouteContribution, type PluginBinder } from '../../core/index.js';
+import { AuditSink, ConfigError, LifecycleContribution, PendingApprovals, Policy, RouteContribution, type PluginBinder } from '../../core/index.js';
 import { AgentPermissions } from './contracts.js';
 import { ApprovalRoutes } from './admin/approval-routes.js';
 import { ApprovalSettings, DEFAULT_APPROVAL_SETTINGS } from './approvals/approval-settings.js';
 import { ApprovalStore } from './approvals/approval-store.js';
+import { ApprovalWebhook } from './approvals/approval-webhook.js';
 import { AccessCheckRoutes } from './admin/access-check-routes.js';
 import { AdminGuard } from './admin/admin-guard.js';
 import { AgentRoutes } from './admin/agent-routes.js';
@@ -38,7 +39,7 @@ export interface GovernanceOptions {
 function approvalSettings(options: GovernanceOptions['approvals'] = {}): ApprovalSettings {
   if (typeof options !== 'object' || options === null) throw new ConfigError('enterpriseEdition(options): approvals must be an object.');
   for (const [name, value] of Object.entries(options)) {
-    if (name === 'ttlMs') positive(value, 'approvals.ttlMs');
+    if (name === 'ttlMs' || name === 'webhookAttempts' || name === 'webhookRetryDelayMs' || name === 'webhookTimeoutMs') positive(value, `approvals.${name}`);
     else if (name === 'uiUrl') {
       if (typeof value !== 'string' || !URL.canParse(value)) throw new ConfigError('enterpriseEdition(options): approvals.uiUrl must be an absolute URL.');
     } else throw new ConfigError(`enterpriseEdition(options): unknown option "approvals.${name}".`);
@@ -114,6 +115,8 @@ export function registerGovernance(binder: PluginBinder, options: GovernanceOpti
   bind(AuditQuery).toSelf();
   bind(ApprovalStore).toSelf();
   bind(PendingApprovals).toService(ApprovalStore);
+  bind(ApprovalWebhook).toSelf();
+  bind(LifecycleContribution).toService(ApprovalWebhook);
 
   bind(AdminGuard).toSelf();
   for (const routes of [RoleRoutes, AgentRoutes, IdpRoutes, AuditRoutes, AccessCheckRoutes, EnterpriseRegistryRoutes, ApprovalRoutes]) bind(RouteContribution).to(routes);

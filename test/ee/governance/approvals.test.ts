@@ -1,3 +1,6 @@
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import { createServer, type IncomingHttpHeaders } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { expect } from 'chai';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { CallToolResultSchema } from '@modelcontextprotocol/sdk/types.js';
@@ -64,7 +67,7 @@ describe('EE approvals', () => {
     ((await t.http('GET', '/api/v1/mcp/approvals?state=pending', { token: t.adminKey })).body.data as { id: string }[]).map((a) => a.id);
 
   before(async () => {
-    t = await governanceEngine({ plugins: [approvalTools], edition: { rbac: { tenantKeys: 'allow' } } });
+    t = await governanceEngine({ plugins: [approvalTools], edition: { rbac: { tenantKeys: 'allow' }, approvals: { webhookRetryDelayMs: 50, uiUrl: 'https://admin.example.com/admin' } } });
     const role = await t.role('ticket admin', ['tickets:delete', 'payments:refund']);
     deleter = await t.connect({ token: (await t.agent({ name: 'deleter', roleIds: [role] })).key });
     secondAdmin = (await t.createKey({ scopes: ['admin'], name: 'second admin' })).secret;
@@ -228,6 +231,64 @@ describe('EE approvals', () => {
     expect((await t.http('GET', tenantUrl, { token: other })).status).to.equal(404);
     expect((await t.http('POST', `${tenantUrl}/approve`, { token: other })).status).to.equal(404);
     expect((await t.http('GET', `/api/v1/mcp/approvals/not-a-uuid`, { token: t.adminKey })).status).to.equal(404);
+  });
+
+  it('posts each new request to the tenant webhook, signed, retried after a failure, with a link to the page', async () => {
+    const received: { headers: IncomingHttpHeaders; body: string }[] = [];
+    let failures = 1;
+    const server = createServer((req, res) => {
+      let body = '';
+      req.on('data', (chunk) => (body += chunk));
+      req.on('end', () => {
+        received.push({ headers: req.headers, body });
+        res.statusCode = failures-- > 0 ? 503 : 204;
+        res.end();
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hooks/approvals`;
+      const bad = await t.http('PUT', '/api/v1/mcp/approval-webhook', { token: t.adminKey, body: { url: 'ftp://example.com' } });
+      expect(bad.status).to.equal(400);
+      expect(bad.body.error.message).to.contain('url must be an http or https URL');
+      const set = await t.http('PUT', '/api/v1/mcp/approval-webhook', { token: t.adminKey, body: { url } });
+      expect(set.status).to.equal(200);
+      const secret = set.body.data.secret as string;
+      expect(secret).to.match(/^whsec_/);
+      expect((await t.http('GET', '/api/v1/mcp/approval-webhook', { token: t.adminKey })).body.data).to.deep.include({ url, active: true });
+
+      // The test button: one delivery, answered with what happened (here the receiver's 503).
+      const tested = await t.http('POST', '/api/v1/mcp/approval-webhook/test', { token: t.adminKey });
+      expect(tested.body.data).to.deep.equal({ delivered: false, status: 503, error: 'HTTP 503' });
+      expect(JSON.parse(received[0]!.body).type).to.equal('approval.test');
+
+      // The first delivery of the request fails (503); the retry gets through.
+      failures = 1;
+      const id = requestIdOf(await deleter.callTool({ name: 'tickets.delete', arguments: { id: 'W-1' } }));
+      const deadline = Date.now() + 5000;
+      while (received.length < 3 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(received).to.have.length(3);
+      expect(received[1]!.body).to.equal(received[2]!.body);
+      expect(received[1]!.headers['gatehouse-delivery']).to.not.equal(received[2]!.headers['gatehouse-delivery']);
+      const delivery = received[2];
+      const event = JSON.parse(delivery!.body);
+      expect(event).to.deep.include({ type: 'approval.requested', id, tool: 'tickets.delete', url: `https://admin.example.com/admin#/approvals?tenant=${t.tenant}` });
+      expect(event.arguments).to.deep.equal({ id: 'W-1' });
+      expect(event.requestedBy.label).to.equal('deleter');
+
+      // What docs/approvals.md tells a receiver to do.
+      const header = String(delivery!.headers['gatehouse-signature']);
+      const [, timestamp, signature] = /^t=(\d+),v1=([0-9a-f]{64})$/.exec(header)!;
+      const expected = createHmac('sha256', secret).update(`${timestamp}.${delivery!.body}`).digest('hex');
+      expect(timingSafeEqual(Buffer.from(signature!, 'hex'), Buffer.from(expected, 'hex'))).to.equal(true);
+      expect(Math.abs(Date.now() / 1000 - Number(timestamp))).to.be.below(60);
+      expect(delivery!.headers['gatehouse-event']).to.equal('approval.requested');
+
+      expect((await t.http('DELETE', '/api/v1/mcp/approval-webhook', { token: t.adminKey })).status).to.equal(200);
+      expect((await t.http('POST', '/api/v1/mcp/approval-webhook/test', { token: t.adminKey })).status).to.equal(404);
+    } finally {
+      server.close();
+    }
   });
 
   describe('over MCP tasks', () => {

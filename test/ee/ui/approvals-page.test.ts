@@ -1,3 +1,5 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { expect } from 'chai';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
@@ -104,5 +106,30 @@ describe('EE admin UI: the Approvals page in Chromium', function () {
     const retry = await agent.callTool({ name: 'payments.refund', arguments: { payment: 'P-9', cents: 1 } });
     expect(text(retry)).to.contain('was denied: duplicate refund');
     expect(refunds).to.have.length(1);
+  });
+
+  it('sets the webhook and sends a test event from the page', async () => {
+    const bodies: string[] = [];
+    const server = createServer((req, res) => {
+      let body = '';
+      req.on('data', (chunk) => (body += chunk));
+      req.on('end', () => {
+        bodies.push(body);
+        res.statusCode = 204;
+        res.end();
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const panel = page.getByRole('region', { name: 'Approval webhook' });
+      await panel.getByLabel('Webhook URL').fill(`http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`);
+      await panel.getByRole('button', { name: 'Save' }).click();
+      await panel.getByText(/Signing secret \(shown once, keep it with the receiver\): whsec_/).waitFor();
+      await panel.getByRole('button', { name: 'Send test event' }).click();
+      await panel.getByText('Test event delivered (HTTP 204).').waitFor();
+      expect(JSON.parse(bodies[0]!).type).to.equal('approval.test');
+    } finally {
+      server.close();
+    }
   });
 });

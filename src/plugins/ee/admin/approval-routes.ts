@@ -1,8 +1,9 @@
-import { IsIn, IsOptional, IsString, Length, MaxLength } from 'class-validator';
+import { IsIn, IsOptional, IsString, IsUrl, Length, MaxLength } from 'class-validator';
 import { inject, injectable } from 'inversify';
 import { Database, HttpError, json, type HttpResponse, type RouteContribution, type RouteDefinition, type RouteRequest } from '../../../core/index.js';
 import { ApprovalDecisionError } from '../approvals/approval-errors.js';
 import { ApprovalStore, type Approval } from '../approvals/approval-store.js';
+import { ApprovalWebhook } from '../approvals/approval-webhook.js';
 import { AuditSinkSettings } from '../audit/audit-sink-settings.js';
 import { redactor } from '../audit/redaction.js';
 import { AdminGuard } from './admin-guard.js';
@@ -29,6 +30,13 @@ export class DenyDto {
   reason!: string;
 }
 
+export class WebhookDto {
+  @IsString({ message: 'url is required (an http or https URL)' })
+  @MaxLength(2000)
+  @IsUrl({ protocols: ['http', 'https'], require_protocol: true, require_tld: false }, { message: 'url must be an http or https URL' })
+  url!: string;
+}
+
 /**
  * `/api/v1/mcp/approvals`: the calls held for approval (pending first), one request with its audit
  * trail, and the approve / deny decisions. Arguments are shown redacted like the audit trail.
@@ -42,6 +50,7 @@ export class ApprovalRoutes implements RouteContribution {
     @inject(ApprovalStore) private readonly approvals: ApprovalStore,
     @inject(Database) private readonly database: Database,
     @inject(AuditSinkSettings) settings: AuditSinkSettings,
+    @inject(ApprovalWebhook) private readonly webhook: ApprovalWebhook,
   ) {
     this.redact = redactor(settings.redaction);
   }
@@ -52,7 +61,40 @@ export class ApprovalRoutes implements RouteContribution {
       { method: 'GET', path: '/api/v1/mcp/approvals/:id', handler: (req) => this.get(req) },
       { method: 'POST', path: '/api/v1/mcp/approvals/:id/approve', handler: (req) => this.decide(req, 'approve') },
       { method: 'POST', path: '/api/v1/mcp/approvals/:id/deny', handler: (req) => this.decide(req, 'deny') },
+      { method: 'GET', path: '/api/v1/mcp/approval-webhook', handler: (req) => this.getWebhook(req) },
+      { method: 'PUT', path: '/api/v1/mcp/approval-webhook', handler: (req) => this.setWebhook(req) },
+      { method: 'DELETE', path: '/api/v1/mcp/approval-webhook', handler: (req) => this.removeWebhook(req) },
+      { method: 'POST', path: '/api/v1/mcp/approval-webhook/test', handler: (req) => this.testWebhook(req) },
     ];
+  }
+
+  private async getWebhook(req: RouteRequest): Promise<HttpResponse> {
+    const admin = await this.guard.admit(req);
+    const config = await this.webhook.get(admin.tenant);
+    return json(200, { data: config ? { url: config.url, active: config.active, updatedAt: config.updatedAt.toISOString() } : null });
+  }
+
+  /** Set the URL; answers the new signing secret, shown this once. */
+  private async setWebhook(req: RouteRequest): Promise<HttpResponse> {
+    const admin = await this.guard.admitChange(req);
+    const { url } = await validated(WebhookDto, await req.json());
+    const config = await this.webhook.set(admin.tenant, url);
+    this.guard.recordChange(req, admin, 'approvals.webhook.set', 'approval-webhook', { url });
+    return json(200, { data: { url: config.url, active: config.active, updatedAt: config.updatedAt.toISOString(), secret: config.secret } });
+  }
+
+  private async removeWebhook(req: RouteRequest): Promise<HttpResponse> {
+    const admin = await this.guard.admitChange(req);
+    if (!(await this.webhook.remove(admin.tenant))) throw notFound('approval webhook');
+    this.guard.recordChange(req, admin, 'approvals.webhook.delete', 'approval-webhook', {});
+    return json(200, { data: { deleted: true } });
+  }
+
+  private async testWebhook(req: RouteRequest): Promise<HttpResponse> {
+    const admin = await this.guard.admitChange(req);
+    const result = await this.webhook.test(admin.tenant);
+    if (!result) throw notFound('approval webhook');
+    return json(200, { data: result });
   }
 
   private view(approval: Approval): Record<string, unknown> {

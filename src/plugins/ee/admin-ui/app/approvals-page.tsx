@@ -123,6 +123,74 @@ function Card({ approval, onDone }: { approval: Approval; onDone: (message: stri
   );
 }
 
+interface Webhook {
+  url: string;
+  active: boolean;
+  secret?: string;
+}
+
+/** The tenant's outgoing webhook: where new requests are announced, and a test button. */
+function WebhookPanel() {
+  const [webhook, setWebhook] = useState<Webhook | null | undefined>();
+  const [url, setUrl] = useState('');
+  const [message, setMessage] = useState<{ text: string; ok: boolean }>();
+  const load = async () => {
+    try {
+      const found = await api<Webhook | null>('GET', '/api/v1/mcp/approval-webhook');
+      setWebhook(found);
+      setUrl(found?.url ?? '');
+    } catch (e) {
+      setMessage({ text: (e as Error).message, ok: false });
+    }
+  };
+  useEffect(() => void load(), []);
+  const run = async (work: () => Promise<string>) => {
+    try {
+      setMessage({ text: await work(), ok: true });
+    } catch (e) {
+      setMessage({ text: (e as Error).message, ok: false });
+    }
+  };
+  return (
+    <section class="card webhook" aria-label="Approval webhook">
+      <h2>Webhook</h2>
+      <p class="muted">Each new request is POSTed to this URL, signed with HMAC-SHA256 (see the docs), with a link to this page.</p>
+      <form
+        class="decision"
+        onSubmit={(event) => {
+          event.preventDefault();
+          void run(async () => {
+            const saved = await api<Webhook>('PUT', '/api/v1/mcp/approval-webhook', { url: url.trim() });
+            setWebhook(saved);
+            return `Saved. Signing secret (shown once, keep it with the receiver): ${saved.secret}`;
+          });
+        }}
+      >
+        <label for="webhook-url">Webhook URL</label>
+        <input id="webhook-url" name="url" type="url" value={url} placeholder="https://hooks.example.com/gatehouse" onInput={(e) => setUrl((e.target as HTMLInputElement).value)} required />
+        <button type="submit" class="primary">
+          Save
+        </button>
+        {webhook ? (
+          <button
+            type="button"
+            onClick={() =>
+              run(async () => {
+                const result = await api<{ delivered: boolean; status?: number; error?: string }>('POST', '/api/v1/mcp/approval-webhook/test');
+                if (!result.delivered) throw new Error(`The test event was not delivered: ${result.error ?? 'no answer'}.`);
+                return `Test event delivered (HTTP ${result.status}).`;
+              })
+            }
+          >
+            Send test event
+          </button>
+        ) : null}
+      </form>
+      {message ? <Notice message={message.text} kind={message.ok ? 'ok' : 'error'} /> : null}
+    </section>
+  );
+}
+
 export function ApprovalsPage() {
   const [approvals, setApprovals] = useState<Approval[] | undefined>();
   const [error, setError] = useState<string>();
@@ -174,6 +242,7 @@ export function ApprovalsPage() {
           ))}
         </>
       )}
+      <WebhookPanel />
     </section>
   );
 }
