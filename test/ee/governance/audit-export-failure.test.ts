@@ -7,7 +7,7 @@ import { expect } from 'chai';
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import knexFactory, { type Knex } from 'knex';
-import { openDatabase } from '@gatehouse-mcp/engine';
+import { AuditSink, openDatabase } from '@gatehouse-mcp/engine';
 import { governanceEngine, type GovernanceTestEngine } from './support.js';
 
 const URL_ = process.env.DATABASE_URL;
@@ -61,19 +61,27 @@ describe('EE audit: the export never hides its own failure', function () {
     close = () => db.close();
     admin = knexFactory({ client: 'pg', connection: URL_ });
     t = await governanceEngine({ database: { knex: db.knex } });
-    // Enough rows for several keyset pages of 500.
+    // Enough rows for several keyset pages of 500, written through the audit sink.
+    const sink = t.engine.resolve<AuditSink>(AuditSink);
     const now = Date.now();
-    const rows = Array.from({ length: ROWS }, (_, i) => ({
-      tenant: t.tenant,
-      occurred_at: new Date(now - i * 1000),
-      action: 'tools/call',
-      target: 'echo',
-      decision: 'allowed',
-      outcome: 'success',
-      request_id: `req-${i}`,
-      reason: `${i} ${'x'.repeat(3_000)}`,
-    }));
-    for (let i = 0; i < rows.length; i += 500) await t.knex('mcp_agent_audit').insert(rows.slice(i, i + 500));
+    for (let i = 0; i < ROWS; i++) {
+      sink.record({
+        time: new Date(now - i * 1000),
+        tenant: t.tenant,
+        principal: undefined,
+        action: 'tools/call',
+        target: 'echo',
+        decision: 'allowed',
+        reason: `${i} ${'x'.repeat(3_000)}`,
+        outcome: 'success',
+        arguments: undefined,
+        latencyMs: 1,
+        requestId: `req-${i}`,
+        clientAddress: '127.0.0.1',
+      });
+      if (i % 1_000 === 999) await sink.flush();
+    }
+    await sink.flush();
   });
   after(async () => {
     await t?.close().catch(() => undefined);
