@@ -93,7 +93,9 @@ describe('EE admin UI: onboarding an agent end to end', function () {
     expect(response.status).to.equal(200);
     await page.locator('.first-call[data-state="done"]').waitFor({ timeout: 10_000 });
     expect(await indicator.textContent()).to.include('First call received');
-    expect(await indicator.evaluate((element) => getComputedStyle(element).backgroundColor)).to.equal('rgb(231, 244, 236)');
+    expect(await indicator.evaluate((element) => (globalThis as unknown as { getComputedStyle(e: unknown): { backgroundColor: string } }).getComputedStyle(element).backgroundColor)).to.equal(
+      'rgb(231, 244, 236)',
+    );
   });
 
   it('for an agent without an identity provider, hands over a connector command with its new API key that works', async () => {
