@@ -17,6 +17,7 @@ import {
 import { ADMIN_SCOPE } from '../contracts.js';
 import { AdminGuard, HOST_ADMIN_KIND } from '../admin/admin-guard.js';
 import { AdminSettings } from '../admin/admin-settings.js';
+import { TenantUrls } from '../identity/tenant-urls.js';
 import { AdminSessions } from './admin-sessions.js';
 import { loadUiBundle, type UiBundle } from './ui-bundle.js';
 
@@ -50,6 +51,7 @@ export class AdminUiRoutes implements RouteContribution {
     @inject(AdminGuard) private readonly guard: AdminGuard,
     @inject(RegistryEntries) private readonly registry: RegistryEntries,
     @inject(AdminSettings) private readonly settings: AdminSettings,
+    @inject(TenantUrls) private readonly urls: TenantUrls,
   ) {}
 
   routes(): RouteDefinition[] {
@@ -171,6 +173,15 @@ export class AdminUiRoutes implements RouteContribution {
   }
 
   private sessionJson(session: { csrfToken: string; expiresAt: Date; principal: { tenant: string; label: string } }): Record<string, unknown> {
-    return { data: { tenant: session.principal.tenant, admin: session.principal.label, csrfToken: session.csrfToken, expiresAt: session.expiresAt.toISOString() } };
+    return {
+      data: {
+        tenant: session.principal.tenant,
+        admin: session.principal.label,
+        csrfToken: session.csrfToken,
+        expiresAt: session.expiresAt.toISOString(),
+        // The tenant's MCP URL, for what the onboarding flow hands an agent's operator.
+        mcpUrl: this.urls.resource(session.principal.tenant),
+      },
+    };
   }
 }

@@ -1,7 +1,7 @@
 import { inject, injectable } from 'inversify';
 import type { Knex } from 'knex';
 import { Database } from '../../../core/index.js';
-import { AUDIT_TABLE } from './db-audit-sink.js';
+import { AUDIT_TABLE } from './audit-partitions.js';
 
 /** Filters of the audit views; every one optional. */
 export interface AuditFilter {
@@ -25,6 +25,7 @@ export interface AuditCursor {
 /** An audit entry as the admin API shows it. */
 export interface AuditEntry {
   readonly id: string;
+  readonly tenant: string;
   readonly occurredAt: string;
   readonly principal: { readonly kind: string | null; readonly id: string | null; readonly label: string | null };
   readonly agentId: string | null;
@@ -42,16 +43,20 @@ export interface AuditEntry {
   readonly requestId: string;
   readonly clientAddress: string | null;
   readonly details: unknown;
+  /** The entry's place in its tenant's hash chain (see docs/security.md). */
+  readonly chain: { readonly seq: number; readonly eventId: string; readonly prevHash: string; readonly hash: string };
 }
 
 type Row = Record<string, unknown>;
 
-const parsedJson = (value: unknown): unknown => (typeof value === 'string' ? (JSON.parse(value) as unknown) : (value ?? null));
+// jsonb columns arrive parsed (a JSON string value is a JS string, not JSON text to parse again).
+const parsedJson = (value: unknown): unknown => value ?? null;
 const str = (value: unknown): string | null => (value == null ? null : String(value));
 
 function toEntry(row: Row): AuditEntry {
   return {
     id: String(row.id),
+    tenant: String(row.tenant),
     occurredAt: new Date(row.occurred_at as Date | string).toISOString(),
     principal: { kind: str(row.principal_kind), id: str(row.principal_id), label: str(row.principal_label) },
     agentId: str(row.agent_id),
@@ -69,6 +74,7 @@ function toEntry(row: Row): AuditEntry {
     requestId: String(row.request_id),
     clientAddress: str(row.client_address),
     details: parsedJson(row.details),
+    chain: { seq: Number(row.seq), eventId: String(row.event_id), prevHash: String(row.prev_hash), hash: String(row.hash) },
   };
 }
 

@@ -5,7 +5,7 @@ import { api, type Agent, type AgentKey, type Idp, type Role } from './api.js';
 import { Ago, clientErrors, ConfirmButton, Empty, Field, FieldError, FormError, formErrors, NO_ERRORS, Notice, Status, when, type FormErrors, FormFooter, runThenReload } from './components.js';
 
 /** Where an admin finds the agent's identifier in each kind of provider. */
-function subjectHelp(idp: Idp | undefined): string {
+export function subjectHelp(idp: Idp | undefined): string {
   if (!idp) return 'Without an identity provider the agent signs in with an API key issued here.';
   const claim = idp.subjectClaim;
   switch (idp.kind) {
@@ -22,7 +22,7 @@ function subjectHelp(idp: Idp | undefined): string {
   }
 }
 
-function RoleChoices({ roles, chosen, onChange, errors }: { roles: Role[]; chosen: string[]; onChange: (ids: string[]) => void; errors: FormErrors }) {
+export function RoleChoices({ roles, chosen, onChange, errors }: { roles: Role[]; chosen: string[]; onChange: (ids: string[]) => void; errors: FormErrors }) {
   return (
     <fieldset class="choices">
       <legend>Roles</legend>

@@ -41,6 +41,19 @@ export interface SessionInfo {
   readonly admin: string;
   readonly csrfToken: string;
   readonly expiresAt: string;
+  /** The tenant's MCP URL. */
+  readonly mcpUrl: string;
+}
+
+let signedInSession: SessionInfo | undefined;
+
+/** The session of the signed-in admin (the pages read the tenant's MCP URL from it). */
+export function currentSession(): SessionInfo | undefined {
+  return signedInSession;
+}
+
+export function setSession(session: SessionInfo | undefined): void {
+  signedInSession = session;
 }
 
 function errorOf(status: number, body: unknown): ApiError {

@@ -100,7 +100,7 @@ function problemsOf(kind: Kind, form: Record<string, string>): FormErrors | unde
   });
 }
 
-function IdpForm({ existing, onDone, onCancel }: { existing?: Idp; onDone: () => void; onCancel: () => void }) {
+export function IdpForm({ existing, onDone, onCancel }: { existing?: Idp; onDone: (saved: Idp) => void; onCancel: () => void }) {
   const [kind, setKind] = useState<Kind>(existing?.kind ?? 'entra');
   const [form, setForm] = useState<Record<string, string>>(existing ? formOf(existing) : { tokenVersion: 'v2', tokenType: 'any' });
   const [errors, setErrors] = useState<FormErrors>(NO_ERRORS);
@@ -116,9 +116,7 @@ function IdpForm({ existing, onDone, onCancel }: { existing?: Idp; onDone: () =>
         if (problems) return setErrors(problems);
         try {
           const body = bodyOf(kind, form);
-          if (existing) await api('PATCH', `/api/v1/mcp/idp-providers/${existing.id}`, body);
-          else await api('POST', '/api/v1/mcp/idp-providers', { kind, ...body });
-          onDone();
+          onDone(existing ? await api<Idp>('PATCH', `/api/v1/mcp/idp-providers/${existing.id}`, body) : await api<Idp>('POST', '/api/v1/mcp/idp-providers', { kind, ...body }));
         } catch (error) {
           setErrors(formErrors(error));
         }

@@ -1,16 +1,18 @@
 import { render } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
-import { api, ApiError, setCsrfToken, whenSignedOut, type SessionInfo } from './api.js';
+import { api, ApiError, setCsrfToken, setSession as rememberSession, whenSignedOut, type SessionInfo } from './api.js';
 import { FormError, Field, formErrors, NO_ERRORS, type FormErrors } from './components.js';
 import { AccessPage } from './access-page.js';
 import { AgentsPage } from './agents-page.js';
 import { ApprovalsPage } from './approvals-page.js';
 import { AuditPage } from './audit-page.js';
+import { OnboardPage } from './onboard-page.js';
 import { IdpsPage } from './idps-page.js';
 import { RolesPage } from './roles-page.js';
 import './styles.css';
 
 const PAGES = [
+  { id: 'onboard', title: 'Onboard an agent', view: OnboardPage },
   { id: 'idps', title: 'Identity providers', view: IdpsPage },
   { id: 'agents', title: 'Agents', view: AgentsPage },
   { id: 'roles', title: 'Roles', view: RolesPage },
@@ -85,6 +87,7 @@ function App() {
 
   function signedIn(found: SessionInfo) {
     setCsrfToken(found.csrfToken);
+    rememberSession(found);
     setSession(found);
   }
 
