@@ -7,6 +7,7 @@ export { createEngine, type Engine, type ListenOptions, type ToolSummary } from 
 export { EngineConfig, type EngineOptions } from './kernel/config.js';
 export { definePlugin, type PluginDefinition, type PluginSpec, type PluginBinder } from './kernel/plugin.js';
 export { LifecycleContribution } from './kernel/lifecycle.js';
+export { ShutdownError } from './kernel/shutdown-steps.js';
 export { BackgroundWork } from './fleet/background-work.js';
 export { InstanceRegistry, type EngineInstance } from './fleet/instance-registry.js';
 
@@ -40,7 +41,7 @@ export { SessionStore } from './mcp/session-store.js';
 export type { Principal } from './ports/principal.js';
 export { Authenticator, type AuthRequest, type AuthResult, type AuthFailure } from './ports/authenticator.js';
 export { Policy, mayAttempt, type PolicyDecision, type PolicyRequest, type ApprovalDeclaration, type ApprovalNeed } from './ports/policy.js';
-export { PendingApprovals, type ApprovalRequest, type ApprovalTicket, type ApprovalRecord, type ApprovalState } from './ports/pending-approvals.js';
+export { PendingApprovals, APPROVALS_CHANGED, type ApprovalRequest, type ApprovalTicket, type ApprovalRecord, type ApprovalState } from './ports/pending-approvals.js';
 export { canonicalArguments, argumentsDigest } from './approvals/canonical-arguments.js';
 export { AuditSink, type AuditEvent, type AuditDecision, type AuditOutcome } from './ports/audit-sink.js';
 export { Database, type TenantDb } from './ports/database.js';
@@ -64,6 +65,7 @@ export { openDatabase, type DatabaseOptions } from './db/open-database.js';
 export { runMigrations } from './db/migrator.js';
 export { TENANT_ID, assertTenant } from './db/tenant-db.js';
 
+export { presentedCredential, type PresentedCredential } from './http/presented-credential.js';
 export { BoundedCache, approximateBytes, type BoundedCacheOptions, type Clock } from './cache/bounded-cache.js';
 export { Logger, PinoLogger, safeLog, type LogLevel, type LogDestination } from './log/logger.js';
 export { Telemetry, INSTRUMENTATION_SCOPE } from './telemetry/telemetry.js';

@@ -1,26 +1,19 @@
 import { inject, injectable, optional } from 'inversify';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
-import { PendingApprovals, type ApprovalRecord } from '../ports/pending-approvals.js';
+import { APPROVALS_CHANGED, PendingApprovals, type ApprovalRecord } from '../ports/pending-approvals.js';
+import { ChangeFeed } from '../ports/change-feed.js';
 import { Logger } from '../log/logger.js';
 import { ToolCallPipeline } from './tool-call-pipeline.js';
 import { invalidParams } from './jsonrpc.js';
 import type { CallContext } from './call-context.js';
 
 const POLL_INTERVAL_MS = 500;
+/** How long `tasks/result` waits between reads when no change notification wakes it. */
+const WAIT_INTERVAL_MS = 2000;
 const RELATED_TASK = 'io.modelcontextprotocol/related-task';
 
 type TaskStatus = 'working' | 'completed' | 'failed' | 'cancelled';
 
-const sleep = (ms: number, signal: AbortSignal): Promise<void> =>
-  new Promise((resolve) => {
-    const timer = setTimeout(done, ms);
-    function done(): void {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
 
 function statusOf(record: ApprovalRecord): { status: TaskStatus; statusMessage: string } {
   const result = record.result as CallToolResult | null | undefined;
@@ -48,12 +41,45 @@ function statusOf(record: ApprovalRecord): { status: TaskStatus; statusMessage: 
 @injectable()
 export class ApprovalTasks {
   private readonly running = new Set<string>();
+  private readonly waiting = new Map<string, Set<() => void>>();
 
   constructor(
     @inject(ToolCallPipeline) private readonly pipeline: ToolCallPipeline,
     @inject(Logger) private readonly logger: Logger,
+    @inject(ChangeFeed) changes: ChangeFeed,
     @inject(PendingApprovals) @optional() private readonly approvals?: PendingApprovals,
-  ) {}
+  ) {
+    if (approvals) {
+      changes.subscribe(
+        APPROVALS_CHANGED,
+        (payload) => {
+          if (typeof payload.id === 'string') for (const wake of this.waiting.get(payload.id) ?? []) wake();
+        },
+        () => {
+          for (const wakers of this.waiting.values()) for (const wake of wakers) wake();
+        },
+      );
+    }
+  }
+
+  /** Wait until request `id` changes (as announced on the change feed), `ms` pass, or `signal` aborts. */
+  private wait(id: string, ms: number, signal: AbortSignal): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const wakers = this.waiting.get(id) ?? new Set<() => void>();
+      this.waiting.set(id, wakers);
+      const timer = setTimeout(done, ms);
+      function done(): void {
+        clearTimeout(timer);
+        signal.removeEventListener('abort', done);
+        wakers.delete(done);
+        resolve();
+      }
+      wakers.add(done);
+      signal.addEventListener('abort', done, { once: true });
+    }).finally(() => {
+      if (this.waiting.get(id)?.size === 0) this.waiting.delete(id);
+    });
+  }
 
   get available(): boolean {
     return this.approvals !== undefined;
@@ -122,7 +148,7 @@ export class ApprovalTasks {
     let record = await this.load(params, call);
     while (statusOf(record).status === 'working' && !call.signal.aborted) {
       this.resume(record, call);
-      await sleep(POLL_INTERVAL_MS, call.signal);
+      await this.wait(record.id, record.state === 'pending' ? WAIT_INTERVAL_MS : POLL_INTERVAL_MS, call.signal);
       record = await this.load(params, call);
     }
     const meta = { [RELATED_TASK]: { taskId: record.id } };

@@ -82,3 +82,10 @@ export interface PendingApprovals {
 }
 
 export const PendingApprovals = Symbol.for('gatehouse.PendingApprovals');
+
+/**
+ * The `ChangeFeed` topic an implementation publishes `{ tenant, id }` on whenever a request is
+ * decided, withdrawn or completed, so waiting `tasks/result` calls on every instance wake at once
+ * (they also poll, in case a notification is missed).
+ */
+export const APPROVALS_CHANGED = 'approvals.changed';

@@ -3,7 +3,7 @@ import { createServer, type IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { expect } from 'chai';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { CallToolResultSchema } from '@modelcontextprotocol/sdk/types.js';
+import { CallToolResultSchema, CreateTaskResultSchema } from '@modelcontextprotocol/sdk/types.js';
 import { AuditSink, defineTool, definePlugin, z } from '@gatehouse-mcp/engine';
 import { governanceEngine, type GovernanceTestEngine } from './support.js';
 
@@ -59,6 +59,7 @@ const approvalTools = definePlugin({
 describe('EE approvals', () => {
   let t: GovernanceTestEngine;
   let deleter: Client;
+  let deleterKey: string;
   let secondAdmin: string;
 
   const approve = (id: string, token = t.adminKey, reason?: string) =>
@@ -69,7 +70,8 @@ describe('EE approvals', () => {
   before(async () => {
     t = await governanceEngine({ plugins: [approvalTools], edition: { rbac: { tenantKeys: 'allow' }, approvals: { webhookRetryDelayMs: 50, uiUrl: 'https://admin.example.com/admin' } } });
     const role = await t.role('ticket admin', ['tickets:delete', 'payments:refund']);
-    deleter = await t.connect({ token: (await t.agent({ name: 'deleter', roleIds: [role] })).key });
+    deleterKey = (await t.agent({ name: 'deleter', roleIds: [role] })).key;
+    deleter = await t.connect({ token: deleterKey });
     secondAdmin = (await t.createKey({ scopes: ['admin'], name: 'second admin' })).secret;
   });
   after(async () => {
@@ -171,7 +173,8 @@ describe('EE approvals', () => {
   });
 
   it('runs concurrent identical calls once', async () => {
-    const clients = await Promise.all([1, 2, 3, 4, 5].map(async () => deleter));
+    // Five connections of the same agent, as five replicas of it would call.
+    const clients = await Promise.all([1, 2, 3, 4, 5].map(() => t.connect({ token: deleterKey })));
     const asked = await Promise.all(clients.map((c) => c.callTool({ name: 'tickets.delete', arguments: { id: 'T-5' } })));
     expect(new Set(asked.map(requestIdOf)).size).to.equal(1);
     expect((await approve(requestIdOf(asked[0]))).status).to.equal(200);
@@ -291,6 +294,32 @@ describe('EE approvals', () => {
     }
   });
 
+  it('is held on one instance, approved through a second and run through the second; a task on the first finishes', async () => {
+    const other = await governanceEngine({ plugins: [approvalTools], tenant: t.tenant, edition: { rbac: { tenantKeys: 'allow' } } });
+    try {
+      const role = await t.role('cross instance', ['tickets:delete']);
+      const key = (await t.agent({ name: 'roaming', roleIds: [role] })).key;
+      const here = await t.connect({ token: key });
+      const there = await other.connect({ token: key });
+      const id = requestIdOf(await here.callTool({ name: 'tickets.delete', arguments: { id: 'X-1' } }));
+      expect((await other.http('POST', `/api/v1/mcp/approvals/${id}/approve`, { token: other.adminKey })).status).to.equal(200);
+      expect(text(await there.callTool({ name: 'tickets.delete', arguments: { id: 'X-1' } }))).to.equal('deleted X-1');
+      expect((await here.callTool({ name: 'tickets.delete', arguments: { id: 'X-1' } })).isError).to.equal(true);
+
+      const stream = here.experimental.tasks.callToolStream({ name: 'tickets.delete', arguments: { id: 'X-2' } }, CallToolResultSchema, { task: { ttl: 60_000 } });
+      let result: unknown;
+      for await (const message of stream) {
+        if (message.type === 'taskCreated') expect((await other.http('POST', `/api/v1/mcp/approvals/${message.task.taskId}/approve`, { token: other.adminKey })).status).to.equal(200);
+        if (message.type === 'result') result = message.result;
+        if (message.type === 'error') throw message.error;
+      }
+      expect(text(result)).to.equal('deleted X-2');
+      expect(executed.filter((e) => ['X-1', 'X-2'].includes((e.args as { id: string }).id))).to.have.length(2);
+    } finally {
+      await other.close();
+    }
+  });
+
   describe('over MCP tasks', () => {
     it('keeps a task working until approved through the admin API, then yields the result', async () => {
       const stream = deleter.experimental.tasks.callToolStream({ name: 'tickets.delete', arguments: { id: 'K-1' } }, CallToolResultSchema, { task: { ttl: 60_000 } });
@@ -329,6 +358,22 @@ describe('EE approvals', () => {
       expect(result.isError).to.equal(true);
       expect(text(result)).to.equal(`Approval request ${taskId} was denied: wrong ticket`);
       expect(executed.some((e) => (e.args as { id: string }).id === 'K-2')).to.equal(false);
+    });
+
+    it('answers a tasks/result that was waiting as soon as the request is approved', async () => {
+      const created = await deleter.request(
+        { method: 'tools/call', params: { name: 'tickets.delete', arguments: { id: 'K-4' }, task: { ttl: 60_000 } } },
+        CreateTaskResultSchema,
+      );
+      const taskId = created.task.taskId;
+      const waiting = deleter.experimental.tasks.getTaskResult(taskId, CallToolResultSchema);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect(executed.some((e) => (e.args as { id: string }).id === 'K-4')).to.equal(false);
+      const approvedAt = Date.now();
+      expect((await approve(taskId)).status).to.equal(200);
+      expect(text(await waiting)).to.equal('deleted K-4');
+      expect(Date.now() - approvedAt).to.be.below(1900);
+      expect((await deleter.experimental.tasks.getTask(taskId)).status).to.equal('completed');
     });
 
     it('withdraws the request on tasks/cancel', async () => {

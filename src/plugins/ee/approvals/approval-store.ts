@@ -1,8 +1,11 @@
 import { inject, injectable } from 'inversify';
 import type { Knex } from 'knex';
 import {
+  APPROVALS_CHANGED,
   AuditSink,
+  ChangeFeed,
   Database,
+  Logger,
   assertTenant,
   isUuid,
   type ApprovalRecord,
@@ -157,7 +160,16 @@ export class ApprovalStore implements PendingApprovals {
     @inject(Database) private readonly database: Database,
     @inject(AuditSink) private readonly audit: AuditSink,
     @inject(ApprovalSettings) private readonly settings: ApprovalSettings,
+    @inject(ChangeFeed) private readonly changes: ChangeFeed,
+    @inject(Logger) private readonly logger: Logger,
   ) {}
+
+  /** Wake whoever waits on request `id`, on every instance. */
+  private announce(tenant: string, id: string): void {
+    this.changes.publish(APPROVALS_CHANGED, { tenant, id }).catch((error: unknown) => {
+      this.logger.warn({ err: error, approvalId: id }, 'could not announce an approval change; waiting tasks will see it on their next read');
+    });
+  }
 
   /** Be told of every new request (the webhook). */
   onRequested(listener: ApprovalListener): void {
@@ -320,7 +332,10 @@ export class ApprovalStore implements PendingApprovals {
       .where({ id, caller: callerOf(principal), state: 'pending' })
       .update({ state: 'denied', withdrawn: true, decided_by: principal.label ?? principal.id, decision_reason: 'withdrawn by the caller', decided_at: this.knex.fn.now(), updated_at: this.knex.fn.now() })
       .returning(['id', 'tool', 'request_id'])) as Pick<Row, 'id' | 'tool' | 'request_id'>[];
-    for (const row of rows) this.record(tenant, principal, 'approvals.withdraw', row.tool, 'withdrawn by the caller', row.id, row.request_id);
+    for (const row of rows) {
+      this.record(tenant, principal, 'approvals.withdraw', row.tool, 'withdrawn by the caller', row.id, row.request_id);
+      this.announce(tenant, row.id);
+    }
     return rows.length > 0;
   }
 
@@ -331,6 +346,7 @@ export class ApprovalStore implements PendingApprovals {
       .where({ id })
       .whereNull('result')
       .update({ result: JSON.stringify(result), updated_at: this.knex.fn.now() });
+    this.announce(tenant, id);
   }
 
   /** The tenant's requests: pending first (oldest first), then the rest, newest first. */
@@ -358,7 +374,7 @@ export class ApprovalStore implements PendingApprovals {
    */
   async decide(tenant: string, id: string, approver: Principal, verdict: 'approve' | 'deny', reason: string): Promise<Approval> {
     await this.expireDue(tenant);
-    return this.knex.transaction(async (trx) => {
+    const decided = await this.knex.transaction(async (trx) => {
       const row = (await this.database.forTenant(tenant, trx).table<Row>(TABLE).where({ id }).forUpdate().first()) as Row | undefined;
       if (!row) throw new ApprovalDecisionError(404, 'No such approval request.');
       if (row.state !== 'pending') throw new ApprovalDecisionError(409, `This request is already ${row.withdrawn ? 'withdrawn' : row.state}; only pending requests can be decided.`);
@@ -389,5 +405,7 @@ export class ApprovalStore implements PendingApprovals {
         .returning('*')) as Row[];
       return toApproval(updated!);
     });
+    this.announce(tenant, id);
+    return decided;
   }
 }
