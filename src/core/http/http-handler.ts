@@ -231,6 +231,11 @@ export class HttpHandler {
       authenticate: () => (principal ??= this.auth.authenticate(req, tenantHint, requestId)),
       json: () =>
         (body ??= req.body().then((buffer) => {
+          const type = req.header('content-type');
+          // A body is read as JSON only when it says it is JSON (an empty body without a type is malformed JSON).
+          if ((type !== undefined || buffer.length > 0) && !isJsonContentType(type)) {
+            throw new HttpError(415, 'unsupported_media_type', 'Content-Type must be application/json.');
+          }
           try {
             return JSON.parse(buffer.toString('utf8')) as unknown;
           } catch {
