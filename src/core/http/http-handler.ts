@@ -359,7 +359,7 @@ export class HttpHandler {
         untrackExchange();
         this.running.delete(controller);
       };
-      call = Object.defineProperty({ ...base }, 'signal', { get: () => controller.signal, enumerable: true });
+      call = Object.defineProperty({ ...base, abort: (reason: unknown) => controller.abort(reason) }, 'signal', { get: () => controller.signal, enumerable: true });
     }
     if (!accept?.toLowerCase().includes('text/event-stream')) {
       try {
