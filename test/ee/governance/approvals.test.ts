@@ -158,6 +158,8 @@ describe('EE approvals', () => {
     expect(close.reason).to.equal('allowed with approval: the role grant tickets:close+approval requires approval (granted tickets:close)');
     const client = await t.connect({ token: agent.key });
     expect((await client.listTools()).tools.map((tool) => tool.name)).to.deep.equal(['tickets.close']);
+    const registry = await t.http('GET', '/api/v1/meta/mcp-registry', { token: agent.key });
+    expect((registry.body.data.entries as { name: string }[]).map((entry) => entry.name)).to.deep.equal(['tickets.close']);
   });
 
   it('refuses an expired approval', async () => {
