@@ -184,6 +184,23 @@ describe('metrics: a real Prometheus scrapes a live Enterprise engine under load
     }
   });
 
+  it('every query of the Grafana dashboard is valid PromQL, and the panels of what ran have data', async () => {
+    const dashboard = JSON.parse(await readFile(new URL('../../../docs/observability/gatehouse-dashboard.json', import.meta.url), 'utf8')) as {
+      panels: { type: string; title: string; targets?: { expr: string }[] }[];
+    };
+    const panels = dashboard.panels.filter((panel) => panel.targets?.length);
+    expect(panels.length).to.be.greaterThan(12);
+    const empty: string[] = [];
+    for (const panel of panels) {
+      let rows = 0;
+      // query() throws on anything Prometheus cannot parse or evaluate.
+      for (const target of panel.targets!) rows += (await prometheus!.query(target.expr.replaceAll('$__rate_interval', '1m').replaceAll('$job', '.*'))).length;
+      if (rows === 0) empty.push(panel.title);
+    }
+    // Only what this run had no occasion for may be empty: no tool failed, no IdP, sessions off.
+    expect(empty.sort()).to.deep.equal(['Failing tools', 'JWKS fetches', 'Open MCP sessions']);
+  });
+
   it('the endpoint refuses a scrape without its token', async () => {
     const res = await fetch(`${t.url}/metrics`, { headers: { authorization: `Bearer ${t.adminKey}` } });
     expect(res.status).to.equal(401);
