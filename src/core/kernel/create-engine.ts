@@ -13,7 +13,7 @@ import { PostgresChangeFeed } from '../changes/postgres-change-feed.js';
 import { InProcessChangeFeed } from '../changes/in-process-change-feed.js';
 import type { MigrationSource } from '../ports/migrations.js';
 import { openDatabase, type KnexDatabase } from '../db/open-database.js';
-import { runMigrations } from '../db/migrator.js';
+import { pendingMigrations, runMigrations } from '../db/migrator.js';
 import { Logger, PinoLogger, safeLog } from '../log/logger.js';
 import { BootError, ConfigError, GatehouseError } from '../errors.js';
 import { ToolCatalog, ToolCatalogToken, type ToolEntry } from '../tools/tool-catalog.js';
@@ -261,11 +261,20 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
     // Built now, so revocations made through this engine (a CLI, an admin route) reach every cache.
     resolveAtBoot(container, ApiKeyVerifier, 'the API key verifier');
 
+    const sources: MigrationSource[] = [CORE_MIGRATIONS];
+    for (const plugin of plugins) if (plugin.migrations) sources.push({ id: plugin.id, directory: plugin.migrations });
     if (options.migrate !== false) {
-      const sources: MigrationSource[] = [CORE_MIGRATIONS];
-      for (const plugin of plugins) if (plugin.migrations) sources.push({ id: plugin.id, directory: plugin.migrations });
       const applied = await runMigrations(database.knex, sources);
       if (applied.length) logger.info({ applied }, 'migrations applied');
+    } else {
+      // Serving on a database that lacks a plugin's tables fails on the first call that needs them: refuse to boot instead.
+      const pending = await pendingMigrations(database.knex, sources);
+      if (pending.length) {
+        throw new BootError(
+          `The database is behind: ${pending.length} migration${pending.length === 1 ? ' is' : 's are'} not applied (${pending.join(', ')}). ` +
+            'Run "gatehouse migrate" with the same plugins (gatehouse.config or --config), or boot with migrate: true.',
+        );
+      }
     }
 
     await changes.start();
