@@ -32,6 +32,9 @@ Usage:
   gatehouse keys create --tenant T [--name N] [--scopes mcp,admin] [--expires-in 30d]
   gatehouse keys list   --tenant T
   gatehouse keys revoke --tenant T --id KEY_ID
+  gatehouse audit verify --tenant T [--from D] [--to D] [--public-key key.pem]... [--checkpoints published.jsonl] [--json]
+  gatehouse audit verify --file export.jsonl --public-key key.pem [--checkpoints published.jsonl] [--json]
+  gatehouse audit prune  --older-than 400d             drop the audit months older than that (Enterprise)
 
 Every command takes:
   --config FILE        the host's engine options and plugins (default: gatehouse.config.ts, .mts, .js
@@ -43,6 +46,8 @@ Environment:
   GATEHOUSE_DATA_DIR   where the embedded database keeps its files (default ./.gatehouse/data)
   PORT                 port to listen on (default 3000)
   GATEHOUSE_PUBLIC_URL the public origin clients use, e.g. https://mcp.example.com
+  GATEHOUSE_AUDIT_SIGNING_KEY_FILE  Ed25519 private key (PEM) that signs audit checkpoints (Enterprise);
+                       see docs/security.md for the other GATEHOUSE_AUDIT_* settings
 `;
 
 class UsageError extends Error {}
@@ -60,13 +65,20 @@ const OPTIONS = {
   scopes: { type: 'string' },
   'expires-in': { type: 'string' },
   id: { type: 'string' },
+  file: { type: 'string' },
+  'public-key': { type: 'string', multiple: true },
+  checkpoints: { type: 'string' },
+  from: { type: 'string' },
+  to: { type: 'string' },
+  'older-than': { type: 'string' },
+  json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean', short: 'v' },
 } satisfies ParseArgsConfig['options'];
 
-type Flags = Partial<Record<keyof typeof OPTIONS, string | boolean>>;
+type Flags = Partial<Record<keyof typeof OPTIONS, string | boolean | string[]>>;
 
-const str = (value: string | boolean | undefined): string | undefined => (typeof value === 'string' ? value : undefined);
+const str = (value: string | boolean | string[] | undefined): string | undefined => (typeof value === 'string' ? value : undefined);
 
 function parsePort(value: string | undefined): number {
   const port = Number(value ?? 3000);
@@ -87,8 +99,8 @@ async function editionPlugin(name: string | undefined): Promise<PluginDefinition
   // Resolved at run time, so builds without the Enterprise plugin still compile and run.
   const specifier = '../plugins/ee/index.js';
   try {
-    const ee = (await import(specifier)) as { enterpriseEdition: (options?: object) => PluginDefinition };
-    return ee.enterpriseEdition({});
+    const ee = (await import(specifier)) as { enterpriseEdition: (options?: object) => PluginDefinition; auditOptionsFromEnvironment: () => object };
+    return ee.enterpriseEdition({ audit: ee.auditOptionsFromEnvironment() });
   } catch (error) {
     if ((error as { code?: string }).code === 'ERR_MODULE_NOT_FOUND') throw new UsageError('The Enterprise edition is not part of this build.');
     throw error;
@@ -268,6 +280,30 @@ async function keysCommand(action: string | undefined, flags: Flags): Promise<vo
   }
 }
 
+interface EnterpriseAuditModule {
+  auditCommand(action: string | undefined, flags: object, openEngine: () => Promise<Engine>, out: (text: string) => void): Promise<number>;
+  AuditUsageError: new (...args: never[]) => Error;
+}
+
+async function auditCommand(action: string | undefined, flags: Flags): Promise<void> {
+  const specifier = '../plugins/ee/index.js';
+  let ee: EnterpriseAuditModule;
+  try {
+    ee = (await import(specifier)) as EnterpriseAuditModule;
+  } catch (error) {
+    if ((error as { code?: string }).code === 'ERR_MODULE_NOT_FOUND') throw new UsageError('The audit commands belong to the Enterprise edition, which is not part of this build.');
+    throw error;
+  }
+  let status: number;
+  try {
+    status = await ee.auditCommand(action, flags, () => openEngine({ ...flags, edition: 'enterprise', 'no-examples': true }), (text) => process.stdout.write(text));
+  } catch (error) {
+    if (error instanceof ee.AuditUsageError) throw new UsageError(error.message);
+    throw error;
+  }
+  if (status !== 0) process.exitCode = status;
+}
+
 async function main(argv: string[]): Promise<void> {
   let parsed;
   try {
@@ -288,6 +324,8 @@ async function main(argv: string[]): Promise<void> {
       return migrate(flags);
     case 'keys':
       return keysCommand(action, flags);
+    case 'audit':
+      return auditCommand(action, flags);
     default:
       throw new UsageError(`Unknown command "${command}".`);
   }

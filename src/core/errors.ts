@@ -77,3 +77,18 @@ export class TenantRequiredError extends GatehouseError {
     super('tenant_required', message);
   }
 }
+
+/**
+ * A call that needs a person's approval was not run: it is held as approval request `approvalId`.
+ * Raised by `ToolContext.authorizeCall`; the engine answers it (an `isError` result naming the
+ * request, or a task that waits for the decision).
+ */
+export class ApprovalPendingError extends GatehouseError {
+  constructor(
+    readonly approvalId: string,
+    message: string,
+    readonly expiresAt?: Date,
+  ) {
+    super('approval_pending', message);
+  }
+}

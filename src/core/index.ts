@@ -7,6 +7,9 @@ export { createEngine, type Engine, type ListenOptions, type ToolSummary } from 
 export { EngineConfig, type EngineOptions } from './kernel/config.js';
 export { definePlugin, type PluginDefinition, type PluginSpec, type PluginBinder } from './kernel/plugin.js';
 export { LifecycleContribution } from './kernel/lifecycle.js';
+export { ShutdownError } from './kernel/shutdown-steps.js';
+export { BackgroundWork } from './fleet/background-work.js';
+export { InstanceRegistry, type EngineInstance } from './fleet/instance-registry.js';
 
 export {
   defineTool,
@@ -37,7 +40,9 @@ export { SessionStore } from './mcp/session-store.js';
 
 export type { Principal } from './ports/principal.js';
 export { Authenticator, type AuthRequest, type AuthResult, type AuthFailure } from './ports/authenticator.js';
-export { Policy, type PolicyDecision, type PolicyRequest } from './ports/policy.js';
+export { Policy, mayAttempt, type PolicyDecision, type PolicyRequest, type ApprovalDeclaration, type ApprovalNeed } from './ports/policy.js';
+export { PendingApprovals, APPROVALS_CHANGED, type ApprovalRequest, type ApprovalTicket, type ApprovalRecord, type ApprovalState } from './ports/pending-approvals.js';
+export { canonicalArguments, argumentsDigest } from './approvals/canonical-arguments.js';
 export { AuditSink, type AuditEvent, type AuditDecision, type AuditOutcome } from './ports/audit-sink.js';
 export { Database, type TenantDb } from './ports/database.js';
 export { ChangeFeed, type ChangeFeedState, type ChangePayload, type PublishOptions } from './ports/change-feed.js';
@@ -60,8 +65,13 @@ export { openDatabase, type DatabaseOptions } from './db/open-database.js';
 export { runMigrations } from './db/migrator.js';
 export { TENANT_ID, assertTenant } from './db/tenant-db.js';
 
+export { presentedCredential, type PresentedCredential } from './http/presented-credential.js';
 export { BoundedCache, approximateBytes, type BoundedCacheOptions, type Clock } from './cache/bounded-cache.js';
 export { Logger, PinoLogger, safeLog, type LogLevel, type LogDestination } from './log/logger.js';
+export { Telemetry, INSTRUMENTATION_SCOPE } from './telemetry/telemetry.js';
+export type { RequestObservation } from './telemetry/request-observation.js';
+export type { MetricsOptions } from './telemetry/metrics-endpoint.js';
+export { ReadinessCheck, type ReadinessResult } from './ports/readiness-check.js';
 export {
   GatehouseError,
   BootError,
@@ -69,6 +79,7 @@ export {
   ToolError,
   HttpError,
   PermissionDeniedError,
+  ApprovalPendingError,
   AuditUnavailableError,
   TenantRequiredError,
 } from './errors.js';

@@ -240,7 +240,9 @@ describe('API registry over a generated 200+-operation document', () => {
     it('refuses an operation that requires approval, without executing it', async () => {
       const result = await callTool(t.client, 'api.call', { operationId: 'voidInvoice', path: { invoiceId: TICKET }, body: { reason: 'typo' } });
       expect(result.isError).to.equal(true);
-      expect(textOf(result)).to.equal('voidInvoice (POST /invoices/{invoiceId}/void) requires approval before it runs, and approvals are not available in this engine yet; it was not executed.');
+      expect(textOf(result)).to.equal(
+        'Permission denied: voidInvoice (via api.call) requires approval before it runs, and this engine has no approvals (the Enterprise edition provides them); it was not executed',
+      );
       expect(api.received).to.have.length(0);
     });
 

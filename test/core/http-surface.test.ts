@@ -163,7 +163,7 @@ describe('HTTP surface: bad input gets a clear JSON answer', () => {
     expect(body.error.code).to.equal('not_found');
   });
 
-  it('/healthz reports the database', async () => {
+  it('/healthz reports the process alive', async () => {
     const res = await fetch(`${t.url}/healthz`);
     expect(res.status).to.equal(200);
     expect(((await res.json()) as { status: string }).status).to.equal('ok');

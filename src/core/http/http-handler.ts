@@ -1,10 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import { inject, injectable } from 'inversify';
+import { inject, injectable, optional } from 'inversify';
 import { ErrorCode, SUPPORTED_PROTOCOL_VERSIONS } from '@modelcontextprotocol/sdk/types.js';
 import { EngineConfig } from '../kernel/config.js';
 import { Logger, safeLog } from '../log/logger.js';
-import { Database } from '../ports/database.js';
-import { ChangeFeed } from '../ports/change-feed.js';
 import type { Principal } from '../ports/principal.js';
 import { AuditUnavailableError, GatehouseError, HttpError } from '../errors.js';
 import { McpDispatcher } from '../mcp/mcp-dispatcher.js';
@@ -19,6 +17,10 @@ import { RouteTable, RouteTableToken } from './route-table.js';
 import { json, jsonError, type HttpRequest, type HttpResponse } from './types.js';
 import type { RouteRequest } from './route.js';
 import { TENANT_ID } from '../db/tenant-db.js';
+import { Telemetry } from '../telemetry/telemetry.js';
+import type { RequestObservation } from '../telemetry/request-observation.js';
+import { HealthChecks } from '../telemetry/health.js';
+import { MetricsEndpoint } from '../telemetry/metrics-endpoint.js';
 
 const ABORT_GRACE_MS = 1000;
 const TENANT_PATH = /^\/t\/([^/]+)(\/.*)$/;
@@ -84,11 +86,12 @@ export class HttpHandler {
     @inject(McpDispatcher) private readonly dispatcher: McpDispatcher,
     @inject(RequestAuthenticator) private readonly auth: RequestAuthenticator,
     @inject(RouteTableToken) private readonly routes: RouteTable,
-    @inject(Database) private readonly database: Database,
     @inject(Logger) private readonly logger: Logger,
     @inject(SessionStore) private readonly sessions: SessionStore,
     @inject(ClientExchange) private readonly exchange: ClientExchange,
-    @inject(ChangeFeed) private readonly changes: ChangeFeed,
+    @inject(Telemetry) private readonly telemetry: Telemetry,
+    @inject(HealthChecks) private readonly healthChecks: HealthChecks,
+    @inject(MetricsEndpoint) @optional() private readonly metrics: MetricsEndpoint | undefined,
   ) {}
 
   /** Allowed origins: as configured, else the public URL's origin (which `listen()` may set late). */
@@ -110,7 +113,14 @@ export class HttpHandler {
   }
 
   async handle(req: HttpRequest): Promise<HttpResponse> {
-    const requestId = randomUUID();
+    const observation = this.telemetry.begin(randomUUID(), req.method, req.path, req);
+    const response = await this.respond(req, observation);
+    if (!observation.deferred) this.telemetry.finish(observation, response.status);
+    return response;
+  }
+
+  private async respond(req: HttpRequest, observation: RequestObservation): Promise<HttpResponse> {
+    const { requestId } = observation;
     const origin = req.header('origin');
     const cors = origin !== undefined && this.originAllowed(origin) ? this.corsHeaders(origin) : undefined;
     if (origin !== undefined && !cors) {
@@ -125,7 +135,7 @@ export class HttpHandler {
     if (this.closing) return jsonError(503, 'shutting_down', 'The server is shutting down.', { headers: { 'retry-after': '5', connection: 'close' } });
     this.inFlight++;
     try {
-      const response = await this.route(req, requestId, cors);
+      const response = await this.route(req, observation, cors);
       return cors ? { ...response, headers: { ...response.headers, ...cors } } : response;
     } catch (error) {
       const response = this.renderError(error, requestId);
@@ -163,7 +173,8 @@ export class HttpHandler {
     return { 'access-control-allow-origin': origin, 'access-control-expose-headers': CORS_EXPOSE_HEADERS, vary: 'Origin' };
   }
 
-  private async route(req: HttpRequest, requestId: string, cors: Record<string, string> | undefined): Promise<HttpResponse> {
+  private async route(req: HttpRequest, observation: RequestObservation, cors: Record<string, string> | undefined): Promise<HttpResponse> {
+    const { requestId } = observation;
     const base = this.config.basePath;
     if (base && req.path !== base && !req.path.startsWith(`${base}/`)) return jsonError(404, 'not_found', 'No such endpoint.');
     let path = req.path.slice(base.length) || '/';
@@ -182,25 +193,13 @@ export class HttpHandler {
         headers: { 'access-control-allow-methods': 'GET, POST, PUT, PATCH, DELETE, OPTIONS', 'access-control-allow-headers': CORS_ALLOW_HEADERS, 'access-control-max-age': '600' },
       };
     }
-    if (path === this.config.mcpPath) return this.mcp(req, requestId, tenantHint);
-    if (path === '/healthz' && !tenantMatch && req.method === 'GET') return this.health();
-    return this.contributed(req, path, requestId, tenantHint);
-  }
-
-  private async health(): Promise<HttpResponse> {
-    try {
-      await this.database.knex.raw('select 1');
-      // A lost change listener leaves the instance serving, with caches on their time-to-live.
-      const feed = this.changes.state();
-      return json(200, {
-        status: feed.status === 'lost' ? 'degraded' : 'ok',
-        database: this.database.kind,
-        instance: this.config.instanceId,
-        changes: { mode: feed.mode, status: feed.status, since: feed.since.toISOString(), detail: feed.detail },
-      });
-    } catch {
-      return jsonError(503, 'database_unavailable', 'The database is not reachable.', { headers: { 'retry-after': '5' } });
+    if (path === this.config.mcpPath) return this.mcp(req, observation, tenantHint);
+    if (!tenantMatch && req.method === 'GET') {
+      if (path === '/healthz') return this.healthChecks.live(this.config.instanceId);
+      if (path === '/readyz') return this.healthChecks.ready();
+      if (path === '/metrics' && this.metrics?.onEngine) return this.metrics.serve(req.header('authorization'));
     }
+    return this.contributed(req, path, requestId, tenantHint);
   }
 
   private async contributed(req: HttpRequest, path: string, requestId: string, tenantHint: string | undefined): Promise<HttpResponse> {
@@ -232,6 +231,11 @@ export class HttpHandler {
       authenticate: () => (principal ??= this.auth.authenticate(req, tenantHint, requestId)),
       json: () =>
         (body ??= req.body().then((buffer) => {
+          const type = req.header('content-type');
+          // A body is read as JSON only when it says it is JSON (an empty body without a type is malformed JSON).
+          if ((type !== undefined || buffer.length > 0) && !isJsonContentType(type)) {
+            throw new HttpError(415, 'unsupported_media_type', 'Content-Type must be application/json.');
+          }
           try {
             return JSON.parse(buffer.toString('utf8')) as unknown;
           } catch {
@@ -243,7 +247,8 @@ export class HttpHandler {
     return req.method === 'HEAD' ? { ...response, body: undefined } : response;
   }
 
-  private async mcp(req: HttpRequest, requestId: string, tenantHint: string | undefined): Promise<HttpResponse> {
+  private async mcp(req: HttpRequest, observation: RequestObservation, tenantHint: string | undefined): Promise<HttpResponse> {
+    const { requestId } = observation;
     if (this.sessions.enabled && (req.method === 'GET' || req.method === 'DELETE')) return this.sessionRequest(req, requestId, tenantHint);
     if (req.method !== 'POST') {
       const message = req.method === 'GET' ? 'This server does not offer a server-to-client stream; use POST.' : `Method ${req.method} is not allowed; use POST.`;
@@ -270,12 +275,14 @@ export class HttpHandler {
       const id = message.kind === 'request' ? message.message.id : null;
       return rpcHttpError(400, id, ErrorCode.InvalidRequest, `Unsupported MCP-Protocol-Version "${version}"; supported: ${SUPPORTED_PROTOCOL_VERSIONS.join(', ')}.`);
     }
-    const principal = await this.auth.authenticate(req, tenantHint, requestId);
+    if (message.kind !== 'response') this.telemetry.startMcp(observation, message.message, version, req.header('mcp-session-id'));
+    const principal = await this.telemetry.span('gatehouse.authenticate', observation, () => this.auth.authenticate(req, tenantHint, requestId));
+    this.telemetry.principal(observation, principal);
     const isInitialize = message.kind === 'request' && message.message.method === 'initialize';
     const sessionId = this.sessions.enabled && !isInitialize ? req.header('mcp-session-id') : undefined;
     let session: McpSession | undefined;
     if (sessionId !== undefined) {
-      session = this.sessions.get(sessionId, principal);
+      session = await this.sessions.get(sessionId, principal);
       if (!session) return rpcHttpError(404, message.kind === 'request' ? message.message.id : null, -32001, 'Session not found.');
     }
     if (message.kind === 'response') {
@@ -289,7 +296,7 @@ export class HttpHandler {
       }
       return { status: 202 };
     }
-    const call: CallContext = { principal, requestId, clientAddress: req.clientAddress, signal: this.shutdown.signal, rpcId: message.message.id, session };
+    const call: CallContext = { principal, requestId, clientAddress: req.clientAddress, signal: this.shutdown.signal, rpcId: message.message.id, session, observation };
     if (isInitialize && this.sessions.enabled) return this.initializeSession(message.message, call);
     return this.answer(req, message.message, call, accept);
   }
@@ -299,10 +306,10 @@ export class HttpHandler {
     try {
       result = await this.dispatcher.dispatch(request, call);
     } catch (error) {
-      return this.rpcFailure(request.id, error, call.requestId);
+      return this.rpcFailure(request.id, error, call);
     }
     const capabilities = request.params?.capabilities;
-    const session = this.sessions.create(
+    const session = await this.sessions.create(
       call.principal,
       typeof capabilities === 'object' && capabilities !== null ? (capabilities as Record<string, unknown>) : {},
       (result as { protocolVersion: string }).protocolVersion,
@@ -315,22 +322,17 @@ export class HttpHandler {
     const principal = await this.auth.authenticate(req, tenantHint, requestId);
     const id = req.header('mcp-session-id');
     if (id === undefined) return rpcHttpError(400, null, ErrorCode.InvalidRequest, `${req.method} needs an MCP-Session-Id header.`);
-    const session = this.sessions.get(id, principal);
+    const session = await this.sessions.get(id, principal);
     if (!session) return rpcHttpError(404, null, -32001, 'Session not found.');
     if (req.method === 'DELETE') {
-      this.sessions.delete(session);
+      await this.sessions.delete(session);
       return { status: 204 };
     }
     if (!accepts(req.header('accept'), 'text/event-stream')) {
       return rpcHttpError(406, null, ErrorCode.InvalidRequest, 'Accept must include text/event-stream.');
     }
     const stream = new SseStream(25_000);
-    session.stream?.close();
-    session.stream = stream;
-    const detach = (): void => {
-      stream.close();
-      if (session.stream === stream) session.stream = undefined;
-    };
+    const detach = this.sessions.attach(session, stream);
     req.signal.addEventListener('abort', detach, { once: true });
     this.shutdown.signal.addEventListener('abort', detach, { once: true });
     return stream.response();
@@ -363,7 +365,7 @@ export class HttpHandler {
       try {
         return json(200, { jsonrpc: '2.0', id: request.id, result: await this.dispatcher.dispatch(request, call) });
       } catch (error) {
-        return this.rpcFailure(request.id, error, call.requestId);
+        return this.rpcFailure(request.id, error, call);
       } finally {
         untrack?.();
       }
@@ -375,6 +377,7 @@ export class HttpHandler {
         if (finished) return;
         if (!stream) {
           stream = new SseStream();
+          if (call.observation) call.observation.deferred = true;
           resolve(stream.response());
         }
         stream.send(message);
@@ -385,16 +388,21 @@ export class HttpHandler {
         if (!stream) return resolve(response);
         stream.send(JSON.parse(response.body as string));
         stream.close();
+        if (call.observation) this.telemetry.finish(call.observation, response.status);
       };
       this.dispatcher.dispatch(request, { ...call, send }).then(
         (result) => finish(json(200, { jsonrpc: '2.0', id: request.id, result })),
-        (error: unknown) => finish(this.rpcFailure(request.id, error, call.requestId)),
+        (error: unknown) => finish(this.rpcFailure(request.id, error, call)),
       );
     });
   }
 
-  private rpcFailure(id: JsonRpcId, error: unknown, requestId: string): HttpResponse {
-    if (error instanceof ProtocolError) return json(200, errorResponse(id, error.rpcCode, error.message, error.data));
+  private rpcFailure(id: JsonRpcId, error: unknown, call: CallContext): HttpResponse {
+    const { requestId } = call;
+    if (error instanceof ProtocolError) {
+      this.telemetry.rpcError(call.observation, error.rpcCode);
+      return json(200, errorResponse(id, error.rpcCode, error.message, error.data));
+    }
     if (isUnavailable(error)) {
       safeLog(this.logger, 'warn', { err: error, requestId }, 'request refused: dependency unavailable');
       const message = error instanceof AuditUnavailableError ? error.message : 'A backing service is unavailable; try again shortly.';

@@ -80,12 +80,20 @@ export async function writeNodeResponse(res: ServerResponse, response: HttpRespo
     return;
   }
   res.flushHeaders();
+  let written: Promise<unknown> = Promise.resolve();
   try {
     for await (const chunk of body) {
       if (res.destroyed) break;
-      if (!res.write(chunk)) await new Promise((resolve) => res.once('drain', resolve));
+      written = new Promise((resolve) => res.write(chunk, resolve));
+      if (res.writableNeedDrain) await new Promise((resolve) => res.once('drain', resolve));
     }
-  } finally {
-    res.end();
+  } catch (error) {
+    // A body that fails after the first byte must not look complete: abort the response (no
+    // terminating chunk), so the reader sees an error instead of a clean, truncated end. What the
+    // body said last (an error record) is sent first.
+    await Promise.race([written, new Promise((resolve) => setTimeout(resolve, 1_000).unref())]);
+    res.destroy();
+    throw error;
   }
+  res.end();
 }

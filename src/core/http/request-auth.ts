@@ -5,6 +5,7 @@ import type { Principal } from '../ports/principal.js';
 import { EngineConfig } from '../kernel/config.js';
 import { HttpError } from '../errors.js';
 import type { HttpRequest } from './types.js';
+import { Telemetry } from '../telemetry/telemetry.js';
 
 // Header values must be visible ASCII: anything else (an accented letter in a message) would make
 // the HTTP layer refuse to send the response at all.
@@ -41,6 +42,7 @@ export class RequestAuthenticator {
     @inject(Authenticator) private readonly authenticator: Authenticator,
     @inject(AuditSink) private readonly audit: AuditSink,
     @inject(EngineConfig) private readonly config: EngineConfig,
+    @inject(Telemetry) private readonly telemetry: Telemetry,
   ) {}
 
   async authenticate(req: HttpRequest, tenantHint: string | undefined, requestId: string, resource = mcpResourceUrl(this.config, tenantHint)): Promise<Principal> {
@@ -48,9 +50,11 @@ export class RequestAuthenticator {
     const result = await this.authenticator.authenticate(request);
     if (result.ok) {
       if (tenantHint === undefined || result.principal.tenant === tenantHint) return result.principal;
+      this.telemetry.authFailure('wrong_tenant');
       this.recordFailure(req, requestId, tenantHint, 'credential of another tenant');
       throw this.unauthorized(request, 'invalid_token', 'This credential is not valid for this tenant.');
     }
+    this.telemetry.authFailure(result.error === undefined ? 'missing_credential' : result.error === 'invalid_request' ? 'malformed_credential' : 'invalid_credential');
     const tenant = result.tenant ?? tenantHint;
     if (tenant && result.error) this.recordFailure(req, requestId, tenant, result.description);
     throw this.unauthorized(request, result.error, result.description, result.challenge);

@@ -2,6 +2,7 @@ import type { DatabaseOptions } from '../db/open-database.js';
 import type { Logger, LogLevel } from '../log/logger.js';
 import type { PluginDefinition } from './plugin.js';
 import type { TenantHostPattern } from '../http/tenant-host.js';
+import type { MetricsOptions } from '../telemetry/metrics-endpoint.js';
 
 /** Options of {@link createEngine}. Only `plugins` is required. */
 export interface EngineOptions {
@@ -57,9 +58,11 @@ export interface EngineOptions {
   /**
    * MCP sessions (`MCP-Session-Id`), off by default: the engine is stateless and every request
    * stands alone. Turn them on for clients that need a server→client stream (GET), resource
-   * subscriptions, or session-scoped log levels. Sessions live in the memory of the instance that
-   * created them: behind a load balancer, route by the `MCP-Session-Id` header (sticky sessions).
-   * Every request is still authenticated; a session is bound to the principal that created it.
+   * subscriptions, or session-scoped log levels. Sessions are kept in the database, so behind a
+   * load balancer any instance continues any session (no sticky routing). Every request is still
+   * authenticated; a session is bound to the principal that created it. `idleTimeoutMs` (default
+   * 30 min) ends unused sessions; `maxSessions` (default 10 000) bounds how many each instance
+   * keeps cached in memory.
    */
   readonly sessions?: boolean | {
     /** A session unused this long (and with no open GET stream) ends. Default 30 min. */
@@ -71,6 +74,13 @@ export interface EngineOptions {
   };
   readonly logger?: Logger;
   readonly logLevel?: LogLevel;
+  /**
+   * The built-in Prometheus endpoint `/metrics`, off by default: on with a `token` (served by the
+   * engine's handler to `Authorization: Bearer <token>`) and/or a `port` of its own. Traces and
+   * metrics also go to the OpenTelemetry API's global providers whenever the host registers an
+   * SDK; see docs/observability.md.
+   */
+  readonly metrics?: MetricsOptions;
 }
 
 /** The resolved configuration, injectable by plugins. */

@@ -1,4 +1,5 @@
 import { inject, injectable } from 'inversify';
+import { trace } from '@opentelemetry/api';
 import { ApiKeyStore, type ApiKeyCheck } from './api-key-store.js';
 import { EngineConfig } from '../kernel/config.js';
 import { Logger } from '../log/logger.js';
@@ -46,6 +47,7 @@ export class ApiKeyVerifier {
     // Keyed by the presented string itself: this cache lives in this process only, and hashing
     // every request just to look it up costs more than the rest of the check.
     let check = this.cache.get(presented);
+    const hit = check !== undefined;
     if (check) {
       if (check.status === 'valid' && check.key.expiresAt && check.key.expiresAt.getTime() <= Date.now()) {
         check = { status: 'expired', key: check.key };
@@ -57,6 +59,7 @@ export class ApiKeyVerifier {
         this.cache.set(presented, check, check.status === 'valid' ? {} : { ttlMs: NEGATIVE_TTL_MS });
       }
     }
+    trace.getActiveSpan()?.setAttribute('gatehouse.auth.cache', hit ? 'hit' : 'miss');
     if (check.status === 'valid') this.markUsed(check.key.id);
     return check;
   }

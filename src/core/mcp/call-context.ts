@@ -2,6 +2,7 @@ import type { Principal } from '../ports/principal.js';
 import type { AuditEvent } from '../ports/audit-sink.js';
 import type { JsonRpcId } from './jsonrpc.js';
 import type { McpSession } from './session-store.js';
+import type { RequestObservation } from '../telemetry/request-observation.js';
 
 /** One MCP request as the dispatcher sees it: who is calling, and how to reach them meanwhile. */
 export interface CallContext {
@@ -20,6 +21,8 @@ export interface CallContext {
    * into an SSE stream, otherwise it stays plain JSON.
    */
   readonly send?: (message: unknown) => void;
+  /** The request's trace and metrics record (absent for calls made outside an HTTP request). */
+  readonly observation?: RequestObservation;
 }
 
 /** The audit event of one governed MCP call: who and where from the call, the rest from `fields`. */

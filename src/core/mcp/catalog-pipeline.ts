@@ -9,6 +9,7 @@ import { HandlerContextFactory } from './handler-context-factory.js';
 import { ProtocolError, RpcErrorCode, invalidParams } from './jsonrpc.js';
 import type { CallContext } from './call-context.js';
 import { GovernedCalls, type Failure, type Refusal } from './governed-call.js';
+import { SessionStore } from './session-store.js';
 
 const MAX_COMPLETIONS = 100;
 const MAX_SUBSCRIPTIONS = 1000;
@@ -55,6 +56,7 @@ export class CatalogPipeline {
     @inject(GovernedCalls) private readonly governed: GovernedCalls,
     @inject(HandlerContextFactory) private readonly contexts: HandlerContextFactory,
     @inject(Logger) private readonly logger: Logger,
+    @inject(SessionStore) private readonly sessions: SessionStore,
   ) {}
 
   async read(params: Record<string, unknown> | undefined, call: CallContext): Promise<unknown> {
@@ -90,7 +92,11 @@ export class CatalogPipeline {
     const uri = params?.uri;
     if (typeof uri !== 'string') throw invalidParams(`resources/${on ? 'subscribe' : 'unsubscribe'} needs a "uri" string.`);
     if (!on) {
-      session.subscriptions.delete(uri);
+      if (session.subscriptions.has(uri)) {
+        const rest = new Set(session.subscriptions);
+        rest.delete(uri);
+        await this.sessions.update(session, { subscriptions: rest });
+      }
       return {};
     }
     const found = this.catalog.resolve(uri);
@@ -105,7 +111,7 @@ export class CatalogPipeline {
     if (session.subscriptions.size >= MAX_SUBSCRIPTIONS && !session.subscriptions.has(uri)) {
       throw new ProtocolError(ErrorCode.InvalidRequest, `A session may hold at most ${MAX_SUBSCRIPTIONS} subscriptions.`);
     }
-    session.subscriptions.add(uri);
+    if (!session.subscriptions.has(uri)) await this.sessions.update(session, { subscriptions: new Set([...session.subscriptions, uri]) });
     return {};
   }
 

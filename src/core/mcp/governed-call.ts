@@ -4,6 +4,7 @@ import { Policy, type PolicyDecision, type PolicyRequest } from '../ports/policy
 import { Logger, safeLog } from '../log/logger.js';
 import { AuditUnavailableError, PermissionDeniedError, ToolError } from '../errors.js';
 import { callAuditEvent, type CallContext } from './call-context.js';
+import { Telemetry } from '../telemetry/telemetry.js';
 
 /** A schema the sequence can validate with (zod's `safeParse` shape). */
 export interface ArgumentSchema<T = unknown> {
@@ -48,30 +49,37 @@ function probe<T>(read: () => T, fallback: T): T {
 export class GovernedCall {
   private readonly started = performance.now();
   private recorded = false;
+  /** The name the caller asked for (the audit target may be narrowed later). */
+  private readonly requested: string;
 
   constructor(
     private readonly audit: AuditSink,
     private readonly policy: Policy,
     private readonly logger: Logger,
+    private readonly telemetry: Telemetry,
     readonly call: CallContext,
     readonly action: string,
     /** What the audit row names; a tool may narrow it (`auditTarget`) while it runs. */
     public target: string,
     readonly args: unknown,
     public details?: Readonly<Record<string, unknown>>,
-  ) {}
+  ) {
+    this.requested = target;
+  }
 
   /** Record the call's one audit event. Later calls are ignored: one call, one row. */
   record(outcome: AuditOutcome, decision: AuditEvent['decision'], reason: string | undefined): void {
     if (this.recorded) return;
     this.recorded = true;
     const { target, details, args } = this;
+    const known = !(outcome === 'refused' && reason === 'unknown tool');
+    this.telemetry.governed(this.call.observation, this.call.principal.tenant, this.action, known ? this.requested : undefined, decision, outcome);
     this.audit.record(callAuditEvent(this.call, this.started, { action: this.action, target, details, decision, reason, outcome, arguments: args }));
   }
 
   /** Ask the policy without recording (listing, completion). */
   decide(request: PolicyRequest): Promise<PolicyDecision> {
-    return Promise.resolve(this.policy.decide(this.call.principal, request));
+    return this.telemetry.span('gatehouse.policy', this.call.observation, () => this.policy.decide(this.call.principal, request));
   }
 
   /**
@@ -79,7 +87,24 @@ export class GovernedCall {
    * `AuditUnavailableError` when the audit trail cannot take its event (never run unaudited).
    */
   async authorize(request: PolicyRequest): Promise<Refusal | undefined> {
+    return this.authorizeDecided(await this.decide(request));
+  }
+
+  /**
+   * Like {@link authorize}, for a call that can be held for approval: a "needs approval" answer is
+   * returned as `needsApproval` (not recorded) for the caller to settle through the approval gate.
+   */
+  async authorizeApprovable(request: PolicyRequest): Promise<{ refusal?: Refusal; needsApproval?: PolicyDecision }> {
     const decision = await this.decide(request);
+    if (!decision.allow && decision.needsApproval) {
+      if (!this.audit.accepting()) throw new AuditUnavailableError();
+      return { needsApproval: decision };
+    }
+    const refusal = await this.authorizeDecided(decision);
+    return refusal ? { refusal } : {};
+  }
+
+  private async authorizeDecided(decision: PolicyDecision): Promise<Refusal | undefined> {
     if (!decision.allow) {
       this.record('denied', 'denied', decision.reason);
       return { kind: 'denied', reason: decision.reason, message: `Permission denied: ${decision.reason}`, missingPermission: decision.missingPermission };
@@ -112,7 +137,7 @@ export class GovernedCall {
    */
   async execute<T>(run: () => Promise<T> | T, what: string, isCallerError: (thrown: unknown) => string | undefined = () => undefined): Promise<Ran<T>> {
     try {
-      return { ok: true, value: await run() };
+      return { ok: true, value: await this.telemetry.span('gatehouse.handler', this.call.observation, run) };
     } catch (thrown) {
       return { ok: false, failure: this.fail(thrown, what, isCallerError) };
     }
@@ -149,9 +174,10 @@ export class GovernedCalls {
     @inject(AuditSink) private readonly audit: AuditSink,
     @inject(Policy) private readonly policy: Policy,
     @inject(Logger) private readonly logger: Logger,
+    @inject(Telemetry) private readonly telemetry: Telemetry,
   ) {}
 
   begin(call: CallContext, action: string, target: string, args: unknown, details?: Readonly<Record<string, unknown>>): GovernedCall {
-    return new GovernedCall(this.audit, this.policy, this.logger, call, action, target, args, details);
+    return new GovernedCall(this.audit, this.policy, this.logger, this.telemetry, call, action, target, args, details);
   }
 }

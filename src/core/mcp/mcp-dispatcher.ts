@@ -1,6 +1,6 @@
 import { inject, injectable } from 'inversify';
 import { ErrorCode, LATEST_PROTOCOL_VERSION, SUPPORTED_PROTOCOL_VERSIONS, type Tool } from '@modelcontextprotocol/sdk/types.js';
-import { Policy } from '../ports/policy.js';
+import { Policy, mayAttempt } from '../ports/policy.js';
 import { EngineConfig } from '../kernel/config.js';
 import { ToolCatalog, ToolCatalogToken, type ToolEntry } from '../tools/tool-catalog.js';
 import { ToolCallPipeline } from './tool-call-pipeline.js';
@@ -12,14 +12,17 @@ import { CatalogPipeline } from './catalog-pipeline.js';
 import { ClientExchange } from './client-exchange.js';
 import { SessionStore, principalKey } from './session-store.js';
 import { isMcpLogLevel } from './notification-levels.js';
+import { ApprovalTasks } from './approval-tasks.js';
 
 type Handler = (params: Record<string, unknown> | undefined, call: CallContext) => Promise<unknown> | unknown;
 
-function toWireTool({ tool }: ToolEntry): Tool {
+function toWireTool({ tool }: ToolEntry, tasks: boolean): Tool {
   const wire: Record<string, unknown> = { name: tool.name, description: tool.description, inputSchema: tool.inputJsonSchema };
   if (tool.title) wire.title = tool.title;
   if (tool.outputJsonSchema) wire.outputSchema = tool.outputJsonSchema;
   if (tool.annotations) wire.annotations = tool.annotations;
+  // A call that waits for approval can be held as a task.
+  if (tasks && tool.approval === 'required') wire.execution = { taskSupport: 'optional' };
   return wire as Tool;
 }
 
@@ -76,17 +79,25 @@ export class McpDispatcher {
     @inject(CatalogPipeline) private readonly catalogPipeline: CatalogPipeline,
     @inject(ClientExchange) private readonly exchange: ClientExchange,
     @inject(SessionStore) private readonly sessions: SessionStore,
+    @inject(ApprovalTasks) private readonly tasks: ApprovalTasks,
   ) {
-    this.wireTools = new Map(catalog.entries.map((entry) => [entry.tool.name, toWireTool(entry)]));
+    this.wireTools = new Map(catalog.entries.map((entry) => [entry.tool.name, toWireTool(entry, tasks.available)]));
     const wireResources = new Map(mcpCatalog.resources.map((entry) => [entry, toWireResource(entry)]));
     const wirePrompts = new Map(mcpCatalog.prompts.map((entry) => [entry, toWirePrompt(entry)]));
     const handlers: [string, Handler][] = [
       ['initialize', (params) => this.initialize(params)],
       ['ping', () => ({})],
       ['tools/list', (params, call) => this.listTools(params, call.principal)],
-      ['tools/call', (params, call) => this.pipeline.call(params, call)],
+      ['tools/call', (params, call) => (params?.task !== undefined && tasks.available ? tasks.call(params, call) : this.pipeline.call(params, call))],
       ['logging/setLevel', (params, call) => this.setLevel(params, call)],
     ];
+    if (tasks.available) {
+      handlers.push(
+        ['tasks/get', (params, call) => tasks.get(params, call)],
+        ['tasks/result', (params, call) => tasks.result(params, call)],
+        ['tasks/cancel', (params, call) => tasks.cancel(params, call)],
+      );
+    }
     if (mcpCatalog.resources.length) {
       handlers.push(
         ['resources/list', (params, call) => this.page(params, call.principal, 'resources', mcpCatalog.fixed, 'resource', (entry) => entry.resource, wireResources)],
@@ -114,13 +125,13 @@ export class McpDispatcher {
 
   /** Methods whose handlers run plugin code: cancellable, and worth streaming notifications for. */
   static runsHandlers(method: string): boolean {
-    return method === 'tools/call' || method === 'resources/read' || method === 'prompts/get' || method === 'completion/complete';
+    return method === 'tools/call' || method === 'resources/read' || method === 'prompts/get' || method === 'completion/complete' || method === 'tasks/result';
   }
 
-  private setLevel(params: Record<string, unknown> | undefined, call: CallContext): unknown {
+  private async setLevel(params: Record<string, unknown> | undefined, call: CallContext): Promise<unknown> {
     const level = params?.level;
     if (!isMcpLogLevel(level)) throw invalidParams('logging/setLevel needs a "level" of debug, info, notice, warning, error, critical, alert or emergency.');
-    if (call.session) call.session.logLevel = level;
+    if (call.session) await this.sessions.update(call.session, { logLevel: level });
     else this.exchange.setLevel(principalKey(call.principal), level);
     return {};
   }
@@ -159,6 +170,7 @@ export class McpDispatcher {
     if (resources.length) capabilities.resources = { subscribe: this.sessions.enabled, listChanged: false };
     if (prompts.length) capabilities.prompts = { listChanged: false };
     if (prompts.length || templates.length) capabilities.completions = {};
+    if (this.tasks.available) capabilities.tasks = { cancel: {}, requests: { tools: { call: {} } } };
     return capabilities;
   }
 
@@ -177,8 +189,10 @@ export class McpDispatcher {
   async visibleTools(principal: Principal): Promise<ToolEntry[]> {
     const visible: ToolEntry[] = [];
     for (const entry of this.catalog.entries) {
-      const decision = await this.policy.decide(principal, { kind: 'tool', name: entry.tool.name, permission: entry.tool.permission });
-      if (decision.allow) visible.push(entry);
+      const { tool } = entry;
+      const approval = tool.approval === 'required' ? { approval: { required: true, approvers: tool.approvers ?? 1 } } : {};
+      const decision = await this.policy.decide(principal, { kind: 'tool', name: tool.name, permission: tool.permission, ...approval });
+      if (mayAttempt(decision)) visible.push(entry);
     }
     return visible;
   }

@@ -1,8 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { inject, injectable } from 'inversify';
 import { EngineConfig } from '../kernel/config.js';
+import { Database } from '../ports/database.js';
+import { ChangeFeed } from '../ports/change-feed.js';
+import { Logger } from '../log/logger.js';
 import type { Principal } from '../ports/principal.js';
-import type { McpLogLevel } from './notification-levels.js';
+import { isMcpLogLevel, type McpLogLevel } from './notification-levels.js';
 import { BoundedCache } from '../cache/bounded-cache.js';
 
 /** A server→client message channel (an SSE stream). */
@@ -19,11 +22,28 @@ export interface McpSession {
   readonly tenant: string;
   readonly clientCapabilities: Readonly<Record<string, unknown>>;
   readonly protocolVersion: string;
-  logLevel: McpLogLevel | undefined;
-  readonly subscriptions: Set<string>;
-  /** The GET stream, while the client holds one open. */
+  /** Change through {@link SessionStore.update}, so every instance sees it. */
+  readonly logLevel: McpLogLevel | undefined;
+  /** Change through {@link SessionStore.update}, so every instance sees it. */
+  readonly subscriptions: ReadonlySet<string>;
+  /** The GET stream, while the client holds one open on this instance. */
   stream: OutboundChannel | undefined;
   lastSeen: number;
+}
+
+interface SessionRow {
+  id: string;
+  tenant: string;
+  owner: string;
+  protocol_version: string;
+  client_capabilities: unknown;
+  log_level: string | null;
+  subscriptions: unknown;
+  last_seen_at: Date | string;
+}
+
+interface Cached {
+  session: McpSession & { logLevel: McpLogLevel | undefined; subscriptions: Set<string> };
 }
 
 /** The identity a session or an in-flight request is bound to. */
@@ -31,31 +51,64 @@ export function principalKey(principal: Principal): string {
   return `${principal.tenant}\u0000${principal.kind}\u0000${principal.id}`;
 }
 
-const SWEEP_MS = 60_000;
-// A session is a small record plus its subscriptions (bounded per session by the catalog pipeline).
-const sessionBytes = (session: McpSession): number => 1024 + session.subscriptions.size * 128;
+/** Published when a session ends (its id), changes (log level, subscriptions) or a subscribed resource changes. */
+export const SESSION_ENDED = 'mcp.sessions.ended';
+export const SESSION_CHANGED = 'mcp.sessions.changed';
+export const RESOURCE_UPDATED = 'mcp.resources.updated';
+
+/** How long a session read from the database is reused without asking it again (changes are pushed). */
+const CACHE_TTL_MS = 60_000;
+const TOUCH_MAX_INTERVAL_MS = 5_000;
+
+function parseJson<T>(value: unknown, fallback: T): T {
+  if (typeof value === 'string') {
+    try {
+      return JSON.parse(value) as T;
+    } catch {
+      return fallback;
+    }
+  }
+  return (value ?? fallback) as T;
+}
 
 /**
- * Sessions, held in memory by this engine instance. With sessions on and more than one instance,
- * the load balancer must route a session's requests to the instance that created it (sticky
- * routing on the `MCP-Session-Id` header). Idle sessions expire. At most `maxSessions` are held,
- * and at most `maxSessionsPerTenant` per tenant: a tenant at its cap loses its own least recently
- * used session, never another tenant's.
+ * MCP sessions in PostgreSQL (`mcp_sessions`), so a session begun on one instance of a fleet
+ * continues on any other: `initialize` here, `tools/call` there, `DELETE` on a third. Each
+ * instance keeps the sessions it has seen in a bounded cache; an ended or changed session is
+ * dropped from every instance's cache through the change feed. `last_seen_at` is written in
+ * batches, and idle sessions are swept by whichever instance runs the fleet sweep. At most
+ * `maxSessions` live, and at most `maxSessionsPerTenant` per tenant: a tenant at its cap loses its
+ * own least recently used session, never another tenant's.
+ *
+ * The GET stream of a session is a connection to one instance; a resource update published on any
+ * instance reaches it through the change feed.
  */
 @injectable()
 export class SessionStore {
-  private readonly sessions: BoundedCache<McpSession> | undefined;
-  private readonly byTenant = new Map<string, Set<McpSession>>();
-  private sweeper: NodeJS.Timeout | undefined;
+  private readonly cache: BoundedCache<Cached>;
+  /** Sessions with a GET stream open on this instance: never evicted while it is. */
+  private readonly attached = new Map<string, Cached>();
+  private readonly touched = new Set<string>();
+  /** Attached sessions being re-read after a change made on another instance. */
+  private readonly refreshing = new Map<string, Promise<void>>();
+  private touchTimer: NodeJS.Timeout | undefined;
 
-  constructor(@inject(EngineConfig) private readonly config: EngineConfig) {
-    const limits = config.sessions;
-    this.sessions = limits && new BoundedCache<McpSession>({
-      maxEntries: limits.maxSessions,
-      maxBytes: limits.maxSessions * 64 * 1024,
-      ttlMs: 0,
-      sizeOf: sessionBytes,
-      onRemove: (session) => this.forget(session),
+  constructor(
+    @inject(EngineConfig) private readonly config: EngineConfig,
+    @inject(Database) private readonly database: Database,
+    @inject(ChangeFeed) private readonly changes: ChangeFeed,
+    @inject(Logger) private readonly logger: Logger,
+  ) {
+    this.cache = new BoundedCache<Cached>({ maxEntries: config.sessions?.maxSessions ?? 1, ttlMs: CACHE_TTL_MS, sizeOf: ({ session }) => 1024 + session.subscriptions.size * 128 });
+    if (!this.enabled) return;
+    changes.subscribe(SESSION_ENDED, (payload) => {
+      if (typeof payload.id === 'string') this.forget(payload.id, true);
+    }, () => this.cache.clear());
+    changes.subscribe(SESSION_CHANGED, (payload) => {
+      if (typeof payload.id === 'string') this.forget(payload.id, false);
+    });
+    changes.subscribe(RESOURCE_UPDATED, (payload) => {
+      if (typeof payload.tenant === 'string' && typeof payload.uri === 'string') this.notifySubscribers(payload.tenant, payload.uri);
     });
   }
 
@@ -63,13 +116,24 @@ export class SessionStore {
     return this.config.sessions !== undefined;
   }
 
-  create(principal: Principal, clientCapabilities: Record<string, unknown>, protocolVersion: string): McpSession {
+  async create(principal: Principal, clientCapabilities: Record<string, unknown>, protocolVersion: string): Promise<McpSession> {
     const limits = this.config.sessions!;
-    const sessions = this.sessions!;
-    let mine = this.byTenant.get(principal.tenant);
-    if (mine && mine.size >= limits.maxSessionsPerTenant) this.evictOldest(mine);
-    const session: McpSession = {
-      id: randomBytes(24).toString('base64url'),
+    // Recent use recorded here first, so the least recently used are the ones that go.
+    await this.flushTouches();
+    await this.evictBeyond(this.database.knex('mcp_sessions').where({ tenant: principal.tenant }), limits.maxSessionsPerTenant - 1);
+    await this.evictBeyond(this.database.knex('mcp_sessions'), limits.maxSessions - 1);
+    const id = randomBytes(24).toString('base64url');
+    await this.database.knex('mcp_sessions').insert({
+      id,
+      tenant: principal.tenant,
+      // JSON, since PostgreSQL text cannot hold the NUL separators of the in-memory key.
+      owner: JSON.stringify([principal.tenant, principal.kind, principal.id]),
+      protocol_version: protocolVersion,
+      client_capabilities: JSON.stringify(clientCapabilities),
+      last_seen_at: new Date(),
+    });
+    const session = this.remember({
+      id,
       owner: principalKey(principal),
       tenant: principal.tenant,
       clientCapabilities,
@@ -77,78 +141,193 @@ export class SessionStore {
       logLevel: undefined,
       subscriptions: new Set(),
       stream: undefined,
+      // From the moment the session exists (the insert may take a while on a busy database).
       lastSeen: Date.now(),
-    };
-    sessions.set(session.id, session);
-    if (!sessions.has(session.id)) return session;
-    mine = this.byTenant.get(principal.tenant);
-    if (!mine) this.byTenant.set(principal.tenant, (mine = new Set()));
-    mine.add(session);
-    this.sweeper ??= setInterval(() => this.sweep(), Math.min(SWEEP_MS, limits.idleTimeoutMs)).unref();
+    });
     return session;
   }
 
   /** The session with this id if `principal` owns it; undefined for unknown, expired or foreign ids alike. */
-  get(id: string, principal: Principal): McpSession | undefined {
-    const session = this.sessions?.get(id);
-    if (!session || session.owner !== principalKey(principal)) return undefined;
+  async get(id: string, principal: Principal): Promise<McpSession | undefined> {
+    if (id.length === 0 || id.length > 200) return undefined;
     const now = Date.now();
+    let session = (this.attached.get(id) ?? this.cache.get(id))?.session;
+    if (!session) {
+      const row = (await this.database.knex('mcp_sessions').where({ id }).first()) as SessionRow | undefined;
+      if (!row) return undefined;
+      session = this.remember(this.fromRow(row));
+    }
+    if (session.owner !== principalKey(principal)) return undefined;
     if (!session.stream && now - session.lastSeen > this.config.sessions!.idleTimeoutMs) {
-      this.delete(session);
+      await this.delete(session);
       return undefined;
     }
     session.lastSeen = now;
+    this.touch(id);
     return session;
   }
 
-  delete(session: McpSession): void {
-    if (!this.sessions?.delete(session.id)) this.forget(session);
+  /** End a session on every instance. */
+  async delete(session: McpSession): Promise<void> {
+    this.forget(session.id, true);
+    this.touched.delete(session.id);
+    await this.database.knex('mcp_sessions').where({ id: session.id }).delete();
+    await this.publish(SESSION_ENDED, { id: session.id });
   }
 
-  /** Tell the sessions of `tenant` subscribed to `uri` that it changed (on their GET streams). */
-  resourceUpdated(tenant: string, uri: string): number {
-    let told = 0;
-    for (const session of this.byTenant.get(tenant) ?? []) {
-      if (!session.subscriptions.has(uri) || !session.stream) continue;
-      session.stream.send({ jsonrpc: '2.0', method: 'notifications/resources/updated', params: { uri } });
-      told++;
-    }
-    return told;
+  /** Change a session's log level or subscriptions, for every instance. */
+  async update(session: McpSession, change: { readonly logLevel?: McpLogLevel; readonly subscriptions?: ReadonlySet<string> }): Promise<void> {
+    const patch: Record<string, unknown> = {};
+    if (change.logLevel !== undefined) patch.log_level = change.logLevel;
+    if (change.subscriptions !== undefined) patch.subscriptions = JSON.stringify([...change.subscriptions]);
+    await this.database.knex('mcp_sessions').where({ id: session.id }).update(patch);
+    const mutable = session as Cached['session'];
+    if (change.logLevel !== undefined) mutable.logLevel = change.logLevel;
+    if (change.subscriptions !== undefined) mutable.subscriptions = new Set(change.subscriptions);
+    await this.publish(SESSION_CHANGED, { id: session.id });
   }
 
-  get size(): number {
-    return this.sessions?.size ?? 0;
-  }
-
-  /** Sessions held for `tenant`. */
-  sizeOf(tenant: string): number {
-    return this.byTenant.get(tenant)?.size ?? 0;
-  }
-
-  close(): void {
-    if (this.sweeper) clearInterval(this.sweeper);
-    this.sweeper = undefined;
-    this.sessions?.clear();
-  }
-
-  private forget(session: McpSession): void {
-    const mine = this.byTenant.get(session.tenant);
-    if (mine?.delete(session) && mine.size === 0) this.byTenant.delete(session.tenant);
+  /** Hold `stream` as the session's GET stream on this instance until it closes. */
+  attach(session: McpSession, stream: OutboundChannel): () => void {
     session.stream?.close();
-    session.stream = undefined;
-    session.subscriptions.clear();
+    session.stream = stream;
+    const entry = this.cache.get(session.id) ?? { session: session as Cached['session'] };
+    this.attached.set(session.id, entry);
+    return () => {
+      stream.close();
+      if (session.stream !== stream) return;
+      session.stream = undefined;
+      this.attached.delete(session.id);
+    };
   }
 
-  private sweep(): void {
-    const cutoff = Date.now() - this.config.sessions!.idleTimeoutMs;
-    for (const session of this.sessions?.values() ?? []) {
-      if (session.lastSeen < cutoff && !session.stream) this.delete(session);
+  /** Tell the sessions of `tenant` subscribed to `uri`, on whichever instance holds their GET stream. */
+  resourceUpdated(tenant: string, uri: string): void {
+    void this.publish(RESOURCE_UPDATED, { tenant, uri });
+  }
+
+  /** Sessions cached by this instance. */
+  get size(): number {
+    return this.cache.size;
+  }
+
+  /** Sessions in use on this instance (cached or streaming). */
+  get count(): number {
+    return new Set([...this.cache.values().map(({ session }) => session.id), ...this.attached.keys()]).size;
+  }
+
+  /** Sessions of `tenant` cached by this instance. */
+  sizeOf(tenant: string): number {
+    return this.cache.values().filter(({ session }) => session.tenant === tenant).length;
+  }
+
+  async close(): Promise<void> {
+    for (const entry of [...this.attached.values()]) entry.session.stream?.close();
+    this.attached.clear();
+    this.cache.clear();
+    await this.flushTouches();
+  }
+
+  /** Write the batched `last_seen_at` of sessions used here. */
+  async flushTouches(): Promise<void> {
+    if (this.touchTimer) clearTimeout(this.touchTimer);
+    this.touchTimer = undefined;
+    if (this.touched.size === 0) return;
+    const ids = [...this.touched];
+    this.touched.clear();
+    try {
+      await this.database.knex('mcp_sessions').whereIn('id', ids).update({ last_seen_at: new Date() });
+    } catch (error) {
+      this.logger.warn({ err: error }, 'could not record session activity');
     }
   }
 
-  private evictOldest(sessions: Iterable<McpSession>): void {
-    let oldest: McpSession | undefined;
-    for (const session of sessions) if (!oldest || session.lastSeen < oldest.lastSeen) oldest = session;
-    if (oldest) this.delete(oldest);
+  private touch(id: string): void {
+    this.touched.add(id);
+    const every = Math.min(TOUCH_MAX_INTERVAL_MS, Math.max(10, Math.floor(this.config.sessions!.idleTimeoutMs / 4)));
+    this.touchTimer ??= setTimeout(() => void this.flushTouches(), every).unref();
+  }
+
+  private notifySubscribers(tenant: string, uri: string): void {
+    for (const { session } of this.attached.values()) {
+      if (session.tenant !== tenant) continue;
+      const send = (): void => {
+        if (session.subscriptions.has(uri)) session.stream?.send({ jsonrpc: '2.0', method: 'notifications/resources/updated', params: { uri } });
+      };
+      // A subscription made on another instance just before the change is being read: wait for it.
+      const refreshing = this.refreshing.get(session.id);
+      if (refreshing) void refreshing.then(send);
+      else send();
+    }
+  }
+
+  /** Drop a session from this instance's cache; when it `ended`, close its stream here too. */
+  private forget(id: string, ended: boolean): void {
+    this.cache.delete(id);
+    const attached = this.attached.get(id);
+    if (!attached) return;
+    if (ended) {
+      this.attached.delete(id);
+      attached.session.stream?.close();
+      attached.session.stream = undefined;
+      return;
+    }
+    // Still streaming here: refresh what another instance changed.
+    const previous = this.refreshing.get(id) ?? Promise.resolve();
+    const refresh: Promise<void> = previous
+      .then(() => this.database.knex('mcp_sessions').where({ id }).first())
+      .then((row: SessionRow | undefined) => {
+        if (!row) return;
+        const fresh = this.fromRow(row);
+        attached.session.logLevel = fresh.logLevel;
+        attached.session.subscriptions = fresh.subscriptions;
+      })
+      .catch((error: unknown) => this.logger.warn({ err: error }, 'could not refresh a session'))
+      .finally(() => {
+        if (this.refreshing.get(id) === refresh) this.refreshing.delete(id);
+      });
+    this.refreshing.set(id, refresh);
+  }
+
+  private remember(session: Cached['session']): Cached['session'] {
+    this.cache.set(session.id, { session });
+    return session;
+  }
+
+  /** End the least recently used sessions the query selects beyond the `keep` most recent. */
+  private async evictBeyond(query: ReturnType<Database['knex']>, keep: number): Promise<void> {
+    const rows = (await query.clone().select('id').orderBy('last_seen_at', 'desc').orderBy('created_at', 'desc').offset(Math.max(0, keep))) as { id: string }[];
+    if (rows.length === 0) return;
+    const ids = rows.map((row) => row.id);
+    await this.database.knex('mcp_sessions').whereIn('id', ids).delete();
+    for (const id of ids) {
+      this.forget(id, true);
+      this.touched.delete(id);
+      await this.publish(SESSION_ENDED, { id });
+    }
+  }
+
+  private fromRow(row: SessionRow): Cached['session'] {
+    const level = row.log_level;
+    const local = this.cache.get(row.id)?.session;
+    return {
+      id: row.id,
+      owner: parseJson<string[]>(row.owner, []).join('\u0000'),
+      tenant: row.tenant,
+      clientCapabilities: parseJson<Record<string, unknown>>(row.client_capabilities, {}),
+      protocolVersion: row.protocol_version,
+      logLevel: isMcpLogLevel(level) ? level : undefined,
+      subscriptions: new Set(parseJson<string[]>(row.subscriptions, [])),
+      stream: undefined,
+      lastSeen: Math.max(new Date(row.last_seen_at).getTime(), local?.lastSeen ?? 0),
+    };
+  }
+
+  private async publish(topic: string, payload: Record<string, string>): Promise<void> {
+    try {
+      await this.changes.publish(topic, payload);
+    } catch (error) {
+      this.logger.warn({ err: error, topic }, 'could not tell other instances about a session change');
+    }
   }
 }

@@ -1,6 +1,8 @@
 import { inject, injectable } from 'inversify';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
-import { Policy } from '../ports/policy.js';
+import { Policy, type PolicyDecision, type PolicyRequest } from '../ports/policy.js';
+import { ApprovalPendingError, PermissionDeniedError } from '../errors.js';
+import { ApprovalGate } from '../approvals/approval-gate.js';
 import { ToolCatalog, ToolCatalogToken } from '../tools/tool-catalog.js';
 import { isToolResult, type ToolContext, type ToolReturn } from '../tools/define-tool.js';
 import { invalidParams } from './jsonrpc.js';
@@ -21,8 +23,16 @@ function toCallResult(value: ToolReturn): CallToolResult {
   return { content: [{ type: 'text', text }], structuredContent: value as Record<string, unknown> };
 }
 
+/** A `tools/call` answered: the result, and the approval request when the call is being held. */
+export interface ToolCallOutcome {
+  readonly result: CallToolResult;
+  readonly held?: ApprovalPendingError;
+  /** The approved request this call consumed, if it ran with an approval. */
+  readonly approvalId?: string;
+}
+
 /**
- * authorize → validate → execute → audit, around every `tools/call` (the shared sequence of
+ * authorize → validate → (approval) → execute → audit, around every `tools/call` (the shared sequence of
  * `GovernedCall`). Authentication happened before (the principal is in the call context). Policy
  * denials, invalid arguments and handler failures — whatever the handler throws — are tool
  * results with `isError: true`; an unknown tool is a protocol error.
@@ -34,14 +44,44 @@ export class ToolCallPipeline {
     @inject(Policy) private readonly policy: Policy,
     @inject(GovernedCalls) private readonly governed: GovernedCalls,
     @inject(HandlerContextFactory) private readonly contexts: HandlerContextFactory,
+    @inject(ApprovalGate) private readonly gate: ApprovalGate,
   ) {}
 
   async call(params: Record<string, unknown> | undefined, call: CallContext): Promise<CallToolResult> {
+    return (await this.run(params, call)).result;
+  }
+
+  /**
+   * Run one call. A call that needs approval runs only by consuming an approved grant for exactly
+   * this call; otherwise it is held (`held`) or refused. With `claim`, only that approved request
+   * may be consumed (a held MCP task being resumed) and the call is never held again.
+   */
+  async run(params: Record<string, unknown> | undefined, call: CallContext, claim?: string): Promise<ToolCallOutcome> {
     const name = params?.name;
     const args = params?.arguments ?? {};
     if (typeof name !== 'string') throw invalidParams('tools/call needs a "name" string.');
     const { principal } = call;
     const governed = this.governed.begin(call, 'tools/call', name, args);
+    let approvalId: string | undefined;
+    const link = (id: string): void => {
+      approvalId = id;
+      governed.details = { ...governed.details, approvalId: id };
+    };
+    const gated = async (request: PolicyRequest, decision: PolicyDecision): Promise<void> =>
+      link(await this.gate.pass(call, { tool: name, target: { kind: request.kind, name: request.name }, arguments: args, claim }, decision));
+    // Held for approval, or refused by it: recorded, and answered as an isError result.
+    const settled = (error: unknown): ToolCallOutcome | undefined => {
+      if (error instanceof ApprovalPendingError) {
+        link(error.approvalId);
+        governed.record('refused', 'needs-approval', `approval required (request ${error.approvalId})`);
+        return { result: errorResult(error.message), held: error };
+      }
+      if (error instanceof PermissionDeniedError) {
+        governed.record('denied', 'denied', error.reason);
+        return { result: errorResult(error.message) };
+      }
+      return undefined;
+    };
 
     const entry = this.catalog.get(name);
     if (!entry) {
@@ -51,10 +91,25 @@ export class ToolCallPipeline {
       throw invalidParams(`Unknown tool: ${name}`);
     }
     const { tool } = entry;
-    const refusal = await governed.authorize({ kind: 'tool', name, permission: tool.permission });
-    if (refusal) return errorResult(refusal.message);
+    const toolRequest: PolicyRequest = {
+      kind: 'tool',
+      name,
+      permission: tool.permission,
+      ...(tool.approval === 'required' ? { approval: { required: true, approvers: tool.approvers ?? 1 } } : {}),
+    };
+    const authorized = await governed.authorizeApprovable(toolRequest);
+    if (authorized.refusal) return { result: errorResult(authorized.refusal.message) };
     const valid = governed.validate(tool.input, name);
-    if (!valid.ok) return errorResult(valid.refusal.message);
+    if (!valid.ok) return { result: errorResult(valid.refusal.message) };
+    if (authorized.needsApproval) {
+      try {
+        await gated(toolRequest, authorized.needsApproval);
+      } catch (error) {
+        const answer = settled(error);
+        if (answer) return answer;
+        throw error;
+      }
+    }
 
     const progressToken = (params?._meta as { progressToken?: unknown } | undefined)?.progressToken;
     const context: ToolContext = Object.assign(this.contexts.create(call, { tool: name }), {
@@ -62,23 +117,41 @@ export class ToolCallPipeline {
       requestClient: (method, requestParams) => this.contexts.requestClient(call, method, requestParams),
       resourceUpdated: (uri) => this.contexts.resourceUpdated(principal.tenant, uri),
       authorize: async (request) => this.policy.decide(principal, request),
+      authorizeCall: async (request) => {
+        const answer = await this.policy.decide(principal, request);
+        if (answer.allow) return answer;
+        if (!answer.needsApproval) throw new PermissionDeniedError(answer.reason);
+        await gated(request, answer);
+        return { allow: true, reason: `allowed with approval ${approvalId}` };
+      },
       auditTarget: (actual, extra) => {
         governed.target = actual;
-        governed.details = extra ? { tool: name, ...extra } : { tool: name };
+        governed.details = { tool: name, ...extra, ...(approvalId === undefined ? {} : { approvalId }) };
       },
     } satisfies Partial<ToolContext>);
 
-    const ran = await governed.execute(async () => toCallResult(await tool.handler(valid.data, context)), name);
-    if (!ran.ok) return errorResult(ran.failure.message);
-    const result = ran.value;
+    // A handler that settles an approval itself (`authorizeCall`) may be held or refused by it.
+    let handlerHeld: ApprovalPendingError | undefined;
+    const ran = await governed.execute(async () => {
+      try {
+        return toCallResult(await tool.handler(valid.data, context));
+      } catch (error) {
+        if (!(error instanceof ApprovalPendingError)) throw error;
+        handlerHeld = error;
+        return undefined;
+      }
+    }, name);
+    if (handlerHeld) return settled(handlerHeld)!;
+    if (!ran.ok) return { result: errorResult(ran.failure.message) };
+    const result = ran.value!;
     if (tool.output && !result.isError) {
       const checked = tool.output.safeParse(result.structuredContent);
       if (!checked.success) {
         const failure = governed.internalFailure('output schema mismatch', name, { tool: name, issues: describeIssues(checked.error.issues) });
-        return errorResult(failure.message);
+        return { result: errorResult(failure.message) };
       }
     }
-    governed.record(result.isError ? 'error' : 'success', 'allowed', undefined);
-    return result;
+    governed.record(result.isError ? 'error' : 'success', 'allowed', approvalId === undefined ? undefined : `allowed with approval ${approvalId}`);
+    return approvalId === undefined ? { result } : { result, approvalId };
   }
 }

@@ -1,6 +1,7 @@
 import type { Principal } from './principal.js';
 
-export type AuditDecision = 'allowed' | 'denied' | 'auth-failed' | 'admin';
+/** `needs-approval`: held for a person's approval (not run). */
+export type AuditDecision = 'allowed' | 'denied' | 'needs-approval' | 'auth-failed' | 'admin';
 export type AuditOutcome = 'success' | 'error' | 'failed' | 'denied' | 'refused';
 
 /** One governed event. */

@@ -1,5 +1,12 @@
 import type { Principal } from './principal.js';
 
+/** What a target declares about approvals: a person must approve each call before it runs. */
+export interface ApprovalDeclaration {
+  readonly required: boolean;
+  /** How many different people must approve (1 or 2; default 1). */
+  readonly approvers?: number;
+}
+
 /** What is being attempted. */
 export interface PolicyRequest {
   /** `tool`, `resource`, `prompt` or a plugin-defined kind. */
@@ -8,14 +15,45 @@ export interface PolicyRequest {
   readonly name: string;
   /** The permission the target declares (e.g. `tickets:read`); undefined when it declares none. */
   readonly permission: string | undefined;
+  /** The target's own approval declaration (`approval: 'required'` on a tool or operation). */
+  readonly approval?: ApprovalDeclaration;
 }
 
+/**
+ * The grant a "needs approval" decision asks for: a single-use approval of this exact call,
+ * bound to the policy version that asked for it.
+ */
+export interface ApprovalNeed {
+  /** How many different people must approve (1 or 2). */
+  readonly approvers: number;
+  /**
+   * A fingerprint of the policy that asked (e.g. the grants that matched). An approval is honoured
+   * only while the policy answers with the same version; a role change makes it void.
+   */
+  readonly policyVersion: string;
+}
+
+/**
+ * One of three answers:
+ * - **allow** — `allow: true`;
+ * - **deny** — `allow: false` with a `reason`;
+ * - **needs approval** — `allow: false` with `needsApproval`: the call may run once a person has
+ *   approved this exact call (see the `PendingApprovals` port). Anything that cannot hold a call
+ *   for approval treats it as a denial.
+ */
 export interface PolicyDecision {
   readonly allow: boolean;
   /** Why — shown to the caller on denial and recorded in audit. */
   readonly reason: string;
   /** On denial for a missing grant: the permission that was missing. */
   readonly missingPermission?: string;
+  /** Present when the answer is "needs approval". */
+  readonly needsApproval?: ApprovalNeed;
+}
+
+/** Allowed outright, or allowed once approved: what `tools/list` and search show. */
+export function mayAttempt(decision: PolicyDecision): boolean {
+  return decision.allow || decision.needsApproval !== undefined;
 }
 
 /**

@@ -39,6 +39,13 @@ export interface ToolContext extends HandlerContext {
    */
   authorize(request: PolicyRequest): Promise<PolicyDecision>;
   /**
+   * Like {@link authorize}, for the target this call is about to act on: a "needs approval" answer
+   * is settled here — it resolves (allowed) when an approved grant for exactly this call was
+   * consumed, and otherwise throws (the call is held for approval, or denied); the engine answers
+   * the caller. Resolves with an allowing decision, or throws `PermissionDeniedError` on denial.
+   */
+  authorizeCall(request: PolicyRequest): Promise<PolicyDecision>;
+  /**
    * Name what this call really acted on, for the audit record (e.g. the operation id a generic
    * tool dispatched to), with optional extra facts.
    */
@@ -80,6 +87,13 @@ export interface ToolSpec<I extends ZodObjectSchema> {
   /** The permission a caller needs (e.g. `tickets:read`); enforced by the loaded edition's policy. */
   readonly permission?: string;
   readonly annotations?: ToolAnnotations;
+  /**
+   * `'required'`: every call waits for a person's approval of that exact call (agent, tool,
+   * arguments) before it runs. Editions without approvals refuse such calls.
+   */
+  readonly approval?: 'required';
+  /** With `approval: 'required'`: how many different people must approve (1 or 2; default 1). */
+  readonly approvers?: 1 | 2;
   handler(args: z.output<I>, ctx: ToolContext): Promise<ToolReturn> | ToolReturn;
 }
 
@@ -118,6 +132,12 @@ export function defineTool<I extends ZodObjectSchema>(spec: ToolSpec<I>): ToolDe
   const input = spec.input as unknown as { safeParse?: unknown; def?: { type?: unknown } } | undefined;
   if (typeof input?.safeParse !== 'function' || input.def?.type !== 'object') {
     throw new ConfigError(`Tool "${spec.name}": input must be a zod object schema (z.object({...})).`);
+  }
+  if (spec.approval !== undefined && spec.approval !== 'required') {
+    throw new ConfigError(`Tool "${spec.name}": approval must be 'required' or left out.`);
+  }
+  if (spec.approvers !== undefined && spec.approvers !== 1 && spec.approvers !== 2) {
+    throw new ConfigError(`Tool "${spec.name}": approvers must be 1 or 2.`);
   }
   if (typeof spec.handler !== 'function') {
     throw new ConfigError(`Tool "${spec.name}": handler must be a function.`);

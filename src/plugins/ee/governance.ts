@@ -1,5 +1,9 @@
-import { AuditSink, ConfigError, Policy, RouteContribution, type PluginBinder } from '../../core/index.js';
+import { AuditSink, ConfigError, LifecycleContribution, PendingApprovals, Policy, RouteContribution, type PluginBinder } from '../../core/index.js';
 import { AgentPermissions } from './contracts.js';
+import { ApprovalRoutes } from './admin/approval-routes.js';
+import { ApprovalSettings, DEFAULT_APPROVAL_SETTINGS } from './approvals/approval-settings.js';
+import { ApprovalStore } from './approvals/approval-store.js';
+import { ApprovalWebhook } from './approvals/approval-webhook.js';
 import { AccessCheckRoutes } from './admin/access-check-routes.js';
 import { AdminGuard } from './admin/admin-guard.js';
 import { AgentRoutes } from './admin/agent-routes.js';
@@ -10,7 +14,12 @@ import { EnterpriseRegistryRoutes } from './admin/registry-routes.js';
 import { RoleRoutes } from './admin/role-routes.js';
 import { AuditQuery } from './audit/audit-query.js';
 import { AuditSinkSettings, DEFAULT_AUDIT_SINK_SETTINGS } from './audit/audit-sink-settings.js';
+import { AuthFailureAggregator } from './audit/auth-failure-aggregator.js';
 import { DbAuditSink } from './audit/db-audit-sink.js';
+import { AuditCheckpointer } from './audit/audit-checkpointer.js';
+import { AuditRetention, RetentionSettings } from './audit/audit-retention.js';
+import { AuditVerifier } from './audit/audit-verifier.js';
+import { CheckpointSettings, checkpointSettings, type CheckpointOptions } from './audit/checkpoint-settings.js';
 import { CachedAgentPermissions } from './rbac/cached-agent-permissions.js';
 import { RbacPolicy } from './rbac/rbac-policy.js';
 import { DEFAULT_RBAC_SETTINGS, RbacSettings } from './rbac/rbac-settings.js';
@@ -23,13 +32,48 @@ export interface GovernanceOptions {
    * returned tenant. Returning undefined falls back to API keys with scope `admin`.
    */
   readonly adminAuthenticator?: AdminSettings['adminAuthenticator'];
-  /** Audit trail tuning (see {@link AuditSinkSettings}): batching, back-pressure bound, retry, redaction. */
-  readonly audit?: Partial<AuditSinkSettings>;
+  /**
+   * Audit trail tuning (see {@link AuditSinkSettings}): batching, back-pressure bound, retry,
+   * redaction; signed checkpoints of the hash chain; retention.
+   */
+  readonly audit?: Partial<AuditSinkSettings> & { readonly checkpoints?: CheckpointOptions; readonly retention?: RetentionOptions };
   /** RBAC tuning: how long an agent's grants are cached. */
   readonly rbac?: Partial<RbacSettings>;
+  /** Approvals: how long a request waits (`ttlMs`, default 15 minutes), the admin UI link for webhooks. */
+  readonly approvals?: Partial<ApprovalSettings>;
 }
 
-const NUMERIC_AUDIT_SETTINGS = ['batchSize', 'flushIntervalMs', 'maxBuffered', 'retryDelayMs', 'maxRetryDelayMs', 'flushTimeoutMs', 'maxArgumentBytes'] as const;
+function approvalSettings(options: GovernanceOptions['approvals'] = {}): ApprovalSettings {
+  if (typeof options !== 'object' || options === null) throw new ConfigError('enterpriseEdition(options): approvals must be an object.');
+  for (const [name, value] of Object.entries(options)) {
+    if (name === 'ttlMs' || name === 'webhookAttempts' || name === 'webhookRetryDelayMs' || name === 'webhookTimeoutMs') positive(value, `approvals.${name}`);
+    else if (name === 'uiUrl') {
+      if (typeof value !== 'string' || !URL.canParse(value)) throw new ConfigError('enterpriseEdition(options): approvals.uiUrl must be an absolute URL.');
+    } else throw new ConfigError(`enterpriseEdition(options): unknown option "approvals.${name}".`);
+  }
+  return Object.freeze({ ...DEFAULT_APPROVAL_SETTINGS, ...options });
+}
+
+
+/** `audit.retention`: drop month partitions older than `olderThanDays`, daily when `daily` is true. */
+export interface RetentionOptions {
+  readonly olderThanDays?: number;
+  readonly daily?: boolean;
+}
+
+const NUMERIC_AUDIT_SETTINGS = ['batchSize', 'flushIntervalMs', 'maxBuffered', 'retryDelayMs', 'maxRetryDelayMs', 'flushTimeoutMs', 'progressLogMs', 'maxArgumentBytes', 'authFailureWindowMs', 'authFailureKeysPerSource'] as const;
+
+function retentionSettings(options: RetentionOptions = {}): RetentionSettings {
+  if (typeof options !== 'object' || options === null) throw new ConfigError('enterpriseEdition(options): audit.retention must be an object.');
+  for (const [name, value] of Object.entries(options)) {
+    if (name === 'olderThanDays') positive(value, 'audit.retention.olderThanDays');
+    else if (name === 'daily') {
+      if (typeof value !== 'boolean') throw new ConfigError('enterpriseEdition(options): audit.retention.daily must be true or false.');
+    } else throw new ConfigError(`enterpriseEdition(options): unknown option "audit.retention.${name}".`);
+  }
+  if (options.daily && options.olderThanDays === undefined) throw new ConfigError('enterpriseEdition(options): audit.retention.daily needs audit.retention.olderThanDays.');
+  return Object.freeze({ olderThanDays: options.olderThanDays, daily: options.daily ?? false });
+}
 
 function positive(value: unknown, name: string): void {
   if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) throw new ConfigError(`enterpriseEdition(options): ${name} must be a positive number.`);
@@ -52,6 +96,7 @@ function auditSettings(options: GovernanceOptions['audit'] = {}): AuditSinkSetti
   if (typeof options !== 'object' || options === null) throw new ConfigError('enterpriseEdition(options): audit must be an object.');
   const given = options as Record<string, unknown>;
   for (const [name, value] of Object.entries(given)) {
+    if (name === 'checkpoints' || name === 'retention') continue;
     if (name === 'redaction') {
       const rule = value as { keys?: unknown; values?: unknown } | null;
       const ok =
@@ -66,7 +111,8 @@ function auditSettings(options: GovernanceOptions['audit'] = {}): AuditSinkSetti
     if (!(NUMERIC_AUDIT_SETTINGS as readonly string[]).includes(name)) throw new ConfigError(`enterpriseEdition(options): unknown option "audit.${name}".`);
     positive(value, `audit.${name}`);
   }
-  const settings = { ...DEFAULT_AUDIT_SINK_SETTINGS, ...given } as AuditSinkSettings;
+  const { checkpoints: _checkpoints, retention: _retention, ...sink } = given;
+  const settings = { ...DEFAULT_AUDIT_SINK_SETTINGS, ...sink } as AuditSinkSettings;
   if (settings.batchSize > settings.maxBuffered) throw new ConfigError('enterpriseEdition(options): audit.batchSize must not exceed audit.maxBuffered.');
   return Object.freeze(settings);
 }
@@ -82,6 +128,9 @@ export function registerGovernance(binder: PluginBinder, options: GovernanceOpti
   }
   bind(RbacSettings).toConstantValue(rbacSettings(options.rbac));
   bind(AuditSinkSettings).toConstantValue(auditSettings(options.audit));
+  bind(CheckpointSettings).toConstantValue(checkpointSettings(options.audit?.checkpoints));
+  bind(RetentionSettings).toConstantValue(retentionSettings(options.audit?.retention));
+  bind(ApprovalSettings).toConstantValue(approvalSettings(options.approvals));
   bind(AdminSettings).toConstantValue(Object.freeze({ adminAuthenticator: options.adminAuthenticator }));
 
   bind(CachedAgentPermissions).toSelf();
@@ -90,14 +139,27 @@ export function registerGovernance(binder: PluginBinder, options: GovernanceOpti
   bind(RbacPolicy).toSelf();
   bind(Policy).toService(RbacPolicy);
   bind(DbAuditSink).toSelf();
-  bind(AuditSink).toService(DbAuditSink);
+  // Authentication failures pass through the aggregator; every other event goes straight to the sink.
+  bind(AuthFailureAggregator).toSelf();
+  bind(AuditSink).toService(AuthFailureAggregator);
   bind(AuditQuery).toSelf();
+  bind(AuditCheckpointer).toSelf();
+  bind(AuditRetention).toSelf();
+  bind(AuditVerifier).toSelf();
+  bind(LifecycleContribution).toService(AuditCheckpointer);
+  bind(LifecycleContribution).toService(AuditRetention);
+  bind(ApprovalStore).toSelf();
+  bind(PendingApprovals).toService(ApprovalStore);
+  bind(ApprovalWebhook).toSelf();
+  bind(LifecycleContribution).toService(ApprovalWebhook);
 
   bind(AdminGuard).toSelf();
-  for (const routes of [RoleRoutes, AgentRoutes, IdpRoutes, AuditRoutes, AccessCheckRoutes, EnterpriseRegistryRoutes]) bind(RouteContribution).to(routes);
+  for (const routes of [RoleRoutes, AgentRoutes, IdpRoutes, AuditRoutes, AccessCheckRoutes, EnterpriseRegistryRoutes, ApprovalRoutes]) bind(RouteContribution).to(routes);
 }
 
 export type { AuditSinkSettings } from './audit/audit-sink-settings.js';
 export type { RbacSettings } from './rbac/rbac-settings.js';
+export type { ApprovalSettings } from './approvals/approval-settings.js';
 export type { HostAdmin } from './admin/admin-settings.js';
 export type { AuditRedaction } from './audit/redaction.js';
+export type { CheckpointOptions } from './audit/checkpoint-settings.js';

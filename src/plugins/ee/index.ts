@@ -22,13 +22,13 @@ export const EE_MIGRATIONS = new URL('../../../ee-migrations/', import.meta.url)
  */
 export function enterpriseEdition(options: EnterpriseOptions = {}): PluginDefinition {
   const settings = resolveEnterpriseOptions(options);
-  const { adminAuthenticator, audit, rbac } = options;
+  const { adminAuthenticator, audit, rbac, approvals } = options;
   return definePlugin({
     id: 'enterprise-edition',
     migrations: EE_MIGRATIONS,
     register(binder) {
       registerIdentity(binder, settings);
-      registerGovernance(binder, { adminAuthenticator, audit, rbac });
+      registerGovernance(binder, { adminAuthenticator, audit, rbac, approvals });
       registerAdminUi(binder);
     },
   });
@@ -45,3 +45,10 @@ export { JwksCache, KeySourceError } from './identity/jwks-cache.js';
 export { CredentialCache } from './identity/credential-cache.js';
 export { TenantUrls, PRM_PREFIX } from './identity/tenant-urls.js';
 export { AGENT_KIND, AGENT_KEY_SCOPE, ADMIN_SCOPE, AgentPermissions, type AgentAttributes } from './contracts.js';
+export { auditCommand, auditOptionsFromEnvironment, describeVerification, AuditUsageError, type AuditCommandFlags } from './audit/audit-command.js';
+export { AuditVerifier, verifyExport, type VerifyOptions } from './audit/audit-verifier.js';
+export { AuditRetention, type PruneResult } from './audit/audit-retention.js';
+export { AuditCheckpointer } from './audit/audit-checkpointer.js';
+export { verifyChain, keyRing, keyIdOf, type ChainVerification, type ChainBreak, type ChainBreakReason } from './audit/chain-verifier.js';
+export { canonicalJson, chainHash, GENESIS_HASH, CHAIN_FIELDS, type Checkpoint } from './audit/audit-chain.js';
+export type { CheckpointOptions } from './audit/checkpoint-settings.js';

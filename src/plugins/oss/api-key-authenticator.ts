@@ -1,14 +1,9 @@
 import { inject, injectable } from 'inversify';
-import { ApiKeyVerifier, type AuthRequest, type AuthResult, type Authenticator } from '../../core/index.js';
+import { ApiKeyVerifier, presentedCredential, type AuthRequest, type AuthResult, type Authenticator } from '../../core/index.js';
 
-/** The credential of a request: `Authorization: Bearer <key>` or `X-API-Key: <key>`. */
+/** The credential of a request: `Authorization: Bearer <key>` or `X-API-Key: <key>` (see `presentedCredential`). */
 export function presentedKey(request: Pick<AuthRequest, 'header'>): string | undefined {
-  const authorization = request.header('authorization');
-  if (authorization) {
-    const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization);
-    return match ? match[1] : '';
-  }
-  return request.header('x-api-key')?.trim();
+  return presentedCredential(request)?.credential;
 }
 
 const KEY_FAILURES = {

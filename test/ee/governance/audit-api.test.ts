@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { AuditSink } from '@gatehouse-mcp/engine';
-import { governanceEngine, type GovernanceTestEngine } from './support.js';
+import { governanceEngine, insertChainedAuditRows, type GovernanceTestEngine } from './support.js';
 
 /** A small RFC 4180 reader, independent of the exporter. */
 function parseCsv(text: string): string[][] {
@@ -59,7 +59,7 @@ describe('EE audit API', () => {
       latency_ms: 1.5,
       request_id: `seed-${i}`,
     }));
-    for (let i = 0; i < rows.length; i += 500) await t.knex('mcp_agent_audit').insert(rows.slice(i, i + 500));
+    await insertChainedAuditRows(t.knex, rows);
   });
   after(async () => {
     await t?.close();
@@ -139,7 +139,9 @@ describe('EE audit API', () => {
     const response = await fetch(`${t.url}/api/v1/mcp/audit/export?format=jsonl&decision=denied&action=tools%2Fcall`, { headers: { authorization: `Bearer ${t.adminKey}` } });
     expect(response.status).to.equal(200);
     expect(response.headers.get('content-disposition')).to.match(/\.jsonl"$/);
-    const lines = (await response.text()).split('\n').filter(Boolean).map((line) => JSON.parse(line) as { decision: string; arguments: { n: number } });
+    const all = (await response.text()).split('\n').filter(Boolean).map((line) => JSON.parse(line) as { type: string; filtered?: boolean; decision: string; arguments: { n: number } });
+    expect(all[0]).to.include({ type: 'export', tenant: t.tenant, filtered: true });
+    const lines = all.filter((line) => line.type === 'event');
     expect(lines).to.have.length(Math.ceil(SEEDED / 5));
     expect(lines.every((line) => line.decision === 'denied' && line.arguments.n % 5 === 0)).to.equal(true);
     expect((await t.http('GET', '/api/v1/mcp/audit/export?format=xml', { token: t.adminKey })).status).to.equal(400);

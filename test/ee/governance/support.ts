@@ -3,7 +3,7 @@
  * helpers that create roles, agents and agent keys through the admin API.
  */
 import type { Knex } from 'knex';
-import { defineTool, definePlugin, z, type PluginDefinition } from '@gatehouse-mcp/engine';
+import { defineTool, definePlugin, z, type Logger, type MetricsOptions, type PluginDefinition } from '@gatehouse-mcp/engine';
 import { enterpriseEdition, type EnterpriseOptions } from '@gatehouse-mcp/engine/ee';
 import { createTestEngine, uniqueTenant, type TestEngine } from '@gatehouse-mcp/engine/testing';
 
@@ -69,13 +69,15 @@ export interface GovernanceTestEngine extends TestEngine {
 }
 
 export async function governanceEngine(
-  options: { edition?: EnterpriseOptions; database?: { knex: Knex }; tenant?: string; plugins?: PluginDefinition[] } = {},
+  options: { edition?: EnterpriseOptions; database?: { knex: Knex }; tenant?: string; plugins?: PluginDefinition[]; metrics?: MetricsOptions; logger?: Logger } = {},
 ): Promise<GovernanceTestEngine> {
   const t = await createTestEngine({
     plugins: [enterpriseEdition(options.edition), ...(options.plugins ?? [sampleTools])],
     connect: false,
     tenant: options.tenant ?? uniqueTenant('gov'),
     ...(options.database ? { database: options.database } : {}),
+    ...(options.logger ? { logger: options.logger } : {}),
+    ...(options.metrics ? { metrics: options.metrics } : {}),
   });
   const adminKey = (await t.createKey({ scopes: ['admin'], name: 'admin' })).secret;
   const knex = t.engine.database.knex;
@@ -137,4 +139,34 @@ export async function governanceEngine(
     adminOf,
     role,
   };
+}
+
+/**
+ * Insert audit rows directly (historic data), each taking its place in its tenant's hash chain the
+ * way the audit sink would: month partitions created, seq/prev_hash/hash assigned, head moved.
+ */
+export async function insertChainedAuditRows(knex: Knex, rows: Record<string, unknown>[]): Promise<void> {
+  const { chainHash, contentOfRow, GENESIS_HASH } = await import('../../../src/plugins/ee/audit/audit-chain.js');
+  const { ensurePartition } = await import('../../../src/plugins/ee/audit/audit-partitions.js');
+  const { randomUUID } = await import('node:crypto');
+  const heads = new Map<string, { seq: number; hash: string }>();
+  for (const row of rows) await ensurePartition(knex, row.occurred_at as Date);
+  const chained = [];
+  for (const row of rows) {
+    const tenant = String(row.tenant);
+    let head = heads.get(tenant);
+    if (!head) {
+      const stored = await knex('mcp_audit_chain_heads').where({ tenant }).first();
+      head = stored ? { seq: Number(stored.seq), hash: stored.hash as string } : { seq: 0, hash: GENESIS_HASH };
+    }
+    const full: Record<string, unknown> = { event_id: randomUUID(), ...row, seq: head.seq + 1, prev_hash: head.hash };
+    const parse = (value: unknown): unknown => (typeof value === 'string' ? JSON.parse(value) : (value ?? null));
+    full.hash = chainHash(head.hash, contentOfRow({ ...full, arguments: parse(full.arguments), details: parse(full.details) }));
+    heads.set(tenant, { seq: head.seq + 1, hash: full.hash as string });
+    chained.push(full);
+  }
+  for (let i = 0; i < chained.length; i += 500) await knex('mcp_agent_audit').insert(chained.slice(i, i + 500));
+  for (const [tenant, head] of heads) {
+    await knex('mcp_audit_chain_heads').insert({ tenant, seq: head.seq, hash: head.hash }).onConflict('tenant').merge();
+  }
 }

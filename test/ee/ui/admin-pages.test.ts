@@ -187,7 +187,7 @@ describe('EE admin UI: the pages in Chromium', function () {
     const narrow = await openPage(browser, { width: 390, height: 800 });
     try {
       await signIn(narrow.page, t.adminUrl, t.adminKey);
-      for (const title of ['Identity providers', 'Agents', 'Roles', 'Audit', 'Access check']) {
+      for (const title of ['Identity providers', 'Agents', 'Roles', 'Approvals', 'Audit', 'Access check']) {
         await goTo(narrow.page, title);
         expect(await narrow.page.evaluate('document.documentElement.scrollWidth <= window.innerWidth'), title).to.equal(true);
       }

@@ -17,6 +17,7 @@ import {
 import { ADMIN_SCOPE } from '../contracts.js';
 import { AdminGuard, HOST_ADMIN_KIND } from '../admin/admin-guard.js';
 import { AdminSettings } from '../admin/admin-settings.js';
+import { TenantUrls } from '../identity/tenant-urls.js';
 import { AdminSessions } from './admin-sessions.js';
 import { loadUiBundle, type UiBundle } from './ui-bundle.js';
 
@@ -50,6 +51,7 @@ export class AdminUiRoutes implements RouteContribution {
     @inject(AdminGuard) private readonly guard: AdminGuard,
     @inject(RegistryEntries) private readonly registry: RegistryEntries,
     @inject(AdminSettings) private readonly settings: AdminSettings,
+    @inject(TenantUrls) private readonly urls: TenantUrls,
   ) {}
 
   routes(): RouteDefinition[] {
@@ -107,14 +109,14 @@ export class AdminUiRoutes implements RouteContribution {
    * SSO, its session) is signed in directly, without pasting a key.
    */
   private async current(req: RouteRequest): Promise<HttpResponse> {
-    const session = this.sessions.current(req);
+    const session = await this.sessions.current(req);
     // Readable by the page only: cross-origin reads are refused by the origin check and CORS.
     if (session && (await this.sessions.stillValid(session.id))) return json(200, this.sessionJson(session), { 'cache-control': 'no-store' });
     const host = await this.settings.adminAuthenticator?.(req);
     if (!host || typeof host.tenant !== 'string' || !TENANT_ID.test(host.tenant)) throw new HttpError(401, 'not_signed_in', 'Not signed in.');
     const label = String(host.label ?? 'admin');
     const principal = { tenant: host.tenant, kind: HOST_ADMIN_KIND, id: label, label, scopes: [ADMIN_SCOPE], attributes: {} };
-    const created = this.sessions.create(principal);
+    const created = await this.sessions.create(principal);
     this.guard.recordChange(req, principal, 'admin-ui.sign-in', 'admin-ui', {});
     return json(200, this.sessionJson(created), { 'set-cookie': this.sessions.cookie(created), 'cache-control': 'no-store' });
   }
@@ -141,17 +143,17 @@ export class AdminUiRoutes implements RouteContribution {
       const message = `This key is not an admin key: signing in needs an API key with the "${ADMIN_SCOPE}" scope.`;
       throw new HttpError(403, 'not_admin', message, { details: [{ field: 'apiKey', message }] });
     }
-    const session = this.sessions.create(result.principal);
+    const session = await this.sessions.create(result.principal);
     this.guard.recordChange(req, result.principal, 'admin-ui.sign-in', 'admin-ui', {});
     return json(200, this.sessionJson(session), { 'set-cookie': this.sessions.cookie(session), 'cache-control': 'no-store' });
   }
 
   private async signOut(req: RouteRequest): Promise<HttpResponse> {
-    const session = this.sessions.current(req);
+    const session = await this.sessions.current(req);
     if (session) {
       // Signing out is a change: the page proves it is itself with the CSRF token.
       await this.sessions.resolve({ ...req, header: (name: string) => (name.toLowerCase() === 'authorization' ? undefined : req.header(name)) });
-      this.sessions.end(session.id);
+      await this.sessions.end(session.id);
       this.guard.recordChange(req, session.principal, 'admin-ui.sign-out', 'admin-ui', {});
     }
     return json(200, { data: { signedOut: true } }, { 'set-cookie': this.sessions.clearingCookie(), 'cache-control': 'no-store' });
@@ -171,6 +173,15 @@ export class AdminUiRoutes implements RouteContribution {
   }
 
   private sessionJson(session: { csrfToken: string; expiresAt: Date; principal: { tenant: string; label: string } }): Record<string, unknown> {
-    return { data: { tenant: session.principal.tenant, admin: session.principal.label, csrfToken: session.csrfToken, expiresAt: session.expiresAt.toISOString() } };
+    return {
+      data: {
+        tenant: session.principal.tenant,
+        admin: session.principal.label,
+        csrfToken: session.csrfToken,
+        expiresAt: session.expiresAt.toISOString(),
+        // The tenant's MCP URL, for what the onboarding flow hands an agent's operator.
+        mcpUrl: this.urls.resource(session.principal.tenant),
+      },
+    };
   }
 }

@@ -70,14 +70,17 @@ export class AccessCheckRoutes implements RouteContribution {
     else if (!jwtUsable && activeKeys === 0) blocked = idp && !idp.active ? 'IdP inactive' : 'no active credential';
 
     const tools = this.catalog.entries.map(({ tool, pluginId }) => {
-      const decision = decideFor(patterns, { permission: tool.permission });
-      const allowed = !blocked && decision.allow;
+      const approval = tool.approval === 'required' ? { required: true, approvers: tool.approvers ?? 1 } : undefined;
+      const decision = decideFor(patterns, { name: tool.name, permission: tool.permission, ...(approval ? { approval } : {}) });
+      const withApproval = decision.needsApproval !== undefined;
+      const allowed = !blocked && (decision.allow || withApproval);
       return {
         name: tool.name,
         plugin: pluginId,
         permission: tool.permission ?? null,
         allowed,
-        reason: blocked ?? decision.reason,
+        ...(withApproval ? { approvalRequired: true, approvers: decision.needsApproval!.approvers } : {}),
+        reason: blocked ?? (withApproval ? `allowed with approval: ${decision.reason}` : decision.reason),
         ...(decision.missingPermission && !blocked ? { missingPermission: decision.missingPermission } : {}),
       };
     });

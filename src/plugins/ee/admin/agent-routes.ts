@@ -10,13 +10,15 @@ import {
   type RouteRequest,
 } from '../../../core/index.js';
 import { AgentStore, type Agent } from '../identity/agent-store.js';
+import { IdpProviderStore, type IdpProvider } from '../identity/idp-provider-store.js';
 import { RoleStore, type Role } from '../rbac/role-store.js';
 import { AdminGuard } from './admin-guard.js';
 import { storeFailure } from './store-failure.js';
-import { invalid, notFound, pathId, validated } from './validation.js';
+import { invalid, notFound, pathId, validated, representableDate } from './validation.js';
 
 class AgentFieldsDto {
   @IsOptional() @IsString() @MaxLength(2000) description?: string;
+  @IsOptional() @IsString() @MaxLength(200) contact?: string;
   @IsOptional() @ValidateIf((_, value) => value !== null) @IsUUID('all', { message: 'idpId must be an identity provider id (a UUID)' }) idpId?: string | null;
   @IsOptional() @ValidateIf((_, value) => value !== null) @IsString() @Length(1, 500) subject?: string | null;
   @IsOptional() @IsArray() @ArrayMaxSize(100) @IsUUID('all', { each: true, message: 'each of roleIds must be a role id (a UUID)' }) roleIds?: string[];
@@ -35,11 +37,48 @@ export class CreateAgentKeyDto {
   @IsOptional() @IsISO8601({ strict: true }, { message: 'expiresAt must be an ISO 8601 date-time' }) expiresAt?: string;
 }
 
-function agentJson(agent: Agent, roles: readonly Role[]): Record<string, unknown> {
+/** Keys that expire within this many days are called out. */
+const EXPIRY_WARNING_DAYS = 14;
+const DAY_MS = 86_400_000;
+
+/**
+ * Whether the agent can work, as one state with the reasons: `ready`, `attention` (it works, but
+ * something needs doing soon or it can call nothing) or `blocked` (its credentials are refused).
+ */
+export interface AgentHealth {
+  readonly state: 'ready' | 'attention' | 'blocked';
+  readonly notes: readonly string[];
+}
+
+const plural = (count: number, one: string): string => `${count} ${one}${count === 1 ? '' : 's'}`;
+
+export function agentHealth(agent: Agent, idp: IdpProvider | undefined, keys: readonly ApiKeyRecord[], roles: readonly Role[], now = Date.now()): AgentHealth {
+  const blocked: string[] = [];
+  const attention: string[] = [];
+  if (!agent.active) blocked.push('Deactivated: its tokens and keys are refused.');
+  if (agent.idpId && !idp) blocked.push('Its identity provider no longer exists: its tokens are refused.');
+  else if (idp && !idp.active) blocked.push(`Its identity provider ${idp.name} is deactivated: its tokens are refused.`);
+  const live = keys.filter((key) => !key.revokedAt && !(key.expiresAt && key.expiresAt.getTime() <= now));
+  const expired = keys.filter((key) => !key.revokedAt && key.expiresAt && key.expiresAt.getTime() <= now);
+  for (const key of expired) attention.push(`Key ${key.name} expired on ${key.expiresAt!.toISOString().slice(0, 10)}.`);
+  for (const key of live) {
+    if (!key.expiresAt || key.expiresAt.getTime() - now > EXPIRY_WARNING_DAYS * DAY_MS) continue;
+    attention.push(`Key ${key.name} expires in ${plural(Math.max(1, Math.ceil((key.expiresAt.getTime() - now) / DAY_MS)), 'day')}.`);
+  }
+  if (!agent.idpId && live.length === 0) blocked.push(expired.length ? 'All its API keys have expired: issue a new key.' : 'No way to sign in: bind it to an identity provider or issue an API key.');
+  const permissions = roles.flatMap((role) => role.permissions);
+  if (roles.length === 0) attention.push('Has no roles: it can call nothing.');
+  else if (permissions.length === 0) attention.push('Its roles grant no permission: it can call nothing.');
+  if (blocked.length) return { state: 'blocked', notes: [...blocked, ...attention] };
+  return { state: attention.length ? 'attention' : 'ready', notes: attention };
+}
+
+function agentJson(agent: Agent, roles: readonly Role[], story: { lastSeenAt: Date | null; health?: AgentHealth }): Record<string, unknown> {
   return {
     id: agent.id,
     name: agent.name,
     description: agent.description,
+    contact: agent.contact,
     idpId: agent.idpId,
     issuer: agent.issuer,
     subject: agent.subject,
@@ -49,7 +88,8 @@ function agentJson(agent: Agent, roles: readonly Role[]): Record<string, unknown
     createdBy: agent.createdBy,
     createdAt: agent.createdAt.toISOString(),
     updatedAt: agent.updatedAt.toISOString(),
-    lastSeenAt: agent.lastSeenAt?.toISOString() ?? null,
+    lastSeenAt: story.lastSeenAt?.toISOString() ?? null,
+    ...(story.health ? { health: story.health } : {}),
   };
 }
 
@@ -78,7 +118,25 @@ export class AgentRoutes implements RouteContribution {
     @inject(AdminGuard) private readonly guard: AdminGuard,
     @inject(AgentStore) private readonly agents: AgentStore,
     @inject(RoleStore) private readonly roles: RoleStore,
+    @inject(IdpProviderStore) private readonly idps: IdpProviderStore,
   ) {}
+
+  /** Each agent as the admin sees it: its roles, when it was last seen, and its health. */
+  private async stories(admin: Principal, agents: readonly Agent[], rolesOf?: ReadonlyMap<string, Role[]>): Promise<Record<string, unknown>[]> {
+    const roles = rolesOf ?? (await this.roles.rolesOfAgents(admin.tenant, agents.map((agent) => agent.id)));
+    const idps = new Map((await this.idps.list(admin.tenant)).map((idp) => [idp.id, idp]));
+    const keys = await Promise.all(agents.map((agent) => this.agents.listKeys(admin.tenant, agent.id)));
+    return agents.map((agent, index) => {
+      const own = roles.get(agent.id) ?? [];
+      const health = agentHealth(agent, agent.idpId ? idps.get(agent.idpId) : undefined, keys[index]!, own);
+      return agentJson(agent, own, { lastSeenAt: this.agents.lastSeen(agent), health });
+    });
+  }
+
+  private async story(admin: Principal, agent: Agent, roles?: Role[]): Promise<Record<string, unknown>> {
+    const [one] = await this.stories(admin, [agent], roles ? new Map([[agent.id, roles]]) : undefined);
+    return one!;
+  }
 
   routes(): RouteDefinition[] {
     const base = '/api/v1/mcp/agents';
@@ -91,7 +149,7 @@ export class AgentRoutes implements RouteContribution {
         handler: async (req) => {
           const admin = await this.guard.admit(req);
           const agent = await this.existing(admin, req.params.id);
-          return json(200, { data: agentJson(agent, await this.rolesOf(admin, agent.id)) });
+          return json(200, { data: await this.story(admin, agent) });
         },
       },
       { method: 'PATCH', path: `${base}/:id`, handler: (req) => this.update(req) },
@@ -117,7 +175,7 @@ export class AgentRoutes implements RouteContribution {
           const admin = await this.guard.admitChange(req);
           const agent = await this.existing(admin, req.params.id);
           const input = await validated(CreateAgentKeyDto, await req.json());
-          const expiresAt = input.expiresAt ? new Date(input.expiresAt) : null;
+          const expiresAt = input.expiresAt ? representableDate(input.expiresAt, 'expiresAt') : null;
           if (expiresAt && expiresAt.getTime() <= Date.now()) throw invalid([{ field: 'expiresAt', message: 'expiresAt must be in the future' }]);
           const issued = await this.agents.issueKey(admin.tenant, agent.id, { name: input.name, expiresAt, createdBy: admin.label });
           if (!issued) throw notFound('agent');
@@ -172,8 +230,7 @@ export class AgentRoutes implements RouteContribution {
     const status = req.query.get('status');
     if (status !== null && status !== 'active' && status !== 'inactive') throw invalid([{ field: 'status', message: 'status must be active or inactive' }]);
     const agents = await this.agents.list(admin.tenant, status === null ? {} : { active: status === 'active' });
-    const roles = await this.roles.rolesOfAgents(admin.tenant, agents.map((agent) => agent.id));
-    return json(200, { data: agents.map((agent) => agentJson(agent, roles.get(agent.id) ?? [])) });
+    return json(200, { data: await this.stories(admin, agents) });
   }
 
   private async create(req: RouteRequest): Promise<HttpResponse> {
@@ -181,7 +238,7 @@ export class AgentRoutes implements RouteContribution {
     const input = await validated(CreateAgentDto, await req.json());
     await this.checkRoles(admin, input.roleIds);
     const agent = await this.agents
-      .create(admin.tenant, { name: input.name, description: input.description, idpId: input.idpId, subject: input.subject, createdBy: admin.label })
+      .create(admin.tenant, { name: input.name, description: input.description, contact: input.contact, idpId: input.idpId, subject: input.subject, createdBy: admin.label })
       .catch(storeFailure);
     let roles: Role[] = [];
     try {
@@ -197,7 +254,7 @@ export class AgentRoutes implements RouteContribution {
       subject: agent.subject,
       roleIds: ids(roles),
     });
-    return json(201, { data: agentJson(agent, roles) });
+    return json(201, { data: await this.story(admin, agent, roles) });
   }
 
   private async update(req: RouteRequest): Promise<HttpResponse> {
@@ -211,14 +268,14 @@ export class AgentRoutes implements RouteContribution {
     if (!agent) throw notFound('agent');
     const roles = roleIds ? await this.roles.assign(admin.tenant, agent.id, roleIds).catch(storeFailure) : rolesBefore;
     const changed: Record<string, unknown> = {};
-    for (const field of ['name', 'description', 'idpId', 'issuer', 'subject'] as const) {
+    for (const field of ['name', 'description', 'contact', 'idpId', 'issuer', 'subject'] as const) {
       if (before[field] !== agent[field]) changed[field] = { from: before[field], to: agent[field] };
     }
     if (roleIds && JSON.stringify(ids(rolesBefore).sort()) !== JSON.stringify(ids(roles).sort())) {
       changed.roleIds = { from: ids(rolesBefore), to: ids(roles) };
     }
     this.guard.recordChange(req, admin, 'agents.update', agent.id, { name: agent.name, changed });
-    return json(200, { data: agentJson(agent, roles) });
+    return json(200, { data: await this.story(admin, agent, roles) });
   }
 
   private async setActive(req: RouteRequest, active: boolean): Promise<HttpResponse> {
@@ -229,7 +286,7 @@ export class AgentRoutes implements RouteContribution {
     if (before.active !== active) {
       this.guard.recordChange(req, admin, active ? 'agents.reactivate' : 'agents.deactivate', agent.id, { name: agent.name, changed: { active: { from: before.active, to: active } } });
     }
-    return json(200, { data: agentJson(agent, await this.rolesOf(admin, agent.id)) });
+    return json(200, { data: await this.story(admin, agent) });
   }
 }
 

@@ -2,10 +2,12 @@ import { IsIn, IsISO8601, IsNumberString, IsOptional, IsString, IsUUID, MaxLengt
 import { inject, injectable } from 'inversify';
 import { json, type HttpResponse, type RouteContribution, type RouteDefinition, type RouteRequest } from '../../../core/index.js';
 import { AuditQuery, decodeCursor, type AuditEntry, type AuditFilter } from '../audit/audit-query.js';
+import { AuditCheckpointer, checkpointLine } from '../audit/audit-checkpointer.js';
+import { AuditVerifier } from '../audit/audit-verifier.js';
 import { AdminGuard } from './admin-guard.js';
-import { invalid, queryObject, validated } from './validation.js';
+import { invalid, queryObject, representableDate, validated } from './validation.js';
 
-const DECISIONS = ['allowed', 'denied', 'auth-failed', 'admin'];
+const DECISIONS = ['allowed', 'denied', 'needs-approval', 'auth-failed', 'admin'];
 const OUTCOMES = ['success', 'error', 'failed', 'denied', 'refused'];
 export const MAX_AUDIT_PAGE = 500;
 
@@ -58,6 +60,16 @@ export class AuditPageDto extends AuditFilterDto {
   cursor?: string;
 }
 
+export class AuditVerifyDto {
+  @IsOptional()
+  @IsISO8601({ strict: true }, { message: 'from must be an ISO 8601 date-time' })
+  from?: string;
+
+  @IsOptional()
+  @IsISO8601({ strict: true }, { message: 'to must be an ISO 8601 date-time' })
+  to?: string;
+}
+
 export class AuditExportDto extends AuditFilterDto {
   @IsIn(['csv', 'jsonl'], { message: 'format must be csv or jsonl' })
   format!: string;
@@ -70,15 +82,15 @@ function filterOf(dto: AuditFilterDto): AuditFilter {
     action: dto.action,
     decision: dto.decision,
     outcome: dto.outcome,
-    from: dto.from ? new Date(dto.from) : undefined,
-    to: dto.to ? new Date(dto.to) : undefined,
+    from: dto.from ? representableDate(dto.from, 'from') : undefined,
+    to: dto.to ? representableDate(dto.to, 'to') : undefined,
   };
 }
 
 export const CSV_COLUMNS = [
   'id', 'occurred_at', 'principal_kind', 'principal_id', 'principal_label', 'agent_id', 'key_id', 'issuer', 'subject',
   'action', 'target', 'decision', 'reason', 'outcome', 'latency_ms', 'request_id', 'client_address', 'arguments_digest',
-  'arguments', 'details',
+  'arguments', 'details', 'seq', 'event_id', 'prev_hash', 'hash',
 ] as const;
 
 /**
@@ -97,6 +109,7 @@ function csvLine(entry: AuditEntry): string {
     entry.id, entry.occurredAt, entry.principal.kind, entry.principal.id, entry.principal.label, entry.agentId, entry.keyId,
     entry.issuer, entry.subject, entry.action, entry.target, entry.decision, entry.reason, entry.outcome, entry.latencyMs,
     entry.requestId, entry.clientAddress, entry.argumentsDigest, entry.arguments, entry.details,
+    entry.chain.seq, entry.chain.eventId, entry.chain.prevHash, entry.chain.hash,
   ];
   return `${values.map(csvField).join(',')}\r\n`;
 }
@@ -107,13 +120,27 @@ export class AuditRoutes implements RouteContribution {
   constructor(
     @inject(AdminGuard) private readonly guard: AdminGuard,
     @inject(AuditQuery) private readonly audit: AuditQuery,
+    @inject(AuditVerifier) private readonly verifier: AuditVerifier,
+    @inject(AuditCheckpointer) private readonly checkpointer: AuditCheckpointer,
   ) {}
 
   routes(): RouteDefinition[] {
     return [
       { method: 'GET', path: '/api/v1/mcp/audit', handler: (req) => this.list(req) },
       { method: 'GET', path: '/api/v1/mcp/audit/export', handler: (req) => this.export(req) },
+      { method: 'GET', path: '/api/v1/mcp/audit/verify', handler: (req) => this.verify(req) },
     ];
+  }
+
+  /** The tenant's hash chain checked now: the first broken link, or how much verified. */
+  private async verify(req: RouteRequest): Promise<HttpResponse> {
+    const admin = await this.guard.admit(req);
+    const dto = await validated(AuditVerifyDto, queryObject(req.query), 'The query');
+    const result = await this.verifier.verify(admin.tenant, {
+      from: dto.from ? representableDate(dto.from, 'from') : undefined,
+      to: dto.to ? representableDate(dto.to, 'to') : undefined,
+    });
+    return json(200, { data: { ...result, verifiedAt: new Date().toISOString(), signingConfigured: this.checkpointer.enabled } });
   }
 
   private async list(req: RouteRequest): Promise<HttpResponse> {
@@ -132,19 +159,38 @@ export class AuditRoutes implements RouteContribution {
   private async export(req: RouteRequest): Promise<HttpResponse> {
     const admin = await this.guard.admit(req);
     const dto = await validated(AuditExportDto, queryObject(req.query), 'The query');
-    const rows = this.audit.all(admin.tenant, filterOf(dto), 500, req.signal);
+    const filter = filterOf(dto);
+    const rows = this.audit.all(admin.tenant, filter, 500, req.signal);
+    // The first page is read before the status line: a query that fails fails with its own status.
+    const first = await rows.next();
     const csv = dto.format === 'csv';
+    const requestId = req.requestId;
+    const filtered = Object.values(filter).some((value) => value !== undefined);
+    const checkpoints = csv ? [] : await this.checkpointer.list(admin.tenant);
     async function* body(): AsyncGenerator<string> {
       if (csv) yield `${CSV_COLUMNS.join(',')}\r\n`;
+      else yield `${JSON.stringify({ type: 'export', tenant: admin.tenant, filtered, exportedAt: new Date().toISOString() })}\n`;
       // Lines are grouped into chunks so a large export is not one write per row.
       let chunk = '';
-      for await (const entry of rows) {
-        chunk += csv ? csvLine(entry) : `${JSON.stringify(entry)}\n`;
-        if (chunk.length >= 64 * 1024) {
-          yield chunk;
-          chunk = '';
+      let entries = 0;
+      try {
+        for (let next = first; !next.done; next = await rows.next()) {
+          const entry = next.value;
+          entries++;
+          chunk += csv ? csvLine(entry) : `${JSON.stringify({ type: 'event', ...entry })}\n`;
+          if (chunk.length >= 64 * 1024) {
+            yield chunk;
+            chunk = '';
+          }
         }
+      } catch (error) {
+        // Never a clean end after a failure: JSONL gets a final error record, then the response is
+        // aborted (the HTTP layer drops the connection without ending the body).
+        yield csv ? chunk : `${chunk}${JSON.stringify({ type: 'error', error: { code: 'export_failed', message: `The export failed after ${entries} entries; this file is incomplete (request ${requestId}).` } })}\n`;
+        throw error;
       }
+      // The signed checkpoints of the tenant's chain, so the export verifies offline.
+      for (const checkpoint of checkpoints) chunk += `${JSON.stringify(checkpointLine(checkpoint))}\n`;
       if (chunk) yield chunk;
     }
     const stamp = new Date().toISOString().replace(/[:.]/g, '-');

@@ -6,13 +6,15 @@ import { IdpProviderStore, type IdpProvider } from '../identity/idp-provider-sto
 import { JwksCache } from '../identity/jwks-cache.js';
 import { AdminGuard } from './admin-guard.js';
 import { storeFailure } from './store-failure.js';
-import { invalid, notFound, pathId, validated, type FieldError } from './validation.js';
+import { invalid, notFound, pathId, validated, type FieldError, hostileInputProblems } from './validation.js';
 
 /**
  * Validate an IdP body and its preset inputs together, so the form shows every problem at once
  * (an empty name does not hide that "common" is not a directory id).
  */
 async function validatedIdp<T extends object>(dto: new () => T, plain: unknown, presetOf: (plain: Record<string, unknown>) => PresetProblem[]): Promise<T> {
+  const hostile = hostileInputProblems(plain);
+  if (hostile.length) throw invalid(hostile);
   const body = typeof plain === 'object' && plain !== null && !Array.isArray(plain) ? (plain as Record<string, unknown>) : undefined;
   let shape: FieldError[] = [];
   let input: T | undefined;

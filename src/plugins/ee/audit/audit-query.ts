@@ -1,7 +1,7 @@
 import { inject, injectable } from 'inversify';
 import type { Knex } from 'knex';
 import { Database } from '../../../core/index.js';
-import { AUDIT_TABLE } from './db-audit-sink.js';
+import { AUDIT_TABLE } from './audit-partitions.js';
 
 /** Filters of the audit views; every one optional. */
 export interface AuditFilter {
@@ -25,6 +25,7 @@ export interface AuditCursor {
 /** An audit entry as the admin API shows it. */
 export interface AuditEntry {
   readonly id: string;
+  readonly tenant: string;
   readonly occurredAt: string;
   readonly principal: { readonly kind: string | null; readonly id: string | null; readonly label: string | null };
   readonly agentId: string | null;
@@ -42,16 +43,20 @@ export interface AuditEntry {
   readonly requestId: string;
   readonly clientAddress: string | null;
   readonly details: unknown;
+  /** The entry's place in its tenant's hash chain (see docs/security.md). */
+  readonly chain: { readonly seq: number; readonly eventId: string; readonly prevHash: string; readonly hash: string };
 }
 
 type Row = Record<string, unknown>;
 
-const parsedJson = (value: unknown): unknown => (typeof value === 'string' ? (JSON.parse(value) as unknown) : (value ?? null));
+// jsonb columns arrive parsed (a JSON string value is a JS string, not JSON text to parse again).
+const parsedJson = (value: unknown): unknown => value ?? null;
 const str = (value: unknown): string | null => (value == null ? null : String(value));
 
 function toEntry(row: Row): AuditEntry {
   return {
     id: String(row.id),
+    tenant: String(row.tenant),
     occurredAt: new Date(row.occurred_at as Date | string).toISOString(),
     principal: { kind: str(row.principal_kind), id: str(row.principal_id), label: str(row.principal_label) },
     agentId: str(row.agent_id),
@@ -69,6 +74,7 @@ function toEntry(row: Row): AuditEntry {
     requestId: String(row.request_id),
     clientAddress: str(row.client_address),
     details: parsedJson(row.details),
+    chain: { seq: Number(row.seq), eventId: String(row.event_id), prevHash: String(row.prev_hash), hash: String(row.hash) },
   };
 }
 
@@ -76,14 +82,21 @@ export function encodeCursor(entry: Pick<AuditEntry, 'occurredAt' | 'id'>): stri
   return Buffer.from(JSON.stringify([entry.occurredAt, entry.id])).toString('base64url');
 }
 
-/** The cursor encoded in `value`, or undefined when it is not one. */
+const MAX_BIGINT = 9_223_372_036_854_775_807n;
+const CURSOR_MIN_TIME = new Date('0001-01-01T00:00:00.000Z').getTime();
+const CURSOR_MAX_TIME = new Date('9999-12-31T23:59:59.999Z').getTime();
+
+/** The cursor encoded in `value`, or undefined when it is not one (forged, truncated, out of range). */
 export function decodeCursor(value: string): AuditCursor | undefined {
   try {
     const parsed = JSON.parse(Buffer.from(value, 'base64url').toString('utf8')) as unknown;
     if (!Array.isArray(parsed) || parsed.length !== 2) return undefined;
     const [time, id] = parsed as unknown[];
     const occurredAt = new Date(String(time));
-    if (Number.isNaN(occurredAt.getTime()) || typeof id !== 'string' || !/^\d{1,19}$/.test(id)) return undefined;
+    const time_ = occurredAt.getTime();
+    if (Number.isNaN(time_) || time_ < CURSOR_MIN_TIME || time_ > CURSOR_MAX_TIME) return undefined;
+    // A bigint id: digits only, within PostgreSQL's bigint.
+    if (typeof id !== 'string' || !/^\d{1,19}$/.test(id) || BigInt(id) > MAX_BIGINT) return undefined;
     return { occurredAt, id };
   } catch {
     return undefined;

@@ -1,11 +1,19 @@
-import { inject, injectable } from 'inversify';
-import { AuditUnavailableError, Database, Logger, isUuid, type AuditEvent, type AuditSink } from '../../../core/index.js';
+import { randomUUID } from 'node:crypto';
+import { inject, injectable, optional } from 'inversify';
+import type { Knex } from 'knex';
+import { AuditUnavailableError, Database, Logger, Telemetry, isUuid, type AuditEvent, type AuditSink } from '../../../core/index.js';
 import { AGENT_KIND, type AgentAttributes } from '../contracts.js';
+import { chainHash, contentOfRow, GENESIS_HASH } from './audit-chain.js';
+import { AUDIT_TABLE, CHAIN_HEADS_TABLE, ensurePartition, partitionName } from './audit-partitions.js';
 import { AuditSinkSettings } from './audit-sink-settings.js';
+import { AuditCheckpointer } from './audit-checkpointer.js';
 import { argumentsDigest, redactor } from './redaction.js';
 
-/** A row of `mcp_agent_audit` as inserted. */
+export { AUDIT_TABLE } from './audit-partitions.js';
+
+/** A row of `mcp_agent_audit` before it takes its place in the chain (`seq`, `prev_hash`, `hash`). */
 export interface AuditRow {
+  event_id: string;
   tenant: string;
   occurred_at: Date;
   principal_kind: string | null;
@@ -28,52 +36,83 @@ export interface AuditRow {
   details: string | null;
 }
 
-export const AUDIT_TABLE = 'mcp_agent_audit';
+interface Pending {
+  readonly row: AuditRow;
+  /** Position in recording order. */
+  readonly n: number;
+  /** Writes tried so far; after a failed one the rows may be stored already (commit lost on the wire). */
+  attempts: number;
+}
 
-// PostgreSQL refuses NUL in text and jsonb; replace it rather than lose the event.
+// PostgreSQL refuses NUL in text and jsonb, and the driver would replace lone surrogates: store
+// (and hash) exactly what PostgreSQL keeps.
 const NUL = /\u0000/g;
-const text = (value: unknown): string | null => (typeof value === 'string' ? value.replace(NUL, '\uFFFD') : value == null ? null : String(value).replace(NUL, '\uFFFD'));
-const uuidOrNull = (value: unknown): string | null => (typeof value === 'string' && isUuid(value) ? value : null);
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+const clean = (value: string): string => value.replace(NUL, '\uFFFD').replace(LONE_SURROGATE, '\uFFFD');
+const text = (value: unknown): string | null => (value == null ? null : clean(typeof value === 'string' ? value : String(value)));
+const uuidOrNull = (value: unknown): string | null => (typeof value === 'string' && isUuid(value) ? value.toLowerCase() : null);
 const stringOf = (value: unknown): string | undefined => (typeof value === 'string' ? value : undefined);
+const storedJson = (value: unknown): string | null => {
+  const json = JSON.stringify(value);
+  return json === undefined ? null : clean(json.replace(/\\u0000/g, '\\ufffd'));
+};
 // Data errors (class 22) and constraint violations (class 23) do not go away on retry.
 const isDataError = (error: unknown): boolean => /^2[23]/.test(String((error as { code?: unknown })?.code ?? ''));
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms).unref());
 
 /**
  * The Enterprise audit trail in `mcp_agent_audit`. `record()` only redacts and enqueues; a
- * background flusher writes multi-row batches, retries failed writes with backoff (keeping the
- * events), and past `maxBuffered` pending events reports `accepting() === false` so the engine
- * refuses new calls instead of running them unaudited. Rows are only ever inserted.
+ * background writer appends multi-row batches to each tenant's hash chain (seq and hashes are
+ * assigned inside the INSERT's transaction, under a lock on the tenant's chain head, so any number
+ * of instances can write), retries failed writes with backoff and never stores an event twice (a
+ * retry first skips the event ids already stored). Past `maxBuffered` pending events
+ * `accepting()` turns false and the engine refuses new calls; past the hard cap (10 % more, for
+ * calls already running) `record()` itself refuses with `AuditUnavailableError`.
  */
 @injectable()
 export class DbAuditSink implements AuditSink {
-  private buffer: AuditRow[] = [];
+  private buffer: Pending[] = [];
   private recorded = 0;
-  private persisted = 0;
+  private refused = 0;
   private saturated = false;
   private failures = 0;
   private retryAt = 0;
+  private stopped = false;
   private pumping: Promise<void> | undefined;
   private timer: NodeJS.Timeout | undefined;
+  private readonly partitions = new Set<string>();
   private readonly redact: (args: unknown) => unknown;
+  /** Every statement of this writer carries this comment, so a hung one can be found and cancelled. */
+  private readonly marker = `gatehouse-audit-writer ${randomUUID()}`;
+  readonly hardCap: number;
 
   constructor(
     @inject(Database) private readonly database: Database,
     @inject(AuditSinkSettings) private readonly settings: AuditSinkSettings,
     @inject(Logger) private readonly logger: Logger,
+    @inject(Telemetry) private readonly telemetry: Telemetry,
+    @inject(AuditCheckpointer) @optional() private readonly checkpointer?: AuditCheckpointer,
   ) {
     this.redact = redactor(settings.redaction);
+    this.hardCap = settings.maxBuffered + Math.ceil(settings.maxBuffered / 10);
+    telemetry.observe('gatehouse.audit.queue.depth', { description: 'Audit events recorded but not yet written.', unit: '{event}' }, (observe) => observe(this.buffer.length));
   }
 
   record(event: AuditEvent): void {
+    if (this.buffer.length >= this.hardCap || this.stopped) {
+      this.refused++;
+      if (this.refused === 1 || this.refused % 1000 === 0) {
+        this.logger.error({ refused: this.refused, pending: this.buffer.length, hardCap: this.hardCap }, 'audit buffer at its hard cap: refusing requests that need an audit record');
+      }
+      throw new AuditUnavailableError('The audit trail cannot take more events now; the request was refused.');
+    }
     let row: AuditRow;
     try {
       row = this.toRow(event);
     } catch (error) {
-      row = { ...this.toRow({ ...event, arguments: undefined, details: undefined }), details: JSON.stringify({ auditError: `arguments not storable: ${(error as Error).message}` }) };
+      row = { ...this.toRow({ ...event, arguments: undefined, details: undefined }), details: storedJson({ auditError: `arguments not storable: ${(error as Error).message}` }) };
     }
-    this.buffer.push(row);
-    this.recorded++;
+    this.buffer.push({ row, n: ++this.recorded, attempts: 0 });
     if (this.buffer.length >= this.settings.maxBuffered && !this.saturated) {
       this.saturated = true;
       this.logger.error({ pending: this.buffer.length }, 'audit buffer full: refusing new calls until it drains');
@@ -83,7 +122,7 @@ export class DbAuditSink implements AuditSink {
   }
 
   accepting(): boolean {
-    return !this.saturated;
+    return !this.saturated && !this.stopped;
   }
 
   /** Events recorded but not yet written. */
@@ -93,45 +132,76 @@ export class DbAuditSink implements AuditSink {
 
   async flush(timeoutMs = this.settings.flushTimeoutMs): Promise<void> {
     const target = this.recorded;
-    const deadline = Date.now() + timeoutMs;
-    while (this.persisted < target) {
-      if (this.pumping) {
-        await this.pumping;
-        continue;
-      }
+    const started = Date.now();
+    const deadline = started + timeoutMs;
+    let nextProgress = started + this.settings.progressLogMs;
+    while (this.buffer.length > 0 && this.buffer[0]!.n <= target) {
       const now = Date.now();
       if (now >= deadline) {
-        throw new AuditUnavailableError(`${target - this.persisted} audit event(s) could not be written to the database.`);
+        throw new AuditUnavailableError(`${this.buffer.filter((p) => p.n <= target).length} audit event(s) could not be written to the database.`);
       }
-      if (now < this.retryAt) await sleep(Math.min(this.retryAt - now, deadline - now));
-      else this.kick();
+      if (now >= nextProgress) {
+        nextProgress = now + this.settings.progressLogMs;
+        this.logger.warn({ pending: this.buffer.length, waitedMs: now - started, timeoutMs }, 'still writing audit events');
+      }
+      const wait = Math.min(deadline - now, nextProgress - now);
+      if (this.pumping) await Promise.race([this.pumping, sleep(wait)]);
+      else if (now < this.retryAt) await sleep(Math.min(this.retryAt - now, wait));
+      else {
+        this.kick();
+        if (!this.pumping) await sleep(Math.min(10, wait));
+      }
     }
   }
 
+  /**
+   * Write what is buffered, within `flushTimeoutMs` even when a write hangs (a lock on the table):
+   * then the hung statement is cancelled and the number of events lost is logged. Signs a final
+   * checkpoint when checkpoints are configured.
+   */
   async close(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
     try {
       await this.flush();
     } catch (error) {
-      this.logger.error({ err: error, pending: this.buffer.length }, 'audit events lost at shutdown: the database did not accept them');
-    } finally {
-      if (this.timer) clearInterval(this.timer);
-      this.timer = undefined;
+      this.stopped = true;
+      const lost = this.buffer.length;
+      await this.cancelWrites();
+      this.buffer = [];
+      this.logger.error({ err: error, lost }, `audit events lost at shutdown: ${lost} event(s) could not be written within ${this.settings.flushTimeoutMs} ms`);
+      return;
     }
+    this.stopped = true;
+    await this.checkpointer?.final();
+  }
+
+  private async cancelWrites(): Promise<void> {
+    const writing = this.pumping;
+    if (this.database.kind === 'postgres') {
+      const cancel = this.database.knex
+        .raw(`select pg_cancel_backend(pid) from pg_stat_activity where pid <> pg_backend_pid() and query like ?`, [`%${this.marker}%`])
+        .catch((error: unknown) => this.logger.warn({ err: error }, 'could not cancel the audit write'));
+      await Promise.race([cancel, sleep(2_000)]);
+    }
+    if (writing) await Promise.race([writing, sleep(2_000)]);
   }
 
   private kick(): void {
-    if (this.pumping || this.buffer.length === 0 || Date.now() < this.retryAt) return;
+    if (this.stopped || this.pumping || this.buffer.length === 0 || Date.now() < this.retryAt) return;
     this.pumping = this.pump().finally(() => {
       this.pumping = undefined;
     });
   }
 
   private async pump(): Promise<void> {
-    while (this.buffer.length > 0) {
+    while (this.buffer.length > 0 && !this.stopped) {
       const batch = this.buffer.slice(0, this.settings.batchSize);
       try {
-        await this.write(batch);
+        await this.telemetry.span('gatehouse.audit.flush', undefined, () => this.write(batch), { 'gatehouse.audit.events': batch.length });
       } catch (error) {
+        for (const item of batch) item.attempts++;
+        this.telemetry.auditWriteFailed();
         this.failures++;
         const delay = Math.min(this.settings.maxRetryDelayMs, this.settings.retryDelayMs * 2 ** (this.failures - 1));
         this.retryAt = Date.now() + delay;
@@ -141,7 +211,7 @@ export class DbAuditSink implements AuditSink {
         return;
       }
       this.buffer.splice(0, batch.length);
-      this.persisted += batch.length;
+      this.telemetry.auditWrite(batch.map((item) => item.row.occurred_at));
       if (this.failures > 0) this.logger.info({ failures: this.failures }, 'audit writes recovered');
       this.failures = 0;
       this.retryAt = 0;
@@ -152,25 +222,85 @@ export class DbAuditSink implements AuditSink {
     }
   }
 
-  private async write(batch: AuditRow[]): Promise<void> {
+  private async write(batch: Pending[]): Promise<void> {
+    for (const { row } of batch) {
+      const name = partitionName(row.occurred_at);
+      if (!this.partitions.has(name)) this.partitions.add(await ensurePartition(this.database.knex, row.occurred_at, `/* ${this.marker} */ `));
+    }
     try {
-      await this.database.knex(AUDIT_TABLE).insert(batch);
+      await this.append(batch);
     } catch (error) {
       if (!isDataError(error)) throw error;
       // One unstorable row must not block the trail: write rows one by one, degrading the bad ones.
-      for (const row of batch) {
+      for (const item of batch) {
         try {
-          await this.database.knex(AUDIT_TABLE).insert(row);
+          await this.append([item]);
         } catch (rowError) {
           if (!isDataError(rowError)) throw rowError;
-          await this.database.knex(AUDIT_TABLE).insert({
-            ...row,
-            arguments: null,
-            details: JSON.stringify({ auditError: `event stored without arguments and details: ${(rowError as Error).message}`.slice(0, 500) }),
-          });
+          const detail = storedJson({ auditError: `event stored without arguments and details: ${(rowError as Error).message}`.slice(0, 500) });
+          await this.append([{ ...item, row: { ...item.row, arguments: null, details: detail } }]);
         }
       }
     }
+  }
+
+  /** Append rows to their tenants' chains in one transaction. */
+  private async append(batch: Pending[]): Promise<void> {
+    const comment = `/* ${this.marker} */ `;
+    await this.database.knex.transaction(async (trx) => {
+      let items = batch;
+      if (items.some((item) => item.attempts > 0)) {
+        // The previous attempt may have committed although its reply was lost: skip what is stored.
+        const ids = items.map((item) => item.row.event_id);
+        const stored = (await trx.raw(`${comment}select event_id from ?? where event_id = any(?::uuid[])`, [AUDIT_TABLE, ids])) as { rows: { event_id: string }[] };
+        const done = new Set(stored.rows.map((r) => r.event_id));
+        items = items.filter((item) => !done.has(item.row.event_id));
+        if (items.length === 0) return;
+      }
+      const heads = await this.lockHeads(trx, [...new Set(items.map((item) => item.row.tenant))].sort(), comment);
+      const rows = items.map(({ row }) => {
+        const head = heads.get(row.tenant)!;
+        const seq = head.seq + 1;
+        const chained: Record<string, unknown> = { ...row, seq, prev_hash: head.hash };
+        const content = contentOfRow({
+          ...chained,
+          arguments: row.arguments === null ? null : JSON.parse(row.arguments),
+          details: row.details === null ? null : JSON.parse(row.details),
+        });
+        chained.hash = chainHash(head.hash, content);
+        heads.set(row.tenant, { seq, hash: chained.hash as string });
+        return chained;
+      });
+      await trx(AUDIT_TABLE).comment(this.marker).insert(rows).onConflict(['event_id', 'occurred_at']).ignore();
+      const values = [...heads].map(([tenant, head]) => [tenant, head.seq, head.hash]);
+      await trx.raw(
+        `${comment}update ?? as h set seq = v.seq, hash = v.hash from (values ${values.map(() => '(?::text, ?::bigint, ?::text)').join(', ')}) as v(tenant, seq, hash) where h.tenant = v.tenant`,
+        [CHAIN_HEADS_TABLE, ...values.flat()],
+      );
+    });
+  }
+
+  /** Lock the chain heads of `tenants` (sorted, so writers never deadlock), creating missing ones. */
+  private async lockHeads(trx: Knex.Transaction, tenants: string[], comment: string): Promise<Map<string, { seq: number; hash: string }>> {
+    const select = async (): Promise<Map<string, { seq: number; hash: string }>> => {
+      const result = (await trx.raw(`${comment}select tenant, seq, hash from ?? where tenant = any(?::text[]) order by tenant for update`, [CHAIN_HEADS_TABLE, tenants])) as {
+        rows: { tenant: string; seq: string | number; hash: string }[];
+      };
+      return new Map(result.rows.map((r) => [r.tenant, { seq: Number(r.seq), hash: r.hash }]));
+    };
+    let heads = await select();
+    const missing = tenants.filter((tenant) => !heads.has(tenant));
+    if (missing.length > 0) {
+      for (const tenant of missing) {
+        // A tenant's first event, or a head row that went missing: continue from the last stored row.
+        await trx.raw(
+          `${comment}insert into ?? (tenant, seq, hash) select ?::text, coalesce((select seq from ?? where tenant = ? order by seq desc limit 1), 0), coalesce((select hash from ?? where tenant = ? order by seq desc limit 1), ?) on conflict do nothing`,
+          [CHAIN_HEADS_TABLE, tenant, AUDIT_TABLE, tenant, AUDIT_TABLE, tenant, GENESIS_HASH],
+        );
+      }
+      heads = await select();
+    }
+    return heads;
   }
 
   private toRow(event: AuditEvent): AuditRow {
@@ -180,15 +310,16 @@ export class DbAuditSink implements AuditSink {
     const hasArguments = event.arguments !== undefined;
     let stored: string | null = null;
     if (hasArguments) {
-      stored = JSON.stringify(this.redact(event.arguments))?.replace(/\\u0000/g, '\\ufffd') ?? null;
+      stored = storedJson(this.redact(event.arguments));
       if (stored !== null && Buffer.byteLength(stored) > this.settings.maxArgumentBytes) {
         stored = JSON.stringify({ truncated: true, bytes: Buffer.byteLength(stored) });
       }
     }
-    const storedDetails = details ? JSON.stringify(this.redact(details))?.replace(/\\u0000/g, '\\ufffd') ?? null : null;
+    const storedDetails = details ? storedJson(this.redact(details)) : null;
     return {
+      event_id: randomUUID(),
       tenant: event.tenant,
-      occurred_at: event.time,
+      occurred_at: new Date(event.time.getTime()),
       principal_kind: text(principal?.kind),
       principal_id: text(principal?.id),
       principal_label: text(principal?.label),

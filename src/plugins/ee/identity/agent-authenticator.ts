@@ -1,6 +1,7 @@
 import { inject, injectable } from 'inversify';
+import { trace } from '@opentelemetry/api';
 import { decodeJwt, decodeProtectedHeader, jwtVerify, type JWTPayload } from 'jose';
-import { ApiKeyVerifier, Logger, type AuthRequest, type AuthResult, type Authenticator, type Principal } from '../../../core/index.js';
+import { ApiKeyVerifier, Logger, presentedCredential, type AuthRequest, type AuthResult, type Authenticator, type Principal } from '../../../core/index.js';
 import { ADMIN_SCOPE, AGENT_KEY_SCOPE, AGENT_KIND, AgentPermissions, type AgentAttributes } from '../contracts.js';
 import { AgentStore, type Agent } from './agent-store.js';
 import { CredentialCache } from './credential-cache.js';
@@ -42,17 +43,6 @@ class KeyRefusal extends Refusal {
  * @deprecated Use {@link canonicalAudience}: audiences are compared as exact canonical URLs.
  */
 export const normaliseAudience = canonicalAudience;
-
-/** `Authorization: Bearer <credential>` or `X-API-Key: <key>`; '' for a malformed Authorization. */
-function presented(request: AuthRequest): { credential: string; header: 'authorization' | 'x-api-key' } | undefined {
-  const authorization = request.header('authorization');
-  if (authorization !== undefined) {
-    const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization);
-    return { credential: match ? match[1]! : '', header: 'authorization' };
-  }
-  const key = request.header('x-api-key')?.trim();
-  return key ? { credential: key, header: 'x-api-key' } : undefined;
-}
 
 const JOSE_FAILURES: Readonly<Record<string, string>> = {
   ERR_JWT_EXPIRED: 'The token has expired.',
@@ -110,7 +100,7 @@ export class AgentAuthenticator implements Authenticator {
   ) {}
 
   async authenticate(request: AuthRequest): Promise<AuthResult> {
-    const given = presented(request);
+    const given = presentedCredential(request);
     const tenant = this.urls.tenantOf(request.tenantHint);
     const challenge = this.challenge(request);
     if (given === undefined) {
@@ -181,6 +171,7 @@ export class AgentAuthenticator implements Authenticator {
     // just to look it up costs more than the lookup.
     const cacheKey = `jwt:${tenant}:${token}`;
     const cached = this.cache.get<AgentIdentity>(cacheKey);
+    trace.getActiveSpan()?.setAttribute('gatehouse.auth.cache', cached ? 'hit' : 'miss');
     const identity = cached ?? (await this.verify(tenant, token));
     if (!cached) {
       const exp = (decodeJwt(token).exp ?? 0) * 1000;

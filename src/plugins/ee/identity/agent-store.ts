@@ -10,6 +10,8 @@ export interface Agent {
   readonly tenant: string;
   readonly name: string;
   readonly description: string;
+  /** Who to ask about the agent (its owner or contact), free text; '' when not given. */
+  readonly contact: string;
   /** The provider whose tokens authenticate it, with the issuer and the subject-claim value. */
   readonly idpId: string | null;
   readonly issuer: string | null;
@@ -24,6 +26,7 @@ export interface Agent {
 export interface CreateAgentInput {
   readonly name: string;
   readonly description?: string;
+  readonly contact?: string;
   /** Bind to this provider of the tenant … */
   readonly idpId?: string | null;
   /** … and this value of its subject claim (e.g. the client id in `azp`). Both or neither. */
@@ -38,6 +41,7 @@ interface AgentRow {
   tenant: string;
   name: string;
   description: string;
+  contact: string;
   idp_id: string | null;
   issuer: string | null;
   subject: string | null;
@@ -56,6 +60,7 @@ function toAgent(row: AgentRow): Agent {
     tenant: row.tenant,
     name: row.name,
     description: row.description,
+    contact: row.contact ?? '',
     idpId: row.idp_id,
     issuer: row.issuer,
     subject: row.subject,
@@ -77,6 +82,11 @@ function checkDescription(value: unknown): string {
   return value;
 }
 
+function checkContact(value: unknown): string {
+  if (typeof value !== 'string' || value.length > 200) throw new IdentityInputError('contact', 'The owner / contact is too long: at most 200 characters.');
+  return value.trim();
+}
+
 const BINDING_CONFLICT = 'Another active agent of this tenant is already bound to this identity (same issuer and subject).';
 
 /** The clash of a binding, naming the agent that holds it when it can be found. */
@@ -94,6 +104,8 @@ function bindingConflict(holder: Agent | undefined): IdentityConflictError {
 export class AgentStore implements LifecycleContribution {
   private readonly seen = new Map<string, Date>();
   private seenTimer: NodeJS.Timeout | undefined;
+  /** The times being written by a flush in progress (still the freshest this instance knows). */
+  private flushing: Map<string, Date> | undefined;
 
   constructor(
     @inject(Database) private readonly db: Database,
@@ -120,6 +132,7 @@ export class AgentStore implements LifecycleContribution {
     const row = {
       name: checkName(input.name),
       description: input.description === undefined ? '' : checkDescription(input.description),
+      contact: input.contact === undefined ? '' : checkContact(input.contact),
       ...(await this.binding(tenant, input.idpId, input.subject)),
       created_by: input.createdBy ?? null,
     };
@@ -158,6 +171,7 @@ export class AgentStore implements LifecycleContribution {
     const changes: Record<string, unknown> = { updated_at: new Date() };
     if (patch.name !== undefined) changes.name = checkName(patch.name);
     if (patch.description !== undefined) changes.description = checkDescription(patch.description);
+    if (patch.contact !== undefined) changes.contact = checkContact(patch.contact);
     if (patch.idpId !== undefined || patch.subject !== undefined) {
       Object.assign(changes, await this.binding(tenant, patch.idpId === undefined ? current.idpId : patch.idpId, patch.subject === undefined ? current.subject : patch.subject));
     }
@@ -226,6 +240,16 @@ export class AgentStore implements LifecycleContribution {
     this.verifier.invalidate();
   }
 
+  /**
+   * When the agent was last seen: the later of the stored time and a call noted on this instance
+   * but not yet written (the write is batched), so an agent's first call shows within seconds.
+   */
+  lastSeen(agent: Agent): Date | null {
+    const noted = this.seen.get(agent.id) ?? this.flushing?.get(agent.id);
+    if (!noted) return agent.lastSeenAt;
+    return !agent.lastSeenAt || noted > agent.lastSeenAt ? noted : agent.lastSeenAt;
+  }
+
   /** Note that the agent was seen; written in batches off the request path. */
   markSeen(agentId: string): void {
     this.seen.set(agentId, new Date());
@@ -238,11 +262,14 @@ export class AgentStore implements LifecycleContribution {
     if (this.seen.size === 0) return;
     const at = new Date(Math.max(...[...this.seen.values()].map((date) => date.getTime())));
     const ids = [...this.seen.keys()];
+    this.flushing = new Map(this.seen);
     this.seen.clear();
     try {
       await this.db.knex('agents').whereIn('id', ids).update({ last_seen_at: at });
     } catch (error) {
       this.logger.warn({ err: error }, 'could not record agent activity');
+    } finally {
+      this.flushing = undefined;
     }
   }
 

@@ -1,6 +1,8 @@
 import { inject, injectable } from 'inversify';
 import type { JWTVerifyGetKey } from 'jose';
 import { allowInsecureRequests, discovery } from 'openid-client';
+import { SpanStatusCode } from '@opentelemetry/api';
+import { Telemetry } from '../../../core/index.js';
 import { EnterpriseSettings } from './enterprise-options.js';
 import type { IdpProvider } from './idp-provider-store.js';
 import { KeySourceError, RemoteKeySet } from './remote-key-set.js';
@@ -29,7 +31,10 @@ export class JwksCache {
   private readonly sets = new Map<string, RemoteKeySet>();
   private readonly discovered = new Map<string, Promise<Discovered>>();
 
-  constructor(@inject(EnterpriseSettings) private readonly settings: EnterpriseSettings) {}
+  constructor(
+    @inject(EnterpriseSettings) private readonly settings: EnterpriseSettings,
+    @inject(Telemetry) private readonly telemetry: Telemetry,
+  ) {}
 
   /** The key resolver for `idp`'s tokens. */
   async keysFor(idp: IdpProvider): Promise<JWTVerifyGetKey> {
@@ -41,7 +46,28 @@ export class JwksCache {
   keySet(jwksUri: string): RemoteKeySet {
     let set = this.sets.get(jwksUri);
     if (!set) {
-      set = new RemoteKeySet(jwksUri, { cooldownMs: this.settings.jwksRefetchCooldownMs, maxAgeMs: JWKS_MAX_AGE_MS, timeoutMs: this.settings.jwksFetchTimeoutMs });
+      const created: RemoteKeySet = new RemoteKeySet(jwksUri, {
+        cooldownMs: this.settings.jwksRefetchCooldownMs,
+        maxAgeMs: JWKS_MAX_AGE_MS,
+        timeoutMs: this.settings.jwksFetchTimeoutMs,
+        // Each download is a span (under the authentication that needed it) and a count.
+        observe: (attempt) =>
+          this.telemetry.span(
+            'gatehouse.jwks.fetch',
+            undefined,
+            async (span) => {
+              await attempt();
+              const ok = created.lastError === undefined;
+              this.telemetry.jwksFetch(ok ? 'ok' : 'error');
+              if (!ok && span.isRecording()) {
+                span.setAttribute('error.type', 'KeySourceError');
+                span.setStatus({ code: SpanStatusCode.ERROR });
+              }
+            },
+            { 'url.full': jwksUri },
+          ),
+      });
+      set = created;
       this.sets.set(jwksUri, set);
     }
     return set;

@@ -15,6 +15,8 @@ export interface RemoteKeySetOptions {
   readonly maxAgeMs: number;
   /** How long one fetch may take. */
   readonly timeoutMs: number;
+  /** Wraps each fetch attempt (to trace and count it); it must run `attempt` once. */
+  readonly observe?: (attempt: () => Promise<void>) => Promise<void>;
 }
 
 type KeyResolver = (header: JWSHeaderParameters, token: FlattenedJWSInput) => ReturnType<JWTVerifyGetKey>;
@@ -65,7 +67,8 @@ export class RemoteKeySet {
     if (!this.mayFetch()) return;
     this.attemptedAt = Date.now();
     this.attempts++;
-    this.pending = this.fetchKeys().finally(() => {
+    const attempt = (): Promise<void> => this.fetchKeys();
+    this.pending = (this.options.observe ? this.options.observe(attempt) : attempt()).finally(() => {
       // The cooldown runs from the end of the attempt: a slow failure does not shorten it.
       this.attemptedAt = Date.now();
       this.pending = undefined;

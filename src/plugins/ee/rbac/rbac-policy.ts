@@ -1,7 +1,8 @@
+import { createHash } from 'node:crypto';
 import { inject, injectable } from 'inversify';
 import type { Policy, PolicyDecision, PolicyRequest, Principal } from '../../../core/index.js';
 import { ADMIN_SCOPE, AGENT_KIND, AgentPermissions, type AgentAttributes } from '../contracts.js';
-import { grants } from './permission-pattern.js';
+import { needsApproval, permissionMatches } from './permission-pattern.js';
 import { RbacSettings } from './rbac-settings.js';
 
 const MCP_SCOPE = 'mcp';
@@ -35,7 +36,12 @@ export class RbacPolicy implements Policy {
       return decideFor(patterns, request);
     }
     if (principal.scopes.includes(MCP_SCOPE)) {
-      if (this.settings.tenantKeys === 'allow') return { allow: true, reason: 'allowed: tenant API key with scope mcp' };
+      if (this.settings.tenantKeys === 'allow') {
+        if (request.approval?.required) {
+          return { allow: false, reason: `${request.name} requires approval`, needsApproval: { approvers: approversOf(request), policyVersion: version({ tenantKey: true, request }) } };
+        }
+        return { allow: true, reason: 'allowed: tenant API key with scope mcp' };
+      }
       return { allow: false, reason: 'tenant API keys have no roles here: call as an agent (an agent key or an IdP token)' };
     }
     const scope = principal.scopes.includes(ADMIN_SCOPE) ? 'an admin credential' : 'this credential';
@@ -54,10 +60,33 @@ export class RbacPolicy implements Policy {
   }
 }
 
-/** The decision for an agent holding `patterns`. The denial reason names the missing permission only. */
-export function decideFor(patterns: readonly string[], request: Pick<PolicyRequest, 'permission'>): PolicyDecision {
+const approversOf = (request: Pick<PolicyRequest, 'approval'>): number => (request.approval?.approvers === 2 ? 2 : 1);
+
+/** The policy version of an approval: what the decision rested on. Any change to it voids approvals. */
+function version(facts: unknown): string {
+  return createHash('sha256').update(JSON.stringify(facts)).digest('hex').slice(0, 16);
+}
+
+/**
+ * The decision for an agent holding `patterns`. The denial reason names the missing permission
+ * only. The call needs approval when the target declares it, or when every grant that matches
+ * carries `+approval`; the policy version is then a digest of the matching grants and the declaration.
+ */
+export function decideFor(patterns: readonly string[], request: Pick<PolicyRequest, 'permission' | 'approval'> & { name?: string }): PolicyDecision {
   const needed = request.permission ?? UNDECLARED;
-  if (grants(patterns, request.permission)) return { allow: true, reason: `allowed: granted ${needed}` };
+  const matching = patterns.filter((pattern) => permissionMatches(pattern, request.permission));
+  if (matching.length) {
+    const declared = request.approval?.required === true;
+    const plain = matching.some((pattern) => !needsApproval(pattern));
+    if (plain && !declared) return { allow: true, reason: `allowed: granted ${needed}` };
+    const approvers = approversOf(request);
+    const why = declared ? `${request.name ?? 'the target'} requires approval` : `the role grant ${matching.find(needsApproval)} requires approval`;
+    return {
+      allow: false,
+      reason: `${why} (granted ${needed})`,
+      needsApproval: { approvers, policyVersion: version({ grants: [...matching].sort(), declared, approvers, permission: request.permission ?? null }) },
+    };
+  }
   if (request.permission === undefined) {
     return { allow: false, reason: 'missing permission * (the tool declares no permission)', missingPermission: UNDECLARED };
   }

@@ -1,4 +1,5 @@
-import { ToolError, toolResult, type Principal, type ToolResult } from '../../../core/index.js';
+import { SpanKind, SpanStatusCode, context, propagation, trace } from '@opentelemetry/api';
+import { INSTRUMENTATION_SCOPE, ToolError, toolResult, type Principal, type ToolResult } from '../../../core/index.js';
 import type { ApiCallContext, ApiDispatch, HttpDispatch } from './api-registry-options.js';
 import type { ApiOperation } from './api-operation.js';
 import type { BuiltRequest } from './request-builder.js';
@@ -65,6 +66,8 @@ export interface DispatchInput {
   readonly logger: { error(fields: Record<string, unknown>, message: string): void };
 }
 
+const tracer = () => trace.getTracer(INSTRUMENTATION_SCOPE);
+
 /**
  * Sends registry calls to the host's API, in-process or over HTTP, and turns the answer into a
  * bounded, structured tool result.
@@ -82,7 +85,23 @@ export class ApiDispatcher {
     return new URL(operation.baseUrl || '/', 'http://localhost').href;
   }
 
+  /** Send one call, in a client span whose context travels to an HTTP API as `traceparent`. */
   async send(input: DispatchInput): Promise<ToolResult> {
+    const attributes = { 'gatehouse.registry.operation': input.operation.id, 'http.request.method': input.request.method };
+    return tracer().startActiveSpan('gatehouse.registry.dispatch', { kind: SpanKind.CLIENT, attributes }, async (span) => {
+      try {
+        return await this.sendNow(input);
+      } catch (error) {
+        span.setAttribute('error.type', (error as Error)?.name ?? 'Error');
+        span.setStatus({ code: SpanStatusCode.ERROR });
+        throw error;
+      } finally {
+        span.end();
+      }
+    });
+  }
+
+  private async sendNow(input: DispatchInput): Promise<ToolResult> {
     const { operation, request } = input;
     const label = `${operation.id} (${operation.method} ${operation.path})`;
     let response: Response;
@@ -117,6 +136,7 @@ export class ApiDispatcher {
     if (typeof credential === 'string') headers.set('authorization', `Bearer ${credential}`);
     else headers.set(credential.header, credential.value);
     headers.set(dispatch.principalHeader ?? 'x-gatehouse-principal', encodePrincipal(input.principal));
+    propagation.inject(context.active(), headers, { set: (carrier, key, value) => carrier.set(key, value) });
     const timeout = AbortSignal.timeout(dispatch.timeoutMs ?? DEFAULT_TIMEOUT_MS);
     try {
       return await fetch(input.request.url, {

@@ -60,8 +60,10 @@ export interface ApiOperation {
   readonly playbooks: readonly ApiPlaybook[];
   /** The permission a caller needs, e.g. `tickets:write`. */
   readonly permission: string;
-  /** Calls are refused until approvals exist. */
+  /** Each call waits for a person's approval. */
   readonly requiresApproval: boolean;
+  /** How many different people must approve a call. */
+  readonly approvers: 1 | 2;
   readonly deprecated: boolean;
   /** Extra search words from the overrides. */
   readonly keywords: readonly string[];

@@ -21,6 +21,7 @@ const operationOverride = z.strictObject({
   tags: z.array(z.string().min(1)).optional(),
   permission: z.string().min(1).optional(),
   requiresApproval: z.boolean().optional(),
+  approvers: z.union([z.literal(1), z.literal(2)]).optional(),
   hidden: z.boolean().optional(),
   keywords: z.array(z.string().min(1)).optional(),
   examples: z.array(example).optional(),

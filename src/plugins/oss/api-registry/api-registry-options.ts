@@ -41,8 +41,13 @@ export interface ApiOperationOverride {
   readonly tags?: readonly string[];
   /** The permission the operation needs (default: `x-gatehouse-permission`, else derived). */
   readonly permission?: string;
-  /** Refuse calls until approvals exist (default: `x-gatehouse-requires-approval`, else false). */
+  /**
+   * Each call waits for a person's approval (default: `x-approval-required` or
+   * `x-gatehouse-requires-approval`, else false). Editions without approvals refuse such calls.
+   */
   readonly requiresApproval?: boolean;
+  /** How many different people must approve a call (1 or 2; default `x-gatehouse-approvers`, else 1). */
+  readonly approvers?: 1 | 2;
   /** Leave the operation out of the registry entirely. */
   readonly hidden?: boolean;
   /** Extra words that should find the operation in search. */

@@ -2,6 +2,8 @@ import {
   PermissionDeniedError,
   ToolError,
   defineTool,
+  mayAttempt,
+  type PolicyRequest,
   z,
   type ToolAnnotations,
   type ToolContext,
@@ -22,8 +24,13 @@ export interface MetaToolOptions {
 }
 
 /** The policy target of an operation: the same for calls, search, describe and the registry endpoint. */
-export function operationTarget(operation: ApiOperation): { kind: string; name: string; permission: string } {
-  return { kind: 'operation', name: operation.id, permission: operation.permission };
+export function operationTarget(operation: ApiOperation): PolicyRequest {
+  return {
+    kind: 'operation',
+    name: operation.id,
+    permission: operation.permission,
+    ...(operation.requiresApproval ? { approval: { required: true, approvers: operation.approvers } } : {}),
+  };
 }
 
 export function operationAnnotations(operation: ApiOperation): ToolAnnotations {
@@ -38,7 +45,7 @@ export function operationAnnotations(operation: ApiOperation): ToolAnnotations {
 }
 
 async function mayUse(ctx: ToolContext, operation: ApiOperation): Promise<boolean> {
-  return (await ctx.authorize(operationTarget(operation))).allow;
+  return mayAttempt(await ctx.authorize(operationTarget(operation)));
 }
 
 const argumentGroups = {
@@ -49,15 +56,12 @@ const argumentGroups = {
   body: z.unknown().optional().describe('The request body (JSON).'),
 };
 
-/** Authorize → refuse if approval is needed → validate → dispatch, for one operation. */
+/** Authorize → validate → approval (when needed) → dispatch, for one operation. */
 async function callOperation(options: MetaToolOptions, operation: ApiOperation, raw: CallArguments, ctx: ToolContext): Promise<ToolResult> {
   const label = `${operation.id} (${operation.method} ${operation.path})`;
   ctx.auditTarget(operation.id, { method: operation.method, path: operation.path });
   const decision = await ctx.authorize(operationTarget(operation));
-  if (!decision.allow) throw new PermissionDeniedError(decision.reason);
-  if (operation.requiresApproval) {
-    throw new ToolError(`${label} requires approval before it runs, and approvals are not available in this engine yet; it was not executed.`);
-  }
+  if (!mayAttempt(decision)) throw new PermissionDeniedError(decision.reason);
   const args: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(raw)) if (value !== undefined) args[key] = value;
   // Header names are case-insensitive: accept any case for the ones the operation declares.
@@ -67,6 +71,8 @@ async function callOperation(options: MetaToolOptions, operation: ApiOperation, 
   }
   const problems = options.catalog.validator.check(operation, args);
   if (problems.length) throw new ToolError(`Invalid arguments for ${label}: ${problems.join('; ')}.`);
+  // Valid arguments only: a call that needs approval is held (or runs with its approval) here.
+  if (!decision.allow) await ctx.authorizeCall(operationTarget(operation));
   const request = buildRequest(operation, args as CallArguments, options.dispatcher.baseOf(operation));
   return options.dispatcher.send({ operation, request, principal: ctx.principal, requestId: ctx.requestId, signal: ctx.signal, logger: ctx.logger });
 }

@@ -15,6 +15,8 @@ const ACTIONS: Record<HttpMethod, string> = {
 const EXTENSION = {
   permission: 'x-gatehouse-permission',
   requiresApproval: 'x-gatehouse-requires-approval',
+  approvalRequired: 'x-approval-required',
+  approvers: 'x-gatehouse-approvers',
   displayName: 'x-gatehouse-display-name',
   keywords: 'x-gatehouse-keywords',
 } as const;
@@ -74,10 +76,16 @@ interface Context {
   readonly openapi30: boolean;
 }
 
+function checkSchema(ctx: Context, schema: Json, pointer: string): void {
+  const problem = schemaProblem(schema);
+  if (problem) ctx.refs.fail(`${pointer}${problem.at}`, `invalid schema: ${problem.message}`);
+}
+
+const newInliner = (ctx: Context): SchemaInliner => new SchemaInliner(ctx.refs, ctx.openapi30, (schema, pointer) => checkSchema(ctx, schema, pointer));
+
 function checkedSchema(ctx: Context, inliner: SchemaInliner, schema: unknown, pointer: string): Json {
   const inlined = inliner.inline(schema, pointer);
-  const problem = schemaProblem(inlined);
-  if (problem) ctx.refs.fail(`${pointer}${problem.at}`, `invalid schema: ${problem.message}`);
+  checkSchema(ctx, inlined, pointer);
   return inlined;
 }
 
@@ -151,7 +159,7 @@ function readResponses(ctx: Context, raw: unknown, pointer: string): ApiResponse
       contentType = pickMediaType(value.content)!;
       const media = value.content[contentType];
       if (isObject(media) && media.schema !== undefined) {
-        const inliner = new SchemaInliner(ctx.refs, ctx.openapi30);
+        const inliner = newInliner(ctx);
         schema = inliner.finish(checkedSchema(ctx, inliner, media.schema, `${at}/content/${pointerToken(contentType)}/schema`));
       }
     }
@@ -237,7 +245,7 @@ export function buildOperations(document: LoadedDocument, overrides: { label: st
       if (raw === undefined) continue;
       const at = `${itemAt}/${method.toLowerCase()}`;
       if (!isObject(raw)) refs.fail(at, 'an operation must be an object');
-      const inliner = new SchemaInliner(refs, ctx.openapi30);
+      const inliner = newInliner(ctx);
 
       const own = raw.parameters === undefined ? [] : raw.parameters;
       if (!Array.isArray(own)) refs.fail(`${at}/parameters`, '"parameters" must be an array');
@@ -280,6 +288,10 @@ export function buildOperations(document: LoadedDocument, overrides: { label: st
       if (extendedPermission !== undefined && !text(extendedPermission)) refs.fail(`${at}/${EXTENSION.permission}`, 'must be a non-empty string');
       const extendedApproval = raw[EXTENSION.requiresApproval];
       if (extendedApproval !== undefined && typeof extendedApproval !== 'boolean') refs.fail(`${at}/${EXTENSION.requiresApproval}`, 'must be a boolean');
+      const approvalRequired = raw[EXTENSION.approvalRequired];
+      if (approvalRequired !== undefined && typeof approvalRequired !== 'boolean') refs.fail(`${at}/${EXTENSION.approvalRequired}`, 'must be a boolean');
+      const extendedApprovers = raw[EXTENSION.approvers];
+      if (extendedApprovers !== undefined && extendedApprovers !== 1 && extendedApprovers !== 2) refs.fail(`${at}/${EXTENSION.approvers}`, 'must be 1 or 2');
       const keywords = raw[EXTENSION.keywords];
       const pathExample = Object.fromEntries(
         parameters.filter((p) => p.in === 'path' && isObject(p.schema) && p.schema.example !== undefined).map((p) => [p.name, (p.schema as JsonObject).example]),
@@ -304,7 +316,8 @@ export function buildOperations(document: LoadedDocument, overrides: { label: st
         ],
         playbooks: override.playbooks ?? [],
         permission: override.permission ?? text(extendedPermission) ?? derivedPermission(method, path, tags),
-        requiresApproval: override.requiresApproval ?? extendedApproval === true,
+        requiresApproval: override.requiresApproval ?? (extendedApproval === true || approvalRequired === true),
+        approvers: override.approvers ?? (extendedApprovers === 2 ? 2 : 1),
         deprecated: raw.deprecated === true,
         keywords: [...(override.keywords ?? []), ...(Array.isArray(keywords) ? keywords.filter((k): k is string => typeof k === 'string') : [])],
         inputSchema,

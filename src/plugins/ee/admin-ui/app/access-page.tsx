@@ -3,7 +3,7 @@ import { api, type AccessCheck, type Agent } from './api.js';
 import { Empty, Notice, Status } from './components.js';
 
 function why(tool: AccessCheck['tools'][number]): string {
-  if (tool.allowed) return '';
+  if (tool.allowed) return tool.approvalRequired ? 'Allowed with approval: each call waits until an approver approves it on the Approvals page.' : '';
   if (tool.reason === 'agent inactive') return 'The agent is inactive: reactivate it on the Agents page.';
   if (tool.reason === 'IdP inactive') return 'The agent’s identity provider is inactive and it has no active API key.';
   if (tool.reason === 'no active credential') return 'The agent has no usable credential: bind it to an identity provider or issue it an API key.';

@@ -1,10 +1,11 @@
 import { Fragment } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
+import { focusedId } from './focus.js';
 import { api, type Agent, type AgentKey, type Idp, type Role } from './api.js';
-import { clientErrors, ConfirmButton, Empty, Field, FieldError, FormError, formErrors, NO_ERRORS, Notice, Status, when, type FormErrors, FormFooter, runThenReload } from './components.js';
+import { Ago, clientErrors, ConfirmButton, Empty, Field, FieldError, FormError, formErrors, NO_ERRORS, Notice, Status, when, type FormErrors, FormFooter, runThenReload } from './components.js';
 
 /** Where an admin finds the agent's identifier in each kind of provider. */
-function subjectHelp(idp: Idp | undefined): string {
+export function subjectHelp(idp: Idp | undefined): string {
   if (!idp) return 'Without an identity provider the agent signs in with an API key issued here.';
   const claim = idp.subjectClaim;
   switch (idp.kind) {
@@ -21,7 +22,7 @@ function subjectHelp(idp: Idp | undefined): string {
   }
 }
 
-function RoleChoices({ roles, chosen, onChange, errors }: { roles: Role[]; chosen: string[]; onChange: (ids: string[]) => void; errors: FormErrors }) {
+export function RoleChoices({ roles, chosen, onChange, errors }: { roles: Role[]; chosen: string[]; onChange: (ids: string[]) => void; errors: FormErrors }) {
   return (
     <fieldset class="choices">
       <legend>Roles</legend>
@@ -46,6 +47,7 @@ function RoleChoices({ roles, chosen, onChange, errors }: { roles: Role[]; chose
 function AgentForm({ existing, idps, roles, onDone, onCancel }: { existing?: Agent; idps: Idp[]; roles: Role[]; onDone: () => void; onCancel: () => void }) {
   const [name, setName] = useState(existing?.name ?? '');
   const [description, setDescription] = useState(existing?.description ?? '');
+  const [contact, setContact] = useState(existing?.contact ?? '');
   const [idpId, setIdpId] = useState(existing?.idpId ?? idps.find((idp) => idp.active)?.id ?? '');
   const [subject, setSubject] = useState(existing?.subject ?? '');
   const [roleIds, setRoleIds] = useState<string[]>(existing?.roles.map((role) => role.id) ?? []);
@@ -64,6 +66,7 @@ function AgentForm({ existing, idps, roles, onDone, onCancel }: { existing?: Age
         if (problems) return setErrors(problems);
         const body: Record<string, unknown> = { name: name.trim(), roleIds, idpId: idpId || null, subject: idpId ? subject.trim() || null : null };
         if (description.trim() || existing?.description) body.description = description.trim();
+        if (contact.trim() || existing?.contact) body.contact = contact.trim();
         try {
           if (existing) await api('PATCH', `/api/v1/mcp/agents/${existing.id}`, body);
           else await api('POST', '/api/v1/mcp/agents', body);
@@ -76,6 +79,7 @@ function AgentForm({ existing, idps, roles, onDone, onCancel }: { existing?: Age
       <h2>{existing ? `Edit ${existing.name}` : 'Create an agent'}</h2>
       <Field label="Name" name="name" errors={errors} value={name} onInput={setName} />
       <Field label="Description (optional)" name="description" errors={errors} value={description} onInput={setDescription} />
+      <Field label="Owner / contact (optional)" name="contact" errors={errors} value={contact} onInput={setContact} help="Who to ask about this agent: a person, a team or an address." />
       <div class="field">
         <label for="field-idpId">Identity provider</label>
         <select id="field-idpId" name="idpId" value={idpId} onChange={(event) => setIdpId((event.target as HTMLSelectElement).value)}>
@@ -96,13 +100,48 @@ function AgentForm({ existing, idps, roles, onDone, onCancel }: { existing?: Age
   );
 }
 
-function AgentKeys({ agent }: { agent: Agent }) {
+/** A rotated key lives as long as the key it replaces did. */
+function sameLifetime(key: AgentKey): string | null {
+  if (!key.expiresAt) return null;
+  const lifetime = new Date(key.expiresAt).getTime() - new Date(key.createdAt).getTime();
+  return lifetime > 0 ? new Date(Date.now() + lifetime).toISOString() : null;
+}
+
+const HEALTH_LABELS = { ready: 'ready', attention: 'needs attention', blocked: 'blocked' } as const;
+
+/** The agent's whole status: the agent, its provider, its keys and its roles, with the reasons. */
+function Health({ agent }: { agent: Agent }) {
+  const health = agent.health ?? { state: agent.active ? 'ready' : 'blocked', notes: [] };
+  const label = agent.active ? HEALTH_LABELS[health.state] : 'inactive';
+  return (
+    <div class="health" data-state={health.state}>
+      <span class={`badge badge-${health.state}`}>{label}</span>
+      {health.notes.length ? (
+        <ul class="notes">
+          {health.notes.map((note) => (
+            <li key={note}>{note}</li>
+          ))}
+        </ul>
+      ) : null}
+    </div>
+  );
+}
+
+function AgentKeys({ agent, onChange }: { agent: Agent; onChange: () => void }) {
   const [keys, setKeys] = useState<AgentKey[] | undefined>();
   const [name, setName] = useState('');
   const [issued, setIssued] = useState<AgentKey | undefined>();
   const [copied, setCopied] = useState(false);
   const [errors, setErrors] = useState<FormErrors>(NO_ERRORS);
   const load = () => api<AgentKey[]>('GET', `/api/v1/mcp/agents/${agent.id}/keys`).then(setKeys, (e) => setErrors(formErrors(e)));
+  const issue = async (keyName: string, expiresAt?: string | null) => {
+    const key = await api<AgentKey>('POST', `/api/v1/mcp/agents/${agent.id}/keys`, { name: keyName, ...(expiresAt ? { expiresAt } : {}) });
+    setIssued(key);
+    setCopied(false);
+    setErrors(NO_ERRORS);
+    await load();
+    onChange();
+  };
   useEffect(() => void load(), [agent.id]);
   return (
     <div class="keys card" aria-label={`API keys of ${agent.name}`}>
@@ -110,7 +149,7 @@ function AgentKeys({ agent }: { agent: Agent }) {
       {issued ? (
         <div class="secret" role="status">
           <p>
-            <strong>Copy this key now: it is shown only once.</strong>
+            <strong>Copy this key now: it is shown only once.</strong> Until you revoke the old key, both work: give the new one to the agent's operator, check below that it is used, then revoke the old one.
           </p>
           <code class="mono" data-secret>
             {issued.secret}
@@ -134,12 +173,8 @@ function AgentKeys({ agent }: { agent: Agent }) {
         onSubmit={async (event) => {
           event.preventDefault();
           try {
-            const key = await api<AgentKey>('POST', `/api/v1/mcp/agents/${agent.id}/keys`, { name: name.trim() });
-            setIssued(key);
-            setCopied(false);
+            await issue(name.trim());
             setName('');
-            setErrors(NO_ERRORS);
-            await load();
           } catch (error) {
             setErrors(formErrors(error));
           }
@@ -154,8 +189,20 @@ function AgentKeys({ agent }: { agent: Agent }) {
       ) : (
         <ul class="key-list">
           {keys.map((key) => (
-            <li key={key.id}>
-              <span class="mono">{key.prefix}…</span> {key.name} <span class={`badge ${key.status === 'active' ? 'badge-ok' : 'badge-off'}`}>{key.status}</span> last used {when(key.lastUsedAt)}
+            <li key={key.id} data-key={key.name}>
+              <span class="mono">{key.prefix}…</span> {key.name} <span class={`badge ${key.status === 'active' ? 'badge-ok' : 'badge-off'}`}>{key.status}</span>
+              <span class="muted small">
+                last used <Ago iso={key.lastUsedAt} />
+                {key.expiresAt ? ` · expires ${when(key.expiresAt)}` : ''}
+              </span>
+              {key.status === 'active' ? (
+                <button
+                  type="button"
+                  onClick={() => issue(`${key.name} (rotated ${new Date().toISOString().slice(0, 10)})`, sameLifetime(key)).catch((e) => setErrors(formErrors(e)))}
+                >
+                  Rotate
+                </button>
+              ) : null}
               {key.status === 'active' ? (
                 <ConfirmButton
                   label="Revoke"
@@ -163,6 +210,7 @@ function AgentKeys({ agent }: { agent: Agent }) {
                   onConfirm={async () => {
                     await api('DELETE', `/api/v1/mcp/agents/${agent.id}/keys/${key.id}`).catch((e) => setErrors(formErrors(e)));
                     await load();
+                    onChange();
                   }}
                 />
               ) : null}
@@ -180,7 +228,9 @@ export function AgentsPage() {
   const [roles, setRoles] = useState<Role[]>([]);
   const [editing, setEditing] = useState<Agent | 'new' | undefined>();
   const [keysOf, setKeysOf] = useState<string | undefined>();
+  const [chosen, setChosen] = useState<string[]>([]);
   const [error, setError] = useState<string>();
+  const focus = focusedId();
 
   const load = async () => {
     try {
@@ -192,7 +242,15 @@ export function AgentsPage() {
       setError((e as Error).message);
     }
   };
-  useEffect(() => void load(), []);
+  useEffect(() => {
+    void load();
+    // "Last seen" and health move on their own: refresh while the page is open.
+    const timer = setInterval(() => void load(), 15_000);
+    return () => clearInterval(timer);
+  }, []);
+  useEffect(() => {
+    if (focus && agents) document.getElementById(`agent-${focus}`)?.scrollIntoView({ block: 'center' });
+  }, [focus, agents === undefined]);
 
   const act = (run: () => Promise<unknown>) => runThenReload(run, load, setError);
 
@@ -225,57 +283,95 @@ export function AgentsPage() {
           Create an agent for each automated client: bind it to its identity in your identity provider (add one on the Identity providers page first) or issue it an API key, and give it roles.
         </Empty>
       ) : (
-        <div class="table-wrap">
-          <table aria-label="Agents">
-            <thead>
-              <tr>
-                <th>Name</th>
-                <th>Status</th>
-                <th>Identity</th>
-                <th>Roles</th>
-                <th>Last seen</th>
-                <th>Actions</th>
-              </tr>
-            </thead>
-            <tbody>
-              {agents.map((agent) => (
-                <Fragment key={agent.id}>
-                  <tr data-agent-id={agent.id}>
-                    <td class="agent-name">{agent.name}</td>
-                    <td>
-                      <Status active={agent.active} />
-                    </td>
-                    <td>
-                      {idpName(agent.idpId)}
-                      {agent.subject ? <div class="mono small">{agent.subject}</div> : null}
-                    </td>
-                    <td>{agent.roles.length ? agent.roles.map((role) => role.name).join(', ') : <span class="muted">none</span>}</td>
-                    <td>{when(agent.lastSeenAt)}</td>
-                    <td class="row-actions">
-                      <button type="button" onClick={() => setEditing(agent)}>
-                        Edit
-                      </button>
-                      <button type="button" onClick={() => act(() => api('POST', `/api/v1/mcp/agents/${agent.id}/${agent.active ? 'deactivate' : 'reactivate'}`))}>
-                        {agent.active ? 'Deactivate' : 'Reactivate'}
-                      </button>
-                      <button type="button" onClick={() => setKeysOf(keysOf === agent.id ? undefined : agent.id)}>
-                        {keysOf === agent.id ? 'Hide keys' : 'Keys'}
-                      </button>
-                      <ConfirmButton label="Delete" question={`Delete ${agent.name}? Its audit trail is kept.`} onConfirm={() => act(() => api('DELETE', `/api/v1/mcp/agents/${agent.id}`))} />
-                    </td>
-                  </tr>
-                  {keysOf === agent.id ? (
-                    <tr>
-                      <td colSpan={6}>
-                        <AgentKeys agent={agent} />
+        <>
+          <div class="bulk" role="group" aria-label="Selected agents">
+            <span>{chosen.length ? `${chosen.length} selected` : 'Select agents to act on several at once.'}</span>
+            <button
+              type="button"
+              disabled={!chosen.some((id) => agents.find((agent) => agent.id === id)?.active)}
+              onClick={() =>
+                act(async () => {
+                  for (const id of chosen) if (agents.find((agent) => agent.id === id)?.active) await api('POST', `/api/v1/mcp/agents/${id}/deactivate`);
+                  setChosen([]);
+                })
+              }
+            >
+              Deactivate selected
+            </button>
+          </div>
+          <div class="table-wrap">
+            <table aria-label="Agents" class="stack">
+              <thead>
+                <tr>
+                  <th>
+                    <input
+                      type="checkbox"
+                      aria-label="Select all agents"
+                      checked={chosen.length > 0 && chosen.length === agents.length}
+                      onChange={(event) => setChosen((event.target as HTMLInputElement).checked ? agents.map((agent) => agent.id) : [])}
+                    />
+                  </th>
+                  <th>Name</th>
+                  <th>Status</th>
+                  <th>Identity</th>
+                  <th>Roles</th>
+                  <th>Last seen</th>
+                  <th>Actions</th>
+                </tr>
+              </thead>
+              <tbody>
+                {agents.map((agent) => (
+                  <Fragment key={agent.id}>
+                    <tr data-agent-id={agent.id} id={`agent-${agent.id}`} class={focus === agent.id ? 'selected' : undefined}>
+                      <td>
+                        <input
+                          type="checkbox"
+                          aria-label={`Select ${agent.name}`}
+                          checked={chosen.includes(agent.id)}
+                          onChange={(event) => setChosen((event.target as HTMLInputElement).checked ? [...chosen, agent.id] : chosen.filter((id) => id !== agent.id))}
+                        />
+                      </td>
+                      <td class="agent-name" data-label="Name">
+                        <strong>{agent.name}</strong>
+                        {agent.contact ? <div class="muted small">Owner: {agent.contact}</div> : null}
+                      </td>
+                      <td data-label="Status">
+                        <Health agent={agent} />
+                      </td>
+                      <td data-label="Identity">
+                        {idpName(agent.idpId)}
+                        {agent.subject ? <div class="mono small">{agent.subject}</div> : null}
+                      </td>
+                      <td data-label="Roles">{agent.roles.length ? agent.roles.map((role) => role.name).join(', ') : <span class="muted">none</span>}</td>
+                      <td data-label="Last seen" class="last-seen">
+                        <Ago iso={agent.lastSeenAt} />
+                      </td>
+                      <td class="row-actions">
+                        <button type="button" onClick={() => setEditing(agent)}>
+                          Edit
+                        </button>
+                        <button type="button" onClick={() => act(() => api('POST', `/api/v1/mcp/agents/${agent.id}/${agent.active ? 'deactivate' : 'reactivate'}`))}>
+                          {agent.active ? 'Deactivate' : 'Reactivate'}
+                        </button>
+                        <button type="button" aria-expanded={keysOf === agent.id} onClick={() => setKeysOf(keysOf === agent.id ? undefined : agent.id)}>
+                          {keysOf === agent.id ? 'Hide keys' : 'Keys'}
+                        </button>
+                        <ConfirmButton label="Delete" question={`Delete ${agent.name}? Its audit trail is kept.`} onConfirm={() => act(() => api('DELETE', `/api/v1/mcp/agents/${agent.id}`))} />
                       </td>
                     </tr>
-                  ) : null}
-                </Fragment>
-              ))}
-            </tbody>
-          </table>
-        </div>
+                    {keysOf === agent.id ? (
+                      <tr class="keys-row">
+                        <td colSpan={7}>
+                          <AgentKeys agent={agent} onChange={() => void load()} />
+                        </td>
+                      </tr>
+                    ) : null}
+                  </Fragment>
+                ))}
+              </tbody>
+            </table>
+          </div>
+        </>
       )}
     </section>
   );

@@ -41,6 +41,19 @@ export interface SessionInfo {
   readonly admin: string;
   readonly csrfToken: string;
   readonly expiresAt: string;
+  /** The tenant's MCP URL. */
+  readonly mcpUrl: string;
+}
+
+let signedInSession: SessionInfo | undefined;
+
+/** The session of the signed-in admin (the pages read the tenant's MCP URL from it). */
+export function currentSession(): SessionInfo | undefined {
+  return signedInSession;
+}
+
+export function setSession(session: SessionInfo | undefined): void {
+  signedInSession = session;
 }
 
 function errorOf(status: number, body: unknown): ApiError {
@@ -112,6 +125,7 @@ export interface Agent {
   id: string;
   name: string;
   description: string | null;
+  contact: string;
   idpId: string | null;
   issuer: string | null;
   subject: string | null;
@@ -119,6 +133,7 @@ export interface Agent {
   status: string;
   roles: { id: string; name: string }[];
   lastSeenAt: string | null;
+  health?: { state: 'ready' | 'attention' | 'blocked'; notes: string[] };
   createdAt: string;
 }
 
@@ -166,7 +181,7 @@ export interface AccessCheck {
   idp: { id: string; name: string; issuer: string; active: boolean } | null;
   credentials: { jwt: boolean; activeApiKeys: number };
   permissions: string[];
-  tools: { name: string; plugin: string; permission: string | null; allowed: boolean; reason: string; missingPermission?: string }[];
+  tools: { name: string; plugin: string; permission: string | null; allowed: boolean; approvalRequired?: boolean; reason: string; missingPermission?: string }[];
 }
 
 export interface KnownPermission {

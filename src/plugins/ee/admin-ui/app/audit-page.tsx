@@ -1,6 +1,8 @@
 import { Fragment } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
-import { api, apiResponse, basePath, query, type Agent, type AuditEntry } from './api.js';
+import { api, apiResponse, basePath, query, type Agent, type AuditEntry, type Idp, type Role } from './api.js';
+import { auditObject, auditSentence, type AuditNames } from './audit-sentences.js';
+import { linkTo } from './focus.js';
 import { Empty, FieldError, FormError, formErrors, NO_ERRORS, type FormErrors } from './components.js';
 
 const PAGE_SIZE = 25;
@@ -25,25 +27,39 @@ function filterQuery(filter: Filter): Record<string, string | undefined> {
   return { agent: filter.agent || undefined, tool: filter.tool.trim() || undefined, decision: filter.decision || undefined, from: iso(filter.from), to: iso(filter.to) };
 }
 
-function Detail({ entry, agentName, onClose }: { entry: AuditEntry; agentName: string; onClose: () => void }) {
-  const rows: [string, string][] = [
-    ['When', new Date(entry.occurredAt).toLocaleString()],
-    ['Who', `${agentName} (${entry.principal.kind ?? 'unknown'})`],
-    ['Action', entry.action],
-    ['Tool / target', entry.target ?? ''],
-    ['Decision', entry.decision],
-    ['Reason', entry.reason ?? ''],
-    ['Outcome', entry.outcome],
-    ['Latency', latency(entry.latencyMs)],
-    ['Issuer', entry.issuer ?? ''],
-    ['Subject', entry.subject ?? ''],
-    ['Request id', entry.requestId],
-    ['Client address', entry.clientAddress ?? ''],
-    ['Arguments digest', entry.argumentsDigest ?? ''],
-  ];
+function Detail({ entry, names, onClose }: { entry: AuditEntry; names: AuditNames; onClose: () => void }) {
+  const object = auditObject(entry, names);
+  const principal = entry.principal.label ? `${entry.principal.label}${entry.principal.kind ? ` (${entry.principal.kind})` : ''}` : '';
+  // Only what this event has: an admin change has no latency, a refusal no arguments.
+  const rows = (
+    [
+      ['When', new Date(entry.occurredAt).toLocaleString()],
+      ['Who', principal],
+      ['Action', entry.action],
+      ['Tool / target', entry.decision === 'admin' ? '' : (entry.target ?? '')],
+      ['Decision', entry.decision],
+      ['Reason', entry.reason ?? ''],
+      ['Outcome', entry.outcome],
+      ['Latency', latency(entry.latencyMs)],
+      ['Issuer', entry.issuer ?? ''],
+      ['Subject', entry.subject ?? ''],
+      ['Key', entry.keyId ?? ''],
+      ['Request id', entry.requestId],
+      ['Client address', entry.clientAddress ?? ''],
+      ['Arguments digest', entry.argumentsDigest ?? ''],
+    ] as [string, string][]
+  ).filter(([, value]) => value !== '');
+  const hasDetails = entry.details !== null && typeof entry.details === 'object' && Object.keys(entry.details as object).length > 0;
   return (
-    <aside class="card detail" aria-label="Audit event">
-      <h2>Audit event</h2>
+    <aside class="card detail" aria-label="Audit event" id="audit-detail" tabIndex={-1}>
+      <h2>{auditSentence(entry, names)}</h2>
+      {object ? (
+        <p>
+          <a href={linkTo(object.page, object.id)}>
+            Open {object.page === 'idps' ? 'identity provider' : object.page === 'roles' ? 'role' : 'agent'} {object.name}
+          </a>
+        </p>
+      ) : null}
       <dl>
         {rows.map(([label, value]) => (
           <Fragment key={label}>
@@ -52,9 +68,13 @@ function Detail({ entry, agentName, onClose }: { entry: AuditEntry; agentName: s
           </Fragment>
         ))}
       </dl>
-      <h3>Arguments (redacted)</h3>
-      <pre class="mono">{entry.arguments === null ? 'none recorded' : JSON.stringify(entry.arguments, null, 2)}</pre>
-      {entry.details ? (
+      {entry.arguments !== null && entry.arguments !== undefined ? (
+        <>
+          <h3>Arguments (redacted)</h3>
+          <pre class="mono">{JSON.stringify(entry.arguments, null, 2)}</pre>
+        </>
+      ) : null}
+      {hasDetails ? (
         <>
           <h3>Details</h3>
           <pre class="mono">{JSON.stringify(entry.details, null, 2)}</pre>
@@ -69,6 +89,7 @@ function Detail({ entry, agentName, onClose }: { entry: AuditEntry; agentName: s
 
 export function AuditPage() {
   const [agents, setAgents] = useState<Agent[]>([]);
+  const [names, setNames] = useState<AuditNames>({ agents: new Map(), roles: new Map(), idps: new Map() });
   const [draft, setDraft] = useState<Filter>(EMPTY_FILTER);
   const [filter, setFilter] = useState<Filter>(EMPTY_FILTER);
   const [cursors, setCursors] = useState<(string | undefined)[]>([undefined]);
@@ -76,7 +97,19 @@ export function AuditPage() {
   const [selected, setSelected] = useState<AuditEntry | undefined>();
   const [errors, setErrors] = useState<FormErrors>(NO_ERRORS);
 
-  useEffect(() => void api<Agent[]>('GET', '/api/v1/mcp/agents').then(setAgents, () => undefined), []);
+  useEffect(() => {
+    const byId = (list: { id: string; name: string }[]) => new Map(list.map((item) => [item.id, item.name]));
+    Promise.all([api<Agent[]>('GET', '/api/v1/mcp/agents'), api<Role[]>('GET', '/api/v1/mcp/roles'), api<Idp[]>('GET', '/api/v1/mcp/idp-providers')]).then(
+      ([a, r, i]) => {
+        setAgents(a);
+        setNames({ agents: byId(a), roles: byId(r), idps: byId(i) });
+      },
+      () => undefined,
+    );
+  }, []);
+  useEffect(() => {
+    if (selected) document.getElementById('audit-detail')?.scrollIntoView({ block: 'nearest' });
+  }, [selected?.id]);
 
   const cursor = cursors[cursors.length - 1];
   useEffect(() => {
@@ -96,7 +129,6 @@ export function AuditPage() {
     };
   }, [filter, cursor]);
 
-  const agentName = (entry: AuditEntry): string => agents.find((agent) => agent.id === entry.agentId)?.name ?? entry.principal.label ?? entry.principal.id ?? 'anonymous';
   const set = (name: keyof Filter) => (event: Event) => setDraft({ ...draft, [name]: (event.target as HTMLInputElement).value });
   const exportUrl = (format: string) => `${basePath}/api/v1/mcp/audit/export${query({ ...filterQuery(filter), format })}`;
 
@@ -172,7 +204,7 @@ export function AuditPage() {
         </a>
       </p>
       <FormError errors={errors} />
-      {selected ? <Detail entry={selected} agentName={agentName(selected)} onClose={() => setSelected(undefined)} /> : null}
+      <div class={selected ? 'audit-body with-detail' : 'audit-body'}>
       {page === undefined ? (
         <p class="loading">Loading…</p>
       ) : page.entries.length === 0 ? (
@@ -185,11 +217,8 @@ export function AuditPage() {
             <thead>
               <tr>
                 <th>When</th>
-                <th>Agent</th>
-                <th>Tool</th>
+                <th>Event</th>
                 <th>Decision</th>
-                <th>Outcome</th>
-                <th>Latency</th>
               </tr>
             </thead>
             <tbody>
@@ -200,19 +229,18 @@ export function AuditPage() {
                       {new Date(entry.occurredAt).toLocaleString()}
                     </button>
                   </td>
-                  <td>{agentName(entry)}</td>
-                  <td class="mono">{entry.target ?? entry.action}</td>
+                  <td class="sentence">{auditSentence(entry, names)}</td>
                   <td>
                     <span class={`badge decision-${entry.decision}`}>{entry.decision}</span>
                   </td>
-                  <td>{entry.outcome}</td>
-                  <td>{latency(entry.latencyMs)}</td>
                 </tr>
               ))}
             </tbody>
           </table>
         </div>
       )}
+      {selected ? <Detail entry={selected} names={names} onClose={() => setSelected(undefined)} /> : null}
+      </div>
       <div class="pager">
         <button type="button" disabled={cursors.length <= 1} onClick={() => setCursors(cursors.slice(0, -1))}>
           Previous page

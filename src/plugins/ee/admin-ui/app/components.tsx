@@ -171,6 +171,22 @@ export function ConfirmButton({ label, question, onConfirm }: { label: string; q
   );
 }
 
+/** How long ago, in words ("12 seconds ago", "3 minutes ago"), with the exact time on hover. */
+export function Ago({ iso, now = Date.now() }: { iso: string | null; now?: number }) {
+  if (!iso) return <span class="muted">never</span>;
+  const date = new Date(iso);
+  if (Number.isNaN(date.getTime())) return <span>{iso}</span>;
+  const seconds = Math.max(0, Math.round((now - date.getTime()) / 1000));
+  const [count, unit] =
+    seconds < 60 ? [seconds, 'second'] : seconds < 3600 ? [Math.floor(seconds / 60), 'minute'] : seconds < 86_400 ? [Math.floor(seconds / 3600), 'hour'] : [Math.floor(seconds / 86_400), 'day'];
+  const text = seconds < 5 ? 'just now' : `${count} ${unit}${count === 1 ? '' : 's'} ago`;
+  return (
+    <time dateTime={date.toISOString()} title={date.toLocaleString()}>
+      {text}
+    </time>
+  );
+}
+
 export function when(iso: string | null): string {
   if (!iso) return 'never';
   const date = new Date(iso);

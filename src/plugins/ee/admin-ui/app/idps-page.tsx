@@ -1,3 +1,4 @@
+import { focusedId } from './focus.js';
 import { useEffect, useState } from 'preact/hooks';
 import { api, type Idp } from './api.js';
 import { directoryIdProblem, issuerProblem, realmUrlProblem } from '../../identity/preset-hints.js';
@@ -99,7 +100,7 @@ function problemsOf(kind: Kind, form: Record<string, string>): FormErrors | unde
   });
 }
 
-function IdpForm({ existing, onDone, onCancel }: { existing?: Idp; onDone: () => void; onCancel: () => void }) {
+export function IdpForm({ existing, onDone, onCancel }: { existing?: Idp; onDone: (saved: Idp) => void; onCancel: () => void }) {
   const [kind, setKind] = useState<Kind>(existing?.kind ?? 'entra');
   const [form, setForm] = useState<Record<string, string>>(existing ? formOf(existing) : { tokenVersion: 'v2', tokenType: 'any' });
   const [errors, setErrors] = useState<FormErrors>(NO_ERRORS);
@@ -115,9 +116,7 @@ function IdpForm({ existing, onDone, onCancel }: { existing?: Idp; onDone: () =>
         if (problems) return setErrors(problems);
         try {
           const body = bodyOf(kind, form);
-          if (existing) await api('PATCH', `/api/v1/mcp/idp-providers/${existing.id}`, body);
-          else await api('POST', '/api/v1/mcp/idp-providers', { kind, ...body });
-          onDone();
+          onDone(existing ? await api<Idp>('PATCH', `/api/v1/mcp/idp-providers/${existing.id}`, body) : await api<Idp>('POST', '/api/v1/mcp/idp-providers', { kind, ...body }));
         } catch (error) {
           setErrors(formErrors(error));
         }
@@ -215,6 +214,10 @@ export function IdpsPage() {
 
   const load = () => api<Idp[]>('GET', '/api/v1/mcp/idp-providers').then(setIdps, (e: Error) => setError(e.message));
   useEffect(() => void load(), []);
+  const focus = focusedId();
+  useEffect(() => {
+    if (focus && idps) document.getElementById(`idp-${focus}`)?.scrollIntoView({ block: 'center' });
+  }, [focus, idps === undefined]);
 
   const act = (run: () => Promise<unknown>) => runThenReload(run, load, setError);
 
@@ -266,7 +269,7 @@ export function IdpsPage() {
               {idps.map((idp) => {
                 const result = tests[idp.id];
                 return (
-                  <tr key={idp.id} data-idp={idp.name}>
+                  <tr key={idp.id} data-idp={idp.name} id={`idp-${idp.id}`} class={focus === idp.id ? 'selected' : undefined}>
                     <td>{idp.name}</td>
                     <td>{presetOf(idp.kind).title}</td>
                     <td class="mono">{idp.issuer}</td>

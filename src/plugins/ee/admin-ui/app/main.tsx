@@ -1,18 +1,22 @@
 import { render } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
-import { api, ApiError, setCsrfToken, whenSignedOut, type SessionInfo } from './api.js';
+import { api, ApiError, setCsrfToken, setSession as rememberSession, whenSignedOut, type SessionInfo } from './api.js';
 import { FormError, Field, formErrors, NO_ERRORS, type FormErrors } from './components.js';
 import { AccessPage } from './access-page.js';
 import { AgentsPage } from './agents-page.js';
+import { ApprovalsPage } from './approvals-page.js';
 import { AuditPage } from './audit-page.js';
+import { OnboardPage } from './onboard-page.js';
 import { IdpsPage } from './idps-page.js';
 import { RolesPage } from './roles-page.js';
 import './styles.css';
 
 const PAGES = [
+  { id: 'onboard', title: 'Onboard an agent', view: OnboardPage },
   { id: 'idps', title: 'Identity providers', view: IdpsPage },
   { id: 'agents', title: 'Agents', view: AgentsPage },
   { id: 'roles', title: 'Roles', view: RolesPage },
+  { id: 'approvals', title: 'Approvals', view: ApprovalsPage },
   { id: 'audit', title: 'Audit', view: AuditPage },
   { id: 'access', title: 'Access check', view: AccessPage },
 ] as const;
@@ -20,7 +24,7 @@ const PAGES = [
 type PageId = (typeof PAGES)[number]['id'];
 
 function pageFromHash(): PageId {
-  const id = location.hash.replace(/^#\/?/, '');
+  const id = location.hash.replace(/^#\/?/, '').split('/')[0];
   return (PAGES.find((page) => page.id === id)?.id ?? 'idps') as PageId;
 }
 
@@ -62,9 +66,13 @@ function SignIn({ onSignedIn }: { onSignedIn: (session: SessionInfo) => void }) 
 function App() {
   const [session, setSession] = useState<SessionInfo | null | undefined>(undefined);
   const [page, setPage] = useState<PageId>(pageFromHash());
+  const [hash, setHash] = useState(location.hash);
 
   useEffect(() => {
-    const onHash = () => setPage(pageFromHash());
+    const onHash = () => {
+      setPage(pageFromHash());
+      setHash(location.hash);
+    };
     addEventListener('hashchange', onHash);
     whenSignedOut(() => {
       setCsrfToken(undefined);
@@ -79,6 +87,7 @@ function App() {
 
   function signedIn(found: SessionInfo) {
     setCsrfToken(found.csrfToken);
+    rememberSession(found);
     setSession(found);
   }
 
@@ -118,7 +127,7 @@ function App() {
       </header>
       <main class="content">
         <h1>{current.title}</h1>
-        <View key={page} />
+        <View key={hash.startsWith(`#/${page}/`) ? hash : page} />
       </main>
     </div>
   );

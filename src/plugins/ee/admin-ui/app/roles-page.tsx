@@ -1,3 +1,4 @@
+import { focusedId } from './focus.js';
 import { useEffect, useState } from 'preact/hooks';
 import { api, type KnownPermission, type Role } from './api.js';
 import { PERMISSION_PATTERN } from '../../rbac/permission-pattern.js';
@@ -83,6 +84,10 @@ export function RolesPage() {
     }
   };
   useEffect(() => void load(), []);
+  const focus = focusedId();
+  useEffect(() => {
+    if (focus && roles) document.getElementById(`role-${focus}`)?.scrollIntoView({ block: 'center' });
+  }, [focus, roles === undefined]);
 
   return (
     <section>
@@ -120,7 +125,7 @@ export function RolesPage() {
             </thead>
             <tbody>
               {roles.map((role) => (
-                <tr key={role.id} data-role={role.name}>
+                <tr key={role.id} data-role={role.name} id={`role-${role.id}`} class={focus === role.id ? 'selected' : undefined}>
                   <td>{role.name}</td>
                   <td class="mono">{role.permissions.join(', ') || <span class="muted">none</span>}</td>
                   <td>{role.description}</td>

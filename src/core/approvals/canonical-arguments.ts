@@ -1,0 +1,20 @@
+import { createHash } from 'node:crypto';
+
+/** `value` with every object's keys sorted (arrays keep their order); what a digest is taken of. */
+export function canonicalArguments(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(canonicalArguments);
+  if (typeof value === 'object' && value !== null) {
+    const out: Record<string, unknown> = {};
+    for (const key of Object.keys(value).sort()) {
+      const item = (value as Record<string, unknown>)[key];
+      if (item !== undefined) out[key] = canonicalArguments(item);
+    }
+    return out;
+  }
+  return value;
+}
+
+/** SHA-256 (hex) of the canonical JSON of `value`: equal for equal arguments whatever their key order. */
+export function argumentsDigest(value: unknown): string {
+  return createHash('sha256').update(JSON.stringify(canonicalArguments(value)) ?? 'null').digest('hex');
+}

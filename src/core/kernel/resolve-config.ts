@@ -1,0 +1,57 @@
+import { randomUUID } from 'node:crypto';
+import { ConfigError } from '../errors.js';
+import { TenantHostPattern } from '../http/tenant-host.js';
+import type { EngineConfig, EngineOptions } from './config.js';
+
+function normaliseBasePath(value: string | undefined, name: string): string {
+  if (!value || value === '/') return '';
+  if (!/^(\/[A-Za-z0-9._~-]+)+$/.test(value)) throw new ConfigError(`${name} "${value}" must look like /segment[/segment…].`);
+  return value;
+}
+
+type Positive = (value: number | undefined, fallback: number, name: string) => number;
+
+function sessionLimits(options: Exclude<EngineOptions['sessions'], boolean | undefined>, positive: Positive): EngineConfig['sessions'] {
+  const maxSessions = positive(options.maxSessions, 10_000, 'sessions.maxSessions');
+  return {
+    idleTimeoutMs: positive(options.idleTimeoutMs, 30 * 60_000, 'sessions.idleTimeoutMs'),
+    maxSessions,
+    maxSessionsPerTenant: Math.min(maxSessions, positive(options.maxSessionsPerTenant, 1_000, 'sessions.maxSessionsPerTenant')),
+  };
+}
+
+export function resolveConfig(options: EngineOptions): EngineConfig {
+  let publicUrl = 'http://localhost';
+  if (options.publicUrl) {
+    let url: URL;
+    try {
+      url = new URL(options.publicUrl);
+    } catch {
+      throw new ConfigError(`publicUrl "${options.publicUrl}" is not a URL.`);
+    }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new ConfigError('publicUrl must be http(s).');
+    publicUrl = url.origin;
+  }
+  const positive: Positive = (value, fallback, name) => {
+    if (value === undefined) return fallback;
+    if (!Number.isFinite(value) || value <= 0) throw new ConfigError(`${name} must be a positive number.`);
+    return value;
+  };
+  return {
+    instanceId: randomUUID(),
+    publicUrl,
+    basePath: normaliseBasePath(options.basePath, 'basePath'),
+    mcpPath: normaliseBasePath(options.mcpPath ?? '/api/mcp', 'mcpPath') || '/api/mcp',
+    allowedOrigins: options.allowedOrigins,
+    allowedHosts: options.allowedHosts?.map((host) => host.toLowerCase()),
+    tenantHost: options.tenantHost === undefined ? undefined : new TenantHostPattern(options.tenantHost),
+    maxBodyBytes: positive(options.maxBodyBytes, 1024 * 1024, 'maxBodyBytes'),
+    credentialCacheTtlMs: positive(options.credentialCacheTtlMs, 30_000, 'credentialCacheTtlMs'),
+    pageSize: positive(options.pageSize, 100, 'pageSize'),
+    drainTimeoutMs: positive(options.drainTimeoutMs, 10_000, 'drainTimeoutMs'),
+    serverInfo: options.serverInfo ?? { name: 'gatehouse', version: '0.1.0' },
+    instructions: options.instructions,
+    sessions: options.sessions ? sessionLimits(options.sessions === true ? {} : options.sessions, positive) : undefined,
+  };
+}
+

@@ -1,0 +1,411 @@
+import { inject, injectable } from 'inversify';
+import type { Knex } from 'knex';
+import {
+  APPROVALS_CHANGED,
+  AuditSink,
+  ChangeFeed,
+  Database,
+  Logger,
+  assertTenant,
+  isUuid,
+  type ApprovalRecord,
+  type ApprovalRequest,
+  type ApprovalState,
+  type ApprovalTicket,
+  type PendingApprovals,
+  type Principal,
+} from '../../../core/index.js';
+import { ApprovalDecisionError } from './approval-errors.js';
+import { ApprovalSettings } from './approval-settings.js';
+
+/** One approval given (or the denial). */
+export interface ApprovalStep {
+  readonly id: string;
+  readonly kind: string;
+  readonly label: string;
+  readonly reason: string;
+  readonly at: string;
+}
+
+/** An approval request as approvers see it. */
+export interface Approval {
+  readonly id: string;
+  readonly tenant: string;
+  readonly tool: string;
+  readonly target: { readonly kind: string; readonly name: string };
+  readonly principal: { readonly kind: string; readonly id: string; readonly label: string | null; readonly agentId: string | null };
+  readonly arguments: unknown;
+  readonly argumentsDigest: string;
+  readonly policyVersion: string;
+  readonly policyReason: string;
+  readonly approversRequired: number;
+  readonly state: ApprovalState;
+  readonly withdrawn: boolean;
+  readonly approvals: readonly ApprovalStep[];
+  readonly decidedBy: string | null;
+  readonly decisionReason: string | null;
+  readonly decidedAt: Date | null;
+  readonly createdAt: Date;
+  readonly updatedAt: Date;
+  readonly expiresAt: Date;
+  readonly executedAt: Date | null;
+  readonly result: unknown;
+}
+
+interface Row {
+  id: string;
+  tenant: string;
+  caller: string;
+  principal_kind: string;
+  principal_id: string;
+  principal_label: string | null;
+  agent_id: string | null;
+  key_id: string | null;
+  tool: string;
+  target_kind: string;
+  target_name: string;
+  arguments: unknown;
+  arguments_digest: string;
+  policy_version: string;
+  policy_reason: string;
+  approvers_required: number;
+  state: ApprovalState;
+  withdrawn: boolean;
+  approvals: unknown;
+  decided_by: string | null;
+  decision_reason: string | null;
+  decided_at: Date | string | null;
+  result: unknown;
+  request_id: string;
+  created_at: Date | string;
+  updated_at: Date | string;
+  expires_at: Date | string;
+  executed_at: Date | string | null;
+}
+
+const TABLE = 'mcp_approvals';
+const json = (value: unknown): unknown => (typeof value === 'string' ? JSON.parse(value) : value);
+const date = (value: Date | string | null): Date | null => (value === null ? null : new Date(value));
+
+/** Who may use a grant: the agent, whatever credential it presents; otherwise the credential itself. */
+export function callerOf(principal: Principal): string {
+  const agentId = (principal.attributes as { agentId?: unknown }).agentId;
+  return typeof agentId === 'string' ? `agent:${agentId}` : `${principal.kind}:${principal.id}`;
+}
+
+/** The API key behind a principal, if any (an agent key, a tenant key, an admin key or its UI session). */
+function keyOf(principal: Principal): string | undefined {
+  const keyId = (principal.attributes as { keyId?: unknown }).keyId;
+  if (typeof keyId === 'string') return keyId;
+  return principal.kind === 'api-key' ? principal.id : undefined;
+}
+
+function toApproval(row: Row): Approval {
+  return {
+    id: row.id,
+    tenant: row.tenant,
+    tool: row.tool,
+    target: { kind: row.target_kind, name: row.target_name },
+    principal: { kind: row.principal_kind, id: row.principal_id, label: row.principal_label, agentId: row.agent_id },
+    arguments: json(row.arguments),
+    argumentsDigest: row.arguments_digest,
+    policyVersion: row.policy_version,
+    policyReason: row.policy_reason,
+    approversRequired: row.approvers_required,
+    state: row.state,
+    withdrawn: row.withdrawn,
+    approvals: (json(row.approvals) as ApprovalStep[] | null) ?? [],
+    decidedBy: row.decided_by,
+    decisionReason: row.decision_reason,
+    decidedAt: date(row.decided_at),
+    createdAt: new Date(row.created_at),
+    updatedAt: new Date(row.updated_at),
+    expiresAt: new Date(row.expires_at),
+    executedAt: date(row.executed_at),
+    result: json(row.result) ?? null,
+  };
+}
+
+function toRecord(row: Row): ApprovalRecord {
+  const approval = toApproval(row);
+  const expired = (approval.state === 'pending' || approval.state === 'approved') && approval.expiresAt.getTime() <= Date.now();
+  return {
+    id: approval.id,
+    tenant: approval.tenant,
+    tool: approval.tool,
+    state: expired ? 'expired' : approval.state,
+    createdAt: approval.createdAt,
+    updatedAt: approval.updatedAt,
+    expiresAt: approval.expiresAt,
+    arguments: approval.arguments,
+    decisionReason: approval.decisionReason ?? undefined,
+    withdrawn: approval.withdrawn,
+    result: approval.result,
+    madeBy: (principal) => principal.tenant === row.tenant && callerOf(principal) === row.caller,
+  };
+}
+
+export type ApprovalListener = (approval: Approval) => void;
+
+/**
+ * The Enterprise pending approvals, in PostgreSQL (`mcp_approvals`), so every instance sees every
+ * request and decision. A grant is consumed by a conditional update (`… where state = 'approved'
+ * returning`): of two concurrent identical calls, exactly one runs.
+ */
+@injectable()
+export class ApprovalStore implements PendingApprovals {
+  private readonly listeners: ApprovalListener[] = [];
+
+  constructor(
+    @inject(Database) private readonly database: Database,
+    @inject(AuditSink) private readonly audit: AuditSink,
+    @inject(ApprovalSettings) private readonly settings: ApprovalSettings,
+    @inject(ChangeFeed) private readonly changes: ChangeFeed,
+    @inject(Logger) private readonly logger: Logger,
+  ) {}
+
+  /** Wake whoever waits on request `id`, on every instance. */
+  private announce(tenant: string, id: string): void {
+    this.changes.publish(APPROVALS_CHANGED, { tenant, id }).catch((error: unknown) => {
+      this.logger.warn({ err: error, approvalId: id }, 'could not announce an approval change; waiting tasks will see it on their next read');
+    });
+  }
+
+  /** Be told of every new request (the webhook). */
+  onRequested(listener: ApprovalListener): void {
+    this.listeners.push(listener);
+  }
+
+  private get knex(): Knex {
+    return this.database.knex;
+  }
+
+  private record(tenant: string, principal: Principal | undefined, action: string, target: string, reason: string, approvalId: string, requestId: string, outcome: 'refused' | 'success' = 'refused'): void {
+    this.audit.record({
+      time: new Date(),
+      tenant,
+      principal,
+      action,
+      target,
+      decision: outcome === 'success' ? 'admin' : 'denied',
+      reason,
+      outcome,
+      arguments: undefined,
+      latencyMs: undefined,
+      requestId,
+      clientAddress: undefined,
+      details: { approvalId },
+    });
+  }
+
+  /** Mark the tenant's overdue requests and grants `expired`, auditing each. */
+  async expireDue(tenant: string, trx?: Knex.Transaction): Promise<void> {
+    const rows = (await this.database
+      .forTenant(tenant, trx)
+      .table<Row>(TABLE)
+      .whereIn('state', ['pending', 'approved'])
+      .andWhere('expires_at', '<=', this.knex.fn.now())
+      .update({ state: 'expired', updated_at: this.knex.fn.now() })
+      .returning(['id', 'tool', 'state', 'request_id'])) as Pick<Row, 'id' | 'tool' | 'request_id'>[];
+    for (const row of rows) this.record(tenant, undefined, 'approvals.expire', row.tool, 'expired before it was used', row.id, row.request_id);
+  }
+
+  async request(request: ApprovalRequest): Promise<ApprovalTicket> {
+    const { principal } = request;
+    const tenant = principal.tenant;
+    assertTenant(tenant);
+    await this.expireDue(tenant);
+    const caller = callerOf(principal);
+    const same = { caller, tool: request.tool, target_name: request.target.name };
+    const db = () => this.database.forTenant(tenant).table<Row>(TABLE).where(same);
+
+    // An approved grant for exactly this call: consume it (once, whoever else tries at the same time).
+    const granted = await this.consume(tenant, request);
+    if (granted) return { status: 'granted', id: granted };
+
+    // An approved grant for this tool that does not match: refuse it (audited) and ask anew.
+    const approved = (await db().andWhere({ state: 'approved' }).orderBy('created_at', 'desc')) as Row[];
+    for (const row of approved) {
+      const why = row.arguments_digest !== request.digest ? 'the arguments differ from the approved call' : 'the policy changed since the request was made';
+      this.record(tenant, principal, 'approvals.mismatch', request.tool, `approval ${row.id} not used: ${why}`, row.id, request.requestId);
+    }
+
+    const denied = (await db()
+      .andWhere({ state: 'denied', withdrawn: false, arguments_digest: request.digest, policy_version: request.need.policyVersion })
+      .andWhere('expires_at', '>', this.knex.fn.now())
+      .orderBy('decided_at', 'desc')
+      .first()) as Row | undefined;
+    if (denied) return { status: 'denied', id: denied.id, reason: `${denied.decision_reason ?? 'no reason given'} (denied by ${denied.decided_by ?? 'an approver'})` };
+
+    const expiresAt = new Date(Date.now() + this.settings.ttlMs);
+    const inserted = (
+      await this.knex.raw(
+        `insert into ${TABLE} (tenant, caller, principal_kind, principal_id, principal_label, agent_id, key_id, tool, target_kind, target_name,
+           arguments, arguments_digest, policy_version, policy_reason, approvers_required, request_id, expires_at)
+         values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?::jsonb, ?, ?, ?, ?, ?, ?)
+         on conflict (tenant, caller, tool, target_name, arguments_digest, policy_version) where state = 'pending' do nothing
+         returning *`,
+        [
+          tenant,
+          caller,
+          principal.kind,
+          principal.id,
+          principal.label ?? null,
+          (principal.attributes as { agentId?: string }).agentId ?? null,
+          keyOf(principal) ?? null,
+          request.tool,
+          request.target.kind,
+          request.target.name,
+          JSON.stringify(request.arguments),
+          request.digest,
+          request.need.policyVersion,
+          request.reason,
+          request.need.approvers,
+          request.requestId,
+          expiresAt,
+        ],
+      )
+    ).rows as Row[];
+    const row =
+      inserted[0] ??
+      ((await db().andWhere({ state: 'pending', arguments_digest: request.digest, policy_version: request.need.policyVersion }).first()) as Row | undefined);
+    if (!row) return this.request(request);
+    if (inserted[0]) for (const listener of this.listeners) listener(toApproval(row));
+    return { status: 'pending', id: row.id, expiresAt: new Date(row.expires_at) };
+  }
+
+  private async consume(tenant: string, request: ApprovalRequest, id?: string): Promise<string | undefined> {
+    const match = {
+      caller: callerOf(request.principal),
+      tool: request.tool,
+      target_name: request.target.name,
+      arguments_digest: request.digest,
+      policy_version: request.need.policyVersion,
+      state: 'approved',
+    };
+    const candidate = this.database
+      .forTenant(tenant)
+      .table<Row>(TABLE)
+      .where(match)
+      .andWhere('expires_at', '>', this.knex.fn.now())
+      .orderBy('created_at')
+      .first('id');
+    const rows = (await this.database
+      .forTenant(tenant)
+      .table<Row>(TABLE)
+      .where(match)
+      .andWhere('id', id === undefined ? candidate : id)
+      .andWhere('expires_at', '>', this.knex.fn.now())
+      .update({ state: 'executed', executed_at: this.knex.fn.now(), updated_at: this.knex.fn.now() })
+      .returning('id')) as { id: string }[];
+    return rows[0]?.id;
+  }
+
+  async claim(request: ApprovalRequest, id: string): Promise<ApprovalTicket | undefined> {
+    const tenant = request.principal.tenant;
+    if (!isUuid(id)) return undefined;
+    const granted = await this.consume(tenant, request, id);
+    if (granted) return { status: 'granted', id: granted };
+    const row = (await this.database.forTenant(tenant).table<Row>(TABLE).where({ id }).first()) as Row | undefined;
+    if (row?.state === 'approved') {
+      const why = row.arguments_digest !== request.digest ? 'the arguments differ from the approved call' : 'the policy changed since the request was made';
+      this.record(tenant, request.principal, 'approvals.mismatch', request.tool, `approval ${id} not used: ${why}`, id, request.requestId);
+    }
+    return undefined;
+  }
+
+  async find(tenant: string, id: string): Promise<ApprovalRecord | undefined> {
+    const row = await this.row(tenant, id);
+    return row ? toRecord(row) : undefined;
+  }
+
+  private async row(tenant: string, id: string, trx?: Knex.Transaction): Promise<Row | undefined> {
+    if (!isUuid(id)) return undefined;
+    return (await this.database.forTenant(tenant, trx).table<Row>(TABLE).where({ id }).first()) as Row | undefined;
+  }
+
+  async withdraw(tenant: string, id: string, principal: Principal): Promise<boolean> {
+    if (!isUuid(id)) return false;
+    const rows = (await this.database
+      .forTenant(tenant)
+      .table<Row>(TABLE)
+      .where({ id, caller: callerOf(principal), state: 'pending' })
+      .update({ state: 'denied', withdrawn: true, decided_by: principal.label ?? principal.id, decision_reason: 'withdrawn by the caller', decided_at: this.knex.fn.now(), updated_at: this.knex.fn.now() })
+      .returning(['id', 'tool', 'request_id'])) as Pick<Row, 'id' | 'tool' | 'request_id'>[];
+    for (const row of rows) {
+      this.record(tenant, principal, 'approvals.withdraw', row.tool, 'withdrawn by the caller', row.id, row.request_id);
+      this.announce(tenant, row.id);
+    }
+    return rows.length > 0;
+  }
+
+  async complete(tenant: string, id: string, result: unknown): Promise<void> {
+    await this.database
+      .forTenant(tenant)
+      .table<Row>(TABLE)
+      .where({ id })
+      .whereNull('result')
+      .update({ result: JSON.stringify(result), updated_at: this.knex.fn.now() });
+    this.announce(tenant, id);
+  }
+
+  /** The tenant's requests: pending first (oldest first), then the rest, newest first. */
+  async list(tenant: string, options: { state?: ApprovalState; limit?: number } = {}): Promise<Approval[]> {
+    await this.expireDue(tenant);
+    let query = this.database.forTenant(tenant).table<Row>(TABLE);
+    if (options.state) query = query.andWhere({ state: options.state });
+    const rows = (await query
+      .orderByRaw("case when state = 'pending' then 0 else 1 end")
+      .orderByRaw("case when state = 'pending' then created_at end asc")
+      .orderBy('created_at', 'desc')
+      .limit(options.limit ?? 100)) as Row[];
+    return rows.map(toApproval);
+  }
+
+  async get(tenant: string, id: string): Promise<Approval | undefined> {
+    await this.expireDue(tenant);
+    const row = await this.row(tenant, id);
+    return row ? toApproval(row) : undefined;
+  }
+
+  /**
+   * Approve or deny a pending request as `approver`. Refused: not pending (409), the approver made
+   * the call with their own credentials (403), the same approver approving twice (409).
+   */
+  async decide(tenant: string, id: string, approver: Principal, verdict: 'approve' | 'deny', reason: string): Promise<Approval> {
+    await this.expireDue(tenant);
+    const decided = await this.knex.transaction(async (trx) => {
+      const row = (await this.database.forTenant(tenant, trx).table<Row>(TABLE).where({ id }).forUpdate().first()) as Row | undefined;
+      if (!row) throw new ApprovalDecisionError(404, 'No such approval request.');
+      if (row.state !== 'pending') throw new ApprovalDecisionError(409, `This request is already ${row.withdrawn ? 'withdrawn' : row.state}; only pending requests can be decided.`);
+      const self =
+        (row.principal_kind === approver.kind && row.principal_id === approver.id) || (row.key_id !== null && row.key_id === keyOf(approver));
+      if (self && verdict === 'approve') throw new ApprovalDecisionError(403, 'You cannot approve a call made with your own credentials: another administrator must.');
+      const steps = (json(row.approvals) as ApprovalStep[] | null) ?? [];
+      const step: ApprovalStep = { id: approver.id, kind: approver.kind, label: approver.label ?? approver.id, reason, at: new Date().toISOString() };
+      let patch: Record<string, unknown>;
+      if (verdict === 'deny') {
+        patch = { state: 'denied', decided_by: step.label, decision_reason: reason, decided_at: trx.fn.now() };
+      } else {
+        if (steps.some((s) => s.kind === approver.kind && s.id === approver.id)) {
+          throw new ApprovalDecisionError(409, 'You have already approved this request; it needs a second, different approver.');
+        }
+        const all = [...steps, step];
+        const done = all.length >= row.approvers_required;
+        patch = {
+          approvals: JSON.stringify(all),
+          ...(done ? { state: 'approved', decided_by: all.map((s) => s.label).join(', '), decision_reason: reason, decided_at: trx.fn.now() } : {}),
+        };
+      }
+      const [updated] = (await this.database
+        .forTenant(tenant, trx)
+        .table<Row>(TABLE)
+        .where({ id })
+        .update({ ...patch, updated_at: trx.fn.now() })
+        .returning('*')) as Row[];
+      return toApproval(updated!);
+    });
+    this.announce(tenant, id);
+    return decided;
+  }
+}

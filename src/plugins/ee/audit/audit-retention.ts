@@ -1,0 +1,104 @@
+import { inject, injectable } from 'inversify';
+import { ConfigError, Database, Logger, type LifecycleContribution } from '../../../core/index.js';
+import type { Checkpoint } from './audit-chain.js';
+import { AuditCheckpointer } from './audit-checkpointer.js';
+import { AUDIT_TABLE, ensurePartition, listPartitions } from './audit-partitions.js';
+
+/** `enterpriseEdition({ audit: { retention } })`. */
+export interface RetentionSettings {
+  /** Months whose every row is older than this many days are dropped. Unset: keep everything. */
+  readonly olderThanDays: number | undefined;
+  /** Prune once a day (on whichever instance takes the lock first). Default false. */
+  readonly daily: boolean;
+}
+
+export const RetentionSettings = Symbol.for('gatehouse.ee.RetentionSettings');
+
+export interface PruneResult {
+  /** Partitions dropped, oldest first. */
+  readonly dropped: readonly string[];
+  /** Checkpoints signed at each cut tenant chain's new start. */
+  readonly anchors: readonly Checkpoint[];
+  /** False when another instance was pruning at the same time (nothing was done). */
+  readonly ran: boolean;
+}
+
+const RETENTION_LOCK = 7_240_014_002;
+const DAY_MS = 86_400_000;
+
+/**
+ * Retention of the audit trail by whole month partitions, and partition upkeep. Before a
+ * partition is dropped, each tenant chain it holds gets a signed checkpoint at its new start (the
+ * last seq dropped), so what remains still verifies.
+ */
+@injectable()
+export class AuditRetention implements LifecycleContribution {
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    @inject(Database) private readonly database: Database,
+    @inject(AuditCheckpointer) private readonly checkpointer: AuditCheckpointer,
+    @inject(RetentionSettings) private readonly settings: RetentionSettings,
+    @inject(Logger) private readonly logger: Logger,
+  ) {}
+
+  async start(): Promise<void> {
+    await this.upkeep();
+    if (!this.settings.daily || this.settings.olderThanDays === undefined) {
+      this.timer = setInterval(() => void this.upkeep().catch(() => undefined), DAY_MS);
+    } else {
+      const days = this.settings.olderThanDays;
+      const daily = async (): Promise<void> => {
+        await this.upkeep();
+        const result = await this.prune(days);
+        if (result.dropped.length) this.logger.info({ dropped: result.dropped, anchors: result.anchors.length }, 'audit retention dropped old partitions');
+      };
+      void daily().catch((error: unknown) => this.logger.error({ err: error }, 'audit retention failed'));
+      this.timer = setInterval(() => void daily().catch((error: unknown) => this.logger.error({ err: error }, 'audit retention failed')), DAY_MS);
+    }
+    this.timer.unref();
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  /** This month's and next month's partitions exist before the first write needs them. */
+  private async upkeep(): Promise<void> {
+    const now = new Date();
+    await ensurePartition(this.database.knex, now);
+    await ensurePartition(this.database.knex, new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() + 1, 1)));
+  }
+
+  /** Drop every month partition whose rows are all older than `olderThanDays` days. */
+  async prune(olderThanDays: number, now = new Date()): Promise<PruneResult> {
+    if (!Number.isFinite(olderThanDays) || olderThanDays <= 0) throw new ConfigError('Retention needs a positive number of days.');
+    const cutoff = new Date(now.getTime() - olderThanDays * DAY_MS);
+    const droppable = (await listPartitions(this.database.knex)).filter((p) => p.to <= cutoff);
+    if (droppable.length === 0) return { dropped: [], anchors: [], ran: true };
+    if (!this.checkpointer.enabled) {
+      throw new ConfigError('Pruning the audit trail needs a checkpoint signing key (audit.checkpoints.signingKey), so the rest of the chain stays verifiable.');
+    }
+    const boundary = droppable[droppable.length - 1]!.to;
+    const result = await this.database.knex.transaction(async (trx) => {
+      const locked = (await trx.raw('select pg_try_advisory_xact_lock(?) as locked', [RETENTION_LOCK])) as { rows: { locked: boolean }[] };
+      if (!locked.rows[0]?.locked) return { dropped: [], anchors: [], ran: false };
+      const cuts = (await trx.raw(
+        `select distinct on (tenant) tenant, seq, hash from ?? where occurred_at < ? order by tenant, seq desc`,
+        [AUDIT_TABLE, boundary],
+      )) as { rows: { tenant: string; seq: string; hash: string }[] };
+      const anchors: Checkpoint[] = [];
+      for (const cut of cuts.rows) {
+        // Rows chained before the cut but timed just past the month's end go with it: the chain stays whole.
+        await trx(AUDIT_TABLE).where({ tenant: cut.tenant }).andWhere('seq', '<=', cut.seq).andWhere('occurred_at', '>=', boundary).delete();
+        const anchor = await this.checkpointer.anchor(trx, cut.tenant, Number(cut.seq), cut.hash);
+        if (anchor) anchors.push(anchor);
+      }
+      for (const partition of droppable) await trx.raw('drop table ??', [partition.name]);
+      return { dropped: droppable.map((p) => p.name), anchors, ran: true };
+    });
+    await this.checkpointer.publish(result.anchors);
+    return result;
+  }
+}

@@ -1,0 +1,174 @@
+import type { KeyObject } from 'node:crypto';
+import { inject, injectable } from 'inversify';
+import type { Knex } from 'knex';
+import { Database } from '../../../core/index.js';
+import { chainRowOf, type ChainContent, type ChainRow, type Checkpoint } from './audit-chain.js';
+import { AuditCheckpointer } from './audit-checkpointer.js';
+import { AUDIT_TABLE } from './audit-partitions.js';
+import { verifyChain, type ChainSource, type ChainVerification } from './chain-verifier.js';
+
+export interface VerifyOptions {
+  /** Verify the rows that occurred in [from, to) (widened to whole seq numbers) instead of the whole chain. */
+  readonly from?: Date;
+  readonly to?: Date;
+  /** Public keys by key id; default: the engine's configured ones. */
+  readonly keys?: ReadonlyMap<string, KeyObject>;
+  /** Checkpoints published outward, which must all be in the database. */
+  readonly published?: readonly Checkpoint[];
+}
+
+const PAGE = 5_000;
+
+/** A tenant's chain read from the database in seq order, page by page. */
+export function databaseChainSource(knex: Knex, tenant: string, range: { lo?: number; hi?: number }, checkpoints: readonly Checkpoint[], whole: boolean, published?: readonly Checkpoint[]): ChainSource {
+  return {
+    checkpoints,
+    published,
+    whole,
+    async *rows() {
+      let after: [number, string] | undefined = range.lo === undefined ? undefined : [range.lo - 1, '0'];
+      for (;;) {
+        const q = knex(AUDIT_TABLE).where({ tenant });
+        if (after) q.andWhereRaw('(seq, id) > (?::bigint, ?::bigint)', after);
+        if (range.hi !== undefined) q.andWhere('seq', '<=', range.hi);
+        const rows = (await q.orderBy([{ column: 'seq' }, { column: 'id' }]).limit(PAGE)) as Record<string, unknown>[];
+        for (const row of rows) yield chainRowOf(row);
+        if (rows.length < PAGE) return;
+        const last = rows[rows.length - 1]!;
+        after = [Number(last.seq), String(last.id)];
+      }
+    },
+    async findByPrevHash(hash) {
+      const row = (await knex(AUDIT_TABLE).where({ tenant, prev_hash: hash }).first()) as Record<string, unknown> | undefined;
+      return row ? chainRowOf(row) : undefined;
+    },
+  };
+}
+
+/** Verifies tenants' audit chains in the database (the admin API and `gatehouse audit verify --tenant`). */
+@injectable()
+export class AuditVerifier {
+  constructor(
+    @inject(Database) private readonly database: Database,
+    @inject(AuditCheckpointer) private readonly checkpointer: AuditCheckpointer,
+  ) {}
+
+  async verify(tenant: string, options: VerifyOptions = {}): Promise<ChainVerification> {
+    const knex = this.database.knex;
+    const whole = !options.from && !options.to;
+    const range: { lo?: number; hi?: number } = {};
+    if (options.from) {
+      const row = (await knex(AUDIT_TABLE).where({ tenant }).andWhere('occurred_at', '>=', options.from).min('seq as seq').first()) as { seq: string | null } | undefined;
+      range.lo = row?.seq == null ? Number.MAX_SAFE_INTEGER : Number(row.seq);
+    }
+    if (options.to) {
+      const row = (await knex(AUDIT_TABLE).where({ tenant }).andWhere('occurred_at', '<', options.to).max('seq as seq').first()) as { seq: string | null } | undefined;
+      range.hi = row?.seq == null ? 0 : Number(row.seq);
+    }
+    const checkpoints = await this.checkpointer.list(tenant);
+    const source = databaseChainSource(knex, tenant, range, checkpoints, whole, options.published);
+    return verifyChain(tenant, source, options.keys ?? this.checkpointer.keys);
+  }
+}
+
+/** The chain content of one exported event line (see `AuditEntry`). */
+export function contentOfEntry(entry: Record<string, any>): ChainContent {
+  return {
+    tenant: entry.tenant ?? null,
+    seq: entry.chain?.seq ?? null,
+    event_id: entry.chain?.eventId ?? null,
+    occurred_at: entry.occurredAt ?? null,
+    principal_kind: entry.principal?.kind ?? null,
+    principal_id: entry.principal?.id ?? null,
+    principal_label: entry.principal?.label ?? null,
+    agent_id: entry.agentId ?? null,
+    key_id: entry.keyId ?? null,
+    issuer: entry.issuer ?? null,
+    subject: entry.subject ?? null,
+    action: entry.action ?? null,
+    target: entry.target ?? null,
+    decision: entry.decision ?? null,
+    reason: entry.reason ?? null,
+    outcome: entry.outcome ?? null,
+    arguments_digest: entry.argumentsDigest ?? null,
+    arguments: entry.arguments ?? null,
+    latency_ms: entry.latencyMs ?? null,
+    request_id: entry.requestId ?? null,
+    client_address: entry.clientAddress ?? null,
+    details: entry.details ?? null,
+  };
+}
+
+export class ExportFormatError extends Error {
+  override readonly name = 'ExportFormatError';
+}
+
+/** Parse JSON Lines of checkpoints (an export's, or a published file's). */
+export function parseCheckpointLines(text: string): Checkpoint[] {
+  const out: Checkpoint[] = [];
+  text.split('\n').forEach((line, i) => {
+    if (!line.trim()) return;
+    let value: Record<string, any>;
+    try {
+      value = JSON.parse(line) as Record<string, any>;
+    } catch {
+      throw new ExportFormatError(`line ${i + 1} is not JSON`);
+    }
+    if (value.type === 'checkpoint') {
+      const { type: _type, ...checkpoint } = value;
+      out.push(checkpoint as Checkpoint);
+    }
+  });
+  return out;
+}
+
+/**
+ * Verify an export (`GET /api/v1/mcp/audit/export?format=jsonl`) offline: every tenant chain in
+ * it, with the checkpoints it carries. An export made without filters is checked as a whole chain.
+ */
+export async function verifyExport(text: string, keys: ReadonlyMap<string, KeyObject>, published?: readonly Checkpoint[]): Promise<ChainVerification[]> {
+  const rows = new Map<string, ChainRow[]>();
+  const checkpoints = new Map<string, Checkpoint[]>();
+  let whole = true;
+  const lines = text.split('\n');
+  lines.forEach((line, i) => {
+    if (!line.trim()) return;
+    let value: Record<string, any>;
+    try {
+      value = JSON.parse(line) as Record<string, any>;
+    } catch {
+      throw new ExportFormatError(`line ${i + 1} is not JSON`);
+    }
+    if (value.type === 'checkpoint') {
+      const { type: _type, ...checkpoint } = value;
+      const list = checkpoints.get(String(value.tenant)) ?? [];
+      list.push(checkpoint as Checkpoint);
+      checkpoints.set(String(value.tenant), list);
+    } else if (value.type === 'export') {
+      whole = !value.filtered;
+    } else {
+      if (!value.chain || typeof value.chain.seq !== 'number') throw new ExportFormatError(`line ${i + 1} carries no chain fields (export made before the audit chain existed?)`);
+      const list = rows.get(String(value.tenant)) ?? [];
+      list.push({ content: contentOfEntry(value), seq: value.chain.seq, prevHash: String(value.chain.prevHash), hash: String(value.chain.hash), locator: `line ${i + 1}` });
+      rows.set(String(value.tenant), list);
+    }
+  });
+  const tenants = new Set([...rows.keys(), ...checkpoints.keys()]);
+  const results: ChainVerification[] = [];
+  for (const tenant of [...tenants].sort()) {
+    const list = (rows.get(tenant) ?? []).sort((a, b) => a.seq - b.seq || Number(a.locator!.slice(5)) - Number(b.locator!.slice(5)));
+    const source: ChainSource = {
+      checkpoints: checkpoints.get(tenant) ?? [],
+      published,
+      whole,
+      async *rows() {
+        yield* list;
+      },
+      async findByPrevHash(hash) {
+        return list.find((row) => row.prevHash === hash);
+      },
+    };
+    results.push(await verifyChain(tenant, source, keys));
+  }
+  return results;
+}

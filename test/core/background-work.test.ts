@@ -1,0 +1,45 @@
+import { expect } from 'chai';
+import { BackgroundWork, InstanceRegistry } from '@gatehouse-mcp/engine';
+import { communityEdition } from '@gatehouse-mcp/engine/oss';
+import { createTestEngine, type TestEngine } from '@gatehouse-mcp/engine/testing';
+
+describe('Background work and the instance registry', () => {
+  let a: TestEngine;
+  let b: TestEngine;
+  before(async () => {
+    a = await createTestEngine({ plugins: [communityEdition()], connect: false });
+    b = await createTestEngine({ plugins: [communityEdition()], connect: false });
+  });
+  after(async () => {
+    await a?.close();
+    await b?.close();
+  });
+
+  it('runs a job on one instance at a time: the other skips the round while the first holds the lock', async () => {
+    let running = 0;
+    let most = 0;
+    const job = async () => {
+      running++;
+      most = Math.max(most, running);
+      await new Promise((resolve) => setTimeout(resolve, 150));
+      running--;
+    };
+    const first = a.engine.resolve(BackgroundWork).runExclusive('test.exclusive', job);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const second = await b.engine.resolve(BackgroundWork).runExclusive('test.exclusive', job);
+    const ran = [await first, second];
+    if (process.env.DATABASE_URL !== undefined) expect(ran).to.deep.equal([true, false]);
+    expect(most).to.equal(1);
+    // Once released, the next round runs.
+    expect(await b.engine.resolve(BackgroundWork).runExclusive('test.exclusive', job)).to.equal(true);
+  });
+
+  it('lists running instances with their heartbeat, and forgets one that stopped', async () => {
+    const c = await createTestEngine({ plugins: [communityEdition()], connect: false });
+    const ids = async () => (await a.engine.resolve(InstanceRegistry).live()).map((instance) => instance.id);
+    const id = (await (await fetch(`${c.url}/healthz`)).json()) as { instance: string };
+    expect(await ids()).to.include(id.instance);
+    await c.close();
+    expect(await ids()).to.not.include(id.instance);
+  });
+});
