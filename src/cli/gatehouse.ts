@@ -120,6 +120,14 @@ async function baseOptions(flags: Flags): Promise<EngineOptions> {
   }
 }
 
+function hasConfigFile(flags: Flags): boolean {
+  try {
+    return findConfigFile(str(flags.config)) !== undefined;
+  } catch (error) {
+    throw error instanceof ConfigFileError ? new UsageError(error.message) : error;
+  }
+}
+
 interface OpenOptions extends Partial<EngineOptions> {
   /** Add the example tickets plugin and its REST API (the demo only). */
   readonly examples?: boolean;
@@ -296,7 +304,9 @@ async function auditCommand(action: string | undefined, flags: Flags): Promise<v
   }
   let status: number;
   try {
-    status = await ee.auditCommand(action, flags, () => openEngine({ ...flags, edition: 'enterprise', 'no-examples': true }), (text) => process.stdout.write(text));
+    // The host's config names its Enterprise plugin; without one, the Enterprise edition with its defaults.
+    const open = async (): Promise<Engine> => (await openEngine(hasConfigFile(flags) ? flags : { ...flags, edition: 'enterprise' })).engine;
+    status = await ee.auditCommand(action, flags, open, (text) => process.stdout.write(text));
   } catch (error) {
     if (error instanceof ee.AuditUsageError) throw new UsageError(error.message);
     throw error;

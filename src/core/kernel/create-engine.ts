@@ -13,6 +13,7 @@ import { InstanceRegistry } from '../fleet/instance-registry.js';
 import type { MigrationSource } from '../ports/migrations.js';
 import { openDatabase, type KnexDatabase } from '../db/open-database.js';
 import { pendingMigrations, runMigrations } from '../db/migrator.js';
+import { BootError } from '../errors.js';
 import { Logger, PinoLogger, safeLog } from '../log/logger.js';
 import { ToolCatalog, ToolCatalogToken } from '../tools/tool-catalog.js';
 import { ToolCallPipeline } from '../mcp/tool-call-pipeline.js';
