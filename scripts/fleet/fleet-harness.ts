@@ -73,7 +73,7 @@ export async function freePort(): Promise<number> {
 }
 
 /**
- * The balancer configuration: round-robin, no stickiness, health checks on `/healthz` (so a dead
+ * The balancer configuration: round-robin, no stickiness, readiness checks on `/readyz` (so a dead or draining
  * instance leaves the rotation within a second), and a request whose connection is refused is
  * sent to another instance.
  */
@@ -100,7 +100,7 @@ export function haproxyConfig(port: number, backends: readonly { name: string; p
     'backend engines',
     '  balance roundrobin',
     '  option httpchk',
-    '  http-check send meth GET uri /healthz ver HTTP/1.1 hdr Host 127.0.0.1',
+    '  http-check send meth GET uri /readyz ver HTTP/1.1 hdr Host 127.0.0.1',
     '  http-check expect status 200',
     ...backends.map((backend) => `  server ${backend.name} 127.0.0.1:${backend.port} check inter 500 fall 2 rise 1`),
     '',

@@ -1,7 +1,8 @@
 import { expect } from 'chai';
 import { execFileSync } from 'node:child_process';
 import pg from 'pg';
-import { startFleet, type Fleet, type FleetInstance } from '../../../scripts/fleet/fleet-harness.js';
+import { readFile } from 'node:fs/promises';
+import { haproxyConfig, startFleet, type Fleet, type FleetInstance } from '../../../scripts/fleet/fleet-harness.js';
 
 const INIT = { jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'fleet-test', version: '1' } } };
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -33,6 +34,15 @@ async function mcp(url: string, key: string, message: object, session?: string):
 
 const mcpOf = (instance: FleetInstance) => `${instance.url}/api/mcp`;
 const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
+
+describe('fleet: the balancer configuration', () => {
+  it('docs/deployment.md shows the HAProxy configuration the fleet tests use', async () => {
+    const docs = await readFile(new URL('../../../docs/deployment.md', import.meta.url), 'utf8');
+    const shown = /```haproxy\n([\s\S]*?)```/.exec(docs)?.[1];
+    const used = haproxyConfig(8080, [1, 2, 3].map((n) => ({ name: `engine-${n}`, port: 3000 + n })));
+    expect(shown).to.equal(used);
+  });
+});
 
 describe('fleet: three instances on one PostgreSQL behind HAProxy', function () {
   this.timeout(180_000);
