@@ -104,6 +104,10 @@ async function main(): Promise<number> {
       }
     }
 
+    log('tracing API overhead (no SDK): instrumentation of one governed call, in process');
+    const tracingApi = await measureTracingApiOverhead(settings.mode === 'full' ? 200_000 : 20_000);
+    log(`tracing API overhead: ${tracingApi.microsPerRequest} µs per request`);
+
     let audit: AuditCheck | undefined;
     for (const group of groups.splice(0)) {
       const check = await group.stop();
@@ -113,10 +117,6 @@ async function main(): Promise<number> {
 
     const profileExport = !skipProfile && (settings.mode === 'full' || forceProfile);
     const { result: auditStore, exportProfile } = await measureAuditStore(databases, settings.auditRows, log, { profileIfSlow: profileExport });
-
-    log('tracing API overhead (no SDK): instrumentation of one governed call, in process');
-    const tracingApi = await measureTracingApiOverhead(settings.mode === 'full' ? 200_000 : 20_000);
-    log(`tracing API overhead: ${tracingApi.microsPerRequest} µs per request`);
 
     const rows = aggregate(cells, unavailable);
     const targets = evaluateTargets(rows, audit, auditStore, tracingApi);
