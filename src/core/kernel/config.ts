@@ -51,6 +51,12 @@ export interface EngineOptions {
   readonly pageSize?: number;
   /** How long `close()` waits for in-flight requests before aborting them. Default 10 s. */
   readonly drainTimeoutMs?: number;
+  /**
+   * The deadline of one tool call, resource read or prompt: past it the handler's `signal` is
+   * aborted and the caller gets an error (audited as `failed`, "deadline exceeded"). A tool may set
+   * its own with `timeoutMs`. Default 60 s.
+   */
+  readonly callTimeoutMs?: number;
   /** Server name and version sent on `initialize`. */
   readonly serverInfo?: { readonly name: string; readonly version: string };
   /** Instructions for the model, sent on `initialize`. */
@@ -97,6 +103,7 @@ export interface EngineConfig {
   readonly credentialCacheTtlMs: number;
   readonly pageSize: number;
   readonly drainTimeoutMs: number;
+  readonly callTimeoutMs: number;
   readonly serverInfo: { readonly name: string; readonly version: string };
   readonly instructions: string | undefined;
   /** Undefined when sessions are off. */

@@ -49,6 +49,7 @@ export function resolveConfig(options: EngineOptions): EngineConfig {
     credentialCacheTtlMs: positive(options.credentialCacheTtlMs, 30_000, 'credentialCacheTtlMs'),
     pageSize: positive(options.pageSize, 100, 'pageSize'),
     drainTimeoutMs: positive(options.drainTimeoutMs, 10_000, 'drainTimeoutMs'),
+    callTimeoutMs: positive(options.callTimeoutMs, 60_000, 'callTimeoutMs'),
     serverInfo: options.serverInfo ?? { name: 'gatehouse', version: '0.1.0' },
     instructions: options.instructions,
     sessions: options.sessions ? sessionLimits(options.sessions === true ? {} : options.sessions, positive) : undefined,

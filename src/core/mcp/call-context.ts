@@ -9,8 +9,10 @@ export interface CallContext {
   readonly principal: Principal;
   readonly requestId: string;
   readonly clientAddress: string | undefined;
-  /** Aborted when the client disconnects or cancels, or the engine shuts down. */
+  /** Aborted when the client disconnects or cancels, the call runs past its deadline, or the engine shuts down. */
   readonly signal: AbortSignal;
+  /** Abort `signal` (a call that ran past its deadline); absent where the call cannot be aborted. */
+  readonly abort?: (reason: unknown) => void;
   /** The JSON-RPC id of the request being answered. */
   readonly rpcId?: JsonRpcId;
   /** The caller's session, when sessions are on and the request named one. */

@@ -40,6 +40,7 @@ const refused = (refusal: Refusal): ProtocolError =>
 function failed(failure: Failure): ProtocolError {
   if (failure.thrown instanceof ProtocolError) return failure.thrown;
   if (failure.kind === 'denied') return new ProtocolError(RpcErrorCode.PermissionDenied, failure.message);
+  if (failure.kind === 'timeout') return new ProtocolError(ErrorCode.RequestTimeout, failure.message);
   return new ProtocolError(ErrorCode.InternalError, failure.message);
 }
 

@@ -2,7 +2,8 @@ import { inject, injectable } from 'inversify';
 import { AuditSink, type AuditEvent, type AuditOutcome } from '../ports/audit-sink.js';
 import { Policy, type PolicyDecision, type PolicyRequest } from '../ports/policy.js';
 import { Logger, safeLog } from '../log/logger.js';
-import { AuditUnavailableError, PermissionDeniedError, ToolError } from '../errors.js';
+import { AuditUnavailableError, GatehouseError, PermissionDeniedError, ToolError } from '../errors.js';
+import { EngineConfig } from '../kernel/config.js';
 import { callAuditEvent, type CallContext } from './call-context.js';
 import { Telemetry } from '../telemetry/telemetry.js';
 
@@ -28,7 +29,17 @@ export type Refusal =
 export type Failure =
   | { readonly kind: 'denied'; readonly message: string; readonly thrown: unknown }
   | { readonly kind: 'error'; readonly message: string; readonly thrown: unknown }
-  | { readonly kind: 'failed'; readonly message: string; readonly thrown: unknown };
+  | { readonly kind: 'failed'; readonly message: string; readonly thrown: unknown }
+  | { readonly kind: 'timeout'; readonly message: string; readonly thrown: undefined };
+
+const DEADLINE = Symbol('deadline');
+
+/** The reason a handler's signal is aborted with when its call ran past its deadline. */
+export class DeadlineExceededError extends GatehouseError {
+  constructor(readonly deadlineMs: number) {
+    super('deadline_exceeded', `The call did not finish within ${deadlineMs} ms.`);
+  }
+}
 
 export type Ran<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly failure: Failure };
 
@@ -57,6 +68,8 @@ export class GovernedCall {
     private readonly policy: Policy,
     private readonly logger: Logger,
     private readonly telemetry: Telemetry,
+    /** How long a handler may run before its signal is aborted and the caller answered. */
+    private readonly deadlineMs: number,
     readonly call: CallContext,
     readonly action: string,
     /** What the audit row names; a tool may narrow it (`auditTarget`) while it runs. */
@@ -135,11 +148,27 @@ export class GovernedCall {
    * logged after; `isCallerError` lets a pipeline pass its own caller-facing errors through as
    * `error` outcomes. The success outcome is left to the caller, which may still reject the value.
    */
-  async execute<T>(run: () => Promise<T> | T, what: string, isCallerError: (thrown: unknown) => string | undefined = () => undefined): Promise<Ran<T>> {
+  async execute<T>(
+    run: () => Promise<T> | T,
+    what: string,
+    isCallerError: (thrown: unknown) => string | undefined = () => undefined,
+    deadlineMs: number = this.deadlineMs,
+  ): Promise<Ran<T>> {
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<typeof DEADLINE>((resolve) => {
+      timer = setTimeout(() => resolve(DEADLINE), deadlineMs);
+    });
     try {
-      return { ok: true, value: await this.telemetry.span('gatehouse.handler', this.call.observation, run) };
+      const value = await Promise.race([this.telemetry.span('gatehouse.handler', this.call.observation, run), deadline]);
+      if (value !== DEADLINE) return { ok: true, value: value as T };
+      // The handler is told to stop; the caller is answered now whether or not it listens.
+      this.call.abort?.(new DeadlineExceededError(deadlineMs));
+      this.record('failed', 'allowed', `deadline exceeded (${deadlineMs} ms)`);
+      return { ok: false, failure: { kind: 'timeout', message: `${what} did not finish within ${deadlineMs} ms (request ${this.call.requestId}).`, thrown: undefined } };
     } catch (thrown) {
       return { ok: false, failure: this.fail(thrown, what, isCallerError) };
+    } finally {
+      clearTimeout(timer);
     }
   }
 
@@ -175,9 +204,10 @@ export class GovernedCalls {
     @inject(Policy) private readonly policy: Policy,
     @inject(Logger) private readonly logger: Logger,
     @inject(Telemetry) private readonly telemetry: Telemetry,
+    @inject(EngineConfig) private readonly config: EngineConfig,
   ) {}
 
   begin(call: CallContext, action: string, target: string, args: unknown, details?: Readonly<Record<string, unknown>>): GovernedCall {
-    return new GovernedCall(this.audit, this.policy, this.logger, this.telemetry, call, action, target, args, details);
+    return new GovernedCall(this.audit, this.policy, this.logger, this.telemetry, this.config.callTimeoutMs, call, action, target, args, details);
   }
 }

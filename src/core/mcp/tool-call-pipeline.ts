@@ -140,7 +140,7 @@ export class ToolCallPipeline {
         handlerHeld = error;
         return undefined;
       }
-    }, name);
+    }, name, undefined, tool.timeoutMs);
     if (handlerHeld) return settled(handlerHeld)!;
     if (!ran.ok) return { result: errorResult(ran.failure.message) };
     const result = ran.value!;

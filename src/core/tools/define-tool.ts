@@ -94,6 +94,11 @@ export interface ToolSpec<I extends ZodObjectSchema> {
   readonly approval?: 'required';
   /** With `approval: 'required'`: how many different people must approve (1 or 2; default 1). */
   readonly approvers?: 1 | 2;
+  /**
+   * This tool's deadline in ms (default: the engine's `callTimeoutMs`, 60 s). Past it `ctx.signal`
+   * is aborted and the caller gets an `isError` result; a handler should stop when told.
+   */
+  readonly timeoutMs?: number;
   handler(args: z.output<I>, ctx: ToolContext): Promise<ToolReturn> | ToolReturn;
 }
 
@@ -138,6 +143,9 @@ export function defineTool<I extends ZodObjectSchema>(spec: ToolSpec<I>): ToolDe
   }
   if (spec.approvers !== undefined && spec.approvers !== 1 && spec.approvers !== 2) {
     throw new ConfigError(`Tool "${spec.name}": approvers must be 1 or 2.`);
+  }
+  if (spec.timeoutMs !== undefined && !(Number.isFinite(spec.timeoutMs) && spec.timeoutMs > 0)) {
+    throw new ConfigError(`Tool "${spec.name}": timeoutMs must be a positive number of milliseconds.`);
   }
   if (typeof spec.handler !== 'function') {
     throw new ConfigError(`Tool "${spec.name}": handler must be a function.`);

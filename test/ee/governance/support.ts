@@ -3,7 +3,7 @@
  * helpers that create roles, agents and agent keys through the admin API.
  */
 import type { Knex } from 'knex';
-import { defineTool, definePlugin, z, type MetricsOptions, type PluginDefinition } from '@gatehouse-mcp/engine';
+import { defineTool, definePlugin, z, type Logger, type MetricsOptions, type PluginDefinition } from '@gatehouse-mcp/engine';
 import { enterpriseEdition, type EnterpriseOptions } from '@gatehouse-mcp/engine/ee';
 import { createTestEngine, uniqueTenant, type TestEngine } from '@gatehouse-mcp/engine/testing';
 
@@ -69,13 +69,14 @@ export interface GovernanceTestEngine extends TestEngine {
 }
 
 export async function governanceEngine(
-  options: { edition?: EnterpriseOptions; database?: { knex: Knex }; tenant?: string; plugins?: PluginDefinition[]; metrics?: MetricsOptions } = {},
+  options: { edition?: EnterpriseOptions; database?: { knex: Knex }; tenant?: string; plugins?: PluginDefinition[]; metrics?: MetricsOptions; logger?: Logger } = {},
 ): Promise<GovernanceTestEngine> {
   const t = await createTestEngine({
     plugins: [enterpriseEdition(options.edition), ...(options.plugins ?? [sampleTools])],
     connect: false,
     tenant: options.tenant ?? uniqueTenant('gov'),
     ...(options.database ? { database: options.database } : {}),
+    ...(options.logger ? { logger: options.logger } : {}),
     ...(options.metrics ? { metrics: options.metrics } : {}),
   });
   const adminKey = (await t.createKey({ scopes: ['admin'], name: 'admin' })).secret;

@@ -14,7 +14,7 @@ import { IdpProviderStore, type IdpProvider } from '../identity/idp-provider-sto
 import { RoleStore, type Role } from '../rbac/role-store.js';
 import { AdminGuard } from './admin-guard.js';
 import { storeFailure } from './store-failure.js';
-import { invalid, notFound, pathId, validated } from './validation.js';
+import { invalid, notFound, pathId, validated, representableDate } from './validation.js';
 
 class AgentFieldsDto {
   @IsOptional() @IsString() @MaxLength(2000) description?: string;
@@ -175,7 +175,7 @@ export class AgentRoutes implements RouteContribution {
           const admin = await this.guard.admitChange(req);
           const agent = await this.existing(admin, req.params.id);
           const input = await validated(CreateAgentKeyDto, await req.json());
-          const expiresAt = input.expiresAt ? new Date(input.expiresAt) : null;
+          const expiresAt = input.expiresAt ? representableDate(input.expiresAt, 'expiresAt') : null;
           if (expiresAt && expiresAt.getTime() <= Date.now()) throw invalid([{ field: 'expiresAt', message: 'expiresAt must be in the future' }]);
           const issued = await this.agents.issueKey(admin.tenant, agent.id, { name: input.name, expiresAt, createdBy: admin.label });
           if (!issued) throw notFound('agent');

@@ -5,7 +5,7 @@ import { AuditQuery, decodeCursor, type AuditEntry, type AuditFilter } from '../
 import { AuditCheckpointer, checkpointLine } from '../audit/audit-checkpointer.js';
 import { AuditVerifier } from '../audit/audit-verifier.js';
 import { AdminGuard } from './admin-guard.js';
-import { invalid, queryObject, validated } from './validation.js';
+import { invalid, queryObject, representableDate, validated } from './validation.js';
 
 const DECISIONS = ['allowed', 'denied', 'needs-approval', 'auth-failed', 'admin'];
 const OUTCOMES = ['success', 'error', 'failed', 'denied', 'refused'];
@@ -82,8 +82,8 @@ function filterOf(dto: AuditFilterDto): AuditFilter {
     action: dto.action,
     decision: dto.decision,
     outcome: dto.outcome,
-    from: dto.from ? new Date(dto.from) : undefined,
-    to: dto.to ? new Date(dto.to) : undefined,
+    from: dto.from ? representableDate(dto.from, 'from') : undefined,
+    to: dto.to ? representableDate(dto.to, 'to') : undefined,
   };
 }
 
@@ -137,8 +137,8 @@ export class AuditRoutes implements RouteContribution {
     const admin = await this.guard.admit(req);
     const dto = await validated(AuditVerifyDto, queryObject(req.query), 'The query');
     const result = await this.verifier.verify(admin.tenant, {
-      from: dto.from ? new Date(dto.from) : undefined,
-      to: dto.to ? new Date(dto.to) : undefined,
+      from: dto.from ? representableDate(dto.from, 'from') : undefined,
+      to: dto.to ? representableDate(dto.to, 'to') : undefined,
     });
     return json(200, { data: { ...result, verifiedAt: new Date().toISOString(), signingConfigured: this.checkpointer.enabled } });
   }
@@ -161,7 +161,10 @@ export class AuditRoutes implements RouteContribution {
     const dto = await validated(AuditExportDto, queryObject(req.query), 'The query');
     const filter = filterOf(dto);
     const rows = this.audit.all(admin.tenant, filter, 500, req.signal);
+    // The first page is read before the status line: a query that fails fails with its own status.
+    const first = await rows.next();
     const csv = dto.format === 'csv';
+    const requestId = req.requestId;
     const filtered = Object.values(filter).some((value) => value !== undefined);
     const checkpoints = csv ? [] : await this.checkpointer.list(admin.tenant);
     async function* body(): AsyncGenerator<string> {
@@ -169,12 +172,22 @@ export class AuditRoutes implements RouteContribution {
       else yield `${JSON.stringify({ type: 'export', tenant: admin.tenant, filtered, exportedAt: new Date().toISOString() })}\n`;
       // Lines are grouped into chunks so a large export is not one write per row.
       let chunk = '';
-      for await (const entry of rows) {
-        chunk += csv ? csvLine(entry) : `${JSON.stringify({ type: 'event', ...entry })}\n`;
-        if (chunk.length >= 64 * 1024) {
-          yield chunk;
-          chunk = '';
+      let entries = 0;
+      try {
+        for (let next = first; !next.done; next = await rows.next()) {
+          const entry = next.value;
+          entries++;
+          chunk += csv ? csvLine(entry) : `${JSON.stringify({ type: 'event', ...entry })}\n`;
+          if (chunk.length >= 64 * 1024) {
+            yield chunk;
+            chunk = '';
+          }
         }
+      } catch (error) {
+        // Never a clean end after a failure: JSONL gets a final error record, then the response is
+        // aborted (the HTTP layer drops the connection without ending the body).
+        yield csv ? chunk : `${chunk}${JSON.stringify({ type: 'error', error: { code: 'export_failed', message: `The export failed after ${entries} entries; this file is incomplete (request ${requestId}).` } })}\n`;
+        throw error;
       }
       // The signed checkpoints of the tenant's chain, so the export verifies offline.
       for (const checkpoint of checkpoints) chunk += `${JSON.stringify(checkpointLine(checkpoint))}\n`;

@@ -6,13 +6,15 @@ import { IdpProviderStore, type IdpProvider } from '../identity/idp-provider-sto
 import { JwksCache } from '../identity/jwks-cache.js';
 import { AdminGuard } from './admin-guard.js';
 import { storeFailure } from './store-failure.js';
-import { invalid, notFound, pathId, validated, type FieldError } from './validation.js';
+import { invalid, notFound, pathId, validated, type FieldError, hostileInputProblems } from './validation.js';
 
 /**
  * Validate an IdP body and its preset inputs together, so the form shows every problem at once
  * (an empty name does not hide that "common" is not a directory id).
  */
 async function validatedIdp<T extends object>(dto: new () => T, plain: unknown, presetOf: (plain: Record<string, unknown>) => PresetProblem[]): Promise<T> {
+  const hostile = hostileInputProblems(plain);
+  if (hostile.length) throw invalid(hostile);
   const body = typeof plain === 'object' && plain !== null && !Array.isArray(plain) ? (plain as Record<string, unknown>) : undefined;
   let shape: FieldError[] = [];
   let input: T | undefined;
@@ -39,6 +41,7 @@ class IdpFieldsDto {
   @IsOptional() @IsString() @MaxLength(2000) audience?: string;
   @IsOptional() @IsInt() @Min(0) @Max(300) clockSkewSeconds?: number;
   @IsOptional() @IsIn(['any', 'at+jwt'], { message: 'tokenType must be "any" or "at+jwt"' }) tokenType?: 'any' | 'at+jwt';
+  @IsOptional() @IsInt() @Min(0) @Max(1000) listOrder?: number;
 }
 
 export class CreateIdpDto extends IdpFieldsDto {
@@ -63,6 +66,7 @@ export function idpJson(idp: IdpProvider): Record<string, unknown> {
     allowedAlgorithms: idp.allowedAlgorithms,
     clockSkewSeconds: idp.clockSkewSeconds,
     tokenType: idp.tokenType,
+    listOrder: idp.listOrder,
     settings: idp.settings,
     active: idp.active,
     createdBy: idp.createdBy,
@@ -71,7 +75,7 @@ export function idpJson(idp: IdpProvider): Record<string, unknown> {
   };
 }
 
-const TRACKED: readonly (keyof IdpProvider)[] = ['name', 'issuer', 'discoveryUrl', 'jwksUri', 'audience', 'subjectClaim', 'allowedAlgorithms', 'clockSkewSeconds', 'tokenType', 'active'];
+const TRACKED: readonly (keyof IdpProvider)[] = ['name', 'issuer', 'discoveryUrl', 'jwksUri', 'audience', 'subjectClaim', 'allowedAlgorithms', 'clockSkewSeconds', 'tokenType', 'listOrder', 'active'];
 
 function changes(before: IdpProvider, after: IdpProvider): Record<string, unknown> {
   const changed: Record<string, unknown> = {};

@@ -27,11 +27,74 @@ export function invalid(fieldErrors: FieldError[]): HttpError {
   return new HttpError(400, 'validation_failed', `Invalid request: ${details.map((d) => `${d.field}: ${d.message}`).join('; ')}`, { details });
 }
 
+/** Longest string any admin API field accepts, whatever the field (fields may set a lower bound). */
+export const MAX_TEXT_LENGTH = 10_000;
+const MAX_DEPTH = 16;
+const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/**
+ * Input that no field can store or that could reach object internals, found anywhere in a parsed
+ * body or query: `__proto__`/`constructor`/`prototype` keys, NUL characters, lone UTF-16
+ * surrogates, over-long strings, numbers outside the safe integer range and over-deep nesting.
+ */
+export function hostileInputProblems(value: unknown, field = '', depth = 0): FieldError[] {
+  const at = (key: string | number): string => (field ? `${field}.${key}` : String(key));
+  const name = field || 'body';
+  if (typeof value === 'string') {
+    if (value.includes('\u0000')) return [{ field: name, message: `${name} must not contain NUL characters` }];
+    if (LONE_SURROGATE.test(value)) return [{ field: name, message: `${name} must be valid Unicode text (it contains a lone surrogate)` }];
+    if (value.length > MAX_TEXT_LENGTH) return [{ field: name, message: `${name} must be at most ${MAX_TEXT_LENGTH} characters long` }];
+    return [];
+  }
+  if (typeof value === 'number') {
+    if (!Number.isFinite(value) || Math.abs(value) > Number.MAX_SAFE_INTEGER) return [{ field: name, message: `${name} is out of range` }];
+    return [];
+  }
+  if (typeof value !== 'object' || value === null) return [];
+  if (depth >= MAX_DEPTH) return [{ field: name, message: `${name} is nested too deeply` }];
+  const problems: FieldError[] = [];
+  if (Array.isArray(value)) {
+    value.forEach((item, index) => problems.push(...hostileInputProblems(item, at(index), depth + 1)));
+    return problems;
+  }
+  for (const key of Object.keys(value)) {
+    if (FORBIDDEN_KEYS.has(key)) {
+      problems.push({ field: at(key), message: `"${key}" is not an allowed field name` });
+      continue;
+    }
+    const keyProblems = hostileInputProblems(key, at(key), depth + 1);
+    if (keyProblems.length) {
+      problems.push({ field: field || 'body', message: `a field name is not valid text: ${keyProblems[0]!.message}` });
+      continue;
+    }
+    problems.push(...hostileInputProblems((value as Record<string, unknown>)[key], at(key), depth + 1));
+  }
+  return problems;
+}
+
+// PostgreSQL's timestamptz covers far more, but ISO 8601 without an expanded year stops at 9999
+// and JavaScript dates at ±275760: accept years 1 to 9999 only.
+const MIN_TIME = new Date('0001-01-01T00:00:00.000Z').getTime();
+const MAX_TIME = new Date('9999-12-31T23:59:59.999Z').getTime();
+
+/** A date-time field's value as a Date, or a field error when it is not representable. */
+export function representableDate(value: string, field: string): Date {
+  const date = new Date(value);
+  const time = date.getTime();
+  if (Number.isNaN(time) || time < MIN_TIME || time > MAX_TIME) {
+    throw invalid([{ field, message: `${field} must be a date-time between the years 0001 and 9999` }]);
+  }
+  return date;
+}
+
 /** Validate a plain value as an instance of `dto`; unknown fields are errors. */
 export async function validated<T extends object>(dto: new () => T, plain: unknown, what = 'The request body'): Promise<T> {
   if (typeof plain !== 'object' || plain === null || Array.isArray(plain)) {
     throw new HttpError(400, 'validation_failed', `${what} must be a JSON object.`, { details: [{ field: '', message: `${what} must be a JSON object.` }] });
   }
+  const problems = hostileInputProblems(plain);
+  if (problems.length) throw invalid(problems);
   const instance = plainToInstance(dto, plain);
   const errors = await validate(instance, { whitelist: true, forbidNonWhitelisted: true, forbidUnknownValues: true });
   if (errors.length) throw invalid(flatten(errors));

@@ -82,14 +82,21 @@ export function encodeCursor(entry: Pick<AuditEntry, 'occurredAt' | 'id'>): stri
   return Buffer.from(JSON.stringify([entry.occurredAt, entry.id])).toString('base64url');
 }
 
-/** The cursor encoded in `value`, or undefined when it is not one. */
+const MAX_BIGINT = 9_223_372_036_854_775_807n;
+const CURSOR_MIN_TIME = new Date('0001-01-01T00:00:00.000Z').getTime();
+const CURSOR_MAX_TIME = new Date('9999-12-31T23:59:59.999Z').getTime();
+
+/** The cursor encoded in `value`, or undefined when it is not one (forged, truncated, out of range). */
 export function decodeCursor(value: string): AuditCursor | undefined {
   try {
     const parsed = JSON.parse(Buffer.from(value, 'base64url').toString('utf8')) as unknown;
     if (!Array.isArray(parsed) || parsed.length !== 2) return undefined;
     const [time, id] = parsed as unknown[];
     const occurredAt = new Date(String(time));
-    if (Number.isNaN(occurredAt.getTime()) || typeof id !== 'string' || !/^\d{1,19}$/.test(id)) return undefined;
+    const time_ = occurredAt.getTime();
+    if (Number.isNaN(time_) || time_ < CURSOR_MIN_TIME || time_ > CURSOR_MAX_TIME) return undefined;
+    // A bigint id: digits only, within PostgreSQL's bigint.
+    if (typeof id !== 'string' || !/^\d{1,19}$/.test(id) || BigInt(id) > MAX_BIGINT) return undefined;
     return { occurredAt, id };
   } catch {
     return undefined;

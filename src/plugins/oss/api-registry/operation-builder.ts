@@ -76,10 +76,16 @@ interface Context {
   readonly openapi30: boolean;
 }
 
+function checkSchema(ctx: Context, schema: Json, pointer: string): void {
+  const problem = schemaProblem(schema);
+  if (problem) ctx.refs.fail(`${pointer}${problem.at}`, `invalid schema: ${problem.message}`);
+}
+
+const newInliner = (ctx: Context): SchemaInliner => new SchemaInliner(ctx.refs, ctx.openapi30, (schema, pointer) => checkSchema(ctx, schema, pointer));
+
 function checkedSchema(ctx: Context, inliner: SchemaInliner, schema: unknown, pointer: string): Json {
   const inlined = inliner.inline(schema, pointer);
-  const problem = schemaProblem(inlined);
-  if (problem) ctx.refs.fail(`${pointer}${problem.at}`, `invalid schema: ${problem.message}`);
+  checkSchema(ctx, inlined, pointer);
   return inlined;
 }
 
@@ -153,7 +159,7 @@ function readResponses(ctx: Context, raw: unknown, pointer: string): ApiResponse
       contentType = pickMediaType(value.content)!;
       const media = value.content[contentType];
       if (isObject(media) && media.schema !== undefined) {
-        const inliner = new SchemaInliner(ctx.refs, ctx.openapi30);
+        const inliner = newInliner(ctx);
         schema = inliner.finish(checkedSchema(ctx, inliner, media.schema, `${at}/content/${pointerToken(contentType)}/schema`));
       }
     }
@@ -239,7 +245,7 @@ export function buildOperations(document: LoadedDocument, overrides: { label: st
       if (raw === undefined) continue;
       const at = `${itemAt}/${method.toLowerCase()}`;
       if (!isObject(raw)) refs.fail(at, 'an operation must be an object');
-      const inliner = new SchemaInliner(refs, ctx.openapi30);
+      const inliner = newInliner(ctx);
 
       const own = raw.parameters === undefined ? [] : raw.parameters;
       if (!Array.isArray(own)) refs.fail(`${at}/parameters`, '"parameters" must be an array');

@@ -34,7 +34,12 @@ export class DocumentRefs {
     if (!ref.startsWith('#/')) this.fail(at, `$ref "${ref}" is not a JSON pointer`);
     let node: unknown = this.root;
     for (const raw of ref.slice(2).split('/')) {
-      const token = decodeURIComponent(raw).replaceAll('~1', '/').replaceAll('~0', '~');
+      let token: string;
+      try {
+        token = decodeURIComponent(raw).replaceAll('~1', '/').replaceAll('~0', '~');
+      } catch {
+        this.fail(at, `$ref "${ref}" is not a valid JSON pointer (bad %-escape in "${raw}")`);
+      }
       if (Array.isArray(node) && /^\d+$/.test(token)) node = node[Number(token)];
       else if (isObject(node) && Object.hasOwn(node, token)) node = node[token];
       else node = undefined;
@@ -63,39 +68,52 @@ export class DocumentRefs {
   }
 }
 
+const DEFS_PREFIX = '#/$defs/';
+
 /**
- * Produces self-contained JSON Schemas from a document's schemas: local `$ref`s are inlined, and a
- * reference back into a schema that is still being inlined (recursion) becomes a `$ref` into a
- * `$defs` section at the root of the produced schema, so the result stays finite, serialisable
- * and compilable. OpenAPI 3.0 dialect (`nullable`, boolean exclusive bounds) is translated to JSON
- * Schema 2020-12 on the way.
+ * Produces self-contained JSON Schemas from a document's schemas. Every local `$ref` is walked once
+ * (whatever the number of places using it), so the work is linear in the document's size: a
+ * schema used in one place is inlined there; one used in several places, or recursively, becomes
+ * a `$ref` into a `$defs` section at the root of the produced schema, so the result stays finite,
+ * small, serialisable and compilable. OpenAPI 3.0 dialect (`nullable`, boolean exclusive bounds)
+ * is translated to JSON Schema 2020-12 on the way.
  */
 export class SchemaInliner {
   private readonly defNames = new Map<string, string>();
-  private readonly defs = new Map<string, Json>();
+  private readonly bodies = new Map<string, Json>();
+  private readonly pending: string[] = [];
 
   constructor(
     private readonly refs: DocumentRefs,
     private readonly openapi30: boolean,
+    /** Checks each shared schema once it is walked (it may throw for a schema that is not valid). */
+    private readonly check: (schema: Json, pointer: string) => void = () => {},
   ) {}
 
-  /** Inline the schema found at `pointer`. Combine results with {@link finish}. */
+  /** Walk the schema found at `pointer`; references in it stay pending until {@link finish}. */
   inline(schema: unknown, pointer: string): Json {
-    return this.walk(schema, pointer, []);
+    return this.walk(schema, pointer);
   }
 
-  /** Attach the `$defs` recursion needed to `schema` (call once, on the outermost schema). */
+  /**
+   * Resolve the references used in `schema` (call once, on the outermost schema that holds every
+   * piece): single-use schemas are inlined, shared and recursive ones go to `$defs`.
+   */
   finish(schema: Json): Json {
-    for (let done = 0; done !== this.defNames.size; ) {
-      done = this.defNames.size;
-      for (const [ref, name] of [...this.defNames]) {
-        if (this.defs.has(name)) continue;
-        this.defs.set(name, true);
-        this.defs.set(name, this.walk(this.refs.target(ref, ref), ref, [ref]));
-      }
+    while (this.pending.length) {
+      const ref = this.pending.shift()!;
+      const body = this.walk(this.refs.target(ref, ref), ref);
+      this.check(body, ref);
+      this.bodies.set(this.defNames.get(ref)!, body);
     }
-    if (this.defs.size === 0 || !isObject(schema)) return schema;
-    return { ...schema, $defs: Object.fromEntries([...this.defs].sort(([a], [b]) => a.localeCompare(b))) };
+    const uses = this.countUses(schema);
+    const keep = new Set([...uses].filter(([, count]) => count > 1).map(([name]) => name));
+    // A schema that is itself a reference is expanded at the root, so its properties are visible.
+    const rootName = this.placeholderName(schema);
+    const root = rootName === undefined ? this.expand(schema, keep) : this.expand(this.merged(schema as JsonObject, rootName), keep);
+    if (keep.size === 0 || !isObject(root)) return root;
+    const defs = [...keep].sort((a, b) => a.localeCompare(b)).map((name) => [name, this.expand(this.bodies.get(name)!, keep)] as const);
+    return { ...root, $defs: Object.fromEntries(defs) };
   }
 
   private defName(ref: string): string {
@@ -106,24 +124,69 @@ export class SchemaInliner {
     const taken = new Set(this.defNames.values());
     for (let n = 2; taken.has(name); n++) name = `${base}_${n}`;
     this.defNames.set(ref, name);
+    this.pending.push(ref);
     return name;
   }
 
-  private walk(node: unknown, pointer: string, stack: readonly string[]): Json {
+  private placeholderName(node: Json): string | undefined {
+    if (!isObject(node) || typeof node.$ref !== 'string' || !node.$ref.startsWith(DEFS_PREFIX)) return undefined;
+    const name = node.$ref.slice(DEFS_PREFIX.length);
+    return this.bodies.has(name) ? name : undefined;
+  }
+
+  /** How many places use each shared schema, counting only what the root can reach. */
+  private countUses(schema: Json): Map<string, number> {
+    const uses = new Map<string, number>();
+    const stack: Json[] = [schema];
+    while (stack.length) {
+      const node = stack.pop()!;
+      if (Array.isArray(node)) stack.push(...node);
+      else if (isObject(node)) {
+        const name = this.placeholderName(node);
+        if (name !== undefined) {
+          const count = (uses.get(name) ?? 0) + 1;
+          uses.set(name, count);
+          if (count === 1) stack.push(this.bodies.get(name)!);
+        }
+        for (const [key, value] of Object.entries(node)) if (key !== '$ref') stack.push(value);
+      }
+    }
+    return uses;
+  }
+
+  /** A reference's schema with the annotations written beside the reference. */
+  private merged(placeholder: JsonObject, name: string): Json {
+    const { $ref: _ref, ...extra } = placeholder;
+    const body = this.bodies.get(name)!;
+    return Object.keys(extra).length && isObject(body) ? { ...body, ...extra } : Object.keys(extra).length ? { allOf: [body], ...extra } : body;
+  }
+
+  /** A copy of `node` with single-use references replaced by their schema (each expanded once). */
+  private expand(node: Json, keep: ReadonlySet<string>): Json {
+    if (Array.isArray(node)) return node.map((item) => this.expand(item, keep));
+    if (!isObject(node)) return node;
+    const name = this.placeholderName(node);
+    if (name !== undefined && !keep.has(name)) return this.expand(this.merged(node, name), keep);
+    const out: JsonObject = {};
+    for (const [key, value] of Object.entries(node)) out[key] = this.expand(value, keep);
+    return out;
+  }
+
+  private walk(node: unknown, pointer: string): Json {
     if (typeof node === 'boolean') return node;
     if (!isObject(node)) this.refs.fail(pointer, 'a schema must be an object');
-    if (typeof node.$ref === 'string') return this.reference(node, pointer, stack);
+    if (typeof node.$ref === 'string') return this.reference(node, pointer);
     const out: JsonObject = {};
     for (const [key, value] of Object.entries(node)) {
       const at = `${pointer}/${pointerToken(key)}`;
       if (SCHEMA_MAPS.has(key)) {
         if (!isObject(value)) this.refs.fail(at, `"${key}" must be an object of schemas`);
-        out[key] = Object.fromEntries(Object.entries(value).map(([name, sub]) => [name, this.walk(sub, `${at}/${pointerToken(name)}`, stack)]));
+        out[key] = Object.fromEntries(Object.entries(value).map(([name, sub]) => [name, this.walk(sub, `${at}/${pointerToken(name)}`)]));
       } else if (SCHEMA_LISTS.has(key) || (key === 'items' && Array.isArray(value))) {
         if (!Array.isArray(value)) this.refs.fail(at, `"${key}" must be an array of schemas`);
-        out[key === 'items' ? 'prefixItems' : key] = value.map((sub, i) => this.walk(sub, `${at}/${i}`, stack));
+        out[key === 'items' ? 'prefixItems' : key] = value.map((sub, i) => this.walk(sub, `${at}/${i}`));
       } else if (SCHEMA_SINGLES.has(key)) {
-        out[key] = this.walk(value, at, stack);
+        out[key] = this.walk(value, at);
       } else {
         out[key] = structuredClone(value) as Json;
       }
@@ -131,20 +194,16 @@ export class SchemaInliner {
     return this.openapi30 ? this.fromOpenApi30(out) : out;
   }
 
-  private reference(node: Record<string, unknown>, pointer: string, stack: readonly string[]): Json {
+  private reference(node: Record<string, unknown>, pointer: string): Json {
     const ref = node.$ref as string;
+    if (!this.defNames.has(ref)) this.refs.target(ref, `${pointer}/$ref`);
+    const placeholder: JsonObject = { $ref: `${DEFS_PREFIX}${this.defName(ref)}` };
     const siblings = Object.entries(node).filter(([key]) => key !== '$ref');
-    let resolved: Json;
-    if (stack.includes(ref)) {
-      resolved = { $ref: `#/$defs/${this.defName(ref)}` };
-    } else {
-      resolved = this.walk(this.refs.target(ref, `${pointer}/$ref`), ref, [...stack, ref]);
-    }
     // OpenAPI 3.0 ignores the siblings of a $ref; 3.1 (JSON Schema 2020-12) applies them.
-    if (this.openapi30 || siblings.length === 0) return resolved;
-    const extra = this.walk(Object.fromEntries(siblings), pointer, stack) as JsonObject;
-    if (isObject(resolved) && !('$ref' in resolved) && Object.keys(extra).every((key) => ANNOTATIONS.has(key))) return { ...resolved, ...extra };
-    return { allOf: [resolved], ...extra };
+    if (this.openapi30 || siblings.length === 0) return placeholder;
+    const extra = this.walk(Object.fromEntries(siblings), pointer) as JsonObject;
+    if (Object.keys(extra).every((key) => ANNOTATIONS.has(key))) return { ...placeholder, ...extra };
+    return { allOf: [placeholder], ...extra };
   }
 
   private fromOpenApi30(schema: JsonObject): JsonObject {

@@ -3,6 +3,7 @@ import { useEffect, useState } from 'preact/hooks';
 import { api, apiResponse, basePath, query, type Agent, type AuditEntry, type Idp, type Role } from './api.js';
 import { auditObject, auditSentence, type AuditNames } from './audit-sentences.js';
 import { linkTo } from './focus.js';
+import { AuditIntegrity } from './audit-integrity.js';
 import { Empty, FieldError, FormError, formErrors, NO_ERRORS, type FormErrors } from './components.js';
 
 const PAGE_SIZE = 25;
@@ -135,6 +136,7 @@ export function AuditPage() {
   return (
     <section>
       <p class="lead">Every tool call, refusal and admin change, newest first.</p>
+      <AuditIntegrity />
       <form
         class="filters card"
         aria-label="Audit filters"
