@@ -3,6 +3,7 @@ import { inject, injectable, optional } from 'inversify';
 import { ErrorCode, SUPPORTED_PROTOCOL_VERSIONS } from '@modelcontextprotocol/sdk/types.js';
 import { EngineConfig } from '../kernel/config.js';
 import { Logger, safeLog } from '../log/logger.js';
+import { accepts, explicitlyAccepts, isJsonContentType } from './content-negotiation.js';
 import type { Principal } from '../ports/principal.js';
 import { AuditUnavailableError, GatehouseError, HttpError } from '../errors.js';
 import { McpDispatcher } from '../mcp/mcp-dispatcher.js';
@@ -54,17 +55,8 @@ function hostOf(hostHeader: string): string {
   return colon === -1 ? host : host.slice(0, colon);
 }
 
-function isJsonContentType(value: string | undefined): boolean {
-  if (!value) return false;
-  const type = value.split(';', 1)[0]!.trim().toLowerCase();
-  return type === 'application/json' || (type.startsWith('application/') && type.endsWith('+json'));
-}
-
-function accepts(accept: string | undefined, type: string): boolean {
-  if (!accept) return true;
-  const lower = accept.toLowerCase();
-  return lower.includes(type) || lower.includes('*/*') || lower.includes(`${type.split('/')[0]}/*`);
-}
+/** The well-known prefix of Protected Resource Metadata (RFC 9728). */
+const WELL_KNOWN_PRM = '/.well-known/oauth-protected-resource';
 
 /**
  * The engine's HTTP surface: origin and host checks, the MCP endpoint (request checks, then
@@ -176,8 +168,15 @@ export class HttpHandler {
   private async route(req: HttpRequest, observation: RequestObservation, cors: Record<string, string> | undefined): Promise<HttpResponse> {
     const { requestId } = observation;
     const base = this.config.basePath;
-    if (base && req.path !== base && !req.path.startsWith(`${base}/`)) return jsonError(404, 'not_found', 'No such endpoint.');
-    let path = req.path.slice(base.length) || '/';
+    let path: string;
+    if (base && req.path.startsWith(`${WELL_KNOWN_PRM}${base}/`)) {
+      // RFC 9728 §3.1: the metadata of a resource under the base path lives at the origin root,
+      // `/.well-known/oauth-protected-resource{basePath}/…`; it is served like `{basePath}/.well-known/…`.
+      path = `${WELL_KNOWN_PRM}${req.path.slice(WELL_KNOWN_PRM.length + base.length)}`;
+    } else {
+      if (base && req.path !== base && !req.path.startsWith(`${base}/`)) return jsonError(404, 'not_found', 'No such endpoint.');
+      path = req.path.slice(base.length) || '/';
+    }
     let tenantHint = this.config.tenantHost?.tenantOf(req.header('host'));
     const tenantMatch = TENANT_PATH.exec(path);
     if (tenantMatch) {
@@ -361,7 +360,7 @@ export class HttpHandler {
       };
       call = Object.defineProperty({ ...base, abort: (reason: unknown) => controller.abort(reason) }, 'signal', { get: () => controller.signal, enumerable: true });
     }
-    if (!accept?.toLowerCase().includes('text/event-stream')) {
+    if (!explicitlyAccepts(accept, 'text/event-stream')) {
       try {
         return json(200, { jsonrpc: '2.0', id: request.id, result: await this.dispatcher.dispatch(request, call) });
       } catch (error) {
