@@ -46,6 +46,11 @@ export class CredentialCache {
     return this.entries.get(key)?.value as T | undefined;
   }
 
+  /** Entries and estimated bytes held (bounded by 10 000 and 32 MiB). */
+  get usage(): { readonly entries: number; readonly bytes: number } {
+    return { entries: this.entries.size, bytes: this.entries.bytes };
+  }
+
   /** Remember `value` for the cache lifetime, or until `notAfter` (epoch ms) when that is sooner. */
   set<T>(tenant: string, key: string, value: T, notAfter?: number): void {
     const ttlMs = notAfter === undefined ? undefined : notAfter - Date.now();
