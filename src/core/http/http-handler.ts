@@ -56,6 +56,9 @@ function hostOf(hostHeader: string): string {
   return colon === -1 ? host : host.slice(0, colon);
 }
 
+/** The well-known prefix of Protected Resource Metadata (RFC 9728). */
+const WELL_KNOWN_PRM = '/.well-known/oauth-protected-resource';
+
 function isJsonContentType(value: string | undefined): boolean {
   if (!value) return false;
   const type = value.split(';', 1)[0]!.trim().toLowerCase();
@@ -179,8 +182,15 @@ export class HttpHandler {
   private async route(req: HttpRequest, observation: RequestObservation, cors: Record<string, string> | undefined): Promise<HttpResponse> {
     const { requestId } = observation;
     const base = this.config.basePath;
-    if (base && req.path !== base && !req.path.startsWith(`${base}/`)) return jsonError(404, 'not_found', 'No such endpoint.');
-    let path = req.path.slice(base.length) || '/';
+    let path: string;
+    if (base && req.path.startsWith(`${WELL_KNOWN_PRM}${base}/`)) {
+      // RFC 9728 §3.1: the metadata of a resource under the base path lives at the origin root,
+      // `/.well-known/oauth-protected-resource{basePath}/…`; it is served like `{basePath}/.well-known/…`.
+      path = `${WELL_KNOWN_PRM}${req.path.slice(WELL_KNOWN_PRM.length + base.length)}`;
+    } else {
+      if (base && req.path !== base && !req.path.startsWith(`${base}/`)) return jsonError(404, 'not_found', 'No such endpoint.');
+      path = req.path.slice(base.length) || '/';
+    }
     let tenantHint = this.config.tenantHost?.tenantOf(req.header('host'));
     const tenantMatch = TENANT_PATH.exec(path);
     if (tenantMatch) {

@@ -71,6 +71,8 @@ export function fromNodeRequest(req: IncomingMessage, res: ServerResponse, limit
   };
 }
 
+const GONE = Symbol('client gone');
+
 export async function writeNodeResponse(res: ServerResponse, response: HttpResponse): Promise<void> {
   res.statusCode = response.status;
   if (response.headers) for (const [name, value] of Object.entries(response.headers)) res.setHeader(name, value);
@@ -80,20 +82,36 @@ export async function writeNodeResponse(res: ServerResponse, response: HttpRespo
     return;
   }
   res.flushHeaders();
+  // A client that goes away (or stops reading while writes are backed up) ends the writing: no
+  // wait for a `drain` that will never come, and the body is told to stop (`return()`).
+  const gone = new Promise<typeof GONE>((resolve) => res.once('close', () => resolve(GONE)));
+  const iterator = body[Symbol.asyncIterator]();
   let written: Promise<unknown> = Promise.resolve();
+  let finished = false;
   try {
-    for await (const chunk of body) {
-      if (res.destroyed) break;
-      written = new Promise((resolve) => res.write(chunk, resolve));
-      if (res.writableNeedDrain) await new Promise((resolve) => res.once('drain', resolve));
+    for (;;) {
+      const step = await Promise.race([iterator.next(), gone]);
+      if (step === GONE || res.destroyed) break;
+      if (step.done) {
+        finished = true;
+        break;
+      }
+      written = new Promise((resolve) => res.write(step.value, resolve));
+      if (res.writableNeedDrain && (await Promise.race([new Promise((resolve) => res.once('drain', resolve)), gone])) === GONE) break;
     }
   } catch (error) {
+    finished = true;
     // A body that fails after the first byte must not look complete: abort the response (no
     // terminating chunk), so the reader sees an error instead of a clean, truncated end. What the
     // body said last (an error record) is sent first.
     await Promise.race([written, new Promise((resolve) => setTimeout(resolve, 1_000).unref())]);
     res.destroy();
     throw error;
+  }
+  if (!finished) {
+    void Promise.resolve(iterator.return?.()).catch(() => undefined);
+    res.destroy();
+    return;
   }
   res.end();
 }

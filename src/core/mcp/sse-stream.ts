@@ -52,16 +52,28 @@ export class SseStream implements OutboundChannel {
     this.wake?.();
   }
 
-  private async *events(): AsyncGenerator<string> {
-    try {
+  /**
+   * The body: queued messages until closed. Its `return()` (a writer that stops because the client
+   * went away) closes the stream at once, even while it waits for the next message.
+   */
+  private events(): AsyncIterableIterator<string> {
+    const next = async (): Promise<IteratorResult<string>> => {
       for (;;) {
-        while (this.queue.length) yield this.queue.shift()!;
-        if (this.ended) return;
+        if (this.queue.length) return { value: this.queue.shift()!, done: false };
+        if (this.ended) return { value: undefined, done: true };
         await new Promise<void>((resolve) => (this.wake = resolve));
         this.wake = undefined;
       }
-    } finally {
-      this.close();
-    }
+    };
+    const iterator: AsyncIterableIterator<string> = {
+      next,
+      return: async () => {
+        this.close();
+        this.queue.length = 0;
+        return { value: undefined, done: true };
+      },
+      [Symbol.asyncIterator]: () => iterator,
+    };
+    return iterator;
   }
 }

@@ -30,9 +30,9 @@ export interface IdentityEngine extends TestEngine {
 }
 
 export async function startIdentityEngine(
-  options: EnterpriseOptions & { extraPlugins?: PluginDefinition[]; publicUrl?: string; tenantHost?: string } = {},
+  options: EnterpriseOptions & { extraPlugins?: PluginDefinition[]; publicUrl?: string; tenantHost?: string; basePath?: string } = {},
 ): Promise<IdentityEngine> {
-  const { extraPlugins = [], publicUrl, tenantHost, ...enterprise } = options;
+  const { extraPlugins = [], publicUrl, tenantHost, basePath, ...enterprise } = options;
   const audit = new RecordingAuditSink();
   const permissions = new FixedPermissions();
   const settings = resolveEnterpriseOptions(enterprise);
@@ -47,7 +47,7 @@ export async function startIdentityEngine(
       binder.bind(AuditSink).toConstantValue(audit);
     },
   });
-  const t = await createTestEngine({ connect: false, publicUrl, tenantHost, plugins: [identity, definePlugin({ id: 'who', tools: [whoAmI] }), ...extraPlugins] });
+  const t = await createTestEngine({ connect: false, publicUrl, tenantHost, basePath, plugins: [identity, definePlugin({ id: 'who', tools: [whoAmI] }), ...extraPlugins] });
   return Object.assign(Object.create(t) as TestEngine, {
     audit,
     permissions,

@@ -41,6 +41,7 @@ class IdpFieldsDto {
   @IsOptional() @IsString() @MaxLength(2000) audience?: string;
   @IsOptional() @IsInt() @Min(0) @Max(300) clockSkewSeconds?: number;
   @IsOptional() @IsIn(['any', 'at+jwt'], { message: 'tokenType must be "any" or "at+jwt"' }) tokenType?: 'any' | 'at+jwt';
+  @IsOptional() @IsInt() @Min(0) @Max(1000) listOrder?: number;
 }
 
 export class CreateIdpDto extends IdpFieldsDto {
@@ -65,6 +66,7 @@ export function idpJson(idp: IdpProvider): Record<string, unknown> {
     allowedAlgorithms: idp.allowedAlgorithms,
     clockSkewSeconds: idp.clockSkewSeconds,
     tokenType: idp.tokenType,
+    listOrder: idp.listOrder,
     settings: idp.settings,
     active: idp.active,
     createdBy: idp.createdBy,
@@ -73,7 +75,7 @@ export function idpJson(idp: IdpProvider): Record<string, unknown> {
   };
 }
 
-const TRACKED: readonly (keyof IdpProvider)[] = ['name', 'issuer', 'discoveryUrl', 'jwksUri', 'audience', 'subjectClaim', 'allowedAlgorithms', 'clockSkewSeconds', 'tokenType', 'active'];
+const TRACKED: readonly (keyof IdpProvider)[] = ['name', 'issuer', 'discoveryUrl', 'jwksUri', 'audience', 'subjectClaim', 'allowedAlgorithms', 'clockSkewSeconds', 'tokenType', 'listOrder', 'active'];
 
 function changes(before: IdpProvider, after: IdpProvider): Record<string, unknown> {
   const changed: Record<string, unknown> = {};

@@ -21,6 +21,8 @@ export interface IdpProvider {
   readonly clockSkewSeconds: number;
   /** `any`: `typ` JWT or at+jwt; `at+jwt`: RFC 9068 access tokens only. */
   readonly tokenType: 'any' | 'at+jwt';
+  /** Position in the tenant's resource metadata and lists: lower first, then oldest first. */
+  readonly listOrder: number;
   readonly settings: Readonly<Record<string, string>>;
   readonly active: boolean;
   readonly createdBy: string | null;
@@ -36,6 +38,8 @@ export interface CreateIdpProviderInput extends IdpPresetInput {
   readonly clockSkewSeconds?: number;
   /** Default `any`. */
   readonly tokenType?: 'any' | 'at+jwt';
+  /** Default 0; lower is listed first in the resource metadata. */
+  readonly listOrder?: number;
   readonly createdBy?: string | null;
 }
 
@@ -55,6 +59,7 @@ interface IdpRow {
   allowed_algorithms: string[] | string;
   clock_skew_seconds: number;
   token_type: 'any' | 'at+jwt';
+  list_order: number;
   settings: Record<string, string> | string;
   active: boolean;
   created_by: string | null;
@@ -82,6 +87,7 @@ function toProvider(row: IdpRow): IdpProvider {
     allowedAlgorithms: parse(row.allowed_algorithms),
     clockSkewSeconds: row.clock_skew_seconds,
     tokenType: row.token_type,
+    listOrder: row.list_order ?? 0,
     settings: parse(row.settings),
     active: row.active,
     createdBy: row.created_by,
@@ -102,6 +108,11 @@ function checkAudience(value: unknown): string {
 
 function checkSkew(value: unknown): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > 300) throw new IdentityInputError('clockSkewSeconds', 'clockSkewSeconds must be an integer from 0 to 300.');
+  return value;
+}
+
+function checkListOrder(value: unknown): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > 1000) throw new IdentityInputError('listOrder', 'listOrder must be an integer from 0 to 1000.');
   return value;
 }
 
@@ -136,6 +147,7 @@ export class IdpProviderStore {
       allowed_algorithms: JSON.stringify(preset.allowedAlgorithms),
       clock_skew_seconds: input.clockSkewSeconds === undefined ? 60 : checkSkew(input.clockSkewSeconds),
       token_type: input.tokenType === undefined ? 'any' : checkTokenType(input.tokenType),
+      list_order: input.listOrder === undefined ? 0 : checkListOrder(input.listOrder),
       settings: JSON.stringify(preset.settings),
       created_by: input.createdBy ?? null,
     };
@@ -150,7 +162,7 @@ export class IdpProviderStore {
   }
 
   async list(tenant: string, filter: { active?: boolean } = {}): Promise<IdpProvider[]> {
-    const query = this.db.forTenant(tenant).table<IdpRow>(TABLE).orderBy('created_at').orderBy('id');
+    const query = this.db.forTenant(tenant).table<IdpRow>(TABLE).orderBy('list_order').orderBy('created_at').orderBy('id');
     if (filter.active !== undefined) query.where('active', filter.active);
     return ((await query) as IdpRow[]).map(toProvider);
   }
@@ -182,6 +194,7 @@ export class IdpProviderStore {
       if (patch.audience !== undefined) changes.audience = checkAudience(patch.audience);
       if (patch.clockSkewSeconds !== undefined) changes.clock_skew_seconds = checkSkew(patch.clockSkewSeconds);
       if (patch.tokenType !== undefined) changes.token_type = checkTokenType(patch.tokenType);
+      if (patch.listOrder !== undefined) changes.list_order = checkListOrder(patch.listOrder);
       const presetTouched = ['directoryId', 'tokenVersion', 'realmUrl', 'issuer', 'jwksUri', 'subjectClaim', 'allowedAlgorithms'].some(
         (field) => (patch as Record<string, unknown>)[field] !== undefined,
       );

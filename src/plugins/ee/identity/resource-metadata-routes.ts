@@ -8,7 +8,10 @@ const NO_STORE = { 'cache-control': 'no-store' };
 
 /**
  * Protected Resource Metadata (RFC 9728) at the path-suffixed well-known URL of each tenant's MCP
- * endpoint. A tenant's document lists only that tenant's active identity providers.
+ * endpoint. A tenant's document lists only that tenant's active identity providers, in their
+ * listing order (clients such as the SDK's client-credentials provider use the first); a tenant
+ * without any gets an empty list. With a base path, the core also answers at the origin-root
+ * location RFC 9728 defines (`/.well-known/oauth-protected-resource{basePath}/…`).
  */
 @injectable()
 export class ResourceMetadataRoutes implements RouteContribution {
@@ -34,8 +37,9 @@ export class ResourceMetadataRoutes implements RouteContribution {
   private async document(tenant: string) {
     const notFound = jsonError(404, 'not_found', 'No protected resource here.', { headers: NO_STORE });
     if (!TENANT_ID.test(tenant)) return notFound;
+    // A tenant without an active IdP (or one that does not exist: the two are not told apart)
+    // answers with an empty list, so the 401 challenge always points at a document.
     const providers = await this.idps.activeProviders(tenant);
-    if (providers.length === 0) return notFound;
     return json(
       200,
       {

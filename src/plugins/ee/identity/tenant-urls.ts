@@ -33,9 +33,13 @@ export class TenantUrls {
     return this.settings.tenancy === 'path' ? `${PRM_PREFIX}/t/${tenant}${this.config.mcpPath}` : `${PRM_PREFIX}${this.config.mcpPath}`;
   }
 
-  /** The absolute URL of the tenant's Protected Resource Metadata, sent in 401 challenges. */
+  /**
+   * The absolute URL of the tenant's Protected Resource Metadata, sent in 401 challenges: where
+   * RFC 9728 §3.1 places it, the well-known prefix at the origin root followed by the resource's
+   * whole path (base path included).
+   */
   metadataUrl(tenant: string): string {
     const origin = this.settings.tenancy === 'host' ? tenantOrigin(this.config, tenant) : this.config.publicUrl;
-    return `${origin}${this.config.basePath}${this.metadataPath(tenant)}`;
+    return `${origin}${PRM_PREFIX}${this.config.basePath}${this.metadataPath(tenant).slice(PRM_PREFIX.length)}`;
   }
 }

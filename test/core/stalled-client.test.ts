@@ -1,0 +1,91 @@
+import http from 'node:http';
+import net from 'node:net';
+import type { AddressInfo } from 'node:net';
+import { expect } from 'chai';
+import { writeNodeResponse } from '../../src/core/http/node-adapter.js';
+import { SseStream } from '../../src/core/mcp/sse-stream.js';
+import type { HttpBody } from '../../src/core/http/types.js';
+
+/** A promise with its resolver: tests wait on these, never on sleeps. */
+function latch<T = void>(): { promise: Promise<T>; open: (value: T) => void } {
+  let open!: (value: T) => void;
+  const promise = new Promise<T>((resolve) => (open = resolve));
+  return { promise, open };
+}
+
+/** A server answering every request with `body()` through the engine's Node writer. */
+async function serve(body: () => HttpBody, written: (outcome: string) => void, responding: (res: http.ServerResponse) => void = () => {}): Promise<{ port: number; close: () => Promise<void> }> {
+  const server = http.createServer((_req, res) => {
+    responding(res);
+    writeNodeResponse(res, { status: 200, headers: { 'content-type': 'application/octet-stream' }, body: body() }).then(() => written('returned'), () => written('threw'));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as AddressInfo).port,
+    close: () => new Promise((resolve) => {
+      server.closeAllConnections();
+      server.close(() => resolve());
+    }),
+  };
+}
+
+/** A raw client that sends a request, reads nothing, and hangs up when told. */
+async function stalledClient(port: number): Promise<net.Socket> {
+  const socket = net.connect(port, '127.0.0.1');
+  await new Promise<void>((resolve) => socket.once('connect', resolve));
+  socket.pause();
+  socket.write('GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n');
+  return socket;
+}
+
+describe('response writers stop when the client goes away', () => {
+  it('a client that stops reading while writes are backed up, then disconnects: the writer returns and the body is told to stop', async () => {
+    const response = latch<http.ServerResponse>();
+    const bodyStopped = latch<number>();
+    const writerDone = latch<string>();
+    let produced = 0;
+    const chunk = 'x'.repeat(64 * 1024);
+    const server = await serve(
+      () => (async function* endless() {
+        try {
+          for (;;) {
+            produced++;
+            yield chunk;
+          }
+        } finally {
+          bodyStopped.open(produced);
+        }
+      })(),
+      writerDone.open,
+      response.open,
+    );
+    try {
+      const socket = await stalledClient(server.port);
+      // Wait (by condition, not by time) until the writer is blocked on a full socket.
+      const res = await response.promise;
+      while (!res.writableNeedDrain) await new Promise((resolve) => setImmediate(resolve));
+      const blockedAt = produced;
+      socket.destroy();
+      expect(await writerDone.promise).to.equal('returned');
+      const total = await bodyStopped.promise;
+      expect(total - blockedAt).to.be.at.most(1);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('an idle SSE stream whose client disconnects is closed at once, not at its next message', async () => {
+    const stream = new SseStream();
+    const writerDone = latch<string>();
+    const server = await serve(() => stream.response().body, writerDone.open);
+    try {
+      const socket = await stalledClient(server.port);
+      stream.send({ jsonrpc: '2.0', method: 'notifications/message', params: { level: 'info', data: 'hello' } });
+      socket.destroy();
+      expect(await writerDone.promise).to.equal('returned');
+      expect(stream.closed).to.equal(true);
+    } finally {
+      await server.close();
+    }
+  });
+});
