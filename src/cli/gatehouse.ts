@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { ApiKeyStore, GatehouseError, createEngine, type Engine, type EngineOptions, type PluginDefinition } from '../core/index.js';
 import { localLaunch, registryLaunch } from '../connector/launch-command.js';
+import { ConfigFileError, findConfigFile, loadConfigFile } from './config-file.js';
 import { communityEdition } from '../plugins/oss/index.js';
 import { ticketsPlugin } from '../../examples/tickets-plugin/index.js';
 import { ticketsApiRegistry } from '../../examples/tickets-plugin/rest-api.js';
@@ -25,15 +26,20 @@ const VERSION = packageVersion();
 const USAGE = `gatehouse ${VERSION} — a governed MCP server engine
 
 Usage:
-  gatehouse serve   [--host H] [--port N] [--public-url URL] [--base-path P] [--edition community|enterprise] [--data-dir DIR] [--no-examples]
-  gatehouse demo    [--port N] [--data-dir DIR]          serve the demo tenant with a fresh API key
-  gatehouse migrate [--edition community|enterprise] [--data-dir DIR]
+  gatehouse serve   [--host H] [--port N] [--public-url URL] [--base-path P] [--data-dir DIR]
+  gatehouse demo    [--port N] [--data-dir DIR]          serve the demo tenant (with the example tickets plugin) and a fresh API key
+  gatehouse migrate [--data-dir DIR]                     apply every plugin's pending migrations
   gatehouse keys create --tenant T [--name N] [--scopes mcp,admin] [--expires-in 30d]
   gatehouse keys list   --tenant T
   gatehouse keys revoke --tenant T --id KEY_ID
   gatehouse audit verify --tenant T [--from D] [--to D] [--public-key key.pem]... [--checkpoints published.jsonl] [--json]
   gatehouse audit verify --file export.jsonl --public-key key.pem [--checkpoints published.jsonl] [--json]
   gatehouse audit prune  --older-than 400d             drop the audit months older than that (Enterprise)
+
+Every command takes:
+  --config FILE        the host's engine options and plugins (default: gatehouse.config.ts, .mts, .js
+                       or .mjs in the working directory; without one, the Community Edition alone)
+  --edition community|enterprise   the edition plugin, when there is no config file
 
 Environment:
   DATABASE_URL         PostgreSQL connection string; without it an embedded database is used
@@ -55,7 +61,7 @@ const OPTIONS = {
   'base-path': { type: 'string' },
   edition: { type: 'string' },
   'data-dir': { type: 'string' },
-  'no-examples': { type: 'boolean' },
+  config: { type: 'string' },
   tenant: { type: 'string' },
   name: { type: 'string' },
   scopes: { type: 'string' },
@@ -103,24 +109,53 @@ async function editionPlugin(name: string | undefined): Promise<PluginDefinition
   }
 }
 
-async function openEngine(flags: Flags, extra: Partial<EngineOptions> = {}): Promise<Engine> {
-  const plugins = [await editionPlugin(str(flags.edition))];
+/** The engine options from the config file, or the edition alone when there is none. */
+async function baseOptions(flags: Flags): Promise<EngineOptions> {
+  try {
+    const file = findConfigFile(str(flags.config));
+    if (!file) return { plugins: [await editionPlugin(str(flags.edition))] };
+    if (flags.edition !== undefined) throw new UsageError(`--edition cannot be combined with ${file}: its plugins choose the edition.`);
+    process.stderr.write(`Using ${file}.\n`);
+    return (await loadConfigFile(file)).options;
+  } catch (error) {
+    throw error instanceof ConfigFileError ? new UsageError(error.message) : error;
+  }
+}
+
+function hasConfigFile(flags: Flags): boolean {
+  try {
+    return findConfigFile(str(flags.config)) !== undefined;
+  } catch (error) {
+    throw error instanceof ConfigFileError ? new UsageError(error.message) : error;
+  }
+}
+
+interface OpenOptions extends Partial<EngineOptions> {
+  /** Add the example tickets plugin and its REST API (the demo only). */
+  readonly examples?: boolean;
+}
+
+async function openEngine(flags: Flags, { examples = false, ...extra }: OpenOptions = {}): Promise<{ engine: Engine; plugins: readonly PluginDefinition[] }> {
+  const base = await baseOptions(flags);
+  const plugins = [...base.plugins];
   // The example REST API reaches the engine's database once the engine exists.
   let engine: Engine | undefined;
-  if (!flags['no-examples']) plugins.push(ticketsPlugin(), ticketsApiRegistry(() => engine!.database));
-  const dataDir = str(flags['data-dir']) ?? process.env.GATEHOUSE_DATA_DIR;
-  if (!process.env.DATABASE_URL) {
+  if (examples) plugins.push(ticketsPlugin(), ticketsApiRegistry(() => engine!.database));
+  const dataDir = str(flags['data-dir']) ?? process.env.GATEHOUSE_DATA_DIR ?? base.database?.dataDir;
+  const database = { ...base.database, ...(dataDir !== undefined ? { dataDir } : {}) };
+  if (!database.url && !database.knex && !process.env.DATABASE_URL) {
     process.stderr.write(`Using the embedded database in ${dataDir ?? './.gatehouse/data'} (set DATABASE_URL to use PostgreSQL).\n`);
   }
   engine = await createEngine({
-    plugins,
-    publicUrl: str(flags['public-url']) ?? process.env.GATEHOUSE_PUBLIC_URL,
-    basePath: str(flags['base-path']),
-    database: { dataDir },
     logLevel: 'warn',
+    ...base,
+    plugins,
+    publicUrl: str(flags['public-url']) ?? process.env.GATEHOUSE_PUBLIC_URL ?? base.publicUrl,
+    basePath: str(flags['base-path']) ?? base.basePath,
+    database,
     ...extra,
   });
-  return engine;
+  return { engine, plugins };
 }
 
 function stopOnSignal(engine: Engine): void {
@@ -154,14 +189,14 @@ async function listen(engine: Engine, flags: Flags): Promise<string> {
 }
 
 async function serve(flags: Flags): Promise<void> {
-  const engine = await openEngine(flags);
+  const { engine } = await openEngine(flags);
   const url = await listen(engine, flags);
   stopOnSignal(engine);
   process.stdout.write(`Gatehouse is serving MCP at ${engine.mcpUrl()} (per tenant: ${url}/t/<tenant>/api/mcp)\n`);
 }
 
 async function demo(flags: Flags): Promise<void> {
-  const engine = await openEngine(flags);
+  const { engine } = await openEngine(flags, { examples: true });
   const url = await listen(engine, flags);
   stopOnSignal(engine);
   const keys = engine.resolve(ApiKeyStore);
@@ -205,9 +240,10 @@ async function demo(flags: Flags): Promise<void> {
 }
 
 async function migrate(flags: Flags): Promise<void> {
-  const engine = await openEngine(flags, { migrate: true });
+  const { engine, plugins } = await openEngine(flags, { migrate: true });
   await engine.close();
-  process.stdout.write('Migrations are up to date.\n');
+  const sources = ['core', ...plugins.filter((plugin) => plugin.migrations).map((plugin) => plugin.id)];
+  process.stdout.write(`Migrations are up to date (${sources.join(', ')}).\n`);
 }
 
 function requireTenant(flags: Flags): string {
@@ -219,7 +255,7 @@ function requireTenant(flags: Flags): string {
 async function keysCommand(action: string | undefined, flags: Flags): Promise<void> {
   if (!action || !['create', 'list', 'revoke'].includes(action)) throw new UsageError('Use: gatehouse keys create|list|revoke --tenant T');
   const tenant = requireTenant(flags);
-  const engine = await openEngine({ ...flags, 'no-examples': true });
+  const { engine } = await openEngine(flags);
   try {
     const keys = engine.resolve(ApiKeyStore);
     if (action === 'create') {
@@ -270,7 +306,9 @@ async function auditCommand(action: string | undefined, flags: Flags): Promise<v
   }
   let status: number;
   try {
-    status = await ee.auditCommand(action, flags, () => openEngine({ ...flags, edition: 'enterprise', 'no-examples': true }), (text) => process.stdout.write(text));
+    // The host's config names its Enterprise plugin; without one, the Enterprise edition with its defaults.
+    const open = async (): Promise<Engine> => (await openEngine(hasConfigFile(flags) ? flags : { ...flags, edition: 'enterprise' })).engine;
+    status = await ee.auditCommand(action, flags, open, (text) => process.stdout.write(text));
   } catch (error) {
     if (error instanceof ee.AuditUsageError) throw new UsageError(error.message);
     throw error;

@@ -66,15 +66,19 @@ export async function runMigrations(knex: Knex, sources: readonly MigrationSourc
   return applied;
 }
 
-/** The migrations of these sources not yet applied (`source/name`), without applying anything. */
+/**
+ * The migrations of each source that the database has not applied, as `source/name`. Reads only:
+ * a missing bookkeeping table means none of that source's migrations are applied.
+ */
 export async function pendingMigrations(knex: Knex, sources: readonly MigrationSource[]): Promise<string[]> {
   const pending: string[] = [];
   for (const source of sources) {
-    const [, waiting] = (await knex.migrate.list({
-      migrationSource: new DirectoryMigrationSource(directoryOf(source)),
-      tableName: migrationTable(source),
-    })) as [unknown[], unknown[]];
-    for (const entry of waiting) pending.push(`${source.id}/${typeof entry === 'string' ? entry : ((entry as { name?: string; file?: string }).name ?? (entry as { file?: string }).file)}`);
+    const files = new DirectoryMigrationSource(directoryOf(source));
+    const names = (await files.getMigrations()).map((file) => files.getMigrationName(file));
+    const table = migrationTable(source);
+    const rows = (await knex.schema.hasTable(table)) ? ((await knex(table).pluck('name')) as string[]) : [];
+    const applied = new Set(rows.map((name) => files.getMigrationName(name)));
+    pending.push(...names.filter((name) => !applied.has(name)).map((name) => `${source.id}/${name}`));
   }
   return pending;
 }

@@ -5,6 +5,7 @@ import { PGlite } from '@electric-sql/pglite';
 import type { Database, TenantDb } from '../ports/database.js';
 import { KnexTenantDb } from './tenant-db.js';
 import { ConfigError } from '../errors.js';
+import { DataDirLock } from './data-dir-lock.js';
 
 export interface DatabaseOptions {
   /** A PostgreSQL connection string. Defaults to `DATABASE_URL`; without one the embedded database is used. */
@@ -48,6 +49,8 @@ export class KnexDatabase implements Database {
     private readonly owned: boolean,
     /** The listening connection of the change feed (a server database only). */
     readonly listenConnection?: string | Record<string, unknown>,
+    /** The embedded database's directory lock, released on close. */
+    private readonly lock?: DataDirLock,
   ) {}
 
   forTenant(tenant: string, trx?: Knex.Transaction): TenantDb {
@@ -55,7 +58,12 @@ export class KnexDatabase implements Database {
   }
 
   async close(): Promise<void> {
-    if (this.owned) await this.knex.destroy();
+    if (!this.owned) return;
+    try {
+      await this.knex.destroy();
+    } finally {
+      this.lock?.release();
+    }
   }
 }
 
@@ -77,6 +85,7 @@ export async function openDatabase(options: DatabaseOptions = {}): Promise<KnexD
   const searchPath = options.schema ? [options.schema] : undefined;
   let knex: Knex;
   let kind: 'postgres' | 'embedded';
+  let lock: DataDirLock | undefined;
   if (url) {
     kind = 'postgres';
     knex = knexFactory({
@@ -89,7 +98,10 @@ export async function openDatabase(options: DatabaseOptions = {}): Promise<KnexD
   } else {
     kind = 'embedded';
     const dataDir = options.dataDir ?? './.gatehouse/data';
-    if (!dataDir.startsWith('memory://')) await mkdir(dataDir, { recursive: true });
+    if (!dataDir.startsWith('memory://')) {
+      await mkdir(dataDir, { recursive: true });
+      lock = DataDirLock.acquire(dataDir);
+    }
     const pglite = new PGlite(dataDir);
     knex = knexFactory({
       client: EmbeddedClient as unknown as typeof knexFactory.Client,
@@ -97,11 +109,17 @@ export async function openDatabase(options: DatabaseOptions = {}): Promise<KnexD
       searchPath,
     });
   }
-  if (options.schema) {
-    // A search path may name a schema that does not exist yet; create it through the same pool.
-    await knex.raw('create schema if not exists ??', [options.schema]);
+  try {
+    if (options.schema) {
+      // A search path may name a schema that does not exist yet; create it through the same pool.
+      await knex.raw('create schema if not exists ??', [options.schema]);
+    }
+  } catch (error) {
+    await knex.destroy().catch(() => undefined);
+    lock?.release();
+    throw error;
   }
-  return new KnexDatabase(knex, kind, true, kind === 'postgres' ? listenConnection(options, url!) : undefined);
+  return new KnexDatabase(knex, kind, true, kind === 'postgres' ? listenConnection(options, url!) : undefined, lock);
 }
 
 function listenConnection(options: DatabaseOptions, fallback: string | Record<string, unknown> | undefined): string | Record<string, unknown> | undefined {

@@ -12,7 +12,8 @@ import { BackgroundWork } from '../fleet/background-work.js';
 import { InstanceRegistry } from '../fleet/instance-registry.js';
 import type { MigrationSource } from '../ports/migrations.js';
 import { openDatabase, type KnexDatabase } from '../db/open-database.js';
-import { runMigrations } from '../db/migrator.js';
+import { pendingMigrations, runMigrations } from '../db/migrator.js';
+import { BootError } from '../errors.js';
 import { Logger, PinoLogger, safeLog } from '../log/logger.js';
 import { ToolCatalog, ToolCatalogToken } from '../tools/tool-catalog.js';
 import { ToolCallPipeline } from '../mcp/tool-call-pipeline.js';
@@ -208,9 +209,19 @@ async function buildContainer(blueprint: Blueprint, database: KnexDatabase, chan
   return container;
 }
 
-/** Stage 4 — apply pending migrations (core first, then each plugin's). */
+/** Stage 4 — apply pending migrations (core first, then each plugin's); with `migrate: false`, refuse to boot when any is pending. */
 async function migrate(options: EngineOptions, { migrationSources, logger }: Blueprint, database: KnexDatabase): Promise<void> {
-  if (options.migrate === false) return;
+  if (options.migrate === false) {
+    // Serving on a database that lacks a plugin's tables fails on the first call that needs them: refuse to boot instead.
+    const pending = await pendingMigrations(database.knex, migrationSources);
+    if (pending.length) {
+      throw new BootError(
+        `The database is behind: ${pending.length} migration${pending.length === 1 ? ' is' : 's are'} not applied (${pending.join(', ')}). ` +
+          'Run "gatehouse migrate" with the same plugins (gatehouse.config or --config), or boot with migrate: true.',
+      );
+    }
+    return;
+  }
   const applied = await runMigrations(database.knex, migrationSources);
   if (applied.length) logger.info({ applied }, 'migrations applied');
 }

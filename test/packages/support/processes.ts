@@ -26,7 +26,7 @@ export async function runCommand(command: string, args: readonly string[], optio
 export interface Running {
   readonly child: ChildProcess;
   output(): string;
-  /** Stop the whole process group (npm and npx start children) and wait for it to exit. */
+  /** Send `signal` (default SIGINT) to the process group as a terminal's Ctrl+C does; resolve with the command's exit code once every process of the group is gone. */
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
@@ -40,21 +40,38 @@ export async function startCommand(command: string, args: readonly string[], rea
   const running: Running = {
     child,
     output: () => output,
-    async stop(signal = 'SIGTERM') {
-      if (child.exitCode === null && child.signalCode === null) {
+    async stop(signal = 'SIGINT') {
+      // What Ctrl+C in a terminal does: the signal reaches the whole process group (npx and the engine it started).
+      const group = -child.pid!;
+      const groupAlive = (): boolean => {
         try {
-          process.kill(-child.pid!, signal);
+          process.kill(group, 0);
+          return true;
         } catch {
-          // already gone
+          return false;
         }
+      };
+      if (groupAlive()) process.kill(group, signal);
+      const code = await exited;
+      const deadline = Date.now() + 30_000;
+      while (groupAlive()) {
+        if (Date.now() > deadline) {
+          process.kill(group, 'SIGKILL');
+          throw new Error(`${command} ${args.join(' ')}: a process of its group was still running 30 s after ${signal}`);
+        }
+        await new Promise((resolve) => setTimeout(resolve, 50));
       }
-      return exited;
+      return code;
     },
   };
   const deadline = Date.now() + (options.timeoutMs ?? 60_000);
   while (!ready.test(output)) {
     if (child.exitCode !== null || Date.now() > deadline) {
-      await running.stop('SIGKILL');
+      try {
+        process.kill(-child.pid!, 'SIGKILL');
+      } catch {
+        // already gone
+      }
       throw new Error(`${command} ${args.join(' ')} never printed ${String(ready)}; output:\n${output}`);
     }
     await new Promise((resolve) => setTimeout(resolve, 50));
