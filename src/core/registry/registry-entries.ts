@@ -1,6 +1,6 @@
 import { inject, injectable, optional, multiInject } from 'inversify';
 import type { Principal } from '../ports/principal.js';
-import { Policy, type PolicyDecision } from '../ports/policy.js';
+import { Policy, mayAttempt, type PolicyDecision } from '../ports/policy.js';
 import { ToolCatalog, ToolCatalogToken } from '../tools/tool-catalog.js';
 import { RegistrySource, type RegistryEntry } from './registry-source.js';
 import { negotiatedJson } from '../http/negotiated-json.js';
@@ -54,7 +54,7 @@ export class RegistryEntries {
       path: '/api/v1/meta/mcp-registry',
       handler: async (req) => {
         const principal = await req.authenticate();
-        const entries = (await this.list(principal)).filter(({ decision }) => decision.allow).map(({ entry }) => present(entry));
+        const entries = (await this.list(principal)).filter(({ decision }) => mayAttempt(decision)).map(({ entry }) => present(entry));
         return negotiatedJson(req.header('accept-encoding'), 200, { data: { edition, tenant: principal.tenant, count: entries.length, entries } });
       },
     };

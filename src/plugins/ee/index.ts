@@ -52,3 +52,6 @@ export { AuditCheckpointer } from './audit/audit-checkpointer.js';
 export { verifyChain, keyRing, keyIdOf, type ChainVerification, type ChainBreak, type ChainBreakReason } from './audit/chain-verifier.js';
 export { canonicalJson, chainHash, GENESIS_HASH, CHAIN_FIELDS, type Checkpoint } from './audit/audit-chain.js';
 export type { CheckpointOptions } from './audit/checkpoint-settings.js';
+export { ApprovalStore } from './approvals/approval-store.js';
+export { ApprovalDecisionError } from './approvals/approval-errors.js';
+export type { Approval, ApprovalStep } from './approvals/approval-record.js';

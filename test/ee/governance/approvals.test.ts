@@ -158,6 +158,8 @@ describe('EE approvals', () => {
     expect(close.reason).to.equal('allowed with approval: the role grant tickets:close+approval requires approval (granted tickets:close)');
     const client = await t.connect({ token: agent.key });
     expect((await client.listTools()).tools.map((tool) => tool.name)).to.deep.equal(['tickets.close']);
+    const registry = await t.http('GET', '/api/v1/meta/mcp-registry', { token: agent.key });
+    expect((registry.body.data.entries as { name: string }[]).map((entry) => entry.name)).to.deep.equal(['tickets.close']);
   });
 
   it('refuses an expired approval', async () => {
@@ -169,6 +171,9 @@ describe('EE approvals', () => {
     expect(requestIdOf(retry)).to.not.equal(id);
     expect(executed.some((e) => (e.args as { id: string }).id === 'T-4')).to.equal(false);
     expect((await t.http('GET', `/api/v1/mcp/approvals/${id}`, { token: t.adminKey })).body.data.state).to.equal('expired');
+    await t.engine.resolve<AuditSink>(AuditSink).flush();
+    const trail = (await t.http('GET', `/api/v1/mcp/approvals/${id}`, { token: t.adminKey })).body.data.audit as { action: string; reason: string }[];
+    expect(trail.find((e) => e.action === 'approvals.expire')?.reason).to.equal('expired before it was used');
     expect((await approve(requestIdOf(retry))).status).to.equal(200);
   });
 

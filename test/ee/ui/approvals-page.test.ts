@@ -1,5 +1,7 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { expect } from 'chai';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
@@ -9,6 +11,18 @@ import { enterpriseEdition } from '@gatehouse-mcp/engine/ee';
 import { createTestEngine, type TestEngine } from '@gatehouse-mcp/engine/testing';
 import { buildUi } from '../../../src/plugins/ee/admin-ui/build-ui.js';
 import { goTo, launchChromium, openPage, signIn, skipWithoutChromium } from './support.js';
+
+const AXE_SOURCE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+
+/** Serious and critical axe-core violations on the page as it is now, as `impact id: help`. */
+async function seriousViolations(page: Page): Promise<string[]> {
+  if (!(await page.evaluate(() => 'axe' in globalThis))) await page.evaluate(AXE_SOURCE);
+  return page.evaluate(async () => {
+    const axe = (globalThis as unknown as { axe: { run(context: unknown): Promise<{ violations: { id: string; impact: string | null; help: string }[] }> } }).axe;
+    const found = await axe.run((globalThis as unknown as { document: unknown }).document);
+    return found.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => `${v.impact} ${v.id}: ${v.help}`);
+  });
+}
 
 const text = (result: unknown): string => ((result as { content: { text: string }[] }).content[0]?.text ?? '');
 
@@ -81,6 +95,7 @@ describe('EE admin UI: the Approvals page in Chromium', function () {
     expect(shown).to.contain('P-2024-118').and.to.contain('4200').and.to.contain('[REDACTED]').and.not.contain('sk_live');
     expect(await card.textContent()).to.contain('payments.refund requires approval');
 
+    expect(await seriousViolations(page)).to.deep.equal([]);
     if (process.env.UPDATE_SCREENSHOTS) await page.screenshot({ path: join(process.cwd(), 'docs', 'images', 'admin-approvals.png') });
 
     await card.getByLabel('Reason').fill('refund agreed with the customer');

@@ -2,7 +2,8 @@ import { IsIn, IsOptional, IsString, IsUrl, Length, MaxLength } from 'class-vali
 import { inject, injectable } from 'inversify';
 import { Database, HttpError, json, type HttpResponse, type RouteContribution, type RouteDefinition, type RouteRequest } from '../../../core/index.js';
 import { ApprovalDecisionError } from '../approvals/approval-errors.js';
-import { ApprovalStore, type Approval } from '../approvals/approval-store.js';
+import { ApprovalStore } from '../approvals/approval-store.js';
+import type { Approval } from '../approvals/approval-record.js';
 import { ApprovalWebhook } from '../approvals/approval-webhook.js';
 import { AuditSinkSettings } from '../audit/audit-sink-settings.js';
 import { redactor } from '../audit/redaction.js';

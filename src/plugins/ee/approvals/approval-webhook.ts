@@ -4,7 +4,8 @@ import { Database, EngineConfig, Logger, type LifecycleContribution } from '../.
 import { AuditSinkSettings } from '../audit/audit-sink-settings.js';
 import { redactor } from '../audit/redaction.js';
 import { ApprovalSettings } from './approval-settings.js';
-import { ApprovalStore, type Approval } from './approval-store.js';
+import { ApprovalStore } from './approval-store.js';
+import type { Approval } from './approval-record.js';
 
 /** A tenant's webhook, as the admin API shows it (the secret only once, when it is made). */
 export interface ApprovalWebhookConfig {

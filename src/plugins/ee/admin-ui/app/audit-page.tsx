@@ -7,7 +7,7 @@ import { AuditIntegrity } from './audit-integrity.js';
 import { Empty, FieldError, FormError, formErrors, NO_ERRORS, type FormErrors } from './components.js';
 
 const PAGE_SIZE = 25;
-const DECISIONS = ['allowed', 'denied', 'auth-failed', 'admin'];
+const DECISIONS = ['allowed', 'denied', 'needs-approval', 'auth-failed', 'admin'];
 
 interface Filter {
   agent: string;

@@ -60,7 +60,7 @@ function RoleForm({ existing, known, onDone, onCancel }: { existing?: Role; know
         errors={{ fields: { patterns: errors.fields.permissions ?? '' } }}
         value={patterns}
         onInput={setPatterns}
-        help={'Comma-separated: "tickets:*" grants every tickets action, "*" grants everything.'}
+        help={'Comma-separated: "tickets:*" grants every tickets action, "*" grants everything, "tickets:delete+approval" grants it only with a person’s approval of each call.'}
       />
       <FieldError errors={errors} name="permissions" />
       <FormFooter errors={errors} submitLabel={existing ? 'Save' : 'Create role'} onCancel={onCancel} />
