@@ -349,12 +349,15 @@ export class HttpHandler {
       detach = this.sessions.attach(session, stream);
     }
     const shutdown = this.shutdown.signal;
-    const onShutdown = (): void => detach();
-    req.signal.addEventListener('abort', () => {
-      shutdown.removeEventListener('abort', onShutdown);
-      detach();
-    }, { once: true });
-    shutdown.addEventListener('abort', onShutdown, { once: true });
+    req.signal.addEventListener('abort', detach, { once: true });
+    shutdown.addEventListener('abort', detach, { once: true });
+    // However the stream ends (client gone, replaced by a newer GET, session deleted, the resumed
+    // call answered), it stops listening: a long-lived engine would otherwise keep one listener per
+    // stream ever opened.
+    stream.onClose(() => {
+      req.signal.removeEventListener('abort', detach);
+      shutdown.removeEventListener('abort', detach);
+    });
     return stream.response();
   }
 
