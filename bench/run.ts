@@ -41,7 +41,7 @@ const t0 = performance.now();
 const log = (message: string): void => void process.stderr.write(`[bench +${Math.round((performance.now() - t0) / 1000)}s] ${message}\n`);
 
 const MODULES: readonly ScenarioModule[] = [limitScenario, sdkScenario, ceScenario, enterpriseScenarios];
-const GATEHOUSE: readonly ScenarioName[] = ['ce', 'ee-key', 'ee-jwt'];
+const GATEHOUSE: readonly ScenarioName[] = ['ce', 'ee-key', 'ee-jwt', 'ee-durable'];
 
 async function main(): Promise<number> {
   const began = performance.now();

@@ -40,6 +40,8 @@ export type ServerConfig =
       /** The JWKS URL of the local IdP (the runner serves it). */
       readonly jwksUrl?: string;
       readonly issuer?: string;
+      /** The benchmark tool declares `durability: 'before'` (its audit intent is committed before it runs). */
+      readonly durable?: boolean;
     };
 
 /** Credentials a server process reports once it is ready. */
