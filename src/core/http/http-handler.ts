@@ -332,8 +332,15 @@ export class HttpHandler {
     }
     const stream = new SseStream(25_000);
     const detach = this.sessions.attach(session, stream);
+    const shutdown = this.shutdown.signal;
     req.signal.addEventListener('abort', detach, { once: true });
-    this.shutdown.signal.addEventListener('abort', detach, { once: true });
+    shutdown.addEventListener('abort', detach, { once: true });
+    // However the stream ends (client gone, replaced by a newer GET, session deleted), it stops
+    // listening: a long-lived engine would otherwise keep one listener per stream ever opened.
+    stream.onClose(() => {
+      req.signal.removeEventListener('abort', detach);
+      shutdown.removeEventListener('abort', detach);
+    });
     return stream.response();
   }
 
