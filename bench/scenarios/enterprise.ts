@@ -6,6 +6,11 @@ import { PROTOCOL_VERSION } from '../harness/protocol.js';
 import { loadEnterprise } from './enterprise-availability.js';
 import type { ScenarioModule } from './scenario.js';
 
+async function enterpriseUnavailable(): Promise<string | undefined> {
+  const loaded = await loadEnterprise();
+  return 'reason' in loaded ? loaded.reason : undefined;
+}
+
 /** A local identity provider: an ES256 key pair whose public half is served as a JWKS on 127.0.0.1. */
 async function localIdp(): Promise<{ issuer: string; jwksUrl: string; sign(claims: { sub: string; aud: string }): Promise<string>; close(): Promise<void> }> {
   const { publicKey, privateKey } = await generateKeyPair('ES256', { extractable: true });
@@ -37,13 +42,39 @@ async function localIdp(): Promise<{ issuer: string; jwksUrl: string; sign(claim
   };
 }
 
+/** Gatehouse Enterprise with an agent's API key, the OpenTelemetry SDK registered and an exporter that drops spans. */
+export const enterpriseOtelScenario: ScenarioModule = {
+  names: ['ee-otel'],
+  unavailable: enterpriseUnavailable,
+  async start(databases, options) {
+    const idp = await localIdp();
+    try {
+      const database = await databases.create('ee_otel');
+      const server = await startServer({ kind: 'ee', database, setup: true, issuer: idp.issuer, jwksUrl: idp.jwksUrl, tracing: true }, options);
+      const headers = { 'mcp-protocol-version': PROTOCOL_VERSION, authorization: `Bearer ${server.credentials.agentKey!}` };
+      return {
+        scenarios: [{ name: 'ee-otel', url: server.url, headers, server }],
+        async stop() {
+          try {
+            await server.stop();
+          } finally {
+            await idp.close();
+          }
+          // The audit completeness check is made on ee-key and ee-jwt.
+          return undefined;
+        },
+      };
+    } catch (error) {
+      await idp.close();
+      throw error;
+    }
+  },
+};
+
 /** Gatehouse Enterprise: an agent's API key and an agent's IdP JWT, with RBAC and audit. */
 export const enterpriseScenarios: ScenarioModule = {
   names: ['ee-key', 'ee-jwt'],
-  async unavailable() {
-    const loaded = await loadEnterprise();
-    return 'reason' in loaded ? loaded.reason : undefined;
-  },
+  unavailable: enterpriseUnavailable,
   async start(databases, options) {
     const idp = await localIdp();
     try {

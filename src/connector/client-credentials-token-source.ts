@@ -31,6 +31,32 @@ export function refreshMarginMs(lifetimeMs: number): number {
   return Math.min(60_000, Math.floor(lifetimeMs / 5));
 }
 
+/** The HTTP status behind an openid-client error, when it came from a response. */
+function httpStatusOf(error: unknown): number | undefined {
+  const direct = (error as { status?: unknown })?.status;
+  if (typeof direct === 'number') return direct;
+  const cause = (error as { cause?: unknown })?.cause;
+  return cause instanceof Response ? cause.status : undefined;
+}
+
+/** 401/403 with `invalid_client`, or with no OAuth error body at all. */
+function rejectsClientAuthentication(error: unknown): boolean {
+  const status = httpStatusOf(error);
+  if (status !== 401 && status !== 403) return false;
+  if (error instanceof oidc.ResponseBodyError) return error.error === 'invalid_client';
+  if (error instanceof oidc.WWWAuthenticateChallengeError) {
+    const code = error.cause[0]?.parameters?.error;
+    return code === undefined || code === 'invalid_client';
+  }
+  return true;
+}
+
+function describeRejection(error: unknown): string {
+  const status = httpStatusOf(error);
+  const code = error instanceof oidc.ResponseBodyError ? error.error : undefined;
+  return `HTTP ${status ?? '?'}${code ? ` ${code}` : ''}`;
+}
+
 /**
  * OAuth 2.0 client credentials at the agent's IdP (openid-client). Tokens are cached and replaced
  * shortly before they expire; concurrent requests that find the token stale share one token
@@ -40,6 +66,9 @@ export class ClientCredentialsTokenSource implements TokenSource {
   readonly description: string;
   readonly fixHint: string;
   private config: Promise<oidc.Configuration> | undefined;
+  /** The client authentication method in use; starts as configured, may fall back once to post. */
+  private method: 'basic' | 'post';
+  private methodConfirmed = false;
   private current: CachedToken | undefined;
   private inFlight: Promise<CachedToken> | undefined;
   private readonly now: () => number;
@@ -48,6 +77,7 @@ export class ClientCredentialsTokenSource implements TokenSource {
 
   constructor(private readonly options: ClientCredentialsOptions) {
     this.now = options.now ?? Date.now;
+    this.method = options.clientAuth;
     this.description = `client "${options.clientId}"`;
     this.fixHint = `Check --client-id and the client secret, and that the agent is registered with the server.`;
   }
@@ -75,11 +105,27 @@ export class ClientCredentialsTokenSource implements TokenSource {
     if (this.options.scope) parameters.scope = this.options.scope;
     if (this.options.resource) parameters.resource = this.options.resource;
     const started = this.now();
+    const endpoint = (): URL => new URL(config.serverMetadata().token_endpoint ?? this.options.tokenEndpoint ?? this.options.issuer!);
     let response;
     try {
       response = await oidc.clientCredentialsGrant(config, parameters);
     } catch (error) {
-      throw this.idpFailure(error, new URL(config.serverMetadata().token_endpoint ?? this.options.tokenEndpoint ?? this.options.issuer!));
+      // Some IdPs accept only client_secret_post and answer client_secret_basic with 401/403
+      // invalid_client, or an empty 403: retry once with post, and keep using what worked.
+      if (this.method !== 'basic' || this.methodConfirmed || !rejectsClientAuthentication(error)) throw this.idpFailure(error, endpoint());
+      this.options.logger.info(`the IdP refused client_secret_basic (${describeRejection(error)}); retrying once with client_secret_post.`);
+      const post = this.withMethod(config, 'post');
+      try {
+        response = await oidc.clientCredentialsGrant(post, parameters);
+      } catch (retryError) {
+        throw this.idpFailure(retryError, endpoint());
+      }
+      this.method = 'post';
+      this.config = Promise.resolve(post);
+    }
+    if (!this.methodConfirmed) {
+      this.methodConfirmed = true;
+      this.options.logger.info(`client authentication with client_secret_${this.method} worked.`);
     }
     const lifetimeSeconds = response.expiresIn();
     const refreshAt = lifetimeSeconds === undefined ? Infinity : started + lifetimeSeconds * 1000 - refreshMarginMs(lifetimeSeconds * 1000);
@@ -90,9 +136,19 @@ export class ClientCredentialsTokenSource implements TokenSource {
     return this.current;
   }
 
+  /** The same IdP configuration with another client authentication method. */
+  private withMethod(config: oidc.Configuration, method: 'basic' | 'post'): oidc.Configuration {
+    const { clientId, clientSecret } = this.options;
+    const auth = method === 'post' ? oidc.ClientSecretPost(clientSecret) : oidc.ClientSecretBasic(clientSecret);
+    const next = new oidc.Configuration(config.serverMetadata(), clientId, undefined, auth);
+    if (new URL(config.serverMetadata().token_endpoint ?? config.serverMetadata().issuer).protocol === 'http:') oidc.allowInsecureRequests(next);
+    next.timeout = config.timeout;
+    return next;
+  }
+
   private async configure(): Promise<oidc.Configuration> {
     const { issuer, tokenEndpoint, clientId, clientSecret } = this.options;
-    const auth = this.options.clientAuth === 'post' ? oidc.ClientSecretPost(clientSecret) : oidc.ClientSecretBasic(clientSecret);
+    const auth = this.method === 'post' ? oidc.ClientSecretPost(clientSecret) : oidc.ClientSecretBasic(clientSecret);
     const target = new URL((issuer ?? tokenEndpoint)!);
     if (target.protocol === 'http:' && !LOOPBACK.has(target.hostname)) {
       throw new ConnectorError('config', `The IdP URL ${target.origin} is plain http; only https (or http on this machine) is allowed for credentials.`);
@@ -124,6 +180,11 @@ export class ClientCredentialsTokenSource implements TokenSource {
     if (error instanceof oidc.WWWAuthenticateChallengeError) {
       const parameters = error.cause[0]?.parameters;
       refusal = { error: parameters?.error ?? (error.status === 401 ? 'invalid_client' : `HTTP ${error.status}`), description: parameters?.error_description };
+    }
+    const status = httpStatusOf(error);
+    if (!refusal && status !== undefined && status >= 400 && status < 500) {
+      // An empty or non-JSON 4xx: the body says nothing, the status says the client was refused.
+      return new ConnectorError('idp', `the IdP rejected the client credentials (HTTP ${status}). Check --client-id and the client secret.`);
     }
     if (refusal) {
       const detail = `${refusal.error}${refusal.description ? `: ${refusal.description}` : ''}`;

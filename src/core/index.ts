@@ -50,7 +50,8 @@ export { MigrationSource } from './ports/migrations.js';
 
 export { RouteContribution, type RouteDefinition, type RouteMethod, type RouteRequest } from './http/route.js';
 export { json, jsonError, type HttpRequest, type HttpResponse, type HttpBody } from './http/types.js';
-export { negotiatedJson, acceptsGzip } from './http/negotiated-json.js';
+export { negotiatedJson } from './http/negotiated-json.js';
+export { acceptsGzip, accepts, isJsonContentType } from './http/content-negotiation.js';
 export { mcpResourceUrl, tenantOrigin, bearerChallenge } from './http/request-auth.js';
 export { TenantHostPattern } from './http/tenant-host.js';
 export type { NodeHandler } from './http/node-adapter.js';

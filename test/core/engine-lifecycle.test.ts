@@ -8,6 +8,20 @@ import { ApiKeyStore, createEngine, defineTool, definePlugin, z } from '@gatehou
 import { communityEdition } from '@gatehouse-mcp/engine/oss';
 import { createTestEngine, testDatabase, uniqueTenant } from '@gatehouse-mcp/engine/testing';
 
+/** Latches for the held call: the test knows when it started and decides when it ends — no sleeps. */
+let holdStarted: () => void = () => {};
+let releaseHold: () => void = () => {};
+const held = defineTool({
+  name: 'held',
+  description: 'Answers when the test releases it.',
+  input: z.object({}),
+  handler: async () => {
+    const released = new Promise<void>((resolve) => (releaseHold = resolve));
+    holdStarted();
+    await released;
+    return 'released';
+  },
+});
 const slow = defineTool({
   name: 'slow',
   description: 'Answers after a while.',
@@ -32,16 +46,22 @@ const patient = defineTool({
       });
     }),
 });
-const tools = definePlugin({ id: 'slow', tools: [slow, patient] });
+const tools = definePlugin({ id: 'slow', tools: [slow, patient, held] });
 
 describe('engine lifecycle and mounting', () => {
   it('close() lets an in-flight call finish, then refuses new work', async () => {
     const t = await createTestEngine({ plugins: [communityEdition(), tools] });
-    const pending = t.client.callTool({ name: 'slow', arguments: { ms: 400 } });
-    await new Promise((resolve) => setTimeout(resolve, 100));
-    const closing = t.engine.close();
+    const started = new Promise<void>((resolve) => (holdStarted = resolve));
+    const pending = t.client.callTool({ name: 'held', arguments: {} });
+    await started;
+    let closed = false;
+    const closing = t.engine.close().then(() => (closed = true));
+    // close() is waiting for the call: release it only now, and the call still gets its answer.
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(closed).to.equal(false);
+    releaseHold();
     const result = await pending;
-    expect(result.content).to.deep.equal([{ type: 'text', text: 'waited 400 ms' }]);
+    expect(result.content).to.deep.equal([{ type: 'text', text: 'released' }]);
     await closing;
     const after = await fetch(t.engine.mcpUrl(), { method: 'POST' }).catch((error: unknown) => error);
     expect(after).to.be.instanceOf(Error);
@@ -94,7 +114,7 @@ describe('engine lifecycle and mounting', () => {
       const client = new Client({ name: 'host-test', version: '1' });
       await client.connect(new StreamableHTTPClientTransport(new URL(`${base}/mcp-gw/api/mcp`), { requestInit: { headers: { authorization: `Bearer ${secret}` } } }));
       const { tools: listed } = await client.listTools();
-      expect(listed.map((x) => x.name)).to.deep.equal(['slow', 'patient']);
+      expect(listed.map((x) => x.name)).to.deep.equal(['slow', 'patient', 'held']);
       await client.close();
       expect(await (await fetch(`${base}/`)).text()).to.equal('host page');
     } finally {

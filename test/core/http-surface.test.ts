@@ -67,9 +67,28 @@ describe('HTTP surface: bad input gets a clear JSON answer', () => {
     expect(res.json.error.message).to.match(/application\/json/);
   });
 
-  it('an Accept header that rules out JSON and SSE → 406', async () => {
+  it('an Accept header that rules out JSON and SSE → 406 with a JSON-RPC error saying what to accept', async () => {
     const res = await post(rpc('ping'), { accept: 'text/html' });
     expect(res.status).to.equal(406);
+    expect(res.json).to.deep.equal({ jsonrpc: '2.0', id: null, error: { code: -32600, message: 'Accept must include application/json or text/event-stream.' } });
+  });
+
+  it('content negotiation honours q-values: q=0 rules a type out', async () => {
+    const refused = await post(rpc('ping'), { accept: 'application/json;q=0, text/event-stream;q=0, text/html' });
+    expect(refused.status).to.equal(406);
+    expect(refused.json.error.message).to.equal('Accept must include application/json or text/event-stream.');
+    const wildcard = await post(rpc('ping'), { accept: 'text/html, */*;q=0.1' });
+    expect(wildcard.status).to.equal(200);
+    expect(wildcard.json).to.deep.equal({ jsonrpc: '2.0', id: 1, result: {} });
+  });
+
+  it('Content-Type parameters and +json types are understood; a list of types is not a Content-Type (415)', async () => {
+    expect((await post(rpc('ping'), { 'content-type': 'application/json; charset=utf-8' })).status).to.equal(200);
+    expect((await post(rpc('ping'), { 'content-type': 'Application/JSON' })).status).to.equal(200);
+    expect((await post(rpc('ping'), { 'content-type': 'application/json-seq' })).status).to.equal(415);
+    const malformed = await post(rpc('ping'), { 'content-type': 'application/json,text/plain' });
+    expect(malformed.status).to.equal(415);
+    expect(malformed.json.error.message).to.equal('Content-Type must be application/json.');
   });
 
   it('a body over the limit → 413, declared or streamed', async () => {
@@ -111,6 +130,8 @@ describe('HTTP surface: bad input gets a clear JSON answer', () => {
     expectNoStack(await get.text());
     const del = await fetch(mcp, { method: 'DELETE', headers: auth });
     expect(del.status).to.equal(405);
+    expect(del.headers.get('allow')).to.equal('POST');
+    expectNoStack(await del.text());
   });
 
   it('an Origin not on the allow-list → 403 JSON-RPC error, even with a valid key', async () => {
@@ -124,15 +145,18 @@ describe('HTTP surface: bad input gets a clear JSON answer', () => {
 
   it('a Host header other than loopback → 403 (DNS rebinding guard)', async () => {
     const { request } = await import('node:http');
-    const status = await new Promise<number>((resolve, reject) => {
+    const { status, body } = await new Promise<{ status: number; body: string }>((resolve, reject) => {
       const req = request(mcp, { method: 'POST', headers: { host: 'attacker.example', 'content-type': 'application/json', ...auth } }, (res) => {
-        res.resume();
-        resolve(res.statusCode!);
+        const chunks: Buffer[] = [];
+        res.on('data', (chunk: Buffer) => chunks.push(chunk));
+        res.on('end', () => resolve({ status: res.statusCode!, body: Buffer.concat(chunks).toString('utf8') }));
       });
       req.on('error', reject);
       req.end(rpc('ping'));
     });
     expect(status).to.equal(403);
+    expectNoStack(body);
+    expect(JSON.parse(body).error.message).to.match(/Host/);
   });
 
   it('an unknown method → JSON-RPC -32601; an unknown tool → -32602', async () => {

@@ -3,6 +3,7 @@ import { inject, injectable, optional } from 'inversify';
 import { ErrorCode, SUPPORTED_PROTOCOL_VERSIONS } from '@modelcontextprotocol/sdk/types.js';
 import { EngineConfig } from '../kernel/config.js';
 import { Logger, safeLog } from '../log/logger.js';
+import { accepts, explicitlyAccepts, isJsonContentType } from './content-negotiation.js';
 import type { Principal } from '../ports/principal.js';
 import { AuditUnavailableError, GatehouseError, HttpError } from '../errors.js';
 import { McpDispatcher } from '../mcp/mcp-dispatcher.js';
@@ -56,18 +57,6 @@ function hostOf(hostHeader: string): string {
 
 /** The well-known prefix of Protected Resource Metadata (RFC 9728). */
 const WELL_KNOWN_PRM = '/.well-known/oauth-protected-resource';
-
-function isJsonContentType(value: string | undefined): boolean {
-  if (!value) return false;
-  const type = value.split(';', 1)[0]!.trim().toLowerCase();
-  return type === 'application/json' || (type.startsWith('application/') && type.endsWith('+json'));
-}
-
-function accepts(accept: string | undefined, type: string): boolean {
-  if (!accept) return true;
-  const lower = accept.toLowerCase();
-  return lower.includes(type) || lower.includes('*/*') || lower.includes(`${type.split('/')[0]}/*`);
-}
 
 /**
  * The engine's HTTP surface: origin and host checks, the MCP endpoint (request checks, then
@@ -343,8 +332,15 @@ export class HttpHandler {
     }
     const stream = new SseStream(25_000);
     const detach = this.sessions.attach(session, stream);
+    const shutdown = this.shutdown.signal;
     req.signal.addEventListener('abort', detach, { once: true });
-    this.shutdown.signal.addEventListener('abort', detach, { once: true });
+    shutdown.addEventListener('abort', detach, { once: true });
+    // However the stream ends (client gone, replaced by a newer GET, session deleted), it stops
+    // listening: a long-lived engine would otherwise keep one listener per stream ever opened.
+    stream.onClose(() => {
+      req.signal.removeEventListener('abort', detach);
+      shutdown.removeEventListener('abort', detach);
+    });
     return stream.response();
   }
 
@@ -371,7 +367,7 @@ export class HttpHandler {
       };
       call = Object.defineProperty({ ...base, abort: (reason: unknown) => controller.abort(reason) }, 'signal', { get: () => controller.signal, enumerable: true });
     }
-    if (!accept?.toLowerCase().includes('text/event-stream')) {
+    if (!explicitlyAccepts(accept, 'text/event-stream')) {
       try {
         return json(200, { jsonrpc: '2.0', id: request.id, result: await this.dispatcher.dispatch(request, call) });
       } catch (error) {

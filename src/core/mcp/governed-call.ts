@@ -52,6 +52,17 @@ function probe<T>(read: () => T, fallback: T): T {
   }
 }
 
+/** PostgreSQL connection-failure codes (class 08, admin shutdown) and socket errors. */
+const LOST_CONNECTION_CODES = new Set(['08000', '08003', '08006', '08001', '57P01', '57P02', '57P03', 'ECONNRESET', 'EPIPE']);
+
+/** Whether `thrown` says the database connection was lost (so a commit in flight has an unknown fate). */
+export function connectionLost(thrown: unknown): boolean {
+  if (typeof thrown !== 'object' || thrown === null) return false;
+  const { code, message } = thrown as { code?: unknown; message?: unknown };
+  if (typeof code === 'string' && LOST_CONNECTION_CODES.has(code)) return true;
+  return typeof message === 'string' && /Connection terminated unexpectedly|connection lost|Client has encountered a connection error/i.test(message);
+}
+
 /**
  * One governed MCP call (a tool, a resource read, a prompt): the shared policy → audit → validate
  * → execute sequence. Every path records exactly one audit event, and records it before anything
@@ -87,12 +98,27 @@ export class GovernedCall {
     const { target, details, args } = this;
     const known = !(outcome === 'refused' && reason === 'unknown tool');
     this.telemetry.governed(this.call.observation, this.call.principal.tenant, this.action, known ? this.requested : undefined, decision, outcome);
-    this.audit.record(callAuditEvent(this.call, this.started, { action: this.action, target, details, decision, reason, outcome, arguments: args }));
+    const event = callAuditEvent(this.call, this.started, { action: this.action, target, details, decision, reason, outcome, arguments: args });
+    this.audit.record(this.intentId === undefined ? event : { ...event, intentId: this.intentId });
   }
+
+  /**
+   * Durable before execute: commit the call's intent before the handler runs (when the audit sink
+   * supports it). Rejects with `AuditUnavailableError` when it cannot be written: the call must not run.
+   */
+  async intent(): Promise<void> {
+    if (!this.audit.recordIntent) return;
+    const { target, details, args } = this;
+    this.intentId = await this.audit.recordIntent(
+      callAuditEvent(this.call, this.started, { action: this.action, target, details, decision: 'allowed', reason: undefined, outcome: 'intent', arguments: args }),
+    );
+  }
+
+  private intentId: string | undefined;
 
   /** Ask the policy without recording (listing, completion). */
   decide(request: PolicyRequest): Promise<PolicyDecision> {
-    return this.telemetry.span('gatehouse.policy', this.call.observation, () => this.policy.decide(this.call.principal, request));
+    return Promise.resolve(this.telemetry.span('gatehouse.policy', this.call.observation, () => this.policy.decide(this.call.principal, request)));
   }
 
   /**
@@ -190,6 +216,16 @@ export class GovernedCall {
       this.record('error', 'allowed', callerMessage);
       return { kind: 'error', message: callerMessage, thrown };
     }
+    if (probe(() => connectionLost(thrown), false)) {
+      // The handler's own write may or may not have committed: say so, never "failed".
+      this.record('unknown', 'allowed', 'the database connection was lost while the call was writing');
+      safeLog(this.logger, 'error', { err: thrown, target: this.target, requestId: this.call.requestId }, 'handler lost its database connection: outcome unknown');
+      return {
+        kind: 'failed',
+        message: `${what}: the outcome is unknown — the connection to the database was lost while the call was writing, so its change may or may not have been applied; check before retrying (request ${this.call.requestId}).`,
+        thrown,
+      };
+    }
     this.record('failed', 'allowed', this.call.signal.aborted ? 'aborted' : 'handler threw');
     safeLog(this.logger, 'error', { err: thrown, target: this.target, requestId: this.call.requestId }, 'handler failed');
     return { kind: 'failed', message: `${what} failed with an internal error (request ${this.call.requestId}).`, thrown };
@@ -206,6 +242,12 @@ export class GovernedCalls {
     @inject(Telemetry) private readonly telemetry: Telemetry,
     @inject(EngineConfig) private readonly config: EngineConfig,
   ) {}
+
+  /** Whether a tool's intent must be committed before its handler runs. */
+  durable(tool: { readonly durability?: 'before' | 'after'; readonly annotations?: { readonly readOnlyHint?: boolean } }): boolean {
+    if (tool.durability !== undefined) return tool.durability === 'before';
+    return this.audit.durableByDefault?.(tool) ?? false;
+  }
 
   begin(call: CallContext, action: string, target: string, args: unknown, details?: Readonly<Record<string, unknown>>): GovernedCall {
     return new GovernedCall(this.audit, this.policy, this.logger, this.telemetry, this.config.callTimeoutMs, call, action, target, args, details);

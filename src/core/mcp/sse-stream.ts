@@ -9,6 +9,7 @@ export class SseStream implements OutboundChannel {
   private wake: (() => void) | undefined;
   private ended = false;
   private heartbeat: NodeJS.Timeout | undefined;
+  private readonly closeListeners: (() => void)[] = [];
 
   /** `heartbeatMs`: send a comment line this often, so idle long-lived streams survive proxies. */
   constructor(heartbeatMs?: number) {
@@ -31,6 +32,13 @@ export class SseStream implements OutboundChannel {
     this.ended = true;
     if (this.heartbeat) clearInterval(this.heartbeat);
     this.wake?.();
+    for (const listener of this.closeListeners.splice(0)) listener();
+  }
+
+  /** Run `listener` once when the stream closes (at once if it is closed already). */
+  onClose(listener: () => void): void {
+    if (this.ended) listener();
+    else this.closeListeners.push(listener);
   }
 
   response(headers?: Readonly<Record<string, string>>): HttpResponse {

@@ -130,6 +130,9 @@ export class ToolCallPipeline {
       },
     } satisfies Partial<ToolContext>);
 
+    // Durable before execute: the intent is committed (group-committed with concurrent ones) first.
+    if (this.governed.durable(tool)) await governed.intent();
+
     // A handler that settles an approval itself (`authorizeCall`) may be held or refused by it.
     let handlerHeld: ApprovalPendingError | undefined;
     const ran = await governed.execute(async () => {

@@ -2,7 +2,7 @@ import type { Principal } from './principal.js';
 
 /** `needs-approval`: held for a person's approval (not run). */
 export type AuditDecision = 'allowed' | 'denied' | 'needs-approval' | 'auth-failed' | 'admin';
-export type AuditOutcome = 'success' | 'error' | 'failed' | 'denied' | 'refused';
+export type AuditOutcome = 'success' | 'error' | 'failed' | 'denied' | 'refused' | 'intent' | 'unknown';
 
 /** One governed event. */
 export interface AuditEvent {
@@ -18,7 +18,9 @@ export interface AuditEvent {
   readonly reason: string | undefined;
   /**
    * `success`: ran and returned; `error`: ran and returned a tool error; `failed`: crashed;
-   * `denied`: refused by policy; `refused`: refused before running (bad input, auth failure).
+   * `denied`: refused by policy; `refused`: refused before running (bad input, auth failure);
+   * `intent`: about to run (durable-before-execute); `unknown`: it may or may not have taken
+   * effect (the database connection was lost while it committed, or its instance died).
    */
   readonly outcome: AuditOutcome;
   /** Call arguments as received; the sink is responsible for redaction before storing. */
@@ -28,6 +30,8 @@ export interface AuditEvent {
   readonly clientAddress: string | undefined;
   /** Extra facts (issuer and subject of a failed token, the operation id of a registry call…). */
   readonly details?: Readonly<Record<string, unknown>>;
+  /** The id {@link AuditSink.recordIntent} returned, on the event that completes that intent. */
+  readonly intentId?: string;
 }
 
 /**
@@ -39,6 +43,16 @@ export interface AuditEvent {
 export interface AuditSink {
   record(event: AuditEvent): void;
   accepting(): boolean;
+  /**
+   * Durable before execute (optional). Persist `event` (outcome `intent`) and resolve with its id
+   * once it is committed; the engine runs the handler only then, and records the call's outcome
+   * with `intentId` set. Concurrent intents are written together (one round trip for all). An
+   * intent that is never completed (the process died) is recorded as outcome `unknown` by the next
+   * instance that starts. Rejects with `AuditUnavailableError` when it cannot take the event.
+   */
+  recordIntent?(event: AuditEvent): Promise<string>;
+  /** Whether a tool that declares no `durability` needs its intent written first (default: no). */
+  durableByDefault?(tool: { readonly annotations?: { readonly readOnlyHint?: boolean } }): boolean;
   /** Persist everything recorded so far. */
   flush(): Promise<void>;
   /** Flush and stop. Called by `engine.close()` after in-flight requests have drained. */

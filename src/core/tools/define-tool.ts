@@ -95,6 +95,13 @@ export interface ToolSpec<I extends ZodObjectSchema> {
   /** With `approval: 'required'`: how many different people must approve (1 or 2; default 1). */
   readonly approvers?: 1 | 2;
   /**
+   * `'before'`: the call's audit intent is committed before the handler runs, so even a crash
+   * leaves a record of a call that changed data (its outcome then reads `unknown`). Default: the
+   * audit sink's choice (the Enterprise option `audit.durableWrites` makes it the default for tools
+   * without `readOnlyHint`), otherwise `'after'`.
+   */
+  readonly durability?: 'before' | 'after';
+  /**
    * This tool's deadline in ms (default: the engine's `callTimeoutMs`, 60 s). Past it `ctx.signal`
    * is aborted and the caller gets an `isError` result; a handler should stop when told.
    */
@@ -140,6 +147,9 @@ export function defineTool<I extends ZodObjectSchema>(spec: ToolSpec<I>): ToolDe
   }
   if (spec.approval !== undefined && spec.approval !== 'required') {
     throw new ConfigError(`Tool "${spec.name}": approval must be 'required' or left out.`);
+  }
+  if (spec.durability !== undefined && spec.durability !== 'before' && spec.durability !== 'after') {
+    throw new ConfigError(`Tool "${spec.name}": durability must be 'before' or 'after'.`);
   }
   if (spec.approvers !== undefined && spec.approvers !== 1 && spec.approvers !== 2) {
     throw new ConfigError(`Tool "${spec.name}": approvers must be 1 or 2.`);

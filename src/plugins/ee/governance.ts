@@ -97,6 +97,10 @@ function auditSettings(options: GovernanceOptions['audit'] = {}): AuditSinkSetti
   const given = options as Record<string, unknown>;
   for (const [name, value] of Object.entries(given)) {
     if (name === 'checkpoints' || name === 'retention') continue;
+    if (name === 'durableWrites') {
+      if (typeof value !== 'boolean') throw new ConfigError('enterpriseEdition(options): audit.durableWrites must be true or false.');
+      continue;
+    }
     if (name === 'redaction') {
       const rule = value as { keys?: unknown; values?: unknown } | null;
       const ok =
@@ -146,6 +150,7 @@ export function registerGovernance(binder: PluginBinder, options: GovernanceOpti
   bind(AuditCheckpointer).toSelf();
   bind(AuditRetention).toSelf();
   bind(AuditVerifier).toSelf();
+  bind(LifecycleContribution).toService(DbAuditSink);
   bind(LifecycleContribution).toService(AuditCheckpointer);
   bind(LifecycleContribution).toService(AuditRetention);
   bind(ApprovalStore).toSelf();

@@ -164,6 +164,35 @@ describe('EE identity: strict access-token profile (RFC 9068 / RFC 8725)', funct
     });
   });
 
+  describe('every documented refusal, word for word', () => {
+    it('issuer, type, signature, lifetime and agent binding', async () => {
+      await refused(await idp.keys.sign({ aud: url, sub: client.clientId, client_id: client.clientId }), 'The token has no issuer (iss).');
+      const token = await idp.mint(claims());
+      const [h, p, sig] = token.split('.') as [string, string, string];
+      const flipped = `${sig.slice(0, 10)}${sig[10] === 'A' ? 'B' : 'A'}${sig.slice(11)}`;
+      await refused(`${h}.${p}.${flipped}`, 'The token\'s signature is invalid.');
+      await refused(await idp.mint(claims(), { expiresIn: -600 }), 'The token has expired.');
+      await refused(await idp.mint(claims(), { notBeforeIn: 600 }), 'The token is not valid yet (nbf).');
+      await refused(await idp.mint({ aud: url, client_id: 'nobody-here', sub: 'nobody-here' }), 'No agent of this tenant is bound to this identity.');
+      const provider = (await t.idps.list(tenant))[0]!;
+      const retired = await t.agents.create(tenant, { name: 'Retired bot', idpId: provider.id, subject: 'retired-client' });
+      await t.agents.setActive(tenant, retired.id, false);
+      await refused(await idp.mint({ aud: url, client_id: 'retired-client', sub: 'retired-client' }), 'The agent bound to this identity is deactivated.');
+    });
+
+    it('an IdP in RFC 9068 mode accepts at+jwt only', async () => {
+      const strictTenant = uniqueTenant('strict');
+      const strictUrl = t.engine.mcpUrl(strictTenant);
+      const provider = await t.idps.create(strictTenant, { kind: 'custom', name: 'Strict', issuer: idp.issuer, subjectClaim: 'client_id', tokenType: 'at+jwt' });
+      await t.agents.create(strictTenant, { name: 'Strict bot', idpId: provider.id, subject: client.clientId });
+      const jwtTyped = await idp.mint({ aud: strictUrl, client_id: client.clientId }, { typ: 'JWT' });
+      const response = await mcpPost(strictUrl, bearer(jwtTyped));
+      expect(response.status).to.equal(401);
+      expect(response.body.error_description).to.equal('Only access tokens of type at+jwt are accepted.');
+      expect((await mcpPost(strictUrl, bearer(await idp.mint({ aud: strictUrl, client_id: client.clientId })))).status).to.equal(200);
+    });
+  });
+
   describe('where tokens may travel', () => {
     it('refuses a JWT sent in X-API-Key, whatever its validity', async () => {
       const token = await idp.token(client, { resource: url });

@@ -172,7 +172,7 @@ export interface OidcFixture {
   /** The provider's signing keys (also usable to mint arbitrary tokens it would appear to issue). */
   readonly keys: KeyRing;
   /** Register a client allowed the client-credentials grant (dynamic client registration). */
-  registerClient(name?: string): Promise<OidcClient>;
+  registerClient(name?: string, authMethod?: 'client_secret_basic' | 'client_secret_post'): Promise<OidcClient>;
   /** Get an access token by client credentials for `resource` (RFC 8707). */
   token(client: OidcClient, options: { resource: string; scope?: string }): Promise<string>;
   /** Mint a token with this issuer's `iss` and the given claims, signed by the ring (see {@link MintOptions}). */
@@ -231,7 +231,7 @@ export async function startOidcProvider(options: OidcFixtureOptions = {}): Promi
     jwksUri: `${issuer}/jwks`,
     tokenEndpoint: `${issuer}/token`,
     keys,
-    async registerClient(name = 'agent') {
+    async registerClient(name = 'agent', authMethod = 'client_secret_basic') {
       const response = await fetch(`${issuer}/reg`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
@@ -240,7 +240,7 @@ export async function startOidcProvider(options: OidcFixtureOptions = {}): Promi
           grant_types: ['client_credentials'],
           response_types: [],
           redirect_uris: [],
-          token_endpoint_auth_method: 'client_secret_basic',
+          token_endpoint_auth_method: authMethod,
         }),
       });
       const body = (await response.json()) as { client_id?: string; client_secret?: string; error_description?: string };

@@ -8,7 +8,7 @@ import { AdminGuard } from './admin-guard.js';
 import { invalid, queryObject, representableDate, validated } from './validation.js';
 
 const DECISIONS = ['allowed', 'denied', 'needs-approval', 'auth-failed', 'admin'];
-const OUTCOMES = ['success', 'error', 'failed', 'denied', 'refused'];
+const OUTCOMES = ['success', 'error', 'failed', 'denied', 'refused', 'intent', 'unknown'];
 export const MAX_AUDIT_PAGE = 500;
 
 export class AuditFilterDto {

@@ -30,6 +30,12 @@ export interface AuditSinkSettings {
   readonly authFailureWindowMs: number;
   /** Distinct (tenant, reason) rows one source address may open per window; further failures are summed. Default 20. */
   readonly authFailureKeysPerSource: number;
+  /**
+   * Make durable-before-execute the default for tools that change data (no `readOnlyHint`): their
+   * audit intent is committed before the handler runs. Tools can still say `durability: 'after'`.
+   * Default false.
+   */
+  readonly durableWrites?: boolean;
   /** How secrets in arguments are redacted. Default: {@link DEFAULT_SECRET_KEYS} and {@link DEFAULT_SECRET_VALUES}. */
   readonly redaction?: AuditRedaction;
 }

@@ -85,6 +85,14 @@ export class AuthFailureAggregator implements AuditSink {
     this.timer ??= setTimeout(() => void this.closeWindow(), this.settings.authFailureWindowMs).unref();
   }
 
+  recordIntent(event: AuditEvent): Promise<string> {
+    return this.sink.recordIntent(event);
+  }
+
+  durableByDefault(tool: { readonly annotations?: { readonly readOnlyHint?: boolean } }): boolean {
+    return this.sink.durableByDefault(tool);
+  }
+
   accepting(): boolean {
     return this.sink.accepting();
   }

@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { inject, injectable, optional } from 'inversify';
 import type { Knex } from 'knex';
-import { AuditUnavailableError, Database, Logger, Telemetry, isUuid, type AuditEvent, type AuditSink } from '../../../core/index.js';
+import pg from 'pg';
+import { AuditUnavailableError, Database, Logger, Telemetry, isUuid, type LifecycleContribution, type Principal, type AuditEvent, type AuditSink } from '../../../core/index.js';
 import { AGENT_KIND, type AgentAttributes } from '../contracts.js';
 import { chainHash, contentOfRow, GENESIS_HASH } from './audit-chain.js';
 import { AUDIT_TABLE, CHAIN_HEADS_TABLE, ensurePartition, partitionName } from './audit-partitions.js';
@@ -38,6 +39,10 @@ export interface AuditRow {
 
 interface Pending {
   readonly row: AuditRow;
+  /** An intent (durable before execute): its caller waits for the commit. */
+  readonly intent?: { resolve(id: string): void };
+  /** The intent this event completes. */
+  readonly completes?: string;
   /** Position in recording order. */
   readonly n: number;
   /** Writes tried so far; after a failed one the rows may be stored already (commit lost on the wire). */
@@ -69,8 +74,12 @@ const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout
  * `accepting()` turns false and the engine refuses new calls; past the hard cap (10 % more, for
  * calls already running) `record()` itself refuses with `AuditUnavailableError`.
  */
+/** Two-key advisory lock an instance holds for its lifetime; free means the instance is gone. */
+const INSTANCE_LOCK = 7_240_014;
+const OPEN_INTENTS_TABLE = 'mcp_audit_open_intents';
+
 @injectable()
-export class DbAuditSink implements AuditSink {
+export class DbAuditSink implements AuditSink, LifecycleContribution {
   private buffer: Pending[] = [];
   private recorded = 0;
   private refused = 0;
@@ -83,7 +92,9 @@ export class DbAuditSink implements AuditSink {
   private readonly partitions = new Set<string>();
   private readonly redact: (args: unknown) => unknown;
   /** Every statement of this writer carries this comment, so a hung one can be found and cancelled. */
-  private readonly marker = `gatehouse-audit-writer ${randomUUID()}`;
+  private readonly instanceId = randomUUID();
+  private readonly marker = `gatehouse-audit-writer ${this.instanceId}`;
+  private lockClient: pg.Client | undefined;
   readonly hardCap: number;
 
   constructor(
@@ -99,6 +110,27 @@ export class DbAuditSink implements AuditSink {
   }
 
   record(event: AuditEvent): void {
+    this.enqueue(event);
+  }
+
+  recordIntent(event: AuditEvent): Promise<string> {
+    return new Promise((resolve, reject) => {
+      try {
+        this.enqueue(event, { resolve });
+      } catch (error) {
+        reject(error);
+        return;
+      }
+      // Group commit: intents that arrive while a write is running go together in the next one.
+      this.kick();
+    });
+  }
+
+  durableByDefault(tool: { readonly annotations?: { readonly readOnlyHint?: boolean } }): boolean {
+    return this.settings.durableWrites === true && tool.annotations?.readOnlyHint !== true;
+  }
+
+  private enqueue(event: AuditEvent, intent?: Pending['intent']): void {
     if (this.buffer.length >= this.hardCap || this.stopped) {
       this.refused++;
       if (this.refused === 1 || this.refused % 1000 === 0) {
@@ -106,13 +138,14 @@ export class DbAuditSink implements AuditSink {
       }
       throw new AuditUnavailableError('The audit trail cannot take more events now; the request was refused.');
     }
+    const withIntent = event.intentId === undefined ? event : { ...event, details: { ...event.details, intentId: event.intentId } };
     let row: AuditRow;
     try {
-      row = this.toRow(event);
+      row = this.toRow(withIntent);
     } catch (error) {
-      row = { ...this.toRow({ ...event, arguments: undefined, details: undefined }), details: storedJson({ auditError: `arguments not storable: ${(error as Error).message}` }) };
+      row = { ...this.toRow({ ...withIntent, arguments: undefined, details: undefined }), details: storedJson({ auditError: `arguments not storable: ${(error as Error).message}` }) };
     }
-    this.buffer.push({ row, n: ++this.recorded, attempts: 0 });
+    this.buffer.push({ row, n: ++this.recorded, attempts: 0, ...(intent ? { intent } : {}), ...(event.intentId ? { completes: event.intentId } : {}) });
     if (this.buffer.length >= this.settings.maxBuffered && !this.saturated) {
       this.saturated = true;
       this.logger.error({ pending: this.buffer.length }, 'audit buffer full: refusing new calls until it drains');
@@ -120,6 +153,78 @@ export class DbAuditSink implements AuditSink {
     this.timer ??= setInterval(() => this.kick(), this.settings.flushIntervalMs).unref();
     if (this.buffer.length >= this.settings.batchSize) this.kick();
   }
+
+  /**
+   * At start-up: hold this instance's liveness lock, then record every intent left open by an
+   * instance that is gone (its lock is free) as outcome `unknown`.
+   */
+  async start(): Promise<void> {
+    if (this.database.kind === 'postgres') {
+      const settings = (this.database.knex.client as { connectionSettings?: string | pg.ClientConfig }).connectionSettings;
+      this.lockClient = new pg.Client(typeof settings === 'string' ? { connectionString: settings } : settings);
+      this.lockClient.on('error', (error) => this.logger.warn({ err: error }, 'the audit liveness connection failed'));
+      await this.lockClient.connect();
+      await this.lockClient.query('select pg_advisory_lock($1, hashtext($2))', [INSTANCE_LOCK, this.instanceId]);
+    }
+    await this.recoverIntents();
+  }
+
+  /** Record the open intents of dead instances as outcome `unknown`. Returns how many. */
+  async recoverIntents(): Promise<number> {
+    const knex = this.database.knex;
+    const open = (await knex(OPEN_INTENTS_TABLE).whereNot({ instance_id: this.instanceId }).select('event_id', 'instance_id')) as { event_id: string; instance_id: string }[];
+    const instances = [...new Set(open.map((row) => row.instance_id))];
+    let recovered = 0;
+    for (const instance of instances) {
+      if (this.lockClient) {
+        const free = await this.lockClient.query('select pg_try_advisory_lock($1, hashtext($2)) as free', [INSTANCE_LOCK, instance]);
+        if (!free.rows[0]?.free) continue;
+        await this.lockClient.query('select pg_advisory_unlock($1, hashtext($2))', [INSTANCE_LOCK, instance]);
+      }
+      const ids = open.filter((row) => row.instance_id === instance).map((row) => row.event_id);
+      const intents = (await knex(AUDIT_TABLE).whereIn('event_id', ids)) as Record<string, any>[];
+      for (const intent of intents) {
+        const principal = intent.principal_kind
+          ? ({
+              tenant: intent.tenant,
+              kind: intent.principal_kind,
+              id: intent.principal_id ?? '',
+              label: intent.principal_label ?? '',
+              scopes: [],
+              attributes: { agentId: intent.agent_id ?? undefined, keyId: intent.key_id ?? undefined, issuer: intent.issuer ?? undefined, subject: intent.subject ?? undefined },
+            } satisfies Principal)
+          : undefined;
+        this.record({
+          time: new Date(),
+          tenant: intent.tenant,
+          principal,
+          action: intent.action,
+          target: intent.target ?? undefined,
+          decision: 'allowed',
+          reason: 'the instance running this call stopped before recording its outcome',
+          outcome: 'unknown',
+          arguments: undefined,
+          latencyMs: undefined,
+          requestId: intent.request_id,
+          clientAddress: intent.client_address ?? undefined,
+          details: { instance },
+          intentId: intent.event_id,
+        });
+        recovered++;
+      }
+      // Intents whose audit row never committed have nothing to complete.
+      const found = new Set(intents.map((intent) => String(intent.event_id)));
+      const orphans = ids.filter((id) => !found.has(id));
+      if (orphans.length) await knex(OPEN_INTENTS_TABLE).whereIn('event_id', orphans).delete();
+    }
+    if (recovered > 0) {
+      await this.flush();
+      this.logger.warn({ intents: recovered, instances: instances.length }, 'calls of stopped instances recorded with outcome unknown');
+    }
+    return recovered;
+  }
+
+  async stop(): Promise<void> {}
 
   accepting(): boolean {
     return !this.saturated && !this.stopped;
@@ -170,10 +275,18 @@ export class DbAuditSink implements AuditSink {
       await this.cancelWrites();
       this.buffer = [];
       this.logger.error({ err: error, lost }, `audit events lost at shutdown: ${lost} event(s) could not be written within ${this.settings.flushTimeoutMs} ms`);
+      await this.releaseLiveness();
       return;
     }
     this.stopped = true;
     await this.checkpointer?.final();
+    await this.releaseLiveness();
+  }
+
+  private async releaseLiveness(): Promise<void> {
+    const client = this.lockClient;
+    this.lockClient = undefined;
+    await client?.end().catch(() => undefined);
   }
 
   private async cancelWrites(): Promise<void> {
@@ -211,6 +324,7 @@ export class DbAuditSink implements AuditSink {
         return;
       }
       this.buffer.splice(0, batch.length);
+      for (const item of batch) item.intent?.resolve(item.row.event_id);
       this.telemetry.auditWrite(batch.map((item) => item.row.occurred_at));
       if (this.failures > 0) this.logger.info({ failures: this.failures }, 'audit writes recovered');
       this.failures = 0;
@@ -272,6 +386,10 @@ export class DbAuditSink implements AuditSink {
         return chained;
       });
       await trx(AUDIT_TABLE).comment(this.marker).insert(rows).onConflict(['event_id', 'occurred_at']).ignore();
+      const opened = items.filter((item) => item.intent).map(({ row }) => ({ event_id: row.event_id, tenant: row.tenant, instance_id: this.instanceId, occurred_at: row.occurred_at }));
+      if (opened.length) await trx(OPEN_INTENTS_TABLE).comment(this.marker).insert(opened).onConflict('event_id').ignore();
+      const completed = items.flatMap((item) => (item.completes ? [item.completes] : []));
+      if (completed.length) await trx(OPEN_INTENTS_TABLE).comment(this.marker).whereIn('event_id', completed).delete();
       const values = [...heads].map(([tenant, head]) => [tenant, head.seq, head.hash]);
       await trx.raw(
         `${comment}update ?? as h set seq = v.seq, hash = v.hash from (values ${values.map(() => '(?::text, ?::bigint, ?::text)').join(', ')}) as v(tenant, seq, hash) where h.tenant = v.tenant`,
