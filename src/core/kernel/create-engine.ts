@@ -230,7 +230,7 @@ async function migrate(options: EngineOptions, { migrationSources, logger }: Blu
 async function startServices(container: Container, changes: OwnedChangeFeed, database: KnexDatabase, { logger, telemetry, metricsEndpoint }: Blueprint, shutdown: ShutdownSteps): Promise<void> {
   await changes.start();
   const feed = changes.state();
-  if (feed.mode === 'in-process') logger.info({ changes: feed.status }, 'embedded database: single instance, change notifications stay in this process (LISTEN/NOTIFY skipped)');
+  if (feed.mode === 'in-process') safeLog(logger, 'info', { changes: feed.status }, 'embedded database: single instance, change notifications stay in this process (LISTEN/NOTIFY skipped)');
   const instances = container.get(InstanceRegistry);
   await instances.start();
   shutdown.add('leave the instance registry', () => instances.stop());

@@ -1,7 +1,7 @@
 import { inject, injectable } from 'inversify';
 import { Database } from '../ports/database.js';
 import { ChangeFeed } from '../ports/change-feed.js';
-import { Logger } from '../log/logger.js';
+import { Logger, safeLog } from '../log/logger.js';
 
 /** Published when an event is added to a stream nobody is connected to (someone may be resuming it). */
 export const SESSION_EVENTS_APPENDED = 'mcp.session-events.appended';
@@ -42,7 +42,7 @@ export class SessionEventLog {
     const id = String(typeof row === 'object' ? row.id : row);
     if (announce) {
       await this.changes.publish(SESSION_EVENTS_APPENDED, { session: sessionId, stream }).catch((error: unknown) => {
-        this.logger.warn({ err: error }, 'could not announce a stream event; a resuming client gets it when it reconnects');
+        safeLog(this.logger, 'warn', { err: error }, 'could not announce a stream event; a resuming client gets it when it reconnects');
       });
     }
     return id;
@@ -82,7 +82,7 @@ export class SessionEventLog {
             return;
           }
         }
-      }).catch((error: unknown) => this.logger.warn({ err: error }, 'could not read a session stream to resume it'));
+      }).catch((error: unknown) => safeLog(this.logger, 'warn', { err: error }, 'could not read a session stream to resume it'));
     };
     const unsubscribe = this.changes.subscribe(
       SESSION_EVENTS_APPENDED,
