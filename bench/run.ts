@@ -14,8 +14,9 @@ import type { LoadResult } from './harness/protocol.js';
 import { summariseProfile, type ProfileSummary } from './harness/cpu-profile.js';
 import { measureStartup, type StartupResult } from './harness/startup.js';
 import { aggregate, evaluateTargets, machineDescription, writeResults, type BenchResults, type CellResult } from './harness/report.js';
-import { ceScenario, limitScenario, sdkScenario } from './scenarios/baseline.js';
-import { enterpriseScenarios } from './scenarios/enterprise.js';
+import { ceOtelScenario, ceScenario, limitScenario, sdkScenario } from './scenarios/baseline.js';
+import { enterpriseOtelScenario, enterpriseScenarios } from './scenarios/enterprise.js';
+import { measureTracingApiOverhead } from './harness/tracing-overhead.js';
 import type { AuditCheck, Scenario, ScenarioGroup, ScenarioModule, ScenarioName } from './scenarios/scenario.js';
 import { measureAuditStore } from './scenarios/audit-store.js';
 
@@ -40,8 +41,9 @@ const skipProfile = args.has('--no-profile');
 const t0 = performance.now();
 const log = (message: string): void => void process.stderr.write(`[bench +${Math.round((performance.now() - t0) / 1000)}s] ${message}\n`);
 
-const MODULES: readonly ScenarioModule[] = [limitScenario, sdkScenario, ceScenario, enterpriseScenarios];
-const GATEHOUSE: readonly ScenarioName[] = ['ce', 'ee-key', 'ee-jwt'];
+const MODULES: readonly ScenarioModule[] = [limitScenario, sdkScenario, ceScenario, ceOtelScenario, enterpriseScenarios, enterpriseOtelScenario];
+const ENTERPRISE: readonly ScenarioModule[] = [enterpriseScenarios, enterpriseOtelScenario];
+const GATEHOUSE: readonly ScenarioName[] = ['ce', 'ee-key', 'ee-jwt', 'ee-durable'];
 
 async function main(): Promise<number> {
   const began = performance.now();
@@ -78,7 +80,7 @@ async function main(): Promise<number> {
     for (const { module, error } of started) {
       if (!error) continue;
       // Only the Enterprise rows may be missing; a baseline or CE that does not boot is a harness failure.
-      if (module !== enterpriseScenarios) throw error;
+      if (!ENTERPRISE.includes(module)) throw error;
       const message = `failed to boot: ${error.message.split('\n')[0]}`;
       for (const name of module.names) unavailable[name] = message;
       log(`${module.names.join(', ')}: ${message}`);
@@ -102,6 +104,10 @@ async function main(): Promise<number> {
       }
     }
 
+    log('tracing API overhead (no SDK): instrumentation of one governed call, in process');
+    const tracingApi = await measureTracingApiOverhead(settings.mode === 'full' ? 200_000 : 20_000);
+    log(`tracing API overhead: ${tracingApi.microsPerRequest} µs per request`);
+
     let audit: AuditCheck | undefined;
     for (const group of groups.splice(0)) {
       const check = await group.stop();
@@ -113,7 +119,7 @@ async function main(): Promise<number> {
     const { result: auditStore, exportProfile } = await measureAuditStore(databases, settings.auditRows, log, { profileIfSlow: profileExport });
 
     const rows = aggregate(cells, unavailable);
-    const targets = evaluateTargets(rows, audit, auditStore);
+    const targets = evaluateTargets(rows, audit, auditStore, tracingApi);
     const profiles: Partial<Record<ScenarioName | 'audit-export', ProfileSummary>> = {};
     if (exportProfile) profiles['audit-export'] = exportProfile;
     if (!skipProfile) {
@@ -143,6 +149,7 @@ async function main(): Promise<number> {
       load: rows,
       audit: audit ?? null,
       auditStore,
+      tracingApi,
       startup,
       targets,
       profiles,

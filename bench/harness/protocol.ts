@@ -30,6 +30,8 @@ export type ServerConfig =
       readonly database: BenchDatabase;
       /** Create a tenant API key once up and report it. */
       readonly createKey?: boolean;
+      /** Register the OpenTelemetry SDK with an exporter that drops every span. */
+      readonly tracing?: boolean;
     }
   | {
       readonly kind: 'ee';
@@ -40,6 +42,10 @@ export type ServerConfig =
       /** The JWKS URL of the local IdP (the runner serves it). */
       readonly jwksUrl?: string;
       readonly issuer?: string;
+      /** The benchmark tool declares `durability: 'before'` (its audit intent is committed before it runs). */
+      readonly durable?: boolean;
+      /** Register the OpenTelemetry SDK with an exporter that drops every span. */
+      readonly tracing?: boolean;
     };
 
 /** Credentials a server process reports once it is ready. */

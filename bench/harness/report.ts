@@ -5,6 +5,7 @@ import type { LoadResult } from './protocol.js';
 import type { ProfileSummary } from './cpu-profile.js';
 import type { StartupResult } from './startup.js';
 import type { AuditCheck, ScenarioName } from '../scenarios/scenario.js';
+import type { TracingApiOverhead } from './tracing-overhead.js';
 import type { AuditStoreResult } from '../scenarios/audit-store.js';
 
 export interface CellResult {
@@ -57,14 +58,18 @@ export interface BenchResults {
   readonly load: readonly LoadRow[];
   readonly audit: AuditCheck | null;
   readonly auditStore: AuditStoreResult;
+  /** In-process cost of the instrumentation with the OpenTelemetry API only. */
+  readonly tracingApi?: TracingApiOverhead;
   readonly startup: StartupResult;
   readonly targets: readonly Target[];
   readonly profiles: Partial<Record<ScenarioName | 'audit-export', ProfileSummary>>;
   readonly runSeconds: number;
 }
 
-const ORDER: readonly ScenarioName[] = ['limit', 'sdk', 'ce', 'ee-key', 'ee-jwt'];
-const GATEHOUSE: readonly ScenarioName[] = ['ce', 'ee-key', 'ee-jwt'];
+const ORDER: readonly ScenarioName[] = ['limit', 'sdk', 'ce', 'ce-otel', 'ee-key', 'ee-jwt', 'ee-otel', 'ee-durable'];
+const GATEHOUSE: readonly ScenarioName[] = ['ce', 'ee-key', 'ee-jwt', 'ee-durable'];
+/** Every scenario served by Gatehouse, with or without tracing. */
+const GOVERNED: readonly ScenarioName[] = [...GATEHOUSE, 'ce-otel', 'ee-otel'];
 
 const median = (values: readonly number[]): number => {
   const sorted = [...values].sort((a, b) => a - b);
@@ -112,7 +117,7 @@ export function aggregate(cells: readonly CellResult[], _unavailable: Partial<Re
     .sort((a, b) => a.connections - b.connections || ORDER.indexOf(a.scenario) - ORDER.indexOf(b.scenario));
 }
 
-export function evaluateTargets(rows: readonly LoadRow[], audit: AuditCheck | undefined, store: AuditStoreResult): Target[] {
+export function evaluateTargets(rows: readonly LoadRow[], audit: AuditCheck | undefined, store: AuditStoreResult, tracingApi?: TracingApiOverhead): Target[] {
   const at16 = (scenario: ScenarioName): LoadRow | undefined => rows.find((row) => row.scenario === scenario && row.connections === 16);
   const targets: Target[] = [];
   const ce = at16('ce');
@@ -129,6 +134,16 @@ export function evaluateTargets(rows: readonly LoadRow[], audit: AuditCheck | un
     value: ce?.toLimit != null ? `${Math.round(ce.toLimit * 100)}%` : 'not measured',
     met: ce?.toLimit != null ? ce.toLimit >= 0.3 : null,
     profile: 'ce',
+  });
+  const durable = at16('ee-durable');
+  const keyed = at16('ee-key');
+  const durableShare = durable && keyed && keyed.requestsPerSecond > 0 ? durable.requestsPerSecond / keyed.requestsPerSecond : undefined;
+  targets.push({
+    id: 'ee-durable-vs-ee-key',
+    description: 'ee-durable ≥ 60% of ee-key at 16 connections',
+    value: durableShare !== undefined ? `${Math.round(durableShare * 100)}%` : 'not measured',
+    met: durableShare !== undefined ? durableShare >= 0.6 : null,
+    profile: 'ee-durable',
   });
   const jwt = at16('ee-jwt');
   targets.push({
@@ -148,7 +163,30 @@ export function evaluateTargets(rows: readonly LoadRow[], audit: AuditCheck | un
       profile: name,
     });
   }
-  const governed = rows.filter((row) => GATEHOUSE.includes(row.scenario));
+  for (const [traced, plain] of [['ce-otel', 'ce'], ['ee-otel', 'ee-key']] as const) {
+    const with_ = at16(traced);
+    const without = at16(plain);
+    const ratio = with_ && without ? with_.requestsPerSecond / without.requestsPerSecond : undefined;
+    targets.push({
+      id: `${traced}-overhead`,
+      description: `${traced} (OpenTelemetry SDK, every span sampled and dropped) ≥ 95% of ${plain}'s throughput at 16 connections`,
+      value: ratio === undefined ? 'not measured' : `${Math.round(ratio * 1000) / 10}%`,
+      met: ratio === undefined ? null : ratio >= 0.95,
+      profile: traced,
+    });
+  }
+  const ce16 = at16('ce');
+  const apiShare = tracingApi && ce16 ? (tracingApi.microsPerRequest * ce16.requestsPerSecond) / 1e6 : undefined;
+  targets.push({
+    id: 'otel-api-overhead',
+    description: 'instrumentation with the OpenTelemetry API only (no SDK) ≤ 1% of a ce request at 16 connections',
+    value:
+      apiShare === undefined
+        ? 'not measured'
+        : `${tracingApi!.microsPerRequest} µs per request = ${Math.round(apiShare * 1000) / 10}% of ${Math.round(1e6 / ce16!.requestsPerSecond)} µs`,
+    met: apiShare === undefined ? null : apiShare <= 0.01,
+  });
+  const governed = rows.filter((row) => GOVERNED.includes(row.scenario));
   const failures = governed.reduce((sum, row) => sum + row.errors + row.non2xx + row.wrongAnswers, 0);
   targets.push({
     id: 'zero-errors',
@@ -241,10 +279,18 @@ export function renderMarkdown(results: BenchResults, notes: string): string {
     '| ce | Gatehouse Community Edition: tenant API key, allow-all policy, no-op audit |',
     '| ee-key | Gatehouse Enterprise: an agent\'s API key, RBAC, audit trail |',
     '| ee-jwt | Gatehouse Enterprise: an agent\'s IdP access token (ES256 JWT, local JWKS), RBAC, audit trail |',
+    '| ee-durable | as ee-key, with the tool declaring `durability: \'before\'`: each call\'s audit intent is committed (group commit) before the handler runs |',
+    '| ce-otel | ce with the OpenTelemetry Node SDK registered (async context, W3C propagation, every span sampled, batched) and an exporter that drops the spans |',
+    '| ee-otel | ee-key with the OpenTelemetry Node SDK registered in the same way |',
     '',
     'Every request is a `tools/call` with distinct arguments; every answer is checked to carry its own',
     'request\'s argument. Each server runs in a process of its own and the load generator (autocannon) in',
     'another. Scenarios are interleaved round by round so that drift affects all of them alike.',
+    '',
+    'Tracing overhead: ce-otel and ee-otel against ce and ee-key measure what a registered SDK costs. With the',
+    'API only (no SDK, the default) the spans are no-ops; what the instrumentation points still cost is measured',
+    'in process: one governed call\'s instrumentation minus the same awaited steps without it, set against the',
+    'time of one ce request at 16 connections.',
     '',
   );
   lines.push('## Machine', '');
@@ -276,8 +322,9 @@ export function renderMarkdown(results: BenchResults, notes: string): string {
   const store = results.auditStore;
   if (store.available) {
     lines.push(
-      `Over ${fmt(store.rows)} generated audit rows (one \`INSERT … SELECT generate_series\`, ${fmt(store.insertSeconds)} s):`,
+      `Over ${fmt(store.rows)} generated audit rows (chained as the audit sink chains them, inserted in batches, ${fmt(store.insertSeconds)} s):`,
       '',
+      `- whole hash chain verified through the admin API (\`GET /api/v1/mcp/audit/verify\`): ${fmt(store.verify.rows)} rows in **${store.verify.seconds} s** (${store.verify.ok ? 'verifies' : 'DOES NOT VERIFY'}; target < 30 s for 1M rows)`,
       `- audit query by agent and time range through the admin API: p50 ${store.query.p50Ms} ms, p95 **${store.query.p95Ms} ms** (${store.query.samples} queries, ${store.query.rowsPerPage} rows per page)`,
       `- streamed export (${store.export.format}): ${fmt(store.export.rows)} rows in ${store.export.seconds} s = **${fmt(store.export.rowsPerSecond)} rows/s**; peak RSS of the exporting server process during the export **${store.export.peakRssMb} MB** (${store.export.rssBeforeMb} MB before it; lifetime peak including start-up ${store.export.lifetimeMaxRssMb} MB)`,
       '',

@@ -24,6 +24,17 @@ export const sdkScenario: ScenarioModule = {
   },
 };
 
+/** Gatehouse Community Edition with the OpenTelemetry SDK registered and an exporter that drops spans. */
+export const ceOtelScenario: ScenarioModule = {
+  names: ['ce-otel'],
+  unavailable: async () => undefined,
+  async start(databases, options) {
+    const server = await startServer({ kind: 'ce', database: await databases.create('ce_otel'), createKey: true, tracing: true }, options);
+    const headers = { ...MCP_HEADERS, authorization: `Bearer ${server.credentials.apiKey}` };
+    return { scenarios: [{ name: 'ce-otel', url: server.url, headers, server }], stop: async () => void (await server.stop()) };
+  },
+};
+
 /** Gatehouse Community Edition with a tenant API key. */
 export const ceScenario: ScenarioModule = {
   names: ['ce'],

@@ -6,6 +6,11 @@ import { PROTOCOL_VERSION } from '../harness/protocol.js';
 import { loadEnterprise } from './enterprise-availability.js';
 import type { ScenarioModule } from './scenario.js';
 
+async function enterpriseUnavailable(): Promise<string | undefined> {
+  const loaded = await loadEnterprise();
+  return 'reason' in loaded ? loaded.reason : undefined;
+}
+
 /** A local identity provider: an ES256 key pair whose public half is served as a JWKS on 127.0.0.1. */
 async function localIdp(): Promise<{ issuer: string; jwksUrl: string; sign(claims: { sub: string; aud: string }): Promise<string>; close(): Promise<void> }> {
   const { publicKey, privateKey } = await generateKeyPair('ES256', { extractable: true });
@@ -37,18 +42,46 @@ async function localIdp(): Promise<{ issuer: string; jwksUrl: string; sign(claim
   };
 }
 
+/** Gatehouse Enterprise with an agent's API key, the OpenTelemetry SDK registered and an exporter that drops spans. */
+export const enterpriseOtelScenario: ScenarioModule = {
+  names: ['ee-otel'],
+  unavailable: enterpriseUnavailable,
+  async start(databases, options) {
+    const idp = await localIdp();
+    try {
+      const database = await databases.create('ee_otel');
+      const server = await startServer({ kind: 'ee', database, setup: true, issuer: idp.issuer, jwksUrl: idp.jwksUrl, tracing: true }, options);
+      const headers = { 'mcp-protocol-version': PROTOCOL_VERSION, authorization: `Bearer ${server.credentials.agentKey!}` };
+      return {
+        scenarios: [{ name: 'ee-otel', url: server.url, headers, server }],
+        async stop() {
+          try {
+            await server.stop();
+          } finally {
+            await idp.close();
+          }
+          // The audit completeness check is made on ee-key and ee-jwt.
+          return undefined;
+        },
+      };
+    } catch (error) {
+      await idp.close();
+      throw error;
+    }
+  },
+};
+
 /** Gatehouse Enterprise: an agent's API key and an agent's IdP JWT, with RBAC and audit. */
 export const enterpriseScenarios: ScenarioModule = {
-  names: ['ee-key', 'ee-jwt'],
-  async unavailable() {
-    const loaded = await loadEnterprise();
-    return 'reason' in loaded ? loaded.reason : undefined;
-  },
+  names: ['ee-key', 'ee-jwt', 'ee-durable'],
+  unavailable: enterpriseUnavailable,
   async start(databases, options) {
     const idp = await localIdp();
     try {
       const database = await databases.create('ee');
       const server = await startServer({ kind: 'ee', database, setup: true, issuer: idp.issuer, jwksUrl: idp.jwksUrl }, options);
+      const durableDatabase = await databases.create('ee_durable');
+      const durable = await startServer({ kind: 'ee', database: durableDatabase, setup: true, issuer: idp.issuer, jwksUrl: idp.jwksUrl, durable: true }, options);
       const { agentKey, subject, audience, tenant } = server.credentials;
       const token = await idp.sign({ sub: subject!, aud: audience! });
       const headers = (credential: string) => ({ 'mcp-protocol-version': PROTOCOL_VERSION, authorization: `Bearer ${credential}` });
@@ -56,18 +89,24 @@ export const enterpriseScenarios: ScenarioModule = {
         scenarios: [
           { name: 'ee-key', url: server.url, headers: headers(agentKey!), server },
           { name: 'ee-jwt', url: server.url, headers: headers(token), server },
+          { name: 'ee-durable', url: durable.url, headers: headers(durable.credentials.agentKey!), server: durable },
         ],
         async stop() {
           try {
-            const { toolCalls } = await server.stop();
-            const knex = await databases.open(database);
-            try {
-              const [row] = (await knex('mcp_agent_audit').where({ tenant, action: 'tools/call' }).count({ n: '*' })) as { n: string | number }[];
-              const auditRows = Number(row!.n);
-              return { toolCalls, auditRows, difference: auditRows - toolCalls };
-            } finally {
-              await knex.destroy();
+            // One outcome row per executed call (intents of durable calls are counted apart).
+            let toolCalls = 0;
+            let auditRows = 0;
+            for (const [handle, db] of [[server, database], [durable, durableDatabase]] as const) {
+              toolCalls += (await handle.stop()).toolCalls;
+              const knex = await databases.open(db);
+              try {
+                const [row] = (await knex('mcp_agent_audit').where({ tenant, action: 'tools/call' }).whereNot({ outcome: 'intent' }).count({ n: '*' })) as { n: string | number }[];
+                auditRows += Number(row!.n);
+              } finally {
+                await knex.destroy();
+              }
             }
+            return { toolCalls, auditRows, difference: auditRows - toolCalls };
           } finally {
             await idp.close();
           }

@@ -4,6 +4,7 @@ import { BENCH_PERMISSION } from '../harness/protocol.js';
 import { loadEnterprise } from '../scenarios/enterprise-availability.js';
 import { benchPlugin, engineDatabase } from './bench-plugin.js';
 import { runServer, serverConfig } from './child.js';
+import { startTracing } from './tracing.js';
 
 /**
  * Gatehouse Enterprise: agents authenticated by an API key or by an IdP token, RBAC, audit.
@@ -15,6 +16,7 @@ export const EE_TENANT = 'bench-ee';
 const AGENT_SUBJECT = 'bench-agent';
 
 runServer(async () => {
+  const tracing = config.tracing ? startTracing() : undefined;
   const loaded = await loadEnterprise();
   if ('reason' in loaded) throw new Error(loaded.reason);
   const ee = loaded.module;
@@ -23,7 +25,7 @@ runServer(async () => {
   const adminAuthenticator = async (req: RouteRequest) =>
     req.header('x-bench-admin') === adminSecret ? { tenant: EE_TENANT, label: 'bench admin' } : undefined;
   const engine = await createEngine({
-    plugins: [ee.enterpriseEdition({ adminAuthenticator }) as PluginDefinition, benchPlugin()],
+    plugins: [ee.enterpriseEdition({ adminAuthenticator }) as PluginDefinition, benchPlugin({ durable: config.durable === true })],
     database: engineDatabase(config.database),
     logLevel: 'warn',
   });
@@ -53,7 +55,10 @@ runServer(async () => {
       if (!key) throw new Error('could not issue the agent key');
       Object.assign(credentials, { agentId: agent.id, agentKey: key.secret, subject: AGENT_SUBJECT, audience: idp.audience });
     }
-    return { url: mcpUrl, credentials, close: () => engine.close() };
+    return { url: mcpUrl, credentials, close: async () => {
+      await engine.close();
+      await tracing?.shutdown();
+    } };
   } catch (error) {
     await engine.close();
     throw error;

@@ -118,7 +118,7 @@ export class GovernedCall {
 
   /** Ask the policy without recording (listing, completion). */
   decide(request: PolicyRequest): Promise<PolicyDecision> {
-    return this.telemetry.span('gatehouse.policy', this.call.observation, () => this.policy.decide(this.call.principal, request));
+    return Promise.resolve(this.telemetry.span('gatehouse.policy', this.call.observation, () => this.policy.decide(this.call.principal, request)));
   }
 
   /**

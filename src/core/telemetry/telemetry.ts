@@ -217,18 +217,23 @@ export class Telemetry {
 
   /**
    * Run `work` in a child span of the request (or of the active span, outside a request). The
-   * span is active while `work` runs, so code below can add attributes or spans of its own.
+   * span is active while `work` runs, so code below can add attributes or spans of its own. When
+   * nothing records (no SDK, or not sampled) `work` runs as it is, at no cost beyond the span
+   * object; the result is then whatever `work` returns, so always `await` it.
    */
-  async span<T>(name: string, observation: RequestObservation | undefined, work: (span: Span) => Promise<T> | T, attributes?: Attributes): Promise<T> {
+  span<R>(name: string, observation: RequestObservation | undefined, work: (span: Span) => R, attributes?: Attributes): R | Promise<Awaited<R>> {
     const parent = observation?.context ?? otelContext.active();
     const span = this.tracer.startSpan(name, attributes ? { attributes } : undefined, parent);
+    if (!span.isRecording()) return work(span);
+    return this.recorded(span, parent, work);
+  }
+
+  private async recorded<R>(span: Span, parent: Context, work: (span: Span) => R): Promise<Awaited<R>> {
     try {
       return await otelContext.with(trace.setSpan(parent, span), work, undefined, span);
     } catch (error) {
-      if (span.isRecording()) {
-        span.setAttribute('error.type', (error as Error)?.name ?? 'Error');
-        span.setStatus({ code: SpanStatusCode.ERROR });
-      }
+      span.setAttribute('error.type', (error as Error)?.name ?? 'Error');
+      span.setStatus({ code: SpanStatusCode.ERROR });
       throw error;
     } finally {
       span.end();

@@ -6,7 +6,9 @@ import { PrometheusServer, skipWithoutPrometheus, type Sample } from '../../supp
 import { governanceEngine, type GovernanceTestEngine } from './support.js';
 
 const METRICS_TOKEN = randomBytes(24).toString('hex');
+/** The load lasts at least this long, and until Prometheus has scraped it three times (at most 30 s). */
 const LOAD_MS = 4000;
+const MAX_LOAD_MS = 30_000;
 
 interface Caller {
   readonly key: string;
@@ -68,9 +70,18 @@ describe('metrics: a real Prometheus scrapes a live Enterprise engine under load
     await prometheus.until('up{job="gatehouse"}', (samples) => samples.length === 1 && samples[0]!.value === 1, 30_000);
 
     // A short, bounded load: allowed and denied tool calls, lists and refused credentials.
-    const stopAt = Date.now() + LOAD_MS;
+    const scrapes = async (): Promise<number> => (await prometheus!.query('count_over_time(up{job="gatehouse"}[5m])'))[0]?.value ?? 0;
+    const before = await scrapes();
+    let stopped = false;
+    const started = Date.now();
+    const stopper = (async () => {
+      while (Date.now() - started < MAX_LOAD_MS && (Date.now() - started < LOAD_MS || (await scrapes()) < before + 3)) {
+        await new Promise((resolve) => setTimeout(resolve, 250));
+      }
+      stopped = true;
+    })();
     const worker = async (caller: Caller, every: number): Promise<void> => {
-      for (let i = 0; Date.now() < stopAt && i < 2000; i++) {
+      for (let i = 0; !stopped && i < 20_000; i++) {
         if (i % every !== 0) {
           await new Promise((resolve) => setTimeout(resolve, 5));
           continue;
@@ -91,13 +102,13 @@ describe('metrics: a real Prometheus scrapes a live Enterprise engine under load
       }
     };
     const intruder = async (): Promise<void> => {
-      while (Date.now() < stopAt && refused < 200) {
+      while (!stopped && refused < 2000) {
         expect((await call(t, 'gh_not-a-real-key', 'tools/list')).status).to.equal(401);
         refused++;
         await new Promise((resolve) => setTimeout(resolve, 20));
       }
     };
-    await Promise.all([worker(busy, 1), worker(busy, 1), worker(quiet, 4), intruder()]);
+    await Promise.all([worker(busy, 1), worker(busy, 1), worker(quiet, 4), intruder(), stopper]);
   });
 
   after(async () => {
