@@ -37,7 +37,9 @@ try {
   const client = await idp.registerClient('ticket-bot');
   await admin('POST', '/api/v1/mcp/agents', { name: 'Ticket bot', idpId: corporate.id, subject: client.clientId, roleIds: [reader.id] });
   const nightly = await admin('POST', '/api/v1/mcp/agents', { name: 'Nightly report', roleIds: [reader.id] });
-  await admin('POST', `/api/v1/mcp/agents/${nightly.id}/keys`, { name: 'report runner' });
+  await admin('POST', `/api/v1/mcp/agents/${nightly.id}/keys`, { name: 'report runner', expiresAt: new Date(Date.now() + 9 * 86_400_000).toISOString() });
+  await admin('POST', '/api/v1/mcp/agents', { name: 'Staff helper', idpId: staff.id, subject: 'staff-helper', roleIds: [reader.id], contact: 'IT operations' });
+  await admin('POST', '/api/v1/mcp/agents', { name: 'New intake bot', contact: 'Ana Souza' });
 
   const authProvider = new ClientCredentialsProvider({ clientId: client.clientId, clientSecret: client.clientSecret, expectedIssuer: idp.issuer });
   const agent = new Client({ name: 'ticket-bot', version: '1.0.0' });
@@ -48,44 +50,81 @@ try {
   await agent.close();
   await t.engine.resolve<AuditSink>(AuditSink).flush();
 
-  const { page, context } = await openPage(browser, { width: 1280, height: 800 });
-  const shot = (name: string, fullPage = false) => page.screenshot({ path: join(out, `admin-${name}.png`), fullPage });
+  /**
+   * One set per width: 1280 px (`admin-<page>.png`) and, for the pages used from a phone,
+   * 390 px (`admin-<page>-390.png`).
+   */
+  const capture = async (width: number, agentName: string) => {
+    const phone = width < 600;
+    const { page, context } = await openPage(browser, { width, height: phone ? 844 : 800 });
+    const shot = async (name: string, fullPage = false, onPhone = true) => {
+      if (phone && !onPhone) return;
+      await page.screenshot({ path: join(out, `admin-${name}${phone ? `-${width}` : ''}.png`), fullPage });
+    };
 
-  await page.goto(t.adminUrl);
-  await page.getByLabel('Admin API key').waitFor();
-  await shot('sign-in');
+    await page.goto(t.adminUrl);
+    await page.getByLabel('Admin API key').waitFor();
+    await shot('sign-in');
 
-  await signIn(page, t.adminUrl, t.adminKey);
-  await goTo(page, 'Identity providers');
-  const row = page.locator('tr[data-idp="Corporate IdP"]');
-  await row.getByRole('button', { name: 'Test' }).click();
-  await row.locator('.test-result').waitFor();
-  await shot('idps');
+    await signIn(page, t.adminUrl, t.adminKey);
 
-  await page.getByRole('button', { name: 'Add identity provider' }).click();
-  await page.getByLabel('Microsoft Entra ID').check();
-  await shot('idp-add');
+    // The onboarding flow, from choosing the provider to the agent's first call.
+    const bot = await idp.registerClient(agentName);
+    await goTo(page, 'Onboard an agent');
+    await page.getByLabel('Corporate IdP').check();
+    const form = page.getByRole('form', { name: 'Onboard an agent' });
+    await form.getByLabel('Name', { exact: true }).fill(agentName);
+    await form.getByLabel('Client id').fill(bot.clientId);
+    await form.getByLabel('Owner / contact (optional)').fill('Service desk team');
+    await form.getByLabel('ticket reader').check();
+    await shot('onboard', true, false);
+    await form.getByRole('button', { name: 'Create the agent' }).click();
+    await page.locator('.first-call[data-state="waiting"]').waitFor();
+    await shot('onboard-waiting', true, false);
+    const botAuth = new ClientCredentialsProvider({ clientId: bot.clientId, clientSecret: bot.clientSecret, expectedIssuer: idp.issuer });
+    const botClient = new Client({ name: agentName, version: '1.0.0' });
+    await botClient.connect(new StreamableHTTPClientTransport(new URL(t.engine.mcpUrl(t.tenant)), { authProvider: botAuth }));
+    await page.locator('.first-call[data-state="done"]').waitFor({ timeout: 15_000 });
+    await botClient.close();
+    await shot('onboard-done', true);
 
-  await goTo(page, 'Agents');
-  await page.locator('td.agent-name', { hasText: 'Ticket bot' }).waitFor();
-  await shot('agents');
+    await goTo(page, 'Identity providers');
+    const row = page.locator('tr[data-idp="Corporate IdP"]');
+    await row.getByRole('button', { name: 'Test' }).click();
+    await row.locator('.test-result').waitFor();
+    await shot('idps', false, false);
 
-  await goTo(page, 'Roles');
-  await page.locator('tr[data-role="ticket admin"]').waitFor();
-  await page.getByRole('button', { name: 'Create role' }).click();
-  await shot('roles');
+    await page.getByRole('button', { name: 'Add identity provider' }).click();
+    await page.getByLabel('Microsoft Entra ID').check();
+    await page.getByLabel('Directory (tenant) ID').fill('common');
+    await page.getByRole('button', { name: 'Add provider' }).click();
+    await page.locator('.field-error[data-field="directoryId"]').waitFor();
+    await shot('idp-add', false, false);
 
-  await goTo(page, 'Audit');
-  const denied = page.getByRole('table', { name: 'Audit events' }).locator('tbody tr', { hasText: 'tickets.close' });
-  await denied.getByRole('button').click();
-  await page.getByRole('complementary', { name: 'Audit event' }).waitFor();
-  await shot('audit', true);
+    await goTo(page, 'Agents');
+    await page.locator('td.agent-name', { hasText: 'Ticket bot' }).waitFor();
+    await shot('agents', phone);
 
-  await goTo(page, 'Access check');
-  await page.getByLabel('Agent').selectOption({ label: 'Ticket bot' });
-  await page.getByRole('table', { name: 'Tool access' }).waitFor();
-  await shot('access-check');
-  await context.close();
+    await goTo(page, 'Roles');
+    await page.locator('tr[data-role="ticket admin"]').waitFor();
+    await page.getByRole('button', { name: 'Create role' }).click();
+    await shot('roles', false, false);
+
+    await goTo(page, 'Audit');
+    const denied = page.getByRole('table', { name: 'Audit events' }).locator('tbody tr', { hasText: 'tickets.close' });
+    await denied.getByRole('button').click();
+    await page.getByRole('complementary', { name: 'Audit event' }).waitFor();
+    await shot('audit', true);
+
+    await goTo(page, 'Access check');
+    await page.getByLabel('Agent').selectOption({ label: 'Ticket bot' });
+    await page.getByRole('table', { name: 'Tool access' }).waitFor();
+    await shot('access-check', phone);
+    await context.close();
+  };
+
+  await capture(1280, 'Billing bot');
+  await capture(390, 'Billing bot (phone)');
   console.log(`screenshots written to ${out}`);
 } finally {
   await browser.close();

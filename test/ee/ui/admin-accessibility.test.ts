@@ -67,6 +67,7 @@ describe('EE admin UI: accessibility (axe-core) and keyboard use', function () {
 
   for (const viewport of [
     { width: 1280, height: 900 },
+    { width: 800, height: 900 },
     { width: 390, height: 844 },
   ]) {
     it(`has no serious or critical violation on any page at ${viewport.width} px`, async () => {
@@ -100,6 +101,8 @@ describe('EE admin UI: accessibility (axe-core) and keyboard use', function () {
         await goTo(page, 'Roles');
         await page.getByRole('button', { name: 'Create role' }).click();
         await check('roles with the form open');
+        await goTo(page, 'Approvals');
+        await check('approvals');
         await goTo(page, 'Audit');
         await page.getByRole('table', { name: 'Audit events' }).locator('tbody tr').first().getByRole('button').click();
         await page.getByRole('complementary', { name: 'Audit event' }).waitFor();

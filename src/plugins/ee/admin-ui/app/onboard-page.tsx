@@ -78,7 +78,7 @@ function Done({ agent, idp, apiKey }: { agent: Agent; idp: Idp | undefined; apiK
       <Handover label="MCP URL" id="mcp-url" value={mcpUrl} />
       {kit.tokenRequest ? <Handover label="Token request" id="token-request" value={kit.tokenRequest} /> : null}
       <p class="help">{kit.audienceNote}</p>
-      {apiKey ? <p class="help">The key is shown only here, once: copy the command now.</p> : null}
+      {apiKey ? <p class="help">The key is shown only here, once: copy the command now.</p> : <p class="help">The token request and the connector read the agent’s client secret from the environment variable GATEHOUSE_CLIENT_SECRET; it never goes on a command line.</p>}
       {kit.connector ? <Handover label="Connector command" id="connector" value={kit.connector} /> : <p class="help">The connector obtains client-credentials tokens only: run the agent with the token above as its bearer token.</p>}
       <FirstCall agent={agent} />
     </section>

@@ -33,7 +33,7 @@ export function operatorKit(idp: Idp | undefined, clientId: string, mcpUrl: stri
       return {
         tokenRequest: lines(`curl -s ${endpoint}`, '-d grant_type=client_credentials', `-d client_id=${q(clientId)}`, `--data-urlencode client_secret=${SECRET}`, `--data-urlencode scope=${q(scope)}`),
         audienceNote: `Entra issues the token for the API's Application ID URI (${audience}) through scope=…/.default; it refuses the resource parameter.`,
-        connector: lines(`GATEHOUSE_CLIENT_SECRET=… ${CONNECTOR} --url ${q(mcpUrl)}`, `--token-endpoint ${endpoint}`, `--client-id ${q(clientId)}`, `--scope ${q(scope)}`, '--no-resource'),
+        connector: lines(`${CONNECTOR} --url ${q(mcpUrl)}`, `--token-endpoint ${endpoint}`, `--client-id ${q(clientId)}`, `--scope ${q(scope)}`, '--no-resource'),
       };
     }
     case 'keycloak': {
@@ -41,7 +41,7 @@ export function operatorKit(idp: Idp | undefined, clientId: string, mcpUrl: stri
       return {
         tokenRequest: lines(`curl -s ${endpoint}`, '-d grant_type=client_credentials', `-d client_id=${q(clientId)}`, `--data-urlencode client_secret=${SECRET}`),
         audienceNote: `Keycloak puts ${audience} in the token's aud through an Audience mapper on a client scope of this client (see the Keycloak section of the Enterprise guide).`,
-        connector: lines(`GATEHOUSE_CLIENT_SECRET=… ${CONNECTOR} --url ${q(mcpUrl)}`, `--issuer ${q(idp.issuer)}`, `--client-id ${q(clientId)}`),
+        connector: lines(`${CONNECTOR} --url ${q(mcpUrl)}`, `--issuer ${q(idp.issuer)}`, `--client-id ${q(clientId)}`),
       };
     }
     case 'google':
@@ -61,7 +61,7 @@ export function operatorKit(idp: Idp | undefined, clientId: string, mcpUrl: stri
           lines('curl -s "$TOKEN_ENDPOINT"', `-u ${q(clientId)}:${SECRET}`, '-d grant_type=client_credentials', `--data-urlencode resource=${q(audience)}`),
         ].join('\n'),
         audienceNote: `The token must carry ${audience} in aud: the request names it as resource (RFC 8707); providers without resource indicators set it on the client.`,
-        connector: lines(`GATEHOUSE_CLIENT_SECRET=… ${CONNECTOR} --url ${q(mcpUrl)}`, `--issuer ${q(idp.issuer)}`, `--client-id ${q(clientId)}`, ...resource),
+        connector: lines(`${CONNECTOR} --url ${q(mcpUrl)}`, `--issuer ${q(idp.issuer)}`, `--client-id ${q(clientId)}`, ...resource),
       };
     }
   }
