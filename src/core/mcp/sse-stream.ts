@@ -27,6 +27,15 @@ export class SseStream implements OutboundChannel {
     this.enqueue(`event: message\ndata: ${JSON.stringify(message)}\n\n`);
   }
 
+  /**
+   * Send an event with an id the client can resume after (`Last-Event-ID`). An empty `data` is a
+   * priming event; `retryMs` tells the client how soon to reconnect when the stream ends early.
+   */
+  sendEvent(id: string, data: string, retryMs?: number): void {
+    const retry = retryMs === undefined ? '' : `retry: ${retryMs}\n`;
+    this.enqueue(data === '' ? `id: ${id}\n${retry}data: \n\n` : `id: ${id}\n${retry}event: message\ndata: ${data}\n\n`);
+  }
+
   close(): void {
     if (this.ended) return;
     this.ended = true;
