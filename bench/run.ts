@@ -43,7 +43,7 @@ const log = (message: string): void => void process.stderr.write(`[bench +${Math
 
 const MODULES: readonly ScenarioModule[] = [limitScenario, sdkScenario, ceScenario, ceOtelScenario, enterpriseScenarios, enterpriseOtelScenario];
 const ENTERPRISE: readonly ScenarioModule[] = [enterpriseScenarios, enterpriseOtelScenario];
-const GATEHOUSE: readonly ScenarioName[] = ['ce', 'ee-key', 'ee-jwt'];
+const GATEHOUSE: readonly ScenarioName[] = ['ce', 'ee-key', 'ee-jwt', 'ee-durable'];
 
 async function main(): Promise<number> {
   const began = performance.now();

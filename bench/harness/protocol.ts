@@ -42,6 +42,8 @@ export type ServerConfig =
       /** The JWKS URL of the local IdP (the runner serves it). */
       readonly jwksUrl?: string;
       readonly issuer?: string;
+      /** The benchmark tool declares `durability: 'before'` (its audit intent is committed before it runs). */
+      readonly durable?: boolean;
       /** Register the OpenTelemetry SDK with an exporter that drops every span. */
       readonly tracing?: boolean;
     };

@@ -66,8 +66,8 @@ export interface BenchResults {
   readonly runSeconds: number;
 }
 
-const ORDER: readonly ScenarioName[] = ['limit', 'sdk', 'ce', 'ce-otel', 'ee-key', 'ee-jwt', 'ee-otel'];
-const GATEHOUSE: readonly ScenarioName[] = ['ce', 'ee-key', 'ee-jwt'];
+const ORDER: readonly ScenarioName[] = ['limit', 'sdk', 'ce', 'ce-otel', 'ee-key', 'ee-jwt', 'ee-otel', 'ee-durable'];
+const GATEHOUSE: readonly ScenarioName[] = ['ce', 'ee-key', 'ee-jwt', 'ee-durable'];
 /** Every scenario served by Gatehouse, with or without tracing. */
 const GOVERNED: readonly ScenarioName[] = [...GATEHOUSE, 'ce-otel', 'ee-otel'];
 
@@ -134,6 +134,16 @@ export function evaluateTargets(rows: readonly LoadRow[], audit: AuditCheck | un
     value: ce?.toLimit != null ? `${Math.round(ce.toLimit * 100)}%` : 'not measured',
     met: ce?.toLimit != null ? ce.toLimit >= 0.3 : null,
     profile: 'ce',
+  });
+  const durable = at16('ee-durable');
+  const keyed = at16('ee-key');
+  const durableShare = durable && keyed && keyed.requestsPerSecond > 0 ? durable.requestsPerSecond / keyed.requestsPerSecond : undefined;
+  targets.push({
+    id: 'ee-durable-vs-ee-key',
+    description: 'ee-durable ≥ 60% of ee-key at 16 connections',
+    value: durableShare !== undefined ? `${Math.round(durableShare * 100)}%` : 'not measured',
+    met: durableShare !== undefined ? durableShare >= 0.6 : null,
+    profile: 'ee-durable',
   });
   const jwt = at16('ee-jwt');
   targets.push({
@@ -269,6 +279,7 @@ export function renderMarkdown(results: BenchResults, notes: string): string {
     '| ce | Gatehouse Community Edition: tenant API key, allow-all policy, no-op audit |',
     '| ee-key | Gatehouse Enterprise: an agent\'s API key, RBAC, audit trail |',
     '| ee-jwt | Gatehouse Enterprise: an agent\'s IdP access token (ES256 JWT, local JWKS), RBAC, audit trail |',
+    '| ee-durable | as ee-key, with the tool declaring `durability: \'before\'`: each call\'s audit intent is committed (group commit) before the handler runs |',
     '| ce-otel | ce with the OpenTelemetry Node SDK registered (async context, W3C propagation, every span sampled, batched) and an exporter that drops the spans |',
     '| ee-otel | ee-key with the OpenTelemetry Node SDK registered in the same way |',
     '',
@@ -311,8 +322,9 @@ export function renderMarkdown(results: BenchResults, notes: string): string {
   const store = results.auditStore;
   if (store.available) {
     lines.push(
-      `Over ${fmt(store.rows)} generated audit rows (one \`INSERT … SELECT generate_series\`, ${fmt(store.insertSeconds)} s):`,
+      `Over ${fmt(store.rows)} generated audit rows (chained as the audit sink chains them, inserted in batches, ${fmt(store.insertSeconds)} s):`,
       '',
+      `- whole hash chain verified through the admin API (\`GET /api/v1/mcp/audit/verify\`): ${fmt(store.verify.rows)} rows in **${store.verify.seconds} s** (${store.verify.ok ? 'verifies' : 'DOES NOT VERIFY'}; target < 30 s for 1M rows)`,
       `- audit query by agent and time range through the admin API: p50 ${store.query.p50Ms} ms, p95 **${store.query.p95Ms} ms** (${store.query.samples} queries, ${store.query.rowsPerPage} rows per page)`,
       `- streamed export (${store.export.format}): ${fmt(store.export.rows)} rows in ${store.export.seconds} s = **${fmt(store.export.rowsPerSecond)} rows/s**; peak RSS of the exporting server process during the export **${store.export.peakRssMb} MB** (${store.export.rssBeforeMb} MB before it; lifetime peak including start-up ${store.export.lifetimeMaxRssMb} MB)`,
       '',

@@ -15,6 +15,8 @@ export type AuditStoreResult =
       readonly available: true;
       readonly rows: number;
       readonly insertSeconds: number;
+      /** The whole tenant chain verified through `GET /api/v1/mcp/audit/verify`. */
+      readonly verify: { readonly rows: number; readonly seconds: number; readonly ok: boolean };
       readonly query: { readonly samples: number; readonly rowsPerPage: number; readonly p50Ms: number; readonly p95Ms: number; readonly maxMs: number };
       readonly export: {
         readonly format: string;
@@ -54,9 +56,22 @@ async function exportAll(server: ServerHandle): Promise<number> {
   const { baseUrl, adminSecret } = server.credentials;
   const response = await fetch(`${baseUrl}/api/v1/mcp/audit/export?format=jsonl`, { headers: { 'x-bench-admin': adminSecret! } });
   if (response.status !== 200 || !response.body) throw new Error(`audit export answered ${response.status}: ${(await response.text()).slice(0, 300)}`);
+  // Count event lines only (the export also holds a header line and the tenant's checkpoints).
+  const EVENT = Buffer.from('{"type":"event"');
   let exported = 0;
+  let position = 0;
+  let matching = true;
   for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
-    for (const byte of chunk) if (byte === 10) exported++;
+    for (const byte of chunk) {
+      if (byte === 10) {
+        if (matching && position >= EVENT.length) exported++;
+        position = 0;
+        matching = true;
+        continue;
+      }
+      if (position < EVENT.length && byte !== EVENT[position]) matching = false;
+      position++;
+    }
   }
   return exported;
 }
@@ -115,20 +130,54 @@ async function measure(databases: BenchDatabases, rows: number, log: (message: s
   let insertSeconds: number;
   try {
     const started = performance.now();
-    await knex.raw(
-      `insert into mcp_agent_audit
-         (tenant, occurred_at, principal_kind, principal_id, principal_label, agent_id, issuer, subject, action, target,
-          decision, reason, outcome, arguments_digest, arguments, latency_ms, request_id, client_address)
-       select ?, to_timestamp(?::float8 / 1000.0) - (g * ?::float8) * interval '1 millisecond', 'agent', a.id::text, 'agent ' || (g % ?::int),
-              a.id, 'https://idp.example.com', 'agent-' || (g % ?::int), 'tools/call', 'tool.' || (g % 20),
-              case when g % 50 = 0 then 'denied' else 'allowed' end, null,
-              case when g % 50 = 0 then 'denied' else 'success' end, md5(g::text), jsonb_build_object('n', g),
-              (g % 97) / 10.0, md5('request-' || g), '127.0.0.1'
-       from generate_series(1, ?::int) as g
-       cross join lateral (select md5('bench-agent-' || (g % ?::int)) as h) as m
-       cross join lateral (select (substr(m.h, 1, 12) || '4' || substr(m.h, 14, 3) || '8' || substr(m.h, 18, 15))::uuid as id) as a`,
-      [tenant, base, spacingMs, AGENTS, AGENTS, rows, AGENTS],
-    );
+    // Rows oldest first, each chained the way the audit sink chains them (see docs/security.md).
+    const ee = loaded.module as unknown as { chainHash(prev: string, content: Record<string, unknown>): string; GENESIS_HASH: string };
+    const first = new Date(base - (rows - 1) * spacingMs);
+    for (let month = new Date(Date.UTC(first.getUTCFullYear(), first.getUTCMonth(), 1)); month.getTime() <= base; ) {
+      const next = new Date(Date.UTC(month.getUTCFullYear(), month.getUTCMonth() + 1, 1));
+      const name = `mcp_agent_audit_y${month.getUTCFullYear()}m${String(month.getUTCMonth() + 1).padStart(2, '0')}`;
+      await knex.raw(`create table if not exists ?? partition of mcp_agent_audit for values from ('${month.toISOString()}') to ('${next.toISOString()}')`, [name]);
+      month = next;
+    }
+    let prev = ee.GENESIS_HASH;
+    const BATCH = 2_000;
+    for (let from = 0; from < rows; from += BATCH) {
+      const batch: Record<string, unknown>[] = [];
+      for (let g = from + 1; g <= Math.min(rows, from + BATCH); g++) {
+        const agent = agentId(g % AGENTS);
+        const denied = g % 50 === 0;
+        const argumentsValue = { n: g };
+        const content: Record<string, unknown> = {
+          tenant,
+          seq: g,
+          event_id: agentId(1_000_000_000 + g),
+          occurred_at: new Date(Math.round(base - (rows - g) * spacingMs)).toISOString(),
+          principal_kind: 'agent',
+          principal_id: agent,
+          principal_label: `agent ${g % AGENTS}`,
+          agent_id: agent,
+          key_id: null,
+          issuer: 'https://idp.example.com',
+          subject: `agent-${g % AGENTS}`,
+          action: 'tools/call',
+          target: `tool.${g % 20}`,
+          decision: denied ? 'denied' : 'allowed',
+          reason: null,
+          outcome: denied ? 'denied' : 'success',
+          arguments_digest: createHash('md5').update(String(g)).digest('hex'),
+          arguments: argumentsValue,
+          latency_ms: (g % 97) / 10,
+          request_id: createHash('md5').update(`request-${g}`).digest('hex'),
+          client_address: '127.0.0.1',
+          details: null,
+        };
+        const hash = ee.chainHash(prev, content);
+        batch.push({ ...content, occurred_at: new Date(content.occurred_at as string), arguments: JSON.stringify(argumentsValue), prev_hash: prev, hash });
+        prev = hash;
+      }
+      await knex('mcp_agent_audit').insert(batch);
+    }
+    await knex('mcp_audit_chain_heads').insert({ tenant, seq: rows, hash: prev }).onConflict('tenant').merge();
     await knex.raw('analyze mcp_agent_audit');
     insertSeconds = Math.round((performance.now() - started) / 100) / 10;
   } finally {
@@ -156,6 +205,13 @@ async function measure(databases: BenchDatabases, rows: number, log: (message: s
     }
     timings.sort((a, b) => a - b);
 
+    log('audit store: verify the whole hash chain');
+    const verifyStarted = performance.now();
+    const verifyResponse = await fetch(`${baseUrl}/api/v1/mcp/audit/verify`, { headers });
+    const verified = (await verifyResponse.json()) as { data?: { ok: boolean; rows: number } };
+    const verifySeconds = Math.round((performance.now() - verifyStarted) / 10) / 100;
+    if (verifyResponse.status !== 200 || !verified.data) throw new Error(`audit verify answered ${verifyResponse.status}: ${JSON.stringify(verified).slice(0, 300)}`);
+
     log('audit store: streamed export (JSON Lines)');
     const before = await server.stats();
     let peakRss = before.rssBytes;
@@ -178,6 +234,7 @@ async function measure(databases: BenchDatabases, rows: number, log: (message: s
       available: true,
       rows,
       insertSeconds,
+      verify: { rows: verified.data.rows, seconds: verifySeconds, ok: verified.data.ok },
       query: { samples, rowsPerPage: PAGE, p50Ms: percentile(timings, 50), p95Ms: percentile(timings, 95), maxMs: percentile(timings, 100) },
       export: {
         format: 'jsonl',

@@ -73,13 +73,15 @@ export const enterpriseOtelScenario: ScenarioModule = {
 
 /** Gatehouse Enterprise: an agent's API key and an agent's IdP JWT, with RBAC and audit. */
 export const enterpriseScenarios: ScenarioModule = {
-  names: ['ee-key', 'ee-jwt'],
+  names: ['ee-key', 'ee-jwt', 'ee-durable'],
   unavailable: enterpriseUnavailable,
   async start(databases, options) {
     const idp = await localIdp();
     try {
       const database = await databases.create('ee');
       const server = await startServer({ kind: 'ee', database, setup: true, issuer: idp.issuer, jwksUrl: idp.jwksUrl }, options);
+      const durableDatabase = await databases.create('ee_durable');
+      const durable = await startServer({ kind: 'ee', database: durableDatabase, setup: true, issuer: idp.issuer, jwksUrl: idp.jwksUrl, durable: true }, options);
       const { agentKey, subject, audience, tenant } = server.credentials;
       const token = await idp.sign({ sub: subject!, aud: audience! });
       const headers = (credential: string) => ({ 'mcp-protocol-version': PROTOCOL_VERSION, authorization: `Bearer ${credential}` });
@@ -87,18 +89,24 @@ export const enterpriseScenarios: ScenarioModule = {
         scenarios: [
           { name: 'ee-key', url: server.url, headers: headers(agentKey!), server },
           { name: 'ee-jwt', url: server.url, headers: headers(token), server },
+          { name: 'ee-durable', url: durable.url, headers: headers(durable.credentials.agentKey!), server: durable },
         ],
         async stop() {
           try {
-            const { toolCalls } = await server.stop();
-            const knex = await databases.open(database);
-            try {
-              const [row] = (await knex('mcp_agent_audit').where({ tenant, action: 'tools/call' }).count({ n: '*' })) as { n: string | number }[];
-              const auditRows = Number(row!.n);
-              return { toolCalls, auditRows, difference: auditRows - toolCalls };
-            } finally {
-              await knex.destroy();
+            // One outcome row per executed call (intents of durable calls are counted apart).
+            let toolCalls = 0;
+            let auditRows = 0;
+            for (const [handle, db] of [[server, database], [durable, durableDatabase]] as const) {
+              toolCalls += (await handle.stop()).toolCalls;
+              const knex = await databases.open(db);
+              try {
+                const [row] = (await knex('mcp_agent_audit').where({ tenant, action: 'tools/call' }).whereNot({ outcome: 'intent' }).count({ n: '*' })) as { n: string | number }[];
+                auditRows += Number(row!.n);
+              } finally {
+                await knex.destroy();
+              }
             }
+            return { toolCalls, auditRows, difference: auditRows - toolCalls };
           } finally {
             await idp.close();
           }

@@ -15,8 +15,11 @@ export const benchEcho = defineTool({
   },
 });
 
-export function benchPlugin(): PluginDefinition {
-  return definePlugin({ id: 'bench', tools: [benchEcho] });
+/** The plugin; with `durable`, the tool's audit intent is committed before each call runs. */
+export function benchPlugin(options: { durable?: boolean } = {}): PluginDefinition {
+  if (!options.durable) return definePlugin({ id: 'bench', tools: [benchEcho] });
+  const { kind: _kind, inputJsonSchema: _in, outputJsonSchema: _out, ...spec } = benchEcho;
+  return definePlugin({ id: 'bench', tools: [defineTool({ ...spec, durability: 'before' })] });
 }
 
 export function engineDatabase(database: BenchDatabase): DatabaseOptions {

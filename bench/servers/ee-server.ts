@@ -25,7 +25,7 @@ runServer(async () => {
   const adminAuthenticator = async (req: RouteRequest) =>
     req.header('x-bench-admin') === adminSecret ? { tenant: EE_TENANT, label: 'bench admin' } : undefined;
   const engine = await createEngine({
-    plugins: [ee.enterpriseEdition({ adminAuthenticator }) as PluginDefinition, benchPlugin()],
+    plugins: [ee.enterpriseEdition({ adminAuthenticator }) as PluginDefinition, benchPlugin({ durable: config.durable === true })],
     database: engineDatabase(config.database),
     logLevel: 'warn',
   });

@@ -22,8 +22,16 @@ function embeddedEnv(): NodeJS.ProcessEnv {
 
 const gatehouse = (args: string[]) => runCommand(process.execPath, [...CLI, ...args], { cwd: root, env: embeddedEnv() });
 
+/** Which tables the data directory's embedded database has (DATABASE_URL would send openDatabase to PostgreSQL instead). */
 async function tables(dataDir: string, names: string[]): Promise<Record<string, boolean>> {
-  const db = await openDatabase({ dataDir });
+  const url = process.env.DATABASE_URL;
+  delete process.env.DATABASE_URL;
+  let db;
+  try {
+    db = await openDatabase({ dataDir });
+  } finally {
+    if (url !== undefined) process.env.DATABASE_URL = url;
+  }
   try {
     return Object.fromEntries(await Promise.all(names.map(async (name) => [name, await db.knex.schema.hasTable(name)] as const)));
   } finally {

@@ -37,7 +37,25 @@ const pause = (ms: number, signal: AbortSignal): Promise<void> =>
 
 const noArgs = z.object({});
 
+const address = z.object({ street: z.string(), city: z.string() }).strict().meta({ id: 'address' });
+
 const tools = [
+  defineTool({
+    name: 'json_schema_2020_12_tool',
+    description: 'Takes a name and an address; its input schema uses $defs and forbids other properties.',
+    input: z.object({ name: z.string(), address }).strict(),
+    handler: ({ name, address: where }) => `${name} lives in ${where.city}.`,
+  }),
+  defineTool({
+    name: 'test_reconnection',
+    description: 'Closes its response stream mid-call; the client reconnects with Last-Event-ID and receives the result.',
+    input: noArgs,
+    async handler(_args, ctx) {
+      ctx.closeStream();
+      await pause(300, ctx.signal);
+      return 'Reconnected and received the result.';
+    },
+  }),
   defineTool({
     name: 'test_simple_text',
     description: 'Returns a simple text response.',

@@ -75,12 +75,24 @@ async function startProxy(): Promise<{ url: string; target(port: number, authori
   };
 }
 
-function runSuite(url: string): Promise<number> {
+/**
+ * Scenarios the suite still lists as pending, which this engine passes: run one by one after the
+ * active suite, so a regression in them fails the run too.
+ */
+const PENDING_SCENARIOS_RUN = ['server-sse-polling', 'json-schema-2020-12'];
+
+function runSuiteOnce(args: string[]): Promise<number> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [SUITE, 'server', '--url', url, '--expected-failures', BASELINE], { stdio: 'inherit' });
+    const child = spawn(process.execPath, [SUITE, 'server', ...args], { stdio: 'inherit' });
     child.once('error', reject);
     child.once('exit', (code, signal) => resolve(code ?? (signal ? 1 : 0)));
   });
+}
+
+async function runSuite(url: string): Promise<number> {
+  let failed = (await runSuiteOnce(['--url', url, '--expected-failures', BASELINE])) !== 0 ? 1 : 0;
+  for (const scenario of PENDING_SCENARIOS_RUN) if ((await runSuiteOnce(['--url', url, '--scenario', scenario])) !== 0) failed++;
+  return failed;
 }
 
 async function run(edition: Edition): Promise<number> {

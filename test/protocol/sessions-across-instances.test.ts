@@ -13,7 +13,31 @@ const touch = defineTool({
     return 'touched';
   },
 });
-const plugin = definePlugin({ id: 'fleet-fixtures', tools: [touch], resources: [board] });
+const slow = defineTool({
+  name: 'slow',
+  description: 'Logs, closes its stream, logs again, then answers.',
+  input: z.object({}),
+  async handler(_args, ctx) {
+    await ctx.log('info', 'before the break');
+    ctx.closeStream();
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    await ctx.log('info', 'after the break');
+    return 'done';
+  },
+});
+const plugin = definePlugin({ id: 'fleet-fixtures', tools: [touch, slow], resources: [board] });
+
+/** The events of an SSE body: id and data of each. */
+async function events(body: ReadableStream<Uint8Array>): Promise<{ id?: string; data: string }[]> {
+  const text = await new Response(body).text();
+  return text
+    .split('\n\n')
+    .filter((block) => block.trim() !== '')
+    .map((block) => {
+      const lines = block.split('\n');
+      return { id: lines.find((line) => line.startsWith('id: '))?.slice(4), data: lines.filter((line) => line.startsWith('data: ')).map((line) => line.slice(6)).join('\n') };
+    });
+}
 
 describe('protocol: sessions across instances on one PostgreSQL', function () {
   if (process.env.DATABASE_URL === undefined) {
@@ -48,6 +72,27 @@ describe('protocol: sessions across instances on one PostgreSQL', function () {
     });
   const INIT = { jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: { sampling: {} }, clientInfo: { name: 'raw', version: '1' } } };
 
+  it('a response stream closed mid-call is resumed on another instance with Last-Event-ID: the missed messages, then the result', async () => {
+    const init = await rpc(a, INIT);
+    const session = init.headers.get('mcp-session-id')!;
+    await init.body?.cancel();
+    await (await rpc(a, { jsonrpc: '2.0', id: 1, method: 'logging/setLevel', params: { level: 'info' } }, session)).body?.cancel();
+    const call = await rpc(a, { jsonrpc: '2.0', id: 7, method: 'tools/call', params: { name: 'slow', arguments: {} } }, session);
+    expect(call.headers.get('content-type')).to.match(/^text\/event-stream/);
+    const first = await events(call.body!);
+    expect(first[0]!.data.trim(), 'a priming event first').to.equal('');
+    expect(first.every((event) => event.id !== undefined), 'every event has an id').to.equal(true);
+    expect(first.map((event) => event.data).join('')).to.include('before the break').and.not.include('"result"');
+    const resumed = await fetch(b.engine.mcpUrl(), {
+      headers: { accept: 'text/event-stream', authorization: `Bearer ${key}`, 'mcp-session-id': session, 'last-event-id': first.at(-1)!.id! },
+    });
+    expect(resumed.status).to.equal(200);
+    const rest = await events(resumed.body!);
+    const messages = rest.map((event) => JSON.parse(event.data) as { id?: number; method?: string; params?: { data?: string }; result?: { content: { text: string }[] } });
+    expect(messages.map((message) => message.params?.data ?? message.result?.content[0]!.text)).to.deep.equal(['after the break', 'done']);
+    expect(messages.at(-1)!.id).to.equal(7);
+  });
+
   it('initialize on one instance, stream there, calls and DELETE on another: the session follows, and ends everywhere', async () => {
     const init = await rpc(a, INIT);
     const session = init.headers.get('mcp-session-id')!;
@@ -56,7 +101,7 @@ describe('protocol: sessions across instances on one PostgreSQL', function () {
 
     const listed = await rpc(b, { jsonrpc: '2.0', id: 1, method: 'tools/list' }, session);
     expect(listed.status).to.equal(200);
-    expect(((await listed.json()) as { result: { tools: { name: string }[] } }).result.tools.map((tool) => tool.name)).to.deep.equal(['touch']);
+    expect(((await listed.json()) as { result: { tools: { name: string }[] } }).result.tools.map((tool) => tool.name)).to.deep.equal(['touch', 'slow']);
 
     // A GET stream held on a; the subscription made through b; the change made on b.
     const stream = await fetch(a.engine.mcpUrl(), { headers: { accept: 'text/event-stream', authorization: `Bearer ${key}`, 'mcp-session-id': session } });

@@ -1,5 +1,5 @@
 import type { ChangePayload } from '../ports/change-feed.js';
-import type { Logger } from '../log/logger.js';
+import { safeLog, type Logger } from '../log/logger.js';
 
 interface Subscriber {
   readonly onChange: (payload: ChangePayload) => void;
@@ -30,7 +30,7 @@ export class LocalSubscribers {
       try {
         subscriber.onChange(payload);
       } catch (error) {
-        this.logger.error({ err: error, topic }, 'a change subscriber failed');
+        safeLog(this.logger, 'error', { err: error, topic }, 'a change subscriber failed');
       }
     }
   }
@@ -42,7 +42,7 @@ export class LocalSubscribers {
         try {
           subscriber.onMissed?.();
         } catch (error) {
-          this.logger.error({ err: error, topic }, 'a change subscriber failed');
+          safeLog(this.logger, 'error', { err: error, topic }, 'a change subscriber failed');
         }
       }
     }

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import pg from 'pg';
 import type { Knex } from 'knex';
 import type { ChangeFeed, ChangeFeedState, ChangePayload, PublishOptions } from '../ports/change-feed.js';
-import type { Logger } from '../log/logger.js';
+import { safeLog, type Logger } from '../log/logger.js';
 import { LocalSubscribers, encodeChange } from './local-subscribers.js';
 
 export interface PostgresChangeFeedOptions {
@@ -152,7 +152,7 @@ export class PostgresChangeFeed implements ChangeFeed {
     this.reconnectDelay = RECONNECT_MIN_MS;
     this.setState('listening', 'Listening for changes from other instances (PostgreSQL LISTEN/NOTIFY).');
     if (wasLost) {
-      this.options.logger.info({ channel }, 'change feed listening again; caches cleared for changes made meanwhile');
+      safeLog(this.options.logger, 'info', { channel }, 'change feed listening again; caches cleared for changes made meanwhile');
       this.subscribers.missed();
     }
   }
@@ -200,10 +200,10 @@ export class PostgresChangeFeed implements ChangeFeed {
     const wasListening = this.current.status === 'listening';
     this.setState('lost', 'The listening connection is down: caches were cleared and changes from other instances take effect within the cache time-to-live until it is back.');
     if (wasListening) {
-      this.options.logger.warn({ err: error }, 'change feed lost its listening connection; caches cleared, falling back to their time-to-live until it reconnects');
+      safeLog(this.options.logger, 'warn', { err: error }, 'change feed lost its listening connection; caches cleared, falling back to their time-to-live until it reconnects');
       this.subscribers.missed();
     } else {
-      this.options.logger.warn({ err: error }, 'change feed cannot listen yet; retrying');
+      safeLog(this.options.logger, 'warn', { err: error }, 'change feed cannot listen yet; retrying');
     }
     this.scheduleReconnect();
   }

@@ -1,7 +1,7 @@
 import { inject, injectable } from 'inversify';
 import type { Knex } from 'knex';
 import { Database } from '../ports/database.js';
-import { Logger } from '../log/logger.js';
+import { Logger, safeLog } from '../log/logger.js';
 
 interface Job {
   readonly name: string;
@@ -71,7 +71,7 @@ export class BackgroundWork {
     const delay = job.everyMs * (0.8 + Math.random() * 0.4);
     job.timer = setTimeout(() => {
       void this.runExclusive(job.name, job.work)
-        .catch((error: unknown) => this.logger.warn({ err: error, job: job.name }, 'background job failed; it runs again next round'))
+        .catch((error: unknown) => safeLog(this.logger, 'warn', { err: error, job: job.name }, 'background job failed; it runs again next round'))
         .finally(() => {
           if (this.running) this.schedule(job);
         });

@@ -2,7 +2,7 @@ import { hostname } from 'node:os';
 import { inject, injectable } from 'inversify';
 import { Database } from '../ports/database.js';
 import { EngineConfig } from '../kernel/config.js';
-import { Logger } from '../log/logger.js';
+import { Logger, safeLog } from '../log/logger.js';
 import { BackgroundWork } from './background-work.js';
 
 /** A running engine instance, as the fleet's registry knows it. */
@@ -50,14 +50,14 @@ export class InstanceRegistry {
       });
     } catch (error) {
       // Serving matters more than being listed (e.g. a database not migrated by this engine yet).
-      this.logger.warn({ err: error }, 'could not register this instance in engine_instances');
+      safeLog(this.logger, 'warn', { err: error }, 'could not register this instance in engine_instances');
     }
     this.heartbeat = setInterval(() => {
       this.database
         .knex('engine_instances')
         .where({ id: this.config.instanceId })
         .update({ last_heartbeat_at: this.database.knex.fn.now() })
-        .catch((error: unknown) => this.logger.warn({ err: error }, 'could not record the instance heartbeat'));
+        .catch((error: unknown) => safeLog(this.logger, 'warn', { err: error }, 'could not record the instance heartbeat'));
     }, HEARTBEAT_MS);
     this.heartbeat.unref();
   }
@@ -68,7 +68,7 @@ export class InstanceRegistry {
       .knex('engine_instances')
       .where({ id: this.config.instanceId })
       .delete()
-      .catch((error: unknown) => this.logger.warn({ err: error }, 'could not remove this instance from the registry'));
+      .catch((error: unknown) => safeLog(this.logger, 'warn', { err: error }, 'could not remove this instance from the registry'));
   }
 
   /** Instances that sent a heartbeat recently, oldest first. */

@@ -12,6 +12,8 @@ import type { CallContext } from '../mcp/call-context.js';
 import { SessionStore, principalKey, type McpSession } from '../mcp/session-store.js';
 import { ClientExchange } from '../mcp/client-exchange.js';
 import { SseStream } from '../mcp/sse-stream.js';
+import { SessionEventLog } from '../mcp/session-event-log.js';
+import { ResponseStream } from './response-stream.js';
 import { LazyAbort } from '../mcp/lazy-abort.js';
 import { RequestAuthenticator } from './request-auth.js';
 import { RouteTable, RouteTableToken } from './route-table.js';
@@ -81,6 +83,7 @@ export class HttpHandler {
     @inject(Logger) private readonly logger: Logger,
     @inject(SessionStore) private readonly sessions: SessionStore,
     @inject(ClientExchange) private readonly exchange: ClientExchange,
+    @inject(SessionEventLog) private readonly events: SessionEventLog,
     @inject(Telemetry) private readonly telemetry: Telemetry,
     @inject(HealthChecks) private readonly healthChecks: HealthChecks,
     @inject(MetricsEndpoint) @optional() private readonly metrics: MetricsEndpoint | undefined,
@@ -331,9 +334,30 @@ export class HttpHandler {
       return rpcHttpError(406, null, ErrorCode.InvalidRequest, 'Accept must include text/event-stream.');
     }
     const stream = new SseStream(25_000);
-    const detach = this.sessions.attach(session, stream);
+    const lastEventId = req.header('last-event-id');
+    const resumed = lastEventId === undefined ? undefined : await this.events.streamOf(session.id, lastEventId.trim());
+    let detach: () => void;
+    if (resumed !== undefined) {
+      // The rest of a request's stream that broke off, from the session's event log.
+      const stop = this.events.follow(session.id, resumed, lastEventId!.trim(), (id, message) => stream.sendEvent(id, message), () => stream.close());
+      detach = () => {
+        stop();
+        stream.close();
+      };
+    } else {
+      // A new standalone stream (an unknown or expired Last-Event-ID has nothing to replay).
+      detach = this.sessions.attach(session, stream);
+    }
+    const shutdown = this.shutdown.signal;
     req.signal.addEventListener('abort', detach, { once: true });
-    this.shutdown.signal.addEventListener('abort', detach, { once: true });
+    shutdown.addEventListener('abort', detach, { once: true });
+    // However the stream ends (client gone, replaced by a newer GET, session deleted, the resumed
+    // call answered), it stops listening: a long-lived engine would otherwise keep one listener per
+    // stream ever opened.
+    stream.onClose(() => {
+      req.signal.removeEventListener('abort', detach);
+      shutdown.removeEventListener('abort', detach);
+    });
     return stream.response();
   }
 
@@ -345,13 +369,16 @@ export class HttpHandler {
   private async answer(req: HttpRequest, request: JsonRpcRequest, base: CallContext, accept: string | undefined): Promise<HttpResponse> {
     let untrack: (() => void) | undefined;
     let call = base;
+    let abortOnClose: { abort: () => void; redirect: (handler: () => void) => void } | undefined;
     if (McpDispatcher.runsHandlers(request.method)) {
       // One abort per handler call (a client disconnect, a cancellation or a drain), whose signal
       // exists only if the handler reads it.
       const controller = new LazyAbort();
       const abort = (): void => controller.abort(new GatehouseError('client_gone', 'The client disconnected.'));
-      if (req.onClose) req.onClose(abort);
-      else req.signal.addEventListener('abort', abort, { once: true });
+      let onClose = abort;
+      abortOnClose = { abort, redirect: (handler) => (onClose = handler) };
+      if (req.onClose) req.onClose(() => onClose());
+      else req.signal.addEventListener('abort', () => onClose(), { once: true });
       this.running.add(controller);
       const untrackExchange = this.exchange.track(requestOwner(base.principal, base.session), request.id, controller);
       untrack = () => {
@@ -370,29 +397,32 @@ export class HttpHandler {
       }
     }
     return new Promise<HttpResponse>((resolve) => {
-      let stream: SseStream | undefined;
-      let finished = false;
-      const send = (message: unknown): void => {
-        if (finished) return;
-        if (!stream) {
-          stream = new SseStream();
+      const session = base.session;
+      const response = new ResponseStream(
+        resolve,
+        this.logger,
+        () => {
           if (call.observation) call.observation.deferred = true;
-          resolve(stream.response());
-        }
-        stream.send(message);
-      };
-      const finish = (response: HttpResponse): void => {
-        finished = true;
-        untrack?.();
-        if (!stream) return resolve(response);
-        stream.send(JSON.parse(response.body as string));
-        stream.close();
-        if (call.observation) this.telemetry.finish(call.observation, response.status);
-      };
-      this.dispatcher.dispatch(request, { ...call, send }).then(
-        (result) => finish(json(200, { jsonrpc: '2.0', id: request.id, result })),
-        (error: unknown) => finish(this.rpcFailure(request.id, error, call)),
+        },
+        session ? { log: this.events, sessionId: session.id } : undefined,
       );
+      if (response.resumable && abortOnClose) {
+        // A session's stream is resumable: a client that goes away comes back with Last-Event-ID,
+        // so its call goes on (it can still cancel); before the stream opens, leaving aborts as usual.
+        abortOnClose.redirect(() => (response.opened ? response.detach() : abortOnClose.abort()));
+      }
+      const finish = (result: HttpResponse): void => {
+        untrack?.();
+        const streamed = response.opened;
+        response.finish(result);
+        if (streamed && call.observation) this.telemetry.finish(call.observation, result.status);
+      };
+      this.dispatcher
+        .dispatch(request, { ...call, send: (message) => response.send(message), closeStream: () => response.closeEarly() })
+        .then(
+          (result) => finish(json(200, { jsonrpc: '2.0', id: request.id, result })),
+          (error: unknown) => finish(this.rpcFailure(request.id, error, call)),
+        );
     });
   }
 

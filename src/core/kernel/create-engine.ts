@@ -22,6 +22,7 @@ import { ApprovalTasks } from '../mcp/approval-tasks.js';
 import { McpDispatcher } from '../mcp/mcp-dispatcher.js';
 import { McpCatalog, McpCatalogToken } from '../mcp/mcp-catalog.js';
 import { SessionStore } from '../mcp/session-store.js';
+import { SessionEventLog } from '../mcp/session-event-log.js';
 import { ClientExchange } from '../mcp/client-exchange.js';
 import { HandlerContextFactory } from '../mcp/handler-context-factory.js';
 import { CatalogPipeline } from '../mcp/catalog-pipeline.js';
@@ -47,7 +48,7 @@ import { LifecycleContribution } from './lifecycle.js';
 import type { PluginDefinition } from './plugin.js';
 
 /** The core's own services, bound to themselves. */
-const CORE_SERVICES = [BackgroundWork, InstanceRegistry, SessionStore, ClientExchange, HandlerContextFactory, GovernedCalls, CatalogPipeline, ApiKeyStore, ApiKeyVerifier, ApprovalGate, ToolCallPipeline, ApprovalTasks, McpDispatcher, RequestAuthenticator, HttpHandler, RegistryEntries] as Newable[];
+const CORE_SERVICES = [BackgroundWork, InstanceRegistry, SessionStore, SessionEventLog, ClientExchange, HandlerContextFactory, GovernedCalls, CatalogPipeline, ApiKeyStore, ApiKeyVerifier, ApprovalGate, ToolCallPipeline, ApprovalTasks, McpDispatcher, RequestAuthenticator, HttpHandler, RegistryEntries] as Newable[];
 
 const CORE_MIGRATIONS: MigrationSource = { id: 'core', directory: new URL('../../../migrations/', import.meta.url) };
 
@@ -229,7 +230,7 @@ async function migrate(options: EngineOptions, { migrationSources, logger }: Blu
 async function startServices(container: Container, changes: OwnedChangeFeed, database: KnexDatabase, { logger, telemetry, metricsEndpoint }: Blueprint, shutdown: ShutdownSteps): Promise<void> {
   await changes.start();
   const feed = changes.state();
-  if (feed.mode === 'in-process') logger.info({ changes: feed.status }, 'embedded database: single instance, change notifications stay in this process (LISTEN/NOTIFY skipped)');
+  if (feed.mode === 'in-process') safeLog(logger, 'info', { changes: feed.status }, 'embedded database: single instance, change notifications stay in this process (LISTEN/NOTIFY skipped)');
   const instances = container.get(InstanceRegistry);
   await instances.start();
   shutdown.add('leave the instance registry', () => instances.stop());

@@ -23,6 +23,8 @@ export interface CallContext {
    * into an SSE stream, otherwise it stays plain JSON.
    */
   readonly send?: (message: unknown) => void;
+  /** End the response stream before the response (resumable session streams only; else a no-op). */
+  readonly closeStream?: () => void;
   /** The request's trace and metrics record (absent for calls made outside an HTTP request). */
   readonly observation?: RequestObservation;
 }

@@ -52,6 +52,7 @@ export class HandlerContextFactory {
       },
       requestId: call.requestId,
       log: async (level, data, loggerName) => this.log(call, level, data, loggerName),
+      closeStream: () => call.closeStream?.(),
     };
   }
 

@@ -22,4 +22,11 @@ export interface HandlerContext {
    * `text/event-stream`; otherwise dropped.
    */
   log(level: McpLogLevel, data: unknown, loggerName?: string): Promise<void>;
+  /**
+   * Close the response's SSE stream now, before the result (MCP's SSE polling pattern). The call
+   * goes on: the client reconnects with `Last-Event-ID`, on any instance, and receives what was
+   * sent meanwhile and the result. Only within an MCP session whose client accepts
+   * `text/event-stream`; elsewhere it does nothing.
+   */
+  closeStream(): void;
 }

@@ -3,7 +3,7 @@ import { inject, injectable } from 'inversify';
 import { EngineConfig } from '../kernel/config.js';
 import { Database } from '../ports/database.js';
 import { ChangeFeed } from '../ports/change-feed.js';
-import { Logger } from '../log/logger.js';
+import { Logger, safeLog } from '../log/logger.js';
 import type { Principal } from '../ports/principal.js';
 import { isMcpLogLevel, type McpLogLevel } from './notification-levels.js';
 import { BoundedCache } from '../cache/bounded-cache.js';
@@ -238,7 +238,7 @@ export class SessionStore {
     try {
       await this.database.knex('mcp_sessions').whereIn('id', ids).update({ last_seen_at: new Date() });
     } catch (error) {
-      this.logger.warn({ err: error }, 'could not record session activity');
+      safeLog(this.logger, 'warn', { err: error }, 'could not record session activity');
     }
   }
 
@@ -282,7 +282,7 @@ export class SessionStore {
         attached.session.logLevel = fresh.logLevel;
         attached.session.subscriptions = fresh.subscriptions;
       })
-      .catch((error: unknown) => this.logger.warn({ err: error }, 'could not refresh a session'))
+      .catch((error: unknown) => safeLog(this.logger, 'warn', { err: error }, 'could not refresh a session'))
       .finally(() => {
         if (this.refreshing.get(id) === refresh) this.refreshing.delete(id);
       });
@@ -327,7 +327,7 @@ export class SessionStore {
     try {
       await this.changes.publish(topic, payload);
     } catch (error) {
-      this.logger.warn({ err: error, topic }, 'could not tell other instances about a session change');
+      safeLog(this.logger, 'warn', { err: error, topic }, 'could not tell other instances about a session change');
     }
   }
 }

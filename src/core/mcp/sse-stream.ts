@@ -9,6 +9,7 @@ export class SseStream implements OutboundChannel {
   private wake: (() => void) | undefined;
   private ended = false;
   private heartbeat: NodeJS.Timeout | undefined;
+  private readonly closeListeners: (() => void)[] = [];
 
   /** `heartbeatMs`: send a comment line this often, so idle long-lived streams survive proxies. */
   constructor(heartbeatMs?: number) {
@@ -26,11 +27,27 @@ export class SseStream implements OutboundChannel {
     this.enqueue(`event: message\ndata: ${JSON.stringify(message)}\n\n`);
   }
 
+  /**
+   * Send an event with an id the client can resume after (`Last-Event-ID`). An empty `data` is a
+   * priming event; `retryMs` tells the client how soon to reconnect when the stream ends early.
+   */
+  sendEvent(id: string, data: string, retryMs?: number): void {
+    const retry = retryMs === undefined ? '' : `retry: ${retryMs}\n`;
+    this.enqueue(data === '' ? `id: ${id}\n${retry}data: \n\n` : `id: ${id}\n${retry}event: message\ndata: ${data}\n\n`);
+  }
+
   close(): void {
     if (this.ended) return;
     this.ended = true;
     if (this.heartbeat) clearInterval(this.heartbeat);
     this.wake?.();
+    for (const listener of this.closeListeners.splice(0)) listener();
+  }
+
+  /** Run `listener` once when the stream closes (at once if it is closed already). */
+  onClose(listener: () => void): void {
+    if (this.ended) listener();
+    else this.closeListeners.push(listener);
   }
 
   response(headers?: Readonly<Record<string, string>>): HttpResponse {

@@ -118,8 +118,15 @@ export interface ToolDefinition<I extends ZodObjectSchema = ZodObjectSchema> ext
 
 export const TOOL_NAME = /^[A-Za-z0-9._-]{1,128}$/;
 
+/**
+ * The JSON Schema (draft 2020-12) of a tool's input or output. The input schema keeps its
+ * `$schema`, so clients know the dialect (`$defs`, `additionalProperties` and the rest are kept as
+ * written); the output schema is sent without it, as before.
+ */
 function jsonSchemaOf(schema: z.ZodType, io: 'input' | 'output'): Record<string, unknown> {
-  const { $schema: _ignored, ...rest } = z.toJSONSchema(schema, { io, unrepresentable: 'any' }) as Record<string, unknown>;
+  const json = z.toJSONSchema(schema, { io, unrepresentable: 'any' }) as Record<string, unknown>;
+  if (io === 'input') return json;
+  const { $schema: _ignored, ...rest } = json;
   return rest;
 }
 

@@ -56,7 +56,9 @@ const approvalTools = definePlugin({
   ],
 });
 
-describe('EE approvals', () => {
+describe('EE approvals', function () {
+  // Boots an engine (and a second one for the cross-instance case): slow on a loaded machine.
+  this.timeout(60_000);
   let t: GovernanceTestEngine;
   let deleter: Client;
   let deleterKey: string;
@@ -395,7 +397,8 @@ describe('EE approvals', () => {
   });
 });
 
-describe('EE approvals of API registry operations', () => {
+describe('EE approvals of API registry operations', function () {
+  this.timeout(60_000);
   it('holds an operation marked x-approval-required and sends it once after approval', async () => {
     const { apiRegistry } = await import('@gatehouse-mcp/engine/oss');
     const sent: string[] = [];

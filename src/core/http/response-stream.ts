@@ -1,0 +1,99 @@
+import { randomUUID } from 'node:crypto';
+import type { Logger } from '../log/logger.js';
+import { SseStream } from '../mcp/sse-stream.js';
+import type { SessionEventLog } from '../mcp/session-event-log.js';
+import type { HttpResponse } from './types.js';
+
+/** How soon a client whose stream was closed early should reconnect. */
+const RETRY_MS = 500;
+
+/**
+ * The answer to one request whose client accepts `text/event-stream`: plain JSON unless the
+ * handler sends something first, then an SSE stream of those messages ending with the response.
+ *
+ * Within an MCP session the stream is resumable: it opens with a priming event, every message
+ * carries an event id and is kept in the session's event log, and the stream may close before the
+ * response (the handler asks for it, or the client goes away) without ending the call: the client
+ * reconnects with `Last-Event-ID` — on any instance — and receives the rest.
+ */
+export class ResponseStream {
+  private stream: SseStream | undefined;
+  private finished = false;
+  private detached = false;
+  private chain: Promise<void> = Promise.resolve();
+  private readonly key = `post:${randomUUID()}`;
+
+  constructor(
+    private readonly respond: (response: HttpResponse) => void,
+    private readonly logger: Logger,
+    private readonly onOpen: () => void,
+    private readonly events?: { readonly log: SessionEventLog; readonly sessionId: string },
+  ) {}
+
+  /** Whether the client can resume this stream (it belongs to a session). */
+  get resumable(): boolean {
+    return this.events !== undefined;
+  }
+
+  /** Whether the response stream has been opened. */
+  get opened(): boolean {
+    return this.stream !== undefined;
+  }
+
+  send(message: unknown): void {
+    if (this.finished) return;
+    this.open();
+    if (this.events) this.record(JSON.stringify(message));
+    else this.stream!.send(message);
+  }
+
+  /** End the HTTP stream now; the call goes on and the client resumes it. Resumable streams only. */
+  closeEarly(): void {
+    if (!this.events || this.finished) return;
+    this.open();
+    this.chain = this.chain.then(() => this.detach());
+  }
+
+  /** The client went away: keep recording for its return. */
+  detach(): void {
+    this.detached = true;
+    this.stream?.close();
+  }
+
+  /** Deliver the response: as the last event of the stream when one is open, else as is. */
+  finish(response: HttpResponse): void {
+    this.finished = true;
+    if (!this.stream) return this.respond(response);
+    if (this.events) {
+      this.record(response.body as string);
+      this.chain = this.chain.then(() => this.stream!.close());
+      return;
+    }
+    this.stream.send(JSON.parse(response.body as string));
+    this.stream.close();
+  }
+
+  private open(): void {
+    if (this.stream) return;
+    this.stream = new SseStream();
+    this.onOpen();
+    this.respond(this.stream.response());
+    if (this.events) this.record('', true);
+  }
+
+  /** Keep a message in the event log, then send it with its id while the client is connected. */
+  private record(text: string, priming = false): void {
+    const events = this.events!;
+    this.chain = this.chain.then(async () => {
+      let id: string | undefined;
+      try {
+        id = await events.log.append(events.sessionId, this.key, text, this.detached);
+      } catch (error) {
+        this.logger.warn({ err: error }, 'could not keep a stream event for resumption');
+      }
+      if (this.detached || this.stream!.closed) return;
+      if (id !== undefined) this.stream!.sendEvent(id, text, priming ? RETRY_MS : undefined);
+      else if (!priming) this.stream!.send(JSON.parse(text));
+    });
+  }
+}

@@ -1,0 +1,101 @@
+import { inject, injectable } from 'inversify';
+import { Database } from '../ports/database.js';
+import { ChangeFeed } from '../ports/change-feed.js';
+import { Logger, safeLog } from '../log/logger.js';
+
+/** Published when an event is added to a stream nobody is connected to (someone may be resuming it). */
+export const SESSION_EVENTS_APPENDED = 'mcp.session-events.appended';
+
+const EVENT_ID = /^[1-9][0-9]{0,17}$/;
+
+/** A JSON-RPC response: the last message of a request's stream. */
+function isFinal(message: string): boolean {
+  if (!message.startsWith('{')) return false;
+  try {
+    const parsed = JSON.parse(message) as Record<string, unknown>;
+    return !('method' in parsed) && ('result' in parsed || 'error' in parsed);
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The server→client SSE messages of MCP sessions, kept in PostgreSQL (`mcp_session_events`) for a
+ * bounded window (swept by the fleet's housekeeping), so that a client whose stream broke can
+ * reconnect with `Last-Event-ID` on any instance and receive what it missed, then the rest as it
+ * comes. Event ids are the rows' ids: unique and increasing across the fleet.
+ */
+@injectable()
+export class SessionEventLog {
+  constructor(
+    @inject(Database) private readonly database: Database,
+    @inject(ChangeFeed) private readonly changes: ChangeFeed,
+    @inject(Logger) private readonly logger: Logger,
+  ) {}
+
+  /**
+   * Keep one message of a session's stream and return its event id. `announce` when no client is
+   * connected to the stream, so an instance serving its resumption hears of it.
+   */
+  async append(sessionId: string, stream: string, message: string, announce: boolean): Promise<string> {
+    const [row] = (await this.database.knex('mcp_session_events').insert({ session_id: sessionId, stream, message }).returning('id')) as ({ id: string | number } | string | number)[];
+    const id = String(typeof row === 'object' ? row.id : row);
+    if (announce) {
+      await this.changes.publish(SESSION_EVENTS_APPENDED, { session: sessionId, stream }).catch((error: unknown) => {
+        safeLog(this.logger, 'warn', { err: error }, 'could not announce a stream event; a resuming client gets it when it reconnects');
+      });
+    }
+    return id;
+  }
+
+  /** The stream of the session an event id belongs to; undefined for unknown, expired or foreign ids. */
+  async streamOf(sessionId: string, eventId: string): Promise<string | undefined> {
+    if (!EVENT_ID.test(eventId)) return undefined;
+    const row = (await this.database.knex('mcp_session_events').where({ id: eventId, session_id: sessionId }).first('stream')) as { stream: string } | undefined;
+    return row?.stream;
+  }
+
+  /**
+   * Deliver the stream's events after `afterId`, in order, then each new one as it is added, until
+   * the stream's last message (the response) or until stopped. Returns the way to stop.
+   */
+  follow(sessionId: string, stream: string, afterId: string, deliver: (id: string, message: string) => void, ended: () => void): () => void {
+    let last = afterId;
+    let stopped = false;
+    let pumping = Promise.resolve();
+    const pump = (): void => {
+      pumping = pumping.then(async () => {
+        if (stopped) return;
+        const rows = (await this.database
+          .knex('mcp_session_events')
+          .where({ session_id: sessionId, stream })
+          .andWhere('id', '>', last)
+          .orderBy('id')
+          .select('id', 'message')) as { id: string | number; message: string }[];
+        for (const row of rows) {
+          if (stopped) return;
+          last = String(row.id);
+          if (row.message !== '') deliver(last, row.message);
+          if (isFinal(row.message)) {
+            stop();
+            ended();
+            return;
+          }
+        }
+      }).catch((error: unknown) => safeLog(this.logger, 'warn', { err: error }, 'could not read a session stream to resume it'));
+    };
+    const unsubscribe = this.changes.subscribe(
+      SESSION_EVENTS_APPENDED,
+      (payload) => {
+        if (payload.session === sessionId && payload.stream === stream) pump();
+      },
+      pump,
+    );
+    const stop = (): void => {
+      stopped = true;
+      unsubscribe();
+    };
+    pump();
+    return stop;
+  }
+}
