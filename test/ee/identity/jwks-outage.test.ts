@@ -125,8 +125,8 @@ describe('EE identity: JWKS fetches during an IdP outage', function () {
     for (const unknownKid of tokens) expect((await mcpPost(url, bearer(unknownKid))).body.error_description).to.equal(UNAVAILABLE);
     const elapsed = Date.now() - started;
     expect(elapsed, 'twenty refusals do not each wait for the key server').to.be.below(TIMEOUT_MS * 20);
-    expect(server.requests()).to.be.at.most(1 + Math.ceil((Date.now() - first) / COOLDOWN_MS));
-    if (Date.now() - first < COOLDOWN_MS) expect(server.requests(), 'inside one cooldown, one fetch').to.equal(1);
+    // One fetch at the start, then at most one more per cooldown that has fully elapsed.
+    expect(server.requests(), 'one fetch per elapsed cooldown').to.be.at.least(1).and.at.most(1 + Math.floor((Date.now() - first) / COOLDOWN_MS));
   });
 
   it('keys fetched before the outage keep working; unknown kids during it are refused without refetching', async () => {

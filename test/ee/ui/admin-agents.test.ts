@@ -106,7 +106,9 @@ describe('EE admin UI: agents tell their whole story', function () {
     await keys.locator('li[data-key="primary"]').getByRole('button', { name: 'Rotate' }).click();
     const secret = (await keys.locator('[data-secret]').textContent())!.trim();
     expect(secret).to.not.equal(old.secret);
-    expect(await keys.locator('li .badge', { hasText: 'active' }).count()).to.equal(2);
+    const active = keys.locator('li .badge', { hasText: 'active' });
+    await active.nth(1).waitFor(); // the list reloads after the rotation
+    expect(await active.count()).to.equal(2);
     expect(await mcpStatus(secret)).to.equal(200);
     expect(await mcpStatus(old.secret)).to.equal(200);
     await keys.getByRole('button', { name: 'Done' }).click();
