@@ -1,5 +1,7 @@
 import { expect } from 'chai';
-import { discoverOAuthProtectedResourceMetadata } from '@modelcontextprotocol/sdk/client/auth.js';
+import { discoverOAuthProtectedResourceMetadata, type OAuthClientProvider } from '@modelcontextprotocol/sdk/client/auth.js';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { communityEdition } from '@gatehouse-mcp/engine/oss';
 import { createTestEngine, type TestEngine } from '@gatehouse-mcp/engine/testing';
 
@@ -64,5 +66,40 @@ describe('Community Edition: what OAuth clients see', () => {
     expect(await res.json()).to.deep.include({ resource: tenantUrl, authorization_servers: [] });
     const bad = await fetch(metadataUrl(tenantUrl.replace(`/t/${t.tenant}/`, '/t/NOT_A_TENANT!/')));
     expect(bad.status).to.equal(404);
+  });
+
+  it('an SDK OAuth client (as mcp-remote runs it) given a wrong key stops with the API-key explanation, not a 404 about registration', async () => {
+    let redirected = false;
+    const provider: OAuthClientProvider = {
+      get redirectUrl() {
+        return 'http://127.0.0.1:1/oauth/callback';
+      },
+      get clientMetadata() {
+        return { client_name: 'mcp-remote', redirect_uris: ['http://127.0.0.1:1/oauth/callback'] };
+      },
+      clientInformation: () => undefined,
+      saveClientInformation: () => undefined,
+      tokens: () => undefined,
+      saveTokens: () => undefined,
+      redirectToAuthorization: () => {
+        redirected = true;
+      },
+      saveCodeVerifier: () => undefined,
+      codeVerifier: () => '',
+    };
+    const transport = new StreamableHTTPClientTransport(new URL(t.engine.mcpUrl()), {
+      authProvider: provider,
+      requestInit: { headers: { authorization: 'Bearer wrong-key' } },
+    });
+    const client = new Client({ name: 'mcp-remote', version: '0' });
+    const failure = await client.connect(transport).then(
+      () => undefined,
+      (error: unknown) => error as Error,
+    );
+    await client.close().catch(() => undefined);
+    expect(failure, 'connect must fail').to.be.instanceOf(Error);
+    expect(failure!.message).to.match(/^This server does not register OAuth clients\. This server takes API keys, not OAuth: send "Authorization: Bearer <key>"/);
+    expect(failure!.message).not.to.match(/404/);
+    expect(redirected, 'no browser is sent to an authorization page').to.equal(false);
   });
 });
