@@ -7,13 +7,19 @@ import {
   CallToolRequestSchema,
   CallToolResultSchema,
   CompleteRequestSchema,
+  CancelTaskRequestSchema,
+  CancelTaskResultSchema,
   CompleteResultSchema,
   CreateMessageRequestSchema,
+  CreateTaskResultSchema,
   ElicitRequestSchema,
   EmptyResultSchema,
   ErrorCode,
   GetPromptRequestSchema,
   GetPromptResultSchema,
+  GetTaskPayloadRequestSchema,
+  GetTaskRequestSchema,
+  GetTaskResultSchema,
   ListPromptsRequestSchema,
   ListPromptsResultSchema,
   ListResourcesRequestSchema,
@@ -21,6 +27,8 @@ import {
   ListResourceTemplatesRequestSchema,
   ListResourceTemplatesResultSchema,
   ListRootsRequestSchema,
+  ListTasksRequestSchema,
+  ListTasksResultSchema,
   ListToolsRequestSchema,
   ListToolsResultSchema,
   McpError,
@@ -102,6 +110,7 @@ function mirrored(remote: ServerCapabilities): ServerCapabilities {
   if (remote.prompts) capabilities.prompts = { ...remote.prompts };
   if (remote.logging) capabilities.logging = {};
   if (remote.completions) capabilities.completions = {};
+  if (remote.tasks) capabilities.tasks = structuredClone(remote.tasks);
   return capabilities;
 }
 
@@ -258,7 +267,16 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
 
   if (capabilities.tools) {
     handle(ListToolsRequestSchema, ListToolsResultSchema);
-    handle(CallToolRequestSchema, CallToolResultSchema);
+    // A task-augmented call is answered with the task it created, not the tool's result.
+    local.setRequestHandler(CallToolRequestSchema, ((request: { method: string; params?: Record<string, unknown> }, extra: Extra) =>
+      forward(request, request.params?.task === undefined ? CallToolResultSchema : CreateTaskResultSchema, extra)) as never);
+  }
+  if (capabilities.tasks) {
+    handle(GetTaskRequestSchema, GetTaskResultSchema);
+    // tasks/result yields the underlying request's result (a tool result for tools/call), verbatim.
+    handle(GetTaskPayloadRequestSchema, ResultSchema);
+    if (capabilities.tasks.list) handle(ListTasksRequestSchema, ListTasksResultSchema);
+    if (capabilities.tasks.cancel) handle(CancelTaskRequestSchema, CancelTaskResultSchema);
   }
   if (capabilities.resources) {
     handle(ListResourcesRequestSchema, ListResourcesResultSchema);
