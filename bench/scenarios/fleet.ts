@@ -4,6 +4,8 @@
  * is refused on every instance of a 3-instance fleet. Uses the fleet harness of the fleet tests.
  */
 import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import type { LoadGenerator } from '../harness/processes.js';
 import { PROTOCOL_VERSION, type LoadResult } from '../harness/protocol.js';
@@ -57,6 +59,8 @@ export interface FleetSettings {
 /** Why the fleet scenarios cannot run here, or undefined when they can. */
 export function fleetUnavailable(databaseUrl: string | undefined): string | undefined {
   if (!databaseUrl) return 'DATABASE_URL is not set (a fleet needs a PostgreSQL server)';
+  // The fleet harness sets tenants up with either edition, and measures revocation on the Enterprise one.
+  if (!existsSync(fileURLToPath(new URL('../../src/plugins/ee/index.ts', import.meta.url)))) return 'src/plugins/ee/index.ts does not exist in this checkout';
   const probe = spawnSync('haproxy', ['-v'], { stdio: 'ignore' });
   if (probe.error || probe.status !== 0) return 'haproxy is not installed (apt-get install -y haproxy)';
   return undefined;

@@ -188,7 +188,7 @@ export async function startFleet(options: FleetOptions = {}): Promise<Fleet> {
   try {
     // Migrate and make the first admin key before any instance serves.
     const edition = options.edition ?? 'enterprise';
-    const setup = await createEngine({ plugins: [await editionPlugin(edition), fleetTools], database: { url: databaseUrl }, logLevel: 'warn' });
+    const setup = await createEngine({ plugins: [editionPlugin(edition), fleetTools], database: { url: databaseUrl }, logLevel: 'warn' });
     const tenant = 'fleet';
     const { secret: adminKey } = await setup.resolve(ApiKeyStore).create({ tenant, name: 'fleet admin', scopes: ['admin'], createdBy: 'fleet' });
     const { secret: mcpKey } = await setup.resolve(ApiKeyStore).create({ tenant, name: 'fleet client', scopes: ['mcp'], createdBy: 'fleet' });

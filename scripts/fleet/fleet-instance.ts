@@ -15,7 +15,7 @@ if (!databaseUrl || !publicUrl) {
 }
 
 const engine = await createEngine({
-  plugins: [await editionPlugin(process.env.FLEET_EDITION === 'community' ? 'community' : 'enterprise'), fleetTools],
+  plugins: [editionPlugin(process.env.FLEET_EDITION === 'community' ? 'community' : 'enterprise'), fleetTools],
   database: { url: databaseUrl },
   publicUrl,
   // Reached through the balancer by its address, and directly by the tests.
