@@ -7,26 +7,42 @@ import {
   CallToolRequestSchema,
   CallToolResultSchema,
   CompleteRequestSchema,
+  CancelTaskRequestSchema,
+  CancelTaskResultSchema,
   CompleteResultSchema,
+  CreateMessageRequestSchema,
+  CreateTaskResultSchema,
+  ElicitRequestSchema,
   EmptyResultSchema,
   ErrorCode,
   GetPromptRequestSchema,
   GetPromptResultSchema,
+  GetTaskPayloadRequestSchema,
+  GetTaskRequestSchema,
+  GetTaskResultSchema,
   ListPromptsRequestSchema,
   ListPromptsResultSchema,
   ListResourcesRequestSchema,
   ListResourcesResultSchema,
   ListResourceTemplatesRequestSchema,
   ListResourceTemplatesResultSchema,
+  ListRootsRequestSchema,
+  ListTasksRequestSchema,
+  ListTasksResultSchema,
   ListToolsRequestSchema,
   ListToolsResultSchema,
   McpError,
   ReadResourceRequestSchema,
   ReadResourceResultSchema,
+  ResultSchema,
+  RootsListChangedNotificationSchema,
   SetLevelRequestSchema,
   SubscribeRequestSchema,
   UnsubscribeRequestSchema,
   isJSONRPCNotification,
+  type ClientCapabilities,
+  type ClientNotification,
+  type ClientRequest,
   type JSONRPCMessage,
   type ServerCapabilities,
   type ServerNotification,
@@ -60,6 +76,25 @@ const NOTIFICATION_SETTLE_MS = 20;
 const TIMED_OUT = new McpError(ErrorCode.RequestTimeout, 'timed out');
 
 type Extra = RequestHandlerExtra<ServerRequest, ServerNotification>;
+type RemoteExtra = RequestHandlerExtra<ClientRequest, ClientNotification>;
+
+/**
+ * What the connector declares to the remote server: every server→client request it can relay. The
+ * local client's own capabilities are only known later (it initializes after we do), so a request
+ * the local client did not declare is refused here, with the reason, instead of being relayed.
+ */
+const RELAYED_CLIENT_CAPABILITIES: ClientCapabilities = {
+  sampling: {},
+  elicitation: { form: {}, url: {} },
+  roots: { listChanged: true },
+};
+
+/** The local client capability each relayed server→client request needs, and how to name it. */
+const RELAYED_REQUESTS = [
+  { schema: CreateMessageRequestSchema, capability: 'sampling', what: 'sampling' },
+  { schema: ElicitRequestSchema, capability: 'elicitation', what: 'elicitation' },
+  { schema: ListRootsRequestSchema, capability: 'roots', what: 'roots' },
+] as const;
 type AnySchema = Parameters<Client['request']>[1];
 
 /** An error for the local client: our message as is (the SDK would prefix an McpError's). */
@@ -75,6 +110,7 @@ function mirrored(remote: ServerCapabilities): ServerCapabilities {
   if (remote.prompts) capabilities.prompts = { ...remote.prompts };
   if (remote.logging) capabilities.logging = {};
   if (remote.completions) capabilities.completions = {};
+  if (remote.tasks) capabilities.tasks = structuredClone(remote.tasks);
   return capabilities;
 }
 
@@ -108,8 +144,33 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
     return true;
   };
 
+  /** The local server, once built: server→client requests are relayed to its client. */
+  let localServer: Server | undefined;
+  /** Forwarded calls' clocks: stopped while the client is answering the server (a user may take a while). */
+  const clocks = new Set<{ hold(): void; resume(): void }>();
+  let answering = 0;
+
+  const relayToLocal = async (request: { method: string; params?: Record<string, unknown> }, capability: string, what: string, extra: RemoteExtra) => {
+    const server = localServer;
+    const declared = server?.getClientCapabilities()?.[capability as keyof ClientCapabilities];
+    if (!server || declared === undefined) {
+      logger.debug(`refused ${request.method}: the local client did not declare ${what}.`);
+      throw new McpError(ErrorCode.InvalidRequest, `the client behind ${CONNECTOR_BIN} does not support ${what} (it did not declare the capability).`);
+    }
+    if (answering++ === 0) for (const clock of clocks) clock.hold();
+    try {
+      return await server.request({ method: request.method, params: request.params } as never, ResultSchema, { signal: extra.signal, timeout: NO_SDK_TIMEOUT });
+    } finally {
+      if (--answering === 0) for (const clock of clocks) clock.resume();
+    }
+  };
+
   const connectRemote = async (): Promise<Client> => {
-    const client = new Client({ name: CONNECTOR_BIN, version: CONNECTOR_VERSION }, { capabilities: {} });
+    const client = new Client({ name: CONNECTOR_BIN, version: CONNECTOR_VERSION }, { capabilities: RELAYED_CLIENT_CAPABILITIES });
+    for (const { schema, capability, what } of RELAYED_REQUESTS) {
+      client.setRequestHandler(schema, ((request: { method: string; params?: Record<string, unknown> }, extra: RemoteExtra) =>
+        relayToLocal(request, capability, what, extra)) as never);
+    }
     client.onerror = (error) => logger.debug(`remote transport: ${error.message}`);
     const transport = new StreamableHTTPClientTransport(url, { fetch: remoteFetch });
     await client.connect(transport, { timeout: timeoutMs });
@@ -135,6 +196,11 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
     { name: CONNECTOR_BIN, version: CONNECTOR_VERSION, title: remoteInfo?.title ?? remoteInfo?.name },
     { capabilities: mirrored(capabilities), instructions: remote.getInstructions() },
   );
+  localServer = local;
+  // The local client's roots changed: tell the server, which may ask for them again.
+  local.setNotificationHandler(RootsListChangedNotificationSchema, () =>
+    remote.notification({ method: 'notifications/roots/list_changed' }).catch((error: Error) => logger.debug(`could not relay notifications/roots/list_changed: ${error.message}`)),
+  );
   let reconnecting: Promise<Client> | undefined;
 
   /** The server lost our session (a restart of a stateful server): initialize again, once for all callers. */
@@ -159,15 +225,16 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
     // Our own timer rather than the SDK's, so that progress (relayed above) keeps a long call alive.
     const deadline = new AbortController();
     const expire = (): void => deadline.abort(TIMED_OUT);
-    let timer = setTimeout(expire, timeoutMs);
+    let timer = answering > 0 ? undefined : setTimeout(expire, timeoutMs);
     const tokenKey = progressToken === undefined ? undefined : JSON.stringify(progressToken);
     const relayedBefore = relayed;
-    if (tokenKey !== undefined) {
-      progress.set(tokenKey, () => {
-        clearTimeout(timer);
-        timer = setTimeout(expire, timeoutMs);
-      });
-    }
+    const restart = (): void => {
+      clearTimeout(timer);
+      timer = answering > 0 ? undefined : setTimeout(expire, timeoutMs);
+    };
+    const clock = { hold: () => clearTimeout(timer), resume: restart };
+    clocks.add(clock);
+    if (tokenKey !== undefined) progress.set(tokenKey, restart);
     const signal = AbortSignal.any([extra.signal, deadline.signal]);
     const send = (client: Client) => client.request(outgoing as never, resultSchema, { signal, timeout: NO_SDK_TIMEOUT });
     const client = remote;
@@ -189,6 +256,7 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
       throw localFailure(deadline.signal.aborted ? TIMED_OUT : error, request.method, url, timeoutMs, logger);
     } finally {
       clearTimeout(timer);
+      clocks.delete(clock);
       if (tokenKey !== undefined) progress.delete(tokenKey);
     }
   };
@@ -199,7 +267,16 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
 
   if (capabilities.tools) {
     handle(ListToolsRequestSchema, ListToolsResultSchema);
-    handle(CallToolRequestSchema, CallToolResultSchema);
+    // A task-augmented call is answered with the task it created, not the tool's result.
+    local.setRequestHandler(CallToolRequestSchema, ((request: { method: string; params?: Record<string, unknown> }, extra: Extra) =>
+      forward(request, request.params?.task === undefined ? CallToolResultSchema : CreateTaskResultSchema, extra)) as never);
+  }
+  if (capabilities.tasks) {
+    handle(GetTaskRequestSchema, GetTaskResultSchema);
+    // tasks/result yields the underlying request's result (a tool result for tools/call), verbatim.
+    handle(GetTaskPayloadRequestSchema, ResultSchema);
+    if (capabilities.tasks.list) handle(ListTasksRequestSchema, ListTasksResultSchema);
+    if (capabilities.tasks.cancel) handle(CancelTaskRequestSchema, CancelTaskResultSchema);
   }
   if (capabilities.resources) {
     handle(ListResourcesRequestSchema, ListResourcesResultSchema);

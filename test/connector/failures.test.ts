@@ -50,7 +50,7 @@ describe('connector: failures a user can act on', function () {
       const run = await runConnector(['--url', t.engine.mcpUrl()], KEY);
       expect(run.code).to.equal(1);
       const line = oneLine(run.stderr);
-      expect(line).to.include('the server rejected the API key in GATEHOUSE_API_KEY (401: The API key is not valid.)');
+      expect(line).to.include('the server rejected the API key in GATEHOUSE_API_KEY (401: The API key is not valid. This server takes API keys, not OAuth');
       expect(line).not.to.include(KEY.GATEHOUSE_API_KEY);
     });
 

@@ -6,9 +6,16 @@ export function presentedKey(request: Pick<AuthRequest, 'header'>): string | und
   return presentedCredential(request)?.credential;
 }
 
+/**
+ * Appended to every refusal: clients that know only OAuth (mcp-remote, the MCP Inspector) show the
+ * `error_description`, so it says what this server takes and how to send it.
+ */
+export const API_KEY_HINT =
+  'This server takes API keys, not OAuth: send "Authorization: Bearer <key>" or "X-API-Key: <key>" (the operator creates keys with "gatehouse keys create").';
+
 const KEY_FAILURES = {
-  expired: 'The API key has expired.',
-  revoked: 'The API key has been revoked.',
+  expired: `The API key has expired. ${API_KEY_HINT}`,
+  revoked: `The API key has been revoked. ${API_KEY_HINT}`,
 } as const;
 
 /** Community Edition authentication: tenant-bound API keys. */
@@ -19,15 +26,15 @@ export class ApiKeyAuthenticator implements Authenticator {
   async authenticate(request: AuthRequest): Promise<AuthResult> {
     const key = presentedKey(request);
     if (key === undefined) {
-      return { ok: false, description: 'An API key is required: send "Authorization: Bearer <key>" or "X-API-Key: <key>".' };
+      return { ok: false, description: `An API key is required. ${API_KEY_HINT}`, challenge: { error_description: `An API key is required. ${API_KEY_HINT}` } };
     }
-    if (key === '') return { ok: false, error: 'invalid_request', description: 'The Authorization header must be "Bearer <key>".' };
+    if (key === '') return { ok: false, error: 'invalid_request', description: `The Authorization header must be "Bearer <key>". ${API_KEY_HINT}` };
     const check = await this.keys.check(key);
     switch (check.status) {
       case 'valid':
         // Keys made for other purposes (an agent's key, an admin-only key) are not CE MCP keys.
         if (!check.key.scopes.includes('mcp')) {
-          return { ok: false, error: 'invalid_token', description: 'This API key is not valid for MCP access.', tenant: check.key.tenant };
+          return { ok: false, error: 'invalid_token', description: `This API key is not valid for MCP access. ${API_KEY_HINT}`, tenant: check.key.tenant };
         }
         return {
           ok: true,
@@ -44,7 +51,7 @@ export class ApiKeyAuthenticator implements Authenticator {
       case 'revoked':
         return { ok: false, error: 'invalid_token', description: KEY_FAILURES[check.status], tenant: check.key.tenant };
       default:
-        return { ok: false, error: 'invalid_token', description: 'The API key is not valid.' };
+        return { ok: false, error: 'invalid_token', description: `The API key is not valid. ${API_KEY_HINT}` };
     }
   }
 

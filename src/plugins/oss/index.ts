@@ -3,6 +3,7 @@ import { ApiKeyAuthenticator } from './api-key-authenticator.js';
 import { AllowAllPolicy } from './allow-all-policy.js';
 import { NoopAuditSink } from './noop-audit-sink.js';
 import { RegistryRoutes } from './registry-routes.js';
+import { OAuthDiscoveryRoutes } from './oauth-discovery-routes.js';
 
 /**
  * The Community Edition: tenant-bound API keys, an explicit allow-all policy and no audit trail.
@@ -19,6 +20,7 @@ export function communityEdition(): PluginDefinition {
       bind(Policy).to(AllowAllPolicy);
       bind(AuditSink).to(NoopAuditSink);
       bind(RouteContribution).to(RegistryRoutes);
+      bind(RouteContribution).to(OAuthDiscoveryRoutes);
     },
   });
 }

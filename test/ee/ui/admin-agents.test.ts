@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { goTo, launchChromium, openPage, signIn, startUiEngine, type UiEngine, skipWithoutChromium } from './support.js';
+import { goTo, launchChromium, openPage, signIn, startUiEngine, type UiEngine, skipWithoutChromium, adminRequest } from './support.js';
 
 describe('EE admin UI: agents tell their whole story', function () {
   before(function () {
@@ -12,15 +12,7 @@ describe('EE admin UI: agents tell their whole story', function () {
   let context: BrowserContext;
   let page: Page;
 
-  const admin = async (method: string, path: string, body?: unknown): Promise<any> => {
-    const response = await fetch(`${t.url}${path}`, {
-      method,
-      headers: { authorization: `Bearer ${t.adminKey}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    expect(response.status, `${method} ${path}`).to.be.within(200, 299);
-    return ((await response.json()) as { data: unknown }).data;
-  };
+  const admin = (method: string, path: string, body?: unknown): Promise<any> => adminRequest(t.url, t.adminKey, method, path, body);
   const mcpStatus = async (token: string): Promise<number> =>
     (
       await fetch(t.engine.mcpUrl(t.tenant), {

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { AuditSink } from '@gatehouse-mcp/engine';
-import { goTo, launchChromium, openPage, signIn, startUiEngine, type UiEngine, skipWithoutChromium } from './support.js';
+import { goTo, launchChromium, openPage, signIn, startUiEngine, type UiEngine, skipWithoutChromium, adminRequest } from './support.js';
 
 describe('EE admin UI: the audit reads as sentences', function () {
   before(function () {
@@ -14,15 +14,7 @@ describe('EE admin UI: the audit reads as sentences', function () {
   let page: Page;
   let ana: string;
 
-  const admin = async (method: string, path: string, body?: unknown): Promise<any> => {
-    const response = await fetch(`${t.url}${path}`, {
-      method,
-      headers: { authorization: `Bearer ${ana}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    expect(response.status, `${method} ${path}`).to.be.within(200, 299);
-    return ((await response.json()) as { data: unknown }).data;
-  };
+  const admin = (method: string, path: string, body?: unknown): Promise<any> => adminRequest(t.url, ana, method, path, body);
   const rows = () => page.getByRole('table', { name: 'Audit events' }).locator('tbody tr');
   const sentences = async () => (await rows().locator('td.sentence').allTextContents()).map((text) => text.trim());
   const openAudit = async () => {

@@ -3,7 +3,7 @@ import { promisify } from 'node:util';
 import { expect } from 'chai';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { startOidcProvider, type OidcFixture } from '../support/oidc.js';
-import { goTo, launchChromium, openPage, signIn, startUiEngine, type UiEngine, skipWithoutChromium } from './support.js';
+import { goTo, launchChromium, openPage, signIn, startUiEngine, type UiEngine, skipWithoutChromium, adminRequest } from './support.js';
 
 const run = promisify(execFile);
 
@@ -18,15 +18,7 @@ describe('EE admin UI: onboarding an agent end to end', function () {
   let context: BrowserContext;
   let page: Page;
 
-  const admin = async (method: string, path: string, body?: unknown): Promise<any> => {
-    const response = await fetch(`${t.url}${path}`, {
-      method,
-      headers: { authorization: `Bearer ${t.adminKey}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    expect(response.status, `${method} ${path}`).to.be.within(200, 299);
-    return ((await response.json()) as { data: unknown }).data;
-  };
+  const admin = (method: string, path: string, body?: unknown): Promise<any> => adminRequest(t.url, t.adminKey, method, path, body);
   const handover = async (id: string) => (await page.locator(`[data-handover="${id}"]`).textContent())!.trim();
 
   before(async () => {

@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { AuditSink } from '@gatehouse-mcp/engine';
 import { IdpProviderStore } from '@gatehouse-mcp/engine/ee';
-import { goTo, launchChromium, openPage, signIn, startUiEngine, type UiEngine, skipWithoutChromium } from './support.js';
+import { goTo, launchChromium, openPage, signIn, startUiEngine, type UiEngine, skipWithoutChromium, adminRequest } from './support.js';
 
 /** Runs in the page (as a function: the page's CSP forbids evaluating strings): the audit table shows exactly `count` rows. */
 const auditRowsShown = (count: number): boolean =>
@@ -18,15 +18,7 @@ describe('EE admin UI: the pages in Chromium', function () {
   let context: BrowserContext;
   let page: Page;
 
-  const admin = async (method: string, path: string, body?: unknown): Promise<any> => {
-    const response = await fetch(`${t.url}${path}`, {
-      method,
-      headers: { authorization: `Bearer ${t.adminKey}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    expect(response.status, `${method} ${path}`).to.be.within(200, 299);
-    return ((await response.json()) as { data: unknown }).data;
-  };
+  const admin = (method: string, path: string, body?: unknown): Promise<any> => adminRequest(t.url, t.adminKey, method, path, body);
 
   const mcpStatus = async (token: string): Promise<number> =>
     (

@@ -10,7 +10,7 @@ import { defineTool, definePlugin, z } from '@gatehouse-mcp/engine';
 import { enterpriseEdition } from '@gatehouse-mcp/engine/ee';
 import { createTestEngine, type TestEngine } from '@gatehouse-mcp/engine/testing';
 import { buildUi } from '../../../src/plugins/ee/admin-ui/build-ui.js';
-import { goTo, launchChromium, openPage, signIn, skipWithoutChromium } from './support.js';
+import { goTo, launchChromium, openPage, signIn, skipWithoutChromium, adminRequest } from './support.js';
 
 const AXE_SOURCE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 
@@ -39,15 +39,7 @@ describe('EE admin UI: the Approvals page in Chromium', function () {
   let agent: Client;
   const refunds: unknown[] = [];
 
-  const admin = async (method: string, path: string, body?: unknown): Promise<any> => {
-    const response = await fetch(`${t.url}${path}`, {
-      method,
-      headers: { authorization: `Bearer ${adminKey}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    expect(response.status, `${method} ${path}`).to.be.within(200, 299);
-    return ((await response.json()) as { data: unknown }).data;
-  };
+  const admin = (method: string, path: string, body?: unknown): Promise<any> => adminRequest(t.url, adminKey, method, path, body);
 
   before(async () => {
     const refund = defineTool({

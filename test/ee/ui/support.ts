@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import { expect } from 'chai';
 /**
  * The admin UI under test: an Enterprise engine with two tools on 127.0.0.1, an admin API key,
  * and real Chromium (Debian's) driven by playwright-core.
@@ -92,4 +93,15 @@ export async function signIn(page: Page, url: string, key: string): Promise<void
 export async function goTo(page: Page, title: string): Promise<void> {
   await page.getByRole('navigation', { name: 'Admin pages' }).getByRole('link', { name: title, exact: true }).click();
   await page.getByRole('heading', { level: 1, name: title }).waitFor();
+}
+
+/** One admin API request with an admin key: asserts a 2xx answer and returns its `data`. */
+export async function adminRequest(baseUrl: string, key: string, method: string, path: string, body?: unknown): Promise<any> {
+  const response = await fetch(`${baseUrl}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${key}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  expect(response.status, `${method} ${path}`).to.be.within(200, 299);
+  return ((await response.json()) as { data: unknown }).data;
 }
