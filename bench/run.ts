@@ -19,6 +19,7 @@ import { enterpriseOtelScenario, enterpriseScenarios } from './scenarios/enterpr
 import { measureTracingApiOverhead } from './harness/tracing-overhead.js';
 import type { AuditCheck, Scenario, ScenarioGroup, ScenarioModule, ScenarioName } from './scenarios/scenario.js';
 import { measureAuditStore } from './scenarios/audit-store.js';
+import { fleetUnavailable, measureFleet, type FleetResult } from './scenarios/fleet.js';
 
 interface Settings {
   readonly mode: 'full' | 'quick';
@@ -29,10 +30,14 @@ interface Settings {
   readonly auditRows: number;
   readonly startupAttempts: number;
   readonly profileSeconds: number;
+  readonly fleetRounds: number;
+  readonly fleetSeconds: number;
+  readonly fleetWarmupSeconds: number;
+  readonly revocationRounds: number;
 }
 
-const FULL: Settings = { mode: 'full', levels: [1, 16, 64], rounds: 3, durationSeconds: 5, warmupSeconds: 3, auditRows: 1_000_000, startupAttempts: 3, profileSeconds: 5 };
-const QUICK: Settings = { mode: 'quick', levels: [16], rounds: 1, durationSeconds: 2, warmupSeconds: 1, auditRows: 20_000, startupAttempts: 1, profileSeconds: 2 };
+const FULL: Settings = { mode: 'full', levels: [1, 16, 64], rounds: 3, durationSeconds: 5, warmupSeconds: 3, auditRows: 1_000_000, startupAttempts: 3, profileSeconds: 5, fleetRounds: 2, fleetSeconds: 5, fleetWarmupSeconds: 2, revocationRounds: 30 };
+const QUICK: Settings = { mode: 'quick', levels: [16], rounds: 1, durationSeconds: 2, warmupSeconds: 1, auditRows: 20_000, startupAttempts: 1, profileSeconds: 2, fleetRounds: 1, fleetSeconds: 2, fleetWarmupSeconds: 1, revocationRounds: 4 };
 
 const args = new Set(process.argv.slice(2));
 const settings = args.has('--quick') ? QUICK : FULL;
@@ -118,8 +123,33 @@ async function main(): Promise<number> {
     const profileExport = !skipProfile && (settings.mode === 'full' || forceProfile);
     const { result: auditStore, exportProfile } = await measureAuditStore(databases, settings.auditRows, log, { profileIfSlow: profileExport });
 
+    // The fleet runs alone: every single-instance server is stopped by now.
+    const fleetReason = fleetUnavailable(process.env.DATABASE_URL);
+    let fleet: FleetResult;
+    if (fleetReason) {
+      unavailable.fleet = fleetReason;
+      fleet = { available: false, reason: fleetReason };
+      log(`fleet: not available (${fleetReason})`);
+    } else {
+      const fleetSettings = {
+        connections: 16,
+        rounds: settings.fleetRounds,
+        durationSeconds: settings.fleetSeconds,
+        warmupSeconds: settings.fleetWarmupSeconds,
+        revocationRounds: settings.revocationRounds,
+      };
+      try {
+        fleet = await measureFleet(process.env.DATABASE_URL!, load, fleetSettings, salt, log);
+      } catch (error) {
+        const message = `failed: ${(error as Error).message.split('\n')[0]}`;
+        unavailable.fleet = message;
+        fleet = { available: false, reason: message };
+        log(`fleet: ${message}`);
+      }
+    }
+
     const rows = aggregate(cells, unavailable);
-    const targets = evaluateTargets(rows, audit, auditStore, tracingApi);
+    const targets = evaluateTargets(rows, audit, auditStore, tracingApi, fleet);
     const profiles: Partial<Record<ScenarioName | 'audit-export', ProfileSummary>> = {};
     if (exportProfile) profiles['audit-export'] = exportProfile;
     if (!skipProfile) {
@@ -144,11 +174,13 @@ async function main(): Promise<number> {
         durationSeconds: settings.durationSeconds,
         warmupSeconds: settings.warmupSeconds,
         auditRows: settings.auditRows,
+        fleet: { connections: 16, rounds: settings.fleetRounds, durationSeconds: settings.fleetSeconds, warmupSeconds: settings.fleetWarmupSeconds, revocationRounds: settings.revocationRounds },
       },
       unavailable,
       load: rows,
       audit: audit ?? null,
       auditStore,
+      fleet,
       tracingApi,
       startup,
       targets,

@@ -10,10 +10,10 @@ export const BENCH_PERMISSION = 'bench:call';
 export const PROTOCOL_VERSION = '2025-11-25';
 
 /** The `tools/call` request number `n`: distinct arguments per request. */
-export function callBody(n: number, salt: string): { body: string; expected: string } {
+export function callBody(n: number, salt: string, tool: string = BENCH_TOOL): { body: string; expected: string } {
   const text = `call-${salt}-${n}`;
   return {
-    body: `{"jsonrpc":"2.0","id":${n},"method":"tools/call","params":{"name":"${BENCH_TOOL}","arguments":{"text":"${text}","n":${n}}}}`,
+    body: `{"jsonrpc":"2.0","id":${n},"method":"tools/call","params":{"name":"${tool}","arguments":{"text":"${text}","n":${n}}}}`,
     expected: `"${text}"`,
   };
 }
@@ -92,4 +92,6 @@ export interface LoadRequest {
   readonly durationSeconds: number;
   /** Makes request arguments unique across runs. */
   readonly salt: string;
+  /** The echo tool to call (default the benchmark's own). */
+  readonly tool?: string;
 }

@@ -7,6 +7,7 @@ import type { StartupResult } from './startup.js';
 import type { AuditCheck, ScenarioName } from '../scenarios/scenario.js';
 import type { TracingApiOverhead } from './tracing-overhead.js';
 import type { AuditStoreResult } from '../scenarios/audit-store.js';
+import type { FleetResult } from '../scenarios/fleet.js';
 
 export interface CellResult {
   readonly scenario: ScenarioName;
@@ -58,6 +59,8 @@ export interface BenchResults {
   readonly load: readonly LoadRow[];
   readonly audit: AuditCheck | null;
   readonly auditStore: AuditStoreResult;
+  /** Several engine instances behind HAProxy on one database (absent in results written before it existed). */
+  readonly fleet?: FleetResult;
   /** In-process cost of the instrumentation with the OpenTelemetry API only. */
   readonly tracingApi?: TracingApiOverhead;
   readonly startup: StartupResult;
@@ -117,7 +120,13 @@ export function aggregate(cells: readonly CellResult[], _unavailable: Partial<Re
     .sort((a, b) => a.connections - b.connections || ORDER.indexOf(a.scenario) - ORDER.indexOf(b.scenario));
 }
 
-export function evaluateTargets(rows: readonly LoadRow[], audit: AuditCheck | undefined, store: AuditStoreResult, tracingApi?: TracingApiOverhead): Target[] {
+export function evaluateTargets(
+  rows: readonly LoadRow[],
+  audit: AuditCheck | undefined,
+  store: AuditStoreResult,
+  tracingApi?: TracingApiOverhead,
+  fleet?: FleetResult,
+): Target[] {
   const at16 = (scenario: ScenarioName): LoadRow | undefined => rows.find((row) => row.scenario === scenario && row.connections === 16);
   const targets: Target[] = [];
   const ce = at16('ce');
@@ -219,6 +228,15 @@ export function evaluateTargets(rows: readonly LoadRow[], audit: AuditCheck | un
     description: 'audit export peak RSS < 256 MB',
     value: exported ? `${exported.peakRssMb} MB` : 'not measured',
     met: exported ? exported.peakRssMb < 256 : null,
+  });
+  const revocation = fleet?.available && 'p99Ms' in fleet.revocation ? fleet.revocation : undefined;
+  targets.push({
+    id: 'revocation-propagation-p99',
+    description: 'a revoked key is refused on every instance of a 3-instance fleet within 1 s (p99)',
+    value: revocation
+      ? `${revocation.p99Ms} ms`
+      : `not measured${fleet && !fleet.available ? ` (${fleet.reason})` : fleet?.available && 'error' in fleet.revocation ? ` (${fleet.revocation.error})` : ''}`,
+    met: revocation ? revocation.p99Ms <= 1000 && revocation.timedOut === 0 : null,
   });
   return targets;
 }
@@ -332,6 +350,7 @@ export function renderMarkdown(results: BenchResults, notes: string): string {
   } else {
     lines.push(`Audit query and export: not measured (${store.reason}).`, '');
   }
+  lines.push(...renderFleet(results.fleet, machine.cores), '');
   lines.push('## Start-up', '');
   lines.push(
     `Spawn of a Community Edition engine process on a migrated database → first \`tools/call\` answered: median **${results.startup.medianMs} ms** (${results.startup.samplesMs.join(', ')} ms). This includes loading and compiling the TypeScript sources through tsx on every start.`,
@@ -358,10 +377,47 @@ export function renderMarkdown(results: BenchResults, notes: string): string {
     'npm run bench -- --quick',
     '```',
     '',
+    'The fleet scenarios need a PostgreSQL server (`DATABASE_URL`) and HAProxy on the `PATH` (`apt-get install -y haproxy`);',
+    'without either they are reported as not available. Each fleet makes and drops a database of its own on that server.',
+    '',
     'Options: `--quick` (16 connections only, short runs, fewer audit rows), `--profile` (profile every',
     'Gatehouse scenario, not only those that miss a target), `--no-profile`. Run it on a quiet machine: every',
     'other process competes for the same cores.',
     '',
   );
   return lines.join('\n');
+}
+
+function renderFleet(fleet: FleetResult | undefined, cores: number): string[] {
+  const lines = ['## Fleet', ''];
+  if (!fleet) return [...lines, 'Not measured in this run.'];
+  if (!fleet.available) return [...lines, `Not available: ${fleet.reason}.`];
+  lines.push(
+    '1, 2 and 3 Community Edition engine processes on one PostgreSQL database behind HAProxy (round-robin, no',
+    'stickiness, the configuration of the fleet tests and `docs/deployment.md`), `tools/call` of an echo tool at',
+    `${fleet.cells[0]?.connections ?? 16} connections: stateless, and with every call in one MCP session started through the balancer (so`,
+    'consecutive calls of the session land on different instances). **Every process of the fleet, the balancer, PostgreSQL',
+    `and the load generator share this machine's ${cores} cores, so ${cores} cores bound the total**: more instances cannot add CPU, and the`,
+    'ratio to 1 instance shows what the fleet costs or gains on one host, not how it scales across hosts.',
+    '',
+    '| instances | sessions | req/s | p50 ms | p99 ms | × 1 instance | errors | non-2xx | wrong answers |',
+    '|---:|---|---:|---:|---:|---:|---:|---:|---:|',
+  );
+  for (const cell of fleet.cells) {
+    lines.push(
+      `| ${cell.instances} | ${cell.sessions ? 'yes' : 'no'} | ${fmt(cell.requestsPerSecond)} | ${cell.p50Ms} | ${cell.p99Ms} | ${cell.toOne ?? '–'} | ${cell.errors} | ${cell.non2xx} | ${cell.wrongAnswers} |`,
+    );
+  }
+  lines.push('', '### Revocation propagation', '');
+  if ('error' in fleet.revocation) {
+    lines.push(`Not measured: ${fleet.revocation.error}.`);
+  } else {
+    const r = fleet.revocation;
+    lines.push(
+      `An agent key, cached by all ${r.instances} instances of an Enterprise fleet, is revoked through one of them (in turn), which`,
+      `refuses it at once; each other instance is then asked directly until it refuses the key. Over ${r.rounds} revocations (${r.samples} samples): p50 **${r.p50Ms} ms**,`,
+      `p99 **${r.p99Ms} ms**, max ${r.maxMs} ms; ${r.timedOut} still accepted after ${fmt(r.boundMs)} ms. Target: p99 ≤ 1 s.`,
+    );
+  }
+  return lines;
 }

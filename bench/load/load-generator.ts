@@ -20,7 +20,7 @@ async function run(request: LoadRequest): Promise<LoadResult> {
       {
         method: 'POST',
         setupRequest(raw, context) {
-          const { body, expected } = callBody(++next, request.salt);
+          const { body, expected } = callBody(++next, request.salt, request.tool);
           context.expected = expected;
           raw.body = body;
           return raw;

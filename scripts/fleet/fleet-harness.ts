@@ -13,8 +13,8 @@ import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
 import pg from 'pg';
 import { ApiKeyStore, createEngine } from '@gatehouse-mcp/engine';
-import { enterpriseEdition } from '@gatehouse-mcp/engine/ee';
 import { fleetTools } from './fleet-tools.js';
+import { editionPlugin, type FleetEdition } from './fleet-edition.js';
 
 export interface FleetOptions {
   /** Engine processes (default 3). */
@@ -25,6 +25,8 @@ export interface FleetOptions {
   readonly sessions?: boolean;
   /** Keep the database when the fleet stops (for a person trying it). */
   readonly keepDatabase?: boolean;
+  /** The edition every instance runs (default enterprise). */
+  readonly edition?: FleetEdition;
 }
 
 export interface FleetInstance {
@@ -43,6 +45,8 @@ export interface Fleet {
   readonly tenant: string;
   /** An admin API key of `tenant` (admin API, admin UI). */
   readonly adminKey: string;
+  /** A tenant API key for MCP calls (`mcp` scope): what a Community Edition client uses. */
+  readonly mcpKey: string;
   readonly databaseUrl: string;
   readonly databaseName: string;
   /** The HAProxy configuration in use. */
@@ -183,14 +187,21 @@ export async function startFleet(options: FleetOptions = {}): Promise<Fleet> {
 
   try {
     // Migrate and make the first admin key before any instance serves.
-    const setup = await createEngine({ plugins: [enterpriseEdition(), fleetTools], database: { url: databaseUrl }, logLevel: 'warn' });
+    const edition = options.edition ?? 'enterprise';
+    const setup = await createEngine({ plugins: [editionPlugin(edition), fleetTools], database: { url: databaseUrl }, logLevel: 'warn' });
     const tenant = 'fleet';
     const { secret: adminKey } = await setup.resolve(ApiKeyStore).create({ tenant, name: 'fleet admin', scopes: ['admin'], createdBy: 'fleet' });
+    const { secret: mcpKey } = await setup.resolve(ApiKeyStore).create({ tenant, name: 'fleet client', scopes: ['mcp'], createdBy: 'fleet' });
     await setup.close();
 
     const port = await freePort();
     const publicUrl = `http://127.0.0.1:${port}`;
-    const env = { FLEET_DATABASE_URL: databaseUrl, FLEET_PUBLIC_URL: publicUrl, FLEET_SESSIONS: options.sessions === false ? 'off' : 'on' };
+    const env = {
+      FLEET_DATABASE_URL: databaseUrl,
+      FLEET_PUBLIC_URL: publicUrl,
+      FLEET_SESSIONS: options.sessions === false ? 'off' : 'on',
+      FLEET_EDITION: edition,
+    };
     instances.push(...(await Promise.all(Array.from({ length: count }, (_, i) => startInstance(`engine-${i + 1}`, env, logDir)))));
     const haproxyConfigText = haproxyConfig(
       port,
@@ -231,6 +242,7 @@ export async function startFleet(options: FleetOptions = {}): Promise<Fleet> {
       instances,
       tenant,
       adminKey,
+      mcpKey,
       databaseUrl,
       databaseName,
       haproxyConfig: haproxyConfigText,

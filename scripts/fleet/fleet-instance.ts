@@ -1,10 +1,11 @@
 /**
- * One engine instance of the fleet: the Enterprise edition with sessions on, a small tool set,
- * serving on a free loopback port. Prints `{"url": …}` once it serves; stops cleanly on SIGTERM.
+ * One engine instance of the fleet: the Enterprise edition (or the Community Edition with
+ * `FLEET_EDITION=community`), sessions on unless `FLEET_SESSIONS=off`, a small tool set, serving on
+ * a free loopback port. Prints `{"url": …}` once it serves; stops cleanly on SIGTERM.
  */
 import { createEngine } from '@gatehouse-mcp/engine';
-import { enterpriseEdition } from '@gatehouse-mcp/engine/ee';
 import { fleetTools } from './fleet-tools.js';
+import { editionPlugin } from './fleet-edition.js';
 
 const databaseUrl = process.env.FLEET_DATABASE_URL;
 const publicUrl = process.env.FLEET_PUBLIC_URL;
@@ -14,7 +15,7 @@ if (!databaseUrl || !publicUrl) {
 }
 
 const engine = await createEngine({
-  plugins: [enterpriseEdition(), fleetTools],
+  plugins: [editionPlugin(process.env.FLEET_EDITION === 'community' ? 'community' : 'enterprise'), fleetTools],
   database: { url: databaseUrl },
   publicUrl,
   // Reached through the balancer by its address, and directly by the tests.
