@@ -103,23 +103,25 @@ export class ExportFormatError extends Error {
   override readonly name = 'ExportFormatError';
 }
 
-/** Parse JSON Lines of checkpoints (an export's, or a published file's). */
-export function parseCheckpointLines(text: string): Checkpoint[] {
-  const out: Checkpoint[] = [];
-  text.split('\n').forEach((line, i) => {
-    if (!line.trim()) return;
-    let value: Record<string, any>;
+/** The records of JSON Lines text with their line numbers (from 1); blank lines are skipped. */
+function jsonLines(text: string): { value: Record<string, any>; line: number }[] {
+  const records: { value: Record<string, any>; line: number }[] = [];
+  text.split('\n').forEach((content, i) => {
+    if (!content.trim()) return;
     try {
-      value = JSON.parse(line) as Record<string, any>;
+      records.push({ value: JSON.parse(content) as Record<string, any>, line: i + 1 });
     } catch {
       throw new ExportFormatError(`line ${i + 1} is not JSON`);
     }
-    if (value.type === 'checkpoint') {
-      const { type: _type, ...checkpoint } = value;
-      out.push(checkpoint as Checkpoint);
-    }
   });
-  return out;
+  return records;
+}
+
+/** Parse JSON Lines of checkpoints (an export's, or a published file's). */
+export function parseCheckpointLines(text: string): Checkpoint[] {
+  return jsonLines(text)
+    .filter(({ value }) => value.type === 'checkpoint')
+    .map(({ value: { type: _type, ...checkpoint } }) => checkpoint as Checkpoint);
 }
 
 /**
@@ -130,15 +132,7 @@ export async function verifyExport(text: string, keys: ReadonlyMap<string, KeyOb
   const rows = new Map<string, ChainRow[]>();
   const checkpoints = new Map<string, Checkpoint[]>();
   let whole = true;
-  const lines = text.split('\n');
-  lines.forEach((line, i) => {
-    if (!line.trim()) return;
-    let value: Record<string, any>;
-    try {
-      value = JSON.parse(line) as Record<string, any>;
-    } catch {
-      throw new ExportFormatError(`line ${i + 1} is not JSON`);
-    }
+  for (const { value, line } of jsonLines(text)) {
     if (value.type === 'checkpoint') {
       const { type: _type, ...checkpoint } = value;
       const list = checkpoints.get(String(value.tenant)) ?? [];
@@ -147,12 +141,12 @@ export async function verifyExport(text: string, keys: ReadonlyMap<string, KeyOb
     } else if (value.type === 'export') {
       whole = !value.filtered;
     } else {
-      if (!value.chain || typeof value.chain.seq !== 'number') throw new ExportFormatError(`line ${i + 1} carries no chain fields (export made before the audit chain existed?)`);
+      if (!value.chain || typeof value.chain.seq !== 'number') throw new ExportFormatError(`line ${line} carries no chain fields (export made before the audit chain existed?)`);
       const list = rows.get(String(value.tenant)) ?? [];
-      list.push({ content: contentOfEntry(value), seq: value.chain.seq, prevHash: String(value.chain.prevHash), hash: String(value.chain.hash), locator: `line ${i + 1}` });
+      list.push({ content: contentOfEntry(value), seq: value.chain.seq, prevHash: String(value.chain.prevHash), hash: String(value.chain.hash), locator: `line ${line}` });
       rows.set(String(value.tenant), list);
     }
-  });
+  }
   const tenants = new Set([...rows.keys(), ...checkpoints.keys()]);
   const results: ChainVerification[] = [];
   for (const tenant of [...tenants].sort()) {
