@@ -1,4 +1,6 @@
 import http from 'node:http';
+import v8 from 'node:v8';
+import vm from 'node:vm';
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { expect } from 'chai';
@@ -84,6 +86,47 @@ describe('response writers stop when the client goes away', () => {
       socket.destroy();
       expect(await writerDone.promise).to.equal('returned');
       expect(stream.closed).to.equal(true);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('a long streamed body is not kept in memory while it is written (the export that held all of itself)', async () => {
+    v8.setFlagsFromString('--expose-gc');
+    const gc = vm.runInNewContext('gc') as () => void;
+    const chunk = 'x'.repeat(64 * 1024);
+    const chunks = 2_000; // 128 MB in all
+    let peak = 0;
+    let baseline = 0;
+    const outcome = latch<string>();
+    const server = await serve(
+      () =>
+        (async function* () {
+          for (let i = 0; i < chunks; i++) {
+            if (i % 250 === 0) {
+              gc();
+              const used = process.memoryUsage().heapUsed;
+              if (i === 0) baseline = used;
+              peak = Math.max(peak, used);
+            }
+            // Each chunk is a string of its own, as a serialiser's output is.
+            yield `${i}${chunk}`;
+          }
+        })(),
+      outcome.open,
+    );
+    try {
+      let received = 0;
+      await new Promise<void>((resolve, reject) => {
+        http.get({ host: '127.0.0.1', port: server.port, path: '/' }, (res) => {
+          res.on('data', (data: Buffer) => (received += data.length));
+          res.on('end', resolve);
+          res.on('error', reject);
+        });
+      });
+      expect(await outcome.promise).to.equal('returned');
+      expect(received).to.be.greaterThan(chunks * chunk.length);
+      expect(peak - baseline, 'heap growth while streaming 128 MB').to.be.below(32 * 1024 * 1024);
     } finally {
       await server.close();
     }

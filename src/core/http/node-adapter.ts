@@ -73,6 +73,29 @@ export function fromNodeRequest(req: IncomingMessage, res: ServerResponse, limit
 
 const GONE = Symbol('client gone');
 
+/**
+ * `work`'s outcome, or GONE as soon as the response closes. The close listener is removed when the
+ * wait ends: a race against one long-lived promise would keep every chunk of the body alive until
+ * the response ends (a streamed export would hold all of itself in memory).
+ */
+function unlessClosed<T>(res: ServerResponse, work: Promise<T>): Promise<T | typeof GONE> {
+  if (res.destroyed) return Promise.resolve(GONE);
+  return new Promise((resolve, reject) => {
+    const onClose = (): void => resolve(GONE);
+    res.once('close', onClose);
+    work.then(
+      (value) => {
+        res.off('close', onClose);
+        resolve(value);
+      },
+      (error: unknown) => {
+        res.off('close', onClose);
+        reject(error);
+      },
+    );
+  });
+}
+
 export async function writeNodeResponse(res: ServerResponse, response: HttpResponse): Promise<void> {
   res.statusCode = response.status;
   if (response.headers) for (const [name, value] of Object.entries(response.headers)) res.setHeader(name, value);
@@ -84,20 +107,19 @@ export async function writeNodeResponse(res: ServerResponse, response: HttpRespo
   res.flushHeaders();
   // A client that goes away (or stops reading while writes are backed up) ends the writing: no
   // wait for a `drain` that will never come, and the body is told to stop (`return()`).
-  const gone = new Promise<typeof GONE>((resolve) => res.once('close', () => resolve(GONE)));
   const iterator = body[Symbol.asyncIterator]();
   let written: Promise<unknown> = Promise.resolve();
   let finished = false;
   try {
     for (;;) {
-      const step = await Promise.race([iterator.next(), gone]);
+      const step = await unlessClosed(res, iterator.next());
       if (step === GONE || res.destroyed) break;
       if (step.done) {
         finished = true;
         break;
       }
       written = new Promise((resolve) => res.write(step.value, resolve));
-      if (res.writableNeedDrain && (await Promise.race([new Promise((resolve) => res.once('drain', resolve)), gone])) === GONE) break;
+      if (res.writableNeedDrain && (await unlessClosed(res, new Promise((resolve) => res.once('drain', resolve)))) === GONE) break;
     }
   } catch (error) {
     finished = true;
