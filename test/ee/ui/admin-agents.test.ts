@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { goTo, launchChromium, openPage, signIn, startUiEngine, type UiEngine, skipWithoutChromium, adminRequest } from './support.js';
+import { goTo, launchChromium, openPage, signIn, startUiEngine, type UiEngine, skipWithoutChromium, adminRequest, mcpListStatus } from './support.js';
 
 describe('EE admin UI: agents tell their whole story', function () {
   before(function () {
@@ -13,14 +13,7 @@ describe('EE admin UI: agents tell their whole story', function () {
   let page: Page;
 
   const admin = (method: string, path: string, body?: unknown): Promise<any> => adminRequest(t.url, t.adminKey, method, path, body);
-  const mcpStatus = async (token: string): Promise<number> =>
-    (
-      await fetch(t.engine.mcpUrl(t.tenant), {
-        method: 'POST',
-        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
-        body: '{"jsonrpc":"2.0","id":1,"method":"tools/list"}',
-      })
-    ).status;
+  const mcpStatus = (token: string): Promise<number> => mcpListStatus(t, token);
   const row = (id: string) => page.locator(`tr[data-agent-id="${id}"]`);
   const reloadAgents = async () => {
     await goTo(page, 'Roles');

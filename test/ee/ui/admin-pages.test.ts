@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { AuditSink } from '@gatehouse-mcp/engine';
 import { IdpProviderStore } from '@gatehouse-mcp/engine/ee';
-import { goTo, launchChromium, openPage, signIn, startUiEngine, type UiEngine, skipWithoutChromium, adminRequest } from './support.js';
+import { goTo, launchChromium, openPage, signIn, startUiEngine, type UiEngine, skipWithoutChromium, adminRequest, mcpListStatus } from './support.js';
 
 /** Runs in the page (as a function: the page's CSP forbids evaluating strings): the audit table shows exactly `count` rows. */
 const auditRowsShown = (count: number): boolean =>
@@ -20,14 +20,7 @@ describe('EE admin UI: the pages in Chromium', function () {
 
   const admin = (method: string, path: string, body?: unknown): Promise<any> => adminRequest(t.url, t.adminKey, method, path, body);
 
-  const mcpStatus = async (token: string): Promise<number> =>
-    (
-      await fetch(t.engine.mcpUrl(t.tenant), {
-        method: 'POST',
-        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
-        body: '{"jsonrpc":"2.0","id":1,"method":"tools/list"}',
-      })
-    ).status;
+  const mcpStatus = (token: string): Promise<number> => mcpListStatus(t, token);
 
   before(async () => {
     [t, browser] = await Promise.all([startUiEngine(), launchChromium()]);

@@ -105,3 +105,14 @@ export async function adminRequest(baseUrl: string, key: string, method: string,
   expect(response.status, `${method} ${path}`).to.be.within(200, 299);
   return ((await response.json()) as { data: unknown }).data;
 }
+
+/** The HTTP status of a `tools/list` on the engine's tenant with `token`: 200 while it is accepted. */
+export async function mcpListStatus(t: UiEngine, token: string): Promise<number> {
+  const response = await fetch(t.engine.mcpUrl(t.tenant), {
+    method: 'POST',
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
+    body: '{"jsonrpc":"2.0","id":1,"method":"tools/list"}',
+  });
+  await response.body?.cancel();
+  return response.status;
+}
