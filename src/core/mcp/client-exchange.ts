@@ -112,6 +112,11 @@ export class ClientExchange {
     return this.levels.get(owner);
   }
 
+  /** Log levels of session-less clients held now (at most 10,000). */
+  get logLevelCount(): number {
+    return this.levels.size;
+  }
+
   /** Remember a session-less client's log level (bounded; a day at most, least recently used first out). */
   setLevel(owner: string, level: McpLogLevel): void {
     this.levels.set(owner, level);
