@@ -67,7 +67,8 @@ export { runMigrations } from './db/migrator.js';
 export { TENANT_ID, assertTenant } from './db/tenant-db.js';
 
 export { presentedCredential, type PresentedCredential } from './http/presented-credential.js';
-export { BoundedCache, approximateBytes, type BoundedCacheOptions, type Clock } from './cache/bounded-cache.js';
+export { BoundedCache, approximateBytes, type BoundedCacheOptions } from './cache/bounded-cache.js';
+export { Clock, systemClock } from './ports/clock.js';
 export { Logger, PinoLogger, safeLog, type LogLevel, type LogDestination } from './log/logger.js';
 export { Telemetry, INSTRUMENTATION_SCOPE } from './telemetry/telemetry.js';
 export type { RequestObservation } from './telemetry/request-observation.js';
