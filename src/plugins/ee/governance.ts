@@ -30,6 +30,11 @@ import { EnterprisePolicy } from './policies/enterprise-policy.js';
 import { PolicyEngine } from './policies/policy-engine.js';
 import { PolicySettings, policySettings } from './policies/policy-settings.js';
 import { PolicyStore } from './policies/policy-store.js';
+import { AgentRoleIds } from './limits/agent-role-ids.js';
+import { LimitMeter } from './limits/limit-meter.js';
+import { LimitStore } from './limits/limit-store.js';
+import { MeteredPolicy } from './limits/metered-policy.js';
+import { LimitRoutes } from './admin/limit-routes.js';
 
 /** The governance part of `enterpriseEdition(options)`: what decides and what records. */
 export interface GovernanceOptions {
@@ -154,7 +159,14 @@ export function registerGovernance(binder: PluginBinder, options: GovernanceOpti
   bind(AgentFacts).toSelf();
   bind(PolicyStore).toSelf();
   bind(EnterprisePolicy).toSelf();
-  bind(Policy).toService(EnterprisePolicy);
+  bind(LimitStore).toSelf();
+  bind(AgentRoleIds).toSelf();
+  bind(LimitMeter).toSelf();
+  bind(LifecycleContribution).toService(LimitMeter);
+  // Roles decide first, then the tenant's policies; what they let through is then counted against
+  // rate limits and quotas.
+  bind(MeteredPolicy).toSelf();
+  bind(Policy).toService(MeteredPolicy);
   bind(DbAuditSink).toSelf();
   // Authentication failures pass through the aggregator; every other event goes straight to the sink.
   bind(AuthFailureAggregator).toSelf();
@@ -172,7 +184,7 @@ export function registerGovernance(binder: PluginBinder, options: GovernanceOpti
   bind(LifecycleContribution).toService(ApprovalWebhook);
 
   bind(AdminGuard).toSelf();
-  for (const routes of [RoleRoutes, AgentRoutes, IdpRoutes, AuditRoutes, AccessCheckRoutes, EnterpriseRegistryRoutes, ApprovalRoutes, PolicyRoutes]) bind(RouteContribution).to(routes);
+  for (const routes of [RoleRoutes, AgentRoutes, IdpRoutes, AuditRoutes, AccessCheckRoutes, EnterpriseRegistryRoutes, ApprovalRoutes, LimitRoutes, PolicyRoutes]) bind(RouteContribution).to(routes);
 }
 
 export type { AuditSinkSettings } from './audit/audit-sink-settings.js';
