@@ -3,6 +3,7 @@ import { inject, injectable } from 'inversify';
 import { EngineConfig } from '../kernel/config.js';
 import { Database } from '../ports/database.js';
 import { ChangeFeed } from '../ports/change-feed.js';
+import { Clock } from '../ports/clock.js';
 import { Logger, safeLog } from '../log/logger.js';
 import type { Principal } from '../ports/principal.js';
 import { isMcpLogLevel, type McpLogLevel } from './notification-levels.js';
@@ -116,6 +117,7 @@ export class SessionStore {
     @inject(Database) private readonly database: Database,
     @inject(ChangeFeed) private readonly changes: ChangeFeed,
     @inject(Logger) private readonly logger: Logger,
+    @inject(Clock) private readonly clock: Clock,
     @inject(SessionEventLog) private readonly events: SessionEventLog,
     @inject(BackgroundWork) private readonly work: BackgroundWork,
   ) {
@@ -151,7 +153,7 @@ export class SessionStore {
       owner: JSON.stringify([principal.tenant, principal.kind, principal.id]),
       protocol_version: protocolVersion,
       client_capabilities: JSON.stringify(clientCapabilities),
-      last_seen_at: new Date(),
+      last_seen_at: new Date(this.clock.now()),
     });
     const session = this.remember({
       id,
@@ -164,7 +166,7 @@ export class SessionStore {
       stream: undefined,
       streamOpened: false,
       // From the moment the session exists (the insert may take a while on a busy database).
-      lastSeen: Date.now(),
+      lastSeen: this.clock.now(),
     });
     return session;
   }
@@ -172,7 +174,7 @@ export class SessionStore {
   /** The session with this id if `principal` owns it; undefined for unknown, expired or foreign ids alike. */
   async get(id: string, principal: Principal): Promise<McpSession | undefined> {
     if (id.length === 0 || id.length > 200) return undefined;
-    const now = Date.now();
+    const now = this.clock.now();
     let session = (this.attached.get(id) ?? this.cache.get(id))?.session;
     if (!session) {
       const row = (await this.database.knex('mcp_sessions').where({ id }).first()) as SessionRow | undefined;
@@ -218,7 +220,7 @@ export class SessionStore {
   async openStream(session: McpSession, stream: OutboundChannel, lastEventId?: string): Promise<() => void> {
     const mutable = session as Cached['session'];
     if (!mutable.streamOpened) {
-      await this.database.knex('mcp_sessions').where({ id: session.id }).whereNull('stream_opened_at').update({ stream_opened_at: new Date() });
+      await this.database.knex('mcp_sessions').where({ id: session.id }).whereNull('stream_opened_at').update({ stream_opened_at: new Date(this.clock.now()) });
       mutable.streamOpened = true;
     }
     let after = lastEventId;
@@ -299,7 +301,7 @@ export class SessionStore {
     if (this.touched.size === 0) return;
     const ids = [...this.touched];
     this.touched.clear();
-    const at = new Date();
+    const at = new Date(this.clock.now());
     try {
       await this.work.runSerialized(SESSION_TOUCH_JOB, async (trx) => {
         await trx('mcp_sessions').whereIn('id', ids).update({ last_seen_at: trx.raw('greatest(last_seen_at, ?)', [at]) });
