@@ -5,14 +5,14 @@ import { EngineConfig } from '../kernel/config.js';
 import { Logger, safeLog } from '../log/logger.js';
 import { accepts, explicitlyAccepts, isJsonContentType } from './content-negotiation.js';
 import type { Principal } from '../ports/principal.js';
-import { AuditUnavailableError, GatehouseError, HttpError } from '../errors.js';
+import { AuditUnavailableError, DependencyUnavailableError, GatehouseError, HttpError } from '../errors.js';
 import { McpDispatcher } from '../mcp/mcp-dispatcher.js';
-import { ProtocolError, classify, errorResponse, type JsonRpcId, type JsonRpcRequest } from '../mcp/jsonrpc.js';
+import { LimitExceededError, ProtocolError, classify, errorResponse, type JsonRpcId, type JsonRpcRequest } from '../mcp/jsonrpc.js';
 import type { CallContext } from '../mcp/call-context.js';
 import { SessionStore, principalKey, type McpSession } from '../mcp/session-store.js';
 import { ClientExchange } from '../mcp/client-exchange.js';
 import { SseStream } from '../mcp/sse-stream.js';
-import { SessionEventLog } from '../mcp/session-event-log.js';
+import { SessionEventLog, STANDALONE_STREAM } from '../mcp/session-event-log.js';
 import { ResponseStream } from './response-stream.js';
 import { LazyAbort } from '../mcp/lazy-abort.js';
 import { RequestAuthenticator } from './request-auth.js';
@@ -36,7 +36,7 @@ export { LOOPBACK_HOSTS };
 
 /** A database or dependency outage, as opposed to a bug: answered with 503 and `Retry-After`. */
 function isUnavailable(error: unknown): boolean {
-  if (error instanceof AuditUnavailableError) return true;
+  if (error instanceof AuditUnavailableError || error instanceof DependencyUnavailableError) return true;
   const err = error as { code?: unknown; name?: unknown } | null;
   return typeof err?.code === 'string' ? UNAVAILABLE_CODES.has(err.code) : err?.name === 'KnexTimeoutError';
 }
@@ -288,7 +288,8 @@ export class HttpHandler {
       if (!session) return rpcHttpError(404, message.kind === 'request' ? message.message.id : null, -32001, 'Session not found.');
     }
     if (message.kind === 'response') {
-      this.exchange.respond(principalKey(principal), message.message);
+      // Kept for another instance when the handler awaiting it runs there (a fleet without stickiness).
+      await this.exchange.respond(principalKey(principal), message.message);
       return { status: 202 };
     }
     if (message.kind === 'notification') {
@@ -337,7 +338,7 @@ export class HttpHandler {
     const lastEventId = req.header('last-event-id');
     const resumed = lastEventId === undefined ? undefined : await this.events.streamOf(session.id, lastEventId.trim());
     let detach: () => void;
-    if (resumed !== undefined) {
+    if (resumed !== undefined && resumed !== STANDALONE_STREAM) {
       // The rest of a request's stream that broke off, from the session's event log.
       const stop = this.events.follow(session.id, resumed, lastEventId!.trim(), (id, message) => stream.sendEvent(id, message), () => stream.close());
       detach = () => {
@@ -345,8 +346,9 @@ export class HttpHandler {
         stream.close();
       };
     } else {
-      // A new standalone stream (an unknown or expired Last-Event-ID has nothing to replay).
-      detach = this.sessions.attach(session, stream);
+      // The standalone stream: resumed after the client's last event, else anew (an unknown or
+      // expired Last-Event-ID has nothing to replay).
+      detach = await this.sessions.openStream(session, stream, resumed === STANDALONE_STREAM ? lastEventId!.trim() : undefined);
     }
     const shutdown = this.shutdown.signal;
     req.signal.addEventListener('abort', detach, { once: true });
@@ -429,13 +431,18 @@ export class HttpHandler {
 
   private rpcFailure(id: JsonRpcId, error: unknown, call: CallContext): HttpResponse {
     const { requestId } = call;
+    if (error instanceof LimitExceededError) {
+      // Inside a stream that is already open the status is long sent: the error alone tells.
+      this.telemetry.rpcError(call.observation, error.rpcCode);
+      return json(429, errorResponse(id, error.rpcCode, error.message, error.data), { 'retry-after': String(error.retryAfterSeconds) });
+    }
     if (error instanceof ProtocolError) {
       this.telemetry.rpcError(call.observation, error.rpcCode);
       return json(200, errorResponse(id, error.rpcCode, error.message, error.data));
     }
     if (isUnavailable(error)) {
       safeLog(this.logger, 'warn', { err: error, requestId }, 'request refused: dependency unavailable');
-      const message = error instanceof AuditUnavailableError ? error.message : 'A backing service is unavailable; try again shortly.';
+      const message = error instanceof AuditUnavailableError || error instanceof DependencyUnavailableError ? error.message : 'A backing service is unavailable; try again shortly.';
       return json(503, errorResponse(id, ErrorCode.InternalError, message), { 'retry-after': '5' });
     }
     safeLog(this.logger, 'error', { err: error, requestId }, 'request failed');
