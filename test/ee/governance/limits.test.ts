@@ -197,6 +197,23 @@ describe('EE rate limits and quotas', () => {
     expect(rows[1].details.changed).to.deep.equal({ max: { from: 3, to: 30 } });
   });
 
+  it('has the access-check simulator name a full limit as the stage that refuses the call', async () => {
+    const agent = await t.agent({ name: 'simulated', roleIds: [reader] });
+    const limitId = await setLimit(t, { scope: 'agent', agentId: agent.id, tool: 'tickets.read', window: 'day', max: 1 });
+    const simulate = () => t.http('POST', '/api/v1/mcp/access-check/simulate', { token: t.adminKey, body: { agent: agent.id, tool: 'tickets.read', arguments: { id: '1' } } });
+    const before = await simulate();
+    expect(before.status).to.equal(200);
+    expect(before.body.data).to.include({ decision: 'allow' });
+    // Simulating counts nothing: the one call allowed still goes through.
+    expect((await rpcCall(t, agent.key, 'tickets.read', { id: '1' })).status).to.equal(200);
+    const after = await simulate();
+    expect(after.body.data).to.include({ decision: 'deny', stage: 'quota' });
+    expect(after.body.data.reason).to.match(/^quota: 1 calls per day reached; it resets at \d{4}-/);
+    expect(after.body.data.limit).to.deep.include({ id: limitId, max: 1, window: 'day', tool: 'tickets.read' });
+    // Another tool of the same agent is not held by it.
+    expect((await t.http('POST', '/api/v1/mcp/access-check/simulate', { token: t.adminKey, body: { agent: agent.id, tool: 'tickets.write', arguments: { id: '1' } } })).body.data.decision).to.equal('allow');
+  });
+
   it('applies a raised limit at once, on the next call', async () => {
     const agent = await t.agent({ name: 'raised', roleIds: [reader] });
     const id = await setLimit(t, { scope: 'agent', agentId: agent.id, window: 'day', max: 1 });

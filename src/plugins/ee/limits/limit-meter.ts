@@ -171,6 +171,32 @@ export class LimitMeter implements LifecycleContribution {
     }
   }
 
+  /**
+   * Would an attempt be refused right now? Counts nothing: reads each applicable limit's current
+   * window from the database and names the one whose budget is all handed out (for the simulator).
+   */
+  async wouldRefuse(call: MeteredCall): Promise<MeterRefusal | undefined> {
+    const limits = await this.store.limitsOf(call.tenant);
+    const roleIds = call.agentId !== undefined && limits.some((limit) => limit.scope === 'role') ? await this.roles.of(call.tenant, call.agentId) : [];
+    let refusal: MeterRefusal | undefined;
+    for (const limit of limits.filter((entry) => applies(entry, call, roleIds))) {
+      const { rows } = (await this.database.knex.raw(
+        `with w as (select date_trunc(?, now() at time zone 'UTC') at time zone 'UTC' as start, now() as at)
+         select coalesce((select leased from mcp_limit_usage u where u.limit_id = ? and u.subject = ? and u.window_start = w.start), 0) as leased,
+                extract(epoch from w.start + ('1 ' || ?)::interval) * 1000 as end_ms, extract(epoch from w.at) * 1000 as now_ms
+           from w`,
+        [limit.window, limit.id, limit.scope === 'tenant' ? '' : call.agentId!, limit.window],
+      )) as { rows: { leased: number; end_ms: string | number; now_ms: string | number }[] };
+      const row = rows[0]!;
+      if (Number(row.leased) < limit.max) continue;
+      const end = Number(row.end_ms);
+      if (!refusal || end > refusal.resetsAt.getTime()) {
+        refusal = { limit, resetsAt: new Date(end), retryAfterSeconds: Math.max(1, Math.ceil((end - Number(row.now_ms)) / 1000)) };
+      }
+    }
+    return refusal;
+  }
+
   private async limitsOf(tenant: string): Promise<readonly Limit[]> {
     const known = this.lastKnown.get(tenant);
     // While the database is out, the limits last read are used without knocking on every call.
