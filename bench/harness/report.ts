@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import type { LoadResult } from './protocol.js';
 import type { ProfileSummary } from './cpu-profile.js';
 import type { StartupResult } from './startup.js';
+import type { Placement } from './processes.js';
 import type { AuditCheck, ScenarioName } from '../scenarios/scenario.js';
 import type { TracingApiOverhead } from './tracing-overhead.js';
 import type { AuditStoreResult } from '../scenarios/audit-store.js';
@@ -36,7 +37,20 @@ export interface LoadRow {
   readonly wrongAnswers: number;
   readonly toLimit: number | null;
   readonly toSdk: number | null;
+  /** Server CPU time (user + system, all threads) per answered call, over all rounds. */
+  readonly cpuMicrosPerCall: number | null;
+  /** The load generator's own CPU time over the measured time: 1 = one core busy. */
+  readonly loadCpuShare: number | null;
+  /** Answers by HTTP status code, all rounds. */
+  readonly statusCodes: Readonly<Record<string, number>>;
   readonly rounds: readonly LoadResult[];
+}
+
+/** Allocations of one server per call at 16 connections (V8's sampling heap profiler). */
+export interface AllocationResult {
+  readonly calls: number;
+  readonly bytesPerCall: number;
+  readonly top: readonly { readonly function: string; readonly location: string; readonly bytesPerCall: number; readonly percent: number }[];
 }
 
 export interface Target {
@@ -64,6 +78,10 @@ export interface BenchResults {
   /** In-process cost of the instrumentation with the OpenTelemetry API only. */
   readonly tracingApi?: TracingApiOverhead;
   readonly startup: StartupResult;
+  /** How the processes ran (compiled or through tsx; pinned to cores or not). Absent in results written before it existed. */
+  readonly placement?: Placement;
+  /** Per-call allocations by scenario (absent when not sampled). */
+  readonly allocations?: Partial<Record<ScenarioName, AllocationResult>>;
   readonly targets: readonly Target[];
   readonly profiles: Partial<Record<ScenarioName | 'audit-export', ProfileSummary>>;
   readonly runSeconds: number;
@@ -88,6 +106,11 @@ export function aggregate(cells: readonly CellResult[], _unavailable: Partial<Re
     groups.set(key, [...(groups.get(key) ?? []), cell]);
   }
   const base: Omit<LoadRow, 'toLimit' | 'toSdk'>[] = [];
+  const statusCodes = (results: readonly LoadResult[]): Record<string, number> => {
+    const counts: Record<string, number> = {};
+    for (const result of results) for (const [code, count] of Object.entries(result.statusCodes ?? {})) counts[code] = (counts[code] ?? 0) + count;
+    return counts;
+  };
   for (const group of groups.values()) {
     const results = group.map((cell) => cell.result);
     const requests = results.reduce((sum, r) => sum + r.requests, 0);
@@ -106,6 +129,9 @@ export function aggregate(cells: readonly CellResult[], _unavailable: Partial<Re
       errors: sum((r) => r.errors),
       non2xx: sum((r) => r.non2xx),
       wrongAnswers: sum((r) => r.wrongAnswers),
+      cpuMicrosPerCall: requests && results.every((r) => r.serverCpuMicros !== undefined) ? Math.round(sum((r) => r.serverCpuMicros!) / requests) : null,
+      loadCpuShare: seconds && results.every((r) => r.loadCpuMicros !== undefined) ? round2(sum((r) => r.loadCpuMicros) / (seconds * 1e6)) : null,
+      statusCodes: statusCodes(results),
       rounds: results,
     });
   }
@@ -126,6 +152,7 @@ export function evaluateTargets(
   store: AuditStoreResult,
   tracingApi?: TracingApiOverhead,
   fleet?: FleetResult,
+  startup?: StartupResult,
 ): Target[] {
   const at16 = (scenario: ScenarioName): LoadRow | undefined => rows.find((row) => row.scenario === scenario && row.connections === 16);
   const targets: Target[] = [];
@@ -144,6 +171,27 @@ export function evaluateTargets(
     met: ce?.toLimit != null ? ce.toLimit >= 0.3 : null,
     profile: 'ce',
   });
+  // Against a fair limit (the bare handler as a competent user writes it), side by side in one run.
+  for (const [name, share] of [['ce', 0.45], ['ee-key', 0.3], ['ee-jwt', 0.3]] as const) {
+    const row = at16(name);
+    targets.push({
+      id: `${name}-share-of-limit`,
+      description: `${name} ≥ ${share * 100}% of limit at 16 connections`,
+      value: row?.toLimit != null ? `${Math.round(row.toLimit * 100)}%` : 'not measured',
+      met: row?.toLimit != null ? row.toLimit >= share : null,
+      profile: name,
+    });
+  }
+  for (const name of ['ce', 'ee-key', 'ee-jwt'] as const) {
+    const row = at16(name);
+    targets.push({
+      id: `${name}-p99-5ms`,
+      description: `${name} p99 ≤ 5 ms at 16 connections`,
+      value: row ? `${row.p99Ms} ms` : 'not measured',
+      met: row ? row.p99Ms <= 5 : null,
+      profile: name,
+    });
+  }
   const durable = at16('ee-durable');
   const keyed = at16('ee-key');
   const durableShare = durable && keyed && keyed.requestsPerSecond > 0 ? durable.requestsPerSecond / keyed.requestsPerSecond : undefined;
@@ -229,6 +277,13 @@ export function evaluateTargets(
     value: exported ? `${exported.peakRssMb} MB` : 'not measured',
     met: exported ? exported.peakRssMb < 256 : null,
   });
+  const compiledStart = startup?.byMode?.compiled;
+  targets.push({
+    id: 'startup-compiled',
+    description: 'start-up from the compiled output (process start → first answered tools/call) < 500 ms',
+    value: compiledStart ? `${compiledStart.medianMs} ms` : 'not measured (the run served from the sources)',
+    met: compiledStart ? compiledStart.medianMs < 500 : null,
+  });
   const revocation = fleet?.available && 'p99Ms' in fleet.revocation ? fleet.revocation : undefined;
   targets.push({
     id: 'revocation-propagation-p99',
@@ -257,12 +312,12 @@ const DOCS = new URL('../../docs/benchmarks.md', import.meta.url);
 const NOTES = /<!-- notes:start -->[\s\S]*?<!-- notes:end -->/;
 
 /** Write the results: a full run to `results/latest.json` and the docs page; a quick run to `results/quick.json` only. */
-export async function writeResults(results: BenchResults): Promise<string[]> {
+export async function writeResults(results: BenchResults, kind: 'full' | 'quick' = results.mode): Promise<string[]> {
   await mkdir(RESULTS_DIR, { recursive: true });
-  const json = new URL(results.mode === 'full' ? 'latest.json' : 'quick.json', RESULTS_DIR);
+  const json = new URL(kind === 'full' ? 'latest.json' : 'quick.json', RESULTS_DIR);
   await writeFile(json, `${JSON.stringify(results, null, 2)}\n`);
   const written = [fileURLToPath(json)];
-  if (results.mode === 'full') {
+  if (kind === 'full') {
     let notes = '<!-- notes:start -->\n<!-- notes:end -->';
     try {
       notes = NOTES.exec(await readFile(DOCS, 'utf8'))?.[0] ?? notes;
