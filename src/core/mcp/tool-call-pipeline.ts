@@ -12,6 +12,19 @@ import { GovernedCalls, describeIssues } from './governed-call.js';
 
 const noProgress = async (): Promise<void> => {};
 
+const isThenable = (value: unknown): value is PromiseLike<unknown> =>
+  typeof value === 'object' && value !== null && typeof (value as { then?: unknown }).then === 'function';
+
+/** The policy question a tool asks, the same on every call: made once per tool. */
+function policyRequestOf(tool: { readonly name: string; readonly permission?: string; readonly approval?: string; readonly approvers?: number }): PolicyRequest {
+  return Object.freeze({
+    kind: 'tool',
+    name: tool.name,
+    permission: tool.permission,
+    ...(tool.approval === 'required' ? { approval: Object.freeze({ required: true, approvers: tool.approvers ?? 1 }) } : {}),
+  });
+}
+
 const errorResult = (text: string): CallToolResult => ({ isError: true, content: [{ type: 'text', text }] });
 
 function toCallResult(value: ToolReturn): CallToolResult {
@@ -39,13 +52,17 @@ export interface ToolCallOutcome {
  */
 @injectable()
 export class ToolCallPipeline {
+  private readonly policyRequests = new Map<string, PolicyRequest>();
+
   constructor(
     @inject(ToolCatalogToken) private readonly catalog: ToolCatalog,
     @inject(Policy) private readonly policy: Policy,
     @inject(GovernedCalls) private readonly governed: GovernedCalls,
     @inject(HandlerContextFactory) private readonly contexts: HandlerContextFactory,
     @inject(ApprovalGate) private readonly gate: ApprovalGate,
-  ) {}
+  ) {
+    for (const { tool } of catalog.entries) this.policyRequests.set(tool.name, policyRequestOf(tool));
+  }
 
   async call(params: Record<string, unknown> | undefined, call: CallContext): Promise<CallToolResult> {
     return (await this.run(params, call)).result;
@@ -91,12 +108,7 @@ export class ToolCallPipeline {
       throw invalidParams(`Unknown tool: ${name}`);
     }
     const { tool } = entry;
-    const toolRequest: PolicyRequest = {
-      kind: 'tool',
-      name,
-      permission: tool.permission,
-      ...(tool.approval === 'required' ? { approval: { required: true, approvers: tool.approvers ?? 1 } } : {}),
-    };
+    const toolRequest = this.policyRequests.get(name) ?? policyRequestOf(tool);
     const authorized = await governed.authorizeApprovable(toolRequest);
     if (authorized.refusal) return { result: errorResult(authorized.refusal.message) };
     const valid = governed.validate(tool.input, name);
@@ -135,14 +147,20 @@ export class ToolCallPipeline {
 
     // A handler that settles an approval itself (`authorizeCall`) may be held or refused by it.
     let handlerHeld: ApprovalPendingError | undefined;
-    const ran = await governed.execute(async () => {
+    const held = (error: unknown): undefined => {
+      if (!(error instanceof ApprovalPendingError)) throw error;
+      handlerHeld = error;
+      return undefined;
+    };
+    // A handler that answers at once is not made to wait for a promise of its own answer.
+    const ran = await governed.execute(() => {
+      let returned: ToolReturn | PromiseLike<ToolReturn>;
       try {
-        return toCallResult(await tool.handler(valid.data, context));
+        returned = tool.handler(valid.data, context) as ToolReturn | PromiseLike<ToolReturn>;
       } catch (error) {
-        if (!(error instanceof ApprovalPendingError)) throw error;
-        handlerHeld = error;
-        return undefined;
+        return held(error);
       }
+      return isThenable(returned) ? Promise.resolve(returned).then(toCallResult, held) : toCallResult(returned);
     }, name, undefined, tool.timeoutMs);
     if (handlerHeld) return settled(handlerHeld)!;
     if (!ran.ok) return { result: errorResult(ran.failure.message) };
