@@ -1,6 +1,6 @@
 import { inject, injectable } from 'inversify';
 import { AuditSink, type AuditEvent, type AuditOutcome } from '../ports/audit-sink.js';
-import { Policy, type PolicyDecision, type PolicyRequest } from '../ports/policy.js';
+import { Policy, type LimitReached, type PolicyDecision, type PolicyRequest } from '../ports/policy.js';
 import { Logger, safeLog } from '../log/logger.js';
 import { AuditUnavailableError, GatehouseError, PermissionDeniedError, ToolError } from '../errors.js';
 import { EngineConfig } from '../kernel/config.js';
@@ -21,9 +21,17 @@ export function describeIssues(issues: readonly { path: readonly PropertyKey[]; 
     .join('; ');
 }
 
+/** A limit's facts as one caller-safe phrase: `max 100 per minute (scope agent, tool tickets.read)`. */
+function describeLimit(limit: Readonly<Record<string, string | number>>): string {
+  const { max, window, ...rest } = limit;
+  const facts = Object.entries(rest).map(([key, value]) => `${key} ${value}`);
+  return `${max ?? '?'} calls per ${window ?? 'window'}${facts.length ? ` (${facts.join(', ')})` : ''}`;
+}
+
 /** Why a governed call did not go through; each pipeline maps it onto its own error tier. */
 export type Refusal =
   | { readonly kind: 'denied'; readonly reason: string; readonly message: string; readonly missingPermission?: string }
+  | { readonly kind: 'limited'; readonly reason: string; readonly message: string; readonly limited: LimitReached }
   | { readonly kind: 'invalid'; readonly message: string };
 
 /** How a handler run ended when it threw. `thrown` is the raw value, for pipeline-specific tiers. */
@@ -42,6 +50,9 @@ export class DeadlineExceededError extends GatehouseError {
     super('deadline_exceeded', `The call did not finish within ${deadlineMs} ms.`);
   }
 }
+
+/** Arguments checked against a schema: the parsed value, or what is wrong (undefined: not an object). */
+export type Checked<T> = { readonly ok: true; readonly data: T } | { readonly ok: false; readonly detail: string | undefined };
 
 export type Ran<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly failure: Failure };
 
@@ -148,6 +159,13 @@ export class GovernedCall {
   }
 
   private async authorizeDecided(decision: PolicyDecision): Promise<Refusal | undefined> {
+    if (!decision.allow && decision.limited) {
+      const { limit, resetsAt, retryAfterSeconds } = decision.limited;
+      this.details = { ...this.details, limit, resetsAt: resetsAt.toISOString() };
+      this.record('denied', 'denied', decision.reason);
+      const message = `Limit reached: ${describeLimit(limit)}; it resets at ${resetsAt.toISOString()} (retry in ${retryAfterSeconds} s).`;
+      return { kind: 'limited', reason: decision.reason, message, limited: decision.limited };
+    }
     if (!decision.allow) {
       this.record('denied', 'denied', decision.reason);
       return { kind: 'denied', reason: decision.reason, message: `Permission denied: ${decision.reason}`, missingPermission: decision.missingPermission };
@@ -156,21 +174,27 @@ export class GovernedCall {
     return undefined;
   }
 
-  /** Validate the arguments (an object, then the schema if any); a refusal is recorded. */
-  validate<T>(schema: ArgumentSchema<T> | undefined, what: string): { ok: true; data: T } | { ok: false; refusal: Refusal } {
+  /**
+   * Check the arguments (an object, then the schema if any) without recording anything: the
+   * policy's call context carries the checked arguments; {@link validate} records the refusal.
+   */
+  check<T>(schema: ArgumentSchema<T> | undefined): Checked<T> {
     const { args } = this;
-    if (typeof args !== 'object' || args === null || Array.isArray(args)) {
+    if (typeof args !== 'object' || args === null || Array.isArray(args)) return { ok: false, detail: undefined };
+    if (!schema) return { ok: true, data: args as T };
+    const parsed = schema.safeParse(args);
+    return parsed.success ? { ok: true, data: parsed.data } : { ok: false, detail: describeIssues(parsed.error.issues) };
+  }
+
+  /** Validate the arguments (an object, then the schema if any); a refusal is recorded. */
+  validate<T>(schema: ArgumentSchema<T> | undefined, what: string, checked: Checked<T> = this.check(schema)): { ok: true; data: T } | { ok: false; refusal: Refusal } {
+    if (checked.ok) return checked;
+    if (checked.detail === undefined) {
       this.record('refused', 'allowed', 'invalid arguments');
       return { ok: false, refusal: { kind: 'invalid', message: `Invalid arguments for ${what}: "arguments" must be an object.` } };
     }
-    if (!schema) return { ok: true, data: args as T };
-    const parsed = schema.safeParse(args);
-    if (!parsed.success) {
-      const detail = describeIssues(parsed.error.issues);
-      this.record('refused', 'allowed', `invalid arguments: ${detail}`);
-      return { ok: false, refusal: { kind: 'invalid', message: `Invalid arguments for ${what}: ${detail}` } };
-    }
-    return { ok: true, data: parsed.data };
+    this.record('refused', 'allowed', `invalid arguments: ${checked.detail}`);
+    return { ok: false, refusal: { kind: 'invalid', message: `Invalid arguments for ${what}: ${checked.detail}` } };
   }
 
   /**

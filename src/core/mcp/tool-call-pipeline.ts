@@ -1,11 +1,11 @@
 import { inject, injectable } from 'inversify';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
-import { Policy, type PolicyDecision, type PolicyRequest } from '../ports/policy.js';
+import { Policy, type PolicyCallContext, type PolicyDecision, type PolicyRequest } from '../ports/policy.js';
 import { ApprovalPendingError, PermissionDeniedError } from '../errors.js';
 import { ApprovalGate } from '../approvals/approval-gate.js';
 import { ToolCatalog, ToolCatalogToken } from '../tools/tool-catalog.js';
 import { isToolResult, type ToolContext, type ToolReturn } from '../tools/define-tool.js';
-import { invalidParams } from './jsonrpc.js';
+import { LimitExceededError, invalidParams } from './jsonrpc.js';
 import type { CallContext } from './call-context.js';
 import { HandlerContextFactory } from './handler-context-factory.js';
 import { GovernedCalls, describeIssues } from './governed-call.js';
@@ -15,14 +15,16 @@ const noProgress = async (): Promise<void> => {};
 const isThenable = (value: unknown): value is PromiseLike<unknown> =>
   typeof value === 'object' && value !== null && typeof (value as { then?: unknown }).then === 'function';
 
-/** The policy question a tool asks, the same on every call: made once per tool. */
-function policyRequestOf(tool: { readonly name: string; readonly permission?: string; readonly approval?: string; readonly approvers?: number }): PolicyRequest {
-  return Object.freeze({
-    kind: 'tool',
-    name: tool.name,
-    permission: tool.permission,
-    ...(tool.approval === 'required' ? { approval: Object.freeze({ required: true, approvers: tool.approvers ?? 1 }) } : {}),
-  });
+/** The call's facts for the policy: when, from where, and the checked arguments. */
+function callFacts(call: CallContext, args: Readonly<Record<string, unknown>> | undefined): PolicyCallContext {
+  return { at: new Date(), ...(call.clientAddress === undefined ? {} : { clientAddress: call.clientAddress }), ...(args === undefined ? {} : { arguments: args }) };
+}
+
+/** A handler's own request with call facts: the caller's address is the call's, whatever it says. */
+function withCallFacts(call: CallContext, request: PolicyRequest): PolicyRequest {
+  if (!request.context) return request;
+  const { clientAddress: _ignored, ...given } = request.context;
+  return { ...request, context: { ...given, ...(call.clientAddress === undefined ? {} : { clientAddress: call.clientAddress }) } };
 }
 
 const errorResult = (text: string): CallToolResult => ({ isError: true, content: [{ type: 'text', text }] });
@@ -52,17 +54,13 @@ export interface ToolCallOutcome {
  */
 @injectable()
 export class ToolCallPipeline {
-  private readonly policyRequests = new Map<string, PolicyRequest>();
-
   constructor(
     @inject(ToolCatalogToken) private readonly catalog: ToolCatalog,
     @inject(Policy) private readonly policy: Policy,
     @inject(GovernedCalls) private readonly governed: GovernedCalls,
     @inject(HandlerContextFactory) private readonly contexts: HandlerContextFactory,
     @inject(ApprovalGate) private readonly gate: ApprovalGate,
-  ) {
-    for (const { tool } of catalog.entries) this.policyRequests.set(tool.name, policyRequestOf(tool));
-  }
+  ) {}
 
   async call(params: Record<string, unknown> | undefined, call: CallContext): Promise<CallToolResult> {
     return (await this.run(params, call)).result;
@@ -108,10 +106,24 @@ export class ToolCallPipeline {
       throw invalidParams(`Unknown tool: ${name}`);
     }
     const { tool } = entry;
-    const toolRequest = this.policyRequests.get(name) ?? policyRequestOf(tool);
-    const authorized = await governed.authorizeApprovable(toolRequest);
-    if (authorized.refusal) return { result: errorResult(authorized.refusal.message) };
-    const valid = governed.validate(tool.input, name);
+    // The policy sees the arguments the handler would get; invalid ones are refused right after it.
+    const checked = governed.check(tool.input);
+    const toolRequest: PolicyRequest = {
+      kind: 'tool',
+      name,
+      permission: tool.permission,
+      ...(tool.approval === 'required' ? { approval: { required: true, approvers: tool.approvers ?? 1 } } : {}),
+      context: callFacts(call, checked.ok ? (checked.data as Record<string, unknown>) : undefined),
+    };
+    // The attempt is what metered limits count; listings and finer-grained checks never are.
+    const authorized = await governed.authorizeApprovable({ ...toolRequest, attempt: true });
+    const { refusal } = authorized;
+    if (refusal?.kind === 'limited') {
+      const { limit, resetsAt, retryAfterSeconds } = refusal.limited;
+      throw new LimitExceededError(refusal.message, retryAfterSeconds, { reason: refusal.reason, limit, resetsAt: resetsAt.toISOString(), retryAfterSeconds });
+    }
+    if (refusal) return { result: errorResult(refusal.message) };
+    const valid = governed.validate(tool.input, name, checked);
     if (!valid.ok) return { result: errorResult(valid.refusal.message) };
     if (authorized.needsApproval) {
       try {
@@ -128,9 +140,9 @@ export class ToolCallPipeline {
       progress: this.contexts.progress(call, progressToken) ?? noProgress,
       requestClient: (method, requestParams) => this.contexts.requestClient(call, method, requestParams),
       resourceUpdated: (uri) => this.contexts.resourceUpdated(principal.tenant, uri),
-      authorize: async (request) => this.policy.decide(principal, request),
+      authorize: async (request) => this.policy.decide(principal, withCallFacts(call, request)),
       authorizeCall: async (request) => {
-        const answer = await this.policy.decide(principal, request);
+        const answer = await this.policy.decide(principal, withCallFacts(call, request));
         if (answer.allow) return answer;
         if (!answer.needsApproval) throw new PermissionDeniedError(answer.reason);
         await gated(request, answer);

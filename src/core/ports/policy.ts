@@ -7,6 +7,24 @@ export interface ApprovalDeclaration {
   readonly approvers?: number;
 }
 
+/**
+ * The facts of one call, for policies that decide on more than who and what (conditions on the
+ * arguments, the time, where the call comes from). Present when a call is about to run; absent
+ * when the engine only asks what a caller may see (`tools/list`, search, the registry endpoint).
+ */
+export interface PolicyCallContext {
+  /**
+   * The call's arguments as the handler will receive them (validated against the target's input
+   * schema, defaults applied). Absent when they did not validate: the engine then refuses the call
+   * as invalid right after the decision, whatever it is.
+   */
+  readonly arguments?: Readonly<Record<string, unknown>>;
+  /** When the call is made. */
+  readonly at: Date;
+  /** The caller's network address, when known. */
+  readonly clientAddress?: string;
+}
+
 /** What is being attempted. */
 export interface PolicyRequest {
   /** `tool`, `resource`, `prompt` or a plugin-defined kind. */
@@ -17,6 +35,26 @@ export interface PolicyRequest {
   readonly permission: string | undefined;
   /** The target's own approval declaration (`approval: 'required'` on a tool or operation). */
   readonly approval?: ApprovalDeclaration;
+  /** The call's facts when a call is about to run (see {@link PolicyCallContext}). */
+  readonly context?: PolicyCallContext;
+  /**
+   * Set when this decision admits one real attempt (a `tools/call` about to run), never when it
+   * filters a listing or answers a question: a policy that meters calls (rate limits, quotas)
+   * counts this attempt, and only this kind of request.
+   */
+  readonly attempt?: boolean;
+}
+
+/**
+ * A metered limit that refused an attempt: what the limit is and when it lets calls through again.
+ */
+export interface LimitReached {
+  /** Caller-safe facts about the limit (e.g. `{ scope: 'agent', window: 'minute', max: 100 }`), sent to the caller. */
+  readonly limit: Readonly<Record<string, string | number>>;
+  /** When the window that is full ends (by the clock that keeps the count). */
+  readonly resetsAt: Date;
+  /** Seconds until a retry can succeed (at least 1). */
+  readonly retryAfterSeconds: number;
 }
 
 /**
@@ -34,12 +72,14 @@ export interface ApprovalNeed {
 }
 
 /**
- * One of three answers:
+ * One of four answers:
  * - **allow** — `allow: true`;
  * - **deny** — `allow: false` with a `reason`;
  * - **needs approval** — `allow: false` with `needsApproval`: the call may run once a person has
  *   approved this exact call (see the `PendingApprovals` port). Anything that cannot hold a call
  *   for approval treats it as a denial.
+ * - **limited** — `allow: false` with `limited` (only for a request with `attempt`): a metered limit
+ *   is full; the same call may succeed after `limited.resetsAt`. Answered as a rate-limit error.
  */
 export interface PolicyDecision {
   readonly allow: boolean;
@@ -49,6 +89,8 @@ export interface PolicyDecision {
   readonly missingPermission?: string;
   /** Present when the answer is "needs approval". */
   readonly needsApproval?: ApprovalNeed;
+  /** Present when a metered limit refused the attempt. */
+  readonly limited?: LimitReached;
 }
 
 /** Allowed outright, or allowed once approved: what `tools/list` and search show. */
