@@ -347,8 +347,8 @@ export function renderMarkdown(results: BenchResults, notes: string): string {
   lines.push(
     '| scenario | what answers the call |',
     '|---|---|',
-    '| limit | a bare Node `http` handler that parses the JSON-RPC request and answers it: no SDK, no auth |',
-    '| sdk | the SDK\'s `McpServer` with the same tool, stateless Streamable HTTP (a new server and transport per request), JSON responses, no auth |',
+    '| limit | a bare Node `http` handler, as a competent user writes it: reads the body, parses the JSON-RPC request and answers it in one write (precomputed headers with the length); no SDK, no auth |',
+    '| sdk | the SDK\'s `McpServer` with the same tool, stateless Streamable HTTP (a new server and transport per request, as the SDK requires for stateless use), JSON responses, the tool\'s schema made once and the body parsed before the transport; no auth |',
     '| ce | Gatehouse Community Edition: tenant API key, allow-all policy, no-op audit |',
     '| ee-key | Gatehouse Enterprise: an agent\'s API key, RBAC, audit trail |',
     '| ee-jwt | Gatehouse Enterprise: an agent\'s IdP access token (ES256 JWT, local JWKS), RBAC, audit trail |',
@@ -359,6 +359,13 @@ export function renderMarkdown(results: BenchResults, notes: string): string {
     'Every request is a `tools/call` with distinct arguments; every answer is checked to carry its own',
     'request\'s argument. Each server runs in a process of its own and the load generator (autocannon) in',
     'another. Scenarios are interleaved round by round so that drift affects all of them alike.',
+    '',
+    'Servers and the load generator run on plain `node` from the compiled output (`npm run build`; the bench',
+    'builds it when `dist/` is missing or older than the sources), as a deployment runs, not through a',
+    'TypeScript loader; where the machine has two cores or more and `taskset` exists, every server is pinned to',
+    'CPU 0 and the load generator to CPU 1, so the two never take turns on one core. The cost of a call is read',
+    'from the server\'s own CPU time (user + system, all threads) over each run, divided by the answers: it holds',
+    'when the throughput does not (a loaded machine lowers req/s, much less the CPU a call takes).',
     '',
     'Tracing overhead: ce-otel and ee-otel against ce and ee-key measure what a registered SDK costs. With the',
     'API only (no SDK, the default) the spans are no-ops; what the instrumentation points still cost is measured',
@@ -372,17 +379,38 @@ export function renderMarkdown(results: BenchResults, notes: string): string {
     `- OS: ${machine.platform}; Node.js ${machine.node}`,
     `- Database: ${results.database === 'postgres' ? 'PostgreSQL server (`DATABASE_URL`)' : '**embedded (PGlite) — not comparable to a PostgreSQL server**'}`,
     `- Run: ${results.generatedAt}, ${results.runSeconds} s; ${results.settings.rounds} rounds × ${results.settings.durationSeconds} s per scenario and concurrency, after ${results.settings.warmupSeconds} s of warm-up each`,
+    `- Processes: ${results.placement ? `${results.placement.mode === 'compiled' ? 'compiled output on plain `node`' : 'TypeScript sources through tsx'}; ${results.placement.pin ? 'servers pinned to CPU 0, load generator to CPU 1 (`taskset`)' : 'not pinned to cores'}` : 'not recorded'}`,
     '',
   );
   lines.push('## Results', '');
-  lines.push('| connections | scenario | req/s | p50 ms | p90 ms | p99 ms | errors | non-2xx | wrong answers | × limit | × sdk |', '|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+  lines.push(
+    '| connections | scenario | req/s | p50 ms | p90 ms | p99 ms | server CPU µs/call | load generator CPU | errors | non-2xx | wrong answers | × limit | × sdk |',
+    '|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+  );
   for (const row of results.load) {
+    const cpu = row.cpuMicrosPerCall ?? '–';
+    const loadCpu = row.loadCpuShare == null ? '–' : `${Math.round(row.loadCpuShare * 100)}%`;
     lines.push(
-      `| ${row.connections} | ${row.scenario} | ${fmt(row.requestsPerSecond)} | ${row.p50Ms} | ${row.p90Ms} | ${row.p99Ms} | ${row.errors} | ${row.non2xx} | ${row.wrongAnswers} | ${row.toLimit ?? '–'} | ${row.toSdk ?? '–'} |`,
+      `| ${row.connections} | ${row.scenario} | ${fmt(row.requestsPerSecond)} | ${row.p50Ms} | ${row.p90Ms} | ${row.p99Ms} | ${cpu} | ${loadCpu} | ${row.errors} | ${row.non2xx} | ${row.wrongAnswers} | ${row.toLimit ?? '–'} | ${row.toSdk ?? '–'} |`,
     );
   }
-  for (const [name, reason] of Object.entries(results.unavailable)) lines.push(`| – | ${name} | not available: ${reason} | | | | | | | | |`);
-  lines.push('', 'req/s: all answers over all measured time; latencies: the median of the rounds\' percentiles.', '');
+  for (const [name, reason] of Object.entries(results.unavailable)) lines.push(`| – | ${name} | not available: ${reason} | | | | | | | | | | |`);
+  lines.push(
+    '',
+    'req/s: all answers over all measured time; latencies: the median of the rounds\' percentiles. Server CPU µs/call:',
+    'the server process\'s CPU time over its answers. Load generator CPU: its own CPU time over the measured time',
+    '(100% = one core busy; near 100% means the load generator, not the server, bounds the row).',
+    '',
+  );
+  const refused = results.load.filter((row) => row.non2xx > 0 && row.statusCodes);
+  if (refused.length) {
+    lines.push('Answers that were not 2xx, by status code (counted by the load generator):', '');
+    for (const row of refused) {
+      const codes = Object.entries(row.statusCodes).filter(([code]) => !code.startsWith('2')).map(([code, count]) => `${code} × ${fmt(count)}`);
+      lines.push(`- ${row.scenario} at ${row.connections} connections: ${codes.join(', ')}`);
+    }
+    lines.push('');
+  }
   lines.push('## Targets', '', '| target | measured | |', '|---|---|---|');
   for (const target of results.targets) lines.push(`| ${target.description} | ${target.value} | ${mark(target.met)} |`);
   lines.push('');
@@ -406,11 +434,13 @@ export function renderMarkdown(results: BenchResults, notes: string): string {
     lines.push(`Audit query and export: not measured (${store.reason}).`, '');
   }
   lines.push(...renderFleet(results.fleet, machine.cores), '');
+  lines.push(...renderAllocations(results));
   lines.push('## Start-up', '');
-  lines.push(
-    `Spawn of a Community Edition engine process on a migrated database → first \`tools/call\` answered: median **${results.startup.medianMs} ms** (${results.startup.samplesMs.join(', ')} ms). This includes loading and compiling the TypeScript sources through tsx on every start.`,
-    '',
-  );
+  const byMode = results.startup.byMode ?? { transpiled: results.startup };
+  lines.push('Spawn of a Community Edition engine process on a migrated database → first `tools/call` answered (target: under 500 ms from the compiled output):', '');
+  if (byMode.compiled) lines.push(`- compiled output on plain \`node\`: median **${byMode.compiled.medianMs} ms** (${byMode.compiled.samplesMs.join(', ')} ms)`);
+  if (byMode.transpiled) lines.push(`- TypeScript sources through tsx (loading and compiling the sources on every start): median **${byMode.transpiled.medianMs} ms** (${byMode.transpiled.samplesMs.join(', ')} ms)`);
+  lines.push('');
   lines.push('## CPU profiles of missed targets', '');
   const profiled = Object.entries(results.profiles);
   if (profiled.length === 0) lines.push('No target was missed, or profiling was skipped.', '');
@@ -441,6 +471,28 @@ export function renderMarkdown(results: BenchResults, notes: string): string {
     '',
   );
   return lines.join('\n');
+}
+
+function renderAllocations(results: BenchResults): string[] {
+  const entries = Object.entries(results.allocations ?? {});
+  const lines = ['## Allocations per call', ''];
+  if (entries.length === 0) return [...lines, 'Not sampled in this run.', ''];
+  lines.push(
+    'V8\'s sampling heap profiler (every 4 KiB allocated, objects collected since included, so short-lived garbage',
+    'counts) over a separate run of each server at 16 connections; bytes divided by the calls answered in that run.',
+    '',
+    '| scenario | bytes per call |',
+    '|---|---:|',
+  );
+  for (const [name, allocation] of entries) lines.push(`| ${name} | ${fmt(allocation!.bytesPerCall)} |`);
+  lines.push('');
+  for (const [name, allocation] of entries) {
+    if (!GATEHOUSE.includes(name as ScenarioName)) continue;
+    lines.push(`### ${name}: where the bytes are allocated`, '', '| bytes per call | % | function | where |', '|---:|---:|---|---|');
+    for (const site of allocation!.top) lines.push(`| ${fmt(site.bytesPerCall)} | ${site.percent} | \`${site.function}\` | ${site.location ? `\`${site.location}\`` : ''} |`);
+    lines.push('');
+  }
+  return lines;
 }
 
 function renderFleet(fleet: FleetResult | undefined, cores: number): string[] {
