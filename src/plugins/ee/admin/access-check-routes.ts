@@ -139,7 +139,7 @@ export class AccessCheckRoutes implements RouteContribution {
     if (!rbac.allow && !rbac.needsApproval) return answer({ decision: 'deny', reason: rbac.reason, stage: 'rbac', ...none });
     const action = target;
     const verdict: PolicyVerdict = action
-      ? await this.engine.evaluate(admin.tenant, action, () => this.facts.of(admin.tenant, agent.id), {
+      ? await this.engine.evaluate(admin.tenant, action, { id: agent.id, facts: () => this.facts.of(admin.tenant, agent.id) }, {
           arguments: parsed.data as Record<string, unknown>,
           at,
           ...(input.clientAddress === undefined ? {} : { clientAddress: input.clientAddress }),
