@@ -16,7 +16,8 @@ import { summariseProfile, type ProfileSummary } from './harness/cpu-profile.js'
 import { measureStartup, type StartupResult } from './harness/startup.js';
 import { aggregate, evaluateTargets, machineDescription, writeResults, type AllocationResult, type BenchResults, type CellResult } from './harness/report.js';
 import { ceOtelScenario, ceScenario, limitScenario, sdkScenario } from './scenarios/baseline.js';
-import { enterpriseOtelScenario, enterpriseScenarios } from './scenarios/enterprise.js';
+import { BENCH_POLICY_COUNT, enterpriseOtelScenario, enterprisePolicyScenario, enterpriseScenarios } from './scenarios/enterprise.js';
+import { measurePolicyOverhead, type PolicyOverhead } from './harness/policy-overhead.js';
 import { measureTracingApiOverhead } from './harness/tracing-overhead.js';
 import type { AuditCheck, Scenario, ScenarioGroup, ScenarioModule, ScenarioName } from './scenarios/scenario.js';
 import { measureAuditStore } from './scenarios/audit-store.js';
@@ -57,9 +58,9 @@ const wanted: Placement = { mode: args.has('--transpiled') ? 'transpiled' : 'com
 const t0 = performance.now();
 const log = (message: string): void => void process.stderr.write(`[bench +${Math.round((performance.now() - t0) / 1000)}s] ${message}\n`);
 
-const MODULES: readonly ScenarioModule[] = [limitScenario, sdkScenario, ceScenario, ceOtelScenario, enterpriseScenarios, enterpriseOtelScenario];
-const ENTERPRISE: readonly ScenarioModule[] = [enterpriseScenarios, enterpriseOtelScenario];
-const GATEHOUSE: readonly ScenarioName[] = ['ce', 'ee-key', 'ee-jwt', 'ee-durable'];
+const MODULES: readonly ScenarioModule[] = [limitScenario, sdkScenario, ceScenario, ceOtelScenario, enterpriseScenarios, enterprisePolicyScenario, enterpriseOtelScenario];
+const ENTERPRISE: readonly ScenarioModule[] = [enterpriseScenarios, enterprisePolicyScenario, enterpriseOtelScenario];
+const GATEHOUSE: readonly ScenarioName[] = ['ce', 'ee-key', 'ee-jwt', 'ee-policy', 'ee-durable'];
 
 async function main(): Promise<number> {
   const began = performance.now();
@@ -151,6 +152,17 @@ async function main(): Promise<number> {
     const tracingApi = await measureTracingApiOverhead(settings.mode === 'full' ? 200_000 : 20_000);
     log(`tracing API overhead: ${tracingApi.microsPerRequest} µs per request`);
 
+    let policyOverhead: PolicyOverhead | undefined;
+    if (!unavailable['ee-policy']) {
+      log(`policy evaluation: ${BENCH_POLICY_COUNT} tenant policies, in process`);
+      try {
+        policyOverhead = await measurePolicyOverhead(BENCH_POLICY_COUNT, settings.mode === 'full' ? 5_000 : 1_000);
+        log(`policy evaluation adds ${policyOverhead.addedP99Micros} µs CPU at p99 (${policyOverhead.withMicros.p50} µs at p50)`);
+      } catch (error) {
+        log(`policy evaluation: not measured (${(error as Error).message.split('\n')[0]})`);
+      }
+    }
+
     let audit: AuditCheck | undefined;
     for (const group of groups.splice(0)) {
       const check = await group.stop();
@@ -189,7 +201,7 @@ async function main(): Promise<number> {
     }
 
     const rows = aggregate(cells, unavailable);
-    const targets = evaluateTargets(rows, audit, auditStore, tracingApi, fleet, startup);
+    const targets = evaluateTargets(rows, audit, auditStore, tracingApi, fleet, policyOverhead, startup);
     const profiles: Partial<Record<ScenarioName | 'audit-export', ProfileSummary>> = {};
     if (exportProfile) profiles['audit-export'] = exportProfile;
     if (!skipProfile) {
@@ -222,6 +234,7 @@ async function main(): Promise<number> {
       auditStore,
       fleet,
       tracingApi,
+      ...(policyOverhead ? { policyOverhead } : {}),
       startup,
       placement,
       allocations,

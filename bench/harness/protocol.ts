@@ -46,6 +46,8 @@ export type ServerConfig =
       readonly durable?: boolean;
       /** Register the OpenTelemetry SDK with an exporter that drops every span. */
       readonly tracing?: boolean;
+      /** Load this many tenant policies on the benchmark tool (none refuses its calls). */
+      readonly policies?: number;
     };
 
 /** Credentials a server process reports once it is ready. */

@@ -15,6 +15,7 @@ import { SseStream } from '../mcp/sse-stream.js';
 import { SessionEventLog, STANDALONE_STREAM } from '../mcp/session-event-log.js';
 import { ResponseStream } from './response-stream.js';
 import { LazyAbort } from '../mcp/lazy-abort.js';
+import { connectionLost } from '../mcp/governed-call.js';
 import { RequestAuthenticator } from './request-auth.js';
 import { RouteTable, RouteTableToken } from './route-table.js';
 import { json, jsonError, jsonText, type HttpRequest, type HttpResponse } from './types.js';
@@ -36,7 +37,7 @@ export { LOOPBACK_HOSTS };
 
 /** A database or dependency outage, as opposed to a bug: answered with 503 and `Retry-After`. */
 function isUnavailable(error: unknown): boolean {
-  if (error instanceof AuditUnavailableError || error instanceof DependencyUnavailableError) return true;
+  if (error instanceof AuditUnavailableError || error instanceof DependencyUnavailableError || connectionLost(error)) return true;
   const err = error as { code?: unknown; name?: unknown } | null;
   return typeof err?.code === 'string' ? UNAVAILABLE_CODES.has(err.code) : err?.name === 'KnexTimeoutError';
 }
