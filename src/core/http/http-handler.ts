@@ -402,11 +402,12 @@ export class HttpHandler {
     req.signal.addEventListener('abort', detach, { once: true });
     shutdown.addEventListener('abort', detach, { once: true });
     // However the stream ends (client gone, replaced by a newer GET, session deleted, the resumed
-    // call answered), it stops listening: a long-lived engine would otherwise keep one listener per
-    // stream ever opened.
+    // call answered, a client that stopped reading), it stops listening and lets go of the session:
+    // a long-lived engine would otherwise keep one listener per stream ever opened.
     stream.onClose(() => {
       req.signal.removeEventListener('abort', detach);
       shutdown.removeEventListener('abort', detach);
+      detach();
     });
     return stream.response();
   }
