@@ -15,7 +15,7 @@ import { SseStream } from '../mcp/sse-stream.js';
 import { SessionEventLog, STANDALONE_STREAM } from '../mcp/session-event-log.js';
 import { ResponseStream } from './response-stream.js';
 import { LazyAbort } from '../mcp/lazy-abort.js';
-import { connectionLost } from '../mcp/governed-call.js';
+import { connectionLost } from '../db/lost-connection.js';
 import { RequestAuthenticator } from './request-auth.js';
 import { RouteTable, RouteTableToken } from './route-table.js';
 import { json, jsonError, jsonText, type HttpRequest, type HttpResponse } from './types.js';

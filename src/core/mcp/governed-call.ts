@@ -7,6 +7,7 @@ import { EngineConfig } from '../kernel/config.js';
 import { callAuditEvent, type CallContext } from './call-context.js';
 import { Telemetry } from '../telemetry/telemetry.js';
 import { isExpired, withinDeadline } from './deadlines.js';
+import { connectionLost } from '../db/lost-connection.js';
 
 /** A schema the sequence can validate with (zod's `safeParse` shape). */
 export interface ArgumentSchema<T = unknown> {
@@ -63,17 +64,6 @@ function probe<T>(read: () => T, fallback: T): T {
   } catch {
     return fallback;
   }
-}
-
-/** PostgreSQL connection-failure codes (class 08, admin shutdown) and socket errors. */
-const LOST_CONNECTION_CODES = new Set(['08000', '08003', '08006', '08001', '57P01', '57P02', '57P03', 'ECONNRESET', 'EPIPE']);
-
-/** Whether `thrown` says the database connection was lost (so a commit in flight has an unknown fate). */
-export function connectionLost(thrown: unknown): boolean {
-  if (typeof thrown !== 'object' || thrown === null) return false;
-  const { code, message } = thrown as { code?: unknown; message?: unknown };
-  if (typeof code === 'string' && LOST_CONNECTION_CODES.has(code)) return true;
-  return typeof message === 'string' && /Connection terminated unexpectedly|connection lost|Client has encountered a connection error/i.test(message);
 }
 
 /**

@@ -1,0 +1,32 @@
+/** PostgreSQL connection-failure codes (class 08, admin shutdown) and socket errors. */
+const LOST_CONNECTION_CODES = new Set(['08000', '08003', '08006', '08001', '57P01', '57P02', '57P03', 'ECONNRESET', 'EPIPE']);
+
+/** Whether `thrown` says the database connection was lost (so a commit in flight has an unknown fate). */
+export function connectionLost(thrown: unknown): boolean {
+  if (typeof thrown !== 'object' || thrown === null) return false;
+  const { code, message } = thrown as { code?: unknown; message?: unknown };
+  if (typeof code === 'string' && LOST_CONNECTION_CODES.has(code)) return true;
+  return typeof message === 'string' && /Connection terminated unexpectedly|connection lost|Client has encountered a connection error/i.test(message);
+}
+
+/** Attempts a read gets: the pool may hand out a few dead connections before it has seen them all go. */
+const READ_ATTEMPTS = 3;
+
+/**
+ * Run a read, and run it again when its connection turns out to be lost. After a database restart
+ * or failover every pooled connection is dead, but the pool learns so only as each one's
+ * termination is read: the first reads may be handed connections that are already gone. Between
+ * attempts the event loop turns once, so the pool hears of the other terminations that have
+ * arrived. A read changes nothing, so running it again is safe; never use this for a write (its
+ * first attempt may have committed). A database that stays unreachable still fails the read.
+ */
+export async function readSurvivingLostConnection<T>(read: () => PromiseLike<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await read();
+    } catch (error) {
+      if (attempt >= READ_ATTEMPTS || !connectionLost(error)) throw error;
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+  }
+}
