@@ -319,7 +319,7 @@ export function PoliciesPage() {
             Policy set version <strong data-version={list.version}>{list.version}</strong> · {list.policies.filter((policy) => policy.enabled).length} of {list.policies.length} enabled
           </p>
           <div class="table-wrap">
-            <table aria-label="Policies" class="stack">
+            <table aria-label="Policies">
               <thead>
                 <tr>
                   <th>Name</th>

@@ -83,6 +83,7 @@ export function Simulator({ agentId, pick, fallbackTools }: { agentId: string; p
   const [errors, setErrors] = useState<FormErrors>(NO_ERRORS);
   const [result, setResult] = useState<Simulation | undefined>();
   const [busy, setBusy] = useState(false);
+  const [answered, setAnswered] = useState(0);
   const toolSelect = useRef<HTMLSelectElement>(null);
 
   useEffect(() => {
@@ -114,6 +115,7 @@ export function Simulator({ agentId, pick, fallbackTools }: { agentId: string; p
       aria-labelledby="simulator-title"
       onSubmit={async (event) => {
         event.preventDefault();
+        setResult(undefined);
         if (!tool) return setErrors({ fields: { tool: 'Choose the tool to call.' } });
         if (!argsValid) return setErrors({ fields: {}, form: 'The arguments are not a JSON object yet: fix them, or switch back to the form.' });
         if (at && !instant(at)) return setErrors({ fields: { at: 'Enter a date and time, or leave it empty for now.' } });
@@ -125,6 +127,7 @@ export function Simulator({ agentId, pick, fallbackTools }: { agentId: string; p
           if (clientAddress.trim()) body.clientAddress = clientAddress.trim();
           if (credential) body.credential = credential;
           setResult(await api<Simulation>('POST', '/api/v1/mcp/access-check/simulate', body));
+          setAnswered((count) => count + 1);
         } catch (error) {
           setResult(undefined);
           const found = formErrors(error);
@@ -191,7 +194,7 @@ export function Simulator({ agentId, pick, fallbackTools }: { agentId: string; p
           Simulate
         </button>
       </div>
-      <div class="simulation" role="status" aria-live="polite" aria-label="Simulated decision">
+      <div class="simulation" role="status" aria-live="polite" aria-label="Simulated decision" data-simulations={answered}>
         {result ? <Result result={result} /> : null}
       </div>
     </form>

@@ -1,0 +1,195 @@
+import { expect } from 'chai';
+import type { Browser, Page } from 'playwright-core';
+import { adminRequest, goTo, launchChromium, openPage, signIn, skipWithoutChromium, startUiEngine, type UiEngine } from './support.js';
+
+/** Replaces the policy editor's text the way a person does: select everything, delete it, type. */
+async function typePolicy(page: Page, text: string): Promise<void> {
+  await page.getByRole('textbox', { name: 'Policy (Cedar)' }).click();
+  await page.keyboard.press('Control+A');
+  await page.keyboard.press('Backspace');
+  await page.keyboard.insertText(text);
+}
+
+/** Every CSP violation the page reports, recorded from its first script on. */
+async function recordCspViolations(page: Page): Promise<() => Promise<string[]>> {
+  await page.addInitScript(() => {
+    const found: string[] = [];
+    (globalThis as unknown as { cspViolations: string[] }).cspViolations = found;
+    const target = globalThis as unknown as { addEventListener(type: string, listener: (event: { violatedDirective: string; blockedURI: string }) => void): void };
+    target.addEventListener('securitypolicyviolation', (event) => found.push(`${event.violatedDirective} ${event.blockedURI}`));
+  });
+  return () => page.evaluate(() => (globalThis as unknown as { cspViolations: string[] }).cspViolations);
+}
+
+const BROKEN = `// VIP tickets are closed by people, not agents.
+forbid (principal, action == Action::"tickets.close", resource)
+when { context.arguments.ticket like "VIP-*" };`;
+
+const FIXED = BROKEN.replace('context.arguments.ticket', 'context.arguments.id');
+
+describe('EE admin UI: the Policies page and the call simulator (Chromium)', function () {
+  before(function () {
+    skipWithoutChromium(this);
+  });
+  this.timeout(120_000);
+  let t: UiEngine;
+  let browser: Browser;
+  let agentKey: string;
+
+  const admin = (method: string, path: string, body?: unknown): Promise<any> => adminRequest(t.url, t.adminKey, method, path, body);
+
+  before(async () => {
+    [t, browser] = await Promise.all([startUiEngine(), launchChromium()]);
+    const role = await admin('POST', '/api/v1/mcp/roles', { name: 'Ticket admin', permissions: ['tickets:*'] });
+    const bot = await admin('POST', '/api/v1/mcp/agents', { name: 'Ticket bot', roleIds: [role.id] });
+    agentKey = (await admin('POST', `/api/v1/mcp/agents/${bot.id}/keys`, { name: 'bot key' })).secret;
+  });
+
+  after(async () => {
+    await browser?.close();
+    await t?.close();
+  });
+
+  /** Simulates tickets.close of `id` on the access check page and returns the decision shown. */
+  async function simulateClose(page: Page, id: string): Promise<{ decision: string; text: string }> {
+    const simulator = page.getByRole('form', { name: 'Simulate a call' });
+    await simulator.getByLabel('Tool', { exact: true }).selectOption('tickets.close');
+    await simulator.getByLabel('id (required)').fill(id);
+    const result = simulator.getByRole('status', { name: 'Simulated decision' });
+    const done = Number((await result.getAttribute('data-simulations')) ?? '0');
+    await simulator.getByRole('button', { name: 'Simulate', exact: true }).click();
+    // The answer of this click, not the one shown before it.
+    await simulator.locator(`[data-simulations="${done + 1}"]`).waitFor();
+    const decision = result.locator('[data-decision]');
+    return { decision: (await decision.getAttribute('data-decision')) ?? '', text: (await result.textContent()) ?? '' };
+  }
+
+  it('writes a policy, sees the validator’s error inline, fixes and saves it, and the simulator shows that policy decide', async () => {
+    const { context, page, errors } = await openPage(browser);
+    const violations = await recordCspViolations(page);
+    try {
+      await signIn(page, t.adminUrl, t.adminKey);
+      await goTo(page, 'Policies');
+      await page.getByText('No policies yet').waitFor();
+      await page.getByRole('button', { name: 'Create policy' }).click();
+      const form = page.getByRole('form', { name: 'Create policy' });
+      expect(await page.evaluate(() => (globalThis as unknown as { document: { activeElement: { id: string } } }).document.activeElement.id)).to.equal('field-name');
+      await form.getByLabel('Name', { exact: true }).fill('No VIP closures');
+      await typePolicy(page, BROKEN);
+
+      // The validator's message, as the admin types: in the list under the editor and marked in the text.
+      const problem = form.locator('.problems li').first();
+      await problem.waitFor();
+      expect(await problem.textContent()).to.include('ticket');
+      const marked = form.locator('.cm-lintRange-error');
+      await marked.first().waitFor();
+      expect(await marked.first().textContent()).to.include('ticket');
+      expect(await page.getByRole('textbox', { name: 'Policy (Cedar)' }).getAttribute('aria-invalid')).to.equal('true');
+      // Highlighted by the editor: the keyword is coloured apart from the names around it.
+      const keyword = form.locator('.cedar-keyword', { hasText: 'forbid' });
+      await keyword.waitFor();
+      expect(await keyword.evaluate((element) => (globalThis as unknown as { getComputedStyle(e: unknown): { color: string } }).getComputedStyle(element).color)).to.not.equal(
+        await form.locator('.cm-line').nth(1).evaluate((element) => (globalThis as unknown as { getComputedStyle(e: unknown): { color: string } }).getComputedStyle(element).color),
+      );
+
+      // Saving it anyway is refused with the same message, and nothing is stored.
+      await form.getByRole('button', { name: 'Create policy' }).click();
+      await form.getByText('Not saved: the policy has the problems marked in its text.').waitFor();
+      expect((await admin('GET', '/api/v1/mcp/policies')).policies).to.deep.equal([]);
+
+      await typePolicy(page, FIXED);
+      await form.getByText('No problems found.').waitFor();
+      expect(await form.locator('.cm-lintRange-error').count()).to.equal(0);
+      await form.getByRole('button', { name: 'Create policy' }).click();
+      const row = page.locator('tr[data-policy="No VIP closures"]');
+      await row.waitFor();
+      await page.getByRole('status').filter({ hasText: 'Saved No VIP closures' }).waitFor();
+      expect(await row.getByRole('switch', { name: 'No VIP closures enabled' }).isChecked()).to.equal(true);
+      const stored = (await admin('GET', '/api/v1/mcp/policies')) as { version: number; policies: { name: string; text: string; enabled: boolean }[] };
+      expect(stored.policies.map(({ name, text, enabled }) => ({ name, text, enabled }))).to.deep.equal([{ name: 'No VIP closures', text: FIXED, enabled: true }]);
+      expect(await page.locator('.policy-set-version [data-version]').textContent()).to.equal(String(stored.version));
+
+      await goTo(page, 'Access check');
+      await page.getByLabel('Agent').selectOption({ label: 'Ticket bot' });
+      const vip = await simulateClose(page, 'VIP-7');
+      expect(vip.decision).to.equal('deny');
+      expect(vip.text).to.include('decided by the tenant’s policies');
+      const decidedBy = page.getByRole('form', { name: 'Simulate a call' }).getByRole('link', { name: 'No VIP closures' });
+      expect(await decidedBy.getAttribute('href')).to.match(/^#\/policies\/[0-9a-f-]{36}$/);
+      const plain = await simulateClose(page, 'T-1');
+      expect(plain.decision).to.equal('allow');
+
+      // The simulator said what a real call meets.
+      const client = await t.connect({ token: agentKey });
+      try {
+        expect((await client.callTool({ name: 'tickets.close', arguments: { id: 'VIP-7' } })).isError).to.equal(true);
+        expect((await client.callTool({ name: 'tickets.close', arguments: { id: 'T-1' } })).isError).to.not.equal(true);
+      } finally {
+        await client.close();
+      }
+
+      expect(await violations()).to.deep.equal([]);
+      expect(errors.filter((error) => !error.includes('status of 400') && !error.includes('status of 401'))).to.deep.equal([]);
+    } finally {
+      await context.close();
+    }
+  });
+
+  it('disables and re-enables a policy from the list (the simulator follows), and shows each change in the history with its diff', async () => {
+    const { context, page, errors } = await openPage(browser);
+    const violations = await recordCspViolations(page);
+    try {
+      await signIn(page, t.adminUrl, t.adminKey);
+      await goTo(page, 'Policies');
+      const row = page.locator('tr[data-policy="No VIP closures"]');
+      const toggle = row.getByRole('switch', { name: 'No VIP closures enabled' });
+      const version = async () => Number(await page.locator('.policy-set-version [data-version]').textContent());
+      const before = await version();
+
+      await toggle.click();
+      await page.getByRole('status').filter({ hasText: 'Disabled No VIP closures' }).waitFor();
+      expect(await toggle.isChecked()).to.equal(false);
+      expect(await version()).to.equal(before + 1);
+      expect((await admin('GET', '/api/v1/mcp/policies')).policies[0].enabled).to.equal(false);
+
+      await goTo(page, 'Access check');
+      await page.getByLabel('Agent').selectOption({ label: 'Ticket bot' });
+      expect((await simulateClose(page, 'VIP-7')).decision).to.equal('allow');
+
+      await goTo(page, 'Policies');
+      await row.getByRole('switch', { name: 'No VIP closures enabled' }).click();
+      await page.getByRole('status').filter({ hasText: 'Enabled No VIP closures' }).waitFor();
+      expect(await version()).to.equal(before + 2);
+
+      // An edit of the text: the history shows the removed line and the added one.
+      await row.getByRole('button', { name: 'Edit' }).click();
+      const form = page.getByRole('form', { name: 'Edit policy' });
+      await form.locator('.cm-line', { hasText: 'VIP-*' }).waitFor();
+      await typePolicy(page, FIXED.replace('"VIP-*"', '"VIP-*" || context.arguments.id like "BOARD-*"'));
+      await form.getByText('No problems found.').waitFor();
+      await form.getByRole('button', { name: 'Save' }).click();
+      await page.getByRole('status').filter({ hasText: 'Saved No VIP closures' }).waitFor();
+
+      await row.getByRole('button', { name: 'History of No VIP closures' }).click();
+      const history = page.getByRole('region', { name: 'History of No VIP closures' });
+      await history.locator('li').nth(3).waitFor();
+      const entries = await history.locator('.history-entry').allTextContents();
+      expect(entries.map((entry) => /Version \d+ · ([a-z ]+)/.exec(entry)?.[1]?.trim())).to.deep.equal(['text changed', 'enabled', 'disabled', 'created']);
+      const latest = history.locator('li').first();
+      expect(await latest.locator('del.diff-del').allTextContents()).to.deep.equal(['-when { context.arguments.id like "VIP-*" };']);
+      expect(await latest.locator('ins.diff-add').allTextContents()).to.deep.equal(['+when { context.arguments.id like "VIP-*" || context.arguments.id like "BOARD-*" };']);
+      // Focus moves to the history and back to its button when it closes.
+      expect(await page.evaluate(() => (globalThis as unknown as { document: { activeElement: { id: string } } }).document.activeElement.id)).to.equal('policy-history-title');
+      await history.getByRole('button', { name: 'Close history' }).click();
+      await history.waitFor({ state: 'detached' });
+      expect(await page.evaluate(() => (globalThis as unknown as { document: { activeElement: { getAttribute(n: string): string | null } } }).document.activeElement.getAttribute('aria-label'))).to.equal(
+        'History of No VIP closures',
+      );
+
+      expect(await violations()).to.deep.equal([]);
+      expect(errors).to.deep.equal([]);
+    } finally {
+      await context.close();
+    }
+  });
+});
