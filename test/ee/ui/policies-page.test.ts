@@ -1,6 +1,29 @@
 import { expect } from 'chai';
 import type { Browser, Page } from 'playwright-core';
+import { defineTool, definePlugin, z } from '@gatehouse-mcp/engine';
 import { adminRequest, goTo, launchChromium, openPage, signIn, skipWithoutChromium, startUiEngine, type UiEngine } from './support.js';
+
+/** A tool whose input has every kind of field the simulator's argument editor generates. */
+const invoiceTools = definePlugin({
+  id: 'invoice-tools',
+  tools: [
+    defineTool({
+      name: 'invoices.update',
+      description: 'Update an invoice.',
+      permission: 'invoices:write',
+      input: z.object({
+        id: z.string().describe('The invoice number.'),
+        amount: z.number(),
+        currency: z.enum(['EUR', 'USD']),
+        urgent: z.boolean().optional(),
+        customer: z.object({ name: z.string(), tier: z.number().int() }),
+        tags: z.array(z.string()).optional(),
+        lines: z.array(z.object({ sku: z.string(), quantity: z.number().int() })).optional(),
+      }),
+      handler: ({ id }) => `updated ${id}`,
+    }),
+  ],
+});
 
 /** Replaces the policy editor's text the way a person does: select everything, delete it, type. */
 async function typePolicy(page: Page, text: string): Promise<void> {
@@ -39,8 +62,8 @@ describe('EE admin UI: the Policies page and the call simulator (Chromium)', fun
   const admin = (method: string, path: string, body?: unknown): Promise<any> => adminRequest(t.url, t.adminKey, method, path, body);
 
   before(async () => {
-    [t, browser] = await Promise.all([startUiEngine(), launchChromium()]);
-    const role = await admin('POST', '/api/v1/mcp/roles', { name: 'Ticket admin', permissions: ['tickets:*'] });
+    [t, browser] = await Promise.all([startUiEngine([invoiceTools]), launchChromium()]);
+    const role = await admin('POST', '/api/v1/mcp/roles', { name: 'Ticket admin', permissions: ['tickets:*', 'invoices:write'] });
     const bot = await admin('POST', '/api/v1/mcp/agents', { name: 'Ticket bot', roleIds: [role.id] });
     agentKey = (await admin('POST', `/api/v1/mcp/agents/${bot.id}/keys`, { name: 'bot key' })).secret;
   });
@@ -55,6 +78,12 @@ describe('EE admin UI: the Policies page and the call simulator (Chromium)', fun
     const simulator = page.getByRole('form', { name: 'Simulate a call' });
     await simulator.getByLabel('Tool', { exact: true }).selectOption('tickets.close');
     await simulator.getByLabel('id (required)').fill(id);
+    return simulate(page);
+  }
+
+  /** Presses Simulate and returns the decision this press brought. */
+  async function simulate(page: Page): Promise<{ decision: string; text: string }> {
+    const simulator = page.getByRole('form', { name: 'Simulate a call' });
     const result = simulator.getByRole('status', { name: 'Simulated decision' });
     const done = Number((await result.getAttribute('data-simulations')) ?? '0');
     await simulator.getByRole('button', { name: 'Simulate', exact: true }).click();
@@ -185,6 +214,72 @@ describe('EE admin UI: the Policies page and the call simulator (Chromium)', fun
       expect(await page.evaluate(() => (globalThis as unknown as { document: { activeElement: { getAttribute(n: string): string | null } } }).document.activeElement.getAttribute('aria-label'))).to.equal(
         'History of No VIP closures',
       );
+
+      expect(await violations()).to.deep.equal([]);
+      expect(errors).to.deep.equal([]);
+    } finally {
+      await context.close();
+    }
+  });
+
+  it('generates the argument editor from the tool’s input schema (text, number, choice, yes/no, nested object, list, JSON) and simulates exactly those arguments', async () => {
+    await admin('POST', '/api/v1/mcp/policies', {
+      name: 'Big invoices of top customers',
+      text: `forbid (principal, action == Action::"invoices.update", resource)
+when { context.arguments.amount.greaterThan(decimal("5000.0")) && context.arguments.currency == "EUR" && context.arguments.customer.tier == 1 };`,
+    });
+    const { context, page, errors } = await openPage(browser);
+    const violations = await recordCspViolations(page);
+    try {
+      await signIn(page, t.adminUrl, t.adminKey);
+      await goTo(page, 'Access check');
+      await page.getByLabel('Agent').selectOption({ label: 'Ticket bot' });
+      // The table's button picks the tool in the simulator and moves focus there.
+      await page.getByRole('button', { name: 'Simulate a call of invoices.update' }).click();
+      const simulator = page.getByRole('form', { name: 'Simulate a call' });
+      expect(await simulator.getByLabel('Tool', { exact: true }).inputValue()).to.equal('invoices.update');
+      expect(await page.evaluate(() => (globalThis as unknown as { document: { activeElement: { id: string } } }).document.activeElement.id)).to.equal('simulate-tool');
+
+      await simulator.getByLabel('id (required)').fill('INV-7');
+      // Typed key by key: the half-typed "7000." and "audit, " stay as typed.
+      await simulator.getByLabel('amount (required)').pressSequentially('7000.5');
+      await simulator.getByLabel('currency (required)').selectOption('EUR');
+      await simulator.getByLabel('urgent').selectOption('true');
+      const customer = simulator.getByRole('group', { name: 'customer (required)' });
+      await customer.getByLabel('name (required)').fill('ACME');
+      await customer.getByLabel('tier (required)').fill('1');
+      await simulator.getByLabel('tags').pressSequentially('audit, q3');
+      await simulator.getByLabel('lines').fill('[{"sku": "A-1", "quantity": 2}]');
+
+      await simulator.getByRole('button', { name: 'Edit as JSON' }).click();
+      const raw = simulator.getByLabel('Arguments as JSON');
+      expect(JSON.parse(await raw.inputValue())).to.deep.equal({
+        id: 'INV-7',
+        amount: 7000.5,
+        currency: 'EUR',
+        urgent: true,
+        customer: { name: 'ACME', tier: 1 },
+        tags: ['audit', 'q3'],
+        lines: [{ sku: 'A-1', quantity: 2 }],
+      });
+      const refused = await simulate(page);
+      expect(refused.decision).to.equal('deny');
+      expect(refused.text).to.include('Big invoices of top customers');
+
+      // A change in the JSON shows in the form when switching back, and the policy no longer applies.
+      const json = JSON.parse(await raw.inputValue()) as { customer: { tier: number } };
+      json.customer.tier = 2;
+      await raw.fill(JSON.stringify(json));
+      await simulator.getByRole('button', { name: 'Edit as a form' }).click();
+      expect(await simulator.getByRole('group', { name: 'customer (required)' }).getByLabel('tier (required)').inputValue()).to.equal('2');
+      expect((await simulate(page)).decision).to.equal('allow');
+
+      // JSON that is not an object is stopped in the page, saying why.
+      await simulator.getByRole('button', { name: 'Edit as JSON' }).click();
+      await raw.fill('{"id": ');
+      await simulator.locator('#arguments-json-error').waitFor();
+      await simulator.getByRole('button', { name: 'Simulate', exact: true }).click();
+      await simulator.getByText('The arguments are not a JSON object yet').waitFor();
 
       expect(await violations()).to.deep.equal([]);
       expect(errors).to.deep.equal([]);

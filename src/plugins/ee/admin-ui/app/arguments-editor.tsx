@@ -60,6 +60,27 @@ const asObject = (value: unknown): Arguments => (value && typeof value === 'obje
 /** A safe element id for a field path. */
 const idOf = (path: readonly string[]) => `arg-${path.map((part) => part.replace(/[^A-Za-z0-9_-]/g, '_')).join('-')}`;
 
+/**
+ * The text a field shows while the admin types it: what they typed, not the value re-formatted
+ * (so "7000." or "audit, " stay as typed). Follows the value when it changes elsewhere.
+ */
+function useDraft(value: unknown, format: (value: unknown) => string, parse: (text: string) => unknown): [string, (text: string) => void] {
+  const [draft, setDraft] = useState(() => format(value));
+  useEffect(() => {
+    if (JSON.stringify(parse(draft)) !== JSON.stringify(value)) setDraft(format(value));
+  }, [JSON.stringify(value)]);
+  return [draft, setDraft];
+}
+
+const formatNumber = (value: unknown) => (typeof value === 'number' ? String(value) : '');
+const parseNumber = (text: string) => (text.trim() === '' || !Number.isFinite(Number(text)) ? undefined : Number(text));
+const formatList = (value: unknown) => (Array.isArray(value) ? value.join(', ') : '');
+const splitList = (text: string) =>
+  text
+    .split(',')
+    .map((part) => part.trim())
+    .filter(Boolean);
+
 interface FieldProps {
   readonly name: string;
   readonly path: readonly string[];
@@ -140,6 +161,13 @@ function SchemaField({ name, path, schema: raw, required, value, onChange }: Fie
   const id = idOf(path);
   const helpId = `${id}-help`;
   const [numberProblem, setNumberProblem] = useState<string>();
+  const itemType = unwrap(schema.items ?? {}).type;
+  const parseList = (text: string) => {
+    const parts = splitList(text);
+    return parts.length ? parts.map((part) => (itemType === 'string' ? part : Number(part))) : undefined;
+  };
+  const [numberDraft, setNumberDraft] = useDraft(value, formatNumber, parseNumber);
+  const [listDraft, setListDraft] = useDraft(value, formatList, parseList);
 
   if (kind === 'object') {
     const object = asObject(value);
@@ -196,10 +224,15 @@ function SchemaField({ name, path, schema: raw, required, value, onChange }: Fie
             step={kind === 'integer' ? 1 : 'any'}
             min={schema.minimum}
             max={schema.maximum}
-            value={typeof value === 'number' ? String(value) : ''}
+            value={numberDraft}
             aria-invalid={numberProblem ? 'true' : undefined}
+            aria-describedby={numberProblem ? `${helpId} ${id}-error` : helpId}
             onInput={(event) => {
-              const text = (event.target as HTMLInputElement).value.trim();
+              const input = event.target as HTMLInputElement;
+              const text = input.value.trim();
+              setNumberDraft(input.value);
+              // A number field reports "" while its text is not a number yet ("7000.", "-").
+              if (input.validity.badInput) return setNumberProblem(kind === 'integer' ? 'Enter a whole number.' : 'Enter a number.');
               if (text === '') {
                 setNumberProblem(undefined);
                 return onChange(undefined);
@@ -219,14 +252,11 @@ function SchemaField({ name, path, schema: raw, required, value, onChange }: Fie
             id={id}
             type="text"
             autocomplete="off"
-            value={Array.isArray(value) ? value.join(', ') : ''}
+            value={listDraft}
             onInput={(event) => {
-              const parts = (event.target as HTMLInputElement).value
-                .split(',')
-                .map((part) => part.trim())
-                .filter(Boolean);
-              const itemType = unwrap(schema.items ?? {}).type;
-              onChange(parts.length ? parts.map((part) => (itemType === 'string' ? part : Number(part))) : undefined);
+              const text = (event.target as HTMLInputElement).value;
+              setListDraft(text);
+              onChange(parseList(text));
             }}
           />
         );
@@ -257,7 +287,11 @@ function SchemaField({ name, path, schema: raw, required, value, onChange }: Fie
       <div id={helpId}>
         <Help schema={schema} extra={extra} />
       </div>
-      {numberProblem ? <p class="field-error">{numberProblem}</p> : null}
+      {numberProblem ? (
+        <p class="field-error" id={`${id}-error`}>
+          {numberProblem}
+        </p>
+      ) : null}
     </div>
   );
 }
