@@ -22,13 +22,13 @@ export const EE_MIGRATIONS = new URL('../../../ee-migrations/', import.meta.url)
  */
 export function enterpriseEdition(options: EnterpriseOptions = {}): PluginDefinition {
   const settings = resolveEnterpriseOptions(options);
-  const { adminAuthenticator, audit, rbac, approvals } = options;
+  const { adminAuthenticator, audit, rbac, approvals, policies } = options;
   return definePlugin({
     id: 'enterprise-edition',
     migrations: EE_MIGRATIONS,
     register(binder) {
       registerIdentity(binder, settings);
-      registerGovernance(binder, { adminAuthenticator, audit, rbac, approvals });
+      registerGovernance(binder, { adminAuthenticator, audit, rbac, approvals, policies });
       registerAdminUi(binder);
     },
   });
