@@ -149,7 +149,14 @@ export function Diff({ diff }: { diff: string }) {
   return (
     <pre class="diff mono" tabIndex={0} aria-label="Changes to the text">
       {lines.map((line, index) => {
-        if (line.startsWith('+++') || line.startsWith('---')) return null;
+        // File headers say nothing here: the entry above names the versions.
+        if (line.startsWith('+++') || line.startsWith('---') || line.startsWith('Index:') || /^=+$/.test(line)) return null;
+        if (line.startsWith('\\'))
+          return (
+            <span key={index} class="diff-line diff-hunk">
+              {line}
+            </span>
+          );
         if (line.startsWith('@@'))
           return (
             <span key={index} class="diff-line diff-hunk">
