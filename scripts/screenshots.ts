@@ -33,7 +33,7 @@ try {
   const staff = await admin('POST', '/api/v1/mcp/idp-providers', { kind: 'keycloak', name: 'Staff SSO', realmUrl: 'https://sso.example.com/realms/staff' });
   await admin('POST', `/api/v1/mcp/idp-providers/${staff.id}/deactivate`);
   const reader = await admin('POST', '/api/v1/mcp/roles', { name: 'ticket reader', description: 'Reads tickets', permissions: ['tickets:read'] });
-  await admin('POST', '/api/v1/mcp/roles', { name: 'ticket admin', description: 'Everything on tickets', permissions: ['tickets:*'] });
+  const ticketAdmin = await admin('POST', '/api/v1/mcp/roles', { name: 'ticket admin', description: 'Everything on tickets', permissions: ['tickets:*'] });
   const client = await idp.registerClient('ticket-bot');
   await admin('POST', '/api/v1/mcp/agents', { name: 'Ticket bot', idpId: corporate.id, subject: client.clientId, roleIds: [reader.id] });
   const nightly = await admin('POST', '/api/v1/mcp/agents', { name: 'Nightly report', roleIds: [reader.id] });
@@ -147,7 +147,14 @@ try {
     await page.getByRole('table', { name: 'Tool access' }).waitFor();
     await shot('access-check', phone);
     if (!phone) {
-      // The simulator: closing a ticket at 21:00 UTC, refused by the business-hours policy.
+      // The simulator: an agent that may close tickets closes one at 21:00 UTC, refused by the
+      // business-hours policy. The agent exists for this picture only.
+      const triage = await admin('POST', '/api/v1/mcp/agents', { name: 'Ticket triage', roleIds: [ticketAdmin.id] });
+      await admin('POST', `/api/v1/mcp/agents/${triage.id}/keys`, { name: 'triage runner' });
+      await goTo(page, 'Policies');
+      await goTo(page, 'Access check');
+      await page.getByLabel('Agent').selectOption({ label: 'Ticket triage' });
+      await page.getByRole('table', { name: 'Tool access' }).waitFor();
       const simulator = page.getByRole('form', { name: 'Simulate a call' });
       await simulator.getByLabel('Tool', { exact: true }).selectOption('tickets.close');
       await simulator.getByLabel('id (required)').fill('T-1042');
@@ -159,6 +166,7 @@ try {
       await simulator.locator('[data-decision]').waitFor();
       await simulator.scrollIntoViewIfNeeded();
       await shot('policy-simulator', true, false);
+      await admin('DELETE', `/api/v1/mcp/agents/${triage.id}`);
     }
     await context.close();
   };

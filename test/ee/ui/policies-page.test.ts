@@ -303,4 +303,60 @@ when { context.arguments.amount.greaterThan(decimal("5000.0")) && context.argume
       await context.close();
     }
   });
+
+  it('shows a policy that fails at run time: the simulator lists the error, the Policies page shows it on top and on the policy', async () => {
+    // Valid against the schema, but the multiplication overflows for tiers above 4: evaluating it errs.
+    const broken = await admin('POST', '/api/v1/mcp/policies', {
+      name: 'Tier arithmetic',
+      text: 'forbid (principal, action == Action::"invoices.update", resource)\nwhen { context.arguments.customer.tier * 2000000000000000000 < 0 };',
+    });
+    const { context, page } = await openPage(browser);
+    const violations = await recordCspViolations(page);
+    try {
+      await signIn(page, t.adminUrl, t.adminKey);
+      await goTo(page, 'Access check');
+      await page.getByLabel('Agent').selectOption({ label: 'Ticket bot' });
+      const simulator = page.getByRole('form', { name: 'Simulate a call' });
+      await simulator.getByLabel('Tool', { exact: true }).selectOption('invoices.update');
+      await simulator.getByRole('button', { name: 'Edit as JSON' }).click();
+      await simulator.getByLabel('Arguments as JSON').fill(JSON.stringify({ id: 'INV-9', amount: 10, currency: 'USD', customer: { name: 'ACME', tier: 7 } }));
+      const answer = await simulate(page);
+      expect(answer.decision).to.equal('deny');
+      const listed = simulator.locator('.simulation li');
+      expect(await listed.count()).to.equal(1);
+      expect(await listed.textContent()).to.include('Tier arithmetic').and.to.include('overflow');
+      expect(await listed.getByRole('link', { name: 'Tier arithmetic' }).getAttribute('href')).to.equal(`#/policies/${broken.id}`);
+
+      // A real call meets the same failure, and the policy keeps the error for the admin to see.
+      const client = await t.connect({ token: agentKey });
+      try {
+        const refused = await client.callTool({ name: 'invoices.update', arguments: { id: 'INV-9', amount: 10, currency: 'USD', customer: { name: 'ACME', tier: 7 } } });
+        expect(refused.isError).to.equal(true);
+      } finally {
+        await client.close();
+      }
+      let stored: string | null = null;
+      for (let attempt = 0; attempt < 100 && !stored; attempt++) {
+        stored = (await admin('GET', `/api/v1/mcp/policies/${broken.id}`)).lastError;
+        if (!stored) await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      expect(stored).to.include('overflow');
+
+      // Followed from the simulator's link: the page names the failing policy on top and marks its row.
+      await listed.getByRole('link', { name: 'Tier arithmetic' }).click();
+      await page.getByRole('heading', { level: 1, name: 'Policies' }).waitFor();
+      const banner = page.locator('.policy-failures');
+      await banner.waitFor();
+      expect(await banner.getAttribute('role')).to.equal('alert');
+      expect(await banner.textContent()).to.include('Tier arithmetic').and.to.include(stored!);
+      const row = page.locator('tr[data-policy="Tier arithmetic"]');
+      expect(await row.getAttribute('class')).to.include('selected').and.to.include('failing');
+      expect(await row.locator('.policy-error').textContent()).to.include(stored!);
+      expect(await page.locator('.policy-error').count()).to.equal(1);
+
+      expect(await violations()).to.deep.equal([]);
+    } finally {
+      await context.close();
+    }
+  });
 });

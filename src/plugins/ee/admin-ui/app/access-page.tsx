@@ -65,7 +65,7 @@ export function AccessPage() {
                   <th>Permission</th>
                   <th>May call</th>
                   <th>Why not</th>
-                  <th>
+                  <th class="simulate-cell">
                     <span class="visually-hidden">Simulate</span>
                   </th>
                 </tr>
@@ -77,7 +77,7 @@ export function AccessPage() {
                     <td class="mono">{tool.permission ?? 'none needed'}</td>
                     <td>{tool.allowed ? <span class="badge badge-ok">yes</span> : <span class="badge badge-off">no</span>}</td>
                     <td class="reason">{why(tool)}</td>
-                    <td>
+                    <td class="simulate-cell">
                       <button type="button" aria-label={`Simulate a call of ${tool.name}`} onClick={() => setSimulated({ tool: tool.name })}>
                         Simulate
                       </button>

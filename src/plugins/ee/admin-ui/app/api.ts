@@ -267,5 +267,7 @@ export interface Simulation {
   reason: string;
   stage: 'agent' | 'rbac' | 'policy' | 'quota';
   policies: { id: string; name: string }[];
-  errors: { policy?: string; message: string }[];
+  errors: { policy?: string; policyId?: string; message: string }[];
+  /** How many people approve each call, when the decision is `approval`. */
+  approvers?: number;
 }

@@ -39,6 +39,7 @@ function Result({ result }: { result: Simulation }) {
         decided by {STAGES[result.stage] ?? result.stage}
       </p>
       <p class="reason">{result.reason}</p>
+      {result.decision === 'approval' && result.approvers ? <p>{result.approvers === 1 ? 'One person approves each call.' : `${result.approvers} different people approve each call.`}</p> : null}
       {result.policies.length ? (
         <p>
           {result.policies.length === 1 ? 'Policy that decided: ' : 'Policies that decided: '}
@@ -56,7 +57,13 @@ function Result({ result }: { result: Simulation }) {
           <ul>
             {result.errors.map((error, index) => (
               <li key={index}>
-                {error.policy ? <strong>{error.policy}: </strong> : null}
+                {error.policy && error.policyId ? (
+                  <>
+                    <a href={linkTo('policies', error.policyId)}>{error.policy}</a>:{' '}
+                  </>
+                ) : error.policy ? (
+                  <strong>{error.policy}: </strong>
+                ) : null}
                 {error.message}
               </li>
             ))}
@@ -140,7 +147,7 @@ export function Simulator({ agentId, pick, fallbackTools }: { agentId: string; p
       }}
     >
       <h2 id="simulator-title">Simulate a call</h2>
-      <p class="help">Would this exact call be allowed, and what decided? Runs every check a real call meets — the agent, its roles, the policies, the quotas — without calling the tool or counting towards a quota.</p>
+      <p class="help">Would this exact call be allowed, and what decided? Runs the checks a real call meets — the agent and its credential, its roles, the tenant’s policies — without calling the tool.</p>
       <div class={`field${errors.fields.tool ? ' invalid' : ''}`}>
         <label for="simulate-tool">Tool</label>
         <select id="simulate-tool" ref={toolSelect} value={tool} onChange={(event) => setTool((event.target as HTMLSelectElement).value)}>
