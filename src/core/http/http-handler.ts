@@ -12,9 +12,10 @@ import type { CallContext } from '../mcp/call-context.js';
 import { SessionStore, principalKey, type McpSession } from '../mcp/session-store.js';
 import { ClientExchange } from '../mcp/client-exchange.js';
 import { SseStream } from '../mcp/sse-stream.js';
-import { SessionEventLog } from '../mcp/session-event-log.js';
+import { SessionEventLog, STANDALONE_STREAM } from '../mcp/session-event-log.js';
 import { ResponseStream } from './response-stream.js';
 import { LazyAbort } from '../mcp/lazy-abort.js';
+import { connectionLost } from '../mcp/governed-call.js';
 import { RequestAuthenticator } from './request-auth.js';
 import { RouteTable, RouteTableToken } from './route-table.js';
 import { json, jsonError, type HttpRequest, type HttpResponse } from './types.js';
@@ -36,7 +37,7 @@ export { LOOPBACK_HOSTS };
 
 /** A database or dependency outage, as opposed to a bug: answered with 503 and `Retry-After`. */
 function isUnavailable(error: unknown): boolean {
-  if (error instanceof AuditUnavailableError || error instanceof DependencyUnavailableError) return true;
+  if (error instanceof AuditUnavailableError || error instanceof DependencyUnavailableError || connectionLost(error)) return true;
   const err = error as { code?: unknown; name?: unknown } | null;
   return typeof err?.code === 'string' ? UNAVAILABLE_CODES.has(err.code) : err?.name === 'KnexTimeoutError';
 }
@@ -288,7 +289,8 @@ export class HttpHandler {
       if (!session) return rpcHttpError(404, message.kind === 'request' ? message.message.id : null, -32001, 'Session not found.');
     }
     if (message.kind === 'response') {
-      this.exchange.respond(principalKey(principal), message.message);
+      // Kept for another instance when the handler awaiting it runs there (a fleet without stickiness).
+      await this.exchange.respond(principalKey(principal), message.message);
       return { status: 202 };
     }
     if (message.kind === 'notification') {
@@ -337,7 +339,7 @@ export class HttpHandler {
     const lastEventId = req.header('last-event-id');
     const resumed = lastEventId === undefined ? undefined : await this.events.streamOf(session.id, lastEventId.trim());
     let detach: () => void;
-    if (resumed !== undefined) {
+    if (resumed !== undefined && resumed !== STANDALONE_STREAM) {
       // The rest of a request's stream that broke off, from the session's event log.
       const stop = this.events.follow(session.id, resumed, lastEventId!.trim(), (id, message) => stream.sendEvent(id, message), () => stream.close());
       detach = () => {
@@ -345,8 +347,9 @@ export class HttpHandler {
         stream.close();
       };
     } else {
-      // A new standalone stream (an unknown or expired Last-Event-ID has nothing to replay).
-      detach = this.sessions.attach(session, stream);
+      // The standalone stream: resumed after the client's last event, else anew (an unknown or
+      // expired Last-Event-ID has nothing to replay).
+      detach = await this.sessions.openStream(session, stream, resumed === STANDALONE_STREAM ? lastEventId!.trim() : undefined);
     }
     const shutdown = this.shutdown.signal;
     req.signal.addEventListener('abort', detach, { once: true });

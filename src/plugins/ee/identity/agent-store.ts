@@ -1,5 +1,5 @@
 import { inject, injectable } from 'inversify';
-import { ApiKeyStore, ApiKeyVerifier, Database, Logger, isUuid, type ApiKeyRecord, type LifecycleContribution } from '../../../core/index.js';
+import { ApiKeyStore, ApiKeyVerifier, BackgroundWork, Database, Logger, isUuid, type ApiKeyRecord, type LifecycleContribution } from '../../../core/index.js';
 import { AGENT_KEY_SCOPE } from '../contracts.js';
 import { CredentialCache } from './credential-cache.js';
 import { IdentityConflictError, IdentityInputError, affectedRows, isUniqueViolation } from './identity-errors.js';
@@ -129,6 +129,9 @@ function bindingConflict(holder: Agent | undefined): IdentityConflictError {
  * instance (cached credentials of the tenant are dropped); on other instances within the
  * credential cache lifetime.
  */
+/** The background job that writes the batched `last_seen_at` of agents. */
+export const AGENT_SEEN_JOB = 'ee.agents.last-seen';
+
 @injectable()
 export class AgentStore implements LifecycleContribution {
   private readonly seen = new Map<string, Date>();
@@ -142,6 +145,7 @@ export class AgentStore implements LifecycleContribution {
     @inject(ApiKeyVerifier) private readonly verifier: ApiKeyVerifier,
     @inject(CredentialCache) private readonly cache: CredentialCache,
     @inject(Logger) private readonly logger: Logger,
+    @inject(BackgroundWork) private readonly work: BackgroundWork,
   ) {}
 
   /** Resolve and check a binding: the provider must be the tenant's; issuer comes from it. */
@@ -296,7 +300,10 @@ export class AgentStore implements LifecycleContribution {
     this.flushing = new Map(this.seen);
     this.seen.clear();
     try {
-      await this.db.knex('agents').whereIn('id', ids).update({ last_seen_at: at });
+      // Under the fleet's advisory lock for this job (waiting for it): never two instances at once.
+      await this.work.runSerialized(AGENT_SEEN_JOB, async (trx) => {
+        await trx('agents').whereIn('id', ids).update({ last_seen_at: trx.raw('greatest(last_seen_at, ?)', [at]) });
+      });
     } catch (error) {
       this.logger.warn({ err: error }, 'could not record agent activity');
     } finally {

@@ -11,6 +11,14 @@ export function credentialOf(principal: Principal): CredentialKind {
   return (principal.attributes as Partial<AgentAttributes>).credential === 'jwt' ? 'jwt' : 'api_key';
 }
 
+function agentIdOf(principal: Principal): string | undefined {
+  const agentId = (principal.attributes as Partial<AgentAttributes>).agentId;
+  return principal.kind === AGENT_KIND && typeof agentId === 'string' ? agentId : undefined;
+}
+
+/** The principal's entity id: the agent's id, or a tenant key's id. */
+const idOf = (principal: Principal): string => agentIdOf(principal) ?? principal.id;
+
 /**
  * RBAC's decision combined with the tenant policies' verdict. Policies can only take away: a
  * `deny` refuses what RBAC allowed (or would hold for approval); an `approval` holds what RBAC
@@ -47,7 +55,7 @@ export class EnterprisePolicy implements Policy {
     if (!mayAttempt(decision) || !context?.arguments) return decision;
     const action = await this.engine.actionOf(request.kind, request.name);
     if (!action) return decision;
-    const verdict = await this.engine.evaluate(principal.tenant, action, () => this.factsOf(principal), {
+    const verdict = await this.engine.evaluate(principal.tenant, action, { id: idOf(principal), facts: () => this.factsOf(principal) }, {
       arguments: context.arguments,
       at: context.at,
       ...(context.clientAddress === undefined ? {} : { clientAddress: context.clientAddress }),
@@ -57,8 +65,8 @@ export class EnterprisePolicy implements Policy {
   }
 
   private async factsOf(principal: Principal): Promise<PrincipalFacts | undefined> {
-    const agentId = (principal.attributes as Partial<AgentAttributes>).agentId;
-    if (principal.kind === AGENT_KIND && typeof agentId === 'string') return this.facts.of(principal.tenant, agentId);
+    const agentId = agentIdOf(principal);
+    if (agentId !== undefined) return this.facts.of(principal.tenant, agentId);
     // A tenant API key (only usable with `rbac.tenantKeys: 'allow'`): an agent with no roles or attributes.
     return { id: principal.id, name: principal.label, roles: [], idp: '', issuer: '', attributes: {} };
   }

@@ -57,9 +57,34 @@ const appliesTo = (actions: Statement['actions'], action: string): boolean => ac
 const BASE_ID = 'gatehouse-base';
 const BASE = 'permit(principal, action, resource);';
 
+/**
+ * Which parts of the request the statements of an action read. Whatever no statement names is
+ * left out of the request: handing values to Cedar costs more than evaluating them.
+ */
+export interface Reads {
+  readonly arguments: boolean;
+  readonly time: boolean;
+  readonly clientAddress: boolean;
+  readonly credential: boolean;
+  /** The principal's attributes and tags. */
+  readonly principal: boolean;
+}
+
+function readsOf(statements: readonly Statement[]): Reads {
+  const text = statements.map((statement) => statement.text).join('\n');
+  return {
+    arguments: /\barguments\b/.test(text),
+    time: /\btime\b/.test(text),
+    clientAddress: /\bclientAddress\b/.test(text),
+    credential: /\bcredential\b/.test(text),
+    principal: /\bprincipal\s*(?:\.|\[|has\b)/.test(text),
+  };
+}
+
 /** A tenant's enabled policies, compiled: statements by action, prepared in Cedar on first use. */
 export class CompiledPolicySet {
   private readonly byAction = new Map<string, readonly Statement[]>();
+  private readonly readsByAction = new Map<string, Reads>();
   readonly byId: ReadonlyMap<string, Statement>;
   /** Run-time errors already stored as the policies' `lastError`. */
   readonly reported = new Set<string>();
@@ -78,6 +103,16 @@ export class CompiledPolicySet {
     if (!found) {
       found = this.statements.filter((statement) => appliesTo(statement.actions, action));
       this.byAction.set(action, found);
+    }
+    return found;
+  }
+
+  /** What the statements of `action` read. */
+  readsFor(action: string): Reads {
+    let found = this.readsByAction.get(action);
+    if (!found) {
+      found = readsOf(this.statementsFor(action));
+      this.readsByAction.set(action, found);
     }
     return found;
   }
@@ -289,10 +324,18 @@ export class PolicyEngine {
 
   /** `context.time` in the configured zone. */
   timeOf(at: Date): Record<string, CedarValueJson> {
+    // The calendar fields change once a minute: computed once per minute, not per call.
+    const minute = Math.floor(at.getTime() / 60_000);
+    if (this.minute?.at !== minute) this.minute = { at: minute, fields: this.calendarOf(at) };
+    return { now: { __extn: { fn: 'datetime', arg: at.toISOString() } }, ...this.minute.fields };
+  }
+
+  private minute: { at: number; fields: Record<string, CedarValueJson> } | undefined;
+
+  private calendarOf(at: Date): Record<string, CedarValueJson> {
     const parts = Object.fromEntries(this.timeFormat.formatToParts(at).map((part) => [part.type, part.value]));
     const weekday = ['Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat', 'Sun'].indexOf(parts.weekday ?? '') + 1;
     return {
-      now: { __extn: { fn: 'datetime', arg: at.toISOString() } },
       date: `${parts.year}-${parts.month}-${parts.day}`,
       hour: Number(parts.hour),
       minute: Number(parts.minute),
@@ -306,30 +349,29 @@ export class PolicyEngine {
    * Fails closed: a set that does not validate any more, arguments Cedar cannot take, or a policy
    * that errs while evaluating refuses the call, naming the policy and the error.
    */
-  async evaluate(tenant: string, action: PolicyAction, principal: () => Promise<PrincipalFacts | undefined>, call: CallFacts): Promise<PolicyVerdict> {
+  async evaluate(tenant: string, action: PolicyAction, principal: { readonly id: string; facts(): Promise<PrincipalFacts | undefined> }, call: CallFacts): Promise<PolicyVerdict> {
     const { set, statements, broken } = await this.applicable(tenant, action);
     if (broken.length) {
       const errors = broken.map((problem) => ({ policy: problem.name, policyId: problem.policyId, message: problem.message }));
       return { decision: 'deny', reason: `policy ${errors.map((e) => `"${e.policy}"`).join(', ')} cannot be evaluated: ${errors[0]!.message}`, policies: [], errors };
     }
     if (!statements.length) return { decision: 'allow', reason: 'no policy applies', policies: [], errors: [] };
-    const facts = await principal();
-    if (!facts) return { decision: 'deny', reason: 'the agent no longer exists', policies: [], errors: [] };
     const cedar = cedarIfLoaded() ?? (await loadCedar());
-    let context: Record<string, CedarValueJson>;
+    const reads = set.readsFor(action.id);
+    const facts = reads.principal ? await principal.facts() : undefined;
+    if (reads.principal && !facts) return { decision: 'deny', reason: 'the agent no longer exists', policies: [], errors: [] };
+    const context: Record<string, CedarValueJson> = {};
     try {
-      context = {
-        arguments: toCedarValue(call.arguments, action.arguments, ''),
-        time: this.timeOf(call.at),
-        credential: call.credential,
-      };
+      if (reads.arguments) context.arguments = toCedarValue(call.arguments, action.arguments, '');
     } catch (error) {
       if (!(error instanceof ArgumentConversionError)) throw error;
       return { decision: 'deny', reason: `policy evaluation failed: ${error.message}`, policies: [], errors: [{ message: error.message }] };
     }
-    const address = cedarAddress(call.clientAddress);
+    if (reads.time) context.time = this.timeOf(call.at);
+    if (reads.credential) context.credential = call.credential;
+    const address = reads.clientAddress ? cedarAddress(call.clientAddress) : undefined;
     if (address) context.clientAddress = { __extn: { fn: 'ip', arg: address } };
-    const answer = this.authorize(cedar, set, action, statements, facts, context);
+    const answer = this.authorize(cedar, set, action, statements, principal.id, facts, context);
     if (answer.type === 'failure') {
       const message = answer.errors.map(cedarMessage).join('; ');
       return { decision: 'deny', reason: `policy evaluation failed: ${message}`, policies: [], errors: [{ message }] };
@@ -368,7 +410,7 @@ export class PolicyEngine {
     return { decision: 'approval', reason: reasonOf(asking, `policy ${names(asking)} requires approval`), policies: policiesOf(asking), errors: [], approvers, fingerprint };
   }
 
-  private authorize(cedar: Cedar, set: CompiledPolicySet, action: PolicyAction, statements: readonly Statement[], facts: PrincipalFacts, context: Record<string, CedarValueJson>) {
+  private authorize(cedar: Cedar, set: CompiledPolicySet, action: PolicyAction, statements: readonly Statement[], principalId: string, facts: PrincipalFacts | undefined, context: Record<string, CedarValueJson>) {
     const key = `${set.tenant}\u0000${action.id}`;
     if (prepared.get(key) !== set) {
       const policies = Object.fromEntries([...statements.map((statement) => [statement.id, statement.text]), [BASE_ID, BASE]]);
@@ -377,17 +419,17 @@ export class PolicyEngine {
       prepared.set(key, set);
     }
     return cedar.statefulIsAuthorized({
-      principal: { type: 'Agent', id: facts.id },
+      principal: { type: 'Agent', id: principalId },
       action: { type: 'Action', id: action.id },
       resource: { type: 'Tenant', id: set.tenant },
       context,
       preparsedPolicySetId: key,
       entities: [
         {
-          uid: { type: 'Agent', id: facts.id },
-          attrs: { name: facts.name, roles: [...facts.roles], idp: facts.idp, issuer: facts.issuer },
+          uid: { type: 'Agent', id: principalId },
+          attrs: facts ? { name: facts.name, roles: [...facts.roles], idp: facts.idp, issuer: facts.issuer } : {},
           parents: [{ type: 'Tenant', id: set.tenant }],
-          tags: { ...facts.attributes },
+          ...(facts ? { tags: { ...facts.attributes } } : {}),
         },
         { uid: { type: 'Tenant', id: set.tenant }, attrs: {}, parents: [] },
       ],

@@ -270,4 +270,16 @@ export interface Simulation {
   errors: { policy?: string; policyId?: string; message: string }[];
   /** How many people approve each call, when the decision is `approval`. */
   approvers?: number;
+
+export type LimitWindow = 'second' | 'minute' | 'hour' | 'day' | 'month';
+
+export interface Limit {
+  id: string;
+  scope: 'tenant' | 'agent' | 'role';
+  agentId: string | null;
+  roleId: string | null;
+  tool: string | null;
+  window: LimitWindow;
+  max: number;
+  usage: { used: number; resetsAt: string | null; counts: { agentId: string | null; used: number; leased: number }[] };
 }
