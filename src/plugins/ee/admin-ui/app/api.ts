@@ -270,6 +270,7 @@ export interface Simulation {
   errors: { policy?: string; policyId?: string; message: string }[];
   /** How many people approve each call, when the decision is `approval`. */
   approvers?: number;
+}
 
 export type LimitWindow = 'second' | 'minute' | 'hour' | 'day' | 'month';
 
