@@ -7,7 +7,9 @@ import { expect } from 'chai';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import knexFactory, { type Knex } from 'knex';
-import { ApiKeyStore, openDatabase, readSurvivingLostConnection, runMigrations, type KnexDatabase } from '@gatehouse-mcp/engine';
+import { ApiKeyStore, openDatabase, readSurvivingLostConnection, runMigrations } from '@gatehouse-mcp/engine';
+
+type KnexDatabase = Awaited<ReturnType<typeof openDatabase>>;
 
 const URL_ = process.env.DATABASE_URL;
 
