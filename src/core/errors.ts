@@ -71,6 +71,16 @@ export class AuditUnavailableError extends GatehouseError {
   }
 }
 
+/**
+ * A backing service the call needs (a database, a shared counter) cannot be reached: the call was
+ * refused rather than run ungoverned. Answered with 503 and `Retry-After`, with this message.
+ */
+export class DependencyUnavailableError extends GatehouseError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('dependency_unavailable', message, options);
+  }
+}
+
 /** A tenant-scoped operation was attempted without a valid tenant. */
 export class TenantRequiredError extends GatehouseError {
   constructor(message = 'A tenant is required for this operation.') {

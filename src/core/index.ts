@@ -40,7 +40,7 @@ export { SessionStore } from './mcp/session-store.js';
 
 export type { Principal } from './ports/principal.js';
 export { Authenticator, type AuthRequest, type AuthResult, type AuthFailure } from './ports/authenticator.js';
-export { Policy, mayAttempt, type PolicyDecision, type PolicyRequest, type ApprovalDeclaration, type ApprovalNeed } from './ports/policy.js';
+export { Policy, mayAttempt, type PolicyDecision, type PolicyRequest, type ApprovalDeclaration, type ApprovalNeed, type LimitReached } from './ports/policy.js';
 export { PendingApprovals, APPROVALS_CHANGED, type ApprovalRequest, type ApprovalTicket, type ApprovalRecord, type ApprovalState } from './ports/pending-approvals.js';
 export { canonicalArguments, argumentsDigest } from './approvals/canonical-arguments.js';
 export { AuditSink, type AuditEvent, type AuditDecision, type AuditOutcome } from './ports/audit-sink.js';
@@ -67,7 +67,8 @@ export { runMigrations } from './db/migrator.js';
 export { TENANT_ID, assertTenant } from './db/tenant-db.js';
 
 export { presentedCredential, type PresentedCredential } from './http/presented-credential.js';
-export { BoundedCache, approximateBytes, type BoundedCacheOptions, type Clock } from './cache/bounded-cache.js';
+export { BoundedCache, approximateBytes, type BoundedCacheOptions } from './cache/bounded-cache.js';
+export { Clock, systemClock } from './ports/clock.js';
 export { Logger, PinoLogger, safeLog, type LogLevel, type LogDestination } from './log/logger.js';
 export { Telemetry, INSTRUMENTATION_SCOPE } from './telemetry/telemetry.js';
 export type { RequestObservation } from './telemetry/request-observation.js';
@@ -82,6 +83,7 @@ export {
   PermissionDeniedError,
   ApprovalPendingError,
   AuditUnavailableError,
+  DependencyUnavailableError,
   TenantRequiredError,
 } from './errors.js';
 

@@ -56,4 +56,14 @@ describe('database layer', () => {
     }
     expect(String(error)).to.match(/schema "bad-name;drop" is invalid/);
   });
+
+  it('refuses embedded: true beside a url, before opening anything', async () => {
+    let error: unknown;
+    try {
+      await openDatabase({ embedded: true, url: 'postgres://127.0.0.1:1/none' });
+    } catch (caught) {
+      error = caught;
+    }
+    expect(String(error)).to.match(/both a url and embedded: true; give one of them/);
+  });
 });

@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { CreateMessageRequestSchema, ElicitRequestSchema, LoggingMessageNotificationSchema, ResourceUpdatedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
-import { definePlugin, defineResource, defineTool, z } from '@gatehouse-mcp/engine';
+import { Clock, definePlugin, defineResource, defineTool, z } from '@gatehouse-mcp/engine';
 import { createTestEngine, type TestEngine } from '@gatehouse-mcp/engine/testing';
 import { body, post, recordingGovernance } from './support.js';
 
@@ -180,15 +180,25 @@ describe('protocol: optional sessions', () => {
 });
 
 describe('protocol: idle sessions expire', () => {
-  it('a session idle for longer than idleTimeoutMs is gone (404)', async () => {
+  it('a session unused for longer than idleTimeoutMs is gone (404); each use starts the idle time again', async () => {
     const governance = recordingGovernance();
-    const t = await createTestEngine({ plugins: [governance.edition, plugin], tenant: governance.tenant, connect: false, sessions: { idleTimeoutMs: 50 } });
+    // The engine's clock, moved on by hand: nothing waits, and the outcome cannot depend on load.
+    const clock = { at: Date.now(), now() { return this.at; } };
+    const manualClock = definePlugin({ id: 'manual-clock', register: ({ bind }) => void bind(Clock).toConstantValue(clock) });
+    const idle = 30 * 60_000;
+    const t = await createTestEngine({ plugins: [governance.edition, plugin, manualClock], tenant: governance.tenant, connect: false, sessions: { idleTimeoutMs: idle } });
     try {
       const url = t.engine.mcpUrl();
+      const ping = async (id: number, session: string): Promise<number> => (await post(url, 'reader-token', { jsonrpc: '2.0', id, method: 'ping' }, { 'mcp-session-id': session })).status;
       const session = (await post(url, 'reader-token', INIT)).headers.get('mcp-session-id')!;
-      expect((await post(url, 'reader-token', { jsonrpc: '2.0', id: 1, method: 'ping' }, { 'mcp-session-id': session })).status).to.equal(200);
-      await new Promise((resolve) => setTimeout(resolve, 250));
-      expect((await post(url, 'reader-token', { jsonrpc: '2.0', id: 2, method: 'ping' }, { 'mcp-session-id': session })).status).to.equal(404);
+      clock.at += idle - 1;
+      expect(await ping(1, session), 'used just within the idle time').to.equal(200);
+      clock.at += idle - 1;
+      expect(await ping(2, session), 'idle time counted from the last use, not from the start').to.equal(200);
+      clock.at += idle + 1;
+      expect(await ping(3, session), 'unused for longer than the idle time').to.equal(404);
+      // Gone for good, not only from this instance's memory.
+      expect(await t.engine.database.knex('mcp_sessions').where({ id: session }).first()).to.equal(undefined);
     } finally {
       await t.close();
     }

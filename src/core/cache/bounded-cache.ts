@@ -1,9 +1,5 @@
 import { LRUCache } from 'lru-cache';
-
-/** A source of time in milliseconds (monotonic is best); tests pass a fake one. */
-export interface Clock {
-  now(): number;
-}
+import type { Clock } from '../ports/clock.js';
 
 export interface BoundedCacheOptions<V> {
   /** Most entries held; the least recently used goes first. */
@@ -22,7 +18,7 @@ export interface BoundedCacheOptions<V> {
   readonly sizeOf?: (value: V) => number;
   /** Called when an entry leaves for any reason but `set` over it (evicted, expired, deleted, cleared). */
   readonly onRemove?: (value: V, key: string) => void;
-  /** Default: `performance`. */
+  /** A source of milliseconds (monotonic is best); tests pass a fake one. Default: `performance`. */
   readonly clock?: Clock;
 }
 

@@ -12,6 +12,11 @@ export interface DatabaseOptions {
   readonly url?: string;
   /** Where the embedded database keeps its files (default `./.gatehouse/data`); `memory://` keeps it in memory. */
   readonly dataDir?: string;
+  /**
+   * Use the embedded database even when `DATABASE_URL` is set (a tool or test that must not touch
+   * the shared server). Cannot be combined with `url`.
+   */
+  readonly embedded?: boolean;
   /** A PostgreSQL schema to use instead of `public` (created if missing). */
   readonly schema?: string;
   /** Connection pool bounds for a server database (default 0..10). */
@@ -71,7 +76,7 @@ function isPgliteKnex(knex: Knex): boolean {
   return knex.client instanceof (ClientPGlite as unknown as new (...args: never[]) => unknown);
 }
 
-/** Open the engine's database: a PostgreSQL server when a URL is given, else the embedded one. */
+/** Open the engine's database: a PostgreSQL server when a URL is given (or `DATABASE_URL` is set) and `embedded` is not asked for, else the embedded one. */
 export async function openDatabase(options: DatabaseOptions = {}): Promise<KnexDatabase> {
   if (options.knex) {
     const embedded = isPgliteKnex(options.knex);
@@ -81,7 +86,10 @@ export async function openDatabase(options: DatabaseOptions = {}): Promise<KnexD
   if (options.schema !== undefined && !SCHEMA_NAME.test(options.schema)) {
     throw new ConfigError(`Database schema "${options.schema}" is invalid: use lowercase letters, digits and _.`);
   }
-  const url = options.url ?? process.env.DATABASE_URL;
+  if (options.embedded && options.url !== undefined) {
+    throw new ConfigError('The database options name both a url and embedded: true; give one of them.');
+  }
+  const url = options.embedded ? undefined : (options.url ?? process.env.DATABASE_URL);
   const searchPath = options.schema ? [options.schema] : undefined;
   let knex: Knex;
   let kind: 'postgres' | 'embedded';

@@ -5,9 +5,9 @@ import { EngineConfig } from '../kernel/config.js';
 import { Logger, safeLog } from '../log/logger.js';
 import { accepts, explicitlyAccepts, isJsonContentType } from './content-negotiation.js';
 import type { Principal } from '../ports/principal.js';
-import { AuditUnavailableError, GatehouseError, HttpError } from '../errors.js';
+import { AuditUnavailableError, DependencyUnavailableError, GatehouseError, HttpError } from '../errors.js';
 import { McpDispatcher } from '../mcp/mcp-dispatcher.js';
-import { ProtocolError, classify, errorResponse, type JsonRpcId, type JsonRpcRequest } from '../mcp/jsonrpc.js';
+import { LimitExceededError, ProtocolError, classify, errorResponse, type JsonRpcId, type JsonRpcRequest } from '../mcp/jsonrpc.js';
 import type { CallContext } from '../mcp/call-context.js';
 import { SessionStore, principalKey, type McpSession } from '../mcp/session-store.js';
 import { ClientExchange } from '../mcp/client-exchange.js';
@@ -36,7 +36,7 @@ export { LOOPBACK_HOSTS };
 
 /** A database or dependency outage, as opposed to a bug: answered with 503 and `Retry-After`. */
 function isUnavailable(error: unknown): boolean {
-  if (error instanceof AuditUnavailableError) return true;
+  if (error instanceof AuditUnavailableError || error instanceof DependencyUnavailableError) return true;
   const err = error as { code?: unknown; name?: unknown } | null;
   return typeof err?.code === 'string' ? UNAVAILABLE_CODES.has(err.code) : err?.name === 'KnexTimeoutError';
 }
@@ -428,13 +428,18 @@ export class HttpHandler {
 
   private rpcFailure(id: JsonRpcId, error: unknown, call: CallContext): HttpResponse {
     const { requestId } = call;
+    if (error instanceof LimitExceededError) {
+      // Inside a stream that is already open the status is long sent: the error alone tells.
+      this.telemetry.rpcError(call.observation, error.rpcCode);
+      return json(429, errorResponse(id, error.rpcCode, error.message, error.data), { 'retry-after': String(error.retryAfterSeconds) });
+    }
     if (error instanceof ProtocolError) {
       this.telemetry.rpcError(call.observation, error.rpcCode);
       return json(200, errorResponse(id, error.rpcCode, error.message, error.data));
     }
     if (isUnavailable(error)) {
       safeLog(this.logger, 'warn', { err: error, requestId }, 'request refused: dependency unavailable');
-      const message = error instanceof AuditUnavailableError ? error.message : 'A backing service is unavailable; try again shortly.';
+      const message = error instanceof AuditUnavailableError || error instanceof DependencyUnavailableError ? error.message : 'A backing service is unavailable; try again shortly.';
       return json(503, errorResponse(id, ErrorCode.InternalError, message), { 'retry-after': '5' });
     }
     safeLog(this.logger, 'error', { err: error, requestId }, 'request failed');

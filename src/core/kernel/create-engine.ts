@@ -6,6 +6,7 @@ import { Container, type Newable, type ServiceIdentifier } from 'inversify';
 import { AuditSink } from '../ports/audit-sink.js';
 import { Database } from '../ports/database.js';
 import { ChangeFeed } from '../ports/change-feed.js';
+import { Clock, systemClock } from '../ports/clock.js';
 import { PostgresChangeFeed } from '../changes/postgres-change-feed.js';
 import { InProcessChangeFeed } from '../changes/in-process-change-feed.js';
 import { BackgroundWork } from '../fleet/background-work.js';
@@ -188,6 +189,8 @@ async function buildContainer(blueprint: Blueprint, database: KnexDatabase, chan
   container.bind(McpCatalogToken).toConstantValue(mcpCatalog);
   for (const service of CORE_SERVICES) container.bind(service).toSelf();
   await loadPlugins(container, plugins);
+  // A plugin may bring its own clock (a test's manual one); otherwise the system's.
+  if (!container.isBound(Clock)) container.bind(Clock).toConstantValue(systemClock);
   container.bind(HealthChecks).toConstantValue(
     new HealthChecks(
       database,

@@ -1,6 +1,6 @@
 import { inject, injectable } from 'inversify';
 import { AuditSink, type AuditEvent, type AuditOutcome } from '../ports/audit-sink.js';
-import { Policy, type PolicyDecision, type PolicyRequest } from '../ports/policy.js';
+import { Policy, type LimitReached, type PolicyDecision, type PolicyRequest } from '../ports/policy.js';
 import { Logger, safeLog } from '../log/logger.js';
 import { AuditUnavailableError, GatehouseError, PermissionDeniedError, ToolError } from '../errors.js';
 import { EngineConfig } from '../kernel/config.js';
@@ -20,9 +20,17 @@ export function describeIssues(issues: readonly { path: readonly PropertyKey[]; 
     .join('; ');
 }
 
+/** A limit's facts as one caller-safe phrase: `max 100 per minute (scope agent, tool tickets.read)`. */
+function describeLimit(limit: Readonly<Record<string, string | number>>): string {
+  const { max, window, ...rest } = limit;
+  const facts = Object.entries(rest).map(([key, value]) => `${key} ${value}`);
+  return `${max ?? '?'} calls per ${window ?? 'window'}${facts.length ? ` (${facts.join(', ')})` : ''}`;
+}
+
 /** Why a governed call did not go through; each pipeline maps it onto its own error tier. */
 export type Refusal =
   | { readonly kind: 'denied'; readonly reason: string; readonly message: string; readonly missingPermission?: string }
+  | { readonly kind: 'limited'; readonly reason: string; readonly message: string; readonly limited: LimitReached }
   | { readonly kind: 'invalid'; readonly message: string };
 
 /** How a handler run ended when it threw. `thrown` is the raw value, for pipeline-specific tiers. */
@@ -144,6 +152,13 @@ export class GovernedCall {
   }
 
   private async authorizeDecided(decision: PolicyDecision): Promise<Refusal | undefined> {
+    if (!decision.allow && decision.limited) {
+      const { limit, resetsAt, retryAfterSeconds } = decision.limited;
+      this.details = { ...this.details, limit, resetsAt: resetsAt.toISOString() };
+      this.record('denied', 'denied', decision.reason);
+      const message = `Limit reached: ${describeLimit(limit)}; it resets at ${resetsAt.toISOString()} (retry in ${retryAfterSeconds} s).`;
+      return { kind: 'limited', reason: decision.reason, message, limited: decision.limited };
+    }
     if (!decision.allow) {
       this.record('denied', 'denied', decision.reason);
       return { kind: 'denied', reason: decision.reason, message: `Permission denied: ${decision.reason}`, missingPermission: decision.missingPermission };

@@ -41,6 +41,7 @@ export class ProtocolError extends GatehouseError {
  * | `resources/read` / `subscribe` of an unknown URI       | JSON-RPC `-32002` Resource not found     |
  * | policy denies a resource, prompt or completion target  | JSON-RPC `-32003` Permission denied      |
  * | policy denies a tool, bad tool arguments, tool failure | `tools/call` result with `isError: true` |
+ * | a metered limit (rate limit, quota) refuses a call     | HTTP 429 + `Retry-After` + JSON-RPC `-32029` (limit, reset time in `data`); in an open stream, the error alone |
  * | handler crash outside tools, internal failure          | JSON-RPC `-32603` Internal error         |
  * | audit trail or database unavailable                    | HTTP 503 + JSON-RPC `-32603`             |
  *
@@ -51,7 +52,23 @@ export class ProtocolError extends GatehouseError {
 export const RpcErrorCode = {
   ResourceNotFound: -32002,
   PermissionDenied: -32003,
+  LimitExceeded: -32029,
 } as const;
+
+/**
+ * A metered limit refused the call: a JSON-RPC error whose `data` carries the limit, when it
+ * resets and the seconds to wait; answered with HTTP 429 and `Retry-After` while the response is
+ * not yet a stream.
+ */
+export class LimitExceededError extends ProtocolError {
+  constructor(
+    message: string,
+    readonly retryAfterSeconds: number,
+    data: { readonly limit: Readonly<Record<string, unknown>>; readonly resetsAt: string; readonly retryAfterSeconds: number; readonly reason: string },
+  ) {
+    super(RpcErrorCode.LimitExceeded, message, data);
+  }
+}
 
 export const invalidParams = (message: string): ProtocolError => new ProtocolError(ErrorCode.InvalidParams, message);
 

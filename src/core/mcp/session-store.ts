@@ -3,6 +3,7 @@ import { inject, injectable } from 'inversify';
 import { EngineConfig } from '../kernel/config.js';
 import { Database } from '../ports/database.js';
 import { ChangeFeed } from '../ports/change-feed.js';
+import { Clock } from '../ports/clock.js';
 import { Logger, safeLog } from '../log/logger.js';
 import type { Principal } from '../ports/principal.js';
 import { isMcpLogLevel, type McpLogLevel } from './notification-levels.js';
@@ -98,6 +99,7 @@ export class SessionStore {
     @inject(Database) private readonly database: Database,
     @inject(ChangeFeed) private readonly changes: ChangeFeed,
     @inject(Logger) private readonly logger: Logger,
+    @inject(Clock) private readonly clock: Clock,
   ) {
     this.cache = new BoundedCache<Cached>({ maxEntries: config.sessions?.maxSessions ?? 1, ttlMs: CACHE_TTL_MS, sizeOf: ({ session }) => 1024 + session.subscriptions.size * 128 });
     if (!this.enabled) return;
@@ -130,7 +132,7 @@ export class SessionStore {
       owner: JSON.stringify([principal.tenant, principal.kind, principal.id]),
       protocol_version: protocolVersion,
       client_capabilities: JSON.stringify(clientCapabilities),
-      last_seen_at: new Date(),
+      last_seen_at: new Date(this.clock.now()),
     });
     const session = this.remember({
       id,
@@ -142,7 +144,7 @@ export class SessionStore {
       subscriptions: new Set(),
       stream: undefined,
       // From the moment the session exists (the insert may take a while on a busy database).
-      lastSeen: Date.now(),
+      lastSeen: this.clock.now(),
     });
     return session;
   }
@@ -150,7 +152,7 @@ export class SessionStore {
   /** The session with this id if `principal` owns it; undefined for unknown, expired or foreign ids alike. */
   async get(id: string, principal: Principal): Promise<McpSession | undefined> {
     if (id.length === 0 || id.length > 200) return undefined;
-    const now = Date.now();
+    const now = this.clock.now();
     let session = (this.attached.get(id) ?? this.cache.get(id))?.session;
     if (!session) {
       const row = (await this.database.knex('mcp_sessions').where({ id }).first()) as SessionRow | undefined;
@@ -236,7 +238,7 @@ export class SessionStore {
     const ids = [...this.touched];
     this.touched.clear();
     try {
-      await this.database.knex('mcp_sessions').whereIn('id', ids).update({ last_seen_at: new Date() });
+      await this.database.knex('mcp_sessions').whereIn('id', ids).update({ last_seen_at: new Date(this.clock.now()) });
     } catch (error) {
       safeLog(this.logger, 'warn', { err: error }, 'could not record session activity');
     }

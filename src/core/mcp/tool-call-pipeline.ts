@@ -5,7 +5,7 @@ import { ApprovalPendingError, PermissionDeniedError } from '../errors.js';
 import { ApprovalGate } from '../approvals/approval-gate.js';
 import { ToolCatalog, ToolCatalogToken } from '../tools/tool-catalog.js';
 import { isToolResult, type ToolContext, type ToolReturn } from '../tools/define-tool.js';
-import { invalidParams } from './jsonrpc.js';
+import { LimitExceededError, invalidParams } from './jsonrpc.js';
 import type { CallContext } from './call-context.js';
 import { HandlerContextFactory } from './handler-context-factory.js';
 import { GovernedCalls, describeIssues } from './governed-call.js';
@@ -97,8 +97,14 @@ export class ToolCallPipeline {
       permission: tool.permission,
       ...(tool.approval === 'required' ? { approval: { required: true, approvers: tool.approvers ?? 1 } } : {}),
     };
-    const authorized = await governed.authorizeApprovable(toolRequest);
-    if (authorized.refusal) return { result: errorResult(authorized.refusal.message) };
+    // The attempt is what metered limits count; listings and finer-grained checks never are.
+    const authorized = await governed.authorizeApprovable({ ...toolRequest, attempt: true });
+    const { refusal } = authorized;
+    if (refusal?.kind === 'limited') {
+      const { limit, resetsAt, retryAfterSeconds } = refusal.limited;
+      throw new LimitExceededError(refusal.message, retryAfterSeconds, { reason: refusal.reason, limit, resetsAt: resetsAt.toISOString(), retryAfterSeconds });
+    }
+    if (refusal) return { result: errorResult(refusal.message) };
     const valid = governed.validate(tool.input, name);
     if (!valid.ok) return { result: errorResult(valid.refusal.message) };
     if (authorized.needsApproval) {

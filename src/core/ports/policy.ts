@@ -17,6 +17,24 @@ export interface PolicyRequest {
   readonly permission: string | undefined;
   /** The target's own approval declaration (`approval: 'required'` on a tool or operation). */
   readonly approval?: ApprovalDeclaration;
+  /**
+   * Set when this decision admits one real attempt (a `tools/call` about to run), never when it
+   * filters a listing or answers a question: a policy that meters calls (rate limits, quotas)
+   * counts this attempt, and only this kind of request.
+   */
+  readonly attempt?: boolean;
+}
+
+/**
+ * A metered limit that refused an attempt: what the limit is and when it lets calls through again.
+ */
+export interface LimitReached {
+  /** Caller-safe facts about the limit (e.g. `{ scope: 'agent', window: 'minute', max: 100 }`), sent to the caller. */
+  readonly limit: Readonly<Record<string, string | number>>;
+  /** When the window that is full ends (by the clock that keeps the count). */
+  readonly resetsAt: Date;
+  /** Seconds until a retry can succeed (at least 1). */
+  readonly retryAfterSeconds: number;
 }
 
 /**
@@ -34,12 +52,14 @@ export interface ApprovalNeed {
 }
 
 /**
- * One of three answers:
+ * One of four answers:
  * - **allow** — `allow: true`;
  * - **deny** — `allow: false` with a `reason`;
  * - **needs approval** — `allow: false` with `needsApproval`: the call may run once a person has
  *   approved this exact call (see the `PendingApprovals` port). Anything that cannot hold a call
  *   for approval treats it as a denial.
+ * - **limited** — `allow: false` with `limited` (only for a request with `attempt`): a metered limit
+ *   is full; the same call may succeed after `limited.resetsAt`. Answered as a rate-limit error.
  */
 export interface PolicyDecision {
   readonly allow: boolean;
@@ -49,6 +69,8 @@ export interface PolicyDecision {
   readonly missingPermission?: string;
   /** Present when the answer is "needs approval". */
   readonly needsApproval?: ApprovalNeed;
+  /** Present when a metered limit refused the attempt. */
+  readonly limited?: LimitReached;
 }
 
 /** Allowed outright, or allowed once approved: what `tools/list` and search show. */

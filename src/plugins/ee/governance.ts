@@ -24,6 +24,11 @@ import { CachedAgentPermissions } from './rbac/cached-agent-permissions.js';
 import { RbacPolicy } from './rbac/rbac-policy.js';
 import { DEFAULT_RBAC_SETTINGS, RbacSettings } from './rbac/rbac-settings.js';
 import { RoleStore } from './rbac/role-store.js';
+import { AgentRoleIds } from './limits/agent-role-ids.js';
+import { LimitMeter } from './limits/limit-meter.js';
+import { LimitStore } from './limits/limit-store.js';
+import { MeteredPolicy } from './limits/metered-policy.js';
+import { LimitRoutes } from './admin/limit-routes.js';
 
 /** The governance part of `enterpriseEdition(options)`: what decides and what records. */
 export interface GovernanceOptions {
@@ -141,7 +146,13 @@ export function registerGovernance(binder: PluginBinder, options: GovernanceOpti
   bind(AgentPermissions).toService(CachedAgentPermissions);
   bind(RoleStore).toSelf();
   bind(RbacPolicy).toSelf();
-  bind(Policy).toService(RbacPolicy);
+  bind(LimitStore).toSelf();
+  bind(AgentRoleIds).toSelf();
+  bind(LimitMeter).toSelf();
+  bind(LifecycleContribution).toService(LimitMeter);
+  // Roles decide first; what they let through is then counted against rate limits and quotas.
+  bind(MeteredPolicy).toSelf();
+  bind(Policy).toService(MeteredPolicy);
   bind(DbAuditSink).toSelf();
   // Authentication failures pass through the aggregator; every other event goes straight to the sink.
   bind(AuthFailureAggregator).toSelf();
@@ -159,7 +170,7 @@ export function registerGovernance(binder: PluginBinder, options: GovernanceOpti
   bind(LifecycleContribution).toService(ApprovalWebhook);
 
   bind(AdminGuard).toSelf();
-  for (const routes of [RoleRoutes, AgentRoutes, IdpRoutes, AuditRoutes, AccessCheckRoutes, EnterpriseRegistryRoutes, ApprovalRoutes]) bind(RouteContribution).to(routes);
+  for (const routes of [RoleRoutes, AgentRoutes, IdpRoutes, AuditRoutes, AccessCheckRoutes, EnterpriseRegistryRoutes, ApprovalRoutes, LimitRoutes]) bind(RouteContribution).to(routes);
 }
 
 export type { AuditSinkSettings } from './audit/audit-sink-settings.js';
