@@ -1,79 +1,26 @@
 /**
  * Sentences of docs/enterprise.md that no other test asserted (see the claim table in
- * test/ee/docs-claims.test.ts): host tenancy with tokens, a cached credential never outliving its
- * own expiry, agent keys of a deleted agent and expired agent keys, the documented ranges of the
- * provider fields, and the tenant id syntax. Real engine, real oidc-provider, real HTTP.
+ * test/ee/docs-claims.test.ts): a cached credential never outliving its own expiry, the agent keys
+ * of a deleted agent and expired agent keys, the documented ranges of the provider fields, https
+ * for IdP URLs, the tenant id syntax, the SDK taking the first listed IdP, Entra's `oid` binding,
+ * admin credentials under another tenant's path and at sign-in. Real engine, real oidc-provider,
+ * real SDK client, real HTTP.
  */
 import { expect } from 'chai';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { ClientCredentialsProvider } from '@modelcontextprotocol/sdk/client/auth-extensions.js';
+import { ApiKeyStore } from '@gatehouse-mcp/engine';
 import { IdentityInputError } from '@gatehouse-mcp/engine/ee';
 import { uniqueTenant } from '@gatehouse-mcp/engine/testing';
-import { requestWithHost } from '../../support/request-with-host.js';
-import { startOidcProvider, type OidcClient, type OidcFixture } from '../support/oidc.js';
+import { startJwksServer, startOidcProvider, type OidcFixture } from '../support/oidc.js';
+import { governanceEngine, type GovernanceTestEngine } from '../governance/support.js';
 import { bearer, mcpPost, startIdentityEngine, type IdentityEngine } from '../support/identity-engine.js';
-
-const rpc = (method: string) => JSON.stringify({ jsonrpc: '2.0', id: 1, method, params: method === 'tools/call' ? { name: 'whoami', arguments: {} } : {} });
 
 /** Wait until the wall clock has passed `epochMs` (for claims about expiry, which is wall-clock time). */
 async function until(epochMs: number): Promise<void> {
   while (Date.now() <= epochMs) await new Promise((resolve) => setTimeout(resolve, Math.max(10, epochMs - Date.now() + 5)));
 }
-
-describe('EE docs/enterprise.md: host tenancy with access tokens', function () {
-  this.timeout(60_000);
-  let t: IdentityEngine;
-  let idp: OidcFixture;
-  let client: OidcClient;
-  const a = uniqueTenant('a');
-  const b = uniqueTenant('b');
-  const hostOf = (tenant: string) => `${tenant}.mcp.example.com`;
-  const post = (host: string, token: string) =>
-    requestWithHost(`${t.url}/api/mcp`, host, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', authorization: `Bearer ${token}` },
-      body: rpc('tools/call'),
-    });
-
-  before(async () => {
-    idp = await startOidcProvider();
-    t = await startIdentityEngine({ tenancy: 'host', publicUrl: 'https://mcp.example.com', tenantHost: '{tenant}.mcp.example.com' });
-    client = await idp.registerClient('host-bot');
-    // Both tenants trust the same IdP and bind the same client: only the audience tells them apart.
-    for (const tenant of [a, b]) {
-      const provider = await t.idps.create(tenant, { kind: 'custom', name: 'IdP', issuer: idp.issuer, subjectClaim: 'client_id' });
-      await t.agents.create(tenant, { name: 'Host bot', idpId: provider.id, subject: client.clientId });
-    }
-  });
-  after(async () => {
-    await t?.close();
-    await idp?.close();
-  });
-
-  it('serves each tenant’s metadata on its own host, naming that host’s MCP URL as the resource', async () => {
-    const response = await requestWithHost(`${t.url}/.well-known/oauth-protected-resource/api/mcp`, hostOf(a));
-    expect(response.status).to.equal(200);
-    const document = JSON.parse(response.body) as { resource: string; authorization_servers: string[] };
-    expect(document.resource).to.equal(`https://${hostOf(a)}/api/mcp`);
-    expect(document.authorization_servers).to.deep.equal([idp.issuer]);
-    const challenge = await requestWithHost(`${t.url}/api/mcp`, hostOf(a), { method: 'POST', headers: { 'content-type': 'application/json' }, body: rpc('tools/list') });
-    expect(challenge.status).to.equal(401);
-    expect(challenge.headers['www-authenticate']).to.include(`resource_metadata="https://${hostOf(a)}/.well-known/oauth-protected-resource/api/mcp"`);
-  });
-
-  it('accepts a token for the tenant’s host URL on that host, and refuses it on another tenant’s host (same IdP, same client)', async () => {
-    const token = await idp.token(client, { resource: `https://${hostOf(a)}/api/mcp` });
-    const own = await post(hostOf(a), token);
-    expect(own.status, own.body).to.equal(200);
-    expect(own.body).to.include(a);
-    const other = await post(hostOf(b), token);
-    expect(other.status).to.equal(401);
-    expect(JSON.parse(other.body).error_description).to.match(/another resource|audience/i);
-  });
-
-  it('answers 403 to a host outside the pattern', async () => {
-    const token = await idp.token(client, { resource: `https://${hostOf(a)}/api/mcp` });
-    expect((await post('mcp.evil.example.com', token)).status).to.equal(403);
-  });
-});
 
 describe('EE docs/enterprise.md: revocation delay and agent keys', function () {
   this.timeout(60_000);
@@ -170,5 +117,99 @@ describe('EE docs/enterprise.md: provider field ranges and tenant ids', function
     const metadata = (tenant: string) => fetch(`${t.url}/.well-known/oauth-protected-resource/t/${tenant}/api/mcp`);
     for (const valid of ['a', '7', 'a-b', 'x'.repeat(63)]) expect((await metadata(valid)).status, valid).to.equal(200);
     for (const invalid of ['x'.repeat(64), '-acme', 'acme-', 'Acme', 'ac_me']) expect((await metadata(invalid)).status, invalid).to.equal(404);
+  });
+});
+
+describe('EE docs/enterprise.md: several IdPs, Entra object ids, admin credentials', function () {
+  this.timeout(90_000);
+
+  it('the MCP SDK’s ClientCredentialsProvider takes the first IdP of the metadata: listOrder decides which', async () => {
+    const first = await startOidcProvider();
+    const second = await startOidcProvider();
+    const t = await startIdentityEngine();
+    try {
+      const tenant = uniqueTenant('multi');
+      const url = t.engine.mcpUrl(tenant);
+      const clients: { clientId: string; clientSecret: string; expectedIssuer: string }[] = [];
+      for (const [index, idp] of [first, second].entries()) {
+        const provider = await t.idps.create(tenant, { kind: 'custom', name: `IdP ${index}`, issuer: idp.issuer, subjectClaim: 'client_id', listOrder: index === 0 ? 5 : 1 });
+        const client = await idp.registerClient(`agent-${index}`);
+        await t.agents.create(tenant, { name: `Agent ${index}`, idpId: provider.id, subject: client.clientId });
+        clients.push({ ...client, expectedIssuer: idp.issuer });
+      }
+      // listOrder 1 (the second IdP) is listed before listOrder 5: the SDK asks that one for its token.
+      const connect = async (credentials: { clientId: string; clientSecret: string; expectedIssuer: string }) => {
+        const client = new Client({ name: 'several-idps', version: '1.0.0' });
+        try {
+          await client.connect(new StreamableHTTPClientTransport(new URL(url), { authProvider: new ClientCredentialsProvider(credentials) }));
+          const result = (await client.callTool({ name: 'whoami', arguments: {} })) as { content: { text: string }[] };
+          return JSON.parse(result.content[0]!.text).attributes.subject as string;
+        } finally {
+          await client.close().catch(() => undefined);
+        }
+      };
+      expect(await connect(clients[1]!)).to.equal(clients[1]!.clientId);
+      // The client of the IdP listed second is sent to the first, to which it will not present its credentials.
+      let refused: Error | undefined;
+      await connect(clients[0]!).catch((error: Error) => (refused = error));
+      expect(refused?.message).to.include(`is not presented to ${second.issuer}`);
+    } finally {
+      await t.close();
+      await first.close();
+      await second.close();
+    }
+  });
+
+  it('an Entra provider with subjectClaim oid names the agent by the service principal’s object id', async () => {
+    const jwks = await startJwksServer();
+    const t = await startIdentityEngine();
+    try {
+      const tenant = uniqueTenant('oid');
+      const directory = '6f1c2a9e-3b7d-4c1e-9a55-0e2f8d4b7c31';
+      const objectId = 'c2a1d7e0-0000-4000-8000-0000000000aa';
+      const idp = await t.idps.create(tenant, { kind: 'entra', name: 'Entra', directoryId: directory, jwksUri: jwks.jwksUri, audience: 'api://gatehouse-mcp', subjectClaim: 'oid' });
+      const agent = await t.agents.create(tenant, { name: 'By object id', idpId: idp.id, subject: objectId });
+      const claims = { iss: idp.issuer, aud: 'api://gatehouse-mcp', azp: '0b9d3c1e-7a44-4f0a-8c2d-5e6f7a8b9c0d', oid: objectId, sub: objectId, tid: directory, ver: '2.0' };
+      const ok = await mcpPost(t.engine.mcpUrl(tenant), bearer(await jwks.keys.sign(claims, { alg: 'RS256', typ: 'JWT' })), 'tools/call');
+      expect(ok.status).to.equal(200);
+      expect(JSON.parse(ok.body.result.content[0].text)).to.deep.include({ id: agent.id });
+      // Another service principal of the same application is another identity.
+      const other = await mcpPost(t.engine.mcpUrl(tenant), bearer(await jwks.keys.sign({ ...claims, oid: 'c2a1d7e0-0000-4000-8000-0000000000bb' }, { alg: 'RS256', typ: 'JWT' })));
+      expect(other.status).to.equal(401);
+    } finally {
+      await t.close();
+      await jwks.close();
+    }
+  });
+
+  describe('admin credentials', () => {
+    let g: GovernanceTestEngine;
+    before(async () => {
+      g = await governanceEngine();
+    });
+    after(() => g?.close());
+
+    it('an admin credential is refused under another tenant’s /t/ path, and answers under its own', async () => {
+      const other = uniqueTenant('other');
+      expect((await g.http('GET', `/t/${g.tenant}/api/v1/mcp/agents`, { token: g.adminKey })).status).to.equal(200);
+      const refused = await g.http('GET', `/t/${other}/api/v1/mcp/agents`, { token: g.adminKey });
+      expect(refused.status).to.be.oneOf([401, 403]);
+      expect(refused.text).to.not.include('"data"');
+    });
+
+    it('a revoked or expired admin key is refused at sign-in, saying why', async () => {
+      const signIn = (apiKey: string) => fetch(`${g.url}/admin/session`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ apiKey }) });
+      const keys = g.engine.resolve(ApiKeyStore);
+      const revoked = await keys.create({ tenant: g.tenant, name: 'old admin', scopes: ['admin'], expiresAt: null, createdBy: 'test' });
+      expect((await signIn(revoked.secret)).status).to.equal(200);
+      await keys.revoke(g.tenant, revoked.key.id);
+      const afterRevoke = await signIn(revoked.secret);
+      expect(afterRevoke.status).to.equal(401);
+      expect(JSON.stringify(await afterRevoke.json())).to.match(/revoked/);
+      const expired = await keys.create({ tenant: g.tenant, name: 'expired admin', scopes: ['admin'], expiresAt: new Date(Date.now() - 1000), createdBy: 'test' });
+      const afterExpiry = await signIn(expired.secret);
+      expect(afterExpiry.status).to.equal(401);
+      expect(JSON.stringify(await afterExpiry.json())).to.match(/expired/);
+    });
   });
 });
