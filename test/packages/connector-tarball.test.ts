@@ -117,11 +117,13 @@ describe('connector: the packed tarball @gatehouse-mcp/connector', function () {
       return entry;
     }
 
-    for (const client of ['claude-desktop', 'cursor']) {
+    const printConfig = {
+      'claude-desktop': 'npx -y @gatehouse-mcp/connector print-config --client claude-desktop --url https://mcp.example.com/api/mcp',
+      cursor: 'npx -y @gatehouse-mcp/connector print-config --client cursor --url https://mcp.example.com/api/mcp',
+    };
+    for (const [client, command] of Object.entries(printConfig)) {
       it(`print-config --client ${client} from the installed package starts that installed connector`, async () => {
-        const [npx, ...args] = documentedCommand(`npx -y @gatehouse-mcp/connector print-config --client ${client} --url https://mcp.example.com/api/mcp`, {
-          'https://mcp.example.com/api/mcp': t.engine.mcpUrl(),
-        });
+        const [npx, ...args] = documentedCommand(command, { 'https://mcp.example.com/api/mcp': t.engine.mcpUrl() });
         const printed = await runCommand(npx!, args, { cwd: dir, env: { ...baseEnv(), ...NPM_ENV } });
         // Cursor fills the key in from the user's environment; Claude Desktop's file holds it.
         const entry = await pasteAndCall(printed, `installed, ${client}`, client === 'cursor' ? '${env:GATEHOUSE_API_KEY}' : '<your Gatehouse API key>');

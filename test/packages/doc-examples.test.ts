@@ -17,8 +17,8 @@
 import { expect } from 'chai';
 import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import pg from 'pg';
 import { cliCommands, docBlocks, hostModules, moduleName, type DocBlock } from '../../scripts/doc-examples.js';
+import { Databases } from './support/databases.js';
 import { NPM_ENV, installedProject, pinned, root } from './support/packed.js';
 import { runCommand, type Finished } from './support/processes.js';
 
@@ -37,6 +37,37 @@ interface Report {
   readonly ports?: number[];
   readonly answers?: Record<string, { healthz: number | string; metrics: number | string }>;
   readonly call?: { content: unknown; isError?: boolean };
+}
+
+/** How many examples (or command sequences) run at once: each waits mostly on its database and process start-up. */
+const CONCURRENCY = 3;
+
+type Settled<T> = { ok: true; value: T } | { ok: false; error: unknown };
+/** A promise that never rejects, so a run started early is never an unhandled rejection. */
+const settle = <T>(promise: Promise<T>): Promise<Settled<T>> =>
+  promise.then(
+    (value) => ({ ok: true as const, value }),
+    (error: unknown) => ({ ok: false as const, error }),
+  );
+const unwrap = <T>(settled: Settled<T>): T => {
+  if (!settled.ok) throw settled.error;
+  return settled.value;
+};
+
+/** Run at most `concurrency` of the given tasks at a time. */
+function limiter(concurrency: number): <T>(task: () => Promise<T>) => Promise<T> {
+  let active = 0;
+  const waiting: (() => void)[] = [];
+  return async (task) => {
+    if (active >= concurrency) await new Promise<void>((resolve) => waiting.push(resolve));
+    active++;
+    try {
+      return await task();
+    } finally {
+      active--;
+      waiting.shift()?.();
+    }
+  };
 }
 
 /** What an example must do beyond completing its top level without an error, found by a phrase of its code. */
@@ -86,7 +117,7 @@ const EXPECTED: Expectation[] = [
     source: 'docs/observability.md',
     contains: 'GATEHOUSE_METRICS_TOKEN',
     ports: [],
-    env: { GATEHOUSE_METRICS_TOKEN: 'scrape-secret' },
+    env: { GATEHOUSE_METRICS_TOKEN: 'a-scrape-token-of-32-characters!' },
     check: () => undefined,
   },
   {
@@ -107,33 +138,6 @@ function expectationOf(block: DocBlock): Expectation | undefined {
 /** Run `command args` in a network namespace of its own, with only its loopback up. */
 function isolated(command: string, args: readonly string[], options: { cwd: string; env: NodeJS.ProcessEnv; timeoutMs?: number }): Promise<Finished> {
   return runCommand('unshare', ['--user', '--map-root-user', '--net', 'sh', '-c', 'ip link set lo up && exec "$@"', 'sh', command, ...args], options);
-}
-
-/** PostgreSQL databases made for the examples, reached through the server's Unix socket (a network namespace has no route to its TCP port). */
-class Databases {
-  private readonly made: string[] = [];
-  private admin?: pg.Client;
-
-  async fresh(): Promise<string> {
-    const url = process.env.DATABASE_URL;
-    if (!url) throw new Error('The examples run on PostgreSQL: set DATABASE_URL (as .ci/run does).');
-    if (!this.admin) {
-      this.admin = new pg.Client({ connectionString: url });
-      await this.admin.connect();
-    }
-    const name = `gh_docs_${process.pid}_${this.made.length}`;
-    await this.admin.query(`drop database if exists ${name}`);
-    await this.admin.query(`create database ${name}`);
-    this.made.push(name);
-    const { user, socketDir } = { user: new URL(url).username || 'postgres', socketDir: '/var/run/postgresql' };
-    return `postgres://${user}@${encodeURIComponent(socketDir)}/${name}`;
-  }
-
-  async close(): Promise<void> {
-    if (!this.admin) return;
-    for (const name of this.made) await this.admin.query(`drop database if exists ${name} with (force)`);
-    await this.admin.end();
-  }
 }
 
 /**
@@ -227,9 +231,12 @@ describe('docs: every example of README.md and docs/*.md, against the installed 
     for (const expected of EXPECTED) expect(runnable.filter((block) => expectationOf(block) === expected), `${expected.source}: ${expected.contains}`).to.have.length(1);
   });
 
-  for (const block of runnable) {
-    const expected = expectationOf(block);
-    it(`runs ${where(block)}${expected ? `: listens on ${expected.ports.join(', ')} and does what the text says` : ''}`, async function () {
+  describe('runs every example that is not a fragment or marked no-run', () => {
+    /** Each example's run, started in `before`: several at once, each in its own namespace, working directory and database. */
+    const runs = new Map<DocBlock, Promise<Settled<{ report: Report; output: string }>>>();
+
+    async function runExample(block: DocBlock): Promise<{ report: Report; output: string }> {
+      const expected = expectationOf(block);
       const index = typescript.indexOf(block);
       // A working directory inside the project: npx finds the installed CLI.
       const cwd = path.join(project, 'runs', moduleName(block, index));
@@ -243,14 +250,44 @@ describe('docs: every example of README.md and docs/*.md, against the installed 
       const output = `${ran.stdout}${ran.stderr}`;
       const line = /^EXAMPLE-REPORT (.*)$/m.exec(ran.stdout);
       expect(line, `the example never finished its top level:\n${output}`).to.not.equal(null);
-      const report = JSON.parse(line![1]!) as Report;
-      expect(report.error, output).to.equal(undefined);
-      expect(report.ports, 'the ports it listens on').to.deep.equal(expected?.ports ?? []);
-      expected?.check(report, output);
+      return { report: JSON.parse(line![1]!) as Report, output };
+    }
+
+    before(() => {
+      const limit = limiter(CONCURRENCY);
+      for (const block of runnable) runs.set(block, settle(limit(() => runExample(block))));
     });
-  }
+
+    for (const block of runnable) {
+      const expected = expectationOf(block);
+      it(`runs ${where(block)}${expected?.ports.length ? `: listens on ${expected.ports.join(', ')} and does what the text says` : ''}`, async () => {
+        const { report, output } = unwrap(await runs.get(block)!);
+        expect(report.error, output).to.equal(undefined);
+        expect(report.ports, 'the ports it listens on').to.deep.equal(expected?.ports ?? []);
+        expected?.check(report, output);
+      });
+    }
+  });
+
   describe('the documented commands, against the installed package', () => {
+    interface ShellOptions {
+      readonly cwd: string;
+      readonly env: NodeJS.ProcessEnv;
+      readonly substitute?: Record<string, string>;
+      readonly serves?: number;
+      readonly then?: string;
+    }
     const ran = new Set<string>();
+    /** Each documented block's commands, in their order; the blocks run at once, each in its own directory, database and namespaces. */
+    const sequences = new Map<string, () => Promise<void>>();
+    const started = new Map<string, Promise<Settled<void>>>();
+    const sequence = (title: string, steps: () => Promise<void>): void => {
+      sequences.set(title, steps);
+      it(title, async () => unwrap(await started.get(title)!));
+    };
+    before(() => {
+      for (const [title, steps] of sequences) started.set(title, settle(steps()));
+    });
     const bin = () => `${path.join(project, 'node_modules', '.bin')}:${process.env.PATH}`;
 
     /** A fresh working directory inside the project (npx finds the installed CLI) with its own database. */
@@ -267,9 +304,14 @@ describe('docs: every example of README.md and docs/*.md, against the installed 
      * the command runs in a network namespace of its own until that port answers /healthz, then
      * `then` runs there too (a client of the served engine), then Ctrl+C stops the command.
      */
-    async function run(command: string, options: { cwd: string; env: NodeJS.ProcessEnv; substitute?: Record<string, string>; serves?: number; then?: string }): Promise<Finished> {
+    async function run(command: string, options: ShellOptions): Promise<Finished> {
       expect(documentedCommands().has(command), `documented: ${command}`).to.equal(true);
       ran.add(command);
+      return shell(command, options);
+    }
+
+    /** Run a command line as {@link run} does, documented or not (a step that sets the stage). */
+    async function shell(command: string, options: ShellOptions): Promise<Finished> {
       let line = command;
       for (const [from, to] of Object.entries(options.substitute ?? {})) line = line.split(from).join(to);
       if (!options.serves) return runCommand('sh', ['-c', line], { cwd: options.cwd, env: options.env });
@@ -301,7 +343,7 @@ describe('docs: every example of README.md and docs/*.md, against the installed 
       void port;
     };
 
-    it('README.md “Command line”: serve, migrate, keys create|list|revoke, demo, audit verify and prune', async () => {
+    sequence('README.md “Command line”: serve, migrate, keys create|list|revoke, demo, audit verify and prune', async () => {
       const { cwd, env: runEnv } = await workspace('readme-commands');
       served(await run('npx gatehouse serve --port 3000 --public-url https://mcp.example.com', { cwd, env: runEnv, serves: 3000 }), 3000);
       expect(ok(await run('npx gatehouse migrate', { cwd, env: runEnv }))).to.include('Migrations are up to date (core).');
@@ -316,7 +358,7 @@ describe('docs: every example of README.md and docs/*.md, against the installed 
       ok(await run('npx gatehouse audit prune --older-than 400d --edition enterprise', { cwd, env: { ...runEnv, GATEHOUSE_AUDIT_SIGNING_KEY_FILE: path.join(cwd, 'audit-signing.pem') } }));
     });
 
-    it('docs/deployment.md: migrate and serve the Enterprise edition on PostgreSQL, and serve behind a pooler with its own LISTEN connection', async () => {
+    sequence('docs/deployment.md: migrate and serve the Enterprise edition on PostgreSQL, and serve behind a pooler with its own LISTEN connection', async () => {
       const { cwd, env: runEnv, url } = await workspace('deployment-commands');
       const substitute = { 'postgres://gatehouse@db.internal:5432/gatehouse': url, 'postgres://gatehouse@pgbouncer.internal:6432/gatehouse': url };
       expect(ok(await run('DATABASE_URL=postgres://gatehouse@db.internal:5432/gatehouse npx gatehouse migrate --edition enterprise', { cwd, env: runEnv, substitute }))).to.match(
@@ -335,7 +377,7 @@ describe('docs: every example of README.md and docs/*.md, against the installed 
       );
     });
 
-    it('docs/security.md: audit verify of the database, of a time range and of an export against the published checkpoints, and prune', async () => {
+    sequence('docs/security.md: audit verify of the database, of a time range and of an export against the published checkpoints, and prune', async () => {
       const { cwd, env: runEnv } = await workspace('security-commands');
       // The keys as the text makes them, and an engine that signs checkpoints and publishes them to a file.
       for (const args of [['genpkey', '-algorithm', 'ed25519', '-out', 'audit-signing.pem'], ['pkey', '-in', 'audit-signing.pem', '-pubout', '-out', 'audit-signing.pub.pem']]) {
@@ -346,7 +388,7 @@ describe('docs: every example of README.md and docs/*.md, against the installed 
       const admin = ok(await runCommand('npx', ['gatehouse', 'keys', 'create', '--tenant', 'acme', '--scopes', 'admin'], { cwd, env: runEnv }));
       const adminKey = /^(ghk_\S+)$/m.exec(admin)![1]!;
       // An admin change is audited; its export is saved while the engine runs; the final checkpoint is published at shutdown.
-      const serving = await run('npx gatehouse serve --edition enterprise --port 3000', {
+      const serving = await shell('npx gatehouse serve --edition enterprise --port 3000', {
         cwd,
         env: { ...signing, GATEHOUSE_ADMIN_KEY: adminKey },
         serves: 3000,

@@ -1,8 +1,9 @@
 import { expect } from 'chai';
-import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { Databases } from './support/databases.js';
 import { installedProject, NPM_ENV, root, scratchDir } from './support/packed.js';
 import { callThroughConfig, runCommand, startCommand, type StdioServerEntry } from './support/processes.js';
 
@@ -138,5 +139,28 @@ describe('engine: the packed tarball @gatehouse-mcp/engine, installed into an em
     const listed = await gatehouse(['keys', 'list', '--tenant', 'demo', '--data-dir', path.join(work, 'demo-data')], bare);
     expect(listed.code, listed.stderr).to.equal(0);
     expect(listed.stdout).to.match(/active\s+mcp\s+demo key/);
+  });
+
+  it('the admin UI answers 503 saying how to build it while dist-ui is missing', async () => {
+    const databases = new Databases();
+    const ui = path.join(pkgDir, 'dist-ui');
+    renameSync(ui, `${ui}.away`);
+    try {
+      const server = await startCommand('npx', ['gatehouse', 'serve', '--edition', 'enterprise', '--port', '0'], /serving MCP at/, {
+        cwd: project,
+        env: { ...env, DATABASE_URL: await databases.fresh() },
+      });
+      try {
+        const url = /per tenant: (\S+)\/t\/<tenant>\/api\/mcp/.exec(server.output())![1]!;
+        const response = await fetch(`${url}/admin`);
+        expect(response.status).to.equal(503);
+        expect(await response.text()).to.include('The admin UI has not been built: run \\"npm run build:ui\\".');
+      } finally {
+        expect(await server.stop()).to.be.oneOf([0, 128]);
+      }
+    } finally {
+      renameSync(`${ui}.away`, ui);
+      await databases.close();
+    }
   });
 });
