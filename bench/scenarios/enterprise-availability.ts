@@ -16,6 +16,10 @@ export interface EnterpriseModule {
     create(tenant: string, input: Record<string, unknown>): Promise<{ id: string }>;
     issueKey(tenant: string, agentId: string, input: { name: string }): Promise<{ secret: string } | undefined>;
   }>;
+  /** Tenant policies (the `ee-policy` scenario); absent from editions without them. */
+  readonly PolicyStore?: ServiceIdentifier<{
+    create(tenant: string, input: { name: string; text: string }, by: string): Promise<unknown>;
+  }>;
 }
 
 /** Load the Enterprise plugin, or say why it cannot be loaded. */

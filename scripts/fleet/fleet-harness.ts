@@ -27,6 +27,8 @@ export interface FleetOptions {
   readonly keepDatabase?: boolean;
   /** The edition every instance runs (default enterprise). */
   readonly edition?: FleetEdition;
+  /** Also load the tools the stream tests use (a subscribable resource, an elicitation). */
+  readonly streamFixtures?: boolean;
 }
 
 export interface FleetInstance {
@@ -201,6 +203,7 @@ export async function startFleet(options: FleetOptions = {}): Promise<Fleet> {
       FLEET_PUBLIC_URL: publicUrl,
       FLEET_SESSIONS: options.sessions === false ? 'off' : 'on',
       FLEET_EDITION: edition,
+      FLEET_STREAM_FIXTURES: options.streamFixtures ? 'on' : 'off',
     };
     instances.push(...(await Promise.all(Array.from({ length: count }, (_, i) => startInstance(`engine-${i + 1}`, env, logDir)))));
     const haproxyConfigText = haproxyConfig(

@@ -4,7 +4,7 @@
  * a free loopback port. Prints `{"url": …}` once it serves; stops cleanly on SIGTERM.
  */
 import { createEngine } from '@gatehouse-mcp/engine';
-import { fleetTools } from './fleet-tools.js';
+import { fleetStreamFixtures, fleetTools } from './fleet-tools.js';
 import { editionPlugin } from './fleet-edition.js';
 
 const databaseUrl = process.env.FLEET_DATABASE_URL;
@@ -15,7 +15,7 @@ if (!databaseUrl || !publicUrl) {
 }
 
 const engine = await createEngine({
-  plugins: [editionPlugin(process.env.FLEET_EDITION === 'community' ? 'community' : 'enterprise'), fleetTools],
+  plugins: [editionPlugin(process.env.FLEET_EDITION === 'community' ? 'community' : 'enterprise'), fleetTools, ...(process.env.FLEET_STREAM_FIXTURES === 'on' ? [fleetStreamFixtures] : [])],
   database: { url: databaseUrl },
   publicUrl,
   // Reached through the balancer by its address, and directly by the tests.

@@ -40,7 +40,7 @@ export { SessionStore } from './mcp/session-store.js';
 
 export type { Principal } from './ports/principal.js';
 export { Authenticator, type AuthRequest, type AuthResult, type AuthFailure } from './ports/authenticator.js';
-export { Policy, mayAttempt, type PolicyDecision, type PolicyRequest, type ApprovalDeclaration, type ApprovalNeed, type LimitReached } from './ports/policy.js';
+export { Policy, mayAttempt, type PolicyDecision, type PolicyRequest, type PolicyCallContext, type ApprovalDeclaration, type ApprovalNeed, type LimitReached } from './ports/policy.js';
 export { PendingApprovals, APPROVALS_CHANGED, type ApprovalRequest, type ApprovalTicket, type ApprovalRecord, type ApprovalState } from './ports/pending-approvals.js';
 export { canonicalArguments, argumentsDigest } from './approvals/canonical-arguments.js';
 export { AuditSink, type AuditEvent, type AuditDecision, type AuditOutcome } from './ports/audit-sink.js';

@@ -43,7 +43,10 @@ describe('API registry governance: the operation is what is authorized and audit
     expect(event).to.include({ target: 'deleteInvoice', decision: 'denied', outcome: 'denied', reason: 'missing permission invoices:delete' });
     expect(event.details).to.deep.equal({ tool: 'api.call', method: 'DELETE', path: '/invoices/{invoiceId}' });
     expect(edition.policy.decisions.map((d) => d.request)).to.deep.include({ kind: 'operation', name: 'deleteInvoice', permission: 'invoices:delete' });
-    expect(edition.policy.decisions.map((d) => d.request)).to.deep.include({ kind: 'tool', name: 'api.call', permission: 'api:use' });
+    // The tool call itself is decided with the call's facts: its (validated) arguments among them.
+    const toolRequest = edition.policy.decisions.map((d) => d.request).find((request) => request.kind === 'tool' && request.name === 'api.call');
+    expect(toolRequest).to.include({ kind: 'tool', name: 'api.call', permission: 'api:use' });
+    expect(toolRequest?.context?.arguments).to.deep.equal({ operationId: 'deleteInvoice', path: { invoiceId: INVOICE } });
   });
 
   it('audits allowed calls and each kind of failure under the operation id', async () => {

@@ -34,6 +34,35 @@ describe('Background work and the instance registry', () => {
     expect(await b.engine.resolve(BackgroundWork).runExclusive('test.exclusive', job)).to.equal(true);
   });
 
+  it('runs serialized work on every instance that asks, one at a time: the second waits for the first instead of skipping', async () => {
+    let running = 0;
+    let most = 0;
+    const order: string[] = [];
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    let entered!: () => void;
+    const firstIn = new Promise<void>((resolve) => (entered = resolve));
+    const job = (name: string, wait?: Promise<void>) => async () => {
+      running++;
+      most = Math.max(most, running);
+      order.push(`${name} in`);
+      entered();
+      await wait;
+      order.push(`${name} out`);
+      running--;
+      return name;
+    };
+    const first = a.engine.resolve(BackgroundWork).runSerialized('test.serialized', job('first', held));
+    await firstIn;
+    const second = b.engine.resolve(BackgroundWork).runSerialized('test.serialized', job('second'));
+    // The second waits while the first holds the lock (on the embedded database each engine has its own).
+    await new Promise((resolve) => setImmediate(resolve));
+    release();
+    expect(await Promise.all([first, second])).to.deep.equal(['first', 'second']);
+    expect(most).to.equal(1);
+    expect(order).to.deep.equal(['first in', 'first out', 'second in', 'second out']);
+  });
+
   it('lists running instances with their heartbeat, and forgets one that stopped', async () => {
     const c = await createTestEngine({ plugins: [communityEdition()], connect: false });
     const ids = async () => (await a.engine.resolve(InstanceRegistry).live()).map((instance) => instance.id);

@@ -1,5 +1,8 @@
 import { expect } from 'chai';
-import { definePlugin, defineResource, defineTool, z } from '@gatehouse-mcp/engine';
+import pg from 'pg';
+import { BackgroundWork, Database, SessionStore, definePlugin, defineResource, defineTool, z } from '@gatehouse-mcp/engine';
+import { SESSION_TOUCH_JOB } from '../../src/core/mcp/session-store.js';
+import { sseEvents } from './support.js';
 import { communityEdition } from '@gatehouse-mcp/engine/oss';
 import { createTestEngine, type TestEngine } from '@gatehouse-mcp/engine/testing';
 
@@ -25,7 +28,16 @@ const slow = defineTool({
     return 'done';
   },
 });
-const plugin = definePlugin({ id: 'fleet-fixtures', tools: [touch, slow], resources: [board] });
+const confirm = defineTool({
+  name: 'confirm',
+  description: 'Asks the user to confirm.',
+  input: z.object({}),
+  async handler(_args, ctx) {
+    const answer = await ctx.requestClient('elicitation/create', { message: 'Sure?', requestedSchema: { type: 'object', properties: { sure: { type: 'boolean' } } } });
+    return `user ${String(answer.action)}: ${JSON.stringify(answer.content)}`;
+  },
+});
+const plugin = definePlugin({ id: 'fleet-fixtures', tools: [touch, slow, confirm], resources: [board] });
 
 /** The events of an SSE body: id and data of each. */
 async function events(body: ReadableStream<Uint8Array>): Promise<{ id?: string; data: string }[]> {
@@ -49,10 +61,12 @@ describe('protocol: sessions across instances on one PostgreSQL', function () {
   let a: TestEngine;
   let b: TestEngine;
   let key: string;
+  let otherKey: string;
   before(async () => {
     a = await createTestEngine({ plugins: [communityEdition(), plugin], connect: false, sessions: true });
     b = await createTestEngine({ plugins: [communityEdition(), plugin], connect: false, sessions: true, tenant: a.tenant });
     key = (await a.createKey()).secret;
+    otherKey = (await a.createKey({ name: 'another client' })).secret;
   });
   after(async () => {
     await a?.close();
@@ -101,7 +115,7 @@ describe('protocol: sessions across instances on one PostgreSQL', function () {
 
     const listed = await rpc(b, { jsonrpc: '2.0', id: 1, method: 'tools/list' }, session);
     expect(listed.status).to.equal(200);
-    expect(((await listed.json()) as { result: { tools: { name: string }[] } }).result.tools.map((tool) => tool.name)).to.deep.equal(['touch', 'slow']);
+    expect(((await listed.json()) as { result: { tools: { name: string }[] } }).result.tools.map((tool) => tool.name)).to.deep.equal(['touch', 'slow', 'confirm']);
 
     // A GET stream held on a; the subscription made through b; the change made on b.
     const stream = await fetch(a.engine.mcpUrl(), { headers: { accept: 'text/event-stream', authorization: `Bearer ${key}`, 'mcp-session-id': session } });
@@ -128,5 +142,134 @@ describe('protocol: sessions across instances on one PostgreSQL', function () {
     expect(done, 'the GET stream on the other instance ends').to.equal(true);
     const after = await rpc(a, { jsonrpc: '2.0', id: 4, method: 'tools/list' }, session);
     expect(after.status).to.equal(404);
+  });
+
+  const ASKING_INIT = { ...INIT, params: { ...INIT.params, protocolVersion: '2025-11-25', capabilities: { elicitation: {} } } };
+  const begin = async (t: TestEngine): Promise<string> => {
+    const init = await rpc(t, ASKING_INIT);
+    await init.body?.cancel();
+    return init.headers.get('mcp-session-id')!;
+  };
+  const listen = (t: TestEngine, session: string, lastEventId?: string) =>
+    fetch(t.engine.mcpUrl(), { headers: { accept: 'text/event-stream', authorization: `Bearer ${key}`, 'mcp-session-id': session, ...(lastEventId ? { 'last-event-id': lastEventId } : {}) } });
+  const touchOn = async (t: TestEngine, session: string, id: number) => {
+    const res = await fetch(t.engine.mcpUrl(), {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'application/json', authorization: `Bearer ${key}`, 'mcp-session-id': session },
+      body: JSON.stringify({ jsonrpc: '2.0', id, method: 'tools/call', params: { name: 'touch', arguments: { uri: 'board://main' } } }),
+    });
+    expect(((await res.json()) as { result: { content: { text: string }[] } }).result.content[0]!.text).to.equal('touched');
+  };
+
+  it('the standalone stream held on one instance is resumed on another with Last-Event-ID: the updates made on either instance while away, then new ones', async () => {
+    const session = await begin(a);
+    await (await rpc(b, { jsonrpc: '2.0', id: 1, method: 'resources/subscribe', params: { uri: 'board://main' } }, session)).body?.cancel();
+    const onA = sseEvents(await listen(a, session));
+    await onA.next();
+    await touchOn(b, session, 2);
+    const seen = await onA.next();
+    expect(JSON.parse(seen!.data).method).to.equal('notifications/resources/updated');
+    await onA.cancel();
+    await touchOn(a, session, 3);
+    await touchOn(b, session, 4);
+    const onB = sseEvents(await listen(b, session, seen!.id));
+    const missed = [await onB.next(), await onB.next()];
+    expect(missed.map((event) => JSON.parse(event!.data).params.uri)).to.deep.equal(['board://main', 'board://main']);
+    expect(BigInt(missed[0]!.id!) > BigInt(seen!.id!) && BigInt(missed[1]!.id!) > BigInt(missed[0]!.id!), 'in order, after the last event seen').to.equal(true);
+    await touchOn(a, session, 5);
+    expect(BigInt((await onB.next())!.id!) > BigInt(missed[1]!.id!)).to.equal(true);
+    await onB.cancel();
+  });
+
+  it('a standalone stream opened on another instance ends the one held on the first, so no message goes out twice', async () => {
+    const session = await begin(a);
+    await (await rpc(a, { jsonrpc: '2.0', id: 1, method: 'resources/subscribe', params: { uri: 'board://main' } }, session)).body?.cancel();
+    const onA = sseEvents(await listen(a, session));
+    await onA.next();
+    const onB = sseEvents(await listen(b, session));
+    await onB.next();
+    expect(await onA.next(), 'the stream on a ends, carrying nothing').to.equal(undefined);
+    await touchOn(a, session, 2);
+    expect(JSON.parse((await onB.next())!.data).method).to.equal('notifications/resources/updated');
+    await onB.cancel();
+  });
+
+  it('the answer to an elicitation posted to another instance reaches the tool waiting on the first; another client’s answer does not', async () => {
+    const session = await begin(a);
+    const call = await rpc(a, { jsonrpc: '2.0', id: 9, method: 'tools/call', params: { name: 'confirm', arguments: {} } }, session);
+    expect(call.headers.get('content-type')).to.match(/^text\/event-stream/);
+    const stream = sseEvents(call);
+    await stream.next();
+    const request = JSON.parse((await stream.next())!.data) as { id: string; method: string };
+    expect(request.method).to.equal('elicitation/create');
+    const forged = await fetch(b.engine.mcpUrl(), {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', authorization: `Bearer ${otherKey}` },
+      body: JSON.stringify({ jsonrpc: '2.0', id: request.id, result: { action: 'accept', content: { sure: false } } }),
+    });
+    expect(forged.status).to.equal(202);
+    const answered = await rpc(b, { jsonrpc: '2.0', id: request.id, result: { action: 'accept', content: { sure: true } } }, session);
+    expect(answered.status).to.equal(202);
+    const result = JSON.parse((await stream.next())!.data) as { id: number; result: { content: { text: string }[] } };
+    expect(result.id).to.equal(9);
+    expect(result.result.content[0]!.text).to.equal('user accept: {"sure":true}');
+  });
+
+  it('an elicitation sent on the standalone stream held on another instance is answered through a third request on either: the call that accepts only JSON gets its result', async () => {
+    const session = await begin(a);
+    const onB = sseEvents(await listen(b, session));
+    await onB.next();
+    const pending = fetch(a.engine.mcpUrl(), {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'application/json', authorization: `Bearer ${key}`, 'mcp-session-id': session },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 10, method: 'tools/call', params: { name: 'confirm', arguments: {} } }),
+    });
+    const request = JSON.parse((await onB.next())!.data) as { id: string; method: string };
+    expect(request.method).to.equal('elicitation/create');
+    expect((await rpc(b, { jsonrpc: '2.0', id: request.id, result: { action: 'accept', content: { sure: true } } }, session)).status).to.equal(202);
+    expect(((await (await pending).json()) as { result: { content: { text: string }[] } }).result.content[0]!.text).to.equal('user accept: {"sure":true}');
+    await onB.cancel();
+  });
+
+  it('batched last_seen_at writes wait for the fleet lock: two instances never write the same sessions at once, and the time never moves back', async () => {
+    const session = await begin(a);
+    // Both instances use the session, so both have its last_seen_at to write.
+    await (await rpc(a, { jsonrpc: '2.0', id: 1, method: 'ping' }, session)).body?.cancel();
+    await (await rpc(b, { jsonrpc: '2.0', id: 2, method: 'ping' }, session)).body?.cancel();
+    const knex = a.engine.resolve<Database>(Database).knex;
+    const schema = ((await knex.raw('select current_schema() as s')) as { rows: { s: string }[] }).rows[0]!.s;
+    const before = ((await knex('mcp_sessions').where({ id: session }).first('last_seen_at')) as { last_seen_at: Date }).last_seen_at;
+    const holder = new pg.Client({ connectionString: process.env.DATABASE_URL });
+    await holder.connect();
+    try {
+      await holder.query('begin');
+      await holder.query("select pg_advisory_xact_lock(hashtextextended($1 || ':' || $2, 0))", [schema, SESSION_TOUCH_JOB]);
+      const flushes = [a, b].map((t) => t.engine.resolve(SessionStore).flushTouches());
+      // Both wait for the lock, and have written nothing.
+      const waitingFor = async (n: number) => {
+        for (;;) {
+          const { rows } = await holder.query(
+            "select count(*)::int as n from pg_locks where locktype = 'advisory' and not granted and ((classid::bigint << 32) | objid::bigint) = hashtextextended($1 || ':' || $2, 0)",
+            [schema, SESSION_TOUCH_JOB],
+          );
+          if (rows[0].n >= n) return;
+          await new Promise((resolve) => setImmediate(resolve));
+        }
+      };
+      await waitingFor(2);
+      const during = ((await knex('mcp_sessions').where({ id: session }).first('last_seen_at')) as { last_seen_at: Date }).last_seen_at;
+      expect(during.getTime(), 'nothing written while another holds the lock').to.equal(before.getTime());
+      await holder.query('commit');
+      await Promise.all(flushes);
+      const after = ((await knex('mcp_sessions').where({ id: session }).first('last_seen_at')) as { last_seen_at: Date }).last_seen_at;
+      expect(after.getTime()).to.be.at.least(before.getTime());
+      // A write with an older time than the stored one leaves it be.
+      await a.engine.resolve(BackgroundWork).runSerialized(SESSION_TOUCH_JOB, async (trx) => {
+        await trx('mcp_sessions').where({ id: session }).update({ last_seen_at: trx.raw('greatest(last_seen_at, ?)', [new Date(0)]) });
+      });
+      expect(((await knex('mcp_sessions').where({ id: session }).first('last_seen_at')) as { last_seen_at: Date }).last_seen_at.getTime()).to.equal(after.getTime());
+    } finally {
+      await holder.end();
+    }
   });
 });

@@ -44,3 +44,38 @@ export function sseMessages(text: string): any[] {
     .filter(Boolean)
     .map((data) => JSON.parse(data));
 }
+
+/** One server-sent event: its id, retry and data lines (keep-alive comments are skipped). */
+export interface SseEvent {
+  readonly id?: string;
+  readonly retry?: number;
+  readonly data: string;
+}
+
+/** Read an SSE body event by event, as it arrives. `next()` resolves undefined once the stream has ended. */
+export function sseEvents(response: Response): { next(): Promise<SseEvent | undefined>; cancel(): Promise<void> } {
+  const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader();
+  let buffered = '';
+  let done = false;
+  return {
+    async next() {
+      for (;;) {
+        const end = buffered.indexOf('\n\n');
+        if (end !== -1) {
+          const block = buffered.slice(0, end);
+          buffered = buffered.slice(end + 2);
+          const lines = block.split('\n').filter((line) => !line.startsWith(':'));
+          if (lines.length === 0) continue;
+          const field = (name: string) => lines.filter((line) => line.startsWith(`${name}:`)).map((line) => line.slice(name.length + 1).replace(/^ /, ''));
+          const retry = field('retry')[0];
+          return { id: field('id')[0], retry: retry === undefined ? undefined : Number(retry), data: field('data').join('\n') };
+        }
+        if (done) return undefined;
+        const chunk = await reader.read();
+        if (chunk.done) done = true;
+        else buffered += chunk.value;
+      }
+    },
+    cancel: () => reader.cancel().catch(() => undefined),
+  };
+}

@@ -54,6 +54,24 @@ export class BackgroundWork {
     }
   }
 
+  /**
+   * Run `work` once another instance running the job of that name is done (it waits for the lock
+   * rather than skipping): for work every instance must do itself but no two may do at once, such
+   * as writing the batched `last_seen_at` of the rows it saw used.
+   */
+  async runSerialized<T>(name: string, work: (trx: Knex.Transaction) => Promise<T>): Promise<T> {
+    const run = this.database.knex.transaction(async (trx) => {
+      await trx.raw("select pg_advisory_xact_lock(hashtextextended(current_schema() || ':' || ?, 0))", [name]);
+      return work(trx);
+    });
+    this.inFlight.add(run);
+    try {
+      return await run;
+    } finally {
+      this.inFlight.delete(run);
+    }
+  }
+
   start(): void {
     this.running = true;
     for (const job of this.jobs.values()) this.schedule(job);

@@ -98,6 +98,7 @@ export class InstanceRegistry {
     const sessions = this.config.sessions;
     if (sessions) await trx('mcp_sessions').where('last_seen_at', '<', new Date(now - sessions.idleTimeoutMs)).delete();
     await trx('mcp_session_events').where('created_at', '<', new Date(now - EVENT_RETENTION_MS)).delete();
+    await trx('mcp_client_responses').where('created_at', '<', new Date(now - EVENT_RETENTION_MS)).delete();
     await trx('admin_sessions').where('expires_at', '<', new Date(now)).delete();
     await trx('engine_instances').where('last_heartbeat_at', '<', new Date(now - INSTANCE_GONE_MS)).delete();
   }

@@ -12,7 +12,7 @@ import type { CallContext } from '../mcp/call-context.js';
 import { SessionStore, principalKey, type McpSession } from '../mcp/session-store.js';
 import { ClientExchange } from '../mcp/client-exchange.js';
 import { SseStream } from '../mcp/sse-stream.js';
-import { SessionEventLog } from '../mcp/session-event-log.js';
+import { SessionEventLog, STANDALONE_STREAM } from '../mcp/session-event-log.js';
 import { ResponseStream } from './response-stream.js';
 import { LazyAbort } from '../mcp/lazy-abort.js';
 import { RequestAuthenticator } from './request-auth.js';
@@ -288,7 +288,8 @@ export class HttpHandler {
       if (!session) return rpcHttpError(404, message.kind === 'request' ? message.message.id : null, -32001, 'Session not found.');
     }
     if (message.kind === 'response') {
-      this.exchange.respond(principalKey(principal), message.message);
+      // Kept for another instance when the handler awaiting it runs there (a fleet without stickiness).
+      await this.exchange.respond(principalKey(principal), message.message);
       return { status: 202 };
     }
     if (message.kind === 'notification') {
@@ -337,7 +338,7 @@ export class HttpHandler {
     const lastEventId = req.header('last-event-id');
     const resumed = lastEventId === undefined ? undefined : await this.events.streamOf(session.id, lastEventId.trim());
     let detach: () => void;
-    if (resumed !== undefined) {
+    if (resumed !== undefined && resumed !== STANDALONE_STREAM) {
       // The rest of a request's stream that broke off, from the session's event log.
       const stop = this.events.follow(session.id, resumed, lastEventId!.trim(), (id, message) => stream.sendEvent(id, message), () => stream.close());
       detach = () => {
@@ -345,8 +346,9 @@ export class HttpHandler {
         stream.close();
       };
     } else {
-      // A new standalone stream (an unknown or expired Last-Event-ID has nothing to replay).
-      detach = this.sessions.attach(session, stream);
+      // The standalone stream: resumed after the client's last event, else anew (an unknown or
+      // expired Last-Event-ID has nothing to replay).
+      detach = await this.sessions.openStream(session, stream, resumed === STANDALONE_STREAM ? lastEventId!.trim() : undefined);
     }
     const shutdown = this.shutdown.signal;
     req.signal.addEventListener('abort', detach, { once: true });

@@ -1,5 +1,6 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { inject, injectable } from 'inversify';
+import type { Knex } from 'knex';
 import { Database } from '../ports/database.js';
 import { assertTenant } from '../db/tenant-db.js';
 import { ConfigError } from '../errors.js';
@@ -166,10 +167,11 @@ export class ApiKeyStore {
     return { status: 'valid', key };
   }
 
-  /** Record use of keys (batched by the caller). */
-  async touch(ids: readonly string[], at: Date): Promise<void> {
+  /** Record use of keys (batched by the caller); a recorded time never moves back. */
+  async touch(ids: readonly string[], at: Date, trx?: Knex.Transaction): Promise<void> {
     if (ids.length === 0) return;
-    await this.db.knex('api_keys').whereIn('id', ids).update({ last_used_at: at });
+    const knex = trx ?? this.db.knex;
+    await knex('api_keys').whereIn('id', ids).update({ last_used_at: knex.raw('greatest(last_used_at, ?)', [at]) });
   }
 }
 

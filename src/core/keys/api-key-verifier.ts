@@ -5,6 +5,10 @@ import { EngineConfig } from '../kernel/config.js';
 import { Logger } from '../log/logger.js';
 import { ChangeFeed } from '../ports/change-feed.js';
 import { BoundedCache } from '../cache/bounded-cache.js';
+import { BackgroundWork } from '../fleet/background-work.js';
+
+/** The background job that writes the batched `last_used_at` of API keys. */
+export const API_KEY_USAGE_JOB = 'api-keys.last-used';
 
 /** Published when an API key is revoked or its owner changes: every instance forgets cached checks. */
 export const API_KEYS_CHANGED = 'api-keys.changed';
@@ -36,6 +40,7 @@ export class ApiKeyVerifier {
     @inject(EngineConfig) private readonly config: EngineConfig,
     @inject(Logger) private readonly logger: Logger,
     @inject(ChangeFeed) private readonly changes: ChangeFeed,
+    @inject(BackgroundWork) private readonly work: BackgroundWork,
   ) {
     this.cache = new BoundedCache({ maxEntries: MAX_ENTRIES, ttlMs: config.credentialCacheTtlMs, sizeOf: () => ENTRY_BYTES });
     store.onRevoke((id) => this.invalidate({ id }));
@@ -85,13 +90,19 @@ export class ApiKeyVerifier {
     this.touchTimer ??= setTimeout(() => void this.flushUsage(), TOUCH_INTERVAL_MS).unref();
   }
 
+  /**
+   * Write the batched `last_used_at` of keys used here, under the fleet's advisory lock for this
+   * job (waiting for it): two instances never write these rows at once.
+   */
   async flushUsage(): Promise<void> {
     if (this.touchTimer) clearTimeout(this.touchTimer);
     this.touchTimer = undefined;
     const ids = [...this.used];
     this.used.clear();
+    if (ids.length === 0) return;
+    const at = new Date();
     try {
-      await this.store.touch(ids, new Date());
+      await this.work.runSerialized(API_KEY_USAGE_JOB, (trx) => this.store.touch(ids, at, trx));
     } catch (error) {
       this.logger.warn({ err: error }, 'could not record API key usage');
     }

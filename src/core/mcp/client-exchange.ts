@@ -1,9 +1,15 @@
 import { randomUUID } from 'node:crypto';
-import { injectable } from 'inversify';
+import { inject, injectable } from 'inversify';
 import { ErrorCode } from '@modelcontextprotocol/sdk/types.js';
 import { ProtocolError, type JsonRpcId } from './jsonrpc.js';
 import type { McpLogLevel } from './notification-levels.js';
 import { BoundedCache } from '../cache/bounded-cache.js';
+import { Database } from '../ports/database.js';
+import { ChangeFeed } from '../ports/change-feed.js';
+import { Logger, safeLog } from '../log/logger.js';
+
+/** Published when a client's answer to a server→client request was kept for the instance awaiting it. */
+export const CLIENT_RESPONSE_POSTED = 'mcp.client-responses.posted';
 
 const MAX_LEVELS = 10_000;
 const LEVEL_TTL_MS = 24 * 60 * 60_000;
@@ -17,12 +23,13 @@ interface Pending {
 /** An error the client answered a server→client request with. */
 export class ClientRequestError extends ProtocolError {}
 
-/**
- * The per-instance bookkeeping that lets separate HTTP requests refer to each other: in-flight
- * requests (for `notifications/cancelled`), server→client requests awaiting the client's answer,
- * and log levels of clients without a session. Every entry is bound to the principal (and
- * session) it belongs to, so one caller can never cancel or answer for another.
- */
+/** A client's answer to a server→client request, as posted. */
+export interface ClientResponse {
+  id?: unknown;
+  result?: unknown;
+  error?: { code?: unknown; message?: unknown; data?: unknown };
+}
+
 /** What a tracked request can be told: stop. */
 export interface Abortable {
   abort(reason?: unknown): void;
@@ -31,11 +38,39 @@ export interface Abortable {
 // `1` and `"1"` are different JSON-RPC ids.
 const inFlightKey = (owner: string, id: JsonRpcId): string => `${owner}\u0000${typeof id === 'number' ? 'n' : 's'}${id}`;
 
+/**
+ * The bookkeeping that lets separate HTTP requests refer to each other: in-flight requests (for
+ * `notifications/cancelled`), server→client requests awaiting the client's answer, and log levels
+ * of clients without a session. Every entry is bound to the principal (and session) it belongs
+ * to, so one caller can never cancel or answer for another.
+ *
+ * In a fleet the client's answer may reach another instance than the one whose handler waits for
+ * it: that instance keeps the answer in PostgreSQL (`mcp_client_responses`) and says so on the
+ * change feed; the waiting instance takes it from there. Answers that stay on one instance never
+ * touch the database.
+ */
 @injectable()
 export class ClientExchange {
   private readonly inFlight = new Map<string, Set<Abortable>>();
   private readonly pending = new Map<string, Pending>();
   private readonly levels = new BoundedCache<McpLogLevel>({ maxEntries: MAX_LEVELS, ttlMs: LEVEL_TTL_MS, sizeOf: () => 64 });
+
+  constructor(
+    @inject(Database) private readonly database: Database,
+    @inject(ChangeFeed) private readonly changes: ChangeFeed,
+    @inject(Logger) private readonly logger: Logger,
+  ) {
+    changes.subscribe(
+      CLIENT_RESPONSE_POSTED,
+      (payload) => {
+        if (typeof payload.request === 'string' && this.pending.has(payload.request)) void this.collect([payload.request]);
+      },
+      // Announcements may have been missed: look for the answers of every request still waiting.
+      () => {
+        if (this.pending.size > 0) void this.collect([...this.pending.keys()]);
+      },
+    );
+  }
 
   /** Track a running request; returns the function that forgets it. */
   track(owner: string, id: JsonRpcId, controller: Abortable): () => void {
@@ -94,8 +129,50 @@ export class ClientExchange {
     });
   }
 
-  /** Deliver a response the client posted. Returns false when nothing of this caller awaits it. */
-  respond(owner: string, message: { id?: unknown; result?: unknown; error?: { code?: unknown; message?: unknown; data?: unknown } }): boolean {
+  /**
+   * Deliver a response the client posted: to the handler waiting for it on this instance, else
+   * (in a fleet) to whichever instance's handler waits for it. Resolves once it is delivered or
+   * kept for that instance; false when nothing can await it.
+   */
+  async respond(owner: string, message: ClientResponse): Promise<boolean> {
+    if (typeof message.id !== 'string') return false;
+    if (this.settle(owner, message)) return true;
+    // Ids this engine gives its requests; anything else cannot await an answer anywhere.
+    if (!message.id.startsWith('gatehouse-') || message.id.length > 100) return false;
+    // The embedded database serves one instance: no other instance can be waiting.
+    if (this.changes.state().mode === 'in-process') return false;
+    const [row] = (await this.database
+      .knex('mcp_client_responses')
+      .insert({ request_id: message.id, owner: JSON.stringify(owner), message: JSON.stringify(message) })
+      .returning('id')) as ({ id: string | number } | string | number)[];
+    const id = String(typeof row === 'object' ? row.id : row);
+    await this.changes.publish(CLIENT_RESPONSE_POSTED, { request: message.id, row: id }).catch((error: unknown) => {
+      safeLog(this.logger, 'warn', { err: error }, 'could not announce a client response; the waiting instance finds it when its change feed is back');
+    });
+    return true;
+  }
+
+  /** Take the kept answers to these waiting requests and deliver them. */
+  private async collect(requestIds: string[]): Promise<void> {
+    try {
+      const rows = (await this.database.knex('mcp_client_responses').whereIn('request_id', requestIds).orderBy('id').select('id', 'owner', 'message')) as {
+        id: string | number;
+        owner: string;
+        message: string;
+      }[];
+      for (const row of rows) {
+        const message = JSON.parse(row.message) as ClientResponse;
+        const owner = JSON.parse(row.owner) as string;
+        if (!this.settle(owner, message)) continue;
+        await this.database.knex('mcp_client_responses').where({ id: row.id }).delete();
+      }
+    } catch (error) {
+      safeLog(this.logger, 'warn', { err: error }, 'could not take a client response kept by another instance');
+    }
+  }
+
+  /** Resolve the waiting request of this caller the message answers; false when there is none here. */
+  private settle(owner: string, message: ClientResponse): boolean {
     const pending = typeof message.id === 'string' ? this.pending.get(message.id) : undefined;
     if (!pending || pending.owner !== owner) return false;
     if (message.error) {

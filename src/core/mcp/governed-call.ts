@@ -49,6 +49,9 @@ export class DeadlineExceededError extends GatehouseError {
   }
 }
 
+/** Arguments checked against a schema: the parsed value, or what is wrong (undefined: not an object). */
+export type Checked<T> = { readonly ok: true; readonly data: T } | { readonly ok: false; readonly detail: string | undefined };
+
 export type Ran<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly failure: Failure };
 
 /** Reads a property of a thrown value without letting a hostile getter or proxy throw again. */
@@ -167,21 +170,27 @@ export class GovernedCall {
     return undefined;
   }
 
-  /** Validate the arguments (an object, then the schema if any); a refusal is recorded. */
-  validate<T>(schema: ArgumentSchema<T> | undefined, what: string): { ok: true; data: T } | { ok: false; refusal: Refusal } {
+  /**
+   * Check the arguments (an object, then the schema if any) without recording anything: the
+   * policy's call context carries the checked arguments; {@link validate} records the refusal.
+   */
+  check<T>(schema: ArgumentSchema<T> | undefined): Checked<T> {
     const { args } = this;
-    if (typeof args !== 'object' || args === null || Array.isArray(args)) {
+    if (typeof args !== 'object' || args === null || Array.isArray(args)) return { ok: false, detail: undefined };
+    if (!schema) return { ok: true, data: args as T };
+    const parsed = schema.safeParse(args);
+    return parsed.success ? { ok: true, data: parsed.data } : { ok: false, detail: describeIssues(parsed.error.issues) };
+  }
+
+  /** Validate the arguments (an object, then the schema if any); a refusal is recorded. */
+  validate<T>(schema: ArgumentSchema<T> | undefined, what: string, checked: Checked<T> = this.check(schema)): { ok: true; data: T } | { ok: false; refusal: Refusal } {
+    if (checked.ok) return checked;
+    if (checked.detail === undefined) {
       this.record('refused', 'allowed', 'invalid arguments');
       return { ok: false, refusal: { kind: 'invalid', message: `Invalid arguments for ${what}: "arguments" must be an object.` } };
     }
-    if (!schema) return { ok: true, data: args as T };
-    const parsed = schema.safeParse(args);
-    if (!parsed.success) {
-      const detail = describeIssues(parsed.error.issues);
-      this.record('refused', 'allowed', `invalid arguments: ${detail}`);
-      return { ok: false, refusal: { kind: 'invalid', message: `Invalid arguments for ${what}: ${detail}` } };
-    }
-    return { ok: true, data: parsed.data };
+    this.record('refused', 'allowed', `invalid arguments: ${checked.detail}`);
+    return { ok: false, refusal: { kind: 'invalid', message: `Invalid arguments for ${what}: ${checked.detail}` } };
   }
 
   /**

@@ -1,7 +1,7 @@
 import { inject, injectable } from 'inversify';
 import { ErrorCode } from '@modelcontextprotocol/sdk/types.js';
 import { Database } from '../ports/database.js';
-import { Logger } from '../log/logger.js';
+import { Logger, safeLog } from '../log/logger.js';
 import { ClientExchange } from './client-exchange.js';
 import { SessionStore, principalKey } from './session-store.js';
 import { ProtocolError } from './jsonrpc.js';
@@ -74,15 +74,21 @@ export class HandlerContextFactory {
     };
   }
 
-  requestClient(call: CallContext, method: string, params: Record<string, unknown>): Promise<Record<string, unknown>> {
+  async requestClient(call: CallContext, method: string, params: Record<string, unknown>): Promise<Record<string, unknown>> {
     const session = call.session;
     const capability = NEEDS_CAPABILITY[method];
     if (session && capability && session.clientCapabilities[capability] === undefined) {
-      return Promise.reject(new ProtocolError(ErrorCode.InvalidRequest, `The client did not declare the "${capability}" capability.`));
+      throw new ProtocolError(ErrorCode.InvalidRequest, `The client did not declare the "${capability}" capability.`);
     }
-    const send = call.send ?? session?.stream?.send.bind(session.stream);
+    let send = call.send;
+    if (!send && session && (await this.sessions.hasStream(session))) {
+      // On the session's standalone stream, wherever the client holds it (or resumes it).
+      send = (message) => {
+        this.sessions.sendToStream(session, message).catch((error: unknown) => safeLog(this.logger, 'warn', { err: error, method }, 'could not send a request on the session stream'));
+      };
+    }
     if (!send) {
-      return Promise.reject(new ProtocolError(ErrorCode.InvalidRequest, `Cannot send ${method}: the client accepts no event stream for this request.`));
+      throw new ProtocolError(ErrorCode.InvalidRequest, `Cannot send ${method}: the client accepts no event stream for this request.`);
     }
     return this.exchange.request(principalKey(call.principal), method, params, send, call.signal, CLIENT_REQUEST_TIMEOUT_MS);
   }

@@ -6,6 +6,9 @@ import { Logger, safeLog } from '../log/logger.js';
 /** Published when an event is added to a stream nobody is connected to (someone may be resuming it). */
 export const SESSION_EVENTS_APPENDED = 'mcp.session-events.appended';
 
+/** The name, in the event log, of a session's standalone (GET) stream; request streams have their own. */
+export const STANDALONE_STREAM = 'get';
+
 const EVENT_ID = /^[1-9][0-9]{0,17}$/;
 
 /** A JSON-RPC response: the last message of a request's stream. */

@@ -8,11 +8,17 @@ import { Logger, safeLog } from '../log/logger.js';
 import type { Principal } from '../ports/principal.js';
 import { isMcpLogLevel, type McpLogLevel } from './notification-levels.js';
 import { BoundedCache } from '../cache/bounded-cache.js';
+import { BackgroundWork } from '../fleet/background-work.js';
+import { SessionEventLog, STANDALONE_STREAM } from './session-event-log.js';
 
 /** A server→client message channel (an SSE stream). */
 export interface OutboundChannel {
   send(message: unknown): void;
+  /** Send a message (or, with empty `data`, a priming event) with the event id a client resumes after. */
+  sendEvent(id: string, data: string, retryMs?: number): void;
   close(): void;
+  /** Run `listener` once when the channel closes (at once if it is closed already). */
+  onClose(listener: () => void): void;
 }
 
 /** One MCP session: created by `initialize` when sessions are enabled, bound to its principal. */
@@ -29,6 +35,8 @@ export interface McpSession {
   readonly subscriptions: ReadonlySet<string>;
   /** The GET stream, while the client holds one open on this instance. */
   stream: OutboundChannel | undefined;
+  /** Whether the client has opened its standalone (GET) stream, on any instance (as last read). */
+  streamOpened: boolean;
   lastSeen: number;
 }
 
@@ -41,6 +49,7 @@ interface SessionRow {
   log_level: string | null;
   subscriptions: unknown;
   last_seen_at: Date | string;
+  stream_opened_at?: Date | string | null;
 }
 
 interface Cached {
@@ -52,10 +61,15 @@ export function principalKey(principal: Principal): string {
   return `${principal.tenant}\u0000${principal.kind}\u0000${principal.id}`;
 }
 
-/** Published when a session ends (its id), changes (log level, subscriptions) or a subscribed resource changes. */
+/** Published when a session ends (its id), changes (log level, subscriptions) or opens its standalone stream somewhere. */
 export const SESSION_ENDED = 'mcp.sessions.ended';
 export const SESSION_CHANGED = 'mcp.sessions.changed';
-export const RESOURCE_UPDATED = 'mcp.resources.updated';
+export const SESSION_STREAM_OPENED = 'mcp.sessions.stream-opened';
+
+/** How soon a client whose stream ended should reconnect (the SSE `retry` field). */
+export const STREAM_RETRY_MS = 500;
+/** The name of the background job that writes the batched `last_seen_at` of sessions. */
+export const SESSION_TOUCH_JOB = 'mcp.sessions.last-seen';
 
 /** How long a session read from the database is reused without asking it again (changes are pushed). */
 const CACHE_TTL_MS = 60_000;
@@ -81,8 +95,11 @@ function parseJson<T>(value: unknown, fallback: T): T {
  * `maxSessions` live, and at most `maxSessionsPerTenant` per tenant: a tenant at its cap loses its
  * own least recently used session, never another tenant's.
  *
- * The GET stream of a session is a connection to one instance; a resource update published on any
- * instance reaches it through the change feed.
+ * The standalone (GET) stream of a session is a connection to one instance, but what it carries
+ * (resource updates, server→client requests) is kept in the session's event log: each message gets
+ * an event id, whichever instance produced it, and the instance holding the stream follows the log.
+ * A client that reconnects with `Last-Event-ID` on any instance receives what it missed. A stream
+ * opened anew (on any instance) closes the session's previous one, so no message goes out twice.
  */
 @injectable()
 export class SessionStore {
@@ -93,6 +110,7 @@ export class SessionStore {
   /** Attached sessions being re-read after a change made on another instance. */
   private readonly refreshing = new Map<string, Promise<void>>();
   private touchTimer: NodeJS.Timeout | undefined;
+  private closed = false;
 
   constructor(
     @inject(EngineConfig) private readonly config: EngineConfig,
@@ -100,6 +118,8 @@ export class SessionStore {
     @inject(ChangeFeed) private readonly changes: ChangeFeed,
     @inject(Logger) private readonly logger: Logger,
     @inject(Clock) private readonly clock: Clock,
+    @inject(SessionEventLog) private readonly events: SessionEventLog,
+    @inject(BackgroundWork) private readonly work: BackgroundWork,
   ) {
     this.cache = new BoundedCache<Cached>({ maxEntries: config.sessions?.maxSessions ?? 1, ttlMs: CACHE_TTL_MS, sizeOf: ({ session }) => 1024 + session.subscriptions.size * 128 });
     if (!this.enabled) return;
@@ -109,8 +129,9 @@ export class SessionStore {
     changes.subscribe(SESSION_CHANGED, (payload) => {
       if (typeof payload.id === 'string') this.forget(payload.id, false);
     });
-    changes.subscribe(RESOURCE_UPDATED, (payload) => {
-      if (typeof payload.tenant === 'string' && typeof payload.uri === 'string') this.notifySubscribers(payload.tenant, payload.uri);
+    changes.subscribe(SESSION_STREAM_OPENED, (payload) => {
+      // The client reconnected elsewhere: the stream held here is stale.
+      if (typeof payload.id === 'string' && payload.instance !== this.config.instanceId) this.closeStream(payload.id);
     });
   }
 
@@ -143,6 +164,7 @@ export class SessionStore {
       logLevel: undefined,
       subscriptions: new Set(),
       stream: undefined,
+      streamOpened: false,
       // From the moment the session exists (the insert may take a while on a busy database).
       lastSeen: this.clock.now(),
     });
@@ -189,23 +211,59 @@ export class SessionStore {
     await this.publish(SESSION_CHANGED, { id: session.id });
   }
 
-  /** Hold `stream` as the session's GET stream on this instance until it closes. */
-  attach(session: McpSession, stream: OutboundChannel): () => void {
+  /**
+   * Serve the session's standalone stream on `stream` until it closes: from just after
+   * `lastEventId` (a client resuming, on whichever instance it was before), else from now, after a
+   * priming event whose id the client can resume after. Closes the session's previous standalone
+   * stream, here or on another instance. Returns the way to end it.
+   */
+  async openStream(session: McpSession, stream: OutboundChannel, lastEventId?: string): Promise<() => void> {
+    const mutable = session as Cached['session'];
+    if (!mutable.streamOpened) {
+      await this.database.knex('mcp_sessions').where({ id: session.id }).whereNull('stream_opened_at').update({ stream_opened_at: new Date(this.clock.now()) });
+      mutable.streamOpened = true;
+    }
+    let after = lastEventId;
+    if (after === undefined) {
+      after = await this.events.append(session.id, STANDALONE_STREAM, '', false);
+      stream.sendEvent(after, '', STREAM_RETRY_MS);
+    }
     session.stream?.close();
     session.stream = stream;
-    const entry = this.cache.get(session.id) ?? { session: session as Cached['session'] };
+    const entry = this.cache.get(session.id) ?? { session: mutable };
     this.attached.set(session.id, entry);
-    return () => {
-      stream.close();
+    const stop = this.events.follow(session.id, STANDALONE_STREAM, after, (id, message) => stream.sendEvent(id, message), () => stream.close());
+    stream.onClose(() => {
+      stop();
       if (session.stream !== stream) return;
       session.stream = undefined;
       this.attached.delete(session.id);
-    };
+    });
+    await this.publish(SESSION_STREAM_OPENED, { id: session.id, instance: this.config.instanceId });
+    return () => stream.close();
   }
 
-  /** Tell the sessions of `tenant` subscribed to `uri`, on whichever instance holds their GET stream. */
+  /**
+   * Whether the session's client has opened its standalone stream (on any instance): what a
+   * server→client request outside of a response stream needs to reach it.
+   */
+  async hasStream(session: McpSession): Promise<boolean> {
+    if (session.streamOpened) return true;
+    const row = (await this.database.knex('mcp_sessions').where({ id: session.id }).first('stream_opened_at')) as Pick<SessionRow, 'stream_opened_at'> | undefined;
+    const opened = row?.stream_opened_at !== null && row?.stream_opened_at !== undefined;
+    (session as Cached['session']).streamOpened = opened;
+    return opened;
+  }
+
+  /** Send a message on the session's standalone stream, wherever the client holds it (or will resume it). */
+  async sendToStream(session: McpSession, message: unknown): Promise<void> {
+    await this.events.append(session.id, STANDALONE_STREAM, JSON.stringify(message), true);
+  }
+
+  /** Tell the sessions of `tenant` subscribed to `uri`, on whichever instance holds their standalone stream. */
   resourceUpdated(tenant: string, uri: string): void {
-    void this.publish(RESOURCE_UPDATED, { tenant, uri });
+    if (!this.enabled) return;
+    void this.notifySubscribers(tenant, uri).catch((error: unknown) => safeLog(this.logger, 'warn', { err: error, tenant }, 'could not tell subscribed sessions about a resource update'));
   }
 
   /** Sessions cached by this instance. */
@@ -224,21 +282,30 @@ export class SessionStore {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     for (const entry of [...this.attached.values()]) entry.session.stream?.close();
     this.attached.clear();
     this.cache.clear();
     await this.flushTouches();
   }
 
-  /** Write the batched `last_seen_at` of sessions used here. */
+  /**
+   * Write the batched `last_seen_at` of sessions used here (and of those whose standalone stream is
+   * held here: a client listening is a client using its session). Runs under the fleet's advisory
+   * lock for this job, waiting for it, so two instances never write these rows at once; a time
+   * never moves back.
+   */
   async flushTouches(): Promise<void> {
     if (this.touchTimer) clearTimeout(this.touchTimer);
     this.touchTimer = undefined;
     if (this.touched.size === 0) return;
     const ids = [...this.touched];
     this.touched.clear();
+    const at = new Date(this.clock.now());
     try {
-      await this.database.knex('mcp_sessions').whereIn('id', ids).update({ last_seen_at: new Date(this.clock.now()) });
+      await this.work.runSerialized(SESSION_TOUCH_JOB, async (trx) => {
+        await trx('mcp_sessions').whereIn('id', ids).update({ last_seen_at: trx.raw('greatest(last_seen_at, ?)', [at]) });
+      });
     } catch (error) {
       safeLog(this.logger, 'warn', { err: error }, 'could not record session activity');
     }
@@ -246,21 +313,35 @@ export class SessionStore {
 
   private touch(id: string): void {
     this.touched.add(id);
-    const every = Math.min(TOUCH_MAX_INTERVAL_MS, Math.max(10, Math.floor(this.config.sessions!.idleTimeoutMs / 4)));
-    this.touchTimer ??= setTimeout(() => void this.flushTouches(), every).unref();
+    this.scheduleFlush();
   }
 
-  private notifySubscribers(tenant: string, uri: string): void {
-    for (const { session } of this.attached.values()) {
-      if (session.tenant !== tenant) continue;
-      const send = (): void => {
-        if (session.subscriptions.has(uri)) session.stream?.send({ jsonrpc: '2.0', method: 'notifications/resources/updated', params: { uri } });
-      };
-      // A subscription made on another instance just before the change is being read: wait for it.
-      const refreshing = this.refreshing.get(session.id);
-      if (refreshing) void refreshing.then(send);
-      else send();
-    }
+  private scheduleFlush(): void {
+    const every = Math.min(TOUCH_MAX_INTERVAL_MS, Math.max(10, Math.floor(this.config.sessions!.idleTimeoutMs / 4)));
+    this.touchTimer ??= setTimeout(() => {
+      // Sessions streaming here are in use even when they post nothing.
+      for (const id of this.attached.keys()) this.touched.add(id);
+      void this.flushTouches().finally(() => {
+        if (this.attached.size > 0 && !this.closed) this.scheduleFlush();
+      });
+    }, every).unref();
+  }
+
+  /** The sessions of `tenant` subscribed to `uri` that have a standalone stream get the update on it. */
+  private async notifySubscribers(tenant: string, uri: string): Promise<void> {
+    const rows = (await this.database
+      .knex('mcp_sessions')
+      .where({ tenant })
+      .whereNotNull('stream_opened_at')
+      .andWhereRaw('subscriptions @> ?::jsonb', [JSON.stringify([uri])])
+      .select('id')) as { id: string }[];
+    const message = { jsonrpc: '2.0', method: 'notifications/resources/updated', params: { uri } };
+    for (const { id } of rows) await this.events.append(id, STANDALONE_STREAM, JSON.stringify(message), true);
+  }
+
+  /** Close the standalone stream of this session held here, if any. */
+  private closeStream(id: string): void {
+    this.attached.get(id)?.session.stream?.close();
   }
 
   /** Drop a session from this instance's cache; when it `ended`, close its stream here too. */
@@ -321,6 +402,7 @@ export class SessionStore {
       logLevel: isMcpLogLevel(level) ? level : undefined,
       subscriptions: new Set(parseJson<string[]>(row.subscriptions, [])),
       stream: undefined,
+      streamOpened: row.stream_opened_at !== null && row.stream_opened_at !== undefined,
       lastSeen: Math.max(new Date(row.last_seen_at).getTime(), local?.lastSeen ?? 0),
     };
   }

@@ -1,6 +1,6 @@
 import { inject, injectable } from 'inversify';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
-import { Policy, type PolicyDecision, type PolicyRequest } from '../ports/policy.js';
+import { Policy, type PolicyCallContext, type PolicyDecision, type PolicyRequest } from '../ports/policy.js';
 import { ApprovalPendingError, PermissionDeniedError } from '../errors.js';
 import { ApprovalGate } from '../approvals/approval-gate.js';
 import { ToolCatalog, ToolCatalogToken } from '../tools/tool-catalog.js';
@@ -11,6 +11,18 @@ import { HandlerContextFactory } from './handler-context-factory.js';
 import { GovernedCalls, describeIssues } from './governed-call.js';
 
 const noProgress = async (): Promise<void> => {};
+
+/** The call's facts for the policy: when, from where, and the checked arguments. */
+function callFacts(call: CallContext, args: Readonly<Record<string, unknown>> | undefined): PolicyCallContext {
+  return { at: new Date(), ...(call.clientAddress === undefined ? {} : { clientAddress: call.clientAddress }), ...(args === undefined ? {} : { arguments: args }) };
+}
+
+/** A handler's own request with call facts: the caller's address is the call's, whatever it says. */
+function withCallFacts(call: CallContext, request: PolicyRequest): PolicyRequest {
+  if (!request.context) return request;
+  const { clientAddress: _ignored, ...given } = request.context;
+  return { ...request, context: { ...given, ...(call.clientAddress === undefined ? {} : { clientAddress: call.clientAddress }) } };
+}
 
 const errorResult = (text: string): CallToolResult => ({ isError: true, content: [{ type: 'text', text }] });
 
@@ -91,11 +103,14 @@ export class ToolCallPipeline {
       throw invalidParams(`Unknown tool: ${name}`);
     }
     const { tool } = entry;
+    // The policy sees the arguments the handler would get; invalid ones are refused right after it.
+    const checked = governed.check(tool.input);
     const toolRequest: PolicyRequest = {
       kind: 'tool',
       name,
       permission: tool.permission,
       ...(tool.approval === 'required' ? { approval: { required: true, approvers: tool.approvers ?? 1 } } : {}),
+      context: callFacts(call, checked.ok ? (checked.data as Record<string, unknown>) : undefined),
     };
     // The attempt is what metered limits count; listings and finer-grained checks never are.
     const authorized = await governed.authorizeApprovable({ ...toolRequest, attempt: true });
@@ -105,7 +120,7 @@ export class ToolCallPipeline {
       throw new LimitExceededError(refusal.message, retryAfterSeconds, { reason: refusal.reason, limit, resetsAt: resetsAt.toISOString(), retryAfterSeconds });
     }
     if (refusal) return { result: errorResult(refusal.message) };
-    const valid = governed.validate(tool.input, name);
+    const valid = governed.validate(tool.input, name, checked);
     if (!valid.ok) return { result: errorResult(valid.refusal.message) };
     if (authorized.needsApproval) {
       try {
@@ -122,9 +137,9 @@ export class ToolCallPipeline {
       progress: this.contexts.progress(call, progressToken) ?? noProgress,
       requestClient: (method, requestParams) => this.contexts.requestClient(call, method, requestParams),
       resourceUpdated: (uri) => this.contexts.resourceUpdated(principal.tenant, uri),
-      authorize: async (request) => this.policy.decide(principal, request),
+      authorize: async (request) => this.policy.decide(principal, withCallFacts(call, request)),
       authorizeCall: async (request) => {
-        const answer = await this.policy.decide(principal, request);
+        const answer = await this.policy.decide(principal, withCallFacts(call, request));
         if (answer.allow) return answer;
         if (!answer.needsApproval) throw new PermissionDeniedError(answer.reason);
         await gated(request, answer);

@@ -7,6 +7,24 @@ export interface ApprovalDeclaration {
   readonly approvers?: number;
 }
 
+/**
+ * The facts of one call, for policies that decide on more than who and what (conditions on the
+ * arguments, the time, where the call comes from). Present when a call is about to run; absent
+ * when the engine only asks what a caller may see (`tools/list`, search, the registry endpoint).
+ */
+export interface PolicyCallContext {
+  /**
+   * The call's arguments as the handler will receive them (validated against the target's input
+   * schema, defaults applied). Absent when they did not validate: the engine then refuses the call
+   * as invalid right after the decision, whatever it is.
+   */
+  readonly arguments?: Readonly<Record<string, unknown>>;
+  /** When the call is made. */
+  readonly at: Date;
+  /** The caller's network address, when known. */
+  readonly clientAddress?: string;
+}
+
 /** What is being attempted. */
 export interface PolicyRequest {
   /** `tool`, `resource`, `prompt` or a plugin-defined kind. */
@@ -17,6 +35,8 @@ export interface PolicyRequest {
   readonly permission: string | undefined;
   /** The target's own approval declaration (`approval: 'required'` on a tool or operation). */
   readonly approval?: ApprovalDeclaration;
+  /** The call's facts when a call is about to run (see {@link PolicyCallContext}). */
+  readonly context?: PolicyCallContext;
   /**
    * Set when this decision admits one real attempt (a `tools/call` about to run), never when it
    * filters a listing or answers a question: a policy that meters calls (rate limits, quotas)

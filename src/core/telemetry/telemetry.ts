@@ -87,6 +87,12 @@ function histogram(meters: readonly Meter[], name: string, options: MetricOption
   return instruments.length === 1 ? instruments[0]! : { record: (value, attributes) => instruments.forEach((instrument) => instrument.record(value, attributes)) };
 }
 
+/** Mark a span as failed with `error`. */
+function failed(span: Span, error: unknown): void {
+  span.setAttribute('error.type', (error as Error)?.name ?? 'Error');
+  span.setStatus({ code: SpanStatusCode.ERROR });
+}
+
 /** The outcome label of a finished request. */
 function requestOutcome(observation: RequestObservation, status: number): string {
   if (status === 401) return 'unauthenticated';
@@ -228,16 +234,34 @@ export class Telemetry {
     return this.recorded(span, parent, work);
   }
 
-  private async recorded<R>(span: Span, parent: Context, work: (span: Span) => R): Promise<Awaited<R>> {
+  /**
+   * Run `work` with its span active and end the span when `work` is done: at once when it returns
+   * a plain value, when its promise settles otherwise (no async wrapper, no extra promise).
+   */
+  private recorded<R>(span: Span, parent: Context, work: (span: Span) => R): R | Promise<Awaited<R>> {
+    let result: R;
     try {
-      return await otelContext.with(trace.setSpan(parent, span), work, undefined, span);
+      result = otelContext.with(trace.setSpan(parent, span), work, undefined, span);
     } catch (error) {
-      span.setAttribute('error.type', (error as Error)?.name ?? 'Error');
-      span.setStatus({ code: SpanStatusCode.ERROR });
-      throw error;
-    } finally {
+      failed(span, error);
       span.end();
+      throw error;
     }
+    if (typeof (result as { then?: unknown } | null)?.then !== 'function') {
+      span.end();
+      return result;
+    }
+    return (result as PromiseLike<Awaited<R>>).then(
+      (value) => {
+        span.end();
+        return value;
+      },
+      (error: unknown) => {
+        failed(span, error);
+        span.end();
+        throw error;
+      },
+    ) as Promise<Awaited<R>>;
   }
 
   /**

@@ -25,7 +25,8 @@ export interface ToolContext extends HandlerContext {
   progress(progress: number, total?: number, message?: string): Promise<void>;
   /**
    * Send a request to the client and wait for its result, e.g. `sampling/createMessage` or
-   * `elicitation/create`. Travels on the response stream (or the session's GET stream); rejects
+   * `elicitation/create`. Travels on the response stream (or the session's standalone GET stream,
+   * wherever the client holds it; the answer may reach any instance of a fleet); rejects
    * when the client cannot be reached, declared no such capability in its session, answers with
    * an error, or does not answer in time.
    */

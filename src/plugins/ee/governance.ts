@@ -24,6 +24,12 @@ import { CachedAgentPermissions } from './rbac/cached-agent-permissions.js';
 import { RbacPolicy } from './rbac/rbac-policy.js';
 import { DEFAULT_RBAC_SETTINGS, RbacSettings } from './rbac/rbac-settings.js';
 import { RoleStore } from './rbac/role-store.js';
+import { PolicyRoutes } from './admin/policy-routes.js';
+import { AgentFacts } from './policies/agent-facts.js';
+import { EnterprisePolicy } from './policies/enterprise-policy.js';
+import { PolicyEngine } from './policies/policy-engine.js';
+import { PolicySettings, policySettings } from './policies/policy-settings.js';
+import { PolicyStore } from './policies/policy-store.js';
 import { AgentRoleIds } from './limits/agent-role-ids.js';
 import { LimitMeter } from './limits/limit-meter.js';
 import { LimitStore } from './limits/limit-store.js';
@@ -46,6 +52,8 @@ export interface GovernanceOptions {
   readonly rbac?: Partial<RbacSettings>;
   /** Approvals: how long a request waits (`ttlMs`, default 15 minutes), the admin UI link for webhooks. */
   readonly approvals?: Partial<ApprovalSettings>;
+  /** Tenant policies (Cedar): the time zone of `context.time`, how long a compiled set is reused. */
+  readonly policies?: Partial<PolicySettings>;
 }
 
 function approvalSettings(options: GovernanceOptions['approvals'] = {}): ApprovalSettings {
@@ -146,11 +154,17 @@ export function registerGovernance(binder: PluginBinder, options: GovernanceOpti
   bind(AgentPermissions).toService(CachedAgentPermissions);
   bind(RoleStore).toSelf();
   bind(RbacPolicy).toSelf();
+  bind(PolicySettings).toConstantValue(policySettings(options.policies));
+  bind(PolicyEngine).toSelf();
+  bind(AgentFacts).toSelf();
+  bind(PolicyStore).toSelf();
+  bind(EnterprisePolicy).toSelf();
   bind(LimitStore).toSelf();
   bind(AgentRoleIds).toSelf();
   bind(LimitMeter).toSelf();
   bind(LifecycleContribution).toService(LimitMeter);
-  // Roles decide first; what they let through is then counted against rate limits and quotas.
+  // Roles decide first, then the tenant's policies; what they let through is then counted against
+  // rate limits and quotas.
   bind(MeteredPolicy).toSelf();
   bind(Policy).toService(MeteredPolicy);
   bind(DbAuditSink).toSelf();
@@ -170,11 +184,12 @@ export function registerGovernance(binder: PluginBinder, options: GovernanceOpti
   bind(LifecycleContribution).toService(ApprovalWebhook);
 
   bind(AdminGuard).toSelf();
-  for (const routes of [RoleRoutes, AgentRoutes, IdpRoutes, AuditRoutes, AccessCheckRoutes, EnterpriseRegistryRoutes, ApprovalRoutes, LimitRoutes]) bind(RouteContribution).to(routes);
+  for (const routes of [RoleRoutes, AgentRoutes, IdpRoutes, AuditRoutes, AccessCheckRoutes, EnterpriseRegistryRoutes, ApprovalRoutes, LimitRoutes, PolicyRoutes]) bind(RouteContribution).to(routes);
 }
 
 export type { AuditSinkSettings } from './audit/audit-sink-settings.js';
 export type { RbacSettings } from './rbac/rbac-settings.js';
+export type { PolicySettings } from './policies/policy-settings.js';
 export type { ApprovalSettings } from './approvals/approval-settings.js';
 export type { HostAdmin } from './admin/admin-settings.js';
 export type { AuditRedaction } from './audit/redaction.js';

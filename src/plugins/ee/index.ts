@@ -22,13 +22,13 @@ export const EE_MIGRATIONS = new URL('../../../ee-migrations/', import.meta.url)
  */
 export function enterpriseEdition(options: EnterpriseOptions = {}): PluginDefinition {
   const settings = resolveEnterpriseOptions(options);
-  const { adminAuthenticator, audit, rbac, approvals } = options;
+  const { adminAuthenticator, audit, rbac, approvals, policies } = options;
   return definePlugin({
     id: 'enterprise-edition',
     migrations: EE_MIGRATIONS,
     register(binder) {
       registerIdentity(binder, settings);
-      registerGovernance(binder, { adminAuthenticator, audit, rbac, approvals });
+      registerGovernance(binder, { adminAuthenticator, audit, rbac, approvals, policies });
       registerAdminUi(binder);
     },
   });
@@ -53,5 +53,7 @@ export { verifyChain, keyRing, keyIdOf, type ChainVerification, type ChainBreak,
 export { canonicalJson, chainHash, GENESIS_HASH, CHAIN_FIELDS, type Checkpoint } from './audit/audit-chain.js';
 export type { CheckpointOptions } from './audit/checkpoint-settings.js';
 export { ApprovalStore } from './approvals/approval-store.js';
+export { PolicyStore, type StoredPolicy, type PolicyHistoryEntry, type PolicyInput } from './policies/policy-store.js';
+export { PolicyEngine, type PolicyVerdict } from './policies/policy-engine.js';
 export { ApprovalDecisionError } from './approvals/approval-errors.js';
 export type { Approval, ApprovalStep } from './approvals/approval-record.js';

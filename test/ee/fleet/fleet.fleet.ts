@@ -2,6 +2,10 @@ import { expect } from 'chai';
 import { execFileSync } from 'node:child_process';
 import pg from 'pg';
 import { readFile } from 'node:fs/promises';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { ElicitRequestSchema } from '@modelcontextprotocol/sdk/types.js';
+import { sseEvents } from '../../protocol/support.js';
 import { haproxyConfig, startFleet, type Fleet, type FleetInstance } from '../../../scripts/fleet/fleet-harness.js';
 
 const INIT = { jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'fleet-test', version: '1' } } };
@@ -51,7 +55,7 @@ describe('fleet: three instances on one PostgreSQL behind HAProxy', function () 
   before(async function () {
     if (!process.env.DATABASE_URL) return this.skip();
     if (!haproxyInstalled()) return this.skip();
-    fleet = await startFleet({ instances: 3 });
+    fleet = await startFleet({ instances: 3, streamFixtures: true });
   });
   after(async () => {
     await fleet?.stop();
@@ -140,6 +144,81 @@ describe('fleet: three instances on one PostgreSQL behind HAProxy', function () 
         expect(performance.now() - t0, `${instance.name} refuses the deactivated agent within 1 s`).to.be.below(1000);
         await pause(5);
       }
+    }
+  });
+
+  it('an SDK client behind the balancer answers elicitations: every answer reaches the tool, whichever instance the answer lands on', async () => {
+    const { key } = await fleet.agent('elicited');
+    const client = new Client({ name: 'fleet-elicitation', version: '1.0.0' }, { capabilities: { elicitation: {} } });
+    const asked: string[] = [];
+    client.setRequestHandler(ElicitRequestSchema, async (request) => {
+      asked.push(request.params.message);
+      return { action: 'accept', content: { sure: true } };
+    });
+    const db = new pg.Client({ connectionString: fleet.databaseUrl });
+    await db.connect();
+    const kept = async () => Number((await db.query("select coalesce(sum(n_tup_ins), 0)::int as n from pg_stat_user_tables where relname = 'mcp_client_responses'")).rows[0].n);
+    const keptBefore = await kept();
+    try {
+      await client.connect(new StreamableHTTPClientTransport(new URL(fleet.mcpUrl), { requestInit: { headers: { authorization: `Bearer ${key}` } } }));
+      // Round-robin without stickiness: the call and the answer to its elicitation land on different instances.
+      for (let i = 0; i < 6; i++) {
+        const result = await client.callTool({ name: 'confirm', arguments: { question: `sure ${i}?` } });
+        expect(result.isError ?? false, `call ${i}`).to.equal(false);
+        expect(result.content, `call ${i}`).to.deep.equal([{ type: 'text', text: 'accept: {"sure":true}' }]);
+      }
+      expect(asked).to.deep.equal([0, 1, 2, 3, 4, 5].map((i) => `sure ${i}?`));
+      // Answers that landed elsewhere were kept in PostgreSQL for the waiting instance, which took them.
+      const deadline = Date.now() + 10_000;
+      while ((await kept()) === keptBefore && Date.now() < deadline) await pause(100);
+      expect(await kept(), 'some answers crossed instances').to.be.above(keptBefore);
+      expect(Number((await db.query('select count(*)::int as n from mcp_client_responses')).rows[0].n), 'every kept answer was taken').to.equal(0);
+    } finally {
+      await client.close();
+      await db.end();
+    }
+  });
+
+  it('a session’s standalone stream is resumed with Last-Event-ID on every instance, and through the balancer: what was missed, in order, then what comes', async () => {
+    const { key } = await fleet.agent('listener');
+    const init = await fetch(fleet.mcpUrl, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'application/json', authorization: `Bearer ${key}` },
+      body: JSON.stringify({ ...INIT, params: { ...INIT.params, protocolVersion: '2025-11-25' } }),
+    });
+    const session = init.headers.get('mcp-session-id')!;
+    await init.body?.cancel();
+    expect((await mcp(fleet.mcpUrl, key, { jsonrpc: '2.0', id: 1, method: 'resources/subscribe', params: { uri: 'fleet://board' } }, session)).body.result).to.deep.equal({});
+    const touch = async (id: number) => {
+      const res = await mcp(fleet.mcpUrl, key, { jsonrpc: '2.0', id, method: 'tools/call', params: { name: 'touch', arguments: {} } }, session);
+      expect(res.body.result.content[0].text).to.equal('touched');
+    };
+    const listen = async (base: string, lastEventId?: string) => {
+      const res = await fetch(base, { headers: { accept: 'text/event-stream', authorization: `Bearer ${key}`, 'mcp-session-id': session, ...(lastEventId ? { 'last-event-id': lastEventId } : {}) } });
+      expect(res.status).to.equal(200);
+      return sseEvents(res);
+    };
+    const first = await listen(fleet.mcpUrl);
+    const priming = await first.next();
+    expect(priming!.id).to.match(/^[1-9][0-9]*$/);
+    expect(priming!.data).to.equal('');
+    await touch(2);
+    let last = (await first.next())!;
+    expect(JSON.parse(last.data)).to.deep.equal({ jsonrpc: '2.0', method: 'notifications/resources/updated', params: { uri: 'fleet://board' } });
+    await first.cancel();
+    let id = 3;
+    for (const base of [...fleet.instances.map(mcpOf), fleet.mcpUrl]) {
+      // Away: two updates, made through the balancer on whichever instances it picks.
+      await touch(id++);
+      await touch(id++);
+      const resumed = await listen(base, last.id);
+      const missed = [(await resumed.next())!, (await resumed.next())!];
+      expect(missed.map((event) => JSON.parse(event.data).method), base).to.deep.equal(['notifications/resources/updated', 'notifications/resources/updated']);
+      expect(BigInt(missed[0]!.id!) > BigInt(last.id!) && BigInt(missed[1]!.id!) > BigInt(missed[0]!.id!), `${base}: in order, after the last event seen`).to.equal(true);
+      await touch(id++);
+      last = (await resumed.next())!;
+      expect(BigInt(last.id!) > BigInt(missed[1]!.id!), `${base}: then what comes`).to.equal(true);
+      await resumed.cancel();
     }
   });
 

@@ -1,4 +1,3 @@
-import net from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { expect } from 'chai';
 import knexFactory, { type Knex } from 'knex';
@@ -9,6 +8,7 @@ import { uniqueTenant } from '@gatehouse-mcp/engine/testing';
 import { DbAuditSink } from '../../../src/plugins/ee/audit/db-audit-sink.js';
 import { AuditSinkSettings, DEFAULT_AUDIT_SINK_SETTINGS } from '../../../src/plugins/ee/audit/audit-sink-settings.js';
 import { governanceEngine, type GovernanceTestEngine } from './support.js';
+import { pgProxy } from './pg-proxy.js';
 
 const url = process.env.DATABASE_URL;
 
@@ -26,56 +26,6 @@ function event(tenant: string, i: number): AuditEvent {
     latencyMs: 1,
     requestId: `fault-${i}`,
     clientAddress: undefined,
-  };
-}
-
-/**
- * A TCP proxy in front of PostgreSQL that, while armed, lets a COMMIT through and then cuts the
- * connection before the server's reply reaches the client: the transaction is committed, the
- * client sees a lost connection.
- */
-async function commitCuttingProxy(target: URL): Promise<{ port: number; arm(times: number): void; cuts(): number; close(): Promise<void> }> {
-  let armed = 0;
-  let cut = 0;
-  const sockets = new Set<net.Socket>();
-  const server = net.createServer((client) => {
-    const upstream = net.connect(Number(target.port || 5432), target.hostname);
-    sockets.add(client).add(upstream);
-    let committing = false;
-    client.on('data', (chunk: Buffer) => {
-      // A simple-query message ('Q') whose text is COMMIT.
-      if (armed > 0 && chunk[0] === 0x51 && /^COMMIT;?\0/i.test(chunk.subarray(5).toString('latin1'))) committing = true;
-      upstream.write(chunk);
-    });
-    upstream.on('data', (chunk: Buffer) => {
-      if (committing) {
-        committing = false;
-        armed--;
-        cut++;
-        client.destroy();
-        upstream.destroy();
-        return;
-      }
-      client.write(chunk);
-    });
-    const end = (): void => {
-      client.destroy();
-      upstream.destroy();
-    };
-    client.on('error', end).on('close', end);
-    upstream.on('error', end).on('close', end);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    port: (server.address() as net.AddressInfo).port,
-    arm: (times) => {
-      armed = times;
-    },
-    cuts: () => cut,
-    close: async () => {
-      for (const socket of sockets) socket.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
   };
 }
 
@@ -109,10 +59,8 @@ describe('EE audit writes under faults', function () {
     });
 
     it('stores every event exactly once when the connection drops right after PostgreSQL committed a batch', async () => {
-      const proxy = await commitCuttingProxy(new URL(url!));
-      const proxied = new URL(url!);
-      proxied.host = `127.0.0.1:${proxy.port}`;
-      const knex: Knex = knexFactory({ client: 'pg', connection: proxied.toString(), searchPath: [schema], pool: { min: 0, max: 4 } });
+      const proxy = await pgProxy(new URL(url!));
+      const knex: Knex = knexFactory({ client: 'pg', connection: proxy.url(url!), searchPath: [schema], pool: { min: 0, max: 4 } });
       let t: GovernanceTestEngine | undefined;
       try {
         t = await governanceEngine({ database: { knex }, edition: { audit: { batchSize: 25, retryDelayMs: 20, maxRetryDelayMs: 100 } } });
@@ -124,7 +72,7 @@ describe('EE audit writes under faults', function () {
           if (i % 50 === 49) await new Promise((resolve) => setTimeout(resolve, 30));
         }
         await sink.flush();
-        expect(proxy.cuts()).to.equal(6);
+        expect(proxy.cuts()).to.deep.equal(Array(6).fill('commit'));
         const counts = await admin.query(`select count(*)::int as n, count(distinct event_id)::int as events, count(distinct request_id)::int as requests from ${schema}.mcp_agent_audit where tenant = $1`, [tenant]);
         expect(counts.rows[0]).to.deep.equal({ n: 300, events: 300, requests: 300 });
         const verified = await t.engine.resolve(AuditVerifier).verify(tenant);

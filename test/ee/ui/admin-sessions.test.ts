@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import type { Browser } from 'playwright-core';
 import { enterpriseEdition } from '@gatehouse-mcp/engine/ee';
 import { createTestEngine, testPrincipal, uniqueTenant, type TestEngine } from '@gatehouse-mcp/engine/testing';
-import { ApiKeyStore, ChangeFeed, Database, Logger, type EngineConfig, type RouteRequest } from '@gatehouse-mcp/engine';
+import { ApiKeyStore, BackgroundWork, ChangeFeed, Database, Logger, type EngineConfig, type RouteRequest } from '@gatehouse-mcp/engine';
 import { AdminSessions, KEY_RECHECK_MS, SESSION_IDLE_MS, SESSION_LIFETIME_MS } from '../../../src/plugins/ee/admin-ui/admin-sessions.js';
 import { buildUi } from '../../../src/plugins/ee/admin-ui/build-ui.js';
 import { goTo, launchChromium, openPage, ticketTools, skipWithoutChromium } from './support.js';
@@ -15,7 +15,7 @@ describe('EE admin UI: browser sessions, stored in the database', function () {
   let t: TestEngine;
   /** Admin sessions of the engine's database, with this public URL and base path. */
   const adminSessions = (publicUrl = 'http://127.0.0.1', basePath = '') =>
-    new AdminSessions(config(publicUrl, basePath), t.engine.resolve(ApiKeyStore), t.engine.resolve<Database>(Database), t.engine.resolve<ChangeFeed>(ChangeFeed), t.engine.resolve<Logger>(Logger));
+    new AdminSessions(config(publicUrl, basePath), t.engine.resolve(ApiKeyStore), t.engine.resolve<Database>(Database), t.engine.resolve<ChangeFeed>(ChangeFeed), t.engine.resolve<Logger>(Logger), t.engine.resolve(BackgroundWork));
   before(async () => {
     t = await createTestEngine({ connect: false, plugins: [enterpriseEdition()] });
   });

@@ -1,6 +1,6 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { inject, injectable } from 'inversify';
-import { API_KEYS_CHANGED, ApiKeyStore, ChangeFeed, Database, EngineConfig, HttpError, Logger, type Principal, type RouteRequest } from '../../../core/index.js';
+import { API_KEYS_CHANGED, ApiKeyStore, BackgroundWork, ChangeFeed, Database, EngineConfig, HttpError, Logger, type Principal, type RouteRequest } from '../../../core/index.js';
 import type { AdminSessionResolver } from '../admin/admin-guard.js';
 
 /** Name of the browser admin session cookie. */
@@ -78,6 +78,9 @@ export function cookieValue(header: string | undefined, name: string): string | 
  * instance through the change feed, and a key revocation makes every instance recheck the keys
  * behind its sessions.
  */
+/** The background job that writes the batched `last_used_at` of admin sessions. */
+export const ADMIN_SESSION_TOUCH_JOB = 'ee.admin-sessions.last-used';
+
 @injectable()
 export class AdminSessions implements AdminSessionResolver {
   private readonly sessions = new Map<string, AdminSession>();
@@ -90,6 +93,7 @@ export class AdminSessions implements AdminSessionResolver {
     @inject(Database) private readonly database: Database,
     @inject(ChangeFeed) private readonly changes: ChangeFeed,
     @inject(Logger) private readonly logger: Logger,
+    @inject(BackgroundWork) private readonly work: BackgroundWork,
   ) {
     changes.subscribe(
       ADMIN_SESSION_ENDED,
@@ -198,19 +202,24 @@ export class AdminSessions implements AdminSessionResolver {
     return `${SESSION_COOKIE}=; ${this.attributes()}; Max-Age=0`;
   }
 
-  /** Write the batched `last_used_at` of sessions used here. */
+  /**
+   * Write the batched `last_used_at` of sessions used here, under the fleet's advisory lock for
+   * this job (waiting for it): two instances never write these rows at once, and a time never
+   * moves back.
+   */
   async flushTouches(): Promise<void> {
     if (this.touchTimer) clearTimeout(this.touchTimer);
     this.touchTimer = undefined;
     const batch = [...this.touched];
     this.touched.clear();
-    for (const [idHash, at] of batch) {
-      await this.database
-        .knex('admin_sessions')
-        .where({ id_hash: idHash })
-        .update({ last_used_at: new Date(at) })
-        .catch((error: unknown) => this.logger.warn({ err: error }, 'could not record admin session activity'));
-    }
+    if (batch.length === 0) return;
+    await this.work
+      .runSerialized(ADMIN_SESSION_TOUCH_JOB, async (trx) => {
+        for (const [idHash, at] of batch) {
+          await trx('admin_sessions').where({ id_hash: idHash }).update({ last_used_at: trx.raw('greatest(last_used_at, ?)', [new Date(at)]) });
+        }
+      })
+      .catch((error: unknown) => this.logger.warn({ err: error }, 'could not record admin session activity'));
   }
 
   private attributes(): string {

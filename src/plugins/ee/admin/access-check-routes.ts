@@ -1,6 +1,7 @@
-import { inject, injectable } from 'inversify';
+import { inject, injectable, multiInject, optional } from 'inversify';
 import {
   Database,
+  RegistrySource,
   ToolCatalogToken,
   isUuid,
   json,
@@ -10,10 +11,45 @@ import {
   type HttpResponse,
   type ToolCatalog,
 } from '../../../core/index.js';
+import { IsIn, IsISO8601, IsObject, IsOptional, IsString, IsUUID, MaxLength } from 'class-validator';
 import { AgentPermissions } from '../contracts.js';
 import { decideFor } from '../rbac/rbac-policy.js';
+import { AgentFacts } from '../policies/agent-facts.js';
+import { combine } from '../policies/enterprise-policy.js';
+import { PolicyEngine, cedarAddress, type PolicyVerdict } from '../policies/policy-engine.js';
+import { operationAction } from '../policies/cedar-schema.js';
 import { AdminGuard } from './admin-guard.js';
-import { invalid, notFound } from './validation.js';
+import { invalid, notFound, representableDate, validated } from './validation.js';
+
+export class SimulateDto {
+  @IsUUID('all', { message: 'agent must be an agent id (a UUID)' }) agent!: string;
+  @IsString() @MaxLength(300) tool!: string;
+  @IsObject({ message: 'arguments must be an object' }) arguments!: Record<string, unknown>;
+  @IsOptional() @IsISO8601({ strict: true }, { message: 'at must be an ISO 8601 date-time' }) at?: string;
+  @IsOptional() @IsString() @MaxLength(100) clientAddress?: string;
+  @IsOptional() @IsIn(['api_key', 'jwt'], { message: 'credential must be api_key or jwt' }) credential?: 'api_key' | 'jwt';
+}
+
+/** A schema the simulator checks arguments with (zod's `safeParse` shape). */
+interface ArgumentSchema {
+  safeParse(value: unknown): { success: true; data: unknown } | { success: false; error: { issues: readonly { path: readonly PropertyKey[]; message: string }[] } };
+}
+
+const describeIssues = (issues: readonly { path: readonly PropertyKey[]; message: string }[]): string =>
+  issues
+    .slice(0, 10)
+    .map((issue) => (issue.path.length ? `${issue.path.map(String).join('.')}: ${issue.message}` : issue.message))
+    .join('; ');
+
+/** The simulator's answer: the decision, the stage that made it, and the policies behind it. */
+interface Simulation {
+  decision: 'allow' | 'deny' | 'approval';
+  reason: string;
+  stage: 'agent' | 'rbac' | 'policy';
+  policies: readonly { id: string; name: string }[];
+  errors: readonly { policy?: string; policyId?: string; message: string }[];
+  approvers?: number;
+}
 
 interface AgentRow {
   id: string;
@@ -36,10 +72,116 @@ export class AccessCheckRoutes implements RouteContribution {
     @inject(Database) private readonly database: Database,
     @inject(AgentPermissions) private readonly permissions: AgentPermissions,
     @inject(ToolCatalogToken) private readonly catalog: ToolCatalog,
+    @inject(PolicyEngine) private readonly engine: PolicyEngine,
+    @inject(AgentFacts) private readonly facts: AgentFacts,
+    @multiInject(RegistrySource) @optional() private readonly sources: readonly RegistrySource[] = [],
   ) {}
 
   routes(): RouteDefinition[] {
-    return [{ method: 'GET', path: '/api/v1/mcp/access-check', handler: (req) => this.check(req) }];
+    return [
+      { method: 'GET', path: '/api/v1/mcp/access-check', handler: (req) => this.check(req) },
+      { method: 'POST', path: '/api/v1/mcp/access-check/simulate', handler: (req) => this.simulate(req) },
+    ];
+  }
+
+  /** The agent, its provider and how many live keys it has, or 404. */
+  private async agentOf(tenant: string, agentId: string) {
+    if (!isUuid(agentId)) throw notFound('agent');
+    const db = this.database.forTenant(tenant);
+    const agent = (await db.table<AgentRow>('agents').where({ id: agentId }).first()) as AgentRow | undefined;
+    if (!agent) throw notFound('agent');
+    const idp = agent.idp_id
+      ? ((await db.table('agent_idp_providers').where({ id: agent.idp_id }).first('id', 'name', 'issuer', 'active')) as
+          | { id: string; name: string; issuer: string; active: boolean }
+          | undefined)
+      : undefined;
+    const [{ count }] = (await db
+      .table('api_keys')
+      .where({ agent_id: agent.id })
+      .whereNull('revoked_at')
+      .andWhere((w) => w.whereNull('expires_at').orWhere('expires_at', '>', new Date()))
+      .count({ count: '*' })) as [{ count: string | number }];
+    const activeKeys = Number(count);
+    const jwtUsable = Boolean(idp?.active && agent.issuer && agent.subject);
+    return { agent, idp, activeKeys, jwtUsable };
+  }
+
+  /**
+   * `POST /api/v1/mcp/access-check/simulate`: would this exact call (agent, tool, arguments, time,
+   * address, credential) be allowed, held for approval or refused, at which stage, and which
+   * policies decided. The same evaluation as a real call; nothing is run or recorded.
+   */
+  private async simulate(req: RouteRequest): Promise<HttpResponse> {
+    const admin = await this.guard.admit(req);
+    const input = await validated(SimulateDto, await req.json());
+    const at = input.at === undefined ? new Date() : representableDate(input.at, 'at');
+    if (input.clientAddress !== undefined && !cedarAddress(input.clientAddress)) {
+      throw invalid([{ field: 'clientAddress', message: 'clientAddress must be an IPv4 or IPv6 address' }]);
+    }
+    const { agent, idp, activeKeys, jwtUsable } = await this.agentOf(admin.tenant, input.agent.toLowerCase());
+    const { target, schema, request } = await this.targetOf(input.tool);
+    const parsed = schema ? schema.safeParse(input.arguments) : { success: true as const, data: input.arguments };
+    if (!parsed.success) {
+      throw invalid([{ field: 'arguments', message: `Invalid arguments for ${input.tool}: ${describeIssues(parsed.error.issues)}` }]);
+    }
+    const answer = (simulation: Simulation): HttpResponse => json(200, { data: simulation });
+    const credential = input.credential ?? (jwtUsable ? 'jwt' : 'api_key');
+    const none = { policies: [], errors: [] };
+    if (!agent.active) return answer({ decision: 'deny', reason: 'agent inactive', stage: 'agent', ...none });
+    if (credential === 'jwt' && !jwtUsable) {
+      const why = !idp ? 'the agent is not bound to an identity provider' : !idp.active ? 'its identity provider is inactive' : 'the agent has no identifier at its identity provider';
+      return answer({ decision: 'deny', reason: `no usable JWT: ${why}`, stage: 'agent', ...none });
+    }
+    if (credential === 'api_key' && activeKeys === 0) return answer({ decision: 'deny', reason: 'no active API key', stage: 'agent', ...none });
+
+    const patterns = await this.permissions.permissionsOf(admin.tenant, agent.id);
+    const rbac = decideFor(patterns, { name: request.name, permission: request.permission, ...(request.approval ? { approval: request.approval } : {}) });
+    if (!rbac.allow && !rbac.needsApproval) return answer({ decision: 'deny', reason: rbac.reason, stage: 'rbac', ...none });
+    const action = target;
+    const verdict: PolicyVerdict = action
+      ? await this.engine.evaluate(admin.tenant, action, { id: agent.id, facts: () => this.facts.of(admin.tenant, agent.id) }, {
+          arguments: parsed.data as Record<string, unknown>,
+          at,
+          ...(input.clientAddress === undefined ? {} : { clientAddress: input.clientAddress }),
+          credential,
+        })
+      : { decision: 'allow', reason: 'no policy applies', policies: [], errors: [] };
+    const combined = combine(rbac, verdict);
+    const errors = verdict.errors;
+    if (verdict.decision === 'deny') return answer({ decision: 'deny', reason: combined.reason, stage: 'policy', policies: verdict.policies, errors });
+    if (combined.needsApproval) {
+      const stage = verdict.decision === 'approval' ? 'policy' : 'rbac';
+      return answer({ decision: 'approval', reason: combined.reason, stage, policies: verdict.policies, errors, approvers: combined.needsApproval.approvers });
+    }
+    return answer({ decision: 'allow', reason: `${rbac.reason}; ${verdict.reason}`, stage: 'policy', policies: [], errors });
+  }
+
+  /** The tool (or `operation:<id>`) being simulated: its action, argument schema and policy target. */
+  private async targetOf(name: string) {
+    const entry = this.catalog.get(name);
+    if (entry) {
+      const { tool } = entry;
+      return {
+        target: await this.engine.actionOf('tool', name),
+        schema: tool.input as ArgumentSchema,
+        request: { name, permission: tool.permission, ...(tool.approval === 'required' ? { approval: { required: true, approvers: tool.approvers ?? 1 } } : {}) },
+      };
+    }
+    const action = name.startsWith('operation:') ? (await this.engine.schema()).actions.get(name) : undefined;
+    if (!action) throw invalid([{ field: 'tool', message: `Unknown tool: ${name}` }]);
+    const operation = (await this.operations()).find((entry) => operationAction(entry.name) === name);
+    return {
+      target: action,
+      schema: undefined,
+      request: { name: action.target.name, permission: operation?.permission ?? undefined, ...(operation?.extra?.requiresApproval ? { approval: { required: true } } : {}) },
+    };
+  }
+
+  private async operations() {
+    const asker = { tenant: 'policy-schema', kind: 'policy-schema', id: 'policy-schema', label: 'policy schema', scopes: [], attributes: {} };
+    const entries = [];
+    for (const source of this.sources ?? []) entries.push(...(await source.entries(asker)));
+    return entries.filter((entry) => entry.kind === 'operation');
   }
 
   private async check(req: RouteRequest): Promise<HttpResponse> {

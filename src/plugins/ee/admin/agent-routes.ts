@@ -1,4 +1,4 @@
-import { ArrayMaxSize, IsArray, IsISO8601, IsOptional, IsString, IsUUID, Length, MaxLength, ValidateIf } from 'class-validator';
+import { ArrayMaxSize, IsArray, IsISO8601, IsObject, IsOptional, IsString, IsUUID, Length, MaxLength, ValidateIf } from 'class-validator';
 import { inject, injectable } from 'inversify';
 import {
   json,
@@ -22,6 +22,8 @@ class AgentFieldsDto {
   @IsOptional() @ValidateIf((_, value) => value !== null) @IsUUID('all', { message: 'idpId must be an identity provider id (a UUID)' }) idpId?: string | null;
   @IsOptional() @ValidateIf((_, value) => value !== null) @IsString() @Length(1, 500) subject?: string | null;
   @IsOptional() @IsArray() @ArrayMaxSize(100) @IsUUID('all', { each: true, message: 'each of roleIds must be a role id (a UUID)' }) roleIds?: string[];
+  /** Facts policies can read (`principal.getTag("board")`); checked by the store. */
+  @IsOptional() @IsObject({ message: 'attributes must be an object of names to text values' }) attributes?: Record<string, string>;
 }
 
 export class CreateAgentDto extends AgentFieldsDto {
@@ -89,6 +91,7 @@ function agentJson(agent: Agent, roles: readonly Role[], story: { lastSeenAt: Da
     createdAt: agent.createdAt.toISOString(),
     updatedAt: agent.updatedAt.toISOString(),
     lastSeenAt: story.lastSeenAt?.toISOString() ?? null,
+    attributes: agent.attributes,
     ...(story.health ? { health: story.health } : {}),
   };
 }
@@ -238,7 +241,15 @@ export class AgentRoutes implements RouteContribution {
     const input = await validated(CreateAgentDto, await req.json());
     await this.checkRoles(admin, input.roleIds);
     const agent = await this.agents
-      .create(admin.tenant, { name: input.name, description: input.description, contact: input.contact, idpId: input.idpId, subject: input.subject, createdBy: admin.label })
+      .create(admin.tenant, {
+        name: input.name,
+        description: input.description,
+        contact: input.contact,
+        idpId: input.idpId,
+        subject: input.subject,
+        ...(input.attributes === undefined ? {} : { attributes: input.attributes }),
+        createdBy: admin.label,
+      })
       .catch(storeFailure);
     let roles: Role[] = [];
     try {
@@ -253,6 +264,7 @@ export class AgentRoutes implements RouteContribution {
       issuer: agent.issuer,
       subject: agent.subject,
       roleIds: ids(roles),
+      attributes: agent.attributes,
     });
     return json(201, { data: await this.story(admin, agent, roles) });
   }
@@ -271,6 +283,7 @@ export class AgentRoutes implements RouteContribution {
     for (const field of ['name', 'description', 'contact', 'idpId', 'issuer', 'subject'] as const) {
       if (before[field] !== agent[field]) changed[field] = { from: before[field], to: agent[field] };
     }
+    if (JSON.stringify(before.attributes) !== JSON.stringify(agent.attributes)) changed.attributes = { from: before.attributes, to: agent.attributes };
     if (roleIds && JSON.stringify(ids(rolesBefore).sort()) !== JSON.stringify(ids(roles).sort())) {
       changed.roleIds = { from: ids(rolesBefore), to: ids(roles) };
     }

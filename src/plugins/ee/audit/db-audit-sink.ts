@@ -63,6 +63,10 @@ const storedJson = (value: unknown): string | null => {
 };
 // Data errors (class 22) and constraint violations (class 23) do not go away on retry.
 const isDataError = (error: unknown): boolean => /^2[23]/.test(String((error as { code?: unknown })?.code ?? ''));
+/** An error PostgreSQL itself answered with (it has a SQLSTATE): the statement did not commit. */
+const answeredByServer = (error: unknown): boolean => error instanceof pg.DatabaseError || /^(?!E)[0-9A-Z]{5}$/.test(String((error as { code?: unknown })?.code ?? ''));
+/** The error a one-statement append raises when a chain head is not where this writer left it. */
+const HEAD_MOVED = 'gatehouse audit chain head moved';
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms).unref());
 
 /**
@@ -95,6 +99,8 @@ export class DbAuditSink implements AuditSink, LifecycleContribution {
   private readonly instanceId = randomUUID();
   private readonly marker = `gatehouse-audit-writer ${this.instanceId}`;
   private lockClient: pg.Client | undefined;
+  /** The chain heads as this writer's last committed write left them (cleared on any doubt). */
+  private readonly heads = new Map<string, { seq: number; hash: string }>();
   readonly hardCap: number;
 
   constructor(
@@ -121,8 +127,9 @@ export class DbAuditSink implements AuditSink, LifecycleContribution {
         reject(error);
         return;
       }
-      // Group commit: intents that arrive while a write is running go together in the next one.
-      this.kick();
+      // Group commit: the intents of calls that arrive in the same turn of the event loop go in one
+      // write, and those that arrive while a write is running together in the next one.
+      this.kickSoon();
     });
   }
 
@@ -300,6 +307,17 @@ export class DbAuditSink implements AuditSink, LifecycleContribution {
     if (writing) await Promise.race([writing, sleep(2_000)]);
   }
 
+  private kickScheduled = false;
+
+  private kickSoon(): void {
+    if (this.kickScheduled) return;
+    this.kickScheduled = true;
+    setImmediate(() => {
+      this.kickScheduled = false;
+      this.kick();
+    });
+  }
+
   private kick(): void {
     if (this.stopped || this.pumping || this.buffer.length === 0 || Date.now() < this.retryAt) return;
     this.pumping = this.pump().finally(() => {
@@ -341,6 +359,17 @@ export class DbAuditSink implements AuditSink, LifecycleContribution {
       const name = partitionName(row.occurred_at);
       if (!this.partitions.has(name)) this.partitions.add(await ensurePartition(this.database.knex, row.occurred_at, `/* ${this.marker} */ `));
     }
+    if (this.heads.size > 0 && batch.every((item) => item.attempts === 0 && this.heads.has(item.row.tenant))) {
+      try {
+        await this.appendInOneStatement(batch);
+        return;
+      } catch (error) {
+        this.heads.clear();
+        // Only an error PostgreSQL answered with proves that the statement did not commit; a lost
+        // connection leaves it open, and the retry (which skips stored rows) settles it.
+        if (!answeredByServer(error) || this.stopped) throw error;
+      }
+    }
     try {
       await this.append(batch);
     } catch (error) {
@@ -358,10 +387,72 @@ export class DbAuditSink implements AuditSink, LifecycleContribution {
     }
   }
 
-  /** Append rows to their tenants' chains in one transaction. */
+  /**
+   * Append rows to their tenants' chains in one statement, one round trip: the chain heads this
+   * writer last wrote are compared and swapped in the same statement that inserts the rows and
+   * opens and closes intents. When another writer moved a head (or it is missing) the statement
+   * raises an error, so nothing of it commits, and the batch goes through {@link append}.
+   */
+  private async appendInOneStatement(batch: Pending[]): Promise<void> {
+    const knex = this.database.knex;
+    const heads = new Map<string, { from: { seq: number; hash: string }; to: { seq: number; hash: string } }>();
+    const rows = batch.map(({ row }) => {
+      let head = heads.get(row.tenant);
+      if (!head) {
+        const cached = this.heads.get(row.tenant)!;
+        head = { from: cached, to: cached };
+        heads.set(row.tenant, head);
+      }
+      const chained = this.chain(row, head.to);
+      head.to = { seq: chained.seq as number, hash: chained.hash as string };
+      return chained;
+    });
+    const parts: string[] = [];
+    const bindings: unknown[] = [];
+    const add = (sql: string, values: readonly unknown[] = []): void => {
+      parts.push(sql);
+      bindings.push(...values);
+    };
+    add(`/* ${this.marker} */ with v(tenant, old_seq, old_hash, seq, hash) as (values ${[...heads.values()].map(() => '(?::text, ?::bigint, ?::text, ?::bigint, ?::text)').join(', ')})`,
+      [...heads].flatMap(([tenant, { from, to }]) => [tenant, from.seq, from.hash, to.seq, to.hash]));
+    add(`, moved as (update ?? as h set seq = v.seq, hash = v.hash from v where h.tenant = v.tenant and h.seq = v.old_seq and h.hash = v.old_hash returning h.tenant)`, [CHAIN_HEADS_TABLE]);
+    const insert = knex(AUDIT_TABLE).insert(rows).onConflict(['event_id', 'occurred_at']).ignore().returning('event_id').toSQL();
+    add(`, stored as (${insert.sql})`, insert.bindings);
+    const opened = batch.filter((item) => item.intent).map(({ row }) => ({ event_id: row.event_id, tenant: row.tenant, instance_id: this.instanceId, occurred_at: row.occurred_at }));
+    if (opened.length) {
+      const open = knex(OPEN_INTENTS_TABLE).insert(opened).onConflict('event_id').ignore().toSQL();
+      add(`, opened as (${open.sql})`, open.bindings);
+    }
+    const completed = batch.flatMap((item) => (item.completes ? [item.completes] : []));
+    if (completed.length) add(`, closed as (delete from ?? where event_id = any(?::uuid[]))`, [OPEN_INTENTS_TABLE, completed]);
+    // Anything but every head moved and every row stored is an error, which undoes the statement.
+    add(
+      ` select case when (select count(*) from moved) = ? and (select count(*) from stored) = ? then 1` +
+        ` else cast(concat('${HEAD_MOVED}: heads ', (select count(*) from moved), ', rows ', (select count(*) from stored)) as integer) end as ok`,
+      [heads.size, rows.length],
+    );
+    await knex.raw(parts.join(''), bindings as Knex.RawBinding[]);
+    for (const [tenant, { to }] of heads) this.heads.set(tenant, to);
+  }
+
+  /** `row` as the next link after `head`. */
+  private chain(row: AuditRow, head: { seq: number; hash: string }): Record<string, unknown> {
+    const seq = head.seq + 1;
+    const chained: Record<string, unknown> = { ...row, seq, prev_hash: head.hash };
+    const content = contentOfRow({
+      ...chained,
+      arguments: row.arguments === null ? null : JSON.parse(row.arguments),
+      details: row.details === null ? null : JSON.parse(row.details),
+    });
+    chained.hash = chainHash(head.hash, content);
+    return chained;
+  }
+
+  /** Append rows to their tenants' chains in one transaction, under a lock on their chain heads. */
   private async append(batch: Pending[]): Promise<void> {
     const comment = `/* ${this.marker} */ `;
-    await this.database.knex.transaction(async (trx) => {
+    this.heads.clear();
+    const moved = await this.database.knex.transaction(async (trx) => {
       let items = batch;
       if (items.some((item) => item.attempts > 0)) {
         // The previous attempt may have committed although its reply was lost: skip what is stored.
@@ -369,20 +460,12 @@ export class DbAuditSink implements AuditSink, LifecycleContribution {
         const stored = (await trx.raw(`${comment}select event_id from ?? where event_id = any(?::uuid[])`, [AUDIT_TABLE, ids])) as { rows: { event_id: string }[] };
         const done = new Set(stored.rows.map((r) => r.event_id));
         items = items.filter((item) => !done.has(item.row.event_id));
-        if (items.length === 0) return;
+        if (items.length === 0) return undefined;
       }
       const heads = await this.lockHeads(trx, [...new Set(items.map((item) => item.row.tenant))].sort(), comment);
       const rows = items.map(({ row }) => {
-        const head = heads.get(row.tenant)!;
-        const seq = head.seq + 1;
-        const chained: Record<string, unknown> = { ...row, seq, prev_hash: head.hash };
-        const content = contentOfRow({
-          ...chained,
-          arguments: row.arguments === null ? null : JSON.parse(row.arguments),
-          details: row.details === null ? null : JSON.parse(row.details),
-        });
-        chained.hash = chainHash(head.hash, content);
-        heads.set(row.tenant, { seq, hash: chained.hash as string });
+        const chained = this.chain(row, heads.get(row.tenant)!);
+        heads.set(row.tenant, { seq: chained.seq as number, hash: chained.hash as string });
         return chained;
       });
       await trx(AUDIT_TABLE).comment(this.marker).insert(rows).onConflict(['event_id', 'occurred_at']).ignore();
@@ -395,7 +478,10 @@ export class DbAuditSink implements AuditSink, LifecycleContribution {
         `${comment}update ?? as h set seq = v.seq, hash = v.hash from (values ${values.map(() => '(?::text, ?::bigint, ?::text)').join(', ')}) as v(tenant, seq, hash) where h.tenant = v.tenant`,
         [CHAIN_HEADS_TABLE, ...values.flat()],
       );
+      return heads;
     });
+    // The next batch of these tenants can go in one statement.
+    for (const [tenant, head] of moved ?? []) this.heads.set(tenant, head);
   }
 
   /** Lock the chain heads of `tenants` (sorted, so writers never deadlock), creating missing ones. */

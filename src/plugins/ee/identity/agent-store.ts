@@ -1,5 +1,5 @@
 import { inject, injectable } from 'inversify';
-import { ApiKeyStore, ApiKeyVerifier, Database, Logger, isUuid, type ApiKeyRecord, type LifecycleContribution } from '../../../core/index.js';
+import { ApiKeyStore, ApiKeyVerifier, BackgroundWork, Database, Logger, isUuid, type ApiKeyRecord, type LifecycleContribution } from '../../../core/index.js';
 import { AGENT_KEY_SCOPE } from '../contracts.js';
 import { CredentialCache } from './credential-cache.js';
 import { IdentityConflictError, IdentityInputError, affectedRows, isUniqueViolation } from './identity-errors.js';
@@ -21,6 +21,8 @@ export interface Agent {
   readonly createdAt: Date;
   readonly updatedAt: Date;
   readonly lastSeenAt: Date | null;
+  /** Facts the admin sets for policies to read (`principal.getTag("board")`): names to strings. */
+  readonly attributes: Readonly<Record<string, string>>;
 }
 
 export interface CreateAgentInput {
@@ -31,6 +33,7 @@ export interface CreateAgentInput {
   readonly idpId?: string | null;
   /** … and this value of its subject claim (e.g. the client id in `azp`). Both or neither. */
   readonly subject?: string | null;
+  readonly attributes?: Readonly<Record<string, string>>;
   readonly createdBy?: string | null;
 }
 
@@ -50,6 +53,7 @@ interface AgentRow {
   created_at: Date | string;
   updated_at: Date | string;
   last_seen_at: Date | string | null;
+  attributes?: unknown;
 }
 
 const SEEN_INTERVAL_MS = 10_000;
@@ -69,7 +73,32 @@ function toAgent(row: AgentRow): Agent {
     createdAt: new Date(row.created_at),
     updatedAt: new Date(row.updated_at),
     lastSeenAt: row.last_seen_at === null ? null : new Date(row.last_seen_at),
+    attributes: attributesOf(row.attributes),
   };
+}
+
+/** Most attributes an agent may carry, the form of their names, the longest value. */
+export const MAX_AGENT_ATTRIBUTES = 50;
+export const ATTRIBUTE_NAME = /^[A-Za-z_][A-Za-z0-9_.:-]{0,63}$/;
+export const MAX_ATTRIBUTE_LENGTH = 1000;
+
+/** The stored attributes as a string map (anything else is ignored). */
+export function attributesOf(value: unknown): Record<string, string> {
+  const parsed = typeof value === 'string' ? (JSON.parse(value) as unknown) : value;
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return {};
+  return Object.fromEntries(Object.entries(parsed).filter((entry): entry is [string, string] => typeof entry[1] === 'string'));
+}
+
+function checkAttributes(value: unknown): Record<string, string> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new IdentityInputError('attributes', 'attributes must be an object of names to text values, e.g. { "board": "support" }.');
+  const entries = Object.entries(value);
+  if (entries.length > MAX_AGENT_ATTRIBUTES) throw new IdentityInputError('attributes', `An agent may have at most ${MAX_AGENT_ATTRIBUTES} attributes.`);
+  for (const [name, item] of entries) {
+    if (!ATTRIBUTE_NAME.test(name)) throw new IdentityInputError('attributes', `Attribute name "${name}" is not valid: start with a letter or _, then letters, digits, _ . : - (at most 64).`);
+    if (typeof item !== 'string') throw new IdentityInputError('attributes', `Attribute "${name}" must be text (a string).`);
+    if (item.length > MAX_ATTRIBUTE_LENGTH) throw new IdentityInputError('attributes', `Attribute "${name}" is too long: at most ${MAX_ATTRIBUTE_LENGTH} characters.`);
+  }
+  return Object.fromEntries(entries) as Record<string, string>;
 }
 
 function checkName(value: unknown): string {
@@ -100,6 +129,9 @@ function bindingConflict(holder: Agent | undefined): IdentityConflictError {
  * instance (cached credentials of the tenant are dropped); on other instances within the
  * credential cache lifetime.
  */
+/** The background job that writes the batched `last_seen_at` of agents. */
+export const AGENT_SEEN_JOB = 'ee.agents.last-seen';
+
 @injectable()
 export class AgentStore implements LifecycleContribution {
   private readonly seen = new Map<string, Date>();
@@ -113,6 +145,7 @@ export class AgentStore implements LifecycleContribution {
     @inject(ApiKeyVerifier) private readonly verifier: ApiKeyVerifier,
     @inject(CredentialCache) private readonly cache: CredentialCache,
     @inject(Logger) private readonly logger: Logger,
+    @inject(BackgroundWork) private readonly work: BackgroundWork,
   ) {}
 
   /** Resolve and check a binding: the provider must be the tenant's; issuer comes from it. */
@@ -133,6 +166,7 @@ export class AgentStore implements LifecycleContribution {
       name: checkName(input.name),
       description: input.description === undefined ? '' : checkDescription(input.description),
       contact: input.contact === undefined ? '' : checkContact(input.contact),
+      attributes: JSON.stringify(input.attributes === undefined ? {} : checkAttributes(input.attributes)),
       ...(await this.binding(tenant, input.idpId, input.subject)),
       created_by: input.createdBy ?? null,
     };
@@ -172,6 +206,7 @@ export class AgentStore implements LifecycleContribution {
     if (patch.name !== undefined) changes.name = checkName(patch.name);
     if (patch.description !== undefined) changes.description = checkDescription(patch.description);
     if (patch.contact !== undefined) changes.contact = checkContact(patch.contact);
+    if (patch.attributes !== undefined) changes.attributes = JSON.stringify(checkAttributes(patch.attributes));
     if (patch.idpId !== undefined || patch.subject !== undefined) {
       Object.assign(changes, await this.binding(tenant, patch.idpId === undefined ? current.idpId : patch.idpId, patch.subject === undefined ? current.subject : patch.subject));
     }
@@ -265,7 +300,10 @@ export class AgentStore implements LifecycleContribution {
     this.flushing = new Map(this.seen);
     this.seen.clear();
     try {
-      await this.db.knex('agents').whereIn('id', ids).update({ last_seen_at: at });
+      // Under the fleet's advisory lock for this job (waiting for it): never two instances at once.
+      await this.work.runSerialized(AGENT_SEEN_JOB, async (trx) => {
+        await trx('agents').whereIn('id', ids).update({ last_seen_at: trx.raw('greatest(last_seen_at, ?)', [at]) });
+      });
     } catch (error) {
       this.logger.warn({ err: error }, 'could not record agent activity');
     } finally {

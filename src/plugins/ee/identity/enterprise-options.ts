@@ -41,8 +41,8 @@ export interface EnterpriseSettings {
 
 export const EnterpriseSettings = Symbol.for('gatehouse.ee.EnterpriseSettings');
 
-// The governance options (adminAuthenticator, audit, rbac, approvals) are validated by registerGovernance.
-const OPTION_NAMES = new Set(['tenancy', 'tenant', 'credentialCacheTtlMs', 'jwksRefetchCooldownMs', 'jwksFetchTimeoutMs', 'adminAuthenticator', 'audit', 'rbac', 'approvals']);
+// The governance options (adminAuthenticator, audit, rbac, approvals, policies) are validated by registerGovernance.
+const OPTION_NAMES = new Set(['tenancy', 'tenant', 'credentialCacheTtlMs', 'jwksRefetchCooldownMs', 'jwksFetchTimeoutMs', 'adminAuthenticator', 'audit', 'rbac', 'approvals', 'policies']);
 
 /** Validate `enterpriseEdition` options; throws `ConfigError` naming the offending option. */
 export function resolveEnterpriseOptions(options: EnterpriseOptions = {}): EnterpriseSettings {

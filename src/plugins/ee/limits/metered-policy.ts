@@ -1,7 +1,7 @@
 import { inject, injectable } from 'inversify';
 import type { Policy, PolicyDecision, PolicyRequest, Principal } from '../../../core/index.js';
 import { AGENT_KIND, type AgentAttributes } from '../contracts.js';
-import { RbacPolicy } from '../rbac/rbac-policy.js';
+import { EnterprisePolicy } from '../policies/enterprise-policy.js';
 import { LimitMeter } from './limit-meter.js';
 import type { Limit } from './limit-store.js';
 
@@ -25,7 +25,7 @@ export function limitFacts(limit: Limit): Record<string, string | number> {
 @injectable()
 export class MeteredPolicy implements Policy {
   constructor(
-    @inject(RbacPolicy) private readonly inner: RbacPolicy,
+    @inject(EnterprisePolicy) private readonly inner: EnterprisePolicy,
     @inject(LimitMeter) private readonly meter: LimitMeter,
   ) {}
 

@@ -38,7 +38,7 @@ export class RbacPolicy implements Policy {
     if (principal.scopes.includes(MCP_SCOPE)) {
       if (this.settings.tenantKeys === 'allow') {
         if (request.approval?.required) {
-          return { allow: false, reason: `${request.name} requires approval`, needsApproval: { approvers: approversOf(request), policyVersion: version({ tenantKey: true, request }) } };
+          return { allow: false, reason: `${request.name} requires approval`, needsApproval: { approvers: approversOf(request), policyVersion: version({ tenantKey: true, request: target(request) }) } };
         }
         return { allow: true, reason: 'allowed: tenant API key with scope mcp' };
       }
@@ -59,6 +59,9 @@ export class RbacPolicy implements Policy {
     }
   }
 }
+
+/** The target of a request, without the call's facts (they differ on every call). */
+const target = ({ kind, name, permission, approval }: PolicyRequest) => ({ kind, name, permission, approval });
 
 const approversOf = (request: Pick<PolicyRequest, 'approval'>): number => (request.approval?.approvers === 2 ? 2 : 1);
 

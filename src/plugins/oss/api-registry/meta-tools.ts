@@ -71,8 +71,9 @@ async function callOperation(options: MetaToolOptions, operation: ApiOperation, 
   }
   const problems = options.catalog.validator.check(operation, args);
   if (problems.length) throw new ToolError(`Invalid arguments for ${label}: ${problems.join('; ')}.`);
-  // Valid arguments only: a call that needs approval is held (or runs with its approval) here.
-  if (!decision.allow) await ctx.authorizeCall(operationTarget(operation));
+  // Valid arguments only: the policy decides again with them (conditions on the call), and a call
+  // that needs approval is held (or runs with its approval) here.
+  await ctx.authorizeCall({ ...operationTarget(operation), context: { arguments: args, at: new Date() } });
   const request = buildRequest(operation, args as CallArguments, options.dispatcher.baseOf(operation));
   return options.dispatcher.send({ operation, request, principal: ctx.principal, requestId: ctx.requestId, signal: ctx.signal, logger: ctx.logger });
 }

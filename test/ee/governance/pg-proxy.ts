@@ -1,0 +1,134 @@
+import net from 'node:net';
+
+/** What a cut interrupted: an explicit `COMMIT`, or a statement that committed on its own. */
+export type CutKind = 'commit' | 'statement';
+
+export interface PgProxy {
+  readonly port: number;
+  /** A copy of `url` that goes through the proxy. */
+  url(url: string): string;
+  /**
+   * Cut the next `times` commits: let the commit reach PostgreSQL, wait until PostgreSQL answers
+   * that it is done (ReadyForQuery), then close both sides without passing the answer on. The
+   * commits cut are `COMMIT`s, or, with `statements`, only statements run outside a transaction
+   * (which commit on their own) whose text `statements` matches.
+   */
+  arm(times: number, statements?: RegExp): void;
+  cuts(): readonly CutKind[];
+  /** Round trips so far: answers PostgreSQL marked "ready for the next query". */
+  roundTrips(): number;
+  close(): Promise<void>;
+}
+
+/** Reads the messages of a PostgreSQL protocol stream (type byte, 4-byte length, body). */
+class MessageReader {
+  private pending: Buffer = Buffer.alloc(0);
+  constructor(private startup: boolean) {}
+
+  /** Feed a chunk; returns the complete messages it finished. */
+  feed(chunk: Buffer): { type: string; body: Buffer }[] {
+    this.pending = this.pending.length ? Buffer.concat([this.pending, chunk]) : chunk;
+    const messages: { type: string; body: Buffer }[] = [];
+    for (;;) {
+      if (this.startup) {
+        // The client's first message (startup) has no type byte.
+        if (this.pending.length < 4) break;
+        const length = this.pending.readInt32BE(0);
+        if (this.pending.length < length) break;
+        this.pending = this.pending.subarray(length);
+        this.startup = false;
+        continue;
+      }
+      if (this.pending.length < 5) break;
+      const length = this.pending.readInt32BE(1);
+      if (this.pending.length < 1 + length) break;
+      messages.push({ type: String.fromCharCode(this.pending[0]!), body: this.pending.subarray(5, 1 + length) });
+      this.pending = this.pending.subarray(1 + length);
+    }
+    return messages;
+  }
+}
+
+const cstring = (body: Buffer, from = 0): string => body.toString('utf8', from, body.indexOf(0, from));
+
+/**
+ * A TCP proxy in front of PostgreSQL that reads the wire protocol: it counts round trips and, when
+ * armed, cuts connections right after PostgreSQL committed, so the client sees a lost connection
+ * for a transaction that is in fact committed.
+ */
+export async function pgProxy(target: URL): Promise<PgProxy> {
+  let armed = 0;
+  let statements: RegExp | undefined;
+  let roundTrips = 0;
+  const cuts: CutKind[] = [];
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((client) => {
+    const upstream = net.connect(Number(target.port || 5432), target.hostname);
+    sockets.add(client).add(upstream);
+    const fromClient = new MessageReader(true);
+    const fromServer = new MessageReader(false);
+    /** Transaction status of the last ReadyForQuery: I idle, T in a transaction, E failed one. */
+    let status = 'I';
+    let committing: CutKind | undefined;
+    const held: Buffer[] = [];
+    client.on('data', (chunk: Buffer) => {
+      for (const message of fromClient.feed(chunk)) {
+        if (armed === 0 || committing) continue;
+        if (!statements) {
+          if (message.type === 'Q' && /^\s*COMMIT\s*;?\s*$/i.test(cstring(message.body))) committing = 'commit';
+        } else if (message.type === 'P' && status === 'I') {
+          const name = cstring(message.body);
+          if (statements.test(cstring(message.body, Buffer.byteLength(name) + 1))) committing = 'statement';
+        }
+      }
+      upstream.write(chunk);
+    });
+    upstream.on('data', (chunk: Buffer) => {
+      for (const message of fromServer.feed(chunk)) {
+        if (message.type !== 'Z') continue;
+        roundTrips++;
+        status = String.fromCharCode(message.body[0]!);
+        if (committing) {
+          // PostgreSQL is done with the commit; the client never hears of it.
+          cuts.push(committing);
+          committing = undefined;
+          armed--;
+          client.destroy();
+          upstream.destroy();
+          return;
+        }
+      }
+      // While a commit is on its way, its answer is held back (and dropped by the cut).
+      if (!committing) client.write(chunk);
+      else held.push(chunk);
+    });
+    const end = (): void => {
+      client.destroy();
+      upstream.destroy();
+      sockets.delete(client);
+      sockets.delete(upstream);
+    };
+    client.on('error', end).on('close', end);
+    upstream.on('error', end).on('close', end);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as net.AddressInfo).port;
+  return {
+    port,
+    url(url) {
+      const proxied = new URL(url);
+      proxied.host = `127.0.0.1:${port}`;
+      return proxied.toString();
+    },
+    arm(times, matching) {
+      armed = times;
+      statements = matching;
+    },
+    cuts: () => cuts,
+    roundTrips: () => roundTrips,
+    close: async () => {
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
