@@ -190,7 +190,7 @@ describe('docs: every example of README.md and docs/*.md, against the installed 
       mkdirSync(path.join(examples, file, '..'), { recursive: true });
       writeFileSync(path.join(examples, file), `${code}\n`);
     }
-    for (const file of ['run-example.mjs', 'probe.mjs']) copyFileSync(path.join(SUPPORT, file), path.join(project, file));
+    for (const file of ['run-example.mjs', 'probe.mjs', 'export-audit.mjs']) copyFileSync(path.join(SUPPORT, file), path.join(project, file));
   });
 
   after(() => databases.close());
