@@ -9,13 +9,15 @@ import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { BenchDatabases } from './harness/databases.js';
-import { LoadGenerator } from './harness/processes.js';
-import type { LoadResult } from './harness/protocol.js';
+import { LoadGenerator, place, type Placement } from './harness/processes.js';
+import { prepareCompiled } from './harness/compiled.js';
+import type { AllocationSample, LoadResult } from './harness/protocol.js';
 import { summariseProfile, type ProfileSummary } from './harness/cpu-profile.js';
 import { measureStartup, type StartupResult } from './harness/startup.js';
-import { aggregate, evaluateTargets, machineDescription, writeResults, type BenchResults, type CellResult } from './harness/report.js';
+import { aggregate, evaluateTargets, machineDescription, writeResults, type AllocationResult, type BenchResults, type CellResult } from './harness/report.js';
 import { ceOtelScenario, ceScenario, limitScenario, sdkScenario } from './scenarios/baseline.js';
-import { enterpriseOtelScenario, enterpriseScenarios } from './scenarios/enterprise.js';
+import { BENCH_POLICY_COUNT, enterpriseOtelScenario, enterprisePolicyScenario, enterpriseScenarios } from './scenarios/enterprise.js';
+import { measurePolicyOverhead, type PolicyOverhead } from './harness/policy-overhead.js';
 import { measureTracingApiOverhead } from './harness/tracing-overhead.js';
 import type { AuditCheck, Scenario, ScenarioGroup, ScenarioModule, ScenarioName } from './scenarios/scenario.js';
 import { measureAuditStore } from './scenarios/audit-store.js';
@@ -34,21 +36,31 @@ interface Settings {
   readonly fleetSeconds: number;
   readonly fleetWarmupSeconds: number;
   readonly revocationRounds: number;
+  /** Seconds of load at 16 connections while each server's allocations are sampled (0: not sampled). */
+  readonly allocationSeconds: number;
 }
 
-const FULL: Settings = { mode: 'full', levels: [1, 16, 64], rounds: 3, durationSeconds: 5, warmupSeconds: 3, auditRows: 1_000_000, startupAttempts: 3, profileSeconds: 5, fleetRounds: 2, fleetSeconds: 5, fleetWarmupSeconds: 2, revocationRounds: 30 };
-const QUICK: Settings = { mode: 'quick', levels: [16], rounds: 1, durationSeconds: 2, warmupSeconds: 1, auditRows: 20_000, startupAttempts: 1, profileSeconds: 2, fleetRounds: 1, fleetSeconds: 2, fleetWarmupSeconds: 1, revocationRounds: 4 };
+const FULL: Settings = { mode: 'full', levels: [1, 16, 64], rounds: 3, durationSeconds: 5, warmupSeconds: 3, auditRows: 1_000_000, startupAttempts: 3, profileSeconds: 5, fleetRounds: 2, fleetSeconds: 5, fleetWarmupSeconds: 2, revocationRounds: 30, allocationSeconds: 3 };
+// Three short rounds: the regression guard (bench/guard.ts) takes each scenario's best round, so one noisy moment does not fail CI.
+const QUICK: Settings = { mode: 'quick', levels: [16], rounds: 3, durationSeconds: 2, warmupSeconds: 1, auditRows: 20_000, startupAttempts: 1, profileSeconds: 2, fleetRounds: 1, fleetSeconds: 2, fleetWarmupSeconds: 1, revocationRounds: 4, allocationSeconds: 0 };
 
-const args = new Set(process.argv.slice(2));
-const settings = args.has('--quick') ? QUICK : FULL;
+const argv = process.argv.slice(2);
+const args = new Set(argv);
+const connectionsArg = argv.find((arg) => arg.startsWith('--connections='));
+const base = args.has('--quick') ? QUICK : FULL;
+/** `--connections=16,64`: only these concurrency levels (like `--only`, a development loop). */
+const settings: Settings = connectionsArg ? { ...base, levels: connectionsArg.slice('--connections='.length).split(',').map(Number) } : base;
 const forceProfile = args.has('--profile');
 const skipProfile = args.has('--no-profile');
+/** `--only=limit,ce`: a development loop over some scenarios (results are written to quick.json, never to the docs). */
+const only = argv.find((arg) => arg.startsWith('--only='))?.slice('--only='.length).split(',').filter(Boolean);
+const wanted: Placement = { mode: args.has('--transpiled') ? 'transpiled' : 'compiled', pin: !args.has('--no-pin') };
 const t0 = performance.now();
 const log = (message: string): void => void process.stderr.write(`[bench +${Math.round((performance.now() - t0) / 1000)}s] ${message}\n`);
 
-const MODULES: readonly ScenarioModule[] = [limitScenario, sdkScenario, ceScenario, ceOtelScenario, enterpriseScenarios, enterpriseOtelScenario];
-const ENTERPRISE: readonly ScenarioModule[] = [enterpriseScenarios, enterpriseOtelScenario];
-const GATEHOUSE: readonly ScenarioName[] = ['ce', 'ee-key', 'ee-jwt', 'ee-durable'];
+const MODULES: readonly ScenarioModule[] = [limitScenario, sdkScenario, ceScenario, ceOtelScenario, enterpriseScenarios, enterprisePolicyScenario, enterpriseOtelScenario];
+const ENTERPRISE: readonly ScenarioModule[] = [enterpriseScenarios, enterprisePolicyScenario, enterpriseOtelScenario];
+const GATEHOUSE: readonly ScenarioName[] = ['ce', 'ee-key', 'ee-jwt', 'ee-policy', 'ee-durable'];
 
 async function main(): Promise<number> {
   const began = performance.now();
@@ -56,17 +68,26 @@ async function main(): Promise<number> {
   if (databases.kind === 'embedded') {
     log('WARNING: DATABASE_URL is not set; using the embedded database (PGlite). These numbers are NOT comparable to a PostgreSQL server.');
   }
+  if (wanted.mode === 'compiled') {
+    log('compiled output: making it current (dist/, dist/bench/)');
+    await prepareCompiled(log);
+  }
+  const placement = place(wanted);
+  log(`servers and load generator run ${placement.mode === 'compiled' ? 'from the compiled output' : 'from the TypeScript sources through tsx'}; ${placement.pin ? `pinned (servers on CPU 0, load generator on CPU 1)` : 'not pinned to cores'}`);
   const load = new LoadGenerator();
   const groups: ScenarioGroup[] = [];
   const unavailable: Partial<Record<ScenarioName, string>> = {};
   let harnessFailure: string | undefined;
   try {
-    log(`start-up time (${settings.startupAttempts} attempt(s))`);
-    const startup: StartupResult = await measureStartup(await databases.create('startup'), settings.startupAttempts);
+    const modes = placement.mode === 'compiled' ? (['compiled', 'transpiled'] as const) : (['transpiled'] as const);
+    log(`start-up time (${settings.startupAttempts} attempt(s) each: ${modes.join(', ')})`);
+    const startup: StartupResult = await measureStartup(await databases.create('startup'), settings.startupAttempts, modes);
+    log(`start-up: ${Object.entries(startup.byMode).map(([mode, samples]) => `${mode} ${samples.medianMs} ms`).join(', ')}`);
 
     // Servers boot side by side; only then does any load run.
+    const selected = only ? MODULES.filter((module) => module.names.some((name) => only.includes(name))) : MODULES;
     const started = await Promise.all(
-      MODULES.map(async (module) => {
+      selected.map(async (module) => {
         const reason = await module.unavailable();
         if (reason) {
           for (const name of module.names) unavailable[name] = reason;
@@ -90,11 +111,15 @@ async function main(): Promise<number> {
       for (const name of module.names) unavailable[name] = message;
       log(`${module.names.join(', ')}: ${message}`);
     }
-    const scenarios: Scenario[] = groups.flatMap((group) => group.scenarios);
+    const scenarios: Scenario[] = groups.flatMap((group) => group.scenarios).filter((scenario) => !only || only.includes(scenario.name));
     const salt = randomBytes(3).toString('hex');
     const cells: CellResult[] = [];
-    const measure = (scenario: Scenario, connections: number, durationSeconds: number, tag: string): Promise<LoadResult> =>
-      load.run({ url: scenario.url, headers: scenario.headers, connections, durationSeconds, salt: `${salt}${tag}` });
+    // The server's own CPU time around the run: what one call costs it, whatever else the machine does.
+    const measure = async (scenario: Scenario, connections: number, durationSeconds: number, tag: string): Promise<LoadResult> => {
+      const before = (await scenario.server.stats()).cpuMicros;
+      const result = await load.run({ url: scenario.url, headers: scenario.headers, connections, durationSeconds, salt: `${salt}${tag}` });
+      return { ...result, serverCpuMicros: (await scenario.server.stats()).cpuMicros - before };
+    };
 
     log(`warm-up: ${settings.warmupSeconds} s per scenario`);
     for (const scenario of scenarios) await measure(scenario, 16, settings.warmupSeconds, `w${scenario.name}`);
@@ -104,14 +129,39 @@ async function main(): Promise<number> {
         for (const scenario of scenarios) {
           const result = await measure(scenario, connections, settings.durationSeconds, `${scenario.name}${connections}r${round}`);
           cells.push({ scenario: scenario.name, connections, round, result });
-          log(`c=${connections} round ${round} ${scenario.name}: ${Math.round(result.requests / result.durationSeconds)} req/s, p99 ${result.latencyMs.p99} ms, errors ${result.errors + result.non2xx + result.wrongAnswers}`);
+          const statuses = Object.entries(result.statusCodes).map(([code, count]) => `${code}×${count}`).join(' ');
+          const perCall = result.requests ? Math.round(result.serverCpuMicros! / result.requests) : 0;
+          log(`c=${connections} round ${round} ${scenario.name}: ${Math.round(result.requests / result.durationSeconds)} req/s, p99 ${result.latencyMs.p99} ms, ${perCall} µs CPU/call, load generator ${Math.round(result.loadCpuMicros / (result.durationSeconds * 1e4))}% of a core, errors ${result.errors + result.non2xx + result.wrongAnswers} (${statuses})`);
         }
+      }
+    }
+
+    const allocations: Partial<Record<ScenarioName, AllocationResult>> = {};
+    if (settings.allocationSeconds > 0 || (forceProfile && !skipProfile)) {
+      const seconds = settings.allocationSeconds || settings.profileSeconds;
+      for (const scenario of scenarios) {
+        const { value: result, profile } = await scenario.server.allocations(() =>
+          load.run({ url: scenario.url, headers: scenario.headers, connections: 16, durationSeconds: seconds, salt: `${salt}a${scenario.name}` }),
+        );
+        allocations[scenario.name] = perCallAllocations(profile, result.requests);
+        log(`allocations of ${scenario.name}: ${allocations[scenario.name]!.bytesPerCall} bytes per call`);
       }
     }
 
     log('tracing API overhead (no SDK): instrumentation of one governed call, in process');
     const tracingApi = await measureTracingApiOverhead(settings.mode === 'full' ? 200_000 : 20_000);
     log(`tracing API overhead: ${tracingApi.microsPerRequest} µs per request`);
+
+    let policyOverhead: PolicyOverhead | undefined;
+    if (!unavailable['ee-policy']) {
+      log(`policy evaluation: ${BENCH_POLICY_COUNT} tenant policies, in process`);
+      try {
+        policyOverhead = await measurePolicyOverhead(BENCH_POLICY_COUNT, settings.mode === 'full' ? 5_000 : 1_000);
+        log(`policy evaluation adds ${policyOverhead.addedP99Micros} µs CPU at p99 (${policyOverhead.withMicros.p50} µs at p50)`);
+      } catch (error) {
+        log(`policy evaluation: not measured (${(error as Error).message.split('\n')[0]})`);
+      }
+    }
 
     let audit: AuditCheck | undefined;
     for (const group of groups.splice(0)) {
@@ -121,10 +171,12 @@ async function main(): Promise<number> {
     if (audit) log(`audit: ${audit.auditRows} rows for ${audit.toolCalls} executed calls (difference ${audit.difference})`);
 
     const profileExport = !skipProfile && (settings.mode === 'full' || forceProfile);
-    const { result: auditStore, exportProfile } = await measureAuditStore(databases, settings.auditRows, log, { profileIfSlow: profileExport });
+    const { result: auditStore, exportProfile } = only
+      ? { result: { available: false as const, rows: 0, reason: 'skipped (--only)' }, exportProfile: undefined }
+      : await measureAuditStore(databases, settings.auditRows, log, { profileIfSlow: profileExport });
 
     // The fleet runs alone: every single-instance server is stopped by now.
-    const fleetReason = fleetUnavailable(process.env.DATABASE_URL);
+    const fleetReason = only ? 'skipped (--only)' : fleetUnavailable(process.env.DATABASE_URL);
     let fleet: FleetResult;
     if (fleetReason) {
       unavailable.fleet = fleetReason;
@@ -149,7 +201,7 @@ async function main(): Promise<number> {
     }
 
     const rows = aggregate(cells, unavailable);
-    const targets = evaluateTargets(rows, audit, auditStore, tracingApi, fleet);
+    const targets = evaluateTargets(rows, audit, auditStore, tracingApi, fleet, policyOverhead, startup);
     const profiles: Partial<Record<ScenarioName | 'audit-export', ProfileSummary>> = {};
     if (exportProfile) profiles['audit-export'] = exportProfile;
     if (!skipProfile) {
@@ -182,12 +234,15 @@ async function main(): Promise<number> {
       auditStore,
       fleet,
       tracingApi,
+      ...(policyOverhead ? { policyOverhead } : {}),
       startup,
+      placement,
+      allocations,
       targets,
       profiles,
       runSeconds: Math.round((performance.now() - began) / 1000),
     };
-    const written = await writeResults(results);
+    const written = await writeResults(results, only || connectionsArg ? 'quick' : settings.mode);
     log(`results: ${written.join(', ')} (${results.runSeconds} s)`);
     for (const target of targets) log(`target ${target.met === null ? 'n/a ' : target.met ? 'MET ' : 'MISS'} ${target.description}: ${target.value}`);
 
@@ -206,6 +261,15 @@ async function main(): Promise<number> {
     return 1;
   }
   return 0;
+}
+
+function perCallAllocations(profile: AllocationSample, calls: number): AllocationResult {
+  const per = (bytes: number): number => (calls ? Math.round(bytes / calls) : 0);
+  return {
+    calls,
+    bytesPerCall: per(profile.bytes),
+    top: profile.top.map((site) => ({ function: site.function, location: site.location, bytesPerCall: per(site.bytes), percent: Math.round((site.bytes / Math.max(1, profile.bytes)) * 1000) / 10 })),
+  };
 }
 
 /**

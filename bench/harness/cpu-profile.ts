@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { ROOT } from './compiled.js';
 
 interface ProfileNode {
   readonly id: number;
@@ -34,23 +35,22 @@ export interface ProfileSummary {
   readonly byArea: readonly { readonly area: string; readonly selfPercent: number }[];
 }
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const IDLE = new Set(['(idle)', '(root)']);
 
 /** A location without machine paths: relative to the repository, or a package, or a Node module. */
-function locate(url: string, line: number): string {
+export function locate(url: string, line: number): string {
   if (!url) return '(native)';
   if (url.startsWith('node:')) return url;
   let file = url.startsWith('file://') ? fileURLToPath(url) : url;
   const modules = file.lastIndexOf(`${path.sep}node_modules${path.sep}`);
   if (modules !== -1) file = file.slice(modules + 1);
-  else if (file.startsWith(ROOT)) file = file.slice(ROOT.length);
+  else if (file.startsWith(ROOT)) file = file.slice(ROOT.length).replace(/^dist[/\\]/, '');
   else if (path.isAbsolute(file)) file = path.basename(file);
   // Line 0 is what V8 reports for code it cannot place (e.g. transformed sources): leave it out.
   return line > 0 ? `${file.split(path.sep).join('/')}:${line + 1}` : file.split(path.sep).join('/');
 }
 
-function areaOf(location: string): string {
+export function areaOf(location: string): string {
   if (location.startsWith('node_modules/')) {
     const parts = location.split('/');
     return parts[1]!.startsWith('@') ? `${parts[1]}/${parts[2]}` : parts[1]!;

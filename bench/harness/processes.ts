@@ -1,23 +1,63 @@
-import { fork, type ChildProcess } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
-import type { ChildMessage, Credentials, LoadRequest, LoadResult, ServerConfig, ServerStats } from './protocol.js';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import os from 'node:os';
+import { benchFile, ROOT, type RunMode } from './compiled.js';
+import type { AllocationSample, ChildMessage, Credentials, LoadRequest, LoadResult, ServerConfig, ServerStats } from './protocol.js';
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 // Resolved here, so a child finds the loader whatever its working directory.
 const TS_EXEC_ARGV = ['--conditions=gatehouse-source', '--import', import.meta.resolve('tsx')];
 const READY_TIMEOUT_MS = 120_000;
 
-export const SERVER_FILES: Record<ServerConfig['kind'], string> = {
-  limit: fileURLToPath(new URL('../servers/limit-server.ts', import.meta.url)),
-  sdk: fileURLToPath(new URL('../servers/sdk-server.ts', import.meta.url)),
-  ce: fileURLToPath(new URL('../servers/ce-server.ts', import.meta.url)),
-  ee: fileURLToPath(new URL('../servers/ee-server.ts', import.meta.url)),
+const SERVER_FILES: Record<ServerConfig['kind'], string> = {
+  limit: 'servers/limit-server.ts',
+  sdk: 'servers/sdk-server.ts',
+  ce: 'servers/ce-server.ts',
+  ee: 'servers/ee-server.ts',
 };
 
-/** Fork a TypeScript file with IPC; its stderr is kept (last lines) for error messages. */
-export function forkTs(file: string, options: { env?: NodeJS.ProcessEnv; execArgv?: readonly string[] } = {}): { child: ChildProcess; stderr: () => string } {
-  const child = fork(file, [], {
-    execArgv: [...TS_EXEC_ARGV, ...(options.execArgv ?? [])],
+/**
+ * Where the benchmark's processes run. `compiled`: plain `node` on the compiled output; else the
+ * TypeScript sources through tsx. With `pin`, servers run on CPU 0 and the load generator on CPU 1
+ * (`taskset`), so the two never take turns on one core.
+ */
+export interface Placement {
+  readonly mode: RunMode;
+  readonly pin: boolean;
+}
+
+const canPin = (): boolean => os.cpus().length >= 2 && spawnSync('taskset', ['-V'], { stdio: 'ignore' }).status === 0;
+
+let placement: Placement = { mode: 'transpiled', pin: false };
+
+/** Set how every process started from now on runs; `pin` is dropped where the machine cannot pin. */
+export function place(wanted: Placement): Placement {
+  placement = { mode: wanted.mode, pin: wanted.pin && canPin() };
+  return placement;
+}
+
+export function currentPlacement(): Placement {
+  return placement;
+}
+
+export const SERVER_CPU = 0;
+export const LOAD_CPU = 1;
+
+/** The file a server of this kind runs from, in the current (or the given) mode. */
+export function serverFile(kind: ServerConfig['kind'], mode: RunMode = placement.mode): string {
+  return benchFile(SERVER_FILES[kind], mode);
+}
+
+/**
+ * Start a bench file (a server or the load generator) in a process of its own with IPC; its stderr
+ * is kept (last lines) for error messages.
+ */
+export function launch(
+  relative: string,
+  options: { env?: NodeJS.ProcessEnv; execArgv?: readonly string[]; cpu?: number; mode?: RunMode } = {},
+): { child: ChildProcess; stderr: () => string } {
+  const mode = options.mode ?? placement.mode;
+  const args = [...(mode === 'transpiled' ? TS_EXEC_ARGV : []), ...(options.execArgv ?? []), benchFile(relative, mode)];
+  const [command, argv] = placement.pin && options.cpu !== undefined ? ['taskset', ['-c', String(options.cpu), process.execPath, ...args]] : [process.execPath, args];
+  const child = spawn(command, argv, {
     env: { ...process.env, ...options.env },
     cwd: ROOT,
     stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
@@ -43,6 +83,8 @@ export interface ServerHandle {
   stop(): Promise<ServerStats>;
   /** The server's monotonic clock in µs, the clock of its `--cpu-prof` sample times. */
   mark(): Promise<number>;
+  /** Sample the server's allocations while `work` runs. */
+  allocations<T>(work: () => Promise<T>): Promise<{ value: T; profile: AllocationSample }>;
   /** Kill without waiting for a graceful close. */
   kill(): void;
 }
@@ -70,7 +112,7 @@ function nextMessage<T extends ChildMessage['type']>(child: ChildProcess, type: 
 /** Start one server process and wait until it reports ready. */
 export async function startServer(config: ServerConfig, options: StartOptions = {}): Promise<ServerHandle> {
   const execArgv = options.cpuProfileDir ? ['--cpu-prof', `--cpu-prof-dir=${options.cpuProfileDir}`] : [];
-  const { child, stderr } = forkTs(SERVER_FILES[config.kind], { env: { BENCH_SERVER: JSON.stringify(config) }, execArgv });
+  const { child, stderr } = launch(SERVER_FILES[config.kind], { env: { BENCH_SERVER: JSON.stringify(config) }, execArgv, cpu: SERVER_CPU });
   let ready;
   try {
     ready = await nextMessage(child, 'ready', stderr, READY_TIMEOUT_MS);
@@ -100,6 +142,15 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
       child.send({ type: 'mark' });
       return (await reply).atMicros;
     },
+    async allocations(work) {
+      const started = nextMessage(child, 'alloc-started', stderr, 10_000);
+      child.send({ type: 'alloc-start' });
+      await started;
+      const value = await work();
+      const reply = nextMessage(child, 'alloc', stderr, 60_000);
+      child.send({ type: 'alloc-stop' });
+      return { value, profile: (await reply).profile };
+    },
     kill() {
       if (child.exitCode === null) child.kill('SIGKILL');
     },
@@ -108,7 +159,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
 
 /** The load generator process: one run at a time. */
 export class LoadGenerator {
-  private readonly process = forkTs(fileURLToPath(new URL('../load/load-generator.ts', import.meta.url)));
+  private readonly process = launch('load/load-generator.ts', { cpu: LOAD_CPU });
 
   run(request: LoadRequest): Promise<LoadResult> {
     const { child, stderr } = this.process;

@@ -46,6 +46,8 @@ export type ServerConfig =
       readonly durable?: boolean;
       /** Register the OpenTelemetry SDK with an exporter that drops every span. */
       readonly tracing?: boolean;
+      /** Load this many tenant policies on the benchmark tool (none refuses its calls). */
+      readonly policies?: number;
     };
 
 /** Credentials a server process reports once it is ready. */
@@ -56,7 +58,17 @@ export type ChildMessage =
   | { readonly type: 'failed'; readonly message: string }
   | { readonly type: 'stopped'; readonly stats: ServerStats }
   | { readonly type: 'stats'; readonly stats: ServerStats }
-  | { readonly type: 'mark'; readonly atMicros: number };
+  | { readonly type: 'mark'; readonly atMicros: number }
+  | { readonly type: 'alloc-started' }
+  | { readonly type: 'alloc'; readonly profile: AllocationSample };
+
+/** What the server allocated while sampling was on (V8's sampling heap profiler, collected objects included). */
+export interface AllocationSample {
+  /** Bytes allocated in the window (estimated from the samples). */
+  readonly bytes: number;
+  /** Allocation sites by bytes allocated. */
+  readonly top: readonly { readonly function: string; readonly location: string; readonly bytes: number }[];
+}
 
 export interface ServerStats {
   /** Peak resident set size of the server process so far. */
@@ -65,13 +77,18 @@ export interface ServerStats {
   readonly rssBytes: number;
   /** How many times the tool handler ran (Gatehouse servers; each such call must leave one audit row). */
   readonly toolCalls: number;
+  /** CPU time (user + system) the server process has used so far, all threads. */
+  readonly cpuMicros: number;
 }
 
 export type ParentMessage =
   | { readonly type: 'stop' }
   | { readonly type: 'stats' }
   /** Answer with the monotonic clock (the clock of `--cpu-prof` sample times), to cut a window out of a profile. */
-  | { readonly type: 'mark' };
+  | { readonly type: 'mark' }
+  /** Start sampling allocations (answer `alloc-started`); `alloc-stop` ends it and answers `alloc`. */
+  | { readonly type: 'alloc-start' }
+  | { readonly type: 'alloc-stop' };
 
 /** One measured load run, as the load generator reports it. */
 export interface LoadResult {
@@ -83,6 +100,12 @@ export interface LoadResult {
   readonly non2xx: number;
   /** 2xx answers whose body did not carry this request's own argument (a wrong or error result). */
   readonly wrongAnswers: number;
+  /** Answers by HTTP status code. */
+  readonly statusCodes: Readonly<Record<string, number>>;
+  /** CPU time (user + system) the load generator itself used during the run. */
+  readonly loadCpuMicros: number;
+  /** CPU time the server process used during the run (set by the runner from the server's own counters). */
+  readonly serverCpuMicros?: number;
 }
 
 export interface LoadRequest {

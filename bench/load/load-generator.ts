@@ -5,10 +5,14 @@ import { callBody, type LoadRequest, type LoadResult } from '../harness/protocol
  * The load generator, in a process of its own so it never shares an event loop with a server.
  * Takes one `LoadRequest` at a time over IPC and answers with a `LoadResult`. Every request
  * carries distinct arguments, and every answer is checked to carry its own request's argument.
+ * Answers are counted by status code, and the generator's own CPU time is reported, so a run can
+ * say how much of the machine the load itself took.
  */
 async function run(request: LoadRequest): Promise<LoadResult> {
   let next = 0;
   let wrongAnswers = 0;
+  const statusCodes: Record<string, number> = {};
+  const cpuBefore = process.cpuUsage();
   const result = await autocannon({
     url: request.url,
     connections: request.connections,
@@ -26,6 +30,7 @@ async function run(request: LoadRequest): Promise<LoadResult> {
           return raw;
         },
         onResponse(status, body, context) {
+          statusCodes[status] = (statusCodes[status] ?? 0) + 1;
           if (status >= 200 && status < 300 && (!body.includes(context.expected as string) || body.includes('"isError":true') || body.includes('"error":{'))) {
             wrongAnswers++;
           }
@@ -33,6 +38,7 @@ async function run(request: LoadRequest): Promise<LoadResult> {
       },
     ],
   });
+  const cpu = process.cpuUsage(cpuBefore);
   return {
     requests: result.requests.total,
     durationSeconds: result.duration,
@@ -40,6 +46,8 @@ async function run(request: LoadRequest): Promise<LoadResult> {
     errors: result.errors,
     non2xx: result.non2xx,
     wrongAnswers,
+    statusCodes,
+    loadCpuMicros: cpu.user + cpu.system,
   };
 }
 

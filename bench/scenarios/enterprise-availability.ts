@@ -1,8 +1,10 @@
 import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import path from 'node:path';
 import type { ServiceIdentifier } from 'inversify';
+import { ROOT } from '../harness/compiled.js';
 
-const EE_INDEX = fileURLToPath(new URL('../../src/plugins/ee/index.ts', import.meta.url));
+// Whether this checkout has the Enterprise sources (the Community build has none), compiled or not.
+const EE_INDEX = path.join(ROOT, 'src', 'plugins', 'ee', 'index.ts');
 // A variable specifier keeps the type checker from requiring the Enterprise plugin in checkouts without it.
 const EE_MODULE = '@gatehouse-mcp/engine/ee';
 

@@ -71,6 +71,38 @@ export const enterpriseOtelScenario: ScenarioModule = {
   },
 };
 
+/** How many tenant policies the `ee-policy` scenario loads. */
+export const BENCH_POLICY_COUNT = 50;
+
+/** Gatehouse Enterprise as ee-key, with a tenant policy set of 50 policies that every call is evaluated against. */
+export const enterprisePolicyScenario: ScenarioModule = {
+  names: ['ee-policy'],
+  unavailable: enterpriseUnavailable,
+  async start(databases, options) {
+    const idp = await localIdp();
+    try {
+      const database = await databases.create('ee_policy');
+      const server = await startServer({ kind: 'ee', database, setup: true, issuer: idp.issuer, jwksUrl: idp.jwksUrl, policies: BENCH_POLICY_COUNT }, options);
+      const headers = { 'mcp-protocol-version': PROTOCOL_VERSION, authorization: `Bearer ${server.credentials.agentKey!}` };
+      return {
+        scenarios: [{ name: 'ee-policy', url: server.url, headers, server }],
+        async stop() {
+          try {
+            await server.stop();
+          } finally {
+            await idp.close();
+          }
+          // The audit completeness check is made on ee-key and ee-jwt.
+          return undefined;
+        },
+      };
+    } catch (error) {
+      await idp.close();
+      throw error;
+    }
+  },
+};
+
 /** Gatehouse Enterprise: an agent's API key and an agent's IdP JWT, with RBAC and audit. */
 export const enterpriseScenarios: ScenarioModule = {
   names: ['ee-key', 'ee-jwt', 'ee-durable'],

@@ -1,7 +1,7 @@
 import type { BenchDatabases } from '../harness/databases.js';
 import type { ServerHandle, StartOptions } from '../harness/processes.js';
 
-export type ScenarioName = 'limit' | 'sdk' | 'ce' | 'ce-otel' | 'ee-key' | 'ee-jwt' | 'ee-otel' | 'ee-durable' | 'fleet';
+export type ScenarioName = 'limit' | 'sdk' | 'ce' | 'ce-otel' | 'ee-key' | 'ee-jwt' | 'ee-otel' | 'ee-durable' | 'ee-policy' | 'fleet';
 
 /** One way of answering the benchmark's `tools/call`: where to send it and with which credential. */
 export interface Scenario {

@@ -5,6 +5,7 @@ import { loadEnterprise } from '../scenarios/enterprise-availability.js';
 import { benchPlugin, engineDatabase } from './bench-plugin.js';
 import { runServer, serverConfig } from './child.js';
 import { startTracing } from './tracing.js';
+import { benchPolicies } from '../harness/policy-overhead.js';
 
 /**
  * Gatehouse Enterprise: agents authenticated by an API key or by an IdP token, RBAC, audit.
@@ -54,6 +55,15 @@ runServer(async () => {
       const key = await agents.issueKey(EE_TENANT, agent.id, { name: 'bench key' });
       if (!key) throw new Error('could not issue the agent key');
       Object.assign(credentials, { agentId: agent.id, agentKey: key.secret, subject: AGENT_SUBJECT, audience: idp.audience });
+      // Tenant policies through the admin API, as an admin would write them.
+      for (const policy of benchPolicies(config.policies ?? 0)) {
+        const response = await fetch(`${url}/api/v1/mcp/policies`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', 'x-bench-admin': adminSecret },
+          body: JSON.stringify(policy),
+        });
+        if (response.status !== 201) throw new Error(`could not save ${policy.name}: ${response.status} ${await response.text()}`);
+      }
     }
     return { url: mcpUrl, credentials, close: async () => {
       await engine.close();

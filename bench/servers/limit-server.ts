@@ -3,17 +3,20 @@ import type { AddressInfo } from 'node:net';
 import { runServer, serverConfig } from './child.js';
 
 /**
- * The physical limit of the exchange: a bare Node handler that reads the body, parses the same
- * JSON-RPC request and answers it. No SDK, no validation library, no authentication.
+ * The physical limit of the exchange: a bare Node handler, as a competent user writes one, that
+ * reads the body, parses the same JSON-RPC request and answers it with one write (status line,
+ * headers and body together). No SDK, no validation library, no authentication.
  */
 const config = serverConfig('limit');
+
+const PARSE_ERROR = '{"jsonrpc":"2.0","id":null,"error":{"code":-32700,"message":"Parse error"}}';
 
 function answer(body: string): { status: number; payload: string } {
   let message: { id?: unknown; method?: unknown; params?: { arguments?: { text?: unknown } } };
   try {
     message = JSON.parse(body) as typeof message;
   } catch {
-    return { status: 400, payload: '{"jsonrpc":"2.0","id":null,"error":{"code":-32700,"message":"Parse error"}}' };
+    return { status: 400, payload: PARSE_ERROR };
   }
   const text = message.params?.arguments?.text;
   if (message.method !== 'tools/call' || typeof text !== 'string') {
@@ -24,11 +27,15 @@ function answer(body: string): { status: number; payload: string } {
 
 runServer(async () => {
   const server = http.createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    let first: Buffer | undefined;
+    let rest: Buffer[] | undefined;
+    req.on('data', (chunk: Buffer) => {
+      if (!first) first = chunk;
+      else (rest ??= [first]).push(chunk);
+    });
     req.on('end', () => {
-      const { status, payload } = answer(Buffer.concat(chunks).toString('utf8'));
-      res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) });
+      const { status, payload } = answer(rest ? Buffer.concat(rest).toString('utf8') : (first?.toString('utf8') ?? ''));
+      res.writeHead(status, ['content-type', 'application/json', 'content-length', String(Buffer.byteLength(payload))]);
       res.end(payload);
     });
   });

@@ -2,10 +2,11 @@ import v8 from 'node:v8';
 import vm from 'node:vm';
 import { randomBytes } from 'node:crypto';
 import { expect } from 'chai';
-import { ApiKeyStore, ApiKeyVerifier, SessionStore, definePlugin } from '@gatehouse-mcp/engine';
+import { ApiKeyStore, ApiKeyVerifier, AuditSink, Authenticator, Policy, SessionStore, definePlugin, defineTool, z } from '@gatehouse-mcp/engine';
 import { communityEdition } from '@gatehouse-mcp/engine/oss';
-import { createTestEngine, type TestEngine } from '@gatehouse-mcp/engine/testing';
-import { post, recordingGovernance } from '../protocol/support.js';
+import { RecordingAuditSink, RecordingPolicy, StaticTokenAuthenticator, createTestEngine, testPrincipal, uniqueTenant, type TestEngine } from '@gatehouse-mcp/engine/testing';
+import { ClientExchange } from '../../src/core/mcp/client-exchange.js';
+import { post, recordingGovernance, sseMessages } from '../protocol/support.js';
 
 v8.setFlagsFromString('--expose-gc');
 const gc = vm.runInNewContext('gc') as () => void;
@@ -97,5 +98,71 @@ describe('memory bounds: sessions are capped per tenant and in total', () => {
     } finally {
       await t.close();
     }
+  });
+});
+
+describe('memory bounds: log levels of clients without a session', function () {
+  this.timeout(300_000);
+  const FLOOD = 10_050; // past the 10,000 levels one instance keeps
+  const tenant = uniqueTenant('levels');
+  const principals: Record<string, ReturnType<typeof testPrincipal>> = { keeper: testPrincipal({ tenant, id: 'keeper' }) };
+  for (let i = 0; i < FLOOD; i++) principals[`caller-${i}`] = testPrincipal({ tenant, id: `caller-${i}` });
+  const edition = definePlugin({
+    id: 'flood-edition',
+    register({ bind }) {
+      bind(Authenticator).toConstantValue(new StaticTokenAuthenticator(principals));
+      bind(Policy).toConstantValue(new RecordingPolicy());
+      bind(AuditSink).toConstantValue(new RecordingAuditSink());
+    },
+  });
+  const shout = defineTool({
+    name: 'shout',
+    description: 'Logs a warning and an error.',
+    input: z.object({}),
+    async handler(_args, ctx) {
+      await ctx.log('warning', 'hm');
+      await ctx.log('error', 'oh no');
+      return 'shouted';
+    },
+  });
+  let t: TestEngine;
+  before(async () => {
+    t = await createTestEngine({ plugins: [edition, definePlugin({ id: 'shouting', tools: [shout] })], tenant, connect: false });
+  });
+  after(() => t?.close());
+
+  /** The log levels a caller's `shout` call delivers (its threshold, as the engine remembers it). */
+  async function heard(token: string): Promise<string[]> {
+    const res = await post(t.engine.mcpUrl(), token, { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'shout', arguments: {} } });
+    return sseMessages(await res.text()).filter((m) => m.method === 'notifications/message').map((m) => m.params.level as string);
+  }
+  const setLevel = async (token: string): Promise<number> => {
+    const res = await post(t.engine.mcpUrl(), token, { jsonrpc: '2.0', id: 1, method: 'logging/setLevel', params: { level: 'error' } });
+    await res.arrayBuffer();
+    return res.status;
+  };
+
+  it('10,050 distinct callers keep at most 10,000 levels; a caller in use keeps its own; refused tokens store nothing', async () => {
+    const exchange = t.engine.resolve(ClientExchange);
+    expect(await setLevel('keeper')).to.equal(200);
+    expect(await heard('keeper')).to.deep.equal(['error']);
+    // Junk tokens are refused before anything is remembered.
+    for (let i = 0; i < 200; i++) expect(await setLevel(`junk-${i}-${randomBytes(16).toString('hex')}`)).to.equal(401);
+    expect(exchange.logLevelCount).to.equal(1);
+
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      for (let i = next++; i < FLOOD; i = next++) {
+        expect(await setLevel(`caller-${i}`)).to.equal(200);
+        // The keeper goes on using its level throughout the flood.
+        if (i % 1_000 === 999) expect(await heard('keeper')).to.deep.equal(['error']);
+      }
+    };
+    await Promise.all(Array.from({ length: 8 }, worker));
+
+    expect(exchange.logLevelCount).to.equal(10_000);
+    expect(await heard('keeper'), 'the caller in use keeps its level').to.deep.equal(['error']);
+    expect(await heard(`caller-${FLOOD - 1}`), 'the newest level is kept').to.deep.equal(['error']);
+    expect(await heard('caller-0'), 'the least recently used level is the one forgotten').to.deep.equal(['warning', 'error']);
   });
 });

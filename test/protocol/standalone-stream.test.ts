@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { definePlugin, defineResource, defineTool, z } from '@gatehouse-mcp/engine';
+import { BackgroundWork, InstanceRegistry, definePlugin, defineResource, defineTool, z } from '@gatehouse-mcp/engine';
 import { createTestEngine, type TestEngine } from '@gatehouse-mcp/engine/testing';
 import { post, recordingGovernance, sseEvents } from './support.js';
 
@@ -154,6 +154,35 @@ describe('protocol: the standalone GET stream is resumable', function () {
     const stolen = await fetch(url, { headers: { accept: 'text/event-stream', authorization: 'Bearer other-token', 'mcp-session-id': session, 'last-event-id': priming!.id! } });
     expect(stolen.status).to.equal(404);
     await stolen.body?.cancel();
+    await stream.cancel();
+  });
+});
+
+describe('protocol: a session listening on its standalone stream is in use', () => {
+  const governance = recordingGovernance();
+  let t: TestEngine;
+  before(async () => {
+    t = await createTestEngine({ plugins: [governance.edition, plugin], tenant: governance.tenant, connect: false, sessions: { idleTimeoutMs: 1500 } });
+  });
+  after(() => t?.close());
+
+  it('the fleet sweep ends an idle session but not one whose client holds its stream open without posting', async () => {
+    const url = t.engine.mcpUrl();
+    const begin = async (): Promise<string> => {
+      const init = await post(url, 'reader-token', INIT);
+      await init.body?.cancel();
+      return init.headers.get('mcp-session-id')!;
+    };
+    const listening = await begin();
+    const idle = await begin();
+    const stream = sseEvents(await fetch(url, { headers: { accept: 'text/event-stream', authorization: 'Bearer reader-token', 'mcp-session-id': listening } }));
+    await stream.next();
+    // Longer than the idle timeout, with no request on either session.
+    await new Promise((resolve) => setTimeout(resolve, 2500));
+    await t.engine.resolve(BackgroundWork).runExclusive('fleet.sweep', (trx) => t.engine.resolve(InstanceRegistry).sweep(trx));
+    const ping = (session: string) => post(url, 'reader-token', { jsonrpc: '2.0', id: 1, method: 'ping' }, { 'mcp-session-id': session });
+    expect((await ping(idle)).status, 'the idle session is gone').to.equal(404);
+    expect((await ping(listening)).status, 'the listening session lives on').to.equal(200);
     await stream.cancel();
   });
 });

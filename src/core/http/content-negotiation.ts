@@ -2,11 +2,35 @@ import Negotiator from 'negotiator';
 import { parse } from 'content-type';
 
 /**
+ * Answers per header value. Clients send the same few `Content-Type` and `Accept` values on every
+ * request; parsing them (a regex-based parser, a `Negotiator` per question) cost more than the rest
+ * of a call's checks. Bounded: past `MAX_REMEMBERED` distinct values the memory starts over, so
+ * junk headers cannot grow it.
+ */
+const MAX_REMEMBERED = 256;
+
+function remembered<T>(answer: (value: string) => T): (value: string) => T {
+  let known = new Map<string, T>();
+  return (value) => {
+    let found = known.get(value);
+    if (found === undefined && !known.has(value)) {
+      found = answer(value);
+      if (known.size >= MAX_REMEMBERED) known = new Map();
+      known.set(value, found);
+    }
+    return found as T;
+  };
+}
+
+/**
  * Whether a `Content-Type` header names JSON (`application/json` or `application/*+json`, any
  * parameters). A header that does not parse is not JSON.
  */
 export function isJsonContentType(value: string | undefined): boolean {
-  if (!value) return false;
+  return value ? jsonContentType(value) : false;
+}
+
+const jsonContentType = remembered((value: string): boolean => {
   let type: string;
   try {
     type = parse(value).type.toLowerCase();
@@ -14,19 +38,43 @@ export function isJsonContentType(value: string | undefined): boolean {
     return false;
   }
   return type === 'application/json' || /^application\/[^/+]+\+json$/.test(type);
-}
+});
 
 /** Whether an `Accept` header admits `type` (q-values honoured; no header admits everything). */
 export function accepts(accept: string | undefined, type: string): boolean {
   if (accept === undefined) return true;
-  return new Negotiator({ headers: { accept } }).mediaTypes([type]).length > 0;
+  return acceptance(accept).admits(type);
 }
 
 /** Whether an `Accept` header names `type` itself with a non-zero q (a wildcard is not enough). */
 export function explicitlyAccepts(accept: string | undefined, type: string): boolean {
   if (accept === undefined) return false;
-  return new Negotiator({ headers: { accept } }).mediaTypes().some((listed) => listed.toLowerCase() === type);
+  return acceptance(accept).named.has(type);
 }
+
+/** What one `Accept` value admits: the types it names (q > 0), and an answer per type asked about. */
+interface Acceptance {
+  readonly named: ReadonlySet<string>;
+  admits(type: string): boolean;
+}
+
+const acceptance = remembered((accept: string): Acceptance => {
+  const negotiator = new Negotiator({ headers: { accept } });
+  const named = new Set(negotiator.mediaTypes().map((listed) => listed.toLowerCase()));
+  const answers = new Map<string, boolean>();
+  return {
+    named,
+    admits(type) {
+      let answer = answers.get(type);
+      if (answer === undefined) {
+        answer = negotiator.mediaTypes([type]).length > 0;
+        // Callers ask about a handful of fixed types; never more than a few entries.
+        if (answers.size < 16) answers.set(type, answer);
+      }
+      return answer;
+    },
+  };
+});
 
 /** Whether an `Accept-Encoding` header admits gzip (listed, or `*`, with a non-zero q). */
 export function acceptsGzip(header: string | undefined): boolean {

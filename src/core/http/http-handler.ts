@@ -15,9 +15,10 @@ import { SseStream } from '../mcp/sse-stream.js';
 import { SessionEventLog, STANDALONE_STREAM } from '../mcp/session-event-log.js';
 import { ResponseStream } from './response-stream.js';
 import { LazyAbort } from '../mcp/lazy-abort.js';
+import { connectionLost } from '../mcp/governed-call.js';
 import { RequestAuthenticator } from './request-auth.js';
 import { RouteTable, RouteTableToken } from './route-table.js';
-import { json, jsonError, type HttpRequest, type HttpResponse } from './types.js';
+import { json, jsonError, jsonText, type HttpRequest, type HttpResponse } from './types.js';
 import type { RouteRequest } from './route.js';
 import { TENANT_ID } from '../db/tenant-db.js';
 import { Telemetry } from '../telemetry/telemetry.js';
@@ -36,7 +37,7 @@ export { LOOPBACK_HOSTS };
 
 /** A database or dependency outage, as opposed to a bug: answered with 503 and `Retry-After`. */
 function isUnavailable(error: unknown): boolean {
-  if (error instanceof AuditUnavailableError || error instanceof DependencyUnavailableError) return true;
+  if (error instanceof AuditUnavailableError || error instanceof DependencyUnavailableError || connectionLost(error)) return true;
   const err = error as { code?: unknown; name?: unknown } | null;
   return typeof err?.code === 'string' ? UNAVAILABLE_CODES.has(err.code) : err?.name === 'KnexTimeoutError';
 }
@@ -44,6 +45,53 @@ function isUnavailable(error: unknown): boolean {
 /** Whose request ids these are: the principal's, within its session when it has one. */
 function requestOwner(principal: Principal, session: McpSession | undefined): string {
   return session ? `${principalKey(principal)}\u0000${session.id}` : principalKey(principal);
+}
+
+/** A JSON-RPC result: the envelope is written around the serialised result, not built and serialised again. */
+function rpcResult(id: JsonRpcId, result: unknown): HttpResponse {
+  return jsonText(200, `{"jsonrpc":"2.0","id":${JSON.stringify(id)},"result":${JSON.stringify(result) ?? 'null'}}`);
+}
+
+/** A call context whose stream hooks are set once the response can stream. */
+type StreamingCall = { -readonly [K in 'send' | 'closeStream']?: CallContext[K] } & Omit<CallContext, 'send' | 'closeStream'>;
+
+const clientGoneError = (): GatehouseError => new GatehouseError('client_gone', 'The client disconnected.');
+
+/**
+ * The context of one call that runs a handler: the request's facts, plus an abort (client gone,
+ * cancellation, deadline, drain) whose signal is created only if something reads it. One object
+ * per call: no copies of the context, no closures for what the prototype can do.
+ */
+class RunningCall extends LazyAbort implements StreamingCall {
+  readonly principal: Principal;
+  readonly requestId: string;
+  readonly clientAddress: string | undefined;
+  readonly rpcId: JsonRpcId | undefined;
+  readonly session: McpSession | undefined;
+  readonly observation: RequestObservation | undefined;
+  send: ((message: unknown) => void) | undefined = undefined;
+  closeStream: (() => void) | undefined = undefined;
+  /** What the client's going away does: abort the call, unless a resumable stream keeps it going. */
+  onClientGone: (() => void) | undefined = undefined;
+
+  constructor(base: CallContext) {
+    super();
+    this.principal = base.principal;
+    this.requestId = base.requestId;
+    this.clientAddress = base.clientAddress;
+    this.rpcId = base.rpcId;
+    this.session = base.session;
+    this.observation = base.observation;
+  }
+
+  clientGone(): void {
+    if (this.onClientGone) this.onClientGone();
+    else this.abortForClientGone();
+  }
+
+  abortForClientGone(): void {
+    this.abort(clientGoneError());
+  }
 }
 
 function rpcHttpError(status: number, id: JsonRpcId | null, code: number, message: string, headers?: Record<string, string>): HttpResponse {
@@ -354,11 +402,12 @@ export class HttpHandler {
     req.signal.addEventListener('abort', detach, { once: true });
     shutdown.addEventListener('abort', detach, { once: true });
     // However the stream ends (client gone, replaced by a newer GET, session deleted, the resumed
-    // call answered), it stops listening: a long-lived engine would otherwise keep one listener per
-    // stream ever opened.
+    // call answered, a client that stopped reading), it stops listening and lets go of the session:
+    // a long-lived engine would otherwise keep one listener per stream ever opened.
     stream.onClose(() => {
       req.signal.removeEventListener('abort', detach);
       shutdown.removeEventListener('abort', detach);
+      detach();
     });
     return stream.response();
   }
@@ -369,37 +418,38 @@ export class HttpHandler {
    * the response becomes an SSE stream of those messages ending with the result.
    */
   private async answer(req: HttpRequest, request: JsonRpcRequest, base: CallContext, accept: string | undefined): Promise<HttpResponse> {
-    let untrack: (() => void) | undefined;
-    let call = base;
-    let abortOnClose: { abort: () => void; redirect: (handler: () => void) => void } | undefined;
-    if (McpDispatcher.runsHandlers(request.method)) {
-      // One abort per handler call (a client disconnect, a cancellation or a drain), whose signal
-      // exists only if the handler reads it.
-      const controller = new LazyAbort();
-      const abort = (): void => controller.abort(new GatehouseError('client_gone', 'The client disconnected.'));
-      let onClose = abort;
-      abortOnClose = { abort, redirect: (handler) => (onClose = handler) };
-      if (req.onClose) req.onClose(() => onClose());
-      else req.signal.addEventListener('abort', () => onClose(), { once: true });
-      this.running.add(controller);
-      const untrackExchange = this.exchange.track(requestOwner(base.principal, base.session), request.id, controller);
-      untrack = () => {
-        untrackExchange();
-        this.running.delete(controller);
-      };
-      call = Object.defineProperty({ ...base, abort: (reason: unknown) => controller.abort(reason) }, 'signal', { get: () => controller.signal, enumerable: true });
+    const streamable = explicitlyAccepts(accept, 'text/event-stream');
+    if (!McpDispatcher.runsHandlers(request.method)) {
+      return streamable ? this.streamed(request, { ...base }, undefined) : this.plain(request, base, undefined);
     }
-    if (!explicitlyAccepts(accept, 'text/event-stream')) {
-      try {
-        return json(200, { jsonrpc: '2.0', id: request.id, result: await this.dispatcher.dispatch(request, call) });
-      } catch (error) {
-        return this.rpcFailure(request.id, error, call);
-      } finally {
-        untrack?.();
-      }
+    // One abort per handler call (a client disconnect, a cancellation or a drain), whose signal
+    // exists only if the handler reads it.
+    const call = new RunningCall(base);
+    if (req.onClose) req.onClose(() => call.clientGone());
+    else req.signal.addEventListener('abort', () => call.clientGone(), { once: true });
+    this.running.add(call);
+    const untrackExchange = this.exchange.track(requestOwner(base.principal, base.session), request.id, call);
+    const untrack = (): void => {
+      untrackExchange();
+      this.running.delete(call);
+    };
+    return streamable ? this.streamed(request, call, untrack) : this.plain(request, call, untrack);
+  }
+
+  private async plain(request: JsonRpcRequest, call: CallContext, untrack: (() => void) | undefined): Promise<HttpResponse> {
+    try {
+      return rpcResult(request.id, await this.dispatcher.dispatch(request, call));
+    } catch (error) {
+      return this.rpcFailure(request.id, error, call);
+    } finally {
+      untrack?.();
     }
+  }
+
+  /** Answer as JSON, or as an SSE stream from the first message the handler sends. */
+  private streamed(request: JsonRpcRequest, call: StreamingCall, untrack: (() => void) | undefined): Promise<HttpResponse> {
     return new Promise<HttpResponse>((resolve) => {
-      const session = base.session;
+      const session = call.session;
       const response = new ResponseStream(
         resolve,
         this.logger,
@@ -408,10 +458,10 @@ export class HttpHandler {
         },
         session ? { log: this.events, sessionId: session.id } : undefined,
       );
-      if (response.resumable && abortOnClose) {
+      if (response.resumable && call instanceof RunningCall) {
         // A session's stream is resumable: a client that goes away comes back with Last-Event-ID,
         // so its call goes on (it can still cancel); before the stream opens, leaving aborts as usual.
-        abortOnClose.redirect(() => (response.opened ? response.detach() : abortOnClose.abort()));
+        call.onClientGone = () => (response.opened ? response.detach() : call.abortForClientGone());
       }
       const finish = (result: HttpResponse): void => {
         untrack?.();
@@ -419,12 +469,12 @@ export class HttpHandler {
         response.finish(result);
         if (streamed && call.observation) this.telemetry.finish(call.observation, result.status);
       };
-      this.dispatcher
-        .dispatch(request, { ...call, send: (message) => response.send(message), closeStream: () => response.closeEarly() })
-        .then(
-          (result) => finish(json(200, { jsonrpc: '2.0', id: request.id, result })),
-          (error: unknown) => finish(this.rpcFailure(request.id, error, call)),
-        );
+      call.send = (message) => response.send(message);
+      call.closeStream = () => response.closeEarly();
+      this.dispatcher.dispatch(request, call).then(
+        (result) => finish(rpcResult(request.id, result)),
+        (error: unknown) => finish(this.rpcFailure(request.id, error, call)),
+      );
     });
   }
 

@@ -47,13 +47,17 @@ export function fromNodeRequest(req: IncomingMessage, res: ServerResponse, limit
     if (listeners) for (const listener of listeners) listener();
   });
   let body: Promise<Buffer> | undefined;
+  let query: URLSearchParams | undefined;
   return {
     method: req.method ?? 'GET',
     path: q === -1 ? url : url.slice(0, q),
-    query: new URLSearchParams(q === -1 ? '' : url.slice(q + 1)),
+    // Parsed on first use: the MCP endpoint never reads it.
+    get query() {
+      return (query ??= q === -1 ? new URLSearchParams() : new URLSearchParams(url.slice(q + 1)));
+    },
     header(name) {
       const value = req.headers[name];
-      return Array.isArray(value) ? value.join(', ') : value;
+      return typeof value === 'string' || value === undefined ? value : value.join(', ');
     },
     body: () => (body ??= readBody(req, limit)),
     clientAddress: req.socket.remoteAddress,
@@ -72,6 +76,8 @@ export function fromNodeRequest(req: IncomingMessage, res: ServerResponse, limit
 }
 
 const GONE = Symbol('client gone');
+/** Statuses that never carry a body (nor a Content-Length of one). */
+const NO_BODY = new Set([204, 304]);
 
 /**
  * `work`'s outcome, or GONE as soon as the response closes. The close listener is removed when the
@@ -96,14 +102,26 @@ function unlessClosed<T>(res: ServerResponse, work: Promise<T>): Promise<T | typ
   });
 }
 
+/** The header block of a response as `writeHead` takes it: a flat list of names and values. */
+function headerList(headers: Readonly<Record<string, string>> | undefined, contentLength: number | undefined): string[] {
+  const list: string[] = [];
+  if (headers) for (const name in headers) list.push(name, headers[name]!);
+  if (contentLength !== undefined) list.push('content-length', String(contentLength));
+  return list;
+}
+
 export async function writeNodeResponse(res: ServerResponse, response: HttpResponse): Promise<void> {
-  res.statusCode = response.status;
-  if (response.headers) for (const [name, value] of Object.entries(response.headers)) res.setHeader(name, value);
   const body = response.body;
   if (body === undefined || typeof body === 'string' || body instanceof Uint8Array) {
+    // Status line, headers and body in one write: the header block is built once, with the length.
+    const length = body === undefined ? undefined : typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength;
+    const explicit = response.headers !== undefined && ('content-length' in response.headers || 'transfer-encoding' in response.headers);
+    res.writeHead(response.status, headerList(response.headers, explicit || NO_BODY.has(response.status) ? undefined : (length ?? 0)));
     res.end(body);
     return;
   }
+  res.statusCode = response.status;
+  if (response.headers) for (const [name, value] of Object.entries(response.headers)) res.setHeader(name, value);
   res.flushHeaders();
   // A client that goes away (or stops reading while writes are backed up) ends the writing: no
   // wait for a `drain` that will never come, and the body is told to stop (`return()`).

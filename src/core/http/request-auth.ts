@@ -76,6 +76,7 @@ export class RequestAuthenticator {
   }
 
   private recordFailure(req: HttpRequest, requestId: string, tenant: string, reason: string): void {
+    if (this.audit.recordsNothing) return;
     this.audit.record({
       time: new Date(),
       tenant,

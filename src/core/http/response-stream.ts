@@ -21,7 +21,8 @@ export class ResponseStream {
   private finished = false;
   private detached = false;
   private chain: Promise<void> = Promise.resolve();
-  private readonly key = `post:${randomUUID()}`;
+  /** The stream's key in the session's event log: made when the first event is kept. */
+  private key: string | undefined;
 
   constructor(
     private readonly respond: (response: HttpResponse) => void,
@@ -87,7 +88,7 @@ export class ResponseStream {
     this.chain = this.chain.then(async () => {
       let id: string | undefined;
       try {
-        id = await events.log.append(events.sessionId, this.key, text, this.detached);
+        id = await events.log.append(events.sessionId, (this.key ??= `post:${randomUUID()}`), text, this.detached);
       } catch (error) {
         this.logger.warn({ err: error }, 'could not keep a stream event for resumption');
       }

@@ -32,6 +32,11 @@ export interface HttpResponse {
 
 const JSON_TYPE = { 'content-type': 'application/json; charset=utf-8' };
 
+/** A JSON response whose body is already serialised. */
+export function jsonText(status: number, body: string, headers?: Record<string, string>): HttpResponse {
+  return { status, headers: headers ? { ...JSON_TYPE, ...headers } : JSON_TYPE, body };
+}
+
 /** A JSON response. */
 export function json(status: number, data: unknown, headers?: Record<string, string>): HttpResponse {
   return { status, headers: headers ? { ...JSON_TYPE, ...headers } : JSON_TYPE, body: JSON.stringify(data) };

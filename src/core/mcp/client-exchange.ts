@@ -97,7 +97,20 @@ export class ClientExchange {
 
   /** Register a server→client request; `send` delivers it. Resolves with the client's result. */
   request(owner: string, method: string, params: Record<string, unknown>, send: (message: unknown) => void, signal: AbortSignal, timeoutMs: number): Promise<Record<string, unknown>> {
+    if (signal.aborted) return Promise.reject(signal.reason ?? new Error('Aborted.'));
     const id = `gatehouse-${randomUUID()}`;
+    // What was sent is not kept while the answer is awaited: a large request must not stay in
+    // memory for as long as the client takes to answer (or never does).
+    const answer = this.awaitAnswer(owner, id, method, signal, timeoutMs);
+    try {
+      send({ jsonrpc: '2.0', id, method, params });
+    } catch (error) {
+      this.pending.get(id)?.reject(error);
+    }
+    return answer;
+  }
+
+  private awaitAnswer(owner: string, id: string, method: string, signal: AbortSignal, timeoutMs: number): Promise<Record<string, unknown>> {
     return new Promise((resolve, reject) => {
       const done = (): void => {
         clearTimeout(timer);
@@ -125,7 +138,6 @@ export class ClientExchange {
           reject(error);
         },
       });
-      send({ jsonrpc: '2.0', id, method, params });
     });
   }
 
@@ -187,6 +199,11 @@ export class ClientExchange {
 
   levelFor(owner: string): McpLogLevel | undefined {
     return this.levels.get(owner);
+  }
+
+  /** Log levels of session-less clients held now (at most 10,000). */
+  get logLevelCount(): number {
+    return this.levels.size;
   }
 
   /** Remember a session-less client's log level (bounded; a day at most, least recently used first out). */

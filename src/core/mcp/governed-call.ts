@@ -6,6 +6,7 @@ import { AuditUnavailableError, GatehouseError, PermissionDeniedError, ToolError
 import { EngineConfig } from '../kernel/config.js';
 import { callAuditEvent, type CallContext } from './call-context.js';
 import { Telemetry } from '../telemetry/telemetry.js';
+import { isExpired, withinDeadline } from './deadlines.js';
 
 /** A schema the sequence can validate with (zod's `safeParse` shape). */
 export interface ArgumentSchema<T = unknown> {
@@ -40,7 +41,8 @@ export type Failure =
   | { readonly kind: 'failed'; readonly message: string; readonly thrown: unknown }
   | { readonly kind: 'timeout'; readonly message: string; readonly thrown: undefined };
 
-const DEADLINE = Symbol('deadline');
+const isThenable = (value: unknown): value is PromiseLike<unknown> =>
+  (typeof value === 'object' || typeof value === 'function') && value !== null && typeof (value as { then?: unknown }).then === 'function';
 
 /** The reason a handler's signal is aborted with when its call ran past its deadline. */
 export class DeadlineExceededError extends GatehouseError {
@@ -109,6 +111,8 @@ export class GovernedCall {
     const { target, details, args } = this;
     const known = !(outcome === 'refused' && reason === 'unknown tool');
     this.telemetry.governed(this.call.observation, this.call.principal.tenant, this.action, known ? this.requested : undefined, decision, outcome);
+    // A sink that keeps nothing (the Community Edition's) is not handed an event to throw away.
+    if (this.audit.recordsNothing) return;
     const event = callAuditEvent(this.call, this.started, { action: this.action, target, details, decision, reason, outcome, arguments: args });
     this.audit.record(this.intentId === undefined ? event : { ...event, intentId: this.intentId });
   }
@@ -204,22 +208,20 @@ export class GovernedCall {
     isCallerError: (thrown: unknown) => string | undefined = () => undefined,
     deadlineMs: number = this.deadlineMs,
   ): Promise<Ran<T>> {
-    let timer: NodeJS.Timeout | undefined;
-    const deadline = new Promise<typeof DEADLINE>((resolve) => {
-      timer = setTimeout(() => resolve(DEADLINE), deadlineMs);
-    });
+    let value: T | Promise<T>;
     try {
-      const value = await Promise.race([this.telemetry.span('gatehouse.handler', this.call.observation, run), deadline]);
-      if (value !== DEADLINE) return { ok: true, value: value as T };
-      // The handler is told to stop; the caller is answered now whether or not it listens.
-      this.call.abort?.(new DeadlineExceededError(deadlineMs));
-      this.record('failed', 'allowed', `deadline exceeded (${deadlineMs} ms)`);
-      return { ok: false, failure: { kind: 'timeout', message: `${what} did not finish within ${deadlineMs} ms (request ${this.call.requestId}).`, thrown: undefined } };
+      value = this.telemetry.span('gatehouse.handler', this.call.observation, run) as T | Promise<T>;
+      // A handler that answered at once needs no deadline: nothing is left to wait for.
+      if (!isThenable(value)) return { ok: true, value };
+      const settled = await withinDeadline(value, deadlineMs);
+      if (!isExpired(settled)) return { ok: true, value: settled as T };
     } catch (thrown) {
       return { ok: false, failure: this.fail(thrown, what, isCallerError) };
-    } finally {
-      clearTimeout(timer);
     }
+    // The handler is told to stop; the caller is answered now whether or not it listens.
+    this.call.abort?.(new DeadlineExceededError(deadlineMs));
+    this.record('failed', 'allowed', `deadline exceeded (${deadlineMs} ms)`);
+    return { ok: false, failure: { kind: 'timeout', message: `${what} did not finish within ${deadlineMs} ms (request ${this.call.requestId}).`, thrown: undefined } };
   }
 
   /** Record and log an internal failure found after the handler returned (e.g. a bad result). */

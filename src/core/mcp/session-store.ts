@@ -298,6 +298,11 @@ export class SessionStore {
   async flushTouches(): Promise<void> {
     if (this.touchTimer) clearTimeout(this.touchTimer);
     this.touchTimer = undefined;
+    // Sessions streaming here are in use even when they post nothing: keep writing theirs.
+    if (this.attached.size > 0 && !this.closed) {
+      for (const id of this.attached.keys()) this.touched.add(id);
+      this.scheduleFlush();
+    }
     if (this.touched.size === 0) return;
     const ids = [...this.touched];
     this.touched.clear();
@@ -318,13 +323,7 @@ export class SessionStore {
 
   private scheduleFlush(): void {
     const every = Math.min(TOUCH_MAX_INTERVAL_MS, Math.max(10, Math.floor(this.config.sessions!.idleTimeoutMs / 4)));
-    this.touchTimer ??= setTimeout(() => {
-      // Sessions streaming here are in use even when they post nothing.
-      for (const id of this.attached.keys()) this.touched.add(id);
-      void this.flushTouches().finally(() => {
-        if (this.attached.size > 0 && !this.closed) this.scheduleFlush();
-      });
-    }, every).unref();
+    this.touchTimer ??= setTimeout(() => void this.flushTouches(), every).unref();
   }
 
   /** The sessions of `tenant` subscribed to `uri` that have a standalone stream get the update on it. */

@@ -3,9 +3,17 @@ import type { OutboundChannel } from './session-store.js';
 
 const SSE_HEADERS = { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' };
 
+/**
+ * Most characters of events a stream holds for a client that is not reading them (beyond what the
+ * socket buffers took). Past it the stream ends: a client that reads again sees the end and
+ * reconnects (resuming from `Last-Event-ID` where the stream is resumable).
+ */
+export const MAX_QUEUED_CHARS = 1024 * 1024;
+
 /** A server-sent-events response body fed with JSON-RPC messages. */
 export class SseStream implements OutboundChannel {
   private readonly queue: string[] = [];
+  private queued = 0;
   private wake: (() => void) | undefined;
   private ended = false;
   private heartbeat: NodeJS.Timeout | undefined;
@@ -56,7 +64,16 @@ export class SseStream implements OutboundChannel {
 
   private enqueue(chunk: string): void {
     if (this.ended) return;
+    // One event is always taken, however large: only a backlog behind it ends the stream.
+    if (this.queue.length > 0 && this.queued + chunk.length > MAX_QUEUED_CHARS) {
+      // The client stopped reading: end the stream rather than hold everything sent to it.
+      this.queue.length = 0;
+      this.queued = 0;
+      this.close();
+      return;
+    }
     this.queue.push(chunk);
+    this.queued += chunk.length;
     this.wake?.();
   }
 
@@ -67,7 +84,11 @@ export class SseStream implements OutboundChannel {
   private events(): AsyncIterableIterator<string> {
     const next = async (): Promise<IteratorResult<string>> => {
       for (;;) {
-        if (this.queue.length) return { value: this.queue.shift()!, done: false };
+        if (this.queue.length) {
+          const value = this.queue.shift()!;
+          this.queued -= value.length;
+          return { value, done: false };
+        }
         if (this.ended) return { value: undefined, done: true };
         await new Promise<void>((resolve) => (this.wake = resolve));
         this.wake = undefined;
@@ -78,6 +99,7 @@ export class SseStream implements OutboundChannel {
       return: async () => {
         this.close();
         this.queue.length = 0;
+        this.queued = 0;
         return { value: undefined, done: true };
       },
       [Symbol.asyncIterator]: () => iterator,

@@ -12,6 +12,9 @@ import { GovernedCalls, describeIssues } from './governed-call.js';
 
 const noProgress = async (): Promise<void> => {};
 
+const isThenable = (value: unknown): value is PromiseLike<unknown> =>
+  typeof value === 'object' && value !== null && typeof (value as { then?: unknown }).then === 'function';
+
 /** The call's facts for the policy: when, from where, and the checked arguments. */
 function callFacts(call: CallContext, args: Readonly<Record<string, unknown>> | undefined): PolicyCallContext {
   return { at: new Date(), ...(call.clientAddress === undefined ? {} : { clientAddress: call.clientAddress }), ...(args === undefined ? {} : { arguments: args }) };
@@ -156,14 +159,20 @@ export class ToolCallPipeline {
 
     // A handler that settles an approval itself (`authorizeCall`) may be held or refused by it.
     let handlerHeld: ApprovalPendingError | undefined;
-    const ran = await governed.execute(async () => {
+    const held = (error: unknown): undefined => {
+      if (!(error instanceof ApprovalPendingError)) throw error;
+      handlerHeld = error;
+      return undefined;
+    };
+    // A handler that answers at once is not made to wait for a promise of its own answer.
+    const ran = await governed.execute(() => {
+      let returned: ToolReturn | PromiseLike<ToolReturn>;
       try {
-        return toCallResult(await tool.handler(valid.data, context));
+        returned = tool.handler(valid.data, context) as ToolReturn | PromiseLike<ToolReturn>;
       } catch (error) {
-        if (!(error instanceof ApprovalPendingError)) throw error;
-        handlerHeld = error;
-        return undefined;
+        return held(error);
       }
+      return isThenable(returned) ? Promise.resolve(returned).then(toCallResult, held) : toCallResult(returned);
     }, name, undefined, tool.timeoutMs);
     if (handlerHeld) return settled(handlerHeld)!;
     if (!ran.ok) return { result: errorResult(ran.failure.message) };

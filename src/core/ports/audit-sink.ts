@@ -41,6 +41,11 @@ export interface AuditEvent {
  * refuses new governed calls (HTTP 503) instead of running them unaudited.
  */
 export interface AuditSink {
+  /**
+   * True for a sink that keeps nothing (the Community Edition's no-op): the engine then does not
+   * build the events it would discard. `record` must still be safe to call.
+   */
+  readonly recordsNothing?: boolean;
   record(event: AuditEvent): void;
   accepting(): boolean;
   /**

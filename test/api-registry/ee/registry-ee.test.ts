@@ -18,6 +18,26 @@ describe('EE: API registry operations under RBAC and the audit trail', () => {
   });
   after(() => t?.close());
 
+  it('applies tenant policies to each operation as an action of its own (operation:<id>)', async () => {
+    const reader = await t.role('policy reader', ['api:use', 'invoices:read']);
+    const client = await t.connect({ token: (await t.agent({ name: 'policy reader', roleIds: [reader] })).key });
+    const schema = (await t.http('GET', '/api/v1/mcp/policies/schema', { token: t.adminKey })).body.data.cedarSchema as string;
+    expect(schema).to.contain('action "operation:listInvoices" appliesTo');
+    const saved = await t.http('POST', '/api/v1/mcp/policies', {
+      token: t.adminKey,
+      body: { name: 'no invoice listing', text: 'forbid (principal, action == Action::"operation:listInvoices", resource)\nwhen { context.time.now > datetime("2020-01-01T00:00:00Z") };' },
+    });
+    expect(saved.status, saved.text).to.equal(201);
+    try {
+      const refused = await callTool(client, 'api.call', { operationId: 'listInvoices', query: { status: 'open' } });
+      expect(textOf(refused)).to.equal('Permission denied: forbidden by policy "no invoice listing"');
+      const other = await callTool(client, 'api.call', { operationId: 'getInvoice', path: { invoiceId: INVOICE } });
+      expect(dataOf<{ status: number }>(other).status).to.equal(200);
+    } finally {
+      await t.http('DELETE', `/api/v1/mcp/policies/${saved.body.data.id}`, { token: t.adminKey });
+    }
+  });
+
   it('authorizes each operation by its own permission and audits it by operation id', async () => {
     const clerk = await t.role('invoice clerk', ['api:use', 'invoices:read', 'tickets:*']);
     const agent = await t.agent({ name: 'clerk', roleIds: [clerk] });

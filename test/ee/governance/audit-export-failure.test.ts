@@ -133,7 +133,7 @@ describe('EE audit: the export never hides its own failure', function () {
       }
       // The engine recovers: the pool opens new connections.
       const again = await rawGet(`${t.url}/api/v1/mcp/audit/export?format=${format}`, t.adminKey, () => undefined);
-      expect(again).to.include({ status: 200, clean: true });
+      expect(again, again.body.slice(0, 500)).to.include({ status: 200, clean: true });
     });
   }
 

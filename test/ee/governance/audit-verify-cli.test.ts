@@ -130,16 +130,17 @@ describe('gatehouse audit verify (command line) and the documented independent v
 
   it('signs the chain head at shutdown and publishes it to the file', () => {
     const lines = readFileSync(path.join(dir, 'published.jsonl'), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
+    // Row 7 is the export itself (audit.export), recorded when the download ended.
     expect(lines.map((c) => [c.type, c.tenant, c.index, c.seq])).to.deep.equal([
       ['checkpoint', 'acme', 1, 5],
-      ['checkpoint', 'acme', 2, 6],
+      ['checkpoint', 'acme', 2, 7],
     ]);
   });
 
   it('verifies the tenant on the database with the public key', async () => {
     const result = await gatehouse(['audit', 'verify', '--tenant', 'acme', '--public-key', publicPem, '--data-dir', data]);
     expect(result.code, result.stderr).to.equal(0);
-    expect(result.stdout).to.match(/Tenant acme: the audit chain verifies — 6 row\(s\) \(seq 1–6\), 2 signed checkpoint\(s\)/);
+    expect(result.stdout).to.match(/Tenant acme: the audit chain verifies — 7 row\(s\) \(seq 1–7\), 2 signed checkpoint\(s\)/);
   });
 
   it('reports a row changed in the database with exit status 1', async () => {

@@ -19,6 +19,8 @@ import { combine } from '../policies/enterprise-policy.js';
 import { PolicyEngine, cedarAddress, type PolicyVerdict } from '../policies/policy-engine.js';
 import { operationAction } from '../policies/cedar-schema.js';
 import { AdminGuard } from './admin-guard.js';
+import { LimitMeter } from '../limits/limit-meter.js';
+import { QUOTA_REASON, limitFacts } from '../limits/metered-policy.js';
 import { invalid, notFound, representableDate, validated } from './validation.js';
 
 export class SimulateDto {
@@ -45,10 +47,13 @@ const describeIssues = (issues: readonly { path: readonly PropertyKey[]; message
 interface Simulation {
   decision: 'allow' | 'deny' | 'approval';
   reason: string;
-  stage: 'agent' | 'rbac' | 'policy';
+  stage: 'agent' | 'rbac' | 'policy' | 'quota';
   policies: readonly { id: string; name: string }[];
   errors: readonly { policy?: string; policyId?: string; message: string }[];
   approvers?: number;
+  /** With stage `quota`: the full limit and when its window resets. */
+  limit?: Record<string, string | number>;
+  resetsAt?: string;
 }
 
 interface AgentRow {
@@ -74,6 +79,7 @@ export class AccessCheckRoutes implements RouteContribution {
     @inject(ToolCatalogToken) private readonly catalog: ToolCatalog,
     @inject(PolicyEngine) private readonly engine: PolicyEngine,
     @inject(AgentFacts) private readonly facts: AgentFacts,
+    @inject(LimitMeter) private readonly meter: LimitMeter,
     @multiInject(RegistrySource) @optional() private readonly sources: readonly RegistrySource[] = [],
   ) {}
 
@@ -149,6 +155,22 @@ export class AccessCheckRoutes implements RouteContribution {
     const combined = combine(rbac, verdict);
     const errors = verdict.errors;
     if (verdict.decision === 'deny') return answer({ decision: 'deny', reason: combined.reason, stage: 'policy', policies: verdict.policies, errors });
+    // Last, the limits, as they stand now (whatever `at` says): a full one refuses the call.
+    if (this.catalog.get(input.tool)) {
+      const full = await this.meter.wouldRefuse({ tenant: admin.tenant, tool: request.name, agentId: agent.id });
+      if (full) {
+        const limit = limitFacts(full.limit);
+        return answer({
+          decision: 'deny',
+          reason: `${QUOTA_REASON}: ${full.limit.max} calls per ${full.limit.window} reached; it resets at ${full.resetsAt.toISOString()}`,
+          stage: 'quota',
+          policies: verdict.policies,
+          errors,
+          limit,
+          resetsAt: full.resetsAt.toISOString(),
+        });
+      }
+    }
     if (combined.needsApproval) {
       const stage = verdict.decision === 'approval' ? 'policy' : 'rbac';
       return answer({ decision: 'approval', reason: combined.reason, stage, policies: verdict.policies, errors, approvers: combined.needsApproval.approvers });

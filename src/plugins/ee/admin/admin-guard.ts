@@ -1,5 +1,5 @@
 import { inject, injectable, optional } from 'inversify';
-import { AuditSink, AuditUnavailableError, HttpError, TENANT_ID, type Principal, type RouteRequest } from '../../../core/index.js';
+import { AuditSink, AuditUnavailableError, HttpError, TENANT_ID, type AuditOutcome, type Principal, type RouteRequest } from '../../../core/index.js';
 import { ADMIN_SCOPE } from '../contracts.js';
 import { AdminSettings } from './admin-settings.js';
 
@@ -67,20 +67,29 @@ export class AdminGuard {
 
   /** Record an admin change: who (the admin), which object, what changed. */
   recordChange(req: RouteRequest, admin: Principal, action: string, target: string, details: Record<string, unknown>): void {
+    this.recordAction(req, admin, { action, target, details, outcome: 'success' });
+  }
+
+  /** Record what an admin did (a change, or a read that is itself evidence, such as an audit export). */
+  recordAction(
+    req: RouteRequest,
+    admin: Principal,
+    event: { action: string; target: string; details: Record<string, unknown>; outcome: AuditOutcome; reason?: string; latencyMs?: number },
+  ): void {
     this.audit.record({
       time: new Date(),
       tenant: admin.tenant,
       principal: admin,
-      action,
-      target,
+      action: event.action,
+      target: event.target,
       decision: 'admin',
-      reason: undefined,
-      outcome: 'success',
+      reason: event.reason,
+      outcome: event.outcome,
       arguments: undefined,
-      latencyMs: undefined,
+      latencyMs: event.latencyMs,
       requestId: req.requestId,
       clientAddress: req.clientAddress,
-      details,
+      details: event.details,
     });
   }
 }

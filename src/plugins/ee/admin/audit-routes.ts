@@ -87,6 +87,13 @@ function filterOf(dto: AuditFilterDto): AuditFilter {
   };
 }
 
+/** The filters an export was asked for, as recorded in its audit event. */
+function filterDetails(filter: AuditFilter): Record<string, string> {
+  const given: Record<string, string> = {};
+  for (const [name, value] of Object.entries(filter)) if (value !== undefined) given[name] = value instanceof Date ? value.toISOString() : String(value);
+  return given;
+}
+
 export const CSV_COLUMNS = [
   'id', 'occurred_at', 'principal_kind', 'principal_id', 'principal_label', 'agent_id', 'key_id', 'issuer', 'subject',
   'action', 'target', 'decision', 'reason', 'outcome', 'latency_ms', 'request_id', 'client_address', 'arguments_digest',
@@ -157,9 +164,11 @@ export class AuditRoutes implements RouteContribution {
   }
 
   private async export(req: RouteRequest): Promise<HttpResponse> {
-    const admin = await this.guard.admit(req);
+    // Reading the whole trail is itself recorded: refused (503) while the trail cannot record it.
+    const admin = await this.guard.admitChange(req);
     const dto = await validated(AuditExportDto, queryObject(req.query), 'The query');
     const filter = filterOf(dto);
+    const started = performance.now();
     const rows = this.audit.all(admin.tenant, filter, 500, req.signal);
     // The first page is read before the status line: a query that fails fails with its own status.
     const first = await rows.next();
@@ -167,31 +176,54 @@ export class AuditRoutes implements RouteContribution {
     const requestId = req.requestId;
     const filtered = Object.values(filter).some((value) => value !== undefined);
     const checkpoints = csv ? [] : await this.checkpointer.list(admin.tenant);
+    const guard = this.guard;
     async function* body(): AsyncGenerator<string> {
-      if (csv) yield `${CSV_COLUMNS.join(',')}\r\n`;
-      else yield `${JSON.stringify({ type: 'export', tenant: admin.tenant, filtered, exportedAt: new Date().toISOString() })}\n`;
       // Lines are grouped into chunks so a large export is not one write per row.
       let chunk = '';
       let entries = 0;
+      let ended: 'complete' | 'failed' | undefined;
       try {
-        for (let next = first; !next.done; next = await rows.next()) {
-          const entry = next.value;
-          entries++;
-          chunk += csv ? csvLine(entry) : `${JSON.stringify({ type: 'event', ...entry })}\n`;
-          if (chunk.length >= 64 * 1024) {
-            yield chunk;
-            chunk = '';
+        if (csv) yield `${CSV_COLUMNS.join(',')}\r\n`;
+        else yield `${JSON.stringify({ type: 'export', tenant: admin.tenant, filtered, exportedAt: new Date().toISOString() })}\n`;
+        try {
+          for (let next = first; !next.done; next = await rows.next()) {
+            const entry = next.value;
+            entries++;
+            chunk += csv ? csvLine(entry) : `${JSON.stringify({ type: 'event', ...entry })}\n`;
+            if (chunk.length >= 64 * 1024) {
+              yield chunk;
+              chunk = '';
+            }
           }
+        } catch (error) {
+          ended = 'failed';
+          // Never a clean end after a failure: JSONL gets a final error record, then the response is
+          // aborted (the HTTP layer drops the connection without ending the body).
+          yield csv ? chunk : `${chunk}${JSON.stringify({ type: 'error', error: { code: 'export_failed', message: `The export failed after ${entries} entries; this file is incomplete (request ${requestId}).` } })}\n`;
+          throw error;
         }
-      } catch (error) {
-        // Never a clean end after a failure: JSONL gets a final error record, then the response is
-        // aborted (the HTTP layer drops the connection without ending the body).
-        yield csv ? chunk : `${chunk}${JSON.stringify({ type: 'error', error: { code: 'export_failed', message: `The export failed after ${entries} entries; this file is incomplete (request ${requestId}).` } })}\n`;
-        throw error;
+        // The signed checkpoints of the tenant's chain, so the export verifies offline.
+        for (const checkpoint of checkpoints) chunk += `${JSON.stringify(checkpointLine(checkpoint))}\n`;
+        if (chunk) yield chunk;
+        ended = 'complete';
+      } finally {
+        // Also when the client went away or stopped reading: the writer stops the body, which
+        // lets go of its page of rows here.
+        await rows.return(undefined).catch(() => undefined);
+        guard.recordAction(req, admin, {
+          action: 'audit.export',
+          target: csv ? 'csv' : 'jsonl',
+          details: { format: csv ? 'csv' : 'jsonl', filter: filterDetails(filter), entries, complete: ended === 'complete' },
+          outcome: ended === 'complete' ? 'success' : ended === 'failed' ? 'failed' : 'error',
+          reason:
+            ended === 'complete'
+              ? undefined
+              : ended === 'failed'
+                ? `The export failed after ${entries} entries.`
+                : `The client stopped the download after ${entries} entries; it has an incomplete file.`,
+          latencyMs: Math.round(performance.now() - started),
+        });
       }
-      // The signed checkpoints of the tenant's chain, so the export verifies offline.
-      for (const checkpoint of checkpoints) chunk += `${JSON.stringify(checkpointLine(checkpoint))}\n`;
-      if (chunk) yield chunk;
     }
     const stamp = new Date().toISOString().replace(/[:.]/g, '-');
     return {

@@ -15,6 +15,10 @@ const DRIFT = 0.001;
 /** Leases ask for about this share of a limit at a time (at least 1, at most 1000 calls). */
 const BLOCK_SHARE = 1 / 50;
 const MAX_BLOCK = 1_000;
+/** After the limits could not be read, how long the last ones read are used before trying again. */
+const RETRY_LIMITS_MS = 5_000;
+/** A bucket unused this long after its window ended is forgotten. */
+const FORGET_AFTER_MS = 60_000;
 
 /** The number of calls one lease asks for: small limits lease one call at a time and stay exact. */
 export function blockSize(max: number): number {
@@ -73,6 +77,7 @@ export class LimitMeter implements LifecycleContribution {
   private readonly reports = new Map<string, { limitId: string; tenant: string; subject: string; windowStart: number; calls: number }>();
   private readonly lastKnown = new BoundedCache<readonly Limit[]>({ maxEntries: 10_000, ttlMs: 24 * 3_600_000, sizeOf: (list) => 64 + list.length * 256 });
   private timer: NodeJS.Timeout | undefined;
+  private unreachableUntil = 0;
   private reporting: Promise<void> | undefined;
   /** Attempts metered, and those that waited for a database round trip before they were answered. */
   readonly stats = { attempts: 0, waited: 0, leases: 0 };
@@ -85,8 +90,11 @@ export class LimitMeter implements LifecycleContribution {
     @inject(Logger) private readonly logger: Logger,
   ) {
     // A changed limit starts afresh: leases taken under the old value are dropped (counted as spent).
+    // When changes may have been missed (the feed dropped), the limits are read again and a changed
+    // one gets a new bucket (its value is part of the key); budget already held is kept.
     store.onChange((tenant) => {
-      for (const [key, bucket] of this.buckets) if (tenant === undefined || bucket.limit.tenant === tenant) this.buckets.delete(key);
+      if (tenant === undefined) return;
+      for (const [key, bucket] of this.buckets) if (bucket.limit.tenant === tenant) this.buckets.delete(key);
     });
     work.every('ee.limits.sweep', SWEEP_EVERY_MS, async (trx) => {
       // Counts of windows that ended over an hour ago are of no further use.
@@ -98,7 +106,10 @@ export class LimitMeter implements LifecycleContribution {
   }
 
   async start(): Promise<void> {
-    this.timer = setInterval(() => void this.report(), REPORT_EVERY_MS);
+    this.timer = setInterval(() => {
+      this.prune();
+      void this.report();
+    }, REPORT_EVERY_MS);
     this.timer.unref();
   }
 
@@ -160,14 +171,43 @@ export class LimitMeter implements LifecycleContribution {
     }
   }
 
+  /**
+   * Would an attempt be refused right now? Counts nothing: reads each applicable limit's current
+   * window from the database and names the one whose budget is all handed out (for the simulator).
+   */
+  async wouldRefuse(call: MeteredCall): Promise<MeterRefusal | undefined> {
+    const limits = await this.store.limitsOf(call.tenant);
+    const roleIds = call.agentId !== undefined && limits.some((limit) => limit.scope === 'role') ? await this.roles.of(call.tenant, call.agentId) : [];
+    let refusal: MeterRefusal | undefined;
+    for (const limit of limits.filter((entry) => applies(entry, call, roleIds))) {
+      const { rows } = (await this.database.knex.raw(
+        `with w as (select date_trunc(?, now() at time zone 'UTC') at time zone 'UTC' as start, now() as at)
+         select coalesce((select leased from mcp_limit_usage u where u.limit_id = ? and u.subject = ? and u.window_start = w.start), 0) as leased,
+                extract(epoch from w.start + ('1 ' || ?)::interval) * 1000 as end_ms, extract(epoch from w.at) * 1000 as now_ms
+           from w`,
+        [limit.window, limit.id, limit.scope === 'tenant' ? '' : call.agentId!, limit.window],
+      )) as { rows: { leased: number; end_ms: string | number; now_ms: string | number }[] };
+      const row = rows[0]!;
+      if (Number(row.leased) < limit.max) continue;
+      const end = Number(row.end_ms);
+      if (!refusal || end > refusal.resetsAt.getTime()) {
+        refusal = { limit, resetsAt: new Date(end), retryAfterSeconds: Math.max(1, Math.ceil((end - Number(row.now_ms)) / 1000)) };
+      }
+    }
+    return refusal;
+  }
+
   private async limitsOf(tenant: string): Promise<readonly Limit[]> {
+    const known = this.lastKnown.get(tenant);
+    // While the database is out, the limits last read are used without knocking on every call.
+    if (known && performance.now() < this.unreachableUntil) return known;
     try {
       const limits = await this.store.limitsOf(tenant);
       this.lastKnown.set(tenant, limits);
       return limits;
     } catch (error) {
+      this.unreachableUntil = performance.now() + RETRY_LIMITS_MS;
       // Without the database, the limits last read still hold (and their budgets still run out).
-      const known = this.lastKnown.get(tenant);
       if (known) return known;
       throw new DependencyUnavailableError('The call limits of this tenant cannot be read (the database is unavailable); the call was not run. Try again shortly.', { cause: error });
     }
@@ -268,6 +308,12 @@ export class LimitMeter implements LifecycleContribution {
       bucket.pending = undefined;
     });
     return bucket.pending;
+  }
+
+  /** Forget buckets whose window ended a while ago (they are made again when needed). */
+  private prune(): void {
+    const now = performance.now();
+    for (const [key, bucket] of this.buckets) if (!bucket.pending && bucket.windowStart !== undefined && now > bucket.validUntil + FORGET_AFTER_MS) this.buckets.delete(key);
   }
 
   /** Report the calls made since the last report (one statement for all of them). */

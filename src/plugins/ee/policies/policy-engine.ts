@@ -123,6 +123,15 @@ export class CompiledPolicySet {
   }
 }
 
+/** The JSON Schema of what a tool's handler receives (defaults applied), when zod can give it. */
+function outputSchemaOf(input: z.ZodType): Record<string, unknown> | undefined {
+  try {
+    return z.toJSONSchema(input, { io: 'output', unrepresentable: 'any' }) as Record<string, unknown>;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Which compiled set each prepared Cedar policy set (by key) currently holds. */
 const prepared = new Map<string, CompiledPolicySet>();
 
@@ -197,7 +206,7 @@ export class PolicyEngine {
       name: tool.name,
       description: tool.description,
       inputSchema: tool.inputJsonSchema,
-      argumentSchema: z.toJSONSchema(tool.input, { io: 'output', unrepresentable: 'any' }) as Record<string, unknown>,
+      argumentSchema: outputSchemaOf(tool.input) ?? tool.inputJsonSchema,
     }));
     const asker: Principal = { tenant: 'policy-schema', kind: 'policy-schema', id: 'policy-schema', label: 'policy schema', scopes: [], attributes: {} };
     for (const source of this.sources ?? []) {

@@ -64,6 +64,11 @@ export class CachedAgentPermissions implements AgentPermissions {
     return permissions;
   }
 
+  /** Agents whose grants are held now (at most 10,000). */
+  get size(): number {
+    return this.cache.size;
+  }
+
   invalidate(tenant: string, agentId?: string): void {
     this.forget(tenant, agentId);
     this.changes.publish(GRANTS_CHANGED, agentId === undefined ? { tenant } : { tenant, agentId }).catch((error: unknown) => {

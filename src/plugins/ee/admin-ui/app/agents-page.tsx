@@ -2,6 +2,7 @@ import { Fragment } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import { focusedId } from './focus.js';
 import { api, type Agent, type AgentKey, type Idp, type Role } from './api.js';
+import { LimitsPanel } from './limits-panel.js';
 import { Ago, clientErrors, ConfirmButton, Empty, Field, FieldError, FormError, formErrors, NO_ERRORS, Notice, Status, when, type FormErrors, FormFooter, runThenReload } from './components.js';
 
 /** Where an admin finds the agent's identifier in each kind of provider. */
@@ -228,6 +229,7 @@ export function AgentsPage() {
   const [roles, setRoles] = useState<Role[]>([]);
   const [editing, setEditing] = useState<Agent | 'new' | undefined>();
   const [keysOf, setKeysOf] = useState<string | undefined>();
+  const [limitsOf, setLimitsOf] = useState<string | undefined>();
   const [chosen, setChosen] = useState<string[]>([]);
   const [error, setError] = useState<string>();
   const focus = focusedId();
@@ -356,6 +358,9 @@ export function AgentsPage() {
                         <button type="button" aria-expanded={keysOf === agent.id} onClick={() => setKeysOf(keysOf === agent.id ? undefined : agent.id)}>
                           {keysOf === agent.id ? 'Hide keys' : 'Keys'}
                         </button>
+                        <button type="button" aria-expanded={limitsOf === agent.id} onClick={() => setLimitsOf(limitsOf === agent.id ? undefined : agent.id)}>
+                          {limitsOf === agent.id ? 'Hide limits' : 'Limits'}
+                        </button>
                         <ConfirmButton label="Delete" question={`Delete ${agent.name}? Its audit trail is kept.`} onConfirm={() => act(() => api('DELETE', `/api/v1/mcp/agents/${agent.id}`))} />
                       </td>
                     </tr>
@@ -363,6 +368,13 @@ export function AgentsPage() {
                       <tr class="keys-row">
                         <td colSpan={7}>
                           <AgentKeys agent={agent} onChange={() => void load()} />
+                        </td>
+                      </tr>
+                    ) : null}
+                    {limitsOf === agent.id ? (
+                      <tr class="keys-row">
+                        <td colSpan={7}>
+                          <LimitsPanel target={{ scope: 'agent', agentId: agent.id, name: agent.name }} roleNames={Object.fromEntries(roles.map((role) => [role.id, role.name]))} />
                         </td>
                       </tr>
                     ) : null}

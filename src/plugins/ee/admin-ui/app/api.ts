@@ -188,3 +188,16 @@ export interface KnownPermission {
   permission: string;
   tools: string[];
 }
+
+export type LimitWindow = 'second' | 'minute' | 'hour' | 'day' | 'month';
+
+export interface Limit {
+  id: string;
+  scope: 'tenant' | 'agent' | 'role';
+  agentId: string | null;
+  roleId: string | null;
+  tool: string | null;
+  window: LimitWindow;
+  max: number;
+  usage: { used: number; resetsAt: string | null; counts: { agentId: string | null; used: number; leased: number }[] };
+}

@@ -122,6 +122,12 @@ export function auditSentence(entry: AuditEntry, names: AuditNames): string {
   const actor = who(entry, names);
   if (entry.action === 'admin-ui.sign-in') return `${actor} signed in to the admin UI`;
   if (entry.action === 'admin-ui.sign-out') return `${actor} signed out of the admin UI`;
+  if (entry.action === 'audit.export') {
+    const count = typeof data.entries === 'number' ? `${data.entries} ${data.entries === 1 ? 'entry' : 'entries'}` : 'entries';
+    const format = typeof data.format === 'string' ? ` as ${data.format.toUpperCase()}` : '';
+    if (entry.outcome === 'success') return `${actor} exported the audit trail${format} (${count})`;
+    return `${actor} exported the audit trail${format}, incomplete: ${entry.outcome === 'failed' ? 'it failed' : 'the download stopped'} after ${count}`;
+  }
   if (entry.decision === 'auth-failed') {
     const count = typeof data.count === 'number' && data.count > 1 ? ` (${data.count} times)` : '';
     return `A request to ${entry.target ?? 'the server'} was refused${count}: ${entry.reason ?? 'no valid credential'}`;

@@ -1,6 +1,8 @@
 import { focusedId } from './focus.js';
+import { Fragment } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
-import { api, type KnownPermission, type Role } from './api.js';
+import { api, type Agent, type KnownPermission, type Role } from './api.js';
+import { LimitsPanel } from './limits-panel.js';
 import { PERMISSION_PATTERN } from '../../rbac/permission-pattern.js';
 import { clientErrors, ConfirmButton, Empty, Field, FieldError, FormError, formErrors, NO_ERRORS, Notice, type FormErrors, FormFooter } from './components.js';
 
@@ -72,6 +74,8 @@ export function RolesPage() {
   const [roles, setRoles] = useState<Role[] | undefined>();
   const [known, setKnown] = useState<KnownPermission[]>([]);
   const [editing, setEditing] = useState<Role | 'new' | undefined>();
+  const [limitsOf, setLimitsOf] = useState<string | undefined>();
+  const [agentNames, setAgentNames] = useState<Record<string, string>>({});
   const [error, setError] = useState<string>();
 
   const load = async () => {
@@ -125,24 +129,43 @@ export function RolesPage() {
             </thead>
             <tbody>
               {roles.map((role) => (
-                <tr key={role.id} data-role={role.name} id={`role-${role.id}`} class={focus === role.id ? 'selected' : undefined}>
-                  <td>{role.name}</td>
-                  <td class="mono">{role.permissions.join(', ') || <span class="muted">none</span>}</td>
-                  <td>{role.description}</td>
-                  <td class="row-actions">
-                    <button type="button" onClick={() => setEditing(role)}>
-                      Edit
-                    </button>
-                    <ConfirmButton
-                      label="Delete"
-                      question={`Delete ${role.name}? Agents lose what it grants.`}
-                      onConfirm={async () => {
-                        await api('DELETE', `/api/v1/mcp/roles/${role.id}`).catch((e: Error) => setError(e.message));
-                        await load();
-                      }}
-                    />
-                  </td>
-                </tr>
+                <Fragment key={role.id}>
+                  <tr data-role={role.name} id={`role-${role.id}`} class={focus === role.id ? 'selected' : undefined}>
+                    <td>{role.name}</td>
+                    <td class="mono">{role.permissions.join(', ') || <span class="muted">none</span>}</td>
+                    <td>{role.description}</td>
+                    <td class="row-actions">
+                      <button type="button" onClick={() => setEditing(role)}>
+                        Edit
+                      </button>
+                      <button
+                        type="button"
+                        aria-expanded={limitsOf === role.id}
+                        onClick={() => {
+                          setLimitsOf(limitsOf === role.id ? undefined : role.id);
+                          void api<Agent[]>('GET', '/api/v1/mcp/agents').then((agents) => setAgentNames(Object.fromEntries(agents.map((agent) => [agent.id, agent.name]))), () => undefined);
+                        }}
+                      >
+                        {limitsOf === role.id ? 'Hide limits' : 'Limits'}
+                      </button>
+                      <ConfirmButton
+                        label="Delete"
+                        question={`Delete ${role.name}? Agents lose what it grants.`}
+                        onConfirm={async () => {
+                          await api('DELETE', `/api/v1/mcp/roles/${role.id}`).catch((e: Error) => setError(e.message));
+                          await load();
+                        }}
+                      />
+                    </td>
+                  </tr>
+                  {limitsOf === role.id ? (
+                    <tr class="keys-row">
+                      <td colSpan={4}>
+                        <LimitsPanel target={{ scope: 'role', roleId: role.id, name: role.name }} agentNames={agentNames} />
+                      </td>
+                    </tr>
+                  ) : null}
+                </Fragment>
               ))}
             </tbody>
           </table>
