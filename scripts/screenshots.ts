@@ -33,7 +33,7 @@ try {
   const staff = await admin('POST', '/api/v1/mcp/idp-providers', { kind: 'keycloak', name: 'Staff SSO', realmUrl: 'https://sso.example.com/realms/staff' });
   await admin('POST', `/api/v1/mcp/idp-providers/${staff.id}/deactivate`);
   const reader = await admin('POST', '/api/v1/mcp/roles', { name: 'ticket reader', description: 'Reads tickets', permissions: ['tickets:read'] });
-  await admin('POST', '/api/v1/mcp/roles', { name: 'ticket admin', description: 'Everything on tickets', permissions: ['tickets:*'] });
+  const ticketAdmin = await admin('POST', '/api/v1/mcp/roles', { name: 'ticket admin', description: 'Everything on tickets', permissions: ['tickets:*'] });
   const client = await idp.registerClient('ticket-bot');
   await admin('POST', '/api/v1/mcp/agents', { name: 'Ticket bot', idpId: corporate.id, subject: client.clientId, roleIds: [reader.id] });
   const nightly = await admin('POST', '/api/v1/mcp/agents', { name: 'Nightly report', roleIds: [reader.id] });
@@ -49,6 +49,16 @@ try {
   await agent.callTool({ name: 'tickets.close', arguments: { id: 'T-1042' } });
   await agent.close();
   await t.engine.resolve<AuditSink>(AuditSink).flush();
+
+  // A policy with a history: written, then widened by an hour on each side.
+  const hours = await admin('POST', '/api/v1/mcp/policies', {
+    name: 'Business hours',
+    description: 'Tickets are closed during office hours only',
+    text: '// Closing a ticket waits for office hours (UTC).\nforbid (principal, action == Action::"tickets.close", resource)\nunless { context.time.hour >= 8 && context.time.hour < 18 };',
+  });
+  await admin('PATCH', `/api/v1/mcp/policies/${hours.id}`, {
+    text: '// Closing a ticket waits for office hours (UTC).\nforbid (principal, action == Action::"tickets.close", resource)\nunless { context.time.hour >= 7 && context.time.hour < 19 };',
+  });
 
   /**
    * One set per width: 1280 px (`admin-<page>.png`) and, for the pages used from a phone,
@@ -110,6 +120,22 @@ try {
     await page.getByRole('button', { name: 'Create role' }).click();
     await shot('roles', false, false);
 
+    if (!phone) {
+      // The policy editor with the validator's message in the text, then a history with its diff.
+      await goTo(page, 'Policies');
+      await page.getByRole('button', { name: 'Create policy' }).click();
+      const policy = page.getByRole('form', { name: 'Create policy' });
+      await policy.getByLabel('Name', { exact: true }).fill('No VIP closures');
+      await policy.getByRole('textbox', { name: 'Policy (Cedar)' }).click();
+      await page.keyboard.insertText('// VIP tickets are closed by people, not agents.\nforbid (principal, action == Action::"tickets.close", resource)\nwhen { context.arguments.ticket like "VIP-*" };');
+      await policy.locator('.cm-lintRange-error').first().waitFor();
+      await shot('policies', true, false);
+      await policy.getByRole('button', { name: 'Cancel' }).click();
+      await page.getByRole('button', { name: 'History of Business hours' }).click();
+      await page.getByRole('region', { name: 'History of Business hours' }).locator('.diff').first().waitFor();
+      await shot('policy-history', true, false);
+    }
+
     await goTo(page, 'Audit');
     const denied = page.getByRole('table', { name: 'Audit events' }).locator('tbody tr', { hasText: 'tickets.close' });
     await denied.getByRole('button').click();
@@ -120,6 +146,28 @@ try {
     await page.getByLabel('Agent').selectOption({ label: 'Ticket bot' });
     await page.getByRole('table', { name: 'Tool access' }).waitFor();
     await shot('access-check', phone);
+    if (!phone) {
+      // The simulator: an agent that may close tickets closes one at 21:00 UTC, refused by the
+      // business-hours policy. The agent exists for this picture only.
+      const triage = await admin('POST', '/api/v1/mcp/agents', { name: 'Ticket triage', roleIds: [ticketAdmin.id] });
+      await admin('POST', `/api/v1/mcp/agents/${triage.id}/keys`, { name: 'triage runner' });
+      await goTo(page, 'Policies');
+      await goTo(page, 'Access check');
+      await page.getByLabel('Agent').selectOption({ label: 'Ticket triage' });
+      await page.getByRole('table', { name: 'Tool access' }).waitFor();
+      const simulator = page.getByRole('form', { name: 'Simulate a call' });
+      await simulator.getByLabel('Tool', { exact: true }).selectOption('tickets.close');
+      await simulator.getByLabel('id (required)').fill('T-1042');
+      const late = new Date();
+      late.setUTCHours(21, 0, 0, 0);
+      const local = new Date(late.getTime() - late.getTimezoneOffset() * 60_000).toISOString().slice(0, 19);
+      await simulator.getByLabel('Time of the call (optional)').fill(local);
+      await simulator.getByRole('button', { name: 'Simulate', exact: true }).click();
+      await simulator.locator('[data-decision]').waitFor();
+      await simulator.scrollIntoViewIfNeeded();
+      await shot('policy-simulator', true, false);
+      await admin('DELETE', `/api/v1/mcp/agents/${triage.id}`);
+    }
     await context.close();
   };
 

@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { expect } from 'chai';
 import { startUiEngine, type UiEngine } from '../ui/support.js';
 
@@ -35,6 +37,40 @@ describe('EE admin UI over HTTP (no browser needed): headers, cookies, CSRF and 
     expect(asset.status).to.equal(200);
     expect(asset.headers.get('content-type')).to.match(/^text\/javascript/);
     expect(asset.headers.get('cache-control')).to.include('immutable');
+  });
+
+  it('admits styles only with a nonce that is new on every page load and carried by the stylesheet link', async () => {
+    const nonces: string[] = [];
+    for (let i = 0; i < 2; i++) {
+      const response = await fetch(t.adminUrl);
+      const csp = response.headers.get('content-security-policy') ?? '';
+      const nonce = /style-src 'self' 'nonce-([A-Za-z0-9+/=]{24,})'/.exec(csp)?.[1];
+      expect(nonce, csp).to.be.a('string');
+      expect(csp).to.not.include('unsafe-inline');
+      // Scripts get no nonce: only files from the page's origin run.
+      expect(/script-src ([^;]*)/.exec(csp)?.[1]).to.equal("'self'");
+      expect(await response.text()).to.include(`<link rel="stylesheet" nonce="${nonce}"`);
+      nonces.push(nonce!);
+    }
+    expect(nonces[0]).to.not.equal(nonces[1]);
+    // Assets (and every other answer) keep the plain policy.
+    const html = await (await fetch(t.adminUrl)).text();
+    const asset = await fetch(new URL(/href="([^"]+\.css)"/.exec(html)![1]!, t.url));
+    expect(asset.headers.get('content-security-policy')).to.include("style-src 'self';");
+  });
+
+  it('serves the code-split chunks of the policy editor, and only the files the build listed', async () => {
+    const manifest = JSON.parse(readFileSync(join(process.cwd(), 'dist-ui', 'admin', 'manifest.json'), 'utf8')) as { js: string; files: string[] };
+    const chunks = manifest.files.filter((file) => file.startsWith('chunk-'));
+    expect(chunks.length).to.be.greaterThan(0);
+    const entry = await (await fetch(`${t.adminUrl}/assets/${manifest.js}`)).text();
+    for (const chunk of chunks) {
+      const response = await fetch(`${t.adminUrl}/assets/${chunk}`);
+      expect(response.status, chunk).to.equal(200);
+      expect(response.headers.get('content-type')).to.match(/^text\/javascript/);
+    }
+    // The entry imports its chunks by relative name, so they load from the same asset folder.
+    expect(chunks.some((chunk) => entry.includes(`./${chunk}`))).to.equal(true);
   });
 
   it('refuses asset paths that climb out of the asset folder or name unknown files (404, no file content)', async () => {

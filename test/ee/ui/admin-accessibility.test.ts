@@ -50,6 +50,13 @@ describe('EE admin UI: accessibility (axe-core) and keyboard use', function () {
     await client.callTool({ name: 'tickets.close', arguments: { id: 'T-1' } });
     await client.close();
     await t.engine.resolve<AuditSink>(AuditSink).flush();
+    await admin('POST', '/api/v1/mcp/policies', {
+      name: 'Business hours',
+      text: 'forbid (principal, action == Action::"tickets.close", resource)\nunless { context.time.hour >= 8 && context.time.hour < 18 };',
+    });
+    await admin('PATCH', `/api/v1/mcp/policies/${(await admin('GET', '/api/v1/mcp/policies')).policies[0].id}`, {
+      text: 'forbid (principal, action == Action::"tickets.close", resource)\nunless { context.time.hour >= 7 && context.time.hour < 19 };',
+    });
   });
 
   after(async () => {
@@ -93,6 +100,16 @@ describe('EE admin UI: accessibility (axe-core) and keyboard use', function () {
         await goTo(page, 'Roles');
         await page.getByRole('button', { name: 'Create role' }).click();
         await check('roles with the form open');
+        await goTo(page, 'Policies');
+        await page.locator('tr[data-policy="Business hours"]').getByRole('button', { name: 'History of Business hours' }).click();
+        await page.getByRole('region', { name: 'History of Business hours' }).locator('.diff').first().waitFor();
+        await page.locator('tr[data-policy="Business hours"]').getByRole('button', { name: 'Edit' }).click();
+        await page.locator('.policy-editor[data-state="ready"]').waitFor();
+        await page.getByRole('textbox', { name: 'Policy (Cedar)' }).click();
+        await page.keyboard.press('Control+End');
+        await page.keyboard.insertText(' nonsense');
+        await page.locator('.problems li').first().waitFor();
+        await check('policies with the editor showing a problem and the history open');
         await goTo(page, 'Approvals');
         await check('approvals');
         await goTo(page, 'Audit');
@@ -102,7 +119,12 @@ describe('EE admin UI: accessibility (axe-core) and keyboard use', function () {
         await goTo(page, 'Access check');
         await page.getByLabel('Agent').selectOption({ label: 'Ticket bot' });
         await page.getByRole('table', { name: 'Tool access' }).waitFor();
-        await check('access check');
+        const simulator = page.getByRole('form', { name: 'Simulate a call' });
+        await simulator.getByLabel('Tool', { exact: true }).selectOption('tickets.close');
+        await simulator.getByLabel('id (required)').fill('T-1');
+        await simulator.getByRole('button', { name: 'Simulate', exact: true }).click();
+        await simulator.locator('[data-decision]').waitFor();
+        await check('access check with a simulated call');
         expect(await page.evaluate(() => (globalThis as unknown as { document: { documentElement: { scrollWidth: number } }; innerWidth: number }).document.documentElement.scrollWidth <= (globalThis as unknown as { innerWidth: number }).innerWidth + 1)).to.equal(true);
       } finally {
         await context.close();

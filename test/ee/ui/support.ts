@@ -58,10 +58,11 @@ export interface UiEngine extends TestEngine {
 
 let built: Promise<unknown> | undefined;
 
-export async function startUiEngine(): Promise<UiEngine> {
+/** The engine with the Enterprise Edition, the ticket tools and any `extraPlugins`. */
+export async function startUiEngine(extraPlugins: ReturnType<typeof definePlugin>[] = []): Promise<UiEngine> {
   built ??= buildUi();
   await built;
-  const t = await createTestEngine({ connect: false, plugins: [enterpriseEdition(), ticketTools] });
+  const t = await createTestEngine({ connect: false, plugins: [enterpriseEdition(), ticketTools, ...extraPlugins] });
   const adminKey = (await t.createKey({ name: 'ui admin', scopes: ['admin'] })).secret;
   return Object.assign(Object.create(t) as TestEngine, { adminKey, adminUrl: `${t.url}/admin` }) as UiEngine;
 }

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { inject, injectable } from 'inversify';
@@ -29,6 +30,19 @@ export const UI_SECURITY_HEADERS: Readonly<Record<string, string>> = Object.free
   'referrer-policy': 'no-referrer',
   'x-frame-options': 'DENY',
 });
+
+/**
+ * Headers of the page shell. Its CSP also admits the `<style>` elements that carry this response's
+ * nonce: the policy editor injects its own styles that way, and only code the page loaded from
+ * `'self'` can read the nonce (from the stylesheet link's `nonce` property). Style attributes and
+ * any other inline style stay refused.
+ */
+export function shellSecurityHeaders(nonce: string): Record<string, string> {
+  return {
+    ...UI_SECURITY_HEADERS,
+    'content-security-policy': UI_SECURITY_HEADERS['content-security-policy']!.replace("style-src 'self'", `style-src 'self' 'nonce-${nonce}'`),
+  };
+}
 
 const ASSET_TYPES: Readonly<Record<string, string>> = { '.js': 'text/javascript; charset=utf-8', '.css': 'text/css; charset=utf-8' };
 
@@ -75,6 +89,7 @@ export class AdminUiRoutes implements RouteContribution {
   private shell(): HttpResponse {
     const { manifest } = this.loaded();
     const base = escapeAttribute(this.config.basePath);
+    const nonce = randomBytes(18).toString('base64');
     const html = [
       '<!doctype html>',
       '<html lang="en">',
@@ -82,13 +97,13 @@ export class AdminUiRoutes implements RouteContribution {
       '<meta charset="utf-8">',
       '<meta name="viewport" content="width=device-width, initial-scale=1">',
       '<title>Gatehouse admin</title>',
-      `<link rel="stylesheet" href="${base}/admin/assets/${escapeAttribute(manifest.css)}">`,
+      `<link rel="stylesheet" nonce="${nonce}" href="${base}/admin/assets/${escapeAttribute(manifest.css)}">`,
       `<script type="module" src="${base}/admin/assets/${escapeAttribute(manifest.js)}"></script>`,
       '</head>',
       `<body><div id="app" data-base="${base}"></div></body>`,
       '</html>',
     ].join('\n');
-    return { status: 200, headers: { ...UI_SECURITY_HEADERS, 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' }, body: html };
+    return { status: 200, headers: { ...shellSecurityHeaders(nonce), 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' }, body: html };
   }
 
   private async asset(req: RouteRequest): Promise<HttpResponse> {

@@ -1,6 +1,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import { api, type AccessCheck, type Agent } from './api.js';
 import { Empty, Notice, Status } from './components.js';
+import { Simulator } from './simulator.js';
 
 function why(tool: AccessCheck['tools'][number]): string {
   if (tool.allowed) return tool.approvalRequired ? 'Allowed with approval: each call waits until an approver approves it on the Approvals page.' : '';
@@ -15,6 +16,7 @@ export function AccessPage() {
   const [agents, setAgents] = useState<Agent[] | undefined>();
   const [agentId, setAgentId] = useState('');
   const [check, setCheck] = useState<AccessCheck | undefined>();
+  const [simulated, setSimulated] = useState<{ tool: string } | undefined>();
   const [error, setError] = useState<string>();
 
   useEffect(() => void api<Agent[]>('GET', '/api/v1/mcp/agents').then(setAgents, (e: Error) => setError(e.message)), []);
@@ -29,7 +31,7 @@ export function AccessPage() {
   }
   return (
     <section>
-      <p class="lead">Pick an agent to see every tool it may call right now and, for each one it may not, why.</p>
+      <p class="lead">Pick an agent to see every tool it may call right now and, for each one it may not, why; then simulate one exact call to see what the policies decide.</p>
       <Notice message={error} />
       <div class="field narrow">
         <label for="access-agent">Agent</label>
@@ -63,6 +65,9 @@ export function AccessPage() {
                   <th>Permission</th>
                   <th>May call</th>
                   <th>Why not</th>
+                  <th class="simulate-cell">
+                    <span class="visually-hidden">Simulate</span>
+                  </th>
                 </tr>
               </thead>
               <tbody>
@@ -72,11 +77,17 @@ export function AccessPage() {
                     <td class="mono">{tool.permission ?? 'none needed'}</td>
                     <td>{tool.allowed ? <span class="badge badge-ok">yes</span> : <span class="badge badge-off">no</span>}</td>
                     <td class="reason">{why(tool)}</td>
+                    <td class="simulate-cell">
+                      <button type="button" aria-label={`Simulate a call of ${tool.name}`} onClick={() => setSimulated({ tool: tool.name })}>
+                        Simulate
+                      </button>
+                    </td>
                   </tr>
                 ))}
               </tbody>
             </table>
           </div>
+          <Simulator key={check.agent.id} agentId={check.agent.id} pick={simulated} fallbackTools={check.tools.map((tool) => tool.name)} />
         </>
       ) : null}
     </section>

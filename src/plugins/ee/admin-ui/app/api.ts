@@ -3,6 +3,9 @@
 export interface FieldError {
   readonly field: string;
   readonly message: string;
+  /** Where in a text field the problem is (1-based), when the server says. */
+  readonly line?: number;
+  readonly column?: number;
 }
 
 export class ApiError extends Error {
@@ -24,6 +27,11 @@ export class ApiError extends Error {
 }
 
 export const basePath = document.getElementById('app')?.dataset.base ?? '';
+
+/** The nonce this page's CSP admits `<style>` elements with (the shell puts it on the stylesheet link). */
+export function styleNonce(): string | undefined {
+  return document.querySelector<HTMLLinkElement>('link[rel="stylesheet"]')?.nonce || undefined;
+}
 
 let csrfToken: string | undefined;
 let onSignedOut: (() => void) | undefined;
@@ -187,6 +195,81 @@ export interface AccessCheck {
 export interface KnownPermission {
   permission: string;
   tools: string[];
+}
+
+export interface Policy {
+  id: string;
+  name: string;
+  description: string | null;
+  text: string;
+  enabled: boolean;
+  version: number;
+  createdAt: string;
+  updatedAt: string;
+  updatedBy: string | null;
+  /** Why the policy failed when it was last evaluated; calls it governs are refused until fixed. */
+  lastError: string | null;
+}
+
+export interface PolicyList {
+  /** The tenant's policy set version: it goes up with every change. */
+  version: number;
+  policies: Policy[];
+}
+
+export interface PolicyChange {
+  version: number;
+  name: string;
+  text: string;
+  enabled: boolean;
+  changedBy: string | null;
+  changedAt: string;
+  /** Unified diff of the text against the version before. */
+  diff: string;
+}
+
+export interface PolicyProblem {
+  message: string;
+  line?: number;
+  column?: number;
+}
+
+export interface PolicyValidation {
+  valid: boolean;
+  errors: PolicyProblem[];
+}
+
+/** A JSON Schema as tools declare their input (the subset the argument editor understands, plus anything). */
+export interface JsonSchema {
+  type?: string | string[];
+  title?: string;
+  description?: string;
+  enum?: unknown[];
+  const?: unknown;
+  format?: string;
+  properties?: Record<string, JsonSchema>;
+  required?: string[];
+  items?: JsonSchema;
+  default?: unknown;
+  anyOf?: JsonSchema[];
+  oneOf?: JsonSchema[];
+  minimum?: number;
+  maximum?: number;
+}
+
+export interface PolicySchema {
+  cedarSchema: string;
+  tools: { name: string; description: string | null; inputSchema: JsonSchema }[];
+}
+
+export interface Simulation {
+  decision: 'allow' | 'deny' | 'approval';
+  reason: string;
+  stage: 'agent' | 'rbac' | 'policy' | 'quota';
+  policies: { id: string; name: string }[];
+  errors: { policy?: string; policyId?: string; message: string }[];
+  /** How many people approve each call, when the decision is `approval`. */
+  approvers?: number;
 }
 
 export type LimitWindow = 'second' | 'minute' | 'hour' | 'day' | 'month';

@@ -8,6 +8,6 @@ export function focusedId(): string | undefined {
 }
 
 /** The link to one object on its page. */
-export function linkTo(page: 'agents' | 'roles' | 'idps', id: string): string {
+export function linkTo(page: 'agents' | 'roles' | 'idps' | 'policies', id: string): string {
   return `#/${page}/${encodeURIComponent(id)}`;
 }

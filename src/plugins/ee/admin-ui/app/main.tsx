@@ -7,6 +7,7 @@ import { AgentsPage } from './agents-page.js';
 import { ApprovalsPage } from './approvals-page.js';
 import { AuditPage } from './audit-page.js';
 import { OnboardPage } from './onboard-page.js';
+import { PoliciesPage } from './policies-page.js';
 import { IdpsPage } from './idps-page.js';
 import { RolesPage } from './roles-page.js';
 import './styles.css';
@@ -16,6 +17,7 @@ const PAGES = [
   { id: 'idps', title: 'Identity providers', view: IdpsPage },
   { id: 'agents', title: 'Agents', view: AgentsPage },
   { id: 'roles', title: 'Roles', view: RolesPage },
+  { id: 'policies', title: 'Policies', view: PoliciesPage },
   { id: 'approvals', title: 'Approvals', view: ApprovalsPage },
   { id: 'audit', title: 'Audit', view: AuditPage },
   { id: 'access', title: 'Access check', view: AccessPage },
