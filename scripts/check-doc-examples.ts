@@ -1,60 +1,29 @@
 /**
- * Type-checks every ```ts block of README.md and docs/*.md against the package, as one TypeScript
- * program (`npm run docs:check`). Each block is its own module; `@gatehouse-mcp/engine` resolves
- * through the package's self-reference (the `gatehouse-source` condition). A block that is not meant
- * to compile on its own says so with `<!-- fragment -->` on the line before its fence.
+ * Type-checks every ```ts block of README.md and docs/*.md against the package's sources, as one
+ * TypeScript program (`npm run docs:check`). Each block is its own module; `@gatehouse-mcp/engine`
+ * resolves through the package's self-reference (the `gatehouse-source` condition). A block that is
+ * not meant to compile on its own says so with `<!-- fragment -->` on the line before its fence.
+ * The markers are described in scripts/doc-examples.ts; test/packages/doc-examples.test.ts checks
+ * and runs the same blocks against the packed and installed package.
  */
-import { mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
+import { FRAGMENT, ROOT as root, docBlocks, hostModules, moduleName, type DocBlock } from './doc-examples.js';
 
-const root = fileURLToPath(new URL('..', import.meta.url));
 const out = join(root, '.doc-examples');
-const FRAGMENT = '<!-- fragment -->';
-
-interface Block {
-  readonly source: string;
-  readonly line: number;
-  readonly code: string;
-}
-
-function blocksOf(file: string): Block[] {
-  const lines = readFileSync(join(root, file), 'utf8').split('\n');
-  const blocks: Block[] = [];
-  for (let i = 0; i < lines.length; i++) {
-    if (!/^```(ts|typescript)\s*$/.test(lines[i]!)) continue;
-    const start = i;
-    const body: string[] = [];
-    for (i++; i < lines.length && !/^```\s*$/.test(lines[i]!); i++) body.push(lines[i]!);
-    let previous = start - 1;
-    while (previous >= 0 && lines[previous]!.trim() === '') previous--;
-    if (previous >= 0 && lines[previous]!.trim() === FRAGMENT) continue;
-    blocks.push({ source: file, line: start + 2, code: body.join('\n') });
-  }
-  return blocks;
-}
-
-const files = ['README.md', ...readdirSync(join(root, 'docs')).filter((name) => name.endsWith('.md')).sort().map((name) => `docs/${name}`)];
-const blocks = files.flatMap(blocksOf);
+const blocks = docBlocks().filter((block) => block.kind === 'ts' && !block.fragment);
 
 rmSync(out, { recursive: true, force: true });
 mkdirSync(out, { recursive: true });
-const names = new Map<string, Block>();
+const names = new Map<string, DocBlock>();
 blocks.forEach((block, index) => {
-  const name = `${String(index).padStart(3, '0')}-${block.source.replace(/[/.]/g, '-')}-${block.line}.ts`;
+  const name = `${moduleName(block, index)}.ts`;
   // `export {}` makes every block a module of its own, so blocks never see each other's names.
   writeFileSync(join(out, name), `${block.code}\nexport {};\n`);
   names.set(name, block);
 });
-// The host's own modules the examples import, stood in for by the repository's example plugin.
-const hostModules: Record<string, string> = {
-  'plugins/tickets/index.ts': "export { ticketsPlugin } from '../../../examples/tickets-plugin/index.js';",
-  'tickets-plugin/index.ts': "export { ticketsPlugin } from '../../examples/tickets-plugin/index.js';",
-  'examples/tickets-plugin/index.ts': "export { ticketsPlugin } from '../../../examples/tickets-plugin/index.js';",
-  'examples/tickets-plugin/rest-api.ts': "export { ticketsApiRegistry } from '../../../examples/tickets-plugin/rest-api.js';",
-};
-for (const [path, code] of Object.entries(hostModules)) {
+for (const [path, code] of Object.entries(hostModules('..'))) {
   mkdirSync(join(out, path, '..'), { recursive: true });
   writeFileSync(join(out, path), `${code}\n`);
 }

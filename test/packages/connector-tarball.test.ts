@@ -2,17 +2,18 @@ import { expect } from 'chai';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { AgentStore, IdpProviderStore, enterpriseEdition } from '@gatehouse-mcp/engine/ee';
 import { communityEdition } from '@gatehouse-mcp/engine/oss';
-import { createTestEngine, type TestEngine } from '@gatehouse-mcp/engine/testing';
+import { createTestEngine, uniqueTenant, type TestEngine } from '@gatehouse-mcp/engine/testing';
+import { RoleStore } from '../../src/plugins/ee/rbac/role-store.js';
+import { startOidcProvider, type OidcClient, type OidcFixture } from '../ee/support/oidc.js';
 import { baseEnv, connectConnector } from '../connector/support/connector-process.js';
 import { connectorTestTools } from '../connector/support/tools-plugin.js';
+import { documentedCommand } from './support/documented.js';
+import { NPM_ENV, root } from './support/packed.js';
 import { callThroughConfig, runCommand, type StdioServerEntry } from './support/processes.js';
 
-const root = fileURLToPath(new URL('../..', import.meta.url));
 const FORBIDDEN = ['pg', 'knex', 'objection', '@electric-sql/pglite', 'knex-pglite', 'inversify'];
-/** npm answers from its cache where it can: the test needs no registry round trip for what it installed before. */
-const NPM_ENV = { npm_config_prefer_offline: 'true', npm_config_audit: 'false', npm_config_fund: 'false', npm_config_update_notifier: 'false' };
 
 /** Every package name installed anywhere under `dir` (nested node_modules included). */
 function installedPackages(dir: string, found = new Set<string>()): Set<string> {
@@ -64,10 +65,26 @@ describe('connector: the packed tarball @gatehouse-mcp/connector', function () {
     expect(readdirSync(path.join(pkgDir, 'dist')).filter((file) => file.endsWith('.map'))).to.deep.equal([]);
   });
 
-  it('installs into an empty directory and runs with npx', async () => {
-    const { code, stdout } = await runCommand('npx', ['gatehouse-connector', '--help'], { cwd: dir, env: baseEnv() });
+  it('installs into an empty directory and runs with npx, as docs/connector.md shows', async () => {
+    const [npx, ...args] = documentedCommand('npx -y @gatehouse-mcp/connector --help');
+    const { code, stdout } = await runCommand(npx!, args, { cwd: dir, env: { ...baseEnv(), ...NPM_ENV } });
     expect(code).to.equal(0);
     expect(stdout).to.include('Usage:').and.include('gatehouse-connector --url <mcp-url>');
+  });
+
+  it('runs from the tarball without installing it, with the command docs/connector.md shows (its version included)', async () => {
+    const command = 'npx -y --package=file:$PWD/dist/connector/gatehouse-mcp-connector-0.1.0.tgz gatehouse-connector --help';
+    documentedCommand(command);
+    expect(tarball, 'the version the docs name is the packed one').to.equal(path.join(root, 'dist', 'connector', 'gatehouse-mcp-connector-0.1.0.tgz'));
+    const { code, stdout, stderr } = await runCommand('sh', ['-c', command], { cwd: root, env: { ...baseEnv(), ...NPM_ENV } });
+    expect(code, stderr).to.equal(0);
+    expect(stdout).to.include('gatehouse-connector --url <mcp-url>');
+  });
+
+  it('npx -y @gatehouse-mcp/connector --url … with GATEHOUSE_API_KEY serves a real engine over stdio', async () => {
+    const [command, ...args] = documentedCommand('npx -y @gatehouse-mcp/connector --url https://mcp.example.com/api/mcp', { 'https://mcp.example.com/api/mcp': t.engine.mcpUrl() });
+    const result = await callThroughConfig({ command: command!, args }, { ...baseEnv(), ...NPM_ENV, GATEHOUSE_API_KEY: secret }, 'echo', { text: 'as documented' }, { cwd: dir });
+    expect(result.content).to.deep.equal([{ type: 'text', text: 'as documented' }]);
   });
 
   it('pulls in no database driver, ORM, embedded database or engine internals', () => {
@@ -90,22 +107,30 @@ describe('connector: the packed tarball @gatehouse-mcp/connector', function () {
 
   describe('printed configurations, pasted verbatim into a stdio client', () => {
     /** Run print-config, paste its Claude Desktop entry with the placeholder replaced, call a tool. */
-    async function pasteAndCall(printed: { code: number; stdout: string; stderr: string }, text: string): Promise<StdioServerEntry> {
+    async function pasteAndCall(printed: { code: number; stdout: string; stderr: string }, text: string, placeholder = '<your Gatehouse API key>'): Promise<StdioServerEntry> {
       expect(printed.code, printed.stderr).to.equal(0);
       const entry = JSON.parse(printed.stdout).mcpServers.gatehouse as StdioServerEntry;
-      expect(entry.env).to.deep.equal({ GATEHOUSE_API_KEY: '<your Gatehouse API key>' });
+      expect(entry.env).to.deep.equal({ GATEHOUSE_API_KEY: placeholder });
       // The client's own environment: no npm project, no PATH tricks, just what the entry names.
       const result = await callThroughConfig({ ...entry, env: { GATEHOUSE_API_KEY: secret } }, { ...baseEnv(), ...NPM_ENV }, 'echo', { text });
       expect(result.content).to.deep.equal([{ type: 'text', text }]);
       return entry;
     }
 
-    it('print-config from the installed package starts that installed connector', async () => {
-      const printed = await runCommand('npx', ['gatehouse-connector', 'print-config', '--client', 'claude-desktop', '--url', t.engine.mcpUrl()], { cwd: dir, env: baseEnv() });
-      const entry = await pasteAndCall(printed, 'installed');
-      expect(entry.command).to.equal(process.execPath);
-      expect(entry.args[0]).to.equal(path.join(dir, 'node_modules', '@gatehouse-mcp', 'connector', 'dist', 'cli.js'));
-    });
+    const printConfig = {
+      'claude-desktop': 'npx -y @gatehouse-mcp/connector print-config --client claude-desktop --url https://mcp.example.com/api/mcp',
+      cursor: 'npx -y @gatehouse-mcp/connector print-config --client cursor --url https://mcp.example.com/api/mcp',
+    };
+    for (const [client, command] of Object.entries(printConfig)) {
+      it(`print-config --client ${client} from the installed package starts that installed connector`, async () => {
+        const [npx, ...args] = documentedCommand(command, { 'https://mcp.example.com/api/mcp': t.engine.mcpUrl() });
+        const printed = await runCommand(npx!, args, { cwd: dir, env: { ...baseEnv(), ...NPM_ENV } });
+        // Cursor fills the key in from the user's environment; Claude Desktop's file holds it.
+        const entry = await pasteAndCall(printed, `installed, ${client}`, client === 'cursor' ? '${env:GATEHOUSE_API_KEY}' : '<your Gatehouse API key>');
+        expect(entry.command).to.equal(process.execPath);
+        expect(entry.args[0]).to.equal(path.join(dir, 'node_modules', '@gatehouse-mcp', 'connector', 'dist', 'cli.js'));
+      });
+    }
 
     it('print-config --package <relative tarball> starts the tarball through npx from any directory', async () => {
       const relative = path.relative(root, tarball);
@@ -127,6 +152,60 @@ describe('connector: the packed tarball @gatehouse-mcp/connector', function () {
       );
       const entry = await pasteAndCall(printed, 'clone');
       expect(entry.args).to.include(path.join(root, 'src', 'connector', 'cli.ts'));
+    });
+  });
+  describe('an agent of the Enterprise edition, with client credentials from a real OpenID provider', () => {
+    let idp: OidcFixture;
+    let ee: TestEngine;
+    let tenant: string;
+    let agent: OidcClient;
+    /** The docs' placeholders, replaced by this machine's engine, IdP and agent. */
+    let substitute: Record<string, string>;
+
+    before(async () => {
+      idp = await startOidcProvider();
+      ee = await createTestEngine({ connect: false, plugins: [enterpriseEdition(), connectorTestTools()] });
+      tenant = uniqueTenant('acme');
+      const provider = await ee.engine.resolve(IdpProviderStore).create(tenant, { kind: 'custom', name: 'Corporate IdP', issuer: idp.issuer, subjectClaim: 'client_id' });
+      agent = await idp.registerClient('ticket-bot');
+      const created = await ee.engine.resolve(AgentStore).create(tenant, { name: 'Ticket bot', idpId: provider.id, subject: agent.clientId });
+      const roles = ee.engine.resolve(RoleStore);
+      await roles.assign(tenant, created.id, [(await roles.create(tenant, { name: 'echo', permissions: ['*'] })).id]);
+      substitute = {
+        'https://mcp.example.com/t/acme/api/mcp': ee.engine.mcpUrl(tenant),
+        'https://idp.example.com/realms/acme': idp.issuer,
+        'https://idp.example.com': idp.issuer,
+        'ticket-bot': agent.clientId,
+      };
+    });
+
+    after(async () => {
+      await ee?.close();
+      await idp?.close();
+    });
+
+    it('npx -y @gatehouse-mcp/connector --url … --issuer … --client-id … --scope mcp gets a token and calls a tool as the agent', async () => {
+      const [command, ...args] = documentedCommand(
+        'npx -y @gatehouse-mcp/connector --url https://mcp.example.com/t/acme/api/mcp --issuer https://idp.example.com/realms/acme --client-id ticket-bot --scope mcp',
+        substitute,
+      );
+      const result = await callThroughConfig({ command: command!, args }, { ...baseEnv(), ...NPM_ENV, GATEHOUSE_CLIENT_SECRET: agent.clientSecret }, 'echo', { text: 'as the agent' }, { cwd: dir });
+      expect(result.content).to.deep.equal([{ type: 'text', text: 'as the agent' }]);
+    });
+
+    it('print-config --client vscode with the IdP flags prints a configuration that works pasted, its secret given', async () => {
+      const [npx, ...args] = documentedCommand(
+        'npx -y @gatehouse-mcp/connector print-config --client vscode --url https://mcp.example.com/t/acme/api/mcp --issuer https://idp.example.com --client-id ticket-bot --scope mcp',
+        substitute,
+      );
+      const printed = await runCommand(npx!, args, { cwd: dir, env: { ...baseEnv(), ...NPM_ENV } });
+      expect(printed.code, printed.stderr).to.equal(0);
+      const config = JSON.parse(printed.stdout) as { inputs: { id: string }[]; servers: { gatehouse: StdioServerEntry } };
+      const entry = config.servers.gatehouse;
+      // VS Code asks for the secret (the input the entry names) and passes it in the environment.
+      expect(entry.env).to.deep.equal({ GATEHOUSE_CLIENT_SECRET: `\${input:${config.inputs[0]!.id}}` });
+      const result = await callThroughConfig({ ...entry, env: { GATEHOUSE_CLIENT_SECRET: agent.clientSecret } }, { ...baseEnv(), ...NPM_ENV }, 'echo', { text: 'vscode' });
+      expect(result.content).to.deep.equal([{ type: 'text', text: 'vscode' }]);
     });
   });
 });

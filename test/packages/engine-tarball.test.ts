@@ -1,14 +1,12 @@
 import { expect } from 'chai';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { Databases } from './support/databases.js';
+import { installedProject, NPM_ENV, root, scratchDir } from './support/packed.js';
 import { callThroughConfig, runCommand, startCommand, type StdioServerEntry } from './support/processes.js';
 
-const root = fileURLToPath(new URL('../..', import.meta.url));
-const NPM_ENV = { npm_config_prefer_offline: 'true', npm_config_audit: 'false', npm_config_fund: 'false', npm_config_update_notifier: 'false' };
 
 /** Every file under `dir`, relative to it. */
 function filesUnder(dir: string, prefix = ''): string[] {
@@ -55,23 +53,12 @@ describe('engine: the packed tarball @gatehouse-mcp/engine, installed into an em
   const gatehouse = (args: string[], cwd = project) => runCommand('npx', ['gatehouse', ...args], { cwd, env });
 
   before(async () => {
-    work = mkdtempSync(path.join(tmpdir(), 'engine-tarball-'));
-    // prepack builds: the tarball never depends on a build made beforehand.
-    const packed = await runCommand('npm', ['pack', '--json', '--pack-destination', work], { cwd: root, timeoutMs: 300_000 });
-    expect(packed.code, packed.stderr).to.equal(0);
-    const tarball = path.join(work, (JSON.parse(packed.stdout) as { filename: string }[])[0]!.filename);
-    project = path.join(work, 'project');
-    mkdirSync(path.join(project, 'migrations'), { recursive: true });
-    writeFileSync(path.join(project, 'package.json'), JSON.stringify({ name: 'host-project', private: true, type: 'module' }));
+    work = scratchDir('engine-tarball-');
     env = { ...process.env, ...NPM_ENV, GATEHOUSE_DATA_DIR: path.join(work, 'data') };
     delete env.DATABASE_URL;
-    const installed = await runCommand('npm', ['install', tarball], { cwd: project, env, timeoutMs: 300_000 });
-    expect(installed.code, installed.stderr).to.equal(0);
+    project = await installedProject('engine-tarball-', [], env);
+    mkdirSync(path.join(project, 'migrations'), { recursive: true });
     pkgDir = path.join(project, 'node_modules', '@gatehouse-mcp', 'engine');
-  });
-
-  after(() => {
-    if (work) rmSync(work, { recursive: true, force: true });
   });
 
   it('ships what runs: the build, the example’s OpenAPI document, the admin UI and the LICENSE; no maps, no build scripts', () => {
@@ -152,5 +139,28 @@ describe('engine: the packed tarball @gatehouse-mcp/engine, installed into an em
     const listed = await gatehouse(['keys', 'list', '--tenant', 'demo', '--data-dir', path.join(work, 'demo-data')], bare);
     expect(listed.code, listed.stderr).to.equal(0);
     expect(listed.stdout).to.match(/active\s+mcp\s+demo key/);
+  });
+
+  it('the admin UI answers 503 saying how to build it while dist-ui is missing', async () => {
+    const databases = new Databases();
+    const ui = path.join(pkgDir, 'dist-ui');
+    renameSync(ui, `${ui}.away`);
+    try {
+      const server = await startCommand('npx', ['gatehouse', 'serve', '--edition', 'enterprise', '--port', '0'], /serving MCP at/, {
+        cwd: project,
+        env: { ...env, DATABASE_URL: await databases.fresh() },
+      });
+      try {
+        const url = /per tenant: (\S+)\/t\/<tenant>\/api\/mcp/.exec(server.output())![1]!;
+        const response = await fetch(`${url}/admin`);
+        expect(response.status).to.equal(503);
+        expect(await response.text()).to.include('The admin UI has not been built: run \\"npm run build:ui\\".');
+      } finally {
+        expect(await server.stop()).to.be.oneOf([0, 128]);
+      }
+    } finally {
+      renameSync(`${ui}.away`, ui);
+      await databases.close();
+    }
   });
 });

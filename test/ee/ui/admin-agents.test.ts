@@ -104,6 +104,26 @@ describe('EE admin UI: agents tell their whole story', function () {
     expect(await mcpStatus(secret)).to.equal(200);
   });
 
+  it('refreshes the list by itself every 15 seconds', async () => {
+    // A page of its own whose timers the test moves on (the session cookie is the context's).
+    const own = await context.newPage();
+    try {
+      await own.clock.install();
+      await own.goto(t.adminUrl);
+      await goTo(own, 'Agents');
+      // The first load is done (the earlier tests' agents are listed) before the new agent exists.
+      await own.locator('tr[data-agent-id]').first().waitFor();
+      const agent = await admin('POST', '/api/v1/mcp/agents', { name: 'Appears by itself', roleIds: [reader.id] });
+      const appeared = own.locator(`tr[data-agent-id="${agent.id}"]`);
+      await own.clock.runFor(14_000);
+      expect(await appeared.count(), 'not before 15 s').to.equal(0);
+      await own.clock.runFor(1_000);
+      await appeared.waitFor();
+    } finally {
+      await own.close();
+    }
+  });
+
   it('deactivates several agents at once', async () => {
     const one = await admin('POST', '/api/v1/mcp/agents', { name: 'Bulk one' });
     const two = await admin('POST', '/api/v1/mcp/agents', { name: 'Bulk two' });

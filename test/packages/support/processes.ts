@@ -87,8 +87,8 @@ export interface StdioServerEntry {
 }
 
 /** Start a printed stdio configuration as a client would, and call one tool through it. */
-export async function callThroughConfig(entry: StdioServerEntry, env: Record<string, string>, tool: string, args: Record<string, unknown>) {
-  const transport = new StdioClientTransport({ command: entry.command, args: [...entry.args], env: { ...entry.env, ...env }, stderr: 'pipe' });
+export async function callThroughConfig(entry: StdioServerEntry, env: Record<string, string>, tool: string, args: Record<string, unknown>, options: { cwd?: string } = {}) {
+  const transport = new StdioClientTransport({ command: entry.command, args: [...entry.args], env: { ...entry.env, ...env }, stderr: 'pipe', cwd: options.cwd });
   let stderr = '';
   transport.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
   const client = new Client({ name: 'pasted-config', version: '1.0.0' });
