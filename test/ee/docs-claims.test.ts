@@ -194,7 +194,7 @@ const CLAIMS: readonly Claim[] = [
   { doc: 'enterprise', section: 'Signing in', says: 'a change that\npresents the cookie without the token is refused with 403', tests: [[`${GOV}admin-ui-http.test.ts`, 'a change made with the session cookie but without the CSRF token is 403'], [`${UI}admin-security.test.ts`, 'refuses a change made with the session cookie but without the CSRF token (403)']] },
   { doc: 'enterprise', section: 'Signing in', says: 'A request with an `Authorization`\nheader is authenticated by that header alone', tests: [[`${UI}admin-sessions.test.ts`, 'end after the idle time and after the lifetime, and are bound to their CSRF token']] },
   { doc: 'enterprise', section: 'Signing in', says: "`X-Content-Type-Options: nosniff` and `Referrer-Policy: no-referrer`", tests: [[`${GOV}admin-ui-http.test.ts`, 'serves the page and its assets with a strict CSP, no framing, nosniff and no referrer']] },
-  { doc: 'enterprise', section: 'Signing in', says: 'every value shown (agent names included) is rendered as text', tests: [[`${UI}admin-security.test.ts`, 'renders an agent named like markup as text']] },
+  { doc: 'enterprise', section: 'Signing in', says: 'Every value shown (agent names included) is rendered as text.', tests: [[`${UI}admin-security.test.ts`, 'renders an agent named like markup as text']] },
   // ### Onboarding an agent
   { doc: 'enterprise', section: 'Onboarding an agent', says: 'An agent without a role can call nothing.', tests: [[`${GOV}rbac.test.ts`, 'denies everything to an agent without roles, and lists no tools']] },
   { doc: 'enterprise', section: 'Onboarding an agent', says: 'the **connector command**', tests: [[`${UI}admin-onboarding.test.ts`, 'adds the IdP, creates the agent, hands over URL, token request and connector command, and turns green on the first call'], [`${UI}admin-onboarding.test.ts`, 'hands over a connector command with its new API key that works']] },
@@ -220,6 +220,10 @@ const CLAIMS: readonly Claim[] = [
   { doc: 'enterprise', section: 'Audit', says: 'paged on the server with the API\'s cursor', tests: [[`${UI}admin-pages.test.ts`, 'pages through the audit trail with the API cursor and opens one event']] },
   { doc: 'enterprise', section: 'Audit', says: 'only the fields it\nhas', tests: [[`${UI}admin-audit.test.ts`, 'shows only the fields an event has, and links to the object concerned']] },
   { doc: 'enterprise', section: 'Audit', says: '**CSV** and **JSON Lines** download the\nexport of the current filter.', tests: [[`${UI}admin-journey.test.ts`, 'audit and CSV export']] },
+  // ### Policies (mapped at landing time; its authors keep the rest of the section's sentences mapped)
+  { doc: 'enterprise', section: 'Policies', says: 'a switch that enables or disables it at once', tests: [[`${UI}policies-page.test.ts`, 'disables and re-enables a policy from the list (the simulator follows), and shows each change in the history with its diff']] },
+  { doc: 'enterprise', section: 'Policies', says: 'A policy that failed when it was last evaluated is shown at the top of the page with the error', tests: [[`${UI}policies-page.test.ts`, 'shows a policy that fails at run time: the simulator lists the error, the Policies page shows it on top and on the policy'], [`${GOV}policies.test.ts`, 'fails closed when a policy errs at run time']] },
+  { doc: 'enterprise', section: 'Policies', says: 'checks the text against the schema generated from the tools as you type', tests: [[`${UI}policies-page.test.ts`, 'writes a policy, sees the validator’s error inline, fixes and saves it, and the simulator shows that policy decide']] },
   // ### Approvals
   { doc: 'enterprise', section: 'Approvals', says: 'Approve or deny with a reason', tests: [[`${UI}approvals-page.test.ts`, 'approves it with a reason, and the retry runs once'], [`${UI}approvals-page.test.ts`, 'asks for a reason before denying, and shows the denial']] },
   // ### Access check
