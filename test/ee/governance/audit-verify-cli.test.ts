@@ -176,6 +176,27 @@ describe('gatehouse audit verify (command line) and the documented independent v
     expect(result.stdout).to.match(/BROKEN at seq 5 — missing rows/);
   });
 
+  it('verifies an export against the published checkpoints, holding only those signed after it aside (the documented --checkpoints command reported a checkpoint signed after the export as missing)', async () => {
+    const published = path.join(dir, 'published.jsonl');
+    let result = await gatehouse(['audit', 'verify', '--file', exported, '--public-key', publicPem, '--checkpoints', published]);
+    expect(result.code, result.stdout + result.stderr).to.equal(0);
+    expect(result.stdout).to.match(/the audit chain verifies — 6 row\(s\)/);
+    expect(result.stdout).to.match(/1 published checkpoint\(s\) were signed after this export was made/);
+
+    // A tail cut before the export was made is still caught by the checkpoint published before it.
+    const cut = path.join(dir, 'cut.jsonl');
+    writeFileSync(
+      cut,
+      readFileSync(exported, 'utf8')
+        .split('\n')
+        .filter((line) => !line.includes('"requestId":"cli-5"') && !line.includes('"requestId":"cli-6"') && !line.includes('"type":"checkpoint"'))
+        .join('\n'),
+    );
+    result = await gatehouse(['audit', 'verify', '--file', cut, '--public-key', publicPem, '--checkpoints', published]);
+    expect(result.code, result.stdout).to.equal(1);
+    expect(result.stdout).to.match(/BROKEN at seq 5 — missing checkpoint: published checkpoint 1 \(seq 5\) is missing from the trail/);
+  });
+
   it('runs the independent verifier from the docs verbatim: it accepts the export and rejects tampering', async () => {
     const script = documentedVerifier(dir);
     let result = await run(process.execPath, [script, exported, publicPem]);

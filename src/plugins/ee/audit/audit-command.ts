@@ -42,6 +42,7 @@ export function describeVerification(result: ChainVerification): string {
   const lines = [`Tenant ${result.tenant}: the audit chain verifies — ${result.rows} row(s) (seq ${result.firstSeq}–${result.lastSeq}), ${result.checkpoints} signed checkpoint(s).`];
   if (result.lastCheckpoint) lines.push(`  Latest checkpoint: seq ${result.lastCheckpoint.seq}, signed ${result.lastCheckpoint.signedAt} with key ${result.lastCheckpoint.keyId}.`);
   else lines.push('  No signed checkpoint: rows deleted from the end of the chain would go unnoticed.');
+  if (result.publishedLater) lines.push(`  ${result.publishedLater} published checkpoint(s) were signed after this export was made; verify a newer export against them.`);
   if (!result.anchored) lines.push(`  The range starts at seq ${result.firstSeq}; its first link is taken on trust (no checkpoint there).`);
   return lines.join('\n');
 }

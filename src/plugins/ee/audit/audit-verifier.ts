@@ -132,6 +132,7 @@ export async function verifyExport(text: string, keys: ReadonlyMap<string, KeyOb
   const rows = new Map<string, ChainRow[]>();
   const checkpoints = new Map<string, Checkpoint[]>();
   let whole = true;
+  let readAt: string | undefined;
   for (const { value, line } of jsonLines(text)) {
     if (value.type === 'checkpoint') {
       const { type: _type, ...checkpoint } = value;
@@ -140,6 +141,7 @@ export async function verifyExport(text: string, keys: ReadonlyMap<string, KeyOb
       checkpoints.set(String(value.tenant), list);
     } else if (value.type === 'export') {
       whole = !value.filtered;
+      if (typeof value.exportedAt === 'string' && !Number.isNaN(Date.parse(value.exportedAt))) readAt = value.exportedAt;
     } else {
       if (!value.chain || typeof value.chain.seq !== 'number') throw new ExportFormatError(`line ${line} carries no chain fields (export made before the audit chain existed?)`);
       const list = rows.get(String(value.tenant)) ?? [];
@@ -155,6 +157,7 @@ export async function verifyExport(text: string, keys: ReadonlyMap<string, KeyOb
       checkpoints: checkpoints.get(tenant) ?? [],
       published,
       whole,
+      ...(readAt === undefined ? {} : { readAt }),
       async *rows() {
         yield* list;
       },

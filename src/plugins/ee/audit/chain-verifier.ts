@@ -31,6 +31,8 @@ export interface ChainVerification {
   readonly anchored: boolean;
   /** The first broken link, when `ok` is false. */
   readonly break?: ChainBreak;
+  /** Published checkpoints signed after the rows were read (`readAt`): check them against a newer export. */
+  readonly publishedLater?: number;
 }
 
 /** What the verifier reads: rows in (seq, storage) order, and the tenant's checkpoints. */
@@ -44,6 +46,11 @@ export interface ChainSource {
   readonly published?: readonly Checkpoint[];
   /** The whole chain is read (not a range): its start must be seq 1 or a checkpoint, its end must reach every checkpoint. */
   readonly whole: boolean;
+  /**
+   * When the rows were read (an export's `exportedAt`): a published checkpoint signed later cannot
+   * be in them and is not held against them. Unset for the live database, which must hold them all.
+   */
+  readonly readAt?: string;
 }
 
 /** `ed25519:` and the first 16 base64url characters of the SHA-256 of the public key's SPKI DER. */
@@ -192,6 +199,9 @@ export async function verifyChain(tenant: string, source: ChainSource, keys: Rea
     }
     if (!lastCheckpoint || checkpoint.seq >= lastCheckpoint.seq) lastCheckpoint = { seq: checkpoint.seq, signedAt: checkpoint.signedAt, keyId: checkpoint.keyId };
   }
+  const readAt = source.readAt === undefined ? undefined : Date.parse(source.readAt);
+  const lastIndex = Math.max(0, ...stored.keys());
+  let publishedLater = 0;
   for (const published of source.published ?? []) {
     if (published.tenant !== tenant) continue;
     const badSignature = checkSignature(published, keys);
@@ -200,6 +210,11 @@ export async function verifyChain(tenant: string, source: ChainSource, keys: Rea
       continue;
     }
     const match = stored.get(published.index);
+    if (!match && readAt !== undefined && published.index > lastIndex && Date.parse(published.signedAt) > readAt) {
+      // Signed after the rows were read, and after every checkpoint they carry: it attests rows they cannot hold.
+      publishedLater++;
+      continue;
+    }
     if (!match) breaks.push({ reason: 'missing-checkpoint', seq: published.seq, message: `published checkpoint ${published.index} (seq ${published.seq}) is missing from the trail` });
     else if (match.hash !== published.hash || match.seq !== published.seq) {
       breaks.push({ reason: 'changed-row', seq: published.seq, message: `stored checkpoint ${published.index} differs from the published one` });
@@ -218,5 +233,6 @@ export async function verifyChain(tenant: string, source: ChainSource, keys: Rea
     lastCheckpoint,
     anchored,
     ...(breaks[0] ? { break: breaks[0] } : {}),
+    ...(publishedLater ? { publishedLater } : {}),
   };
 }
