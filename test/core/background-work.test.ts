@@ -18,20 +18,30 @@ describe('Background work and the instance registry', () => {
   it('runs a job on one instance at a time: the other skips the round while the first holds the lock', async () => {
     let running = 0;
     let most = 0;
-    const job = async () => {
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    let entered!: () => void;
+    const firstIn = new Promise<void>((resolve) => (entered = resolve));
+    const job = (wait?: Promise<void>) => async () => {
       running++;
       most = Math.max(most, running);
-      await new Promise((resolve) => setTimeout(resolve, 150));
+      entered();
+      await wait;
       running--;
     };
-    const first = a.engine.resolve(BackgroundWork).runExclusive('test.exclusive', job);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-    const second = await b.engine.resolve(BackgroundWork).runExclusive('test.exclusive', job);
-    const ran = [await first, second];
+    // The first holds the lock until the second has had its round.
+    const first = a.engine.resolve(BackgroundWork).runExclusive('test.exclusive', job(held));
+    await firstIn;
+    const second = b.engine.resolve(BackgroundWork).runExclusive('test.exclusive', job());
+    // On PostgreSQL the second skips at once; the embedded database (one connection per process)
+    // makes it wait for the first's transaction instead.
+    if (process.env.DATABASE_URL !== undefined) await second;
+    release();
+    const ran = [await first, await second];
     if (process.env.DATABASE_URL !== undefined) expect(ran).to.deep.equal([true, false]);
     expect(most).to.equal(1);
     // Once released, the next round runs.
-    expect(await b.engine.resolve(BackgroundWork).runExclusive('test.exclusive', job)).to.equal(true);
+    expect(await b.engine.resolve(BackgroundWork).runExclusive('test.exclusive', job())).to.equal(true);
   });
 
   it('runs serialized work on every instance that asks, one at a time: the second waits for the first instead of skipping', async () => {

@@ -210,23 +210,7 @@ export class AccessCheckRoutes implements RouteContribution {
     const admin = await this.guard.admit(req);
     const agentId = req.query.get('agent');
     if (!agentId) throw invalid([{ field: 'agent', message: 'agent is required (an agent id)' }]);
-    if (!isUuid(agentId)) throw notFound('agent');
-    const db = this.database.forTenant(admin.tenant);
-    const agent = (await db.table<AgentRow>('agents').where({ id: agentId }).first()) as AgentRow | undefined;
-    if (!agent) throw notFound('agent');
-    const idp = agent.idp_id
-      ? ((await db.table('agent_idp_providers').where({ id: agent.idp_id }).first('id', 'name', 'issuer', 'active')) as
-          | { id: string; name: string; issuer: string; active: boolean }
-          | undefined)
-      : undefined;
-    const [{ count }] = (await db
-      .table('api_keys')
-      .where({ agent_id: agent.id })
-      .whereNull('revoked_at')
-      .andWhere((w) => w.whereNull('expires_at').orWhere('expires_at', '>', new Date()))
-      .count({ count: '*' })) as [{ count: string | number }];
-    const activeKeys = Number(count);
-    const jwtUsable = Boolean(idp?.active && agent.issuer && agent.subject);
+    const { agent, idp, activeKeys, jwtUsable } = await this.agentOf(admin.tenant, agentId);
     const patterns = await this.permissions.permissionsOf(admin.tenant, agent.id);
 
     let blocked: string | undefined;
