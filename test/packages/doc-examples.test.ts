@@ -109,7 +109,7 @@ const EXPECTED: Expectation[] = [
   },
   {
     source: 'docs/observability.md',
-    contains: 'new NodeSDK',
+    contains: 'traceExporter: new OTLPTraceExporter()',
     ports: [8080],
     check: (report) => expect(report.answers![8080]!.healthz).to.equal(200),
   },
