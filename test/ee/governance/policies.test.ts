@@ -260,7 +260,9 @@ describe('EE tenant policies (Cedar)', function () {
     expect(tools.map((tool) => tool.name)).to.include.members(['invoices.update', 'tickets.close', 'reports.run']);
   });
 
-  it('applies a policy saved through one instance on a second instance at once (change feed, not cache expiry)', async () => {
+  it('applies a policy saved through one instance on a second instance at once (change feed, not cache expiry)', async function () {
+    // Two instances on one database need a database server: each embedded engine has its own.
+    if (!process.env.DATABASE_URL) this.skip();
     const other = await governanceEngine({ plugins: [policyTools], tenant: t.tenant, edition: { policies: { cacheTtlMs: 600_000 } } });
     try {
       const key = (await other.agent({ name: 'roaming', roleIds: [await other.role('roaming clerk', ['reports:run'])] })).key;
