@@ -4,7 +4,7 @@ import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { startServer } from '../harness/processes.js';
 import { PROTOCOL_VERSION } from '../harness/protocol.js';
 import { loadEnterprise } from './enterprise-availability.js';
-import type { ScenarioModule } from './scenario.js';
+import type { ScenarioModule, ScenarioName } from './scenario.js';
 
 async function enterpriseUnavailable(): Promise<string | undefined> {
   const loaded = await loadEnterprise();
@@ -42,66 +42,47 @@ async function localIdp(): Promise<{ issuer: string; jwksUrl: string; sign(claim
   };
 }
 
+/**
+ * An Enterprise server of its own, called with an agent's API key; its audit completeness is not
+ * checked here (that is made on ee-key and ee-jwt).
+ */
+function agentKeyScenario(name: ScenarioName, databaseName: string, extra: { tracing?: boolean; policies?: number }): ScenarioModule {
+  return {
+    names: [name],
+    unavailable: enterpriseUnavailable,
+    async start(databases, options) {
+      const idp = await localIdp();
+      try {
+        const database = await databases.create(databaseName);
+        const server = await startServer({ kind: 'ee', database, setup: true, issuer: idp.issuer, jwksUrl: idp.jwksUrl, ...extra }, options);
+        const headers = { 'mcp-protocol-version': PROTOCOL_VERSION, authorization: `Bearer ${server.credentials.agentKey!}` };
+        return {
+          scenarios: [{ name, url: server.url, headers, server }],
+          async stop() {
+            try {
+              await server.stop();
+            } finally {
+              await idp.close();
+            }
+            return undefined;
+          },
+        };
+      } catch (error) {
+        await idp.close();
+        throw error;
+      }
+    },
+  };
+}
+
 /** Gatehouse Enterprise with an agent's API key, the OpenTelemetry SDK registered and an exporter that drops spans. */
-export const enterpriseOtelScenario: ScenarioModule = {
-  names: ['ee-otel'],
-  unavailable: enterpriseUnavailable,
-  async start(databases, options) {
-    const idp = await localIdp();
-    try {
-      const database = await databases.create('ee_otel');
-      const server = await startServer({ kind: 'ee', database, setup: true, issuer: idp.issuer, jwksUrl: idp.jwksUrl, tracing: true }, options);
-      const headers = { 'mcp-protocol-version': PROTOCOL_VERSION, authorization: `Bearer ${server.credentials.agentKey!}` };
-      return {
-        scenarios: [{ name: 'ee-otel', url: server.url, headers, server }],
-        async stop() {
-          try {
-            await server.stop();
-          } finally {
-            await idp.close();
-          }
-          // The audit completeness check is made on ee-key and ee-jwt.
-          return undefined;
-        },
-      };
-    } catch (error) {
-      await idp.close();
-      throw error;
-    }
-  },
-};
+export const enterpriseOtelScenario: ScenarioModule = agentKeyScenario('ee-otel', 'ee_otel', { tracing: true });
 
 /** How many tenant policies the `ee-policy` scenario loads. */
 export const BENCH_POLICY_COUNT = 50;
 
 /** Gatehouse Enterprise as ee-key, with a tenant policy set of 50 policies that every call is evaluated against. */
-export const enterprisePolicyScenario: ScenarioModule = {
-  names: ['ee-policy'],
-  unavailable: enterpriseUnavailable,
-  async start(databases, options) {
-    const idp = await localIdp();
-    try {
-      const database = await databases.create('ee_policy');
-      const server = await startServer({ kind: 'ee', database, setup: true, issuer: idp.issuer, jwksUrl: idp.jwksUrl, policies: BENCH_POLICY_COUNT }, options);
-      const headers = { 'mcp-protocol-version': PROTOCOL_VERSION, authorization: `Bearer ${server.credentials.agentKey!}` };
-      return {
-        scenarios: [{ name: 'ee-policy', url: server.url, headers, server }],
-        async stop() {
-          try {
-            await server.stop();
-          } finally {
-            await idp.close();
-          }
-          // The audit completeness check is made on ee-key and ee-jwt.
-          return undefined;
-        },
-      };
-    } catch (error) {
-      await idp.close();
-      throw error;
-    }
-  },
-};
+export const enterprisePolicyScenario: ScenarioModule = agentKeyScenario('ee-policy', 'ee_policy', { policies: BENCH_POLICY_COUNT });
 
 /** Gatehouse Enterprise: an agent's API key and an agent's IdP JWT, with RBAC and audit. */
 export const enterpriseScenarios: ScenarioModule = {
