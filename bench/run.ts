@@ -156,7 +156,7 @@ async function main(): Promise<number> {
     if (!unavailable['ee-policy']) {
       log(`policy evaluation: ${BENCH_POLICY_COUNT} tenant policies, in process`);
       try {
-        policyOverhead = await measurePolicyOverhead(BENCH_POLICY_COUNT, settings.mode === 'full' ? 5_000 : 1_000);
+        policyOverhead = await measurePolicyOverhead(await databases.create('policy_overhead'), BENCH_POLICY_COUNT, settings.mode === 'full' ? 5_000 : 1_000);
         log(`policy evaluation adds ${policyOverhead.addedP99Micros} µs CPU at p99 (${policyOverhead.withMicros.p50} µs at p50)`);
       } catch (error) {
         log(`policy evaluation: not measured (${(error as Error).message.split('\n')[0]})`);

@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { inject, injectable } from 'inversify';
-import { ErrorCode } from '@modelcontextprotocol/sdk/types.js';
-import { ProtocolError, type JsonRpcId } from './jsonrpc.js';
+import { ErrorCode, ProtocolError, type JsonRpcId } from './jsonrpc.js';
 import type { McpLogLevel } from './notification-levels.js';
 import { BoundedCache } from '../cache/bounded-cache.js';
 import { Database } from '../ports/database.js';

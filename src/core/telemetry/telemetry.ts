@@ -19,7 +19,7 @@ import {
   type TextMapGetter,
   type Tracer,
 } from '@opentelemetry/api';
-import { safeLog, type Logger } from '../log/logger.js';
+import { safeLog, writesLevel, type Logger } from '../log/logger.js';
 import type { Principal } from '../ports/principal.js';
 import type { PrometheusRegistry } from './prometheus-registry.js';
 import { RequestObservation } from './request-observation.js';
@@ -333,6 +333,8 @@ export class Telemetry {
         span.end();
       }
     }
+    // The request's log line, built only when it is written.
+    if (!writesLevel(this.logger, 'info')) return;
     const traceId = span?.spanContext().traceId ?? trace.getSpanContext(observation.httpContext)?.traceId;
     safeLog(
       this.logger,
