@@ -565,8 +565,9 @@ function renderPolicyOverhead(overhead: PolicyOverhead | undefined): string[] {
     'above is the same set under load, end to end.',
     '',
     'None of the set refuses these calls, so each is answered by the shortcut of [policies.md](policies.md#performance): the statements that',
-    'read only the agent were decided once for it, and those that read the call are one Cedar condition. What remains is mostly Cedar',
-    'itself: taking in the call (its arguments, the instant as a `datetime`, the address as an `ipaddr`) and evaluating those conditions.',
+    'read only the agent or the caller\'s address were decided once for the agent and address, and those that read the arguments or the',
+    'instant are one Cedar condition. What remains is mostly Cedar itself: taking in the call (its arguments, the instant as a `datetime`)',
+    'and evaluating those conditions.',
   ];
 }
 
