@@ -90,6 +90,7 @@ describe('EE tenant policies: shortcuts for calls no policy refuses', function (
       'when and unless': 'forbid (principal, action == Action::"reports.run", resource) when { context.arguments.name like "secret*" } unless { context.time.now < datetime("2000-01-01T00:00:00Z") };',
       'errs for every agent': 'forbid (principal, action == Action::"reports.run", resource) when { principal.name like "*" && 9223372036854775807 + 1 > 0 };',
       'vip customers, entity type and tenant': `forbid (principal is Agent in Tenant::"${tenant}", action == Action::"invoices.update", resource) when { context.arguments has customer && context.arguments.customer.vip };`,
+      'the instant and the agent': 'forbid (principal, action == Action::"tickets.close", resource) when { context.time.now > datetime("2020-01-01T00:00:00Z") && principal.hasTag("suspended") };',
       'a calendar field and the credential': 'forbid (principal, action == Action::"invoices.update", resource) when { context.time.weekday > 7 || context.credential == "jwt" };',
     };
     const names = Object.keys(statements);

@@ -456,19 +456,28 @@ export class PolicyEngine {
   private nothingHolds(cedar: Cedar, set: CompiledPolicySet, action: PolicyAction, principalId: string, facts: PrincipalFacts | undefined, call: CallFacts, args: CedarValueJson | undefined): boolean {
     const plan = set.planFor(cedar, action.id);
     if (plan.fixed.length) {
-      let clear = plan.clearFor(principalId, facts);
+      const context = this.contextOf(plan.fixedReads, call, undefined);
+      const key = `${principalId}\u0000${JSON.stringify(context)}`;
+      let clear = plan.clearFor(key, facts);
       if (clear === undefined) {
         const policies = Object.fromEntries(plan.fixed.map((statement) => [statement.id, statement.text]));
-        const answer = this.quick(cedar, set, action, 'fixed', policies, principalId, {}, entitiesOf(set.tenant, principalId, facts, plan.fixedReads));
+        const answer = this.quick(cedar, set, action, 'fixed', policies, principalId, context, entitiesOf(set.tenant, principalId, facts, plan.fixedReads));
         // Without the base permit, Cedar names the forbids that hold, else the permits that hold: nothing holds when it names none.
         clear = answer?.type === 'success' && !answer.response.diagnostics.reason.length && !answer.response.diagnostics.errors.length;
-        plan.remember(principalId, facts, clear);
+        plan.remember(key, facts, clear);
       }
       if (!clear) return false;
     }
     if (!plan.contextual.length) return true;
     if (!plan.joined) return false;
     const reads = plan.contextualReads;
+    const answer = this.quick(cedar, set, action, 'any', { any: plan.joined }, principalId, this.contextOf(reads, call, args), entitiesOf(set.tenant, principalId, facts, reads, plan.joinedReaches));
+    // The joined permit does not hold, without an error: no statement holds, none errs.
+    return answer?.type === 'success' && answer.response.decision === 'deny' && !answer.response.diagnostics.errors.length;
+  }
+
+  /** The context with what `reads` names of the call. */
+  private contextOf(reads: FieldReads, call: CallFacts, args: CedarValueJson | undefined): Record<string, CedarValueJson> {
     const context: Record<string, CedarValueJson> = {};
     if (reads.arguments && args !== undefined) context.arguments = args;
     if (reads.time.length) {
@@ -478,9 +487,7 @@ export class PolicyEngine {
     if (reads.credential) context.credential = call.credential;
     const address = reads.clientAddress ? cedarAddress(call.clientAddress) : undefined;
     if (address) context.clientAddress = { __extn: { fn: 'ip', arg: address } };
-    const answer = this.quick(cedar, set, action, 'any', { any: plan.joined }, principalId, context, entitiesOf(set.tenant, principalId, facts, reads, plan.joinedReaches));
-    // The joined permit does not hold, without an error: no statement holds, none errs.
-    return answer?.type === 'success' && answer.response.decision === 'deny' && !answer.response.diagnostics.errors.length;
+    return context;
   }
 
   /** One of the fast path's evaluations (undefined when Cedar does not take its policy set). */

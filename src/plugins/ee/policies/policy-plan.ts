@@ -7,9 +7,10 @@ import type { Statement } from './policy-text.js';
  * `PolicyEngine.evaluate`. Most calls are allowed, and for an allowed call the verdict needs no
  * detail, only the certainty that no statement holds and none errs. Two things give that cheaply:
  *
- * - a statement that reads nothing of the call (no `context`) holds or not for a principal
- *   whatever the call: it is evaluated once per principal (and again when the principal's facts
- *   change), not on every call;
+ * - a statement that reads nothing of the call but what repeats from call to call — the caller's
+ *   address, how it authenticated, the calendar fields of the time (not the instant), or nothing
+ *   of the call at all — holds or not for a principal and those values: it is evaluated once per
+ *   principal and values (and again when the principal's facts change), not on every call;
  * - the statements that do read the call are joined into one Cedar policy, `S1 || S2 || …`, each
  *   `Si` the statement's own condition (its scope, then its `when` and `unless` clauses, in
  *   Cedar's order). Cedar evaluates `||` left to right and stops at the first `true` or error, so
@@ -23,9 +24,9 @@ import type { Statement } from './policy-text.js';
  * "no policy forbids it".
  */
 export class ActionPlan {
-  /** Statements that read nothing of the call: whether they hold depends on the principal only. */
+  /** Statements that read only what repeats: whether they hold depends on the principal and those values. */
   readonly fixed: readonly Statement[];
-  /** Statements that read the call (`context`). */
+  /** Statements that read the rest of the call (the arguments, the instant…). */
   readonly contextual: readonly Statement[];
   /** The contextual statements as one policy (undefined when there are none or they cannot be joined). */
   readonly joined: PolicyJson | undefined;
@@ -34,35 +35,52 @@ export class ActionPlan {
   /** What the fixed and the contextual statements read. */
   readonly fixedReads: FieldReads;
   readonly contextualReads: FieldReads;
-  /** Per principal: its facts when the fixed statements were evaluated, and whether none of them held or erred. */
+  /** Per principal and values: its facts when the fixed statements were evaluated, and whether none of them held or erred. */
   private readonly outcomes = new Map<string, { readonly facts: PrincipalFacts | undefined; readonly clear: boolean }>();
 
   constructor(cedar: Cedar, action: string, statements: readonly Statement[]) {
-    this.fixed = statements.filter((statement) => !READS_CONTEXT.test(statement.text));
-    this.contextual = statements.filter((statement) => READS_CONTEXT.test(statement.text));
-    this.fixedReads = fieldReadsOf(this.fixed);
+    this.fixed = statements.filter((statement) => readsOnlyRepeating(statement.text));
+    this.contextual = statements.filter((statement) => !readsOnlyRepeating(statement.text));
+    // Whatever else the words of their texts suggest, these statements read only the repeating values.
+    const reads = fieldReadsOf(this.fixed);
+    this.fixedReads = { ...reads, arguments: false, time: reads.time.filter((field) => field !== 'now') };
     this.contextualReads = fieldReadsOf(this.contextual);
     this.joined = this.contextual.length ? joinStatements(cedar, action, this.contextual) : undefined;
     this.joinedReaches = this.joined ? reaches(this.joined) : { principal: true, resource: true };
   }
 
-  /** Whether no fixed statement holds or errs for the principal, if known for these facts. */
-  clearFor(principalId: string, facts: PrincipalFacts | undefined): boolean | undefined {
-    const known = this.outcomes.get(principalId);
+  /**
+   * Whether no fixed statement holds or errs, if known for these facts. `key` names the principal
+   * and the values the fixed statements were given.
+   */
+  clearFor(key: string, facts: PrincipalFacts | undefined): boolean | undefined {
+    const known = this.outcomes.get(key);
     if (!known) return undefined;
     return sameFacts(known.facts, this.fixedReads.principal ? facts : undefined) ? known.clear : undefined;
   }
 
-  remember(principalId: string, facts: PrincipalFacts | undefined, clear: boolean): void {
-    if (this.outcomes.size >= MAX_PRINCIPALS) this.outcomes.clear();
-    this.outcomes.set(principalId, { facts: this.fixedReads.principal ? facts : undefined, clear });
+  remember(key: string, facts: PrincipalFacts | undefined, clear: boolean): void {
+    if (this.outcomes.size >= MAX_OUTCOMES) this.outcomes.clear();
+    this.outcomes.set(key, { facts: this.fixedReads.principal ? facts : undefined, clear });
   }
 }
 
-const MAX_PRINCIPALS = 10_000;
+const MAX_OUTCOMES = 10_000;
 
-/** Any mention of the word: a statement that never names `context` cannot read the call. */
-const READS_CONTEXT = /\bcontext\b/;
+/**
+ * What may follow `context` in a statement that reads only values that repeat from call to call:
+ * the address (`context.clientAddress`, `context has clientAddress`), the credential and the
+ * calendar fields of the time. Anything else (the arguments, the instant, `context` as a whole, a
+ * quoted attribute name, the word in a comment) makes the statement one that reads the call.
+ */
+const REPEATING = /^(?:\s*\.\s*clientAddress\b|\s+has\s+clientAddress\b|\s*\.\s*credential\b|\s*\.\s*time\s*\.\s*(?:date|hour|minute|weekday|timeZone)\b)/;
+
+function readsOnlyRepeating(text: string): boolean {
+  for (const match of text.matchAll(/\bcontext\b/g)) {
+    if (!REPEATING.test(text.slice(match.index + match[0].length))) return false;
+  }
+  return true;
+}
 
 export const TIME_FIELDS = ['now', 'date', 'hour', 'minute', 'weekday', 'timeZone'] as const;
 export type TimeField = (typeof TIME_FIELDS)[number];
