@@ -18,7 +18,7 @@ import { aggregate, evaluateTargets, machineDescription, writeResults, type Allo
 import { ceOtelScenario, ceScenario, limitScenario, sdkScenario } from './scenarios/baseline.js';
 import { BENCH_POLICY_COUNT, enterpriseOtelScenario, enterprisePolicyScenario, enterpriseScenarios } from './scenarios/enterprise.js';
 import { measurePolicyOverhead, type PolicyOverhead } from './harness/policy-overhead.js';
-import { measureTracingApiOverhead } from './harness/tracing-overhead.js';
+import { measureTracingApiOverhead, measureTracingSdkFloor } from './harness/tracing-overhead.js';
 import type { AuditCheck, Scenario, ScenarioGroup, ScenarioModule, ScenarioName } from './scenarios/scenario.js';
 import { measureAuditStore } from './scenarios/audit-store.js';
 import { fleetUnavailable, measureFleet, type FleetResult } from './scenarios/fleet.js';
@@ -151,12 +151,18 @@ async function main(): Promise<number> {
     log('tracing API overhead (no SDK): instrumentation of one governed call, in process');
     const tracingApi = await measureTracingApiOverhead(settings.mode === 'full' ? 200_000 : 20_000);
     log(`tracing API overhead: ${tracingApi.microsPerRequest} µs per request`);
+    log('tracing SDK floor: what the SDK costs by itself, in a process of its own');
+    const tracingSdk = await measureTracingSdkFloor(settings.mode === 'full' ? 100_000 : 20_000);
+    log(
+      `tracing SDK floor: ${tracingSdk.spanMicros} µs per span; the ${tracingSdk.callSpans} spans of a governed call ${tracingSdk.sdkMicrosPerCall} µs made directly, ` +
+        `${tracingSdk.engineMicrosPerCall} µs through the engine; async context +${tracingSdk.promiseHookNanos} ns per promise`,
+    );
 
     let policyOverhead: PolicyOverhead | undefined;
     if (!unavailable['ee-policy']) {
       log(`policy evaluation: ${BENCH_POLICY_COUNT} tenant policies, in process`);
       try {
-        policyOverhead = await measurePolicyOverhead(BENCH_POLICY_COUNT, settings.mode === 'full' ? 5_000 : 1_000);
+        policyOverhead = await measurePolicyOverhead(await databases.create('policy_overhead'), BENCH_POLICY_COUNT, settings.mode === 'full' ? 5_000 : 1_000);
         log(`policy evaluation adds ${policyOverhead.addedP99Micros} µs CPU at p99 (${policyOverhead.withMicros.p50} µs at p50)`);
       } catch (error) {
         log(`policy evaluation: not measured (${(error as Error).message.split('\n')[0]})`);
@@ -236,6 +242,7 @@ async function main(): Promise<number> {
       auditStore,
       fleet,
       tracingApi,
+      tracingSdk,
       ...(policyOverhead ? { policyOverhead } : {}),
       startup,
       placement,

@@ -1,8 +1,8 @@
 import { performance } from 'node:perf_hooks';
 import { createEngine, Policy, type PluginDefinition, type Principal, type PolicyRequest } from '@gatehouse-mcp/engine';
 import { loadEnterprise } from '../scenarios/enterprise-availability.js';
-import { benchPlugin } from '../servers/bench-plugin.js';
-import { BENCH_PERMISSION, BENCH_TOOL } from './protocol.js';
+import { benchPlugin, engineDatabase } from '../servers/bench-plugin.js';
+import { BENCH_PERMISSION, BENCH_TOOL, type BenchDatabase } from './protocol.js';
 
 export interface PolicyOverhead {
   /** How many policies the tenant has. */
@@ -42,16 +42,17 @@ const micros = (ms: number): number => Math.round(ms * 1000 * 10) / 10;
 /**
  * What evaluating a tenant's policy set adds to one call, in process: the Enterprise policy's
  * decision for a `tools/call` about to run (RBAC, then the policies), timed call by call for an
- * agent of a tenant without policies and of a tenant with `count` policies, on the embedded
- * database (every lookup is cached after the first call, as on a warm server).
+ * agent of a tenant without policies and of a tenant with `count` policies, on a scratch database
+ * of its own (every lookup is cached after the first call, as on a warm server). The database must
+ * be empty: the tenants, agents and roles are created afresh.
  */
-export async function measurePolicyOverhead(count: number, iterations: number): Promise<PolicyOverhead> {
+export async function measurePolicyOverhead(database: BenchDatabase, count: number, iterations: number): Promise<PolicyOverhead> {
   const loaded = await loadEnterprise();
   if ('reason' in loaded) throw new Error(loaded.reason);
   const ee = loaded.module;
   if (!ee.PolicyStore) throw new Error('gatehouse/ee does not export PolicyStore');
   const policies = ee.PolicyStore;
-  const engine = await createEngine({ plugins: [ee.enterpriseEdition() as PluginDefinition, benchPlugin()], database: { dataDir: 'memory://' }, logLevel: 'warn' });
+  const engine = await createEngine({ plugins: [ee.enterpriseEdition() as PluginDefinition, benchPlugin()], database: engineDatabase(database), logLevel: 'warn' });
   try {
     const knex = engine.database.knex;
     const agentOf = async (tenant: string): Promise<Principal> => {

@@ -1,5 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import { Telemetry, type Logger, type Principal } from '@gatehouse-mcp/engine';
+import { SERVER_CPU, launch } from './processes.js';
 
 export interface TracingApiOverhead {
   /** Instrumentation time of one governed tools/call with the API only (no SDK registered). */
@@ -45,4 +46,27 @@ export async function measureTracingApiOverhead(iterations: number): Promise<Tra
   const best = async (run: (n: number) => Promise<void>): Promise<number> => Math.min(await time(run), await time(run), await time(run));
   const cost = Math.max(0, (await best(instrumented)) - (await best(bare)));
   return { microsPerRequest: Math.round((cost * 1000 * 100) / iterations) / 100, iterations };
+}
+
+export interface TracingSdkFloor {
+  /** One child span started with its parent and ended, every span sampled and batched. */
+  readonly spanMicros: number;
+  /** The spans of one governed `tools/call`: server, authentication, policy, handler. */
+  readonly callSpans: number;
+  /** Those spans with the engine's attributes, made directly with the SDK, over the same awaited steps without them. */
+  readonly sdkMicrosPerCall: number;
+  /** The same made by the engine's instrumentation: what is left above `sdkMicrosPerCall` is the engine's. */
+  readonly engineMicrosPerCall: number;
+  /** What Node's async context adds to each promise once in use (as from the span processor's first export). */
+  readonly promiseHookNanos: number;
+  readonly iterations: number;
+}
+
+/** {@link TracingSdkFloor}, measured in a process of its own with the SDK registered. */
+export function measureTracingSdkFloor(iterations: number): Promise<TracingSdkFloor> {
+  const { child, stderr } = launch('harness/tracing-sdk-floor.ts', { env: { BENCH_ITERATIONS: String(iterations) }, cpu: SERVER_CPU });
+  return new Promise((resolve, reject) => {
+    child.once('message', (result: TracingSdkFloor) => resolve(result));
+    child.once('exit', (code) => reject(new Error(`the tracing SDK measurement exited (${code}) without a result\n${stderr()}`)));
+  });
 }

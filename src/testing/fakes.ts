@@ -18,15 +18,16 @@ export class RecordingAuditSink implements AuditSink {
   }
 }
 
-/** An authenticator that accepts fixed bearer tokens, each standing for one principal. */
+/**
+ * An authenticator that accepts fixed bearer tokens, each standing for one principal. It keeps
+ * nothing of the requests it sees: a test engine may serve thousands of them.
+ */
 export class StaticTokenAuthenticator implements Authenticator {
-  readonly requests: AuthRequest[] = [];
   private readonly tokens: Map<string, Principal>;
   constructor(tokens: Readonly<Record<string, Principal>>) {
     this.tokens = new Map(Object.entries(tokens));
   }
   async authenticate(request: AuthRequest): Promise<AuthResult> {
-    this.requests.push(request);
     const match = /^Bearer (\S+)$/i.exec(request.header('authorization') ?? '');
     if (!match) return { ok: false, description: 'A bearer token is required.' };
     const principal = this.tokens.get(match[1]!);

@@ -1,4 +1,6 @@
 import { expect } from 'chai';
+import { ErrorCode as SdkErrorCode, LATEST_PROTOCOL_VERSION as SDK_LATEST_PROTOCOL_VERSION, SUPPORTED_PROTOCOL_VERSIONS as SDK_SUPPORTED_PROTOCOL_VERSIONS } from '@modelcontextprotocol/sdk/types.js';
+import { ErrorCode, LATEST_PROTOCOL_VERSION, SUPPORTED_PROTOCOL_VERSIONS } from '../../src/core/mcp/jsonrpc.js';
 import { defineTool, definePlugin, z } from '@gatehouse-mcp/engine';
 import { communityEdition } from '@gatehouse-mcp/engine/oss';
 import { createTestEngine, type TestEngine } from '@gatehouse-mcp/engine/testing';
@@ -115,6 +117,12 @@ describe('HTTP surface: bad input gets a clear JSON answer', () => {
     const res = await post(rpc('ping'), { 'mcp-protocol-version': '1999-01-01' });
     expect(res.status).to.equal(400);
     expect(res.json.error.message).to.match(/2025-11-25/);
+  });
+
+  it('every protocol version and error code the SDK knows is the engine\'s too (they are kept as constants so the SDK\'s schemas are not loaded at start)', () => {
+    expect(SUPPORTED_PROTOCOL_VERSIONS).to.deep.equal(SDK_SUPPORTED_PROTOCOL_VERSIONS);
+    expect(LATEST_PROTOCOL_VERSION).to.equal(SDK_LATEST_PROTOCOL_VERSION);
+    for (const name of Object.keys(ErrorCode) as (keyof typeof ErrorCode)[]) expect(ErrorCode[name], name).to.equal(SdkErrorCode[name]);
   });
 
   it('a supported MCP-Protocol-Version is accepted', async () => {

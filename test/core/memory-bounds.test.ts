@@ -1,8 +1,10 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import v8 from 'node:v8';
 import vm from 'node:vm';
 import { randomBytes } from 'node:crypto';
 import { expect } from 'chai';
-import { ApiKeyStore, ApiKeyVerifier, AuditSink, Authenticator, Policy, SessionStore, definePlugin, defineTool, z } from '@gatehouse-mcp/engine';
+import { ApiKeyStore, ApiKeyVerifier, AuditSink, Authenticator, Policy, type AuthRequest, SessionStore, definePlugin, defineTool, z } from '@gatehouse-mcp/engine';
 import { communityEdition } from '@gatehouse-mcp/engine/oss';
 import { RecordingAuditSink, RecordingPolicy, StaticTokenAuthenticator, createTestEngine, testPrincipal, uniqueTenant, type TestEngine } from '@gatehouse-mcp/engine/testing';
 import { ClientExchange } from '../../src/core/mcp/client-exchange.js';
@@ -164,5 +166,56 @@ describe('memory bounds: log levels of clients without a session', function () {
     expect(await heard('keeper'), 'the caller in use keeps its level').to.deep.equal(['error']);
     expect(await heard(`caller-${FLOOD - 1}`), 'the newest level is kept').to.deep.equal(['error']);
     expect(await heard('caller-0'), 'the least recently used level is the one forgotten').to.deep.equal(['warning', 'error']);
+  });
+});
+
+describe('memory bounds: an authenticator that keeps the requests it was shown', () => {
+  it('keeps their headers, not their responses and connections (each kept request held the whole exchange, about 7 KB)', async () => {
+    const principal = testPrincipal({ tenant: uniqueTenant('kept') });
+    const kept: AuthRequest[] = [];
+    const keeping = definePlugin({
+      id: 'keeping-authenticator',
+      register({ bind }) {
+        bind(Authenticator).toConstantValue({
+          async authenticate(request: AuthRequest) {
+            kept.push(request);
+            return { ok: true, principal };
+          },
+          challenge: () => ({}),
+        });
+        bind(Policy).toConstantValue(new RecordingPolicy());
+        bind(AuditSink).toConstantValue(new RecordingAuditSink());
+      },
+    });
+    const t = await createTestEngine({ plugins: [keeping], tenant: principal.tenant, connect: false });
+    // The engine mounted on a server of the test's own, so the test can watch the responses.
+    const responses = new FinalizationRegistry<void>(() => void collected++);
+    let collected = 0;
+    const server = http.createServer((req, res) => {
+      responses.register(res, undefined);
+      t.engine.nodeHandler(req, res);
+    });
+    try {
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}${new URL(t.engine.mcpUrl()).pathname}`;
+      for (let i = 0; i < 100; i++) {
+        // A connection per request: a kept request must not keep its socket either.
+        const res = await post(url, 'any-token', PING, { connection: 'close' });
+        expect(res.status).to.equal(200);
+        await res.arrayBuffer();
+      }
+      // Finalizers run after a collection, on a later turn of the event loop.
+      for (let round = 0; round < 10 && collected < 100; round++) {
+        gc();
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      expect(kept).to.have.length(100);
+      expect(kept[99]!.header('authorization'), 'what a kept request still answers').to.equal('Bearer any-token');
+      expect(collected, 'responses collected while the authenticator keeps their requests').to.be.at.least(99);
+    } finally {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+      await t.close();
+    }
   });
 });

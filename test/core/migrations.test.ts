@@ -1,6 +1,9 @@
 import { expect } from 'chai';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import type { Knex } from 'knex';
-import { createEngine } from '@gatehouse-mcp/engine';
+import { createEngine, runMigrations } from '@gatehouse-mcp/engine';
 import { communityEdition } from '@gatehouse-mcp/engine/oss';
 import { freshDatabase } from '@gatehouse-mcp/engine/testing';
 import { ticketsPlugin } from '../../examples/tickets-plugin/index.js';
@@ -41,6 +44,41 @@ describe('migrations', () => {
     expect(await applied(db.knex, 'gatehouse_migrations_core')).to.deep.equal(core);
     expect(await applied(db.knex, 'gatehouse_migrations_tickets')).to.deep.equal(['20261124200001_tickets']);
   });
+  describe('a database already migrated (the start that reads the bookkeeping only)', () => {
+    let dir: string;
+    let fresh: Awaited<ReturnType<typeof freshDatabase>>;
+    const migration = (table: string) => `export async function up(knex) { await knex.schema.createTable('${table}', (t) => t.increments('id')); }\nexport async function down(knex) { await knex.schema.dropTable('${table}'); }\n`;
+    beforeEach(async () => {
+      dir = await mkdtemp(path.join(os.tmpdir(), 'gatehouse-migrations-'));
+      fresh = await freshDatabase();
+    });
+    afterEach(async () => {
+      await fresh.close();
+      await rm(dir, { recursive: true, force: true });
+    });
+
+    it('applies a migration added after the last start, and nothing twice', async () => {
+      const source = { id: 'added', directory: dir };
+      await writeFile(path.join(dir, '001_first.mjs'), migration('added_first'));
+      expect(await runMigrations(fresh.knex, [source])).to.deep.equal(['added/001_first']);
+      expect(await runMigrations(fresh.knex, [source])).to.deep.equal([]);
+      await writeFile(path.join(dir, '002_second.mjs'), migration('added_second'));
+      expect(await runMigrations(fresh.knex, [source])).to.deep.equal(['added/002_second']);
+      expect(await fresh.knex.schema.hasTable('added_second')).to.equal(true);
+      expect(await runMigrations(fresh.knex, [source])).to.deep.equal([]);
+    });
+
+    it('still refuses a directory that lost a migration the database recorded', async () => {
+      const source = { id: 'lost', directory: dir };
+      await writeFile(path.join(dir, '001_first.mjs'), migration('lost_first'));
+      await writeFile(path.join(dir, '002_second.mjs'), migration('lost_second'));
+      await runMigrations(fresh.knex, [source]);
+      await rm(path.join(dir, '002_second.mjs'));
+      const error = await runMigrations(fresh.knex, [source]).then(() => expect.fail('a recorded migration went missing unnoticed'), (failure: Error) => failure);
+      expect(error.message).to.include('002_second');
+    });
+  });
+
   describe('migrate: false on a database that is behind', () => {
     let behind: Awaited<ReturnType<typeof freshDatabase>>;
     beforeEach(async () => {

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { SpanKind, context, propagation, trace } from '@opentelemetry/api';
-import { InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
+import { InMemorySpanExporter, ParentBasedSampler, SimpleSpanProcessor, TraceIdRatioBasedSampler, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
 import { AuditSink, Authenticator, Policy, definePlugin, defineTool, z } from '@gatehouse-mcp/engine';
 import { RecordingAuditSink, RecordingPolicy, StaticTokenAuthenticator, createTestEngine, testPrincipal, uniqueTenant, type TestEngine } from '@gatehouse-mcp/engine/testing';
@@ -161,5 +161,45 @@ describe('traces: OpenTelemetry spans of governed MCP requests', () => {
     expect(server.attributes).to.include({ 'http.response.status_code': 401, 'error.type': '401', 'gatehouse.request.outcome': 'unauthenticated' });
     expect(named(spans, 'gatehouse.authenticate').status.code).to.equal(2);
     expect(JSON.stringify(spans.map((span) => span.attributes))).to.not.include('not-a-known-token');
+  });
+});
+
+describe('traces: a request that is not sampled', () => {
+  const exporter = new InMemorySpanExporter();
+  // A host's production setup: a share of the requests is sampled, a caller's decision is followed.
+  const provider = new NodeTracerProvider({
+    sampler: new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(0.5) }),
+    spanProcessors: [new SimpleSpanProcessor(exporter)],
+  });
+  let t: TestEngine;
+
+  before(async () => {
+    provider.register();
+    t = await createTestEngine({ plugins: [governance, tools], tenant, connect: false });
+  });
+  after(async () => {
+    await t?.close();
+    await provider.shutdown();
+    trace.disable();
+    context.disable();
+    propagation.disable();
+  });
+
+  it('leaves no spans of its own: the tool’s spans follow the request’s decision instead of starting traces of their own', async () => {
+    const requests = 40;
+    for (let id = 1; id <= requests; id++) {
+      const res = await rpc(t, { jsonrpc: '2.0', id, method: 'tools/call', params: { name: 'notes.save', arguments: { text: 'x' } } });
+      expect(res.status).to.equal(200);
+    }
+    const spans = exporter.getFinishedSpans();
+    const servers = spans.filter((span) => span.kind === SpanKind.SERVER);
+    // Some requests are sampled and some are not (1 in 2^40 runs would see all or none).
+    expect(servers.length).to.be.greaterThan(0).and.lessThan(requests);
+    const sampledTraces = new Set(servers.map((span) => span.spanContext().traceId));
+    const orphans = spans.filter((span) => !sampledTraces.has(span.spanContext().traceId));
+    expect(orphans.map((span) => span.name), 'spans outside every sampled request').to.deep.equal([]);
+    // A sampled request is whole: its engine spans and the tool's own.
+    expect(spans.filter((span) => span.name === 'notes.store')).to.have.length(servers.length);
+    expect(spans.filter((span) => span.name === 'gatehouse.handler')).to.have.length(servers.length);
   });
 });

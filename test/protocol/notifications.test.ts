@@ -33,6 +33,25 @@ const counter = defineTool({
     return 'counted';
   },
 });
+/** How each `holder` call ended, by its `label`. */
+const held = new Map<string, string>();
+const holder = defineTool({
+  name: 'holder',
+  description: 'Waits until aborted, or answers after `ms`.',
+  input: z.object({ label: z.string(), ms: z.number() }),
+  async handler({ label, ms }, ctx) {
+    started();
+    const ending = await new Promise<string>((resolve) => {
+      const timer = setTimeout(() => resolve('answered'), ms);
+      ctx.signal.addEventListener('abort', () => {
+        clearTimeout(timer);
+        resolve(`aborted: ${(ctx.signal.reason as Error).message}`);
+      });
+    });
+    held.set(label, ending);
+    return ending;
+  },
+});
 const quiet = defineTool({ name: 'quiet', description: 'Sends nothing.', input: z.object({}), handler: () => 'quiet' });
 const waiter = defineTool({
   name: 'waiter',
@@ -67,7 +86,7 @@ async function until(check: () => boolean, ms = 3000): Promise<void> {
 describe('protocol: logging, progress, streaming and cancellation', () => {
   let t: TestEngine;
   before(async () => {
-    t = await createTestEngine({ plugins: [governance.edition, definePlugin({ id: 'notifying', tools: [chatty, counter, quiet, waiter] })], tenant: governance.tenant, connect: false });
+    t = await createTestEngine({ plugins: [governance.edition, definePlugin({ id: 'notifying', tools: [chatty, counter, quiet, waiter, holder] })], tenant: governance.tenant, connect: false });
   });
   after(() => t.close());
   beforeEach(() => {
@@ -142,6 +161,27 @@ describe('protocol: logging, progress, streaming and cancellation', () => {
     await until(() => observed !== undefined);
     expect(observed!.aborted).to.equal(true);
     expect(String((observed!.reason as Error).message)).to.equal('changed my mind');
+  });
+
+  it('stateless requests of one credential with the same id: one that ends leaves the other cancellable, and a cancellation reaches every one still running', async () => {
+    const url = t.engine.mcpUrl();
+    const call = (label: string, ms: number) => post(url, 'reader-token', { jsonrpc: '2.0', id: 5, method: 'tools/call', params: { name: 'holder', arguments: { label, ms } } });
+    let running = nextStart();
+    const first = call('first', 5000);
+    await running;
+    running = nextStart();
+    const short = call('short', 50);
+    await running;
+    running = nextStart();
+    const second = call('second', 5000);
+    await running;
+    await short;
+    expect(held.get('short')).to.equal('answered');
+    const cancel = await post(url, 'reader-token', { jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: 5, reason: 'all of them' } });
+    expect(cancel.status).to.equal(202);
+    await Promise.all([first, second]);
+    expect(held.get('first')).to.equal('aborted: all of them');
+    expect(held.get('second')).to.equal('aborted: all of them');
   });
 
   it('a stateless cancellation arrives as a separate POST; another principal cannot cancel someone else’s request', async () => {

@@ -53,8 +53,36 @@ function directoryOf(source: MigrationSource): string {
   return source.directory instanceof URL ? fileURLToPath(source.directory) : source.directory;
 }
 
+/**
+ * Whether every source's bookkeeping table records exactly its directory's migrations, read in two
+ * queries (which tables exist, then all their names). Anything else — a table missing, a migration
+ * pending, a recorded one whose file is gone — is left to knex's migrator, which applies, locks and
+ * reports as it always does.
+ */
+async function allApplied(knex: Knex, sources: readonly MigrationSource[]): Promise<boolean> {
+  const expected = new Map<string, Set<string>>();
+  for (const source of sources) {
+    const files = new DirectoryMigrationSource(directoryOf(source));
+    expected.set(migrationTable(source), new Set((await files.getMigrations()).map((file) => files.getMigrationName(file))));
+  }
+  const tables = [...expected.keys()];
+  const existing = (await knex('information_schema.tables').whereRaw('table_schema = current_schema()').whereIn('table_name', tables).pluck('table_name')) as string[];
+  if (existing.length !== tables.length) return false;
+  const union = tables.map(() => 'select ? as source, name from ??').join(' union all ');
+  const { rows } = (await knex.raw(union, tables.flatMap((table) => [table, table]))) as { rows: { source: string; name: string }[] };
+  const recorded = new Map<string, Set<string>>(tables.map((table) => [table, new Set()]));
+  for (const row of rows) recorded.get(row.source)!.add(row.name);
+  for (const [table, names] of expected) {
+    const done = recorded.get(table)!;
+    if (done.size !== names.size || [...names].some((name) => !done.has(name))) return false;
+  }
+  return true;
+}
+
 /** Apply every pending migration of each source, in order. Returns the names applied. */
 export async function runMigrations(knex: Knex, sources: readonly MigrationSource[]): Promise<string[]> {
+  // The common start: a database already migrated by this engine needs no migrator (nor its lock).
+  if (await allApplied(knex, sources)) return [];
   const applied: string[] = [];
   for (const source of sources) {
     const [, names] = (await knex.migrate.latest({

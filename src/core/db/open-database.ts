@@ -1,7 +1,5 @@
 import { mkdir } from 'node:fs/promises';
 import knexFactory, { type Knex } from 'knex';
-import ClientPGlite from 'knex-pglite';
-import { PGlite } from '@electric-sql/pglite';
 import type { Database, TenantDb } from '../ports/database.js';
 import { KnexTenantDb } from './tenant-db.js';
 import { ConfigError } from '../errors.js';
@@ -36,15 +34,34 @@ const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
 
 type KnexClientClass = new (...args: never[]) => { processResponse(obj: { method?: string }, runner: unknown): unknown };
 
+interface EmbeddedModules {
+  readonly PGlite: typeof import('@electric-sql/pglite').PGlite;
+  readonly ClientPGlite: KnexClientClass;
+  readonly EmbeddedClient: KnexClientClass;
+}
+
+let embeddedModules: Promise<EmbeddedModules> | undefined;
+
 /**
- * The embedded dialect derives the SQL command from knex's method name, which is `del` for a
- * delete: without this, `delete()` resolves to a result object instead of the row count that the
- * PostgreSQL dialect returns.
+ * The embedded database and its knex dialect, loaded on first use: an engine on a PostgreSQL
+ * server never needs them, and they weigh on every start.
  */
-class EmbeddedClient extends (ClientPGlite as unknown as KnexClientClass) {
-  override processResponse(obj: { method?: string }, runner: unknown): unknown {
-    return super.processResponse(obj.method === 'del' ? { ...obj, method: 'delete' } : obj, runner);
-  }
+function loadEmbedded(): Promise<EmbeddedModules> {
+  embeddedModules ??= Promise.all([import('knex-pglite'), import('@electric-sql/pglite')]).then(([dialect, { PGlite }]) => {
+    const ClientPGlite = dialect.default as unknown as KnexClientClass;
+    /**
+     * The embedded dialect derives the SQL command from knex's method name, which is `del` for a
+     * delete: without this, `delete()` resolves to a result object instead of the row count that the
+     * PostgreSQL dialect returns.
+     */
+    class EmbeddedClient extends ClientPGlite {
+      override processResponse(obj: { method?: string }, runner: unknown): unknown {
+        return super.processResponse(obj.method === 'del' ? { ...obj, method: 'delete' } : obj, runner);
+      }
+    }
+    return { PGlite, ClientPGlite, EmbeddedClient };
+  });
+  return embeddedModules;
 }
 
 export class KnexDatabase implements Database {
@@ -72,14 +89,14 @@ export class KnexDatabase implements Database {
   }
 }
 
-function isPgliteKnex(knex: Knex): boolean {
-  return knex.client instanceof (ClientPGlite as unknown as new (...args: never[]) => unknown);
+async function isPgliteKnex(knex: Knex): Promise<boolean> {
+  return knex.client instanceof (await loadEmbedded()).ClientPGlite;
 }
 
 /** Open the engine's database: a PostgreSQL server when a URL is given (or `DATABASE_URL` is set) and `embedded` is not asked for, else the embedded one. */
 export async function openDatabase(options: DatabaseOptions = {}): Promise<KnexDatabase> {
   if (options.knex) {
-    const embedded = isPgliteKnex(options.knex);
+    const embedded = await isPgliteKnex(options.knex);
     const settings = (options.knex.client as { connectionSettings?: string | Record<string, unknown> }).connectionSettings;
     return new KnexDatabase(options.knex, embedded ? 'embedded' : 'postgres', false, embedded ? undefined : listenConnection(options, settings));
   }
@@ -110,6 +127,7 @@ export async function openDatabase(options: DatabaseOptions = {}): Promise<KnexD
       await mkdir(dataDir, { recursive: true });
       lock = DataDirLock.acquire(dataDir);
     }
+    const { PGlite, EmbeddedClient } = await loadEmbedded();
     const pglite = new PGlite(dataDir);
     knex = knexFactory({
       client: EmbeddedClient as unknown as typeof knexFactory.Client,

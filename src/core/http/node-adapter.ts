@@ -1,4 +1,4 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import { HttpError } from '../errors.js';
 import type { HttpRequest, HttpResponse } from './types.js';
 
@@ -33,6 +33,18 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   });
 }
 
+/**
+ * The request's header lookup, closed over its header block alone: whoever keeps it (an
+ * authenticator keeping the requests it saw) keeps the headers, not the request, its response and
+ * its connection, which every function made inside `fromNodeRequest` would keep through its scope.
+ */
+function headerLookup(headers: IncomingHttpHeaders): (name: string) => string | undefined {
+  return (name) => {
+    const value = headers[name];
+    return typeof value === 'string' || value === undefined ? value : value.join(', ');
+  };
+}
+
 export function fromNodeRequest(req: IncomingMessage, res: ServerResponse, limit: number): HttpRequest {
   const url = req.url ?? '/';
   const q = url.indexOf('?');
@@ -55,10 +67,7 @@ export function fromNodeRequest(req: IncomingMessage, res: ServerResponse, limit
     get query() {
       return (query ??= q === -1 ? new URLSearchParams() : new URLSearchParams(url.slice(q + 1)));
     },
-    header(name) {
-      const value = req.headers[name];
-      return typeof value === 'string' || value === undefined ? value : value.join(', ');
-    },
+    header: headerLookup(req.headers),
     body: () => (body ??= readBody(req, limit)),
     clientAddress: req.socket.remoteAddress,
     get signal() {

@@ -46,7 +46,9 @@ export class RequestAuthenticator {
   ) {}
 
   async authenticate(req: HttpRequest, tenantHint: string | undefined, requestId: string, resource = mcpResourceUrl(this.config, tenantHint)): Promise<Principal> {
-    const request: AuthRequest = { header: (name) => req.header(name), tenantHint, resource, clientAddress: req.clientAddress, requestId };
+    // The lookup itself, not a function of `req`: an authenticator may keep what it was given, and
+    // `req` keeps the whole exchange (response, connection) alive.
+    const request: AuthRequest = { header: req.header, tenantHint, resource, clientAddress: req.clientAddress, requestId };
     const result = await this.authenticator.authenticate(request);
     if (result.ok) {
       if (tenantHint === undefined || result.principal.tenant === tenantHint) return result.principal;

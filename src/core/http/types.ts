@@ -8,8 +8,11 @@ export interface HttpRequest {
   /** Path without the query string, as received. */
   readonly path: string;
   readonly query: URLSearchParams;
-  /** Case-insensitive header lookup; repeated headers are joined with `, `. */
-  header(name: string): string | undefined;
+  /**
+   * Case-insensitive header lookup; repeated headers are joined with `, `. A plain function that
+   * needs no `this` and keeps only the headers alive, so it may be handed on by itself.
+   */
+  readonly header: (name: string) => string | undefined;
   /** The body, read at most once, bounded by the engine's body limit (413 past it). */
   body(): Promise<Buffer>;
   readonly clientAddress: string | undefined;

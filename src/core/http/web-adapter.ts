@@ -23,6 +23,11 @@ async function readBody(request: Request, limit: number): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
+/** The request's header lookup, closed over its headers alone (see the Node adapter's). */
+function headerLookup(headers: Headers): (name: string) => string | undefined {
+  return (name) => headers.get(name) ?? undefined;
+}
+
 export function fromWebRequest(request: Request, limit: number, clientAddress?: string): HttpRequest {
   const url = new URL(request.url);
   let body: Promise<Buffer> | undefined;
@@ -30,7 +35,7 @@ export function fromWebRequest(request: Request, limit: number, clientAddress?: 
     method: request.method,
     path: url.pathname,
     query: url.searchParams,
-    header: (name) => request.headers.get(name) ?? undefined,
+    header: headerLookup(request.headers),
     body: () => (body ??= readBody(request, limit)),
     clientAddress,
     signal: request.signal,

@@ -9,12 +9,19 @@ import { pino, stdSerializers, stdTimeFunctions, type Logger as Pino } from 'pin
  * with `cause` chains, values whose getters throw). The engine still guards every call it makes
  * from a catch path (see `safeLog`), because a host's logger may not keep this promise.
  */
+type Method = 'debug' | 'info' | 'warn' | 'error';
+
 export interface Logger {
   debug(fields: Record<string, unknown>, message: string): void;
   info(fields: Record<string, unknown>, message: string): void;
   warn(fields: Record<string, unknown>, message: string): void;
   error(fields: Record<string, unknown>, message: string): void;
   child(fields: Record<string, unknown>): Logger;
+  /**
+   * Whether lines of `level` are written (optional; pino has it). The engine asks before it builds
+   * the fields of a line written on every request, so a logger that drops them costs nothing.
+   */
+  isLevelEnabled?(level: Method): boolean;
 }
 
 export const Logger = Symbol.for('gatehouse.Logger');
@@ -25,8 +32,6 @@ export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent';
 export interface LogDestination {
   write(line: string): unknown;
 }
-
-type Method = 'debug' | 'info' | 'warn' | 'error';
 
 function serialiseErrors(fields: Record<string, unknown>): Record<string, unknown> {
   let out: Record<string, unknown> | undefined;
@@ -69,8 +74,14 @@ export class PinoLogger implements Logger {
       : levelOrPino;
   }
 
+  isLevelEnabled(level: Method): boolean {
+    return this.pino.isLevelEnabled(level);
+  }
+
   private log(method: Method, fields: Record<string, unknown>, message: string): void {
     try {
+      // A line below the level is dropped before its fields are looked at.
+      if (!this.pino.isLevelEnabled(method)) return;
       this.pino[method](serialiseErrors(fields ?? {}), message);
     } catch (error) {
       try {
@@ -107,5 +118,14 @@ export function safeLog(logger: Logger, level: Method, fields: Record<string, un
     } catch {
       // The host's logger is broken; the audit trail already holds the event.
     }
+  }
+}
+
+/** Whether `logger` writes lines of `level`: true unless it says otherwise (or fails to say). */
+export function writesLevel(logger: Logger, level: Method): boolean {
+  try {
+    return logger.isLevelEnabled?.(level) !== false;
+  } catch {
+    return true;
   }
 }

@@ -1,12 +1,11 @@
 import { inject, injectable } from 'inversify';
-import { ErrorCode } from '@modelcontextprotocol/sdk/types.js';
 import { Logger, safeLog } from '../log/logger.js';
 import type { PolicyRequest } from '../ports/policy.js';
 import type { ResourceContent, ResourceDefinition, ResourceReturn } from '../resources/define-resource.js';
 import type { PromptMessage, PromptReturn } from '../prompts/define-prompt.js';
 import { McpCatalog, McpCatalogToken } from './mcp-catalog.js';
 import { HandlerContextFactory } from './handler-context-factory.js';
-import { ProtocolError, RpcErrorCode, invalidParams } from './jsonrpc.js';
+import { ErrorCode, ProtocolError, RpcErrorCode, invalidParams } from './jsonrpc.js';
 import type { CallContext } from './call-context.js';
 import { GovernedCalls, type Failure, type Refusal } from './governed-call.js';
 import { SessionStore } from './session-store.js';

@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { inject, injectable } from 'inversify';
-import { ErrorCode } from '@modelcontextprotocol/sdk/types.js';
-import { ProtocolError, type JsonRpcId } from './jsonrpc.js';
+import { ErrorCode, ProtocolError, type JsonRpcId } from './jsonrpc.js';
 import type { McpLogLevel } from './notification-levels.js';
 import { BoundedCache } from '../cache/bounded-cache.js';
 import { Database } from '../ports/database.js';
@@ -51,7 +50,8 @@ const inFlightKey = (owner: string, id: JsonRpcId): string => `${owner}\u0000${t
  */
 @injectable()
 export class ClientExchange {
-  private readonly inFlight = new Map<string, Set<Abortable>>();
+  /** Running requests by owner and id: one request as itself (the common case), several as a set. */
+  private readonly inFlight = new Map<string, Abortable | Set<Abortable>>();
   private readonly pending = new Map<string, Pending>();
   private readonly levels = new BoundedCache<McpLogLevel>({ maxEntries: MAX_LEVELS, ttlMs: LEVEL_TTL_MS, sizeOf: () => 64 });
 
@@ -75,12 +75,17 @@ export class ClientExchange {
   /** Track a running request; returns the function that forgets it. */
   track(owner: string, id: JsonRpcId, controller: Abortable): () => void {
     const key = inFlightKey(owner, id);
-    let set = this.inFlight.get(key);
-    if (!set) this.inFlight.set(key, (set = new Set()));
-    set.add(controller);
+    const present = this.inFlight.get(key);
+    if (present === undefined) this.inFlight.set(key, controller);
+    else if (present instanceof Set) present.add(controller);
+    else this.inFlight.set(key, new Set([present, controller]));
     return () => {
-      set.delete(controller);
-      if (set.size === 0 && this.inFlight.get(key) === set) this.inFlight.delete(key);
+      const entry = this.inFlight.get(key);
+      if (entry === controller) this.inFlight.delete(key);
+      else if (entry instanceof Set) {
+        entry.delete(controller);
+        if (entry.size === 0) this.inFlight.delete(key);
+      }
     };
   }
 
@@ -89,9 +94,9 @@ export class ClientExchange {
    * credential share one id space: every matching request of that credential is aborted.
    */
   cancel(owner: string, id: JsonRpcId, reason: string | undefined): boolean {
-    const set = this.inFlight.get(inFlightKey(owner, id));
-    if (!set) return false;
-    for (const controller of set) controller.abort(new Error(reason ?? 'Cancelled by the client.'));
+    const entry = this.inFlight.get(inFlightKey(owner, id));
+    if (!entry) return false;
+    for (const controller of entry instanceof Set ? entry : [entry]) controller.abort(new Error(reason ?? 'Cancelled by the client.'));
     return true;
   }
 

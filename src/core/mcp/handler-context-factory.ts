@@ -1,10 +1,9 @@
 import { inject, injectable } from 'inversify';
-import { ErrorCode } from '@modelcontextprotocol/sdk/types.js';
 import { Database } from '../ports/database.js';
 import { Logger, safeLog } from '../log/logger.js';
 import { ClientExchange } from './client-exchange.js';
 import { SessionStore, principalKey } from './session-store.js';
-import { ProtocolError } from './jsonrpc.js';
+import { ErrorCode, ProtocolError } from './jsonrpc.js';
 import { passesLevel, type McpLogLevel } from './notification-levels.js';
 import type { CallContext } from './call-context.js';
 import type { HandlerContext } from './handler-context.js';

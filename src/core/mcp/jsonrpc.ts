@@ -1,5 +1,23 @@
-import { ErrorCode } from '@modelcontextprotocol/sdk/types.js';
 import { GatehouseError } from '../errors.js';
+
+/**
+ * The JSON-RPC error codes of MCP, as the SDK names them (its `ErrorCode`), and the protocol
+ * versions it speaks. Plain constants: the SDK's `types.js` builds its whole schema set when
+ * imported, which the engine does not use and every start would pay for. A test keeps them equal
+ * to the SDK's.
+ */
+export const ErrorCode = {
+  ConnectionClosed: -32000,
+  RequestTimeout: -32001,
+  ParseError: -32700,
+  InvalidRequest: -32600,
+  MethodNotFound: -32601,
+  InvalidParams: -32602,
+  InternalError: -32603,
+} as const;
+
+export const LATEST_PROTOCOL_VERSION = '2025-11-25';
+export const SUPPORTED_PROTOCOL_VERSIONS: readonly string[] = [LATEST_PROTOCOL_VERSION, '2025-06-18', '2025-03-26', '2024-11-05', '2024-10-07'];
 
 export type JsonRpcId = string | number;
 

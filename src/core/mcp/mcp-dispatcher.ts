@@ -1,10 +1,10 @@
 import { inject, injectable } from 'inversify';
-import { ErrorCode, LATEST_PROTOCOL_VERSION, SUPPORTED_PROTOCOL_VERSIONS, type Tool } from '@modelcontextprotocol/sdk/types.js';
 import { Policy, mayAttempt } from '../ports/policy.js';
 import { EngineConfig } from '../kernel/config.js';
 import { ToolCatalog, ToolCatalogToken, type ToolEntry } from '../tools/tool-catalog.js';
 import { ToolCallPipeline } from './tool-call-pipeline.js';
-import { ProtocolError, invalidParams, type JsonRpcRequest } from './jsonrpc.js';
+import type { Tool } from '@modelcontextprotocol/sdk/types.js';
+import { ErrorCode, LATEST_PROTOCOL_VERSION, ProtocolError, SUPPORTED_PROTOCOL_VERSIONS, invalidParams, type JsonRpcRequest } from './jsonrpc.js';
 import type { CallContext } from './call-context.js';
 import type { Principal } from '../ports/principal.js';
 import { McpCatalog, McpCatalogToken, type PromptEntry, type ResourceEntry } from './mcp-catalog.js';

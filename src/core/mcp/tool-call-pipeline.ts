@@ -15,9 +15,22 @@ const noProgress = async (): Promise<void> => {};
 const isThenable = (value: unknown): value is PromiseLike<unknown> =>
   typeof value === 'object' && value !== null && typeof (value as { then?: unknown }).then === 'function';
 
-/** The call's facts for the policy: when, from where, and the checked arguments. */
+/** The call's facts for the policy: when, from where, and the checked arguments (built without spreads: this runs on every call). */
 function callFacts(call: CallContext, args: Readonly<Record<string, unknown>> | undefined): PolicyCallContext {
-  return { at: new Date(), ...(call.clientAddress === undefined ? {} : { clientAddress: call.clientAddress }), ...(args === undefined ? {} : { arguments: args }) };
+  const facts: { at: Date; clientAddress?: string; arguments?: Readonly<Record<string, unknown>> } = { at: new Date() };
+  if (call.clientAddress !== undefined) facts.clientAddress = call.clientAddress;
+  if (args !== undefined) facts.arguments = args;
+  return facts;
+}
+
+/**
+ * The policy request of a `tools/call` about to run, as one object: the attempt is what metered
+ * limits count (listings and finer-grained checks never are).
+ */
+function toolCallRequest(name: string, tool: { readonly permission?: string; readonly approval?: string; readonly approvers?: number }, context: PolicyCallContext): PolicyRequest {
+  return tool.approval === 'required'
+    ? { kind: 'tool', name, permission: tool.permission, approval: { required: true, approvers: tool.approvers ?? 1 }, attempt: true, context }
+    : { kind: 'tool', name, permission: tool.permission, attempt: true, context };
 }
 
 /** A handler's own request with call facts: the caller's address is the call's, whatever it says. */
@@ -108,15 +121,8 @@ export class ToolCallPipeline {
     const { tool } = entry;
     // The policy sees the arguments the handler would get; invalid ones are refused right after it.
     const checked = governed.check(tool.input);
-    const toolRequest: PolicyRequest = {
-      kind: 'tool',
-      name,
-      permission: tool.permission,
-      ...(tool.approval === 'required' ? { approval: { required: true, approvers: tool.approvers ?? 1 } } : {}),
-      context: callFacts(call, checked.ok ? (checked.data as Record<string, unknown>) : undefined),
-    };
-    // The attempt is what metered limits count; listings and finer-grained checks never are.
-    const authorized = await governed.authorizeApprovable({ ...toolRequest, attempt: true });
+    const toolRequest = toolCallRequest(name, tool, callFacts(call, checked.ok ? (checked.data as Record<string, unknown>) : undefined));
+    const authorized = await governed.authorizeApprovable(toolRequest);
     const { refusal } = authorized;
     if (refusal?.kind === 'limited') {
       const { limit, resetsAt, retryAfterSeconds } = refusal.limited;

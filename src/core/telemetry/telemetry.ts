@@ -19,7 +19,7 @@ import {
   type TextMapGetter,
   type Tracer,
 } from '@opentelemetry/api';
-import { safeLog, type Logger } from '../log/logger.js';
+import { safeLog, writesLevel, type Logger } from '../log/logger.js';
 import type { Principal } from '../ports/principal.js';
 import type { PrometheusRegistry } from './prometheus-registry.js';
 import { RequestObservation } from './request-observation.js';
@@ -226,8 +226,15 @@ export class Telemetry {
    * span is active while `work` runs, so code below can add attributes or spans of its own. When
    * nothing records (no SDK, or not sampled) `work` runs as it is, at no cost beyond the span
    * object; the result is then whatever `work` returns, so always `await` it.
+   *
+   * A request whose own span does not record (not sampled) starts no child spans: they could not
+   * be sampled either. `work` gets the request's span and runs in the request's context, so the
+   * spans made below it (a tool's, a host's instrumentation) follow the request's decision instead
+   * of starting traces of their own.
    */
   span<R>(name: string, observation: RequestObservation | undefined, work: (span: Span) => R, attributes?: Attributes): R | Promise<Awaited<R>> {
+    const request = observation?.span;
+    if (request !== undefined && !request.isRecording()) return otelContext.with(observation!.context, work, undefined, request);
     const parent = observation?.context ?? otelContext.active();
     const span = this.tracer.startSpan(name, attributes ? { attributes } : undefined, parent);
     if (!span.isRecording()) return work(span);
@@ -326,6 +333,8 @@ export class Telemetry {
         span.end();
       }
     }
+    // The request's log line, built only when it is written.
+    if (!writesLevel(this.logger, 'info')) return;
     const traceId = span?.spanContext().traceId ?? trace.getSpanContext(observation.httpContext)?.traceId;
     safeLog(
       this.logger,

@@ -2,11 +2,12 @@ import { createHash } from 'node:crypto';
 import { isIP } from 'node:net';
 import { inject, injectable, multiInject, optional } from 'inversify';
 import { ChangeFeed, Database, Logger, RegistrySource, ToolCatalogToken, z, type Principal, type ToolCatalog } from '../../../core/index.js';
-import { cedarIfLoaded, cedarMessage, loadCedar, type Cedar, type CedarValueJson } from './cedar.js';
+import { cedarIfLoaded, cedarMessage, loadCedar, type Cedar, type CedarValueJson, type PolicyJson } from './cedar.js';
 import { ArgumentConversionError, buildPolicySchema, toCedarValue, type PolicyAction, type PolicySchema, type PolicyTarget } from './cedar-schema.js';
 import type { PrincipalFacts } from './agent-facts.js';
 import { PolicySettings } from './policy-settings.js';
 import { checkPolicyText, statementsOf, type PolicyProblem, type Statement } from './policy-text.js';
+import { ActionPlan, TIME_FIELDS, type FieldReads } from './policy-plan.js';
 
 /** Published when a tenant's policies change: every instance drops its compiled set. */
 export const POLICIES_CHANGED = 'ee.policies.changed';
@@ -85,6 +86,7 @@ function readsOf(statements: readonly Statement[]): Reads {
 export class CompiledPolicySet {
   private readonly byAction = new Map<string, readonly Statement[]>();
   private readonly readsByAction = new Map<string, Reads>();
+  private readonly plans = new Map<string, ActionPlan>();
   readonly byId: ReadonlyMap<string, Statement>;
   /** Run-time errors already stored as the policies' `lastError`. */
   readonly reported = new Set<string>();
@@ -117,6 +119,16 @@ export class CompiledPolicySet {
     return found;
   }
 
+  /** How calls to `action` are answered when nothing holds (see `ActionPlan`). */
+  planFor(cedar: Cedar, action: string): ActionPlan {
+    let found = this.plans.get(action);
+    if (!found) {
+      found = new ActionPlan(cedar, action, this.statementsFor(action));
+      this.plans.set(action, found);
+    }
+    return found;
+  }
+
   /** Policies that would apply to `action` but do not validate any more. */
   brokenFor(action: string): readonly Broken[] {
     return this.broken.length ? this.broken.filter((problem) => appliesTo(problem.actions, action)) : this.broken;
@@ -134,6 +146,29 @@ function outputSchemaOf(input: z.ZodType): Record<string, unknown> | undefined {
 
 /** Which compiled set each prepared Cedar policy set (by key) currently holds. */
 const prepared = new Map<string, CompiledPolicySet>();
+/** The same for the fast path's policy sets, and whether Cedar took them. */
+const preparedQuick = new Map<string, { readonly set: CompiledPolicySet; readonly ok: boolean }>();
+
+type Entities = Parameters<Cedar['statefulIsAuthorized']>[0]['entities'];
+
+/** The principal's entity with what `reads` names of its facts, and the tenant's: those the policies can reach. */
+function entitiesOf(tenant: string, principalId: string, facts: PrincipalFacts | undefined, reads: FieldReads, reaches = { principal: true, resource: true }): Entities {
+  const entities: Entities = [];
+  if (reaches.principal) {
+    const attrs: Record<string, CedarValueJson> = {};
+    if (facts && reads.principal) {
+      for (const name of reads.attributes) attrs[name] = name === 'roles' ? [...facts.roles] : facts[name];
+    }
+    entities.push({
+      uid: { type: 'Agent', id: principalId },
+      attrs,
+      parents: [{ type: 'Tenant', id: tenant }],
+      ...(facts && reads.principal && reads.tags ? { tags: { ...facts.attributes } } : {}),
+    });
+  }
+  if (reaches.resource) entities.push({ uid: { type: 'Tenant', id: tenant }, attrs: {}, parents: [] });
+  return entities;
+}
 
 const names = (statements: readonly Statement[]): string => {
   const unique = [...new Set(statements.map((statement) => statement.policyName))];
@@ -369,13 +404,17 @@ export class PolicyEngine {
     const reads = set.readsFor(action.id);
     const facts = reads.principal ? await principal.facts() : undefined;
     if (reads.principal && !facts) return { decision: 'deny', reason: 'the agent no longer exists', policies: [], errors: [] };
-    const context: Record<string, CedarValueJson> = {};
+    let args: CedarValueJson | undefined;
     try {
-      if (reads.arguments) context.arguments = toCedarValue(call.arguments, action.arguments, '');
+      if (reads.arguments) args = toCedarValue(call.arguments, action.arguments, '');
     } catch (error) {
       if (!(error instanceof ArgumentConversionError)) throw error;
       return { decision: 'deny', reason: `policy evaluation failed: ${error.message}`, policies: [], errors: [{ message: error.message }] };
     }
+    if (this.nothingHolds(cedar, set, action, principal.id, facts, call, args)) return { decision: 'allow', reason: 'no policy forbids it', policies: [], errors: [] };
+    // Something may hold: the whole set, for the exact verdict (which statements, reasons, errors).
+    const context: Record<string, CedarValueJson> = {};
+    if (args !== undefined) context.arguments = args;
     if (reads.time) context.time = this.timeOf(call.at);
     if (reads.credential) context.credential = call.credential;
     const address = reads.clientAddress ? cedarAddress(call.clientAddress) : undefined;
@@ -408,6 +447,66 @@ export class PolicyEngine {
     const asking = decided.filter((statement) => statement.approval);
     if (asking.length) return this.approval(asking, reasonOf);
     return { decision: 'allow', reason: 'no policy forbids it', policies: [], errors: [] };
+  }
+
+  /**
+   * Whether no applicable statement holds or errs for this call, when that can be told cheaply
+   * (see `ActionPlan`); false when it cannot, or when something holds.
+   */
+  private nothingHolds(cedar: Cedar, set: CompiledPolicySet, action: PolicyAction, principalId: string, facts: PrincipalFacts | undefined, call: CallFacts, args: CedarValueJson | undefined): boolean {
+    const plan = set.planFor(cedar, action.id);
+    if (plan.fixed.length) {
+      const context = this.contextOf(plan.fixedReads, call, undefined);
+      const key = `${principalId}\u0000${JSON.stringify(context)}`;
+      let clear = plan.clearFor(key, facts);
+      if (clear === undefined) {
+        const policies = Object.fromEntries(plan.fixed.map((statement) => [statement.id, statement.text]));
+        const answer = this.quick(cedar, set, action, 'fixed', policies, principalId, context, entitiesOf(set.tenant, principalId, facts, plan.fixedReads));
+        // Without the base permit, Cedar names the forbids that hold, else the permits that hold: nothing holds when it names none.
+        clear = answer?.type === 'success' && !answer.response.diagnostics.reason.length && !answer.response.diagnostics.errors.length;
+        plan.remember(key, facts, clear);
+      }
+      if (!clear) return false;
+    }
+    if (!plan.contextual.length) return true;
+    if (!plan.joined) return false;
+    const reads = plan.contextualReads;
+    const answer = this.quick(cedar, set, action, 'any', { any: plan.joined }, principalId, this.contextOf(reads, call, args), entitiesOf(set.tenant, principalId, facts, reads, plan.joinedReaches));
+    // The joined permit does not hold, without an error: no statement holds, none errs.
+    return answer?.type === 'success' && answer.response.decision === 'deny' && !answer.response.diagnostics.errors.length;
+  }
+
+  /** The context with what `reads` names of the call. */
+  private contextOf(reads: FieldReads, call: CallFacts, args: CedarValueJson | undefined): Record<string, CedarValueJson> {
+    const context: Record<string, CedarValueJson> = {};
+    if (reads.arguments && args !== undefined) context.arguments = args;
+    if (reads.time.length) {
+      const time = this.timeOf(call.at);
+      context.time = reads.time.length === TIME_FIELDS.length ? time : Object.fromEntries(reads.time.map((field) => [field, time[field]!]));
+    }
+    if (reads.credential) context.credential = call.credential;
+    const address = reads.clientAddress ? cedarAddress(call.clientAddress) : undefined;
+    if (address) context.clientAddress = { __extn: { fn: 'ip', arg: address } };
+    return context;
+  }
+
+  /** One of the fast path's evaluations (undefined when Cedar does not take its policy set). */
+  private quick(cedar: Cedar, set: CompiledPolicySet, action: PolicyAction, part: string, policies: Record<string, string | PolicyJson>, principalId: string, context: Record<string, CedarValueJson>, entities: Entities) {
+    const key = `${set.tenant}\u0000${action.id}\u0000${part}`;
+    let known = preparedQuick.get(key);
+    if (known?.set !== set) {
+      known = { set, ok: cedar.preparsePolicySet(key, { staticPolicies: policies }).type === 'success' };
+      preparedQuick.set(key, known);
+    }
+    if (!known.ok) return undefined;
+    return cedar.statefulIsAuthorized({
+      principal: { type: 'Agent', id: principalId },
+      action: { type: 'Action', id: action.id },
+      resource: { type: 'Tenant', id: set.tenant },
+      context,
+      preparsedPolicySetId: key,
+      entities,
+    });
   }
 
   private approval(asking: readonly Statement[], reasonOf: (list: readonly Statement[], fallback: string) => string): PolicyVerdict {

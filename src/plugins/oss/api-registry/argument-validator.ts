@@ -1,9 +1,24 @@
-import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js';
-import addFormatsModule from 'ajv-formats';
+import { createRequire } from 'node:module';
+import type { Ajv2020, ErrorObject, ValidateFunction } from 'ajv/dist/2020.js';
 import type { ApiOperation } from './api-operation.js';
 
-// ajv-formats is CommonJS with a default export; under Node's ESM interop it arrives wrapped.
-const addFormats = ((addFormatsModule as unknown as { default?: typeof addFormatsModule }).default ?? addFormatsModule) as unknown as (ajv: Ajv2020) => Ajv2020;
+interface Validators {
+  readonly Ajv2020: typeof Ajv2020;
+  readonly addFormats: (ajv: Ajv2020) => Ajv2020;
+}
+
+let validators: Validators | undefined;
+
+/** ajv and its formats, loaded when the first schema is checked: an engine without an API registry never needs them. */
+function loadValidators(): Validators {
+  if (!validators) {
+    const require = createRequire(import.meta.url);
+    const { Ajv2020: ajv } = require('ajv/dist/2020.js') as typeof import('ajv/dist/2020.js');
+    const formats = require('ajv-formats') as { default?: unknown };
+    validators = { Ajv2020: ajv, addFormats: (formats.default ?? formats) as Validators['addFormats'] };
+  }
+  return validators;
+}
 
 /** OpenAPI's own formats, beyond JSON Schema's. */
 const OPENAPI_FORMATS: Record<string, true | RegExp | ((value: number) => boolean)> = {
@@ -17,6 +32,7 @@ const OPENAPI_FORMATS: Record<string, true | RegExp | ((value: number) => boolea
 };
 
 function newAjv(coerceTypes: false | 'array' = false): Ajv2020 {
+  const { Ajv2020, addFormats } = loadValidators();
   const ajv = new Ajv2020({ strict: false, allErrors: true, coerceTypes, validateFormats: true });
   addFormats(ajv);
   for (const [name, format] of Object.entries(OPENAPI_FORMATS)) {
@@ -25,10 +41,11 @@ function newAjv(coerceTypes: false | 'array' = false): Ajv2020 {
   return ajv;
 }
 
-const metaAjv = newAjv();
+let metaAjv: Ajv2020 | undefined;
 
 /** Why `schema` is not a valid JSON Schema (2020-12), or undefined when it is. */
 export function schemaProblem(schema: unknown): { at: string; message: string } | undefined {
+  metaAjv ??= newAjv();
   if (metaAjv.validateSchema(schema as object) as boolean) return undefined;
   const error = metaAjv.errors?.[0];
   return { at: error?.instancePath ?? '', message: error?.message ?? 'not a valid JSON Schema' };

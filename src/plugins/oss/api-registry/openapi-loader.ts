@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
-import { parse as parseYaml } from 'yaml';
 import { InvalidApiDocumentError } from './api-document-error.js';
 import type { ApiDocumentSource } from './api-registry-options.js';
 
@@ -10,10 +10,18 @@ export interface LoadedDocument {
   readonly content: Record<string, unknown>;
 }
 
+let yaml: typeof import('yaml') | undefined;
+
+/** The YAML parser, loaded on the first YAML document: most engines never read one. */
+function parseYaml(text: string): unknown {
+  yaml ??= createRequire(import.meta.url)('yaml') as typeof import('yaml');
+  return yaml.parse(text, { maxAliasCount: 1000 });
+}
+
 function parseText(text: string, label: string): Record<string, unknown> {
   let value: unknown;
   try {
-    value = /^\s*[{[]/.test(text) ? JSON.parse(text) : parseYaml(text, { maxAliasCount: 1000 });
+    value = /^\s*[{[]/.test(text) ? JSON.parse(text) : parseYaml(text);
   } catch (error) {
     throw new InvalidApiDocumentError(label, '#', `cannot be parsed as JSON or YAML: ${(error as Error).message}`);
   }
