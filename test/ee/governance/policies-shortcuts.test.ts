@@ -186,6 +186,17 @@ describe('EE tenant policies: shortcuts for calls no policy refuses', function (
     expect(allowed.size).to.be.greaterThan(sets.length - 3);
   });
 
+  it('decides a call whose statements, joined, are nested deeper than Cedar reads (the whole set decides it)', async () => {
+    const client = await t.connect({ token: (await t.agent({ name: 'deep bot', roleIds: [await t.role('deep runner', ['reports:run'])] })).key });
+    // Seventy conditions joined by && nest about 140 levels deep as Cedar's JSON, past what it reads (128).
+    await save('deep conditions', `forbid (principal, action == Action::"reports.run", resource) when { context.arguments.name like "deep*"${' && context.time.hour >= 0'.repeat(70)} };`);
+    await save('no secret reports', 'forbid (principal, action == Action::"reports.run", resource) when { context.arguments.name == "secret" };');
+    expect(text(await client.callTool({ name: 'reports.run', arguments: { name: 'weekly' } }))).to.equal('report weekly');
+    expect(text(await client.callTool({ name: 'reports.run', arguments: { name: 'deep dive' } }))).to.contain('forbidden by policy "deep conditions"');
+    expect(text(await client.callTool({ name: 'reports.run', arguments: { name: 'secret' } }))).to.contain('forbidden by policy "no secret reports"');
+    await client.close();
+  });
+
   it('follows the agent as it changes: a statement that reads only the agent is decided again when its attributes or roles change', async () => {
     const client = await t.connect({ token: (await t.agent({ name: 'changing bot', roleIds: [await t.role('runner', ['reports:run'])] })).key });
     const list = await t.http('GET', '/api/v1/mcp/agents', { token: t.adminKey });

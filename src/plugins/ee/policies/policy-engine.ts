@@ -495,7 +495,13 @@ export class PolicyEngine {
     const key = `${set.tenant}\u0000${action.id}\u0000${part}`;
     let known = preparedQuick.get(key);
     if (known?.set !== set) {
-      known = { set, ok: cedar.preparsePolicySet(key, { staticPolicies: policies }).type === 'success' };
+      let ok = false;
+      try {
+        ok = cedar.preparsePolicySet(key, { staticPolicies: policies }).type === 'success';
+      } catch {
+        // Cedar throws on input it cannot even read (a joined condition nested beyond its JSON reader's limit): no shortcut then.
+      }
+      known = { set, ok };
       preparedQuick.set(key, known);
     }
     if (!known.ok) return undefined;

@@ -249,8 +249,8 @@ export function joinStatements(cedar: Cedar, action: string, statements: readonl
     }
     const conditions = [...byScope.values()].map(({ scope, conditions: list }) => (scope ? all([scope, any(list)]) : any(list)));
     return { effect: 'permit', principal: { op: 'All' }, action: { op: 'All' }, resource: { op: 'All' }, conditions: [{ kind: 'when', body: any(conditions) }] } as unknown as PolicyJson;
-  } catch (error) {
-    if (error instanceof Unjoinable) return undefined;
-    throw error;
+  } catch {
+    // A statement that cannot be expressed (or that Cedar cannot convert): the whole set decides every call.
+    return undefined;
   }
 }
