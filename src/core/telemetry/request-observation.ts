@@ -11,6 +11,8 @@ export class RequestObservation {
   span: Span | undefined;
   /** The parent of the request's child spans: the server span's context, else the HTTP one. */
   context: Context;
+  /** The request is in a trace, and its span was not sampled: its stages run in its context all the same. */
+  sampledOut = false;
   /** The MCP method as a bounded label (`_other` for methods the protocol does not define). */
   method: string | undefined;
   tool: string | undefined;

@@ -210,6 +210,8 @@ export class Telemetry {
     }
     observation.span = span;
     observation.context = trace.setSpan(parent, span);
+    // A tracer decided against recording it (with none, the span has no valid ids).
+    observation.sampledOut = !span.isRecording() && trace.isSpanContextValid(span.spanContext());
   }
 
   /** Who is calling, once authenticated. */
@@ -227,14 +229,17 @@ export class Telemetry {
    * nothing records (no SDK, or not sampled) `work` runs as it is, at no cost beyond the span
    * object; the result is then whatever `work` returns, so always `await` it.
    *
-   * A request whose own span does not record (not sampled) starts no child spans: they could not
-   * be sampled either. `work` gets the request's span and runs in the request's context, so the
-   * spans made below it (a tool's, a host's instrumentation) follow the request's decision instead
-   * of starting traces of their own.
+   * A request whose own span does not record starts no child spans: they could not be sampled
+   * either, and `work` gets the request's span. When the request is in a trace that was not
+   * sampled, `work` runs in the request's context, so the spans made below it (a tool's, a host's
+   * instrumentation) follow the request's decision instead of starting traces of their own; with
+   * no tracer at all there is no decision to follow, and no context is activated.
    */
   span<R>(name: string, observation: RequestObservation | undefined, work: (span: Span) => R, attributes?: Attributes): R | Promise<Awaited<R>> {
     const request = observation?.span;
-    if (request !== undefined && !request.isRecording()) return otelContext.with(observation!.context, work, undefined, request);
+    if (request !== undefined && !request.isRecording()) {
+      return observation!.sampledOut ? otelContext.with(observation!.context, work, undefined, request) : work(request);
+    }
     const parent = observation?.context ?? otelContext.active();
     const span = this.tracer.startSpan(name, attributes ? { attributes } : undefined, parent);
     if (!span.isRecording()) return work(span);
