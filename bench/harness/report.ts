@@ -497,8 +497,9 @@ export function renderMarkdown(results: BenchResults, notes: string): string {
     'The fleet scenarios need a PostgreSQL server (`DATABASE_URL`) and HAProxy on the `PATH` (`apt-get install -y haproxy`);',
     'without either they are reported as not available. Each fleet makes and drops a database of its own on that server.',
     '',
-    'Options: `--quick` (16 connections only, short runs, fewer audit rows), `--profile` (profile every',
-    'Gatehouse scenario, not only those that miss a target), `--no-profile`. Run it on a quiet machine: every',
+    'Options: `--quick` (16 connections only, short runs, fewer audit rows), `--only=ee-key,ee-durable` (only these',
+    'scenarios, written to `bench/results/quick.json`), `--profile` (profile every Gatehouse scenario that runs, not only',
+    'those that miss a target), `--no-profile`. Run it on a quiet machine: every',
     'other process competes for the same cores.',
     '',
   );
