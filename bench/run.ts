@@ -215,6 +215,8 @@ async function main(): Promise<number> {
       for (const target of targets) if (target.met === false && target.profile) toProfile.add(target.profile);
       if (forceProfile) for (const name of GATEHOUSE) if (!unavailable[name]) toProfile.add(name);
       if (settings.mode === 'quick' && !forceProfile) toProfile.clear();
+      // With --only, only the scenarios asked for.
+      if (only) for (const name of toProfile) if (!only.includes(name)) toProfile.delete(name);
       for (const name of toProfile) {
         log(`CPU profile of the ${name} server (${settings.profileSeconds} s at 16 connections)`);
         profiles[name] = await profileScenario(name, databases, load, settings.profileSeconds, salt);

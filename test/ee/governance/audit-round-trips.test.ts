@@ -125,6 +125,37 @@ describe('EE audit writes: round trips', function () {
       expect(verified.rows).to.equal(41);
     });
 
+    it('stores awkward text and JSON exactly as given in a one-statement write, and the chain verifies', async () => {
+      t = await governanceEngine({ database: { knex: direct } });
+      const logger = complaints();
+      const sink = proxiedSink(t, logger);
+      const tenant = uniqueTenant('odd');
+      sink.record(event(tenant, 0));
+      await sink.flush();
+      const awkward = ['quote " and \\ backslash', '{braces}, commas, NULL', 'null', '', 'ünïcödé ✓ 𝄞', 'tab\tnew\nline'];
+      const before = proxy.roundTrips();
+      const ids = await Promise.all(
+        awkward.map((text, i) => sink.recordIntent({ ...event(tenant, i + 1, 'intent'), target: text, reason: text, arguments: { text, nested: { [text]: [text, null, 1.5] } }, details: { text } })),
+      );
+      expect(proxy.roundTrips() - before, 'round trips for the intents').to.equal(1);
+      ids.forEach((id, i) => sink.record({ ...event(tenant, i + 1, 'success', id), target: awkward[i], arguments: { text: awkward[i], nested: { [awkward[i]!]: [awkward[i], null, 1.5] } } }));
+      await sink.close();
+      expect(logger.lines).to.deep.equal([]);
+      const rows = (await admin.query(`select target, reason, arguments, details, outcome from ${schema}.mcp_agent_audit where tenant = $1 and seq > 1 order by seq`, [tenant])).rows;
+      expect(rows.map((row) => row.outcome)).to.deep.equal([...awkward.map(() => 'intent'), ...awkward.map(() => 'success')]);
+      awkward.forEach((text, i) => {
+        for (const row of [rows[i], rows[awkward.length + i]]) {
+          expect(row.target).to.equal(text);
+          expect(row.arguments).to.deep.equal({ text, nested: { [text]: [text, null, 1.5] } });
+        }
+        expect(rows[i].reason).to.equal(text);
+        expect(rows[i].details).to.deep.equal({ text });
+      });
+      const verified = await t.engine.resolve(AuditVerifier).verify(tenant);
+      expect(verified.ok, JSON.stringify(verified.break)).to.equal(true);
+      expect(verified.rows).to.equal(1 + 2 * awkward.length);
+    });
+
     it('stores every event exactly once when the connection drops right after a one-statement write committed', async () => {
       t = await governanceEngine({ database: { knex: direct }, edition: { audit: { batchSize: 25, retryDelayMs: 20, maxRetryDelayMs: 100 } } });
       const logger = complaints();

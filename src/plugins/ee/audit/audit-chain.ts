@@ -99,6 +99,38 @@ export function contentOfRow(row: Record<string, unknown>): ChainContent {
   return content;
 }
 
+const canonicalText = (value: unknown): string => (value == null ? 'null' : JSON.stringify(String(value)));
+
+/**
+ * The hash of a row as it is written: `chainHash(prevHash, contentOfRow(row))`, built straight into
+ * the canonical text (no intermediate content object). `arguments` and `details` are the parsed
+ * JSON values, as in {@link contentOfRow}.
+ */
+export function rowHash(prevHash: string, row: Record<string, unknown>): string {
+  let canonical = `[${JSON.stringify(CHAIN_FORMAT)}`;
+  for (const field of CHAIN_FIELDS) {
+    const value = row[field];
+    switch (field) {
+      case 'seq':
+        canonical += `,${canonicalJson(Number(value))}`;
+        break;
+      case 'occurred_at':
+        canonical += `,${JSON.stringify(new Date(value as Date | string).toISOString())}`;
+        break;
+      case 'arguments':
+      case 'details':
+        canonical += `,${canonicalJson(value ?? null)}`;
+        break;
+      case 'latency_ms':
+        canonical += `,${value == null ? 'null' : canonicalJson(Number(value))}`;
+        break;
+      default:
+        canonical += `,${canonicalText(value)}`;
+    }
+  }
+  return createHash('sha256').update(`${prevHash}\n${canonical}]`, 'utf8').digest('hex');
+}
+
 /** A row of the database as a {@link ChainRow}. */
 export function chainRowOf(row: Record<string, unknown>): ChainRow {
   return { content: contentOfRow(row), seq: Number(row.seq), prevHash: String(row.prev_hash), hash: String(row.hash), locator: `id ${String(row.id)}` };

@@ -4,7 +4,7 @@ import type { Knex } from 'knex';
 import pg from 'pg';
 import { AuditUnavailableError, Database, Logger, Telemetry, isUuid, type LifecycleContribution, type Principal, type AuditEvent, type AuditSink } from '../../../core/index.js';
 import { AGENT_KIND, type AgentAttributes } from '../contracts.js';
-import { chainHash, contentOfRow, GENESIS_HASH } from './audit-chain.js';
+import { GENESIS_HASH, rowHash } from './audit-chain.js';
 import { AUDIT_TABLE, CHAIN_HEADS_TABLE, ensurePartition, partitionName } from './audit-partitions.js';
 import { AuditSinkSettings } from './audit-sink-settings.js';
 import { AuditCheckpointer } from './audit-checkpointer.js';
@@ -49,11 +49,19 @@ interface Pending {
   attempts: number;
 }
 
+/** The arguments of an intent as stored, and the value they were made from. */
+interface StoredArguments {
+  readonly source: unknown;
+  readonly arguments: string | null;
+  readonly digest: string | null;
+}
+
 // PostgreSQL refuses NUL in text and jsonb, and the driver would replace lone surrogates: store
 // (and hash) exactly what PostgreSQL keeps.
 const NUL = /\u0000/g;
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
-const clean = (value: string): string => value.replace(NUL, '\uFFFD').replace(LONE_SURROGATE, '\uFFFD');
+const NEEDS_CLEANING = /[\u0000\uD800-\uDFFF]/;
+const clean = (value: string): string => (NEEDS_CLEANING.test(value) ? value.replace(NUL, '\uFFFD').replace(LONE_SURROGATE, '\uFFFD') : value);
 const text = (value: unknown): string | null => (value == null ? null : clean(typeof value === 'string' ? value : String(value)));
 const uuidOrNull = (value: unknown): string | null => (typeof value === 'string' && isUuid(value) ? value.toLowerCase() : null);
 const stringOf = (value: unknown): string | undefined => (typeof value === 'string' ? value : undefined);
@@ -81,6 +89,14 @@ const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout
 /** Two-key advisory lock an instance holds for its lifetime; free means the instance is gone. */
 const INSTANCE_LOCK = 7_240_014;
 const OPEN_INTENTS_TABLE = 'mcp_audit_open_intents';
+/** The columns of a chained row and their types. */
+const ROW_COLUMNS: readonly (readonly [string, string])[] = [
+  ['event_id', 'uuid'], ['tenant', 'text'], ['seq', 'bigint'], ['prev_hash', 'text'], ['hash', 'text'], ['occurred_at', 'timestamptz'],
+  ['principal_kind', 'text'], ['principal_id', 'text'], ['principal_label', 'text'], ['agent_id', 'uuid'], ['key_id', 'uuid'],
+  ['issuer', 'text'], ['subject', 'text'], ['action', 'text'], ['target', 'text'], ['decision', 'text'], ['reason', 'text'],
+  ['outcome', 'text'], ['arguments_digest', 'text'], ['arguments', 'jsonb'], ['latency_ms', 'double precision'], ['request_id', 'text'],
+  ['client_address', 'text'], ['details', 'jsonb'],
+];
 
 @injectable()
 export class DbAuditSink implements AuditSink, LifecycleContribution {
@@ -99,6 +115,21 @@ export class DbAuditSink implements AuditSink, LifecycleContribution {
   private readonly instanceId = randomUUID();
   private readonly marker = `gatehouse-audit-writer ${this.instanceId}`;
   private lockClient: pg.Client | undefined;
+  /**
+   * The one-statement append: compare and swap the chain heads, insert the rows, open and close
+   * intents; anything but every head moved and every row stored is an error, which undoes it.
+   */
+  private readonly appendStatement =
+    `/* ${this.marker} */ with v(tenant, old_seq, old_hash, seq, hash) as (select * from unnest(?::text[], ?::bigint[], ?::text[], ?::bigint[], ?::text[]))` +
+    `, moved as (update ?? as h set seq = v.seq, hash = v.hash from v where h.tenant = v.tenant and h.seq = v.old_seq and h.hash = v.old_hash returning h.tenant)` +
+    `, stored as (insert into ?? (${ROW_COLUMNS.map(([name]) => `"${name}"`).join(', ')}) select * from unnest(${ROW_COLUMNS.map(([, type]) => `?::${type}[]`).join(', ')})` +
+    ` on conflict (event_id, occurred_at) do nothing returning event_id)` +
+    `, opened as (insert into ?? (event_id, tenant, instance_id, occurred_at) select * from unnest(?::uuid[], ?::text[], ?::text[], ?::timestamptz[]) on conflict (event_id) do nothing)` +
+    `, closed as (delete from ?? where event_id = any(?::uuid[]))` +
+    ` select case when (select count(*) from moved) = ? and (select count(*) from stored) = ? then 1` +
+    ` else cast(concat('${HEAD_MOVED}: heads ', (select count(*) from moved), ', rows ', (select count(*) from stored)) as integer) end as ok`;
+  /** The stored arguments of intents whose outcome is not recorded yet, by intent id. */
+  private readonly intentArguments = new Map<string, StoredArguments>();
   /** The chain heads as this writer's last committed write left them (cleared on any doubt). */
   private readonly heads = new Map<string, { seq: number; hash: string }>();
   readonly hardCap: number;
@@ -146,11 +177,17 @@ export class DbAuditSink implements AuditSink, LifecycleContribution {
       throw new AuditUnavailableError('The audit trail cannot take more events now; the request was refused.');
     }
     const withIntent = event.intentId === undefined ? event : { ...event, details: { ...event.details, intentId: event.intentId } };
+    // An outcome stores the arguments its intent stored (the same value, redacted and digested once).
+    const stored = event.intentId === undefined ? undefined : this.intentArguments.get(event.intentId);
+    if (stored) this.intentArguments.delete(event.intentId!);
     let row: AuditRow;
     try {
-      row = this.toRow(withIntent);
+      row = this.toRow(withIntent, stored?.source === event.arguments ? stored : undefined);
     } catch (error) {
       row = { ...this.toRow({ ...withIntent, arguments: undefined, details: undefined }), details: storedJson({ auditError: `arguments not storable: ${(error as Error).message}` }) };
+    }
+    if (intent && event.arguments !== undefined && this.intentArguments.size < this.hardCap) {
+      this.intentArguments.set(row.event_id, { source: event.arguments, arguments: row.arguments, digest: row.arguments_digest });
     }
     this.buffer.push({ row, n: ++this.recorded, attempts: 0, ...(intent ? { intent } : {}), ...(event.intentId ? { completes: event.intentId } : {}) });
     if (this.buffer.length >= this.settings.maxBuffered && !this.saturated) {
@@ -407,31 +444,27 @@ export class DbAuditSink implements AuditSink, LifecycleContribution {
       head.to = { seq: chained.seq as number, hash: chained.hash as string };
       return chained;
     });
-    const parts: string[] = [];
-    const bindings: unknown[] = [];
-    const add = (sql: string, values: readonly unknown[] = []): void => {
-      parts.push(sql);
-      bindings.push(...values);
-    };
-    add(`/* ${this.marker} */ with v(tenant, old_seq, old_hash, seq, hash) as (values ${[...heads.values()].map(() => '(?::text, ?::bigint, ?::text, ?::bigint, ?::text)').join(', ')})`,
-      [...heads].flatMap(([tenant, { from, to }]) => [tenant, from.seq, from.hash, to.seq, to.hash]));
-    add(`, moved as (update ?? as h set seq = v.seq, hash = v.hash from v where h.tenant = v.tenant and h.seq = v.old_seq and h.hash = v.old_hash returning h.tenant)`, [CHAIN_HEADS_TABLE]);
-    const insert = knex(AUDIT_TABLE).insert(rows).onConflict(['event_id', 'occurred_at']).ignore().returning('event_id').toSQL();
-    add(`, stored as (${insert.sql})`, insert.bindings);
-    const opened = batch.filter((item) => item.intent).map(({ row }) => ({ event_id: row.event_id, tenant: row.tenant, instance_id: this.instanceId, occurred_at: row.occurred_at }));
-    if (opened.length) {
-      const open = knex(OPEN_INTENTS_TABLE).insert(opened).onConflict('event_id').ignore().toSQL();
-      add(`, opened as (${open.sql})`, open.bindings);
-    }
+    // One statement text whatever the batch holds: every value travels in one array per column.
+    const column = (name: string): unknown[] => rows.map((row) => (name === 'occurred_at' ? (row.occurred_at as Date).toISOString() : row[name]));
+    const opened = batch.filter((item) => item.intent).map(({ row }) => row);
     const completed = batch.flatMap((item) => (item.completes ? [item.completes] : []));
-    if (completed.length) add(`, closed as (delete from ?? where event_id = any(?::uuid[]))`, [OPEN_INTENTS_TABLE, completed]);
-    // Anything but every head moved and every row stored is an error, which undoes the statement.
-    add(
-      ` select case when (select count(*) from moved) = ? and (select count(*) from stored) = ? then 1` +
-        ` else cast(concat('${HEAD_MOVED}: heads ', (select count(*) from moved), ', rows ', (select count(*) from stored)) as integer) end as ok`,
-      [heads.size, rows.length],
-    );
-    await knex.raw(parts.join(''), bindings as Knex.RawBinding[]);
+    const bindings: unknown[] = [
+      [...heads.keys()],
+      ...(['from', 'to'] as const).flatMap((end) => [[...heads.values()].map((head) => head[end].seq), [...heads.values()].map((head) => head[end].hash)]),
+      CHAIN_HEADS_TABLE,
+      AUDIT_TABLE,
+      ...ROW_COLUMNS.map(([name]) => column(name)),
+      OPEN_INTENTS_TABLE,
+      opened.map((row) => row.event_id),
+      opened.map((row) => row.tenant),
+      opened.map(() => this.instanceId),
+      opened.map((row) => row.occurred_at.toISOString()),
+      OPEN_INTENTS_TABLE,
+      completed,
+      heads.size,
+      rows.length,
+    ];
+    await knex.raw(this.appendStatement, bindings as Knex.RawBinding[]);
     for (const [tenant, { to }] of heads) this.heads.set(tenant, to);
   }
 
@@ -439,12 +472,11 @@ export class DbAuditSink implements AuditSink, LifecycleContribution {
   private chain(row: AuditRow, head: { seq: number; hash: string }): Record<string, unknown> {
     const seq = head.seq + 1;
     const chained: Record<string, unknown> = { ...row, seq, prev_hash: head.hash };
-    const content = contentOfRow({
+    chained.hash = rowHash(head.hash, {
       ...chained,
       arguments: row.arguments === null ? null : JSON.parse(row.arguments),
       details: row.details === null ? null : JSON.parse(row.details),
     });
-    chained.hash = chainHash(head.hash, content);
     return chained;
   }
 
@@ -507,13 +539,14 @@ export class DbAuditSink implements AuditSink, LifecycleContribution {
     return heads;
   }
 
-  private toRow(event: AuditEvent): AuditRow {
+  private toRow(event: AuditEvent, known?: StoredArguments): AuditRow {
     const principal = event.principal;
     const agent = principal?.kind === AGENT_KIND ? (principal.attributes as Partial<AgentAttributes>) : undefined;
     const details = event.details;
     const hasArguments = event.arguments !== undefined;
     let stored: string | null = null;
-    if (hasArguments) {
+    if (known) stored = known.arguments;
+    else if (hasArguments) {
       stored = storedJson(this.redact(event.arguments));
       if (stored !== null && Buffer.byteLength(stored) > this.settings.maxArgumentBytes) {
         stored = JSON.stringify({ truncated: true, bytes: Buffer.byteLength(stored) });
@@ -536,7 +569,7 @@ export class DbAuditSink implements AuditSink, LifecycleContribution {
       decision: event.decision,
       reason: text(event.reason),
       outcome: event.outcome,
-      arguments_digest: hasArguments ? argumentsDigest(event.arguments) : null,
+      arguments_digest: known ? known.digest : hasArguments ? argumentsDigest(event.arguments) : null,
       arguments: stored,
       latency_ms: event.latencyMs ?? null,
       request_id: text(event.requestId)!,
