@@ -23,7 +23,7 @@ const OPERATOR_WORDS = new Set(['in', 'has', 'like', 'is', 'if']);
  * Where (if anywhere) the text nests more deeply than `MAX_NESTING`, counted without parsing:
  * every open bracket (`(`, `[`, `{`), `if`, binary operator other than `&&` and `||`
  * (`==`, `<`, `+`, `in`, `has`, `like`…) and attribute access (`.`) adds a level, until the
- * expression at that bracket level ends (`&&`, `||`, `,`, `:`, `;`); what a closing bracket
+ * expression at that bracket level ends (`&&`, `||`, `,`, `:`, `;`, `when`, `unless`); what a closing bracket
  * enclosed counts on in the expression around it. Strings and `//` comments are skipped.
  * This over-counts (`a.b == c.d` counts four) and never under-counts a level of Cedar's tree.
  * A statement may also chain at most `MAX_CONDITIONS` `&&` and `||`.
@@ -101,7 +101,10 @@ export function textNestingProblem(text: string): { message: string; line: numbe
     if (/[A-Za-z_]/.test(char)) {
       let end = index + 1;
       while (end < length && /\w/.test(text[end]!)) end++;
-      if (OPERATOR_WORDS.has(text.slice(index, end))) {
+      const word = text.slice(index, end);
+      // A clause starts an expression of its own.
+      if (word === 'when' || word === 'unless') level = base;
+      else if (OPERATOR_WORDS.has(word)) {
         const problem = deeper(index);
         if (problem) return problem;
       }
