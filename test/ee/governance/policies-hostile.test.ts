@@ -103,7 +103,9 @@ describe('EE tenant policies: texts nested too deeply for Cedar', function () {
   it(`accepts expressions up to the documented limits (${MAX_NESTING} levels, ${MAX_CONDITIONS} conditions)`, async () => {
     const deepest = statement(`${'('.repeat(MAX_NESTING - 4)}context.arguments.path == "/x"${')'.repeat(MAX_NESTING - 4)}`);
     const widest = statement(Array(MAX_CONDITIONS + 1).fill('context.arguments.path == "/x"').join(' || '));
-    for (const policy of [deepest, widest]) {
+    // Brackets and operators in strings and comments are not part of any expression.
+    const quoted = `// ${'(['.repeat(200)} + + + . . .\n${statement(`context.arguments.path like "${'(['.repeat(200)}*${' + .'.repeat(200)}"`)}`;
+    for (const policy of [deepest, widest, quoted]) {
       const checked = await t.http('POST', '/api/v1/mcp/policies/validate', { token: t.adminKey, body: { text: policy } });
       expect(checked.body.data, JSON.stringify(checked.body.data.errors)).to.deep.include({ valid: true });
     }
