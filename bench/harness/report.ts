@@ -397,9 +397,9 @@ export function renderMarkdown(results: BenchResults, notes: string): string {
     'in process: one governed call\'s instrumentation minus the same awaited steps without it, set against the',
     'time of one ce request at 16 connections. With every span sampled, the SDK by itself costs more than the 5 %',
     'those targets allow, whatever the engine does: a governed call needs four spans (server, authentication,',
-    'policy, handler; about 2 µs each in a tight loop, 20–30 µs together in the loaded server), and Node 20\'s',
+    'policy, handler; about 2 µs each in a tight loop, 20–35 µs together in the loaded server), and Node 20\'s',
     '`AsyncLocalStorage`, in use from the span processor\'s first export, adds a hook to each of the call\'s',
-    'promises (11–17 µs). The engine\'s own share above that floor is 2–3 µs; a host samples (docs/observability.md,',
+    'promises (about 20 µs of a ce call). The engine\'s own share above that floor is 2–3 µs; a host samples (docs/observability.md,',
     'Overhead).',
     '',
   );

@@ -9,8 +9,19 @@ export function connectionLost(thrown: unknown): boolean {
   return typeof message === 'string' && /Connection terminated unexpectedly|connection lost|Client has encountered a connection error/i.test(message);
 }
 
-/** Attempts a read gets: the pool may hand out a few dead connections before it has seen them all go. */
+/** Attempts a read gets at least: the pool may hand out a few dead connections before it has seen them all go. */
 const READ_ATTEMPTS = 3;
+
+/**
+ * The attempts a read on `knex` needs to be sure of one connection opened after a restart: one
+ * more than the pool can hold. Each failed attempt takes one dead connection out of the pool, and
+ * under load the pool may not have heard of any termination yet, so a full pool of dead (or dying)
+ * connections can be handed out one after another.
+ */
+export function readAttemptsFor(knex: { readonly client: unknown }): number {
+  const max = (knex.client as { pool?: { max?: unknown } } | undefined)?.pool?.max;
+  return Math.max(READ_ATTEMPTS, typeof max === 'number' && Number.isFinite(max) ? max + 1 : 0);
+}
 
 /**
  * Run a read, and run it again when its connection turns out to be lost. After a database restart
@@ -19,13 +30,15 @@ const READ_ATTEMPTS = 3;
  * attempts the event loop turns once, so the pool hears of the other terminations that have
  * arrived. A read changes nothing, so running it again is safe; never use this for a write (its
  * first attempt may have committed). A database that stays unreachable still fails the read.
+ * `attempts` defaults to three; pass `readAttemptsFor(knex)` so a full pool of dead connections
+ * cannot exhaust them.
  */
-export async function readSurvivingLostConnection<T>(read: () => PromiseLike<T>): Promise<T> {
+export async function readSurvivingLostConnection<T>(read: () => PromiseLike<T>, attempts = READ_ATTEMPTS): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     try {
       return await read();
     } catch (error) {
-      if (attempt >= READ_ATTEMPTS || !connectionLost(error)) throw error;
+      if (attempt >= attempts || !connectionLost(error)) throw error;
       await new Promise((resolve) => setImmediate(resolve));
     }
   }

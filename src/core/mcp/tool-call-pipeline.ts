@@ -142,7 +142,7 @@ export class ToolCallPipeline {
     }
 
     const progressToken = (params?._meta as { progressToken?: unknown } | undefined)?.progressToken;
-    const context: ToolContext = Object.assign(this.contexts.create(call, { tool: name }), {
+    const context: ToolContext = this.contexts.extend({
       progress: this.contexts.progress(call, progressToken) ?? noProgress,
       requestClient: (method, requestParams) => this.contexts.requestClient(call, method, requestParams),
       resourceUpdated: (uri) => this.contexts.resourceUpdated(principal.tenant, uri),
@@ -158,7 +158,7 @@ export class ToolCallPipeline {
         governed.target = actual;
         governed.details = { tool: name, ...extra, ...(approvalId === undefined ? {} : { approvalId }) };
       },
-    } satisfies Partial<ToolContext>);
+    } satisfies Partial<ToolContext>, call, { tool: name });
 
     // Durable before execute: the intent is committed (group-committed with concurrent ones) first.
     if (this.governed.durable(tool)) await governed.intent();

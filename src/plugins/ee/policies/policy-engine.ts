@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { isIP } from 'node:net';
 import { inject, injectable, multiInject, optional } from 'inversify';
 import { ChangeFeed, Database, Logger, RegistrySource, ToolCatalogToken, z, type Principal, type ToolCatalog } from '../../../core/index.js';
-import { cedarIfLoaded, cedarMessage, loadCedar, type Cedar, type CedarValueJson, type PolicyJson } from './cedar.js';
+import { CedarCrashedError, cedarIfLoaded, cedarMessage, loadCedar, onCedarReplaced, type Cedar, type CedarValueJson, type DetailedError, type PolicyJson } from './cedar.js';
 import { ArgumentConversionError, buildPolicySchema, toCedarValue, type PolicyAction, type PolicySchema, type PolicyTarget } from './cedar-schema.js';
 import type { PrincipalFacts } from './agent-facts.js';
 import { PolicySettings } from './policy-settings.js';
@@ -149,6 +149,12 @@ const prepared = new Map<string, CompiledPolicySet>();
 /** The same for the fast path's policy sets, and whether Cedar took them. */
 const preparedQuick = new Map<string, { readonly set: CompiledPolicySet; readonly ok: boolean }>();
 
+// The sets preparsed in a WebAssembly instance that was replaced are gone with it: preparsed again on next use.
+onCedarReplaced(() => {
+  prepared.clear();
+  preparedQuick.clear();
+});
+
 type Entities = Parameters<Cedar['statefulIsAuthorized']>[0]['entities'];
 
 /** The principal's entity with what `reads` names of its facts, and the tenant's: those the policies can reach. */
@@ -274,7 +280,14 @@ export class PolicyEngine {
   /** Everything wrong with a policy text ([] when it may be saved). */
   async check(text: string): Promise<PolicyProblem[]> {
     const cedar = await loadCedar();
-    return checkPolicyText(cedar, (await this.schema()).json, text);
+    const schema = (await this.schema()).json;
+    try {
+      return checkPolicyText(cedar, schema, text);
+    } catch (error) {
+      if (!(error instanceof CedarCrashedError)) throw error;
+      this.logger.error({ err: error }, 'a policy text crashed the policy engine; it was restarted');
+      return [{ message: `the policy engine could not read this text: ${error.message}` }];
+    }
   }
 
   /** Drop the tenant's compiled set here and on every other instance. */
@@ -320,17 +333,20 @@ export class PolicyEngine {
     const statements: Statement[] = [];
     const broken: Broken[] = [];
     for (const row of rows) {
-      const parsed = statementsOf(cedar, row.text, row);
+      let parsed: ReturnType<typeof statementsOf>;
+      try {
+        parsed = statementsOf(cedar, row.text, row);
+      } catch (error) {
+        if (!(error instanceof CedarCrashedError)) throw error;
+        this.logger.error({ err: error, tenant, policyId: row.id }, 'a stored policy crashed the policy engine; it was restarted');
+        parsed = { statements: [], problems: [{ message: `the policy engine could not read this text: ${error.message}` }] };
+      }
       if (parsed.problems.length) broken.push({ policyId: row.id, name: row.name, message: parsed.problems.map((problem) => problem.message).join('; '), actions: 'all' });
       else statements.push(...parsed.statements);
     }
     // The catalog may have changed since a policy was saved (a tool removed, an argument retyped).
     if (statements.length) {
-      const answer = cedar.validate({
-        schema: schema.json,
-        policies: { staticPolicies: Object.fromEntries(statements.map((statement) => [statement.id, statement.text])) },
-        validationSettings: { mode: 'strict' },
-      });
+      const answer = this.validateStored(cedar, tenant, schema.json, statements);
       const byId = new Map(statements.map((statement) => [statement.id, statement]));
       if (answer.type === 'failure') {
         for (const row of rows) broken.push({ policyId: row.id, name: row.name, message: answer.errors.map(cedarMessage).join('; '), actions: 'all' });
@@ -344,6 +360,21 @@ export class PolicyEngine {
     const set = new CompiledPolicySet(tenant, version, statements, broken);
     for (const problem of broken) this.report(set, problem.policyId, problem.message);
     return set;
+  }
+
+  /** Cedar's validation of a tenant's statements (a failure when it crashed the engine). */
+  private validateStored(cedar: Cedar, tenant: string, schema: PolicySchema['json'], statements: readonly Statement[]): ReturnType<Cedar['validate']> {
+    try {
+      return cedar.validate({
+        schema,
+        policies: { staticPolicies: Object.fromEntries(statements.map((statement) => [statement.id, statement.text])) },
+        validationSettings: { mode: 'strict' },
+      });
+    } catch (error) {
+      if (!(error instanceof CedarCrashedError)) throw error;
+      this.logger.error({ err: error, tenant }, "a tenant's policies crashed the policy engine; it was restarted");
+      return { type: 'failure', errors: [{ message: `the policy engine could not validate these policies: ${error.message}` } as DetailedError], warnings: [] } as ReturnType<Cedar['validate']>;
+    }
   }
 
   /** Store a policy's run-time error (once per compiled set), so the admin UI shows it. */
@@ -411,7 +442,21 @@ export class PolicyEngine {
       if (!(error instanceof ArgumentConversionError)) throw error;
       return { decision: 'deny', reason: `policy evaluation failed: ${error.message}`, policies: [], errors: [{ message: error.message }] };
     }
-    if (this.nothingHolds(cedar, set, action, principal.id, facts, call, args)) return { decision: 'allow', reason: 'no policy forbids it', policies: [], errors: [] };
+    try {
+      return this.decide(cedar, set, action, statements, principal.id, facts, call, args, reads);
+    } catch (error) {
+      // Cedar throws on input it cannot take (a value nested beyond its reader's limit) or when it crashes: refused.
+      if (!(error instanceof Error)) throw error;
+      if (error instanceof CedarCrashedError) this.logger.error({ err: error, tenant, action: action.id }, 'evaluating a policy crashed the policy engine; it was restarted');
+      else this.logger.warn({ err: error, tenant, action: action.id }, 'the policy engine could not evaluate a call');
+      const message = `the policy engine could not evaluate this call: ${error.message}`;
+      return { decision: 'deny', reason: `policy evaluation failed: ${message}`, policies: [], errors: [{ message }] };
+    }
+  }
+
+  /** The verdict on a call whose arguments Cedar can take (may throw what Cedar throws). */
+  private decide(cedar: Cedar, set: CompiledPolicySet, action: PolicyAction, statements: readonly Statement[], principalId: string, facts: PrincipalFacts | undefined, call: CallFacts, args: CedarValueJson | undefined, reads: Reads): PolicyVerdict {
+    if (this.nothingHolds(cedar, set, action, principalId, facts, call, args)) return { decision: 'allow', reason: 'no policy forbids it', policies: [], errors: [] };
     // Something may hold: the whole set, for the exact verdict (which statements, reasons, errors).
     const context: Record<string, CedarValueJson> = {};
     if (args !== undefined) context.arguments = args;
@@ -419,7 +464,7 @@ export class PolicyEngine {
     if (reads.credential) context.credential = call.credential;
     const address = reads.clientAddress ? cedarAddress(call.clientAddress) : undefined;
     if (address) context.clientAddress = { __extn: { fn: 'ip', arg: address } };
-    const answer = this.authorize(cedar, set, action, statements, principal.id, facts, context);
+    const answer = this.authorize(cedar, set, action, statements, principalId, facts, context);
     if (answer.type === 'failure') {
       const message = answer.errors.map(cedarMessage).join('; ');
       return { decision: 'deny', reason: `policy evaluation failed: ${message}`, policies: [], errors: [{ message }] };
@@ -498,7 +543,8 @@ export class PolicyEngine {
       let ok = false;
       try {
         ok = cedar.preparsePolicySet(key, { staticPolicies: policies }).type === 'success';
-      } catch {
+      } catch (error) {
+        if (error instanceof CedarCrashedError) throw error;
         // Cedar throws on input it cannot even read (a joined condition nested beyond its JSON reader's limit): no shortcut then.
       }
       known = { set, ok };

@@ -1,3 +1,4 @@
+import { jsonNestingProblem, textNestingProblem } from './policy-limits.js';
 import { cedarMessage, lineAndColumn, type Cedar, type DetailedError, type PolicyJson, type SchemaJson } from './cedar.js';
 
 /** One problem with a policy text: Cedar's message (or ours), where Cedar located it. */
@@ -48,9 +49,16 @@ function entityIds(constraint: PolicyJson['action']): 'all' | Set<string> {
 /**
  * Parse a policy's text into its statements, checking what Cedar cannot: no templates, a permit
  * only with `@approval("required")`, `@approvers` 1 or 2. Problems carry the line and column in
- * `text`.
+ * `text`. A text nested too deeply for Cedar is refused before Cedar reads it.
  */
 export function statementsOf(cedar: Cedar, text: string, policy: { id: string; name: string }): { statements: Statement[]; problems: PolicyProblem[] } {
+  // Measured before Cedar parses it: a text nested deeply enough crashes Cedar's parser.
+  const tooDeep = textNestingProblem(text);
+  if (tooDeep) return { statements: [], problems: [tooDeep] };
+  return parsedStatements(cedar, text, policy);
+}
+
+function parsedStatements(cedar: Cedar, text: string, policy: { id: string; name: string }): { statements: Statement[]; problems: PolicyProblem[] } {
   const parts = cedar.policySetTextToParts(text);
   if (parts.type === 'failure') return { statements: [], problems: parts.errors.map((error) => located(text, error)) };
   if (parts.policy_templates.length) {
@@ -68,6 +76,12 @@ export function statementsOf(cedar: Cedar, text: string, policy: { id: string; n
     const json = cedar.policyToJson(part);
     if (json.type === 'failure') {
       problems.push(...json.errors.map((error) => located(text, error, at)));
+      return;
+    }
+    // Measured again as Cedar parsed it, before anything evaluates it.
+    const deep = jsonNestingProblem(json.json);
+    if (deep) {
+      problems.push({ message: deep, ...where });
       return;
     }
     const { effect, annotations = {}, action } = json.json;
