@@ -4,7 +4,7 @@ import vm from 'node:vm';
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { expect } from 'chai';
-import { writeNodeResponse } from '../../src/core/http/node-adapter.js';
+import { writeNodeResponse, type WriteStallOptions } from '../../src/core/http/node-adapter.js';
 import { SseStream } from '../../src/core/mcp/sse-stream.js';
 import type { HttpBody } from '../../src/core/http/types.js';
 
@@ -16,10 +16,15 @@ function latch<T = void>(): { promise: Promise<T>; open: (value: T) => void } {
 }
 
 /** A server answering every request with `body()` through the engine's Node writer. */
-async function serve(body: () => HttpBody, written: (outcome: string) => void, responding: (res: http.ServerResponse) => void = () => {}): Promise<{ port: number; close: () => Promise<void> }> {
+async function serve(
+  body: () => HttpBody,
+  written: (outcome: string) => void,
+  responding: (res: http.ServerResponse) => void = () => {},
+  stall?: WriteStallOptions,
+): Promise<{ port: number; close: () => Promise<void> }> {
   const server = http.createServer((_req, res) => {
     responding(res);
-    writeNodeResponse(res, { status: 200, headers: { 'content-type': 'application/octet-stream' }, body: body() }).then(() => written('returned'), () => written('threw'));
+    writeNodeResponse(res, { status: 200, headers: { 'content-type': 'application/octet-stream' }, body: body() }, stall).then(() => written('returned'), () => written('threw'));
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {
@@ -127,6 +132,28 @@ describe('response writers stop when the client goes away', () => {
       expect(await outcome.promise).to.equal('returned');
       expect(received).to.be.greaterThan(chunks * chunk.length);
       expect(peak - baseline, 'heap growth while streaming 128 MB').to.be.below(32 * 1024 * 1024);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('a large answer to a client that stopped reading held its connection forever: it is dropped after the stall timeout', async () => {
+    const response = latch<http.ServerResponse>();
+    const writerDone = latch<string>();
+    const stalls: number[] = [];
+    // 32 MB in one answer: far more than the connection buffers for a client that reads nothing.
+    const server = await serve(() => 'x'.repeat(32 * 1024 * 1024), writerDone.open, response.open, { timeoutMs: 300, onStall: (_res, unsent) => stalls.push(unsent) });
+    try {
+      const socket = await stalledClient(server.port);
+      const res = await response.promise;
+      const closed = new Promise<void>((resolve) => res.once('close', () => resolve()));
+      while (!res.writableNeedDrain) await new Promise((resolve) => setImmediate(resolve));
+      await closed;
+      expect(res.writableFinished).to.equal(false);
+      expect(await writerDone.promise).to.equal('returned');
+      expect(stalls).to.have.length(1);
+      expect(stalls[0]).to.be.above(0);
+      socket.destroy();
     } finally {
       await server.close();
     }
