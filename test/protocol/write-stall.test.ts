@@ -114,36 +114,45 @@ describe('protocol: a client that stops reading without hanging up', function ()
       `GET /api/mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer reader-token\r\nAccept: text/event-stream\r\nMCP-Session-Id: ${session}\r\n\r\n`,
     );
     const dropped = new Promise<number>((resolve) => res.once('close', () => resolve(Date.now())));
+    let step = 'waiting for the stream to open';
+    const timeline = setTimeout(() => console.error(`stalled test still ${step}: needDrain=${res.writableNeedDrain} unsent=${res.writableLength} destroyed=${res.destroyed}`), 20_000);
+    timeline.unref();
     const store = t.engine.resolve(SessionStore);
     const streaming = async (): Promise<boolean> => (await store.get(session, governance.reader))?.stream !== undefined;
     try {
-      while (!(await streaming())) await new Promise((resolve) => setImmediate(resolve));
+      // The stream is the session's once its headers are out.
+      while (!res.headersSent) await new Promise((resolve) => setImmediate(resolve));
       // One question of 8 MB: more than the connection takes from a client that reads nothing, so
       // the writer waits for a drain that never comes (one event is never too large for the backlog).
       const asked = await post(url, 'reader-token', { jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'ask-many', arguments: { times: 1, size: 8 * 1024 * 1024 } } }, { 'mcp-session-id': session, accept: 'application/json' });
       expect((await body(asked)).result.content).to.deep.equal([{ type: 'text', text: 'asked' }]);
-      while (!res.writableNeedDrain) await new Promise((resolve) => setImmediate(resolve));
+      step = 'waiting for the writer to block';
+      while (!res.writableNeedDrain && !res.destroyed) await new Promise((resolve) => setImmediate(resolve));
+      step = 'waiting for the drop';
       const stalledAt = Date.now();
       // By condition, not by time: the engine drops the connection, which lets go of the session.
       const droppedAt = await dropped;
       expect(droppedAt - stalledAt, 'ms until the connection was dropped').to.be.at.least(STALL_MS - 100);
       expect(res.writableFinished, 'the stream was cut, not finished').to.equal(false);
       expect(res.socket?.destroyed ?? true, 'the connection is gone').to.equal(true);
+      step = 'waiting for the session to let go';
       while (await streaming()) await new Promise((resolve) => setImmediate(resolve));
       expect(lines.filter((line) => line.msg === 'client stopped reading: connection dropped').map((line) => [line.method, line.path])).to.deep.equal([['GET', '/api/mcp']]);
     } finally {
       socket.destroy();
     }
 
+    step = 'waiting for a new stream';
     // The session lives on: a new stream receives the next update.
     const next = await fetch(url, { headers: { authorization: 'Bearer reader-token', accept: 'text/event-stream', 'mcp-session-id': session } });
     expect(next.status).to.equal(200);
-    while (!(await streaming())) await new Promise((resolve) => setImmediate(resolve));
     await post(url, 'reader-token', { jsonrpc: '2.0', id: 3, method: 'tools/call', params: { name: 'touch', arguments: {} } }, { 'mcp-session-id': session });
     const reader = next.body!.getReader();
     let seen = '';
+    step = 'waiting for the update on the new stream';
     while (!seen.includes('notifications/resources/updated')) seen += new TextDecoder().decode((await reader.read()).value);
     await reader.cancel();
+    clearTimeout(timeline);
   });
 
   it('a response stream outside a session that dropped its backlog ended cleanly without the result: it is aborted, so the client can tell', async () => {
