@@ -7,7 +7,7 @@ import { expect } from 'chai';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import knexFactory, { type Knex } from 'knex';
-import { ApiKeyStore, openDatabase, readAttemptsFor, readSurvivingLostConnection, runMigrations } from '@gatehouse-mcp/engine';
+import { ApiKeyStore, PinoLogger, openDatabase, readAttemptsFor, readSurvivingLostConnection, runMigrations } from '@gatehouse-mcp/engine';
 
 type KnexDatabase = Awaited<ReturnType<typeof openDatabase>>;
 
@@ -67,6 +67,28 @@ describe('Database restart: reads made while the pool still holds terminated con
     } finally {
       await big.close().catch(() => undefined);
     }
+  });
+
+  it('the database driver’s “Connection Error” lines about terminated connections go to the engine’s logger as JSON, not to the console', async () => {
+    const lines: Record<string, unknown>[] = [];
+    const logger = new PinoLogger('warn', { write: (line) => lines.push(JSON.parse(line) as Record<string, unknown>) });
+    const name = `${appName}_log`;
+    const logged = await openDatabase({ url: `${URL_}${URL_!.includes('?') ? '&' : '?'}application_name=${name}`, schema, pool: { min: 0, max: 3 } }, { logger });
+    const consoleLines: string[] = [];
+    const original = console.warn;
+    console.warn = (...args: unknown[]) => void consoleLines.push(args.map(String).join(' '));
+    try {
+      await Promise.all([1, 2, 3].map(() => logged.knex.raw('select pg_sleep(0.05)')));
+      await admin.raw('select pg_terminate_backend(pid) from pg_stat_activity where application_name = ?', [name]);
+      await readSurvivingLostConnection(() => logged.knex.raw('select 1'), readAttemptsFor(logged.knex));
+    } finally {
+      console.warn = original;
+      await logged.close().catch(() => undefined);
+    }
+    const fromDriver = lines.filter((line) => line.component === 'database');
+    expect(fromDriver.length, 'structured lines from the driver').to.be.at.least(1);
+    expect(String(fromDriver[0]!.msg)).to.match(/^Connection Error: /);
+    expect(consoleLines.filter((line) => line.includes('Connection Error')), 'console lines').to.deep.equal([]);
   });
 
   it('a lost connection is read again (at most three attempts), never any other error', async () => {

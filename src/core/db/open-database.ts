@@ -4,6 +4,7 @@ import type { Database, TenantDb } from '../ports/database.js';
 import { KnexTenantDb } from './tenant-db.js';
 import { ConfigError } from '../errors.js';
 import { DataDirLock } from './data-dir-lock.js';
+import type { Logger } from '../log/logger.js';
 
 export interface DatabaseOptions {
   /** A PostgreSQL connection string. Defaults to `DATABASE_URL`; without one the embedded database is used. */
@@ -93,8 +94,26 @@ async function isPgliteKnex(knex: Knex): Promise<boolean> {
   return knex.client instanceof (await loadEmbedded()).ClientPGlite;
 }
 
-/** Open the engine's database: a PostgreSQL server when a URL is given (or `DATABASE_URL` is set) and `embedded` is not asked for, else the embedded one. */
-export async function openDatabase(options: DatabaseOptions = {}): Promise<KnexDatabase> {
+/**
+ * What knex says of its connections ("Connection Error: …" when a pooled connection dies) goes
+ * to the engine's logger as structured lines, not to the console.
+ */
+function knexLog(logger: Logger): Knex.Config['log'] {
+  const fields = { component: 'database' };
+  return {
+    debug: (message: unknown) => logger.debug(fields, String(message)),
+    warn: (message: unknown) => logger.warn(fields, String(message)),
+    error: (message: unknown) => logger.error(fields, String(message)),
+    deprecate: (method: unknown, alternative: unknown) => logger.warn(fields, `${String(method)} is deprecated, use ${String(alternative)}`),
+  };
+}
+
+/**
+ * Open the engine's database: a PostgreSQL server when a URL is given (or `DATABASE_URL` is set)
+ * and `embedded` is not asked for, else the embedded one. With `logger`, knex's own messages go
+ * there instead of the console.
+ */
+export async function openDatabase(options: DatabaseOptions = {}, { logger }: { readonly logger?: Logger } = {}): Promise<KnexDatabase> {
   if (options.knex) {
     const embedded = await isPgliteKnex(options.knex);
     const settings = (options.knex.client as { connectionSettings?: string | Record<string, unknown> }).connectionSettings;
@@ -119,6 +138,7 @@ export async function openDatabase(options: DatabaseOptions = {}): Promise<KnexD
       searchPath,
       pool: { min: options.pool?.min ?? 0, max: options.pool?.max ?? 10 },
       acquireConnectionTimeout: 10_000,
+      ...(logger ? { log: knexLog(logger) } : {}),
     });
   } else {
     kind = 'embedded';
@@ -133,6 +153,7 @@ export async function openDatabase(options: DatabaseOptions = {}): Promise<KnexD
       client: EmbeddedClient as unknown as typeof knexFactory.Client,
       connection: { pglite } as unknown as Knex.StaticConnectionConfig,
       searchPath,
+      ...(logger ? { log: knexLog(logger) } : {}),
     });
   }
   try {

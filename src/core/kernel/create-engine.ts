@@ -164,7 +164,7 @@ function plan(options: EngineOptions): Blueprint {
 
 /** Stage 2 — open the database and make the change feed (started later, after migrations). */
 async function openStorage(options: EngineOptions, { config, logger }: Blueprint, shutdown: ShutdownSteps): Promise<{ database: KnexDatabase; changes: OwnedChangeFeed }> {
-  const database = await openDatabase(options.database);
+  const database = await openDatabase(options.database, { logger });
   shutdown.add('close the database', () => database.close());
   const changes =
     database.kind === 'postgres' && database.listenConnection !== undefined
