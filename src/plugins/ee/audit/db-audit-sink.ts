@@ -464,7 +464,9 @@ export class DbAuditSink implements AuditSink, LifecycleContribution {
       heads.size,
       rows.length,
     ];
-    await knex.raw(this.appendStatement, bindings as Knex.RawBinding[]);
+    const statement = knex.raw(this.appendStatement, bindings as Knex.RawBinding[]);
+    // A prepared statement on a PostgreSQL server: parsed and planned once per connection.
+    await (this.database.kind === 'postgres' ? statement.options({ name: `gatehouse-audit-append-${this.instanceId}` }) : statement);
     for (const [tenant, { to }] of heads) this.heads.set(tenant, to);
   }
 
