@@ -1,6 +1,6 @@
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import { HttpError } from '../errors.js';
-import type { HttpRequest, HttpResponse } from './types.js';
+import { ResponseAborted, type HttpRequest, type HttpResponse } from './types.js';
 
 export type NodeHandler = (req: IncomingMessage, res: ServerResponse, next?: (error?: unknown) => void) => void;
 
@@ -119,18 +119,94 @@ function headerList(headers: Readonly<Record<string, string>> | undefined, conte
   return list;
 }
 
-export async function writeNodeResponse(res: ServerResponse, response: HttpResponse): Promise<void> {
-  const body = response.body;
+/** How long a response may hold unsent data without the client taking any, unless configured. */
+export const DEFAULT_WRITE_STALL_TIMEOUT_MS = 30_000;
+
+/** How the writer treats a client that stops reading (see `writeStallTimeoutMs`). */
+export interface WriteStallOptions {
+  /** How long a response above its high-water mark may go without a `drain` before it is cut. */
+  readonly timeoutMs: number;
+  /** Told once when a response is cut for it (before the socket is destroyed). */
+  readonly onStall?: (res: ServerResponse, unsentBytes: number) => void;
+}
+
+const DEFAULT_STALL: WriteStallOptions = { timeoutMs: DEFAULT_WRITE_STALL_TIMEOUT_MS };
+
+/** A fixed body larger than this is written in slices, so a slow reader's progress is seen. */
+const SLICE_ABOVE = 256 * 1024;
+const SLICE = 64 * 1024;
+
+/**
+ * Wait until the response drains: true when it did, false when it closed first. A response that
+ * makes no progress for the stall timeout has its socket destroyed (which closes it). The one
+ * timer exists only while this response waits, and never keeps the process alive.
+ */
+function drained(res: ServerResponse, stall: WriteStallOptions): Promise<boolean> {
+  if (res.destroyed) return Promise.resolve(false);
+  return new Promise((resolve) => {
+    const done = (value: boolean): void => {
+      clearTimeout(timer);
+      res.off('drain', onDrain);
+      res.off('close', onClose);
+      resolve(value);
+    };
+    const onDrain = (): void => done(true);
+    const onClose = (): void => done(false);
+    const timer = setTimeout(() => {
+      try {
+        stall.onStall?.(res, res.writableLength);
+      } finally {
+        // Also drops what the socket held: its buffers, and the response with everything it keeps.
+        res.destroy();
+      }
+    }, stall.timeoutMs);
+    timer.unref();
+    res.once('drain', onDrain);
+    res.once('close', onClose);
+  });
+}
+
+/**
+ * An ended response the connection could not take at once (the client is not reading, or slowly):
+ * cut when it is not all sent within the stall timeout. Ended responses see no `drain`: the time
+ * bounds the whole rest, which is at most one slice and the connection's buffers.
+ */
+function watchUnsent(res: ServerResponse, stall: WriteStallOptions): void {
+  if (res.writableLength === 0 || res.destroyed) return;
+  const timer = setTimeout(() => {
+    try {
+      stall.onStall?.(res, res.writableLength);
+    } finally {
+      res.destroy();
+    }
+  }, stall.timeoutMs);
+  timer.unref();
+  res.once('close', () => clearTimeout(timer));
+}
+
+/** A large fixed body as slices, written by the streaming path (which sees each drain). */
+async function* slices(body: string | Uint8Array): AsyncGenerator<string | Uint8Array> {
+  for (let at = 0; at < body.length; at += SLICE) yield typeof body === 'string' ? body.slice(at, at + SLICE) : body.subarray(at, at + SLICE);
+}
+
+export async function writeNodeResponse(res: ServerResponse, response: HttpResponse, stall: WriteStallOptions = DEFAULT_STALL): Promise<void> {
+  let body = response.body;
+  let headers = response.headers;
   if (body === undefined || typeof body === 'string' || body instanceof Uint8Array) {
     // Status line, headers and body in one write: the header block is built once, with the length.
     const length = body === undefined ? undefined : typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength;
-    const explicit = response.headers !== undefined && ('content-length' in response.headers || 'transfer-encoding' in response.headers);
-    res.writeHead(response.status, headerList(response.headers, explicit || NO_BODY.has(response.status) ? undefined : (length ?? 0)));
-    res.end(body);
-    return;
+    const explicit = headers !== undefined && ('content-length' in headers || 'transfer-encoding' in headers);
+    if (body === undefined || length! <= SLICE_ABOVE) {
+      res.writeHead(response.status, headerList(headers, explicit || NO_BODY.has(response.status) ? undefined : (length ?? 0)));
+      res.end(body);
+      watchUnsent(res, stall);
+      return;
+    }
+    if (!explicit) headers = { ...headers, 'content-length': String(length) };
+    body = slices(body);
   }
   res.statusCode = response.status;
-  if (response.headers) for (const [name, value] of Object.entries(response.headers)) res.setHeader(name, value);
+  if (headers) for (const [name, value] of Object.entries(headers)) res.setHeader(name, value);
   res.flushHeaders();
   // A client that goes away (or stops reading while writes are backed up) ends the writing: no
   // wait for a `drain` that will never come, and the body is told to stop (`return()`).
@@ -146,7 +222,7 @@ export async function writeNodeResponse(res: ServerResponse, response: HttpRespo
         break;
       }
       written = new Promise((resolve) => res.write(step.value, resolve));
-      if (res.writableNeedDrain && (await unlessClosed(res, new Promise((resolve) => res.once('drain', resolve)))) === GONE) break;
+      if (res.writableNeedDrain && !(await drained(res, stall))) break;
     }
   } catch (error) {
     finished = true;
@@ -155,6 +231,7 @@ export async function writeNodeResponse(res: ServerResponse, response: HttpRespo
     // body said last (an error record) is sent first.
     await Promise.race([written, new Promise((resolve) => setTimeout(resolve, 1_000).unref())]);
     res.destroy();
+    if (error instanceof ResponseAborted) return;
     throw error;
   }
   if (!finished) {
@@ -163,4 +240,5 @@ export async function writeNodeResponse(res: ServerResponse, response: HttpRespo
     return;
   }
   res.end();
+  watchUnsent(res, stall);
 }

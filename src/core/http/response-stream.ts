@@ -76,7 +76,9 @@ export class ResponseStream {
 
   private open(): void {
     if (this.stream) return;
-    this.stream = new SseStream();
+    // A stream that cannot be resumed is aborted when its backlog overflows: the client then sees a
+    // broken response, not a clean end without the call's result.
+    this.stream = new SseStream(undefined, !this.events);
     this.onOpen();
     this.respond(this.stream.response());
     if (this.events) this.record('', true);

@@ -56,3 +56,14 @@ export function jsonError(
   if (init.details !== undefined) error.details = init.details;
   return json(status, { error }, init.headers);
 }
+
+/**
+ * Thrown by a streamed body to abort its response without a clean end (no terminating chunk): the
+ * client sees a broken response rather than a complete one. Not an error of the engine: not logged.
+ */
+export class ResponseAborted extends Error {
+  constructor(message = 'The response was aborted.') {
+    super(message);
+    this.name = 'ResponseAborted';
+  }
+}

@@ -52,6 +52,13 @@ export interface EngineOptions {
   /** How long `close()` waits for in-flight requests before aborting them. Default 10 s. */
   readonly drainTimeoutMs?: number;
   /**
+   * How long a response may hold unsent data for a client that takes none of it (no progress) before
+   * the engine drops the connection: a client that stops reading without disconnecting would
+   * otherwise hold its connection, its stream and what was queued for it forever. Covers SSE
+   * streams, exports and large answers. Default 30 s.
+   */
+  readonly writeStallTimeoutMs?: number;
+  /**
    * The deadline of one tool call, resource read or prompt: past it the handler's `signal` is
    * aborted and the caller gets an error (audited as `failed`, "deadline exceeded"). A tool may set
    * its own with `timeoutMs`. Default 60 s.
@@ -103,6 +110,7 @@ export interface EngineConfig {
   readonly credentialCacheTtlMs: number;
   readonly pageSize: number;
   readonly drainTimeoutMs: number;
+  readonly writeStallTimeoutMs: number;
   readonly callTimeoutMs: number;
   readonly serverInfo: { readonly name: string; readonly version: string };
   readonly instructions: string | undefined;

@@ -31,7 +31,7 @@ import { GovernedCalls } from '../mcp/governed-call.js';
 import { HttpHandler, LOOPBACK_HOSTS } from '../http/http-handler.js';
 import { RequestAuthenticator, mcpResourceUrl } from '../http/request-auth.js';
 import { RouteTableToken } from '../http/route-table.js';
-import { fromNodeRequest, writeNodeResponse, type NodeHandler } from '../http/node-adapter.js';
+import { fromNodeRequest, writeNodeResponse, type NodeHandler, type WriteStallOptions } from '../http/node-adapter.js';
 import { fromWebRequest, toWebResponse } from '../http/web-adapter.js';
 import { ApiKeyStore } from '../keys/api-key-store.js';
 import { ApiKeyVerifier } from '../keys/api-key-verifier.js';
@@ -261,10 +261,15 @@ function serve(options: EngineOptions, { config, catalog, logger, metricsEndpoin
   shutdown.add('end the MCP sessions', () => container.get(SessionStore).close());
   shutdown.add('drain in-flight requests', () => handler.drain());
 
+  const stall: WriteStallOptions = {
+    timeoutMs: config.writeStallTimeoutMs,
+    onStall: (res, unsentBytes) =>
+      safeLog(logger, 'warn', { method: res.req.method, path: res.req.url?.split('?')[0], unsentBytes, stalledMs: config.writeStallTimeoutMs }, 'client stopped reading: connection dropped'),
+  };
   const nodeHandler: NodeHandler = (req, res, next) => {
     handler
       .handle(fromNodeRequest(req, res, config.maxBodyBytes))
-      .then((response) => writeNodeResponse(res, response))
+      .then((response) => writeNodeResponse(res, response, stall))
       .catch((error: unknown) => {
         if (next) next(error);
         else {

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { ConfigError } from '../errors.js';
 import { TenantHostPattern } from '../http/tenant-host.js';
+import { DEFAULT_WRITE_STALL_TIMEOUT_MS } from '../http/node-adapter.js';
 import type { EngineConfig, EngineOptions } from './config.js';
 
 function normaliseBasePath(value: string | undefined, name: string): string {
@@ -49,6 +50,7 @@ export function resolveConfig(options: EngineOptions): EngineConfig {
     credentialCacheTtlMs: positive(options.credentialCacheTtlMs, 30_000, 'credentialCacheTtlMs'),
     pageSize: positive(options.pageSize, 100, 'pageSize'),
     drainTimeoutMs: positive(options.drainTimeoutMs, 10_000, 'drainTimeoutMs'),
+    writeStallTimeoutMs: positive(options.writeStallTimeoutMs, DEFAULT_WRITE_STALL_TIMEOUT_MS, 'writeStallTimeoutMs'),
     callTimeoutMs: positive(options.callTimeoutMs, 60_000, 'callTimeoutMs'),
     serverInfo: options.serverInfo ?? { name: 'gatehouse', version: '0.1.0' },
     instructions: options.instructions,

@@ -1,4 +1,4 @@
-import type { HttpResponse } from '../http/types.js';
+import { ResponseAborted, type HttpResponse } from '../http/types.js';
 import type { OutboundChannel } from './session-store.js';
 
 const SSE_HEADERS = { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' };
@@ -6,7 +6,9 @@ const SSE_HEADERS = { 'content-type': 'text/event-stream', 'cache-control': 'no-
 /**
  * Most characters of events a stream holds for a client that is not reading them (beyond what the
  * socket buffers took). Past it the stream ends: a client that reads again sees the end and
- * reconnects (resuming from `Last-Event-ID` where the stream is resumable).
+ * reconnects (resuming from `Last-Event-ID` where the stream is resumable). A stream that cannot be
+ * resumed (see `abortOnOverflow`) is aborted instead, so its client sees a broken response rather
+ * than one that ended cleanly without its result.
  */
 export const MAX_QUEUED_CHARS = 1024 * 1024;
 
@@ -16,11 +18,16 @@ export class SseStream implements OutboundChannel {
   private queued = 0;
   private wake: (() => void) | undefined;
   private ended = false;
+  private overflowed = false;
   private heartbeat: NodeJS.Timeout | undefined;
   private readonly closeListeners: (() => void)[] = [];
 
-  /** `heartbeatMs`: send a comment line this often, so idle long-lived streams survive proxies. */
-  constructor(heartbeatMs?: number) {
+  /**
+   * `heartbeatMs`: send a comment line this often, so idle long-lived streams survive proxies.
+   * `abortOnOverflow`: a stream whose backlog overflows aborts its response (no clean end): for a
+   * stream the client cannot resume, where a clean end would hide that messages were lost.
+   */
+  constructor(heartbeatMs?: number, private readonly abortOnOverflow = false) {
     if (heartbeatMs) {
       this.heartbeat = setInterval(() => this.enqueue(': keep-alive\n\n'), heartbeatMs);
       this.heartbeat.unref();
@@ -69,6 +76,7 @@ export class SseStream implements OutboundChannel {
       // The client stopped reading: end the stream rather than hold everything sent to it.
       this.queue.length = 0;
       this.queued = 0;
+      this.overflowed = true;
       this.close();
       return;
     }
@@ -89,7 +97,10 @@ export class SseStream implements OutboundChannel {
           this.queued -= value.length;
           return { value, done: false };
         }
-        if (this.ended) return { value: undefined, done: true };
+        if (this.ended) {
+          if (this.overflowed && this.abortOnOverflow) throw new ResponseAborted('The client did not read the stream: its backlog overflowed.');
+          return { value: undefined, done: true };
+        }
         await new Promise<void>((resolve) => (this.wake = resolve));
         this.wake = undefined;
       }

@@ -69,7 +69,7 @@ export interface GovernanceTestEngine extends TestEngine {
 }
 
 export async function governanceEngine(
-  options: { edition?: EnterpriseOptions; database?: { knex: Knex }; tenant?: string; plugins?: PluginDefinition[]; metrics?: MetricsOptions; logger?: Logger } = {},
+  options: { edition?: EnterpriseOptions; database?: { knex: Knex }; tenant?: string; plugins?: PluginDefinition[]; metrics?: MetricsOptions; logger?: Logger; writeStallTimeoutMs?: number } = {},
 ): Promise<GovernanceTestEngine> {
   const t = await createTestEngine({
     plugins: [enterpriseEdition(options.edition), ...(options.plugins ?? [sampleTools])],
@@ -78,6 +78,7 @@ export async function governanceEngine(
     ...(options.database ? { database: options.database } : {}),
     ...(options.logger ? { logger: options.logger } : {}),
     ...(options.metrics ? { metrics: options.metrics } : {}),
+    ...(options.writeStallTimeoutMs ? { writeStallTimeoutMs: options.writeStallTimeoutMs } : {}),
   });
   const adminKey = (await t.createKey({ scopes: ['admin'], name: 'admin' })).secret;
   const knex = t.engine.database.knex;
