@@ -325,7 +325,9 @@ export class HttpHandler {
       return rpcHttpError(400, id, ErrorCode.InvalidRequest, `Unsupported MCP-Protocol-Version "${version}"; supported: ${SUPPORTED_PROTOCOL_VERSIONS.join(', ')}.`);
     }
     if (message.kind !== 'response') this.telemetry.startMcp(observation, message.message, version, req.header('mcp-session-id'));
-    const principal = await this.telemetry.span('gatehouse.authenticate', observation, () => this.auth.authenticate(req, tenantHint, requestId));
+    // A cached credential is answered at once: no promise to await.
+    const authenticated = this.telemetry.span('gatehouse.authenticate', observation, () => this.auth.authenticateNow(req, tenantHint, requestId));
+    const principal = authenticated instanceof Promise ? await authenticated : authenticated;
     this.telemetry.principal(observation, principal);
     const isInitialize = message.kind === 'request' && message.message.method === 'initialize';
     const sessionId = this.sessions.enabled && !isInitialize ? req.header('mcp-session-id') : undefined;
