@@ -215,7 +215,8 @@ export class HttpHandler {
     return { 'access-control-allow-origin': origin, 'access-control-expose-headers': CORS_EXPOSE_HEADERS, vary: 'Origin' };
   }
 
-  private async route(req: HttpRequest, observation: RequestObservation, cors: Record<string, string> | undefined): Promise<HttpResponse> {
+  /** Not `async`: the MCP endpoint's promise is handed on as it is (the caller awaits whatever this returns, and catches what it throws). */
+  private route(req: HttpRequest, observation: RequestObservation, cors: Record<string, string> | undefined): HttpResponse | Promise<HttpResponse> {
     const { requestId } = observation;
     const base = this.config.basePath;
     let path: string;
@@ -418,7 +419,7 @@ export class HttpHandler {
    * sends something (progress, a log message, a server→client request) before its result: then
    * the response becomes an SSE stream of those messages ending with the result.
    */
-  private async answer(req: HttpRequest, request: JsonRpcRequest, base: CallContext, accept: string | undefined): Promise<HttpResponse> {
+  private answer(req: HttpRequest, request: JsonRpcRequest, base: CallContext, accept: string | undefined): Promise<HttpResponse> {
     const streamable = explicitlyAccepts(accept, 'text/event-stream');
     if (!McpDispatcher.runsHandlers(request.method)) {
       return streamable ? this.streamed(request, { ...base }, undefined) : this.plain(request, base, undefined);
