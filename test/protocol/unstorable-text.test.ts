@@ -117,6 +117,14 @@ describe('protocol: client text PostgreSQL cannot hold as given (NUL, lone surro
     await rest.cancel();
   });
 
+  it('an answer whose id holds NUL or a lone surrogate is accepted and dropped like any answer nothing awaits, not an internal error', async () => {
+    const session = await begin({ elicitation: {} });
+    for (const id of ['gatehouse-\u0000', 'gatehouse-\ud800']) {
+      const answered = await rpc(b, { jsonrpc: '2.0', id, result: { action: 'accept', content: {} } }, session);
+      expect(answered.status, await answered.clone().text()).to.equal(202);
+    }
+  });
+
   it('an elicitation answer holding NUL or a lone surrogate, posted to another instance, reaches the tool exactly', async () => {
     const session = await begin({ elicitation: {} });
     const call = await rpc(a, { jsonrpc: '2.0', id: 9, method: 'tools/call', params: { name: 'confirm', arguments: {} } }, session);
