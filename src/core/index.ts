@@ -66,6 +66,7 @@ export { openDatabase, type DatabaseOptions } from './db/open-database.js';
 export { runMigrations } from './db/migrator.js';
 export { connectionLost, readAttemptsFor, readSurvivingLostConnection } from './db/lost-connection.js';
 export { TENANT_ID, assertTenant } from './db/tenant-db.js';
+export { storableJson, unstorableText } from './db/storable-text.js';
 
 export { presentedCredential, type PresentedCredential } from './http/presented-credential.js';
 export { BoundedCache, approximateBytes, type BoundedCacheOptions } from './cache/bounded-cache.js';

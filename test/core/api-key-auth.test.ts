@@ -38,6 +38,16 @@ describe('Community Edition API keys', () => {
     for (const value of Object.values(headers)) expect(JSON.stringify(body) + challenge).not.to.include(value.replace(/^Bearer /, ''));
   }
 
+  it('a key name with NUL or a lone surrogate is refused with an error naming the name, not a database error', async () => {
+    for (const name of ['ci\u0000bot', 'ci\ud800bot']) {
+      const error = await t.createKey({ name }).then(
+        () => undefined,
+        (caught: unknown) => caught as Error,
+      );
+      expect(error?.message).to.match(/^The API key name contains (a NUL character|a lone surrogate)/);
+    }
+  });
+
   it('initialize, list and call through the SDK client with a valid key', async () => {
     const result = await t.client.callTool({ name: 'whoami', arguments: {} });
     expect(result.structuredContent).to.deep.include({ tenant: t.tenant, kind: 'api-key', label: 'test key' });

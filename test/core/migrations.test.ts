@@ -28,7 +28,7 @@ describe('migrations', () => {
   it('run CE, CE again, CE with a plugin directory, then CE alone again without double-applying or failing', async () => {
     await boot([communityEdition()]);
     const core = await applied(db.knex, 'gatehouse_migrations_core');
-    expect(core).to.deep.equal(['20261124000001_api_keys', '20261130000001_fleet_state', '20261130000002_fleet_streams']);
+    expect(core).to.deep.equal(['20261124000001_api_keys', '20261130000001_fleet_state', '20261130000002_fleet_streams', '20261130000003_session_capabilities_text', '20261130000004_admin_session_principal_text']);
     expect(await db.knex.schema.hasTable('tickets')).to.equal(false);
 
     await boot([communityEdition()]);

@@ -215,7 +215,8 @@ export class HttpHandler {
     return { 'access-control-allow-origin': origin, 'access-control-expose-headers': CORS_EXPOSE_HEADERS, vary: 'Origin' };
   }
 
-  private async route(req: HttpRequest, observation: RequestObservation, cors: Record<string, string> | undefined): Promise<HttpResponse> {
+  /** Not `async`: the MCP endpoint's promise is handed on as it is (the caller awaits whatever this returns, and catches what it throws). */
+  private route(req: HttpRequest, observation: RequestObservation, cors: Record<string, string> | undefined): HttpResponse | Promise<HttpResponse> {
     const { requestId } = observation;
     const base = this.config.basePath;
     let path: string;
@@ -325,7 +326,9 @@ export class HttpHandler {
       return rpcHttpError(400, id, ErrorCode.InvalidRequest, `Unsupported MCP-Protocol-Version "${version}"; supported: ${SUPPORTED_PROTOCOL_VERSIONS.join(', ')}.`);
     }
     if (message.kind !== 'response') this.telemetry.startMcp(observation, message.message, version, req.header('mcp-session-id'));
-    const principal = await this.telemetry.span('gatehouse.authenticate', observation, () => this.auth.authenticate(req, tenantHint, requestId));
+    // A cached credential is answered at once: no promise to await.
+    const authenticated = this.telemetry.span('gatehouse.authenticate', observation, () => this.auth.authenticateNow(req, tenantHint, requestId));
+    const principal = authenticated instanceof Promise ? await authenticated : authenticated;
     this.telemetry.principal(observation, principal);
     const isInitialize = message.kind === 'request' && message.message.method === 'initialize';
     const sessionId = this.sessions.enabled && !isInitialize ? req.header('mcp-session-id') : undefined;
@@ -416,7 +419,7 @@ export class HttpHandler {
    * sends something (progress, a log message, a server→client request) before its result: then
    * the response becomes an SSE stream of those messages ending with the result.
    */
-  private async answer(req: HttpRequest, request: JsonRpcRequest, base: CallContext, accept: string | undefined): Promise<HttpResponse> {
+  private answer(req: HttpRequest, request: JsonRpcRequest, base: CallContext, accept: string | undefined): Promise<HttpResponse> {
     const streamable = explicitlyAccepts(accept, 'text/event-stream');
     if (!McpDispatcher.runsHandlers(request.method)) {
       return streamable ? this.streamed(request, { ...base }, undefined) : this.plain(request, base, undefined);

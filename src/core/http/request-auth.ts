@@ -1,11 +1,14 @@
 import { inject, injectable } from 'inversify';
-import { Authenticator, type AuthRequest } from '../ports/authenticator.js';
+import { Authenticator, type AuthRequest, type AuthResult } from '../ports/authenticator.js';
 import { AuditSink } from '../ports/audit-sink.js';
 import type { Principal } from '../ports/principal.js';
 import { EngineConfig } from '../kernel/config.js';
 import { HttpError } from '../errors.js';
 import type { HttpRequest } from './types.js';
 import { Telemetry } from '../telemetry/telemetry.js';
+
+const isThenable = (value: unknown): value is PromiseLike<unknown> =>
+  typeof value === 'object' && value !== null && typeof (value as { then?: unknown }).then === 'function';
 
 // Header values must be visible ASCII: anything else (an accented letter in a message) would make
 // the HTTP layer refuse to send the response at all.
@@ -45,11 +48,24 @@ export class RequestAuthenticator {
     @inject(Telemetry) private readonly telemetry: Telemetry,
   ) {}
 
-  async authenticate(req: HttpRequest, tenantHint: string | undefined, requestId: string, resource = mcpResourceUrl(this.config, tenantHint)): Promise<Principal> {
+  async authenticate(req: HttpRequest, tenantHint: string | undefined, requestId: string, resource?: string): Promise<Principal> {
+    return this.authenticateNow(req, tenantHint, requestId, resource);
+  }
+
+  /**
+   * {@link authenticate}, answered at once (no promise) when the authenticator answers at once (a
+   * cached credential); a failure then throws instead of rejecting.
+   */
+  authenticateNow(req: HttpRequest, tenantHint: string | undefined, requestId: string, resource = mcpResourceUrl(this.config, tenantHint)): Principal | Promise<Principal> {
     // The lookup itself, not a function of `req`: an authenticator may keep what it was given, and
     // `req` keeps the whole exchange (response, connection) alive.
     const request: AuthRequest = { header: req.header, tenantHint, resource, clientAddress: req.clientAddress, requestId };
-    const result = await this.authenticator.authenticate(request);
+    const result = this.authenticator.authenticate(request);
+    return isThenable(result) ? Promise.resolve(result).then((answer) => this.principalOf(answer, req, request)) : this.principalOf(result, req, request);
+  }
+
+  private principalOf(result: AuthResult, req: HttpRequest, request: AuthRequest): Principal {
+    const { tenantHint, requestId } = request;
     if (result.ok) {
       if (tenantHint === undefined || result.principal.tenant === tenantHint) return result.principal;
       this.telemetry.authFailure('wrong_tenant');

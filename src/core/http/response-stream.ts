@@ -7,6 +7,9 @@ import type { HttpResponse } from './types.js';
 /** How soon a client whose stream was closed early should reconnect. */
 const RETRY_MS = 500;
 
+/** Where every chain starts: one settled promise for all streams, not one per request. */
+const SETTLED: Promise<void> = Promise.resolve();
+
 /**
  * The answer to one request whose client accepts `text/event-stream`: plain JSON unless the
  * handler sends something first, then an SSE stream of those messages ending with the response.
@@ -20,7 +23,8 @@ export class ResponseStream {
   private stream: SseStream | undefined;
   private finished = false;
   private detached = false;
-  private chain: Promise<void> = Promise.resolve();
+  /** The session stream's pending event-log work, in order (none for a plain answer). */
+  private chain: Promise<void> = SETTLED;
   /** The stream's key in the session's event log: made when the first event is kept. */
   private key: string | undefined;
 

@@ -5,6 +5,7 @@ import { Database } from '../ports/database.js';
 import { assertTenant } from '../db/tenant-db.js';
 import { readAttemptsFor, readSurvivingLostConnection } from '../db/lost-connection.js';
 import { ConfigError } from '../errors.js';
+import { unstorableText } from '../db/storable-text.js';
 
 /** An API key as stored (never its secret). */
 export interface ApiKeyRecord {
@@ -111,6 +112,8 @@ export class ApiKeyStore {
     assertTenant(input.tenant);
     const name = input.name.trim();
     if (name.length === 0 || name.length > 200) throw new ConfigError('An API key needs a name of 1-200 characters.');
+    const unstorable = unstorableText(name);
+    if (unstorable !== undefined) throw new ConfigError(`The API key name ${unstorable}.`);
     const scopes = [...(input.scopes ?? ['mcp'])];
     for (const scope of scopes) if (!SCOPE.test(scope)) throw new ConfigError(`Scope "${scope}" is invalid.`);
     if (input.expiresAt && Number.isNaN(input.expiresAt.getTime())) throw new ConfigError('The expiry date is invalid.');

@@ -49,22 +49,35 @@ export class ApiKeyVerifier {
   }
 
   async check(presented: string): Promise<ApiKeyCheck> {
+    return this.checkNow(presented);
+  }
+
+  /**
+   * {@link check}, answered at once (no promise) from the cache: a promise only when the store is
+   * asked. For the hot path, where every promise costs (and more so with async context tracking).
+   */
+  checkNow(presented: string): ApiKeyCheck | Promise<ApiKeyCheck> {
     // Keyed by the presented string itself: this cache lives in this process only, and hashing
     // every request just to look it up costs more than the rest of the check.
     let check = this.cache.get(presented);
-    const hit = check !== undefined;
-    if (check) {
-      if (check.status === 'valid' && check.key.expiresAt && check.key.expiresAt.getTime() <= Date.now()) {
-        check = { status: 'expired', key: check.key };
-      }
-    } else {
-      const generation = this.generation;
-      check = await this.store.check(presented);
-      if (generation === this.generation && check.status !== 'malformed') {
-        this.cache.set(presented, check, check.status === 'valid' ? {} : { ttlMs: NEGATIVE_TTL_MS });
-      }
+    if (check === undefined) return this.miss(presented);
+    if (check.status === 'valid' && check.key.expiresAt && check.key.expiresAt.getTime() <= Date.now()) {
+      check = { status: 'expired', key: check.key };
     }
-    trace.getActiveSpan()?.setAttribute('gatehouse.auth.cache', hit ? 'hit' : 'miss');
+    return this.checked(check, 'hit');
+  }
+
+  private async miss(presented: string): Promise<ApiKeyCheck> {
+    const generation = this.generation;
+    const check = await this.store.check(presented);
+    if (generation === this.generation && check.status !== 'malformed') {
+      this.cache.set(presented, check, check.status === 'valid' ? {} : { ttlMs: NEGATIVE_TTL_MS });
+    }
+    return this.checked(check, 'miss');
+  }
+
+  private checked(check: ApiKeyCheck, cache: 'hit' | 'miss'): ApiKeyCheck {
+    trace.getActiveSpan()?.setAttribute('gatehouse.auth.cache', cache);
     if (check.status === 'valid') this.markUsed(check.key.id);
     return check;
   }

@@ -6,6 +6,7 @@ import type { PromptMessage, PromptReturn } from '../prompts/define-prompt.js';
 import { McpCatalog, McpCatalogToken } from './mcp-catalog.js';
 import { HandlerContextFactory } from './handler-context-factory.js';
 import { ErrorCode, ProtocolError, RpcErrorCode, invalidParams } from './jsonrpc.js';
+import { unstorableText } from '../db/storable-text.js';
 import type { CallContext } from './call-context.js';
 import { GovernedCalls, type Failure, type Refusal } from './governed-call.js';
 import { SessionStore } from './session-store.js';
@@ -91,6 +92,9 @@ export class CatalogPipeline {
     if (!session) throw new ProtocolError(ErrorCode.InvalidRequest, 'Resource subscriptions need an MCP session (send MCP-Session-Id).');
     const uri = params?.uri;
     if (typeof uri !== 'string') throw invalidParams(`resources/${on ? 'subscribe' : 'unsubscribe'} needs a "uri" string.`);
+    // Subscriptions are kept in the database, which cannot hold such text as it is; no resource has such a URI.
+    const unstorable = unstorableText(uri);
+    if (unstorable !== undefined) throw invalidParams(`resources/${on ? 'subscribe' : 'unsubscribe'}: "uri" ${unstorable}.`);
     if (!on) {
       if (session.subscriptions.has(uri)) {
         const rest = new Set(session.subscriptions);

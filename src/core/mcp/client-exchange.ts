@@ -12,6 +12,8 @@ export const CLIENT_RESPONSE_POSTED = 'mcp.client-responses.posted';
 
 const MAX_LEVELS = 10_000;
 const LEVEL_TTL_MS = 24 * 60 * 60_000;
+/** The ids this engine gives its server→client requests; an answer to any other cannot be awaited anywhere. */
+const OUR_REQUEST_ID = /^gatehouse-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 interface Pending {
   readonly owner: string;
@@ -155,7 +157,7 @@ export class ClientExchange {
     if (typeof message.id !== 'string') return false;
     if (this.settle(owner, message)) return true;
     // Ids this engine gives its requests; anything else cannot await an answer anywhere.
-    if (!message.id.startsWith('gatehouse-') || message.id.length > 100) return false;
+    if (!OUR_REQUEST_ID.test(message.id)) return false;
     // The embedded database serves one instance: no other instance can be waiting.
     if (this.changes.state().mode === 'in-process') return false;
     const [row] = (await this.database

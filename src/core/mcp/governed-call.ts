@@ -55,6 +55,11 @@ export class DeadlineExceededError extends GatehouseError {
 /** Arguments checked against a schema: the parsed value, or what is wrong (undefined: not an object). */
 export type Checked<T> = { readonly ok: true; readonly data: T } | { readonly ok: false; readonly detail: string | undefined };
 
+/** What asking the policy of a call that can be held for approval answered. */
+export type Approvable = { readonly refusal?: Refusal; readonly needsApproval?: PolicyDecision };
+
+const NOT_REFUSED: Approvable = Object.freeze({});
+
 export type Ran<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly failure: Failure };
 
 /** Reads a property of a thrown value without letting a hostile getter or proxy throw again. */
@@ -123,7 +128,12 @@ export class GovernedCall {
 
   /** Ask the policy without recording (listing, completion). */
   decide(request: PolicyRequest): Promise<PolicyDecision> {
-    return Promise.resolve(this.telemetry.span('gatehouse.policy', this.call.observation, () => this.policy.decide(this.call.principal, request)));
+    return Promise.resolve(this.decideNow(request));
+  }
+
+  /** The policy's answer as it gives it: the decision itself when the policy answers at once. */
+  private decideNow(request: PolicyRequest): PolicyDecision | Promise<PolicyDecision> {
+    return this.telemetry.span('gatehouse.policy', this.call.observation, () => this.policy.decide(this.call.principal, request));
   }
 
   /**
@@ -131,24 +141,29 @@ export class GovernedCall {
    * `AuditUnavailableError` when the audit trail cannot take its event (never run unaudited).
    */
   async authorize(request: PolicyRequest): Promise<Refusal | undefined> {
-    return this.authorizeDecided(await this.decide(request));
+    return this.authorizeDecided(await this.decideNow(request));
   }
 
   /**
    * Like {@link authorize}, for a call that can be held for approval: a "needs approval" answer is
    * returned as `needsApproval` (not recorded) for the caller to settle through the approval gate.
+   * When the policy answers at once, so does this (no promise): the caller checks for a thenable.
    */
-  async authorizeApprovable(request: PolicyRequest): Promise<{ refusal?: Refusal; needsApproval?: PolicyDecision }> {
-    const decision = await this.decide(request);
+  authorizeApprovable(request: PolicyRequest): Approvable | Promise<Approvable> {
+    const decision = this.decideNow(request);
+    return isThenable(decision) ? Promise.resolve(decision).then((answer) => this.approvable(answer)) : this.approvable(decision);
+  }
+
+  private approvable(decision: PolicyDecision): Approvable {
     if (!decision.allow && decision.needsApproval) {
       if (!this.audit.accepting()) throw new AuditUnavailableError();
       return { needsApproval: decision };
     }
-    const refusal = await this.authorizeDecided(decision);
-    return refusal ? { refusal } : {};
+    const refusal = this.authorizeDecided(decision);
+    return refusal ? { refusal } : NOT_REFUSED;
   }
 
-  private async authorizeDecided(decision: PolicyDecision): Promise<Refusal | undefined> {
+  private authorizeDecided(decision: PolicyDecision): Refusal | undefined {
     if (!decision.allow && decision.limited) {
       const { limit, resetsAt, retryAfterSeconds } = decision.limited;
       this.details = { ...this.details, limit, resetsAt: resetsAt.toISOString() };
@@ -191,18 +206,26 @@ export class GovernedCall {
    * Run the handler. Whatever it throws (any value at all) ends as a `Failure`, recorded first and
    * logged after; `isCallerError` lets a pipeline pass its own caller-facing errors through as
    * `error` outcomes. The success outcome is left to the caller, which may still reject the value.
+   * A handler that answers at once is answered at once (no promise): the caller checks for a thenable.
    */
-  async execute<T>(
+  execute<T>(
     run: () => Promise<T> | T,
     what: string,
     isCallerError: (thrown: unknown) => string | undefined = () => undefined,
     deadlineMs: number = this.deadlineMs,
-  ): Promise<Ran<T>> {
+  ): Ran<T> | Promise<Ran<T>> {
     let value: T | Promise<T>;
     try {
       value = this.telemetry.span('gatehouse.handler', this.call.observation, run) as T | Promise<T>;
-      // A handler that answered at once needs no deadline: nothing is left to wait for.
-      if (!isThenable(value)) return { ok: true, value };
+    } catch (thrown) {
+      return { ok: false, failure: this.fail(thrown, what, isCallerError) };
+    }
+    // A handler that answered at once needs no deadline and no promise: nothing is left to wait for.
+    return isThenable(value) ? this.settle(value, what, isCallerError, deadlineMs) : { ok: true, value };
+  }
+
+  private async settle<T>(value: PromiseLike<T>, what: string, isCallerError: (thrown: unknown) => string | undefined, deadlineMs: number): Promise<Ran<T>> {
+    try {
       const settled = await withinDeadline(value, deadlineMs);
       if (!isExpired(settled)) return { ok: true, value: settled as T };
     } catch (thrown) {

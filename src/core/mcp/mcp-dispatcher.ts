@@ -156,11 +156,19 @@ export class McpDispatcher {
     return end < visible.length ? { [key]: items, nextCursor: encodeCursor(end) } : { [key]: items };
   }
 
-  /** Answer one request; throws {@link ProtocolError} for JSON-RPC errors. */
-  async dispatch(request: JsonRpcRequest, call: CallContext): Promise<unknown> {
+  /**
+   * Answer one request; rejects with {@link ProtocolError} for JSON-RPC errors. Never throws: a
+   * handler's own promise is handed on as it is, without another around it.
+   */
+  dispatch(request: JsonRpcRequest, call: CallContext): Promise<unknown> {
     const handler = this.handlers.get(request.method);
-    if (!handler) throw new ProtocolError(ErrorCode.MethodNotFound, `Method not found: ${request.method}`);
-    return handler(request.params, call);
+    if (!handler) return Promise.reject(new ProtocolError(ErrorCode.MethodNotFound, `Method not found: ${request.method}`));
+    try {
+      const result = handler(request.params, call);
+      return result instanceof Promise ? result : Promise.resolve(result);
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
 
   /** Only what the engine really serves. */

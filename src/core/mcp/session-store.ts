@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { storableJson } from '../db/storable-text.js';
 import { inject, injectable } from 'inversify';
 import { EngineConfig } from '../kernel/config.js';
 import { Database } from '../ports/database.js';
@@ -152,7 +153,8 @@ export class SessionStore {
       // JSON, since PostgreSQL text cannot hold the NUL separators of the in-memory key.
       owner: JSON.stringify([principal.tenant, principal.kind, principal.id]),
       protocol_version: protocolVersion,
-      client_capabilities: JSON.stringify(clientCapabilities),
+      // JSON text, which keeps whatever the client sent (jsonb refuses NUL and lone surrogates).
+      client_capabilities: storableJson(clientCapabilities),
       last_seen_at: new Date(this.clock.now()),
     });
     const session = this.remember({

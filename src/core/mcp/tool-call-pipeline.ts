@@ -12,6 +12,8 @@ import { GovernedCalls, describeIssues } from './governed-call.js';
 
 const noProgress = async (): Promise<void> => {};
 
+const resultOf = (outcome: ToolCallOutcome): CallToolResult => outcome.result;
+
 const isThenable = (value: unknown): value is PromiseLike<unknown> =>
   typeof value === 'object' && value !== null && typeof (value as { then?: unknown }).then === 'function';
 
@@ -75,8 +77,8 @@ export class ToolCallPipeline {
     @inject(ApprovalGate) private readonly gate: ApprovalGate,
   ) {}
 
-  async call(params: Record<string, unknown> | undefined, call: CallContext): Promise<CallToolResult> {
-    return (await this.run(params, call)).result;
+  call(params: Record<string, unknown> | undefined, call: CallContext): Promise<CallToolResult> {
+    return this.run(params, call).then(resultOf);
   }
 
   /**
@@ -122,7 +124,9 @@ export class ToolCallPipeline {
     // The policy sees the arguments the handler would get; invalid ones are refused right after it.
     const checked = governed.check(tool.input);
     const toolRequest = toolCallRequest(name, tool, callFacts(call, checked.ok ? (checked.data as Record<string, unknown>) : undefined));
-    const authorized = await governed.authorizeApprovable(toolRequest);
+    // The policy's answer and a handler's that come at once are not awaited: each await is a promise.
+    const asked = governed.authorizeApprovable(toolRequest);
+    const authorized = isThenable(asked) ? await asked : asked;
     const { refusal } = authorized;
     if (refusal?.kind === 'limited') {
       const { limit, resetsAt, retryAfterSeconds } = refusal.limited;
@@ -171,7 +175,7 @@ export class ToolCallPipeline {
       return undefined;
     };
     // A handler that answers at once is not made to wait for a promise of its own answer.
-    const ran = await governed.execute(() => {
+    const running = governed.execute(() => {
       let returned: ToolReturn | PromiseLike<ToolReturn>;
       try {
         returned = tool.handler(valid.data, context) as ToolReturn | PromiseLike<ToolReturn>;
@@ -180,6 +184,7 @@ export class ToolCallPipeline {
       }
       return isThenable(returned) ? Promise.resolve(returned).then(toCallResult, held) : toCallResult(returned);
     }, name, undefined, tool.timeoutMs);
+    const ran = isThenable(running) ? await running : running;
     if (handlerHeld) return settled(handlerHeld)!;
     if (!ran.ok) return { result: errorResult(ran.failure.message) };
     const result = ran.value!;

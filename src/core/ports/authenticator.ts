@@ -35,10 +35,11 @@ export type AuthResult = { readonly ok: true; readonly principal: Principal } | 
 /**
  * Governance port: decides who is calling. Bound exactly once per engine (the engine refuses to
  * boot with none or two). Called for every MCP request and every protected route; implementations
- * should answer from a cache on the hot path.
+ * should answer from a cache on the hot path, and may then return the result itself instead of a
+ * promise (the engine awaits only what is a promise).
  */
 export interface Authenticator {
-  authenticate(request: AuthRequest): Promise<AuthResult>;
+  authenticate(request: AuthRequest): AuthResult | Promise<AuthResult>;
   /**
    * Parameters for the challenge sent when a request carries no credential at all
    * (`WWW-Authenticate: Bearer …`), e.g. the resource metadata URL.

@@ -26,9 +26,12 @@ export interface AgentAttributes {
   readonly permissions: readonly string[];
 }
 
-/** Loads the permission patterns an agent's roles grant (cached by the implementation). */
+/**
+ * Loads the permission patterns an agent's roles grant (cached by the implementation; a cached
+ * answer may be returned as it is, without a promise).
+ */
 export interface AgentPermissions {
-  permissionsOf(tenant: string, agentId: string): Promise<readonly string[]>;
+  permissionsOf(tenant: string, agentId: string): readonly string[] | Promise<readonly string[]>;
   /** Forget cached grants (after a role or assignment change). */
   invalidate(tenant: string, agentId?: string): void;
 }

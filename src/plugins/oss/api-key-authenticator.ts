@@ -1,5 +1,5 @@
 import { inject, injectable } from 'inversify';
-import { ApiKeyVerifier, presentedCredential, type AuthRequest, type AuthResult, type Authenticator } from '../../core/index.js';
+import { ApiKeyVerifier, presentedCredential, type ApiKeyCheck, type AuthRequest, type AuthResult, type Authenticator } from '../../core/index.js';
 
 /** The credential of a request: `Authorization: Bearer <key>` or `X-API-Key: <key>` (see `presentedCredential`). */
 export function presentedKey(request: Pick<AuthRequest, 'header'>): string | undefined {
@@ -23,39 +23,45 @@ const KEY_FAILURES = {
 export class ApiKeyAuthenticator implements Authenticator {
   constructor(@inject(ApiKeyVerifier) private readonly keys: ApiKeyVerifier) {}
 
-  async authenticate(request: AuthRequest): Promise<AuthResult> {
+  /** A cached key is answered at once, without a promise. */
+  authenticate(request: AuthRequest): AuthResult | Promise<AuthResult> {
     const key = presentedKey(request);
     if (key === undefined) {
       return { ok: false, description: `An API key is required. ${API_KEY_HINT}`, challenge: { error_description: `An API key is required. ${API_KEY_HINT}` } };
     }
     if (key === '') return { ok: false, error: 'invalid_request', description: `The Authorization header must be "Bearer <key>". ${API_KEY_HINT}` };
-    const check = await this.keys.check(key);
-    switch (check.status) {
-      case 'valid':
-        // Keys made for other purposes (an agent's key, an admin-only key) are not CE MCP keys.
-        if (!check.key.scopes.includes('mcp')) {
-          return { ok: false, error: 'invalid_token', description: `This API key is not valid for MCP access. ${API_KEY_HINT}`, tenant: check.key.tenant };
-        }
-        return {
-          ok: true,
-          principal: {
-            tenant: check.key.tenant,
-            kind: 'api-key',
-            id: check.key.id,
-            label: check.key.name,
-            scopes: check.key.scopes,
-            attributes: { keyPrefix: check.key.prefix },
-          },
-        };
-      case 'expired':
-      case 'revoked':
-        return { ok: false, error: 'invalid_token', description: KEY_FAILURES[check.status], tenant: check.key.tenant };
-      default:
-        return { ok: false, error: 'invalid_token', description: `The API key is not valid. ${API_KEY_HINT}` };
-    }
+    const check = this.keys.checkNow(key);
+    return check instanceof Promise ? check.then(keyResult) : keyResult(check);
   }
 
   challenge(): Record<string, string> {
     return {};
+  }
+}
+
+/** What a key's check means for a Community Edition MCP request. */
+function keyResult(check: ApiKeyCheck): AuthResult {
+  switch (check.status) {
+    case 'valid':
+      // Keys made for other purposes (an agent's key, an admin-only key) are not CE MCP keys.
+      if (!check.key.scopes.includes('mcp')) {
+        return { ok: false, error: 'invalid_token', description: `This API key is not valid for MCP access. ${API_KEY_HINT}`, tenant: check.key.tenant };
+      }
+      return {
+        ok: true,
+        principal: {
+          tenant: check.key.tenant,
+          kind: 'api-key',
+          id: check.key.id,
+          label: check.key.name,
+          scopes: check.key.scopes,
+          attributes: { keyPrefix: check.key.prefix },
+        },
+      };
+    case 'expired':
+    case 'revoked':
+      return { ok: false, error: 'invalid_token', description: KEY_FAILURES[check.status], tenant: check.key.tenant };
+    default:
+      return { ok: false, error: 'invalid_token', description: `The API key is not valid. ${API_KEY_HINT}` };
   }
 }

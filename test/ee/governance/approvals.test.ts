@@ -119,6 +119,20 @@ describe('EE approvals', function () {
     expect((detail.body.data.audit as { reason: string }[])[3]!.reason).to.equal(`allowed with approval ${id}`);
   });
 
+  it('holds a call whose arguments contain NUL or a lone surrogate (the jsonb insert failed): the approver sees them exactly, and the identical retry runs', async () => {
+    const hostile = 'T-\u0000-\ud800-\udc00';
+    const first = await deleter.callTool({ name: 'tickets.delete', arguments: { id: hostile } });
+    expect(text(first)).to.match(/^Approval required, request/);
+    const id = requestIdOf(first);
+    const detail = await t.http('GET', `/api/v1/mcp/approvals/${id}`, { token: t.adminKey });
+    expect(detail.status).to.equal(200);
+    expect(detail.body.data.arguments).to.deep.equal({ id: hostile });
+    expect((await approve(id)).status).to.equal(200);
+    const retry = await deleter.callTool({ name: 'tickets.delete', arguments: { id: hostile } });
+    expect(retry.isError).to.not.equal(true);
+    expect(executed.filter((e) => e.tool === 'tickets.delete' && (e.args as { id: string }).id === hostile)).to.have.length(1);
+  });
+
   it('refuses a call whose arguments differ from the approved one, and runs nothing', async () => {
     const id = requestIdOf(await deleter.callTool({ name: 'tickets.delete', arguments: { id: 'T-2' } }));
     expect((await approve(id)).status).to.equal(200);
@@ -349,6 +363,24 @@ describe('EE approvals', function () {
       expect(seen.at(-1)).to.equal('completed');
       expect(text(result)).to.equal('deleted K-1');
       expect(executed.filter((e) => (e.args as { id: string }).id === 'K-1')).to.have.length(1);
+    });
+
+    it('yields a result holding NUL or a lone surrogate exactly, and keeps it on the request (the jsonb update failed)', async () => {
+      const hostile = 'K-\u0000-\ud800';
+      const stream = deleter.experimental.tasks.callToolStream({ name: 'tickets.delete', arguments: { id: hostile } }, CallToolResultSchema, { task: { ttl: 60_000 } });
+      let result: unknown;
+      let taskId = '';
+      for await (const message of stream) {
+        if (message.type === 'taskCreated') {
+          taskId = message.task.taskId;
+          expect((await approve(taskId)).status).to.equal(200);
+        } else if (message.type === 'result') result = message.result;
+        else if (message.type === 'error') throw message.error;
+      }
+      expect(text(result)).to.equal(`deleted ${hostile}`);
+      // What tasks/result answers from once the run is over, on any instance.
+      const row = (await t.knex('mcp_approvals').where({ id: taskId }).first('result')) as { result: string | null };
+      expect(text(JSON.parse(row.result!))).to.equal(`deleted ${hostile}`);
     });
 
     it('yields the denial reason from tasks/result', async () => {

@@ -132,7 +132,7 @@ describe('EE audit writes: round trips', function () {
       const tenant = uniqueTenant('odd');
       sink.record(event(tenant, 0));
       await sink.flush();
-      const awkward = ['quote " and \\ backslash', '{braces}, commas, NULL', 'null', '', 'ünïcödé ✓ 𝄞', 'tab\tnew\nline'];
+      const awkward = ['quote " and \\ backslash', '{braces}, commas, NULL', 'null', '', 'ünïcödé ✓ 𝄞', 'tab\tnew\nline', 'the text \\u0000 and \\\\u0000 (not a NUL)'];
       const before = proxy.roundTrips();
       const ids = await Promise.all(
         awkward.map((text, i) => sink.recordIntent({ ...event(tenant, i + 1, 'intent'), target: text, reason: text, arguments: { text, nested: { [text]: [text, null, 1.5] } }, details: { text } })),

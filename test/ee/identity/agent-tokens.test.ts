@@ -140,6 +140,11 @@ describe('EE identity: agent access tokens', function () {
     await refused(await idp.mint({ aud: url, sub: 'a-user' }), /no "client_id" claim/);
   });
 
+  it('refuses a token whose subject holds NUL or a lone surrogate as unbound, not with an internal error', async () => {
+    await refused(await idp.mint({ aud: url, client_id: 'agent-\u0000' }), /No agent of this tenant/);
+    await refused(await idp.mint({ aud: url, client_id: 'agent-\ud800' }), /No agent of this tenant/);
+  });
+
   it('refuses tokens at the shared endpoint in path tenancy', async () => {
     const response = await mcpPost(t.engine.mcpUrl(), bearer(await idp.token(client, { resource: url })));
     expect(response.status).to.equal(401);

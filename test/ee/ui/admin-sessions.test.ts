@@ -21,6 +21,14 @@ describe('EE admin UI: browser sessions, stored in the database', function () {
   });
   after(() => t?.close());
 
+  it('keep a host admin label holding NUL or a lone surrogate exactly (the jsonb insert failed)', async () => {
+    const label = 'Ops\u0000Admin\ud800';
+    const session = await adminSessions().create(testPrincipal({ tenant: 'acme', label, scopes: ['admin'] }));
+    // Another instance knows the session from the database alone.
+    const found = await adminSessions().current(request('GET', { cookie: `gatehouse_admin=${session.id}` }));
+    expect(found?.principal.label).to.equal(label);
+  });
+
   it('end after the idle time and after the lifetime, and are bound to their CSRF token', async () => {
     const sessions = adminSessions();
     const start = Date.now();

@@ -1,6 +1,6 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { inject, injectable } from 'inversify';
-import { API_KEYS_CHANGED, ApiKeyStore, BackgroundWork, ChangeFeed, Database, EngineConfig, HttpError, Logger, readAttemptsFor, readSurvivingLostConnection, type Principal, type RouteRequest } from '../../../core/index.js';
+import { API_KEYS_CHANGED, ApiKeyStore, BackgroundWork, ChangeFeed, Database, EngineConfig, HttpError, Logger, readAttemptsFor, readSurvivingLostConnection, storableJson, type Principal, type RouteRequest } from '../../../core/index.js';
 import type { AdminSessionResolver } from '../admin/admin-guard.js';
 
 /** Name of the browser admin session cookie. */
@@ -116,7 +116,8 @@ export class AdminSessions implements AdminSessionResolver {
       id_hash: hashOf(id),
       csrf_token: csrfToken,
       tenant: principal.tenant,
-      principal: JSON.stringify(principal),
+      // JSON text: the label is the host's, exactly as given (jsonb refuses NUL and lone surrogates).
+      principal: storableJson(principal),
       expires_at: new Date(expiresAt),
       last_used_at: new Date(now),
       key_checked_at: new Date(now),

@@ -8,6 +8,7 @@ import {
   Logger,
   assertTenant,
   isUuid,
+  storableJson,
   type ApprovalRecord,
   type ApprovalRequest,
   type ApprovalState,
@@ -116,7 +117,7 @@ export class ApprovalStore implements PendingApprovals {
       await this.knex.raw(
         `insert into ${TABLE} (tenant, caller, principal_kind, principal_id, principal_label, agent_id, key_id, tool, target_kind, target_name,
            arguments, arguments_digest, policy_version, policy_reason, approvers_required, request_id, expires_at)
-         values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?::jsonb, ?, ?, ?, ?, ?, ?)
+         values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
          on conflict (tenant, caller, tool, target_name, arguments_digest, policy_version) where state = 'pending' do nothing
          returning *`,
         [
@@ -130,7 +131,8 @@ export class ApprovalStore implements PendingApprovals {
           request.tool,
           request.target.kind,
           request.target.name,
-          JSON.stringify(request.arguments),
+          // JSON text: the arguments exactly as sent, NUL and lone surrogates included.
+          storableJson(request.arguments),
           request.digest,
           request.need.policyVersion,
           request.reason,
@@ -219,7 +221,7 @@ export class ApprovalStore implements PendingApprovals {
       .table<Row>(TABLE)
       .where({ id })
       .whereNull('result')
-      .update({ result: JSON.stringify(result), updated_at: this.knex.fn.now() });
+      .update({ result: storableJson(result), updated_at: this.knex.fn.now() });
     this.announce(tenant, id);
   }
 

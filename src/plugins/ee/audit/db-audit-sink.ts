@@ -65,9 +65,15 @@ const clean = (value: string): string => (NEEDS_CLEANING.test(value) ? value.rep
 const text = (value: unknown): string | null => (value == null ? null : clean(typeof value === 'string' ? value : String(value)));
 const uuidOrNull = (value: unknown): string | null => (typeof value === 'string' && isUuid(value) ? value.toLowerCase() : null);
 const stringOf = (value: unknown): string | undefined => (typeof value === 'string' ? value : undefined);
+/**
+ * A NUL escaped in JSON text: `\u0000` whose backslash follows an even number of backslashes (none
+ * included). After an odd number, that backslash ends an escaped backslash: `\\u0000` in JSON is
+ * the text `\u0000` of a string, six characters, and is stored as it is.
+ */
+const ESCAPED_NUL = /(?<!\\)((?:\\\\)*)\\u0000/g;
 const storedJson = (value: unknown): string | null => {
   const json = JSON.stringify(value);
-  return json === undefined ? null : clean(json.replace(/\\u0000/g, '\\ufffd'));
+  return json === undefined ? null : clean(json.replace(ESCAPED_NUL, '$1\\ufffd'));
 };
 // Data errors (class 22) and constraint violations (class 23) do not go away on retry.
 const isDataError = (error: unknown): boolean => /^2[23]/.test(String((error as { code?: unknown })?.code ?? ''));

@@ -1,7 +1,7 @@
 import { inject, injectable } from 'inversify';
 import { trace } from '@opentelemetry/api';
 import { decodeJwt, decodeProtectedHeader, jwtVerify, type JWTPayload } from 'jose';
-import { ApiKeyVerifier, Logger, presentedCredential, type AuthRequest, type AuthResult, type Authenticator, type Principal } from '../../../core/index.js';
+import { ApiKeyVerifier, Logger, presentedCredential, type ApiKeyCheck, type ApiKeyRecord, type AuthRequest, type AuthResult, type Authenticator, type Principal } from '../../../core/index.js';
 import { ADMIN_SCOPE, AGENT_KEY_SCOPE, AGENT_KIND, AgentPermissions, type AgentAttributes } from '../contracts.js';
 import { AgentStore, type Agent } from './agent-store.js';
 import { CredentialCache } from './credential-cache.js';
@@ -38,6 +38,11 @@ class KeyRefusal extends Refusal {
   }
 }
 
+/** A refusal as the caller's answer; anything else is no refusal and is thrown on. */
+function refused(error: unknown, challenge: Record<string, string>, tenant: string | undefined): AuthResult {
+  if (error instanceof Refusal) return { ok: false, error: 'invalid_token', description: error.description, challenge, tenant: error instanceof KeyRefusal ? error.tenant : tenant };
+  throw error;
+}
 
 /**
  * @deprecated Use {@link canonicalAudience}: audiences are compared as exact canonical URLs.
@@ -99,7 +104,8 @@ export class AgentAuthenticator implements Authenticator {
     @inject(Logger) private readonly logger: Logger,
   ) {}
 
-  async authenticate(request: AuthRequest): Promise<AuthResult> {
+  /** A cached API key (with its agent and grants cached) is answered at once, without a promise. */
+  authenticate(request: AuthRequest): AuthResult | Promise<AuthResult> {
     const given = presentedCredential(request);
     const tenant = this.urls.tenantOf(request.tenantHint);
     const challenge = this.challenge(request);
@@ -114,14 +120,18 @@ export class AgentAuthenticator implements Authenticator {
     if (credential === '') {
       return { ok: false, error: 'invalid_request', description: 'The Authorization header must be "Bearer <token>".', challenge, tenant };
     }
+    let found: Principal | Promise<Principal>;
     try {
-      const principal = API_KEY.test(credential) ? await this.apiKey(credential) : await this.token(credential, request.tenantHint);
-      if (this.settings.tenancy === 'single' && principal.tenant !== this.settings.tenant) throw new Refusal('This credential is not valid for this server.');
-      return { ok: true, principal };
+      found = API_KEY.test(credential) ? this.apiKey(credential) : this.token(credential, request.tenantHint);
     } catch (error) {
-      if (error instanceof Refusal) return { ok: false, error: 'invalid_token', description: error.description, challenge, tenant: error instanceof KeyRefusal ? error.tenant : tenant };
-      throw error;
+      return refused(error, challenge, tenant);
     }
+    return found instanceof Promise ? found.then((principal) => this.accepted(principal, challenge, tenant), (error: unknown) => refused(error, challenge, tenant)) : this.accepted(found, challenge, tenant);
+  }
+
+  private accepted(principal: Principal, challenge: Record<string, string>, tenant: string | undefined): AuthResult {
+    if (this.settings.tenancy === 'single' && principal.tenant !== this.settings.tenant) return refused(new Refusal('This credential is not valid for this server.'), challenge, tenant);
+    return { ok: true, principal };
   }
 
   challenge(request: Pick<AuthRequest, 'tenantHint' | 'resource'>): Record<string, string> {
@@ -129,28 +139,41 @@ export class AgentAuthenticator implements Authenticator {
     return tenant ? { resource_metadata: this.urls.metadataUrl(tenant), scope: MCP_SCOPE } : { scope: MCP_SCOPE };
   }
 
-  private async apiKey(secret: string): Promise<Principal> {
-    const check = await this.keys.check(secret);
+  private apiKey(secret: string): Principal | Promise<Principal> {
+    const check = this.keys.checkNow(secret);
+    return check instanceof Promise ? check.then((answer) => this.keyPrincipal(answer)) : this.keyPrincipal(check);
+  }
+
+  private keyPrincipal(check: ApiKeyCheck): Principal | Promise<Principal> {
     if (check.status === 'expired') throw new KeyRefusal('The API key has expired.', check.key.tenant);
     if (check.status === 'revoked') throw new KeyRefusal('The API key has been revoked.', check.key.tenant);
     if (check.status !== 'valid') throw new Refusal('The API key is not valid.');
     const key = check.key;
     const agentId = key.extra.agent_id;
     if (key.scopes.includes(AGENT_KEY_SCOPE) && typeof agentId === 'string') {
-      const agent = await this.agent(key.tenant, agentId);
-      if (!agent) throw new KeyRefusal('The agent of this API key no longer exists.', key.tenant);
-      if (!agent.active) throw new KeyRefusal('The agent of this API key is deactivated.', key.tenant);
-      return this.agentPrincipal(key.tenant, agent.id, agent.name, { agentId: agent.id, credential: 'api-key', keyId: key.id, permissions: [] });
+      const found = this.agent(key.tenant, agentId);
+      return found instanceof Promise ? found.then((agent) => this.keyAgent(key, agent)) : this.keyAgent(key, found);
     }
     if (key.scopes.includes(AGENT_KEY_SCOPE)) throw new KeyRefusal('This agent API key is not bound to an agent.', key.tenant);
     const kind = key.scopes.includes(ADMIN_SCOPE) ? 'admin' : 'api-key';
     return { tenant: key.tenant, kind, id: key.id, label: key.name, scopes: key.scopes, attributes: { keyId: key.id, keyPrefix: key.prefix } };
   }
 
-  private async agent(tenant: string, id: string): Promise<Agent | undefined> {
+  private keyAgent(key: ApiKeyRecord, agent: Agent | undefined): Principal | Promise<Principal> {
+    if (!agent) throw new KeyRefusal('The agent of this API key no longer exists.', key.tenant);
+    if (!agent.active) throw new KeyRefusal('The agent of this API key is deactivated.', key.tenant);
+    return this.agentPrincipal(key.tenant, agent.id, agent.name, { agentId: agent.id, credential: 'api-key', keyId: key.id, permissions: [] });
+  }
+
+  /** The agent, at once when cached. */
+  private agent(tenant: string, id: string): Agent | undefined | Promise<Agent | undefined> {
     const cacheKey = `agent:${tenant}:${id}`;
     const cached = this.cache.get<Agent | null>(cacheKey);
     if (cached !== undefined) return cached ?? undefined;
+    return this.loadAgent(tenant, id, cacheKey);
+  }
+
+  private async loadAgent(tenant: string, id: string, cacheKey: string): Promise<Agent | undefined> {
     const agent = await this.agents.get(tenant, id);
     this.cache.set(tenant, cacheKey, agent ?? null);
     return agent;
@@ -181,10 +204,13 @@ export class AgentAuthenticator implements Authenticator {
     return this.agentPrincipal(tenant, agentId, label, { agentId, credential: 'jwt', ...rest, permissions: [] });
   }
 
-  private async agentPrincipal(tenant: string, id: string, label: string, attributes: AgentAttributes): Promise<Principal> {
+  /** The agent's principal with its grants: at once when they are cached. */
+  private agentPrincipal(tenant: string, id: string, label: string, attributes: AgentAttributes): Principal | Promise<Principal> {
     this.agents.markSeen(id);
-    const permissions = await this.permissions.permissionsOf(tenant, id);
-    return { tenant, kind: AGENT_KIND, id, label, scopes: [MCP_SCOPE], attributes: { ...attributes, permissions } satisfies AgentAttributes };
+    const permissions = this.permissions.permissionsOf(tenant, id);
+    const principal = (granted: readonly string[]): Principal => ({ tenant, kind: AGENT_KIND, id, label, scopes: [MCP_SCOPE], attributes: { ...attributes, permissions: granted } satisfies AgentAttributes });
+    // Any implementation's promise-like, not only a native promise.
+    return Array.isArray(permissions) ? principal(permissions) : Promise.resolve(permissions).then(principal);
   }
 
   /** Verify `token` for `tenant` and find its agent. Throws {@link Refusal} with a safe reason. */

@@ -47,10 +47,13 @@ export class CachedAgentPermissions implements AgentPermissions {
     );
   }
 
-  async permissionsOf(tenant: string, agentId: string): Promise<readonly string[]> {
+  /** Cached grants are answered at once, without a promise. */
+  permissionsOf(tenant: string, agentId: string): readonly string[] | Promise<readonly string[]> {
     const k = key(tenant, agentId);
-    const cached = this.cache.get(k);
-    if (cached) return cached;
+    return this.cache.get(k) ?? this.load(tenant, agentId, k);
+  }
+
+  private async load(tenant: string, agentId: string, k: string): Promise<readonly string[]> {
     const generation = this.generation;
     const rows = (await this.database
       .forTenant(tenant)

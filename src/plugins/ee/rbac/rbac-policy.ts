@@ -30,10 +30,11 @@ export class RbacPolicy implements Policy {
     @inject(RbacSettings) private readonly settings: RbacSettings,
   ) {}
 
-  async decide(principal: Principal, request: PolicyRequest): Promise<PolicyDecision> {
+  /** An agent whose grants are cached is answered at once, without a promise. */
+  decide(principal: Principal, request: PolicyRequest): PolicyDecision | Promise<PolicyDecision> {
     if (principal.kind === AGENT_KIND) {
-      const patterns = await this.grantsOf(principal);
-      return decideFor(patterns, request);
+      const patterns = this.grantsOf(principal);
+      return patterns instanceof Promise ? patterns.then((granted) => decideFor(granted, request)) : decideFor(patterns, request);
     }
     if (principal.scopes.includes(MCP_SCOPE)) {
       if (this.settings.tenantKeys === 'allow') {
@@ -48,15 +49,18 @@ export class RbacPolicy implements Policy {
     return { allow: false, reason: `missing scope ${MCP_SCOPE} (${scope} cannot call tools)` };
   }
 
-  private async grantsOf(principal: Principal): Promise<readonly string[]> {
+  private grantsOf(principal: Principal): readonly string[] | Promise<readonly string[]> {
     const attributes = principal.attributes as Partial<AgentAttributes>;
     const loaded = Array.isArray(attributes.permissions) ? attributes.permissions : [];
     if (typeof attributes.agentId !== 'string') return loaded;
+    let granted: readonly string[] | Promise<readonly string[]>;
     try {
-      return await this.permissions.permissionsOf(principal.tenant, attributes.agentId);
+      granted = this.permissions.permissionsOf(principal.tenant, attributes.agentId);
     } catch {
       return loaded;
     }
+    // Any implementation's promise-like, not only a native promise.
+    return Array.isArray(granted) ? granted : Promise.resolve(granted).catch(() => loaded);
   }
 }
 
