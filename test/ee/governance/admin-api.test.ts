@@ -159,6 +159,21 @@ describe('EE admin API', () => {
     expect(entries[1]!.details.changed).to.deep.equal({ permissions: { from: ['a:read'], to: ['a:read', 'a:write'] } });
   });
 
+  it('refuses a host admin whose label holds NUL or a lone surrogate with a 403 naming the label (creating an agent failed with a 500)', async () => {
+    const host = await governanceEngine({
+      edition: { adminAuthenticator: async (req) => (req.header('x-host-session') ? { tenant: 'host-tenant', label: req.header('x-host-session') === 'nul' ? 'alice\u0000' : 'alice\ud800' } : undefined) },
+    });
+    try {
+      for (const session of ['nul', 'surrogate']) {
+        const created = await host.http('POST', '/api/v1/mcp/agents', { headers: { 'x-host-session': session }, body: { name: 'bot' } });
+        expect(created.status, JSON.stringify(created.body)).to.equal(403);
+        expect(created.body.error.message).to.match(/label contains (a NUL character|a lone surrogate)/);
+      }
+    } finally {
+      await host.close();
+    }
+  });
+
   it('accepts the host admin authenticator, scoped to the tenant it names', async () => {
     const host = await governanceEngine({
       edition: { adminAuthenticator: async (req) => (req.header('x-host-session') === 'ok' ? { tenant: 'host-tenant', label: 'alice@example.com' } : undefined) },

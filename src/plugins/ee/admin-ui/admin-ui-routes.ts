@@ -16,7 +16,7 @@ import {
   type RouteRequest,
 } from '../../../core/index.js';
 import { ADMIN_SCOPE } from '../contracts.js';
-import { AdminGuard, HOST_ADMIN_KIND } from '../admin/admin-guard.js';
+import { AdminGuard, HOST_ADMIN_KIND, hostAdminLabel } from '../admin/admin-guard.js';
 import { AdminSettings } from '../admin/admin-settings.js';
 import { TenantUrls } from '../identity/tenant-urls.js';
 import { AdminSessions } from './admin-sessions.js';
@@ -129,7 +129,7 @@ export class AdminUiRoutes implements RouteContribution {
     if (session && (await this.sessions.stillValid(session.id))) return json(200, this.sessionJson(session), { 'cache-control': 'no-store' });
     const host = await this.settings.adminAuthenticator?.(req);
     if (!host || typeof host.tenant !== 'string' || !TENANT_ID.test(host.tenant)) throw new HttpError(401, 'not_signed_in', 'Not signed in.');
-    const label = String(host.label ?? 'admin');
+    const label = hostAdminLabel(host);
     const principal = { tenant: host.tenant, kind: HOST_ADMIN_KIND, id: label, label, scopes: [ADMIN_SCOPE], attributes: {} };
     const created = await this.sessions.create(principal);
     this.guard.recordChange(req, principal, 'admin-ui.sign-in', 'admin-ui', {});

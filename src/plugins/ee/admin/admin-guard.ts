@@ -1,5 +1,5 @@
 import { inject, injectable, optional } from 'inversify';
-import { AuditSink, AuditUnavailableError, HttpError, TENANT_ID, type AuditOutcome, type Principal, type RouteRequest } from '../../../core/index.js';
+import { AuditSink, AuditUnavailableError, HttpError, TENANT_ID, unstorableText, type AuditOutcome, type Principal, type RouteRequest } from '../../../core/index.js';
 import { ADMIN_SCOPE } from '../contracts.js';
 import { AdminSettings } from './admin-settings.js';
 
@@ -46,7 +46,7 @@ export class AdminGuard {
       if (req.tenantHint !== undefined && req.tenantHint !== host.tenant) {
         throw new HttpError(403, 'forbidden', 'This admin session is not valid for this tenant.');
       }
-      const label = String(host.label ?? 'admin');
+      const label = hostAdminLabel(host);
       return { tenant: host.tenant, kind: HOST_ADMIN_KIND, id: label, label, scopes: [ADMIN_SCOPE], attributes: {} };
     }
     const principal = await req.authenticate();
@@ -92,4 +92,15 @@ export class AdminGuard {
       details: event.details,
     });
   }
+}
+
+/**
+ * The label of an admin the host's authenticator names: it is stored (who created an agent, who
+ * approved a call), so text PostgreSQL cannot hold is refused rather than failing the change.
+ */
+export function hostAdminLabel(host: { readonly label?: unknown }): string {
+  const label = String(host.label ?? 'admin');
+  const unstorable = unstorableText(label);
+  if (unstorable !== undefined) throw new HttpError(403, 'forbidden', `The admin session's label ${unstorable}: the host's admin authenticator must give valid text.`);
+  return label;
 }
