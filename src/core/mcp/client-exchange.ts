@@ -55,6 +55,11 @@ export class ClientExchange {
   /** Running requests by owner and id: one request as itself (the common case), several as a set. */
   private readonly inFlight = new Map<string, Abortable | Set<Abortable>>();
   private readonly pending = new Map<string, Pending>();
+  /**
+   * The waiters of each call's abort signal: one listener per signal however many client requests
+   * the call has waiting (a listener each would trip Node's leak warning past ten).
+   */
+  private readonly aborters = new WeakMap<AbortSignal, Set<() => void>>();
   private readonly levels = new BoundedCache<McpLogLevel>({ maxEntries: MAX_LEVELS, ttlMs: LEVEL_TTL_MS, sizeOf: () => 64 });
 
   constructor(
@@ -121,7 +126,7 @@ export class ClientExchange {
     return new Promise((resolve, reject) => {
       const done = (): void => {
         clearTimeout(timer);
-        signal.removeEventListener('abort', onAbort);
+        this.stopWatching(signal, onAbort);
         this.pending.delete(id);
       };
       const onAbort = (): void => {
@@ -133,7 +138,7 @@ export class ClientExchange {
         reject(new ProtocolError(ErrorCode.RequestTimeout, `The client did not answer ${method} within ${timeoutMs} ms.`));
       }, timeoutMs);
       if (signal.aborted) return onAbort();
-      signal.addEventListener('abort', onAbort, { once: true });
+      this.watch(signal, onAbort);
       this.pending.set(id, {
         owner,
         resolve: (result) => {
@@ -146,6 +151,23 @@ export class ClientExchange {
         },
       });
     });
+  }
+
+  private watch(signal: AbortSignal, onAbort: () => void): void {
+    let waiters = this.aborters.get(signal);
+    if (!waiters) {
+      const all = (waiters = new Set());
+      this.aborters.set(signal, all);
+      signal.addEventListener('abort', () => {
+        this.aborters.delete(signal);
+        for (const waiter of all) waiter();
+      }, { once: true });
+    }
+    waiters.add(onAbort);
+  }
+
+  private stopWatching(signal: AbortSignal, onAbort: () => void): void {
+    this.aborters.get(signal)?.delete(onAbort);
   }
 
   /**
