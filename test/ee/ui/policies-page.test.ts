@@ -224,6 +224,10 @@ describe('EE admin UI: the Policies page and the call simulator (Chromium)', fun
       expect(await page.evaluate(() => (globalThis as unknown as { document: { activeElement: { id: string } } }).document.activeElement.id)).to.equal('policy-history-title');
       await history.getByRole('button', { name: 'Close history' }).click();
       await history.waitFor({ state: 'detached' });
+      // Focus goes back once the history is gone (a task after the render that removes it).
+      await page
+        .waitForFunction(() => (globalThis as unknown as { document: { activeElement: { getAttribute(n: string): string | null } | null } }).document.activeElement?.getAttribute('aria-label') === 'History of No VIP closures', undefined, { timeout: 5000 })
+        .catch(() => undefined);
       expect(await page.evaluate(() => (globalThis as unknown as { document: { activeElement: { getAttribute(n: string): string | null } } }).document.activeElement.getAttribute('aria-label'))).to.equal(
         'History of No VIP closures',
       );
@@ -252,6 +256,8 @@ when { context.arguments.amount.greaterThan(decimal("5000.0")) && context.argume
       // The table's button picks the tool in the simulator and moves focus there.
       await page.getByRole('button', { name: 'Simulate a call of invoices.update' }).click();
       const simulator = page.getByRole('form', { name: 'Simulate a call' });
+      // The pick reaches the simulator after the next paint: wait for it rather than read at once.
+      await page.waitForFunction(() => (globalThis as unknown as { document: { getElementById(id: string): { value: string } | null } }).document.getElementById('simulate-tool')?.value === 'invoices.update');
       expect(await simulator.getByLabel('Tool', { exact: true }).inputValue()).to.equal('invoices.update');
       expect(await page.evaluate(() => (globalThis as unknown as { document: { activeElement: { id: string } } }).document.activeElement.id)).to.equal('simulate-tool');
 

@@ -5,12 +5,14 @@ import { lineAndColumn } from './cedar.js';
  * recursively, and a text nested a few hundred levels deep exhausts the stack of its WebAssembly
  * instance, which then fails for every later call of the process. Texts are measured before Cedar
  * sees them (`textNestingProblem`) and their parsed form again after (`jsonNestingProblem`).
- * Cedar copes with more than twice this; real policies stay under a dozen.
+ * Cedar's stack also depends on how its code was compiled at the moment (a 64-level expression and
+ * a chain of 257 conditions were each seen to run out of it once), so the limits keep a wide margin;
+ * real policies stay under a dozen levels.
  */
-export const MAX_NESTING = 64;
+export const MAX_NESTING = 32;
 
 /** How many `&&` and `||` one statement may chain (Cedar walks long chains recursively too). */
-export const MAX_CONDITIONS = 256;
+export const MAX_CONDITIONS = 64;
 
 const TOO_MANY_CONDITIONS = `the statement joins too many conditions: at most ${MAX_CONDITIONS} && and || in one statement are allowed (split it into separate statements, or test membership in a set with .contains or in)`;
 

@@ -100,19 +100,25 @@ export function Simulator({ agentId, pick, fallbackTools }: { agentId: string; p
       () => setTools(fallbackTools.map((name) => ({ name, description: null, inputSchema: {} }))),
     );
   }, []);
+  /**
+   * Another tool: its arguments start empty, in the same update. (Reset in an effect, after the
+   * next paint, arguments typed in the new tool's editor before that paint were wiped.)
+   */
+  const choose = (next: string): void => {
+    if (next === tool) return;
+    setTool(next);
+    setArgs({});
+    setArgsValid(true);
+    setResult(undefined);
+  };
   // A "Simulate" button of the tool table picks its tool and brings the admin here.
   useEffect(() => {
     if (pick) {
-      setTool(pick.tool);
+      choose(pick.tool);
       toolSelect.current?.scrollIntoView({ block: 'center' });
       toolSelect.current?.focus();
     }
   }, [pick]);
-  useEffect(() => {
-    setArgs({});
-    setArgsValid(true);
-    setResult(undefined);
-  }, [tool]);
   useEffect(() => setResult(undefined), [agentId]);
 
   const schema = tools?.find((entry) => entry.name === tool);
@@ -150,7 +156,7 @@ export function Simulator({ agentId, pick, fallbackTools }: { agentId: string; p
       <p class="help">Would this exact call be allowed, and what decided? Runs the checks a real call meets — the agent and its credential, its roles, the tenant’s policies — without calling the tool.</p>
       <div class={`field${errors.fields.tool ? ' invalid' : ''}`}>
         <label for="simulate-tool">Tool</label>
-        <select id="simulate-tool" ref={toolSelect} value={tool} onChange={(event) => setTool((event.target as HTMLSelectElement).value)}>
+        <select id="simulate-tool" ref={toolSelect} value={tool} onChange={(event) => choose((event.target as HTMLSelectElement).value)}>
           <option value="">Choose a tool…</option>
           {(tools ?? []).map((entry) => (
             <option key={entry.name} value={entry.name}>
