@@ -219,6 +219,10 @@ describe('EE audit chain', function () {
     await t.knex('mcp_audit_checkpoints').where({ tenant, index: 2 }).delete();
     for (const result of await verifyBoth(tenant)) expect(result.break, JSON.stringify(result.break)).to.include({ reason: 'missing-checkpoint' });
 
+    // The export just made is itself audited in this tenant's chain: let that row be written
+    // before the tail is cut, so it goes with the tail (written after the cut, it left a gap at
+    // seq 9–10 that the verifier rightly reported first as missing rows).
+    await sink.flush();
     await t.knex('mcp_audit_checkpoints').where({ tenant, index: 3 }).delete();
     await t.knex('mcp_agent_audit').where({ tenant }).andWhere('seq', '>', ROWS).delete();
     // From the database alone, the cut-off end looks whole; the published checkpoints do not.
