@@ -152,15 +152,7 @@ function drained(res: ServerResponse, stall: WriteStallOptions): Promise<boolean
     };
     const onDrain = (): void => done(true);
     const onClose = (): void => done(false);
-    const timer = setTimeout(() => {
-      try {
-        stall.onStall?.(res, res.writableLength);
-      } finally {
-        // Also drops what the socket held: its buffers, and the response with everything it keeps.
-        res.destroy();
-      }
-    }, stall.timeoutMs);
-    timer.unref();
+    const timer = cutWhenStalled(res, stall);
     res.once('drain', onDrain);
     res.once('close', onClose);
   });
@@ -173,15 +165,22 @@ function drained(res: ServerResponse, stall: WriteStallOptions): Promise<boolean
  */
 function watchUnsent(res: ServerResponse, stall: WriteStallOptions): void {
   if (res.writableLength === 0 || res.destroyed) return;
+  const timer = cutWhenStalled(res, stall);
+  res.once('close', () => clearTimeout(timer));
+}
+
+/** The one timer of a waiting response: when it fires, the stall is reported and the response destroyed. */
+function cutWhenStalled(res: ServerResponse, stall: WriteStallOptions): NodeJS.Timeout {
   const timer = setTimeout(() => {
     try {
       stall.onStall?.(res, res.writableLength);
     } finally {
+      // Also drops what the socket held: its buffers, and the response with everything it keeps.
       res.destroy();
     }
   }, stall.timeoutMs);
   timer.unref();
-  res.once('close', () => clearTimeout(timer));
+  return timer;
 }
 
 /** A large fixed body as slices, written by the streaming path (which sees each drain). */
