@@ -102,33 +102,41 @@ export function contentOfRow(row: Record<string, unknown>): ChainContent {
 const canonicalText = (value: unknown): string => (value == null ? 'null' : JSON.stringify(String(value)));
 
 /**
- * The hash of a row as it is written: `chainHash(prevHash, contentOfRow(row))`, built straight into
- * the canonical text (no intermediate content object). `arguments` and `details` are the parsed
- * JSON values, as in {@link contentOfRow}.
+ * The hash of a row as it is written: `chainHash(prevHash, contentOfRow(row))` for the row at `seq`,
+ * built straight into the canonical text (no intermediate content object). `json` holds the
+ * {@link canonicalJson} text of the row's `arguments` and `details` values (see {@link canonicalJsonText}).
  */
-export function rowHash(prevHash: string, row: Record<string, unknown>): string {
+export function rowHash(prevHash: string, row: Readonly<Partial<Record<ChainField, unknown>>>, seq: number, json: { readonly arguments: string; readonly details: string }): string {
   let canonical = `[${JSON.stringify(CHAIN_FORMAT)}`;
   for (const field of CHAIN_FIELDS) {
-    const value = row[field];
     switch (field) {
       case 'seq':
-        canonical += `,${canonicalJson(Number(value))}`;
+        canonical += `,${canonicalJson(seq)}`;
         break;
       case 'occurred_at':
-        canonical += `,${JSON.stringify(new Date(value as Date | string).toISOString())}`;
+        canonical += `,${JSON.stringify(new Date(row.occurred_at as Date | string).toISOString())}`;
         break;
       case 'arguments':
-      case 'details':
-        canonical += `,${canonicalJson(value ?? null)}`;
+        canonical += `,${json.arguments}`;
         break;
-      case 'latency_ms':
+      case 'details':
+        canonical += `,${json.details}`;
+        break;
+      case 'latency_ms': {
+        const value = row.latency_ms;
         canonical += `,${value == null ? 'null' : canonicalJson(Number(value))}`;
         break;
+      }
       default:
-        canonical += `,${canonicalText(value)}`;
+        canonical += `,${canonicalText(row[field])}`;
     }
   }
   return createHash('sha256').update(`${prevHash}\n${canonical}]`, 'utf8').digest('hex');
+}
+
+/** The {@link canonicalJson} text of the value that the JSON text `json` holds (`null` for none). */
+export function canonicalJsonText(json: string | null): string {
+  return json === null ? 'null' : canonicalJson(JSON.parse(json));
 }
 
 /** A row of the database as a {@link ChainRow}. */

@@ -4,7 +4,7 @@ import type { Knex } from 'knex';
 import pg from 'pg';
 import { AuditUnavailableError, Database, Logger, Telemetry, isUuid, type LifecycleContribution, type Principal, type AuditEvent, type AuditSink } from '../../../core/index.js';
 import { AGENT_KIND, type AgentAttributes } from '../contracts.js';
-import { GENESIS_HASH, rowHash } from './audit-chain.js';
+import { GENESIS_HASH, canonicalJsonText, rowHash } from './audit-chain.js';
 import { AUDIT_TABLE, CHAIN_HEADS_TABLE, ensurePartition, partitionName } from './audit-partitions.js';
 import { AuditSinkSettings } from './audit-sink-settings.js';
 import { AuditCheckpointer } from './audit-checkpointer.js';
@@ -47,6 +47,22 @@ interface Pending {
   readonly n: number;
   /** Writes tried so far; after a failed one the rows may be stored already (commit lost on the wire). */
   attempts: number;
+  /** The canonical JSON of `row.arguments` and `row.details` for the hash, made once (valid while `text` is the row's). */
+  argumentsJson?: CanonicalJson;
+  detailsJson?: CanonicalJson;
+}
+
+/** The canonical JSON (as the chain hashes it) of a stored JSON text. */
+interface CanonicalJson {
+  readonly text: string | null;
+  readonly canonical: string;
+}
+
+/** A row's place in its tenant's chain. */
+interface Link {
+  readonly seq: number;
+  readonly prev_hash: string;
+  readonly hash: string;
 }
 
 /** The arguments of an intent as stored, and the value they were made from. */
@@ -54,6 +70,7 @@ interface StoredArguments {
   readonly source: unknown;
   readonly arguments: string | null;
   readonly digest: string | null;
+  readonly json: CanonicalJson;
 }
 
 // PostgreSQL refuses NUL in text and jsonb, and the driver would replace lone surrogates: store
@@ -95,6 +112,27 @@ const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout
 /** Two-key advisory lock an instance holds for its lifetime; free means the instance is gone. */
 const INSTANCE_LOCK = 7_240_014;
 const OPEN_INTENTS_TABLE = 'mcp_audit_open_intents';
+/**
+ * The text of the one-statement append, with `value()` for each value's placeholder and `table()`
+ * for each table's name, in the order {@link DbAuditSink} passes them.
+ */
+function appendStatement(marker: string, value: () => string, table: (name: string) => string): string {
+  const values = (types: readonly string[]): string => types.map((type) => `${value()}::${type}[]`).join(', ');
+  const heads = `/* ${marker} */ with v(tenant, old_seq, old_hash, seq, hash) as (select * from unnest(${values(['text', 'bigint', 'text', 'bigint', 'text'])}))`;
+  const moved = `, moved as (update ${table(CHAIN_HEADS_TABLE)} as h set seq = v.seq, hash = v.hash from v where h.tenant = v.tenant and h.seq = v.old_seq and h.hash = v.old_hash returning h.tenant)`;
+  const stored =
+    `, stored as (insert into ${table(AUDIT_TABLE)} (${ROW_COLUMNS.map(([name]) => `"${name}"`).join(', ')}) select * from unnest(${values(ROW_COLUMNS.map(([, type]) => type))})` +
+    ` on conflict (event_id, occurred_at) do nothing returning event_id)`;
+  const opened = `, opened as (insert into ${table(OPEN_INTENTS_TABLE)} (event_id, tenant, instance_id, occurred_at) select * from unnest(${values(['uuid', 'text', 'text', 'timestamptz'])}) on conflict (event_id) do nothing)`;
+  const closed = `, closed as (delete from ${table(OPEN_INTENTS_TABLE)} where event_id = any(${value()}::uuid[]))`;
+  const headCount = value();
+  const rowCount = value();
+  const check =
+    ` select case when (select count(*) from moved) = ${headCount} and (select count(*) from stored) = ${rowCount} then 1` +
+    ` else cast(concat('${HEAD_MOVED}: heads ', (select count(*) from moved), ', rows ', (select count(*) from stored)) as integer) end as ok`;
+  return heads + moved + stored + opened + closed + check;
+}
+
 /** The columns of a chained row and their types. */
 const ROW_COLUMNS: readonly (readonly [string, string])[] = [
   ['event_id', 'uuid'], ['tenant', 'text'], ['seq', 'bigint'], ['prev_hash', 'text'], ['hash', 'text'], ['occurred_at', 'timestamptz'],
@@ -124,16 +162,15 @@ export class DbAuditSink implements AuditSink, LifecycleContribution {
   /**
    * The one-statement append: compare and swap the chain heads, insert the rows, open and close
    * intents; anything but every head moved and every row stored is an error, which undoes it.
+   * As knex takes it (`?` values, `??` table names), and as a PostgreSQL server takes it straight
+   * from a pooled connection (`$n` values, table names in the text): knex does not build the same
+   * text again for every write.
    */
-  private readonly appendStatement =
-    `/* ${this.marker} */ with v(tenant, old_seq, old_hash, seq, hash) as (select * from unnest(?::text[], ?::bigint[], ?::text[], ?::bigint[], ?::text[]))` +
-    `, moved as (update ?? as h set seq = v.seq, hash = v.hash from v where h.tenant = v.tenant and h.seq = v.old_seq and h.hash = v.old_hash returning h.tenant)` +
-    `, stored as (insert into ?? (${ROW_COLUMNS.map(([name]) => `"${name}"`).join(', ')}) select * from unnest(${ROW_COLUMNS.map(([, type]) => `?::${type}[]`).join(', ')})` +
-    ` on conflict (event_id, occurred_at) do nothing returning event_id)` +
-    `, opened as (insert into ?? (event_id, tenant, instance_id, occurred_at) select * from unnest(?::uuid[], ?::text[], ?::text[], ?::timestamptz[]) on conflict (event_id) do nothing)` +
-    `, closed as (delete from ?? where event_id = any(?::uuid[]))` +
-    ` select case when (select count(*) from moved) = ? and (select count(*) from stored) = ? then 1` +
-    ` else cast(concat('${HEAD_MOVED}: heads ', (select count(*) from moved), ', rows ', (select count(*) from stored)) as integer) end as ok`;
+  private readonly appendStatement = appendStatement(this.marker, () => '?', () => '??');
+  private readonly nativeAppendStatement = ((): string => {
+    let n = 0;
+    return appendStatement(this.marker, () => `$${++n}`, (table) => `"${table}"`);
+  })();
   /** The stored arguments of intents whose outcome is not recorded yet, by intent id. */
   private readonly intentArguments = new Map<string, StoredArguments>();
   /** The chain heads as this writer's last committed write left them (cleared on any doubt). */
@@ -192,10 +229,12 @@ export class DbAuditSink implements AuditSink, LifecycleContribution {
     } catch (error) {
       row = { ...this.toRow({ ...withIntent, arguments: undefined, details: undefined }), details: storedJson({ auditError: `arguments not storable: ${(error as Error).message}` }) };
     }
+    // The intent's arguments are hashed once, for its row and its outcome's.
+    const argumentsJson = stored?.json.text === row.arguments ? stored.json : intent && row.arguments !== null ? { text: row.arguments, canonical: canonicalJsonText(row.arguments) } : undefined;
     if (intent && event.arguments !== undefined && this.intentArguments.size < this.hardCap) {
-      this.intentArguments.set(row.event_id, { source: event.arguments, arguments: row.arguments, digest: row.arguments_digest });
+      this.intentArguments.set(row.event_id, { source: event.arguments, arguments: row.arguments, digest: row.arguments_digest, json: argumentsJson ?? { text: row.arguments, canonical: canonicalJsonText(row.arguments) } });
     }
-    this.buffer.push({ row, n: ++this.recorded, attempts: 0, ...(intent ? { intent } : {}), ...(event.intentId ? { completes: event.intentId } : {}) });
+    this.buffer.push({ row, n: ++this.recorded, attempts: 0, ...(intent ? { intent } : {}), ...(event.intentId ? { completes: event.intentId } : {}), ...(argumentsJson ? { argumentsJson } : {}) });
     if (this.buffer.length >= this.settings.maxBuffered && !this.saturated) {
       this.saturated = true;
       this.logger.error({ pending: this.buffer.length }, 'audit buffer full: refusing new calls until it drains');
@@ -439,53 +478,77 @@ export class DbAuditSink implements AuditSink, LifecycleContribution {
   private async appendInOneStatement(batch: Pending[]): Promise<void> {
     const knex = this.database.knex;
     const heads = new Map<string, { from: { seq: number; hash: string }; to: { seq: number; hash: string } }>();
-    const rows = batch.map(({ row }) => {
-      let head = heads.get(row.tenant);
+    const links = batch.map((item) => {
+      const tenant = item.row.tenant;
+      let head = heads.get(tenant);
       if (!head) {
-        const cached = this.heads.get(row.tenant)!;
+        const cached = this.heads.get(tenant)!;
         head = { from: cached, to: cached };
-        heads.set(row.tenant, head);
+        heads.set(tenant, head);
       }
-      const chained = this.chain(row, head.to);
-      head.to = { seq: chained.seq as number, hash: chained.hash as string };
-      return chained;
+      const link = this.chain(item, head.to);
+      head.to = { seq: link.seq, hash: link.hash };
+      return link;
     });
     // One statement text whatever the batch holds: every value travels in one array per column.
-    const column = (name: string): unknown[] => rows.map((row) => (name === 'occurred_at' ? (row.occurred_at as Date).toISOString() : row[name]));
+    const column = (name: string): unknown[] => {
+      switch (name) {
+        case 'seq':
+        case 'prev_hash':
+        case 'hash':
+          return links.map((link) => link[name]);
+        case 'occurred_at':
+          return batch.map(({ row }) => row.occurred_at.toISOString());
+        default:
+          return batch.map(({ row }) => row[name as keyof AuditRow]);
+      }
+    };
     const opened = batch.filter((item) => item.intent).map(({ row }) => row);
     const completed = batch.flatMap((item) => (item.completes ? [item.completes] : []));
-    const bindings: unknown[] = [
+    const ends = [...heads.values()];
+    const values: unknown[] = [
       [...heads.keys()],
-      ...(['from', 'to'] as const).flatMap((end) => [[...heads.values()].map((head) => head[end].seq), [...heads.values()].map((head) => head[end].hash)]),
-      CHAIN_HEADS_TABLE,
-      AUDIT_TABLE,
+      ends.map((head) => head.from.seq),
+      ends.map((head) => head.from.hash),
+      ends.map((head) => head.to.seq),
+      ends.map((head) => head.to.hash),
       ...ROW_COLUMNS.map(([name]) => column(name)),
-      OPEN_INTENTS_TABLE,
       opened.map((row) => row.event_id),
       opened.map((row) => row.tenant),
       opened.map(() => this.instanceId),
       opened.map((row) => row.occurred_at.toISOString()),
-      OPEN_INTENTS_TABLE,
       completed,
       heads.size,
-      rows.length,
+      links.length,
     ];
-    const statement = knex.raw(this.appendStatement, bindings as Knex.RawBinding[]);
-    // A prepared statement on a PostgreSQL server: parsed and planned once per connection.
-    await (this.database.kind === 'postgres' ? statement.options({ name: `gatehouse-audit-append-${this.instanceId}` }) : statement);
+    if (this.database.kind === 'postgres') {
+      // A prepared statement on a PostgreSQL server: parsed and planned once per connection.
+      const client = knex.client as { acquireConnection(): Promise<pg.Client>; releaseConnection(connection: pg.Client): Promise<unknown> };
+      const connection = await client.acquireConnection();
+      try {
+        await connection.query({ name: `gatehouse-audit-append-${this.instanceId}`, text: this.nativeAppendStatement, values });
+      } finally {
+        await client.releaseConnection(connection);
+      }
+    } else {
+      // Each table name where the statement names it: after the heads' values, before the rows', before each intents' part.
+      const rowsEnd = 5 + ROW_COLUMNS.length;
+      const bindings = [
+        ...values.slice(0, 5), CHAIN_HEADS_TABLE, AUDIT_TABLE, ...values.slice(5, rowsEnd),
+        OPEN_INTENTS_TABLE, ...values.slice(rowsEnd, rowsEnd + 4), OPEN_INTENTS_TABLE, ...values.slice(rowsEnd + 4),
+      ];
+      await knex.raw(this.appendStatement, bindings as Knex.RawBinding[]);
+    }
     for (const [tenant, { to }] of heads) this.heads.set(tenant, to);
   }
 
-  /** `row` as the next link after `head`. */
-  private chain(row: AuditRow, head: { seq: number; hash: string }): Record<string, unknown> {
+  /** The place of `item`'s row as the next link after `head`. */
+  private chain(item: Pending, head: { seq: number; hash: string }): Link {
+    const { row } = item;
     const seq = head.seq + 1;
-    const chained: Record<string, unknown> = { ...row, seq, prev_hash: head.hash };
-    chained.hash = rowHash(head.hash, {
-      ...chained,
-      arguments: row.arguments === null ? null : JSON.parse(row.arguments),
-      details: row.details === null ? null : JSON.parse(row.details),
-    });
-    return chained;
+    if (item.argumentsJson?.text !== row.arguments) item.argumentsJson = { text: row.arguments, canonical: canonicalJsonText(row.arguments) };
+    if (item.detailsJson?.text !== row.details) item.detailsJson = { text: row.details, canonical: canonicalJsonText(row.details) };
+    return { seq, prev_hash: head.hash, hash: rowHash(head.hash, row, seq, { arguments: item.argumentsJson.canonical, details: item.detailsJson.canonical }) };
   }
 
   /** Append rows to their tenants' chains in one transaction, under a lock on their chain heads. */
@@ -503,10 +566,10 @@ export class DbAuditSink implements AuditSink, LifecycleContribution {
         if (items.length === 0) return undefined;
       }
       const heads = await this.lockHeads(trx, [...new Set(items.map((item) => item.row.tenant))].sort(), comment);
-      const rows = items.map(({ row }) => {
-        const chained = this.chain(row, heads.get(row.tenant)!);
-        heads.set(row.tenant, { seq: chained.seq as number, hash: chained.hash as string });
-        return chained;
+      const rows = items.map((item) => {
+        const link = this.chain(item, heads.get(item.row.tenant)!);
+        heads.set(item.row.tenant, { seq: link.seq, hash: link.hash });
+        return { ...item.row, ...link };
       });
       await trx(AUDIT_TABLE).comment(this.marker).insert(rows).onConflict(['event_id', 'occurred_at']).ignore();
       const opened = items.filter((item) => item.intent).map(({ row }) => ({ event_id: row.event_id, tenant: row.tenant, instance_id: this.instanceId, occurred_at: row.occurred_at }));
