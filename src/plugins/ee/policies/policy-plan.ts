@@ -212,7 +212,14 @@ function instantComparisons(cedar: Cedar, statements: readonly Statement[]): { s
   const candidates: { statement: Statement; literals: Set<string> }[] = [];
   for (const statement of statements) {
     if (readsOnlyRepeating(statement.text) || !readsOnlyRepeating(statement.text, REPEATING_OR_INSTANT)) continue;
-    const json = cedar.policyToJson(statement.text);
+    let json: ReturnType<Cedar['policyToJson']>;
+    try {
+      json = cedar.policyToJson(statement.text);
+    } catch (error) {
+      if (error instanceof CedarCrashedError) throw error;
+      // A text Cedar cannot convert: the statement is evaluated on every call.
+      continue;
+    }
     if (json.type === 'failure') continue;
     const literals = instantLiterals(json.json);
     if (literals?.size) candidates.push({ statement, literals });
