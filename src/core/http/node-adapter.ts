@@ -124,7 +124,7 @@ export const DEFAULT_WRITE_STALL_TIMEOUT_MS = 30_000;
 
 /** How the writer treats a client that stops reading (see `writeStallTimeoutMs`). */
 export interface WriteStallOptions {
-  /** How long a response above its high-water mark may go without a `drain` before it is cut. */
+  /** How long a response with unsent data may go with the client taking none of it before it is cut. */
   readonly timeoutMs: number;
   /** Told once when a response is cut for it (before the socket is destroyed). */
   readonly onStall?: (res: ServerResponse, unsentBytes: number) => void;
@@ -169,9 +169,23 @@ function watchUnsent(res: ServerResponse, stall: WriteStallOptions): void {
   res.once('close', () => clearTimeout(timer));
 }
 
-/** The one timer of a waiting response: when it fires, the stall is reported and the response destroyed. */
+/**
+ * The one timer of a waiting response: when it fires and the client took none of the unsent data
+ * in the period, the stall is reported and the response destroyed. A client that took some (a slow
+ * reader of a large message) gets another period: only a client that takes nothing for the whole
+ * timeout is cut, however large the write it is working through.
+ */
 function cutWhenStalled(res: ServerResponse, stall: WriteStallOptions): NodeJS.Timeout {
+  let last = unsent(res);
+  // The write being waited on may still be corked until the next tick: measure from where it went out.
+  setImmediate(() => (last = unsent(res)));
   const timer = setTimeout(() => {
+    const now = unsent(res);
+    if (!res.destroyed && (now.buffered < last.buffered || (now.buffered === last.buffered && now.inWrite < last.inWrite))) {
+      last = now;
+      timer.refresh();
+      return;
+    }
     try {
       stall.onStall?.(res, res.writableLength);
     } finally {
@@ -181,6 +195,17 @@ function cutWhenStalled(res: ServerResponse, stall: WriteStallOptions): NodeJS.T
   }, stall.timeoutMs);
   timer.unref();
   return timer;
+}
+
+/**
+ * What the response still has to send: its own and its socket's buffers (`writableLength`, which
+ * counts a write until all of it is out), and what libuv still holds of the write in progress
+ * (`writeQueueSize`, which Node's own socket timeout reads for the same purpose: it shrinks as the
+ * kernel takes data, long before the write completes).
+ */
+function unsent(res: ServerResponse): { readonly buffered: number; readonly inWrite: number } {
+  const handle = (res.socket as { _handle?: { writeQueueSize?: number } | null } | null)?._handle;
+  return { buffered: res.writableLength, inWrite: handle?.writeQueueSize ?? 0 };
 }
 
 /** A large fixed body as slices, written by the streaming path (which sees each drain). */
