@@ -34,15 +34,35 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
 }
 
 /**
+ * Headers of which Node keeps only the first when a request repeats them, and that the engine reads
+ * for security: a second one is joined on, as the Fetch API does, so that a request with two
+ * credentials or two hosts is refused as malformed instead of judged by whichever came first.
+ */
+const FIRST_KEPT = new Set(['authorization', 'host']);
+
+/**
  * The request's header lookup, closed over its header block alone: whoever keeps it (an
  * authenticator keeping the requests it saw) keeps the headers, not the request, its response and
  * its connection, which every function made inside `fromNodeRequest` would keep through its scope.
  */
-function headerLookup(headers: IncomingHttpHeaders): (name: string) => string | undefined {
+function headerLookup(headers: IncomingHttpHeaders, raw: readonly string[]): (name: string) => string | undefined {
   return (name) => {
     const value = headers[name];
+    if (value !== undefined && FIRST_KEPT.has(name)) return everyValue(raw, name) ?? (value as string);
     return typeof value === 'string' || value === undefined ? value : value.join(', ');
   };
+}
+
+/** The values of a header the request repeats, joined with `, `; undefined when it is sent once. */
+function everyValue(raw: readonly string[], name: string): string | undefined {
+  let joined: string | undefined;
+  let count = 0;
+  for (let i = 0; i < raw.length; i += 2) {
+    const field = raw[i]!;
+    if (field.length !== name.length || field.toLowerCase() !== name) continue;
+    joined = count++ === 0 ? raw[i + 1]! : `${joined}, ${raw[i + 1]!}`;
+  }
+  return count > 1 ? joined : undefined;
 }
 
 export function fromNodeRequest(req: IncomingMessage, res: ServerResponse, limit: number): HttpRequest {
@@ -67,7 +87,7 @@ export function fromNodeRequest(req: IncomingMessage, res: ServerResponse, limit
     get query() {
       return (query ??= q === -1 ? new URLSearchParams() : new URLSearchParams(url.slice(q + 1)));
     },
-    header: headerLookup(req.headers),
+    header: headerLookup(req.headers, req.rawHeaders),
     body: () => (body ??= readBody(req, limit)),
     clientAddress: req.socket.remoteAddress,
     get signal() {
