@@ -8,6 +8,7 @@ import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { calibrate } from './harness/calibration.js';
 import { BenchDatabases } from './harness/databases.js';
 import { LoadGenerator, place, type Placement } from './harness/processes.js';
 import { prepareCompiled } from './harness/compiled.js';
@@ -126,8 +127,11 @@ async function main(): Promise<number> {
 
     for (const connections of settings.levels) {
       for (let round = 1; round <= settings.rounds; round++) {
+        // The machine's speed right before the round, with nothing else of the bench running (bench/guard.ts).
+        const calibrationMicros = calibrate().micros;
+        log(`c=${connections} round ${round} calibration: ${calibrationMicros} µs per iteration`);
         for (const scenario of scenarios) {
-          const result = await measure(scenario, connections, settings.durationSeconds, `${scenario.name}${connections}r${round}`);
+          const result = { ...(await measure(scenario, connections, settings.durationSeconds, `${scenario.name}${connections}r${round}`)), calibrationMicros };
           cells.push({ scenario: scenario.name, connections, round, result });
           const statuses = Object.entries(result.statusCodes).map(([code, count]) => `${code}×${count}`).join(' ');
           const perCall = result.requests ? Math.round(result.serverCpuMicros! / result.requests) : 0;

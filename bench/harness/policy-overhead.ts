@@ -46,6 +46,9 @@ const micros = (ms: number): number => Math.round(ms * 1000 * 10) / 10;
  * of its own (every lookup is cached after the first call, as on a warm server). The database must
  * be empty: the tenants, agents and roles are created afresh.
  */
+/** Calls made with each principal before measuring. */
+const WARM_UP_CALLS = 5_000;
+
 export async function measurePolicyOverhead(database: BenchDatabase, count: number, iterations: number): Promise<PolicyOverhead> {
   const loaded = await loadEnterprise();
   if ('reason' in loaded) throw new Error(loaded.reason);
@@ -73,8 +76,8 @@ export async function measurePolicyOverhead(database: BenchDatabase, count: numb
       attempt: true,
       context: { arguments: { text: `call-${n}`, n }, at: new Date(), clientAddress: '127.0.0.1' },
     });
-    const run = async (principal: Principal, into?: { cpu: number[]; wall: number[] }): Promise<void> => {
-      for (let n = 0; n < iterations; n++) {
+    const run = async (principal: Principal, into?: { cpu: number[]; wall: number[] }, times = iterations): Promise<void> => {
+      for (let n = 0; n < times; n++) {
         const cpu = process.cpuUsage();
         const started = performance.now();
         const decision = await policy.decide(principal, request(n));
@@ -85,9 +88,12 @@ export async function measurePolicyOverhead(database: BenchDatabase, count: numb
         if (!decision.allow) throw new Error(`the benchmark call was refused: ${decision.reason}`);
       }
     };
-    // Warm up (compiles the set, loads the engine, fills the caches), then measure interleaved.
-    await run(plain);
-    await run(governed);
+    // Warm up (compiles the set, loads the engine, fills the caches), then measure interleaved. The
+    // warm-up is as long in a quick run as in a full one: V8 keeps optimising Cedar's WebAssembly on
+    // background threads for the first few thousand calls, and the process's CPU time would charge
+    // that to whichever calls are measured meanwhile (a warm server has long finished it).
+    await run(plain, undefined, Math.max(iterations, WARM_UP_CALLS));
+    await run(governed, undefined, Math.max(iterations, WARM_UP_CALLS));
     const without = { cpu: [] as number[], wall: [] as number[] };
     const withPolicies = { cpu: [] as number[], wall: [] as number[] };
     for (let round = 0; round < 3; round++) {

@@ -106,6 +106,8 @@ export interface LoadResult {
   readonly loadCpuMicros: number;
   /** CPU time the server process used during the run (set by the runner from the server's own counters). */
   readonly serverCpuMicros?: number;
+  /** The machine's calibration (bench/harness/calibration.ts) taken right before the run's round, in µs. */
+  readonly calibrationMicros?: number;
 }
 
 export interface LoadRequest {

@@ -409,6 +409,7 @@ export function renderMarkdown(results: BenchResults, notes: string): string {
     `- OS: ${machine.platform}; Node.js ${machine.node}`,
     `- Database: ${results.database === 'postgres' ? 'PostgreSQL server (`DATABASE_URL`)' : '**embedded (PGlite) — not comparable to a PostgreSQL server**'}`,
     `- Run: ${results.generatedAt}, ${results.runSeconds} s; ${results.settings.rounds} rounds × ${results.settings.durationSeconds} s per scenario and concurrency, after ${results.settings.warmupSeconds} s of warm-up each`,
+    `- Calibration (the JavaScript work of a call without I/O, timed before each round; bench/harness/calibration.ts): ${calibrationText(results)}`,
     `- Processes: ${results.placement ? `${results.placement.mode === 'compiled' ? 'compiled output on plain `node`' : 'TypeScript sources through tsx'}; ${results.placement.pin ? 'servers pinned to CPU 0, load generator to CPU 1 (`taskset`)' : 'not pinned to cores'}` : 'not recorded'}`,
     '',
   );
@@ -502,8 +503,19 @@ export function renderMarkdown(results: BenchResults, notes: string): string {
     'those that miss a target), `--no-profile`. Run it on a quiet machine: every',
     'other process competes for the same cores.',
     '',
+    'CI runs the quick bench and then `npm run bench:guard` (bench/guard.ts), which fails when a governed scenario',
+    'lost more than 15 % against this committed run by two yardsticks at once: its share of the limit, and its server',
+    'CPU time per call over the calibration. A machine moves each yardstick in its own way (faster system calls raise',
+    'the limit far more than a JavaScript-bound server; a faster core lowers the calibration); slower code moves both.',
+    '',
   );
   return lines.join('\n');
+}
+
+function calibrationText(results: BenchResults): string {
+  const values = [...new Set(results.load.flatMap((row) => row.rounds.flatMap((round) => (round.calibrationMicros ? [round.calibrationMicros] : []))))].sort((a, b) => a - b);
+  if (values.length === 0) return 'not measured';
+  return `${values[0]}–${values[values.length - 1]} µs per iteration over ${values.length} round(s)`;
 }
 
 function renderAllocations(results: BenchResults): string[] {

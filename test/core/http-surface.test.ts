@@ -167,6 +167,69 @@ describe('HTTP surface: bad input gets a clear JSON answer', () => {
     expect(JSON.parse(body).error.message).to.match(/Host/);
   });
 
+  /** A POST written on a socket as it stands: header lines a fetch client would merge or refuse. */
+  async function rawPost(headerLines: readonly string[], body: string): Promise<{ status: number; json: any }> {
+    const { connect } = await import('node:net');
+    const { port } = new URL(mcp);
+    const text = await new Promise<string>((resolve, reject) => {
+      const socket = connect(Number(port), '127.0.0.1', () => {
+        const head = [`POST /api/mcp HTTP/1.1`, ...headerLines, 'Content-Type: application/json', 'Accept: application/json', `Content-Length: ${Buffer.byteLength(body)}`, 'Connection: close'];
+        socket.end(`${head.join('\r\n')}\r\n\r\n${body}`);
+      });
+      let received = '';
+      socket.on('data', (chunk: Buffer) => (received += chunk.toString('utf8')));
+      socket.on('close', () => resolve(received));
+      socket.on('error', reject);
+    });
+    const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(text)?.[1]);
+    const payload = text.slice(text.indexOf('\r\n\r\n') + 4);
+    expectNoStack(payload);
+    return { status, json: JSON.parse(payload) };
+  }
+
+  it('two Authorization headers were judged by the first: the request is refused whichever comes first', async () => {
+    const host = `Host: ${new URL(mcp).host}`;
+    for (const order of [[t.apiKey, 'not-a-key'], ['not-a-key', t.apiKey]]) {
+      const res = await rawPost([host, ...order.map((key) => `Authorization: Bearer ${key}`)], rpc('ping'));
+      expect(res.status, `keys in the order ${order.map((key) => (key === t.apiKey ? 'valid' : 'junk')).join(', ')}`).to.equal(401);
+    }
+    expect((await rawPost([host, `Authorization: Bearer ${t.apiKey}`], rpc('ping'))).status).to.equal(200);
+  });
+
+  it('two Host headers were judged by the first (an allowed one before any other): 400', async () => {
+    const res = await rawPost([`Host: ${new URL(mcp).host}`, 'Host: attacker.example', `Authorization: Bearer ${t.apiKey}`], rpc('ping'));
+    expect(res.status).to.equal(400);
+    expect(res.json.error.message).to.match(/more than one Host/);
+  });
+
+  it('a body that is not UTF-8 was read with replacement characters: 400 -32700', async () => {
+    const valid = Buffer.from(rpc('ping', {}, 'id-'));
+    const at = valid.indexOf('id-') + 3;
+    const invalid = Buffer.concat([valid.subarray(0, at), Buffer.from([0xff, 0xfe]), valid.subarray(at)]);
+    const res = await post(invalid);
+    expect(res.status).to.equal(400);
+    expect(res.json.error.code).to.equal(-32700);
+    expect(res.json.error.message).to.match(/UTF-8/);
+  });
+
+  it('a compressed body was parsed as binary: Content-Encoding gzip → 415 asking for it uncompressed', async () => {
+    const { gzipSync } = await import('node:zlib');
+    const res = await post(gzipSync(rpc('ping')), { 'content-encoding': 'gzip' });
+    expect(res.status).to.equal(415);
+    expect(res.json.error.message).to.match(/Content-Encoding gzip is not supported/);
+    expect((await post(rpc('ping'), { 'content-encoding': 'identity' })).status).to.equal(200);
+  });
+
+  it('an id past 2^53 was echoed with other digits than the client sent: 400 -32600', async () => {
+    const res = await post('{"jsonrpc":"2.0","id":123456789012345678901234567890,"method":"ping"}');
+    expect(res.status).to.equal(400);
+    expect(res.json.error.code).to.equal(-32600);
+    expect(res.json.id).to.equal(null);
+    const largest = await post(`{"jsonrpc":"2.0","id":${Number.MAX_SAFE_INTEGER},"method":"ping"}`);
+    expect(largest.status).to.equal(200);
+    expect(largest.json.id).to.equal(Number.MAX_SAFE_INTEGER);
+  });
+
   it('an unknown method → JSON-RPC -32601; an unknown tool → -32602', async () => {
     const unknownMethod = await post(rpc('nope/nothing'));
     expect(unknownMethod.json.error.code).to.equal(-32601);

@@ -272,4 +272,32 @@ describe('protocol: sessions across instances on one PostgreSQL', function () {
       await holder.end();
     }
   });
+  it('a session kept busy on one instance was ended as idle by another that had it cached from earlier: the other asks the database first', async () => {
+    const idleTimeoutMs = 1_500;
+    const c = await createTestEngine({ plugins: [communityEdition(), plugin], connect: false, sessions: { idleTimeoutMs }, tenant: a.tenant });
+    const d = await createTestEngine({ plugins: [communityEdition(), plugin], connect: false, sessions: { idleTimeoutMs }, tenant: a.tenant });
+    try {
+      const session = await begin(c);
+      const ping = async (t: TestEngine, id: number): Promise<number> => {
+        const res = await rpc(t, { jsonrpc: '2.0', id, method: 'ping' }, session);
+        await res.body?.cancel();
+        return res.status;
+      };
+      // d sees the session once, and keeps it in its cache.
+      expect(await ping(d, 1)).to.equal(200);
+      // The client goes on with c only, for longer than the idle timeout.
+      const until = Date.now() + idleTimeoutMs * 1.6;
+      for (let id = 2; Date.now() < until; id++) {
+        expect(await ping(c, id)).to.equal(200);
+        await new Promise((resolve) => setTimeout(resolve, idleTimeoutMs / 6));
+      }
+      await c.engine.resolve(SessionStore).flushTouches();
+      // Then a request lands on d: the session is in use, not idle.
+      expect(await ping(d, 100)).to.equal(200);
+      expect(await ping(c, 101)).to.equal(200);
+    } finally {
+      await c.close();
+      await d.close();
+    }
+  });
 });

@@ -3,6 +3,7 @@ import { inject, injectable, optional } from 'inversify';
 import { EngineConfig } from '../kernel/config.js';
 import { Logger, safeLog } from '../log/logger.js';
 import { accepts, explicitlyAccepts, isJsonContentType } from './content-negotiation.js';
+import { NOT_JSON, parseJsonBody, unreadableEncoding } from './json-body.js';
 import type { Principal } from '../ports/principal.js';
 import { AuditUnavailableError, DependencyUnavailableError, GatehouseError, HttpError } from '../errors.js';
 import { McpDispatcher } from '../mcp/mcp-dispatcher.js';
@@ -168,9 +169,11 @@ export class HttpHandler {
     if (origin !== undefined && !cors) {
       return rpcHttpError(403, null, ErrorCode.InvalidRequest, `Origin ${origin} is not allowed.`);
     }
+    const host = req.header('host');
+    // No host name holds a comma: this is two Host headers, which HTTP/1.1 answers with 400.
+    if (host?.includes(',')) return rpcHttpError(400, null, ErrorCode.InvalidRequest, 'The request carries more than one Host header.');
     const hosts = this.config.allowedHosts;
     if (hosts) {
-      const host = req.header('host');
       const allowed = host !== undefined && (hosts.includes(hostOf(host)) || this.config.tenantHost?.tenantOf(host) !== undefined);
       if (!allowed) return rpcHttpError(403, null, ErrorCode.InvalidRequest, 'Host header is not allowed.');
     }
@@ -286,11 +289,11 @@ export class HttpHandler {
           if ((type !== undefined || buffer.length > 0) && !isJsonContentType(type)) {
             throw new HttpError(415, 'unsupported_media_type', 'Content-Type must be application/json.');
           }
-          try {
-            return JSON.parse(buffer.toString('utf8')) as unknown;
-          } catch {
-            throw new HttpError(400, 'invalid_json', 'The request body is not valid JSON.');
-          }
+          const encoding = unreadableEncoding(req);
+          if (encoding) throw new HttpError(415, 'unsupported_media_type', encoding);
+          const parsed = parseJsonBody(buffer);
+          if (parsed === NOT_JSON) throw new HttpError(400, 'invalid_json', 'The request body is not valid JSON (UTF-8).');
+          return parsed;
         })),
     };
     const response = await match.route.handler(routeRequest);
@@ -311,13 +314,10 @@ export class HttpHandler {
     if (!accepts(accept, 'application/json') && !accepts(accept, 'text/event-stream')) {
       return rpcHttpError(406, null, ErrorCode.InvalidRequest, 'Accept must include application/json or text/event-stream.');
     }
-    const raw = await req.body();
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(raw.toString('utf8'));
-    } catch {
-      return rpcHttpError(400, null, ErrorCode.ParseError, 'Parse error: the body is not valid JSON.');
-    }
+    const encoding = unreadableEncoding(req);
+    if (encoding) return rpcHttpError(415, null, ErrorCode.InvalidRequest, encoding);
+    const parsed = parseJsonBody(await req.body());
+    if (parsed === NOT_JSON) return rpcHttpError(400, null, ErrorCode.ParseError, 'Parse error: the body is not valid JSON (UTF-8).');
     const message = classify(parsed);
     if (message.kind === 'invalid') return rpcHttpError(400, message.id, ErrorCode.InvalidRequest, `Invalid request: ${message.reason}`);
     const version = req.header('mcp-protocol-version');

@@ -34,15 +34,35 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
 }
 
 /**
+ * Headers of which Node keeps only the first when a request repeats them, and that the engine reads
+ * for security: a second one is joined on, as the Fetch API does, so that a request with two
+ * credentials or two hosts is refused as malformed instead of judged by whichever came first.
+ */
+const FIRST_KEPT = new Set(['authorization', 'host']);
+
+/**
  * The request's header lookup, closed over its header block alone: whoever keeps it (an
  * authenticator keeping the requests it saw) keeps the headers, not the request, its response and
  * its connection, which every function made inside `fromNodeRequest` would keep through its scope.
  */
-function headerLookup(headers: IncomingHttpHeaders): (name: string) => string | undefined {
+function headerLookup(headers: IncomingHttpHeaders, raw: readonly string[]): (name: string) => string | undefined {
   return (name) => {
     const value = headers[name];
+    if (value !== undefined && FIRST_KEPT.has(name)) return everyValue(raw, name) ?? (value as string);
     return typeof value === 'string' || value === undefined ? value : value.join(', ');
   };
+}
+
+/** The values of a header the request repeats, joined with `, `; undefined when it is sent once. */
+function everyValue(raw: readonly string[], name: string): string | undefined {
+  let joined: string | undefined;
+  let count = 0;
+  for (let i = 0; i < raw.length; i += 2) {
+    const field = raw[i]!;
+    if (field.length !== name.length || field.toLowerCase() !== name) continue;
+    joined = count++ === 0 ? raw[i + 1]! : `${joined}, ${raw[i + 1]!}`;
+  }
+  return count > 1 ? joined : undefined;
 }
 
 export function fromNodeRequest(req: IncomingMessage, res: ServerResponse, limit: number): HttpRequest {
@@ -67,7 +87,7 @@ export function fromNodeRequest(req: IncomingMessage, res: ServerResponse, limit
     get query() {
       return (query ??= q === -1 ? new URLSearchParams() : new URLSearchParams(url.slice(q + 1)));
     },
-    header: headerLookup(req.headers),
+    header: headerLookup(req.headers, req.rawHeaders),
     body: () => (body ??= readBody(req, limit)),
     clientAddress: req.socket.remoteAddress,
     get signal() {
@@ -124,7 +144,7 @@ export const DEFAULT_WRITE_STALL_TIMEOUT_MS = 30_000;
 
 /** How the writer treats a client that stops reading (see `writeStallTimeoutMs`). */
 export interface WriteStallOptions {
-  /** How long a response above its high-water mark may go without a `drain` before it is cut. */
+  /** How long a response with unsent data may go with the client taking none of it before it is cut. */
   readonly timeoutMs: number;
   /** Told once when a response is cut for it (before the socket is destroyed). */
   readonly onStall?: (res: ServerResponse, unsentBytes: number) => void;
@@ -169,9 +189,23 @@ function watchUnsent(res: ServerResponse, stall: WriteStallOptions): void {
   res.once('close', () => clearTimeout(timer));
 }
 
-/** The one timer of a waiting response: when it fires, the stall is reported and the response destroyed. */
+/**
+ * The one timer of a waiting response: when it fires and the client took none of the unsent data
+ * in the period, the stall is reported and the response destroyed. A client that took some (a slow
+ * reader of a large message) gets another period: only a client that takes nothing for the whole
+ * timeout is cut, however large the write it is working through.
+ */
 function cutWhenStalled(res: ServerResponse, stall: WriteStallOptions): NodeJS.Timeout {
+  let last = unsent(res);
+  // The write being waited on may still be corked until the next tick: measure from where it went out.
+  setImmediate(() => (last = unsent(res)));
   const timer = setTimeout(() => {
+    const now = unsent(res);
+    if (!res.destroyed && (now.buffered < last.buffered || (now.buffered === last.buffered && now.inWrite < last.inWrite))) {
+      last = now;
+      timer.refresh();
+      return;
+    }
     try {
       stall.onStall?.(res, res.writableLength);
     } finally {
@@ -181,6 +215,17 @@ function cutWhenStalled(res: ServerResponse, stall: WriteStallOptions): NodeJS.T
   }, stall.timeoutMs);
   timer.unref();
   return timer;
+}
+
+/**
+ * What the response still has to send: its own and its socket's buffers (`writableLength`, which
+ * counts a write until all of it is out), and what libuv still holds of the write in progress
+ * (`writeQueueSize`, which Node's own socket timeout reads for the same purpose: it shrinks as the
+ * kernel takes data, long before the write completes).
+ */
+function unsent(res: ServerResponse): { readonly buffered: number; readonly inWrite: number } {
+  const handle = (res.socket as { _handle?: { writeQueueSize?: number } | null } | null)?._handle;
+  return { buffered: res.writableLength, inWrite: handle?.writeQueueSize ?? 0 };
 }
 
 /** A large fixed body as slices, written by the streaming path (which sees each drain). */

@@ -100,8 +100,11 @@ export type Classified =
   | { readonly kind: 'response'; readonly message: { readonly id: JsonRpcId; readonly result?: unknown; readonly error?: { code?: unknown; message?: unknown; data?: unknown } } }
   | { readonly kind: 'invalid'; readonly id: JsonRpcId | null; readonly reason: string };
 
-const isId = (value: unknown): value is JsonRpcId =>
-  typeof value === 'string' || (typeof value === 'number' && Number.isInteger(value));
+/**
+ * A string, or an integer the answer can echo exactly: past 2^53 a number has already lost digits
+ * in parsing, so the client could not match the answer to its request.
+ */
+const isId = (value: unknown): value is JsonRpcId => typeof value === 'string' || (typeof value === 'number' && Number.isSafeInteger(value));
 
 /** Sort a parsed JSON value into request / notification / response, or say why it is none. */
 export function classify(value: unknown): Classified {
@@ -116,7 +119,7 @@ export function classify(value: unknown): Classified {
   }
   if (typeof message.method === 'string') {
     if (message.id === undefined) return { kind: 'notification', message: message as unknown as JsonRpcNotification };
-    if (!isId(message.id)) return { kind: 'invalid', id: null, reason: 'The "id" member must be a string or an integer.' };
+    if (!isId(message.id)) return { kind: 'invalid', id: null, reason: 'The "id" member must be a string or a safe integer (at most 2^53 - 1 in magnitude).' };
     return { kind: 'request', message: message as unknown as JsonRpcRequest };
   }
   if (isId(message.id) && ('result' in message || 'error' in message)) {

@@ -178,15 +178,22 @@ export class SessionStore {
     if (id.length === 0 || id.length > 200) return undefined;
     const now = this.clock.now();
     let session = (this.attached.get(id) ?? this.cache.get(id))?.session;
+    let fresh = false;
     if (!session) {
       const row = (await this.database.knex('mcp_sessions').where({ id }).first()) as SessionRow | undefined;
       if (!row) return undefined;
       session = this.remember(this.fromRow(row));
+      fresh = true;
     }
     if (session.owner !== principalKey(principal)) return undefined;
     if (!session.stream && now - session.lastSeen > this.config.sessions!.idleTimeoutMs) {
-      await this.delete(session);
-      return undefined;
+      // Idle here, but another instance may have used it since this one cached it: its row knows.
+      const row = fresh ? undefined : ((await this.database.knex('mcp_sessions').where({ id }).first()) as SessionRow | undefined);
+      const seen = row ? this.fromRow(row).lastSeen : session.lastSeen;
+      if (now - seen > this.config.sessions!.idleTimeoutMs) {
+        await this.delete(session);
+        return undefined;
+      }
     }
     session.lastSeen = now;
     this.touch(id);

@@ -159,15 +159,7 @@ export class ApprovalRoutes implements RouteContribution {
     const admin = await this.guard.admitChange(req);
     const id = pathId(req.params.id, 'approval request');
     // Approving needs no body; denying needs a reason.
-    const buffer = await req.body();
-    let raw: unknown = {};
-    if (buffer.length) {
-      try {
-        raw = JSON.parse(buffer.toString('utf8'));
-      } catch {
-        throw new HttpError(400, 'invalid_json', 'The request body is not valid JSON.');
-      }
-    }
+    const raw = (await req.body()).length ? await req.json() : {};
     const body = verdict === 'deny' ? await validated(DenyDto, raw) : await validated(ApproveDto, raw);
     const reason = body.reason?.trim() ?? '';
     let approval: Approval;

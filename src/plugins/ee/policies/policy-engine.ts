@@ -7,7 +7,7 @@ import { ArgumentConversionError, buildPolicySchema, toCedarValue, type PolicyAc
 import type { PrincipalFacts } from './agent-facts.js';
 import { PolicySettings } from './policy-settings.js';
 import { checkPolicyText, statementsOf, type PolicyProblem, type Statement } from './policy-text.js';
-import { ActionPlan, TIME_FIELDS, type FieldReads } from './policy-plan.js';
+import { ActionPlan, type FieldReads } from './policy-plan.js';
 
 /** Published when a tenant's policies change: every instance drops its compiled set. */
 export const POLICIES_CHANGED = 'ee.policies.changed';
@@ -185,6 +185,9 @@ const policiesOf = (statements: readonly Statement[]): { id: string; name: strin
   for (const statement of statements) seen.set(statement.policyId, statement.policyName);
   return [...seen].map(([id, name]) => ({ id, name }));
 };
+
+/** `context.time.now`: the instant as a Cedar datetime (milliseconds, UTC). */
+const instantOf = (at: Date): CedarValueJson => ({ __extn: { fn: 'datetime', arg: at.toISOString() } });
 
 /** An address as Cedar's `ip()` takes it: IPv4-mapped IPv6 as IPv4, no zone; undefined if not an address. */
 export function cedarAddress(address: string | undefined): string | undefined {
@@ -400,9 +403,14 @@ export class PolicyEngine {
   /** `context.time` in the configured zone. */
   timeOf(at: Date): Record<string, CedarValueJson> {
     // The calendar fields change once a minute: computed once per minute, not per call.
+    return { now: instantOf(at), ...this.calendarFieldsOf(at) };
+  }
+
+  /** The calendar fields of `context.time` (computed once per minute, not per call). */
+  private calendarFieldsOf(at: Date): Record<string, CedarValueJson> {
     const minute = Math.floor(at.getTime() / 60_000);
     if (this.minute?.at !== minute) this.minute = { at: minute, fields: this.calendarOf(at) };
-    return { now: { __extn: { fn: 'datetime', arg: at.toISOString() } }, ...this.minute.fields };
+    return this.minute.fields;
   }
 
   private minute: { at: number; fields: Record<string, CedarValueJson> } | undefined;
@@ -501,10 +509,15 @@ export class PolicyEngine {
   private nothingHolds(cedar: Cedar, set: CompiledPolicySet, action: PolicyAction, principalId: string, facts: PrincipalFacts | undefined, call: CallFacts, args: CedarValueJson | undefined): boolean {
     const plan = set.planFor(cedar, action.id);
     if (plan.fixed.length) {
+      // The span of the instant the fixed statements tell apart (0 when they do not read it).
+      const span = plan.instants.spanOf(call.at.getTime());
+      if (span === undefined) return false;
       const context = this.contextOf(plan.fixedReads, call, undefined);
-      const key = `${principalId}\u0000${JSON.stringify(context)}`;
+      const key = `${principalId}\u0000${span}\u0000${JSON.stringify(context)}`;
       let clear = plan.clearFor(key, facts);
       if (clear === undefined) {
+        // Cedar is given this call's instant: every instant of the span gets the same answer.
+        if (plan.instants.breakpoints) context.time = { ...(context.time as Record<string, CedarValueJson> | undefined), now: instantOf(call.at) };
         const policies = Object.fromEntries(plan.fixed.map((statement) => [statement.id, statement.text]));
         const answer = this.quick(cedar, set, action, 'fixed', policies, principalId, context, entitiesOf(set.tenant, principalId, facts, plan.fixedReads));
         // Without the base permit, Cedar names the forbids that hold, else the permits that hold: nothing holds when it names none.
@@ -526,8 +539,10 @@ export class PolicyEngine {
     const context: Record<string, CedarValueJson> = {};
     if (reads.arguments && args !== undefined) context.arguments = args;
     if (reads.time.length) {
-      const time = this.timeOf(call.at);
-      context.time = reads.time.length === TIME_FIELDS.length ? time : Object.fromEntries(reads.time.map((field) => [field, time[field]!]));
+      const calendar = this.calendarFieldsOf(call.at);
+      const time: Record<string, CedarValueJson> = {};
+      for (const field of reads.time) time[field] = field === 'now' ? instantOf(call.at) : calendar[field]!;
+      context.time = time;
     }
     if (reads.credential) context.credential = call.credential;
     const address = reads.clientAddress ? cedarAddress(call.clientAddress) : undefined;

@@ -1,4 +1,4 @@
-import type { Cedar, PolicyJson } from './cedar.js';
+import { CedarCrashedError, type Cedar, type PolicyJson } from './cedar.js';
 import type { PrincipalFacts } from './agent-facts.js';
 import type { Statement } from './policy-text.js';
 
@@ -8,9 +8,12 @@ import type { Statement } from './policy-text.js';
  * detail, only the certainty that no statement holds and none errs. Two things give that cheaply:
  *
  * - a statement that reads nothing of the call but what repeats from call to call — the caller's
- *   address, how it authenticated, the calendar fields of the time (not the instant), or nothing
- *   of the call at all — holds or not for a principal and those values: it is evaluated once per
- *   principal and values (and again when the principal's facts change), not on every call;
+ *   address, how it authenticated, the calendar fields of the time, or nothing of the call at all
+ *   — holds or not for a principal and those values: it is evaluated once per principal and values
+ *   (and again when the principal's facts change), not on every call. The instant may be read too
+ *   when it is only ever compared with a datetime literal (`context.time.now < datetime("…")`):
+ *   between two such literals (and at each) every comparison has one answer, so the instant counts
+ *   as the span it falls in (see `InstantSpans`);
  * - the statements that do read the call are joined into one Cedar policy, `S1 || S2 || …`, each
  *   `Si` the statement's own condition (its scope, then its `when` and `unless` clauses, in
  *   Cedar's order). Cedar evaluates `||` left to right and stops at the first `true` or error, so
@@ -26,6 +29,8 @@ import type { Statement } from './policy-text.js';
 export class ActionPlan {
   /** Statements that read only what repeats: whether they hold depends on the principal and those values. */
   readonly fixed: readonly Statement[];
+  /** The spans of the instant the fixed statements tell apart (none when they do not read it). */
+  readonly instants: InstantSpans;
   /** Statements that read the rest of the call (the arguments, the instant…). */
   readonly contextual: readonly Statement[];
   /** The contextual statements as one policy (undefined when there are none or they cannot be joined). */
@@ -39,9 +44,13 @@ export class ActionPlan {
   private readonly outcomes = new Map<string, { readonly facts: PrincipalFacts | undefined; readonly clear: boolean }>();
 
   constructor(cedar: Cedar, action: string, statements: readonly Statement[]) {
-    this.fixed = statements.filter((statement) => readsOnlyRepeating(statement.text));
-    this.contextual = statements.filter((statement) => !readsOnlyRepeating(statement.text));
-    // Whatever else the words of their texts suggest, these statements read only the repeating values.
+    const instants = instantComparisons(cedar, statements);
+    const isFixed = (statement: Statement): boolean => readsOnlyRepeating(statement.text) || instants.statements.has(statement);
+    this.fixed = statements.filter(isFixed);
+    this.contextual = statements.filter((statement) => !isFixed(statement));
+    this.instants = new InstantSpans(this.fixed.some((statement) => instants.statements.has(statement)) ? instants.breakpoints : undefined);
+    // Whatever else the words of their texts suggest, these statements read only the repeating
+    // values (and the instant only as its span, which `instants` adds to the context).
     const reads = fieldReadsOf(this.fixed);
     this.fixedReads = { ...reads, arguments: false, time: reads.time.filter((field) => field !== 'now') };
     this.contextualReads = fieldReadsOf(this.contextual);
@@ -75,12 +84,197 @@ const MAX_OUTCOMES = 10_000;
  */
 const REPEATING = /^(?:\s*\.\s*clientAddress\b|\s+has\s+clientAddress\b|\s*\.\s*credential\b|\s*\.\s*time\s*\.\s*(?:date|hour|minute|weekday|timeZone)\b)/;
 
-function readsOnlyRepeating(text: string): boolean {
+function readsOnlyRepeating(text: string, allowed = REPEATING): boolean {
   for (const match of text.matchAll(/\bcontext\b/g)) {
-    if (!REPEATING.test(text.slice(match.index + match[0].length))) return false;
+    if (!allowed.test(text.slice(match.index + match[0].length))) return false;
   }
   return true;
 }
+
+/** The same, with the instant (`context.time.now`) allowed too. */
+const REPEATING_OR_INSTANT = new RegExp(`${REPEATING.source.slice(0, -1)}|\\s*\\.\\s*time\\s*\\.\\s*now\\b)`);
+
+/**
+ * The spans of the instant that a group of statements cannot tell apart: each breakpoint (a
+ * datetime literal the statements compare the instant with, in milliseconds) is a span of its own,
+ * and so is each stretch between two of them (and before the first, after the last). A comparison
+ * of the instant with one of the literals (`<`, `<=`, `==`, `!=`, `>=`, `>`) has the same answer
+ * for every instant of a span.
+ */
+export class InstantSpans {
+  /** The breakpoints in increasing order (undefined: the statements do not read the instant). */
+  readonly breakpoints: readonly number[] | undefined;
+
+  constructor(breakpoints: Iterable<number> | undefined) {
+    this.breakpoints = breakpoints ? [...new Set(breakpoints)].sort((a, b) => a - b) : undefined;
+  }
+
+  /**
+   * The span of `at` (milliseconds since the epoch): 2i when it falls strictly between breakpoint
+   * i-1 and breakpoint i, 2i+1 when it is breakpoint i; 0 when the instant is not read; undefined
+   * for an instant outside the years 0000 to 9999 (the ones a datetime is written with), or not a
+   * time at all: such a call is not answered from what another instant gave.
+   */
+  spanOf(at: number): number | undefined {
+    const points = this.breakpoints;
+    if (!points) return 0;
+    if (!(at >= FIRST_INSTANT && at < END_INSTANT)) return undefined;
+    let low = 0;
+    let high = points.length;
+    // The first breakpoint not below `at`.
+    while (low < high) {
+      const middle = (low + high) >>> 1;
+      if (points[middle]! < at) low = middle + 1;
+      else high = middle;
+    }
+    return 2 * low + (points[low] === at ? 1 : 0);
+  }
+}
+
+const COMPARISONS = new Set(['<', '<=', '==', '!=', '>=', '>']);
+
+/** Whether a node of Cedar's JSON is `context.time.now`. */
+function isInstant(node: unknown): boolean {
+  const outer = (node as Record<string, unknown> | null)?.['.'] as { left?: unknown; attr?: unknown } | undefined;
+  if (!outer || typeof outer !== 'object' || outer.attr !== 'now') return false;
+  const inner = (outer.left as Record<string, unknown> | null)?.['.'] as { left?: unknown; attr?: unknown } | undefined;
+  return !!inner && typeof inner === 'object' && inner.attr === 'time' && (inner.left as { Var?: unknown } | null)?.Var === 'context';
+}
+
+/** The string of a `datetime("…")` literal (undefined when the node is anything else). */
+function datetimeLiteral(node: unknown): string | undefined {
+  const args = (node as Record<string, unknown> | null)?.datetime;
+  if (!Array.isArray(args) || args.length !== 1 || Object.keys(node as object).length !== 1) return undefined;
+  const value = (args[0] as { Value?: unknown } | null)?.Value;
+  return typeof value === 'string' ? value : undefined;
+}
+
+/**
+ * The datetime literals a statement compares the instant with, when those comparisons are the only
+ * way it reads the instant (undefined otherwise).
+ */
+function instantLiterals(policy: PolicyJson): Set<string> | undefined {
+  const literals = new Set<string>();
+  let other = false;
+  const visit = (node: unknown): void => {
+    if (other || !node || typeof node !== 'object') return;
+    if (Array.isArray(node)) {
+      for (const item of node) visit(item);
+      return;
+    }
+    if (isInstant(node)) {
+      other = true;
+      return;
+    }
+    const record = node as Record<string, unknown>;
+    const keys = Object.keys(record);
+    if (keys.length === 1 && COMPARISONS.has(keys[0]!)) {
+      const { left, right } = (record[keys[0]!] ?? {}) as { left?: unknown; right?: unknown };
+      const literal = isInstant(left) ? datetimeLiteral(right) : isInstant(right) ? datetimeLiteral(left) : undefined;
+      if (literal !== undefined) {
+        literals.add(literal);
+        return;
+      }
+    }
+    for (const value of Object.values(record)) visit(value);
+  };
+  for (const clause of policy.conditions) visit(clause.body);
+  return other ? undefined : literals;
+}
+
+/**
+ * The instant (milliseconds) a datetime literal names, read as Cedar documents its forms
+ * (`YYYY-MM-DD`, then optionally `Thh:mm:ss`, `.SSS`, and `Z` or `±hhmm`); undefined for any other
+ * text. Cedar confirms each value before it is relied on (see `instantComparisons`).
+ */
+export function datetimeMillis(literal: string): number | undefined {
+  const match = /^(\d{4})-(\d{2})-(\d{2})(?:T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{3}))?(?:Z|([+-])(\d{2})(\d{2})))?$/.exec(literal);
+  if (!match) return undefined;
+  const [, year, month, day, hour = '0', minute = '0', second = '0', millis = '0', sign, offsetHours = '0', offsetMinutes = '0'] = match;
+  const date = new Date(0);
+  date.setUTCFullYear(Number(year), Number(month) - 1, Number(day));
+  date.setUTCHours(Number(hour), Number(minute), Number(second), Number(millis));
+  // Out-of-range fields (a 31st of April, hour 24) roll over in Date: refused instead.
+  if (date.getUTCFullYear() !== Number(year) || date.getUTCMonth() !== Number(month) - 1 || date.getUTCDate() !== Number(day)) return undefined;
+  if (date.getUTCHours() !== Number(hour) || date.getUTCMinutes() !== Number(minute) || date.getUTCSeconds() !== Number(second)) return undefined;
+  const offset = (Number(offsetHours) * 60 + Number(offsetMinutes)) * 60_000;
+  return date.getTime() - (sign === '-' ? -offset : offset);
+}
+
+/**
+ * Which statements read the call only as repeating values and as comparisons of the instant with
+ * datetime literals, and those literals' instants. A literal counts only when Cedar agrees that it
+ * names the instant `datetimeMillis` read: Cedar is asked, once, whether `datetime(literal)` equals
+ * `datetime(that instant as the context gives it)`; a statement with any literal Cedar does not
+ * confirm stays with those that read the call.
+ */
+function instantComparisons(cedar: Cedar, statements: readonly Statement[]): { statements: Set<Statement>; breakpoints: number[] } {
+  const candidates: { statement: Statement; literals: Set<string> }[] = [];
+  for (const statement of statements) {
+    if (readsOnlyRepeating(statement.text) || !readsOnlyRepeating(statement.text, REPEATING_OR_INSTANT)) continue;
+    let json: ReturnType<Cedar['policyToJson']>;
+    try {
+      json = cedar.policyToJson(statement.text);
+    } catch (error) {
+      if (error instanceof CedarCrashedError) throw error;
+      // A text Cedar cannot convert: the statement is evaluated on every call.
+      continue;
+    }
+    if (json.type === 'failure') continue;
+    const literals = instantLiterals(json.json);
+    if (literals?.size) candidates.push({ statement, literals });
+  }
+  const found = { statements: new Set<Statement>(), breakpoints: [] as number[] };
+  if (!candidates.length) return found;
+  const read = new Map<string, number>();
+  for (const { literals } of candidates) {
+    for (const literal of literals) {
+      const millis = datetimeMillis(literal);
+      if (millis !== undefined && Number.isFinite(millis) && Math.abs(millis) <= MAX_DATE_MILLIS) read.set(literal, millis);
+    }
+  }
+  const literals = [...read.keys()];
+  const confirmed = new Set<string>();
+  try {
+    const answer = cedar.isAuthorized({
+      principal: { type: 'Agent', id: 'instant' },
+      action: { type: 'Action', id: 'instant' },
+      resource: { type: 'Tenant', id: 'instant' },
+      context: {},
+      policies: {
+        staticPolicies: Object.fromEntries(
+          literals.map((literal, index) => [
+            `literal${index}`,
+            {
+              effect: 'permit',
+              principal: { op: 'All' },
+              action: { op: 'All' },
+              resource: { op: 'All' },
+              conditions: [{ kind: 'when', body: { '==': { left: { datetime: [{ Value: literal }] }, right: { datetime: [{ Value: new Date(read.get(literal)!).toISOString() }] } } } }],
+            } as unknown as PolicyJson,
+          ]),
+        ),
+      },
+      entities: [],
+    });
+    if (answer.type === 'success') for (const id of answer.response.diagnostics.reason) confirmed.add(literals[Number(id.slice('literal'.length))]!);
+  } catch (error) {
+    if (error instanceof CedarCrashedError) throw error;
+    // Nothing confirmed: these statements are evaluated on every call.
+  }
+  for (const { statement, literals: used } of candidates) {
+    if (![...used].every((literal) => confirmed.has(literal))) continue;
+    found.statements.add(statement);
+    for (const literal of used) found.breakpoints.push(read.get(literal)!);
+  }
+  return found;
+}
+
+/** The range of a JavaScript date. */
+const MAX_DATE_MILLIS = 8.64e15;
+/** 0000-01-01T00:00:00Z and 10000-01-01T00:00:00Z: the instants written with four-digit years. */
+const FIRST_INSTANT = -62_167_219_200_000;
+const END_INSTANT = 253_402_300_800_000;
 
 export const TIME_FIELDS = ['now', 'date', 'hour', 'minute', 'weekday', 'timeZone'] as const;
 export type TimeField = (typeof TIME_FIELDS)[number];
