@@ -114,23 +114,28 @@ const INSTANCE_LOCK = 7_240_014;
 const OPEN_INTENTS_TABLE = 'mcp_audit_open_intents';
 /**
  * The text of the one-statement append, with `value()` for each value's placeholder and `table()`
- * for each table's name, in the order {@link DbAuditSink} passes them.
+ * for each table's name, in the order {@link DbAuditSink} passes them: the heads' five arrays, the
+ * rows as one JSON text (an object per row, keyed by column, with `opens` and `completes` for the
+ * intents it opens and closes), this instance's id, the number of heads and of rows.
  */
 function appendStatement(marker: string, value: () => string, table: (name: string) => string): string {
-  const values = (types: readonly string[]): string => types.map((type) => `${value()}::${type}[]`).join(', ');
-  const heads = `/* ${marker} */ with v(tenant, old_seq, old_hash, seq, hash) as (select * from unnest(${values(['text', 'bigint', 'text', 'bigint', 'text'])}))`;
+  const heads = `/* ${marker} */ with v(tenant, old_seq, old_hash, seq, hash) as (select * from unnest(${['text', 'bigint', 'text', 'bigint', 'text'].map((type) => `${value()}::${type}[]`).join(', ')}))`;
   const moved = `, moved as (update ${table(CHAIN_HEADS_TABLE)} as h set seq = v.seq, hash = v.hash from v where h.tenant = v.tenant and h.seq = v.old_seq and h.hash = v.old_hash returning h.tenant)`;
+  // The jsonb columns travel as their JSON text; the insert reads it as jsonb.
+  const fields = ROW_COLUMNS.map(([name, type]) => `"${name}" ${type === 'jsonb' ? 'text' : type}`).join(', ');
+  const rows = `, r as (select * from json_to_recordset(${value()}::json) as r(${fields}, opens boolean, completes uuid))`;
   const stored =
-    `, stored as (insert into ${table(AUDIT_TABLE)} (${ROW_COLUMNS.map(([name]) => `"${name}"`).join(', ')}) select * from unnest(${values(ROW_COLUMNS.map(([, type]) => type))})` +
+    `, stored as (insert into ${table(AUDIT_TABLE)} (${ROW_COLUMNS.map(([name]) => `"${name}"`).join(', ')})` +
+    ` select ${ROW_COLUMNS.map(([name, type]) => (type === 'jsonb' ? `"${name}"::jsonb` : `"${name}"`)).join(', ')} from r` +
     ` on conflict (event_id, occurred_at) do nothing returning event_id)`;
-  const opened = `, opened as (insert into ${table(OPEN_INTENTS_TABLE)} (event_id, tenant, instance_id, occurred_at) select * from unnest(${values(['uuid', 'text', 'text', 'timestamptz'])}) on conflict (event_id) do nothing)`;
-  const closed = `, closed as (delete from ${table(OPEN_INTENTS_TABLE)} where event_id = any(${value()}::uuid[]))`;
+  const opened = `, opened as (insert into ${table(OPEN_INTENTS_TABLE)} (event_id, tenant, instance_id, occurred_at) select event_id, tenant, ${value()}::text, occurred_at from r where opens on conflict (event_id) do nothing)`;
+  const closed = `, closed as (delete from ${table(OPEN_INTENTS_TABLE)} where event_id in (select completes from r where completes is not null))`;
   const headCount = value();
   const rowCount = value();
   const check =
     ` select case when (select count(*) from moved) = ${headCount} and (select count(*) from stored) = ${rowCount} then 1` +
     ` else cast(concat('${HEAD_MOVED}: heads ', (select count(*) from moved), ', rows ', (select count(*) from stored)) as integer) end as ok`;
-  return heads + moved + stored + opened + closed + check;
+  return heads + moved + rows + stored + opened + closed + check;
 }
 
 /** The columns of a chained row and their types. */
@@ -490,21 +495,18 @@ export class DbAuditSink implements AuditSink, LifecycleContribution {
       head.to = { seq: link.seq, hash: link.hash };
       return link;
     });
-    // One statement text whatever the batch holds: every value travels in one array per column.
-    const column = (name: string): unknown[] => {
-      switch (name) {
-        case 'seq':
-        case 'prev_hash':
-        case 'hash':
-          return links.map((link) => link[name]);
-        case 'occurred_at':
-          return batch.map(({ row }) => row.occurred_at.toISOString());
-        default:
-          return batch.map(({ row }) => row[name as keyof AuditRow]);
-      }
-    };
-    const opened = batch.filter((item) => item.intent).map(({ row }) => row);
-    const completed = batch.flatMap((item) => (item.completes ? [item.completes] : []));
+    // One statement text whatever the batch holds: the heads in one array per column, the rows in one
+    // JSON text, each row an object with the keys of ROW_COLUMNS (and `opens`, `completes`).
+    const rows = batch.map(({ row, intent, completes }, i): Record<string, unknown> => {
+      const link = links[i]!;
+      return {
+        event_id: row.event_id, tenant: row.tenant, seq: link.seq, prev_hash: link.prev_hash, hash: link.hash, occurred_at: row.occurred_at,
+        principal_kind: row.principal_kind, principal_id: row.principal_id, principal_label: row.principal_label, agent_id: row.agent_id, key_id: row.key_id,
+        issuer: row.issuer, subject: row.subject, action: row.action, target: row.target, decision: row.decision, reason: row.reason,
+        outcome: row.outcome, arguments_digest: row.arguments_digest, arguments: row.arguments, latency_ms: row.latency_ms, request_id: row.request_id,
+        client_address: row.client_address, details: row.details, opens: intent !== undefined, completes: completes ?? null,
+      };
+    });
     const ends = [...heads.values()];
     const values: unknown[] = [
       [...heads.keys()],
@@ -512,12 +514,8 @@ export class DbAuditSink implements AuditSink, LifecycleContribution {
       ends.map((head) => head.from.hash),
       ends.map((head) => head.to.seq),
       ends.map((head) => head.to.hash),
-      ...ROW_COLUMNS.map(([name]) => column(name)),
-      opened.map((row) => row.event_id),
-      opened.map((row) => row.tenant),
-      opened.map(() => this.instanceId),
-      opened.map((row) => row.occurred_at.toISOString()),
-      completed,
+      JSON.stringify(rows),
+      this.instanceId,
       heads.size,
       links.length,
     ];
@@ -531,12 +529,9 @@ export class DbAuditSink implements AuditSink, LifecycleContribution {
         await client.releaseConnection(connection);
       }
     } else {
-      // Each table name where the statement names it: after the heads' values, before the rows', before each intents' part.
-      const rowsEnd = 5 + ROW_COLUMNS.length;
-      const bindings = [
-        ...values.slice(0, 5), CHAIN_HEADS_TABLE, AUDIT_TABLE, ...values.slice(5, rowsEnd),
-        OPEN_INTENTS_TABLE, ...values.slice(rowsEnd, rowsEnd + 4), OPEN_INTENTS_TABLE, ...values.slice(rowsEnd + 4),
-      ];
+      // Each table name where the statement names it.
+      const [tenants, fromSeq, fromHash, toSeq, toHash, json, instance, headCount, rowCount] = values;
+      const bindings = [tenants, fromSeq, fromHash, toSeq, toHash, CHAIN_HEADS_TABLE, json, AUDIT_TABLE, OPEN_INTENTS_TABLE, instance, OPEN_INTENTS_TABLE, headCount, rowCount];
       await knex.raw(this.appendStatement, bindings as Knex.RawBinding[]);
     }
     for (const [tenant, { to }] of heads) this.heads.set(tenant, to);
