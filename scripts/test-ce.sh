@@ -13,6 +13,9 @@ git ls-files -z --cached --others --exclude-standard \
 # named ee, and any other file that imports Enterprise code.
 find "$work/test" "$work/examples" -type d -name ee -prune -exec rm -rf {} +
 { grep -rlZE "plugins/ee/|engine/ee['\"]|ee-migrations" "$work/test" "$work/examples" 2>/dev/null || true; } | xargs -0 -r rm -f
+# The benchmark measures both editions side by side: its tests (test/bench) reach the Enterprise
+# scenarios through the benchmark's own modules.
+rm -rf "$work/test/bench"
 ln -s "$root/node_modules" "$work/node_modules"
 cd "$work"
 [ ! -e src/plugins/ee ] || { echo "test:ce: src/plugins/ee is still present" >&2; exit 1; }
