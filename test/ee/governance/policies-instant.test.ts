@@ -6,7 +6,7 @@ import { PolicyEngine, cedarAddress, type CallFacts, type PolicyVerdict } from '
 import { ActionPlan, InstantSpans, datetimeMillis } from '../../../src/plugins/ee/policies/policy-plan.js';
 import type { Statement } from '../../../src/plugins/ee/policies/policy-text.js';
 import { defineTool, definePlugin, z } from '@gatehouse-mcp/engine';
-import { governanceEngine, type GovernanceTestEngine } from './support.js';
+import { governanceEngine, tenantPolicies, type GovernanceTestEngine } from './support.js';
 
 const tools = definePlugin({
   id: 'instant-tools',
@@ -33,16 +33,7 @@ describe('EE tenant policies: statements that compare the instant with fixed dat
   let t: GovernanceTestEngine;
   let cedar: Cedar;
   let agentId = '';
-  const created: string[] = [];
-
-  const save = async (name: string, policyText: string) => {
-    const response = await t.http('POST', '/api/v1/mcp/policies', { token: t.adminKey, body: { name, text: policyText } });
-    if (response.status !== 201) throw new Error(`policy save failed: ${response.status} ${response.text}`);
-    created.push(response.body.data.id);
-  };
-  const dropAll = async () => {
-    for (const id of created.splice(0)) await t.http('DELETE', `/api/v1/mcp/policies/${id}`, { token: t.adminKey });
-  };
+  const { save, dropAll } = tenantPolicies(() => t);
 
   before(async () => {
     t = await governanceEngine({ plugins: [tools] });

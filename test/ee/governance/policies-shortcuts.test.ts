@@ -4,7 +4,7 @@ import { AgentFacts, type PrincipalFacts } from '../../../src/plugins/ee/policie
 import { toCedarValue } from '../../../src/plugins/ee/policies/cedar-schema.js';
 import { PolicyEngine, cedarAddress, type CallFacts, type PolicyVerdict } from '../../../src/plugins/ee/policies/policy-engine.js';
 import { defineTool, definePlugin, z } from '@gatehouse-mcp/engine';
-import { governanceEngine, type GovernanceTestEngine } from './support.js';
+import { governanceEngine, tenantPolicies, type GovernanceTestEngine } from './support.js';
 
 const tools = definePlugin({
   id: 'shortcut-tools',
@@ -44,16 +44,7 @@ describe('EE tenant policies: shortcuts for calls no policy refuses', function (
   this.timeout(120_000);
   let t: GovernanceTestEngine;
   const agents: Record<'plain' | 'mallory' | 'auditor', string> = { plain: '', mallory: '', auditor: '' };
-  const created: string[] = [];
-
-  const save = async (name: string, policyText: string) => {
-    const response = await t.http('POST', '/api/v1/mcp/policies', { token: t.adminKey, body: { name, text: policyText } });
-    if (response.status !== 201) throw new Error(`policy save failed: ${response.status} ${response.text}`);
-    created.push(response.body.data.id);
-  };
-  const dropAll = async () => {
-    for (const id of created.splice(0)) await t.http('DELETE', `/api/v1/mcp/policies/${id}`, { token: t.adminKey });
-  };
+  const { save, dropAll } = tenantPolicies(() => t);
   const setAttributes = async (agentId: string, attributes: Record<string, string>) => {
     const response = await t.http('PATCH', `/api/v1/mcp/agents/${agentId}`, { token: t.adminKey, body: { attributes } });
     expect(response.status, response.text).to.equal(200);

@@ -171,3 +171,23 @@ export async function insertChainedAuditRows(knex: Knex, rows: Record<string, un
     await knex('mcp_audit_chain_heads').insert({ tenant, seq: head.seq, hash: head.hash }).onConflict('tenant').merge();
   }
 }
+
+/**
+ * Save tenant policies through the admin API and delete them all again: `engine` is read on each
+ * call, so the helper can be made before the engine exists.
+ */
+export function tenantPolicies(engine: () => GovernanceTestEngine): { save(name: string, text: string): Promise<void>; dropAll(): Promise<void> } {
+  const created: string[] = [];
+  return {
+    async save(name, text) {
+      const t = engine();
+      const response = await t.http('POST', '/api/v1/mcp/policies', { token: t.adminKey, body: { name, text } });
+      if (response.status !== 201) throw new Error(`policy save failed: ${response.status} ${response.text}`);
+      created.push(response.body.data.id);
+    },
+    async dropAll() {
+      const t = engine();
+      for (const id of created.splice(0)) await t.http('DELETE', `/api/v1/mcp/policies/${id}`, { token: t.adminKey });
+    },
+  };
+}
