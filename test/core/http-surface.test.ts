@@ -230,6 +230,28 @@ describe('HTTP surface: bad input gets a clear JSON answer', () => {
     expect(largest.json.id).to.equal(Number.MAX_SAFE_INTEGER);
   });
 
+  it('arguments nested a thousand levels deep crashed code that walks them (approval matching answered 500 and audited nothing): a message nesting deeper than 128 levels → 400 -32600', async () => {
+    const nested = (depth: number, open: string, close: string, leaf: string): string => open.repeat(depth) + leaf + close.repeat(depth);
+    // The envelope {params: {arguments: {deep: …}}} is 3 levels: 125 more is the deepest accepted.
+    for (const [open, close, leaf] of [['[', ']', ''], ['{"a":', '}', '1']] as const) {
+      const accepted = await post(`{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"echo","arguments":{"text":"x","deep":${nested(125, open, close, leaf)}}}}`);
+      expect(accepted.status, accepted.text).to.equal(200);
+      expect(accepted.json.result.content[0].text).to.equal('x');
+      const refused = await post(`{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"echo","arguments":{"text":"x","deep":${nested(126, open, close, leaf)}}}}`);
+      expect(refused.status, refused.text).to.equal(400);
+      expect(refused.json.error.code).to.equal(-32600);
+      expect(refused.json.error.message).to.contain('deeper than 128 levels');
+      const huge = await post(`{"jsonrpc":"2.0","id":8,"method":"tools/call","params":{"name":"echo","arguments":{"deep":${nested(5_000, open, close, leaf)}}}}`);
+      expect(huge.status).to.equal(400);
+      expect(huge.json.error.code).to.equal(-32600);
+    }
+    // Brackets inside strings (escaped quotes included) are text, not nesting.
+    const text = `${'[{'.repeat(200)}\\"]}`;
+    const inString = await post(rpc('tools/call', { name: 'echo', arguments: { text } }));
+    expect(inString.status).to.equal(200);
+    expect(inString.json.result.content[0].text).to.equal(text);
+  });
+
   it('an unknown method → JSON-RPC -32601; an unknown tool → -32602', async () => {
     const unknownMethod = await post(rpc('nope/nothing'));
     expect(unknownMethod.json.error.code).to.equal(-32601);

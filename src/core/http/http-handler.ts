@@ -3,7 +3,7 @@ import { inject, injectable, optional } from 'inversify';
 import { EngineConfig } from '../kernel/config.js';
 import { Logger, safeLog } from '../log/logger.js';
 import { accepts, explicitlyAccepts, isJsonContentType } from './content-negotiation.js';
-import { NOT_JSON, parseJsonBody, unreadableEncoding } from './json-body.js';
+import { MAX_JSON_DEPTH, NOT_JSON, TOO_DEEP, parseJsonBody, unreadableEncoding } from './json-body.js';
 import type { Principal } from '../ports/principal.js';
 import { AuditUnavailableError, DependencyUnavailableError, GatehouseError, HttpError } from '../errors.js';
 import { McpDispatcher } from '../mcp/mcp-dispatcher.js';
@@ -293,6 +293,7 @@ export class HttpHandler {
           if (encoding) throw new HttpError(415, 'unsupported_media_type', encoding);
           const parsed = parseJsonBody(buffer);
           if (parsed === NOT_JSON) throw new HttpError(400, 'invalid_json', 'The request body is not valid JSON (UTF-8).');
+          if (parsed === TOO_DEEP) throw new HttpError(400, 'invalid_json', `The request body nests objects and arrays deeper than ${MAX_JSON_DEPTH} levels.`);
           return parsed;
         })),
     };
@@ -318,6 +319,7 @@ export class HttpHandler {
     if (encoding) return rpcHttpError(415, null, ErrorCode.InvalidRequest, encoding);
     const parsed = parseJsonBody(await req.body());
     if (parsed === NOT_JSON) return rpcHttpError(400, null, ErrorCode.ParseError, 'Parse error: the body is not valid JSON (UTF-8).');
+    if (parsed === TOO_DEEP) return rpcHttpError(400, null, ErrorCode.InvalidRequest, `Invalid request: the message nests objects and arrays deeper than ${MAX_JSON_DEPTH} levels.`);
     const message = classify(parsed);
     if (message.kind === 'invalid') return rpcHttpError(400, message.id, ErrorCode.InvalidRequest, `Invalid request: ${message.reason}`);
     const version = req.header('mcp-protocol-version');

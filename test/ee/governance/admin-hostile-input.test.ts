@@ -64,6 +64,18 @@ describe('EE admin API: hostile input never causes a 5xx', function () {
     expect((await raw('POST', '/api/v1/mcp/roles', '{"name":"typed","permissions":[]}', 'application/json; charset=utf-8')).status).to.equal(201);
   });
 
+  it('answers 400 to a body nesting deeper than 128 levels, on every admin endpoint that reads one, and stores nothing', async () => {
+    const deep = `{"name":"deep","permissions":[],"description":${'['.repeat(5_000)}${']'.repeat(5_000)}}`;
+    for (const [method, path] of [['POST', '/api/v1/mcp/agents'], ['PATCH', `/api/v1/mcp/agents/${agentId}`], ['POST', '/api/v1/mcp/roles'], ['POST', '/api/v1/mcp/idp-providers'], ['POST', '/api/v1/mcp/policies']] as const) {
+      const response = await raw(method, path, deep);
+      expect(response.status, `${method} ${path}: ${response.text}`).to.equal(400);
+      expect(response.body.error.code).to.equal('invalid_json');
+      expect(response.body.error.message).to.contain('deeper than 128 levels');
+    }
+    const roles = await t.http('GET', '/api/v1/mcp/roles', { token: t.adminKey });
+    expect((roles.body.data as { name: string }[]).map((role) => role.name)).to.not.include('deep');
+  });
+
   it('NUL bytes, lone surrogates and over-long strings are field errors', async () => {
     expectFieldError(await raw('POST', '/api/v1/mcp/agents', '{"name":"a\\u0000b"}'), 'name', /NUL/);
     expectFieldError(await raw('POST', '/api/v1/mcp/agents', '{"name":"a\\ud800b"}'), 'name', /lone surrogate/);
