@@ -1,11 +1,16 @@
 import { expect } from 'chai';
-import { AuditSink, Authenticator, Policy, ToolError, definePlugin, defineTool, toolResult, z } from '@gatehouse-mcp/engine';
+import { AuditSink, Authenticator, DependencyUnavailableError, Policy, ToolError, definePlugin, defineTool, toolResult, z } from '@gatehouse-mcp/engine';
 import { RecordingAuditSink, RecordingPolicy, StaticTokenAuthenticator, createTestEngine, testPrincipal, uniqueTenant, type TestEngine } from '@gatehouse-mcp/engine/testing';
 
 const tenant = uniqueTenant();
 const reader = testPrincipal({ tenant, id: 'reader', label: 'Reader', attributes: { grants: ['tickets:read'] } });
 const audit = new RecordingAuditSink();
-const policy = new RecordingPolicy((principal, request) => ((principal.attributes.grants as string[]) ?? []).includes(request.permission ?? ''));
+const policy = new RecordingPolicy((principal, request) => {
+  // A policy with a bug, and one whose store is down, when a call is about to run.
+  if (request.attempt && request.permission === 'tickets:glitch') throw new TypeError("Cannot read properties of undefined (reading 'roles') at policy.ts:12");
+  if (request.attempt && request.permission === 'tickets:outage') throw new DependencyUnavailableError('The role store is unavailable.');
+  return ((principal.attributes.grants as string[]) ?? []).includes(request.permission ?? '');
+});
 const authenticator = new StaticTokenAuthenticator({ 'reader-token': reader });
 
 /** A governance plugin made of the test kit's recording fakes, standing in for an edition. */
@@ -22,6 +27,8 @@ const read = defineTool({ name: 'tickets.peek', description: 'Reads.', permissio
 const write = defineTool({ name: 'tickets.poke', description: 'Writes.', permission: 'tickets:write', input: z.object({}), handler: () => 'poked' });
 const complain = defineTool({ name: 'tickets.complain', description: 'Fails visibly.', permission: 'tickets:read', input: z.object({}), handler: () => { throw new ToolError('The ticket system is read-only today.'); } });
 const crash = defineTool({ name: 'tickets.crash', description: 'Crashes.', permission: 'tickets:read', input: z.object({ password: z.string() }), handler: () => { throw new Error('secret internal detail at db.ts:42'); } });
+const glitch = defineTool({ name: 'tickets.glitch', description: 'Its policy throws.', permission: 'tickets:glitch', input: z.object({}), handler: () => 'ran' });
+const outage = defineTool({ name: 'tickets.outage', description: 'Its policy store is down.', permission: 'tickets:outage', input: z.object({}), handler: () => 'ran' });
 const rich = defineTool({ name: 'tickets.rich', description: 'Two blocks.', permission: 'tickets:read', input: z.object({}), handler: () => toolResult({ content: [{ type: 'text', text: 'one' }, { type: 'text', text: 'two' }] }) });
 const typed = defineTool({
   name: 'tickets.typed',
@@ -36,7 +43,7 @@ describe('the tool-call pipeline: authorize → validate → execute → audit',
   let t: TestEngine;
   before(async () => {
     t = await createTestEngine({
-      plugins: [recordingEdition, definePlugin({ id: 'tickets-fixture', tools: [read, write, complain, crash, rich, typed] })],
+      plugins: [recordingEdition, definePlugin({ id: 'tickets-fixture', tools: [read, write, complain, crash, rich, typed, glitch, outage] })],
       tenant,
       connect: false,
     });
@@ -99,11 +106,38 @@ describe('the tool-call pipeline: authorize → validate → execute → audit',
     expect(audit.events.at(-1)).to.include({ outcome: 'failed', reason: 'output schema mismatch' });
   });
 
+  it('a policy that threw left the call unaudited: it is audited as refused (the policy could not decide), answered 500 without internals, and never runs', async () => {
+    const res = await rawCall('tickets.glitch', 11);
+    expect(res.status).to.equal(500);
+    const body = (await res.json()) as any;
+    expect(body).to.deep.include({ id: 11 });
+    expect(body.error.code).to.equal(-32603);
+    expect(JSON.stringify(body)).not.to.match(/roles|policy\.ts/);
+    expect(audit.events).to.have.length(1);
+    expect(audit.events[0]).to.include({ target: 'tickets.glitch', decision: 'denied', outcome: 'refused', reason: 'the policy could not decide: internal error' });
+  });
+
+  it('a policy whose store is down left the call unaudited: it is audited as refused, answered 503 with Retry-After, and never runs', async () => {
+    const res = await rawCall('tickets.outage', 12);
+    expect(res.status).to.equal(503);
+    expect(res.headers.get('retry-after')).to.equal('5');
+    expect(((await res.json()) as any).error.message).to.equal('The role store is unavailable.');
+    expect(audit.events).to.have.length(1);
+    expect(audit.events[0]).to.include({ target: 'tickets.outage', decision: 'denied', outcome: 'refused', reason: 'the policy could not decide: a backing service was unavailable' });
+  });
+
   it('a full ToolResult from toolResult() is passed through as is', async () => {
     const client = await t.connect({ token: 'reader-token' });
     const result = await client.callTool({ name: 'tickets.rich', arguments: {} });
     expect(result.content).to.deep.equal([{ type: 'text', text: 'one' }, { type: 'text', text: 'two' }]);
   });
+
+  const rawCall = (name: string, id: number): Promise<Response> =>
+    fetch(t.engine.mcpUrl(), {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'application/json', authorization: 'Bearer reader-token' },
+      body: JSON.stringify({ jsonrpc: '2.0', id, method: 'tools/call', params: { name, arguments: {} } }),
+    });
 
   it('when the audit sink cannot accept events, calls are refused with 503 and not run', async () => {
     audit.accept = false;

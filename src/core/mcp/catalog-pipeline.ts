@@ -65,26 +65,31 @@ export class CatalogPipeline {
     if (typeof uri !== 'string') throw invalidParams('resources/read needs a "uri" string.');
     const found = this.catalog.resolve(uri);
     const governed = this.governed.begin(call, 'resources/read', uri, undefined, found ? { resource: found.entry.resource.name } : undefined);
-    if (!found) {
-      governed.record('refused', 'allowed', 'unknown resource');
-      throw new ProtocolError(RpcErrorCode.ResourceNotFound, `Resource not found: ${uri}`, { uri });
+    try {
+      if (!found) {
+        governed.record('refused', 'allowed', 'unknown resource');
+        throw new ProtocolError(RpcErrorCode.ResourceNotFound, `Resource not found: ${uri}`, { uri });
+      }
+      const { resource } = found.entry;
+      const refusal = await governed.authorize({ kind: 'resource', name: resource.name, permission: resource.permission });
+      if (refusal) throw refused(refusal);
+      const ran = await governed.execute(
+        () => resource.handler(found.params, Object.assign(this.contexts.create(call, { resource: resource.name }), { uri })),
+        uri,
+        protocolMessage,
+      );
+      if (!ran.ok) throw failed(ran.failure);
+      if (ran.value === undefined || ran.value === null) {
+        governed.record('refused', 'allowed', 'resource not found by its handler');
+        throw new ProtocolError(RpcErrorCode.ResourceNotFound, `Resource not found: ${uri}`, { uri });
+      }
+      const contents = toContents(ran.value, uri, resource);
+      governed.record('success', 'allowed', undefined);
+      return { contents };
+    } catch (error) {
+      governed.stopped(error);
+      throw error;
     }
-    const { resource } = found.entry;
-    const refusal = await governed.authorize({ kind: 'resource', name: resource.name, permission: resource.permission });
-    if (refusal) throw refused(refusal);
-    const ran = await governed.execute(
-      () => resource.handler(found.params, Object.assign(this.contexts.create(call, { resource: resource.name }), { uri })),
-      uri,
-      protocolMessage,
-    );
-    if (!ran.ok) throw failed(ran.failure);
-    if (ran.value === undefined || ran.value === null) {
-      governed.record('refused', 'allowed', 'resource not found by its handler');
-      throw new ProtocolError(RpcErrorCode.ResourceNotFound, `Resource not found: ${uri}`, { uri });
-    }
-    const contents = toContents(ran.value, uri, resource);
-    governed.record('success', 'allowed', undefined);
-    return { contents };
   }
 
   async subscribe(params: Record<string, unknown> | undefined, call: CallContext, on: boolean): Promise<unknown> {
@@ -123,25 +128,30 @@ export class CatalogPipeline {
     const name = params?.name;
     if (typeof name !== 'string') throw invalidParams('prompts/get needs a "name" string.');
     const governed = this.governed.begin(call, 'prompts/get', name, params?.arguments ?? {});
-    const entry = this.catalog.prompt(name);
-    if (!entry) {
-      governed.record('refused', 'allowed', 'unknown prompt');
-      throw invalidParams(`Unknown prompt: ${name}`);
+    try {
+      const entry = this.catalog.prompt(name);
+      if (!entry) {
+        governed.record('refused', 'allowed', 'unknown prompt');
+        throw invalidParams(`Unknown prompt: ${name}`);
+      }
+      const { prompt } = entry;
+      const refusal = await governed.authorize({ kind: 'prompt', name, permission: prompt.permission });
+      if (refusal) throw refused(refusal);
+      const valid = governed.validate(prompt.arguments, `prompt ${name}`);
+      if (!valid.ok) throw refused(valid.refusal);
+      const ran = await governed.execute(
+        async () => toMessages(await prompt.handler(valid.data as never, this.contexts.create(call, { prompt: name }))),
+        `Prompt ${name}`,
+        protocolMessage,
+      );
+      if (!ran.ok) throw failed(ran.failure);
+      governed.record('success', 'allowed', undefined);
+      const description = ran.value.description ?? prompt.description;
+      return description === undefined ? { messages: ran.value.messages } : { description, messages: ran.value.messages };
+    } catch (error) {
+      governed.stopped(error);
+      throw error;
     }
-    const { prompt } = entry;
-    const refusal = await governed.authorize({ kind: 'prompt', name, permission: prompt.permission });
-    if (refusal) throw refused(refusal);
-    const valid = governed.validate(prompt.arguments, `prompt ${name}`);
-    if (!valid.ok) throw refused(valid.refusal);
-    const ran = await governed.execute(
-      async () => toMessages(await prompt.handler(valid.data as never, this.contexts.create(call, { prompt: name }))),
-      `Prompt ${name}`,
-      protocolMessage,
-    );
-    if (!ran.ok) throw failed(ran.failure);
-    governed.record('success', 'allowed', undefined);
-    const description = ran.value.description ?? prompt.description;
-    return description === undefined ? { messages: ran.value.messages } : { description, messages: ran.value.messages };
   }
 
   /** Completion is not audited (it runs on every keystroke) but follows the same policy. */

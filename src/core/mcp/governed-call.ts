@@ -2,7 +2,7 @@ import { inject, injectable } from 'inversify';
 import { AuditSink, type AuditEvent, type AuditOutcome } from '../ports/audit-sink.js';
 import { Policy, type LimitReached, type PolicyDecision, type PolicyRequest } from '../ports/policy.js';
 import { Logger, safeLog } from '../log/logger.js';
-import { AuditUnavailableError, GatehouseError, PermissionDeniedError, ToolError } from '../errors.js';
+import { AuditUnavailableError, DependencyUnavailableError, GatehouseError, PermissionDeniedError, ToolError } from '../errors.js';
 import { EngineConfig } from '../kernel/config.js';
 import { callAuditEvent, type CallContext } from './call-context.js';
 import { Telemetry } from '../telemetry/telemetry.js';
@@ -79,6 +79,10 @@ function probe<T>(read: () => T, fallback: T): T {
 export class GovernedCall {
   private readonly started = performance.now();
   private recorded = false;
+  /** What the policy answered, once it has. */
+  private decided: AuditEvent['decision'] | undefined;
+  /** Whether the handler was started. */
+  private executing = false;
   /** The name the caller asked for (the audit target may be narrowed later). */
   private readonly requested: string;
 
@@ -156,6 +160,7 @@ export class GovernedCall {
 
   private approvable(decision: PolicyDecision): Approvable {
     if (!decision.allow && decision.needsApproval) {
+      this.decided = 'needs-approval';
       if (!this.audit.accepting()) throw new AuditUnavailableError();
       return { needsApproval: decision };
     }
@@ -175,6 +180,7 @@ export class GovernedCall {
       this.record('denied', 'denied', decision.reason);
       return { kind: 'denied', reason: decision.reason, message: `Permission denied: ${decision.reason}`, missingPermission: decision.missingPermission };
     }
+    this.decided = 'allowed';
     if (!this.audit.accepting()) throw new AuditUnavailableError();
     return undefined;
   }
@@ -215,6 +221,7 @@ export class GovernedCall {
     deadlineMs: number = this.deadlineMs,
   ): Ran<T> | Promise<Ran<T>> {
     let value: T | Promise<T>;
+    this.executing = true;
     try {
       value = this.telemetry.span('gatehouse.handler', this.call.observation, run) as T | Promise<T>;
     } catch (thrown) {
@@ -235,6 +242,26 @@ export class GovernedCall {
     this.call.abort?.(new DeadlineExceededError(deadlineMs));
     this.record('failed', 'allowed', `deadline exceeded (${deadlineMs} ms)`);
     return { ok: false, failure: { kind: 'timeout', message: `${what} did not finish within ${deadlineMs} ms (request ${this.call.requestId}).`, thrown: undefined } };
+  }
+
+  /**
+   * Record a call that an unexpected error stopped (a fault of the engine or a plugin, a backing
+   * service that is down), unless its event is recorded already: whatever ends a governed call, it
+   * leaves its audit event. The error itself goes on to the caller (500, or 503 for an outage).
+   */
+  stopped(thrown: unknown): void {
+    if (this.recorded) return;
+    // A trail that refuses events is what the caller is told (503); there is nothing to record it in.
+    if (probe(() => thrown instanceof AuditUnavailableError, false)) return;
+    const outage = probe(() => thrown instanceof DependencyUnavailableError || connectionLost(thrown), false);
+    const cause = outage ? 'a backing service was unavailable' : 'internal error';
+    const reason = this.decided === undefined ? `the policy could not decide: ${cause}` : this.executing ? `${cause} after the handler started` : `${cause}; the handler did not run`;
+    try {
+      this.record(this.decided === undefined ? 'refused' : 'failed', this.decided ?? 'denied', reason);
+    } catch {
+      // The trail is at its hard cap: the caller is refused all the same.
+    }
+    if (!outage) safeLog(this.logger, 'error', { err: thrown, target: this.target, requestId: this.call.requestId }, 'governed call stopped by an unexpected error');
   }
 
   /** Record and log an internal failure found after the handler returned (e.g. a bad result). */

@@ -92,110 +92,116 @@ export class ToolCallPipeline {
     if (typeof name !== 'string') throw invalidParams('tools/call needs a "name" string.');
     const { principal } = call;
     const governed = this.governed.begin(call, 'tools/call', name, args);
-    let approvalId: string | undefined;
-    const link = (id: string): void => {
-      approvalId = id;
-      governed.details = { ...governed.details, approvalId: id };
-    };
-    const gated = async (request: PolicyRequest, decision: PolicyDecision): Promise<void> =>
-      link(await this.gate.pass(call, { tool: name, target: { kind: request.kind, name: request.name }, arguments: args, claim }, decision));
-    // Held for approval, or refused by it: recorded, and answered as an isError result.
-    const settled = (error: unknown): ToolCallOutcome | undefined => {
-      if (error instanceof ApprovalPendingError) {
-        link(error.approvalId);
-        governed.record('refused', 'needs-approval', `approval required (request ${error.approvalId})`);
-        return { result: errorResult(error.message), held: error };
-      }
-      if (error instanceof PermissionDeniedError) {
-        governed.record('denied', 'denied', error.reason);
-        return { result: errorResult(error.message) };
-      }
-      return undefined;
-    };
+    try {
+      let approvalId: string | undefined;
+      const link = (id: string): void => {
+        approvalId = id;
+        governed.details = { ...governed.details, approvalId: id };
+      };
+      const gated = async (request: PolicyRequest, decision: PolicyDecision): Promise<void> =>
+        link(await this.gate.pass(call, { tool: name, target: { kind: request.kind, name: request.name }, arguments: args, claim }, decision));
+      // Held for approval, or refused by it: recorded, and answered as an isError result.
+      const settled = (error: unknown): ToolCallOutcome | undefined => {
+        if (error instanceof ApprovalPendingError) {
+          link(error.approvalId);
+          governed.record('refused', 'needs-approval', `approval required (request ${error.approvalId})`);
+          return { result: errorResult(error.message), held: error };
+        }
+        if (error instanceof PermissionDeniedError) {
+          governed.record('denied', 'denied', error.reason);
+          return { result: errorResult(error.message) };
+        }
+        return undefined;
+      };
 
-    const entry = this.catalog.get(name);
-    if (!entry) {
-      // Same answer whether the tool does not exist or is hidden from this caller.
-      const decision = await governed.decide({ kind: 'tool', name, permission: undefined });
-      governed.record('refused', decision.allow ? 'allowed' : 'denied', 'unknown tool');
-      throw invalidParams(`Unknown tool: ${name}`);
-    }
-    const { tool } = entry;
-    // The policy sees the arguments the handler would get; invalid ones are refused right after it.
-    const checked = governed.check(tool.input);
-    const toolRequest = toolCallRequest(name, tool, callFacts(call, checked.ok ? (checked.data as Record<string, unknown>) : undefined));
-    // The policy's answer and a handler's that come at once are not awaited: each await is a promise.
-    const asked = governed.authorizeApprovable(toolRequest);
-    const authorized = isThenable(asked) ? await asked : asked;
-    const { refusal } = authorized;
-    if (refusal?.kind === 'limited') {
-      const { limit, resetsAt, retryAfterSeconds } = refusal.limited;
-      throw new LimitExceededError(refusal.message, retryAfterSeconds, { reason: refusal.reason, limit, resetsAt: resetsAt.toISOString(), retryAfterSeconds });
-    }
-    if (refusal) return { result: errorResult(refusal.message) };
-    const valid = governed.validate(tool.input, name, checked);
-    if (!valid.ok) return { result: errorResult(valid.refusal.message) };
-    if (authorized.needsApproval) {
-      try {
-        await gated(toolRequest, authorized.needsApproval);
-      } catch (error) {
-        const answer = settled(error);
-        if (answer) return answer;
-        throw error;
+      const entry = this.catalog.get(name);
+      if (!entry) {
+        // Same answer whether the tool does not exist or is hidden from this caller.
+        const decision = await governed.decide({ kind: 'tool', name, permission: undefined });
+        governed.record('refused', decision.allow ? 'allowed' : 'denied', 'unknown tool');
+        throw invalidParams(`Unknown tool: ${name}`);
       }
-    }
-
-    const progressToken = (params?._meta as { progressToken?: unknown } | undefined)?.progressToken;
-    const context: ToolContext = this.contexts.extend({
-      progress: this.contexts.progress(call, progressToken) ?? noProgress,
-      requestClient: (method, requestParams) => this.contexts.requestClient(call, method, requestParams),
-      resourceUpdated: (uri) => this.contexts.resourceUpdated(principal.tenant, uri),
-      authorize: async (request) => this.policy.decide(principal, withCallFacts(call, request)),
-      authorizeCall: async (request) => {
-        const answer = await this.policy.decide(principal, withCallFacts(call, request));
-        if (answer.allow) return answer;
-        if (!answer.needsApproval) throw new PermissionDeniedError(answer.reason);
-        await gated(request, answer);
-        return { allow: true, reason: `allowed with approval ${approvalId}` };
-      },
-      auditTarget: (actual, extra) => {
-        governed.target = actual;
-        governed.details = { tool: name, ...extra, ...(approvalId === undefined ? {} : { approvalId }) };
-      },
-    } satisfies Partial<ToolContext>, call, { tool: name });
-
-    // Durable before execute: the intent is committed (group-committed with concurrent ones) first.
-    if (this.governed.durable(tool)) await governed.intent();
-
-    // A handler that settles an approval itself (`authorizeCall`) may be held or refused by it.
-    let handlerHeld: ApprovalPendingError | undefined;
-    const held = (error: unknown): undefined => {
-      if (!(error instanceof ApprovalPendingError)) throw error;
-      handlerHeld = error;
-      return undefined;
-    };
-    // A handler that answers at once is not made to wait for a promise of its own answer.
-    const running = governed.execute(() => {
-      let returned: ToolReturn | PromiseLike<ToolReturn>;
-      try {
-        returned = tool.handler(valid.data, context) as ToolReturn | PromiseLike<ToolReturn>;
-      } catch (error) {
-        return held(error);
+      const { tool } = entry;
+      // The policy sees the arguments the handler would get; invalid ones are refused right after it.
+      const checked = governed.check(tool.input);
+      const toolRequest = toolCallRequest(name, tool, callFacts(call, checked.ok ? (checked.data as Record<string, unknown>) : undefined));
+      // The policy's answer and a handler's that come at once are not awaited: each await is a promise.
+      const asked = governed.authorizeApprovable(toolRequest);
+      const authorized = isThenable(asked) ? await asked : asked;
+      const { refusal } = authorized;
+      if (refusal?.kind === 'limited') {
+        const { limit, resetsAt, retryAfterSeconds } = refusal.limited;
+        throw new LimitExceededError(refusal.message, retryAfterSeconds, { reason: refusal.reason, limit, resetsAt: resetsAt.toISOString(), retryAfterSeconds });
       }
-      return isThenable(returned) ? Promise.resolve(returned).then(toCallResult, held) : toCallResult(returned);
-    }, name, undefined, tool.timeoutMs);
-    const ran = isThenable(running) ? await running : running;
-    if (handlerHeld) return settled(handlerHeld)!;
-    if (!ran.ok) return { result: errorResult(ran.failure.message) };
-    const result = ran.value!;
-    if (tool.output && !result.isError) {
-      const checked = tool.output.safeParse(result.structuredContent);
-      if (!checked.success) {
-        const failure = governed.internalFailure('output schema mismatch', name, { tool: name, issues: describeIssues(checked.error.issues) });
-        return { result: errorResult(failure.message) };
+      if (refusal) return { result: errorResult(refusal.message) };
+      const valid = governed.validate(tool.input, name, checked);
+      if (!valid.ok) return { result: errorResult(valid.refusal.message) };
+      if (authorized.needsApproval) {
+        try {
+          await gated(toolRequest, authorized.needsApproval);
+        } catch (error) {
+          const answer = settled(error);
+          if (answer) return answer;
+          throw error;
+        }
       }
+
+      const progressToken = (params?._meta as { progressToken?: unknown } | undefined)?.progressToken;
+      const context: ToolContext = this.contexts.extend({
+        progress: this.contexts.progress(call, progressToken) ?? noProgress,
+        requestClient: (method, requestParams) => this.contexts.requestClient(call, method, requestParams),
+        resourceUpdated: (uri) => this.contexts.resourceUpdated(principal.tenant, uri),
+        authorize: async (request) => this.policy.decide(principal, withCallFacts(call, request)),
+        authorizeCall: async (request) => {
+          const answer = await this.policy.decide(principal, withCallFacts(call, request));
+          if (answer.allow) return answer;
+          if (!answer.needsApproval) throw new PermissionDeniedError(answer.reason);
+          await gated(request, answer);
+          return { allow: true, reason: `allowed with approval ${approvalId}` };
+        },
+        auditTarget: (actual, extra) => {
+          governed.target = actual;
+          governed.details = { tool: name, ...extra, ...(approvalId === undefined ? {} : { approvalId }) };
+        },
+      } satisfies Partial<ToolContext>, call, { tool: name });
+
+      // Durable before execute: the intent is committed (group-committed with concurrent ones) first.
+      if (this.governed.durable(tool)) await governed.intent();
+
+      // A handler that settles an approval itself (`authorizeCall`) may be held or refused by it.
+      let handlerHeld: ApprovalPendingError | undefined;
+      const held = (error: unknown): undefined => {
+        if (!(error instanceof ApprovalPendingError)) throw error;
+        handlerHeld = error;
+        return undefined;
+      };
+      // A handler that answers at once is not made to wait for a promise of its own answer.
+      const running = governed.execute(() => {
+        let returned: ToolReturn | PromiseLike<ToolReturn>;
+        try {
+          returned = tool.handler(valid.data, context) as ToolReturn | PromiseLike<ToolReturn>;
+        } catch (error) {
+          return held(error);
+        }
+        return isThenable(returned) ? Promise.resolve(returned).then(toCallResult, held) : toCallResult(returned);
+      }, name, undefined, tool.timeoutMs);
+      const ran = isThenable(running) ? await running : running;
+      if (handlerHeld) return settled(handlerHeld)!;
+      if (!ran.ok) return { result: errorResult(ran.failure.message) };
+      const result = ran.value!;
+      if (tool.output && !result.isError) {
+        const checked = tool.output.safeParse(result.structuredContent);
+        if (!checked.success) {
+          const failure = governed.internalFailure('output schema mismatch', name, { tool: name, issues: describeIssues(checked.error.issues) });
+          return { result: errorResult(failure.message) };
+        }
+      }
+      governed.record(result.isError ? 'error' : 'success', 'allowed', approvalId === undefined ? undefined : `allowed with approval ${approvalId}`);
+      return approvalId === undefined ? { result } : { result, approvalId };
+    } catch (error) {
+      // Whatever stopped the call before it was recorded (a fault, an outage) is recorded all the same.
+      governed.stopped(error);
+      throw error;
     }
-    governed.record(result.isError ? 'error' : 'success', 'allowed', approvalId === undefined ? undefined : `allowed with approval ${approvalId}`);
-    return approvalId === undefined ? { result } : { result, approvalId };
   }
 }
