@@ -59,6 +59,13 @@ export interface EngineOptions {
    */
   readonly writeStallTimeoutMs?: number;
   /**
+   * How long a client has to send a whole request, headers and body, to a server started with
+   * `listen()`: a client that trickles bytes (or stops mid-request) would otherwise hold its
+   * connection for Node's default of five minutes. It is answered 408 and disconnected. Streams are
+   * not affected: a request is whole once its body has arrived. Default 30 s.
+   */
+  readonly readTimeoutMs?: number;
+  /**
    * The deadline of one tool call, resource read or prompt: past it the handler's `signal` is
    * aborted and the caller gets an error (audited as `failed`, "deadline exceeded"). A tool may set
    * its own with `timeoutMs`. Default 60 s.
@@ -111,6 +118,7 @@ export interface EngineConfig {
   readonly pageSize: number;
   readonly drainTimeoutMs: number;
   readonly writeStallTimeoutMs: number;
+  readonly readTimeoutMs: number;
   readonly callTimeoutMs: number;
   readonly serverInfo: { readonly name: string; readonly version: string };
   readonly instructions: string | undefined;

@@ -286,7 +286,9 @@ function serve(options: EngineOptions, { config, catalog, logger, metricsEndpoin
     nodeHandler,
     async listen(listenOptions = {}) {
       const host = listenOptions.host ?? '127.0.0.1';
-      const server = http.createServer(nodeHandler);
+      // A request must arrive whole within readTimeoutMs (Node answers 408 and closes); the check runs every second.
+      const readTimeout = config.readTimeoutMs;
+      const server = http.createServer({ requestTimeout: readTimeout, headersTimeout: readTimeout, connectionsCheckingInterval: Math.min(1_000, readTimeout) }, nodeHandler);
       server.keepAliveTimeout = 65_000;
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);

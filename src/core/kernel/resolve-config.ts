@@ -51,6 +51,7 @@ export function resolveConfig(options: EngineOptions): EngineConfig {
     pageSize: positive(options.pageSize, 100, 'pageSize'),
     drainTimeoutMs: positive(options.drainTimeoutMs, 10_000, 'drainTimeoutMs'),
     writeStallTimeoutMs: positive(options.writeStallTimeoutMs, DEFAULT_WRITE_STALL_TIMEOUT_MS, 'writeStallTimeoutMs'),
+    readTimeoutMs: positive(options.readTimeoutMs, 30_000, 'readTimeoutMs'),
     callTimeoutMs: positive(options.callTimeoutMs, 60_000, 'callTimeoutMs'),
     serverInfo: options.serverInfo ?? { name: 'gatehouse', version: '0.1.0' },
     instructions: options.instructions,
