@@ -252,6 +252,21 @@ describe('HTTP surface: bad input gets a clear JSON answer', () => {
     expect(inString.json.result.content[0].text).to.equal(text);
   });
 
+  it('a number past the range of a double was read as Infinity and shown as null (an approval of null matched it): 400 -32600; finite numbers, and such text in strings, pass', async () => {
+    const call = (raw: string): string => `{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"echo","arguments":{"text":"n","n":${raw}}}}`;
+    for (const raw of ['1e400', '-1e400', '1E+309', '-0.5e999', '9'.repeat(400), `-${'9'.repeat(310)}.5`]) {
+      const res = await post(call(raw));
+      expect(res.status, raw).to.equal(400);
+      expect(res.json.error.code).to.equal(-32600);
+      expect(res.json.error.message).to.contain('number out of range').and.contain('finite');
+    }
+    for (const raw of ['1e308', '-1.7976931348623157e308', '5e-324', '1e-400', '0', '-0', '123.5E+3', '9'.repeat(300), 'true', 'false', 'null', '"1e400"', '["1e400", 1e3]']) {
+      const res = await post(call(raw));
+      expect(res.status, `${raw}: ${res.text}`).to.equal(200);
+      expect(res.json.result.content[0].text).to.equal('n');
+    }
+  });
+
   it('an unknown method → JSON-RPC -32601; an unknown tool → -32602', async () => {
     const unknownMethod = await post(rpc('nope/nothing'));
     expect(unknownMethod.json.error.code).to.equal(-32601);

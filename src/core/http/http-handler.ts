@@ -3,7 +3,7 @@ import { inject, injectable, optional } from 'inversify';
 import { EngineConfig } from '../kernel/config.js';
 import { Logger, safeLog } from '../log/logger.js';
 import { accepts, explicitlyAccepts, isJsonContentType } from './content-negotiation.js';
-import { MAX_JSON_DEPTH, NOT_JSON, TOO_DEEP, parseJsonBody, unreadableEncoding } from './json-body.js';
+import { NOT_JSON, RefusedJson, parseJsonBody, unreadableEncoding } from './json-body.js';
 import type { Principal } from '../ports/principal.js';
 import { AuditUnavailableError, DependencyUnavailableError, GatehouseError, HttpError } from '../errors.js';
 import { McpDispatcher } from '../mcp/mcp-dispatcher.js';
@@ -291,9 +291,9 @@ export class HttpHandler {
           }
           const encoding = unreadableEncoding(req);
           if (encoding) throw new HttpError(415, 'unsupported_media_type', encoding);
-          const parsed = parseJsonBody(buffer);
+          const parsed = parseJsonBody(buffer, { finiteNumbers: false });
           if (parsed === NOT_JSON) throw new HttpError(400, 'invalid_json', 'The request body is not valid JSON (UTF-8).');
-          if (parsed === TOO_DEEP) throw new HttpError(400, 'invalid_json', `The request body nests objects and arrays deeper than ${MAX_JSON_DEPTH} levels.`);
+          if (parsed instanceof RefusedJson) throw new HttpError(400, 'invalid_json', `The request body ${parsed.reason}.`);
           return parsed;
         })),
     };
@@ -317,9 +317,9 @@ export class HttpHandler {
     }
     const encoding = unreadableEncoding(req);
     if (encoding) return rpcHttpError(415, null, ErrorCode.InvalidRequest, encoding);
-    const parsed = parseJsonBody(await req.body());
+    const parsed = parseJsonBody(await req.body(), { finiteNumbers: true });
     if (parsed === NOT_JSON) return rpcHttpError(400, null, ErrorCode.ParseError, 'Parse error: the body is not valid JSON (UTF-8).');
-    if (parsed === TOO_DEEP) return rpcHttpError(400, null, ErrorCode.InvalidRequest, `Invalid request: the message nests objects and arrays deeper than ${MAX_JSON_DEPTH} levels.`);
+    if (parsed instanceof RefusedJson) return rpcHttpError(400, null, ErrorCode.InvalidRequest, `Invalid request: the message ${parsed.reason}.`);
     const message = classify(parsed);
     if (message.kind === 'invalid') return rpcHttpError(400, message.id, ErrorCode.InvalidRequest, `Invalid request: ${message.reason}`);
     const version = req.header('mcp-protocol-version');

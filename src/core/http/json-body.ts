@@ -3,8 +3,10 @@ import type { HttpRequest } from './types.js';
 
 /** What `parseJsonBody` answers for a body that is not JSON. */
 export const NOT_JSON: unique symbol = Symbol('not JSON');
-/** What `parseJsonBody` answers for JSON that nests deeper than {@link MAX_JSON_DEPTH}. */
-export const TOO_DEEP: unique symbol = Symbol('JSON too deep');
+/** What `parseJsonBody` answers for JSON that parses but is refused: why, as a phrase ("nests …"). */
+export class RefusedJson {
+  constructor(readonly reason: string) {}
+}
 
 /**
  * How deep a request body's objects and arrays may nest (as deep as serde_json parses). Deeper
@@ -14,30 +16,58 @@ export const TOO_DEEP: unique symbol = Symbol('JSON too deep');
  */
 export const MAX_JSON_DEPTH = 128;
 
-/** Whether JSON text nests objects and arrays deeper than `max` (brackets inside strings do not count). */
-export function nestsDeeperThan(text: string, max: number): boolean {
+const isDigit = (c: number): boolean => c >= 0x30 && c <= 0x39;
+/** `.`, `e`, `E`, `+`, `-`: what continues a number after its first character. */
+const continuesNumber = (c: number): boolean => isDigit(c) || c === 0x2e || c === 0x65 || c === 0x45 || c === 0x2b || c === 0x2d;
+
+/**
+ * Why JSON text (that parses) is refused, or undefined: objects and arrays nested deeper than
+ * {@link MAX_JSON_DEPTH} (brackets inside strings do not count), or with `finiteNumbers`, a number
+ * past the range of a double (`1e400` parses as Infinity and serialises as `null`: an approved
+ * `null` would match it, and the audit would show `null` for the value the handler got). The
+ * admin API leaves such numbers to its validation, which names the field.
+ */
+export function refusalOf(text: string, finiteNumbers: boolean): string | undefined {
   let depth = 0;
   let inString = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
+  let numberStart = -1;
+  let exponent = false;
+  for (let i = 0; i <= text.length; i++) {
+    const c = i < text.length ? text.charCodeAt(i) : 0x20;
     if (inString) {
       if (c === 0x5c) i++;
       else if (c === 0x22) inString = false;
-    } else if (c === 0x22) inString = true;
-    else if (c === 0x7b || c === 0x5b) {
-      if (++depth > max) return true;
+      continue;
+    }
+    if (numberStart >= 0) {
+      if (continuesNumber(c)) {
+        if (c === 0x65 || c === 0x45) exponent = true;
+        continue;
+      }
+      // Only a number with an exponent, or of over 300 digits, can be out of range.
+      if (finiteNumbers && (exponent || i - numberStart > 300) && !Number.isFinite(Number(text.slice(numberStart, i)))) {
+        return `holds a number out of range (${text.slice(numberStart, Math.min(i, numberStart + 24))}): JSON numbers must be finite`;
+      }
+      numberStart = -1;
+    }
+    if (c === 0x22) inString = true;
+    else if (isDigit(c) || c === 0x2d) {
+      numberStart = i;
+      exponent = false;
+    } else if (c === 0x7b || c === 0x5b) {
+      if (++depth > MAX_JSON_DEPTH) return `nests objects and arrays deeper than ${MAX_JSON_DEPTH} levels`;
     } else if (c === 0x7d || c === 0x5d) depth--;
   }
-  return false;
+  return undefined;
 }
 
 /**
  * A request body as JSON. JSON between systems is UTF-8 (RFC 8259, section 8.1; a `charset`
  * parameter has no effect on it): bytes that are not UTF-8 make the body malformed, rather than
- * being replaced with U+FFFD and read as other text than the client sent. JSON nesting deeper
- * than {@link MAX_JSON_DEPTH} is {@link TOO_DEEP}.
+ * being replaced with U+FFFD and read as other text than the client sent. JSON that parses but
+ * that the engine refuses (see {@link refusalOf}) is a {@link RefusedJson}.
  */
-export function parseJsonBody(body: Buffer): unknown {
+export function parseJsonBody(body: Buffer, options: { readonly finiteNumbers: boolean }): unknown {
   if (!isUtf8(body)) return NOT_JSON;
   const text = body.toString('utf8');
   let parsed: unknown;
@@ -46,7 +76,8 @@ export function parseJsonBody(body: Buffer): unknown {
   } catch {
     return NOT_JSON;
   }
-  return nestsDeeperThan(text, MAX_JSON_DEPTH) ? TOO_DEEP : parsed;
+  const refusal = refusalOf(text, options.finiteNumbers);
+  return refusal === undefined ? parsed : new RefusedJson(refusal);
 }
 
 /**
