@@ -475,4 +475,54 @@ describe('EE approvals of API registry operations', function () {
       await t.close();
     }
   });
+  it('an approval of a body matched the same body with a "__proto__" key added (digest and audit dropped the key, the operation sent it): it is a different call', async () => {
+    const { apiRegistry } = await import('@gatehouse-mcp/engine/oss');
+    const bodies: unknown[] = [];
+    const handler = async (request: Request): Promise<Response> => {
+      bodies.push(JSON.parse(await request.text()));
+      return Response.json({ ok: true });
+    };
+    const document = {
+      openapi: '3.0.3',
+      info: { title: 'Payments', version: '1' },
+      servers: [{ url: 'https://payments.example.com' }],
+      paths: {
+        '/refunds': {
+          post: {
+            operationId: 'refund',
+            'x-approval-required': true,
+            requestBody: { required: true, content: { 'application/json': { schema: { type: 'object', properties: { cents: { type: 'integer' } } } } } },
+            responses: { '200': { description: 'OK' } },
+          },
+        },
+      },
+    };
+    const t = await governanceEngine({ plugins: [apiRegistry({ documents: [{ source: document }], dispatch: { handler } })] });
+    try {
+      const role = await t.role('everything', ['*']);
+      const client = await t.connect({ token: (await t.agent({ roleIds: [role] })).key });
+      const approved = { operationId: 'refund', body: { cents: 10 } };
+      const id = requestIdOf(await client.callTool({ name: 'api.call', arguments: approved }));
+      expect((await t.http('POST', `/api/v1/mcp/approvals/${id}/approve`, { token: t.adminKey })).status).to.equal(200);
+
+      // JSON.parse makes "__proto__" an own key, as a client's JSON does (a literal would set the prototype).
+      const smuggled = JSON.parse('{"operationId":"refund","body":{"cents":10,"__proto__":{"cents":500000}}}') as Record<string, unknown>;
+      const held = await client.callTool({ name: 'api.call', arguments: smuggled });
+      expect(text(held)).to.match(/^Approval required, request [0-9a-f-]{36}/);
+      expect(requestIdOf(held)).to.not.equal(id);
+      expect(bodies).to.deep.equal([]);
+      // The approver sees the key, and so does the audit.
+      const detail = await t.http('GET', `/api/v1/mcp/approvals/${requestIdOf(held)}`, { token: t.adminKey });
+      expect(JSON.stringify(detail.body.data.arguments)).to.contain('"__proto__":{"cents":500000}');
+      await t.engine.resolve<AuditSink>(AuditSink).flush();
+      const audit = await t.http('GET', '/api/v1/mcp/audit?tool=api.call&limit=1', { token: t.adminKey });
+      expect(JSON.stringify(audit.body.data[0].arguments)).to.contain('"__proto__":{"cents":500000}');
+
+      // The approved call itself still runs once.
+      expect((await client.callTool({ name: 'api.call', arguments: approved })).isError).to.not.equal(true);
+      expect(bodies).to.deep.equal([{ cents: 10 }]);
+    } finally {
+      await t.close();
+    }
+  });
 });

@@ -86,7 +86,8 @@ export function redactor(rule: AuditRedaction | undefined): (args: unknown) => u
     if (value === null || typeof value !== 'object') return value;
     if (depth >= MAX_DEPTH) return REDACTED;
     if (Array.isArray(value)) return value.map((item) => walk(item, depth + 1));
-    const out: Record<string, unknown> = {};
+    // No prototype: a `__proto__` key is kept as a key (an assignment would drop it from the record).
+    const out = Object.create(null) as Record<string, unknown>;
     for (const [k, v] of Object.entries(value)) out[k] = keys.test(k) ? REDACTED : walk(v, depth + 1);
     return out;
   };
@@ -104,7 +105,7 @@ export function canonicalJson(value: unknown): string {
     if (Array.isArray(v)) out = v.map((item) => (item === undefined || typeof item === 'function' ? null : sort(item)));
     else if (typeof (v as { toJSON?: unknown }).toJSON === 'function') out = sort((v as { toJSON(): unknown }).toJSON());
     else {
-      const sorted: Record<string, unknown> = {};
+      const sorted = Object.create(null) as Record<string, unknown>;
       for (const k of Object.keys(v).sort()) {
         const item = (v as Record<string, unknown>)[k];
         if (item !== undefined && typeof item !== 'function') sorted[k] = sort(item);

@@ -62,8 +62,8 @@ async function callOperation(options: MetaToolOptions, operation: ApiOperation, 
   ctx.auditTarget(operation.id, { method: operation.method, path: operation.path });
   const decision = await ctx.authorize(operationTarget(operation));
   if (!mayAttempt(decision)) throw new PermissionDeniedError(decision.reason);
-  const args: Record<string, unknown> = {};
-  for (const [key, value] of Object.entries(raw)) if (value !== undefined) args[key] = value;
+  // Defined, not assigned: a `__proto__` key stays a key rather than setting the prototype.
+  const args: Record<string, unknown> = Object.fromEntries(Object.entries(raw).filter(([, value]) => value !== undefined));
   // Header names are case-insensitive: accept any case for the ones the operation declares.
   if (args.headers && typeof args.headers === 'object') {
     const declared = new Map(operation.parameters.filter((p) => p.in === 'header').map((p) => [p.name.toLowerCase(), p.name]));
