@@ -140,28 +140,42 @@ describe('EE tenant policies: texts nested too deeply for Cedar', function () {
     await otherTenantStillEvaluates();
   });
 
-  it('refuses a call with an argument nested 10,000 deep without an error, audited, while a policy reads the arguments', async () => {
+  it('evaluates a policy on arguments nested as deep as the engine takes them (an argument 10,000 deep made Cedar fail), and never runs a deeper one', async () => {
     const saved = await t.http('POST', '/api/v1/mcp/policies', {
       token: t.adminKey,
       body: { name: 'no secret notes', text: 'forbid (principal, action == Action::"notes.store", resource)\nwhen { context.arguments.title like "*secret*" };' },
     });
     expect(saved.status, saved.text).to.equal(201);
-    // JSON.stringify cannot write a value that deep: the client sends a marker, replaced on the wire.
-    const nested = `${'{"a":'.repeat(10_000)}true${'}'.repeat(10_000)}`;
-    const deepClient = new Client({ name: 'deep-arguments', version: '1.0.0' });
-    await deepClient.connect(
-      new StreamableHTTPClientTransport(new URL(t.engine.mcpUrl()), {
-        requestInit: { headers: { authorization: `Bearer ${agentKey}` } },
-        fetch: (url, init) => fetch(url, typeof init?.body === 'string' ? { ...init, body: init.body.replace('"DEEP"', nested) } : init),
-      }),
-    );
-    const deep = await deepClient.callTool({ name: 'notes.store', arguments: { title: 'secret plans', metadata: { value: 'DEEP' } } });
+    // JSON.stringify cannot write a value 10,000 deep: the client sends a marker, replaced on the wire.
+    const nested = (depth: number): string => `${'{"a":'.repeat(depth)}true${'}'.repeat(depth)}`;
+    const clientReplacing = async (replacement: string): Promise<Client> => {
+      const client = new Client({ name: 'deep-arguments', version: '1.0.0' });
+      await client.connect(
+        new StreamableHTTPClientTransport(new URL(t.engine.mcpUrl()), {
+          requestInit: { headers: { authorization: `Bearer ${agentKey}` } },
+          fetch: (url, init) => fetch(url, typeof init?.body === 'string' ? { ...init, body: init.body.replace('"DEEP"', replacement) } : init),
+        }),
+      );
+      return client;
+    };
+    // The deepest the engine takes: 128 levels, of which the message, params, arguments and metadata are 4.
+    const deepest = await clientReplacing(nested(124));
+    const deep = await deepest.callTool({ name: 'notes.store', arguments: { title: 'secret plans', metadata: { value: 'DEEP' } } });
     expect(isError(deep)).to.equal(true);
     expect(text(deep)).to.contain('forbidden by policy "no secret notes"');
     expect(await lastAudit('notes.store')).to.include({ decision: 'denied', outcome: 'denied' });
-    const plain = await deepClient.callTool({ name: 'notes.store', arguments: { title: 'shopping', metadata: { value: 'DEEP' } } });
-    await deepClient.close();
+    const plain = await deepest.callTool({ name: 'notes.store', arguments: { title: 'shopping', metadata: { value: 'DEEP' } } });
+    await deepest.close();
     expect(isError(plain), text(plain)).to.equal(false);
+
+    const tooDeep = await clientReplacing(nested(10_000));
+    const refused = await tooDeep.callTool({ name: 'notes.store', arguments: { title: 'shopping too', metadata: { value: 'DEEP' } } }).then(
+      () => undefined,
+      (error: Error) => error,
+    );
+    await tooDeep.close();
+    expect(refused?.message).to.contain('deeper than 128 levels');
+    expect(await lastAudit('notes.store')).to.include({ decision: 'allowed', outcome: 'success' });
     await t.http('DELETE', `/api/v1/mcp/policies/${saved.body.data.id}`, { token: t.adminKey });
     await otherTenantStillEvaluates();
   });
