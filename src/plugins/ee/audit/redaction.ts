@@ -86,12 +86,21 @@ export function redactor(rule: AuditRedaction | undefined): (args: unknown) => u
     if (value === null || typeof value !== 'object') return value;
     if (depth >= MAX_DEPTH) return REDACTED;
     if (Array.isArray(value)) return value.map((item) => walk(item, depth + 1));
-    // No prototype: a `__proto__` key is kept as a key (an assignment would drop it from the record).
-    const out = Object.create(null) as Record<string, unknown>;
-    for (const [k, v] of Object.entries(value)) out[k] = keys.test(k) ? REDACTED : walk(v, depth + 1);
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) setOwn(out, k, keys.test(k) ? REDACTED : walk(v, depth + 1));
     return out;
   };
   return (args) => walk(args, 0);
+}
+
+/**
+ * Set `key` of a copy as its own property. A client's `__proto__` key is a key like any other: an
+ * assignment would set the copy's prototype instead, and drop the member from what is stored and
+ * digested. (An object without a prototype would do too, but V8 keeps those as slow dictionaries.)
+ */
+function setOwn(record: Record<string, unknown>, key: string, value: unknown): void {
+  if (key === '__proto__') Object.defineProperty(record, key, { value, enumerable: true, writable: true, configurable: true });
+  else record[key] = value;
 }
 
 /** JSON with object keys sorted at every depth, so equal values always serialize the same way. */
@@ -105,10 +114,10 @@ export function canonicalJson(value: unknown): string {
     if (Array.isArray(v)) out = v.map((item) => (item === undefined || typeof item === 'function' ? null : sort(item)));
     else if (typeof (v as { toJSON?: unknown }).toJSON === 'function') out = sort((v as { toJSON(): unknown }).toJSON());
     else {
-      const sorted = Object.create(null) as Record<string, unknown>;
+      const sorted: Record<string, unknown> = {};
       for (const k of Object.keys(v).sort()) {
         const item = (v as Record<string, unknown>)[k];
-        if (item !== undefined && typeof item !== 'function') sorted[k] = sort(item);
+        if (item !== undefined && typeof item !== 'function') setOwn(sorted, k, sort(item));
       }
       out = sorted;
     }
