@@ -211,10 +211,17 @@ function parseAuth(values: Values, url: URL): AuthOptions {
   };
 }
 
+/** What an HTTP header value cannot hold (tab aside): control characters and anything past U+00FF. */
+const NOT_IN_A_HEADER = /[\u0000-\u0008\u000a-\u001f\u007f\u0100-\uffff]/;
+
 /** The API key from the environment. */
 export function readApiKey(auth: Extract<AuthOptions, { mode: 'api-key' }>, env: NodeJS.ProcessEnv = process.env): string {
   const key = env[auth.envName]?.trim();
   if (!key) throw new UsageError(`No API key: set the environment variable ${auth.envName} (or name another with --api-key-env).`);
+  // It travels in an HTTP header, which cannot carry these: refused here, without echoing the key.
+  if (NOT_IN_A_HEADER.test(key)) {
+    throw new UsageError(`${auth.envName} holds a line break, a control character or a character outside Latin-1, which an HTTP header cannot carry: set it to the key alone.`);
+  }
   return key;
 }
 

@@ -65,6 +65,17 @@ describe('connector: command line', function () {
     });
   }
 
+  it('an API key with a line break in it was echoed on stderr inside the handshake error: it is refused up front (exit 2), naming the variable and never the key', async () => {
+    for (const key of ['ghk_secret-part\nrest', 'ghk_secret-part\r\nrest', 'ghk_secret\u0007part', 'ghk_secret\u2028part']) {
+      const run = await runConnector(['--url', URL_], { GATEHOUSE_API_KEY: key });
+      expect(run.code, JSON.stringify(key)).to.equal(2);
+      expect(run.stderr).to.include('GATEHOUSE_API_KEY holds a line break, a control character or a character outside Latin-1');
+      expect(run.stderr).not.to.include('ghk_secret');
+    }
+    // Surrounding whitespace (a key pasted with its newline) is trimmed, not refused.
+    expect(readApiKey({ mode: 'api-key', envName: 'GATEHOUSE_API_KEY' }, { GATEHOUSE_API_KEY: '  ghk_key\r\n' })).to.equal('ghk_key');
+  });
+
   it('exits 2 on an unreadable --client-secret-file, naming the file', async () => {
     const run = await runConnector(['--url', URL_, '--client-id', 'a', '--issuer', 'https://idp.example.com', '--client-secret-file', 'no/such/secret.txt']);
     expect(run.code).to.equal(2);
