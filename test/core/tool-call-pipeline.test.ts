@@ -54,6 +54,14 @@ describe('the tool-call pipeline: authorize → validate → execute → audit',
     audit.accept = true;
   });
 
+  /** A tools/call posted as raw HTTP, for the status and headers a client sees. */
+  const rawCall = (name: string, id: number): Promise<Response> =>
+    fetch(t.engine.mcpUrl(), {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'application/json', authorization: 'Bearer reader-token' },
+      body: JSON.stringify({ jsonrpc: '2.0', id, method: 'tools/call', params: { name, arguments: {} } }),
+    });
+
   it('tools/list shows only what the policy allows — the same decision as tools/call', async () => {
     const client = await t.connect({ token: 'reader-token' });
     const names = (await client.listTools()).tools.map((tool) => tool.name);
@@ -131,13 +139,6 @@ describe('the tool-call pipeline: authorize → validate → execute → audit',
     const result = await client.callTool({ name: 'tickets.rich', arguments: {} });
     expect(result.content).to.deep.equal([{ type: 'text', text: 'one' }, { type: 'text', text: 'two' }]);
   });
-
-  const rawCall = (name: string, id: number): Promise<Response> =>
-    fetch(t.engine.mcpUrl(), {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', accept: 'application/json', authorization: 'Bearer reader-token' },
-      body: JSON.stringify({ jsonrpc: '2.0', id, method: 'tools/call', params: { name, arguments: {} } }),
-    });
 
   it('when the audit sink cannot accept events, calls are refused with 503 and not run', async () => {
     audit.accept = false;
