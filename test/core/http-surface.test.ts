@@ -93,11 +93,11 @@ describe('HTTP surface: bad input gets a clear JSON answer', () => {
     expect(malformed.json.error.message).to.equal('Content-Type must be application/json.');
   });
 
-  it('a body over the limit → 413, declared or streamed', async () => {
+  it('a body over the limit → 413, declared or streamed, as a JSON-RPC error like the endpoint\'s other refusals (it was the admin API\'s shape)', async () => {
     const big = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'echo', arguments: { text: 'x'.repeat(70 * 1024) } } });
     const res = await post(big);
     expect(res.status).to.equal(413);
-    expect(res.json.error.code).to.equal('payload_too_large');
+    expect(res.json).to.deep.equal({ jsonrpc: '2.0', id: null, error: { code: -32600, message: `Invalid request: The request body exceeds ${64 * 1024} bytes.` } });
     // Without Content-Length (chunked), the limit still holds.
     const chunked = await fetch(mcp, {
       method: 'POST',
@@ -111,6 +111,7 @@ describe('HTTP surface: bad input gets a clear JSON answer', () => {
       duplex: 'half',
     } as RequestInit);
     expect(chunked.status).to.equal(413);
+    expect(((await chunked.json()) as { error: { code: number } }).error.code).to.equal(-32600);
   });
 
   it('an unsupported MCP-Protocol-Version → 400 naming the supported ones', async () => {

@@ -317,7 +317,15 @@ export class HttpHandler {
     }
     const encoding = unreadableEncoding(req);
     if (encoding) return rpcHttpError(415, null, ErrorCode.InvalidRequest, encoding);
-    const parsed = parseJsonBody(await req.body(), { finiteNumbers: true });
+    let body: Buffer;
+    try {
+      body = await req.body();
+    } catch (error) {
+      // A body too large or cut off is refused in JSON-RPC's shape, like the endpoint's other refusals.
+      if (error instanceof HttpError) return rpcHttpError(error.status, null, ErrorCode.InvalidRequest, `Invalid request: ${error.message}`, error.headers);
+      throw error;
+    }
+    const parsed = parseJsonBody(body, { finiteNumbers: true });
     if (parsed === NOT_JSON) return rpcHttpError(400, null, ErrorCode.ParseError, 'Parse error: the body is not valid JSON (UTF-8).');
     if (parsed instanceof RefusedJson) return rpcHttpError(400, null, ErrorCode.InvalidRequest, `Invalid request: the message ${parsed.reason}.`);
     const message = classify(parsed);

@@ -76,6 +76,15 @@ describe('EE admin API: hostile input never causes a 5xx', function () {
     expect((roles.body.data as { name: string }[]).map((role) => role.name)).to.not.include('deep');
   });
 
+  it('answers 413 payload_too_large to a body over the limit, in the admin API\'s own error shape, and stores nothing', async () => {
+    const huge = JSON.stringify({ name: 'huge', permissions: [], description: 'x'.repeat(2 * 1024 * 1024) });
+    const response = await raw('POST', '/api/v1/mcp/roles', huge);
+    expect(response.status, response.text).to.equal(413);
+    expect(response.body.error.code).to.equal('payload_too_large');
+    const roles = await t.http('GET', '/api/v1/mcp/roles', { token: t.adminKey });
+    expect((roles.body.data as { name: string }[]).map((role) => role.name)).to.not.include('huge');
+  });
+
   it('NUL bytes, lone surrogates and over-long strings are field errors', async () => {
     expectFieldError(await raw('POST', '/api/v1/mcp/agents', '{"name":"a\\u0000b"}'), 'name', /NUL/);
     expectFieldError(await raw('POST', '/api/v1/mcp/agents', '{"name":"a\\ud800b"}'), 'name', /lone surrogate/);
