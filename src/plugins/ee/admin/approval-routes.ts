@@ -7,8 +7,9 @@ import type { Approval } from '../approvals/approval-record.js';
 import { ApprovalWebhook } from '../approvals/approval-webhook.js';
 import { AuditSinkSettings } from '../audit/audit-sink-settings.js';
 import { redactor } from '../audit/redaction.js';
+import { neverReached } from '../outbound-fetch.js';
 import { AdminGuard } from './admin-guard.js';
-import { notFound, pathId, queryObject, validated } from './validation.js';
+import { invalid, notFound, pathId, queryObject, validated } from './validation.js';
 
 const STATES = ['pending', 'approved', 'denied', 'expired', 'executed'];
 
@@ -79,6 +80,8 @@ export class ApprovalRoutes implements RouteContribution {
   private async setWebhook(req: RouteRequest): Promise<HttpResponse> {
     const admin = await this.guard.admitChange(req);
     const { url } = await validated(WebhookDto, await req.json());
+    const refused = neverReached(new URL(url));
+    if (refused) throw invalid([{ field: 'url', message: `url must not name ${refused}` }]);
     const config = await this.webhook.set(admin.tenant, url);
     this.guard.recordChange(req, admin, 'approvals.webhook.set', 'approval-webhook', { url });
     return json(200, { data: { url: config.url, active: config.active, updatedAt: config.updatedAt.toISOString(), secret: config.secret } });

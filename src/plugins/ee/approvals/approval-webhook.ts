@@ -3,6 +3,7 @@ import { inject, injectable } from 'inversify';
 import { Database, EngineConfig, Logger, type LifecycleContribution } from '../../../core/index.js';
 import { AuditSinkSettings } from '../audit/audit-sink-settings.js';
 import { redactor } from '../audit/redaction.js';
+import { OutboundRefusedError, outboundFetch } from '../outbound-fetch.js';
 import { ApprovalSettings } from './approval-settings.js';
 import { ApprovalStore } from './approval-store.js';
 import type { Approval } from './approval-record.js';
@@ -140,7 +141,7 @@ export class ApprovalWebhook implements LifecycleContribution {
     const body = JSON.stringify(event);
     const timestamp = Math.floor(Date.now() / 1000);
     try {
-      const response = await fetch(row.url, {
+      const response = await outboundFetch(row.url, {
         method: 'POST',
         headers: {
           'content-type': 'application/json',
@@ -150,12 +151,12 @@ export class ApprovalWebhook implements LifecycleContribution {
           'gatehouse-signature': signature(row.secret, timestamp, body),
         },
         body,
-        redirect: 'manual',
         signal: AbortSignal.timeout(this.settings.webhookTimeoutMs),
       });
       await response.arrayBuffer().catch(() => undefined);
       return response.ok ? { delivered: true, status: response.status } : { delivered: false, status: response.status, error: `HTTP ${response.status}` };
     } catch (error) {
+      if (error instanceof OutboundRefusedError) return { delivered: false, error: `not sent: ${error.message}` };
       return { delivered: false, error: (error as Error).name === 'TimeoutError' ? 'timed out' : 'could not connect' };
     }
   }

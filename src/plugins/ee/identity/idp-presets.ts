@@ -1,3 +1,4 @@
+import { neverReached } from '../outbound-fetch.js';
 import { IdentityInputError } from './identity-errors.js';
 import { directoryIdProblem, issuerProblem, realmUrlProblem } from './preset-hints.js';
 
@@ -60,6 +61,8 @@ export function checkIdpUrl(value: unknown, field: string): string {
   if (url.protocol !== 'https:' && !(url.protocol === 'http:' && LOOPBACK.has(url.hostname))) {
     throw new IdentityInputError(field, `${field} must use https (http is accepted only on a loopback host).`);
   }
+  const refused = neverReached(url);
+  if (refused) throw new IdentityInputError(field, `${field} must not name ${refused}.`);
   return value.trim();
 }
 

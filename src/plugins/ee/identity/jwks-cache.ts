@@ -1,8 +1,9 @@
 import { inject, injectable } from 'inversify';
 import type { JWTVerifyGetKey } from 'jose';
-import { allowInsecureRequests, discovery } from 'openid-client';
+import { allowInsecureRequests, customFetch, discovery } from 'openid-client';
 import { SpanStatusCode } from '@opentelemetry/api';
 import { Telemetry } from '../../../core/index.js';
+import { outboundFetch } from '../outbound-fetch.js';
 import { EnterpriseSettings } from './enterprise-options.js';
 import type { IdpProvider } from './idp-provider-store.js';
 import { KeySourceError, RemoteKeySet } from './remote-key-set.js';
@@ -78,7 +79,7 @@ export class JwksCache {
     const jwksUri = idp.jwksUri ?? (await this.discoverJwksUri(idp, true));
     let response: Response;
     try {
-      response = await fetch(jwksUri, { signal: AbortSignal.timeout(this.settings.jwksFetchTimeoutMs), headers: { accept: 'application/json' } });
+      response = await outboundFetch(jwksUri, { signal: AbortSignal.timeout(this.settings.jwksFetchTimeoutMs), headers: { accept: 'application/json' } });
     } catch (error) {
       throw new KeySourceError(`The JWKS at ${jwksUri} could not be fetched.`, { cause: error });
     }
@@ -110,6 +111,7 @@ export class JwksCache {
       const config = await discovery(url, 'gatehouse', undefined, undefined, {
         execute: insecure ? [allowInsecureRequests] : [],
         timeout: Math.max(1, Math.ceil(this.settings.jwksFetchTimeoutMs / 1000)),
+        [customFetch]: (target, options) => outboundFetch(target, { method: options.method, headers: options.headers, body: typeof options.body === 'string' ? options.body : undefined, signal: options.signal }),
       });
       const metadata = config.serverMetadata();
       if (metadata.issuer !== issuer) throw new Error(`the discovery document names issuer ${metadata.issuer}`);

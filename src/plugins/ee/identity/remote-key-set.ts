@@ -1,4 +1,5 @@
 import { createLocalJWKSet, errors, type FlattenedJWSInput, type JSONWebKeySet, type JWSHeaderParameters, type JWTVerifyGetKey } from 'jose';
+import { outboundFetch } from '../outbound-fetch.js';
 
 /** The IdP's keys could not be located or fetched (discovery failed, JWKS unreachable). */
 export class KeySourceError extends Error {
@@ -79,7 +80,7 @@ export class RemoteKeySet {
   private async fetchKeys(): Promise<void> {
     let body: unknown;
     try {
-      const response = await fetch(this.url, { signal: AbortSignal.timeout(this.options.timeoutMs), headers: { accept: 'application/json' } });
+      const response = await outboundFetch(this.url, { signal: AbortSignal.timeout(this.options.timeoutMs), headers: { accept: 'application/json' } });
       if (!response.ok) {
         await response.body?.cancel().catch(() => undefined);
         throw new KeySourceError(`The JWKS at ${this.url} answered HTTP ${response.status}.`);
