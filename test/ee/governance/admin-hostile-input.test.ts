@@ -124,6 +124,19 @@ describe('EE admin API: hostile input never causes a 5xx', function () {
     }
   });
 
+  it('dates at the edges of the range are taken, in every year from 0001 (the years 0001-0099 were refused as "not ISO 8601"); dates that do not exist are field errors', async () => {
+    for (const path of ['/api/v1/mcp/audit', '/api/v1/mcp/audit/verify']) {
+      const edges = await t.http('GET', `${path}?from=0001-01-01T00:00:00Z&to=9999-12-31T23:59:59Z`, { token: t.adminKey });
+      expect(edges.status, `${path}: ${edges.text}`).to.equal(200);
+      const early = await t.http('GET', `${path}?from=0099-06-30T12:00:00Z`, { token: t.adminKey });
+      expect(early.status, `${path}: ${early.text}`).to.equal(200);
+      for (const from of ['2026-02-31T00:00:00Z', '0099-02-29T00:00:00Z', '2026-13-01T00:00:00Z']) {
+        expectFieldError(await t.http('GET', `${path}?from=${from}`, { token: t.adminKey }), 'from', /ISO 8601/);
+      }
+    }
+    expectFieldError(await raw('POST', `/api/v1/mcp/agents/${agentId}/keys`, JSON.stringify({ name: 'k', expiresAt: '2027-02-29T00:00:00Z' })), 'expiresAt');
+  });
+
   it('malformed and forged cursors are field errors', async () => {
     const forge = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
     const cursors = [

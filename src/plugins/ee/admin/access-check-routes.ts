@@ -11,7 +11,7 @@ import {
   type HttpResponse,
   type ToolCatalog,
 } from '../../../core/index.js';
-import { IsIn, IsISO8601, IsObject, IsOptional, IsString, IsUUID, MaxLength } from 'class-validator';
+import { IsIn, IsObject, IsOptional, IsString, IsUUID, MaxLength } from 'class-validator';
 import { AgentPermissions } from '../contracts.js';
 import { decideFor } from '../rbac/rbac-policy.js';
 import { AgentFacts } from '../policies/agent-facts.js';
@@ -21,13 +21,13 @@ import { operationAction } from '../policies/cedar-schema.js';
 import { AdminGuard } from './admin-guard.js';
 import { LimitMeter } from '../limits/limit-meter.js';
 import { QUOTA_REASON, limitFacts } from '../limits/metered-policy.js';
-import { invalid, notFound, representableDate, validated } from './validation.js';
+import { invalid, IsDateTime, notFound, representableDate, validated } from './validation.js';
 
 export class SimulateDto {
   @IsUUID('all', { message: 'agent must be an agent id (a UUID)' }) agent!: string;
   @IsString() @MaxLength(300) tool!: string;
   @IsObject({ message: 'arguments must be an object' }) arguments!: Record<string, unknown>;
-  @IsOptional() @IsISO8601({ strict: true }, { message: 'at must be an ISO 8601 date-time' }) at?: string;
+  @IsOptional() @IsDateTime('at must be an ISO 8601 date-time') at?: string;
   @IsOptional() @IsString() @MaxLength(100) clientAddress?: string;
   @IsOptional() @IsIn(['api_key', 'jwt'], { message: 'credential must be api_key or jwt' }) credential?: 'api_key' | 'jwt';
 }

@@ -1,4 +1,4 @@
-import { ArrayMaxSize, IsArray, IsISO8601, IsObject, IsOptional, IsString, IsUUID, Length, MaxLength, ValidateIf } from 'class-validator';
+import { ArrayMaxSize, IsArray, IsObject, IsOptional, IsString, IsUUID, Length, MaxLength, ValidateIf } from 'class-validator';
 import { inject, injectable } from 'inversify';
 import {
   json,
@@ -14,7 +14,7 @@ import { IdpProviderStore, type IdpProvider } from '../identity/idp-provider-sto
 import { RoleStore, type Role } from '../rbac/role-store.js';
 import { AdminGuard } from './admin-guard.js';
 import { storeFailure } from './store-failure.js';
-import { invalid, notFound, pathId, validated, representableDate } from './validation.js';
+import { invalid, IsDateTime, notFound, pathId, representableDate, validated } from './validation.js';
 
 class AgentFieldsDto {
   @IsOptional() @IsString() @MaxLength(2000) description?: string;
@@ -36,7 +36,7 @@ export class UpdateAgentDto extends AgentFieldsDto {
 
 export class CreateAgentKeyDto {
   @IsString() @Length(1, 200) name!: string;
-  @IsOptional() @IsISO8601({ strict: true }, { message: 'expiresAt must be an ISO 8601 date-time' }) expiresAt?: string;
+  @IsOptional() @IsDateTime('expiresAt must be an ISO 8601 date-time') expiresAt?: string;
 }
 
 /** Keys that expire within this many days are called out. */

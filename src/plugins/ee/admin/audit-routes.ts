@@ -1,11 +1,11 @@
-import { IsIn, IsISO8601, IsNumberString, IsOptional, IsString, IsUUID, MaxLength } from 'class-validator';
+import { IsIn, IsNumberString, IsOptional, IsString, IsUUID, MaxLength } from 'class-validator';
 import { inject, injectable } from 'inversify';
 import { json, type HttpResponse, type RouteContribution, type RouteDefinition, type RouteRequest } from '../../../core/index.js';
 import { AuditQuery, decodeCursor, type AuditEntry, type AuditFilter } from '../audit/audit-query.js';
 import { AuditCheckpointer, checkpointLine } from '../audit/audit-checkpointer.js';
 import { AuditVerifier } from '../audit/audit-verifier.js';
 import { AdminGuard } from './admin-guard.js';
-import { invalid, queryObject, representableDate, validated } from './validation.js';
+import { invalid, IsDateTime, queryObject, representableDate, validated } from './validation.js';
 
 const DECISIONS = ['allowed', 'denied', 'needs-approval', 'auth-failed', 'admin'];
 const OUTCOMES = ['success', 'error', 'failed', 'denied', 'refused', 'intent', 'unknown'];
@@ -41,11 +41,11 @@ export class AuditFilterDto {
   outcome?: string;
 
   @IsOptional()
-  @IsISO8601({ strict: true }, { message: 'from must be an ISO 8601 date-time' })
+  @IsDateTime('from must be an ISO 8601 date-time')
   from?: string;
 
   @IsOptional()
-  @IsISO8601({ strict: true }, { message: 'to must be an ISO 8601 date-time' })
+  @IsDateTime('to must be an ISO 8601 date-time')
   to?: string;
 }
 
@@ -62,11 +62,11 @@ export class AuditPageDto extends AuditFilterDto {
 
 export class AuditVerifyDto {
   @IsOptional()
-  @IsISO8601({ strict: true }, { message: 'from must be an ISO 8601 date-time' })
+  @IsDateTime('from must be an ISO 8601 date-time')
   from?: string;
 
   @IsOptional()
-  @IsISO8601({ strict: true }, { message: 'to must be an ISO 8601 date-time' })
+  @IsDateTime('to must be an ISO 8601 date-time')
   to?: string;
 }
 

@@ -1,5 +1,5 @@
 import { plainToInstance } from 'class-transformer';
-import { validate, type ValidationError } from 'class-validator';
+import { ValidateBy, isISO8601, validate, type ValidationError } from 'class-validator';
 import { HttpError, isUuid } from '../../../core/index.js';
 import { humanMessage } from './field-messages.js';
 
@@ -77,6 +77,25 @@ export function hostileInputProblems(value: unknown, field = '', depth = 0): Fie
 // and JavaScript dates at ±275760: accept years 1 to 9999 only.
 const MIN_TIME = new Date('0001-01-01T00:00:00.000Z').getTime();
 const MAX_TIME = new Date('9999-12-31T23:59:59.999Z').getTime();
+
+/**
+ * An ISO 8601 date-time whose calendar date exists (not 2026-02-31), in any year from 0001 to
+ * 9999. `IsISO8601({ strict: true })` refuses the years 0001 to 0099: it checks the date with
+ * `new Date("1-01-01")`, which JavaScript reads as 2001.
+ */
+export function IsDateTime(message: string): PropertyDecorator {
+  return ValidateBy({ name: 'isDateTime', validator: { validate: (value: unknown) => typeof value === 'string' && isISO8601(value) && calendarDateExists(value), defaultMessage: () => message } });
+}
+
+function calendarDateExists(value: string): boolean {
+  const match = /^(\d{4})-?(\d{2})-?(\d{2})/.exec(value);
+  // Ordinal and week dates: the ISO 8601 check has read their form; the date is checked when parsed.
+  if (!match) return true;
+  const [year, month, day] = match.slice(1).map(Number) as [number, number, number];
+  const date = new Date(0);
+  date.setUTCFullYear(year, month - 1, day);
+  return date.getUTCFullYear() === year && date.getUTCMonth() === month - 1 && date.getUTCDate() === day;
+}
 
 /** A date-time field's value as a Date, or a field error when it is not representable. */
 export function representableDate(value: string, field: string): Date {
