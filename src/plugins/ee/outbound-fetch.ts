@@ -26,10 +26,20 @@ export class OutboundRefusedError extends Error {
   override readonly name = 'OutboundRefusedError';
 }
 
+/** The IPv4 address an IPv4-mapped IPv6 address carries, as the URL parser writes it (`::ffff:a9fe:a9fe`). */
+function mappedIpv4(address: string): string | undefined {
+  const match = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/i.exec(address);
+  if (!match) return undefined;
+  const [high, low] = [parseInt(match[1]!, 16), parseInt(match[2]!, 16)];
+  return [high >> 8, high & 255, low >> 8, low & 255].join('.');
+}
+
 function refusal(host: string, address: string): OutboundRefusedError | undefined {
   const family = isIP(address);
   if (family === 0 || !NEVER.check(address, family === 4 ? 'ipv4' : 'ipv6')) return undefined;
-  const shown = host === address ? address : `${host} (${address})`;
+  const mapped = mappedIpv4(address);
+  const named = mapped ? `${address} (${mapped})` : address;
+  const shown = host === address ? named : `${host} (${named})`;
   return new OutboundRefusedError(`${shown}: a link-local, unspecified, multicast or reserved address (where cloud metadata services answer), which is never reached`);
 }
 

@@ -51,7 +51,7 @@ describe('EE outbound requests to tenant-configured URLs', function () {
     }
     const refused = await t.http('PUT', '/api/v1/mcp/approval-webhook', { token: t.adminKey, body: { url: 'http://[::ffff:169.254.169.254]/' } });
     expect(refused.body.error.details[0].message).to.equal(
-      'url must not name ::ffff:a9fe:a9fe: a link-local, unspecified, multicast or reserved address (where cloud metadata services answer), which is never reached',
+      'url must not name ::ffff:a9fe:a9fe (169.254.169.254): a link-local, unspecified, multicast or reserved address (where cloud metadata services answer), which is never reached',
     );
     expect((await t.http('GET', '/api/v1/mcp/approval-webhook', { token: t.adminKey })).body.data).to.equal(null);
   });
