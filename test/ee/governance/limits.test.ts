@@ -58,7 +58,9 @@ describe('EE rate limits and quotas', () => {
     await t?.close();
   });
 
-  it('lets exactly N calls through on one instance, then refuses with 429, Retry-After and the limit in a JSON-RPC error', async () => {
+  it('lets exactly N calls through on one instance, then refuses with 429, Retry-After and the limit in a JSON-RPC error', async function () {
+    // Waiting for room in the current minute takes up to 20 s of the test's time by itself.
+    this.timeout(90_000);
     const agent = await t.agent({ name: 'exact', roleIds: [reader] });
     const limitId = await setLimit(t, { scope: 'agent', agentId: agent.id, window: 'minute', max: 5 });
     await roomInWindow(t.knex, 'minute', 20_000);
@@ -241,7 +243,10 @@ describe('EE rate limits across three instances on one database', () => {
     for (const engine of engines) await engine.close();
   });
 
-  it('lets at most 100 calls through a limit of 100 a minute, sent to three instances at once', async () => {
+  it('lets at most 100 calls through a limit of 100 a minute, sent to three instances at once', async function () {
+    // Waiting for room in the current minute takes up to 30 s by itself: with the default timeout of
+    // 30 s the test failed whenever it started in the last half of a minute and its calls took long.
+    this.timeout(120_000);
     const [a] = engines as [GovernanceTestEngine];
     const role = await a.role('fleet reader', ['tickets:read']);
     const agent = await a.agent({ name: 'fleet caller', roleIds: [role] });
