@@ -34,13 +34,14 @@ function mappedIpv4(address: string): string | undefined {
   return [high >> 8, high & 255, low >> 8, low & 255].join('.');
 }
 
-function refusal(host: string, address: string): OutboundRefusedError | undefined {
+/** Why `address` (what `host` resolved to, or the host itself) is never reached, or undefined. */
+function refusal(host: string, address: string): string | undefined {
   const family = isIP(address);
   if (family === 0 || !NEVER.check(address, family === 4 ? 'ipv4' : 'ipv6')) return undefined;
   const mapped = mappedIpv4(address);
   const named = mapped ? `${address} (${mapped})` : address;
   const shown = host === address ? named : `${host} (${named})`;
-  return new OutboundRefusedError(`${shown}: a link-local, unspecified, multicast or reserved address (where cloud metadata services answer), which is never reached`);
+  return `${shown}: a link-local, unspecified, multicast or reserved address (where cloud metadata services answer), which is never reached`;
 }
 
 /**
@@ -49,7 +50,7 @@ function refusal(host: string, address: string): OutboundRefusedError | undefine
  */
 export function neverReached(url: URL): string | undefined {
   const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
-  return refusal(host, host)?.message;
+  return refusal(host, host);
 }
 
 /**
@@ -62,7 +63,7 @@ function guardedLookup(hostname: string, options: LookupOptions, callback: (erro
     if (error) return callback(error, []);
     for (const { address } of addresses) {
       const refused = refusal(hostname, address);
-      if (refused) return callback(refused, []);
+      if (refused) return callback(new OutboundRefusedError(refused), []);
     }
     if (options.all) return callback(null, addresses);
     const first = addresses[0];
