@@ -74,7 +74,7 @@ export interface RetentionOptions {
   readonly daily?: boolean;
 }
 
-const NUMERIC_AUDIT_SETTINGS = ['batchSize', 'flushIntervalMs', 'maxBuffered', 'retryDelayMs', 'maxRetryDelayMs', 'flushTimeoutMs', 'progressLogMs', 'maxArgumentBytes', 'authFailureWindowMs', 'authFailureKeysPerSource'] as const;
+const NUMERIC_AUDIT_SETTINGS = ['batchSize', 'flushIntervalMs', 'maxBuffered', 'retryDelayMs', 'maxRetryDelayMs', 'flushTimeoutMs', 'progressLogMs', 'intentTimeoutMs', 'maxArgumentBytes', 'authFailureWindowMs', 'authFailureKeysPerSource'] as const;
 
 function retentionSettings(options: RetentionOptions = {}): RetentionSettings {
   if (typeof options !== 'object' || options === null) throw new ConfigError('enterpriseEdition(options): audit.retention must be an object.');

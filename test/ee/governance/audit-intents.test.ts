@@ -1,10 +1,15 @@
 import { expect } from 'chai';
-import { AuditSink, Logger, Telemetry, defineTool, definePlugin, z, type AuditEvent } from '@gatehouse-mcp/engine';
+import knexFactory from 'knex';
+import { AuditSink, AuditUnavailableError, Logger, Telemetry, defineTool, definePlugin, z, type AuditEvent } from '@gatehouse-mcp/engine';
 import { AuditVerifier } from '@gatehouse-mcp/engine/ee';
 import { uniqueTenant } from '@gatehouse-mcp/engine/testing';
 import { DbAuditSink } from '../../../src/plugins/ee/audit/db-audit-sink.js';
 import { AuditSinkSettings } from '../../../src/plugins/ee/audit/audit-sink-settings.js';
 import { governanceEngine, type GovernanceTestEngine } from './support.js';
+
+/** Whether the call's intent was stored when its handler ran. */
+const intentCommitted = async (ctx: { db: { table(name: string): any }; requestId: string }): Promise<boolean> =>
+  (await ctx.db.table('mcp_agent_audit').where({ request_id: ctx.requestId, outcome: 'intent' }).first()) !== undefined;
 
 /** Tools that report whether their own intent was already stored when they ran. */
 const durableTools = definePlugin({
@@ -17,8 +22,7 @@ const durableTools = definePlugin({
       durability: 'before',
       input: z.object({ id: z.string() }),
       handler: async ({ id }, ctx) => {
-        const intent = await ctx.db.table('mcp_agent_audit').where({ request_id: ctx.requestId, outcome: 'intent' }).first();
-        return { id, intentStored: intent !== undefined };
+        return { id, intentStored: await intentCommitted(ctx) };
       },
     }),
     defineTool({
@@ -26,7 +30,7 @@ const durableTools = definePlugin({
       description: 'Changes data; durable only when the edition makes it the default.',
       permission: 'orders:write',
       input: z.object({ id: z.string() }),
-      handler: async (_args, ctx) => ({ intentStored: (await ctx.db.table('mcp_agent_audit').where({ request_id: ctx.requestId, outcome: 'intent' }).first()) !== undefined }),
+      handler: async (_args, ctx) => ({ intentStored: await intentCommitted(ctx) }),
     }),
     defineTool({
       name: 'orders.read',
@@ -34,10 +38,28 @@ const durableTools = definePlugin({
       permission: 'orders:write',
       annotations: { readOnlyHint: true },
       input: z.object({ id: z.string() }),
-      handler: async (_args, ctx) => ({ intentStored: (await ctx.db.table('mcp_agent_audit').where({ request_id: ctx.requestId, outcome: 'intent' }).first()) !== undefined }),
+      handler: async (_args, ctx) => ({ intentStored: await intentCommitted(ctx) }),
     }),
   ],
 });
+
+/** An intent with no principal, as a sink test records it. */
+function plainIntent(tenant: string, i: number): AuditEvent {
+  return {
+    time: new Date(),
+    tenant,
+    principal: undefined,
+    action: 'tools/call',
+    target: 'orders.place',
+    decision: 'allowed',
+    reason: undefined,
+    outcome: 'intent',
+    arguments: { id: `O-${i}` },
+    latencyMs: undefined,
+    requestId: `intent-${i}`,
+    clientAddress: '198.51.100.7',
+  };
+}
 
 describe('EE audit: durable before execute', function () {
   this.timeout(60_000);
@@ -77,24 +99,61 @@ describe('EE audit: durable before execute', function () {
     expect((await client.callTool({ name: 'orders.read', arguments: { id: 'O-1' } })).structuredContent).to.deep.equal({ intentStored: false });
   });
 
+  it('refuses a durable call whose intent cannot be committed in time, runs nothing, and records the intent that commits late as not run', async function () {
+    t = await governanceEngine({ plugins: [durableTools], edition: { audit: { intentTimeoutMs: 400 } } });
+    // A lock held on the journal makes the intent's write hang; the embedded database has one connection.
+    if (t.engine.database.kind !== 'postgres') this.skip();
+    const client = await agentClient();
+    const lock = await t.knex.transaction();
+    await lock.raw('lock table mcp_audit_open_intents in access exclusive mode');
+    const started = Date.now();
+    let result: { isError?: boolean; content: { type: string; text: string }[]; structuredContent?: unknown } | undefined;
+    let refusal: unknown;
+    try {
+      result = (await client.callTool({ name: 'orders.place', arguments: { id: 'O-late' } })) as typeof result;
+    } catch (error) {
+      refusal = error;
+    }
+    const waited = Date.now() - started;
+    await lock.commit();
+    expect(waited).to.be.within(400, 5_000);
+    expect(String(refusal ?? result?.content[0]?.text)).to.match(/audit intent could not be written within 400 ms; the call was not run/);
+    expect(result?.structuredContent).to.equal(undefined);
+
+    await t.engine.resolve<AuditSink>(AuditSink).flush();
+    const rows = await t.knex('mcp_agent_audit').where({ tenant: t.tenant, target: 'orders.place' }).orderBy('seq');
+    const intent = rows.find((r) => r.outcome === 'intent');
+    expect(intent, 'the intent written once the lock was gone').to.not.equal(undefined);
+    const completed = rows.filter((r) => r.details?.intentId === intent.event_id);
+    expect(completed.map((r) => [r.outcome, r.reason])).to.deep.equal([['refused', 'the intent was written after the call had been refused for waiting too long; the call did not run']]);
+    expect(rows.some((r) => r.outcome === 'success')).to.equal(false);
+    expect(await t.knex('mcp_audit_open_intents').where({ tenant: t.tenant })).to.deep.equal([]);
+    expect((await t.engine.resolve(AuditVerifier).verify(t.tenant)).ok).to.equal(true);
+  });
+
+  it('refuses a durable call in time when the database cannot be reached, without running it', async () => {
+    t = await governanceEngine({ plugins: [durableTools] });
+    const quiet = (): void => undefined;
+    const unreachable = knexFactory({ client: 'pg', connection: 'postgres://postgres@127.0.0.1:9/none', pool: { min: 0, max: 2 }, log: { warn: quiet, error: quiet, debug: quiet, deprecate: quiet } });
+    try {
+      const database = { knex: unreachable, kind: 'postgres' as const, forTenant: () => { throw new Error('unused'); } };
+      const settings = { ...t.engine.resolve<AuditSinkSettings>(AuditSinkSettings), intentTimeoutMs: 300, retryDelayMs: 20, maxRetryDelayMs: 50 };
+      const sink = new DbAuditSink(database as never, settings, t.engine.resolve(Logger), t.engine.resolve(Telemetry));
+      const started = Date.now();
+      const refused = await sink.recordIntent(plainIntent(uniqueTenant('down'), 1)).then(() => undefined, (error: unknown) => error);
+      expect(Date.now() - started).to.be.within(300, 3_000);
+      expect(refused).to.be.instanceOf(AuditUnavailableError);
+      expect(String((refused as Error).message)).to.match(/could not be written within 300 ms; the call was not run/);
+    } finally {
+      await unreachable.destroy();
+    }
+  });
+
   it('marks the open intents of an instance that died as outcome unknown at start-up, and leaves a live instance alone', async () => {
     t = await governanceEngine({ plugins: [durableTools] });
     const tenant = uniqueTenant('crashed');
     const make = () => new DbAuditSink(t.engine.database, t.engine.resolve(AuditSinkSettings), t.engine.resolve(Logger), t.engine.resolve(Telemetry));
-    const intent = (i: number): AuditEvent => ({
-      time: new Date(),
-      tenant,
-      principal: undefined,
-      action: 'tools/call',
-      target: 'orders.place',
-      decision: 'allowed',
-      reason: undefined,
-      outcome: 'intent',
-      arguments: { id: `O-${i}` },
-      latencyMs: undefined,
-      requestId: `crashed-${i}`,
-      clientAddress: '198.51.100.7',
-    });
+    const intent = (i: number): AuditEvent => ({ ...plainIntent(tenant, i), requestId: `crashed-${i}` });
     // On a PostgreSQL server: a live instance (holding its liveness lock) with an intent in flight.
     // The embedded database serves one process, so there every other instance is gone.
     const server = t.engine.database.kind === 'postgres';
@@ -117,6 +176,31 @@ describe('EE audit: durable before execute', function () {
     const open = await t.knex('mcp_audit_open_intents').where({ tenant });
     expect(open).to.have.length(server ? 1 : 0);
     await live?.close();
+    expect((await t.engine.resolve(AuditVerifier).verify(tenant)).ok).to.equal(true);
+  });
+
+  it('records each open intent of a dead instance as outcome unknown exactly once when two instances start at the same time', async function () {
+    t = await governanceEngine({ plugins: [durableTools] });
+    // Two instances start at once only on a PostgreSQL server; the embedded database serves one process.
+    if (t.engine.database.kind !== 'postgres') this.skip();
+    const tenant = uniqueTenant('twice');
+    const make = () => new DbAuditSink(t.engine.database, t.engine.resolve(AuditSinkSettings), t.engine.resolve(Logger), t.engine.resolve(Telemetry));
+    // An instance whose calls ran (their intents are stored) and that died before recording outcomes.
+    const dead = make();
+    const ids = await Promise.all(Array.from({ length: 30 }, (_, i) => dead.recordIntent({ ...plainIntent(tenant, i), requestId: `twice-${i}` })));
+    (dead as unknown as { stopped: boolean }).stopped = true;
+
+    for (let round = 0; round < 3; round++) {
+      const starting = [make(), make()];
+      await Promise.all(starting.map((sink) => sink.start()));
+      await Promise.all(starting.map((sink) => sink.close()));
+    }
+
+    const rows = await t.knex('mcp_agent_audit').where({ tenant }).orderBy('seq');
+    const unknown = rows.filter((r) => r.outcome === 'unknown');
+    expect(unknown.map((r) => r.details.intentId).sort()).to.deep.equal([...ids].sort());
+    expect(rows).to.have.length(60);
+    expect(await t.knex('mcp_audit_open_intents').where({ tenant })).to.deep.equal([]);
     expect((await t.engine.resolve(AuditVerifier).verify(tenant)).ok).to.equal(true);
   });
 });

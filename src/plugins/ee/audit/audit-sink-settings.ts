@@ -24,6 +24,12 @@ export interface AuditSinkSettings {
   readonly flushTimeoutMs: number;
   /** While `flush()`/`close()` wait, a progress line is logged this often. Default 5 s. */
   readonly progressLogMs: number;
+  /**
+   * How long a durable-before-execute call waits for its intent's commit. Past it (the database is
+   * down or too slow) the intent is dropped unwritten and the call is refused (503) without running.
+   * Default 10 s.
+   */
+  readonly intentTimeoutMs: number;
   /** Stored (redacted) arguments larger than this are replaced by a marker; the digest still covers them. Default 32 KiB. */
   readonly maxArgumentBytes: number;
   /** Authentication failures are summed per tenant, source address and reason over windows this long. Default 60 s. */
@@ -50,6 +56,7 @@ export const DEFAULT_AUDIT_SINK_SETTINGS: AuditSinkSettings = Object.freeze({
   maxRetryDelayMs: 2_000,
   flushTimeoutMs: 30_000,
   progressLogMs: 5_000,
+  intentTimeoutMs: 10_000,
   maxArgumentBytes: 32 * 1024,
   authFailureWindowMs: 60_000,
   authFailureKeysPerSource: 20,

@@ -40,7 +40,7 @@ export interface AuditRow {
 interface Pending {
   readonly row: AuditRow;
   /** An intent (durable before execute): its caller waits for the commit. */
-  readonly intent?: { resolve(id: string): void };
+  readonly intent?: Intent;
   /** The intent this event completes. */
   readonly completes?: string;
   /** Position in recording order. */
@@ -50,6 +50,15 @@ interface Pending {
   /** The canonical JSON of `row.arguments` and `row.details` for the hash, made once (valid while `text` is the row's). */
   argumentsJson?: CanonicalJson;
   detailsJson?: CanonicalJson;
+}
+
+/** The caller of a durable call, waiting for its intent's commit until `timer` gives up. */
+interface Intent {
+  resolve(id: string): void;
+  reject(error: Error): void;
+  timer?: NodeJS.Timeout;
+  /** Given up on (its caller was refused); if it is written all the same, the call is recorded as not run. */
+  expired?: boolean;
 }
 
 /** The canonical JSON (as the chain hashes it) of a stored JSON text. */
@@ -138,6 +147,39 @@ function appendStatement(marker: string, value: () => string, table: (name: stri
   return heads + moved + rows + stored + opened + closed + check;
 }
 
+/**
+ * The event that completes a chained intent whose call never recorded its own outcome: its
+ * instance died (`unknown`), or it was refused for waiting too long (`refused`).
+ */
+function completion(intent: Record<string, any>, outcome: 'unknown' | 'refused', reason: string, details?: Record<string, unknown>): AuditEvent {
+  const principal = intent.principal_kind
+    ? ({
+        tenant: intent.tenant,
+        kind: intent.principal_kind,
+        id: intent.principal_id ?? '',
+        label: intent.principal_label ?? '',
+        scopes: [],
+        attributes: { agentId: intent.agent_id ?? undefined, keyId: intent.key_id ?? undefined, issuer: intent.issuer ?? undefined, subject: intent.subject ?? undefined },
+      } satisfies Principal)
+    : undefined;
+  return {
+    time: new Date(),
+    tenant: intent.tenant,
+    principal,
+    action: intent.action,
+    target: intent.target ?? undefined,
+    decision: 'allowed',
+    reason,
+    outcome,
+    arguments: undefined,
+    latencyMs: undefined,
+    requestId: intent.request_id,
+    clientAddress: intent.client_address ?? undefined,
+    ...(details ? { details } : {}),
+    intentId: intent.event_id,
+  };
+}
+
 /** The columns of a chained row and their types. */
 const ROW_COLUMNS: readonly (readonly [string, string])[] = [
   ['event_id', 'uuid'], ['tenant', 'text'], ['seq', 'bigint'], ['prev_hash', 'text'], ['hash', 'text'], ['occurred_at', 'timestamptz'],
@@ -157,6 +199,8 @@ export class DbAuditSink implements AuditSink, LifecycleContribution {
   private retryAt = 0;
   private stopped = false;
   private pumping: Promise<void> | undefined;
+  /** How many events at the front of `buffer` the write in flight carries. */
+  private writing = 0;
   private timer: NodeJS.Timeout | undefined;
   private readonly partitions = new Set<string>();
   private readonly redact: (args: unknown) => unknown;
@@ -200,16 +244,30 @@ export class DbAuditSink implements AuditSink, LifecycleContribution {
 
   recordIntent(event: AuditEvent): Promise<string> {
     return new Promise((resolve, reject) => {
+      const intent: Intent = { resolve, reject };
       try {
-        this.enqueue(event, { resolve });
+        this.enqueue(event, intent);
       } catch (error) {
         reject(error);
         return;
       }
+      intent.timer = setTimeout(() => this.expire(intent), this.settings.intentTimeoutMs);
       // Group commit: the intents of calls that arrive in the same turn of the event loop go in one
       // write, and those that arrive while a write is running together in the next one.
       this.kickSoon();
     });
+  }
+
+  /**
+   * An intent not committed in time (the database is down, or a write hangs): its call is refused
+   * and never runs. An intent no write has carried yet is dropped; one a write has carried may be
+   * stored already, so it stays, and once it is written its call is recorded as not run.
+   */
+  private expire(intent: Intent): void {
+    intent.expired = true;
+    const at = this.buffer.findIndex((item) => item.intent === intent);
+    if (at >= this.writing && this.buffer[at]!.attempts === 0) this.intentArguments.delete(this.buffer.splice(at, 1)[0]!.row.event_id);
+    intent.reject(new AuditUnavailableError(`The audit intent could not be written within ${this.settings.intentTimeoutMs} ms; the call was not run.`));
   }
 
   durableByDefault(tool: { readonly annotations?: { readonly readOnlyHint?: boolean } }): boolean {
@@ -266,44 +324,24 @@ export class DbAuditSink implements AuditSink, LifecycleContribution {
   /** Record the open intents of dead instances as outcome `unknown`. Returns how many. */
   async recoverIntents(): Promise<number> {
     const knex = this.database.knex;
-    const open = (await knex(OPEN_INTENTS_TABLE).whereNot({ instance_id: this.instanceId }).select('event_id', 'instance_id')) as { event_id: string; instance_id: string }[];
-    const instances = [...new Set(open.map((row) => row.instance_id))];
+    const others = (await knex(OPEN_INTENTS_TABLE).whereNot({ instance_id: this.instanceId }).distinct('instance_id')) as { instance_id: string }[];
     let recovered = 0;
-    for (const instance of instances) {
+    let instances = 0;
+    for (const { instance_id: instance } of others) {
       if (this.lockClient) {
         const free = await this.lockClient.query('select pg_try_advisory_lock($1, hashtext($2)) as free', [INSTANCE_LOCK, instance]);
         if (!free.rows[0]?.free) continue;
         await this.lockClient.query('select pg_advisory_unlock($1, hashtext($2))', [INSTANCE_LOCK, instance]);
       }
-      const ids = open.filter((row) => row.instance_id === instance).map((row) => row.event_id);
+      // Taken over in one statement: from here they are this instance's open intents, so an instance
+      // recovering at the same time finds none of them, and they are recovered again if this one dies.
+      const claimed = (await knex(OPEN_INTENTS_TABLE).where({ instance_id: instance }).update({ instance_id: this.instanceId }).returning('event_id')) as { event_id: string }[];
+      if (claimed.length === 0) continue;
+      instances++;
+      const ids = claimed.map((open) => open.event_id);
       const intents = (await knex(AUDIT_TABLE).whereIn('event_id', ids)) as Record<string, any>[];
       for (const intent of intents) {
-        const principal = intent.principal_kind
-          ? ({
-              tenant: intent.tenant,
-              kind: intent.principal_kind,
-              id: intent.principal_id ?? '',
-              label: intent.principal_label ?? '',
-              scopes: [],
-              attributes: { agentId: intent.agent_id ?? undefined, keyId: intent.key_id ?? undefined, issuer: intent.issuer ?? undefined, subject: intent.subject ?? undefined },
-            } satisfies Principal)
-          : undefined;
-        this.record({
-          time: new Date(),
-          tenant: intent.tenant,
-          principal,
-          action: intent.action,
-          target: intent.target ?? undefined,
-          decision: 'allowed',
-          reason: 'the instance running this call stopped before recording its outcome',
-          outcome: 'unknown',
-          arguments: undefined,
-          latencyMs: undefined,
-          requestId: intent.request_id,
-          clientAddress: intent.client_address ?? undefined,
-          details: { instance },
-          intentId: intent.event_id,
-        });
+        this.record(completion(intent, 'unknown', 'the instance running this call stopped before recording its outcome', { instance }));
         recovered++;
       }
       // Intents whose audit row never committed have nothing to complete.
@@ -313,7 +351,7 @@ export class DbAuditSink implements AuditSink, LifecycleContribution {
     }
     if (recovered > 0) {
       await this.flush();
-      this.logger.warn({ intents: recovered, instances: instances.length }, 'calls of stopped instances recorded with outcome unknown');
+      this.logger.warn({ intents: recovered, instances }, 'calls of stopped instances recorded with outcome unknown');
     }
     return recovered;
   }
@@ -367,12 +405,14 @@ export class DbAuditSink implements AuditSink, LifecycleContribution {
       this.stopped = true;
       const lost = this.buffer.length;
       await this.cancelWrites();
+      this.refuseIntents(this.buffer);
       this.buffer = [];
       this.logger.error({ err: error, lost }, `audit events lost at shutdown: ${lost} event(s) could not be written within ${this.settings.flushTimeoutMs} ms`);
       await this.releaseLiveness();
       return;
     }
     this.stopped = true;
+    this.refuseIntents(this.buffer);
     await this.checkpointer?.final();
     await this.releaseLiveness();
   }
@@ -415,9 +455,11 @@ export class DbAuditSink implements AuditSink, LifecycleContribution {
   private async pump(): Promise<void> {
     while (this.buffer.length > 0 && !this.stopped) {
       const batch = this.buffer.slice(0, this.settings.batchSize);
+      this.writing = batch.length;
       try {
         await this.telemetry.span('gatehouse.audit.flush', undefined, () => this.write(batch), { 'gatehouse.audit.events': batch.length });
       } catch (error) {
+        this.writing = 0;
         for (const item of batch) item.attempts++;
         this.telemetry.auditWriteFailed();
         this.failures++;
@@ -428,8 +470,14 @@ export class DbAuditSink implements AuditSink, LifecycleContribution {
         }
         return;
       }
+      this.writing = 0;
       this.buffer.splice(0, batch.length);
-      for (const item of batch) item.intent?.resolve(item.row.event_id);
+      for (const { intent, row } of batch) {
+        if (!intent) continue;
+        clearTimeout(intent.timer);
+        if (!intent.expired) intent.resolve(row.event_id);
+        else this.completeRefused(row);
+      }
       this.telemetry.auditWrite(batch.map((item) => item.row.occurred_at));
       if (this.failures > 0) this.logger.info({ failures: this.failures }, 'audit writes recovered');
       this.failures = 0;
@@ -438,6 +486,24 @@ export class DbAuditSink implements AuditSink, LifecycleContribution {
         this.saturated = false;
         this.logger.info({ pending: this.buffer.length }, 'audit buffer drained: accepting calls again');
       }
+    }
+  }
+
+  /** Close the intent of a call refused for waiting too long, written all the same: the call did not run. */
+  private completeRefused(intent: AuditRow): void {
+    try {
+      this.record(completion(intent, 'refused', 'the intent was written after the call had been refused for waiting too long; the call did not run'));
+    } catch (error) {
+      this.logger.error({ err: error, intent: intent.event_id }, 'the intent of a refused call stays open: its completion could not be recorded');
+    }
+  }
+
+  /** Intents that will not be written now: their calls must not run. */
+  private refuseIntents(items: readonly Pending[]): void {
+    for (const { intent } of items) {
+      if (!intent || intent.expired) continue;
+      clearTimeout(intent.timer);
+      intent.reject(new AuditUnavailableError('The audit trail is closing; the call was not run.'));
     }
   }
 
