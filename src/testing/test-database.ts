@@ -1,25 +1,118 @@
 import { randomBytes } from 'node:crypto';
 import type { Knex } from 'knex';
+import pg from 'pg';
 import { openDatabase } from '../core/index.js';
 
 let shared: Promise<{ knex: Knex; drop: () => Promise<void> }> | undefined;
+
+/** Advisory-lock class of the test kit's schemas: a schema's lock is held while its process lives. */
+const SCHEMA_LOCK = 7_240_051;
+const TEST_SCHEMAS = /^gh_(test|fresh)_[0-9a-z_]+$/;
+
+/** The connection that holds this process's schema locks, opened with the first schema. */
+let holder: Promise<pg.Client> | undefined;
+/** The holder's socket: it keeps the process alive only while a query of the kit's is running. */
+const socketOf = (client: pg.Client): { ref(): void; unref(): void } | undefined =>
+  (client as unknown as { connection?: { stream?: { ref?: () => void; unref?: () => void } } }).connection?.stream as { ref(): void; unref(): void } | undefined;
+
+let running = 0;
+
+async function query<Row extends pg.QueryResultRow>(client: pg.Client, text: string, values?: unknown[]): Promise<pg.QueryResult<Row>> {
+  const socket = socketOf(client);
+  if (running++ === 0) socket?.ref();
+  try {
+    return await client.query<Row>(text, values);
+  } finally {
+    if (--running === 0) socket?.unref();
+  }
+}
+
+/** This process's schemas (its own locks look free to its holder, which could take them again). */
+const own = new Set<string>();
+
+function lockHolder(url: string): Promise<pg.Client> {
+  holder ??= (async () => {
+    const client = new pg.Client({ connectionString: url });
+    // A lost holder only means that another process may sweep this one's schemas as left behind.
+    client.on('error', () => undefined);
+    await client.connect();
+    socketOf(client)?.unref();
+    return client;
+  })();
+  return holder;
+}
+
+/**
+ * Create a schema for this process, holding its advisory lock for as long as the process lives,
+ * after dropping the schemas of test processes that are gone (killed, or never closed them):
+ * their locks are free.
+ */
+async function claimSchema(url: string, prefix: 'gh_test' | 'gh_fresh'): Promise<{ schema: string; release: () => Promise<void> }> {
+  const client = await lockHolder(url);
+  let schema: string;
+  for (;;) {
+    schema = `${prefix}_${process.pid}_${randomBytes(4).toString('hex')}`;
+    // A name whose lock another process holds (its hash collides) is not taken.
+    const taken = await query<{ free: boolean }>(client, 'select pg_try_advisory_lock($1, hashtext($2)) as free', [SCHEMA_LOCK, schema]);
+    if (taken.rows[0]?.free) break;
+  }
+  own.add(schema);
+  await sweepLeftSchemas(client);
+  return {
+    schema,
+    release: async () => {
+      await query(client, `drop schema if exists "${schema}" cascade`);
+      await query(client, 'select pg_advisory_unlock($1, hashtext($2))', [SCHEMA_LOCK, schema]);
+      own.delete(schema);
+    },
+  };
+}
+
+/** Drop the test kit's schemas whose process is gone. */
+async function sweepLeftSchemas(client: pg.Client): Promise<void> {
+  const { rows } = await query<{ name: string }>(client, `select nspname as name from pg_namespace where nspname like 'gh\\_test\\_%' or nspname like 'gh\\_fresh\\_%'`);
+  for (const { name } of rows) {
+    if (!TEST_SCHEMAS.test(name) || own.has(name)) continue;
+    const free = await query<{ free: boolean }>(client, 'select pg_try_advisory_lock($1, hashtext($2)) as free', [SCHEMA_LOCK, name]);
+    if (!free.rows[0]?.free) continue;
+    try {
+      await query(client, `drop schema if exists "${name}" cascade`);
+    } finally {
+      await query(client, 'select pg_advisory_unlock($1, hashtext($2))', [SCHEMA_LOCK, name]);
+    }
+  }
+}
+
+/** Close the lock holder once no schema of this process is left. */
+async function releaseHolder(): Promise<void> {
+  if (shared || fresh > 0 || !holder) return;
+  const client = await holder;
+  holder = undefined;
+  await client.end().catch(() => undefined);
+}
+
+let fresh = 0;
 
 /**
  * One database per test process: with `DATABASE_URL`, a fresh schema on that server (dropped by
  * {@link closeTestDatabase}); without it, an in-memory embedded database. Engines built by the test
  * kit share it and isolate themselves by tenant, which is how the engine isolates data anyway.
+ * Schemas that test processes left behind (killed, or never closed) are dropped on the way.
  */
 export function testDatabase(): Promise<Knex> {
   shared ??= (async () => {
     const url = process.env.DATABASE_URL;
     if (url) {
-      const schema = `gh_test_${process.pid}_${randomBytes(4).toString('hex')}`;
-      const db = await openDatabase({ url, schema, pool: { min: 0, max: 20 } });
+      const { schema, release } = await claimSchema(url, 'gh_test');
+      const db = await openDatabase({ url, schema, pool: { min: 0, max: 20 } }).catch(async (error: unknown) => {
+        await release().catch(() => undefined);
+        throw error;
+      });
       return {
         knex: db.knex,
         drop: async () => {
-          await db.knex.raw('drop schema if exists ?? cascade', [schema]);
           await db.knex.destroy();
+          await release();
         },
       };
     }
@@ -35,6 +128,7 @@ export async function closeTestDatabase(): Promise<void> {
   const entry = await shared;
   shared = undefined;
   await entry.drop();
+  await releaseHolder();
 }
 
 /** A fresh, empty schema on the test server (or a fresh embedded database), for tests that need one. */
@@ -44,14 +138,26 @@ export async function freshDatabase(): Promise<{ knex: Knex; close: () => Promis
     const db = await openDatabase({ dataDir: 'memory://' });
     return { knex: db.knex, close: () => db.knex.destroy() };
   }
-  const schema = `gh_fresh_${randomBytes(6).toString('hex')}`;
-  const db = await openDatabase({ url, schema, pool: { min: 0, max: 5 } });
+  fresh++;
+  let claimed: Awaited<ReturnType<typeof claimSchema>> | undefined;
+  let db: Awaited<ReturnType<typeof openDatabase>>;
+  try {
+    claimed = await claimSchema(url, 'gh_fresh');
+    db = await openDatabase({ url, schema: claimed.schema, pool: { min: 0, max: 5 } });
+  } catch (error) {
+    await claimed?.release().catch(() => undefined);
+    fresh--;
+    await releaseHolder();
+    throw error;
+  }
+  const { release } = claimed;
   return {
     knex: db.knex,
     close: async () => {
-      await db.knex.raw('drop schema if exists ?? cascade', [schema]);
       await db.knex.destroy();
+      await release();
+      fresh--;
+      await releaseHolder();
     },
   };
 }
-

@@ -1,0 +1,94 @@
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { expect } from 'chai';
+import pg from 'pg';
+import { freshDatabase, testDatabase } from '@gatehouse-mcp/engine/testing';
+
+const url = process.env.DATABASE_URL;
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+
+/** The test kit's schemas on the server. */
+async function kitSchemas(): Promise<string[]> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ name: string }>(`select nspname as name from pg_namespace where nspname like 'gh\\_%'`);
+    return rows.map((row) => row.name);
+  } finally {
+    await client.end();
+  }
+}
+
+/** Run a test process that takes a test schema and a fresh one, then dies without dropping them. */
+function abandonedProcess(how: 'SIGKILL' | 'exit'): Promise<string[]> {
+  const script = `
+    import { testDatabase, freshDatabase } from '@gatehouse-mcp/engine/testing';
+    const knex = await testDatabase();
+    const fresh = await freshDatabase();
+    const schemas = (await knex.raw('select current_schema() as s')).rows[0].s + ' ' + (await fresh.knex.raw('select current_schema() as s')).rows[0].s;
+    process.stdout.write(schemas + '\\n');
+    ${how === 'exit' ? 'process.exit(0);' : 'setInterval(() => {}, 1000);'}
+  `;
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--conditions=gatehouse-source', '--import', 'tsx', '--input-type=module', '-e', script], { cwd: root, env: process.env });
+    let out = '';
+    let err = '';
+    child.stderr.on('data', (chunk: Buffer) => (err += chunk.toString()));
+    child.stdout.on('data', (chunk: Buffer) => {
+      out += chunk.toString();
+      if (out.includes('\n') && how === 'SIGKILL') child.kill('SIGKILL');
+    });
+    child.on('exit', () => (out.includes('\n') ? resolve(out.trim().split(' ')) : reject(new Error(`the test process failed: ${err}`))));
+  });
+}
+
+(url ? describe : describe.skip)('test kit: schemas on a PostgreSQL server', function () {
+  this.timeout(60_000);
+
+  for (const how of ['SIGKILL', 'exit'] as const) {
+    it(`drops the schemas of a test process that ended without dropping them (${how === 'exit' ? 'exited without closeTestDatabase' : 'killed'}) when another one takes a schema`, async () => {
+      const left = await abandonedProcess(how);
+      expect(left).to.have.length(2);
+      expect(await kitSchemas()).to.include.members(left);
+
+      const mine = await testDatabase();
+      const ownSchema = (await mine.raw('select current_schema() as s')).rows[0].s as string;
+      const fresh = await freshDatabase();
+      try {
+        const schemas = await kitSchemas();
+        expect(schemas).to.not.include(left[0]);
+        expect(schemas).to.not.include(left[1]);
+        // This process's own schemas are alive and kept.
+        expect(schemas).to.include(ownSchema);
+        expect(schemas).to.include((await fresh.knex.raw('select current_schema() as s')).rows[0].s);
+      } finally {
+        await fresh.close();
+      }
+    });
+  }
+
+  it('leaves the schemas of a test process that is still running alone', async () => {
+    const script = `
+      import { testDatabase } from '@gatehouse-mcp/engine/testing';
+      const knex = await testDatabase();
+      process.stdout.write((await knex.raw('select current_schema() as s')).rows[0].s + '\\n');
+      setInterval(() => {}, 1000);
+    `;
+    const child = spawn(process.execPath, ['--conditions=gatehouse-source', '--import', 'tsx', '--input-type=module', '-e', script], { cwd: root, env: process.env });
+    try {
+      const schema = await new Promise<string>((resolve) => {
+        let out = '';
+        child.stdout.on('data', (chunk: Buffer) => {
+          out += chunk.toString();
+          if (out.includes('\n')) resolve(out.trim());
+        });
+      });
+      const fresh = await freshDatabase();
+      await fresh.close();
+      expect(await kitSchemas()).to.include(schema);
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
+});
