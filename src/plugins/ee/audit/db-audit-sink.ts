@@ -251,7 +251,7 @@ export class DbAuditSink implements AuditSink, LifecycleContribution {
         reject(error);
         return;
       }
-      intent.timer = setTimeout(() => this.expire(intent), this.settings.intentTimeoutMs);
+      intent.timer = setTimeout(() => this.expire(intent), this.settings.intentTimeoutMs).unref();
       // Group commit: the intents of calls that arrive in the same turn of the event loop go in one
       // write, and those that arrive while a write is running together in the next one.
       this.kickSoon();
