@@ -99,34 +99,48 @@ describe('EE audit: durable before execute', function () {
     expect((await client.callTool({ name: 'orders.read', arguments: { id: 'O-1' } })).structuredContent).to.deep.equal({ intentStored: false });
   });
 
-  it('refuses a durable call whose intent cannot be committed in time, runs nothing, and records the intent that commits late as not run', async function () {
+  it('refuses durable calls whose intents cannot be committed in time, runs none of them, and records each refusal', async function () {
     t = await governanceEngine({ plugins: [durableTools], edition: { audit: { intentTimeoutMs: 400 } } });
-    // A lock held on the journal makes the intent's write hang; the embedded database has one connection.
+    // A lock held on the open intents makes the audit writes hang; the embedded database has one connection.
     if (t.engine.database.kind !== 'postgres') this.skip();
     const client = await agentClient();
     const lock = await t.knex.transaction();
     await lock.raw('lock table mcp_audit_open_intents in access exclusive mode');
-    const started = Date.now();
-    let result: { isError?: boolean; content: { type: string; text: string }[]; structuredContent?: unknown } | undefined;
-    let refusal: unknown;
-    try {
-      result = (await client.callTool({ name: 'orders.place', arguments: { id: 'O-late' } })) as typeof result;
-    } catch (error) {
-      refusal = error;
-    }
-    const waited = Date.now() - started;
+    type Answer = { isError?: boolean; content: { type: string; text: string }[]; structuredContent?: unknown };
+    const call = async (id: string): Promise<{ waited: number; answer: string; structured: unknown }> => {
+      const started = Date.now();
+      let result: Answer | undefined;
+      let refusal: unknown;
+      try {
+        result = (await client.callTool({ name: 'orders.place', arguments: { id } })) as Answer;
+      } catch (error) {
+        refusal = error;
+      }
+      return { waited: Date.now() - started, answer: String(refusal ?? result?.content[0]?.text), structured: result?.structuredContent };
+    };
+    // The first call's intent is on its way in a write that hangs; the second one's waits behind it.
+    const first = call('O-carried');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const answers = await Promise.all([first, call('O-waiting')]);
     await lock.commit();
-    expect(waited).to.be.within(400, 5_000);
-    expect(String(refusal ?? result?.content[0]?.text)).to.match(/audit intent could not be written within 400 ms; the call was not run/);
-    expect(result?.structuredContent).to.equal(undefined);
+    for (const { waited, answer, structured } of answers) {
+      expect(waited).to.be.within(400, 5_000);
+      expect(answer).to.match(/audit intent could not be written within 400 ms; the call was not run/);
+      expect(structured).to.equal(undefined);
+    }
 
     await t.engine.resolve<AuditSink>(AuditSink).flush();
     const rows = await t.knex('mcp_agent_audit').where({ tenant: t.tenant, target: 'orders.place' }).orderBy('seq');
-    const intent = rows.find((r) => r.outcome === 'intent');
-    expect(intent, 'the intent written once the lock was gone').to.not.equal(undefined);
-    const completed = rows.filter((r) => r.details?.intentId === intent.event_id);
-    expect(completed.map((r) => [r.outcome, r.reason])).to.deep.equal([['refused', 'the intent was written after the call had been refused for waiting too long; the call did not run']]);
-    expect(rows.some((r) => r.outcome === 'success')).to.equal(false);
+    // Each row as [order, outcome, reason, the order of the intent it completes]; a completion stores no arguments.
+    const order = (eventId: unknown): string | undefined => rows.find((r) => r.event_id === eventId)?.arguments?.id;
+    const summary = rows.map((r) => [r.arguments?.id ?? order(r.details?.intentId), r.outcome, r.reason, r.details?.intentId === undefined ? 'no intent' : order(r.details.intentId)]);
+    expect(summary).to.deep.equal([
+      // Carried by the write that hung: stored once the lock was gone, then completed as not run.
+      ['O-carried', 'intent', null, 'no intent'],
+      // Never carried: its intent became the record of the refusal.
+      ['O-waiting', 'refused', 'the audit intent could not be written within 400 ms; the call did not run', 'no intent'],
+      ['O-carried', 'refused', 'the intent was written after the call had been refused for waiting too long; the call did not run', 'O-carried'],
+    ]);
     expect(await t.knex('mcp_audit_open_intents').where({ tenant: t.tenant })).to.deep.equal([]);
     expect((await t.engine.resolve(AuditVerifier).verify(t.tenant)).ok).to.equal(true);
   });

@@ -260,13 +260,19 @@ export class DbAuditSink implements AuditSink, LifecycleContribution {
 
   /**
    * An intent not committed in time (the database is down, or a write hangs): its call is refused
-   * and never runs. An intent no write has carried yet is dropped; one a write has carried may be
-   * stored already, so it stays, and once it is written its call is recorded as not run.
+   * and never runs. An intent no write has carried yet becomes the record of that refusal; one a
+   * write has carried may be stored already, so it stays, and once it is written its call is
+   * recorded as not run.
    */
   private expire(intent: Intent): void {
     intent.expired = true;
     const at = this.buffer.findIndex((item) => item.intent === intent);
-    if (at >= this.writing && this.buffer[at]!.attempts === 0) this.intentArguments.delete(this.buffer.splice(at, 1)[0]!.row.event_id);
+    const waiting = this.buffer[at];
+    if (waiting && at >= this.writing && waiting.attempts === 0) {
+      this.intentArguments.delete(waiting.row.event_id);
+      const { intent: _, ...item } = waiting;
+      this.buffer[at] = { ...item, row: { ...item.row, outcome: 'refused', reason: `the audit intent could not be written within ${this.settings.intentTimeoutMs} ms; the call did not run` } };
+    }
     intent.reject(new AuditUnavailableError(`The audit intent could not be written within ${this.settings.intentTimeoutMs} ms; the call was not run.`));
   }
 
