@@ -145,7 +145,7 @@ describe('EE audit: durable before execute', function () {
     expect((await t.engine.resolve(AuditVerifier).verify(t.tenant)).ok).to.equal(true);
   });
 
-  it('refuses a durable call in time when the database cannot be reached, without running it', async () => {
+  it('refuses the intent of a durable call in time when the database cannot be reached', async () => {
     t = await governanceEngine({ plugins: [durableTools] });
     const quiet = (): void => undefined;
     const unreachable = knexFactory({ client: 'pg', connection: 'postgres://postgres@127.0.0.1:9/none', pool: { min: 0, max: 2 }, log: { warn: quiet, error: quiet, debug: quiet, deprecate: quiet } });
