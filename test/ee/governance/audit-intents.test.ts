@@ -193,6 +193,37 @@ describe('EE audit: durable before execute', function () {
     expect((await t.engine.resolve(AuditVerifier).verify(tenant)).ok).to.equal(true);
   });
 
+  it('keeps a live instance from looking dead when its liveness connection is lost: the lock is taken again', async function () {
+    t = await governanceEngine({ plugins: [durableTools], edition: { audit: { retryDelayMs: 20, maxRetryDelayMs: 100 } } });
+    if (t.engine.database.kind !== 'postgres') this.skip();
+    const tenant = uniqueTenant('alive');
+    const make = () => new DbAuditSink(t.engine.database, t.engine.resolve(AuditSinkSettings), t.engine.resolve(Logger), t.engine.resolve(Telemetry));
+    const live = make();
+    await live.start();
+    try {
+      await live.recordIntent({ ...plainIntent(tenant, 1), requestId: 'alive-1' });
+      // The database ends the liveness connection (a restart, an administrator, a network cut).
+      const lockClient = (): { processID?: number } | undefined => (live as unknown as { lockClient?: { processID?: number } }).lockClient;
+      const lost = lockClient()!.processID!;
+      await t.knex.raw('select pg_terminate_backend(?)', [lost]);
+      const deadline = Date.now() + 10_000;
+      while (!(lockClient() && lockClient()!.processID !== lost)) {
+        if (Date.now() > deadline) throw new Error('the liveness lock was not taken again');
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+
+      // An instance that starts now finds the live one alive and leaves its call alone.
+      const starting = make();
+      await starting.start();
+      await starting.close();
+      const rows = await t.knex('mcp_agent_audit').where({ tenant });
+      expect(rows.map((r) => r.outcome)).to.deep.equal(['intent']);
+      expect(await t.knex('mcp_audit_open_intents').where({ tenant })).to.have.length(1);
+    } finally {
+      await live.close();
+    }
+  });
+
   it('records each open intent of a dead instance as outcome unknown exactly once when two instances start at the same time', async function () {
     t = await governanceEngine({ plugins: [durableTools] });
     // Two instances start at once only on a PostgreSQL server; the embedded database serves one process.

@@ -317,14 +317,47 @@ export class DbAuditSink implements AuditSink, LifecycleContribution {
    * instance that is gone (its lock is free) as outcome `unknown`.
    */
   async start(): Promise<void> {
-    if (this.database.kind === 'postgres') {
-      const settings = (this.database.knex.client as { connectionSettings?: string | pg.ClientConfig }).connectionSettings;
-      this.lockClient = new pg.Client(typeof settings === 'string' ? { connectionString: settings } : settings);
-      this.lockClient.on('error', (error) => this.logger.warn({ err: error }, 'the audit liveness connection failed'));
-      await this.lockClient.connect();
-      await this.lockClient.query('select pg_advisory_lock($1, hashtext($2))', [INSTANCE_LOCK, this.instanceId]);
-    }
+    if (this.database.kind === 'postgres') await this.holdLiveness();
     await this.recoverIntents();
+  }
+
+  /**
+   * Take this instance's liveness lock on a connection of its own. When that connection is lost
+   * (a database restart, a terminated backend) the lock goes with it, and this instance would look
+   * dead to one that starts: the lock is taken again on a new connection, retrying until it holds.
+   */
+  private async holdLiveness(): Promise<void> {
+    const settings = (this.database.knex.client as { connectionSettings?: string | pg.ClientConfig }).connectionSettings;
+    const client = new pg.Client(typeof settings === 'string' ? { connectionString: settings } : settings);
+    client.on('error', (error) => this.logger.warn({ err: error }, 'the audit liveness connection failed'));
+    client.on('end', () => {
+      if (this.lockClient !== client) return;
+      this.lockClient = undefined;
+      void this.regainLiveness();
+    });
+    try {
+      await client.connect();
+      await client.query('select pg_advisory_lock($1, hashtext($2))', [INSTANCE_LOCK, this.instanceId]);
+    } catch (error) {
+      await client.end().catch(() => undefined);
+      throw error;
+    }
+    // Closed meanwhile: the lock is not held for an instance that is going away.
+    if (this.stopped) await client.end().catch(() => undefined);
+    else this.lockClient = client;
+  }
+
+  private async regainLiveness(): Promise<void> {
+    for (let delay = this.settings.retryDelayMs; !this.stopped && !this.lockClient; delay = Math.min(delay * 2, this.settings.maxRetryDelayMs)) {
+      try {
+        await this.holdLiveness();
+        this.logger.info({}, 'the audit liveness lock is held again');
+        return;
+      } catch (error) {
+        this.logger.warn({ err: error, retryInMs: delay }, 'the audit liveness lock could not be taken again; retrying');
+        await sleep(delay);
+      }
+    }
   }
 
   /** Record the open intents of dead instances as outcome `unknown`. Returns how many. */
@@ -334,7 +367,9 @@ export class DbAuditSink implements AuditSink, LifecycleContribution {
     let recovered = 0;
     let instances = 0;
     for (const { instance_id: instance } of others) {
-      if (this.lockClient) {
+      if (this.database.kind === 'postgres') {
+        // Without a connection to ask, no instance can be told dead.
+        if (!this.lockClient) break;
         const free = await this.lockClient.query('select pg_try_advisory_lock($1, hashtext($2)) as free', [INSTANCE_LOCK, instance]);
         if (!free.rows[0]?.free) continue;
         await this.lockClient.query('select pg_advisory_unlock($1, hashtext($2))', [INSTANCE_LOCK, instance]);
