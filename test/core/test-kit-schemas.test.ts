@@ -88,7 +88,11 @@ function abandonedProcess(how: 'SIGKILL' | 'exit'): Promise<string[]> {
       await fresh.close();
       expect(await kitSchemas()).to.include(schema);
     } finally {
+      const exited = new Promise((resolve) => child.once('exit', resolve));
       child.kill('SIGKILL');
+      await exited;
+      // Taking a schema again drops the one the killed process leaves.
+      await (await freshDatabase()).close();
     }
   });
 });
