@@ -26,7 +26,7 @@ export interface AuditSinkSettings {
   readonly progressLogMs: number;
   /**
    * How long a durable-before-execute call waits for its intent's commit. Past it (the database is
-   * down or too slow) the intent is dropped unwritten and the call is refused (503) without running.
+   * down or too slow) the call is refused (503) without running, and the refusal is recorded.
    * Default 10 s.
    */
   readonly intentTimeoutMs: number;
