@@ -20,6 +20,28 @@ async function kitSchemas(): Promise<string[]> {
   }
 }
 
+/**
+ * Wait until no process holds the test kit's lock on `schema`: PostgreSQL ends a dead client's
+ * backend (and frees its locks) a moment after the client is gone.
+ */
+async function lockFreed(schema: string): Promise<void> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    for (const deadline = Date.now() + 10_000; ; ) {
+      const { rows } = await client.query<{ held: boolean }>(
+        `select exists (select 1 from pg_locks where locktype = 'advisory' and classid = 7240051 and objsubid = 2 and objid::bigint = (hashtext($1)::bigint & 4294967295)) as held`,
+        [schema],
+      );
+      if (!rows[0]?.held) return;
+      if (Date.now() > deadline) throw new Error(`the lock on ${schema} is still held`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  } finally {
+    await client.end();
+  }
+}
+
 /** Run a test process that takes a test schema and a fresh one, then dies without dropping them. */
 function abandonedProcess(how: 'SIGKILL' | 'exit'): Promise<string[]> {
   const script = `
@@ -51,6 +73,7 @@ function abandonedProcess(how: 'SIGKILL' | 'exit'): Promise<string[]> {
       const left = await abandonedProcess(how);
       expect(left).to.have.length(2);
       expect(await kitSchemas()).to.include.members(left);
+      for (const schema of left) await lockFreed(schema);
 
       const mine = await testDatabase();
       const ownSchema = (await mine.raw('select current_schema() as s')).rows[0].s as string;
@@ -76,8 +99,9 @@ function abandonedProcess(how: 'SIGKILL' | 'exit'): Promise<string[]> {
       setInterval(() => {}, 1000);
     `;
     const child = spawn(process.execPath, ['--conditions=gatehouse-source', '--import', 'tsx', '--input-type=module', '-e', script], { cwd: root, env: process.env });
+    let schema: string | undefined;
     try {
-      const schema = await new Promise<string>((resolve) => {
+      schema = await new Promise<string>((resolve) => {
         let out = '';
         child.stdout.on('data', (chunk: Buffer) => {
           out += chunk.toString();
@@ -92,6 +116,7 @@ function abandonedProcess(how: 'SIGKILL' | 'exit'): Promise<string[]> {
       child.kill('SIGKILL');
       await exited;
       // Taking a schema again drops the one the killed process leaves.
+      if (schema) await lockFreed(schema);
       await (await freshDatabase()).close();
     }
   });
