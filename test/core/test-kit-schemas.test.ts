@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
@@ -42,27 +42,32 @@ async function lockFreed(schema: string): Promise<void> {
   }
 }
 
-/** Run a test process that takes a test schema and a fresh one, then dies without dropping them. */
-function abandonedProcess(how: 'SIGKILL' | 'exit'): Promise<string[]> {
+/**
+ * A test process that takes a test schema and a fresh one and names them on its first line, then
+ * exits without dropping them (`exit`) or keeps running until it is killed.
+ */
+function testProcess(then: 'exit' | 'run'): { child: ChildProcess; schemas: Promise<string[]>; exited: Promise<unknown> } {
   const script = `
     import { testDatabase, freshDatabase } from '@gatehouse-mcp/engine/testing';
     const knex = await testDatabase();
     const fresh = await freshDatabase();
     const schemas = (await knex.raw('select current_schema() as s')).rows[0].s + ' ' + (await fresh.knex.raw('select current_schema() as s')).rows[0].s;
     process.stdout.write(schemas + '\\n');
-    ${how === 'exit' ? 'process.exit(0);' : 'setInterval(() => {}, 1000);'}
+    ${then === 'exit' ? 'process.exit(0);' : 'setInterval(() => {}, 1000);'}
   `;
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--conditions=gatehouse-source', '--import', 'tsx', '--input-type=module', '-e', script], { cwd: root, env: process.env });
+  const child = spawn(process.execPath, ['--conditions=gatehouse-source', '--import', 'tsx', '--input-type=module', '-e', script], { cwd: root, env: process.env });
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  const schemas = new Promise<string[]>((resolve, reject) => {
     let out = '';
     let err = '';
-    child.stderr.on('data', (chunk: Buffer) => (err += chunk.toString()));
-    child.stdout.on('data', (chunk: Buffer) => {
+    child.stderr!.on('data', (chunk: Buffer) => (err += chunk.toString()));
+    child.stdout!.on('data', (chunk: Buffer) => {
       out += chunk.toString();
-      if (out.includes('\n') && how === 'SIGKILL') child.kill('SIGKILL');
+      if (out.includes('\n')) resolve(out.trim().split(' '));
     });
-    child.on('exit', () => (out.includes('\n') ? resolve(out.trim().split(' ')) : reject(new Error(`the test process failed: ${err}`))));
+    void exited.then(() => reject(new Error(`the test process ended without its schemas: ${err}`)));
   });
+  return { child, schemas, exited };
 }
 
 (url ? describe : describe.skip)('test kit: schemas on a PostgreSQL server', function () {
@@ -70,7 +75,10 @@ function abandonedProcess(how: 'SIGKILL' | 'exit'): Promise<string[]> {
 
   for (const how of ['SIGKILL', 'exit'] as const) {
     it(`drops the schemas of a test process that ended without dropping them (${how === 'exit' ? 'exited without closeTestDatabase' : 'killed'}) when another one takes a schema`, async () => {
-      const left = await abandonedProcess(how);
+      const abandoned = testProcess(how === 'exit' ? 'exit' : 'run');
+      const left = await abandoned.schemas;
+      if (how === 'SIGKILL') abandoned.child.kill('SIGKILL');
+      await abandoned.exited;
       expect(left).to.have.length(2);
       expect(await kitSchemas()).to.include.members(left);
       for (const schema of left) await lockFreed(schema);
@@ -92,31 +100,18 @@ function abandonedProcess(how: 'SIGKILL' | 'exit'): Promise<string[]> {
   }
 
   it('leaves the schemas of a test process that is still running alone', async () => {
-    const script = `
-      import { testDatabase } from '@gatehouse-mcp/engine/testing';
-      const knex = await testDatabase();
-      process.stdout.write((await knex.raw('select current_schema() as s')).rows[0].s + '\\n');
-      setInterval(() => {}, 1000);
-    `;
-    const child = spawn(process.execPath, ['--conditions=gatehouse-source', '--import', 'tsx', '--input-type=module', '-e', script], { cwd: root, env: process.env });
-    let schema: string | undefined;
+    const running = testProcess('run');
+    let schemas: string[] = [];
     try {
-      schema = await new Promise<string>((resolve) => {
-        let out = '';
-        child.stdout.on('data', (chunk: Buffer) => {
-          out += chunk.toString();
-          if (out.includes('\n')) resolve(out.trim());
-        });
-      });
+      schemas = await running.schemas;
       const fresh = await freshDatabase();
       await fresh.close();
-      expect(await kitSchemas()).to.include(schema);
+      expect(await kitSchemas()).to.include.members(schemas);
     } finally {
-      const exited = new Promise((resolve) => child.once('exit', resolve));
-      child.kill('SIGKILL');
-      await exited;
-      // Taking a schema again drops the one the killed process leaves.
-      if (schema) await lockFreed(schema);
+      running.child.kill('SIGKILL');
+      await running.exited;
+      // Taking a schema again drops the ones the killed process leaves.
+      for (const schema of schemas) await lockFreed(schema);
       await (await freshDatabase()).close();
     }
   });

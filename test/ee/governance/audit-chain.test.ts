@@ -3,13 +3,11 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
-import { AuditSink, Logger, Telemetry, type AuditEvent } from '@gatehouse-mcp/engine';
+import { AuditSink, type AuditEvent } from '@gatehouse-mcp/engine';
 import { AuditCheckpointer, AuditVerifier, keyRing, verifyExport, type ChainVerification } from '@gatehouse-mcp/engine/ee';
 import { uniqueTenant } from '@gatehouse-mcp/engine/testing';
-import { DbAuditSink } from '../../../src/plugins/ee/audit/db-audit-sink.js';
 import { parseCheckpointLines } from '../../../src/plugins/ee/audit/audit-verifier.js';
-import { AuditSinkSettings } from '../../../src/plugins/ee/audit/audit-sink-settings.js';
-import { governanceEngine, type GovernanceTestEngine } from './support.js';
+import { anotherAuditSink, governanceEngine, type GovernanceTestEngine } from './support.js';
 
 const ROWS = 8;
 
@@ -236,7 +234,7 @@ describe('EE audit chain', function () {
   it('keeps one chain per tenant when several writers append at once (two sinks, one database)', async () => {
     const tenant = uniqueTenant('writers');
     const first = t.engine.resolve<AuditSink>(AuditSink);
-    const second = new DbAuditSink(t.engine.database, t.engine.resolve(AuditSinkSettings), t.engine.resolve(Logger), t.engine.resolve(Telemetry));
+    const second = anotherAuditSink(t);
     for (let i = 0; i < 300; i++) (i % 2 ? first : second).record(event(tenant, i));
     await Promise.all([first.flush(), second.flush()]);
     await second.close();

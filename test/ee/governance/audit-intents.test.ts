@@ -5,7 +5,7 @@ import { AuditVerifier } from '@gatehouse-mcp/engine/ee';
 import { uniqueTenant } from '@gatehouse-mcp/engine/testing';
 import { DbAuditSink } from '../../../src/plugins/ee/audit/db-audit-sink.js';
 import { AuditSinkSettings } from '../../../src/plugins/ee/audit/audit-sink-settings.js';
-import { governanceEngine, type GovernanceTestEngine } from './support.js';
+import { anotherAuditSink, governanceEngine, orderEvent, type GovernanceTestEngine } from './support.js';
 
 /** Whether the call's intent was stored when its handler ran. */
 const intentCommitted = async (ctx: { db: { table(name: string): any }; requestId: string }): Promise<boolean> =>
@@ -44,22 +44,8 @@ const durableTools = definePlugin({
 });
 
 /** An intent with no principal, as a sink test records it. */
-function plainIntent(tenant: string, i: number): AuditEvent {
-  return {
-    time: new Date(),
-    tenant,
-    principal: undefined,
-    action: 'tools/call',
-    target: 'orders.place',
-    decision: 'allowed',
-    reason: undefined,
-    outcome: 'intent',
-    arguments: { id: `O-${i}` },
-    latencyMs: undefined,
-    requestId: `intent-${i}`,
-    clientAddress: '198.51.100.7',
-  };
-}
+const plainIntent = (tenant: string, i: number): AuditEvent =>
+  orderEvent(tenant, { outcome: 'intent', arguments: { id: `O-${i}` }, requestId: `intent-${i}`, clientAddress: '198.51.100.7' });
 
 describe('EE audit: durable before execute', function () {
   this.timeout(60_000);
@@ -166,7 +152,7 @@ describe('EE audit: durable before execute', function () {
   it('marks the open intents of an instance that died as outcome unknown at start-up, and leaves a live instance alone', async () => {
     t = await governanceEngine({ plugins: [durableTools] });
     const tenant = uniqueTenant('crashed');
-    const make = () => new DbAuditSink(t.engine.database, t.engine.resolve(AuditSinkSettings), t.engine.resolve(Logger), t.engine.resolve(Telemetry));
+    const make = () => anotherAuditSink(t);
     const intent = (i: number): AuditEvent => ({ ...plainIntent(tenant, i), requestId: `crashed-${i}` });
     // On a PostgreSQL server: a live instance (holding its liveness lock) with an intent in flight.
     // The embedded database serves one process, so there every other instance is gone.
@@ -197,7 +183,7 @@ describe('EE audit: durable before execute', function () {
     t = await governanceEngine({ plugins: [durableTools], edition: { audit: { retryDelayMs: 20, maxRetryDelayMs: 100 } } });
     if (t.engine.database.kind !== 'postgres') this.skip();
     const tenant = uniqueTenant('alive');
-    const make = () => new DbAuditSink(t.engine.database, t.engine.resolve(AuditSinkSettings), t.engine.resolve(Logger), t.engine.resolve(Telemetry));
+    const make = () => anotherAuditSink(t);
     const live = make();
     await live.start();
     try {
@@ -229,7 +215,7 @@ describe('EE audit: durable before execute', function () {
     // Two instances start at once only on a PostgreSQL server; the embedded database serves one process.
     if (t.engine.database.kind !== 'postgres') this.skip();
     const tenant = uniqueTenant('twice');
-    const make = () => new DbAuditSink(t.engine.database, t.engine.resolve(AuditSinkSettings), t.engine.resolve(Logger), t.engine.resolve(Telemetry));
+    const make = () => anotherAuditSink(t);
     // An instance whose calls ran (their intents are stored) and that died before recording outcomes.
     const dead = make();
     const ids = await Promise.all(Array.from({ length: 30 }, (_, i) => dead.recordIntent({ ...plainIntent(tenant, i), requestId: `twice-${i}` })));

@@ -7,27 +7,13 @@ import { AuditVerifier } from '@gatehouse-mcp/engine/ee';
 import { uniqueTenant } from '@gatehouse-mcp/engine/testing';
 import { DbAuditSink } from '../../../src/plugins/ee/audit/db-audit-sink.js';
 import { AuditSinkSettings } from '../../../src/plugins/ee/audit/audit-sink-settings.js';
-import { governanceEngine, type GovernanceTestEngine } from './support.js';
+import { anotherAuditSink, governanceEngine, orderEvent, type GovernanceTestEngine } from './support.js';
 import { pgProxy, type PgProxy } from './pg-proxy.js';
 
 const url = process.env.DATABASE_URL;
 
 function event(tenant: string, i: number, outcome: AuditEvent['outcome'] = 'success', intentId?: string): AuditEvent {
-  return {
-    time: new Date(),
-    tenant,
-    principal: undefined,
-    action: 'tools/call',
-    target: 'orders.place',
-    decision: 'allowed',
-    reason: undefined,
-    outcome,
-    arguments: { i },
-    latencyMs: outcome === 'intent' ? undefined : 1,
-    requestId: `rt-${i}`,
-    clientAddress: undefined,
-    ...(intentId ? { intentId } : {}),
-  };
+  return orderEvent(tenant, { outcome, arguments: { i }, latencyMs: outcome === 'intent' ? undefined : 1, requestId: `rt-${i}`, ...(intentId ? { intentId } : {}) });
 }
 
 /** Warnings and errors an audit sink logs. */
@@ -45,7 +31,7 @@ describe('EE audit writes: round trips', function () {
     try {
       const tenant = uniqueTenant('moved');
       const logger = complaints();
-      const make = () => new DbAuditSink(t.engine.database, t.engine.resolve(AuditSinkSettings), logger, t.engine.resolve(Telemetry));
+      const make = () => anotherAuditSink(t, logger);
       const first = make();
       const second = make();
       let i = 0;

@@ -3,9 +3,11 @@
  * helpers that create roles, agents and agent keys through the admin API.
  */
 import type { Knex } from 'knex';
-import { defineTool, definePlugin, z, type Logger, type MetricsOptions, type PluginDefinition } from '@gatehouse-mcp/engine';
+import { Logger, Telemetry, defineTool, definePlugin, z, type AuditEvent, type MetricsOptions, type PluginDefinition } from '@gatehouse-mcp/engine';
 import { enterpriseEdition, type EnterpriseOptions } from '@gatehouse-mcp/engine/ee';
 import { createTestEngine, uniqueTenant, type TestEngine } from '@gatehouse-mcp/engine/testing';
+import { DbAuditSink } from '../../../src/plugins/ee/audit/db-audit-sink.js';
+import { AuditSinkSettings } from '../../../src/plugins/ee/audit/audit-sink-settings.js';
 
 export const sampleTools = definePlugin({
   id: 'sample-tools',
@@ -189,5 +191,29 @@ export function tenantPolicies(engine: () => GovernanceTestEngine): { save(name:
       const t = engine();
       for (const id of created.splice(0)) await t.http('DELETE', `/api/v1/mcp/policies/${id}`, { token: t.adminKey });
     },
+  };
+}
+
+/** Another audit writer on the engine's database and settings, as a second instance of the engine has. */
+export function anotherAuditSink(t: GovernanceTestEngine, logger: Logger = t.engine.resolve(Logger)): DbAuditSink {
+  return new DbAuditSink(t.engine.database, t.engine.resolve(AuditSinkSettings), logger, t.engine.resolve(Telemetry));
+}
+
+/** The audit event of a call to `orders.place` without a principal, as an audit writer's tests record it; `fields` override. */
+export function orderEvent(tenant: string, fields: Partial<AuditEvent> = {}): AuditEvent {
+  return {
+    time: new Date(),
+    tenant,
+    principal: undefined,
+    action: 'tools/call',
+    target: 'orders.place',
+    decision: 'allowed',
+    reason: undefined,
+    outcome: 'success',
+    arguments: undefined,
+    latencyMs: undefined,
+    requestId: 'order',
+    clientAddress: undefined,
+    ...fields,
   };
 }
