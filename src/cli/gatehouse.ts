@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs';
-import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { type ParseArgsConfig } from 'node:util';
 import { ApiKeyStore, GatehouseError, createEngine, type Engine, type EngineOptions, type PluginDefinition } from '../core/index.js';
+import { parseFlags } from '../connector/flags.js';
 import { localLaunch, registryLaunch } from '../connector/launch-command.js';
 import { ConfigFileError, findConfigFile, loadConfigFile } from './config-file.js';
 import { communityEdition } from '../plugins/oss/index.js';
@@ -319,7 +320,7 @@ async function auditCommand(action: string | undefined, flags: Flags): Promise<v
 async function main(argv: string[]): Promise<void> {
   let parsed;
   try {
-    parsed = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
+    parsed = parseFlags(argv, OPTIONS);
   } catch (error) {
     throw new UsageError((error as Error).message);
   }

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
 import { UsageError } from './connector-error.js';
+import { parseFlags } from './flags.js';
 import { CONNECTOR_BIN, CONNECTOR_NAME } from './version.js';
 
 export const DEFAULT_API_KEY_ENV = 'GATEHOUSE_API_KEY';
@@ -128,10 +128,9 @@ function httpUrl(value: string, flag: string): URL {
 export function parseCommandLine(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): CliCommand {
   let parsed;
   try {
-    parsed = parseArgs({ args: [...argv], options: FLAGS, allowPositionals: true, strict: true });
+    parsed = parseFlags(argv, FLAGS);
   } catch (error) {
-    const first = /^[^.]*(?:\.|$)/.exec((error as Error).message)![0];
-    throw new UsageError(first.endsWith('.') ? first : `${first}.`);
+    throw new UsageError((error as Error).message);
   }
   const { values, positionals } = parsed;
   if (values.help) return { command: 'help' };

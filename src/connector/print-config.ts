@@ -3,23 +3,28 @@ import { CLIENT_SECRET_ENV, type PrintConfigOptions } from './options.js';
 
 type Env = Record<string, string>;
 
+/** One option and its value, as `--name=value` when the value starts with "-" so that no parser takes it for an option. */
+function flag(name: string, value: string): string[] {
+  return value.startsWith('-') ? [`--${name}=${value}`] : [`--${name}`, value];
+}
+
 /** The connector's arguments for a client configuration: never a secret, only where to find one. */
 function connectorArgs(options: PrintConfigOptions): string[] {
-  const args = ['--url', options.url.href];
+  const args = flag('url', options.url.href);
   const { auth } = options;
   if (auth.mode === 'api-key') {
-    if (auth.envName !== 'GATEHOUSE_API_KEY') args.push('--api-key-env', auth.envName);
+    if (auth.envName !== 'GATEHOUSE_API_KEY') args.push(...flag('api-key-env', auth.envName));
   } else {
-    if (auth.issuer) args.push('--issuer', auth.issuer);
-    if (auth.tokenEndpoint) args.push('--token-endpoint', auth.tokenEndpoint);
-    args.push('--client-id', auth.clientId);
-    if (auth.secretFile) args.push('--client-secret-file', auth.secretFile);
-    if (auth.scope) args.push('--scope', auth.scope);
+    if (auth.issuer) args.push(...flag('issuer', auth.issuer));
+    if (auth.tokenEndpoint) args.push(...flag('token-endpoint', auth.tokenEndpoint));
+    args.push(...flag('client-id', auth.clientId));
+    if (auth.secretFile) args.push(...flag('client-secret-file', auth.secretFile));
+    if (auth.scope) args.push(...flag('scope', auth.scope));
     if (auth.resource === undefined) args.push('--no-resource');
-    else if (auth.resource !== options.url.href) args.push('--resource', auth.resource);
-    if (auth.clientAuth !== 'basic') args.push('--client-auth', auth.clientAuth);
+    else if (auth.resource !== options.url.href) args.push(...flag('resource', auth.resource));
+    if (auth.clientAuth !== 'basic') args.push(...flag('client-auth', auth.clientAuth));
   }
-  if (options.timeoutMs !== undefined) args.push('--timeout', String(options.timeoutMs));
+  if (options.timeoutMs !== undefined) args.push(...flag('timeout', String(options.timeoutMs)));
   return args;
 }
 

@@ -94,6 +94,16 @@ describe('the gatehouse CLI', function () {
     expect(otherTenant.stderr).to.match(/has no key/);
   });
 
+  it('a value that starts with "-" was refused as an ambiguous option: it is the value, and an option left without one says how to write it', async () => {
+    const tenant = uniqueTenant('cli');
+    const created = await run(['keys', 'create', '--tenant', tenant, '--name', '-ops bot'], env);
+    expect(created.code, created.stderr).to.equal(0);
+    expect((await run(['keys', 'list', '--tenant', tenant], env)).stdout).to.match(/mcp\s+-ops bot/);
+    const missing = await run(['keys', 'create', '--tenant', '--name', 'x'], env);
+    expect(missing.code).to.equal(2);
+    expect(missing.stderr).to.include('--tenant needs a value (one that starts with "-" can be written --tenant=<value>).');
+  });
+
   it('the demo serves the example tools with the printed key, and stops cleanly on SIGTERM', async () => {
     const demo = await start(['demo', '--port', '0'], env, /Press Ctrl\+C to stop/);
     try {

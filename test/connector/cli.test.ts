@@ -3,7 +3,8 @@ import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { UsageError } from '../../src/connector/connector-error.js';
-import { parseCommandLine, readApiKey, readClientSecret, type CliCommand } from '../../src/connector/options.js';
+import { parseCommandLine, readApiKey, readClientSecret, type CliCommand, type PrintConfigOptions } from '../../src/connector/options.js';
+import { renderClientConfig } from '../../src/connector/print-config.js';
 import { CONNECTOR_CLI, runConnector } from './support/connector-process.js';
 
 /** What the connector would refuse, checked in-process (start-up secrets included); the exit code is checked on real processes below. */
@@ -74,6 +75,26 @@ describe('connector: command line', function () {
     }
     // Surrounding whitespace (a key pasted with its newline) is trimmed, not refused.
     expect(readApiKey({ mode: 'api-key', envName: 'GATEHOUSE_API_KEY' }, { GATEHOUSE_API_KEY: '  ghk_key\r\n' })).to.equal('ghk_key');
+  });
+
+  it('a client id that starts with "-" (IdPs generate them) was refused as an ambiguous option: it is read as the value, and print-config writes it so that it reads back', async () => {
+    const env = { GATEHOUSE_CLIENT_SECRET: 's' };
+    for (const clientId of ['-x3Fq9', '-hX', '--not-a-flag', '-']) {
+      const args = ['--url', URL_, '--issuer', 'https://idp.example.com', '--client-id', clientId, '--scope', '-odd'];
+      const command = parseCommandLine(args, env);
+      expect(command.command === 'run' && command.auth.mode === 'client-credentials' && [command.auth.clientId, command.auth.scope], clientId).to.deep.equal([clientId, '-odd']);
+      const printed = parseCommandLine(['print-config', '--client', 'cursor', '--package', '@gatehouse-mcp/connector', ...args], env);
+      const entry = JSON.parse(renderClientConfig(printed as PrintConfigOptions)).mcpServers.gatehouse as { args: string[] };
+      expect(entry.args).to.include(`--client-id=${clientId}`);
+      const reread = parseCommandLine(entry.args.slice(2), env);
+      expect(reread.command === 'run' && reread.auth.mode === 'client-credentials' && reread.auth.clientId).to.equal(clientId);
+    }
+    // Only an option's name after an option is taken for a missing value, and the message says how to write one.
+    expect(refusal(['--url', URL_, '--issuer', 'https://idp.example.com', '--client-id', '--scope', 'mcp'], env)).to.equal(
+      '--client-id needs a value (one that starts with "-" can be written --client-id=<value>).',
+    );
+    expect(refusal(['--url', URL_, '--client-id', '-h'], env)).to.include('--client-id needs a value');
+    expect(refusal(['--url', URL_, '--client-id'], env)).to.include('--client-id needs a value');
   });
 
   it('exits 2 on an unreadable --client-secret-file, naming the file', async () => {
