@@ -1,4 +1,4 @@
-import { neverReached } from '../outbound-fetch.js';
+import { isLoopbackHttp, neverReached } from '../outbound-fetch.js';
 import { IdentityInputError } from './identity-errors.js';
 import { directoryIdProblem, issuerProblem, realmUrlProblem } from './preset-hints.js';
 
@@ -42,7 +42,6 @@ export interface ResolvedPreset {
 
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const CLAIM = /^[A-Za-z_][A-Za-z0-9_.:-]{0,63}$/;
-const LOOPBACK = new Set(['127.0.0.1', 'localhost', '[::1]']);
 
 /**
  * An IdP URL: https, or http on a loopback host only (local development and tests). Returns it
@@ -58,7 +57,7 @@ export function checkIdpUrl(value: unknown, field: string): string {
   }
   if (url.username || url.password) throw new IdentityInputError(field, `${field} must not contain credentials.`);
   if (url.hash) throw new IdentityInputError(field, `${field} must not contain a fragment.`);
-  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && LOOPBACK.has(url.hostname))) {
+  if (url.protocol !== 'https:' && !isLoopbackHttp(url)) {
     throw new IdentityInputError(field, `${field} must use https (http is accepted only on a loopback host).`);
   }
   const refused = neverReached(url);

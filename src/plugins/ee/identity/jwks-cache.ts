@@ -3,7 +3,7 @@ import type { JWTVerifyGetKey } from 'jose';
 import { allowInsecureRequests, customFetch, discovery } from 'openid-client';
 import { SpanStatusCode } from '@opentelemetry/api';
 import { Telemetry } from '../../../core/index.js';
-import { outboundFetch } from '../outbound-fetch.js';
+import { isLoopbackHttp, outboundFetch } from '../outbound-fetch.js';
 import { EnterpriseSettings } from './enterprise-options.js';
 import type { IdpProvider } from './idp-provider-store.js';
 import { KeySourceError, RemoteKeySet } from './remote-key-set.js';
@@ -13,7 +13,6 @@ export { KeySourceError } from './remote-key-set.js';
 const DISCOVERY_TTL_MS = 60 * 60_000;
 const DISCOVERY_FAILURE_TTL_MS = 30_000;
 const JWKS_MAX_AGE_MS = 10 * 60_000;
-const LOOPBACK = new Set(['127.0.0.1', 'localhost', '[::1]']);
 
 interface Discovered {
   readonly jwksUri: string | undefined;
@@ -107,7 +106,7 @@ export class JwksCache {
     try {
       const url = new URL(source);
       // openid-client checks that the document's issuer is the one asked for.
-      const insecure = url.protocol === 'http:' && LOOPBACK.has(url.hostname);
+      const insecure = isLoopbackHttp(url);
       const config = await discovery(url, 'gatehouse', undefined, undefined, {
         execute: insecure ? [allowInsecureRequests] : [],
         timeout: Math.max(1, Math.ceil(this.settings.jwksFetchTimeoutMs / 1000)),
