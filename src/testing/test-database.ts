@@ -3,35 +3,53 @@ import type { Knex } from 'knex';
 import pg from 'pg';
 import { openDatabase } from '../core/index.js';
 
-let shared: Promise<{ knex: Knex; drop: () => Promise<void> }> | undefined;
+/**
+ * The kit's state, one per process: kept on `globalThis` because a test runner may load this module
+ * twice (once through `require`, once through `import`, as mocha does with a TypeScript loader when
+ * some files need `import`); two copies would each claim a schema, and the one whose copy is never
+ * closed would be left on the server.
+ */
+interface KitState {
+  /** The per-process database of {@link testDatabase}. */
+  shared: Promise<{ knex: Knex; drop: () => Promise<void> }> | undefined;
+  /** The connection that holds this process's schema locks, opened with the first schema. */
+  holder: Promise<pg.Client> | undefined;
+  /** The kit's queries running on the holder. */
+  running: number;
+  /** This process's schemas (its own locks look free to its holder, which could take them again). */
+  readonly own: Set<string>;
+  /** Fresh databases handed out and not closed yet. */
+  fresh: number;
+}
+
+const kit: KitState = ((globalThis as { [key: symbol]: KitState })[Symbol.for('gatehouse.testing.database')] ??= {
+  shared: undefined,
+  holder: undefined,
+  running: 0,
+  own: new Set(),
+  fresh: 0,
+});
 
 /** Advisory-lock class of the test kit's schemas: a schema's lock is held while its process lives. */
 const SCHEMA_LOCK = 7_240_051;
 const TEST_SCHEMAS = /^gh_(test|fresh)_[0-9a-z_]+$/;
 
-/** The connection that holds this process's schema locks, opened with the first schema. */
-let holder: Promise<pg.Client> | undefined;
 /** The holder's socket: it keeps the process alive only while a query of the kit's is running. */
 const socketOf = (client: pg.Client): { ref(): void; unref(): void } | undefined =>
   (client as unknown as { connection?: { stream?: { ref?: () => void; unref?: () => void } } }).connection?.stream as { ref(): void; unref(): void } | undefined;
 
-let running = 0;
-
 async function query<Row extends pg.QueryResultRow>(client: pg.Client, text: string, values?: unknown[]): Promise<pg.QueryResult<Row>> {
   const socket = socketOf(client);
-  if (running++ === 0) socket?.ref();
+  if (kit.running++ === 0) socket?.ref();
   try {
     return await client.query<Row>(text, values);
   } finally {
-    if (--running === 0) socket?.unref();
+    if (--kit.running === 0) socket?.unref();
   }
 }
 
-/** This process's schemas (its own locks look free to its holder, which could take them again). */
-const own = new Set<string>();
-
 function lockHolder(url: string): Promise<pg.Client> {
-  holder ??= (async () => {
+  kit.holder ??= (async () => {
     const client = new pg.Client({ connectionString: url });
     // A lost holder only means that another process may sweep this one's schemas as left behind.
     client.on('error', () => undefined);
@@ -39,7 +57,7 @@ function lockHolder(url: string): Promise<pg.Client> {
     socketOf(client)?.unref();
     return client;
   })();
-  return holder;
+  return kit.holder;
 }
 
 /**
@@ -56,14 +74,14 @@ async function claimSchema(url: string, prefix: 'gh_test' | 'gh_fresh'): Promise
     const taken = await query<{ free: boolean }>(client, 'select pg_try_advisory_lock($1, hashtext($2)) as free', [SCHEMA_LOCK, schema]);
     if (taken.rows[0]?.free) break;
   }
-  own.add(schema);
+  kit.own.add(schema);
   await sweepLeftSchemas(client);
   return {
     schema,
     release: async () => {
       await query(client, `drop schema if exists "${schema}" cascade`);
       await query(client, 'select pg_advisory_unlock($1, hashtext($2))', [SCHEMA_LOCK, schema]);
-      own.delete(schema);
+      kit.own.delete(schema);
     },
   };
 }
@@ -72,7 +90,7 @@ async function claimSchema(url: string, prefix: 'gh_test' | 'gh_fresh'): Promise
 async function sweepLeftSchemas(client: pg.Client): Promise<void> {
   const { rows } = await query<{ name: string }>(client, `select nspname as name from pg_namespace where nspname like 'gh\\_test\\_%' or nspname like 'gh\\_fresh\\_%'`);
   for (const { name } of rows) {
-    if (!TEST_SCHEMAS.test(name) || own.has(name)) continue;
+    if (!TEST_SCHEMAS.test(name) || kit.own.has(name)) continue;
     const free = await query<{ free: boolean }>(client, 'select pg_try_advisory_lock($1, hashtext($2)) as free', [SCHEMA_LOCK, name]);
     if (!free.rows[0]?.free) continue;
     try {
@@ -85,13 +103,13 @@ async function sweepLeftSchemas(client: pg.Client): Promise<void> {
 
 /** Close the lock holder once no schema of this process is left. */
 async function releaseHolder(): Promise<void> {
-  if (shared || fresh > 0 || !holder) return;
-  const client = await holder;
-  holder = undefined;
+  if (kit.shared || kit.fresh > 0 || !kit.holder) return;
+  const client = await kit.holder;
+  kit.holder = undefined;
+  // Keep the process alive until the connection has ended, as it does for the kit's queries.
+  socketOf(client)?.ref();
   await client.end().catch(() => undefined);
 }
-
-let fresh = 0;
 
 /**
  * One database per test process: with `DATABASE_URL`, a fresh schema on that server (dropped by
@@ -100,7 +118,7 @@ let fresh = 0;
  * Schemas that test processes left behind (killed, or never closed) are dropped on the way.
  */
 export function testDatabase(): Promise<Knex> {
-  shared ??= (async () => {
+  kit.shared ??= (async () => {
     const url = process.env.DATABASE_URL;
     if (url) {
       const { schema, release } = await claimSchema(url, 'gh_test');
@@ -119,14 +137,14 @@ export function testDatabase(): Promise<Knex> {
     const db = await openDatabase({ dataDir: 'memory://' });
     return { knex: db.knex, drop: () => db.knex.destroy() };
   })();
-  return shared.then((entry) => entry.knex);
+  return kit.shared.then((entry) => entry.knex);
 }
 
 /** Drop the per-process test database. Call once after all tests (a root `after` hook). */
 export async function closeTestDatabase(): Promise<void> {
-  if (!shared) return;
-  const entry = await shared;
-  shared = undefined;
+  if (!kit.shared) return;
+  const entry = await kit.shared;
+  kit.shared = undefined;
   await entry.drop();
   await releaseHolder();
 }
@@ -138,7 +156,7 @@ export async function freshDatabase(): Promise<{ knex: Knex; close: () => Promis
     const db = await openDatabase({ dataDir: 'memory://' });
     return { knex: db.knex, close: () => db.knex.destroy() };
   }
-  fresh++;
+  kit.fresh++;
   let claimed: Awaited<ReturnType<typeof claimSchema>> | undefined;
   let db: Awaited<ReturnType<typeof openDatabase>>;
   try {
@@ -146,7 +164,7 @@ export async function freshDatabase(): Promise<{ knex: Knex; close: () => Promis
     db = await openDatabase({ url, schema: claimed.schema, pool: { min: 0, max: 5 } });
   } catch (error) {
     await claimed?.release().catch(() => undefined);
-    fresh--;
+    kit.fresh--;
     await releaseHolder();
     throw error;
   }
@@ -156,7 +174,7 @@ export async function freshDatabase(): Promise<{ knex: Knex; close: () => Promis
     close: async () => {
       await db.knex.destroy();
       await release();
-      fresh--;
+      kit.fresh--;
       await releaseHolder();
     },
   };

@@ -99,6 +99,29 @@ function testProcess(then: 'exit' | 'run'): { child: ChildProcess; schemas: Prom
     });
   }
 
+  it('a process that loads the kit twice (once by require, once by import, as mocha does with a TypeScript loader) takes one schema, dropped by either copy’s closeTestDatabase (the full test run left one schema behind)', async () => {
+    const script = `
+      import { createRequire } from 'node:module';
+      import * as imported from '@gatehouse-mcp/engine/testing';
+      const required = createRequire(import.meta.url)('@gatehouse-mcp/engine/testing');
+      const schemaOf = async (kit) => (await (await kit.testDatabase()).raw('select current_schema() as s')).rows[0].s;
+      const schemas = [imported.testDatabase !== required.testDatabase, await schemaOf(imported), await schemaOf(required)];
+      await required.closeTestDatabase();
+      process.stdout.write(JSON.stringify(schemas));
+    `;
+    const child = spawn(process.execPath, ['--conditions=gatehouse-source', '--import', 'tsx', '--input-type=module', '-e', script], { cwd: root, env: process.env });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (err += chunk.toString()));
+    const code = await new Promise((resolve) => child.once('exit', resolve));
+    expect(code, err).to.equal(0);
+    const [twoCopies, first, second] = JSON.parse(out) as [boolean, string, string];
+    expect(twoCopies, 'the module was loaded twice').to.equal(true);
+    expect(second).to.equal(first);
+    expect(await kitSchemas()).to.not.include(first);
+  });
+
   it('leaves the schemas of a test process that is still running alone', async () => {
     const running = testProcess('run');
     let schemas: string[] = [];
