@@ -29,9 +29,12 @@ export class BenchDatabases {
     return database;
   }
 
-  /** Open a database for the runner itself (embedded: only while no server process holds it). */
+  /**
+   * Open a database for the runner itself (embedded: only while no server process holds it), with
+   * no statement timeout: seeding a million audit rows and analysing them is not a request.
+   */
   async open(database: BenchDatabase): Promise<Knex> {
-    const db = await openDatabase('url' in database ? { url: database.url, schema: database.schema, pool: { min: 0, max: 4 } } : { dataDir: database.dataDir });
+    const db = await openDatabase('url' in database ? { url: database.url, schema: database.schema, pool: { min: 0, max: 4 }, statementTimeoutMs: 0 } : { dataDir: database.dataDir });
     return db.knex;
   }
 

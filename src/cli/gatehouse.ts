@@ -46,6 +46,8 @@ Environment:
   DATABASE_URL         PostgreSQL connection string; without it an embedded database is used
   DATABASE_LISTEN_URL  where each instance listens for changes made by the others (LISTEN needs a
                        session-mode connection; default DATABASE_URL; see docs/deployment.md)
+  DATABASE_STATEMENT_TIMEOUT_MS  how long one statement may run before PostgreSQL cancels it and
+                       the request gets 503 (default 10000; 0: the server's own setting)
   GATEHOUSE_DATA_DIR   where the embedded database keeps its files (default ./.gatehouse/data)
   PORT                 port to listen on (default 3000)
   GATEHOUSE_PUBLIC_URL the public origin clients use, e.g. https://mcp.example.com

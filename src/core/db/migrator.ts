@@ -40,7 +40,17 @@ class DirectoryMigrationSource implements Knex.MigrationSource<string> {
   async getMigration(file: string): Promise<Knex.Migration> {
     const mod = (await import(pathToFileURL(path.join(this.directory, file)).href)) as MigrationModule;
     if (typeof mod.up !== 'function') throw new ConfigError(`Migration ${file} in ${this.directory} exports no up().`);
-    return { up: mod.up, down: mod.down };
+    // Each migration runs in its own transaction, without the engine's statement timeout: building an
+    // index on a large table may take minutes, and a migration cut short would fail the deploy.
+    const unbounded =
+      (step: (knex: Knex) => unknown) =>
+      async (knex: Knex): Promise<unknown> => {
+        await knex.raw('set local statement_timeout = 0');
+        return step(knex);
+      };
+    // The engine never rolls back; a migration without down() is refused only if one is asked for.
+    const down = mod.down ?? (() => Promise.reject(new ConfigError(`Migration ${file} in ${this.directory} exports no down().`)));
+    return { up: unbounded(mod.up), down: unbounded(down) };
   }
 }
 

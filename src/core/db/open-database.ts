@@ -1,5 +1,6 @@
 import { mkdir } from 'node:fs/promises';
 import knexFactory, { type Knex } from 'knex';
+import type pg from 'pg';
 import type { Database, TenantDb } from '../ports/database.js';
 import { KnexTenantDb } from './tenant-db.js';
 import { ConfigError } from '../errors.js';
@@ -29,6 +30,31 @@ export interface DatabaseOptions {
    * cannot keep a LISTEN: point it at the server directly or at a session-mode pool.
    */
   readonly listenUrl?: string;
+  /**
+   * How long one statement may run on a PostgreSQL server before the server cancels it, in
+   * milliseconds: a statement waiting on a lock someone holds, or a database too busy to answer,
+   * then fails the request with `503` and `Retry-After` instead of holding it (and its pooled
+   * connection) without end. Defaults to `DATABASE_STATEMENT_TIMEOUT_MS`, else 10000; `0` leaves
+   * the server's own setting. Migrations are never cut short by it.
+   */
+  readonly statementTimeoutMs?: number;
+}
+
+export const DEFAULT_STATEMENT_TIMEOUT_MS = 10_000;
+
+/** The statement timeout `options` ask for, checked. */
+function statementTimeout(options: DatabaseOptions): number {
+  const fromEnv = process.env.DATABASE_STATEMENT_TIMEOUT_MS;
+  const [value, source] =
+    options.statementTimeoutMs !== undefined
+      ? [options.statementTimeoutMs, 'database.statementTimeoutMs']
+      : fromEnv !== undefined && fromEnv.trim() !== ''
+        ? [/^\s*\d+\s*$/.test(fromEnv) ? Number(fromEnv) : Number.NaN, 'DATABASE_STATEMENT_TIMEOUT_MS']
+        : [DEFAULT_STATEMENT_TIMEOUT_MS, ''];
+  if (!Number.isSafeInteger(value) || value < 0 || value > 2_147_483_647) {
+    throw new ConfigError(`${source} must be a whole number of milliseconds (0 for no limit), not ${JSON.stringify(source === 'database.statementTimeoutMs' ? value : fromEnv)}.`);
+  }
+  return value;
 }
 
 const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
@@ -132,11 +158,19 @@ export async function openDatabase(options: DatabaseOptions = {}, { logger }: { 
   let lock: DataDirLock | undefined;
   if (url) {
     kind = 'postgres';
+    const timeoutMs = statementTimeout(options);
     knex = knexFactory({
       client: 'pg',
       connection: url,
       searchPath,
-      pool: { min: options.pool?.min ?? 0, max: options.pool?.max ?? 10 },
+      pool: {
+        min: options.pool?.min ?? 0,
+        max: options.pool?.max ?? 10,
+        // Set on each new connection (not as a startup parameter, which poolers such as PgBouncer refuse).
+        ...(timeoutMs > 0
+          ? { afterCreate: (connection: pg.Client, done: (error: Error | null, connection: pg.Client) => void) => void connection.query(`set statement_timeout = ${timeoutMs}`).then(() => done(null, connection), (error: Error) => done(error, connection)) }
+          : {}),
+      },
       acquireConnectionTimeout: 10_000,
       ...(logger ? { log: knexLog(logger) } : {}),
     });

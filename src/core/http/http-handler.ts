@@ -31,7 +31,8 @@ const TENANT_PATH = /^\/t\/([^/]+)(\/.*)$/;
 const LOOPBACK_HOSTS = ['localhost', '127.0.0.1', '[::1]'];
 const CORS_ALLOW_HEADERS = 'authorization, content-type, accept, mcp-protocol-version, mcp-session-id, last-event-id, x-api-key, x-csrf-token';
 const CORS_EXPOSE_HEADERS = 'mcp-session-id, www-authenticate';
-const UNAVAILABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', '57P01', '57P03', '53300', '08006', '08001']);
+// 57014: a statement cancelled, by the statement timeout (a lock held, a database too busy to answer) or by an operator.
+const UNAVAILABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', '57P01', '57P03', '57014', '53300', '08006', '08001']);
 
 export { LOOPBACK_HOSTS };
 
@@ -40,6 +41,13 @@ function isUnavailable(error: unknown): boolean {
   if (error instanceof AuditUnavailableError || error instanceof DependencyUnavailableError || connectionLost(error)) return true;
   const err = error as { code?: unknown; name?: unknown } | null;
   return typeof err?.code === 'string' ? UNAVAILABLE_CODES.has(err.code) : err?.name === 'KnexTimeoutError';
+}
+
+/** What a client is told of an outage: the error's own words where they are meant for it. */
+function unavailableMessage(error: unknown): string {
+  if (error instanceof AuditUnavailableError || error instanceof DependencyUnavailableError) return error.message;
+  if ((error as { code?: unknown } | null)?.code === '57014') return 'The database did not answer in time; try again shortly.';
+  return 'A backing service is unavailable; try again shortly.';
 }
 
 /** Whose request ids these are: the principal's, within its session when it has one. */
@@ -503,8 +511,7 @@ export class HttpHandler {
     }
     if (isUnavailable(error)) {
       safeLog(this.logger, 'warn', { err: error, requestId }, 'request refused: dependency unavailable');
-      const message = error instanceof AuditUnavailableError || error instanceof DependencyUnavailableError ? error.message : 'A backing service is unavailable; try again shortly.';
-      return json(503, errorResponse(id, ErrorCode.InternalError, message), { 'retry-after': '5' });
+      return json(503, errorResponse(id, ErrorCode.InternalError, unavailableMessage(error)), { 'retry-after': '5' });
     }
     safeLog(this.logger, 'error', { err: error, requestId }, 'request failed');
     return json(500, errorResponse(id, ErrorCode.InternalError, `Internal error (request ${requestId}).`));
@@ -519,7 +526,7 @@ export class HttpHandler {
     }
     if (isUnavailable(error)) {
       safeLog(this.logger, 'warn', { err: error, requestId }, 'request refused: dependency unavailable');
-      return jsonError(503, 'unavailable', 'A backing service is unavailable; try again shortly.', { headers: { 'retry-after': '5' } });
+      return jsonError(503, 'unavailable', unavailableMessage(error), { headers: { 'retry-after': '5' } });
     }
     safeLog(this.logger, 'error', { err: error, requestId }, 'request failed');
     return jsonError(500, 'internal_error', `Internal error (request ${requestId}).`);

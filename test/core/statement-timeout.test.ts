@@ -1,0 +1,133 @@
+/**
+ * A statement that waits on a lock someone holds (an operator's `LOCK TABLE`, a long migration on
+ * another instance) or on a database too busy to answer used to hold its request, and its pooled
+ * connection, until the client gave up: a call with a key the engine had not seen yet hung for as
+ * long as the lock on `api_keys` was held. Statements are now cancelled by the server after
+ * `database.statementTimeoutMs` and the request is answered 503 with `Retry-After`.
+ */
+import { expect } from 'chai';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import knexFactory, { type Knex } from 'knex';
+import { ConfigError, openDatabase, runMigrations } from '@gatehouse-mcp/engine';
+import { communityEdition } from '@gatehouse-mcp/engine/oss';
+import { createTestEngine, type TestEngine } from '@gatehouse-mcp/engine/testing';
+
+const URL_ = process.env.DATABASE_URL;
+
+/** A `tools/list` with `key`, as any MCP client posts it. */
+function listTools(engine: TestEngine, key: string): Promise<Response> {
+  return fetch(engine.engine.mcpUrl(), {
+    method: 'POST',
+    headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2025-06-18' },
+    body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' }),
+    signal: AbortSignal.timeout(30_000),
+  });
+}
+
+describe('Database statement timeout: a statement stuck on a lock fails its request with 503, not a hang', function () {
+  this.timeout(60_000);
+  let admin: Knex;
+  let schema: string;
+
+  before(function () {
+    if (!URL_) this.skip();
+    schema = `gh_timeout_${randomBytes(4).toString('hex')}`;
+    admin = knexFactory({ client: 'pg', connection: URL_, searchPath: [schema], pool: { min: 0, max: 2 } });
+  });
+  after(async () => {
+    await admin?.raw('drop schema if exists ?? cascade', [schema]).catch(() => undefined);
+    await admin?.destroy();
+  });
+
+  it('a lock held on the keys table: calls with keys not seen yet get 503 with Retry-After within the timeout, and are served once the lock goes', async () => {
+    const t = await createTestEngine({ plugins: [communityEdition()], connect: false, database: { url: URL_, schema, statementTimeoutMs: 400, pool: { max: 4 } } });
+    try {
+      // More calls than the pool holds: stuck statements must not keep their connections.
+      const keys = await Promise.all(Array.from({ length: 8 }, () => t.createKey()));
+      const lock = await admin.transaction();
+      let answers: Response[];
+      const started = Date.now();
+      try {
+        await lock.raw('lock table api_keys in access exclusive mode');
+        answers = await Promise.all(keys.map((key) => listTools(t, key.secret)));
+      } finally {
+        await lock.rollback();
+      }
+      const elapsed = Date.now() - started;
+      for (const answer of answers) {
+        expect(answer.status).to.equal(503);
+        expect(answer.headers.get('retry-after')).to.equal('5');
+        const body = (await answer.json()) as { error: { message: string } };
+        expect(body.error.message).to.equal('The database did not answer in time; try again shortly.');
+      }
+      // Four connections, eight calls each waiting 0.4 s at most, one after another per connection.
+      expect(elapsed).to.be.below(10_000);
+      for (const key of keys) expect((await listTools(t, key.secret)).status).to.equal(200);
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('each pooled connection carries the timeout (10 s by default); 0 leaves the server’s own setting', async () => {
+    const byDefault = await openDatabase({ url: URL_, schema, pool: { max: 1 } });
+    const off = await openDatabase({ url: URL_, schema, pool: { max: 1 }, statementTimeoutMs: 0 });
+    try {
+      expect((await byDefault.knex.raw('show statement_timeout')).rows[0].statement_timeout).to.equal('10s');
+      expect((await off.knex.raw('show statement_timeout')).rows[0].statement_timeout).to.equal((await admin.raw('show statement_timeout')).rows[0].statement_timeout);
+    } finally {
+      await byDefault.close();
+      await off.close();
+    }
+  });
+
+  it('refuses a timeout that is not a whole number of milliseconds, from the options or DATABASE_STATEMENT_TIMEOUT_MS', async () => {
+    for (const statementTimeoutMs of [-1, 1.5, Number.NaN]) {
+      const error = await openDatabase({ url: URL_, schema, statementTimeoutMs }).then(
+        (db) => db.close().then(() => undefined),
+        (e: unknown) => e,
+      );
+      expect(error, String(statementTimeoutMs)).to.be.instanceOf(ConfigError);
+      expect((error as Error).message).to.match(/^database\.statementTimeoutMs must be a whole number of milliseconds \(0 for no limit\)/);
+    }
+    const saved = process.env.DATABASE_STATEMENT_TIMEOUT_MS;
+    process.env.DATABASE_STATEMENT_TIMEOUT_MS = '10s';
+    try {
+      const error = await openDatabase({ url: URL_, schema }).catch((e: unknown) => e);
+      expect(error).to.be.instanceOf(ConfigError);
+      expect((error as Error).message).to.equal('DATABASE_STATEMENT_TIMEOUT_MS must be a whole number of milliseconds (0 for no limit), not "10s".');
+      process.env.DATABASE_STATEMENT_TIMEOUT_MS = '250';
+      const db = await openDatabase({ url: URL_, schema, pool: { max: 1 } });
+      try {
+        expect((await db.knex.raw('show statement_timeout')).rows[0].statement_timeout).to.equal('250ms');
+      } finally {
+        await db.close();
+      }
+    } finally {
+      if (saved === undefined) delete process.env.DATABASE_STATEMENT_TIMEOUT_MS;
+      else process.env.DATABASE_STATEMENT_TIMEOUT_MS = saved;
+    }
+  });
+
+  it('a migration that runs longer than the timeout is applied, not cancelled (and one without down(), which the migrator refused, applies)', async () => {
+    const directory = await mkdtemp(path.join(tmpdir(), 'gatehouse-slow-migration-'));
+    const db = await openDatabase({ url: URL_, schema, pool: { max: 2 }, statementTimeoutMs: 200 });
+    try {
+      await writeFile(
+        path.join(directory, '20260101000000_slow.mjs'),
+        "export async function up(knex) { await knex.raw('select pg_sleep(0.6)'); await knex.schema.createTable('slow_migration_done', (t) => t.integer('id')); }\n",
+      );
+      const applied = await runMigrations(db.knex, [{ id: 'slow', directory }]);
+      expect(applied).to.deep.equal(['slow/20260101000000_slow']);
+      expect(await db.knex.schema.hasTable('slow_migration_done')).to.equal(true);
+      // Outside migrations the timeout holds.
+      const error = await db.knex.raw('select pg_sleep(0.6)').catch((e: unknown) => e);
+      expect((error as { code?: string }).code).to.equal('57014');
+    } finally {
+      await db.close();
+      await rm(directory, { recursive: true, force: true });
+    }
+  });
+});
