@@ -11,9 +11,9 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import knexFactory, { type Knex } from 'knex';
-import { ConfigError, openDatabase, runMigrations } from '@gatehouse-mcp/engine';
+import { AuditSink, Authenticator, ConfigError, Policy, definePlugin, defineTool, openDatabase, runMigrations, z } from '@gatehouse-mcp/engine';
 import { communityEdition } from '@gatehouse-mcp/engine/oss';
-import { createTestEngine, type TestEngine } from '@gatehouse-mcp/engine/testing';
+import { RecordingAuditSink, StaticTokenAuthenticator, createTestEngine, testPrincipal, type TestEngine } from '@gatehouse-mcp/engine/testing';
 
 const URL_ = process.env.DATABASE_URL;
 
@@ -66,6 +66,59 @@ describe('Database statement timeout: a statement stuck on a lock fails its requ
       // Four connections, eight calls each waiting 0.4 s at most, one after another per connection.
       expect(elapsed).to.be.below(10_000);
       for (const key of keys) expect((await listTools(t, key.secret)).status).to.equal(200);
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('a policy whose rules table is locked: the call is refused with 503, audited as “the policy could not decide: a backing service was unavailable”, and never runs', async () => {
+    await admin.raw('create schema if not exists ??', [schema]);
+    await admin.raw('create table if not exists policy_rules (permission text primary key)');
+    await admin('policy_rules').insert({ permission: 'tickets:read' }).onConflict('permission').ignore();
+    let rules: Knex | undefined;
+    const audit = new RecordingAuditSink();
+    // A host's policy that reads its rules from the engine's database when a call is about to run.
+    const policy: Policy = {
+      async decide(_principal, request) {
+        const listed = (await rules!('policy_rules').where({ permission: request.permission ?? '' })).length > 0;
+        return listed ? { allow: true, reason: 'listed in policy_rules' } : { allow: false, reason: `${request.permission} is not in policy_rules` };
+      },
+    };
+    const principal = testPrincipal({ tenant: 'default', id: 'reader', label: 'Reader' });
+    const edition = definePlugin({
+      id: 'table-policy',
+      register({ bind }) {
+        bind(Authenticator).toConstantValue(new StaticTokenAuthenticator({ 'reader-token': principal }));
+        bind(Policy).toConstantValue(policy);
+        bind(AuditSink).toConstantValue(audit);
+      },
+    });
+    let ran = 0;
+    const peek = defineTool({ name: 'tickets.peek', description: 'Reads.', permission: 'tickets:read', input: z.object({}), handler: () => `ran ${++ran}` });
+    const t = await createTestEngine({ plugins: [edition, definePlugin({ id: 'tickets', tools: [peek] })], connect: false, database: { url: URL_, schema, statementTimeoutMs: 300 } });
+    rules = t.engine.database.knex;
+    const call = (): Promise<Response> =>
+      fetch(t.engine.mcpUrl(), {
+        method: 'POST',
+        headers: { authorization: 'Bearer reader-token', 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2025-06-18' },
+        body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'tickets.peek', arguments: {} } }),
+        signal: AbortSignal.timeout(30_000),
+      });
+    try {
+      const lock = await admin.transaction();
+      let answer: Response;
+      try {
+        await lock.raw('lock table policy_rules in access exclusive mode');
+        answer = await call();
+      } finally {
+        await lock.rollback();
+      }
+      expect(answer.status).to.equal(503);
+      expect(((await answer.json()) as { error: { message: string } }).error.message).to.equal('The database did not answer in time; try again shortly.');
+      expect(ran).to.equal(0);
+      expect(audit.events.map((event) => [event.target, event.outcome, event.reason])).to.deep.equal([['tickets.peek', 'refused', 'the policy could not decide: a backing service was unavailable']]);
+      expect((await call()).status).to.equal(200);
+      expect(ran).to.equal(1);
     } finally {
       await t.close();
     }

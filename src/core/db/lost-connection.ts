@@ -9,6 +9,20 @@ export function connectionLost(thrown: unknown): boolean {
   return typeof message === 'string' && /Connection terminated unexpectedly|connection lost|Client has encountered a connection error/i.test(message);
 }
 
+/**
+ * Answers of a database that cannot serve now, besides a lost connection: unreachable, starting
+ * or shutting down, out of connections, or a statement cancelled (57014: by the statement timeout,
+ * a lock held or a database too busy to answer, or by an operator).
+ */
+const UNAVAILABLE_CODES = new Set(['ECONNREFUSED', 'ETIMEDOUT', '57014', '53300']);
+
+/** Whether `thrown` is the database being unavailable (an outage to answer with 503), not a fault. */
+export function databaseUnavailable(thrown: unknown): boolean {
+  if (connectionLost(thrown)) return true;
+  const err = thrown as { code?: unknown; name?: unknown } | null;
+  return typeof err?.code === 'string' ? UNAVAILABLE_CODES.has(err.code) : err?.name === 'KnexTimeoutError';
+}
+
 /** Attempts a read gets at least: the pool may hand out a few dead connections before it has seen them all go. */
 const READ_ATTEMPTS = 3;
 

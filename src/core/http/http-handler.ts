@@ -15,7 +15,7 @@ import { SseStream } from '../mcp/sse-stream.js';
 import { SessionEventLog, STANDALONE_STREAM } from '../mcp/session-event-log.js';
 import { ResponseStream } from './response-stream.js';
 import { LazyAbort } from '../mcp/lazy-abort.js';
-import { connectionLost } from '../db/lost-connection.js';
+import { databaseUnavailable } from '../db/lost-connection.js';
 import { RequestAuthenticator } from './request-auth.js';
 import { RouteTable, RouteTableToken } from './route-table.js';
 import { json, jsonError, jsonText, type HttpRequest, type HttpResponse } from './types.js';
@@ -31,16 +31,12 @@ const TENANT_PATH = /^\/t\/([^/]+)(\/.*)$/;
 const LOOPBACK_HOSTS = ['localhost', '127.0.0.1', '[::1]'];
 const CORS_ALLOW_HEADERS = 'authorization, content-type, accept, mcp-protocol-version, mcp-session-id, last-event-id, x-api-key, x-csrf-token';
 const CORS_EXPOSE_HEADERS = 'mcp-session-id, www-authenticate';
-// 57014: a statement cancelled, by the statement timeout (a lock held, a database too busy to answer) or by an operator.
-const UNAVAILABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', '57P01', '57P03', '57014', '53300', '08006', '08001']);
 
 export { LOOPBACK_HOSTS };
 
 /** A database or dependency outage, as opposed to a bug: answered with 503 and `Retry-After`. */
 function isUnavailable(error: unknown): boolean {
-  if (error instanceof AuditUnavailableError || error instanceof DependencyUnavailableError || connectionLost(error)) return true;
-  const err = error as { code?: unknown; name?: unknown } | null;
-  return typeof err?.code === 'string' ? UNAVAILABLE_CODES.has(err.code) : err?.name === 'KnexTimeoutError';
+  return error instanceof AuditUnavailableError || error instanceof DependencyUnavailableError || databaseUnavailable(error);
 }
 
 /** What a client is told of an outage: the error's own words where they are meant for it. */

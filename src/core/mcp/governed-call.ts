@@ -7,7 +7,7 @@ import { EngineConfig } from '../kernel/config.js';
 import { callAuditEvent, type CallContext } from './call-context.js';
 import { Telemetry } from '../telemetry/telemetry.js';
 import { isExpired, withinDeadline } from './deadlines.js';
-import { connectionLost } from '../db/lost-connection.js';
+import { connectionLost, databaseUnavailable } from '../db/lost-connection.js';
 
 /** A schema the sequence can validate with (zod's `safeParse` shape). */
 export interface ArgumentSchema<T = unknown> {
@@ -253,7 +253,7 @@ export class GovernedCall {
     if (this.recorded) return;
     // A trail that refuses events is what the caller is told (503); there is nothing to record it in.
     if (probe(() => thrown instanceof AuditUnavailableError, false)) return;
-    const outage = probe(() => thrown instanceof DependencyUnavailableError || connectionLost(thrown), false);
+    const outage = probe(() => thrown instanceof DependencyUnavailableError || databaseUnavailable(thrown), false);
     const cause = outage ? 'a backing service was unavailable' : 'internal error';
     const reason = this.decided === undefined ? `the policy could not decide: ${cause}` : this.executing ? `${cause} after the handler started` : `${cause}; the handler did not run`;
     try {
