@@ -15,6 +15,8 @@ import { AuditSink, Authenticator, ConfigError, Policy, definePlugin, defineTool
 import { communityEdition } from '@gatehouse-mcp/engine/oss';
 import { RecordingAuditSink, StaticTokenAuthenticator, createTestEngine, testPrincipal, type TestEngine } from '@gatehouse-mcp/engine/testing';
 
+import { pgProxy } from '../support/pg-proxy.js';
+
 const URL_ = process.env.DATABASE_URL;
 
 /** A `tools/list` with `key`, as any MCP client posts it. */
@@ -68,6 +70,84 @@ describe('Database statement timeout: a statement stuck on a lock fails its requ
       for (const key of keys) expect((await listTools(t, key.secret)).status).to.equal(200);
     } finally {
       await t.close();
+    }
+  });
+
+  it('a database that stops answering at the network level (no reset): calls get 503 once the statement timeout and its grace have passed, and are served again when it answers', async () => {
+    const proxy = await pgProxy(new URL(URL_!));
+    const t = await createTestEngine({ plugins: [communityEdition()], connect: false, database: { url: proxy.url(URL_!), schema, statementTimeoutMs: 200, pool: { max: 2 } } });
+    try {
+      const keys = await Promise.all([t.createKey(), t.createKey()]);
+      proxy.blackhole(true);
+      const started = Date.now();
+      let answers: Response[];
+      try {
+        answers = await Promise.all(keys.map((key) => listTools(t, key.secret)));
+      } finally {
+        proxy.blackhole(false);
+      }
+      const elapsed = Date.now() - started;
+      for (const answer of answers) {
+        expect(answer.status).to.equal(503);
+        expect(answer.headers.get('retry-after')).to.equal('5');
+        expect(((await answer.json()) as { error: { message: string } }).error.message).to.equal('The database did not answer in time; try again shortly.');
+      }
+      // The statement timeout (0.2 s) and the grace (5 s) for the reply; not the client's 30 s.
+      expect(elapsed).to.be.within(5_000, 12_000);
+      for (const key of keys) expect((await listTools(t, key.secret)).status).to.equal(200);
+    } finally {
+      await t.close();
+      await proxy.close();
+    }
+  });
+
+  it('a handler whose write gets no reply: the call is recorded as outcome unknown and the client is told so, not that it failed (the write commits once the database answers)', async () => {
+    await admin.raw('create schema if not exists ??', [schema]);
+    await admin.raw('create table if not exists ticket_notes (id text primary key)');
+    const proxy = await pgProxy(new URL(URL_!));
+    const audit = new RecordingAuditSink();
+    const principal = testPrincipal({ tenant: 'default', id: 'writer', label: 'Writer' });
+    const edition = definePlugin({
+      id: 'recording',
+      register({ bind }) {
+        bind(Authenticator).toConstantValue(new StaticTokenAuthenticator({ 'writer-token': principal }));
+        bind(Policy).toConstantValue({ decide: () => ({ allow: true, reason: 'allowed' }) } satisfies Policy);
+        bind(AuditSink).toConstantValue(audit);
+      },
+    });
+    let db: Knex | undefined;
+    const note = defineTool({
+      name: 'tickets.note',
+      description: 'Writes a note.',
+      permission: 'tickets:write',
+      input: z.object({ id: z.string() }),
+      handler: async ({ id }) => {
+        proxy.blackhole(true);
+        await db!('ticket_notes').insert({ id });
+        return 'noted';
+      },
+    });
+    const t = await createTestEngine({ plugins: [edition, definePlugin({ id: 'notes', tools: [note] })], connect: false, database: { url: proxy.url(URL_!), schema, statementTimeoutMs: 200 } });
+    db = t.engine.database.knex;
+    const id = `note-${randomBytes(4).toString('hex')}`;
+    try {
+      const client = await t.connect({ token: 'writer-token' });
+      const result = await client.callTool({ name: 'tickets.note', arguments: { id } });
+      expect(result.isError).to.equal(true);
+      expect((result.content as { text: string }[])[0]!.text).to.match(
+        /^tickets\.note: the outcome is unknown — the database stopped answering while the call was writing, so its change may or may not have been applied; check before retrying \(request [0-9a-f-]{36}\)\.$/,
+      );
+      expect(audit.events.map((event) => [event.target, event.outcome, event.reason])).to.deep.equal([['tickets.note', 'unknown', 'the database stopped answering while the call was writing']]);
+      proxy.blackhole(false);
+      // The insert reached PostgreSQL after all.
+      for (const deadline = Date.now() + 10_000; (await admin('ticket_notes').where({ id })).length === 0; ) {
+        if (Date.now() > deadline) expect.fail('the note was never written');
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    } finally {
+      proxy.blackhole(false);
+      await t.close();
+      await proxy.close();
     }
   });
 
@@ -166,17 +246,18 @@ describe('Database statement timeout: a statement stuck on a lock fails its requ
 
   it('a migration that runs longer than the timeout is applied, not cancelled (and one without down(), which the migrator refused, applies)', async () => {
     const directory = await mkdtemp(path.join(tmpdir(), 'gatehouse-slow-migration-'));
-    const db = await openDatabase({ url: URL_, schema, pool: { max: 2 }, statementTimeoutMs: 200 });
+    // Past the statement timeout (0.1 s) and the wait for a reply (0.1 s + 5 s grace).
+    const db = await openDatabase({ url: URL_, schema, pool: { max: 2 }, statementTimeoutMs: 100 });
     try {
       await writeFile(
         path.join(directory, '20260101000000_slow.mjs'),
-        "export async function up(knex) { await knex.raw('select pg_sleep(0.6)'); await knex.schema.createTable('slow_migration_done', (t) => t.integer('id')); }\n",
+        "export async function up(knex) { await knex.raw('select pg_sleep(5.5)'); await knex.schema.createTable('slow_migration_done', (t) => t.integer('id')); }\n",
       );
       const applied = await runMigrations(db.knex, [{ id: 'slow', directory }]);
       expect(applied).to.deep.equal(['slow/20260101000000_slow']);
       expect(await db.knex.schema.hasTable('slow_migration_done')).to.equal(true);
       // Outside migrations the timeout holds.
-      const error = await db.knex.raw('select pg_sleep(0.6)').catch((e: unknown) => e);
+      const error = await db.knex.raw('select pg_sleep(0.3)').catch((e: unknown) => e);
       expect((error as { code?: string }).code).to.equal('57014');
     } finally {
       await db.close();

@@ -10,6 +10,17 @@ export function connectionLost(thrown: unknown): boolean {
 }
 
 /**
+ * Whether the engine gave up waiting for the database's reply to a statement (the statement
+ * timeout plus a grace, see `database.statementTimeoutMs`): whether the statement ran is unknown.
+ * Never retried, as a lost connection's reads are: the next attempt would wait as long.
+ */
+export function replyTimedOut(thrown: unknown): boolean {
+  // knex puts the statement's text in front of the driver's message.
+  const message = typeof thrown === 'object' && thrown !== null ? (thrown as { message?: unknown }).message : undefined;
+  return typeof message === 'string' && /(?:^| - )Query read timeout$/.test(message);
+}
+
+/**
  * Answers of a database that cannot serve now, besides a lost connection: unreachable, starting
  * or shutting down, out of connections, or a statement cancelled (57014: by the statement timeout,
  * a lock held or a database too busy to answer, or by an operator).
@@ -18,7 +29,7 @@ const UNAVAILABLE_CODES = new Set(['ECONNREFUSED', 'ETIMEDOUT', '57014', '53300'
 
 /** Whether `thrown` is the database being unavailable (an outage to answer with 503), not a fault. */
 export function databaseUnavailable(thrown: unknown): boolean {
-  if (connectionLost(thrown)) return true;
+  if (connectionLost(thrown) || replyTimedOut(thrown)) return true;
   const err = thrown as { code?: unknown; name?: unknown } | null;
   return typeof err?.code === 'string' ? UNAVAILABLE_CODES.has(err.code) : err?.name === 'KnexTimeoutError';
 }

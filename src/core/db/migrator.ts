@@ -1,7 +1,7 @@
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import type { Knex } from 'knex';
+import knexFactory, { type Knex } from 'knex';
 import type { MigrationSource } from '../ports/migrations.js';
 import { ConfigError } from '../errors.js';
 
@@ -93,15 +93,35 @@ async function allApplied(knex: Knex, sources: readonly MigrationSource[]): Prom
 export async function runMigrations(knex: Knex, sources: readonly MigrationSource[]): Promise<string[]> {
   // The common start: a database already migrated by this engine needs no migrator (nor its lock).
   if (await allApplied(knex, sources)) return [];
-  const applied: string[] = [];
-  for (const source of sources) {
-    const [, names] = (await knex.migrate.latest({
-      migrationSource: new DirectoryMigrationSource(directoryOf(source)),
-      tableName: migrationTable(source),
-    })) as [number, string[]];
-    applied.push(...names.map((name) => `${source.id}/${name}`));
+  return withoutReplyTimeout(knex, async (migrating) => {
+    const applied: string[] = [];
+    for (const source of sources) {
+      const [, names] = (await migrating.migrate.latest({
+        migrationSource: new DirectoryMigrationSource(directoryOf(source)),
+        tableName: migrationTable(source),
+      })) as [number, string[]];
+      applied.push(...names.map((name) => `${source.id}/${name}`));
+    }
+    return applied;
+  });
+}
+
+/**
+ * Run `work` on `knex`, or, when its connections give up waiting for a reply after a while (the
+ * engine's bound on a database that stops answering), on one connection of the same settings
+ * without that bound: a migration building an index on a large table may run for minutes.
+ */
+async function withoutReplyTimeout<T>(knex: Knex, work: (knex: Knex) => Promise<T>): Promise<T> {
+  const client = knex.client as { config: Knex.Config; connectionSettings?: unknown };
+  const settings = client.connectionSettings;
+  if (typeof settings !== 'object' || settings === null || !('query_timeout' in settings)) return work(knex);
+  const { query_timeout: _, ...unbounded } = settings as Record<string, unknown>;
+  const migrating = knexFactory({ ...client.config, connection: unbounded as Knex.StaticConnectionConfig, pool: { ...client.config.pool, min: 0, max: 1 } });
+  try {
+    return await work(migrating);
+  } finally {
+    await migrating.destroy();
   }
-  return applied;
 }
 
 /**

@@ -41,6 +41,12 @@ export interface DatabaseOptions {
 }
 
 export const DEFAULT_STATEMENT_TIMEOUT_MS = 10_000;
+/**
+ * How long past the statement timeout a query waits for the server's reply before the engine gives
+ * up on it. The server cancels first; this bounds a database that stopped answering at the network
+ * level (packets dropped, no reset), which no server setting can.
+ */
+export const REPLY_GRACE_MS = 5_000;
 
 /** The statement timeout `options` ask for, checked. */
 function statementTimeout(options: DatabaseOptions): number {
@@ -161,7 +167,7 @@ export async function openDatabase(options: DatabaseOptions = {}, { logger }: { 
     const timeoutMs = statementTimeout(options);
     knex = knexFactory({
       client: 'pg',
-      connection: url,
+      connection: timeoutMs > 0 ? { connectionString: url, query_timeout: timeoutMs + REPLY_GRACE_MS } : url,
       searchPath,
       pool: {
         min: options.pool?.min ?? 0,

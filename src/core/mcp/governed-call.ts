@@ -7,7 +7,7 @@ import { EngineConfig } from '../kernel/config.js';
 import { callAuditEvent, type CallContext } from './call-context.js';
 import { Telemetry } from '../telemetry/telemetry.js';
 import { isExpired, withinDeadline } from './deadlines.js';
-import { connectionLost, databaseUnavailable } from '../db/lost-connection.js';
+import { connectionLost, databaseUnavailable, replyTimedOut } from '../db/lost-connection.js';
 
 /** A schema the sequence can validate with (zod's `safeParse` shape). */
 export interface ArgumentSchema<T = unknown> {
@@ -282,13 +282,23 @@ export class GovernedCall {
       this.record('error', 'allowed', callerMessage);
       return { kind: 'error', message: callerMessage, thrown };
     }
-    if (probe(() => connectionLost(thrown), false)) {
+    // [what the audit records, what the caller is told]
+    const lost = probe(
+      (): readonly [string, string] | undefined =>
+        connectionLost(thrown)
+          ? ['the database connection was lost', 'the connection to the database was lost']
+          : replyTimedOut(thrown)
+            ? ['the database stopped answering', 'the database stopped answering']
+            : undefined,
+      undefined,
+    );
+    if (lost !== undefined) {
       // The handler's own write may or may not have committed: say so, never "failed".
-      this.record('unknown', 'allowed', 'the database connection was lost while the call was writing');
-      safeLog(this.logger, 'error', { err: thrown, target: this.target, requestId: this.call.requestId }, 'handler lost its database connection: outcome unknown');
+      this.record('unknown', 'allowed', `${lost[0]} while the call was writing`);
+      safeLog(this.logger, 'error', { err: thrown, target: this.target, requestId: this.call.requestId }, 'handler lost its database: outcome unknown');
       return {
         kind: 'failed',
-        message: `${what}: the outcome is unknown — the connection to the database was lost while the call was writing, so its change may or may not have been applied; check before retrying (request ${this.call.requestId}).`,
+        message: `${what}: the outcome is unknown — ${lost[1]} while the call was writing, so its change may or may not have been applied; check before retrying (request ${this.call.requestId}).`,
         thrown,
       };
     }

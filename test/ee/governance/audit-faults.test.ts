@@ -8,7 +8,7 @@ import { uniqueTenant } from '@gatehouse-mcp/engine/testing';
 import { DbAuditSink } from '../../../src/plugins/ee/audit/db-audit-sink.js';
 import { AuditSinkSettings, DEFAULT_AUDIT_SINK_SETTINGS } from '../../../src/plugins/ee/audit/audit-sink-settings.js';
 import { governanceEngine, type GovernanceTestEngine } from './support.js';
-import { pgProxy } from './pg-proxy.js';
+import { pgProxy } from '../../support/pg-proxy.js';
 
 const url = process.env.DATABASE_URL;
 

@@ -8,7 +8,7 @@ import { uniqueTenant } from '@gatehouse-mcp/engine/testing';
 import { DbAuditSink } from '../../../src/plugins/ee/audit/db-audit-sink.js';
 import { AuditSinkSettings } from '../../../src/plugins/ee/audit/audit-sink-settings.js';
 import { anotherAuditSink, governanceEngine, orderEvent, type GovernanceTestEngine } from './support.js';
-import { pgProxy, type PgProxy } from './pg-proxy.js';
+import { pgProxy, type PgProxy } from '../../support/pg-proxy.js';
 
 const url = process.env.DATABASE_URL;
 

@@ -17,6 +17,11 @@ export interface PgProxy {
   cuts(): readonly CutKind[];
   /** Round trips so far: answers PostgreSQL marked "ready for the next query". */
   roundTrips(): number;
+  /**
+   * Stop passing bytes either way, keeping every connection open (a database host that stops
+   * answering at the network level: packets dropped, no reset); `false` passes what was held, in order.
+   */
+  blackhole(on: boolean): void;
   close(): Promise<void>;
 }
 
@@ -61,6 +66,13 @@ export async function pgProxy(target: URL): Promise<PgProxy> {
   let statements: RegExp | undefined;
   let roundTrips = 0;
   const cuts: CutKind[] = [];
+  let holding = false;
+  /** Bytes held while the proxy is a black hole, each with the socket it is for. */
+  const blackholed: { to: net.Socket; chunk: Buffer }[] = [];
+  const forward = (to: net.Socket, chunk: Buffer): void => {
+    if (holding) blackholed.push({ to, chunk });
+    else to.write(chunk);
+  };
   const sockets = new Set<net.Socket>();
   const server = net.createServer((client) => {
     const upstream = net.connect(Number(target.port || 5432), target.hostname);
@@ -81,7 +93,7 @@ export async function pgProxy(target: URL): Promise<PgProxy> {
           if (statements.test(cstring(message.body, Buffer.byteLength(name) + 1))) committing = 'statement';
         }
       }
-      upstream.write(chunk);
+      forward(upstream, chunk);
     });
     upstream.on('data', (chunk: Buffer) => {
       for (const message of fromServer.feed(chunk)) {
@@ -99,7 +111,7 @@ export async function pgProxy(target: URL): Promise<PgProxy> {
         }
       }
       // While a commit is on its way, its answer is held back (and dropped by the cut).
-      if (!committing) client.write(chunk);
+      if (!committing) forward(client, chunk);
       else held.push(chunk);
     });
     const end = (): void => {
@@ -126,6 +138,11 @@ export async function pgProxy(target: URL): Promise<PgProxy> {
     },
     cuts: () => cuts,
     roundTrips: () => roundTrips,
+    blackhole(on) {
+      holding = on;
+      if (on) return;
+      for (const { to, chunk } of blackholed.splice(0)) if (!to.destroyed) to.write(chunk);
+    },
     close: async () => {
       for (const socket of sockets) socket.destroy();
       await new Promise<void>((resolve) => server.close(() => resolve()));
