@@ -223,7 +223,7 @@ describe('Database statement timeout: a statement stuck on a lock fails its requ
         (e: unknown) => e,
       );
       expect(error, String(statementTimeoutMs)).to.be.instanceOf(ConfigError);
-      expect((error as Error).message).to.match(/^database\.statementTimeoutMs must be a whole number of milliseconds \(0 for no limit\)/);
+      expect((error as Error).message).to.equal(`database.statementTimeoutMs must be a whole number of milliseconds (0 for no limit), not ${statementTimeoutMs}.`);
     }
     const saved = process.env.DATABASE_STATEMENT_TIMEOUT_MS;
     process.env.DATABASE_STATEMENT_TIMEOUT_MS = '10s';

@@ -58,7 +58,7 @@ function statementTimeout(options: DatabaseOptions): number {
         ? [/^\s*\d+\s*$/.test(fromEnv) ? Number(fromEnv) : Number.NaN, 'DATABASE_STATEMENT_TIMEOUT_MS']
         : [DEFAULT_STATEMENT_TIMEOUT_MS, ''];
   if (!Number.isSafeInteger(value) || value < 0 || value > 2_147_483_647) {
-    throw new ConfigError(`${source} must be a whole number of milliseconds (0 for no limit), not ${JSON.stringify(source === 'database.statementTimeoutMs' ? value : fromEnv)}.`);
+    throw new ConfigError(`${source} must be a whole number of milliseconds (0 for no limit), not ${source === 'database.statementTimeoutMs' ? String(value) : JSON.stringify(fromEnv)}.`);
   }
   return value;
 }
