@@ -15,7 +15,7 @@ import { AuditSink, Authenticator, ConfigError, Policy, definePlugin, defineTool
 import { communityEdition } from '@gatehouse-mcp/engine/oss';
 import { RecordingAuditSink, StaticTokenAuthenticator, createTestEngine, testPrincipal, type TestEngine } from '@gatehouse-mcp/engine/testing';
 
-import { pgProxy } from '../support/pg-proxy.js';
+import { pgProxy, type PgProxy } from '../support/pg-proxy.js';
 
 const URL_ = process.env.DATABASE_URL;
 
@@ -101,7 +101,8 @@ describe('Database statement timeout: a statement stuck on a lock fails its requ
     }
   });
 
-  it('a handler whose write gets no reply: the call is recorded as outcome unknown and the client is told so, not that it failed (the write commits once the database answers)', async () => {
+  /** An engine on `schema` through a proxy, whose `tickets.write` tool runs `write` as a handler would. */
+  async function writerEngine(write: (db: Knex, proxy: PgProxy, ids: string[]) => Promise<void>): Promise<{ t: TestEngine; proxy: PgProxy; audit: RecordingAuditSink }> {
     await admin.raw('create schema if not exists ??', [schema]);
     await admin.raw('create table if not exists ticket_notes (id text primary key)');
     const proxy = await pgProxy(new URL(URL_!));
@@ -116,34 +117,76 @@ describe('Database statement timeout: a statement stuck on a lock fails its requ
       },
     });
     let db: Knex | undefined;
-    const note = defineTool({
-      name: 'tickets.note',
-      description: 'Writes a note.',
+    const tool = defineTool({
+      name: 'tickets.write',
+      description: 'Writes notes.',
       permission: 'tickets:write',
-      input: z.object({ id: z.string() }),
-      handler: async ({ id }) => {
-        proxy.blackhole(true);
-        await db!('ticket_notes').insert({ id });
-        return 'noted';
+      input: z.object({ ids: z.array(z.string()) }),
+      handler: async ({ ids }) => {
+        await write(db!, proxy, ids);
+        return 'written';
       },
     });
-    const t = await createTestEngine({ plugins: [edition, definePlugin({ id: 'notes', tools: [note] })], connect: false, database: { url: proxy.url(URL_!), schema, statementTimeoutMs: 200 } });
+    // A pool of one: a connection handed out again is the one the last call used.
+    const t = await createTestEngine({ plugins: [edition, definePlugin({ id: 'notes', tools: [tool] })], connect: false, database: { url: proxy.url(URL_!), schema, statementTimeoutMs: 100, pool: { max: 1 } } });
     db = t.engine.database.knex;
+    return { t, proxy, audit };
+  }
+
+  const UNKNOWN_OUTCOME = /^tickets\.write: the outcome is unknown — the database stopped answering while the call was writing, so its change may or may not have been applied; check before retrying \(request [0-9a-f-]{36}\)\.$/;
+  const notes = async (ids: string[]): Promise<string[]> => ((await admin('ticket_notes').whereIn('id', ids).orderBy('id')) as { id: string }[]).map((row) => row.id);
+
+  it('a handler whose write commits but gets no reply: the call is recorded as outcome unknown and the client is told so, not that it failed', async () => {
+    let cut = true;
+    const { t, proxy, audit } = await writerEngine(async (db, proxy, ids) => {
+      // The insert reaches PostgreSQL and commits; its answer never comes back.
+      if (cut) proxy.blackhole(true, 'replies');
+      cut = false;
+      await db('ticket_notes').insert(ids.map((id) => ({ id })));
+    });
     const id = `note-${randomBytes(4).toString('hex')}`;
     try {
       const client = await t.connect({ token: 'writer-token' });
-      const result = await client.callTool({ name: 'tickets.note', arguments: { id } });
+      const result = await client.callTool({ name: 'tickets.write', arguments: { ids: [id] } });
       expect(result.isError).to.equal(true);
-      expect((result.content as { text: string }[])[0]!.text).to.match(
-        /^tickets\.note: the outcome is unknown — the database stopped answering while the call was writing, so its change may or may not have been applied; check before retrying \(request [0-9a-f-]{36}\)\.$/,
-      );
-      expect(audit.events.map((event) => [event.target, event.outcome, event.reason])).to.deep.equal([['tickets.note', 'unknown', 'the database stopped answering while the call was writing']]);
+      expect((result.content as { text: string }[])[0]!.text).to.match(UNKNOWN_OUTCOME);
+      expect(audit.events.map((event) => [event.target, event.outcome, event.reason])).to.deep.equal([['tickets.write', 'unknown', 'the database stopped answering while the call was writing']]);
+      // The note was written: "failed" would have been wrong.
+      expect(await notes([id])).to.deep.equal([id]);
       proxy.blackhole(false);
-      // The insert reached PostgreSQL after all.
-      for (const deadline = Date.now() + 10_000; (await admin('ticket_notes').where({ id })).length === 0; ) {
-        if (Date.now() > deadline) expect.fail('the note was never written');
-        await new Promise((resolve) => setTimeout(resolve, 50));
-      }
+      expect((await client.callTool({ name: 'tickets.write', arguments: { ids: [`${id}-2`] } })).content).to.deep.equal([{ type: 'text', text: 'written' }]);
+      expect(await notes([`${id}-2`])).to.deep.equal([`${id}-2`]);
+    } finally {
+      proxy.blackhole(false);
+      await t.close();
+      await proxy.close();
+    }
+  });
+
+  it('a transaction whose reply was given up: its connection is closed, not handed out again inside the still-open transaction (where the next call’s COMMIT committed the writes given up on)', async () => {
+    let cut = true;
+    const { t, proxy } = await writerEngine(async (db, proxy, ids) => {
+      await db.transaction(async (trx) => {
+        await trx('ticket_notes').insert({ id: ids[0] });
+        if (cut) proxy.blackhole(true, 'replies');
+        cut = false;
+        for (const id of ids.slice(1)) await trx('ticket_notes').insert({ id });
+      });
+    });
+    const [first, second, later] = ['a', 'b', 'c'].map((suffix) => `txn-${randomBytes(4).toString('hex')}-${suffix}`) as [string, string, string];
+    try {
+      const client = await t.connect({ token: 'writer-token' });
+      const held = Date.now();
+      const result = await client.callTool({ name: 'tickets.write', arguments: { ids: [first, second] } });
+      // Given up on the reply, or on the connection closed under the transaction's ROLLBACK: unknown either way.
+      expect((result.content as { text: string }[])[0]!.text).to.match(/^tickets\.write: the outcome is unknown — (?:the database stopped answering|the connection to the database was lost) while the call was writing/);
+      // Longer than the engine waits for the reply and then for its ROLLBACK: a connection still in
+      // use by then would come back from the pool inside the transaction.
+      await new Promise((resolve) => setTimeout(resolve, Math.max(0, held + 11_000 - Date.now())));
+      proxy.blackhole(false);
+      expect((await client.callTool({ name: 'tickets.write', arguments: { ids: [later] } })).content).to.deep.equal([{ type: 'text', text: 'written' }]);
+      // The transaction was rolled back when its connection closed; the later write committed.
+      expect(await notes([first, second, later])).to.deep.equal([later]);
     } finally {
       proxy.blackhole(false);
       await t.close();

@@ -19,9 +19,10 @@ export interface PgProxy {
   roundTrips(): number;
   /**
    * Stop passing bytes either way, keeping every connection open (a database host that stops
-   * answering at the network level: packets dropped, no reset); `false` passes what was held, in order.
+   * answering at the network level: packets dropped, no reset), or with `replies` only PostgreSQL's
+   * answers (the statements still arrive and run); `false` passes what was held, in order.
    */
-  blackhole(on: boolean): void;
+  blackhole(on: boolean, what?: 'both' | 'replies'): void;
   close(): Promise<void>;
 }
 
@@ -66,11 +67,11 @@ export async function pgProxy(target: URL): Promise<PgProxy> {
   let statements: RegExp | undefined;
   let roundTrips = 0;
   const cuts: CutKind[] = [];
-  let holding = false;
+  let holding: 'both' | 'replies' | undefined;
   /** Bytes held while the proxy is a black hole, each with the socket it is for. */
   const blackholed: { to: net.Socket; chunk: Buffer }[] = [];
-  const forward = (to: net.Socket, chunk: Buffer): void => {
-    if (holding) blackholed.push({ to, chunk });
+  const forward = (to: net.Socket, chunk: Buffer, reply: boolean): void => {
+    if (holding === 'both' || (holding === 'replies' && reply)) blackholed.push({ to, chunk });
     else to.write(chunk);
   };
   const sockets = new Set<net.Socket>();
@@ -93,7 +94,7 @@ export async function pgProxy(target: URL): Promise<PgProxy> {
           if (statements.test(cstring(message.body, Buffer.byteLength(name) + 1))) committing = 'statement';
         }
       }
-      forward(upstream, chunk);
+      forward(upstream, chunk, false);
     });
     upstream.on('data', (chunk: Buffer) => {
       for (const message of fromServer.feed(chunk)) {
@@ -111,7 +112,7 @@ export async function pgProxy(target: URL): Promise<PgProxy> {
         }
       }
       // While a commit is on its way, its answer is held back (and dropped by the cut).
-      if (!committing) forward(client, chunk);
+      if (!committing) forward(client, chunk, true);
       else held.push(chunk);
     });
     const end = (): void => {
@@ -138,8 +139,8 @@ export async function pgProxy(target: URL): Promise<PgProxy> {
     },
     cuts: () => cuts,
     roundTrips: () => roundTrips,
-    blackhole(on) {
-      holding = on;
+    blackhole(on, what = 'both') {
+      holding = on ? what : undefined;
       if (on) return;
       for (const { to, chunk } of blackholed.splice(0)) if (!to.destroyed) to.write(chunk);
     },

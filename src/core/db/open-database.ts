@@ -5,6 +5,7 @@ import type { Database, TenantDb } from '../ports/database.js';
 import { KnexTenantDb } from './tenant-db.js';
 import { ConfigError } from '../errors.js';
 import { DataDirLock } from './data-dir-lock.js';
+import { replyTimedOut } from './lost-connection.js';
 import type { Logger } from '../log/logger.js';
 
 export interface DatabaseOptions {
@@ -47,6 +48,32 @@ export const DEFAULT_STATEMENT_TIMEOUT_MS = 10_000;
  * level (packets dropped, no reset), which no server setting can.
  */
 export const REPLY_GRACE_MS = 5_000;
+
+/**
+ * Close `connection` when a query on it gives up waiting for its reply: what the connection is in
+ * then is unknown (a statement still running, a transaction left open that its ROLLBACK never
+ * reached), so it must not be handed out again. Closing it makes the pool drop it, and the server
+ * rolls back whatever the connection left open once it sees the connection gone.
+ */
+function closeOnReplyTimeout(connection: pg.Client): void {
+  const query = connection.query.bind(connection) as (...args: unknown[]) => unknown;
+  const close = (error: unknown): void => {
+    if (replyTimedOut(error)) (connection as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
+  };
+  (connection as unknown as { query: (...args: unknown[]) => unknown }).query = (...args: unknown[]) => {
+    const callback = args.at(-1);
+    if (typeof callback === 'function') {
+      args[args.length - 1] = (error: unknown, ...rest: unknown[]) => {
+        close(error);
+        return (callback as (...a: unknown[]) => unknown)(error, ...rest);
+      };
+      return query(...args);
+    }
+    const result = query(...args);
+    if (result instanceof Promise) result.catch(close);
+    return result;
+  };
+}
 
 /** The statement timeout `options` ask for, checked. */
 function statementTimeout(options: DatabaseOptions): number {
@@ -174,7 +201,15 @@ export async function openDatabase(options: DatabaseOptions = {}, { logger }: { 
         max: options.pool?.max ?? 10,
         // Set on each new connection (not as a startup parameter, which poolers such as PgBouncer refuse).
         ...(timeoutMs > 0
-          ? { afterCreate: (connection: pg.Client, done: (error: Error | null, connection: pg.Client) => void) => void connection.query(`set statement_timeout = ${timeoutMs}`).then(() => done(null, connection), (error: Error) => done(error, connection)) }
+          ? {
+              afterCreate: (connection: pg.Client, done: (error: Error | null, connection: pg.Client) => void) => {
+                closeOnReplyTimeout(connection);
+                connection.query(`set statement_timeout = ${timeoutMs}`).then(
+                  () => done(null, connection),
+                  (error: Error) => done(error, connection),
+                );
+              },
+            }
           : {}),
       },
       acquireConnectionTimeout: 10_000,
