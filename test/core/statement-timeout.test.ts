@@ -3,7 +3,8 @@
  * another instance) or on a database too busy to answer used to hold its request, and its pooled
  * connection, until the client gave up: a call with a key the engine had not seen yet hung for as
  * long as the lock on `api_keys` was held. Statements are now cancelled by the server after
- * `database.statementTimeoutMs` and the request is answered 503 with `Retry-After`.
+ * `database.statementTimeoutMs` and the request is answered 503 with `Retry-After`; a database that
+ * stops answering at the network level is given up on 5 s later, and the connection with it.
  */
 import { expect } from 'chai';
 import { randomBytes } from 'node:crypto';
@@ -14,7 +15,6 @@ import knexFactory, { type Knex } from 'knex';
 import { AuditSink, Authenticator, ConfigError, Policy, definePlugin, defineTool, openDatabase, runMigrations, z } from '@gatehouse-mcp/engine';
 import { communityEdition } from '@gatehouse-mcp/engine/oss';
 import { RecordingAuditSink, StaticTokenAuthenticator, createTestEngine, testPrincipal, type TestEngine } from '@gatehouse-mcp/engine/testing';
-
 import { pgProxy, type PgProxy } from '../support/pg-proxy.js';
 
 const URL_ = process.env.DATABASE_URL;
@@ -29,7 +29,7 @@ function listTools(engine: TestEngine, key: string): Promise<Response> {
   });
 }
 
-describe('Database statement timeout: a statement stuck on a lock fails its request with 503, not a hang', function () {
+describe('Database timeouts: a statement stuck on a lock, or a database that stops answering, fails its request with 503, not a hang', function () {
   this.timeout(60_000);
   let admin: Knex;
   let schema: string;
