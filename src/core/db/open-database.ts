@@ -35,8 +35,10 @@ export interface DatabaseOptions {
    * How long one statement may run on a PostgreSQL server before the server cancels it, in
    * milliseconds: a statement waiting on a lock someone holds, or a database too busy to answer,
    * then fails the request with `503` and `Retry-After` instead of holding it (and its pooled
-   * connection) without end. Defaults to `DATABASE_STATEMENT_TIMEOUT_MS`, else 10000; `0` leaves
-   * the server's own setting. Migrations are never cut short by it.
+   * connection) without end. A reply that has not come 5 s after it (a database that stopped
+   * answering at the network level) is given up on, and its connection closed. Defaults to
+   * `DATABASE_STATEMENT_TIMEOUT_MS`, else 10000; `0` leaves the server's own setting and sets no
+   * bound on replies. Migrations are never cut short by either.
    */
   readonly statementTimeoutMs?: number;
 }
@@ -48,6 +50,8 @@ export const DEFAULT_STATEMENT_TIMEOUT_MS = 10_000;
  * level (packets dropped, no reset), which no server setting can.
  */
 export const REPLY_GRACE_MS = 5_000;
+/** The longest delay a Node timer takes (a longer one fires at once). */
+const MAX_TIMER_MS = 2_147_483_647;
 
 /**
  * Close `connection` when a query on it gives up waiting for its reply: what the connection is in
@@ -84,7 +88,7 @@ function statementTimeout(options: DatabaseOptions): number {
       : fromEnv !== undefined && fromEnv.trim() !== ''
         ? [/^\s*\d+\s*$/.test(fromEnv) ? Number(fromEnv) : Number.NaN, 'DATABASE_STATEMENT_TIMEOUT_MS']
         : [DEFAULT_STATEMENT_TIMEOUT_MS, ''];
-  if (!Number.isSafeInteger(value) || value < 0 || value > 2_147_483_647) {
+  if (!Number.isSafeInteger(value) || value < 0 || value > MAX_TIMER_MS) {
     throw new ConfigError(`${source} must be a whole number of milliseconds (0 for no limit), not ${source === 'database.statementTimeoutMs' ? String(value) : JSON.stringify(fromEnv)}.`);
   }
   return value;
@@ -194,7 +198,7 @@ export async function openDatabase(options: DatabaseOptions = {}, { logger }: { 
     const timeoutMs = statementTimeout(options);
     knex = knexFactory({
       client: 'pg',
-      connection: timeoutMs > 0 ? { connectionString: url, query_timeout: timeoutMs + REPLY_GRACE_MS } : url,
+      connection: timeoutMs > 0 ? { connectionString: url, query_timeout: Math.min(timeoutMs + REPLY_GRACE_MS, MAX_TIMER_MS) } : url,
       searchPath,
       pool: {
         min: options.pool?.min ?? 0,
