@@ -87,7 +87,13 @@ describe('protocol: a standalone SSE stream whose client stops reading', functio
     stalled.write(`GET /api/mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer reader-token\r\nAccept: text/event-stream\r\nMCP-Session-Id: ${session}\r\n\r\n`);
     const store = t.engine.resolve(SessionStore);
     const streaming = async (): Promise<boolean> => (await store.get(session, governance.reader))?.stream !== undefined;
-    while (!(await streaming())) await new Promise((resolve) => setImmediate(resolve));
+    /** Wait for `condition`, failing with `what` rather than at the test's timeout. */
+    const until = async (what: string, condition: () => Promise<boolean>): Promise<void> => {
+      for (const deadline = Date.now() + 60_000; !(await condition()); await new Promise((resolve) => setImmediate(resolve))) {
+        if (Date.now() > deadline) expect.fail(`${what}: not within 60 s`);
+      }
+    };
+    await until('the session streams', streaming);
 
     const baseline = heapUsed();
     const asked = await fetch(url, {
@@ -97,7 +103,7 @@ describe('protocol: a standalone SSE stream whose client stops reading', functio
     });
     expect((await body(asked)).result.content).to.deep.equal([{ type: 'text', text: 'asked' }]);
     // By condition, not by time: the stream gives up the session once its backlog is full.
-    while (await streaming()) await new Promise((resolve) => setImmediate(resolve));
+    await until('the stream gives up the session', async () => !(await streaming()));
     const grown = heapUsed() - baseline;
     expect(grown, 'heap growth with 20 MB sent to a client that reads nothing').to.be.below(8 * 1024 * 1024);
 
@@ -113,15 +119,18 @@ describe('protocol: a standalone SSE stream whose client stops reading', functio
         // The last chunk of a chunked body: the server ended the response.
         if (text.endsWith('0\r\n\r\n')) resolve();
       });
+      // A connection cut instead of ended fails below rather than waiting for the test's timeout.
+      stalled.once('close', () => resolve());
       stalled.resume();
     });
+    expect(text.endsWith('0\r\n\r\n'), 'the response was ended (its last chunk arrived), not cut').to.equal(true);
     expect(received, 'bytes the client received before the end').to.be.below(REQUESTS * SIZE * 0.6);
     stalled.destroy();
 
     // The session lives on: a new stream receives the next update.
     const next = await fetch(url, { headers: { authorization: 'Bearer reader-token', accept: 'text/event-stream', 'mcp-session-id': session } });
     expect(next.status).to.equal(200);
-    while (!(await streaming())) await new Promise((resolve) => setImmediate(resolve));
+    await until('the new stream is attached', streaming);
     await post(url, 'reader-token', { jsonrpc: '2.0', id: 3, method: 'tools/call', params: { name: 'touch', arguments: {} } }, { 'mcp-session-id': session });
     const reader = next.body!.getReader();
     let seen = '';
