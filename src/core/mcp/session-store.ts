@@ -239,7 +239,10 @@ export class SessionStore {
     }
     session.stream?.close();
     session.stream = stream;
-    const entry = this.cache.get(session.id) ?? { session: mutable };
+    // The entry held while attached is this very session, whose stream was just set: two requests
+    // that read the session at once may each have cached an object of their own.
+    const cached = this.cache.get(session.id);
+    const entry = cached?.session === mutable ? cached : { session: mutable };
     this.attached.set(session.id, entry);
     const stop = this.events.follow(session.id, STANDALONE_STREAM, after, (id, message) => stream.sendEvent(id, message), () => stream.close());
     stream.onClose(() => {
