@@ -82,6 +82,22 @@ describe('Change feed', () => {
       }
     });
 
+    it('this instance’s own subscribers hear a change when it is published, not a database round trip later (an agent’s changed attributes were missed by its next call)', async () => {
+      const feed = a.engine.resolve<ChangeFeed>(ChangeFeed);
+      const heard: ChangePayload[] = [];
+      const stop = feed.subscribe('test.now', (payload) => heard.push(payload));
+      try {
+        const publishing = feed.publish('test.now', { n: 1 });
+        expect(heard).to.deep.equal([{ n: 1 }]);
+        await publishing;
+        // Its own notification, coming back from the database, is not delivered a second time.
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        expect(heard).to.deep.equal([{ n: 1 }]);
+      } finally {
+        stop();
+      }
+    });
+
     it('a key revoked on one instance is refused by the other within a second, although the other had it cached', async () => {
       const { id, secret } = await a.createKey();
       expect(await listTools(b, secret)).to.equal(200); // now cached on b

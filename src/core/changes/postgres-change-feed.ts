@@ -67,7 +67,11 @@ export class PostgresChangeFeed implements ChangeFeed {
   }
 
   async publish(topic: string, payload: ChangePayload = {}, options: PublishOptions = {}): Promise<void> {
-    const sending = this.send(topic, payload, options);
+    const text = encodeChange(this.options.instanceId, topic, payload);
+    // This instance hears a change made outside a transaction at once, before the round trip that
+    // tells the others: the caller's next request must not find what it just changed in a cache.
+    if (!options.transaction) this.subscribers.deliver(topic, payload);
+    const sending = this.send(text, topic, payload, options);
     this.sending.add(sending);
     try {
       await sending;
@@ -76,18 +80,16 @@ export class PostgresChangeFeed implements ChangeFeed {
     }
   }
 
-  private async send(topic: string, payload: ChangePayload, options: PublishOptions): Promise<void> {
-    const text = encodeChange(this.options.instanceId, topic, payload);
+  private async send(text: string, topic: string, payload: ChangePayload, options: PublishOptions): Promise<void> {
     const channel = await this.channelName();
     const trx = options.transaction;
     await (trx ?? this.options.knex).raw('select pg_notify(?, ?)', [channel, text]);
+    // Inside a transaction this instance hears the change once it is committed.
     if (trx) {
       void trx.executionPromise.then(
         () => this.subscribers.deliver(topic, payload),
         () => undefined,
       );
-    } else {
-      this.subscribers.deliver(topic, payload);
     }
   }
 
