@@ -3,19 +3,21 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 type Options = NonNullable<ParseArgsConfig['options']>;
 type Parsed<O extends Options> = ReturnType<typeof parseArgs<{ args: string[]; options: O; allowPositionals: true; strict: true }>>;
 
-/** Whether `word` is one of `options` (`--name`, `--name=value`, or a known one-letter `-x`), not a value. */
+/** The option `word` names (`--name`, `--name=value`, or a one-letter `-x`), whether or not it exists. */
+function nameOf(word: string, options: Options): string | undefined {
+  if (word.startsWith('--')) return word.slice(2).split('=', 1)[0];
+  return word.length === 2 && word[0] === '-' ? Object.keys(options).find((key) => options[key]!.short === word[1]) : undefined;
+}
+
+/** Whether `word` is one of `options`, not a value. */
 function isOption(word: string, options: Options): boolean {
-  if (word.startsWith('--')) return Object.hasOwn(options, word.slice(2).split('=', 1)[0]!);
-  return word.length === 2 && Object.values(options).some((option) => option.short === word[1]);
+  const name = nameOf(word, options);
+  return name !== undefined && Object.hasOwn(options, name);
 }
 
 /** The option a word names when it is written without its value (`--name` or `-x`), if it takes a string. */
 function stringOption(word: string, options: Options): string | undefined {
-  const name = word.startsWith('--')
-    ? word.slice(2)
-    : word.length === 2 && word[0] === '-'
-      ? Object.keys(options).find((key) => options[key]!.short === word[1])
-      : undefined;
+  const name = word.includes('=') ? undefined : nameOf(word, options);
   return name !== undefined && options[name]?.type === 'string' ? name : undefined;
 }
 

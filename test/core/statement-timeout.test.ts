@@ -19,14 +19,31 @@ import { pgProxy, type PgProxy } from '../support/pg-proxy.js';
 
 const URL_ = process.env.DATABASE_URL;
 
-/** A `tools/list` with `key`, as any MCP client posts it. */
-function listTools(engine: TestEngine, key: string): Promise<Response> {
+/** One JSON-RPC request with `token`, as any MCP client posts it; a hang fails within 30 s. */
+function rpc(engine: TestEngine, token: string, method: string, params?: unknown): Promise<Response> {
   return fetch(engine.engine.mcpUrl(), {
     method: 'POST',
-    headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2025-06-18' },
-    body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' }),
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2025-06-18' },
+    body: JSON.stringify({ jsonrpc: '2.0', id: 1, method, ...(params === undefined ? {} : { params }) }),
     signal: AbortSignal.timeout(30_000),
   });
+}
+
+const listTools = (engine: TestEngine, key: string): Promise<Response> => rpc(engine, key, 'tools/list');
+
+/** Governance of the test's own: `token` names one principal, `policy` decides, `audit` records. */
+function recordingEdition(token: string, policy: Policy): { edition: ReturnType<typeof definePlugin>; audit: RecordingAuditSink } {
+  const audit = new RecordingAuditSink();
+  const principal = testPrincipal({ tenant: 'default', id: token, label: token });
+  const edition = definePlugin({
+    id: 'recording',
+    register({ bind }) {
+      bind(Authenticator).toConstantValue(new StaticTokenAuthenticator({ [token]: principal }));
+      bind(Policy).toConstantValue(policy);
+      bind(AuditSink).toConstantValue(audit);
+    },
+  });
+  return { edition, audit };
 }
 
 describe('Database timeouts: a statement stuck on a lock, or a database that stops answering, fails its request with 503, not a hang', function () {
@@ -111,16 +128,7 @@ describe('Database timeouts: a statement stuck on a lock, or a database that sto
     await admin.raw('create schema if not exists ??', [schema]);
     await admin.raw('create table if not exists ticket_notes (id text primary key)');
     const proxy = await pgProxy(new URL(URL_!));
-    const audit = new RecordingAuditSink();
-    const principal = testPrincipal({ tenant: 'default', id: 'writer', label: 'Writer' });
-    const edition = definePlugin({
-      id: 'recording',
-      register({ bind }) {
-        bind(Authenticator).toConstantValue(new StaticTokenAuthenticator({ 'writer-token': principal }));
-        bind(Policy).toConstantValue({ decide: () => ({ allow: true, reason: 'allowed' }) } satisfies Policy);
-        bind(AuditSink).toConstantValue(audit);
-      },
-    });
+    const { edition, audit } = recordingEdition('writer-token', { decide: () => ({ allow: true, reason: 'allowed' }) });
     let db: Knex | undefined;
     const tool = defineTool({
       name: 'tickets.write',
@@ -204,7 +212,6 @@ describe('Database timeouts: a statement stuck on a lock, or a database that sto
     await admin.raw('create table if not exists policy_rules (permission text primary key)');
     await admin('policy_rules').insert({ permission: 'tickets:read' }).onConflict('permission').ignore();
     let rules: Knex | undefined;
-    const audit = new RecordingAuditSink();
     // A host's policy that reads its rules from the engine's database when a call is about to run.
     const policy: Policy = {
       async decide(_principal, request) {
@@ -212,26 +219,12 @@ describe('Database timeouts: a statement stuck on a lock, or a database that sto
         return listed ? { allow: true, reason: 'listed in policy_rules' } : { allow: false, reason: `${request.permission} is not in policy_rules` };
       },
     };
-    const principal = testPrincipal({ tenant: 'default', id: 'reader', label: 'Reader' });
-    const edition = definePlugin({
-      id: 'table-policy',
-      register({ bind }) {
-        bind(Authenticator).toConstantValue(new StaticTokenAuthenticator({ 'reader-token': principal }));
-        bind(Policy).toConstantValue(policy);
-        bind(AuditSink).toConstantValue(audit);
-      },
-    });
+    const { edition, audit } = recordingEdition('reader-token', policy);
     let ran = 0;
     const peek = defineTool({ name: 'tickets.peek', description: 'Reads.', permission: 'tickets:read', input: z.object({}), handler: () => `ran ${++ran}` });
     const t = await createTestEngine({ plugins: [edition, definePlugin({ id: 'tickets', tools: [peek] })], connect: false, database: { url: URL_, schema, statementTimeoutMs: 300 } });
     rules = t.engine.database.knex;
-    const call = (): Promise<Response> =>
-      fetch(t.engine.mcpUrl(), {
-        method: 'POST',
-        headers: { authorization: 'Bearer reader-token', 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2025-06-18' },
-        body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'tickets.peek', arguments: {} } }),
-        signal: AbortSignal.timeout(30_000),
-      });
+    const call = (): Promise<Response> => rpc(t, 'reader-token', 'tools/call', { name: 'tickets.peek', arguments: {} });
     try {
       const lock = await admin.transaction();
       let answer: Response;

@@ -81,17 +81,16 @@ function closeOnReplyTimeout(connection: pg.Client): void {
 
 /** The statement timeout `options` ask for, checked. */
 function statementTimeout(options: DatabaseOptions): number {
+  const check = (value: number, source: string, given: string): number => {
+    if (!Number.isSafeInteger(value) || value < 0 || value > MAX_TIMER_MS) {
+      throw new ConfigError(`${source} must be a whole number of milliseconds (0 for no limit), not ${given}.`);
+    }
+    return value;
+  };
+  if (options.statementTimeoutMs !== undefined) return check(options.statementTimeoutMs, 'database.statementTimeoutMs', String(options.statementTimeoutMs));
   const fromEnv = process.env.DATABASE_STATEMENT_TIMEOUT_MS;
-  const [value, source] =
-    options.statementTimeoutMs !== undefined
-      ? [options.statementTimeoutMs, 'database.statementTimeoutMs']
-      : fromEnv !== undefined && fromEnv.trim() !== ''
-        ? [/^\s*\d+\s*$/.test(fromEnv) ? Number(fromEnv) : Number.NaN, 'DATABASE_STATEMENT_TIMEOUT_MS']
-        : [DEFAULT_STATEMENT_TIMEOUT_MS, ''];
-  if (!Number.isSafeInteger(value) || value < 0 || value > MAX_TIMER_MS) {
-    throw new ConfigError(`${source} must be a whole number of milliseconds (0 for no limit), not ${source === 'database.statementTimeoutMs' ? String(value) : JSON.stringify(fromEnv)}.`);
-  }
-  return value;
+  if (fromEnv === undefined || fromEnv.trim() === '') return DEFAULT_STATEMENT_TIMEOUT_MS;
+  return check(/^\s*\d+\s*$/.test(fromEnv) ? Number(fromEnv) : Number.NaN, 'DATABASE_STATEMENT_TIMEOUT_MS', JSON.stringify(fromEnv));
 }
 
 const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;

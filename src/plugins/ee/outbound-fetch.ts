@@ -21,7 +21,6 @@ NEVER.addSubnet('fe80::', 10, 'ipv6');
 NEVER.addAddress('fd00:ec2::254', 'ipv6');
 NEVER.addSubnet('ff00::', 8, 'ipv6');
 
-/** A request to an address that tenant-configured URLs may not reach; it was never sent. */
 const LOOPBACK = new Set(['127.0.0.1', 'localhost', '[::1]']);
 
 /** Whether `url` is plain http to a loopback host: the only http an IdP URL may use. */
@@ -29,6 +28,7 @@ export function isLoopbackHttp(url: URL): boolean {
   return url.protocol === 'http:' && LOOPBACK.has(url.hostname);
 }
 
+/** A request to an address that tenant-configured URLs may not reach; it was never sent. */
 export class OutboundRefusedError extends Error {
   override readonly name = 'OutboundRefusedError';
 }
