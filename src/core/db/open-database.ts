@@ -3,7 +3,7 @@ import knexFactory, { type Knex } from 'knex';
 import type pg from 'pg';
 import type { Database, TenantDb } from '../ports/database.js';
 import { KnexTenantDb } from './tenant-db.js';
-import { ConfigError } from '../errors.js';
+import { BootError, ConfigError } from '../errors.js';
 import { DataDirLock } from './data-dir-lock.js';
 import { replyTimedOut } from './lost-connection.js';
 import type { Logger } from '../log/logger.js';
@@ -95,6 +95,66 @@ function statementTimeout(options: DatabaseOptions): number {
 
 const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
 
+/** The schemes of a connection string the PostgreSQL driver reads. */
+const URL_SCHEMES = new Set(['postgres:', 'postgresql:', 'socket:']);
+
+/**
+ * `url` as messages and logs may show it: without its password (and without any value of a
+ * `password` parameter), or undefined when it is no URL at all.
+ */
+export function shownDatabaseUrl(url: string): string | undefined {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return undefined;
+  }
+  if (parsed.password) parsed.password = '';
+  if (parsed.searchParams.has('password')) parsed.searchParams.set('password', '');
+  return parsed.href;
+}
+
+/** Refuse a connection string the driver would misread (it takes anything else for a host name). */
+function checkUrl(url: string, source: string): string {
+  const shown = shownDatabaseUrl(url);
+  if (shown === undefined || !URL_SCHEMES.has(new URL(url).protocol)) {
+    const what = shown === undefined ? 'is not a URL' : `is not a PostgreSQL URL (${shown})`;
+    throw new ConfigError(`${source} ${what}: write postgres://user:password@host:5432/database.`);
+  }
+  return shown;
+}
+
+const codeOf = (error: unknown): string | undefined => {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : undefined;
+};
+/** A SQLSTATE: the server answered. Socket errors have codes too (`ECONNREFUSED`). */
+const isSqlState = (code: string | undefined): code is string => code !== undefined && /^[0-9A-DF-Z][0-9A-Z]{4}$/.test(code);
+
+/**
+ * Whether a statement failed for want of a connection, not by itself: a socket error, a connection
+ * lost or never made (no code), or the server refusing the connection (classes 08 connection, 28
+ * authorization, 3D no such database, 53 out of connections, 57P starting or shutting down).
+ */
+function connectFailed(error: unknown): boolean {
+  const code = codeOf(error);
+  return !isSqlState(code) || /^(08|28|3D|53|57P)/.test(code);
+}
+
+/**
+ * The first connection to a PostgreSQL server failed: say which server, and whether it answered
+ * (a database or role that does not exist, a password refused) or could not be reached.
+ */
+function unreachable(error: unknown, shown: string, source: string): BootError {
+  const message = error instanceof Error ? error.message : String(error);
+  return new BootError(
+    isSqlState(codeOf(error))
+      ? `The database server at ${shown} refused the connection: ${message}. Check ${source}.`
+      : `Cannot connect to the database at ${shown}: ${message}. Check ${source} and that PostgreSQL is running and reachable there.`,
+    { cause: error },
+  );
+}
+
 type KnexClientClass = new (...args: never[]) => { processResponse(obj: { method?: string }, runner: unknown): unknown };
 
 interface EmbeddedModules {
@@ -162,10 +222,12 @@ async function isPgliteKnex(knex: Knex): Promise<boolean> {
  */
 function knexLog(logger: Logger): Knex.Config['log'] {
   const fields = { component: 'database' };
+  // knex writes an error's stack into some messages ("Acquire connection error: Error: …\n    at …"): the first line says it.
+  const line = (message: unknown): string => String(message).split(/\n\s+at /, 1)[0]!;
   return {
-    debug: (message: unknown) => logger.debug(fields, String(message)),
-    warn: (message: unknown) => logger.warn(fields, String(message)),
-    error: (message: unknown) => logger.error(fields, String(message)),
+    debug: (message: unknown) => logger.debug(fields, line(message)),
+    warn: (message: unknown) => logger.warn(fields, line(message)),
+    error: (message: unknown) => logger.error(fields, line(message)),
     deprecate: (method: unknown, alternative: unknown) => logger.warn(fields, `${String(method)} is deprecated, use ${String(alternative)}`),
   };
 }
@@ -188,6 +250,8 @@ export async function openDatabase(options: DatabaseOptions = {}, { logger }: { 
     throw new ConfigError('The database options name both a url and embedded: true; give one of them.');
   }
   const url = options.embedded ? undefined : (options.url ?? process.env.DATABASE_URL);
+  const source = options.url !== undefined ? 'database.url' : 'DATABASE_URL';
+  const shown = url ? checkUrl(url, source) : undefined;
   const searchPath = options.schema ? [options.schema] : undefined;
   let knex: Knex;
   let kind: 'postgres' | 'embedded';
@@ -235,14 +299,14 @@ export async function openDatabase(options: DatabaseOptions = {}, { logger }: { 
     });
   }
   try {
-    if (options.schema) {
-      // A search path may name a schema that does not exist yet; create it through the same pool.
-      await knex.raw('create schema if not exists ??', [options.schema]);
-    }
+    // A search path may name a schema that does not exist yet; create it through the same pool. On
+    // a server, the first statement also tells a wrong URL or a server that is down at once.
+    if (options.schema) await knex.raw('create schema if not exists ??', [options.schema]);
+    else if (kind === 'postgres') await knex.raw('select 1');
   } catch (error) {
     await knex.destroy().catch(() => undefined);
     lock?.release();
-    throw error;
+    throw shown !== undefined && connectFailed(error) ? unreachable(error, shown, source) : error;
   }
   return new KnexDatabase(knex, kind, true, kind === 'postgres' ? listenConnection(options, url!) : undefined, lock);
 }

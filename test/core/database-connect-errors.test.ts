@@ -1,0 +1,93 @@
+/**
+ * A database that cannot be used at start-up (a wrong URL, a server that is down, a database or
+ * role that does not exist) is named in the error, without its password, and the driver's lines
+ * carry no stack trace. Before, the CLI said "unexpected error: connect ECONNREFUSED …" after a
+ * log line holding the driver's stack, and took any text for a host name.
+ */
+import { spawn } from 'node:child_process';
+import { createServer } from 'node:net';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { expect } from 'chai';
+import { BootError, ConfigError, PinoLogger, openDatabase } from '@gatehouse-mcp/engine';
+
+const URL_ = process.env.DATABASE_URL;
+const root = fileURLToPath(new URL('../..', import.meta.url));
+
+/** A port on 127.0.0.1 that nothing listens on (taken and given back). */
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+async function refusal(open: Promise<unknown>): Promise<Error> {
+  try {
+    await open;
+  } catch (error) {
+    return error as Error;
+  }
+  throw new Error('the database was opened');
+}
+
+describe('a database that cannot be used at start-up', function () {
+  this.timeout(30_000);
+
+  it('a connection string that is not a PostgreSQL URL is refused before anything is tried, naming its source', async () => {
+    const notUrl = await refusal(openDatabase({ url: 'host=db dbname=gatehouse' }));
+    expect(notUrl).to.be.instanceOf(ConfigError);
+    expect(notUrl.message).to.equal('database.url is not a URL: write postgres://user:password@host:5432/database.');
+    const http = await refusal(openDatabase({ url: 'http://user:secret@db.example/gatehouse' }));
+    expect(http).to.be.instanceOf(ConfigError);
+    expect(http.message).to.equal('database.url is not a PostgreSQL URL (http://user@db.example/gatehouse): write postgres://user:password@host:5432/database.');
+  });
+
+  it('a server that is not there: which one (without the password), and what to check; the driver logs one line, no stack', async () => {
+    const port = await closedPort();
+    const lines: Record<string, unknown>[] = [];
+    const logger = new PinoLogger('warn', { write: (line) => lines.push(JSON.parse(line) as Record<string, unknown>) });
+    const error = await refusal(openDatabase({ url: `postgres://gatehouse:secret@127.0.0.1:${port}/gatehouse` }, { logger }));
+    expect(error).to.be.instanceOf(BootError);
+    expect(error.message).to.equal(
+      `Cannot connect to the database at postgres://gatehouse@127.0.0.1:${port}/gatehouse: connect ECONNREFUSED 127.0.0.1:${port}. ` +
+        'Check database.url and that PostgreSQL is running and reachable there.',
+    );
+    expect((error.cause as { code?: string }).code).to.equal('ECONNREFUSED');
+    const driver = lines.filter((line) => line.component === 'database');
+    expect(driver.map((line) => line.msg)).to.deep.equal([`Acquire connection error: Error: connect ECONNREFUSED 127.0.0.1:${port}`]);
+  });
+
+  (URL_ ? it : it.skip)('a server that answers but refuses: a database that does not exist, a password in the URL never shown', async () => {
+    const url = new URL(URL_!);
+    url.pathname = '/gatehouse_no_such_database';
+    url.password = 'not-the-password';
+    const lines: string[] = [];
+    const error = await refusal(openDatabase({ url: url.href }, { logger: new PinoLogger('warn', { write: (line) => lines.push(line) }) }));
+    expect(error).to.be.instanceOf(BootError);
+    expect(lines.join('')).not.to.include('not-the-password');
+    url.password = '';
+    expect(error.message).to.equal(`The database server at ${url.href} refused the connection: database "gatehouse_no_such_database" does not exist. Check database.url.`);
+    expect(error.message).not.to.include('not-the-password');
+  });
+
+  it('the gatehouse CLI says so in one line and exits 1, not "unexpected error" after a stack trace', async () => {
+    const port = await closedPort();
+    const child = spawn(process.execPath, ['--conditions=gatehouse-source', '--import', 'tsx', path.join(root, 'src/cli/gatehouse.ts'), 'serve'], {
+      cwd: root,
+      env: { ...process.env, DATABASE_URL: `postgres://gatehouse:secret@127.0.0.1:${port}/gatehouse` },
+    });
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
+    const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+    expect(code).to.equal(1);
+    const said = stderr.split('\n').filter((line) => line.startsWith('gatehouse: '));
+    expect(said).to.deep.equal([
+      `gatehouse: Cannot connect to the database at postgres://gatehouse@127.0.0.1:${port}/gatehouse: connect ECONNREFUSED 127.0.0.1:${port}. ` +
+        'Check DATABASE_URL and that PostgreSQL is running and reachable there.',
+    ]);
+    expect(stderr).not.to.match(/\n\s+at /);
+    expect(stderr).not.to.include('secret');
+  });
+});
