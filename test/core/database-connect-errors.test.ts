@@ -5,6 +5,8 @@
  * log line holding the driver's stack, and took any text for a host name.
  */
 import { spawn } from 'node:child_process';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { createServer } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -70,6 +72,30 @@ describe('a database that cannot be used at start-up', function () {
     url.password = '';
     expect(error.message).to.equal(`The database server at ${url.href} refused the connection: database "gatehouse_no_such_database" does not exist. Check database.url.`);
     expect(error.message).not.to.include('not-the-password');
+  });
+
+  it('an embedded database whose directory cannot be made, or holds files of something else, is named with what went wrong', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'gh-embedded-'));
+    try {
+      await writeFile(path.join(dir, 'a-file'), 'not a directory');
+      const underFile = await refusal(openDatabase({ embedded: true, dataDir: path.join(dir, 'a-file', 'data') }));
+      expect(underFile).to.be.instanceOf(BootError);
+      expect(underFile.message).to.match(new RegExp(`^The embedded database's directory ${dir}/a-file/data could not be created: ENOTDIR: not a directory`));
+      const foreign = path.join(dir, 'foreign');
+      await mkdir(foreign);
+      await writeFile(path.join(foreign, 'PG_VERSION'), 'not a database');
+      const lines: string[] = [];
+      const notOurs = await refusal(openDatabase({ embedded: true, dataDir: foreign }, { logger: new PinoLogger('warn', { write: (line) => lines.push(line) }) }));
+      expect(notOurs).to.be.instanceOf(BootError);
+      expect(notOurs.message).to.equal(
+        `The embedded database in ${foreign} could not be opened: PGlite failed to initialize properly. Its directory must hold only an embedded database's files (or nothing yet).`,
+      );
+      // Nothing is left locked: a good directory next to it opens.
+      const good = await openDatabase({ embedded: true, dataDir: path.join(dir, 'good') });
+      await good.close();
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it('the gatehouse CLI says so in one line and exits 1, not "unexpected error" after a stack trace', async () => {

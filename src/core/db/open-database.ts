@@ -256,6 +256,7 @@ export async function openDatabase(options: DatabaseOptions = {}, { logger }: { 
   let knex: Knex;
   let kind: 'postgres' | 'embedded';
   let lock: DataDirLock | undefined;
+  let embeddedDir: string | undefined;
   if (url) {
     kind = 'postgres';
     const timeoutMs = statementTimeout(options);
@@ -285,8 +286,11 @@ export async function openDatabase(options: DatabaseOptions = {}, { logger }: { 
   } else {
     kind = 'embedded';
     const dataDir = options.dataDir ?? './.gatehouse/data';
+    embeddedDir = dataDir;
     if (!dataDir.startsWith('memory://')) {
-      await mkdir(dataDir, { recursive: true });
+      await mkdir(dataDir, { recursive: true }).catch((error: unknown) => {
+        throw new BootError(`The embedded database's directory ${dataDir} could not be created: ${(error as Error).message}.`, { cause: error });
+      });
       lock = DataDirLock.acquire(dataDir);
     }
     const { PGlite, EmbeddedClient } = await loadEmbedded();
@@ -299,13 +303,16 @@ export async function openDatabase(options: DatabaseOptions = {}, { logger }: { 
     });
   }
   try {
-    // A search path may name a schema that does not exist yet; create it through the same pool. On
-    // a server, the first statement also tells a wrong URL or a server that is down at once.
-    if (options.schema) await knex.raw('create schema if not exists ??', [options.schema]);
-    else if (kind === 'postgres') await knex.raw('select 1');
+    // A search path may name a schema that does not exist yet; create it through the same pool. The
+    // first statement also tells at once a wrong URL, a server that is down, or a data directory the
+    // embedded database cannot use.
+    await (options.schema ? knex.raw('create schema if not exists ??', [options.schema]) : knex.raw('select 1'));
   } catch (error) {
     await knex.destroy().catch(() => undefined);
     lock?.release();
+    if (embeddedDir !== undefined) {
+      throw new BootError(`The embedded database in ${embeddedDir} could not be opened: ${(error as Error).message}. Its directory must hold only an embedded database's files (or nothing yet).`, { cause: error });
+    }
     throw shown !== undefined && connectFailed(error) ? unreachable(error, shown, source) : error;
   }
   return new KnexDatabase(knex, kind, true, kind === 'postgres' ? listenConnection(options, url!) : undefined, lock);
