@@ -102,7 +102,7 @@ const URL_SCHEMES = new Set(['postgres:', 'postgresql:', 'socket:']);
  * `url` as messages and logs may show it: without its password (and without any value of a
  * `password` parameter), or undefined when it is no URL at all.
  */
-export function shownDatabaseUrl(url: string): string | undefined {
+function shownDatabaseUrl(url: string): string | undefined {
   let parsed: URL;
   try {
     parsed = new URL(url);
