@@ -11,6 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
 import knexFactory, { type Knex } from 'knex';
 import { AuditSink, Authenticator, ConfigError, Policy, definePlugin, defineTool, openDatabase, runMigrations, z } from '@gatehouse-mcp/engine';
 import { communityEdition } from '@gatehouse-mcp/engine/oss';
@@ -121,6 +122,31 @@ describe('Database timeouts: a statement stuck on a lock, or a database that sto
       for (const key of keys) expect((await listTools(t, key.secret)).status).to.equal(200);
     } finally {
       await t.close();
+      await proxy.close();
+    }
+  });
+
+  it('a connection attempt that the database never answers is given up and its socket closed, not left open while the outage lasts', async () => {
+    const proxy = await pgProxy(new URL(URL_!));
+    const db = await openDatabase({ url: proxy.url(URL_!), schema, statementTimeoutMs: 200, pool: { max: 2 } });
+    try {
+      expect(proxy.openConnections(), 'the connection of the first statement').to.equal(1);
+      proxy.blackhole(true);
+      const started = Date.now();
+      // One statement on the pooled connection (given up after its reply bound), one on a new connection.
+      const outcomes = await Promise.allSettled([db.knex.raw('select 1'), db.knex.raw('select 2')]);
+      expect(outcomes.map((outcome) => outcome.status)).to.deep.equal(['rejected', 'rejected']);
+      expect(Date.now() - started).to.be.below(12_000);
+      // Both sockets closed while the database is still silent: the pooled one once its reply was given
+      // up (5.2 s), the new one once the server had not answered it for 10 s. Before, the new one stayed
+      // open for as long as the server kept it.
+      for (const deadline = started + 12_000; proxy.openConnections() > 0 && Date.now() < deadline; ) await delay(50);
+      expect(proxy.openConnections(), 'connections open through the proxy').to.equal(0);
+      proxy.blackhole(false);
+      expect((await db.knex.raw('select 3 as n')).rows).to.deep.equal([{ n: 3 }]);
+    } finally {
+      proxy.blackhole(false);
+      await db.close();
       await proxy.close();
     }
   });

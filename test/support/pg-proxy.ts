@@ -23,6 +23,8 @@ export interface PgProxy {
    * answers (the statements still arrive and run); `false` passes what was held, in order.
    */
   blackhole(on: boolean, what?: 'both' | 'replies'): void;
+  /** Client connections open through the proxy now. */
+  openConnections(): number;
   close(): Promise<void>;
 }
 
@@ -75,7 +77,9 @@ export async function pgProxy(target: URL): Promise<PgProxy> {
     else to.write(chunk);
   };
   const sockets = new Set<net.Socket>();
+  const clients = new Set<net.Socket>();
   const server = net.createServer((client) => {
+    clients.add(client);
     const upstream = net.connect(Number(target.port || 5432), target.hostname);
     sockets.add(client).add(upstream);
     const fromClient = new MessageReader(true);
@@ -120,6 +124,7 @@ export async function pgProxy(target: URL): Promise<PgProxy> {
       upstream.destroy();
       sockets.delete(client);
       sockets.delete(upstream);
+      clients.delete(client);
     };
     client.on('error', end).on('close', end);
     upstream.on('error', end).on('close', end);
@@ -144,6 +149,7 @@ export async function pgProxy(target: URL): Promise<PgProxy> {
       if (on) return;
       for (const { to, chunk } of blackholed.splice(0)) if (!to.destroyed) to.write(chunk);
     },
+    openConnections: () => clients.size,
     close: async () => {
       for (const socket of sockets) socket.destroy();
       await new Promise<void>((resolve) => server.close(() => resolve()));

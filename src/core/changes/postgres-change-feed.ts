@@ -4,6 +4,7 @@ import type { Knex } from 'knex';
 import type { ChangeFeed, ChangeFeedState, ChangePayload, PublishOptions } from '../ports/change-feed.js';
 import { safeLog, type Logger } from '../log/logger.js';
 import { LocalSubscribers, encodeChange } from './local-subscribers.js';
+import { CONNECT_TIMEOUT_MS } from '../db/open-database.js';
 
 export interface PostgresChangeFeedOptions {
   /** The engine's database (publishing goes through its pool). */
@@ -131,7 +132,8 @@ export class PostgresChangeFeed implements ChangeFeed {
     const applicationName = `gatehouse-listen-${this.options.instanceId.slice(0, 8)}`;
     const config: pg.ClientConfig =
       typeof settings === 'string' ? { connectionString: settings, application_name: applicationName } : { application_name: applicationName, ...settings };
-    const client = new pg.Client({ ...config, keepAlive: true });
+    // A server that accepts the connection and never answers does not hold up reconnecting for good.
+    const client = new pg.Client({ connectionTimeoutMillis: CONNECT_TIMEOUT_MS, ...config, keepAlive: true });
     client.on('error', (error) => this.onLost(client, error));
     client.on('end', () => this.onLost(client, undefined));
     client.on('notification', (message) => this.receive(message));

@@ -21,6 +21,15 @@ export function replyTimedOut(thrown: unknown): boolean {
 }
 
 /**
+ * Whether a new connection was given up on because the server never answered it (see
+ * `connectionTimeoutMillis` in `openDatabase`): no statement of it ran.
+ */
+export function connectTimedOut(thrown: unknown): boolean {
+  const message = typeof thrown === 'object' && thrown !== null ? (thrown as { message?: unknown }).message : undefined;
+  return typeof message === 'string' && /^(?:timeout expired|Connection terminated due to connection timeout)$/.test(message);
+}
+
+/**
  * Answers of a database that cannot serve now, besides a lost connection: unreachable, starting
  * or shutting down, out of connections, or a statement cancelled (57014: by the statement timeout,
  * a lock held or a database too busy to answer, or by an operator).
@@ -29,7 +38,7 @@ const UNAVAILABLE_CODES = new Set(['ECONNREFUSED', 'ETIMEDOUT', '57014', '53300'
 
 /** Whether `thrown` is the database being unavailable (an outage to answer with 503), not a fault. */
 export function databaseUnavailable(thrown: unknown): boolean {
-  if (connectionLost(thrown) || replyTimedOut(thrown)) return true;
+  if (connectionLost(thrown) || replyTimedOut(thrown) || connectTimedOut(thrown)) return true;
   const err = thrown as { code?: unknown; name?: unknown } | null;
   return typeof err?.code === 'string' ? UNAVAILABLE_CODES.has(err.code) : err?.name === 'KnexTimeoutError';
 }

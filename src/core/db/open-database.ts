@@ -50,6 +50,8 @@ export const DEFAULT_STATEMENT_TIMEOUT_MS = 10_000;
  * level (packets dropped, no reset), which no server setting can.
  */
 export const REPLY_GRACE_MS = 5_000;
+/** How long a request waits for a pooled connection, and a new connection for the server's answer. */
+export const CONNECT_TIMEOUT_MS = 10_000;
 /** The longest delay a Node timer takes (a longer one fires at once). */
 const MAX_TIMER_MS = 2_147_483_647;
 
@@ -262,7 +264,13 @@ export async function openDatabase(options: DatabaseOptions = {}, { logger }: { 
     const timeoutMs = statementTimeout(options);
     knex = knexFactory({
       client: 'pg',
-      connection: timeoutMs > 0 ? { connectionString: url, query_timeout: Math.min(timeoutMs + REPLY_GRACE_MS, MAX_TIMER_MS) } : url,
+      connection: {
+        connectionString: url,
+        // A connection the server never answers (a host that accepts and then stays silent) is given
+        // up and its socket closed, as the pool gives up waiting for it: not left open for the outage.
+        connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+        ...(timeoutMs > 0 ? { query_timeout: Math.min(timeoutMs + REPLY_GRACE_MS, MAX_TIMER_MS) } : {}),
+      },
       searchPath,
       pool: {
         min: options.pool?.min ?? 0,
@@ -280,7 +288,7 @@ export async function openDatabase(options: DatabaseOptions = {}, { logger }: { 
             }
           : {}),
       },
-      acquireConnectionTimeout: 10_000,
+      acquireConnectionTimeout: CONNECT_TIMEOUT_MS,
       ...(logger ? { log: knexLog(logger) } : {}),
     });
   } else {

@@ -15,7 +15,7 @@ import { SseStream } from '../mcp/sse-stream.js';
 import { SessionEventLog, STANDALONE_STREAM } from '../mcp/session-event-log.js';
 import { ResponseStream } from './response-stream.js';
 import { LazyAbort } from '../mcp/lazy-abort.js';
-import { databaseUnavailable, replyTimedOut } from '../db/lost-connection.js';
+import { connectTimedOut, databaseUnavailable, replyTimedOut } from '../db/lost-connection.js';
 import { RequestAuthenticator } from './request-auth.js';
 import { RouteTable, RouteTableToken } from './route-table.js';
 import { json, jsonError, jsonText, type HttpRequest, type HttpResponse } from './types.js';
@@ -42,7 +42,7 @@ function isUnavailable(error: unknown): boolean {
 /** What a client is told of an outage: the error's own words where they are meant for it. */
 function unavailableMessage(error: unknown): string {
   if (error instanceof AuditUnavailableError || error instanceof DependencyUnavailableError) return error.message;
-  if ((error as { code?: unknown } | null)?.code === '57014' || replyTimedOut(error)) return 'The database did not answer in time; try again shortly.';
+  if ((error as { code?: unknown } | null)?.code === '57014' || replyTimedOut(error) || connectTimedOut(error)) return 'The database did not answer in time; try again shortly.';
   return 'A backing service is unavailable; try again shortly.';
 }
 
