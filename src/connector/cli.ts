@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { format } from 'node:util';
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
+import { ErrorCode } from '@modelcontextprotocol/sdk/types.js';
 import { startBridge } from './bridge.js';
 import { ClientCredentialsTokenSource } from './client-credentials-token-source.js';
 import { ConnectorError, EXIT_CONNECT, EXIT_OK, EXIT_USAGE, UsageError } from './connector-error.js';
@@ -21,6 +22,48 @@ function tokenSource(options: RunOptions, logger: StderrLogger): TokenSource {
   const clientSecret = readClientSecret(auth);
   logger.addSecret(clientSecret);
   return new ClientCredentialsTokenSource({ ...auth, clientSecret, timeoutMs: options.timeoutMs, logger });
+}
+
+/** How long a connector that failed to start waits for its client's first request, to answer it. */
+const FIRST_REQUEST_WAIT_MS = 1_000;
+
+/**
+ * Answer the requests the client has sent (its `initialize`) with why the connector cannot serve,
+ * so a client shows the reason itself, not only that its server went away. Waits up to
+ * {@link FIRST_REQUEST_WAIT_MS} for the first one, never on a terminal or a closed stdin.
+ */
+function answerWithFailure(failure: string): Promise<void> {
+  const stdin = process.stdin;
+  if (stdin.isTTY || stdin.readableEnded) return Promise.resolve();
+  return new Promise((resolve) => {
+    let text = '';
+    const finish = (): void => {
+      clearTimeout(timer);
+      stdin.off('data', onData).off('end', finish);
+      stdin.pause();
+      resolve();
+    };
+    const onData = (chunk: Buffer): void => {
+      text += chunk.toString('utf8');
+      const lines = text.split('\n');
+      text = lines.pop()!;
+      let answered = false;
+      for (const line of lines) {
+        let message: unknown;
+        try {
+          message = JSON.parse(line);
+        } catch {
+          continue;
+        }
+        if (typeof message !== 'object' || message === null || !('method' in message) || !('id' in message)) continue;
+        process.stdout.write(`${JSON.stringify({ jsonrpc: '2.0', id: message.id, error: { code: ErrorCode.ConnectionClosed, message: failure } })}\n`);
+        answered = true;
+      }
+      if (answered) finish();
+    };
+    const timer = setTimeout(finish, FIRST_REQUEST_WAIT_MS);
+    stdin.on('data', onData).once('end', finish);
+  });
 }
 
 async function run(options: RunOptions): Promise<number> {
@@ -44,6 +87,7 @@ async function run(options: RunOptions): Promise<number> {
   } catch (error) {
     if (error instanceof ConnectorError) {
       logger.error(error.message);
+      await answerWithFailure(logger.redact(`${CONNECTOR_BIN}: ${error.message}`));
       return error.kind === 'config' ? EXIT_USAGE : EXIT_CONNECT;
     }
     throw error;

@@ -33,6 +33,18 @@ describe('connector: failures a user can act on', function () {
       expect(run.stdout).to.equal('');
     });
 
+    it('a client that sent its initialize is answered with the same line, so it can show why (it saw only the connection close)', async () => {
+      const port = await closedPort();
+      let refused: Error | undefined;
+      try {
+        const connected = await connectConnector(['--url', `http://127.0.0.1:${port}/api/mcp`], KEY);
+        await connected.close();
+      } catch (error) {
+        refused = error as Error;
+      }
+      expect(refused?.message).to.match(new RegExp(`^the connector did not start: MCP error -32000: gatehouse-connector: cannot reach the server at http://127\\.0\\.0\\.1:${port}: connection refused`));
+    });
+
     it('unknown host: DNS failure', async () => {
       const run = await runConnector(['--url', 'https://gatehouse-nowhere.invalid/api/mcp'], KEY);
       expect(run.code).to.equal(1);
