@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 import { format } from 'node:util';
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
-import { ErrorCode } from '@modelcontextprotocol/sdk/types.js';
+import { ReadBuffer, serializeMessage } from '@modelcontextprotocol/sdk/shared/stdio.js';
+import { ErrorCode, isJSONRPCRequest, type JSONRPCMessage, type JSONRPCRequest } from '@modelcontextprotocol/sdk/types.js';
 import { startBridge } from './bridge.js';
 import { ClientCredentialsTokenSource } from './client-credentials-token-source.js';
 import { ConnectorError, EXIT_CONNECT, EXIT_OK, EXIT_USAGE, UsageError } from './connector-error.js';
@@ -27,6 +28,20 @@ function tokenSource(options: RunOptions, logger: StderrLogger): TokenSource {
 /** How long a connector that failed to start waits for its client's first request, to answer it. */
 const FIRST_REQUEST_WAIT_MS = 1_000;
 
+/** The requests among the whole lines `received` holds; a line that is no JSON-RPC message is skipped. */
+function* requests(received: ReadBuffer): Generator<JSONRPCRequest> {
+  for (;;) {
+    let message: JSONRPCMessage | null;
+    try {
+      message = received.readMessage();
+    } catch {
+      continue;
+    }
+    if (message === null) return;
+    if (isJSONRPCRequest(message)) yield message;
+  }
+}
+
 /**
  * Answer the requests the client has sent (its `initialize`) with why the connector cannot serve,
  * so a client shows the reason itself, not only that its server went away. Waits up to
@@ -36,7 +51,7 @@ function answerWithFailure(failure: string): Promise<void> {
   const stdin = process.stdin;
   if (stdin.isTTY || stdin.readableEnded) return Promise.resolve();
   return new Promise((resolve) => {
-    let text = '';
+    const received = new ReadBuffer();
     const finish = (): void => {
       clearTimeout(timer);
       stdin.off('data', onData).off('end', finish);
@@ -44,19 +59,14 @@ function answerWithFailure(failure: string): Promise<void> {
       resolve();
     };
     const onData = (chunk: Buffer): void => {
-      text += chunk.toString('utf8');
-      const lines = text.split('\n');
-      text = lines.pop()!;
+      try {
+        received.append(chunk);
+      } catch {
+        return finish(); // more than a first request: stop reading
+      }
       let answered = false;
-      for (const line of lines) {
-        let message: unknown;
-        try {
-          message = JSON.parse(line);
-        } catch {
-          continue;
-        }
-        if (typeof message !== 'object' || message === null || !('method' in message) || !('id' in message)) continue;
-        process.stdout.write(`${JSON.stringify({ jsonrpc: '2.0', id: message.id, error: { code: ErrorCode.ConnectionClosed, message: failure } })}\n`);
+      for (const request of requests(received)) {
+        process.stdout.write(serializeMessage({ jsonrpc: '2.0', id: request.id, error: { code: ErrorCode.ConnectionClosed, message: failure } }));
         answered = true;
       }
       if (answered) finish();

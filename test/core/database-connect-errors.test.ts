@@ -7,23 +7,14 @@
 import { spawn } from 'node:child_process';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { createServer } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
 import { BootError, ConfigError, PinoLogger, openDatabase } from '@gatehouse-mcp/engine';
+import { closedPort } from '../connector/support/local-servers.js';
 
 const URL_ = process.env.DATABASE_URL;
 const root = fileURLToPath(new URL('../..', import.meta.url));
-
-/** A port on 127.0.0.1 that nothing listens on (taken and given back). */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 async function refusal(open: Promise<unknown>): Promise<Error> {
   try {

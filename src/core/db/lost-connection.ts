@@ -1,11 +1,26 @@
 /** PostgreSQL connection-failure codes (class 08, admin shutdown) and socket errors. */
 const LOST_CONNECTION_CODES = new Set(['08000', '08003', '08006', '08001', '57P01', '57P02', '57P03', 'ECONNRESET', 'EPIPE']);
 
+/** The `code` and `message` of a thrown value, where they are strings. */
+function fieldsOf(thrown: unknown): { code?: string; message?: string } {
+  if (typeof thrown !== 'object' || thrown === null) return {};
+  const { code, message } = thrown as { code?: unknown; message?: unknown };
+  return { ...(typeof code === 'string' ? { code } : {}), ...(typeof message === 'string' ? { message } : {}) };
+}
+
+/**
+ * Whether PostgreSQL itself answered with `thrown` (it carries a SQLSTATE; socket errors have codes
+ * too, `ECONNREFUSED`): the statement, or the connection, was refused by the server.
+ */
+export function answeredByServer(thrown: unknown): boolean {
+  const { code } = fieldsOf(thrown);
+  return code !== undefined && /^(?!E)[0-9A-Z]{5}$/.test(code);
+}
+
 /** Whether `thrown` says the database connection was lost (so a commit in flight has an unknown fate). */
 export function connectionLost(thrown: unknown): boolean {
-  if (typeof thrown !== 'object' || thrown === null) return false;
-  const { code, message } = thrown as { code?: unknown; message?: unknown };
-  if (typeof code === 'string' && LOST_CONNECTION_CODES.has(code)) return true;
+  const { code, message } = fieldsOf(thrown);
+  if (code !== undefined && LOST_CONNECTION_CODES.has(code)) return true;
   return typeof message === 'string' && /Connection terminated unexpectedly|connection lost|Client has encountered a connection error/i.test(message);
 }
 
@@ -16,8 +31,8 @@ export function connectionLost(thrown: unknown): boolean {
  */
 export function replyTimedOut(thrown: unknown): boolean {
   // knex puts the statement's text in front of the driver's message.
-  const message = typeof thrown === 'object' && thrown !== null ? (thrown as { message?: unknown }).message : undefined;
-  return typeof message === 'string' && /(?:^| - )Query read timeout$/.test(message);
+  const { message } = fieldsOf(thrown);
+  return message !== undefined && /(?:^| - )Query read timeout$/.test(message);
 }
 
 /**
@@ -25,8 +40,8 @@ export function replyTimedOut(thrown: unknown): boolean {
  * `connectionTimeoutMillis` in `openDatabase`): no statement of it ran.
  */
 export function connectTimedOut(thrown: unknown): boolean {
-  const message = typeof thrown === 'object' && thrown !== null ? (thrown as { message?: unknown }).message : undefined;
-  return typeof message === 'string' && /^(?:timeout expired|Connection terminated due to connection timeout)$/.test(message);
+  const { message } = fieldsOf(thrown);
+  return message !== undefined && /^(?:timeout expired|Connection terminated due to connection timeout)$/.test(message);
 }
 
 /**

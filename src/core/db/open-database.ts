@@ -5,7 +5,7 @@ import type { Database, TenantDb } from '../ports/database.js';
 import { KnexTenantDb } from './tenant-db.js';
 import { BootError, ConfigError } from '../errors.js';
 import { DataDirLock } from './data-dir-lock.js';
-import { replyTimedOut } from './lost-connection.js';
+import { answeredByServer, replyTimedOut } from './lost-connection.js';
 import type { Logger } from '../log/logger.js';
 
 export interface DatabaseOptions {
@@ -101,37 +101,22 @@ const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
 const URL_SCHEMES = new Set(['postgres:', 'postgresql:', 'socket:']);
 
 /**
- * `url` as messages and logs may show it: without its password (and without any value of a
- * `password` parameter), or undefined when it is no URL at all.
+ * `url` as messages may show it (without its password, or any value of a `password` parameter),
+ * after refusing a connection string the driver would misread: it takes anything but a URL of its
+ * schemes for a host name.
  */
-function shownDatabaseUrl(url: string): string | undefined {
+function checkUrl(url: string, source: string): string {
   let parsed: URL;
   try {
     parsed = new URL(url);
   } catch {
-    return undefined;
+    throw new ConfigError(`${source} is not a URL: write postgres://user:password@host:5432/database.`);
   }
-  if (parsed.password) parsed.password = '';
+  parsed.password = '';
   if (parsed.searchParams.has('password')) parsed.searchParams.set('password', '');
+  if (!URL_SCHEMES.has(parsed.protocol)) throw new ConfigError(`${source} is not a PostgreSQL URL (${parsed.href}): write postgres://user:password@host:5432/database.`);
   return parsed.href;
 }
-
-/** Refuse a connection string the driver would misread (it takes anything else for a host name). */
-function checkUrl(url: string, source: string): string {
-  const shown = shownDatabaseUrl(url);
-  if (shown === undefined || !URL_SCHEMES.has(new URL(url).protocol)) {
-    const what = shown === undefined ? 'is not a URL' : `is not a PostgreSQL URL (${shown})`;
-    throw new ConfigError(`${source} ${what}: write postgres://user:password@host:5432/database.`);
-  }
-  return shown;
-}
-
-const codeOf = (error: unknown): string | undefined => {
-  const code = (error as { code?: unknown } | null)?.code;
-  return typeof code === 'string' ? code : undefined;
-};
-/** A SQLSTATE: the server answered. Socket errors have codes too (`ECONNREFUSED`). */
-const isSqlState = (code: string | undefined): code is string => code !== undefined && /^[0-9A-DF-Z][0-9A-Z]{4}$/.test(code);
 
 /**
  * Whether a statement failed for want of a connection, not by itself: a socket error, a connection
@@ -139,8 +124,7 @@ const isSqlState = (code: string | undefined): code is string => code !== undefi
  * authorization, 3D no such database, 53 out of connections, 57P starting or shutting down).
  */
 function connectFailed(error: unknown): boolean {
-  const code = codeOf(error);
-  return !isSqlState(code) || /^(08|28|3D|53|57P)/.test(code);
+  return !answeredByServer(error) || /^(08|28|3D|53|57P)/.test(String((error as { code: string }).code));
 }
 
 /**
@@ -150,7 +134,7 @@ function connectFailed(error: unknown): boolean {
 function unreachable(error: unknown, shown: string, source: string): BootError {
   const message = error instanceof Error ? error.message : String(error);
   return new BootError(
-    isSqlState(codeOf(error))
+    answeredByServer(error)
       ? `The database server at ${shown} refused the connection: ${message}. Check ${source}.`
       : `Cannot connect to the database at ${shown}: ${message}. Check ${source} and that PostgreSQL is running and reachable there.`,
     { cause: error },

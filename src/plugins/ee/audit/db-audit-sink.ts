@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { inject, injectable, optional } from 'inversify';
 import type { Knex } from 'knex';
 import pg from 'pg';
-import { AuditUnavailableError, Database, Logger, Telemetry, isUuid, type LifecycleContribution, type Principal, type AuditEvent, type AuditSink } from '../../../core/index.js';
+import { AuditUnavailableError, Database, answeredByServer, Logger, Telemetry, isUuid, type LifecycleContribution, type Principal, type AuditEvent, type AuditSink } from '../../../core/index.js';
 import { AGENT_KIND, type AgentAttributes } from '../contracts.js';
 import { GENESIS_HASH, canonicalJsonText, rowHash } from './audit-chain.js';
 import { AUDIT_TABLE, CHAIN_HEADS_TABLE, ensurePartition, partitionName } from './audit-partitions.js';
@@ -103,8 +103,6 @@ const storedJson = (value: unknown): string | null => {
 };
 // Data errors (class 22) and constraint violations (class 23) do not go away on retry.
 const isDataError = (error: unknown): boolean => /^2[23]/.test(String((error as { code?: unknown })?.code ?? ''));
-/** An error PostgreSQL itself answered with (it has a SQLSTATE): the statement did not commit. */
-const answeredByServer = (error: unknown): boolean => error instanceof pg.DatabaseError || /^(?!E)[0-9A-Z]{5}$/.test(String((error as { code?: unknown })?.code ?? ''));
 /** The error a one-statement append raises when a chain head is not where this writer left it. */
 const HEAD_MOVED = 'gatehouse audit chain head moved';
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms).unref());
@@ -559,7 +557,7 @@ export class DbAuditSink implements AuditSink, LifecycleContribution {
         return;
       } catch (error) {
         this.heads.clear();
-        // Only an error PostgreSQL answered with proves that the statement did not commit; a lost
+        // Only an error PostgreSQL answered with (a SQLSTATE) proves that the statement did not commit; a lost
         // connection leaves it open, and the retry (which skips stored rows) settles it.
         if (!answeredByServer(error) || this.stopped) throw error;
       }
