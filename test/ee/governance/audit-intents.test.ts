@@ -179,6 +179,25 @@ describe('EE audit: durable before execute', function () {
     expect((await t.engine.resolve(AuditVerifier).verify(tenant)).ok).to.equal(true);
   });
 
+  it('recovers a dead instance that left more open intents than the audit buffer holds (start-up failed at the buffer cap)', async () => {
+    t = await governanceEngine({ plugins: [durableTools], edition: { audit: { maxBuffered: 20, batchSize: 10 } } });
+    const tenant = uniqueTenant('many');
+    const dead = anotherAuditSink(t);
+    // Stored a few at a time: the dead instance's own buffer holds 22 events at most.
+    const ids: string[] = [];
+    for (let i = 0; i < 150; i += 10) {
+      ids.push(...(await Promise.all(Array.from({ length: 10 }, (_, j) => dead.recordIntent({ ...plainIntent(tenant, i + j), requestId: `many-${i + j}` })))));
+    }
+    (dead as unknown as { stopped: boolean }).stopped = true;
+
+    const recovered = await t.engine.resolve<DbAuditSink>(DbAuditSink).recoverIntents();
+    expect(recovered).to.equal(150);
+    const unknown = await t.knex('mcp_agent_audit').where({ tenant, outcome: 'unknown' });
+    expect(unknown.map((r) => r.details.intentId).sort()).to.deep.equal([...ids].sort());
+    expect(await t.knex('mcp_audit_open_intents').where({ tenant })).to.deep.equal([]);
+    expect((await t.engine.resolve(AuditVerifier).verify(tenant)).ok).to.equal(true);
+  });
+
   it('keeps a live instance from looking dead when its liveness connection is lost: the lock is taken again', async function () {
     t = await governanceEngine({ plugins: [durableTools], edition: { audit: { retryDelayMs: 20, maxRetryDelayMs: 100 } } });
     if (t.engine.database.kind !== 'postgres') this.skip();

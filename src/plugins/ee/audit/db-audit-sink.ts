@@ -119,6 +119,8 @@ const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout
 /** Two-key advisory lock an instance holds for its lifetime; free means the instance is gone. */
 const INSTANCE_LOCK = 7_240_014;
 const OPEN_INTENTS_TABLE = 'mcp_audit_open_intents';
+/** The most open intents of a dead instance recovered at a time. */
+const RECOVERY_PAGE = 500;
 /**
  * The text of the one-statement append, with `value()` for each value's placeholder and `table()`
  * for each table's name, in the order {@link DbAuditSink} passes them: the heads' five arrays, the
@@ -223,6 +225,8 @@ export class DbAuditSink implements AuditSink, LifecycleContribution {
   /** The chain heads as this writer's last committed write left them (cleared on any doubt). */
   private readonly heads = new Map<string, { seq: number; hash: string }>();
   readonly hardCap: number;
+  /** Open intents of a dead instance claimed and completed at a time (well inside the buffer). */
+  private readonly recoveryPage: number;
 
   constructor(
     @inject(Database) private readonly database: Database,
@@ -233,6 +237,7 @@ export class DbAuditSink implements AuditSink, LifecycleContribution {
   ) {
     this.redact = redactor(settings.redaction);
     this.hardCap = settings.maxBuffered + Math.ceil(settings.maxBuffered / 10);
+    this.recoveryPage = Math.max(1, Math.min(RECOVERY_PAGE, Math.floor(settings.maxBuffered / 2)));
     telemetry.observe('gatehouse.audit.queue.depth', { description: 'Audit events recorded but not yet written.', unit: '{event}' }, (observe) => observe(this.buffer.length));
   }
 
@@ -372,24 +377,37 @@ export class DbAuditSink implements AuditSink, LifecycleContribution {
         if (!free.rows[0]?.free) continue;
         await this.lockClient.query('select pg_advisory_unlock($1, hashtext($2))', [INSTANCE_LOCK, instance]);
       }
-      // Taken over in one statement: from here they are this instance's open intents, so an instance
-      // recovering at the same time finds none of them, and they are recovered again if this one dies.
-      const claimed = (await knex(OPEN_INTENTS_TABLE).where({ instance_id: instance }).update({ instance_id: this.instanceId }).returning('event_id')) as { event_id: string }[];
-      if (claimed.length === 0) continue;
-      instances++;
-      const ids = claimed.map((open) => open.event_id);
-      const intents = (await knex(AUDIT_TABLE).whereIn('event_id', ids)) as Record<string, any>[];
-      for (const intent of intents) {
-        this.record(completion(intent, 'unknown', 'the instance running this call stopped before recording its outcome', { instance }));
-        recovered++;
+      // Taken over a page at a time, each page in one statement: from there they are this instance's
+      // open intents, so an instance recovering at the same time finds none of them, and they are
+      // recovered again if this one dies. A page fits in the buffer and is written before the next
+      // is claimed, however many intents the dead instance left.
+      let claimedAny = false;
+      for (;;) {
+        // Rows another recovering instance is claiming are skipped; the outer condition is checked again
+        // on a row that changed while this statement waited for it.
+        const page = knex(OPEN_INTENTS_TABLE).select('event_id').where({ instance_id: instance }).limit(this.recoveryPage).forUpdate().skipLocked();
+        const claimed = (await knex(OPEN_INTENTS_TABLE)
+          .where({ instance_id: instance })
+          .whereIn('event_id', page)
+          .update({ instance_id: this.instanceId })
+          .returning('event_id')) as { event_id: string }[];
+        if (claimed.length === 0) break;
+        claimedAny = true;
+        const ids = claimed.map((open) => open.event_id);
+        const intents = (await knex(AUDIT_TABLE).whereRaw('event_id = any(?::uuid[])', [ids])) as Record<string, any>[];
+        for (const intent of intents) {
+          this.record(completion(intent, 'unknown', 'the instance running this call stopped before recording its outcome', { instance }));
+          recovered++;
+        }
+        // Intents whose audit row never committed have nothing to complete.
+        const found = new Set(intents.map((intent) => String(intent.event_id)));
+        const orphans = ids.filter((id) => !found.has(id));
+        if (orphans.length) await knex(OPEN_INTENTS_TABLE).whereRaw('event_id = any(?::uuid[])', [orphans]).delete();
+        await this.flush();
       }
-      // Intents whose audit row never committed have nothing to complete.
-      const found = new Set(intents.map((intent) => String(intent.event_id)));
-      const orphans = ids.filter((id) => !found.has(id));
-      if (orphans.length) await knex(OPEN_INTENTS_TABLE).whereIn('event_id', orphans).delete();
+      if (claimedAny) instances++;
     }
     if (recovered > 0) {
-      await this.flush();
       this.logger.warn({ intents: recovered, instances }, 'calls of stopped instances recorded with outcome unknown');
     }
     return recovered;
