@@ -321,7 +321,7 @@ export class SessionStore {
     const at = new Date(this.clock.now());
     try {
       await this.work.runSerialized(SESSION_TOUCH_JOB, async (trx) => {
-        await trx('mcp_sessions').whereIn('id', ids).update({ last_seen_at: trx.raw('greatest(last_seen_at, ?)', [at]) });
+        await trx('mcp_sessions').whereRaw('id = any(?::text[])', [ids]).update({ last_seen_at: trx.raw('greatest(last_seen_at, ?)', [at]) });
       });
     } catch (error) {
       safeLog(this.logger, 'warn', { err: error }, 'could not record session activity');
@@ -393,7 +393,7 @@ export class SessionStore {
     const rows = (await query.clone().select('id').orderBy('last_seen_at', 'desc').orderBy('created_at', 'desc').offset(Math.max(0, keep))) as { id: string }[];
     if (rows.length === 0) return;
     const ids = rows.map((row) => row.id);
-    await this.database.knex('mcp_sessions').whereIn('id', ids).delete();
+    await this.database.knex('mcp_sessions').whereRaw('id = any(?::text[])', [ids]).delete();
     for (const id of ids) {
       this.forget(id, true);
       this.touched.delete(id);

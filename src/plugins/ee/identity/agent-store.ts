@@ -304,7 +304,7 @@ export class AgentStore implements LifecycleContribution {
     try {
       // Under the fleet's advisory lock for this job (waiting for it): never two instances at once.
       await this.work.runSerialized(AGENT_SEEN_JOB, async (trx) => {
-        await trx('agents').whereIn('id', ids).update({ last_seen_at: trx.raw('greatest(last_seen_at, ?)', [at]) });
+        await trx('agents').whereRaw('id = any(?::uuid[])', [ids]).update({ last_seen_at: trx.raw('greatest(last_seen_at, ?)', [at]) });
       });
     } catch (error) {
       this.logger.warn({ err: error }, 'could not record agent activity');
