@@ -214,4 +214,21 @@ describe('EE audit trail', () => {
       await t.close();
     }
   });
+
+  it('writes a batch larger than a statement takes parameters (audit.batchSize 3000 kept the first write failing, and the trail stuck)', async function () {
+    this.timeout(60_000);
+    const t = await governanceEngine({ edition: { audit: { batchSize: 3_000, flushTimeoutMs: 10_000 } } });
+    try {
+      const sink = t.engine.resolve<DbAuditSink>(AuditSink);
+      const tenant = `${t.tenant}-batch`;
+      for (let i = 0; i < 3_000; i++) {
+        sink.record({ time: new Date(), tenant, principal: undefined, action: 'tools/call', target: 'echo', decision: 'allowed', reason: undefined, outcome: 'success', arguments: { i }, latencyMs: 1, requestId: `batch-${i}`, clientAddress: undefined });
+      }
+      await sink.flush(10_000);
+      const [{ n }] = (await t.knex('mcp_agent_audit').where({ tenant }).count('* as n')) as [{ n: string | number }];
+      expect(Number(n)).to.equal(3_000);
+    } finally {
+      await t.close();
+    }
+  });
 });

@@ -119,6 +119,8 @@ const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout
 /** Two-key advisory lock an instance holds for its lifetime; free means the instance is gone. */
 const INSTANCE_LOCK = 7_240_014;
 const OPEN_INTENTS_TABLE = 'mcp_audit_open_intents';
+/** Rows per INSERT of the transactional append: 24 columns each, well within a statement's 65,535 parameters. */
+const ROWS_PER_INSERT = 1_000;
 /** The most open intents of a dead instance recovered at a time. */
 const RECOVERY_PAGE = 500;
 /**
@@ -689,11 +691,16 @@ export class DbAuditSink implements AuditSink, LifecycleContribution {
         heads.set(item.row.tenant, { seq: link.seq, hash: link.hash });
         return { ...item.row, ...link };
       });
-      await trx(AUDIT_TABLE).comment(this.marker).insert(rows).onConflict(['event_id', 'occurred_at']).ignore();
+      // In slices, so that a large batch stays within the parameters one statement may carry (65,535).
+      for (let at = 0; at < rows.length; at += ROWS_PER_INSERT) {
+        await trx(AUDIT_TABLE).comment(this.marker).insert(rows.slice(at, at + ROWS_PER_INSERT)).onConflict(['event_id', 'occurred_at']).ignore();
+      }
       const opened = items.filter((item) => item.intent).map(({ row }) => ({ event_id: row.event_id, tenant: row.tenant, instance_id: this.instanceId, occurred_at: row.occurred_at }));
-      if (opened.length) await trx(OPEN_INTENTS_TABLE).comment(this.marker).insert(opened).onConflict('event_id').ignore();
+      for (let at = 0; at < opened.length; at += ROWS_PER_INSERT) {
+        await trx(OPEN_INTENTS_TABLE).comment(this.marker).insert(opened.slice(at, at + ROWS_PER_INSERT)).onConflict('event_id').ignore();
+      }
       const completed = items.flatMap((item) => (item.completes ? [item.completes] : []));
-      if (completed.length) await trx(OPEN_INTENTS_TABLE).comment(this.marker).whereIn('event_id', completed).delete();
+      if (completed.length) await trx(OPEN_INTENTS_TABLE).comment(this.marker).whereRaw('event_id = any(?::uuid[])', [completed]).delete();
       const values = [...heads].map(([tenant, head]) => [tenant, head.seq, head.hash]);
       await trx.raw(
         `${comment}update ?? as h set seq = v.seq, hash = v.hash from (values ${values.map(() => '(?::text, ?::bigint, ?::text)').join(', ')}) as v(tenant, seq, hash) where h.tenant = v.tenant`,
