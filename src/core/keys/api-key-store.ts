@@ -175,7 +175,7 @@ export class ApiKeyStore {
   async touch(ids: readonly string[], at: Date, trx?: Knex.Transaction): Promise<void> {
     if (ids.length === 0) return;
     const knex = trx ?? this.db.knex;
-    await knex('api_keys').whereRaw('id = any(?::uuid[])', [ids]).update({ last_used_at: knex.raw('greatest(last_used_at, ?)', [at]) });
+    await knex('api_keys').whereRaw('id = any(?::uuid[])', [[...ids]]).update({ last_used_at: knex.raw('greatest(last_used_at, ?)', [at]) });
   }
 }
 
