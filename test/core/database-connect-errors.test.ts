@@ -5,6 +5,7 @@
  * log line holding the driver's stack, and took any text for a host name.
  */
 import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -35,6 +36,37 @@ describe('a database that cannot be used at start-up', function () {
     const http = await refusal(openDatabase({ url: 'http://user:secret@db.example/gatehouse' }));
     expect(http).to.be.instanceOf(ConfigError);
     expect(http.message).to.equal('database.url is not a PostgreSQL URL (http://user@db.example/gatehouse): write postgres://user:password@host:5432/database.');
+    const listen = await refusal(openDatabase({ url: 'postgres://db.example/gatehouse', listenUrl: 'db.example' }));
+    expect(listen).to.be.instanceOf(ConfigError);
+    expect(listen.message).to.equal('database.listenUrl is not a URL: write postgres://user:password@host:5432/database.');
+  });
+
+  it("the Unix-socket forms the driver reads pass the check (a path, an empty host, the host parameter); they were refused as not a URL", async function () {
+    const server = URL_ ? new URL(URL_) : undefined;
+    const dir = '/var/run/postgresql';
+    if (!server || !existsSync(`${dir}/.s.PGSQL.${server.port || 5432}`)) this.skip();
+    const port = server!.port || '5432';
+    const user = decodeURIComponent(server!.username);
+    const database = server!.pathname.slice(1);
+    const forms = [
+      `postgresql://${user}@/${database}?host=${dir}&port=${port}`,
+      `postgresql:///${database}?host=${dir}&port=${port}&user=${user}`,
+      `postgresql://${user}@${encodeURIComponent(dir)}:${port}/${database}`,
+      `socket:${dir}/?db=${database}&user=${user}`,
+    ];
+    for (const url of forms) {
+      const db = await openDatabase({ url, pool: { min: 0, max: 1 } });
+      try {
+        const { rows } = (await db.knex.raw('select current_user as name')) as { rows: { name: string }[] };
+        expect(rows[0]!.name, url).to.equal(user);
+      } finally {
+        await db.close();
+      }
+    }
+    // A path and a database name: whoever the process runs as may have no role there, but it is not a configuration error.
+    const quiet = new PinoLogger('warn', { write: () => undefined });
+    const path_ = await refusal(openDatabase({ url: `${dir} ${database}`, pool: { min: 0, max: 1 } }, { logger: quiet }).then((db) => db.close()));
+    expect(path_).not.to.be.instanceOf(ConfigError);
   });
 
   it('a server that is not there: which one (without the password), and what to check; the driver logs one line, no stack', async () => {

@@ -100,22 +100,35 @@ const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
 /** The schemes of a connection string the PostgreSQL driver reads. */
 const URL_SCHEMES = new Set(['postgres:', 'postgresql:', 'socket:']);
 
+/** Stands in for the empty host of `postgres://user@/database?host=/socket/dir` while the URL is read. */
+const EMPTY_HOST = 'empty-host.invalid';
+
 /**
  * `url` as messages may show it (without its password, or any value of a `password` parameter),
  * after refusing a connection string the driver would misread: it takes anything but a URL of its
- * schemes for a host name.
+ * schemes for a host name. The forms the driver reads for a Unix socket pass: a path
+ * (`/var/run/postgresql mydb`), and a URL whose host is empty or in the `host` parameter.
  */
 function checkUrl(url: string, source: string): string {
-  let parsed: URL;
+  if (url.startsWith('/')) return url;
+  let parsed: URL | undefined;
+  let emptyHost = false;
   try {
     parsed = new URL(url);
   } catch {
-    throw new ConfigError(`${source} is not a URL: write postgres://user:password@host:5432/database.`);
+    // `user@/database`: a URL with credentials needs a host; the driver reads the host as empty.
+    try {
+      parsed = new URL(url.replace('@/', `@${EMPTY_HOST}/`));
+      emptyHost = true;
+    } catch {
+      throw new ConfigError(`${source} is not a URL: write postgres://user:password@host:5432/database.`);
+    }
   }
   parsed.password = '';
   if (parsed.searchParams.has('password')) parsed.searchParams.set('password', '');
-  if (!URL_SCHEMES.has(parsed.protocol)) throw new ConfigError(`${source} is not a PostgreSQL URL (${parsed.href}): write postgres://user:password@host:5432/database.`);
-  return parsed.href;
+  const shown = emptyHost ? parsed.href.replace(`@${EMPTY_HOST}/`, '@/') : parsed.href;
+  if (!URL_SCHEMES.has(parsed.protocol)) throw new ConfigError(`${source} is not a PostgreSQL URL (${shown}): write postgres://user:password@host:5432/database.`);
+  return shown;
 }
 
 /**
@@ -238,6 +251,7 @@ export async function openDatabase(options: DatabaseOptions = {}, { logger }: { 
   const url = options.embedded ? undefined : (options.url ?? process.env.DATABASE_URL);
   const source = options.url !== undefined ? 'database.url' : 'DATABASE_URL';
   const shown = url ? checkUrl(url, source) : undefined;
+  const listen = url ? listenConnection(options, url) : undefined;
   const searchPath = options.schema ? [options.schema] : undefined;
   let knex: Knex;
   let kind: 'postgres' | 'embedded';
@@ -307,9 +321,12 @@ export async function openDatabase(options: DatabaseOptions = {}, { logger }: { 
     }
     throw shown !== undefined && connectFailed(error) ? unreachable(error, shown, source) : error;
   }
-  return new KnexDatabase(knex, kind, true, kind === 'postgres' ? listenConnection(options, url!) : undefined, lock);
+  return new KnexDatabase(knex, kind, true, kind === 'postgres' ? listen : undefined, lock);
 }
 
 function listenConnection(options: DatabaseOptions, fallback: string | Record<string, unknown> | undefined): string | Record<string, unknown> | undefined {
-  return options.listenUrl ?? process.env.DATABASE_LISTEN_URL ?? fallback;
+  const url = options.listenUrl ?? process.env.DATABASE_LISTEN_URL;
+  if (url === undefined) return fallback;
+  checkUrl(url, options.listenUrl !== undefined ? 'database.listenUrl' : 'DATABASE_LISTEN_URL');
+  return url;
 }
