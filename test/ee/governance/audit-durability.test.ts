@@ -3,7 +3,7 @@ import { expect } from 'chai';
 import { AuditSink, defineTool, definePlugin, z } from '@gatehouse-mcp/engine';
 import { freshDatabase, testDatabase } from '@gatehouse-mcp/engine/testing';
 import { DbAuditSink } from '../../../src/plugins/ee/audit/db-audit-sink.js';
-import { governanceEngine, type GovernanceTestEngine } from './support.js';
+import { governanceEngine, orderEvent, type GovernanceTestEngine } from './support.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -222,7 +222,7 @@ describe('EE audit trail', () => {
       const sink = t.engine.resolve<DbAuditSink>(AuditSink);
       const tenant = `${t.tenant}-batch`;
       for (let i = 0; i < 3_000; i++) {
-        sink.record({ time: new Date(), tenant, principal: undefined, action: 'tools/call', target: 'echo', decision: 'allowed', reason: undefined, outcome: 'success', arguments: { i }, latencyMs: 1, requestId: `batch-${i}`, clientAddress: undefined });
+        sink.record(orderEvent(tenant, { arguments: { i }, requestId: `batch-${i}` }));
       }
       await sink.flush(10_000);
       const [{ n }] = (await t.knex('mcp_agent_audit').where({ tenant }).count('* as n')) as [{ n: string | number }];

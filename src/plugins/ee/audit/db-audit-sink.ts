@@ -692,13 +692,14 @@ export class DbAuditSink implements AuditSink, LifecycleContribution {
         return { ...item.row, ...link };
       });
       // In slices, so that a large batch stays within the parameters one statement may carry (65,535).
-      for (let at = 0; at < rows.length; at += ROWS_PER_INSERT) {
-        await trx(AUDIT_TABLE).comment(this.marker).insert(rows.slice(at, at + ROWS_PER_INSERT)).onConflict(['event_id', 'occurred_at']).ignore();
-      }
+      const insert = async (table: string, records: readonly object[], unique: string[]): Promise<void> => {
+        for (let at = 0; at < records.length; at += ROWS_PER_INSERT) {
+          await trx(table).comment(this.marker).insert(records.slice(at, at + ROWS_PER_INSERT)).onConflict(unique).ignore();
+        }
+      };
+      await insert(AUDIT_TABLE, rows, ['event_id', 'occurred_at']);
       const opened = items.filter((item) => item.intent).map(({ row }) => ({ event_id: row.event_id, tenant: row.tenant, instance_id: this.instanceId, occurred_at: row.occurred_at }));
-      for (let at = 0; at < opened.length; at += ROWS_PER_INSERT) {
-        await trx(OPEN_INTENTS_TABLE).comment(this.marker).insert(opened.slice(at, at + ROWS_PER_INSERT)).onConflict('event_id').ignore();
-      }
+      await insert(OPEN_INTENTS_TABLE, opened, ['event_id']);
       const completed = items.flatMap((item) => (item.completes ? [item.completes] : []));
       if (completed.length) await trx(OPEN_INTENTS_TABLE).comment(this.marker).whereRaw('event_id = any(?::uuid[])', [completed]).delete();
       const values = [...heads].map(([tenant, head]) => [tenant, head.seq, head.hash]);
