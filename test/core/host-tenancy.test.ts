@@ -82,4 +82,17 @@ describe('host-based tenancy ({tenant}.mcp.example.com)', () => {
     expect(String(error)).to.match(/tenantHost "mcp.example.com" must look like/);
     expect((error as { code?: string }).code).to.equal('invalid_config');
   });
+
+  it('refuses a pattern whose port no server can listen on (99999, 0) at boot', async () => {
+    for (const tenantHost of ['{tenant}.mcp.example.com:99999', '{tenant}.mcp.example.com:0']) {
+      let error: unknown;
+      try {
+        await createEngine({ plugins: [communityEdition()], tenantHost, database: { knex: await testDatabase() } });
+      } catch (caught) {
+        error = caught;
+      }
+      expect(String(error)).to.match(/a port is a number from 1 to 65535/);
+      expect((error as { code?: string }).code).to.equal('invalid_config');
+    }
+  });
 });

@@ -18,7 +18,11 @@ export class TenantHostPattern {
       throw new ConfigError(`tenantHost "${pattern}" must look like "{tenant}.mcp.example.com" (optionally with a port).`);
     }
     this.suffix = lower.slice(PLACEHOLDER.length);
-    this.withPort = /:\d+$/.test(this.suffix);
+    const port = /:(\d+)$/.exec(this.suffix)?.[1];
+    if (port !== undefined && (Number(port) < 1 || Number(port) > 65_535)) {
+      throw new ConfigError(`tenantHost "${pattern}" has port ${port}; a port is a number from 1 to 65535.`);
+    }
+    this.withPort = port !== undefined;
   }
 
   /** The tenant a `Host` header names, or undefined when it does not match the pattern. */
