@@ -85,17 +85,26 @@ type Flags = Partial<Record<keyof typeof OPTIONS, string | boolean | string[]>>;
 
 const str = (value: string | boolean | string[] | undefined): string | undefined => (typeof value === 'string' ? value : undefined);
 
+/** The longest `--expires-in` a key takes: a hundred years. */
+const MAX_KEY_LIFETIME_DAYS = 36_500;
+
+/** `--port` or `PORT` in digits (an empty `PORT=` counts as unset): 0 picks a free port. */
 function parsePort(value: string | undefined): number {
-  const port = Number(value ?? 3000);
-  if (!Number.isInteger(port) || port < 0 || port > 65_535) throw new UsageError(`Port "${value}" is not a valid port number.`);
+  if (value === undefined || value.trim() === '') return 3000;
+  const port = /^\s*\d{1,5}\s*$/.test(value) ? Number(value) : Number.NaN;
+  if (!(port >= 0 && port <= 65_535)) throw new UsageError(`Port ${JSON.stringify(value.slice(0, 40))} is not a port number (0 to 65535).`);
   return port;
 }
 
 function parseDuration(value: string): Date {
   const match = /^(\d+)([mhd])$/.exec(value);
-  if (!match) throw new UsageError(`--expires-in "${value}" must look like 30m, 12h or 90d.`);
-  const unit = { m: 60_000, h: 3_600_000, d: 86_400_000 }[match[2] as 'm' | 'h' | 'd'];
-  return new Date(Date.now() + Number(match[1]) * unit);
+  const unit = match ? { m: 60_000, h: 3_600_000, d: 86_400_000 }[match[2] as 'm' | 'h' | 'd'] : 0;
+  const ms = match ? Number(match[1]) * unit : 0;
+  // A key that expires as it is made, or after the last date there is, is a typing error.
+  if (!match || ms <= 0 || ms > MAX_KEY_LIFETIME_DAYS * 86_400_000) {
+    throw new UsageError(`--expires-in ${JSON.stringify(value.slice(0, 40))} must look like 30m, 12h or 90d (at least 1m, at most ${MAX_KEY_LIFETIME_DAYS}d).`);
+  }
+  return new Date(Date.now() + ms);
 }
 
 async function editionPlugin(name: string | undefined): Promise<PluginDefinition> {
@@ -179,8 +188,8 @@ function stopOnSignal(engine: Engine): void {
   process.once('SIGTERM', () => stop('SIGTERM'));
 }
 
-async function listen(engine: Engine, flags: Flags): Promise<string> {
-  const port = parsePort(str(flags.port) ?? process.env.PORT);
+/** Listen on the port {@link portOf} read before the engine was opened (a bad port is refused before any work). */
+async function listen(engine: Engine, flags: Flags, port: number): Promise<string> {
   const host = str(flags.host) ?? '127.0.0.1';
   try {
     return (await engine.listen({ host, port })).url;
@@ -191,16 +200,22 @@ async function listen(engine: Engine, flags: Flags): Promise<string> {
   }
 }
 
+function portOf(flags: Flags): number {
+  return parsePort(str(flags.port) ?? process.env.PORT);
+}
+
 async function serve(flags: Flags): Promise<void> {
+  const port = portOf(flags);
   const { engine } = await openEngine(flags);
-  const url = await listen(engine, flags);
+  const url = await listen(engine, flags, port);
   stopOnSignal(engine);
   process.stdout.write(`Gatehouse is serving MCP at ${engine.mcpUrl()} (per tenant: ${url}/t/<tenant>/api/mcp)\n`);
 }
 
 async function demo(flags: Flags): Promise<void> {
+  const port = portOf(flags);
   const { engine } = await openEngine(flags, { examples: true });
-  const url = await listen(engine, flags);
+  const url = await listen(engine, flags, port);
   stopOnSignal(engine);
   const keys = engine.resolve(ApiKeyStore);
   for (const old of await keys.list('demo')) if (old.name === 'demo key' && !old.revokedAt) await keys.revoke('demo', old.id);

@@ -7,6 +7,7 @@ export { createEngine, type Engine, type ListenOptions, type ToolSummary } from 
 export { EngineConfig, type EngineOptions } from './kernel/config.js';
 export { definePlugin, type PluginDefinition, type PluginSpec, type PluginBinder } from './kernel/plugin.js';
 export { LifecycleContribution } from './kernel/lifecycle.js';
+export { checkCount, checkDurationMs, MAX_DURATION_MS } from './kernel/option-checks.js';
 export { ShutdownError } from './kernel/shutdown-steps.js';
 export { BackgroundWork } from './fleet/background-work.js';
 export { InstanceRegistry, type EngineInstance } from './fleet/instance-registry.js';

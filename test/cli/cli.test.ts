@@ -17,9 +17,10 @@ interface Run {
   stderr: string;
 }
 
-function run(args: string[], env: NodeJS.ProcessEnv): Promise<Run> {
+function run(args: string[], env: NodeJS.ProcessEnv, { timeoutMs }: { readonly timeoutMs?: number } = {}): Promise<Run> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...cli, ...args], { cwd: root, env: { ...process.env, ...env } });
+    // With a timeout, a command that should have refused at once but serves instead is stopped.
+    const child = spawn(process.execPath, [...cli, ...args], { cwd: root, env: { ...process.env, ...env }, ...(timeoutMs ? { timeout: timeoutMs, killSignal: 'SIGKILL' as const } : {}) });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk) => (stdout += chunk));
@@ -92,6 +93,21 @@ describe('the gatehouse CLI', function () {
     const otherTenant = await run(['keys', 'revoke', '--tenant', `${tenant}-other`, '--id', id], env);
     expect(otherTenant.code).to.equal(2);
     expect(otherTenant.stderr).to.match(/has no key/);
+  });
+
+  it('a port or key lifetime that is no number was taken as one (PORT=0x50 served on port 80, --expires-in 0d made an expired key): refused with exit code 2', async () => {
+    for (const port of ['0x50', '1e3', '80abc', '99999']) {
+      const served = await run(['serve'], { ...env, PORT: port }, { timeoutMs: 30_000 });
+      expect(served.code, `PORT=${port}: ${served.stdout}${served.stderr}`).to.equal(2);
+      expect(served.stderr).to.include(`Port "${port}" is not a port number (0 to 65535).`);
+    }
+    const tenant = uniqueTenant('cli');
+    for (const lifetime of ['0d', '99999999999999d']) {
+      const created = await run(['keys', 'create', '--tenant', tenant, '--name', 'bot', '--expires-in', lifetime], env);
+      expect(created.code, created.stdout + created.stderr).to.equal(2);
+      expect(created.stderr).to.include(`--expires-in "${lifetime}" must look like 30m, 12h or 90d (at least 1m, at most 36500d).`);
+    }
+    expect((await run(['keys', 'list', '--tenant', tenant], env)).stdout).not.to.match(/bot/);
   });
 
   it('a value that starts with "-" was refused as an ambiguous option: it is the value, and an option left without one says how to write it', async () => {

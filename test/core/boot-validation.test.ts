@@ -69,4 +69,29 @@ describe('boot validation (fail closed)', () => {
     expect(() => tool('has space')).to.throw(/Tool name "has space" is invalid/);
     expect(() => defineTool({ name: 'x', description: 'x', input: z.string() as never, handler: () => 'x' })).to.throw(/zod object schema/);
   });
+
+  // Node fires a timer armed for more than 2^31-1 ms after 1 ms: a write-stall or call timeout that
+  // large dropped every slow reader, and spun the call deadline timer, instead of waiting longer.
+  it('refuses engine options no timer or pool can honour, naming the option', async () => {
+    const refusal = async (options: Partial<Parameters<typeof createEngine>[0]>): Promise<string> => {
+      try {
+        const engine = await createEngine({ plugins: [communityEdition()], database: { knex: await testDatabase() }, logLevel: 'silent', ...options });
+        await engine.close();
+        return 'booted';
+      } catch (error) {
+        expect((error as { code?: string }).code).to.equal('invalid_config');
+        return (error as Error).message;
+      }
+    };
+    const tooLong = 2 ** 31;
+    expect(await refusal({ callTimeoutMs: tooLong })).to.equal('callTimeoutMs must be a positive number of milliseconds, at most 2147483647 (about 24.8 days), not 2147483648.');
+    expect(await refusal({ writeStallTimeoutMs: tooLong })).to.contain('writeStallTimeoutMs must be a positive number of milliseconds');
+    expect(await refusal({ sessions: { idleTimeoutMs: tooLong } })).to.contain('sessions.idleTimeoutMs must be a positive number of milliseconds');
+    expect(await refusal({ maxBodyBytes: 1024.5 })).to.equal('maxBodyBytes must be a whole number of at least 1, not 1024.5.');
+    expect(await refusal({ pageSize: Number.NaN })).to.contain('pageSize must be a whole number of at least 1, not NaN');
+    expect(await refusal({ database: { url: process.env.DATABASE_URL ?? 'postgres://localhost/none', pool: { max: 0 } } })).to.contain('database.pool.max must be a whole number of at least 1, not 0');
+    expect(await refusal({ database: { url: process.env.DATABASE_URL ?? 'postgres://localhost/none', pool: { min: 5, max: 2 } } })).to.contain('database.pool.min must be a whole number from 0 to database.pool.max (2), not 5');
+    expect(await refusal({ callTimeoutMs: 2 ** 31 - 1, maxBodyBytes: 4096 })).to.equal('booted');
+    expect(() => defineTool({ name: 'slow', description: 'slow', input: z.object({}), timeoutMs: tooLong, handler: () => 'x' })).to.throw(/Tool "slow": timeoutMs must be a positive number of milliseconds, at most 2147483647/);
+  });
 });

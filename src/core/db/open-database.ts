@@ -5,6 +5,7 @@ import type { Database, TenantDb } from '../ports/database.js';
 import { KnexTenantDb } from './tenant-db.js';
 import { BootError, ConfigError } from '../errors.js';
 import { DataDirLock } from './data-dir-lock.js';
+import { checkCount, MAX_DURATION_MS } from '../kernel/option-checks.js';
 import { answeredByServer, replyTimedOut } from './lost-connection.js';
 import type { Logger } from '../log/logger.js';
 
@@ -53,7 +54,6 @@ export const REPLY_GRACE_MS = 5_000;
 /** How long a request waits for a pooled connection, and a new connection for the server's answer. */
 export const CONNECT_TIMEOUT_MS = 10_000;
 /** The longest delay a Node timer takes (a longer one fires at once). */
-const MAX_TIMER_MS = 2_147_483_647;
 
 /**
  * Close `connection` when a query on it gives up waiting for its reply: what the connection is in
@@ -84,7 +84,7 @@ function closeOnReplyTimeout(connection: pg.Client): void {
 /** The statement timeout `options` ask for, checked. */
 function statementTimeout(options: DatabaseOptions): number {
   const check = (value: number, source: string, given: string): number => {
-    if (!Number.isSafeInteger(value) || value < 0 || value > MAX_TIMER_MS) {
+    if (!Number.isSafeInteger(value) || value < 0 || value > MAX_DURATION_MS) {
       throw new ConfigError(`${source} must be a whole number of milliseconds (0 for no limit), not ${given}.`);
     }
     return value;
@@ -93,6 +93,15 @@ function statementTimeout(options: DatabaseOptions): number {
   const fromEnv = process.env.DATABASE_STATEMENT_TIMEOUT_MS;
   if (fromEnv === undefined || fromEnv.trim() === '') return DEFAULT_STATEMENT_TIMEOUT_MS;
   return check(/^\s*\d+\s*$/.test(fromEnv) ? Number(fromEnv) : Number.NaN, 'DATABASE_STATEMENT_TIMEOUT_MS', JSON.stringify(fromEnv));
+}
+
+/** Pool bounds the pool can keep: whole numbers, at least one connection, `min` ≤ `max`. */
+function checkPool(pool: DatabaseOptions['pool']): void {
+  if (pool === undefined) return;
+  const max = pool.max === undefined ? 10 : checkCount(pool.max, 'database.pool.max');
+  if (pool.min !== undefined && (typeof pool.min !== 'number' || !Number.isSafeInteger(pool.min) || pool.min < 0 || pool.min > max)) {
+    throw new ConfigError(`database.pool.min must be a whole number from 0 to database.pool.max (${max}), not ${String(pool.min)}.`);
+  }
 }
 
 const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
@@ -248,6 +257,7 @@ export async function openDatabase(options: DatabaseOptions = {}, { logger }: { 
   if (options.embedded && options.url !== undefined) {
     throw new ConfigError('The database options name both a url and embedded: true; give one of them.');
   }
+  checkPool(options.pool);
   const url = options.embedded ? undefined : (options.url ?? process.env.DATABASE_URL);
   const source = options.url !== undefined ? 'database.url' : 'DATABASE_URL';
   const shown = url ? checkUrl(url, source) : undefined;
@@ -267,7 +277,7 @@ export async function openDatabase(options: DatabaseOptions = {}, { logger }: { 
         // A connection the server never answers (a host that accepts and then stays silent) is given
         // up and its socket closed, as the pool gives up waiting for it: not left open for the outage.
         connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
-        ...(timeoutMs > 0 ? { query_timeout: Math.min(timeoutMs + REPLY_GRACE_MS, MAX_TIMER_MS) } : {}),
+        ...(timeoutMs > 0 ? { query_timeout: Math.min(timeoutMs + REPLY_GRACE_MS, MAX_DURATION_MS) } : {}),
       },
       searchPath,
       pool: {

@@ -3,6 +3,7 @@ import { ConfigError } from '../errors.js';
 import { TenantHostPattern } from '../http/tenant-host.js';
 import { DEFAULT_WRITE_STALL_TIMEOUT_MS } from '../http/node-adapter.js';
 import type { EngineConfig, EngineOptions } from './config.js';
+import { checkCount, checkDurationMs } from './option-checks.js';
 
 function normaliseBasePath(value: string | undefined, name: string): string {
   if (!value || value === '/') return '';
@@ -10,14 +11,22 @@ function normaliseBasePath(value: string | undefined, name: string): string {
   return value;
 }
 
-type Positive = (value: number | undefined, fallback: number, name: string) => number;
+/** A duration option in milliseconds, or its default. */
+function duration(value: number | undefined, fallback: number, name: string): number {
+  return value === undefined ? fallback : checkDurationMs(value, name);
+}
 
-function sessionLimits(options: Exclude<EngineOptions['sessions'], boolean | undefined>, positive: Positive): EngineConfig['sessions'] {
-  const maxSessions = positive(options.maxSessions, 10_000, 'sessions.maxSessions');
+/** A count option (bytes, items), or its default. */
+function count(value: number | undefined, fallback: number, name: string): number {
+  return value === undefined ? fallback : checkCount(value, name);
+}
+
+function sessionLimits(options: Exclude<EngineOptions['sessions'], boolean | undefined>): EngineConfig['sessions'] {
+  const maxSessions = count(options.maxSessions, 10_000, 'sessions.maxSessions');
   return {
-    idleTimeoutMs: positive(options.idleTimeoutMs, 30 * 60_000, 'sessions.idleTimeoutMs'),
+    idleTimeoutMs: duration(options.idleTimeoutMs, 30 * 60_000, 'sessions.idleTimeoutMs'),
     maxSessions,
-    maxSessionsPerTenant: Math.min(maxSessions, positive(options.maxSessionsPerTenant, 1_000, 'sessions.maxSessionsPerTenant')),
+    maxSessionsPerTenant: Math.min(maxSessions, count(options.maxSessionsPerTenant, 1_000, 'sessions.maxSessionsPerTenant')),
   };
 }
 
@@ -33,11 +42,6 @@ export function resolveConfig(options: EngineOptions): EngineConfig {
     if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new ConfigError('publicUrl must be http(s).');
     publicUrl = url.origin;
   }
-  const positive: Positive = (value, fallback, name) => {
-    if (value === undefined) return fallback;
-    if (!Number.isFinite(value) || value <= 0) throw new ConfigError(`${name} must be a positive number.`);
-    return value;
-  };
   return {
     instanceId: randomUUID(),
     publicUrl,
@@ -46,16 +50,16 @@ export function resolveConfig(options: EngineOptions): EngineConfig {
     allowedOrigins: options.allowedOrigins,
     allowedHosts: options.allowedHosts?.map((host) => host.toLowerCase()),
     tenantHost: options.tenantHost === undefined ? undefined : new TenantHostPattern(options.tenantHost),
-    maxBodyBytes: positive(options.maxBodyBytes, 1024 * 1024, 'maxBodyBytes'),
-    credentialCacheTtlMs: positive(options.credentialCacheTtlMs, 30_000, 'credentialCacheTtlMs'),
-    pageSize: positive(options.pageSize, 100, 'pageSize'),
-    drainTimeoutMs: positive(options.drainTimeoutMs, 10_000, 'drainTimeoutMs'),
-    writeStallTimeoutMs: positive(options.writeStallTimeoutMs, DEFAULT_WRITE_STALL_TIMEOUT_MS, 'writeStallTimeoutMs'),
-    readTimeoutMs: positive(options.readTimeoutMs, 30_000, 'readTimeoutMs'),
-    callTimeoutMs: positive(options.callTimeoutMs, 60_000, 'callTimeoutMs'),
+    maxBodyBytes: count(options.maxBodyBytes, 1024 * 1024, 'maxBodyBytes'),
+    credentialCacheTtlMs: duration(options.credentialCacheTtlMs, 30_000, 'credentialCacheTtlMs'),
+    pageSize: count(options.pageSize, 100, 'pageSize'),
+    drainTimeoutMs: duration(options.drainTimeoutMs, 10_000, 'drainTimeoutMs'),
+    writeStallTimeoutMs: duration(options.writeStallTimeoutMs, DEFAULT_WRITE_STALL_TIMEOUT_MS, 'writeStallTimeoutMs'),
+    readTimeoutMs: duration(options.readTimeoutMs, 30_000, 'readTimeoutMs'),
+    callTimeoutMs: duration(options.callTimeoutMs, 60_000, 'callTimeoutMs'),
     serverInfo: options.serverInfo ?? { name: 'gatehouse', version: '0.1.0' },
     instructions: options.instructions,
-    sessions: options.sessions ? sessionLimits(options.sessions === true ? {} : options.sessions, positive) : undefined,
+    sessions: options.sessions ? sessionLimits(options.sessions === true ? {} : options.sessions) : undefined,
   };
 }
 

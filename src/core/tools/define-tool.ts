@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { PolicyDecision, PolicyRequest } from '../ports/policy.js';
 import { ConfigError } from '../errors.js';
+import { checkDurationMs } from '../kernel/option-checks.js';
 import type { HandlerContext } from '../mcp/handler-context.js';
 
 /** MCP tool annotations: hints for clients, never enforced. */
@@ -162,9 +163,7 @@ export function defineTool<I extends ZodObjectSchema>(spec: ToolSpec<I>): ToolDe
   if (spec.approvers !== undefined && spec.approvers !== 1 && spec.approvers !== 2) {
     throw new ConfigError(`Tool "${spec.name}": approvers must be 1 or 2.`);
   }
-  if (spec.timeoutMs !== undefined && !(Number.isFinite(spec.timeoutMs) && spec.timeoutMs > 0)) {
-    throw new ConfigError(`Tool "${spec.name}": timeoutMs must be a positive number of milliseconds.`);
-  }
+  if (spec.timeoutMs !== undefined) checkDurationMs(spec.timeoutMs, `Tool "${spec.name}": timeoutMs`);
   if (typeof spec.handler !== 'function') {
     throw new ConfigError(`Tool "${spec.name}": handler must be a function.`);
   }

@@ -1,4 +1,4 @@
-import { AuditSink, ConfigError, LifecycleContribution, PendingApprovals, Policy, RouteContribution, type PluginBinder } from '../../core/index.js';
+import { AuditSink, checkCount, checkDurationMs, ConfigError, LifecycleContribution, PendingApprovals, Policy, RouteContribution, type PluginBinder } from '../../core/index.js';
 import { AgentPermissions } from './contracts.js';
 import { ApprovalRoutes } from './admin/approval-routes.js';
 import { ApprovalSettings, DEFAULT_APPROVAL_SETTINGS } from './approvals/approval-settings.js';
@@ -88,8 +88,11 @@ function retentionSettings(options: RetentionOptions = {}): RetentionSettings {
   return Object.freeze({ olderThanDays: options.olderThanDays, daily: options.daily ?? false });
 }
 
+/** A numeric option: a duration in milliseconds when its name ends in `Ms`, else a count (items, attempts, days). */
 function positive(value: unknown, name: string): void {
-  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) throw new ConfigError(`enterpriseEdition(options): ${name} must be a positive number.`);
+  const label = `enterpriseEdition(options): ${name}`;
+  if (name.endsWith('Ms')) checkDurationMs(value, label);
+  else checkCount(value, label);
 }
 
 function rbacSettings(options: GovernanceOptions['rbac'] = {}): RbacSettings {

@@ -220,10 +220,22 @@ describe('gatehouse audit verify (command line) and the documented independent v
     const pruned = await gatehouse(['audit', 'prune', '--older-than', '400d', '--data-dir', data], { GATEHOUSE_AUDIT_SIGNING_KEY_FILE: privatePem });
     expect(pruned.code, pruned.stderr).to.equal(0);
     expect(pruned.stdout).to.match(/nothing to drop/);
-    for (const args of [['audit', 'prune', '--older-than', '400'], ['audit', 'verify', '--file', path.join(dir, 'nope.jsonl')]]) {
+    for (const args of [['audit', 'prune', '--older-than', '400'], ['audit', 'prune', '--older-than', '99999999999999d'], ['audit', 'verify', '--file', path.join(dir, 'nope.jsonl')]]) {
       const result = await gatehouse(args);
       expect(result.code, args.join(' ')).to.equal(2);
       expect(result.stderr).to.match(/^gatehouse: /);
+      expect(result.stderr).to.not.match(/\n\s+at /);
+    }
+  });
+
+  it('refuses a checkpoint interval from the environment that is no number or too long for a timer (0x10 was read as 16 ms, 99999999999 signed every millisecond)', async () => {
+    for (const [value, message] of [
+      ['0x10', 'GATEHOUSE_AUDIT_CHECKPOINT_INTERVAL_MS must be a whole number of milliseconds, not "0x10".'],
+      ['99999999999', 'GATEHOUSE_AUDIT_CHECKPOINT_INTERVAL_MS must be a positive number of milliseconds, at most 2147483647'],
+    ]) {
+      const result = await gatehouse(['audit', 'prune', '--older-than', '400d', '--data-dir', data], { GATEHOUSE_AUDIT_SIGNING_KEY_FILE: privatePem, GATEHOUSE_AUDIT_CHECKPOINT_INTERVAL_MS: value! });
+      expect(result.code, value).to.equal(1);
+      expect(result.stderr).to.include(message!);
       expect(result.stderr).to.not.match(/\n\s+at /);
     }
   });

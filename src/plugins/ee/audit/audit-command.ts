@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import type { Engine } from '../../../core/index.js';
-import { ConfigError } from '../../../core/index.js';
+import { checkDurationMs, ConfigError } from '../../../core/index.js';
 import type { CheckpointOptions } from './checkpoint-settings.js';
-import { AuditRetention } from './audit-retention.js';
+import { AuditRetention, MAX_RETENTION_DAYS } from './audit-retention.js';
 import { AuditVerifier, parseCheckpointLines, verifyExport } from './audit-verifier.js';
 import { keyRing, type ChainVerification } from './chain-verifier.js';
 
@@ -104,7 +104,9 @@ export async function auditCommand(action: string | undefined, flags: AuditComma
   }
   if (action === 'prune') {
     const match = /^(\d+)d$/.exec(flags['older-than'] ?? '');
-    if (!match || Number(match[1]) <= 0) throw new AuditUsageError('Use: gatehouse audit prune --older-than 400d');
+    if (!match || Number(match[1]) <= 0 || Number(match[1]) > MAX_RETENTION_DAYS) {
+      throw new AuditUsageError(`Use: gatehouse audit prune --older-than 400d (from 1d to ${MAX_RETENTION_DAYS}d)`);
+    }
     const engine = await openEngine();
     try {
       const result = await engine.resolve(AuditRetention).prune(Number(match[1]));
@@ -120,6 +122,11 @@ export async function auditCommand(action: string | undefined, flags: AuditComma
     }
   }
   throw new AuditUsageError('Use: gatehouse audit verify … or gatehouse audit prune --older-than 400d');
+}
+
+/** The number an environment variable spells in digits (blanks around allowed), or NaN: `0x10`, `1e3` and `12abc` are not numbers here. */
+function wholeNumber(text: string): number {
+  return /^\s*\d+\s*$/.test(text) ? Number(text) : Number.NaN;
 }
 
 /**
@@ -143,12 +150,19 @@ export function auditOptionsFromEnvironment(env: NodeJS.ProcessEnv = process.env
   }
   if (env.GATEHOUSE_AUDIT_CHECKPOINT_FILE) checkpoints.file = env.GATEHOUSE_AUDIT_CHECKPOINT_FILE;
   if (env.GATEHOUSE_AUDIT_CHECKPOINT_WEBHOOK) checkpoints.webhook = env.GATEHOUSE_AUDIT_CHECKPOINT_WEBHOOK;
-  if (env.GATEHOUSE_AUDIT_CHECKPOINT_INTERVAL_MS) checkpoints.intervalMs = Number(env.GATEHOUSE_AUDIT_CHECKPOINT_INTERVAL_MS);
+  if (env.GATEHOUSE_AUDIT_CHECKPOINT_INTERVAL_MS) {
+    const text = env.GATEHOUSE_AUDIT_CHECKPOINT_INTERVAL_MS;
+    const ms = wholeNumber(text);
+    if (Number.isNaN(ms)) throw new ConfigError(`GATEHOUSE_AUDIT_CHECKPOINT_INTERVAL_MS must be a whole number of milliseconds, not ${JSON.stringify(text.slice(0, 40))}.`);
+    checkpoints.intervalMs = checkDurationMs(ms, 'GATEHOUSE_AUDIT_CHECKPOINT_INTERVAL_MS');
+  }
   const options: { checkpoints?: CheckpointOptions; retention?: { olderThanDays: number; daily: true } } = {};
   if (Object.keys(checkpoints).length) options.checkpoints = checkpoints as CheckpointOptions;
   if (env.GATEHOUSE_AUDIT_RETENTION_DAYS) {
-    const days = Number(env.GATEHOUSE_AUDIT_RETENTION_DAYS);
-    if (!Number.isInteger(days) || days <= 0) throw new ConfigError('GATEHOUSE_AUDIT_RETENTION_DAYS must be a whole number of days.');
+    const days = wholeNumber(env.GATEHOUSE_AUDIT_RETENTION_DAYS);
+    if (!Number.isInteger(days) || days <= 0 || days > MAX_RETENTION_DAYS) {
+      throw new ConfigError(`GATEHOUSE_AUDIT_RETENTION_DAYS must be a whole number of days from 1 to ${MAX_RETENTION_DAYS}, not ${JSON.stringify(env.GATEHOUSE_AUDIT_RETENTION_DAYS.slice(0, 40))}.`);
+    }
     options.retention = { olderThanDays: days, daily: true };
   }
   return options;

@@ -26,6 +26,9 @@ export interface PruneResult {
 const RETENTION_LOCK = 7_240_014_002;
 const DAY_MS = 86_400_000;
 
+/** The longest retention a prune takes (a hundred years): a cutoff further back is not a date. */
+export const MAX_RETENTION_DAYS = 36_500;
+
 /**
  * Retention of the audit trail by whole month partitions, and partition upkeep. Before a
  * partition is dropped, each tenant chain it holds gets a signed checkpoint at its new start (the
@@ -73,7 +76,9 @@ export class AuditRetention implements LifecycleContribution {
 
   /** Drop every month partition whose rows are all older than `olderThanDays` days. */
   async prune(olderThanDays: number, now = new Date()): Promise<PruneResult> {
-    if (!Number.isFinite(olderThanDays) || olderThanDays <= 0) throw new ConfigError('Retention needs a positive number of days.');
+    if (!Number.isFinite(olderThanDays) || olderThanDays <= 0 || olderThanDays > MAX_RETENTION_DAYS) {
+      throw new ConfigError(`Retention needs a positive number of days, at most ${MAX_RETENTION_DAYS}.`);
+    }
     const cutoff = new Date(now.getTime() - olderThanDays * DAY_MS);
     const droppable = (await listPartitions(this.database.knex)).filter((p) => p.to <= cutoff);
     if (droppable.length === 0) return { dropped: [], anchors: [], ran: true };

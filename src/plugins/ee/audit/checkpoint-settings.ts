@@ -1,5 +1,5 @@
 import { createPrivateKey, type KeyObject } from 'node:crypto';
-import { ConfigError } from '../../../core/index.js';
+import { checkDurationMs, ConfigError } from '../../../core/index.js';
 import { keyIdOf, keyRing } from './chain-verifier.js';
 
 /** `enterpriseEdition({ audit: { checkpoints } })`: how the chain heads are signed and published. */
@@ -54,9 +54,7 @@ export function checkpointSettings(options: CheckpointOptions = {}): CheckpointS
   }
   const verificationKeys = new Map([...previous, ...(signingKey ? keyRing([signingKey]) : [])]);
   const intervalMs = options.intervalMs ?? 60_000;
-  if (typeof intervalMs !== 'number' || !Number.isFinite(intervalMs) || intervalMs <= 0) {
-    throw new ConfigError('enterpriseEdition(options): audit.checkpoints.intervalMs must be a positive number.');
-  }
+  checkDurationMs(intervalMs, 'enterpriseEdition(options): audit.checkpoints.intervalMs');
   if (options.file !== undefined && typeof options.file !== 'string') throw new ConfigError('enterpriseEdition(options): audit.checkpoints.file must be a path.');
   if (options.webhook !== undefined && !/^https?:\/\//.test(String(options.webhook))) {
     throw new ConfigError('enterpriseEdition(options): audit.checkpoints.webhook must be an http(s) URL.');

@@ -1,4 +1,4 @@
-import { ConfigError, TENANT_ID } from '../../../core/index.js';
+import { checkDurationMs, ConfigError, TENANT_ID } from '../../../core/index.js';
 import type { GovernanceOptions } from '../governance.js';
 
 /** Options of `enterpriseEdition(options)`. */
@@ -64,8 +64,7 @@ export function resolveEnterpriseOptions(options: EnterpriseOptions = {}): Enter
   }
   const duration = (value: number | undefined, name: string): number | undefined => {
     if (value === undefined) return undefined;
-    if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) throw new ConfigError(`enterpriseEdition(options): ${name} must be a positive number of milliseconds.`);
-    return value;
+    return checkDurationMs(value, `enterpriseEdition(options): ${name}`);
   };
   return Object.freeze({
     tenancy,

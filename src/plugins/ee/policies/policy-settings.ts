@@ -1,4 +1,4 @@
-import { ConfigError } from '../../../core/index.js';
+import { checkDurationMs, ConfigError } from '../../../core/index.js';
 
 /** Settings of tenant policies, from `enterpriseEdition({ policies })`. */
 export interface PolicySettings {
@@ -31,7 +31,7 @@ export function policySettings(options: Partial<PolicySettings> = {}): PolicySet
       }
       if (!valid) throw new ConfigError('enterpriseEdition(options): policies.timeZone must be an IANA time zone such as "Europe/Berlin".');
     } else if (name === 'cacheTtlMs') {
-      if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) throw new ConfigError('enterpriseEdition(options): policies.cacheTtlMs must be a positive number.');
+      checkDurationMs(value, 'enterpriseEdition(options): policies.cacheTtlMs');
     } else throw new ConfigError(`enterpriseEdition(options): unknown option "policies.${name}".`);
   }
   return Object.freeze({ ...DEFAULT_POLICY_SETTINGS, ...options });
