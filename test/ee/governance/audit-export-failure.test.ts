@@ -8,6 +8,8 @@ import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import knexFactory, { type Knex } from 'knex';
 import { AuditSink, openDatabase } from '@gatehouse-mcp/engine';
+import { AuditCheckpointer } from '@gatehouse-mcp/engine/ee';
+import { AuditQuery } from '../../../src/plugins/ee/audit/audit-query.js';
 import { governanceEngine, type GovernanceTestEngine } from './support.js';
 
 const URL_ = process.env.DATABASE_URL;
@@ -110,6 +112,26 @@ describe('EE audit: the export never hides its own failure', function () {
       await lock.rollback();
     }
   }
+
+  // After a database restart every pooled connection is dead, but the pool learns so only as each
+  // termination arrives: an audit page read in that window answered 503 (seen as the export's
+  // "the engine recovers" request failing), although the database was back.
+  it('reads the audit trail and its checkpoints right after every pooled connection was terminated', async () => {
+    const query = t.engine.resolve(AuditQuery);
+    const checkpoints = t.engine.resolve(AuditCheckpointer);
+    for (let round = 0; round < 5; round++) {
+      for (const read of [
+        async () => expect((await query.page(t.tenant, {}, 5)).entries).to.have.length(5),
+        async () => expect((await query.all(t.tenant, {}, 5).next()).done).to.equal(false),
+        async () => expect(await checkpoints.list(t.tenant)).to.be.an('array'),
+      ]) {
+        await Promise.all([1, 2, 3, 4].map(() => t.engine.database.knex.raw('select pg_sleep(0.05)')));
+        const { rows } = await admin.raw('select pg_terminate_backend(pid) from pg_stat_activity where application_name = ? and pid <> pg_backend_pid()', [appName]);
+        expect(rows.length, 'pooled connections to terminate').to.be.at.least(1);
+        await read();
+      }
+    }
+  });
 
   for (const format of ['jsonl', 'csv'] as const) {
     it(`a ${format} export whose database connection dies mid-stream is aborted, not ended cleanly`, async () => {
