@@ -23,7 +23,13 @@ export interface PgProxy {
    * answers (the statements still arrive and run); `false` passes what was held, in order.
    */
   blackhole(on: boolean, what?: 'both' | 'replies'): void;
-  /** Client connections open through the proxy now. */
+  /**
+   * Make every connection open now a dead one its client has not heard of (a failover whose
+   * resets never reached the client): each is closed when its client next sends on it, before
+   * anything reaches PostgreSQL. Connections opened afterwards work.
+   */
+  staleAll(): void;
+  /** Client connections open now through the proxy. */
   openConnections(): number;
   close(): Promise<void>;
 }
@@ -78,6 +84,8 @@ export async function pgProxy(target: URL): Promise<PgProxy> {
   };
   const sockets = new Set<net.Socket>();
   const clients = new Set<net.Socket>();
+  /** Connections {@link PgProxy.staleAll} made dead. */
+  const stale = new WeakSet<net.Socket>();
   const server = net.createServer((client) => {
     clients.add(client);
     const upstream = net.connect(Number(target.port || 5432), target.hostname);
@@ -89,6 +97,11 @@ export async function pgProxy(target: URL): Promise<PgProxy> {
     let committing: CutKind | undefined;
     const held: Buffer[] = [];
     client.on('data', (chunk: Buffer) => {
+      if (stale.has(client)) {
+        client.destroy();
+        upstream.destroy();
+        return;
+      }
       for (const message of fromClient.feed(chunk)) {
         if (armed === 0 || committing) continue;
         if (!statements) {
@@ -148,6 +161,9 @@ export async function pgProxy(target: URL): Promise<PgProxy> {
       holding = on ? what : undefined;
       if (on) return;
       for (const { to, chunk } of blackholed.splice(0)) if (!to.destroyed) to.write(chunk);
+    },
+    staleAll() {
+      for (const client of clients) stale.add(client);
     },
     openConnections: () => clients.size,
     close: async () => {

@@ -6,7 +6,7 @@ import { KnexTenantDb } from './tenant-db.js';
 import { BootError, ConfigError } from '../errors.js';
 import { DataDirLock } from './data-dir-lock.js';
 import { checkCount, MAX_DURATION_MS } from '../kernel/option-checks.js';
-import { answeredByServer, replyTimedOut } from './lost-connection.js';
+import { answeredByServer, readAttemptsFor, readSurvivingLostConnection, replyTimedOut } from './lost-connection.js';
 import type { Logger } from '../log/logger.js';
 
 export interface DatabaseOptions {
@@ -208,6 +208,10 @@ export class KnexDatabase implements Database {
 
   forTenant(tenant: string, trx?: Knex.Transaction): TenantDb {
     return new KnexTenantDb(tenant, trx ?? this.knex);
+  }
+
+  read<T>(run: () => PromiseLike<T>): Promise<T> {
+    return readSurvivingLostConnection(run, readAttemptsFor(this.knex));
   }
 
   async close(): Promise<void> {

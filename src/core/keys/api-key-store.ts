@@ -3,7 +3,6 @@ import { inject, injectable } from 'inversify';
 import type { Knex } from 'knex';
 import { Database } from '../ports/database.js';
 import { assertTenant } from '../db/tenant-db.js';
-import { readAttemptsFor, readSurvivingLostConnection } from '../db/lost-connection.js';
 import { ConfigError } from '../errors.js';
 import { unstorableText } from '../db/storable-text.js';
 
@@ -160,7 +159,7 @@ export class ApiKeyStore {
   async check(presented: string): Promise<ApiKeyCheck> {
     const match = KEY_FORMAT.exec(presented);
     if (!match) return { status: 'malformed' };
-    const row = (await readSurvivingLostConnection(() => this.db.knex('api_keys').where({ prefix: match[1] }).first(), readAttemptsFor(this.db.knex))) as ApiKeyRow | undefined;
+    const row = (await this.db.read(() => this.db.knex('api_keys').where({ prefix: match[1] }).first())) as ApiKeyRow | undefined;
     if (!row) return { status: 'unknown' };
     const expected = Buffer.from(row.secret_hash, 'hex');
     const actual = sha256(presented);

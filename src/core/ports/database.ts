@@ -26,6 +26,12 @@ export interface Database {
   readonly kind: 'postgres' | 'embedded';
   /** Tenant-scoped access; throws `TenantRequiredError` for an empty or malformed tenant. */
   forTenant(tenant: string, trx?: Knex.Transaction): TenantDb;
+  /**
+   * Run a read (a query that changes nothing, outside any transaction) and run it again when its
+   * pooled connection turns out lost: after a database restart or failover the pool hands out
+   * dead connections until it has heard of each death. Never use it for a write.
+   */
+  read<T>(run: () => PromiseLike<T>): Promise<T>;
 }
 
 export const Database = Symbol.for('gatehouse.Database');

@@ -1,6 +1,6 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { inject, injectable } from 'inversify';
-import { API_KEYS_CHANGED, ApiKeyStore, BackgroundWork, ChangeFeed, Database, EngineConfig, HttpError, Logger, readAttemptsFor, readSurvivingLostConnection, storableJson, type Principal, type RouteRequest } from '../../../core/index.js';
+import { API_KEYS_CHANGED, ApiKeyStore, BackgroundWork, ChangeFeed, Database, EngineConfig, HttpError, Logger, storableJson, type Principal, type RouteRequest } from '../../../core/index.js';
 import type { AdminSessionResolver } from '../admin/admin-guard.js';
 
 /** Name of the browser admin session cookie. */
@@ -236,7 +236,7 @@ export class AdminSessions implements AdminSessionResolver {
   private async load(idHash: string): Promise<AdminSession | undefined> {
     const cached = this.sessions.get(idHash);
     if (cached && Date.now() - cached.loadedAt < CACHE_TTL_MS) return cached;
-    const row = (await readSurvivingLostConnection(() => this.database.knex('admin_sessions').where({ id_hash: idHash }).first(), readAttemptsFor(this.database.knex))) as AdminSessionRow | undefined;
+    const row = (await this.database.read(() => this.database.knex('admin_sessions').where({ id_hash: idHash }).first())) as AdminSessionRow | undefined;
     if (!row) {
       this.sessions.delete(idHash);
       return undefined;

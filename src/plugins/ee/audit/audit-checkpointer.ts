@@ -2,7 +2,7 @@ import { appendFile } from 'node:fs/promises';
 import { sign, type KeyObject } from 'node:crypto';
 import { inject, injectable } from 'inversify';
 import type { Knex } from 'knex';
-import { Database, Logger, readAttemptsFor, readSurvivingLostConnection, type LifecycleContribution } from '../../../core/index.js';
+import { Database, Logger, type LifecycleContribution } from '../../../core/index.js';
 import { checkpointMessage, checkpointOfRow, type Checkpoint } from './audit-chain.js';
 import { CHAIN_HEADS_TABLE, CHECKPOINTS_TABLE } from './audit-partitions.js';
 import { CheckpointSettings } from './checkpoint-settings.js';
@@ -143,7 +143,7 @@ export class AuditCheckpointer implements LifecycleContribution {
   async list(tenant: string, knex: Knex = this.database.knex): Promise<Checkpoint[]> {
     const read = () => knex(CHECKPOINTS_TABLE).where({ tenant }).orderBy('index');
     // On the pool (not inside a caller's transaction) a read on a connection found lost is run again.
-    const rows = (knex === this.database.knex ? await readSurvivingLostConnection(read, readAttemptsFor(knex)) : await read()) as Record<string, unknown>[];
+    const rows = (knex === this.database.knex ? await this.database.read(read) : await read()) as Record<string, unknown>[];
     return rows.map(checkpointOfRow);
   }
 }

@@ -1,6 +1,6 @@
 import { inject, injectable } from 'inversify';
 import type { Knex } from 'knex';
-import { Database, readAttemptsFor, readSurvivingLostConnection } from '../../../core/index.js';
+import { Database } from '../../../core/index.js';
 import { AUDIT_TABLE } from './audit-partitions.js';
 
 /** Filters of the audit views; every one optional. */
@@ -110,7 +110,7 @@ export class AuditQuery {
 
   /** One page of at most `limit` entries after `cursor`, and the cursor of the next page. */
   async page(tenant: string, filter: AuditFilter, limit: number, cursor?: AuditCursor): Promise<{ entries: AuditEntry[]; nextCursor: string | null }> {
-    const rows = (await this.read(() => this.query(tenant, filter, cursor).limit(limit + 1))) as Row[];
+    const rows = (await this.database.read(() => this.query(tenant, filter, cursor).limit(limit + 1))) as Row[];
     const entries = rows.slice(0, limit).map(toEntry);
     const nextCursor = rows.length > limit ? encodeCursor(entries[entries.length - 1]!) : null;
     return { entries, nextCursor };
@@ -124,17 +124,12 @@ export class AuditQuery {
       // The first page is read before anything is sent, so it survives a connection lost to a
       // database restart; a later page that fails ends the export as failed (nothing is skipped).
       const page = () => this.query(tenant, filter, cursor).limit(pageSize);
-      const rows = (cursor === undefined ? await this.read(page) : await page()) as Row[];
+      const rows = (cursor === undefined ? await this.database.read(page) : await page()) as Row[];
       for (const row of rows) yield toEntry(row);
       if (rows.length < pageSize) return;
       const last = rows[rows.length - 1]!;
       cursor = { occurredAt: new Date(last.occurred_at as Date | string), id: String(last.id) };
     }
-  }
-
-  /** A read run again on a connection found lost (after a database restart every pooled one is). */
-  private read<T>(run: () => PromiseLike<T>): Promise<T> {
-    return readSurvivingLostConnection(run, readAttemptsFor(this.database.knex));
   }
 
   private query(tenant: string, filter: AuditFilter, cursor: AuditCursor | undefined): Knex.QueryBuilder {

@@ -1,5 +1,5 @@
 import { inject, injectable } from 'inversify';
-import { ApiKeyStore, ApiKeyVerifier, BackgroundWork, Database, Logger, isUuid, readAttemptsFor, readSurvivingLostConnection, unstorableText, type ApiKeyRecord, type LifecycleContribution } from '../../../core/index.js';
+import { ApiKeyStore, ApiKeyVerifier, BackgroundWork, Database, Logger, isUuid, unstorableText, type ApiKeyRecord, type LifecycleContribution } from '../../../core/index.js';
 import { AGENT_KEY_SCOPE } from '../contracts.js';
 import { CredentialCache } from './credential-cache.js';
 import { IdentityConflictError, IdentityInputError, affectedRows, isUniqueViolation } from './identity-errors.js';
@@ -196,7 +196,7 @@ export class AgentStore implements LifecycleContribution {
   async findActiveByBinding(tenant: string, issuer: string, subject: string): Promise<Agent | undefined> {
     // No agent is bound to text PostgreSQL cannot hold (the admin API refuses it), so none can match.
     if (unstorableText(issuer) !== undefined || unstorableText(subject) !== undefined) return undefined;
-    const row = (await readSurvivingLostConnection(() => this.db.forTenant(tenant).table<AgentRow>('agents').where({ issuer, subject, active: true }).first(), readAttemptsFor(this.db.knex))) as AgentRow | undefined;
+    const row = (await this.db.read(() => this.db.forTenant(tenant).table<AgentRow>('agents').where({ issuer, subject, active: true }).first())) as AgentRow | undefined;
     return row ? toAgent(row) : undefined;
   }
 

@@ -1,5 +1,5 @@
 import { inject, injectable } from 'inversify';
-import { Database, isUuid, readAttemptsFor, readSurvivingLostConnection } from '../../../core/index.js';
+import { Database, isUuid } from '../../../core/index.js';
 import { CredentialCache } from './credential-cache.js';
 import { IdentityConflictError, IdentityInputError, affectedRows, isForeignKeyViolation, isUniqueViolation } from './identity-errors.js';
 import { IDP_KINDS, checkAlgorithms, checkIdpUrl, checkSubjectClaim, resolvePreset, type IdpKind, type IdpPresetInput } from './idp-presets.js';
@@ -178,7 +178,7 @@ export class IdpProviderStore {
     const key = `idps:${tenant}`;
     const cached = this.cache.get<readonly IdpProvider[]>(key);
     if (cached) return cached;
-    const providers = await readSurvivingLostConnection(() => this.list(tenant, { active: true }), readAttemptsFor(this.db.knex));
+    const providers = await this.db.read(() => this.list(tenant, { active: true }));
     this.cache.set(tenant, key, providers);
     return providers;
   }

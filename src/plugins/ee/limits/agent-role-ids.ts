@@ -41,7 +41,7 @@ export class AgentRoleIds {
     const cached = this.cached(tenant, agentId);
     if (cached) return cached;
     const generation = this.generation;
-    const rows = (await this.database.forTenant(tenant).table('agent_roles').where({ agent_id: agentId }).select('role_id')) as { role_id: string }[];
+    const rows = (await this.database.read(() => this.database.forTenant(tenant).table('agent_roles').where({ agent_id: agentId }).select('role_id'))) as { role_id: string }[];
     const ids = Object.freeze(rows.map((row) => row.role_id).sort());
     if (generation === this.generation) this.cache.set(key(tenant, agentId), ids);
     return ids;

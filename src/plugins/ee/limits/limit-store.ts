@@ -121,7 +121,7 @@ export class LimitStore {
     const cached = this.cache.get(tenant);
     if (cached) return cached;
     const generation = this.generation;
-    const limits = Object.freeze(await this.list(tenant));
+    const limits = Object.freeze(await this.database.read(() => this.list(tenant)));
     // A change heard while loading may not be in what was read: do not keep it.
     if (generation === this.generation) this.cache.set(tenant, limits, { ttlMs: this.changes.state().status === 'lost' ? LOST_FEED_TTL_MS : CACHE_TTL_MS });
     return limits;

@@ -63,22 +63,21 @@ export class AgentFacts {
 
   async load(tenant: string, agentId: string): Promise<PrincipalFacts | undefined> {
     const db = this.database.forTenant(tenant);
-    const row = (await db
-      .table('agents')
-      .leftJoin('agent_idp_providers', function joinIdp() {
-        this.on('agent_idp_providers.id', '=', 'agents.idp_id').andOn('agent_idp_providers.tenant', '=', 'agents.tenant');
-      })
-      .where('agents.id', agentId)
-      .first('agents.id', 'agents.name', 'agents.issuer', 'agents.attributes', 'agent_idp_providers.name as idp_name')) as
+    const row = (await this.database.read(() =>
+      db
+        .table('agents')
+        .leftJoin('agent_idp_providers', function joinIdp() {
+          this.on('agent_idp_providers.id', '=', 'agents.idp_id').andOn('agent_idp_providers.tenant', '=', 'agents.tenant');
+        })
+        .where('agents.id', agentId)
+        .first('agents.id', 'agents.name', 'agents.issuer', 'agents.attributes', 'agent_idp_providers.name as idp_name'),
+    )) as
       | { id: string; name: string; issuer: string | null; attributes: unknown; idp_name: string | null }
       | undefined;
     if (!row) return undefined;
-    const roles = (await db
-      .table('agent_roles')
-      .join('roles', 'roles.id', 'agent_roles.role_id')
-      .where('agent_roles.agent_id', agentId)
-      .andWhere('roles.tenant', tenant)
-      .select('roles.name')) as { name: string }[];
+    const roles = (await this.database.read(() =>
+      db.table('agent_roles').join('roles', 'roles.id', 'agent_roles.role_id').where('agent_roles.agent_id', agentId).andWhere('roles.tenant', tenant).select('roles.name'),
+    )) as { name: string }[];
     return Object.freeze({
       id: row.id,
       name: row.name,

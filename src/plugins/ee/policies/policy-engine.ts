@@ -318,11 +318,11 @@ export class PolicyEngine {
   private async refresh(tenant: string, current: CompiledPolicySet | undefined): Promise<CompiledPolicySet> {
     const generation = this.generation;
     const db = this.database.forTenant(tenant);
-    const row = (await db.table('mcp_policy_sets').first('version')) as { version: number } | undefined;
+    const row = (await this.database.read(() => db.table('mcp_policy_sets').first('version'))) as { version: number } | undefined;
     const version = row?.version ?? 0;
     let set = current;
     if (!set || set.version !== version) {
-      const rows = (await db.table('mcp_policies').where({ enabled: true }).orderBy('created_at').orderBy('id').select('id', 'name', 'text', 'last_error')) as PolicyRow[];
+      const rows = (await this.database.read(() => db.table('mcp_policies').where({ enabled: true }).orderBy('created_at').orderBy('id').select('id', 'name', 'text', 'last_error'))) as PolicyRow[];
       set = await this.compile(tenant, version, rows);
     }
     if (generation === this.generation) this.sets.set(tenant, { set, checkedAt: performance.now() });

@@ -55,13 +55,15 @@ export class CachedAgentPermissions implements AgentPermissions {
 
   private async load(tenant: string, agentId: string, k: string): Promise<readonly string[]> {
     const generation = this.generation;
-    const rows = (await this.database
-      .forTenant(tenant)
-      .table('agent_roles')
-      .join('roles', 'roles.id', 'agent_roles.role_id')
-      .where('agent_roles.agent_id', agentId)
-      .andWhere('roles.tenant', tenant)
-      .select('roles.permissions')) as { permissions: unknown }[];
+    const rows = (await this.database.read(() =>
+      this.database
+        .forTenant(tenant)
+        .table('agent_roles')
+        .join('roles', 'roles.id', 'agent_roles.role_id')
+        .where('agent_roles.agent_id', agentId)
+        .andWhere('roles.tenant', tenant)
+        .select('roles.permissions'),
+    )) as { permissions: unknown }[];
     const permissions = Object.freeze([...new Set(rows.flatMap((row) => parsePermissions(row.permissions)))].sort());
     if (generation === this.generation) this.cache.set(k, permissions);
     return permissions;
