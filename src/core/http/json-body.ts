@@ -62,14 +62,23 @@ export function refusalOf(text: string, finiteNumbers: boolean): string | undefi
 }
 
 /**
+ * JSON text without the one byte-order mark (U+FEFF) it may start with. RFC 8259 (section 8.1)
+ * lets a parser ignore it, and some platforms' serialisers write it; `JSON.parse` refuses it.
+ */
+export function withoutByteOrderMark(text: string): string {
+  return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
+}
+
+/**
  * A request body as JSON. JSON between systems is UTF-8 (RFC 8259, section 8.1; a `charset`
  * parameter has no effect on it): bytes that are not UTF-8 make the body malformed, rather than
- * being replaced with U+FFFD and read as other text than the client sent. JSON that parses but
- * that the engine refuses (see {@link refusalOf}) is a {@link RefusedJson}.
+ * being replaced with U+FFFD and read as other text than the client sent. One leading byte-order
+ * mark is ignored (see {@link withoutByteOrderMark}). JSON that parses but that the engine refuses
+ * (see {@link refusalOf}) is a {@link RefusedJson}.
  */
 export function parseJsonBody(body: Buffer, options: { readonly finiteNumbers: boolean }): unknown {
   if (!isUtf8(body)) return NOT_JSON;
-  const text = body.toString('utf8');
+  const text = withoutByteOrderMark(body.toString('utf8'));
   let parsed: unknown;
   try {
     parsed = JSON.parse(text) as unknown;
