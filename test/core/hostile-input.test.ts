@@ -4,10 +4,15 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import { PinoLogger, defineTool, definePlugin, json, z } from '@gatehouse-mcp/engine';
 import { communityEdition } from '@gatehouse-mcp/engine/oss';
 import { createTestEngine, type TestEngine } from '@gatehouse-mcp/engine/testing';
+import { clipClientText } from '../../src/core/client-text.js';
+import { recordingGovernance } from '../protocol/support.js';
 
 const echo = defineTool({ name: 'echo', description: 'Echoes text.', input: z.object({ text: z.string() }), handler: ({ text }) => text });
 const BOM = Buffer.from([0xef, 0xbb, 0xbf]);
 const LONG = 100_000;
+const long = (char: string): string => char.repeat(LONG);
+/** How an error message, a log line or an audit row quotes a client's long text. */
+const clipped = (text: string): string => `${text.slice(0, 200)}…(${text.length} chars)`;
 
 function expectNoStack(body: string): void {
   expect(body).not.to.match(/\bat .+\(.+:\d+:\d+\)|node_modules|\.ts:\d+/);
@@ -74,6 +79,111 @@ describe('Hostile input on the MCP endpoint', () => {
       const res = await send(`${t.url}/api/v1/echo-body`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: Buffer.concat([BOM, Buffer.from('{"a":1}')]) });
       expect(res.status, res.text).to.equal(200);
       expect(res.json).to.deep.equal({ got: { a: 1 } });
+    });
+  });
+
+  describe('client text quoted in an error comes back clipped to 200 characters and its length', () => {
+
+    it('the clipping helper keeps short text whole and never cuts a surrogate pair', () => {
+      expect(clipClientText('echo')).to.equal('echo');
+      expect(clipClientText('x'.repeat(200))).to.equal('x'.repeat(200));
+      expect(clipClientText('x'.repeat(201))).to.equal(`${'x'.repeat(200)}…(201 chars)`);
+      const emoji = `${'x'.repeat(199)}😀😀`;
+      expect(clipClientText(emoji)).to.equal(`${'x'.repeat(199)}…(203 chars)`);
+    });
+
+    it('an unknown tool name of 100 KB came back whole in the -32602 error', async () => {
+      const name = long('t');
+      const res = await post(rpc('tools/call', { name, arguments: {} }));
+      expect(res.json.error.code).to.equal(-32602);
+      expect(res.json.error.message).to.equal(`Unknown tool: ${clipped(name)}`);
+    });
+
+    it('an unknown method name of 100 KB came back whole in the -32601 error', async () => {
+      const method = long('m');
+      const res = await post(rpc(method));
+      expect(res.json.error.code).to.equal(-32601);
+      expect(res.json.error.message).to.equal(`Method not found: ${clipped(method)}`);
+    });
+
+    it('header values (MCP-Protocol-Version, Origin, Content-Encoding) came back whole in the HTTP error', async () => {
+      // Node reads at most 16 KB of headers: 8 KB values are long enough to need clipping.
+      const version = 'v'.repeat(8_000);
+      const unsupported = await post(rpc('ping'), { 'mcp-protocol-version': version });
+      expect(unsupported.status).to.equal(400);
+      expect(unsupported.json.error.message).to.contain(`"${clipped(version)}"`);
+      expect(unsupported.text.length).to.be.below(1_000);
+      const origin = `https://${'o'.repeat(8_000)}.example`;
+      const foreign = await post(rpc('ping'), { origin });
+      expect(foreign.status).to.equal(403);
+      expect(foreign.json.error.message).to.equal(`Origin ${clipped(origin)} is not allowed.`);
+      const coding = 'g'.repeat(8_000);
+      const encoded = await post(rpc('ping'), { 'content-encoding': coding });
+      expect(encoded.status).to.equal(415);
+      expect(encoded.json.error.message).to.equal(`Content-Encoding ${clipped(coding)} is not supported: send the body uncompressed.`);
+    });
+
+    it('a validation issue quoting a client key of 100 KB came back whole in the isError result', async () => {
+      const strict = defineTool({ name: 'strict', description: 'Takes nothing.', input: z.strictObject({}), handler: () => 'ok' });
+      const s = await createTestEngine({ plugins: [communityEdition(), definePlugin({ id: 'strict', tools: [strict] })], connect: false });
+      try {
+        const key = (await s.createKey()).secret;
+        const res = await send(s.engine.mcpUrl(), {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', accept: 'application/json', authorization: `Bearer ${key}` },
+          body: rpc('tools/call', { name: 'strict', arguments: { [long('k')]: 1 } }),
+        });
+        expect(res.json.result.isError).to.equal(true);
+        expect(res.json.result.content[0].text.length).to.be.below(600);
+        expect(res.json.result.content[0].text).to.match(/^Invalid arguments for strict: Unrecognized key: "k+…\(\d+ chars\)$/);
+      } finally {
+        await s.close();
+      }
+    });
+  });
+
+  describe('client text in the audit trail and the request log is clipped too', () => {
+    it('an unknown tool name of 100 KB was stored whole as the audit event\'s target', async () => {
+      const governance = recordingGovernance();
+      const g = await createTestEngine({ plugins: [governance.edition, definePlugin({ id: 'echo', tools: [echo] })], connect: false });
+      try {
+        const name = long('a');
+        const res = await send(g.engine.mcpUrl(), {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', accept: 'application/json', authorization: 'Bearer reader-token' },
+          body: rpc('tools/call', { name, arguments: {} }),
+        });
+        expect(res.json.error.code).to.equal(-32602);
+        const event = governance.audit.events.find((candidate) => candidate.reason === 'unknown tool');
+        expect(event, 'the refusal is audited').to.not.equal(undefined);
+        expect(event!.target).to.equal(clipped(name));
+      } finally {
+        await g.close();
+      }
+    });
+
+    it('an unknown tool name of 100 KB was written whole in the request log line', async () => {
+      const lines: string[] = [];
+      const logged = await createTestEngine({
+        plugins: [communityEdition(), definePlugin({ id: 'echo', tools: [echo] })],
+        connect: false,
+        logger: new PinoLogger('info', { write: (line) => void lines.push(line) }),
+      });
+      try {
+        const key = (await logged.createKey()).secret;
+        const name = long('l');
+        await send(logged.engine.mcpUrl(), {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', accept: 'application/json', authorization: `Bearer ${key}` },
+          body: rpc('tools/call', { name, arguments: {} }),
+        });
+        const request = lines.map((line) => JSON.parse(line)).find((entry) => entry.msg === 'request' && entry.method === 'tools/call');
+        expect(request, lines.join('\n').slice(0, 2_000)).to.not.equal(undefined);
+        expect(request.tool).to.equal(clipped(name));
+        for (const line of lines) expect(line.length).to.be.below(5_000);
+      } finally {
+        await logged.close();
+      }
     });
   });
 });

@@ -21,6 +21,7 @@ import { RouteTable, RouteTableToken } from './route-table.js';
 import { json, jsonError, jsonText, type HttpRequest, type HttpResponse } from './types.js';
 import type { RouteRequest } from './route.js';
 import { TENANT_ID } from '../db/tenant-db.js';
+import { clipClientText } from '../client-text.js';
 import { Telemetry } from '../telemetry/telemetry.js';
 import type { RequestObservation } from '../telemetry/request-observation.js';
 import { HealthChecks } from '../telemetry/health.js';
@@ -171,7 +172,7 @@ export class HttpHandler {
     const origin = req.header('origin');
     const cors = origin !== undefined && this.originAllowed(origin) ? this.corsHeaders(origin) : undefined;
     if (origin !== undefined && !cors) {
-      return rpcHttpError(403, null, ErrorCode.InvalidRequest, `Origin ${origin} is not allowed.`);
+      return rpcHttpError(403, null, ErrorCode.InvalidRequest, `Origin ${clipClientText(origin)} is not allowed.`);
     }
     const host = req.header('host');
     // No host name holds a comma: this is two Host headers, which HTTP/1.1 answers with 400.
@@ -337,7 +338,7 @@ export class HttpHandler {
     const version = req.header('mcp-protocol-version');
     if (version !== undefined && !SUPPORTED_PROTOCOL_VERSIONS.includes(version)) {
       const id = message.kind === 'request' ? message.message.id : null;
-      return rpcHttpError(400, id, ErrorCode.InvalidRequest, `Unsupported MCP-Protocol-Version "${version}"; supported: ${SUPPORTED_PROTOCOL_VERSIONS.join(', ')}.`);
+      return rpcHttpError(400, id, ErrorCode.InvalidRequest, `Unsupported MCP-Protocol-Version "${clipClientText(version)}"; supported: ${SUPPORTED_PROTOCOL_VERSIONS.join(', ')}.`);
     }
     if (message.kind !== 'response') this.telemetry.startMcp(observation, message.message, version, req.header('mcp-session-id'));
     // A cached credential is answered at once: no promise to await.

@@ -1,5 +1,6 @@
 import { isUtf8 } from 'node:buffer';
 import type { HttpRequest } from './types.js';
+import { clipClientText } from '../client-text.js';
 
 /** What `parseJsonBody` answers for a body that is not JSON. */
 export const NOT_JSON: unique symbol = Symbol('not JSON');
@@ -46,7 +47,7 @@ export function refusalOf(text: string, finiteNumbers: boolean): string | undefi
       }
       // Only a number with an exponent, or of over 300 digits, can be out of range.
       if (finiteNumbers && (exponent || i - numberStart > 300) && !Number.isFinite(Number(text.slice(numberStart, i)))) {
-        return `holds a number out of range (${text.slice(numberStart, Math.min(i, numberStart + 24))}): JSON numbers must be finite`;
+        return `holds a number out of range (${clipClientText(text.slice(numberStart, i), 24)}): JSON numbers must be finite`;
       }
       numberStart = -1;
     }
@@ -98,5 +99,5 @@ export function unreadableEncoding(req: Pick<HttpRequest, 'header'>): string | u
   if (coding === undefined) return undefined;
   const trimmed = coding.trim().toLowerCase();
   if (trimmed === '' || trimmed === 'identity') return undefined;
-  return `Content-Encoding ${coding.trim().slice(0, 64)} is not supported: send the body uncompressed.`;
+  return `Content-Encoding ${clipClientText(coding.trim())} is not supported: send the body uncompressed.`;
 }

@@ -13,6 +13,7 @@ import { ClientExchange } from './client-exchange.js';
 import { SessionStore, principalKey } from './session-store.js';
 import { isMcpLogLevel } from './notification-levels.js';
 import { ApprovalTasks } from './approval-tasks.js';
+import { clipClientText } from '../client-text.js';
 
 type Handler = (params: Record<string, unknown> | undefined, call: CallContext) => Promise<unknown> | unknown;
 
@@ -162,7 +163,7 @@ export class McpDispatcher {
    */
   dispatch(request: JsonRpcRequest, call: CallContext): Promise<unknown> {
     const handler = this.handlers.get(request.method);
-    if (!handler) return Promise.reject(new ProtocolError(ErrorCode.MethodNotFound, `Method not found: ${request.method}`));
+    if (!handler) return Promise.reject(new ProtocolError(ErrorCode.MethodNotFound, `Method not found: ${clipClientText(request.method)}`));
     try {
       const result = handler(request.params, call);
       return result instanceof Promise ? result : Promise.resolve(result);

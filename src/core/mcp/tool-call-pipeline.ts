@@ -7,6 +7,7 @@ import { ToolCatalog, ToolCatalogToken } from '../tools/tool-catalog.js';
 import { isToolResult, type ToolContext, type ToolReturn } from '../tools/define-tool.js';
 import { LimitExceededError, invalidParams } from './jsonrpc.js';
 import type { CallContext } from './call-context.js';
+import { clipClientText } from '../client-text.js';
 import { HandlerContextFactory } from './handler-context-factory.js';
 import { GovernedCalls, describeIssues } from './governed-call.js';
 
@@ -118,8 +119,10 @@ export class ToolCallPipeline {
       if (!entry) {
         // Same answer whether the tool does not exist or is hidden from this caller.
         const decision = await governed.decide({ kind: 'tool', name, permission: undefined });
+        // The name is the client's: the audit row and the answer quote it clipped.
+        governed.target = clipClientText(name);
         governed.record('refused', decision.allow ? 'allowed' : 'denied', 'unknown tool');
-        throw invalidParams(`Unknown tool: ${name}`);
+        throw invalidParams(`Unknown tool: ${clipClientText(name)}`);
       }
       const { tool } = entry;
       // The policy sees the arguments the handler would get; invalid ones are refused right after it.

@@ -1,7 +1,7 @@
 import { inject, injectable } from 'inversify';
 import { trace } from '@opentelemetry/api';
 import { decodeJwt, decodeProtectedHeader, jwtVerify, type JWTPayload } from 'jose';
-import { ApiKeyVerifier, Logger, presentedCredential, type ApiKeyCheck, type ApiKeyRecord, type AuthRequest, type AuthResult, type Authenticator, type Principal } from '../../../core/index.js';
+import { ApiKeyVerifier, Logger, clipClientText, presentedCredential, type ApiKeyCheck, type ApiKeyRecord, type AuthRequest, type AuthResult, type Authenticator, type Principal } from '../../../core/index.js';
 import { ADMIN_SCOPE, AGENT_KEY_SCOPE, AGENT_KIND, AgentPermissions, type AgentAttributes } from '../contracts.js';
 import { AgentStore, type Agent } from './agent-store.js';
 import { CredentialCache } from './credential-cache.js';
@@ -230,7 +230,7 @@ export class AgentAuthenticator implements Authenticator {
       throw new Refusal('The token is neither a valid JWT nor an API key.');
     }
     if (typeof header.alg !== 'string' || header.alg === 'none' || /^HS/i.test(header.alg)) {
-      throw new Refusal(`Tokens signed with "${String(header.alg)}" are never accepted.`);
+      throw new Refusal(`Tokens signed with "${clipClientText(header.alg)}" are never accepted.`);
     }
     if (typeof payload.iss !== 'string') throw new Refusal('The token has no issuer (iss).');
     const idp = (await this.idps.activeProviders(tenant)).find((provider) => provider.issuer === payload.iss);
