@@ -186,4 +186,37 @@ describe('Hostile input on the MCP endpoint', () => {
       }
     });
   });
+
+  describe('the Allow header of a 405', () => {
+    it('said POST when sessions were on (where GET and DELETE are valid): it lists exactly GET, POST, DELETE', async () => {
+      const s = await createTestEngine({ plugins: [communityEdition()], sessions: true, connect: false });
+      try {
+        const key = (await s.createKey()).secret;
+        for (const method of ['PUT', 'PATCH']) {
+          const res = await send(s.engine.mcpUrl(), { method, headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body: rpc('ping') });
+          expect(res.status).to.equal(405);
+          expect(res.headers.get('allow')).to.equal('GET, POST, DELETE');
+          expect(res.json.error.message).to.equal(`Method ${method} is not allowed; use GET, POST or DELETE.`);
+        }
+        // The methods it names are taken: an SDK client opens a session and ends it.
+        const client = new Client({ name: 'allow-check', version: '1.0.0' });
+        const transport = new StreamableHTTPClientTransport(new URL(s.engine.mcpUrl()), { requestInit: { headers: { authorization: `Bearer ${key}` } } });
+        await client.connect(transport);
+        await transport.terminateSession();
+        await client.close();
+      } finally {
+        await s.close();
+      }
+    });
+
+    it('stateless, it lists POST only, and a CORS preflight names the same methods', async () => {
+      const res = await send(mcp, { method: 'PUT', headers: auth, body: rpc('ping') });
+      expect(res.status).to.equal(405);
+      expect(res.headers.get('allow')).to.equal('POST');
+      const origin = new URL(t.url).origin;
+      const preflight = await fetch(mcp, { method: 'OPTIONS', headers: { origin, 'access-control-request-method': 'POST' } });
+      expect(preflight.status).to.equal(204);
+      expect(preflight.headers.get('access-control-allow-methods')).to.equal('POST, OPTIONS');
+    });
+  });
 });

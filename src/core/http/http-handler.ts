@@ -32,6 +32,8 @@ const TENANT_PATH = /^\/t\/([^/]+)(\/.*)$/;
 const LOOPBACK_HOSTS = ['localhost', '127.0.0.1', '[::1]'];
 const CORS_ALLOW_HEADERS = 'authorization, content-type, accept, mcp-protocol-version, mcp-session-id, last-event-id, x-api-key, x-csrf-token';
 const CORS_EXPOSE_HEADERS = 'mcp-session-id, www-authenticate';
+const STATELESS_METHODS: readonly string[] = ['POST'];
+const SESSION_METHODS: readonly string[] = ['GET', 'POST', 'DELETE'];
 
 export { LOOPBACK_HOSTS };
 
@@ -142,6 +144,11 @@ export class HttpHandler {
     @inject(MetricsEndpoint) @optional() private readonly metrics: MetricsEndpoint | undefined,
   ) {}
 
+  /** The methods the MCP endpoint takes: POST, and with sessions GET (the stream) and DELETE (the end). */
+  private get mcpMethods(): readonly string[] {
+    return this.sessions.enabled ? SESSION_METHODS : STATELESS_METHODS;
+  }
+
   /** Allowed origins: as configured, else the public URL's origin (which `listen()` may set late). */
   private originAllowed(origin: string): boolean {
     if (this.origins?.publicUrl !== this.config.publicUrl) {
@@ -246,9 +253,11 @@ export class HttpHandler {
       path = tenantMatch[2]!;
     }
     if (req.method === 'OPTIONS' && cors) {
+      // The MCP endpoint's preflight names the methods it takes in this configuration; other paths, any route's.
+      const methods = path === this.config.mcpPath ? `${this.mcpMethods.join(', ')}, OPTIONS` : 'GET, POST, PUT, PATCH, DELETE, OPTIONS';
       return {
         status: 204,
-        headers: { 'access-control-allow-methods': 'GET, POST, PUT, PATCH, DELETE, OPTIONS', 'access-control-allow-headers': CORS_ALLOW_HEADERS, 'access-control-max-age': '600' },
+        headers: { 'access-control-allow-methods': methods, 'access-control-allow-headers': CORS_ALLOW_HEADERS, 'access-control-max-age': '600' },
       };
     }
     if (path === this.config.mcpPath) return this.mcp(req, observation, tenantHint);
@@ -310,8 +319,13 @@ export class HttpHandler {
     const { requestId } = observation;
     if (this.sessions.enabled && (req.method === 'GET' || req.method === 'DELETE')) return this.sessionRequest(req, requestId, tenantHint);
     if (req.method !== 'POST') {
-      const message = req.method === 'GET' ? 'This server does not offer a server-to-client stream; use POST.' : `Method ${req.method} is not allowed; use POST.`;
-      return rpcHttpError(405, null, ErrorCode.InvalidRequest, message, { allow: 'POST' });
+      // `Allow` names exactly what this endpoint takes: POST, and with sessions GET and DELETE.
+      const methods = this.mcpMethods;
+      const message =
+        req.method === 'GET' && !this.sessions.enabled
+          ? 'This server does not offer a server-to-client stream; use POST.'
+          : `Method ${clipClientText(req.method)} is not allowed; use ${methods.length === 1 ? methods[0] : `${methods.slice(0, -1).join(', ')} or ${methods.at(-1)}`}.`;
+      return rpcHttpError(405, null, ErrorCode.InvalidRequest, message, { allow: methods.join(', ') });
     }
     if (!isJsonContentType(req.header('content-type'))) {
       return rpcHttpError(415, null, ErrorCode.InvalidRequest, 'Content-Type must be application/json.');
