@@ -187,6 +187,52 @@ describe('Hostile input on the MCP endpoint', () => {
     });
   });
 
+  describe('params members the MCP schema makes objects, sent as anything else', () => {
+    const kinds: [string, unknown][] = [
+      ['a string', 'x'],
+      ['a number', 5],
+      ['an array', []],
+      ['null', null],
+    ];
+
+    for (const [member, build] of [
+      ['_meta', (value: unknown) => ({ name: 'echo', arguments: { text: 'a' }, _meta: value })],
+      ['task', (value: unknown) => ({ name: 'echo', arguments: { text: 'a' }, task: value })],
+      ['arguments', (value: unknown) => ({ name: 'echo', arguments: value })],
+    ] as const) {
+      it(`a tools/call "${member}" that is not an object was ignored or answered otherwise: -32602 naming it`, async () => {
+        for (const [kind, value] of kinds) {
+          const res = await post(rpc('tools/call', build(value)));
+          expect(res.status, `${member} as ${kind}: ${res.text}`).to.equal(200);
+          expect(res.json.error, `${member} as ${kind}: ${res.text}`).to.deep.equal({ code: -32602, message: `Invalid params for tools/call: "${member}" must be an object, not ${kind}.` });
+        }
+      });
+    }
+
+    it('a "_meta" that is not an object on any other method was ignored: -32602', async () => {
+      for (const method of ['ping', 'tools/list', 'initialize']) {
+        const res = await post(rpc(method, { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'x', version: '1' }, _meta: 'x' }));
+        expect(res.json.error, method).to.deep.equal({ code: -32602, message: `Invalid params for ${method}: "_meta" must be an object, not a string.` });
+      }
+    });
+
+    it('a progress token, or a task ttl, of the wrong type was ignored: -32602', async () => {
+      const token = await post(rpc('tools/call', { name: 'echo', arguments: { text: 'a' }, _meta: { progressToken: { id: 1 } } }));
+      expect(token.json.error.code).to.equal(-32602);
+      expect(token.json.error.message).to.contain('"_meta.progressToken" must be a string or a number');
+      const ttl = await post(rpc('tools/call', { name: 'echo', arguments: { text: 'a' }, task: { ttl: 'soon' } }));
+      expect(ttl.json.error.code).to.equal(-32602);
+      expect(ttl.json.error.message).to.contain('"task.ttl" must be a number');
+    });
+
+    it('well-formed _meta, task and arguments still pass, from the SDK client too', async () => {
+      const res = await post(rpc('tools/call', { name: 'echo', arguments: { text: 'fine' }, _meta: { progressToken: 'p1' }, task: { ttl: 60_000 } }));
+      expect(res.json.result.content[0].text).to.equal('fine');
+      const result = await t.client.callTool({ name: 'echo', arguments: { text: 'sdk' }, _meta: { progressToken: 7 } });
+      expect(result.content).to.deep.equal([{ type: 'text', text: 'sdk' }]);
+    });
+  });
+
   describe('the Allow header of a 405', () => {
     it('said POST when sessions were on (where GET and DELETE are valid): it lists exactly GET, POST, DELETE', async () => {
       const s = await createTestEngine({ plugins: [communityEdition()], sessions: true, connect: false });

@@ -5,7 +5,7 @@ import type { ResourceContent, ResourceDefinition, ResourceReturn } from '../res
 import type { PromptMessage, PromptReturn } from '../prompts/define-prompt.js';
 import { McpCatalog, McpCatalogToken } from './mcp-catalog.js';
 import { HandlerContextFactory } from './handler-context-factory.js';
-import { ErrorCode, ProtocolError, RpcErrorCode, invalidParams } from './jsonrpc.js';
+import { ErrorCode, ProtocolError, RpcErrorCode, invalidParams, isJsonObject, jsonKind, objectParam } from './jsonrpc.js';
 import { unstorableText } from '../db/storable-text.js';
 import type { CallContext } from './call-context.js';
 import { clipClientText } from '../client-text.js';
@@ -132,7 +132,7 @@ export class CatalogPipeline {
   async getPrompt(params: Record<string, unknown> | undefined, call: CallContext): Promise<unknown> {
     const name = params?.name;
     if (typeof name !== 'string') throw invalidParams('prompts/get needs a "name" string.');
-    const governed = this.governed.begin(call, 'prompts/get', name, params?.arguments ?? {});
+    const governed = this.governed.begin(call, 'prompts/get', name, objectParam(params, 'arguments', 'prompts/get') ?? {});
     try {
       const entry = this.catalog.prompt(name);
       if (!entry) {
@@ -172,7 +172,13 @@ export class CatalogPipeline {
     if (typeof argument?.name !== 'string' || typeof argument.value !== 'string') {
       throw invalidParams('completion/complete needs "argument" with "name" and "value" strings.');
     }
-    const contextArgs = ((params?.context as { arguments?: unknown } | undefined)?.arguments ?? {}) as Record<string, string>;
+    const context = objectParam(params, 'context', 'completion/complete');
+    const given = context?.arguments ?? {};
+    if (!isJsonObject(given)) throw invalidParams(`Invalid params for completion/complete: "context.arguments" must be an object, not ${jsonKind(given)}.`);
+    for (const [key, value] of Object.entries(given)) {
+      if (typeof value !== 'string') throw invalidParams(`Invalid params for completion/complete: "context.arguments.${clipClientText(key)}" must be a string, not ${jsonKind(value)}.`);
+    }
+    const contextArgs = given as Record<string, string>;
     let completer;
     if (ref?.type === 'ref/prompt' && typeof ref.name === 'string') {
       const entry = this.catalog.prompt(ref.name);

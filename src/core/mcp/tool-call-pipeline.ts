@@ -5,7 +5,7 @@ import { ApprovalPendingError, PermissionDeniedError } from '../errors.js';
 import { ApprovalGate } from '../approvals/approval-gate.js';
 import { ToolCatalog, ToolCatalogToken } from '../tools/tool-catalog.js';
 import { isToolResult, type ToolContext, type ToolReturn } from '../tools/define-tool.js';
-import { LimitExceededError, invalidParams } from './jsonrpc.js';
+import { LimitExceededError, invalidParams, objectParam } from './jsonrpc.js';
 import type { CallContext } from './call-context.js';
 import { clipClientText } from '../client-text.js';
 import { HandlerContextFactory } from './handler-context-factory.js';
@@ -89,8 +89,9 @@ export class ToolCallPipeline {
    */
   async run(params: Record<string, unknown> | undefined, call: CallContext, claim?: string): Promise<ToolCallOutcome> {
     const name = params?.name;
-    const args = params?.arguments ?? {};
     if (typeof name !== 'string') throw invalidParams('tools/call needs a "name" string.');
+    // Arguments that are not an object break the request's schema: a protocol error, not a tool's.
+    const args = objectParam(params, 'arguments', 'tools/call') ?? {};
     const { principal } = call;
     const governed = this.governed.begin(call, 'tools/call', name, args);
     try {
