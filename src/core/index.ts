@@ -69,7 +69,9 @@ export { answeredByServer, connectionLost, readAttemptsFor, readSurvivingLostCon
 export { TENANT_ID, assertTenant } from './db/tenant-db.js';
 export { storableJson, unstorableText } from './db/storable-text.js';
 
-export { presentedCredential, type PresentedCredential } from './http/presented-credential.js';
+export { presentedCredential, type PresentedCredential, type MalformedCredential } from './http/presented-credential.js';
+export { clipClientText, QUOTED_CLIENT_TEXT_MAX } from './client-text.js';
+export { withoutByteOrderMark } from './http/json-body.js';
 export { BoundedCache, approximateBytes, type BoundedCacheOptions } from './cache/bounded-cache.js';
 export { Clock, systemClock } from './ports/clock.js';
 export { Logger, PinoLogger, safeLog, type LogLevel, type LogDestination } from './log/logger.js';

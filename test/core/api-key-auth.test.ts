@@ -75,6 +75,42 @@ describe('Community Edition API keys', () => {
     await expect401({ authorization: 'Basic dXNlcjpwYXNz' }, /Bearer <key>/);
   });
 
+  it('every way a bad credential arrives gets its RFC 6750 error code (an empty X-API-Key was taken for no credential, and a second credential was ignored)', async () => {
+    const cases: [string, Record<string, string>, 'invalid_token' | 'invalid_request', RegExp][] = [
+      ['wrong key in X-API-Key', { 'x-api-key': 'ghk_AAAAAAAAAAAA_' + 'A'.repeat(43) }, 'invalid_token', /^The API key is not valid\./],
+      ['malformed key in X-API-Key', { 'x-api-key': 'not-a-key' }, 'invalid_token', /^The API key is not valid\./],
+      ['wrong key as Bearer', { authorization: 'Bearer not-a-key' }, 'invalid_token', /^The API key is not valid\./],
+      ['empty X-API-Key', { 'x-api-key': '' }, 'invalid_request', /^The X-API-Key header is empty\./],
+      ['empty Bearer', { authorization: 'Bearer ' }, 'invalid_request', /^The Authorization header must be "Bearer <key>"\./],
+      ['a valid Bearer and a wrong X-API-Key', { authorization: `Bearer ${t.apiKey}`, 'x-api-key': 'not-a-key' }, 'invalid_request', /^Send the API key once, in either Authorization or X-API-Key, not both\./],
+      ['a wrong Bearer and a valid X-API-Key', { authorization: 'Bearer not-a-key', 'x-api-key': t.apiKey }, 'invalid_request', /^Send the API key once/],
+    ];
+    for (const [what, headers, error, description] of cases) {
+      const res = await postWith(headers);
+      expect(res.status, what).to.equal(401);
+      expect(res.headers.get('www-authenticate'), what).to.include(`error="${error}"`);
+      const body = (await res.json()) as { error: string; error_description: string };
+      expect(body.error, what).to.equal(error);
+      expect(body.error_description, what).to.match(description);
+    }
+  });
+
+  it("a key of another tenant, in whatever state, is refused with invalid_token and never names the key's tenant", async () => {
+    const other = 'elsewhere-' + t.tenant.slice(-6);
+    const expired = await t.createKey({ expiresAt: new Date(Date.now() - 1000) });
+    const adminOnly = await t.createKey({ scopes: ['admin'] });
+    for (const [what, secret] of [['valid', t.apiKey], ['expired', expired.secret], ['admin-only', adminOnly.secret]] as const) {
+      for (const headers of [{ authorization: `Bearer ${secret}` }, { 'x-api-key': secret }] as Record<string, string>[]) {
+        const res = await postWith(headers, t.engine.mcpUrl(other));
+        expect(res.status, what).to.equal(401);
+        const challenge = res.headers.get('www-authenticate')!;
+        expect(challenge, what).to.include('error="invalid_token"');
+        const text = await res.text();
+        expect(text + challenge, what).not.to.include(t.tenant);
+      }
+    }
+  });
+
   it('an expired key → 401 saying it expired', async () => {
     const key = await t.createKey({ expiresAt: new Date(Date.now() - 1000) });
     await expect401({ authorization: `Bearer ${key.secret}` }, /expired/);

@@ -21,6 +21,7 @@ import { RouteTable, RouteTableToken } from './route-table.js';
 import { json, jsonError, jsonText, type HttpRequest, type HttpResponse } from './types.js';
 import type { RouteRequest } from './route.js';
 import { TENANT_ID } from '../db/tenant-db.js';
+import { clipClientText } from '../client-text.js';
 import { Telemetry } from '../telemetry/telemetry.js';
 import type { RequestObservation } from '../telemetry/request-observation.js';
 import { HealthChecks } from '../telemetry/health.js';
@@ -31,6 +32,8 @@ const TENANT_PATH = /^\/t\/([^/]+)(\/.*)$/;
 const LOOPBACK_HOSTS = ['localhost', '127.0.0.1', '[::1]'];
 const CORS_ALLOW_HEADERS = 'authorization, content-type, accept, mcp-protocol-version, mcp-session-id, last-event-id, x-api-key, x-csrf-token';
 const CORS_EXPOSE_HEADERS = 'mcp-session-id, www-authenticate';
+const STATELESS_METHODS: readonly string[] = ['POST'];
+const SESSION_METHODS: readonly string[] = ['GET', 'POST', 'DELETE'];
 
 export { LOOPBACK_HOSTS };
 
@@ -141,6 +144,11 @@ export class HttpHandler {
     @inject(MetricsEndpoint) @optional() private readonly metrics: MetricsEndpoint | undefined,
   ) {}
 
+  /** The methods the MCP endpoint takes: POST, and with sessions GET (the stream) and DELETE (the end). */
+  private get mcpMethods(): readonly string[] {
+    return this.sessions.enabled ? SESSION_METHODS : STATELESS_METHODS;
+  }
+
   /** Allowed origins: as configured, else the public URL's origin (which `listen()` may set late). */
   private originAllowed(origin: string): boolean {
     if (this.origins?.publicUrl !== this.config.publicUrl) {
@@ -171,7 +179,7 @@ export class HttpHandler {
     const origin = req.header('origin');
     const cors = origin !== undefined && this.originAllowed(origin) ? this.corsHeaders(origin) : undefined;
     if (origin !== undefined && !cors) {
-      return rpcHttpError(403, null, ErrorCode.InvalidRequest, `Origin ${origin} is not allowed.`);
+      return rpcHttpError(403, null, ErrorCode.InvalidRequest, `Origin ${clipClientText(origin)} is not allowed.`);
     }
     const host = req.header('host');
     // No host name holds a comma: this is two Host headers, which HTTP/1.1 answers with 400.
@@ -245,9 +253,11 @@ export class HttpHandler {
       path = tenantMatch[2]!;
     }
     if (req.method === 'OPTIONS' && cors) {
+      // The MCP endpoint's preflight names the methods it takes in this configuration; other paths, any route's.
+      const methods = path === this.config.mcpPath ? `${this.mcpMethods.join(', ')}, OPTIONS` : 'GET, POST, PUT, PATCH, DELETE, OPTIONS';
       return {
         status: 204,
-        headers: { 'access-control-allow-methods': 'GET, POST, PUT, PATCH, DELETE, OPTIONS', 'access-control-allow-headers': CORS_ALLOW_HEADERS, 'access-control-max-age': '600' },
+        headers: { 'access-control-allow-methods': methods, 'access-control-allow-headers': CORS_ALLOW_HEADERS, 'access-control-max-age': '600' },
       };
     }
     if (path === this.config.mcpPath) return this.mcp(req, observation, tenantHint);
@@ -309,8 +319,13 @@ export class HttpHandler {
     const { requestId } = observation;
     if (this.sessions.enabled && (req.method === 'GET' || req.method === 'DELETE')) return this.sessionRequest(req, requestId, tenantHint);
     if (req.method !== 'POST') {
-      const message = req.method === 'GET' ? 'This server does not offer a server-to-client stream; use POST.' : `Method ${req.method} is not allowed; use POST.`;
-      return rpcHttpError(405, null, ErrorCode.InvalidRequest, message, { allow: 'POST' });
+      // `Allow` names exactly what this endpoint takes: POST, and with sessions GET and DELETE.
+      const methods = this.mcpMethods;
+      const message =
+        req.method === 'GET' && !this.sessions.enabled
+          ? 'This server does not offer a server-to-client stream; use POST.'
+          : `Method ${clipClientText(req.method)} is not allowed; use ${methods.length === 1 ? methods[0] : `${methods.slice(0, -1).join(', ')} or ${methods.at(-1)}`}.`;
+      return rpcHttpError(405, null, ErrorCode.InvalidRequest, message, { allow: methods.join(', ') });
     }
     if (!isJsonContentType(req.header('content-type'))) {
       return rpcHttpError(415, null, ErrorCode.InvalidRequest, 'Content-Type must be application/json.');
@@ -337,7 +352,7 @@ export class HttpHandler {
     const version = req.header('mcp-protocol-version');
     if (version !== undefined && !SUPPORTED_PROTOCOL_VERSIONS.includes(version)) {
       const id = message.kind === 'request' ? message.message.id : null;
-      return rpcHttpError(400, id, ErrorCode.InvalidRequest, `Unsupported MCP-Protocol-Version "${version}"; supported: ${SUPPORTED_PROTOCOL_VERSIONS.join(', ')}.`);
+      return rpcHttpError(400, id, ErrorCode.InvalidRequest, `Unsupported MCP-Protocol-Version "${clipClientText(version)}"; supported: ${SUPPORTED_PROTOCOL_VERSIONS.join(', ')}.`);
     }
     if (message.kind !== 'response') this.telemetry.startMcp(observation, message.message, version, req.header('mcp-session-id'));
     // A cached credential is answered at once: no promise to await.

@@ -1,5 +1,6 @@
 import { isUtf8 } from 'node:buffer';
 import type { HttpRequest } from './types.js';
+import { clipClientText } from '../client-text.js';
 
 /** What `parseJsonBody` answers for a body that is not JSON. */
 export const NOT_JSON: unique symbol = Symbol('not JSON');
@@ -46,7 +47,7 @@ export function refusalOf(text: string, finiteNumbers: boolean): string | undefi
       }
       // Only a number with an exponent, or of over 300 digits, can be out of range.
       if (finiteNumbers && (exponent || i - numberStart > 300) && !Number.isFinite(Number(text.slice(numberStart, i)))) {
-        return `holds a number out of range (${text.slice(numberStart, Math.min(i, numberStart + 24))}): JSON numbers must be finite`;
+        return `holds a number out of range (${clipClientText(text.slice(numberStart, i), 24)}): JSON numbers must be finite`;
       }
       numberStart = -1;
     }
@@ -62,14 +63,23 @@ export function refusalOf(text: string, finiteNumbers: boolean): string | undefi
 }
 
 /**
+ * JSON text without the one byte-order mark (U+FEFF) it may start with. RFC 8259 (section 8.1)
+ * lets a parser ignore it, and some platforms' serialisers write it; `JSON.parse` refuses it.
+ */
+export function withoutByteOrderMark(text: string): string {
+  return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
+}
+
+/**
  * A request body as JSON. JSON between systems is UTF-8 (RFC 8259, section 8.1; a `charset`
  * parameter has no effect on it): bytes that are not UTF-8 make the body malformed, rather than
- * being replaced with U+FFFD and read as other text than the client sent. JSON that parses but
- * that the engine refuses (see {@link refusalOf}) is a {@link RefusedJson}.
+ * being replaced with U+FFFD and read as other text than the client sent. One leading byte-order
+ * mark is ignored (see {@link withoutByteOrderMark}). JSON that parses but that the engine refuses
+ * (see {@link refusalOf}) is a {@link RefusedJson}.
  */
 export function parseJsonBody(body: Buffer, options: { readonly finiteNumbers: boolean }): unknown {
   if (!isUtf8(body)) return NOT_JSON;
-  const text = body.toString('utf8');
+  const text = withoutByteOrderMark(body.toString('utf8'));
   let parsed: unknown;
   try {
     parsed = JSON.parse(text) as unknown;
@@ -89,5 +99,5 @@ export function unreadableEncoding(req: Pick<HttpRequest, 'header'>): string | u
   if (coding === undefined) return undefined;
   const trimmed = coding.trim().toLowerCase();
   if (trimmed === '' || trimmed === 'identity') return undefined;
-  return `Content-Encoding ${coding.trim().slice(0, 64)} is not supported: send the body uncompressed.`;
+  return `Content-Encoding ${clipClientText(coding.trim())} is not supported: send the body uncompressed.`;
 }

@@ -1,22 +1,41 @@
 import type { AuthRequest } from '../ports/authenticator.js';
 
+/** Why a request's credential cannot be read as sent: each is answered with `invalid_request` (RFC 6750 §3.1). */
+export type MalformedCredential =
+  /** An `Authorization` header that is not `Bearer <credential>`. */
+  | 'authorization-scheme'
+  /** An `X-API-Key` header with nothing in it. */
+  | 'empty-api-key'
+  /** Both an `Authorization` and an `X-API-Key` header: RFC 6750 §2 allows one way per request. */
+  | 'two-credentials';
+
 /** A credential as the caller sent it, and which header carried it. */
 export interface PresentedCredential {
-  /** The token or key; `''` when an `Authorization` header is there but is not `Bearer <credential>`. */
+  /** The token or key; `''` when it cannot be read as sent (see `malformed`). */
   readonly credential: string;
   readonly header: 'authorization' | 'x-api-key';
+  /** Set (and `credential` is `''`) when the credential cannot be read as sent. */
+  readonly malformed?: MalformedCredential;
 }
 
 const BEARER = /^Bearer\s+(\S+)\s*$/i;
 
 /**
  * The one way every authenticator reads a request's credential: `Authorization: Bearer <credential>`
- * first, else `X-API-Key: <key>`. Undefined when neither is sent; an `Authorization` header of any
- * other shape yields `''` (answer it with `invalid_request`), never a fallback to `X-API-Key`.
+ * or `X-API-Key: <key>`. Undefined when neither header is sent. A credential that cannot be read as
+ * sent yields `''` with the reason in `malformed` (answer it with `invalid_request`): an
+ * `Authorization` header of any other shape (never a fallback to `X-API-Key`), an empty
+ * `X-API-Key`, or both headers at once (which one the client meant is not for the server to guess).
  */
 export function presentedCredential(request: Pick<AuthRequest, 'header'>): PresentedCredential | undefined {
   const authorization = request.header('authorization');
-  if (authorization !== undefined) return { credential: BEARER.exec(authorization)?.[1] ?? '', header: 'authorization' };
-  const key = request.header('x-api-key')?.trim();
-  return key ? { credential: key, header: 'x-api-key' } : undefined;
+  const key = request.header('x-api-key');
+  if (authorization !== undefined && key !== undefined) return { credential: '', header: 'authorization', malformed: 'two-credentials' };
+  if (authorization !== undefined) {
+    const bearer = BEARER.exec(authorization)?.[1];
+    return bearer === undefined ? { credential: '', header: 'authorization', malformed: 'authorization-scheme' } : { credential: bearer, header: 'authorization' };
+  }
+  if (key === undefined) return undefined;
+  const trimmed = key.trim();
+  return trimmed ? { credential: trimmed, header: 'x-api-key' } : { credential: '', header: 'x-api-key', malformed: 'empty-api-key' };
 }

@@ -6,6 +6,7 @@ import { Logger } from '../log/logger.js';
 import { ToolCallPipeline } from './tool-call-pipeline.js';
 import { invalidParams } from './jsonrpc.js';
 import type { CallContext } from './call-context.js';
+import { clipClientText } from '../client-text.js';
 
 const POLL_INTERVAL_MS = 500;
 /** How long `tasks/result` waits between reads when no change notification wakes it. */
@@ -110,7 +111,7 @@ export class ApprovalTasks {
     if (typeof taskId !== 'string') throw invalidParams('This method needs a "taskId" string.');
     const record = await this.approvals?.find(call.principal.tenant, taskId);
     // Another caller's task is as unknown as a task that does not exist.
-    if (!record || !record.madeBy(call.principal)) throw invalidParams(`Unknown task: ${taskId}`);
+    if (!record || !record.madeBy(call.principal)) throw invalidParams(`Unknown task: ${clipClientText(taskId)}`);
     return record;
   }
 

@@ -5,9 +5,10 @@ import type { ResourceContent, ResourceDefinition, ResourceReturn } from '../res
 import type { PromptMessage, PromptReturn } from '../prompts/define-prompt.js';
 import { McpCatalog, McpCatalogToken } from './mcp-catalog.js';
 import { HandlerContextFactory } from './handler-context-factory.js';
-import { ErrorCode, ProtocolError, RpcErrorCode, invalidParams } from './jsonrpc.js';
+import { ErrorCode, ProtocolError, RpcErrorCode, invalidParams, isJsonObject, jsonKind, objectParam } from './jsonrpc.js';
 import { unstorableText } from '../db/storable-text.js';
 import type { CallContext } from './call-context.js';
+import { clipClientText } from '../client-text.js';
 import { GovernedCalls, type Failure, type Refusal } from './governed-call.js';
 import { SessionStore } from './session-store.js';
 
@@ -44,6 +45,9 @@ function failed(failure: Failure): ProtocolError {
   return new ProtocolError(ErrorCode.InternalError, failure.message);
 }
 
+/** -32002 for a URI no resource answers to: the URI quoted (and echoed in `data`) clipped, like any client text. */
+const resourceNotFound = (uri: string): ProtocolError => new ProtocolError(RpcErrorCode.ResourceNotFound, `Resource not found: ${clipClientText(uri)}`, { uri: clipClientText(uri) });
+
 const protocolMessage = (thrown: unknown): string | undefined => (thrown instanceof ProtocolError ? thrown.message : undefined);
 
 /**
@@ -67,8 +71,9 @@ export class CatalogPipeline {
     const governed = this.governed.begin(call, 'resources/read', uri, undefined, found ? { resource: found.entry.resource.name } : undefined);
     try {
       if (!found) {
+        governed.target = clipClientText(uri);
         governed.record('refused', 'allowed', 'unknown resource');
-        throw new ProtocolError(RpcErrorCode.ResourceNotFound, `Resource not found: ${uri}`, { uri });
+        throw resourceNotFound(uri);
       }
       const { resource } = found.entry;
       const refusal = await governed.authorize({ kind: 'resource', name: resource.name, permission: resource.permission });
@@ -81,7 +86,7 @@ export class CatalogPipeline {
       if (!ran.ok) throw failed(ran.failure);
       if (ran.value === undefined || ran.value === null) {
         governed.record('refused', 'allowed', 'resource not found by its handler');
-        throw new ProtocolError(RpcErrorCode.ResourceNotFound, `Resource not found: ${uri}`, { uri });
+        throw resourceNotFound(uri);
       }
       const contents = toContents(ran.value, uri, resource);
       governed.record('success', 'allowed', undefined);
@@ -109,7 +114,7 @@ export class CatalogPipeline {
       return {};
     }
     const found = this.catalog.resolve(uri);
-    if (!found) throw new ProtocolError(RpcErrorCode.ResourceNotFound, `Resource not found: ${uri}`, { uri });
+    if (!found) throw resourceNotFound(uri);
     const { resource } = found.entry;
     const governed = this.governed.begin(call, 'resources/subscribe', uri, undefined, { resource: resource.name });
     const decision = await governed.decide({ kind: 'resource', name: resource.name, permission: resource.permission });
@@ -127,12 +132,13 @@ export class CatalogPipeline {
   async getPrompt(params: Record<string, unknown> | undefined, call: CallContext): Promise<unknown> {
     const name = params?.name;
     if (typeof name !== 'string') throw invalidParams('prompts/get needs a "name" string.');
-    const governed = this.governed.begin(call, 'prompts/get', name, params?.arguments ?? {});
+    const governed = this.governed.begin(call, 'prompts/get', name, objectParam(params, 'arguments', 'prompts/get') ?? {});
     try {
       const entry = this.catalog.prompt(name);
       if (!entry) {
+        governed.target = clipClientText(name);
         governed.record('refused', 'allowed', 'unknown prompt');
-        throw invalidParams(`Unknown prompt: ${name}`);
+        throw invalidParams(`Unknown prompt: ${clipClientText(name)}`);
       }
       const { prompt } = entry;
       const refusal = await governed.authorize({ kind: 'prompt', name, permission: prompt.permission });
@@ -166,16 +172,22 @@ export class CatalogPipeline {
     if (typeof argument?.name !== 'string' || typeof argument.value !== 'string') {
       throw invalidParams('completion/complete needs "argument" with "name" and "value" strings.');
     }
-    const contextArgs = ((params?.context as { arguments?: unknown } | undefined)?.arguments ?? {}) as Record<string, string>;
+    const context = objectParam(params, 'context', 'completion/complete');
+    const given = context?.arguments ?? {};
+    if (!isJsonObject(given)) throw invalidParams(`Invalid params for completion/complete: "context.arguments" must be an object, not ${jsonKind(given)}.`);
+    for (const [key, value] of Object.entries(given)) {
+      if (typeof value !== 'string') throw invalidParams(`Invalid params for completion/complete: "context.arguments.${clipClientText(key)}" must be a string, not ${jsonKind(value)}.`);
+    }
+    const contextArgs = given as Record<string, string>;
     let completer;
     if (ref?.type === 'ref/prompt' && typeof ref.name === 'string') {
       const entry = this.catalog.prompt(ref.name);
-      if (!entry) throw invalidParams(`Unknown prompt: ${ref.name}`);
+      if (!entry) throw invalidParams(`Unknown prompt: ${clipClientText(ref.name)}`);
       await this.allowed(call, { kind: 'prompt', name: ref.name, permission: entry.prompt.permission });
       completer = entry.prompt.complete?.[argument.name];
     } else if (ref?.type === 'ref/resource' && typeof ref.uri === 'string') {
       const entry = this.catalog.template(ref.uri) ?? this.catalog.resolve(ref.uri)?.entry;
-      if (!entry) throw new ProtocolError(RpcErrorCode.ResourceNotFound, `Resource not found: ${ref.uri}`, { uri: ref.uri });
+      if (!entry) throw resourceNotFound(ref.uri);
       const { resource } = entry;
       await this.allowed(call, { kind: 'resource', name: resource.name, permission: resource.permission });
       completer = resource.uriTemplate !== undefined ? resource.complete?.[argument.name] : undefined;

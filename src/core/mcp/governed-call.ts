@@ -8,17 +8,21 @@ import { callAuditEvent, type CallContext } from './call-context.js';
 import { Telemetry } from '../telemetry/telemetry.js';
 import { isExpired, withinDeadline } from './deadlines.js';
 import { connectionLost, databaseUnavailable, replyTimedOut } from '../db/lost-connection.js';
+import { clipClientText } from '../client-text.js';
 
 /** A schema the sequence can validate with (zod's `safeParse` shape). */
 export interface ArgumentSchema<T = unknown> {
   safeParse(value: unknown): { success: true; data: T } | { success: false; error: { issues: readonly { path: readonly PropertyKey[]; message: string }[] } };
 }
 
-/** The caller-safe text of validation issues: at most ten, `path: message`, `; `-separated. */
+/**
+ * The caller-safe text of validation issues: at most ten, `path: message`, `; `-separated. Paths
+ * hold the client's own keys and messages may quote them (`Unrecognized key: "…"`): each is clipped.
+ */
 export function describeIssues(issues: readonly { path: readonly PropertyKey[]; message: string }[]): string {
   return issues
     .slice(0, 10)
-    .map((issue) => (issue.path.length ? `${issue.path.map(String).join('.')}: ${issue.message}` : issue.message))
+    .map((issue) => (issue.path.length ? `${clipClientText(issue.path.map(String).join('.'))}: ${clipClientText(issue.message)}` : clipClientText(issue.message)))
     .join('; ');
 }
 
@@ -261,7 +265,7 @@ export class GovernedCall {
     } catch {
       // The trail is at its hard cap: the caller is refused all the same.
     }
-    if (!outage) safeLog(this.logger, 'error', { err: thrown, target: this.target, requestId: this.call.requestId }, 'governed call stopped by an unexpected error');
+    if (!outage) safeLog(this.logger, 'error', { err: thrown, target: clipClientText(this.target), requestId: this.call.requestId }, 'governed call stopped by an unexpected error');
   }
 
   /** Record and log an internal failure found after the handler returned (e.g. a bad result). */
@@ -295,7 +299,7 @@ export class GovernedCall {
     if (lost !== undefined) {
       // The handler's own write may or may not have committed: say so, never "failed".
       this.record('unknown', 'allowed', `${lost[0]} while the call was writing`);
-      safeLog(this.logger, 'error', { err: thrown, target: this.target, requestId: this.call.requestId }, 'handler lost its database: outcome unknown');
+      safeLog(this.logger, 'error', { err: thrown, target: clipClientText(this.target), requestId: this.call.requestId }, 'handler lost its database: outcome unknown');
       return {
         kind: 'failed',
         message: `${what}: the outcome is unknown — ${lost[1]} while the call was writing, so its change may or may not have been applied; check before retrying (request ${this.call.requestId}).`,
@@ -303,7 +307,7 @@ export class GovernedCall {
       };
     }
     this.record('failed', 'allowed', this.call.signal.aborted ? 'aborted' : 'handler threw');
-    safeLog(this.logger, 'error', { err: thrown, target: this.target, requestId: this.call.requestId }, 'handler failed');
+    safeLog(this.logger, 'error', { err: thrown, target: clipClientText(this.target), requestId: this.call.requestId }, 'handler failed');
     return { kind: 'failed', message: `${what} failed with an internal error (request ${this.call.requestId}).`, thrown };
   }
 }

@@ -90,6 +90,43 @@ export class LimitExceededError extends ProtocolError {
 
 export const invalidParams = (message: string): ProtocolError => new ProtocolError(ErrorCode.InvalidParams, message);
 
+/** A JSON object: not null, not an array. */
+export const isJsonObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
+
+/** What a JSON value is, as an error message names it: `a string`, `an array`, `null`… */
+export function jsonKind(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  if (typeof value === 'object') return 'an object';
+  if (typeof value === 'string') return 'a string';
+  if (typeof value === 'number') return 'a number';
+  if (typeof value === 'boolean') return 'a boolean';
+  return typeof value;
+}
+
+/**
+ * A member of `params` that the MCP schema makes an object (`_meta`, `arguments`, `task`…):
+ * undefined when absent, else the object; anything else (a string, a number, an array, null) is
+ * refused with -32602 Invalid params naming the member, rather than ignored or read as if absent.
+ */
+export function objectParam(params: Record<string, unknown> | undefined, name: string, method: string): Record<string, unknown> | undefined {
+  const value = params?.[name];
+  if (value === undefined || isJsonObject(value)) return value;
+  throw invalidParams(`Invalid params for ${method}: "${name}" must be an object, not ${jsonKind(value)}.`);
+}
+
+/**
+ * The checks every request's `params` gets whatever its method (the MCP schema's `RequestParams`):
+ * `_meta`, when sent, is an object, and its `progressToken` a string or a number.
+ */
+export function checkRequestParams(method: string, params: Record<string, unknown> | undefined): void {
+  const meta = objectParam(params, '_meta', method);
+  const token = meta?.progressToken;
+  if (token !== undefined && typeof token !== 'string' && !(typeof token === 'number' && Number.isFinite(token))) {
+    throw invalidParams(`Invalid params for ${method}: "_meta.progressToken" must be a string or a number, not ${jsonKind(token)}.`);
+  }
+}
+
 export function errorResponse(id: JsonRpcId | null, code: number, message: string, data?: unknown): JsonRpcResponse {
   return { jsonrpc: '2.0', id, error: data === undefined ? { code, message } : { code, message, data } };
 }

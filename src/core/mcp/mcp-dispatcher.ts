@@ -4,7 +4,7 @@ import { EngineConfig } from '../kernel/config.js';
 import { ToolCatalog, ToolCatalogToken, type ToolEntry } from '../tools/tool-catalog.js';
 import { ToolCallPipeline } from './tool-call-pipeline.js';
 import type { Tool } from '@modelcontextprotocol/sdk/types.js';
-import { ErrorCode, LATEST_PROTOCOL_VERSION, ProtocolError, SUPPORTED_PROTOCOL_VERSIONS, invalidParams, type JsonRpcRequest } from './jsonrpc.js';
+import { ErrorCode, LATEST_PROTOCOL_VERSION, ProtocolError, SUPPORTED_PROTOCOL_VERSIONS, checkRequestParams, invalidParams, jsonKind, objectParam, type JsonRpcRequest } from './jsonrpc.js';
 import type { CallContext } from './call-context.js';
 import type { Principal } from '../ports/principal.js';
 import { McpCatalog, McpCatalogToken, type PromptEntry, type ResourceEntry } from './mcp-catalog.js';
@@ -13,6 +13,7 @@ import { ClientExchange } from './client-exchange.js';
 import { SessionStore, principalKey } from './session-store.js';
 import { isMcpLogLevel } from './notification-levels.js';
 import { ApprovalTasks } from './approval-tasks.js';
+import { clipClientText } from '../client-text.js';
 
 type Handler = (params: Record<string, unknown> | undefined, call: CallContext) => Promise<unknown> | unknown;
 
@@ -42,6 +43,19 @@ function toWirePrompt({ prompt }: PromptEntry): Record<string, unknown> {
   if (prompt.description) wire.description = prompt.description;
   if (prompt.argumentList.length) wire.arguments = prompt.argumentList;
   return wire;
+}
+
+/**
+ * The task a `tools/call` asks to be run as (MCP tasks): undefined when it asks for none. A `task`
+ * that is not an object, or whose `ttl` is not a number, is refused (-32602) rather than ignored.
+ */
+function taskOf(params: Record<string, unknown> | undefined): Record<string, unknown> | undefined {
+  const task = objectParam(params, 'task', 'tools/call');
+  const ttl = task?.ttl;
+  if (ttl !== undefined && !(typeof ttl === 'number' && Number.isFinite(ttl))) {
+    throw invalidParams(`Invalid params for tools/call: "task.ttl" must be a number (milliseconds), not ${jsonKind(ttl)}.`);
+  }
+  return task;
 }
 
 function encodeCursor(offset: number): string {
@@ -88,7 +102,7 @@ export class McpDispatcher {
       ['initialize', (params) => this.initialize(params)],
       ['ping', () => ({})],
       ['tools/list', (params, call) => this.listTools(params, call.principal)],
-      ['tools/call', (params, call) => (params?.task !== undefined && tasks.available ? tasks.call(params, call) : this.pipeline.call(params, call))],
+      ['tools/call', (params, call) => (taskOf(params) !== undefined && tasks.available ? tasks.call(params, call) : this.pipeline.call(params, call))],
       ['logging/setLevel', (params, call) => this.setLevel(params, call)],
     ];
     if (tasks.available) {
@@ -162,8 +176,9 @@ export class McpDispatcher {
    */
   dispatch(request: JsonRpcRequest, call: CallContext): Promise<unknown> {
     const handler = this.handlers.get(request.method);
-    if (!handler) return Promise.reject(new ProtocolError(ErrorCode.MethodNotFound, `Method not found: ${request.method}`));
+    if (!handler) return Promise.reject(new ProtocolError(ErrorCode.MethodNotFound, `Method not found: ${clipClientText(request.method)}`));
     try {
+      checkRequestParams(request.method, request.params);
       const result = handler(request.params, call);
       return result instanceof Promise ? result : Promise.resolve(result);
     } catch (error) {
@@ -185,6 +200,8 @@ export class McpDispatcher {
   private initialize(params: Record<string, unknown> | undefined): unknown {
     const requested = params?.protocolVersion;
     if (typeof requested !== 'string') throw invalidParams('initialize needs a "protocolVersion" string.');
+    objectParam(params, 'capabilities', 'initialize');
+    objectParam(params, 'clientInfo', 'initialize');
     return {
       protocolVersion: SUPPORTED_PROTOCOL_VERSIONS.includes(requested) ? requested : LATEST_PROTOCOL_VERSION,
       capabilities: this.capabilities,

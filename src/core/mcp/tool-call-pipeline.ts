@@ -5,8 +5,9 @@ import { ApprovalPendingError, PermissionDeniedError } from '../errors.js';
 import { ApprovalGate } from '../approvals/approval-gate.js';
 import { ToolCatalog, ToolCatalogToken } from '../tools/tool-catalog.js';
 import { isToolResult, type ToolContext, type ToolReturn } from '../tools/define-tool.js';
-import { LimitExceededError, invalidParams } from './jsonrpc.js';
+import { LimitExceededError, invalidParams, objectParam } from './jsonrpc.js';
 import type { CallContext } from './call-context.js';
+import { clipClientText } from '../client-text.js';
 import { HandlerContextFactory } from './handler-context-factory.js';
 import { GovernedCalls, describeIssues } from './governed-call.js';
 
@@ -88,8 +89,9 @@ export class ToolCallPipeline {
    */
   async run(params: Record<string, unknown> | undefined, call: CallContext, claim?: string): Promise<ToolCallOutcome> {
     const name = params?.name;
-    const args = params?.arguments ?? {};
     if (typeof name !== 'string') throw invalidParams('tools/call needs a "name" string.');
+    // Arguments that are not an object break the request's schema: a protocol error, not a tool's.
+    const args = objectParam(params, 'arguments', 'tools/call') ?? {};
     const { principal } = call;
     const governed = this.governed.begin(call, 'tools/call', name, args);
     try {
@@ -118,8 +120,10 @@ export class ToolCallPipeline {
       if (!entry) {
         // Same answer whether the tool does not exist or is hidden from this caller.
         const decision = await governed.decide({ kind: 'tool', name, permission: undefined });
+        // The name is the client's: the audit row and the answer quote it clipped.
+        governed.target = clipClientText(name);
         governed.record('refused', decision.allow ? 'allowed' : 'denied', 'unknown tool');
-        throw invalidParams(`Unknown tool: ${name}`);
+        throw invalidParams(`Unknown tool: ${clipClientText(name)}`);
       }
       const { tool } = entry;
       // The policy sees the arguments the handler would get; invalid ones are refused right after it.

@@ -24,6 +24,7 @@ import type { Principal } from '../ports/principal.js';
 import type { PrometheusRegistry } from './prometheus-registry.js';
 import { RequestObservation } from './request-observation.js';
 import { TenantLabels } from './tenant-labels.js';
+import { clipClientText } from '../client-text.js';
 
 /** The instrumentation scope of every span and instrument the engine makes. */
 export const INSTRUMENTATION_SCOPE = '@gatehouse-mcp/engine';
@@ -179,8 +180,9 @@ export class Telemetry {
   ): void {
     const method = MCP_METHODS.has(message.method) ? message.method : '_other';
     observation.method = method;
-    const name = message.params?.name;
-    if (method === 'tools/call' && typeof name === 'string') observation.tool = name;
+    // The client's own text, as logs and spans quote it: clipped.
+    const name = typeof message.params?.name === 'string' ? clipClientText(message.params.name) : undefined;
+    if (method === 'tools/call' && name !== undefined) observation.tool = name;
     let parent = observation.httpContext;
     let links: Link[] | undefined;
     const meta = message.params?._meta;
@@ -189,7 +191,7 @@ export class Telemetry {
       const http = trace.getSpanContext(observation.httpContext);
       if (http && trace.isSpanContextValid(http)) links = [{ context: http }];
     }
-    const target = method === 'tools/call' || method === 'prompts/get' ? (typeof name === 'string' ? name : undefined) : undefined;
+    const target = method === 'tools/call' || method === 'prompts/get' ? name : undefined;
     const span = this.tracer.startSpan(target ? `${method} ${target}` : method, { kind: SpanKind.SERVER, links }, parent);
     if (span.isRecording()) {
       const attributes: Attributes = {
@@ -198,9 +200,9 @@ export class Telemetry {
         'network.protocol.name': 'http',
         'gatehouse.request.id': observation.requestId,
       };
-      if (message.id !== undefined && message.id !== null) attributes['jsonrpc.request.id'] = String(message.id);
+      if (message.id !== undefined && message.id !== null) attributes['jsonrpc.request.id'] = clipClientText(message.id);
       if (protocolVersion) attributes['mcp.protocol.version'] = protocolVersion;
-      if (sessionId) attributes['mcp.session.id'] = sessionId;
+      if (sessionId) attributes['mcp.session.id'] = clipClientText(sessionId);
       if (method === 'tools/call' && target) {
         attributes['gen_ai.tool.name'] = target;
         attributes['gen_ai.operation.name'] = 'execute_tool';
@@ -349,7 +351,7 @@ export class Telemetry {
         traceId: traceId && traceId !== '00000000000000000000000000000000' ? traceId : undefined,
         tenant: observation.tenant,
         httpMethod: observation.httpMethod,
-        path: observation.path,
+        path: clipClientText(observation.path),
         method: observation.method,
         tool: observation.tool,
         status,

@@ -1,5 +1,5 @@
 import { inject, injectable } from 'inversify';
-import { ApiKeyVerifier, presentedCredential, type ApiKeyCheck, type AuthRequest, type AuthResult, type Authenticator } from '../../core/index.js';
+import { ApiKeyVerifier, presentedCredential, type ApiKeyCheck, type AuthRequest, type AuthResult, type Authenticator, type MalformedCredential } from '../../core/index.js';
 
 /** The credential of a request: `Authorization: Bearer <key>` or `X-API-Key: <key>` (see `presentedCredential`). */
 export function presentedKey(request: Pick<AuthRequest, 'header'>): string | undefined {
@@ -13,6 +13,13 @@ export function presentedKey(request: Pick<AuthRequest, 'header'>): string | und
 export const API_KEY_HINT =
   'This server takes API keys, not OAuth: send "Authorization: Bearer <key>" or "X-API-Key: <key>" (the operator creates keys with "gatehouse keys create").';
 
+/** What is wrong with a credential that cannot be read as sent (answered with `invalid_request`). */
+const MALFORMED: Readonly<Record<MalformedCredential, string>> = {
+  'authorization-scheme': `The Authorization header must be "Bearer <key>". ${API_KEY_HINT}`,
+  'empty-api-key': `The X-API-Key header is empty. ${API_KEY_HINT}`,
+  'two-credentials': `Send the API key once, in either Authorization or X-API-Key, not both. ${API_KEY_HINT}`,
+};
+
 const KEY_FAILURES = {
   expired: `The API key has expired. ${API_KEY_HINT}`,
   revoked: `The API key has been revoked. ${API_KEY_HINT}`,
@@ -25,12 +32,12 @@ export class ApiKeyAuthenticator implements Authenticator {
 
   /** A cached key is answered at once, without a promise. */
   authenticate(request: AuthRequest): AuthResult | Promise<AuthResult> {
-    const key = presentedKey(request);
-    if (key === undefined) {
+    const given = presentedCredential(request);
+    if (given === undefined) {
       return { ok: false, description: `An API key is required. ${API_KEY_HINT}`, challenge: { error_description: `An API key is required. ${API_KEY_HINT}` } };
     }
-    if (key === '') return { ok: false, error: 'invalid_request', description: `The Authorization header must be "Bearer <key>". ${API_KEY_HINT}` };
-    const check = this.keys.checkNow(key);
+    if (given.credential === '') return { ok: false, error: 'invalid_request', description: MALFORMED[given.malformed ?? 'authorization-scheme'] };
+    const check = this.keys.checkNow(given.credential);
     return check instanceof Promise ? check.then(keyResult) : keyResult(check);
   }
 

@@ -198,6 +198,18 @@ describe('EE identity: strict access-token profile (RFC 9068 / RFC 8725)', funct
       const token = await idp.token(client, { resource: url });
       await refused(token, 'X-API-Key carries API keys only: send access tokens as "Authorization: Bearer <token>".', 'invalid_request', { 'x-api-key': token });
     });
+
+    it('a wrong X-API-Key value was answered as a misplaced token: it is an API key that is not valid (invalid_token)', async () => {
+      for (const value of ['wrong-key', 'ghk_AAAAAAAAAAAA_' + 'A'.repeat(43), 'x'.repeat(5_000), 'not.a key']) {
+        await refused(value, 'The API key is not valid.', 'invalid_token', { 'x-api-key': value });
+      }
+    });
+
+    it('an empty X-API-Key was taken for no credential, and a second credential was ignored: invalid_request', async () => {
+      await refused('', 'The X-API-Key header is empty: send an API key in it, or an access token as "Authorization: Bearer <token>".', 'invalid_request', { 'x-api-key': '' });
+      const token = await idp.token(client, { resource: url });
+      await refused(token, 'Send one credential, in either Authorization or X-API-Key, not both.', 'invalid_request', { ...bearer(token), 'x-api-key': 'ghk_AAAAAAAAAAAA_' + 'A'.repeat(43) });
+    });
   });
 });
 

@@ -1,5 +1,6 @@
 import type { JWTPayload } from 'jose';
 import type { IdpProvider } from './idp-provider-store.js';
+import { clipClientText } from '../../../core/index.js';
 
 /**
  * The JWT access-token profile every token must meet (RFC 9068, RFC 8725), checked around the
@@ -43,7 +44,7 @@ export function checkHeader(idp: IdpProvider, header: { typ?: unknown }): void {
   const typ = tokenType(header);
   if (header.typ !== undefined && typeof header.typ !== 'string') throw new TokenProfileError('The token\'s type (typ) header is not a string.');
   if (idp.tokenType === 'at+jwt' ? typ !== 'at+jwt' : typ !== undefined && typ !== 'jwt' && typ !== 'at+jwt') {
-    throw new TokenProfileError(idp.tokenType === 'at+jwt' ? 'Only access tokens of type at+jwt are accepted.' : `Tokens of type "${typ}" are not access tokens.`);
+    throw new TokenProfileError(idp.tokenType === 'at+jwt' ? 'Only access tokens of type at+jwt are accepted.' : `Tokens of type "${clipClientText(typ)}" are not access tokens.`);
   }
 }
 
@@ -65,7 +66,7 @@ export function checkClaims(idp: IdpProvider, payload: JWTPayload, nowSeconds = 
     // Keycloak marks its tokens in a `typ` claim: `Bearer` for access tokens, `ID` for ID tokens.
     const typClaim = payload.typ;
     if (typClaim !== undefined && (typeof typClaim !== 'string' || typClaim.toLowerCase() !== 'bearer')) {
-      throw new TokenProfileError(`The token's "typ" claim (${JSON.stringify(typClaim)}) is not an access-token type.`);
+      throw new TokenProfileError(`The token's "typ" claim (${clipClientText(JSON.stringify(typClaim))}) is not an access-token type.`);
     }
   }
 }

@@ -1,7 +1,7 @@
 import { inject, injectable } from 'inversify';
 import { trace } from '@opentelemetry/api';
 import { decodeJwt, decodeProtectedHeader, jwtVerify, type JWTPayload } from 'jose';
-import { ApiKeyVerifier, Logger, presentedCredential, type ApiKeyCheck, type ApiKeyRecord, type AuthRequest, type AuthResult, type Authenticator, type Principal } from '../../../core/index.js';
+import { ApiKeyVerifier, Logger, clipClientText, presentedCredential, type MalformedCredential, type ApiKeyCheck, type ApiKeyRecord, type AuthRequest, type AuthResult, type Authenticator, type Principal } from '../../../core/index.js';
 import { ADMIN_SCOPE, AGENT_KEY_SCOPE, AGENT_KIND, AgentPermissions, type AgentAttributes } from '../contracts.js';
 import { AgentStore, type Agent } from './agent-store.js';
 import { CredentialCache } from './credential-cache.js';
@@ -13,6 +13,15 @@ import { TenantUrls } from './tenant-urls.js';
 
 const MCP_SCOPE = 'mcp';
 const API_KEY = /^ghk_/;
+/** A JWT's shape (compact JWS: three dot-separated base64url segments), checked only to say where it belongs. */
+const JWT_SHAPED = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
+
+/** What is wrong with a credential that cannot be read as sent (answered with `invalid_request`). */
+const MALFORMED: Readonly<Record<MalformedCredential, string>> = {
+  'authorization-scheme': 'The Authorization header must be "Bearer <token>".',
+  'empty-api-key': 'The X-API-Key header is empty: send an API key in it, or an access token as "Authorization: Bearer <token>".',
+  'two-credentials': 'Send one credential, in either Authorization or X-API-Key, not both.',
+};
 
 /** The part of a verified credential that may be reused from cache. */
 interface AgentIdentity {
@@ -113,12 +122,16 @@ export class AgentAuthenticator implements Authenticator {
       return { ok: false, description: 'An access token is required: send "Authorization: Bearer <token>".', challenge };
     }
     const { credential } = given;
-    if (given.header === 'x-api-key' && !API_KEY.test(credential)) {
-      // RFC 6750 §2: access tokens travel in the Authorization header only.
-      return { ok: false, error: 'invalid_request', description: 'X-API-Key carries API keys only: send access tokens as "Authorization: Bearer <token>".', challenge, tenant };
-    }
     if (credential === '') {
-      return { ok: false, error: 'invalid_request', description: 'The Authorization header must be "Bearer <token>".', challenge, tenant };
+      return { ok: false, error: 'invalid_request', description: MALFORMED[given.malformed ?? 'authorization-scheme'], challenge, tenant };
+    }
+    if (given.header === 'x-api-key' && !API_KEY.test(credential)) {
+      // RFC 6750 §2: access tokens travel in the Authorization header only. Anything else there is
+      // simply not an API key: a wrong key, not a misplaced token.
+      if (JWT_SHAPED.test(credential)) {
+        return { ok: false, error: 'invalid_request', description: 'X-API-Key carries API keys only: send access tokens as "Authorization: Bearer <token>".', challenge, tenant };
+      }
+      return { ok: false, error: 'invalid_token', description: 'The API key is not valid.', challenge, tenant };
     }
     let found: Principal | Promise<Principal>;
     try {
@@ -230,7 +243,7 @@ export class AgentAuthenticator implements Authenticator {
       throw new Refusal('The token is neither a valid JWT nor an API key.');
     }
     if (typeof header.alg !== 'string' || header.alg === 'none' || /^HS/i.test(header.alg)) {
-      throw new Refusal(`Tokens signed with "${String(header.alg)}" are never accepted.`);
+      throw new Refusal(`Tokens signed with "${clipClientText(header.alg)}" are never accepted.`);
     }
     if (typeof payload.iss !== 'string') throw new Refusal('The token has no issuer (iss).');
     const idp = (await this.idps.activeProviders(tenant)).find((provider) => provider.issuer === payload.iss);

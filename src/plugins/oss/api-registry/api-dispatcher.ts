@@ -1,5 +1,5 @@
 import { SpanKind, SpanStatusCode, context, propagation, trace } from '@opentelemetry/api';
-import { INSTRUMENTATION_SCOPE, ToolError, toolResult, type Principal, type ToolResult } from '../../../core/index.js';
+import { INSTRUMENTATION_SCOPE, ToolError, toolResult, withoutByteOrderMark, type Principal, type ToolResult } from '../../../core/index.js';
 import type { ApiCallContext, ApiDispatch, HttpDispatch } from './api-registry-options.js';
 import type { ApiOperation } from './api-operation.js';
 import type { BuiltRequest } from './request-builder.js';
@@ -172,7 +172,7 @@ export class ApiDispatcher {
       const text = Buffer.from(bytes).toString('utf8');
       if (/[/+]json\b/i.test(contentType)) {
         try {
-          body = JSON.parse(text);
+          body = JSON.parse(withoutByteOrderMark(text));
         } catch {
           body = text;
         }

@@ -1,6 +1,7 @@
 import { createRequire } from 'node:module';
 import type { Ajv2020, ErrorObject, ValidateFunction } from 'ajv/dist/2020.js';
 import type { ApiOperation } from './api-operation.js';
+import { clipClientText } from '../../../core/index.js';
 
 interface Validators {
   readonly Ajv2020: typeof Ajv2020;
@@ -52,14 +53,15 @@ export function schemaProblem(schema: unknown): { at: string; message: string } 
 }
 
 function describeError(error: ErrorObject): string {
-  const where = error.instancePath.split('/').slice(1).map((t) => t.replaceAll('~1', '/').replaceAll('~0', '~')).join('.');
+  // The path is made of the caller's keys: quoted clipped, like any client text.
+  const where = clipClientText(error.instancePath.split('/').slice(1).map((t) => t.replaceAll('~1', '/').replaceAll('~0', '~')).join('.'));
   if (error.keyword === 'required') {
     const property = (error.params as { missingProperty: string }).missingProperty;
     return `missing required ${where ? `${where}.` : ''}${property}`;
   }
   let message = error.message ?? 'is invalid';
   if (error.keyword === 'enum') message += `: ${(error.params as { allowedValues: unknown[] }).allowedValues.map((v) => JSON.stringify(v)).join(', ')}`;
-  if (error.keyword === 'additionalProperties') message = `has no property "${(error.params as { additionalProperty: string }).additionalProperty}"`;
+  if (error.keyword === 'additionalProperties') message = `has no property "${clipClientText((error.params as { additionalProperty: string }).additionalProperty)}"`;
   return where ? `${where} ${message}` : message;
 }
 

@@ -1,6 +1,7 @@
 import {
   PermissionDeniedError,
   ToolError,
+  clipClientText,
   defineTool,
   mayAttempt,
   type PolicyRequest,
@@ -96,7 +97,7 @@ function summaryOf(operation: ApiOperation, score?: number): Record<string, unkn
 /** `<prefix>.search`, `<prefix>.describe` and `<prefix>.call`. */
 export function metaTools(options: MetaToolOptions): ToolDefinition[] {
   const { prefix, catalog, permission } = options;
-  const unknown = (id: string): ToolError => new ToolError(`Unknown operation "${id}". Use ${prefix}.search to find operations.`);
+  const unknown = (id: string): ToolError => new ToolError(`Unknown operation "${clipClientText(id)}". Use ${prefix}.search to find operations.`);
 
   const search = defineTool({
     name: `${prefix}.search`,
