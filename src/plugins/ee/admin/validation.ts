@@ -1,7 +1,7 @@
 import { plainToInstance } from 'class-transformer';
-import { ValidateBy, isISO8601, validate, type ValidationError } from 'class-validator';
+import { ValidateBy, ValidateIf, getMetadataStorage, isISO8601, validate, type ValidationError } from 'class-validator';
 import { HttpError, isUuid } from '../../../core/index.js';
-import { humanMessage } from './field-messages.js';
+import { fieldLabel, humanMessage } from './field-messages.js';
 
 export interface FieldError {
   readonly field: string;
@@ -107,6 +107,47 @@ export function representableDate(value: string, field: string): Date {
   return date;
 }
 
+const nullableFields = new WeakMap<object, Set<string>>();
+
+/**
+ * A field whose JSON `null` is a value: it clears the field ("no identity provider"). Every other
+ * field of an admin body refuses `null` with a field error; leaving the field out keeps (or
+ * defaults) its value.
+ */
+export function Nullable(): PropertyDecorator {
+  const unlessNull = ValidateIf((_object, value) => value !== null);
+  return (target, property) => {
+    const fields = nullableFields.get(target.constructor) ?? new Set<string>();
+    fields.add(String(property));
+    nullableFields.set(target.constructor, fields);
+    unlessNull(target, property);
+  };
+}
+
+function isNullable(dto: object, field: string): boolean {
+  for (let type: object | null = dto; type && type !== Function.prototype; type = Object.getPrototypeOf(type) as object | null) {
+    if (nullableFields.get(type)?.has(field)) return true;
+  }
+  return false;
+}
+
+/**
+ * `null` in a field that does not take it. class-validator's `IsOptional` lets `null` through as if
+ * the field were absent, and the stores would then store it, clear the field or fail: each such
+ * field is refused here, with its name.
+ */
+function nullProblems(dto: new () => object, plain: Record<string, unknown>): FieldError[] {
+  const metadata = getMetadataStorage().getTargetValidationMetadatas(dto, '', true, false);
+  const declared = new Set(metadata.map((entry) => entry.propertyName));
+  const optional = new Set(metadata.filter((entry) => entry.name === 'isOptional').map((entry) => entry.propertyName));
+  return Object.keys(plain)
+    .filter((field) => plain[field] === null && declared.has(field) && !isNullable(dto, field))
+    .map((field) => ({
+      field,
+      message: optional.has(field) ? `${fieldLabel(field)} must not be null: leave the field out instead.` : `${fieldLabel(field)} is required and must not be null.`,
+    }));
+}
+
 /** Validate a plain value as an instance of `dto`; unknown fields are errors. */
 export async function validated<T extends object>(dto: new () => T, plain: unknown, what = 'The request body'): Promise<T> {
   if (typeof plain !== 'object' || plain === null || Array.isArray(plain)) {
@@ -114,9 +155,11 @@ export async function validated<T extends object>(dto: new () => T, plain: unkno
   }
   const problems = hostileInputProblems(plain);
   if (problems.length) throw invalid(problems);
+  const nulls = nullProblems(dto, plain as Record<string, unknown>);
   const instance = plainToInstance(dto, plain);
   const errors = await validate(instance, { whitelist: true, forbidNonWhitelisted: true, forbidUnknownValues: true });
-  if (errors.length) throw invalid(flatten(errors));
+  const found = [...nulls, ...flatten(errors).filter((error) => !nulls.some((problem) => problem.field === error.field))];
+  if (found.length) throw invalid(found);
   return instance;
 }
 

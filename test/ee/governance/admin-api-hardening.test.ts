@@ -1,0 +1,116 @@
+/**
+ * The admin API against input of the wrong shape: JSON `null` in a field, a value of the wrong
+ * JSON type, query parameters a route does not take, requests without a credential, concurrent
+ * saves and webhook URLs that carry credentials. Each answer is a 4xx naming the problem, never a
+ * 500 or a change that was not asked for.
+ */
+import { expect } from 'chai';
+import { governanceEngine, type GovernanceTestEngine, type HttpResult } from './support.js';
+
+interface Route {
+  readonly method: string;
+  readonly path: string;
+  /** A valid body: each field is replaced in turn. */
+  readonly body: Record<string, unknown>;
+  /** Fields whose `null` is documented to clear them. */
+  readonly nullable?: readonly string[];
+}
+
+const detailsOf = (response: HttpResult): { field: string; message: string }[] => response.body?.error?.details ?? [];
+
+describe('EE admin API: input of the wrong shape', function () {
+  this.timeout(120_000);
+  let t: GovernanceTestEngine;
+  let agentId: string;
+  let roleId: string;
+  let idpId: string;
+  let policyId: string;
+  let limitId: string;
+  let routes: Route[];
+
+  before(async () => {
+    t = await governanceEngine();
+    const admin = { token: t.adminKey };
+    agentId = (await t.agent({ name: 'target' })).id;
+    roleId = await t.role('readers', ['tickets:read', 'tickets:write']);
+    idpId = (await t.http('POST', '/api/v1/mcp/idp-providers', { ...admin, body: { kind: 'custom', name: 'idp', issuer: 'https://idp.example.com' } })).body.data.id;
+    policyId = (await t.http('POST', '/api/v1/mcp/policies', { ...admin, body: { name: 'all', text: 'forbid (principal, action == Action::"tickets.write", resource);' } })).body.data.id;
+    limitId = (await t.http('POST', '/api/v1/mcp/limits', { ...admin, body: { scope: 'tenant', window: 'minute', max: 50 } })).body.data.id;
+    const text = 'forbid (principal, action == Action::"tickets.write", resource);';
+    routes = [
+      { method: 'POST', path: '/api/v1/mcp/roles', body: { name: 'r', description: 'd', permissions: ['a:b'] } },
+      { method: 'PATCH', path: `/api/v1/mcp/roles/${roleId}`, body: { name: 'readers', description: 'd', permissions: ['tickets:read', 'tickets:write'] } },
+      { method: 'POST', path: '/api/v1/mcp/agents', body: { name: 'a', description: 'd', contact: 'c', idpId, subject: 's-new', roleIds: [roleId], attributes: { board: 'x' } }, nullable: ['idpId', 'subject'] },
+      { method: 'PATCH', path: `/api/v1/mcp/agents/${agentId}`, body: { name: 'target', description: 'd', contact: 'c', idpId, subject: 's-target', roleIds: [roleId], attributes: { board: 'x' } }, nullable: ['idpId', 'subject'] },
+      { method: 'POST', path: `/api/v1/mcp/agents/${agentId}/keys`, body: { name: 'k', expiresAt: '2999-01-01T00:00:00Z' } },
+      { method: 'POST', path: '/api/v1/mcp/idp-providers', body: { kind: 'custom', name: 'i2', issuer: 'https://i2.example.com', jwksUri: 'https://i2.example.com/jwks', subjectClaim: 'sub', allowedAlgorithms: ['RS256'], audience: 'aud', clockSkewSeconds: 30, tokenType: 'any', listOrder: 1 } },
+      { method: 'PATCH', path: `/api/v1/mcp/idp-providers/${idpId}`, body: { name: 'idp', issuer: 'https://idp.example.com', jwksUri: 'https://idp.example.com/jwks', subjectClaim: 'sub', allowedAlgorithms: ['RS256'], audience: 'aud', clockSkewSeconds: 30, tokenType: 'any', listOrder: 1 } },
+      { method: 'POST', path: '/api/v1/mcp/policies', body: { name: 'p2', description: 'd', text, enabled: true } },
+      { method: 'PATCH', path: `/api/v1/mcp/policies/${policyId}`, body: { name: 'all', description: 'd', text, enabled: true } },
+      { method: 'POST', path: '/api/v1/mcp/policies/validate', body: { text } },
+      { method: 'POST', path: '/api/v1/mcp/limits', body: { scope: 'agent', agentId, tool: 'tickets.read', window: 'hour', max: 5 } },
+      { method: 'PATCH', path: `/api/v1/mcp/limits/${limitId}`, body: { max: 60 } },
+      { method: 'PUT', path: '/api/v1/mcp/approval-webhook', body: { url: 'https://hooks.example.com/approvals' } },
+      { method: 'POST', path: '/api/v1/mcp/access-check/simulate', body: { agent: agentId, tool: 'tickets.read', arguments: { id: '1' }, at: '2030-01-01T00:00:00Z', clientAddress: '10.0.0.1', credential: 'api_key' } },
+      { method: 'POST', path: '/api/v1/mcp/approvals/00000000-0000-4000-8000-000000000000/approve', body: { reason: 'ok' } },
+      { method: 'POST', path: '/api/v1/mcp/approvals/00000000-0000-4000-8000-000000000000/deny', body: { reason: 'no' } },
+    ];
+  });
+  after(async () => {
+    await t?.close();
+  });
+
+  const send = (method: string, path: string, body: unknown): Promise<HttpResult> => t.http(method, path, { token: t.adminKey, body });
+
+  describe('JSON null in a body field', () => {
+    it('is a 400 naming the field, on every field of every admin write route (it was a 500, or stored as if absent)', async () => {
+      for (const route of routes) {
+        for (const field of Object.keys(route.body)) {
+          if (route.nullable?.includes(field)) continue;
+          const response = await send(route.method, route.path, { ...route.body, [field]: null });
+          const what = `${route.method} ${route.path} ${field}: null → ${response.text}`;
+          expect(response.status, what).to.equal(400);
+          expect(response.body.error.code, what).to.equal('validation_failed');
+          expect(detailsOf(response).filter((d) => d.field === field), what).to.have.length(1);
+          expect(detailsOf(response).find((d) => d.field === field)!.message, what).to.match(/must not be null/);
+        }
+      }
+    });
+
+    it("never clears a role's permissions (a PATCH with permissions: null wiped them), name or description", async () => {
+      for (const field of ['permissions', 'name', 'description']) {
+        const response = await send('PATCH', `/api/v1/mcp/roles/${roleId}`, { [field]: null });
+        expect(response.status, `${field}: ${response.text}`).to.equal(400);
+      }
+      const role = await t.http('GET', `/api/v1/mcp/roles/${roleId}`, { token: t.adminKey });
+      expect(role.body.data).to.deep.include({ name: 'readers', permissions: ['tickets:read', 'tickets:write'] });
+    });
+
+    it("never clears an agent's roles or description, nor an identity provider's settings", async () => {
+      expect((await send('PATCH', `/api/v1/mcp/agents/${agentId}`, { roleIds: [roleId], description: 'kept' })).status).to.equal(200);
+      expect((await send('PATCH', `/api/v1/mcp/agents/${agentId}`, { roleIds: null })).status).to.equal(400);
+      expect((await send('PATCH', `/api/v1/mcp/agents/${agentId}`, { description: null })).status).to.equal(400);
+      const agent = (await t.http('GET', `/api/v1/mcp/agents/${agentId}`, { token: t.adminKey })).body.data;
+      expect(agent.roles.map((role: { id: string }) => role.id)).to.deep.equal([roleId]);
+      expect(agent.description).to.equal('kept');
+      expect((await send('PATCH', `/api/v1/mcp/idp-providers/${idpId}`, { audience: null })).status).to.equal(400);
+      expect((await send('PATCH', `/api/v1/mcp/idp-providers/${idpId}`, { allowedAlgorithms: null })).status).to.equal(400);
+    });
+
+    it("is an explicit clear where documented: an agent's identity provider binding (idpId and subject)", async () => {
+      const bound = await send('PATCH', `/api/v1/mcp/agents/${agentId}`, { idpId, subject: 'bound-subject' });
+      expect(bound.status, bound.text).to.equal(200);
+      expect(bound.body.data).to.deep.include({ idpId, subject: 'bound-subject' });
+      const cleared = await send('PATCH', `/api/v1/mcp/agents/${agentId}`, { idpId: null, subject: null });
+      expect(cleared.status, cleared.text).to.equal(200);
+      expect(cleared.body.data).to.deep.include({ idpId: null, subject: null });
+    });
+
+    it('as the whole body is a 400, not a 500', async () => {
+      for (const route of routes) {
+        const response = await send(route.method, route.path, 'null');
+        expect(response.status, `${route.method} ${route.path}: ${response.text}`).to.equal(400);
+      }
+    });
+  });
+});
