@@ -113,4 +113,54 @@ describe('EE admin API: input of the wrong shape', function () {
       }
     });
   });
+
+  describe('a value of the wrong JSON type', () => {
+    /** A value of another JSON type than `valid`: a number for text, text for a list or a number, a list for an object. */
+    const wrongType = (valid: unknown): unknown[] => {
+      if (typeof valid === 'string') return [12, true, ['x'], { a: 'x' }];
+      if (typeof valid === 'number') return ['12', true, [12]];
+      if (typeof valid === 'boolean') return ['true', 1];
+      if (Array.isArray(valid)) return ['x', 12, { 0: 'x' }];
+      return ['x', 12, ['x']];
+    };
+
+    it('is reported once, as its type only, without length or range checks (a number for a name also got "must be 1 to 200 characters")', async () => {
+      for (const route of routes) {
+        for (const [field, valid] of Object.entries(route.body)) {
+          for (const value of wrongType(valid)) {
+            const response = await send(route.method, route.path, { ...route.body, [field]: value });
+            const what = `${route.method} ${route.path} ${field}: ${JSON.stringify(value)} → ${response.text}`;
+            expect(response.status, what).to.equal(400);
+            const mine = detailsOf(response).filter((d) => d.field === field || d.field.startsWith(`${field}.`));
+            expect(mine, what).to.have.length(1);
+            expect(mine[0]!.message, what).to.not.match(/characters|at most|at least|entries|longer|shorter|too long/);
+          }
+        }
+      }
+    });
+
+    it('says which type the field takes', async () => {
+      const message = async (method: string, path: string, body: unknown, field: string): Promise<string> => {
+        const response = await send(method, path, body);
+        expect(response.status, response.text).to.equal(400);
+        return detailsOf(response).find((d) => d.field === field)!.message;
+      };
+      expect(await message('POST', '/api/v1/mcp/roles', { name: 12, permissions: [] }, 'name')).to.equal('Name must be a string.');
+      expect(await message('POST', '/api/v1/mcp/roles', { name: 'r', permissions: 'a:b' }, 'permissions')).to.equal('Permissions must be an array.');
+      expect(await message('POST', '/api/v1/mcp/roles', { name: 'r', permissions: ['a:b', 7] }, 'permissions')).to.equal('Each of the permissions must be a string.');
+      expect(await message('PATCH', `/api/v1/mcp/idp-providers/${idpId}`, { clockSkewSeconds: '30' }, 'clockSkewSeconds')).to.equal('Clock skew must be a whole number.');
+      expect(await message('PATCH', `/api/v1/mcp/policies/${policyId}`, { enabled: 'yes' }, 'enabled')).to.equal('enabled must be true or false.');
+      expect(await message('PUT', '/api/v1/mcp/approval-webhook', { url: 12 }, 'url')).to.equal('url must be a string.');
+      expect(await message('POST', '/api/v1/mcp/approvals/00000000-0000-4000-8000-000000000000/deny', { reason: 12 }, 'reason')).to.equal('reason must be a string.');
+    });
+
+    it('a missing required field is reported once', async () => {
+      const response = await send('POST', '/api/v1/mcp/roles', {});
+      expect(response.status).to.equal(400);
+      expect(detailsOf(response)).to.deep.equal([
+        { field: 'name', message: 'Enter a name.' },
+        { field: 'permissions', message: 'Permissions is required (an array).' },
+      ]);
+    });
+  });
 });

@@ -27,13 +27,13 @@ export class ApproveDto {
 }
 
 export class DenyDto {
-  @IsString({ message: 'reason is required: tell the caller why' })
+  @IsString({ message: ({ value }) => (value === undefined ? 'reason is required: tell the caller why' : 'reason must be a string') })
   @Length(1, 1000, { message: 'reason is required (1 to 1000 characters): tell the caller why' })
   reason!: string;
 }
 
 export class WebhookDto {
-  @IsString({ message: 'url is required (an http or https URL)' })
+  @IsString({ message: ({ value }) => (value === undefined ? 'url is required (an http or https URL)' : 'url must be a string') })
   @MaxLength(2000)
   @IsUrl({ protocols: ['http', 'https'], require_protocol: true, require_tld: false }, { message: 'url must be an http or https URL' })
   url!: string;

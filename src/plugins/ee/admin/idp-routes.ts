@@ -6,7 +6,7 @@ import { IdpProviderStore, type IdpProvider } from '../identity/idp-provider-sto
 import { JwksCache } from '../identity/jwks-cache.js';
 import { AdminGuard } from './admin-guard.js';
 import { storeFailure } from './store-failure.js';
-import { invalid, notFound, pathId, validated, type FieldError, hostileInputProblems } from './validation.js';
+import { invalid, invalidWith, notFound, pathId, validated, type FieldError, hostileInputProblems } from './validation.js';
 
 /**
  * Validate an IdP body and its preset inputs together, so the form shows every problem at once
@@ -26,7 +26,7 @@ async function validatedIdp<T extends object>(dto: new () => T, plain: unknown, 
     shape = details;
   }
   const meaning = body ? presetOf(body).filter((problem) => !shape.some((found) => found.field === problem.field)) : [];
-  if (shape.length || meaning.length) throw invalid([...shape, ...meaning]);
+  if (shape.length || meaning.length) throw invalidWith(shape, meaning);
   return input!;
 }
 

@@ -8,23 +8,43 @@ export interface FieldError {
   readonly message: string;
 }
 
+/**
+ * The checks that say what JSON type a field takes, the outermost first. A value of the wrong type
+ * is reported by its type check alone: that a number is "too long" or "not a permission pattern"
+ * says nothing more, and a missing field is simply missing.
+ */
+const TYPE_CHECKS = ['isArray', 'isObject', 'isString', 'isInt', 'isNumber', 'isBoolean'] as const;
+
 function flatten(errors: readonly ValidationError[], prefix = ''): FieldError[] {
   const out: FieldError[] = [];
   for (const error of errors) {
     const field = prefix ? `${prefix}.${error.property}` : error.property;
-    for (const message of Object.values(error.constraints ?? {})) out.push({ field, message: humanMessage(field, message, error.value) });
+    const constraints = error.constraints ?? {};
+    const typeCheck = TYPE_CHECKS.find((name) => constraints[name] !== undefined);
+    const messages = typeCheck ? [constraints[typeCheck]!] : Object.values(constraints);
+    for (const message of messages) out.push({ field, message: humanMessage(field, message, error.value) });
     if (error.children?.length) out.push(...flatten(error.children, field));
   }
   return out;
 }
 
-/** 400 with field errors, each worded for the person who fills in the form. */
-export function invalid(fieldErrors: FieldError[]): HttpError {
+/** 400 with field errors whose messages are already worded for people (each field and message once). */
+function refusal(fieldErrors: readonly FieldError[]): HttpError {
   const seen = new Set<string>();
   const details = fieldErrors
-    .map((d) => ({ field: d.field, message: humanMessage(d.field, d.message) }))
+    .map((d) => ({ field: d.field, message: d.message }))
     .filter((d) => !seen.has(`${d.field}\n${d.message}`) && seen.add(`${d.field}\n${d.message}`));
   return new HttpError(400, 'validation_failed', `Invalid request: ${details.map((d) => `${d.field}: ${d.message}`).join('; ')}`, { details });
+}
+
+/** 400 with field errors, each worded for the person who fills in the form. */
+export function invalid(fieldErrors: FieldError[]): HttpError {
+  return refusal(fieldErrors.map((d) => ({ field: d.field, message: humanMessage(d.field, d.message) })));
+}
+
+/** Field errors already worded for people (such as those of {@link validated}), merged with others to word. */
+export function invalidWith(worded: readonly FieldError[], others: readonly FieldError[]): HttpError {
+  return refusal([...worded, ...others.map((d) => ({ field: d.field, message: humanMessage(d.field, d.message) }))]);
 }
 
 /** Longest string any admin API field accepts, whatever the field (fields may set a lower bound). */
@@ -159,7 +179,7 @@ export async function validated<T extends object>(dto: new () => T, plain: unkno
   const instance = plainToInstance(dto, plain);
   const errors = await validate(instance, { whitelist: true, forbidNonWhitelisted: true, forbidUnknownValues: true });
   const found = [...nulls, ...flatten(errors).filter((error) => !nulls.some((problem) => problem.field === error.field))];
-  if (found.length) throw invalid(found);
+  if (found.length) throw refusal(found);
   return instance;
 }
 
