@@ -163,4 +163,85 @@ describe('EE admin API: input of the wrong shape', function () {
       ]);
     });
   });
+
+  describe('query parameters', () => {
+    /** Every admin GET route, with the query parameters it takes (and a valid value of each). */
+    const getRoutes = (): [string, Record<string, string>][] => [
+      ['/api/v1/mcp/roles', {}],
+      [`/api/v1/mcp/roles/${roleId}`, {}],
+      ['/api/v1/mcp/agents', { status: 'active' }],
+      [`/api/v1/mcp/agents/${agentId}`, {}],
+      [`/api/v1/mcp/agents/${agentId}/keys`, {}],
+      ['/api/v1/mcp/idp-providers', {}],
+      [`/api/v1/mcp/idp-providers/${idpId}`, {}],
+      ['/api/v1/mcp/policies', {}],
+      ['/api/v1/mcp/policies/schema', {}],
+      [`/api/v1/mcp/policies/${policyId}`, {}],
+      [`/api/v1/mcp/policies/${policyId}/history`, {}],
+      ['/api/v1/mcp/limits', { agentId }],
+      ['/api/v1/mcp/audit', { limit: '5', decision: 'admin' }],
+      ['/api/v1/mcp/audit/export', { format: 'jsonl' }],
+      ['/api/v1/mcp/audit/verify', { from: '2020-01-01T00:00:00Z' }],
+      ['/api/v1/mcp/access-check', { agent: agentId }],
+      ['/api/v1/mcp/approvals', { state: 'pending' }],
+      ['/api/v1/mcp/approval-webhook', {}],
+    ];
+    const get = (path: string, query: string): Promise<HttpResult> => t.http('GET', `${path}${query ? `?${query}` : ''}`, { token: t.adminKey });
+
+    it('an unknown parameter is a 400 naming it, on every admin GET route (it was ignored)', async () => {
+      for (const [path, params] of getRoutes()) {
+        const fine = await get(path, new URLSearchParams(params).toString());
+        expect(fine.status, `${path}: ${fine.text}`).to.equal(200);
+        for (const extra of ['bogus=1', 'Limit=5', 'status[]=active', '=1']) {
+          const response = await get(path, [new URLSearchParams(params).toString(), extra].filter(Boolean).join('&'));
+          const what = `${path}?${extra} → ${response.text}`;
+          expect(response.status, what).to.equal(400);
+          expect(response.body.error.code, what).to.equal('validation_failed');
+          expect(detailsOf(response).map((d) => d.field), what).to.deep.equal([extra.split('=')[0]]);
+        }
+      }
+    });
+
+    it('a parameter given twice is a 400 naming it, even with the same value twice (the last one silently won)', async () => {
+      for (const [path, params] of getRoutes()) {
+        for (const [name, value] of Object.entries(params)) {
+          for (const query of [`${name}=${encodeURIComponent(value)}&${name}=${encodeURIComponent(value)}`, `${name}=${encodeURIComponent(value)}&${name}=`]) {
+            const response = await get(path, query);
+            const what = `${path}?${query} → ${response.text}`;
+            expect(response.status, what).to.equal(400);
+            expect(detailsOf(response), what).to.deep.equal([{ field: name, message: `"${name}" is given 2 times: give it at most once.` }]);
+          }
+        }
+      }
+      const twice = await get('/api/v1/mcp/audit', 'limit=5&limit=6');
+      expect(twice.status).to.equal(400);
+      expect(detailsOf(twice).map((d) => d.field)).to.deep.equal(['limit']);
+    });
+
+    it('admin routes that change something take no query parameters either, and change nothing when given one', async () => {
+      const refused = await t.http('DELETE', `/api/v1/mcp/roles/${roleId}?force=1`, { token: t.adminKey });
+      expect(refused.status, refused.text).to.equal(400);
+      expect(detailsOf(refused).map((d) => d.field)).to.deep.equal(['force']);
+      expect((await t.http('GET', `/api/v1/mcp/roles/${roleId}`, { token: t.adminKey })).status).to.equal(200);
+      const patched = await t.http('PATCH', `/api/v1/mcp/roles/${roleId}?name=other`, { token: t.adminKey, body: { description: 'changed' } });
+      expect(patched.status).to.equal(400);
+      expect((await t.http('GET', `/api/v1/mcp/roles/${roleId}`, { token: t.adminKey })).body.data.description).to.not.equal('changed');
+    });
+
+    it('every parameter the admin UI sends is accepted by the route it calls', async () => {
+      // The audit page: its filters, page size and cursor; the export link: its filters and format.
+      const filters = { agent: agentId, tool: 'tickets.read', decision: 'allowed', from: '2020-01-01T00:00:00.000Z', to: '2999-01-01T00:00:00.000Z' };
+      const first = await get('/api/v1/mcp/audit', new URLSearchParams({ ...filters, limit: '1' }).toString());
+      expect(first.status, first.text).to.equal(200);
+      const page = await get('/api/v1/mcp/audit', new URLSearchParams({ decision: 'admin', limit: '1' }).toString());
+      expect(page.body.nextCursor, page.text).to.be.a('string');
+      expect((await get('/api/v1/mcp/audit', new URLSearchParams({ decision: 'admin', limit: '1', cursor: page.body.nextCursor }).toString())).status).to.equal(200);
+      for (const format of ['csv', 'jsonl']) expect((await get('/api/v1/mcp/audit/export', new URLSearchParams({ ...filters, format }).toString())).status).to.equal(200);
+      // The access page, the limits panel (an agent's or a role's), the integrity check.
+      expect((await get('/api/v1/mcp/access-check', `agent=${agentId}`)).status).to.equal(200);
+      expect((await get('/api/v1/mcp/limits', `agentId=${agentId}`)).status).to.equal(200);
+      expect((await get('/api/v1/mcp/limits', `roleId=${roleId}`)).status).to.equal(200);
+      expect((await get('/api/v1/mcp/audit/verify', '')).status).to.equal(200);
+    });
+  });
 });

@@ -2,6 +2,7 @@ import { inject, injectable, optional } from 'inversify';
 import { AuditSink, AuditUnavailableError, HttpError, TENANT_ID, unstorableText, type AuditOutcome, type Principal, type RouteRequest } from '../../../core/index.js';
 import { ADMIN_SCOPE } from '../contracts.js';
 import { AdminSettings } from './admin-settings.js';
+import { invalid, queryProblems } from './validation.js';
 
 /**
  * Browser admin sessions (the admin UI's cookie): the admin of a request that carries a live
@@ -29,7 +30,18 @@ export class AdminGuard {
     @inject(AdminSessionResolver) @optional() private readonly sessions?: AdminSessionResolver,
   ) {}
 
-  async admit(req: RouteRequest): Promise<Principal> {
+  /**
+   * The admin of the request. `query` names the query parameters the route takes: any other, or
+   * one given twice, is refused with 400 once the caller is admitted.
+   */
+  async admit(req: RouteRequest, query: readonly string[] = []): Promise<Principal> {
+    const admin = await this.admitted(req);
+    const problems = queryProblems(req.query, query);
+    if (problems.length) throw invalid(problems);
+    return admin;
+  }
+
+  private async admitted(req: RouteRequest): Promise<Principal> {
     const session = await this.sessions?.resolve(req);
     if (session) {
       // Like every other admin credential, a session acts only at its own tenant's URLs.
@@ -59,8 +71,8 @@ export class AdminGuard {
   }
 
   /** Admit a request that changes something: also refused (503) while the audit trail cannot record it. */
-  async admitChange(req: RouteRequest): Promise<Principal> {
-    const principal = await this.admit(req);
+  async admitChange(req: RouteRequest, query: readonly string[] = []): Promise<Principal> {
+    const principal = await this.admit(req, query);
     if (!this.audit.accepting()) throw new AuditUnavailableError('The audit trail is not accepting events; the change was not made.');
     return principal;
   }

@@ -230,7 +230,7 @@ export class AgentRoutes implements RouteContribution {
   }
 
   private async list(req: RouteRequest): Promise<HttpResponse> {
-    const admin = await this.guard.admit(req);
+    const admin = await this.guard.admit(req, ['status']);
     const status = req.query.get('status');
     if (status !== null && status !== 'active' && status !== 'inactive') throw invalid([{ field: 'status', message: 'status must be active or inactive' }]);
     const agents = await this.agents.list(admin.tenant, status === null ? {} : { active: status === 'active' });

@@ -9,7 +9,7 @@ import { AuditSinkSettings } from '../audit/audit-sink-settings.js';
 import { redactor } from '../audit/redaction.js';
 import { neverReached } from '../outbound-fetch.js';
 import { AdminGuard } from './admin-guard.js';
-import { invalid, notFound, pathId, queryObject, validated } from './validation.js';
+import { fieldsOf, invalid, notFound, pathId, queryObject, validated } from './validation.js';
 
 const STATES = ['pending', 'approved', 'denied', 'expired', 'executed'];
 
@@ -125,7 +125,7 @@ export class ApprovalRoutes implements RouteContribution {
   }
 
   private async list(req: RouteRequest): Promise<HttpResponse> {
-    const admin = await this.guard.admit(req);
+    const admin = await this.guard.admit(req, fieldsOf(ApprovalListDto));
     const filter = await validated(ApprovalListDto, queryObject(req.query), 'The query');
     const list = await this.approvals.list(admin.tenant, filter.state ? { state: filter.state as Approval['state'] } : {});
     return json(200, { data: list.map((approval) => this.view(approval)) });

@@ -183,9 +183,31 @@ export async function validated<T extends object>(dto: new () => T, plain: unkno
   return instance;
 }
 
-/** The query string as an object (the last value of a repeated parameter wins). */
+/** The query string as an object (see {@link queryProblems}: by then no parameter is repeated). */
 export function queryObject(query: URLSearchParams): Record<string, string> {
   return Object.fromEntries(query.entries());
+}
+
+/** The fields a DTO declares: the query parameters of a route whose query it validates. */
+export function fieldsOf(dto: new () => object): string[] {
+  return [...new Set(getMetadataStorage().getTargetValidationMetadatas(dto, '', true, false).map((entry) => entry.propertyName))];
+}
+
+/**
+ * Query parameters a route does not take, and parameters given more than once: a filter the
+ * caller believes applied, or two values of which one would silently win, are refused (400 on the
+ * parameter) rather than ignored.
+ */
+export function queryProblems(query: URLSearchParams, accepted: readonly string[]): FieldError[] {
+  const counts = new Map<string, number>();
+  for (const name of query.keys()) counts.set(name, (counts.get(name) ?? 0) + 1);
+  const takes = accepted.length ? `it takes ${accepted.join(', ')}` : 'it takes none';
+  const problems: FieldError[] = [];
+  for (const [name, count] of counts) {
+    if (!accepted.includes(name)) problems.push({ field: name, message: `"${name}" is not a query parameter of this endpoint (${takes}).` });
+    else if (count > 1) problems.push({ field: name, message: `"${name}" is given ${count} times: give it at most once.` });
+  }
+  return problems;
 }
 
 /** 404 for ids that are not the tenant's, whether they exist elsewhere or not at all. */
