@@ -244,4 +244,44 @@ describe('EE admin API: input of the wrong shape', function () {
       expect((await get('/api/v1/mcp/audit/verify', '')).status).to.equal(200);
     });
   });
+
+  describe('401 without a valid credential', () => {
+    const unauthenticated = async (method: string, path: string, authorization?: string): Promise<Response> => {
+      const headers: Record<string, string> = { 'content-type': 'application/json' };
+      if (authorization) headers.authorization = authorization;
+      return fetch(`${t.url}${path}`, { method, headers, ...(method === 'GET' || method === 'DELETE' ? {} : { body: '{}' }) });
+    };
+
+    it("challenges for an admin credential, not with the MCP endpoint's scope and resource metadata, on every admin route and at the per-tenant URLs", async () => {
+      const paths: [string, string][] = [
+        ...routes.map((route): [string, string] => [route.method, route.path]),
+        ['GET', '/api/v1/mcp/roles'],
+        ['GET', '/api/v1/mcp/audit'],
+        ['GET', `/api/v1/mcp/access-check?agent=${agentId}`],
+        ['DELETE', `/api/v1/mcp/roles/${roleId}`],
+      ];
+      for (const [method, path] of [...paths, ...paths.map(([m, p]): [string, string] => [m, `/t/${t.tenant}${p}`])]) {
+        const response = await unauthenticated(method, path);
+        const challenge = response.headers.get('www-authenticate') ?? '';
+        expect(response.status, `${method} ${path}`).to.equal(401);
+        expect(challenge, `${method} ${path}`).to.equal('Bearer realm="gatehouse", scope="admin"');
+      }
+    });
+
+    it('names the error of a credential that was refused, with the admin scope', async () => {
+      for (const authorization of ['Bearer ghk_notakey', 'Bearer not.a.jwt']) {
+        const response = await unauthenticated('GET', `/t/${t.tenant}/api/v1/mcp/roles`, authorization);
+        const challenge = response.headers.get('www-authenticate') ?? '';
+        expect(response.status, authorization).to.equal(401);
+        expect(challenge, authorization).to.match(/^Bearer realm="gatehouse", scope="admin", error="(invalid_token|invalid_request)", error_description="[^"]+"$/);
+        expect(challenge).to.not.contain('resource_metadata');
+      }
+    });
+
+    it('leaves the MCP endpoint\'s own challenge as it was', async () => {
+      const response = await fetch(`${t.url}/t/${t.tenant}/api/mcp`, { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream' }, body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' }) });
+      expect(response.status, await response.clone().text()).to.equal(401);
+      expect(response.headers.get('www-authenticate')).to.contain('resource_metadata=').and.to.contain('scope="mcp"');
+    });
+  });
 });

@@ -1,5 +1,5 @@
 import { inject, injectable, optional } from 'inversify';
-import { AuditSink, AuditUnavailableError, HttpError, TENANT_ID, unstorableText, type AuditOutcome, type Principal, type RouteRequest } from '../../../core/index.js';
+import { AuditSink, AuditUnavailableError, HttpError, TENANT_ID, bearerChallenge, unstorableText, type AuditOutcome, type Principal, type RouteRequest } from '../../../core/index.js';
 import { ADMIN_SCOPE } from '../contracts.js';
 import { AdminSettings } from './admin-settings.js';
 import { invalid, queryProblems } from './validation.js';
@@ -61,7 +61,9 @@ export class AdminGuard {
       const label = hostAdminLabel(host);
       return { tenant: host.tenant, kind: HOST_ADMIN_KIND, id: label, label, scopes: [ADMIN_SCOPE], attributes: {} };
     }
-    const principal = await req.authenticate();
+    const principal = await req.authenticate().catch((error: unknown) => {
+      throw adminChallenge(error);
+    });
     if (!principal.scopes.includes(ADMIN_SCOPE)) {
       throw new HttpError(403, 'forbidden', 'This credential cannot use the admin API: an admin credential is required.', {
         headers: { 'www-authenticate': `Bearer error="insufficient_scope", scope="${ADMIN_SCOPE}"` },
@@ -104,6 +106,19 @@ export class AdminGuard {
       details: event.details,
     });
   }
+}
+
+/**
+ * A refused credential's 401, challenging for the admin API: the engine's authenticator answers
+ * for the MCP endpoint (`scope="mcp"` and its protected-resource metadata, which an OAuth client
+ * would follow to get a token for MCP, not for this API). The admin API takes an admin credential:
+ * `scope="admin"`, with the error and its description when a credential was sent (RFC 6750 §3.1).
+ */
+function adminChallenge(error: unknown): unknown {
+  if (!(error instanceof HttpError) || error.status !== 401) return error;
+  const failed = error.code === 'invalid_token' || error.code === 'invalid_request' ? { error: error.code, error_description: error.message } : {};
+  const challenge = bearerChallenge({ realm: 'gatehouse', scope: ADMIN_SCOPE, ...failed });
+  return new HttpError(401, error.code, error.message, { headers: { ...error.headers, 'www-authenticate': challenge }, details: error.details });
 }
 
 /**
