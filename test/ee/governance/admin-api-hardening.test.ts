@@ -284,4 +284,25 @@ describe('EE admin API: input of the wrong shape', function () {
       expect(response.headers.get('www-authenticate')).to.contain('resource_metadata=').and.to.contain('scope="mcp"');
     });
   });
+
+  describe('the approval webhook setting', () => {
+    it('concurrent saves each succeed and each answers the URL and secret it stored (they raced to a 500 on the unique key, or showed another save\'s URL)', async () => {
+      for (let round = 0; round < 3; round++) {
+        const urls = Array.from({ length: 16 }, (_, i) => `https://hook-${round}-${i}.example.com/approvals`);
+        const responses = await Promise.all(urls.map((url) => send('PUT', '/api/v1/mcp/approval-webhook', { url })));
+        responses.forEach((response, i) => {
+          expect(response.status, response.text).to.equal(200);
+          expect(response.body.data.url).to.equal(urls[i]);
+          expect(response.body.data.secret).to.match(/^whsec_/);
+        });
+        expect(new Set(responses.map((response) => response.body.data.secret)).size).to.equal(urls.length);
+        const stored = await t.knex('mcp_approval_webhooks').where({ tenant: t.tenant });
+        expect(stored).to.have.length(1);
+        const winner = responses.find((response) => response.body.data.url === stored[0].url);
+        expect(winner, 'the stored URL is one that was saved').to.not.equal(undefined);
+        expect(winner!.body.data.secret, 'and its secret is the one that save answered').to.equal(stored[0].secret);
+        expect((await t.http('GET', '/api/v1/mcp/approval-webhook', { token: t.adminKey })).body.data.url).to.equal(stored[0].url);
+      }
+    });
+  });
 });
