@@ -4,6 +4,8 @@
  * saves and webhook URLs that carry credentials. Each answer is a 4xx naming the problem, never a
  * 500 or a change that was not asked for.
  */
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { expect } from 'chai';
 import { governanceEngine, type GovernanceTestEngine, type HttpResult } from './support.js';
 
@@ -302,6 +304,50 @@ describe('EE admin API: input of the wrong shape', function () {
         expect(winner, 'the stored URL is one that was saved').to.not.equal(undefined);
         expect(winner!.body.data.secret, 'and its secret is the one that save answered').to.equal(stored[0].secret);
         expect((await t.http('GET', '/api/v1/mcp/approval-webhook', { token: t.adminKey })).body.data.url).to.equal(stored[0].url);
+      }
+    });
+
+    it('a URL with a user name or password is refused with a 400 on url, and nothing is stored (it was shown back in full)', async () => {
+      const kept = await send('PUT', '/api/v1/mcp/approval-webhook', { url: 'https://hooks.example.com/kept' });
+      expect(kept.status).to.equal(200);
+      for (const url of ['https://user:secret@hooks.example.com/approvals', 'https://token@hooks.example.com/', 'https://:secret@hooks.example.com/', 'http://u%40x:p%3Aw@hooks.example.com/']) {
+        const response = await send('PUT', '/api/v1/mcp/approval-webhook', { url });
+        expect(response.status, `${url}: ${response.text}`).to.equal(400);
+        expect(detailsOf(response), url).to.have.length(1);
+        expect(detailsOf(response)[0]).to.deep.include({ field: 'url' });
+        expect(detailsOf(response)[0]!.message).to.match(/must not contain a user name or password/);
+        expect(response.text).to.not.contain('secret@').and.to.not.contain('token@');
+      }
+      expect((await t.http('GET', '/api/v1/mcp/approval-webhook', { token: t.adminKey })).body.data.url).to.equal('https://hooks.example.com/kept');
+    });
+
+    it('a URL with credentials stored earlier keeps working but is shown with them masked', async () => {
+      const stored = 'https://deliver:s3cr3t-pass@hooks.example.com/approvals?x=1';
+      await t.knex('mcp_approval_webhooks').where({ tenant: t.tenant }).update({ url: stored });
+      const shown = await t.http('GET', '/api/v1/mcp/approval-webhook', { token: t.adminKey });
+      expect(shown.body.data.url).to.equal('https://deliver:***@hooks.example.com/approvals?x=1');
+      expect(shown.text).to.not.contain('s3cr3t');
+      expect((await t.knex('mcp_approval_webhooks').where({ tenant: t.tenant }).first()).url, 'still stored as it was').to.equal(stored);
+      await t.knex('mcp_approval_webhooks').where({ tenant: t.tenant }).update({ url: 'https://tok-en-123@hooks.example.com/' });
+      const token = await t.http('GET', '/api/v1/mcp/approval-webhook', { token: t.adminKey });
+      expect(token.body.data.url).to.equal('https://***@hooks.example.com/');
+      // Deliveries use the URL as stored, credentials included.
+      const seen: (string | undefined)[] = [];
+      const receiver = createServer((request, response) => {
+        seen.push(request.headers.authorization);
+        request.resume();
+        response.end('ok');
+      });
+      await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+      try {
+        const { port } = receiver.address() as AddressInfo;
+        await t.knex('mcp_approval_webhooks').where({ tenant: t.tenant }).update({ url: `http://deliver:s3cr3t@127.0.0.1:${port}/hook` });
+        const tested = await t.http('POST', '/api/v1/mcp/approval-webhook/test', { token: t.adminKey });
+        expect(tested.body.data, tested.text).to.deep.include({ delivered: true });
+        expect(seen).to.deep.equal([`Basic ${Buffer.from('deliver:s3cr3t').toString('base64')}`]);
+        expect(tested.text).to.not.contain('s3cr3t');
+      } finally {
+        receiver.close();
       }
     });
   });

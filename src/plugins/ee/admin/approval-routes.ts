@@ -40,6 +40,25 @@ export class WebhookDto {
 }
 
 /**
+ * A stored webhook URL as the admin API shows it. URLs with credentials are refused since they were
+ * shown in full wherever the URL was (the API, the admin UI, screenshots); one saved before keeps
+ * working (deliveries use it as stored) but is shown with its password masked, or its user name
+ * when that is all there is (a token in the user name is the secret).
+ */
+export function shownUrl(url: string): string {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return url;
+  }
+  if (parsed.password) parsed.password = '***';
+  else if (parsed.username) parsed.username = '***';
+  else return url;
+  return parsed.href;
+}
+
+/**
  * `/api/v1/mcp/approvals`: the calls held for approval (pending first), one request with its audit
  * trail, and the approve / deny decisions. Arguments are shown redacted like the audit trail.
  */
@@ -73,18 +92,22 @@ export class ApprovalRoutes implements RouteContribution {
   private async getWebhook(req: RouteRequest): Promise<HttpResponse> {
     const admin = await this.guard.admit(req);
     const config = await this.webhook.get(admin.tenant);
-    return json(200, { data: config ? { url: config.url, active: config.active, updatedAt: config.updatedAt.toISOString() } : null });
+    return json(200, { data: config ? { url: shownUrl(config.url), active: config.active, updatedAt: config.updatedAt.toISOString() } : null });
   }
 
   /** Set the URL; answers the new signing secret, shown this once. */
   private async setWebhook(req: RouteRequest): Promise<HttpResponse> {
     const admin = await this.guard.admitChange(req);
     const { url } = await validated(WebhookDto, await req.json());
-    const refused = neverReached(new URL(url));
+    const parsed = new URL(url);
+    if (parsed.username || parsed.password) {
+      throw invalid([{ field: 'url', message: 'url must not contain a user name or password: a receiver authenticates events by their Gatehouse-Signature header' }]);
+    }
+    const refused = neverReached(parsed);
     if (refused) throw invalid([{ field: 'url', message: `url must not name ${refused}` }]);
     const config = await this.webhook.set(admin.tenant, url);
     this.guard.recordChange(req, admin, 'approvals.webhook.set', 'approval-webhook', { url });
-    return json(200, { data: { url: config.url, active: config.active, updatedAt: config.updatedAt.toISOString(), secret: config.secret } });
+    return json(200, { data: { url: shownUrl(config.url), active: config.active, updatedAt: config.updatedAt.toISOString(), secret: config.secret } });
   }
 
   private async removeWebhook(req: RouteRequest): Promise<HttpResponse> {
