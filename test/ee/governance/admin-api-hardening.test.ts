@@ -351,4 +351,21 @@ describe('EE admin API: input of the wrong shape', function () {
       }
     });
   });
+
+  describe('concurrent changes', () => {
+    it("concurrent PATCHes of an agent's roles each succeed, and the agent ends with one of the sets asked for (they raced to a 500 on the assignment key)", async () => {
+      const roles = await Promise.all(['w', 'x', 'y', 'z'].map((name) => t.role(`concurrent-${name}`, ['tickets:read'])));
+      const agent = (await t.agent({ name: 'concurrent' })).id;
+      for (let round = 0; round < 3; round++) {
+        const sets = Array.from({ length: 12 }, (_, i) => [roles[i % 4]!, roles[(i + 1) % 4]!].sort());
+        const responses = await Promise.all(sets.map((roleIds) => send('PATCH', `/api/v1/mcp/agents/${agent}`, { roleIds })));
+        responses.forEach((response, i) => {
+          expect(response.status, response.text).to.equal(200);
+          expect(response.body.data.roles.map((role: { id: string }) => role.id).sort()).to.deep.equal(sets[i]);
+        });
+        const final = (await t.http('GET', `/api/v1/mcp/agents/${agent}`, { token: t.adminKey })).body.data.roles.map((role: { id: string }) => role.id).sort();
+        expect(sets.map((set) => JSON.stringify(set))).to.include(JSON.stringify(final));
+      }
+    });
+  });
 });
