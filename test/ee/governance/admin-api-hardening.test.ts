@@ -7,6 +7,7 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { expect } from 'chai';
+import { AuditSink } from '@gatehouse-mcp/engine';
 import { governanceEngine, type GovernanceTestEngine, type HttpResult } from './support.js';
 
 interface Route {
@@ -365,6 +366,20 @@ describe('EE admin API: input of the wrong shape', function () {
         });
         const final = (await t.http('GET', `/api/v1/mcp/agents/${agent}`, { token: t.adminKey })).body.data.roles.map((role: { id: string }) => role.id).sort();
         expect(sets.map((set) => JSON.stringify(set))).to.include(JSON.stringify(final));
+      }
+    });
+
+    it('of concurrent deletes of one agent or identity provider, one answers 200 and is audited, the others 404 (each answered 200 and recorded a delete)', async () => {
+      const agent = (await t.agent({ name: 'deleted-once' })).id;
+      const provider = (await send('POST', '/api/v1/mcp/idp-providers', { kind: 'custom', name: 'deleted once', issuer: 'https://deleted-once.example.com' })).body.data.id;
+      for (const path of [`/api/v1/mcp/agents/${agent}`, `/api/v1/mcp/idp-providers/${provider}`]) {
+        const responses = await Promise.all(Array.from({ length: 10 }, () => t.http('DELETE', path, { token: t.adminKey })));
+        expect(responses.map((response) => response.status).sort(), path).to.deep.equal([200, ...Array(9).fill(404)]);
+      }
+      await t.engine.resolve<AuditSink>(AuditSink).flush();
+      for (const [action, target] of [['agents.delete', agent], ['idp-providers.delete', provider]]) {
+        const events = (await t.http('GET', `/api/v1/mcp/audit?decision=admin&action=${action}&target=${target}`, { token: t.adminKey })).body.data;
+        expect(events, action).to.have.length(1);
       }
     });
   });

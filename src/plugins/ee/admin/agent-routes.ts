@@ -166,8 +166,8 @@ export class AgentRoutes implements RouteContribution {
           const admin = await this.guard.admitChange(req);
           const agent = await this.existing(admin, req.params.id);
           const roles = await this.rolesOf(admin, agent.id);
-          await this.agents.delete(admin.tenant, agent.id);
-          if (await this.agents.get(admin.tenant, agent.id)) throw notFound('agent');
+          // Of concurrent deletes, only the one that deleted the agent answers 200 and is audited.
+          if (!(await this.agents.delete(admin.tenant, agent.id))) throw notFound('agent');
           this.guard.recordChange(req, admin, 'agents.delete', agent.id, { name: agent.name, issuer: agent.issuer, subject: agent.subject, roleIds: ids(roles) });
           return json(200, { data: { id: agent.id, deleted: true } });
         },

@@ -145,8 +145,8 @@ export class IdpRoutes implements RouteContribution {
         handler: async (req) => {
           const admin = await this.guard.admitChange(req);
           const idp = await this.existing(admin, req);
-          await this.idps.delete(admin.tenant, idp.id).catch(storeFailure);
-          if (await this.idps.get(admin.tenant, idp.id)) throw notFound('identity provider');
+          // Of concurrent deletes, only the one that deleted the provider answers 200 and is audited.
+          if (!(await this.idps.delete(admin.tenant, idp.id).catch(storeFailure))) throw notFound('identity provider');
           this.guard.recordChange(req, admin, 'idp-providers.delete', idp.id, { name: idp.name, issuer: idp.issuer });
           return json(200, { data: { id: idp.id, deleted: true } });
         },
