@@ -207,7 +207,7 @@ export class AccessCheckRoutes implements RouteContribution {
   }
 
   private async check(req: RouteRequest): Promise<HttpResponse> {
-    const admin = await this.guard.admit(req);
+    const admin = await this.guard.admit(req, ['agent']);
     const agentId = req.query.get('agent');
     if (!agentId) throw invalid([{ field: 'agent', message: 'agent is required (an agent id)' }]);
     const { agent, idp, activeKeys, jwtUsable } = await this.agentOf(admin.tenant, agentId);

@@ -1,7 +1,8 @@
 import { inject, injectable, optional } from 'inversify';
-import { AuditSink, AuditUnavailableError, HttpError, TENANT_ID, unstorableText, type AuditOutcome, type Principal, type RouteRequest } from '../../../core/index.js';
+import { AuditSink, AuditUnavailableError, HttpError, TENANT_ID, bearerChallenge, unstorableText, type AuditOutcome, type Principal, type RouteRequest } from '../../../core/index.js';
 import { ADMIN_SCOPE } from '../contracts.js';
 import { AdminSettings } from './admin-settings.js';
+import { invalid, queryProblems } from './validation.js';
 
 /**
  * Browser admin sessions (the admin UI's cookie): the admin of a request that carries a live
@@ -29,7 +30,18 @@ export class AdminGuard {
     @inject(AdminSessionResolver) @optional() private readonly sessions?: AdminSessionResolver,
   ) {}
 
-  async admit(req: RouteRequest): Promise<Principal> {
+  /**
+   * The admin of the request. `query` names the query parameters the route takes: any other, or
+   * one given twice, is refused with 400 once the caller is admitted.
+   */
+  async admit(req: RouteRequest, query: readonly string[] = []): Promise<Principal> {
+    const admin = await this.admitted(req);
+    const problems = queryProblems(req.query, query);
+    if (problems.length) throw invalid(problems);
+    return admin;
+  }
+
+  private async admitted(req: RouteRequest): Promise<Principal> {
     const session = await this.sessions?.resolve(req);
     if (session) {
       // Like every other admin credential, a session acts only at its own tenant's URLs.
@@ -49,7 +61,9 @@ export class AdminGuard {
       const label = hostAdminLabel(host);
       return { tenant: host.tenant, kind: HOST_ADMIN_KIND, id: label, label, scopes: [ADMIN_SCOPE], attributes: {} };
     }
-    const principal = await req.authenticate();
+    const principal = await req.authenticate().catch((error: unknown) => {
+      throw adminChallenge(error);
+    });
     if (!principal.scopes.includes(ADMIN_SCOPE)) {
       throw new HttpError(403, 'forbidden', 'This credential cannot use the admin API: an admin credential is required.', {
         headers: { 'www-authenticate': `Bearer error="insufficient_scope", scope="${ADMIN_SCOPE}"` },
@@ -59,8 +73,8 @@ export class AdminGuard {
   }
 
   /** Admit a request that changes something: also refused (503) while the audit trail cannot record it. */
-  async admitChange(req: RouteRequest): Promise<Principal> {
-    const principal = await this.admit(req);
+  async admitChange(req: RouteRequest, query: readonly string[] = []): Promise<Principal> {
+    const principal = await this.admit(req, query);
     if (!this.audit.accepting()) throw new AuditUnavailableError('The audit trail is not accepting events; the change was not made.');
     return principal;
   }
@@ -92,6 +106,19 @@ export class AdminGuard {
       details: event.details,
     });
   }
+}
+
+/**
+ * A refused credential's 401, challenging for the admin API: the engine's authenticator answers
+ * for the MCP endpoint (`scope="mcp"` and its protected-resource metadata, which an OAuth client
+ * would follow to get a token for MCP, not for this API). The admin API takes an admin credential:
+ * `scope="admin"`, with the error and its description when a credential was sent (RFC 6750 §3.1).
+ */
+function adminChallenge(error: unknown): unknown {
+  if (!(error instanceof HttpError) || error.status !== 401) return error;
+  const failed = error.code === 'invalid_token' || error.code === 'invalid_request' ? { error: error.code, error_description: error.message } : {};
+  const challenge = bearerChallenge({ realm: 'gatehouse', scope: ADMIN_SCOPE, ...failed });
+  return new HttpError(401, error.code, error.message, { headers: { ...error.headers, 'www-authenticate': challenge }, details: error.details });
 }
 
 /**

@@ -1,4 +1,4 @@
-import { ArrayMaxSize, IsArray, IsObject, IsOptional, IsString, IsUUID, Length, MaxLength, ValidateIf } from 'class-validator';
+import { ArrayMaxSize, IsArray, IsObject, IsOptional, IsString, IsUUID, Length, MaxLength } from 'class-validator';
 import { inject, injectable } from 'inversify';
 import {
   json,
@@ -14,13 +14,14 @@ import { IdpProviderStore, type IdpProvider } from '../identity/idp-provider-sto
 import { RoleStore, type Role } from '../rbac/role-store.js';
 import { AdminGuard } from './admin-guard.js';
 import { storeFailure } from './store-failure.js';
-import { invalid, IsDateTime, notFound, pathId, representableDate, validated } from './validation.js';
+import { invalid, IsDateTime, notFound, Nullable, pathId, representableDate, validated } from './validation.js';
 
 class AgentFieldsDto {
   @IsOptional() @IsString() @MaxLength(2000) description?: string;
   @IsOptional() @IsString() @MaxLength(200) contact?: string;
-  @IsOptional() @ValidateIf((_, value) => value !== null) @IsUUID('all', { message: 'idpId must be an identity provider id (a UUID)' }) idpId?: string | null;
-  @IsOptional() @ValidateIf((_, value) => value !== null) @IsString() @Length(1, 500) subject?: string | null;
+  /** `null` unbinds the agent from its identity provider (with `subject`). */
+  @IsOptional() @Nullable() @IsUUID('all', { message: 'idpId must be an identity provider id (a UUID)' }) idpId?: string | null;
+  @IsOptional() @Nullable() @IsString() @Length(1, 500) subject?: string | null;
   @IsOptional() @IsArray() @ArrayMaxSize(100) @IsUUID('all', { each: true, message: 'each of roleIds must be a role id (a UUID)' }) roleIds?: string[];
   /** Facts policies can read (`principal.getTag("board")`); checked by the store. */
   @IsOptional() @IsObject({ message: 'attributes must be an object of names to text values' }) attributes?: Record<string, string>;
@@ -165,8 +166,8 @@ export class AgentRoutes implements RouteContribution {
           const admin = await this.guard.admitChange(req);
           const agent = await this.existing(admin, req.params.id);
           const roles = await this.rolesOf(admin, agent.id);
-          await this.agents.delete(admin.tenant, agent.id);
-          if (await this.agents.get(admin.tenant, agent.id)) throw notFound('agent');
+          // Of concurrent deletes, only the one that deleted the agent answers 200 and is audited.
+          if (!(await this.agents.delete(admin.tenant, agent.id))) throw notFound('agent');
           this.guard.recordChange(req, admin, 'agents.delete', agent.id, { name: agent.name, issuer: agent.issuer, subject: agent.subject, roleIds: ids(roles) });
           return json(200, { data: { id: agent.id, deleted: true } });
         },
@@ -229,7 +230,7 @@ export class AgentRoutes implements RouteContribution {
   }
 
   private async list(req: RouteRequest): Promise<HttpResponse> {
-    const admin = await this.guard.admit(req);
+    const admin = await this.guard.admit(req, ['status']);
     const status = req.query.get('status');
     if (status !== null && status !== 'active' && status !== 'inactive') throw invalid([{ field: 'status', message: 'status must be active or inactive' }]);
     const agents = await this.agents.list(admin.tenant, status === null ? {} : { active: status === 'active' });

@@ -9,7 +9,7 @@ import { AuditSinkSettings } from '../audit/audit-sink-settings.js';
 import { redactor } from '../audit/redaction.js';
 import { neverReached } from '../outbound-fetch.js';
 import { AdminGuard } from './admin-guard.js';
-import { invalid, notFound, pathId, queryObject, validated } from './validation.js';
+import { fieldsOf, invalid, notFound, pathId, queryObject, validated } from './validation.js';
 
 const STATES = ['pending', 'approved', 'denied', 'expired', 'executed'];
 
@@ -27,16 +27,35 @@ export class ApproveDto {
 }
 
 export class DenyDto {
-  @IsString({ message: 'reason is required: tell the caller why' })
+  @IsString({ message: ({ value }) => (value === undefined ? 'reason is required: tell the caller why' : 'reason must be a string') })
   @Length(1, 1000, { message: 'reason is required (1 to 1000 characters): tell the caller why' })
   reason!: string;
 }
 
 export class WebhookDto {
-  @IsString({ message: 'url is required (an http or https URL)' })
+  @IsString({ message: ({ value }) => (value === undefined ? 'url is required (an http or https URL)' : 'url must be a string') })
   @MaxLength(2000)
   @IsUrl({ protocols: ['http', 'https'], require_protocol: true, require_tld: false }, { message: 'url must be an http or https URL' })
   url!: string;
+}
+
+/**
+ * A stored webhook URL as the admin API shows it. URLs with credentials are refused since they were
+ * shown in full wherever the URL was (the API, the admin UI, screenshots); one saved before keeps
+ * working (deliveries use it as stored) but is shown with its password masked, or its user name
+ * when that is all there is (a token in the user name is the secret).
+ */
+export function shownUrl(url: string): string {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return url;
+  }
+  if (parsed.password) parsed.password = '***';
+  else if (parsed.username) parsed.username = '***';
+  else return url;
+  return parsed.href;
 }
 
 /**
@@ -73,18 +92,22 @@ export class ApprovalRoutes implements RouteContribution {
   private async getWebhook(req: RouteRequest): Promise<HttpResponse> {
     const admin = await this.guard.admit(req);
     const config = await this.webhook.get(admin.tenant);
-    return json(200, { data: config ? { url: config.url, active: config.active, updatedAt: config.updatedAt.toISOString() } : null });
+    return json(200, { data: config ? { url: shownUrl(config.url), active: config.active, updatedAt: config.updatedAt.toISOString() } : null });
   }
 
   /** Set the URL; answers the new signing secret, shown this once. */
   private async setWebhook(req: RouteRequest): Promise<HttpResponse> {
     const admin = await this.guard.admitChange(req);
     const { url } = await validated(WebhookDto, await req.json());
-    const refused = neverReached(new URL(url));
+    const parsed = new URL(url);
+    if (parsed.username || parsed.password) {
+      throw invalid([{ field: 'url', message: 'url must not contain a user name or password: a receiver authenticates events by their Gatehouse-Signature header' }]);
+    }
+    const refused = neverReached(parsed);
     if (refused) throw invalid([{ field: 'url', message: `url must not name ${refused}` }]);
     const config = await this.webhook.set(admin.tenant, url);
     this.guard.recordChange(req, admin, 'approvals.webhook.set', 'approval-webhook', { url });
-    return json(200, { data: { url: config.url, active: config.active, updatedAt: config.updatedAt.toISOString(), secret: config.secret } });
+    return json(200, { data: { url: shownUrl(config.url), active: config.active, updatedAt: config.updatedAt.toISOString(), secret: config.secret } });
   }
 
   private async removeWebhook(req: RouteRequest): Promise<HttpResponse> {
@@ -125,7 +148,7 @@ export class ApprovalRoutes implements RouteContribution {
   }
 
   private async list(req: RouteRequest): Promise<HttpResponse> {
-    const admin = await this.guard.admit(req);
+    const admin = await this.guard.admit(req, fieldsOf(ApprovalListDto));
     const filter = await validated(ApprovalListDto, queryObject(req.query), 'The query');
     const list = await this.approvals.list(admin.tenant, filter.state ? { state: filter.state as Approval['state'] } : {});
     return json(200, { data: list.map((approval) => this.view(approval)) });

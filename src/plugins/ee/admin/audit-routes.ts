@@ -5,7 +5,7 @@ import { AuditQuery, decodeCursor, type AuditEntry, type AuditFilter } from '../
 import { AuditCheckpointer, checkpointLine } from '../audit/audit-checkpointer.js';
 import { AuditVerifier } from '../audit/audit-verifier.js';
 import { AdminGuard } from './admin-guard.js';
-import { invalid, IsDateTime, queryObject, representableDate, validated } from './validation.js';
+import { fieldsOf, invalid, IsDateTime, queryObject, representableDate, validated } from './validation.js';
 
 const DECISIONS = ['allowed', 'denied', 'needs-approval', 'auth-failed', 'admin'];
 const OUTCOMES = ['success', 'error', 'failed', 'denied', 'refused', 'intent', 'unknown'];
@@ -141,7 +141,7 @@ export class AuditRoutes implements RouteContribution {
 
   /** The tenant's hash chain checked now: the first broken link, or how much verified. */
   private async verify(req: RouteRequest): Promise<HttpResponse> {
-    const admin = await this.guard.admit(req);
+    const admin = await this.guard.admit(req, fieldsOf(AuditVerifyDto));
     const dto = await validated(AuditVerifyDto, queryObject(req.query), 'The query');
     const result = await this.verifier.verify(admin.tenant, {
       from: dto.from ? representableDate(dto.from, 'from') : undefined,
@@ -151,7 +151,7 @@ export class AuditRoutes implements RouteContribution {
   }
 
   private async list(req: RouteRequest): Promise<HttpResponse> {
-    const admin = await this.guard.admit(req);
+    const admin = await this.guard.admit(req, fieldsOf(AuditPageDto));
     const dto = await validated(AuditPageDto, queryObject(req.query), 'The query');
     const limit = dto.limit === undefined ? 100 : Number(dto.limit);
     if (!Number.isInteger(limit) || limit < 1 || limit > MAX_AUDIT_PAGE) {
@@ -165,7 +165,7 @@ export class AuditRoutes implements RouteContribution {
 
   private async export(req: RouteRequest): Promise<HttpResponse> {
     // Reading the whole trail is itself recorded: refused (503) while the trail cannot record it.
-    const admin = await this.guard.admitChange(req);
+    const admin = await this.guard.admitChange(req, fieldsOf(AuditExportDto));
     const dto = await validated(AuditExportDto, queryObject(req.query), 'The query');
     const filter = filterOf(dto);
     const started = performance.now();

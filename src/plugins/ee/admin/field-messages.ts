@@ -36,8 +36,10 @@ export function fieldLabel(field: string): string {
 const REWRITES: readonly [RegExp, (label: string, match: RegExpMatchArray, value: unknown) => string][] = [
   [/must be longer than or equal to (\d+) characters/, (label, m, value) => (value === '' || value === undefined || value === null ? `Enter a ${label.toLowerCase()}.` : `${label} needs at least ${m[1]} characters.`)],
   [/must be shorter than or equal to (\d+) characters/, (label, m) => `${label} is too long: at most ${m[1]} characters.`],
-  [/must be a string/, (label, _m, value) => (value === undefined || value === null ? `Enter a ${label.toLowerCase()}.` : `${label} must be text.`)],
-  [/must be an array/, (label) => `${label} must be a list.`],
+  [/^each value in \S+ must be a string$/, (label) => `Each of the ${label.toLowerCase()} must be a string.`],
+  [/must be a string/, (label, _m, value) => (value === undefined || value === null ? `Enter a ${label.toLowerCase()}.` : `${label} must be a string.`)],
+  [/must be an array/, (label, _m, value) => (value === undefined ? `${label} is required (an array).` : `${label} must be an array.`)],
+  [/must be a boolean value/, (label) => `${label} must be true or false.`],
   [/must contain no more than (\d+) elements/, (label, m) => `${label} can have at most ${m[1]} entries.`],
   [/must be an integer number/, (label) => `${label} must be a whole number.`],
   [/must not be greater than (\d+)/, (label, m) => `${label} must be at most ${m[1]}.`],

@@ -6,7 +6,7 @@ import { IdpProviderStore, type IdpProvider } from '../identity/idp-provider-sto
 import { JwksCache } from '../identity/jwks-cache.js';
 import { AdminGuard } from './admin-guard.js';
 import { storeFailure } from './store-failure.js';
-import { invalid, notFound, pathId, validated, type FieldError, hostileInputProblems } from './validation.js';
+import { invalid, invalidWith, notFound, pathId, validated, type FieldError, hostileInputProblems } from './validation.js';
 
 /**
  * Validate an IdP body and its preset inputs together, so the form shows every problem at once
@@ -26,7 +26,7 @@ async function validatedIdp<T extends object>(dto: new () => T, plain: unknown, 
     shape = details;
   }
   const meaning = body ? presetOf(body).filter((problem) => !shape.some((found) => found.field === problem.field)) : [];
-  if (shape.length || meaning.length) throw invalid([...shape, ...meaning]);
+  if (shape.length || meaning.length) throw invalidWith(shape, meaning);
   return input!;
 }
 
@@ -145,8 +145,8 @@ export class IdpRoutes implements RouteContribution {
         handler: async (req) => {
           const admin = await this.guard.admitChange(req);
           const idp = await this.existing(admin, req);
-          await this.idps.delete(admin.tenant, idp.id).catch(storeFailure);
-          if (await this.idps.get(admin.tenant, idp.id)) throw notFound('identity provider');
+          // Of concurrent deletes, only the one that deleted the provider answers 200 and is audited.
+          if (!(await this.idps.delete(admin.tenant, idp.id).catch(storeFailure))) throw notFound('identity provider');
           this.guard.recordChange(req, admin, 'idp-providers.delete', idp.id, { name: idp.name, issuer: idp.issuer });
           return json(200, { data: { id: idp.id, deleted: true } });
         },

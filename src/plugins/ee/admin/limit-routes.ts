@@ -5,7 +5,7 @@ import { AgentRoleIds } from '../limits/agent-role-ids.js';
 import { LIMIT_SCOPES, LIMIT_WINDOWS, LimitStore, LimitTakenError, MAX_LIMIT, type Limit, type LimitScope, type LimitUsage, type LimitWindow } from '../limits/limit-store.js';
 import { AdminGuard } from './admin-guard.js';
 import { conflict } from './store-failure.js';
-import { invalid, notFound, pathId, queryObject, validated } from './validation.js';
+import { fieldsOf, invalid, notFound, pathId, queryObject, validated } from './validation.js';
 
 const MAX_MESSAGE = `max must be a whole number of calls from 1 to ${MAX_LIMIT}`;
 
@@ -121,7 +121,7 @@ export class LimitRoutes implements RouteContribution {
   }
 
   private async list(req: RouteRequest) {
-    const admin = await this.guard.admit(req);
+    const admin = await this.guard.admit(req, fieldsOf(LimitQueryDto));
     const query = await validated(LimitQueryDto, queryObject(req.query), 'The query');
     const all = await this.limits.list(admin.tenant);
     let shown = all;

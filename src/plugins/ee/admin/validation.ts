@@ -1,30 +1,50 @@
 import { plainToInstance } from 'class-transformer';
-import { ValidateBy, isISO8601, validate, type ValidationError } from 'class-validator';
+import { ValidateBy, ValidateIf, getMetadataStorage, isISO8601, validate, type ValidationError } from 'class-validator';
 import { HttpError, isUuid } from '../../../core/index.js';
-import { humanMessage } from './field-messages.js';
+import { fieldLabel, humanMessage } from './field-messages.js';
 
 export interface FieldError {
   readonly field: string;
   readonly message: string;
 }
 
+/**
+ * The checks that say what JSON type a field takes, the outermost first. A value of the wrong type
+ * is reported by its type check alone: that a number is "too long" or "not a permission pattern"
+ * says nothing more, and a missing field is simply missing.
+ */
+const TYPE_CHECKS = ['isArray', 'isObject', 'isString', 'isInt', 'isNumber', 'isBoolean'] as const;
+
 function flatten(errors: readonly ValidationError[], prefix = ''): FieldError[] {
   const out: FieldError[] = [];
   for (const error of errors) {
     const field = prefix ? `${prefix}.${error.property}` : error.property;
-    for (const message of Object.values(error.constraints ?? {})) out.push({ field, message: humanMessage(field, message, error.value) });
+    const constraints = error.constraints ?? {};
+    const typeCheck = TYPE_CHECKS.find((name) => constraints[name] !== undefined);
+    const messages = typeCheck ? [constraints[typeCheck]!] : Object.values(constraints);
+    for (const message of messages) out.push({ field, message: humanMessage(field, message, error.value) });
     if (error.children?.length) out.push(...flatten(error.children, field));
   }
   return out;
 }
 
-/** 400 with field errors, each worded for the person who fills in the form. */
-export function invalid(fieldErrors: FieldError[]): HttpError {
+/** 400 with field errors whose messages are already worded for people (each field and message once). */
+function refusal(fieldErrors: readonly FieldError[]): HttpError {
   const seen = new Set<string>();
   const details = fieldErrors
-    .map((d) => ({ field: d.field, message: humanMessage(d.field, d.message) }))
+    .map((d) => ({ field: d.field, message: d.message }))
     .filter((d) => !seen.has(`${d.field}\n${d.message}`) && seen.add(`${d.field}\n${d.message}`));
   return new HttpError(400, 'validation_failed', `Invalid request: ${details.map((d) => `${d.field}: ${d.message}`).join('; ')}`, { details });
+}
+
+/** 400 with field errors, each worded for the person who fills in the form. */
+export function invalid(fieldErrors: FieldError[]): HttpError {
+  return refusal(fieldErrors.map((d) => ({ field: d.field, message: humanMessage(d.field, d.message) })));
+}
+
+/** Field errors already worded for people (such as those of {@link validated}), merged with others to word. */
+export function invalidWith(worded: readonly FieldError[], others: readonly FieldError[]): HttpError {
+  return refusal([...worded, ...others.map((d) => ({ field: d.field, message: humanMessage(d.field, d.message) }))]);
 }
 
 /** Longest string any admin API field accepts, whatever the field (fields may set a lower bound). */
@@ -107,6 +127,47 @@ export function representableDate(value: string, field: string): Date {
   return date;
 }
 
+const nullableFields = new WeakMap<object, Set<string>>();
+
+/**
+ * A field whose JSON `null` is a value: it clears the field ("no identity provider"). Every other
+ * field of an admin body refuses `null` with a field error; leaving the field out keeps (or
+ * defaults) its value.
+ */
+export function Nullable(): PropertyDecorator {
+  const unlessNull = ValidateIf((_object, value) => value !== null);
+  return (target, property) => {
+    const fields = nullableFields.get(target.constructor) ?? new Set<string>();
+    fields.add(String(property));
+    nullableFields.set(target.constructor, fields);
+    unlessNull(target, property);
+  };
+}
+
+function isNullable(dto: object, field: string): boolean {
+  for (let type: object | null = dto; type && type !== Function.prototype; type = Object.getPrototypeOf(type) as object | null) {
+    if (nullableFields.get(type)?.has(field)) return true;
+  }
+  return false;
+}
+
+/**
+ * `null` in a field that does not take it. class-validator's `IsOptional` lets `null` through as if
+ * the field were absent, and the stores would then store it, clear the field or fail: each such
+ * field is refused here, with its name.
+ */
+function nullProblems(dto: new () => object, plain: Record<string, unknown>): FieldError[] {
+  const metadata = getMetadataStorage().getTargetValidationMetadatas(dto, '', true, false);
+  const declared = new Set(metadata.map((entry) => entry.propertyName));
+  const optional = new Set(metadata.filter((entry) => entry.name === 'isOptional').map((entry) => entry.propertyName));
+  return Object.keys(plain)
+    .filter((field) => plain[field] === null && declared.has(field) && !isNullable(dto, field))
+    .map((field) => ({
+      field,
+      message: optional.has(field) ? `${fieldLabel(field)} must not be null: leave the field out instead.` : `${fieldLabel(field)} is required and must not be null.`,
+    }));
+}
+
 /** Validate a plain value as an instance of `dto`; unknown fields are errors. */
 export async function validated<T extends object>(dto: new () => T, plain: unknown, what = 'The request body'): Promise<T> {
   if (typeof plain !== 'object' || plain === null || Array.isArray(plain)) {
@@ -114,15 +175,39 @@ export async function validated<T extends object>(dto: new () => T, plain: unkno
   }
   const problems = hostileInputProblems(plain);
   if (problems.length) throw invalid(problems);
+  const nulls = nullProblems(dto, plain as Record<string, unknown>);
   const instance = plainToInstance(dto, plain);
   const errors = await validate(instance, { whitelist: true, forbidNonWhitelisted: true, forbidUnknownValues: true });
-  if (errors.length) throw invalid(flatten(errors));
+  const found = [...nulls, ...flatten(errors).filter((error) => !nulls.some((problem) => problem.field === error.field))];
+  if (found.length) throw refusal(found);
   return instance;
 }
 
-/** The query string as an object (the last value of a repeated parameter wins). */
+/** The query string as an object (see {@link queryProblems}: by then no parameter is repeated). */
 export function queryObject(query: URLSearchParams): Record<string, string> {
   return Object.fromEntries(query.entries());
+}
+
+/** The fields a DTO declares: the query parameters of a route whose query it validates. */
+export function fieldsOf(dto: new () => object): string[] {
+  return [...new Set(getMetadataStorage().getTargetValidationMetadatas(dto, '', true, false).map((entry) => entry.propertyName))];
+}
+
+/**
+ * Query parameters a route does not take, and parameters given more than once: a filter the
+ * caller believes applied, or two values of which one would silently win, are refused (400 on the
+ * parameter) rather than ignored.
+ */
+export function queryProblems(query: URLSearchParams, accepted: readonly string[]): FieldError[] {
+  const counts = new Map<string, number>();
+  for (const name of query.keys()) counts.set(name, (counts.get(name) ?? 0) + 1);
+  const takes = accepted.length ? `it takes ${accepted.join(', ')}` : 'it takes none';
+  const problems: FieldError[] = [];
+  for (const [name, count] of counts) {
+    if (!accepted.includes(name)) problems.push({ field: name, message: `"${name}" is not a query parameter of this endpoint (${takes}).` });
+    else if (count > 1) problems.push({ field: name, message: `"${name}" is given ${count} times: give it at most once.` });
+  }
+  return problems;
 }
 
 /** 404 for ids that are not the tenant's, whether they exist elsewhere or not at all. */

@@ -1,6 +1,6 @@
 import { createHmac, randomBytes, randomUUID } from 'node:crypto';
 import { inject, injectable } from 'inversify';
-import { Database, EngineConfig, Logger, type LifecycleContribution } from '../../../core/index.js';
+import { Database, EngineConfig, Logger, assertTenant, type LifecycleContribution } from '../../../core/index.js';
 import { AuditSinkSettings } from '../audit/audit-sink-settings.js';
 import { redactor } from '../audit/redaction.js';
 import { OutboundRefusedError, outboundFetch } from '../outbound-fetch.js';
@@ -83,16 +83,21 @@ export class ApprovalWebhook implements LifecycleContribution {
     return row ? { url: row.url, active: row.active, updatedAt: new Date(row.updated_at) } : undefined;
   }
 
-  /** Set the tenant's webhook URL; a new signing secret is made and returned (shown once). */
+  /**
+   * Set the tenant's webhook URL; a new signing secret is made and returned (shown once). One
+   * statement, an upsert that returns the row it wrote: concurrent saves each succeed (the last one
+   * stays), and each answers what it stored itself, never another save's URL.
+   */
   async set(tenant: string, url: string): Promise<ApprovalWebhookConfig & { secret: string }> {
+    assertTenant(tenant);
     const secret = `whsec_${randomBytes(24).toString('base64url')}`;
-    const db = this.database.forTenant(tenant);
-    await this.database.knex.transaction(async (trx) => {
-      await this.database.forTenant(tenant, trx).table(TABLE).delete();
-      await this.database.forTenant(tenant, trx).insert(TABLE, { url, secret, active: true });
-    });
-    const row = (await db.table<Row>(TABLE).first()) as Row;
-    return { url: row.url, active: row.active, updatedAt: new Date(row.updated_at), secret };
+    const knex = this.database.knex;
+    const [row] = (await knex(TABLE)
+      .insert({ tenant, url, secret, active: true })
+      .onConflict('tenant')
+      .merge({ url, secret, active: true, updated_at: knex.fn.now() })
+      .returning(['url', 'secret', 'active', 'updated_at'])) as Row[];
+    return { url: row!.url, active: row!.active, updatedAt: new Date(row!.updated_at), secret: row!.secret };
   }
 
   async remove(tenant: string): Promise<boolean> {

@@ -135,11 +135,16 @@ export class RoleStore {
     const wanted = [...new Set(roleIds)];
     const run = async (t: Knex.Transaction): Promise<Role[]> => {
       const db = this.database.forTenant(tenant, t);
+      // One assignment of an agent at a time: without the lock, two replace the same rows at once,
+      // and the second insert hits the first one's rows (a unique violation). The roles are held
+      // too, so a role deleted meanwhile is reported as unknown rather than failing the insert.
+      const agent = isUuid(agentId) ? await db.table('agents').where({ id: agentId }).forUpdate().first('id') : undefined;
       const found = wanted.filter(isUuid).length
-        ? ((await db.table<RoleRow>('roles').whereIn('id', wanted.filter(isUuid))) as RoleRow[])
+        ? ((await db.table<RoleRow>('roles').whereIn('id', wanted.filter(isUuid)).forShare()) as RoleRow[])
         : [];
       const missing = wanted.filter((id) => !found.some((row) => row.id === id));
       if (missing.length) throw new UnknownRolesError(missing);
+      if (!agent) return [];
       await db.table('agent_roles').where({ agent_id: agentId }).delete();
       if (found.length) await db.insert('agent_roles', found.map((row) => ({ agent_id: agentId, role_id: row.id })));
       return found.map(toRole).sort((a, b) => a.name.localeCompare(b.name));

@@ -1,0 +1,386 @@
+/**
+ * The admin API against input of the wrong shape: JSON `null` in a field, a value of the wrong
+ * JSON type, query parameters a route does not take, requests without a credential, concurrent
+ * saves and webhook URLs that carry credentials. Each answer is a 4xx naming the problem, never a
+ * 500 or a change that was not asked for.
+ */
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { expect } from 'chai';
+import { AuditSink } from '@gatehouse-mcp/engine';
+import { governanceEngine, type GovernanceTestEngine, type HttpResult } from './support.js';
+
+interface Route {
+  readonly method: string;
+  readonly path: string;
+  /** A valid body: each field is replaced in turn. */
+  readonly body: Record<string, unknown>;
+  /** Fields whose `null` is documented to clear them. */
+  readonly nullable?: readonly string[];
+}
+
+const detailsOf = (response: HttpResult): { field: string; message: string }[] => response.body?.error?.details ?? [];
+
+describe('EE admin API: input of the wrong shape', function () {
+  this.timeout(120_000);
+  let t: GovernanceTestEngine;
+  let agentId: string;
+  let roleId: string;
+  let idpId: string;
+  let policyId: string;
+  let limitId: string;
+  let routes: Route[];
+
+  before(async () => {
+    t = await governanceEngine();
+    const admin = { token: t.adminKey };
+    agentId = (await t.agent({ name: 'target' })).id;
+    roleId = await t.role('readers', ['tickets:read', 'tickets:write']);
+    idpId = (await t.http('POST', '/api/v1/mcp/idp-providers', { ...admin, body: { kind: 'custom', name: 'idp', issuer: 'https://idp.example.com' } })).body.data.id;
+    policyId = (await t.http('POST', '/api/v1/mcp/policies', { ...admin, body: { name: 'all', text: 'forbid (principal, action == Action::"tickets.write", resource);' } })).body.data.id;
+    limitId = (await t.http('POST', '/api/v1/mcp/limits', { ...admin, body: { scope: 'tenant', window: 'minute', max: 50 } })).body.data.id;
+    const text = 'forbid (principal, action == Action::"tickets.write", resource);';
+    routes = [
+      { method: 'POST', path: '/api/v1/mcp/roles', body: { name: 'r', description: 'd', permissions: ['a:b'] } },
+      { method: 'PATCH', path: `/api/v1/mcp/roles/${roleId}`, body: { name: 'readers', description: 'd', permissions: ['tickets:read', 'tickets:write'] } },
+      { method: 'POST', path: '/api/v1/mcp/agents', body: { name: 'a', description: 'd', contact: 'c', idpId, subject: 's-new', roleIds: [roleId], attributes: { board: 'x' } }, nullable: ['idpId', 'subject'] },
+      { method: 'PATCH', path: `/api/v1/mcp/agents/${agentId}`, body: { name: 'target', description: 'd', contact: 'c', idpId, subject: 's-target', roleIds: [roleId], attributes: { board: 'x' } }, nullable: ['idpId', 'subject'] },
+      { method: 'POST', path: `/api/v1/mcp/agents/${agentId}/keys`, body: { name: 'k', expiresAt: '2999-01-01T00:00:00Z' } },
+      { method: 'POST', path: '/api/v1/mcp/idp-providers', body: { kind: 'custom', name: 'i2', issuer: 'https://i2.example.com', jwksUri: 'https://i2.example.com/jwks', subjectClaim: 'sub', allowedAlgorithms: ['RS256'], audience: 'aud', clockSkewSeconds: 30, tokenType: 'any', listOrder: 1 } },
+      { method: 'PATCH', path: `/api/v1/mcp/idp-providers/${idpId}`, body: { name: 'idp', issuer: 'https://idp.example.com', jwksUri: 'https://idp.example.com/jwks', subjectClaim: 'sub', allowedAlgorithms: ['RS256'], audience: 'aud', clockSkewSeconds: 30, tokenType: 'any', listOrder: 1 } },
+      { method: 'POST', path: '/api/v1/mcp/policies', body: { name: 'p2', description: 'd', text, enabled: true } },
+      { method: 'PATCH', path: `/api/v1/mcp/policies/${policyId}`, body: { name: 'all', description: 'd', text, enabled: true } },
+      { method: 'POST', path: '/api/v1/mcp/policies/validate', body: { text } },
+      { method: 'POST', path: '/api/v1/mcp/limits', body: { scope: 'agent', agentId, tool: 'tickets.read', window: 'hour', max: 5 } },
+      { method: 'PATCH', path: `/api/v1/mcp/limits/${limitId}`, body: { max: 60 } },
+      { method: 'PUT', path: '/api/v1/mcp/approval-webhook', body: { url: 'https://hooks.example.com/approvals' } },
+      { method: 'POST', path: '/api/v1/mcp/access-check/simulate', body: { agent: agentId, tool: 'tickets.read', arguments: { id: '1' }, at: '2030-01-01T00:00:00Z', clientAddress: '10.0.0.1', credential: 'api_key' } },
+      { method: 'POST', path: '/api/v1/mcp/approvals/00000000-0000-4000-8000-000000000000/approve', body: { reason: 'ok' } },
+      { method: 'POST', path: '/api/v1/mcp/approvals/00000000-0000-4000-8000-000000000000/deny', body: { reason: 'no' } },
+    ];
+  });
+  after(async () => {
+    await t?.close();
+  });
+
+  const send = (method: string, path: string, body: unknown): Promise<HttpResult> => t.http(method, path, { token: t.adminKey, body });
+
+  describe('JSON null in a body field', () => {
+    it('is a 400 naming the field, on every field of every admin write route (it was a 500, or stored as if absent)', async () => {
+      for (const route of routes) {
+        for (const field of Object.keys(route.body)) {
+          if (route.nullable?.includes(field)) continue;
+          const response = await send(route.method, route.path, { ...route.body, [field]: null });
+          const what = `${route.method} ${route.path} ${field}: null → ${response.text}`;
+          expect(response.status, what).to.equal(400);
+          expect(response.body.error.code, what).to.equal('validation_failed');
+          expect(detailsOf(response).filter((d) => d.field === field), what).to.have.length(1);
+          expect(detailsOf(response).find((d) => d.field === field)!.message, what).to.match(/must not be null/);
+        }
+      }
+    });
+
+    it("never clears a role's permissions (a PATCH with permissions: null wiped them), name or description", async () => {
+      for (const field of ['permissions', 'name', 'description']) {
+        const response = await send('PATCH', `/api/v1/mcp/roles/${roleId}`, { [field]: null });
+        expect(response.status, `${field}: ${response.text}`).to.equal(400);
+      }
+      const role = await t.http('GET', `/api/v1/mcp/roles/${roleId}`, { token: t.adminKey });
+      expect(role.body.data).to.deep.include({ name: 'readers', permissions: ['tickets:read', 'tickets:write'] });
+    });
+
+    it("never clears an agent's roles or description, nor an identity provider's settings", async () => {
+      expect((await send('PATCH', `/api/v1/mcp/agents/${agentId}`, { roleIds: [roleId], description: 'kept' })).status).to.equal(200);
+      expect((await send('PATCH', `/api/v1/mcp/agents/${agentId}`, { roleIds: null })).status).to.equal(400);
+      expect((await send('PATCH', `/api/v1/mcp/agents/${agentId}`, { description: null })).status).to.equal(400);
+      const agent = (await t.http('GET', `/api/v1/mcp/agents/${agentId}`, { token: t.adminKey })).body.data;
+      expect(agent.roles.map((role: { id: string }) => role.id)).to.deep.equal([roleId]);
+      expect(agent.description).to.equal('kept');
+      expect((await send('PATCH', `/api/v1/mcp/idp-providers/${idpId}`, { audience: null })).status).to.equal(400);
+      expect((await send('PATCH', `/api/v1/mcp/idp-providers/${idpId}`, { allowedAlgorithms: null })).status).to.equal(400);
+    });
+
+    it("is an explicit clear where documented: an agent's identity provider binding (idpId and subject)", async () => {
+      const bound = await send('PATCH', `/api/v1/mcp/agents/${agentId}`, { idpId, subject: 'bound-subject' });
+      expect(bound.status, bound.text).to.equal(200);
+      expect(bound.body.data).to.deep.include({ idpId, subject: 'bound-subject' });
+      const cleared = await send('PATCH', `/api/v1/mcp/agents/${agentId}`, { idpId: null, subject: null });
+      expect(cleared.status, cleared.text).to.equal(200);
+      expect(cleared.body.data).to.deep.include({ idpId: null, subject: null });
+    });
+
+    it('as the whole body is a 400, not a 500', async () => {
+      for (const route of routes) {
+        const response = await send(route.method, route.path, 'null');
+        expect(response.status, `${route.method} ${route.path}: ${response.text}`).to.equal(400);
+      }
+    });
+  });
+
+  describe('a value of the wrong JSON type', () => {
+    /** A value of another JSON type than `valid`: a number for text, text for a list or a number, a list for an object. */
+    const wrongType = (valid: unknown): unknown[] => {
+      if (typeof valid === 'string') return [12, true, ['x'], { a: 'x' }];
+      if (typeof valid === 'number') return ['12', true, [12]];
+      if (typeof valid === 'boolean') return ['true', 1];
+      if (Array.isArray(valid)) return ['x', 12, { 0: 'x' }];
+      return ['x', 12, ['x']];
+    };
+
+    it('is reported once, as its type only, without length or range checks (a number for a name also got "must be 1 to 200 characters")', async () => {
+      for (const route of routes) {
+        for (const [field, valid] of Object.entries(route.body)) {
+          for (const value of wrongType(valid)) {
+            const response = await send(route.method, route.path, { ...route.body, [field]: value });
+            const what = `${route.method} ${route.path} ${field}: ${JSON.stringify(value)} → ${response.text}`;
+            expect(response.status, what).to.equal(400);
+            const mine = detailsOf(response).filter((d) => d.field === field || d.field.startsWith(`${field}.`));
+            expect(mine, what).to.have.length(1);
+            expect(mine[0]!.message, what).to.not.match(/characters|at most|at least|entries|longer|shorter|too long/);
+          }
+        }
+      }
+    });
+
+    it('says which type the field takes', async () => {
+      const message = async (method: string, path: string, body: unknown, field: string): Promise<string> => {
+        const response = await send(method, path, body);
+        expect(response.status, response.text).to.equal(400);
+        return detailsOf(response).find((d) => d.field === field)!.message;
+      };
+      expect(await message('POST', '/api/v1/mcp/roles', { name: 12, permissions: [] }, 'name')).to.equal('Name must be a string.');
+      expect(await message('POST', '/api/v1/mcp/roles', { name: 'r', permissions: 'a:b' }, 'permissions')).to.equal('Permissions must be an array.');
+      expect(await message('POST', '/api/v1/mcp/roles', { name: 'r', permissions: ['a:b', 7] }, 'permissions')).to.equal('Each of the permissions must be a string.');
+      expect(await message('PATCH', `/api/v1/mcp/idp-providers/${idpId}`, { clockSkewSeconds: '30' }, 'clockSkewSeconds')).to.equal('Clock skew must be a whole number.');
+      expect(await message('PATCH', `/api/v1/mcp/policies/${policyId}`, { enabled: 'yes' }, 'enabled')).to.equal('enabled must be true or false.');
+      expect(await message('PUT', '/api/v1/mcp/approval-webhook', { url: 12 }, 'url')).to.equal('url must be a string.');
+      expect(await message('POST', '/api/v1/mcp/approvals/00000000-0000-4000-8000-000000000000/deny', { reason: 12 }, 'reason')).to.equal('reason must be a string.');
+    });
+
+    it('a missing required field is reported once', async () => {
+      const response = await send('POST', '/api/v1/mcp/roles', {});
+      expect(response.status).to.equal(400);
+      expect(detailsOf(response)).to.deep.equal([
+        { field: 'name', message: 'Enter a name.' },
+        { field: 'permissions', message: 'Permissions is required (an array).' },
+      ]);
+    });
+  });
+
+  describe('query parameters', () => {
+    /** Every admin GET route, with the query parameters it takes (and a valid value of each). */
+    const getRoutes = (): [string, Record<string, string>][] => [
+      ['/api/v1/mcp/roles', {}],
+      [`/api/v1/mcp/roles/${roleId}`, {}],
+      ['/api/v1/mcp/agents', { status: 'active' }],
+      [`/api/v1/mcp/agents/${agentId}`, {}],
+      [`/api/v1/mcp/agents/${agentId}/keys`, {}],
+      ['/api/v1/mcp/idp-providers', {}],
+      [`/api/v1/mcp/idp-providers/${idpId}`, {}],
+      ['/api/v1/mcp/policies', {}],
+      ['/api/v1/mcp/policies/schema', {}],
+      [`/api/v1/mcp/policies/${policyId}`, {}],
+      [`/api/v1/mcp/policies/${policyId}/history`, {}],
+      ['/api/v1/mcp/limits', { agentId }],
+      ['/api/v1/mcp/audit', { limit: '5', decision: 'admin' }],
+      ['/api/v1/mcp/audit/export', { format: 'jsonl' }],
+      ['/api/v1/mcp/audit/verify', { from: '2020-01-01T00:00:00Z' }],
+      ['/api/v1/mcp/access-check', { agent: agentId }],
+      ['/api/v1/mcp/approvals', { state: 'pending' }],
+      ['/api/v1/mcp/approval-webhook', {}],
+    ];
+    const get = (path: string, query: string): Promise<HttpResult> => t.http('GET', `${path}${query ? `?${query}` : ''}`, { token: t.adminKey });
+
+    it('an unknown parameter is a 400 naming it, on every admin GET route (it was ignored)', async () => {
+      for (const [path, params] of getRoutes()) {
+        const fine = await get(path, new URLSearchParams(params).toString());
+        expect(fine.status, `${path}: ${fine.text}`).to.equal(200);
+        for (const extra of ['bogus=1', 'Limit=5', 'status[]=active', '=1']) {
+          const response = await get(path, [new URLSearchParams(params).toString(), extra].filter(Boolean).join('&'));
+          const what = `${path}?${extra} → ${response.text}`;
+          expect(response.status, what).to.equal(400);
+          expect(response.body.error.code, what).to.equal('validation_failed');
+          expect(detailsOf(response).map((d) => d.field), what).to.deep.equal([extra.split('=')[0]]);
+        }
+      }
+    });
+
+    it('a parameter given twice is a 400 naming it, even with the same value twice (the last one silently won)', async () => {
+      for (const [path, params] of getRoutes()) {
+        for (const [name, value] of Object.entries(params)) {
+          for (const query of [`${name}=${encodeURIComponent(value)}&${name}=${encodeURIComponent(value)}`, `${name}=${encodeURIComponent(value)}&${name}=`]) {
+            const response = await get(path, query);
+            const what = `${path}?${query} → ${response.text}`;
+            expect(response.status, what).to.equal(400);
+            expect(detailsOf(response), what).to.deep.equal([{ field: name, message: `"${name}" is given 2 times: give it at most once.` }]);
+          }
+        }
+      }
+      const twice = await get('/api/v1/mcp/audit', 'limit=5&limit=6');
+      expect(twice.status).to.equal(400);
+      expect(detailsOf(twice).map((d) => d.field)).to.deep.equal(['limit']);
+    });
+
+    it('admin routes that change something take no query parameters either, and change nothing when given one', async () => {
+      const refused = await t.http('DELETE', `/api/v1/mcp/roles/${roleId}?force=1`, { token: t.adminKey });
+      expect(refused.status, refused.text).to.equal(400);
+      expect(detailsOf(refused).map((d) => d.field)).to.deep.equal(['force']);
+      expect((await t.http('GET', `/api/v1/mcp/roles/${roleId}`, { token: t.adminKey })).status).to.equal(200);
+      const patched = await t.http('PATCH', `/api/v1/mcp/roles/${roleId}?name=other`, { token: t.adminKey, body: { description: 'changed' } });
+      expect(patched.status).to.equal(400);
+      expect((await t.http('GET', `/api/v1/mcp/roles/${roleId}`, { token: t.adminKey })).body.data.description).to.not.equal('changed');
+    });
+
+    it('every parameter the admin UI sends is accepted by the route it calls', async () => {
+      // The audit page: its filters, page size and cursor; the export link: its filters and format.
+      const filters = { agent: agentId, tool: 'tickets.read', decision: 'allowed', from: '2020-01-01T00:00:00.000Z', to: '2999-01-01T00:00:00.000Z' };
+      const first = await get('/api/v1/mcp/audit', new URLSearchParams({ ...filters, limit: '1' }).toString());
+      expect(first.status, first.text).to.equal(200);
+      const page = await get('/api/v1/mcp/audit', new URLSearchParams({ decision: 'admin', limit: '1' }).toString());
+      expect(page.body.nextCursor, page.text).to.be.a('string');
+      expect((await get('/api/v1/mcp/audit', new URLSearchParams({ decision: 'admin', limit: '1', cursor: page.body.nextCursor }).toString())).status).to.equal(200);
+      for (const format of ['csv', 'jsonl']) expect((await get('/api/v1/mcp/audit/export', new URLSearchParams({ ...filters, format }).toString())).status).to.equal(200);
+      // The access page, the limits panel (an agent's or a role's), the integrity check.
+      expect((await get('/api/v1/mcp/access-check', `agent=${agentId}`)).status).to.equal(200);
+      expect((await get('/api/v1/mcp/limits', `agentId=${agentId}`)).status).to.equal(200);
+      expect((await get('/api/v1/mcp/limits', `roleId=${roleId}`)).status).to.equal(200);
+      expect((await get('/api/v1/mcp/audit/verify', '')).status).to.equal(200);
+    });
+  });
+
+  describe('401 without a valid credential', () => {
+    const unauthenticated = async (method: string, path: string, authorization?: string): Promise<Response> => {
+      const headers: Record<string, string> = { 'content-type': 'application/json' };
+      if (authorization) headers.authorization = authorization;
+      return fetch(`${t.url}${path}`, { method, headers, ...(method === 'GET' || method === 'DELETE' ? {} : { body: '{}' }) });
+    };
+
+    it("challenges for an admin credential, not with the MCP endpoint's scope and resource metadata, on every admin route and at the per-tenant URLs", async () => {
+      const paths: [string, string][] = [
+        ...routes.map((route): [string, string] => [route.method, route.path]),
+        ['GET', '/api/v1/mcp/roles'],
+        ['GET', '/api/v1/mcp/audit'],
+        ['GET', `/api/v1/mcp/access-check?agent=${agentId}`],
+        ['DELETE', `/api/v1/mcp/roles/${roleId}`],
+      ];
+      for (const [method, path] of [...paths, ...paths.map(([m, p]): [string, string] => [m, `/t/${t.tenant}${p}`])]) {
+        const response = await unauthenticated(method, path);
+        const challenge = response.headers.get('www-authenticate') ?? '';
+        expect(response.status, `${method} ${path}`).to.equal(401);
+        expect(challenge, `${method} ${path}`).to.equal('Bearer realm="gatehouse", scope="admin"');
+      }
+    });
+
+    it('names the error of a credential that was refused, with the admin scope', async () => {
+      for (const authorization of ['Bearer ghk_notakey', 'Bearer not.a.jwt']) {
+        const response = await unauthenticated('GET', `/t/${t.tenant}/api/v1/mcp/roles`, authorization);
+        const challenge = response.headers.get('www-authenticate') ?? '';
+        expect(response.status, authorization).to.equal(401);
+        expect(challenge, authorization).to.match(/^Bearer realm="gatehouse", scope="admin", error="(invalid_token|invalid_request)", error_description="[^"]+"$/);
+        expect(challenge).to.not.contain('resource_metadata');
+      }
+    });
+
+    it('leaves the MCP endpoint\'s own challenge as it was', async () => {
+      const response = await fetch(`${t.url}/t/${t.tenant}/api/mcp`, { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream' }, body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' }) });
+      expect(response.status, await response.clone().text()).to.equal(401);
+      expect(response.headers.get('www-authenticate')).to.contain('resource_metadata=').and.to.contain('scope="mcp"');
+    });
+  });
+
+  describe('the approval webhook setting', () => {
+    it('concurrent saves each succeed and each answers the URL and secret it stored (they raced to a 500 on the unique key, or showed another save\'s URL)', async () => {
+      for (let round = 0; round < 3; round++) {
+        const urls = Array.from({ length: 16 }, (_, i) => `https://hook-${round}-${i}.example.com/approvals`);
+        const responses = await Promise.all(urls.map((url) => send('PUT', '/api/v1/mcp/approval-webhook', { url })));
+        responses.forEach((response, i) => {
+          expect(response.status, response.text).to.equal(200);
+          expect(response.body.data.url).to.equal(urls[i]);
+          expect(response.body.data.secret).to.match(/^whsec_/);
+        });
+        expect(new Set(responses.map((response) => response.body.data.secret)).size).to.equal(urls.length);
+        const stored = await t.knex('mcp_approval_webhooks').where({ tenant: t.tenant });
+        expect(stored).to.have.length(1);
+        const winner = responses.find((response) => response.body.data.url === stored[0].url);
+        expect(winner, 'the stored URL is one that was saved').to.not.equal(undefined);
+        expect(winner!.body.data.secret, 'and its secret is the one that save answered').to.equal(stored[0].secret);
+        expect((await t.http('GET', '/api/v1/mcp/approval-webhook', { token: t.adminKey })).body.data.url).to.equal(stored[0].url);
+      }
+    });
+
+    it('a URL with a user name or password is refused with a 400 on url, and nothing is stored (it was shown back in full)', async () => {
+      const kept = await send('PUT', '/api/v1/mcp/approval-webhook', { url: 'https://hooks.example.com/kept' });
+      expect(kept.status).to.equal(200);
+      for (const url of ['https://user:secret@hooks.example.com/approvals', 'https://token@hooks.example.com/', 'https://:secret@hooks.example.com/', 'http://u%40x:p%3Aw@hooks.example.com/']) {
+        const response = await send('PUT', '/api/v1/mcp/approval-webhook', { url });
+        expect(response.status, `${url}: ${response.text}`).to.equal(400);
+        expect(detailsOf(response), url).to.have.length(1);
+        expect(detailsOf(response)[0]).to.deep.include({ field: 'url' });
+        expect(detailsOf(response)[0]!.message).to.match(/must not contain a user name or password/);
+        expect(response.text).to.not.contain('secret@').and.to.not.contain('token@');
+      }
+      expect((await t.http('GET', '/api/v1/mcp/approval-webhook', { token: t.adminKey })).body.data.url).to.equal('https://hooks.example.com/kept');
+    });
+
+    it('a URL with credentials stored earlier keeps working but is shown with them masked', async () => {
+      const stored = 'https://deliver:s3cr3t-pass@hooks.example.com/approvals?x=1';
+      await t.knex('mcp_approval_webhooks').where({ tenant: t.tenant }).update({ url: stored });
+      const shown = await t.http('GET', '/api/v1/mcp/approval-webhook', { token: t.adminKey });
+      expect(shown.body.data.url).to.equal('https://deliver:***@hooks.example.com/approvals?x=1');
+      expect(shown.text).to.not.contain('s3cr3t');
+      expect((await t.knex('mcp_approval_webhooks').where({ tenant: t.tenant }).first()).url, 'still stored as it was').to.equal(stored);
+      await t.knex('mcp_approval_webhooks').where({ tenant: t.tenant }).update({ url: 'https://tok-en-123@hooks.example.com/' });
+      const token = await t.http('GET', '/api/v1/mcp/approval-webhook', { token: t.adminKey });
+      expect(token.body.data.url).to.equal('https://***@hooks.example.com/');
+      // Deliveries use the URL as stored, credentials included.
+      const seen: (string | undefined)[] = [];
+      const receiver = createServer((request, response) => {
+        seen.push(request.headers.authorization);
+        request.resume();
+        response.end('ok');
+      });
+      await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+      try {
+        const { port } = receiver.address() as AddressInfo;
+        await t.knex('mcp_approval_webhooks').where({ tenant: t.tenant }).update({ url: `http://deliver:s3cr3t@127.0.0.1:${port}/hook` });
+        const tested = await t.http('POST', '/api/v1/mcp/approval-webhook/test', { token: t.adminKey });
+        expect(tested.body.data, tested.text).to.deep.include({ delivered: true });
+        expect(seen).to.deep.equal([`Basic ${Buffer.from('deliver:s3cr3t').toString('base64')}`]);
+        expect(tested.text).to.not.contain('s3cr3t');
+      } finally {
+        receiver.close();
+      }
+    });
+  });
+
+  describe('concurrent changes', () => {
+    it("concurrent PATCHes of an agent's roles each succeed, and the agent ends with one of the sets asked for (they raced to a 500 on the assignment key)", async () => {
+      const roles = await Promise.all(['w', 'x', 'y', 'z'].map((name) => t.role(`concurrent-${name}`, ['tickets:read'])));
+      const agent = (await t.agent({ name: 'concurrent' })).id;
+      for (let round = 0; round < 3; round++) {
+        const sets = Array.from({ length: 12 }, (_, i) => [roles[i % 4]!, roles[(i + 1) % 4]!].sort());
+        const responses = await Promise.all(sets.map((roleIds) => send('PATCH', `/api/v1/mcp/agents/${agent}`, { roleIds })));
+        responses.forEach((response, i) => {
+          expect(response.status, response.text).to.equal(200);
+          expect(response.body.data.roles.map((role: { id: string }) => role.id).sort()).to.deep.equal(sets[i]);
+        });
+        const final = (await t.http('GET', `/api/v1/mcp/agents/${agent}`, { token: t.adminKey })).body.data.roles.map((role: { id: string }) => role.id).sort();
+        expect(sets.map((set) => JSON.stringify(set))).to.include(JSON.stringify(final));
+      }
+    });
+
+    it('of concurrent deletes of one agent or identity provider, one answers 200 and is audited, the others 404 (each answered 200 and recorded a delete)', async () => {
+      const agent = (await t.agent({ name: 'deleted-once' })).id;
+      const provider = (await send('POST', '/api/v1/mcp/idp-providers', { kind: 'custom', name: 'deleted once', issuer: 'https://deleted-once.example.com' })).body.data.id;
+      for (const path of [`/api/v1/mcp/agents/${agent}`, `/api/v1/mcp/idp-providers/${provider}`]) {
+        const responses = await Promise.all(Array.from({ length: 10 }, () => t.http('DELETE', path, { token: t.adminKey })));
+        expect(responses.map((response) => response.status).sort(), path).to.deep.equal([200, ...Array(9).fill(404)]);
+      }
+      await t.engine.resolve<AuditSink>(AuditSink).flush();
+      for (const [action, target] of [['agents.delete', agent], ['idp-providers.delete', provider]]) {
+        const events = (await t.http('GET', `/api/v1/mcp/audit?decision=admin&action=${action}&target=${target}`, { token: t.adminKey })).body.data;
+        expect(events, action).to.have.length(1);
+      }
+    });
+  });
+});
