@@ -134,13 +134,13 @@ export class ApiKeyStore {
   }
 
   async list(tenant: string, filter: Readonly<Record<string, unknown>> = {}): Promise<ApiKeyRecord[]> {
-    const rows = (await this.db.forTenant(tenant).table<ApiKeyRow>('api_keys').where(filter).orderBy('created_at', 'desc')) as ApiKeyRow[];
+    const rows = (await this.db.read(() => this.db.forTenant(tenant).table<ApiKeyRow>('api_keys').where(filter).orderBy('created_at', 'desc'))) as ApiKeyRow[];
     return rows.map(toRecord);
   }
 
   async get(tenant: string, id: string): Promise<ApiKeyRecord | undefined> {
     if (!isUuid(id)) return undefined;
-    const row = (await this.db.forTenant(tenant).table<ApiKeyRow>('api_keys').where({ id }).first()) as ApiKeyRow | undefined;
+    const row = (await this.db.read(() => this.db.forTenant(tenant).table<ApiKeyRow>('api_keys').where({ id }).first())) as ApiKeyRow | undefined;
     return row ? toRecord(row) : undefined;
   }
 

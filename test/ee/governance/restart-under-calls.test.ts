@@ -19,6 +19,7 @@ describe('EE: tool calls right after every pooled connection was terminated', fu
   let proxy: PgProxy;
   let schema: string;
   let close: () => Promise<void>;
+  let listed: { id: string };
 
   before(async function () {
     if (!URL_) this.skip();
@@ -28,7 +29,15 @@ describe('EE: tool calls right after every pooled connection was terminated', fu
     close = () => db.close();
     admin = knexFactory({ client: 'pg', connection: URL_ });
     t = await governanceEngine({ database: { knex: db.knex } });
+    // Made before any connection is made dead: a write that meets one is not run again (it may have committed).
+    listed = await t.agent({ name: 'listed' });
   });
+  /** Four idle connections in the pool (connections left dead by an earlier step are passed over). */
+  const fillPool = async (): Promise<void> => {
+    const database = t.engine.database;
+    await Promise.all([1, 2, 3, 4].map(() => database.read(() => database.knex.raw('select pg_sleep(0.05)'))));
+  };
+
   after(async () => {
     await t?.close().catch(() => undefined);
     await admin?.raw('drop schema if exists ?? cascade', [schema]).catch(() => undefined);
@@ -46,7 +55,7 @@ describe('EE: tool calls right after every pooled connection was terminated', fu
       const client = await t.connect({ token: agent.key });
       try {
         // Fill the pool with idle connections, then make every one of them dead.
-        await Promise.all([1, 2, 3, 4].map(() => t.engine.database.knex.raw('select pg_sleep(0.05)')));
+        await fillPool();
         expect(proxy.openConnections(), 'pooled connections').to.be.at.least(2);
         proxy.staleAll();
         const result = await client.callTool({ name: 'echo', arguments: { round } });
@@ -55,6 +64,15 @@ describe('EE: tool calls right after every pooled connection was terminated', fu
       } finally {
         await client.close();
       }
+    }
+  });
+
+  it('answers the admin API\'s lists and records instead of unavailable', async () => {
+    for (const path of ['agents', `agents/${listed.id}`, `agents/${listed.id}/keys`, 'roles', 'idp-providers', 'policies', 'limits']) {
+      await fillPool();
+      proxy.staleAll();
+      const response = await t.http('GET', `/api/v1/mcp/${path}`, { token: t.adminKey });
+      expect(response.status, `${path}: ${response.text}`).to.equal(200);
     }
   });
 });

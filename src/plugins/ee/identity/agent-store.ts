@@ -180,15 +180,18 @@ export class AgentStore implements LifecycleContribution {
   }
 
   async list(tenant: string, filter: { active?: boolean; idpId?: string } = {}): Promise<Agent[]> {
-    const query = this.db.forTenant(tenant).table<AgentRow>('agents').orderBy('created_at').orderBy('id');
-    if (filter.active !== undefined) query.where('active', filter.active);
-    if (filter.idpId !== undefined) query.where('idp_id', filter.idpId);
-    return ((await query) as AgentRow[]).map(toAgent);
+    const rows = await this.db.read(() => {
+      const query = this.db.forTenant(tenant).table<AgentRow>('agents').orderBy('created_at').orderBy('id');
+      if (filter.active !== undefined) query.where('active', filter.active);
+      if (filter.idpId !== undefined) query.where('idp_id', filter.idpId);
+      return query;
+    });
+    return (rows as AgentRow[]).map(toAgent);
   }
 
   async get(tenant: string, id: string): Promise<Agent | undefined> {
     if (!isUuid(id)) return undefined;
-    const row = (await this.db.forTenant(tenant).table<AgentRow>('agents').where({ id }).first()) as AgentRow | undefined;
+    const row = (await this.db.read(() => this.db.forTenant(tenant).table<AgentRow>('agents').where({ id }).first())) as AgentRow | undefined;
     return row ? toAgent(row) : undefined;
   }
 

@@ -162,14 +162,17 @@ export class IdpProviderStore {
   }
 
   async list(tenant: string, filter: { active?: boolean } = {}): Promise<IdpProvider[]> {
-    const query = this.db.forTenant(tenant).table<IdpRow>(TABLE).orderBy('list_order').orderBy('created_at').orderBy('id');
-    if (filter.active !== undefined) query.where('active', filter.active);
-    return ((await query) as IdpRow[]).map(toProvider);
+    const rows = await this.db.read(() => {
+      const query = this.db.forTenant(tenant).table<IdpRow>(TABLE).orderBy('list_order').orderBy('created_at').orderBy('id');
+      if (filter.active !== undefined) query.where('active', filter.active);
+      return query;
+    });
+    return (rows as IdpRow[]).map(toProvider);
   }
 
   async get(tenant: string, id: string): Promise<IdpProvider | undefined> {
     if (!isUuid(id)) return undefined;
-    const row = (await this.db.forTenant(tenant).table<IdpRow>(TABLE).where({ id }).first()) as IdpRow | undefined;
+    const row = (await this.db.read(() => this.db.forTenant(tenant).table<IdpRow>(TABLE).where({ id }).first())) as IdpRow | undefined;
     return row ? toProvider(row) : undefined;
   }
 

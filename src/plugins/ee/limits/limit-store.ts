@@ -121,7 +121,7 @@ export class LimitStore {
     const cached = this.cache.get(tenant);
     if (cached) return cached;
     const generation = this.generation;
-    const limits = Object.freeze(await this.database.read(() => this.list(tenant)));
+    const limits = Object.freeze(await this.list(tenant));
     // A change heard while loading may not be in what was read: do not keep it.
     if (generation === this.generation) this.cache.set(tenant, limits, { ttlMs: this.changes.state().status === 'lost' ? LOST_FEED_TTL_MS : CACHE_TTL_MS });
     return limits;
@@ -133,15 +133,18 @@ export class LimitStore {
   }
 
   async list(tenant: string, filter: { agentId?: string; roleId?: string } = {}): Promise<Limit[]> {
-    const query = this.database.forTenant(tenant).table<LimitRow>('mcp_limits').orderBy([{ column: 'scope' }, { column: 'tool' }, { column: 'created_at' }]);
-    if (filter.agentId !== undefined) query.where('agent_id', filter.agentId);
-    if (filter.roleId !== undefined) query.where('role_id', filter.roleId);
-    return ((await query) as LimitRow[]).map(toLimit);
+    const rows = await this.database.read(() => {
+      const query = this.database.forTenant(tenant).table<LimitRow>('mcp_limits').orderBy([{ column: 'scope' }, { column: 'tool' }, { column: 'created_at' }]);
+      if (filter.agentId !== undefined) query.where('agent_id', filter.agentId);
+      if (filter.roleId !== undefined) query.where('role_id', filter.roleId);
+      return query;
+    });
+    return (rows as LimitRow[]).map(toLimit);
   }
 
   async get(tenant: string, id: string): Promise<Limit | undefined> {
     if (!isUuid(id)) return undefined;
-    const row = (await this.database.forTenant(tenant).table<LimitRow>('mcp_limits').where({ id }).first()) as LimitRow | undefined;
+    const row = (await this.database.read(() => this.database.forTenant(tenant).table<LimitRow>('mcp_limits').where({ id }).first())) as LimitRow | undefined;
     return row ? toLimit(row) : undefined;
   }
 

@@ -124,21 +124,21 @@ export class PolicyStore {
   async list(tenant: string): Promise<{ version: number; policies: StoredPolicy[] }> {
     const db = this.database.forTenant(tenant);
     const [set, rows] = await Promise.all([
-      db.table('mcp_policy_sets').first('version') as Promise<{ version: number } | undefined>,
-      db.table<PolicyRow>('mcp_policies').orderBy('name').select() as unknown as Promise<PolicyRow[]>,
+      this.database.read(() => db.table('mcp_policy_sets').first('version')) as Promise<{ version: number } | undefined>,
+      this.database.read(() => db.table<PolicyRow>('mcp_policies').orderBy('name').select()) as unknown as Promise<PolicyRow[]>,
     ]);
     return { version: set?.version ?? 0, policies: rows.map(toPolicy) };
   }
 
   async get(tenant: string, id: string): Promise<StoredPolicy | undefined> {
     if (!isUuid(id)) return undefined;
-    const row = (await this.database.forTenant(tenant).table('mcp_policies').where({ id }).first()) as PolicyRow | undefined;
+    const row = (await this.database.read(() => this.database.forTenant(tenant).table('mcp_policies').where({ id }).first())) as PolicyRow | undefined;
     return row ? toPolicy(row) : undefined;
   }
 
   async history(tenant: string, id: string): Promise<PolicyHistoryEntry[]> {
     if (!isUuid(id)) return [];
-    const rows = (await this.database.forTenant(tenant).table('mcp_policy_history').where({ policy_id: id }).orderBy('version', 'desc').orderBy('seq', 'desc').select()) as unknown as HistoryRow[];
+    const rows = (await this.database.read(() => this.database.forTenant(tenant).table('mcp_policy_history').where({ policy_id: id }).orderBy('version', 'desc').orderBy('seq', 'desc').select())) as unknown as HistoryRow[];
     return rows.map((row) => ({
       version: row.version,
       change: row.change,

@@ -58,13 +58,13 @@ export class RoleStore {
   ) {}
 
   async list(tenant: string): Promise<Role[]> {
-    const rows = (await this.database.forTenant(tenant).table<RoleRow>('roles').orderBy('name')) as RoleRow[];
+    const rows = (await this.database.read(() => this.database.forTenant(tenant).table<RoleRow>('roles').orderBy('name'))) as RoleRow[];
     return rows.map(toRole);
   }
 
   async get(tenant: string, id: string): Promise<Role | undefined> {
     if (!isUuid(id)) return undefined;
-    const row = (await this.database.forTenant(tenant).table<RoleRow>('roles').where({ id }).first()) as RoleRow | undefined;
+    const row = (await this.database.read(() => this.database.forTenant(tenant).table<RoleRow>('roles').where({ id }).first())) as RoleRow | undefined;
     return row ? toRole(row) : undefined;
   }
 
