@@ -17,7 +17,6 @@ export const API_KEY_HINT =
 const MALFORMED: Readonly<Record<MalformedCredential, string>> = {
   'authorization-scheme': `The Authorization header must be "Bearer <key>". ${API_KEY_HINT}`,
   'empty-api-key': `The X-API-Key header is empty. ${API_KEY_HINT}`,
-  'two-credentials': `Send the API key once, in either Authorization or X-API-Key, not both. ${API_KEY_HINT}`,
 };
 
 const KEY_FAILURES = {

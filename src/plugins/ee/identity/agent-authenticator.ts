@@ -20,7 +20,6 @@ const JWT_SHAPED = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
 const MALFORMED: Readonly<Record<MalformedCredential, string>> = {
   'authorization-scheme': 'The Authorization header must be "Bearer <token>".',
   'empty-api-key': 'The X-API-Key header is empty: send an API key in it, or an access token as "Authorization: Bearer <token>".',
-  'two-credentials': 'Send one credential, in either Authorization or X-API-Key, not both.',
 };
 
 /** The part of a verified credential that may be reused from cache. */
