@@ -98,10 +98,9 @@ function parsePort(value: string | undefined): number {
 
 function parseDuration(value: string): Date {
   const match = /^(\d+)([mhd])$/.exec(value);
-  const unit = match ? { m: 60_000, h: 3_600_000, d: 86_400_000 }[match[2] as 'm' | 'h' | 'd'] : 0;
-  const ms = match ? Number(match[1]) * unit : 0;
+  const ms = match ? Number(match[1]) * { m: 60_000, h: 3_600_000, d: 86_400_000 }[match[2] as 'm' | 'h' | 'd'] : Number.NaN;
   // A key that expires as it is made, or after the last date there is, is a typing error.
-  if (!match || ms <= 0 || ms > MAX_KEY_LIFETIME_DAYS * 86_400_000) {
+  if (!(ms > 0 && ms <= MAX_KEY_LIFETIME_DAYS * 86_400_000)) {
     throw new UsageError(`--expires-in ${JSON.stringify(value.slice(0, 40))} must look like 30m, 12h or 90d (at least 1m, at most ${MAX_KEY_LIFETIME_DAYS}d).`);
   }
   return new Date(Date.now() + ms);

@@ -35,7 +35,7 @@ export class ApiKeyAuthenticator implements Authenticator {
     if (given === undefined) {
       return { ok: false, description: `An API key is required. ${API_KEY_HINT}`, challenge: { error_description: `An API key is required. ${API_KEY_HINT}` } };
     }
-    if (given.credential === '') return { ok: false, error: 'invalid_request', description: MALFORMED[given.malformed ?? 'authorization-scheme'] };
+    if (given.malformed) return { ok: false, error: 'invalid_request', description: MALFORMED[given.malformed] };
     const check = this.keys.checkNow(given.credential);
     return check instanceof Promise ? check.then(keyResult) : keyResult(check);
   }

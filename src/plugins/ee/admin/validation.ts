@@ -31,9 +31,7 @@ function flatten(errors: readonly ValidationError[], prefix = ''): FieldError[] 
 /** 400 with field errors whose messages are already worded for people (each field and message once). */
 function refusal(fieldErrors: readonly FieldError[]): HttpError {
   const seen = new Set<string>();
-  const details = fieldErrors
-    .map((d) => ({ field: d.field, message: d.message }))
-    .filter((d) => !seen.has(`${d.field}\n${d.message}`) && seen.add(`${d.field}\n${d.message}`));
+  const details = fieldErrors.filter((d) => !seen.has(`${d.field}\n${d.message}`) && seen.add(`${d.field}\n${d.message}`));
   return new HttpError(400, 'validation_failed', `Invalid request: ${details.map((d) => `${d.field}: ${d.message}`).join('; ')}`, { details });
 }
 

@@ -160,7 +160,7 @@ export function auditOptionsFromEnvironment(env: NodeJS.ProcessEnv = process.env
   if (Object.keys(checkpoints).length) options.checkpoints = checkpoints as CheckpointOptions;
   if (env.GATEHOUSE_AUDIT_RETENTION_DAYS) {
     const days = wholeNumber(env.GATEHOUSE_AUDIT_RETENTION_DAYS);
-    if (!Number.isInteger(days) || days <= 0 || days > MAX_RETENTION_DAYS) {
+    if (!(days >= 1 && days <= MAX_RETENTION_DAYS)) {
       throw new ConfigError(`GATEHOUSE_AUDIT_RETENTION_DAYS must be a whole number of days from 1 to ${MAX_RETENTION_DAYS}, not ${JSON.stringify(env.GATEHOUSE_AUDIT_RETENTION_DAYS.slice(0, 40))}.`);
     }
     options.retention = { olderThanDays: days, daily: true };

@@ -121,8 +121,8 @@ export class AgentAuthenticator implements Authenticator {
       return { ok: false, description: 'An access token is required: send "Authorization: Bearer <token>".', challenge };
     }
     const { credential } = given;
-    if (credential === '') {
-      return { ok: false, error: 'invalid_request', description: MALFORMED[given.malformed ?? 'authorization-scheme'], challenge, tenant };
+    if (given.malformed) {
+      return { ok: false, error: 'invalid_request', description: MALFORMED[given.malformed], challenge, tenant };
     }
     if (given.header === 'x-api-key' && !API_KEY.test(credential)) {
       // RFC 6750 §2: access tokens travel in the Authorization header only. Anything else there is

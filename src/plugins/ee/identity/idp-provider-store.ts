@@ -181,7 +181,7 @@ export class IdpProviderStore {
     const key = `idps:${tenant}`;
     const cached = this.cache.get<readonly IdpProvider[]>(key);
     if (cached) return cached;
-    const providers = await this.db.read(() => this.list(tenant, { active: true }));
+    const providers = await this.list(tenant, { active: true });
     this.cache.set(tenant, key, providers);
     return providers;
   }
