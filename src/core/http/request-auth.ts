@@ -73,8 +73,18 @@ export class RequestAuthenticator {
       throw this.unauthorized(request, 'invalid_token', 'This credential is not valid for this tenant.');
     }
     this.telemetry.authFailure(result.error === undefined ? 'missing_credential' : result.error === 'invalid_request' ? 'malformed_credential' : 'invalid_credential');
-    const tenant = result.tenant ?? tenantHint;
-    if (tenant && result.error) this.recordFailure(req, requestId, tenant, result.description);
+    if (result.error) {
+      if (result.tenant !== undefined && tenantHint !== undefined && result.tenant !== tenantHint) {
+        // A refused credential of one tenant presented at another's endpoint: its own tenant learns
+        // why it was refused, but not the other tenant's URL; the tenant whose endpoint it was
+        // presented at, that a credential of another tenant was, as for one that is valid.
+        this.recordFailure(req, requestId, result.tenant, `${result.description} It was presented at another tenant's endpoint.`, null);
+        this.recordFailure(req, requestId, tenantHint, 'credential of another tenant');
+      } else {
+        const tenant = result.tenant ?? tenantHint;
+        if (tenant) this.recordFailure(req, requestId, tenant, result.description);
+      }
+    }
     throw this.unauthorized(request, result.error, result.description, result.challenge);
   }
 
@@ -93,14 +103,15 @@ export class RequestAuthenticator {
     return new HttpError(401, error ?? 'unauthorized', description, { headers: { 'www-authenticate': challenge } });
   }
 
-  private recordFailure(req: HttpRequest, requestId: string, tenant: string, reason: string): void {
+  /** Audit a refused credential in `tenant`'s trail; `target` is the request's path unless `null` (none). */
+  private recordFailure(req: HttpRequest, requestId: string, tenant: string, reason: string, target: string | null = req.path): void {
     if (this.audit.recordsNothing) return;
     this.audit.record({
       time: new Date(),
       tenant,
       principal: undefined,
       action: 'authenticate',
-      target: req.path,
+      target: target ?? undefined,
       decision: 'auth-failed',
       reason,
       outcome: 'refused',

@@ -60,11 +60,32 @@ describe('EE identity: API keys', function () {
     expect(t.audit.events.slice(before)[0]).to.include({ tenant, decision: 'auth-failed' });
   });
 
-  it('refuses another tenant\'s agent key at a tenant URL', async () => {
+  it("refuses another tenant's agent key at a tenant URL", async () => {
     const agent = await t.agents.create(tenant, { name: 'Home bot' });
     const issued = (await t.agents.issueKey(tenant, agent.id, { name: 'k' }))!;
-    const response = await mcpPost(t.engine.mcpUrl(uniqueTenant('other')), bearer(issued.secret));
+    const other = uniqueTenant('other');
+    const before = t.audit.events.length;
+    const response = await mcpPost(t.engine.mcpUrl(other), bearer(issued.secret));
     expect(response.status).to.equal(401);
+    expect(t.audit.events.slice(before).map(({ tenant, reason }) => ({ tenant, reason }))).to.deep.equal([{ tenant: other, reason: 'credential of another tenant' }]);
+  });
+
+  it("never shows another tenant's URL in the trail of a revoked key's tenant", async () => {
+    const agent = await t.agents.create(tenant, { name: 'Wandering bot' });
+    const issued = (await t.agents.issueKey(tenant, agent.id, { name: 'k' }))!;
+    expect(await t.agents.revokeKey(tenant, agent.id, issued.key.id)).to.equal(true);
+    const other = uniqueTenant('other');
+    const before = t.audit.events.length;
+    const response = await mcpPost(t.engine.mcpUrl(other), bearer(issued.secret));
+    expect(response.status).to.equal(401);
+    expect(response.body.error_description).to.equal('The API key has been revoked.');
+    const events = t.audit.events.slice(before);
+    const own = events.filter((event) => event.tenant === tenant);
+    expect(own).to.have.length(1);
+    expect(own[0]).to.include({ decision: 'auth-failed', reason: "The API key has been revoked. It was presented at another tenant's endpoint." });
+    expect(JSON.stringify(own[0])).not.to.include(other);
+    // The tenant whose endpoint it was presented at sees that, as for a valid key of another tenant.
+    expect(events.filter((event) => event.tenant === other).map((event) => event.reason)).to.deep.equal(['credential of another tenant']);
   });
 
   it('does not revoke a key through another agent', async () => {
