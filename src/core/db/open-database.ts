@@ -53,8 +53,6 @@ export const DEFAULT_STATEMENT_TIMEOUT_MS = 10_000;
 export const REPLY_GRACE_MS = 5_000;
 /** How long a request waits for a pooled connection, and a new connection for the server's answer. */
 export const CONNECT_TIMEOUT_MS = 10_000;
-/** The longest delay a Node timer takes (a longer one fires at once). */
-
 /**
  * Close `connection` when a query on it gives up waiting for its reply: what the connection is in
  * then is unknown (a statement still running, a transaction left open that its ROLLBACK never
