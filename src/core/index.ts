@@ -56,6 +56,7 @@ export { acceptsGzip, accepts, isJsonContentType } from './http/content-negotiat
 export { mcpResourceUrl, tenantOrigin, bearerChallenge } from './http/request-auth.js';
 export { TenantHostPattern } from './http/tenant-host.js';
 export type { NodeHandler } from './http/node-adapter.js';
+export { clientErrorHandler } from './http/client-error.js';
 export { McpDispatcher } from './mcp/mcp-dispatcher.js';
 export { RegistrySource, type RegistryEntry } from './registry/registry-source.js';
 export { RegistryEntries, type RegistryListing } from './registry/registry-entries.js';

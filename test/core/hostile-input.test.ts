@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import net from 'node:net';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { PinoLogger, defineTool, definePlugin, json, z } from '@gatehouse-mcp/engine';
@@ -79,6 +80,83 @@ describe('Hostile input on the MCP endpoint', () => {
       const res = await send(`${t.url}/api/v1/echo-body`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: Buffer.concat([BOM, Buffer.from('{"a":1}')]) });
       expect(res.status, res.text).to.equal(200);
       expect(res.json).to.deep.equal({ got: { a: 1 } });
+    });
+  });
+
+  describe('a body declared in a charset other than UTF-8', () => {
+    const FOREIGN = ['iso-8859-1', 'ISO-8859-1', 'windows-1252', 'utf-16', 'UTF-16LE', 'us-ascii'];
+    const UTF8 = ['utf-8', 'UTF-8', '"utf-8"', 'Utf8'];
+    const cafe = (encoding: BufferEncoding): Buffer => Buffer.from(rpc('tools/call', { name: 'echo', arguments: { text: 'café' } }), encoding);
+    const route = (body: Uint8Array | string, type: string): Promise<Answer> => send(`${t.url}/api/v1/echo-body`, { method: 'POST', headers: { 'content-type': type }, body });
+
+    /** The status line of the answer to a request whose head is sent and whose body never is. */
+    async function answerBeforeBody(path: string, headers: Record<string, string>): Promise<string> {
+      const { port } = new URL(t.url);
+      const socket = net.connect(Number(port), '127.0.0.1');
+      socket.on('error', () => undefined);
+      const head = Object.entries({ host: `127.0.0.1:${port}`, accept: 'application/json', ...headers, 'content-length': '1000' }).map(([name, value]) => `${name}: ${value}`);
+      socket.write(`POST ${path} HTTP/1.1\r\n${head.join('\r\n')}\r\n\r\n{"jsonrpc":`);
+      try {
+        return await new Promise<string>((resolve) => {
+          let received = '';
+          const timer = setTimeout(() => resolve(`no answer within 3 s: ${received}`), 3_000);
+          socket.on('data', (chunk: Buffer) => {
+            received += chunk.toString('latin1');
+            if (received.includes('\r\n')) {
+              clearTimeout(timer);
+              resolve(received.slice(0, received.indexOf('\r\n')));
+            }
+          });
+        });
+      } finally {
+        socket.destroy();
+      }
+    }
+
+    it('was read as UTF-8 on the MCP endpoint (a latin-1 "é" answered -32700): 415 naming the charset, before the body is read', async () => {
+      const latin1 = await post(cafe('latin1'), { 'content-type': 'application/json; charset=iso-8859-1' });
+      expect(latin1.status, latin1.text).to.equal(415);
+      expect(latin1.json.error).to.deep.include({ code: -32600, message: 'Content-Type charset iso-8859-1 is not supported: JSON is UTF-8 (RFC 8259); send the body as UTF-8.' });
+      expect(latin1.json.id).to.equal(null);
+      for (const charset of FOREIGN) {
+        const res = await post(cafe(charset.toLowerCase().startsWith('utf-16') ? 'utf16le' : 'latin1'), { 'content-type': `application/json; charset=${charset}` });
+        expect(res.status, charset).to.equal(415);
+        expect(res.json.error.message).to.contain(`charset ${charset} is not supported`);
+      }
+      expect(await answerBeforeBody('/api/mcp', { ...auth, 'content-type': 'application/json; charset=utf-16' })).to.match(/^HTTP\/1\.1 415 /);
+    });
+
+    it('was read as UTF-8 by a contributed route reading its body as JSON: 415 unsupported_media_type naming the charset, before the body is read', async () => {
+      for (const charset of FOREIGN) {
+        const res = await route(cafe(charset.toLowerCase().startsWith('utf-16') ? 'utf16le' : 'latin1'), `application/json; charset=${charset}`);
+        expect(res.status, charset).to.equal(415);
+        expect(res.json.error).to.deep.equal({ code: 'unsupported_media_type', message: `Content-Type charset ${charset} is not supported: JSON is UTF-8 (RFC 8259); send the body as UTF-8.` });
+      }
+      expect(await answerBeforeBody('/api/v1/echo-body', { 'content-type': 'application/json; charset=iso-8859-1' })).to.match(/^HTTP\/1\.1 415 /);
+    });
+
+    it('UTF-8 declared any way (any case, quoted, utf8), or no charset, is read as before', async () => {
+      for (const type of [...UTF8.map((charset) => `application/json; charset=${charset}`), 'application/json', 'application/json;charset=utf-8;foo=bar']) {
+        const res = await post(cafe('utf8'), { 'content-type': type });
+        expect(res.status, type).to.equal(200);
+        expect(res.json.result.content[0].text, type).to.equal('café');
+        const routed = await route(Buffer.from('{"text":"café"}'), type);
+        expect(routed.status, type).to.equal(200);
+        expect(routed.json).to.deep.equal({ got: { text: 'café' } });
+      }
+      // A type that is not JSON is still refused as such, whatever its charset.
+      const text = await route('{}', 'text/plain; charset=iso-8859-1');
+      expect(text.json.error.message).to.equal('Content-Type must be application/json.');
+    });
+
+    it('a charset of 8 KB came back whole in the 415', async () => {
+      const charset = 'x'.repeat(8_000);
+      const res = await post(rpc('ping'), { 'content-type': `application/json; charset=${charset}` });
+      expect(res.status).to.equal(415);
+      expect(res.json.error.message).to.equal(`Content-Type charset ${clipped(charset)} is not supported: JSON is UTF-8 (RFC 8259); send the body as UTF-8.`);
+      const routed = await route('{}', `application/json; charset="${charset}"`);
+      expect(routed.status).to.equal(415);
+      expect(routed.text.length).to.be.below(1_000);
     });
   });
 

@@ -22,23 +22,48 @@ function remembered<T>(answer: (value: string) => T): (value: string) => T {
   };
 }
 
+/** What a `Content-Type` header says of a body: whether it is JSON, and in which charset. */
+interface DeclaredType {
+  readonly json: boolean;
+  /** The `charset` parameter as sent (unquoted), when there is one. */
+  readonly charset: string | undefined;
+}
+
+const UNPARSEABLE: DeclaredType = { json: false, charset: undefined };
+
+const declaredType = remembered((value: string): DeclaredType => {
+  let parsed;
+  try {
+    parsed = parse(value);
+  } catch {
+    return UNPARSEABLE;
+  }
+  const type = parsed.type.toLowerCase();
+  return { json: type === 'application/json' || /^application\/[^/+]+\+json$/.test(type), charset: parsed.parameters.charset };
+});
+
 /**
  * Whether a `Content-Type` header names JSON (`application/json` or `application/*+json`, any
  * parameters). A header that does not parse is not JSON.
  */
 export function isJsonContentType(value: string | undefined): boolean {
-  return value ? jsonContentType(value) : false;
+  return value ? declaredType(value).json : false;
 }
 
-const jsonContentType = remembered((value: string): boolean => {
-  let type: string;
-  try {
-    type = parse(value).type.toLowerCase();
-  } catch {
-    return false;
-  }
-  return type === 'application/json' || /^application\/[^/+]+\+json$/.test(type);
-});
+/** The labels of UTF-8 (the WHATWG Encoding Standard's), lower-cased. */
+const UTF8_LABELS: ReadonlySet<string> = new Set(['utf-8', 'utf8', 'unicode-1-1-utf-8', 'unicode11utf8', 'unicode20utf8', 'x-unicode20utf8']);
+
+/**
+ * The charset a `Content-Type` header declares when it is not UTF-8, as sent (unquoted); undefined
+ * when it declares none, or UTF-8 under any of its labels (`utf-8`, `UTF-8`, `"utf-8"`, `utf8`).
+ * JSON between systems is UTF-8 (RFC 8259, section 8.1): a body declared in another charset
+ * (`iso-8859-1`, `utf-16`) cannot be read as the client meant it.
+ */
+export function foreignCharset(value: string | undefined): string | undefined {
+  if (!value) return undefined;
+  const { charset } = declaredType(value);
+  return charset === undefined || UTF8_LABELS.has(charset.trim().toLowerCase()) ? undefined : charset;
+}
 
 /** Whether an `Accept` header admits `type` (q-values honoured; no header admits everything). */
 export function accepts(accept: string | undefined, type: string): boolean {

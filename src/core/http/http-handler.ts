@@ -3,7 +3,7 @@ import { inject, injectable, optional } from 'inversify';
 import { EngineConfig } from '../kernel/config.js';
 import { Logger, safeLog } from '../log/logger.js';
 import { accepts, explicitlyAccepts, isJsonContentType } from './content-negotiation.js';
-import { NOT_JSON, RefusedJson, parseJsonBody, unreadableEncoding } from './json-body.js';
+import { NOT_JSON, RefusedJson, parseJsonBody, unreadableCharset, unreadableEncoding } from './json-body.js';
 import type { Principal } from '../ports/principal.js';
 import { AuditUnavailableError, DependencyUnavailableError, GatehouseError, HttpError } from '../errors.js';
 import { McpDispatcher } from '../mcp/mcp-dispatcher.js';
@@ -103,6 +103,28 @@ class RunningCall extends LazyAbort implements StreamingCall {
 
 function rpcHttpError(status: number, id: JsonRpcId | null, code: number, message: string, headers?: Record<string, string>): HttpResponse {
   return json(status, errorResponse(id, code, message), headers);
+}
+
+/**
+ * A contributed route's request body as JSON. What the headers say (a type that is not JSON, a
+ * charset other than UTF-8, a content coding) is refused before the body is read.
+ */
+async function jsonBodyOf(req: HttpRequest): Promise<unknown> {
+  const type = req.header('content-type');
+  if (type !== undefined) {
+    if (!isJsonContentType(type)) throw new HttpError(415, 'unsupported_media_type', 'Content-Type must be application/json.');
+    const charset = unreadableCharset(type);
+    if (charset) throw new HttpError(415, 'unsupported_media_type', charset);
+  }
+  const encoding = unreadableEncoding(req);
+  if (encoding) throw new HttpError(415, 'unsupported_media_type', encoding);
+  const buffer = await req.body();
+  // A body is read as JSON only when it says it is JSON (an empty body without a type is malformed JSON).
+  if (type === undefined && buffer.length > 0) throw new HttpError(415, 'unsupported_media_type', 'Content-Type must be application/json.');
+  const parsed = parseJsonBody(buffer, { finiteNumbers: false });
+  if (parsed === NOT_JSON) throw new HttpError(400, 'invalid_json', 'The request body is not valid JSON (UTF-8).');
+  if (parsed instanceof RefusedJson) throw new HttpError(400, 'invalid_json', `The request body ${parsed.reason}.`);
+  return parsed;
 }
 
 function hostOf(hostHeader: string): string {
@@ -296,20 +318,7 @@ export class HttpHandler {
       header: (name: string) => req.header(name),
       body: () => req.body(),
       authenticate: () => (principal ??= this.auth.authenticate(req, tenantHint, requestId)),
-      json: () =>
-        (body ??= req.body().then((buffer) => {
-          const type = req.header('content-type');
-          // A body is read as JSON only when it says it is JSON (an empty body without a type is malformed JSON).
-          if ((type !== undefined || buffer.length > 0) && !isJsonContentType(type)) {
-            throw new HttpError(415, 'unsupported_media_type', 'Content-Type must be application/json.');
-          }
-          const encoding = unreadableEncoding(req);
-          if (encoding) throw new HttpError(415, 'unsupported_media_type', encoding);
-          const parsed = parseJsonBody(buffer, { finiteNumbers: false });
-          if (parsed === NOT_JSON) throw new HttpError(400, 'invalid_json', 'The request body is not valid JSON (UTF-8).');
-          if (parsed instanceof RefusedJson) throw new HttpError(400, 'invalid_json', `The request body ${parsed.reason}.`);
-          return parsed;
-        })),
+      json: () => (body ??= jsonBodyOf(req)),
     };
     const response = await match.route.handler(routeRequest);
     return req.method === 'HEAD' ? { ...response, body: undefined } : response;
@@ -327,9 +336,12 @@ export class HttpHandler {
           : `Method ${clipClientText(req.method)} is not allowed; use ${methods.length === 1 ? methods[0] : `${methods.slice(0, -1).join(', ')} or ${methods.at(-1)}`}.`;
       return rpcHttpError(405, null, ErrorCode.InvalidRequest, message, { allow: methods.join(', ') });
     }
-    if (!isJsonContentType(req.header('content-type'))) {
+    const contentType = req.header('content-type');
+    if (!isJsonContentType(contentType)) {
       return rpcHttpError(415, null, ErrorCode.InvalidRequest, 'Content-Type must be application/json.');
     }
+    const charset = unreadableCharset(contentType);
+    if (charset) return rpcHttpError(415, null, ErrorCode.InvalidRequest, charset);
     const accept = req.header('accept');
     if (!accepts(accept, 'application/json') && !accepts(accept, 'text/event-stream')) {
       return rpcHttpError(406, null, ErrorCode.InvalidRequest, 'Accept must include application/json or text/event-stream.');

@@ -1,6 +1,7 @@
 import { isUtf8 } from 'node:buffer';
 import type { HttpRequest } from './types.js';
 import { clipClientText } from '../client-text.js';
+import { foreignCharset } from './content-negotiation.js';
 
 /** What `parseJsonBody` answers for a body that is not JSON. */
 export const NOT_JSON: unique symbol = Symbol('not JSON');
@@ -71,9 +72,10 @@ export function withoutByteOrderMark(text: string): string {
 }
 
 /**
- * A request body as JSON. JSON between systems is UTF-8 (RFC 8259, section 8.1; a `charset`
- * parameter has no effect on it): bytes that are not UTF-8 make the body malformed, rather than
- * being replaced with U+FFFD and read as other text than the client sent. One leading byte-order
+ * A request body as JSON. JSON between systems is UTF-8 (RFC 8259, section 8.1; a body declared
+ * in another charset is refused before it is read, see {@link unreadableCharset}): bytes that are
+ * not UTF-8 make the body malformed, rather than being replaced with U+FFFD and read as other text
+ * than the client sent. One leading byte-order
  * mark is ignored (see {@link withoutByteOrderMark}). JSON that parses but that the engine refuses
  * (see {@link refusalOf}) is a {@link RefusedJson}.
  */
@@ -100,4 +102,16 @@ export function unreadableEncoding(req: Pick<HttpRequest, 'header'>): string | u
   const trimmed = coding.trim().toLowerCase();
   if (trimmed === '' || trimmed === 'identity') return undefined;
   return `Content-Encoding ${clipClientText(coding.trim())} is not supported: send the body uncompressed.`;
+}
+
+/**
+ * Why the engine cannot read a body of this `Content-Type` as JSON, or undefined when it can: it
+ * declares a charset other than UTF-8 (`application/json; charset=iso-8859-1`, `charset=utf-16`).
+ * JSON between systems is UTF-8 (RFC 8259, section 8.1); read as UTF-8, such a body would be
+ * malformed, or other text than the client meant.
+ */
+export function unreadableCharset(contentType: string | undefined): string | undefined {
+  const charset = foreignCharset(contentType);
+  if (charset === undefined) return undefined;
+  return `Content-Type charset ${clipClientText(charset)} is not supported: JSON is UTF-8 (RFC 8259); send the body as UTF-8.`;
 }

@@ -32,6 +32,7 @@ import { HttpHandler, LOOPBACK_HOSTS } from '../http/http-handler.js';
 import { RequestAuthenticator, mcpResourceUrl } from '../http/request-auth.js';
 import { RouteTableToken } from '../http/route-table.js';
 import { fromNodeRequest, writeNodeResponse, type NodeHandler, type WriteStallOptions } from '../http/node-adapter.js';
+import { clientErrorHandler } from '../http/client-error.js';
 import { fromWebRequest, toWebResponse } from '../http/web-adapter.js';
 import { ApiKeyStore } from '../keys/api-key-store.js';
 import { ApiKeyVerifier } from '../keys/api-key-verifier.js';
@@ -158,7 +159,7 @@ function plan(options: EngineOptions): Blueprint {
     logger,
     migrationSources,
     telemetry,
-    metricsEndpoint: registry ? new MetricsEndpoint(registry, options.metrics!) : undefined,
+    metricsEndpoint: registry ? new MetricsEndpoint(registry, options.metrics!, logger) : undefined,
   };
 }
 
@@ -290,6 +291,8 @@ function serve(options: EngineOptions, { config, catalog, logger, metricsEndpoin
       const readTimeout = config.readTimeoutMs;
       const server = http.createServer({ requestTimeout: readTimeout, headersTimeout: readTimeout, connectionsCheckingInterval: Math.min(1_000, readTimeout) }, nodeHandler);
       server.keepAliveTimeout = 65_000;
+      // A request Node cannot parse, or that does not arrive in time, is answered in JSON too.
+      server.on('clientError', clientErrorHandler(logger));
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);
         server.listen(listenOptions.port ?? 0, host, () => resolve());

@@ -3,6 +3,8 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ConfigError } from '../errors.js';
 import { jsonError, type HttpResponse } from '../http/types.js';
+import { clientErrorHandler } from '../http/client-error.js';
+import type { Logger } from '../log/logger.js';
 import type { PrometheusRegistry } from './prometheus-registry.js';
 
 /** Options of the built-in Prometheus endpoint (`EngineOptions.metrics`). */
@@ -51,6 +53,7 @@ export class MetricsEndpoint {
   constructor(
     private readonly registry: PrometheusRegistry,
     private readonly options: MetricsOptions,
+    private readonly logger?: Logger,
   ) {
     this.token = options.token === undefined ? undefined : digest(options.token);
   }
@@ -92,6 +95,7 @@ export class MetricsEndpoint {
         },
       );
     });
+    server.on('clientError', clientErrorHandler(this.logger));
     await new Promise<void>((resolve, reject) => {
       server.once('error', (error) => reject(new ConfigError(`metrics: cannot listen on ${host}:${this.options.port}: ${error.message}`)));
       server.listen(this.options.port, host, () => resolve());
