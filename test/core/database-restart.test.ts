@@ -57,8 +57,13 @@ describe('Database restart: reads made while the pool still holds terminated con
     try {
       const keys = new ApiKeyStore(big);
       const { secret } = await keys.create({ tenant: 'default', name: 'restart, big pool' });
+      const pool = big.knex.client as { acquireConnection(): Promise<{ query(text: string): Promise<unknown> }>; releaseConnection(connection: unknown): Promise<unknown> };
       for (let round = 0; round < 5; round++) {
-        await Promise.all(Array.from({ length: 10 }, () => big.knex.raw('select pg_sleep(0.05)')));
+        // Ten connections held at once, each used, then back in the pool (queries that merely overlap
+        // let a slow machine serve the last of them on a connection another one has given back).
+        const held = await Promise.all(Array.from({ length: 10 }, () => pool.acquireConnection()));
+        await Promise.all(held.map((connection) => connection.query('select 1')));
+        await Promise.all(held.map((connection) => pool.releaseConnection(connection)));
         const { rows } = await admin.raw('select pg_terminate_backend(pid) as done from pg_stat_activity where application_name = ?', [`${appName}_big`]);
         expect(rows.length, 'pooled connections to terminate').to.equal(10);
         const check = await keys.check(secret);
