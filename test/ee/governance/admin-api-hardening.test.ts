@@ -383,4 +383,86 @@ describe('EE admin API: input of the wrong shape', function () {
       }
     });
   });
+
+  describe('ids written in upper case', () => {
+    const upper = (id: string): string => id.toUpperCase();
+
+    it("assign the role they name: PATCH an agent's roleIds with a role id in upper case answers 200 with the role (it was 400 \"Unknown role id\")", async () => {
+      const role = await t.role('upper-case', ['tickets:read']);
+      const agent = (await t.agent({ name: 'upper-case roles' })).id;
+      const patched = await send('PATCH', `/api/v1/mcp/agents/${upper(agent)}`, { roleIds: [upper(role), role] });
+      expect(patched.status, patched.text).to.equal(200);
+      expect(patched.body.data.id).to.equal(agent);
+      expect(patched.body.data.roles).to.deep.equal([{ id: role, name: 'upper-case' }]);
+      expect(await t.knex('agent_roles').where({ agent_id: agent }).pluck('role_id')).to.deep.equal([role]);
+      const created = await send('POST', '/api/v1/mcp/agents', { name: 'upper-case create', idpId: upper(idpId), subject: 'upper-case-subject', roleIds: [upper(role)] });
+      expect(created.status, created.text).to.equal(201);
+      expect(created.body.data.idpId).to.equal(idpId);
+      expect(created.body.data.roles).to.deep.equal([{ id: role, name: 'upper-case' }]);
+      const unknown = '00000000-0000-4000-8000-00000000ABCD';
+      const refused = await send('PATCH', `/api/v1/mcp/agents/${agent}`, { roleIds: [unknown] });
+      expect(refused.status, refused.text).to.equal(400);
+      expect(detailsOf(refused)).to.deep.equal([{ field: 'roleIds', message: `Unknown role id(s): ${unknown.toLowerCase()}.` }]);
+    });
+
+    it('address the same object as in lower case on every route that takes an id in its path, body or query, and are answered in lower case', async () => {
+      const role = await t.role('upper-case everywhere', ['tickets:read']);
+      const agent = await t.agent({ name: 'upper-case everywhere', roleIds: [role] });
+      const get = (path: string): Promise<HttpResult> => t.http('GET', path, { token: t.adminKey });
+      for (const [path, id] of [
+        [`/api/v1/mcp/agents/${upper(agent.id)}`, agent.id],
+        [`/api/v1/mcp/roles/${upper(role)}`, role],
+        [`/api/v1/mcp/idp-providers/${upper(idpId)}`, idpId],
+        [`/api/v1/mcp/policies/${upper(policyId)}`, policyId],
+      ]) {
+        const response = await get(path!);
+        expect(response.status, `${path}: ${response.text}`).to.equal(200);
+        expect(response.body.data.id, path).to.equal(id);
+      }
+      expect((await get(`/api/v1/mcp/policies/${upper(policyId)}/history`)).status).to.equal(200);
+      expect((await get(`/api/v1/mcp/agents/${upper(agent.id)}/keys`)).body.data.map((key: { id: string }) => key.id)).to.deep.equal([agent.keyId]);
+      // The limits an agent's or a role's panel lists (they listed none: the filter compared the ids as given).
+      const mine = await send('POST', '/api/v1/mcp/limits', { scope: 'agent', agentId: upper(agent.id), window: 'day', max: 7 });
+      expect(mine.status, mine.text).to.equal(201);
+      expect(mine.body.data.agentId).to.equal(agent.id);
+      const theirs = await send('POST', '/api/v1/mcp/limits', { scope: 'role', roleId: upper(role), window: 'day', max: 8 });
+      expect(theirs.status, theirs.text).to.equal(201);
+      expect(theirs.body.data.roleId).to.equal(role);
+      for (const [parameter, id, limitId] of [['agentId', agent.id, mine.body.data.id], ['roleId', role, theirs.body.data.id]]) {
+        const lower = (await get(`/api/v1/mcp/limits?${parameter}=${id}`)).body.data;
+        expect(lower.map((limit: { id: string }) => limit.id), parameter).to.include(limitId);
+        const upperCase = await get(`/api/v1/mcp/limits?${parameter}=${upper(id!)}`);
+        expect(upperCase.status, upperCase.text).to.equal(200);
+        expect(upperCase.body.data, parameter).to.deep.equal(lower);
+      }
+      const patchedLimit = await send('PATCH', `/api/v1/mcp/limits/${upper(mine.body.data.id)}`, { max: 9 });
+      expect(patchedLimit.status, patchedLimit.text).to.equal(200);
+      expect(patchedLimit.body.data).to.deep.include({ id: mine.body.data.id, max: 9 });
+      // The access page and the simulator.
+      const access = await get(`/api/v1/mcp/access-check?agent=${upper(agent.id)}`);
+      expect(access.status, access.text).to.equal(200);
+      expect(access.text).to.contain(agent.id).and.to.not.contain(upper(agent.id));
+      const simulated = await send('POST', '/api/v1/mcp/access-check/simulate', { agent: upper(agent.id), tool: 'tickets.read', arguments: { id: '1' } });
+      expect(simulated.status, simulated.text).to.equal(200);
+      // The audit trail of one agent.
+      await t.engine.resolve<AuditSink>(AuditSink).flush();
+      const trail = (await get(`/api/v1/mcp/audit?agent=${agent.id}`)).body.data;
+      expect((await get(`/api/v1/mcp/audit?agent=${upper(agent.id)}`)).body.data).to.deep.equal(trail);
+      // Changes and deletes by an upper-case id, answered with the stored id.
+      const renamed = await send('PATCH', `/api/v1/mcp/roles/${upper(role)}`, { description: 'renamed by upper case' });
+      expect(renamed.status, renamed.text).to.equal(200);
+      expect(renamed.body.data.id).to.equal(role);
+      const revoked = await t.http('DELETE', `/api/v1/mcp/agents/${upper(agent.id)}/keys/${upper(agent.keyId)}`, { token: t.adminKey });
+      expect(revoked.status, revoked.text).to.equal(200);
+      expect(revoked.body.data).to.deep.equal({ id: agent.keyId, revoked: true });
+      const limitGone = await t.http('DELETE', `/api/v1/mcp/limits/${upper(theirs.body.data.id)}`, { token: t.adminKey });
+      expect(limitGone.body.data).to.deep.equal({ id: theirs.body.data.id, deleted: true });
+      const approval = await get(`/api/v1/mcp/approvals/${upper('00000000-0000-4000-8000-00000000abcd')}`);
+      expect(approval.status, 'an unknown approval in upper case is as unknown as in lower case').to.equal(404);
+      const deleted = await t.http('DELETE', `/api/v1/mcp/agents/${upper(agent.id)}`, { token: t.adminKey });
+      expect(deleted.body.data).to.deep.equal({ id: agent.id, deleted: true });
+      const roleGone = await t.http('DELETE', `/api/v1/mcp/roles/${upper(role)}`, { token: t.adminKey });
+      expect(roleGone.body.data).to.deep.equal({ id: role, deleted: true });
+    });
+  });
 });

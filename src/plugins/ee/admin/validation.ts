@@ -178,7 +178,29 @@ export async function validated<T extends object>(dto: new () => T, plain: unkno
   const errors = await validate(instance, { whitelist: true, forbidNonWhitelisted: true, forbidUnknownValues: true });
   const found = [...nulls, ...flatten(errors).filter((error) => !nulls.some((problem) => problem.field === error.field))];
   if (found.length) throw refusal(found);
+  normaliseIds(dto, instance);
   return instance;
+}
+
+/**
+ * An id as the admin API stores, compares and shows it. Ids are UUIDs, whose hex digits may be
+ * written in either case: the same id in any case addresses the same object. Stores and routes
+ * compare ids exactly, so every id is brought to lower case where admin input enters (path ids by
+ * {@link pathId}, body and query ids by {@link validated}) and nowhere else.
+ */
+export function normalId(id: string): string {
+  return id.toLowerCase();
+}
+
+/** Each field checked as a UUID (one id, or a list of them with `each`), in its stored form. */
+function normaliseIds(dto: new () => object, instance: object): void {
+  const fields = instance as Record<string, unknown>;
+  for (const entry of getMetadataStorage().getTargetValidationMetadatas(dto, '', true, false)) {
+    if (entry.name !== 'isUuid') continue;
+    const value = fields[entry.propertyName];
+    if (typeof value === 'string') fields[entry.propertyName] = normalId(value);
+    else if (Array.isArray(value)) fields[entry.propertyName] = value.map((item: unknown) => (typeof item === 'string' ? normalId(item) : item));
+  }
 }
 
 /** The query string as an object (see {@link queryProblems}: by then no parameter is repeated). */
@@ -213,8 +235,11 @@ export function notFound(what: string): HttpError {
   return new HttpError(404, 'not_found', `No such ${what}.`);
 }
 
-/** A path id that must be a UUID; anything else is simply not found. */
-export function pathId(value: string | undefined, what: string): string {
+/**
+ * The id of the object a request addresses (in its path, or a query parameter naming one object),
+ * in its stored form. It must be a UUID; anything else is simply not found.
+ */
+export function pathId(value: string | null | undefined, what: string): string {
   if (!value || !isUuid(value)) throw notFound(what);
-  return value.toLowerCase();
+  return normalId(value);
 }
