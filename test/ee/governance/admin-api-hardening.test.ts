@@ -7,6 +7,7 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { expect } from 'chai';
+import type { Knex } from 'knex';
 import { AuditSink } from '@gatehouse-mcp/engine';
 import { governanceEngine, type GovernanceTestEngine, type HttpResult } from './support.js';
 
@@ -463,6 +464,121 @@ describe('EE admin API: input of the wrong shape', function () {
       expect(deleted.body.data).to.deep.equal({ id: agent.id, deleted: true });
       const roleGone = await t.http('DELETE', `/api/v1/mcp/roles/${upper(role)}`, { token: t.adminKey });
       expect(roleGone.body.data).to.deep.equal({ id: role, deleted: true });
+    });
+  });
+
+  describe('an object deleted while a change to it waits for its lock', () => {
+    /**
+     * Hold `lock` in a transaction of another connection, send the request, wait until it waits
+     * for that transaction, run `meanwhile` in it (a delete) and commit: the request then goes on
+     * against what the delete left.
+     */
+    async function whileLocked(lock: (trx: Knex.Transaction) => Promise<unknown>, request: () => Promise<HttpResult>, meanwhile: (trx: Knex.Transaction) => Promise<unknown>): Promise<HttpResult> {
+      const trx = await t.knex.transaction();
+      let pending: Promise<HttpResult> | undefined;
+      try {
+        await lock(trx);
+        const { pid } = (await trx.raw('select pg_backend_pid() as pid')).rows[0];
+        pending = request();
+        const deadline = Date.now() + 20_000;
+        while (Number((await t.knex.raw('select count(*) as waiting from pg_stat_activity where ? = any(pg_blocking_pids(pid))', [pid])).rows[0].waiting) === 0) {
+          if (Date.now() > deadline) throw new Error('the request never waited for the lock');
+          await new Promise((resolve) => setTimeout(resolve, 10));
+        }
+        await meanwhile(trx);
+        await trx.commit();
+      } catch (error) {
+        await trx.rollback();
+        await pending?.catch(() => undefined);
+        throw error;
+      }
+      return pending;
+    }
+
+    const auditedChanges = async (action: string, target: string): Promise<unknown[]> => {
+      await t.engine.resolve<AuditSink>(AuditSink).flush();
+      return (await t.http('GET', `/api/v1/mcp/audit?decision=admin&action=${action}&target=${target}`, { token: t.adminKey })).body.data;
+    };
+
+    it("an agent deleted while its roles are being changed: the PATCH answers 404 and leaves no assignment and no audit event (it answered 200 with no roles)", async () => {
+      const [kept, wanted] = await Promise.all([t.role('deleted-agent kept', ['tickets:read']), t.role('deleted-agent wanted', ['tickets:write'])]);
+      // A key-share lock lets the PATCH write the agent's row and stops it at the assignment's lock
+      // of that row; an update lock stops it at the write of the row, before the assignment.
+      for (const lock of ['forKeyShare', 'forUpdate'] as const) {
+        const agent = (await t.agent({ name: `deleted while assigned (${lock})`, roleIds: [kept] })).id;
+        const response = await whileLocked(
+          (trx) => trx('agents').where({ id: agent })[lock]().first('id'),
+          () => send('PATCH', `/api/v1/mcp/agents/${agent}`, { roleIds: [wanted] }),
+          (trx) => trx('agents').where({ id: agent }).delete(),
+        );
+        expect(response.status, `${lock}: ${response.text}`).to.equal(404);
+        expect(response.body.error).to.deep.include({ code: 'not_found', message: 'No such agent.' });
+        expect(await t.knex('agent_roles').where({ agent_id: agent })).to.deep.equal([]);
+        expect(await auditedChanges('agents.update', agent)).to.deep.equal([]);
+      }
+    });
+
+    it('an identity provider deleted while an agent is being bound to it: 400 on idpId as for a provider already gone, and nothing changed (it was a 500)', async () => {
+      const agent = (await t.agent({ name: 'bound while deleted' })).id;
+      for (const [method, path, body] of [
+        ['PATCH', `/api/v1/mcp/agents/${agent}`, { subject: 'bound-while-deleted' }],
+        ['POST', '/api/v1/mcp/agents', { name: 'created while deleted', subject: 'created-while-deleted' }],
+      ] as const) {
+        const provider = (await send('POST', '/api/v1/mcp/idp-providers', { kind: 'custom', name: `deleted ${method}`, issuer: `https://deleted-${method.toLowerCase()}.example.com` })).body.data.id;
+        const response = await whileLocked(
+          (trx) => trx('agent_idp_providers').where({ id: provider }).forUpdate().first('id'),
+          () => send(method, path, { ...body, idpId: provider }),
+          (trx) => trx('agent_idp_providers').where({ id: provider }).delete(),
+        );
+        expect(response.status, `${method}: ${response.text}`).to.equal(400);
+        expect(detailsOf(response)).to.deep.equal([{ field: 'idpId', message: 'This identity provider no longer exists: choose another one.' }]);
+      }
+      expect(await t.knex('agents').where({ id: agent }).first('idp_id', 'subject')).to.deep.equal({ idp_id: null, subject: null });
+      expect(await t.knex('agents').where({ tenant: t.tenant, name: 'created while deleted' })).to.deep.equal([]);
+      expect(await auditedChanges('agents.update', agent)).to.deep.equal([]);
+    });
+
+    it('an agent deleted while a key is issued to it or a limit set on it: 404 for the key and 400 on agentId for the limit, and nothing stored (each was a 500)', async () => {
+      const agent = (await t.agent({ name: 'deleted while keyed' })).id;
+      const key = await whileLocked(
+        (trx) => trx('agents').where({ id: agent }).forUpdate().first('id'),
+        () => send('POST', `/api/v1/mcp/agents/${agent}/keys`, { name: 'late key' }),
+        (trx) => trx('agents').where({ id: agent }).delete(),
+      );
+      expect(key.status, key.text).to.equal(404);
+      expect(key.body.error).to.deep.include({ code: 'not_found', message: 'No such agent.' });
+      expect(await t.knex('api_keys').where({ tenant: t.tenant, name: 'late key' })).to.deep.equal([]);
+      const limited = (await t.agent({ name: 'deleted while limited' })).id;
+      const limit = await whileLocked(
+        (trx) => trx('agents').where({ id: limited }).forUpdate().first('id'),
+        () => send('POST', '/api/v1/mcp/limits', { scope: 'agent', agentId: limited, window: 'hour', max: 3 }),
+        (trx) => trx('agents').where({ id: limited }).delete(),
+      );
+      expect(limit.status, limit.text).to.equal(400);
+      expect(detailsOf(limit)).to.deep.equal([{ field: 'agentId', message: 'there is no such agent' }]);
+      const role = await t.role('deleted while limited', ['tickets:read']);
+      const roleLimit = await whileLocked(
+        (trx) => trx('roles').where({ id: role }).forUpdate().first('id'),
+        () => send('POST', '/api/v1/mcp/limits', { scope: 'role', roleId: role, window: 'hour', max: 3 }),
+        (trx) => trx('roles').where({ id: role }).delete(),
+      );
+      expect(roleLimit.status, roleLimit.text).to.equal(400);
+      expect(detailsOf(roleLimit)).to.deep.equal([{ field: 'roleId', message: 'there is no such role' }]);
+      expect(await t.knex('mcp_limits').where({ tenant: t.tenant }).whereIn('agent_id', [limited]).orWhere({ role_id: role })).to.deep.equal([]);
+    });
+
+    it('a role deleted while it is being assigned: 400 naming it as unknown, and the agent keeps its roles', async () => {
+      const [kept, doomed] = await Promise.all([t.role('assigned kept', ['tickets:read']), t.role('assigned doomed', ['tickets:write'])]);
+      const agent = (await t.agent({ name: 'assigned a deleted role', roleIds: [kept] })).id;
+      const response = await whileLocked(
+        (trx) => trx('roles').where({ id: doomed }).forUpdate().first('id'),
+        () => send('PATCH', `/api/v1/mcp/agents/${agent}`, { roleIds: [doomed] }),
+        (trx) => trx('roles').where({ id: doomed }).delete(),
+      );
+      expect(response.status, response.text).to.equal(400);
+      expect(detailsOf(response)).to.deep.equal([{ field: 'roleIds', message: `Unknown role id(s): ${doomed}.` }]);
+      expect(await t.knex('agent_roles').where({ agent_id: agent }).pluck('role_id')).to.deep.equal([kept]);
+      expect(await auditedChanges('agents.update', agent)).to.deep.equal([]);
     });
   });
 });
