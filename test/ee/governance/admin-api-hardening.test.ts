@@ -581,4 +581,41 @@ describe('EE admin API: input of the wrong shape', function () {
       expect(await auditedChanges('agents.update', agent)).to.deep.equal([]);
     });
   });
+
+  describe('one message per field', () => {
+    it('an approval webhook URL over 2,000 characters gets one message, that it is too long (it also got "must be an http or https URL")', async () => {
+      const kept = await send('PUT', '/api/v1/mcp/approval-webhook', { url: 'https://hooks.example.com/kept-long' });
+      expect(kept.status).to.equal(200);
+      for (const length of [2001, 2100, 5000]) {
+        const url = `https://hooks.example.com/${'a'.repeat(length - 'https://hooks.example.com/'.length)}`;
+        const response = await send('PUT', '/api/v1/mcp/approval-webhook', { url });
+        expect(response.status, `${length}`).to.equal(400);
+        expect(detailsOf(response), `${length}`).to.deep.equal([{ field: 'url', message: 'url is too long: at most 2000 characters.' }]);
+        expect(response.body.error.message).to.equal('Invalid request: url: url is too long: at most 2000 characters.');
+      }
+      expect((await t.http('GET', '/api/v1/mcp/approval-webhook', { token: t.adminKey })).body.data.url).to.equal('https://hooks.example.com/kept-long');
+    });
+
+    it("every URL field of an identity provider over 2,000 characters gets one message, and a field that fails two checks is reported once (an empty role name also got \"must not start or end with spaces\")", async () => {
+      const long = `https://idp.example.com/${'a'.repeat(2100)}`;
+      for (const field of ['issuer', 'jwksUri', 'realmUrl']) {
+        for (const [method, path, body] of [
+          ['POST', '/api/v1/mcp/idp-providers', { kind: field === 'realmUrl' ? 'keycloak' : 'custom', name: 'long', issuer: 'https://long.example.com', [field]: long }],
+          ['PATCH', `/api/v1/mcp/idp-providers/${idpId}`, { [field]: long }],
+        ] as const) {
+          const response = await send(method, path, body);
+          const what = `${method} ${field}: ${response.text.slice(0, 300)}`;
+          expect(response.status, what).to.equal(400);
+          expect(detailsOf(response).filter((d) => d.field === field), what).to.have.length(1);
+          expect(detailsOf(response).find((d) => d.field === field)!.message, what).to.match(/too long: at most 2000 characters/);
+        }
+      }
+      for (const name of ['', 'x'.repeat(101), ` ${'x'.repeat(100)}`]) {
+        const response = await send('POST', '/api/v1/mcp/roles', { name, permissions: [] });
+        expect(response.status).to.equal(400);
+        expect(detailsOf(response), JSON.stringify(name)).to.have.length(1);
+        expect(detailsOf(response)[0]!.message, JSON.stringify(name)).to.match(/Enter a name|too long/);
+      }
+    });
+  });
 });

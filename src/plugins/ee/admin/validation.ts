@@ -15,14 +15,28 @@ export interface FieldError {
  */
 const TYPE_CHECKS = ['isArray', 'isObject', 'isString', 'isInt', 'isNumber', 'isBoolean'] as const;
 
+/**
+ * The checks of a value's size. A value of the right type but the wrong size is reported by its
+ * size alone: that a 3,000-character URL "must be an http or https URL" (the URL check refuses
+ * anything that long) or that an empty name "must not start with spaces" says nothing more.
+ */
+const SIZE_CHECKS = ['isLength', 'minLength', 'maxLength', 'arrayMinSize', 'arrayMaxSize'] as const;
+
+/**
+ * The one message of a field that failed: its type check, else its size check, else its first
+ * other check. Each field is reported once, as a form shows one message under each field.
+ */
+function fieldMessage(constraints: Readonly<Record<string, string>>): string | undefined {
+  const check = TYPE_CHECKS.find((name) => constraints[name] !== undefined) ?? SIZE_CHECKS.find((name) => constraints[name] !== undefined);
+  return check ? constraints[check] : Object.values(constraints)[0];
+}
+
 function flatten(errors: readonly ValidationError[], prefix = ''): FieldError[] {
   const out: FieldError[] = [];
   for (const error of errors) {
     const field = prefix ? `${prefix}.${error.property}` : error.property;
-    const constraints = error.constraints ?? {};
-    const typeCheck = TYPE_CHECKS.find((name) => constraints[name] !== undefined);
-    const messages = typeCheck ? [constraints[typeCheck]!] : Object.values(constraints);
-    for (const message of messages) out.push({ field, message: humanMessage(field, message, error.value) });
+    const message = fieldMessage(error.constraints ?? {});
+    if (message !== undefined) out.push({ field, message: humanMessage(field, message, error.value) });
     if (error.children?.length) out.push(...flatten(error.children, field));
   }
   return out;
