@@ -449,6 +449,11 @@ describe('EE admin API: input of the wrong shape', function () {
       await t.engine.resolve<AuditSink>(AuditSink).flush();
       const trail = (await get(`/api/v1/mcp/audit?agent=${agent.id}`)).body.data;
       expect((await get(`/api/v1/mcp/audit?agent=${upper(agent.id)}`)).body.data).to.deep.equal(trail);
+      // And the trail of changes to one object, whose id is the target.
+      const changes = (await get(`/api/v1/mcp/audit?decision=admin&target=${role}`)).body.data;
+      expect(changes.map((event: { action: string }) => event.action)).to.include('roles.create');
+      expect((await get(`/api/v1/mcp/audit?decision=admin&target=${upper(role)}`)).body.data).to.deep.equal(changes);
+      expect((await get(`/api/v1/mcp/audit?decision=admin&tool=${upper(role)}`)).body.data).to.deep.equal(changes);
       // Changes and deletes by an upper-case id, answered with the stored id.
       const renamed = await send('PATCH', `/api/v1/mcp/roles/${upper(role)}`, { description: 'renamed by upper case' });
       expect(renamed.status, renamed.text).to.equal(200);
