@@ -7,6 +7,7 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { expect } from 'chai';
+import type { Knex } from 'knex';
 import { AuditSink } from '@gatehouse-mcp/engine';
 import { governanceEngine, type GovernanceTestEngine, type HttpResult } from './support.js';
 
@@ -380,6 +381,245 @@ describe('EE admin API: input of the wrong shape', function () {
       for (const [action, target] of [['agents.delete', agent], ['idp-providers.delete', provider]]) {
         const events = (await t.http('GET', `/api/v1/mcp/audit?decision=admin&action=${action}&target=${target}`, { token: t.adminKey })).body.data;
         expect(events, action).to.have.length(1);
+      }
+    });
+  });
+
+  describe('ids written in upper case', () => {
+    const upper = (id: string): string => id.toUpperCase();
+
+    it("assign the role they name: PATCH an agent's roleIds with a role id in upper case answers 200 with the role (it was 400 \"Unknown role id\")", async () => {
+      const role = await t.role('upper-case', ['tickets:read']);
+      const agent = (await t.agent({ name: 'upper-case roles' })).id;
+      const patched = await send('PATCH', `/api/v1/mcp/agents/${upper(agent)}`, { roleIds: [upper(role), role] });
+      expect(patched.status, patched.text).to.equal(200);
+      expect(patched.body.data.id).to.equal(agent);
+      expect(patched.body.data.roles).to.deep.equal([{ id: role, name: 'upper-case' }]);
+      expect(await t.knex('agent_roles').where({ agent_id: agent }).pluck('role_id')).to.deep.equal([role]);
+      const created = await send('POST', '/api/v1/mcp/agents', { name: 'upper-case create', idpId: upper(idpId), subject: 'upper-case-subject', roleIds: [upper(role)] });
+      expect(created.status, created.text).to.equal(201);
+      expect(created.body.data.idpId).to.equal(idpId);
+      expect(created.body.data.roles).to.deep.equal([{ id: role, name: 'upper-case' }]);
+      const unknown = '00000000-0000-4000-8000-00000000ABCD';
+      const refused = await send('PATCH', `/api/v1/mcp/agents/${agent}`, { roleIds: [unknown] });
+      expect(refused.status, refused.text).to.equal(400);
+      expect(detailsOf(refused)).to.deep.equal([{ field: 'roleIds', message: `Unknown role id(s): ${unknown.toLowerCase()}.` }]);
+    });
+
+    it('address the same object as in lower case on every route that takes an id in its path, body or query, and are answered in lower case', async () => {
+      const role = await t.role('upper-case everywhere', ['tickets:read']);
+      const agent = await t.agent({ name: 'upper-case everywhere', roleIds: [role] });
+      const get = (path: string): Promise<HttpResult> => t.http('GET', path, { token: t.adminKey });
+      for (const [path, id] of [
+        [`/api/v1/mcp/agents/${upper(agent.id)}`, agent.id],
+        [`/api/v1/mcp/roles/${upper(role)}`, role],
+        [`/api/v1/mcp/idp-providers/${upper(idpId)}`, idpId],
+        [`/api/v1/mcp/policies/${upper(policyId)}`, policyId],
+      ]) {
+        const response = await get(path!);
+        expect(response.status, `${path}: ${response.text}`).to.equal(200);
+        expect(response.body.data.id, path).to.equal(id);
+      }
+      expect((await get(`/api/v1/mcp/policies/${upper(policyId)}/history`)).status).to.equal(200);
+      expect((await get(`/api/v1/mcp/agents/${upper(agent.id)}/keys`)).body.data.map((key: { id: string }) => key.id)).to.deep.equal([agent.keyId]);
+      // The limits an agent's or a role's panel lists (they listed none: the filter compared the ids as given).
+      const mine = await send('POST', '/api/v1/mcp/limits', { scope: 'agent', agentId: upper(agent.id), window: 'day', max: 7 });
+      expect(mine.status, mine.text).to.equal(201);
+      expect(mine.body.data.agentId).to.equal(agent.id);
+      const theirs = await send('POST', '/api/v1/mcp/limits', { scope: 'role', roleId: upper(role), window: 'day', max: 8 });
+      expect(theirs.status, theirs.text).to.equal(201);
+      expect(theirs.body.data.roleId).to.equal(role);
+      for (const [parameter, id, limitId] of [['agentId', agent.id, mine.body.data.id], ['roleId', role, theirs.body.data.id]]) {
+        const lower = (await get(`/api/v1/mcp/limits?${parameter}=${id}`)).body.data;
+        expect(lower.map((limit: { id: string }) => limit.id), parameter).to.include(limitId);
+        const upperCase = await get(`/api/v1/mcp/limits?${parameter}=${upper(id!)}`);
+        expect(upperCase.status, upperCase.text).to.equal(200);
+        expect(upperCase.body.data, parameter).to.deep.equal(lower);
+      }
+      const patchedLimit = await send('PATCH', `/api/v1/mcp/limits/${upper(mine.body.data.id)}`, { max: 9 });
+      expect(patchedLimit.status, patchedLimit.text).to.equal(200);
+      expect(patchedLimit.body.data).to.deep.include({ id: mine.body.data.id, max: 9 });
+      // The access page and the simulator.
+      const access = await get(`/api/v1/mcp/access-check?agent=${upper(agent.id)}`);
+      expect(access.status, access.text).to.equal(200);
+      expect(access.text).to.contain(agent.id).and.to.not.contain(upper(agent.id));
+      const simulated = await send('POST', '/api/v1/mcp/access-check/simulate', { agent: upper(agent.id), tool: 'tickets.read', arguments: { id: '1' } });
+      expect(simulated.status, simulated.text).to.equal(200);
+      // The audit trail of one agent.
+      await t.engine.resolve<AuditSink>(AuditSink).flush();
+      const trail = (await get(`/api/v1/mcp/audit?agent=${agent.id}`)).body.data;
+      expect((await get(`/api/v1/mcp/audit?agent=${upper(agent.id)}`)).body.data).to.deep.equal(trail);
+      // And the trail of changes to one object, whose id is the target.
+      const changes = (await get(`/api/v1/mcp/audit?decision=admin&target=${role}`)).body.data;
+      expect(changes.map((event: { action: string }) => event.action)).to.include('roles.create');
+      expect((await get(`/api/v1/mcp/audit?decision=admin&target=${upper(role)}`)).body.data).to.deep.equal(changes);
+      expect((await get(`/api/v1/mcp/audit?decision=admin&tool=${upper(role)}`)).body.data).to.deep.equal(changes);
+      // Changes and deletes by an upper-case id, answered with the stored id.
+      const renamed = await send('PATCH', `/api/v1/mcp/roles/${upper(role)}`, { description: 'renamed by upper case' });
+      expect(renamed.status, renamed.text).to.equal(200);
+      expect(renamed.body.data.id).to.equal(role);
+      const revoked = await t.http('DELETE', `/api/v1/mcp/agents/${upper(agent.id)}/keys/${upper(agent.keyId)}`, { token: t.adminKey });
+      expect(revoked.status, revoked.text).to.equal(200);
+      expect(revoked.body.data).to.deep.equal({ id: agent.keyId, revoked: true });
+      const limitGone = await t.http('DELETE', `/api/v1/mcp/limits/${upper(theirs.body.data.id)}`, { token: t.adminKey });
+      expect(limitGone.body.data).to.deep.equal({ id: theirs.body.data.id, deleted: true });
+      const approval = await get(`/api/v1/mcp/approvals/${upper('00000000-0000-4000-8000-00000000abcd')}`);
+      expect(approval.status, 'an unknown approval in upper case is as unknown as in lower case').to.equal(404);
+      const deleted = await t.http('DELETE', `/api/v1/mcp/agents/${upper(agent.id)}`, { token: t.adminKey });
+      expect(deleted.body.data).to.deep.equal({ id: agent.id, deleted: true });
+      const roleGone = await t.http('DELETE', `/api/v1/mcp/roles/${upper(role)}`, { token: t.adminKey });
+      expect(roleGone.body.data).to.deep.equal({ id: role, deleted: true });
+    });
+  });
+
+  describe('an object deleted while a change to it waits for its lock', () => {
+    /**
+     * Hold `lock` in a transaction of another connection, send the request, wait until it waits
+     * for that transaction, run `meanwhile` in it (a delete) and commit: the request then goes on
+     * against what the delete left.
+     */
+    async function whileLocked(lock: (trx: Knex.Transaction) => Promise<unknown>, request: () => Promise<HttpResult>, meanwhile: (trx: Knex.Transaction) => Promise<unknown>): Promise<HttpResult> {
+      const trx = await t.knex.transaction();
+      let pending: Promise<HttpResult> | undefined;
+      try {
+        await lock(trx);
+        const { pid } = (await trx.raw('select pg_backend_pid() as pid')).rows[0];
+        pending = request();
+        const deadline = Date.now() + 20_000;
+        while (Number((await t.knex.raw('select count(*) as waiting from pg_stat_activity where ? = any(pg_blocking_pids(pid))', [pid])).rows[0].waiting) === 0) {
+          if (Date.now() > deadline) throw new Error('the request never waited for the lock');
+          await new Promise((resolve) => setTimeout(resolve, 10));
+        }
+        await meanwhile(trx);
+        await trx.commit();
+      } catch (error) {
+        await trx.rollback();
+        await pending?.catch(() => undefined);
+        throw error;
+      }
+      return pending;
+    }
+
+    const auditedChanges = async (action: string, target: string): Promise<unknown[]> => {
+      await t.engine.resolve<AuditSink>(AuditSink).flush();
+      return (await t.http('GET', `/api/v1/mcp/audit?decision=admin&action=${action}&target=${target}`, { token: t.adminKey })).body.data;
+    };
+
+    it("an agent deleted while its roles are being changed: the PATCH answers 404 and leaves no assignment and no audit event (it answered 200 with no roles)", async () => {
+      const [kept, wanted] = await Promise.all([t.role('deleted-agent kept', ['tickets:read']), t.role('deleted-agent wanted', ['tickets:write'])]);
+      // A key-share lock lets the PATCH write the agent's row and stops it at the assignment's lock
+      // of that row; an update lock stops it at the write of the row, before the assignment.
+      for (const lock of ['forKeyShare', 'forUpdate'] as const) {
+        const agent = (await t.agent({ name: `deleted while assigned (${lock})`, roleIds: [kept] })).id;
+        const response = await whileLocked(
+          (trx) => trx('agents').where({ id: agent })[lock]().first('id'),
+          () => send('PATCH', `/api/v1/mcp/agents/${agent}`, { roleIds: [wanted] }),
+          (trx) => trx('agents').where({ id: agent }).delete(),
+        );
+        expect(response.status, `${lock}: ${response.text}`).to.equal(404);
+        expect(response.body.error).to.deep.include({ code: 'not_found', message: 'No such agent.' });
+        expect(await t.knex('agent_roles').where({ agent_id: agent })).to.deep.equal([]);
+        expect(await auditedChanges('agents.update', agent)).to.deep.equal([]);
+      }
+    });
+
+    it('an identity provider deleted while an agent is being bound to it: 400 on idpId as for a provider already gone, and nothing changed (it was a 500)', async () => {
+      const agent = (await t.agent({ name: 'bound while deleted' })).id;
+      for (const [method, path, body] of [
+        ['PATCH', `/api/v1/mcp/agents/${agent}`, { subject: 'bound-while-deleted' }],
+        ['POST', '/api/v1/mcp/agents', { name: 'created while deleted', subject: 'created-while-deleted' }],
+      ] as const) {
+        const provider = (await send('POST', '/api/v1/mcp/idp-providers', { kind: 'custom', name: `deleted ${method}`, issuer: `https://deleted-${method.toLowerCase()}.example.com` })).body.data.id;
+        const response = await whileLocked(
+          (trx) => trx('agent_idp_providers').where({ id: provider }).forUpdate().first('id'),
+          () => send(method, path, { ...body, idpId: provider }),
+          (trx) => trx('agent_idp_providers').where({ id: provider }).delete(),
+        );
+        expect(response.status, `${method}: ${response.text}`).to.equal(400);
+        expect(detailsOf(response)).to.deep.equal([{ field: 'idpId', message: 'This identity provider no longer exists: choose another one.' }]);
+      }
+      expect(await t.knex('agents').where({ id: agent }).first('idp_id', 'subject')).to.deep.equal({ idp_id: null, subject: null });
+      expect(await t.knex('agents').where({ tenant: t.tenant, name: 'created while deleted' })).to.deep.equal([]);
+      expect(await auditedChanges('agents.update', agent)).to.deep.equal([]);
+    });
+
+    it('an agent deleted while a key is issued to it or a limit set on it: 404 for the key and 400 on agentId for the limit, and nothing stored (each was a 500)', async () => {
+      const agent = (await t.agent({ name: 'deleted while keyed' })).id;
+      const key = await whileLocked(
+        (trx) => trx('agents').where({ id: agent }).forUpdate().first('id'),
+        () => send('POST', `/api/v1/mcp/agents/${agent}/keys`, { name: 'late key' }),
+        (trx) => trx('agents').where({ id: agent }).delete(),
+      );
+      expect(key.status, key.text).to.equal(404);
+      expect(key.body.error).to.deep.include({ code: 'not_found', message: 'No such agent.' });
+      expect(await t.knex('api_keys').where({ tenant: t.tenant, name: 'late key' })).to.deep.equal([]);
+      const limited = (await t.agent({ name: 'deleted while limited' })).id;
+      const limit = await whileLocked(
+        (trx) => trx('agents').where({ id: limited }).forUpdate().first('id'),
+        () => send('POST', '/api/v1/mcp/limits', { scope: 'agent', agentId: limited, window: 'hour', max: 3 }),
+        (trx) => trx('agents').where({ id: limited }).delete(),
+      );
+      expect(limit.status, limit.text).to.equal(400);
+      expect(detailsOf(limit)).to.deep.equal([{ field: 'agentId', message: 'there is no such agent' }]);
+      const role = await t.role('deleted while limited', ['tickets:read']);
+      const roleLimit = await whileLocked(
+        (trx) => trx('roles').where({ id: role }).forUpdate().first('id'),
+        () => send('POST', '/api/v1/mcp/limits', { scope: 'role', roleId: role, window: 'hour', max: 3 }),
+        (trx) => trx('roles').where({ id: role }).delete(),
+      );
+      expect(roleLimit.status, roleLimit.text).to.equal(400);
+      expect(detailsOf(roleLimit)).to.deep.equal([{ field: 'roleId', message: 'there is no such role' }]);
+      expect(await t.knex('mcp_limits').where({ tenant: t.tenant }).whereIn('agent_id', [limited]).orWhere({ role_id: role })).to.deep.equal([]);
+    });
+
+    it('a role deleted while it is being assigned: 400 naming it as unknown, and the agent keeps its roles', async () => {
+      const [kept, doomed] = await Promise.all([t.role('assigned kept', ['tickets:read']), t.role('assigned doomed', ['tickets:write'])]);
+      const agent = (await t.agent({ name: 'assigned a deleted role', roleIds: [kept] })).id;
+      const response = await whileLocked(
+        (trx) => trx('roles').where({ id: doomed }).forUpdate().first('id'),
+        () => send('PATCH', `/api/v1/mcp/agents/${agent}`, { roleIds: [doomed] }),
+        (trx) => trx('roles').where({ id: doomed }).delete(),
+      );
+      expect(response.status, response.text).to.equal(400);
+      expect(detailsOf(response)).to.deep.equal([{ field: 'roleIds', message: `Unknown role id(s): ${doomed}.` }]);
+      expect(await t.knex('agent_roles').where({ agent_id: agent }).pluck('role_id')).to.deep.equal([kept]);
+      expect(await auditedChanges('agents.update', agent)).to.deep.equal([]);
+    });
+  });
+
+  describe('one message per field', () => {
+    it('an approval webhook URL over 2,000 characters gets one message, that it is too long (it also got "must be an http or https URL")', async () => {
+      const kept = await send('PUT', '/api/v1/mcp/approval-webhook', { url: 'https://hooks.example.com/kept-long' });
+      expect(kept.status).to.equal(200);
+      for (const length of [2001, 2100, 5000]) {
+        const url = `https://hooks.example.com/${'a'.repeat(length - 'https://hooks.example.com/'.length)}`;
+        const response = await send('PUT', '/api/v1/mcp/approval-webhook', { url });
+        expect(response.status, `${length}`).to.equal(400);
+        expect(detailsOf(response), `${length}`).to.deep.equal([{ field: 'url', message: 'url is too long: at most 2000 characters.' }]);
+        expect(response.body.error.message).to.equal('Invalid request: url: url is too long: at most 2000 characters.');
+      }
+      expect((await t.http('GET', '/api/v1/mcp/approval-webhook', { token: t.adminKey })).body.data.url).to.equal('https://hooks.example.com/kept-long');
+    });
+
+    it("every URL field of an identity provider over 2,000 characters gets one message, and a field that fails two checks is reported once (an empty role name also got \"must not start or end with spaces\")", async () => {
+      const long = `https://idp.example.com/${'a'.repeat(2100)}`;
+      for (const field of ['issuer', 'jwksUri', 'realmUrl']) {
+        for (const [method, path, body] of [
+          ['POST', '/api/v1/mcp/idp-providers', { kind: field === 'realmUrl' ? 'keycloak' : 'custom', name: 'long', issuer: 'https://long.example.com', [field]: long }],
+          ['PATCH', `/api/v1/mcp/idp-providers/${idpId}`, { [field]: long }],
+        ] as const) {
+          const response = await send(method, path, body);
+          const what = `${method} ${field}: ${response.text.slice(0, 300)}`;
+          expect(response.status, what).to.equal(400);
+          expect(detailsOf(response).filter((d) => d.field === field), what).to.have.length(1);
+          expect(detailsOf(response).find((d) => d.field === field)!.message, what).to.match(/too long: at most 2000 characters/);
+        }
+      }
+      for (const name of ['', 'x'.repeat(101), ` ${'x'.repeat(100)}`]) {
+        const response = await send('POST', '/api/v1/mcp/roles', { name, permissions: [] });
+        expect(response.status).to.equal(400);
+        expect(detailsOf(response), JSON.stringify(name)).to.have.length(1);
+        expect(detailsOf(response)[0]!.message, JSON.stringify(name)).to.match(/Enter a name|too long/);
       }
     });
   });

@@ -3,7 +3,6 @@ import {
   Database,
   RegistrySource,
   ToolCatalogToken,
-  isUuid,
   json,
   type RouteContribution,
   type RouteDefinition,
@@ -21,7 +20,7 @@ import { operationAction } from '../policies/cedar-schema.js';
 import { AdminGuard } from './admin-guard.js';
 import { LimitMeter } from '../limits/limit-meter.js';
 import { QUOTA_REASON, limitFacts } from '../limits/metered-policy.js';
-import { invalid, IsDateTime, notFound, representableDate, validated } from './validation.js';
+import { invalid, IsDateTime, notFound, pathId, representableDate, validated } from './validation.js';
 
 export class SimulateDto {
   @IsUUID('all', { message: 'agent must be an agent id (a UUID)' }) agent!: string;
@@ -91,8 +90,8 @@ export class AccessCheckRoutes implements RouteContribution {
   }
 
   /** The agent, its provider and how many live keys it has, or 404. */
-  private async agentOf(tenant: string, agentId: string) {
-    if (!isUuid(agentId)) throw notFound('agent');
+  private async agentOf(tenant: string, given: string) {
+    const agentId = pathId(given, 'agent');
     const db = this.database.forTenant(tenant);
     const agent = (await db.table<AgentRow>('agents').where({ id: agentId }).first()) as AgentRow | undefined;
     if (!agent) throw notFound('agent');
@@ -124,7 +123,7 @@ export class AccessCheckRoutes implements RouteContribution {
     if (input.clientAddress !== undefined && !cedarAddress(input.clientAddress)) {
       throw invalid([{ field: 'clientAddress', message: 'clientAddress must be an IPv4 or IPv6 address' }]);
     }
-    const { agent, idp, activeKeys, jwtUsable } = await this.agentOf(admin.tenant, input.agent.toLowerCase());
+    const { agent, idp, activeKeys, jwtUsable } = await this.agentOf(admin.tenant, input.agent);
     const { target, schema, request } = await this.targetOf(input.tool);
     const parsed = schema ? schema.safeParse(input.arguments) : { success: true as const, data: input.arguments };
     if (!parsed.success) {

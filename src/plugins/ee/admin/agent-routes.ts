@@ -224,8 +224,8 @@ export class AgentRoutes implements RouteContribution {
   /** Every id must be a role of the tenant (400 naming the unknown ones otherwise). */
   private async checkRoles(admin: Principal, roleIds: readonly string[] | undefined): Promise<void> {
     if (!roleIds?.length) return;
-    const known = new Set((await this.roles.list(admin.tenant)).map((role) => role.id.toLowerCase()));
-    const unknown = roleIds.filter((id) => !known.has(id.toLowerCase()));
+    const known = new Set((await this.roles.list(admin.tenant)).map((role) => role.id));
+    const unknown = roleIds.filter((id) => !known.has(id));
     if (unknown.length) throw invalid([{ field: 'roleIds', message: `Unknown role id(s): ${unknown.join(', ')}.` }]);
   }
 

@@ -1,11 +1,11 @@
 import { IsIn, IsNumberString, IsOptional, IsString, IsUUID, MaxLength } from 'class-validator';
 import { inject, injectable } from 'inversify';
-import { json, type HttpResponse, type RouteContribution, type RouteDefinition, type RouteRequest } from '../../../core/index.js';
+import { isUuid, json, type HttpResponse, type RouteContribution, type RouteDefinition, type RouteRequest } from '../../../core/index.js';
 import { AuditQuery, decodeCursor, type AuditEntry, type AuditFilter } from '../audit/audit-query.js';
 import { AuditCheckpointer, checkpointLine } from '../audit/audit-checkpointer.js';
 import { AuditVerifier } from '../audit/audit-verifier.js';
 import { AdminGuard } from './admin-guard.js';
-import { fieldsOf, invalid, IsDateTime, queryObject, representableDate, validated } from './validation.js';
+import { fieldsOf, invalid, IsDateTime, normalId, queryObject, representableDate, validated } from './validation.js';
 
 const DECISIONS = ['allowed', 'denied', 'needs-approval', 'auth-failed', 'admin'];
 const OUTCOMES = ['success', 'error', 'failed', 'denied', 'refused', 'intent', 'unknown'];
@@ -75,10 +75,15 @@ export class AuditExportDto extends AuditFilterDto {
   format!: string;
 }
 
+/** A target that is an id (of the agent, role, provider… an admin change was about) in its stored form; a tool name as given. */
+function targetOf(target: string | undefined): string | undefined {
+  return target !== undefined && isUuid(target) ? normalId(target) : target;
+}
+
 function filterOf(dto: AuditFilterDto): AuditFilter {
   return {
     agentId: dto.agent,
-    tool: dto.tool ?? dto.target,
+    tool: targetOf(dto.tool ?? dto.target),
     action: dto.action,
     decision: dto.decision,
     outcome: dto.outcome,

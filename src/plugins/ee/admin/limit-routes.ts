@@ -2,7 +2,7 @@ import { IsIn, IsInt, IsOptional, IsString, IsUUID, Matches, Max, Min } from 'cl
 import { inject, injectable } from 'inversify';
 import { Database, TOOL_NAME, ToolCatalogToken, json, type RouteContribution, type RouteDefinition, type RouteRequest, type ToolCatalog } from '../../../core/index.js';
 import { AgentRoleIds } from '../limits/agent-role-ids.js';
-import { LIMIT_SCOPES, LIMIT_WINDOWS, LimitStore, LimitTakenError, MAX_LIMIT, type Limit, type LimitScope, type LimitUsage, type LimitWindow } from '../limits/limit-store.js';
+import { LIMIT_SCOPES, LIMIT_WINDOWS, LimitStore, LimitTakenError, LimitTargetGoneError, MAX_LIMIT, type Limit, type LimitScope, type LimitUsage, type LimitWindow } from '../limits/limit-store.js';
 import { AdminGuard } from './admin-guard.js';
 import { conflict } from './store-failure.js';
 import { fieldsOf, invalid, notFound, pathId, queryObject, validated } from './validation.js';
@@ -84,6 +84,8 @@ export class LimitRoutes implements RouteContribution {
           await this.checkTarget(admin.tenant, input);
           const limit = await this.limits.create(admin.tenant, input).catch((error: unknown) => {
             if (error instanceof LimitTakenError) throw conflict(error.message, 'window');
+            // Its agent or role was deleted after the check: answered as if it was already gone.
+            if (error instanceof LimitTargetGoneError) throw invalid([{ field: error.field, message: error.message }]);
             throw error;
           });
           this.guard.recordChange(req, admin, 'limits.create', limit.id, describe(limit));

@@ -15,14 +15,28 @@ export interface FieldError {
  */
 const TYPE_CHECKS = ['isArray', 'isObject', 'isString', 'isInt', 'isNumber', 'isBoolean'] as const;
 
+/**
+ * The checks of a value's size. A value of the right type but the wrong size is reported by its
+ * size alone: that a 3,000-character URL "must be an http or https URL" (the URL check refuses
+ * anything that long) or that an empty name "must not start with spaces" says nothing more.
+ */
+const SIZE_CHECKS = ['isLength', 'minLength', 'maxLength', 'arrayMinSize', 'arrayMaxSize'] as const;
+
+/**
+ * The one message of a field that failed: its type check, else its size check, else its first
+ * other check. Each field is reported once, as a form shows one message under each field.
+ */
+function fieldMessage(constraints: Readonly<Record<string, string>>): string | undefined {
+  const check = TYPE_CHECKS.find((name) => constraints[name] !== undefined) ?? SIZE_CHECKS.find((name) => constraints[name] !== undefined);
+  return check ? constraints[check] : Object.values(constraints)[0];
+}
+
 function flatten(errors: readonly ValidationError[], prefix = ''): FieldError[] {
   const out: FieldError[] = [];
   for (const error of errors) {
     const field = prefix ? `${prefix}.${error.property}` : error.property;
-    const constraints = error.constraints ?? {};
-    const typeCheck = TYPE_CHECKS.find((name) => constraints[name] !== undefined);
-    const messages = typeCheck ? [constraints[typeCheck]!] : Object.values(constraints);
-    for (const message of messages) out.push({ field, message: humanMessage(field, message, error.value) });
+    const message = fieldMessage(error.constraints ?? {});
+    if (message !== undefined) out.push({ field, message: humanMessage(field, message, error.value) });
     if (error.children?.length) out.push(...flatten(error.children, field));
   }
   return out;
@@ -178,7 +192,29 @@ export async function validated<T extends object>(dto: new () => T, plain: unkno
   const errors = await validate(instance, { whitelist: true, forbidNonWhitelisted: true, forbidUnknownValues: true });
   const found = [...nulls, ...flatten(errors).filter((error) => !nulls.some((problem) => problem.field === error.field))];
   if (found.length) throw refusal(found);
+  normaliseIds(dto, instance);
   return instance;
+}
+
+/**
+ * An id as the admin API stores, compares and shows it. Ids are UUIDs, whose hex digits may be
+ * written in either case: the same id in any case addresses the same object. Stores and routes
+ * compare ids exactly, so every id is brought to lower case where admin input enters (path ids by
+ * {@link pathId}, body and query ids by {@link validated}) and nowhere else.
+ */
+export function normalId(id: string): string {
+  return id.toLowerCase();
+}
+
+/** Each field checked as a UUID (one id, or a list of them with `each`), in its stored form. */
+function normaliseIds(dto: new () => object, instance: object): void {
+  const fields = instance as Record<string, unknown>;
+  for (const entry of getMetadataStorage().getTargetValidationMetadatas(dto, '', true, false)) {
+    if (entry.name !== 'isUuid') continue;
+    const value = fields[entry.propertyName];
+    if (typeof value === 'string') fields[entry.propertyName] = normalId(value);
+    else if (Array.isArray(value)) fields[entry.propertyName] = value.map((item: unknown) => (typeof item === 'string' ? normalId(item) : item));
+  }
 }
 
 /** The query string as an object (see {@link queryProblems}: by then no parameter is repeated). */
@@ -213,8 +249,11 @@ export function notFound(what: string): HttpError {
   return new HttpError(404, 'not_found', `No such ${what}.`);
 }
 
-/** A path id that must be a UUID; anything else is simply not found. */
-export function pathId(value: string | undefined, what: string): string {
+/**
+ * The id of the object a request addresses (in its path, or a query parameter naming one object),
+ * in its stored form. It must be a UUID; anything else is simply not found.
+ */
+export function pathId(value: string | null | undefined, what: string): string {
   if (!value || !isUuid(value)) throw notFound(what);
-  return value.toLowerCase();
+  return normalId(value);
 }

@@ -2,7 +2,7 @@ import { inject, injectable } from 'inversify';
 import { ApiKeyStore, ApiKeyVerifier, BackgroundWork, Database, Logger, isUuid, unstorableText, type ApiKeyRecord, type LifecycleContribution } from '../../../core/index.js';
 import { AGENT_KEY_SCOPE } from '../contracts.js';
 import { CredentialCache } from './credential-cache.js';
-import { IdentityConflictError, IdentityInputError, affectedRows, isUniqueViolation } from './identity-errors.js';
+import { IdentityConflictError, IdentityInputError, affectedRows, isForeignKeyViolation, isUniqueViolation } from './identity-errors.js';
 
 /** An agent of one tenant, optionally bound to an identity at one of its providers. */
 export interface Agent {
@@ -124,6 +124,11 @@ function bindingConflict(holder: Agent | undefined): IdentityConflictError {
   return new IdentityConflictError(`The agent "${holder.name}" is already bound to this identity (same identity provider and identifier): deactivate it first, or enter another identifier.`, 'subject');
 }
 
+/** The identity provider to bind is not (or no longer) the tenant's: refused on the field, as when it was never there. */
+function idpGone(): IdentityInputError {
+  return new IdentityInputError('idpId', 'This identity provider no longer exists: choose another one.');
+}
+
 /**
  * The tenant's agents (`agents`) and their API keys. Changes made here take effect at once on this
  * instance (cached credentials of the tenant are dropped); on other instances within the
@@ -157,7 +162,7 @@ export class AgentStore implements LifecycleContribution {
     if (!hasSubject) throw new IdentityInputError('subject', 'Enter the agent\'s identifier at this identity provider (the value of its subject claim, usually the client id).');
     if (typeof subject !== 'string' || subject.length > 500) throw new IdentityInputError('subject', 'The agent identifier is too long: at most 500 characters.');
     const idp = isUuid(idpId) ? await this.db.forTenant(tenant).table('agent_idp_providers').where({ id: idpId }).first('id', 'issuer') : undefined;
-    if (!idp) throw new IdentityInputError('idpId', 'This identity provider no longer exists: choose another one.');
+    if (!idp) throw idpGone();
     return { idp_id: idpId, issuer: (idp as { issuer: string }).issuer, subject };
   }
 
@@ -175,6 +180,8 @@ export class AgentStore implements LifecycleContribution {
       return toAgent(created!);
     } catch (error) {
       if (isUniqueViolation(error)) throw bindingConflict(row.issuer && row.subject ? await this.findActiveByBinding(tenant, row.issuer, row.subject) : undefined);
+      // The provider was deleted between the check above and the insert.
+      if (isForeignKeyViolation(error) && row.idp_id) throw idpGone();
       throw error;
     }
   }
@@ -239,6 +246,8 @@ export class AgentStore implements LifecycleContribution {
       this.forget(tenant);
       return row ? toAgent(row) : undefined;
     } catch (error) {
+      // The provider being bound was deleted between its check and the write.
+      if (isForeignKeyViolation(error) && changes.idp_id) throw idpGone();
       if (!isUniqueViolation(error)) throw error;
       const mine = await this.get(tenant, id);
       const issuer = (changes.issuer as string | null | undefined) ?? mine?.issuer;
@@ -258,7 +267,13 @@ export class AgentStore implements LifecycleContribution {
   /** Issue an API key that authenticates as the agent. The secret is returned once. */
   async issueKey(tenant: string, agentId: string, input: { name: string; expiresAt?: Date | null; createdBy?: string | null }): Promise<{ key: ApiKeyRecord; secret: string } | undefined> {
     if (!(await this.get(tenant, agentId))) return undefined;
-    return this.keys.create({ tenant, name: input.name, scopes: [AGENT_KEY_SCOPE], expiresAt: input.expiresAt ?? null, createdBy: input.createdBy ?? null, extra: { agent_id: agentId } });
+    try {
+      return await this.keys.create({ tenant, name: input.name, scopes: [AGENT_KEY_SCOPE], expiresAt: input.expiresAt ?? null, createdBy: input.createdBy ?? null, extra: { agent_id: agentId } });
+    } catch (error) {
+      // The agent was deleted between the check above and the insert: no key was stored.
+      if (isForeignKeyViolation(error)) return undefined;
+      throw error;
+    }
   }
 
   async listKeys(tenant: string, agentId: string): Promise<ApiKeyRecord[]> {

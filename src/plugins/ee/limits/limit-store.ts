@@ -84,6 +84,13 @@ export class LimitTakenError extends Error {
   }
 }
 
+/** The agent or role a new limit names was deleted while the limit was being saved: nothing was stored. */
+export class LimitTargetGoneError extends Error {
+  constructor(readonly field: 'agentId' | 'roleId') {
+    super(field === 'agentId' ? 'there is no such agent' : 'there is no such role');
+  }
+}
+
 /** Published when a tenant's limits change: every instance reloads them and drops its leases. */
 export const LIMITS_CHANGED = 'ee.limits.changed';
 const CACHE_TTL_MS = 60_000;
@@ -161,7 +168,9 @@ export class LimitStore {
       await this.changed(tenant);
       return toLimit(row!);
     } catch (error) {
-      if ((error as { code?: unknown })?.code === '23505') throw new LimitTakenError();
+      const code = (error as { code?: unknown })?.code;
+      if (code === '23505') throw new LimitTakenError();
+      if (code === '23503') throw new LimitTargetGoneError(input.scope === 'role' ? 'roleId' : 'agentId');
       throw error;
     }
   }

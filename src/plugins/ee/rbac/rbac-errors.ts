@@ -13,3 +13,13 @@ export class UnknownRolesError extends GatehouseError {
     super('unknown_roles', `Unknown role id(s): ${roleIds.join(', ')}.`);
   }
 }
+
+/**
+ * The agent whose roles were being replaced does not exist (any more): deleted before the
+ * assignment could lock it. Nothing was assigned.
+ */
+export class UnknownAgentError extends GatehouseError {
+  constructor(readonly agentId: string) {
+    super('unknown_agent', 'No such agent.');
+  }
+}

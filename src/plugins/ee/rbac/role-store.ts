@@ -2,7 +2,7 @@ import { inject, injectable } from 'inversify';
 import type { Knex } from 'knex';
 import { Database, isUuid } from '../../../core/index.js';
 import { AgentPermissions } from '../contracts.js';
-import { RoleNameTakenError, UnknownRolesError } from './rbac-errors.js';
+import { RoleNameTakenError, UnknownAgentError, UnknownRolesError } from './rbac-errors.js';
 
 /** A role of a tenant: a named set of permission patterns. */
 export interface Role {
@@ -129,7 +129,8 @@ export class RoleStore {
 
   /**
    * Replace the roles of an agent of `tenant` (the caller has checked the agent belongs to it).
-   * Throws {@link UnknownRolesError} for ids the tenant does not have.
+   * Throws {@link UnknownRolesError} for ids the tenant does not have, and {@link UnknownAgentError}
+   * when the agent is gone by the time its row is locked (deleted meanwhile): nothing is assigned.
    */
   async assign(tenant: string, agentId: string, roleIds: readonly string[], trx?: Knex.Transaction): Promise<Role[]> {
     const wanted = [...new Set(roleIds)];
@@ -139,12 +140,12 @@ export class RoleStore {
       // and the second insert hits the first one's rows (a unique violation). The roles are held
       // too, so a role deleted meanwhile is reported as unknown rather than failing the insert.
       const agent = isUuid(agentId) ? await db.table('agents').where({ id: agentId }).forUpdate().first('id') : undefined;
+      if (!agent) throw new UnknownAgentError(agentId);
       const found = wanted.filter(isUuid).length
         ? ((await db.table<RoleRow>('roles').whereIn('id', wanted.filter(isUuid)).forShare()) as RoleRow[])
         : [];
       const missing = wanted.filter((id) => !found.some((row) => row.id === id));
       if (missing.length) throw new UnknownRolesError(missing);
-      if (!agent) return [];
       await db.table('agent_roles').where({ agent_id: agentId }).delete();
       if (found.length) await db.insert('agent_roles', found.map((row) => ({ agent_id: agentId, role_id: row.id })));
       return found.map(toRole).sort((a, b) => a.name.localeCompare(b.name));
