@@ -585,6 +585,40 @@ describe('EE admin API: input of the wrong shape', function () {
       expect(await t.knex('agent_roles').where({ agent_id: agent }).pluck('role_id')).to.deep.equal([kept]);
       expect(await auditedChanges('agents.update', agent)).to.deep.equal([]);
     });
+
+    it('a role deleted while it is assigned with other changes: 400, and the other changes are not made either (the name was changed, unaudited)', async () => {
+      const [kept, doomed] = await Promise.all([t.role('with fields kept', ['tickets:read']), t.role('with fields doomed', ['tickets:write'])]);
+      const agent = (await t.agent({ name: 'renamed with a deleted role', roleIds: [kept] })).id;
+      const response = await whileLocked(
+        (trx) => trx('roles').where({ id: doomed }).forUpdate().first('id'),
+        () => send('PATCH', `/api/v1/mcp/agents/${agent}`, { name: 'should not stick', description: 'nor this', roleIds: [doomed] }),
+        (trx) => trx('roles').where({ id: doomed }).delete(),
+      );
+      expect(response.status, response.text).to.equal(400);
+      expect(detailsOf(response)).to.deep.equal([{ field: 'roleIds', message: `Unknown role id(s): ${doomed}.` }]);
+      const stored = await t.knex('agents').where({ id: agent }).first('name', 'description');
+      expect(stored).to.deep.equal({ name: 'renamed with a deleted role', description: '' });
+      expect(await t.knex('agent_roles').where({ agent_id: agent }).pluck('role_id')).to.deep.equal([kept]);
+      expect(await auditedChanges('agents.update', agent)).to.deep.equal([]);
+      // The same change without the deleted role goes through whole, and is audited once.
+      const retried = await send('PATCH', `/api/v1/mcp/agents/${agent}`, { name: 'renamed at last', roleIds: [kept] });
+      expect(retried.status, retried.text).to.equal(200);
+      expect(retried.body.data).to.include({ name: 'renamed at last' });
+      expect(await auditedChanges('agents.update', agent)).to.have.length(1);
+    });
+
+    it('a binding taken by another agent, sent with roles: 409 naming the holder, and neither the roles nor the other fields change', async () => {
+      const [kept, wanted] = await Promise.all([t.role('binding kept', ['tickets:read']), t.role('binding wanted', ['tickets:write'])]);
+      const holder = await send('POST', '/api/v1/mcp/agents', { name: 'binding holder', idpId, subject: 'taken-with-roles' });
+      expect(holder.status, holder.text).to.equal(201);
+      const agent = (await t.agent({ name: 'binding seeker', roleIds: [kept] })).id;
+      const response = await send('PATCH', `/api/v1/mcp/agents/${agent}`, { name: 'seeker renamed', idpId, subject: 'taken-with-roles', roleIds: [wanted] });
+      expect(response.status, response.text).to.equal(409);
+      expect(response.body.error.message).to.include('binding holder');
+      expect(await t.knex('agents').where({ id: agent }).first('name', 'subject')).to.deep.equal({ name: 'binding seeker', subject: null });
+      expect(await t.knex('agent_roles').where({ agent_id: agent }).pluck('role_id')).to.deep.equal([kept]);
+      expect(await auditedChanges('agents.update', agent)).to.deep.equal([]);
+    });
   });
 
   describe('one message per field', () => {

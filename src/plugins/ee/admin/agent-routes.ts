@@ -1,6 +1,7 @@
 import { ArrayMaxSize, IsArray, IsObject, IsOptional, IsString, IsUUID, Length, MaxLength } from 'class-validator';
 import { inject, injectable } from 'inversify';
 import {
+  Database,
   json,
   type ApiKeyRecord,
   type HttpResponse,
@@ -123,6 +124,7 @@ export class AgentRoutes implements RouteContribution {
     @inject(AgentStore) private readonly agents: AgentStore,
     @inject(RoleStore) private readonly roles: RoleStore,
     @inject(IdpProviderStore) private readonly idps: IdpProviderStore,
+    @inject(Database) private readonly database: Database,
   ) {}
 
   /** Each agent as the admin sees it: its roles, when it was last seen, and its health. */
@@ -277,9 +279,20 @@ export class AgentRoutes implements RouteContribution {
     await this.checkRoles(admin, patch.roleIds);
     const rolesBefore = await this.rolesOf(admin, before.id);
     const { roleIds, ...fields } = patch;
-    const agent = Object.keys(fields).length ? await this.agents.update(admin.tenant, before.id, fields).catch(storeFailure) : before;
+    const changesFields = Object.keys(fields).length > 0;
+    let agent: Agent | undefined = before;
+    let roles = rolesBefore;
+    if (changesFields && roleIds) {
+      // Both or neither: a role refused (deleted meanwhile) must not leave the fields changed.
+      [agent, roles] = await this.database.knex
+        .transaction(async (trx): Promise<[Agent | undefined, Role[]]> => {
+          const updated = await this.agents.update(admin.tenant, before.id, fields, trx);
+          return updated ? [updated, await this.roles.assign(admin.tenant, before.id, roleIds, trx)] : [undefined, rolesBefore];
+        })
+        .catch(storeFailure);
+    } else if (changesFields) agent = await this.agents.update(admin.tenant, before.id, fields).catch(storeFailure);
+    else if (roleIds) roles = await this.roles.assign(admin.tenant, before.id, roleIds).catch(storeFailure);
     if (!agent) throw notFound('agent');
-    const roles = roleIds ? await this.roles.assign(admin.tenant, agent.id, roleIds).catch(storeFailure) : rolesBefore;
     const changed: Record<string, unknown> = {};
     for (const field of ['name', 'description', 'contact', 'idpId', 'issuer', 'subject'] as const) {
       if (before[field] !== agent[field]) changed[field] = { from: before[field], to: agent[field] };

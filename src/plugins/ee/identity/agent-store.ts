@@ -1,4 +1,5 @@
 import { inject, injectable } from 'inversify';
+import type { Knex } from 'knex';
 import { ApiKeyStore, ApiKeyVerifier, BackgroundWork, Database, Logger, isUuid, unstorableText, type ApiKeyRecord, type LifecycleContribution } from '../../../core/index.js';
 import { AGENT_KEY_SCOPE } from '../contracts.js';
 import { CredentialCache } from './credential-cache.js';
@@ -154,14 +155,19 @@ export class AgentStore implements LifecycleContribution {
   ) {}
 
   /** Resolve and check a binding: the provider must be the tenant's; issuer comes from it. */
-  private async binding(tenant: string, idpId: string | null | undefined, subject: string | null | undefined): Promise<{ idp_id: string | null; issuer: string | null; subject: string | null }> {
+  private async binding(
+    tenant: string,
+    idpId: string | null | undefined,
+    subject: string | null | undefined,
+    trx?: Knex.Transaction,
+  ): Promise<{ idp_id: string | null; issuer: string | null; subject: string | null }> {
     const hasIdp = idpId !== undefined && idpId !== null && idpId !== '';
     const hasSubject = subject !== undefined && subject !== null && subject !== '';
     if (!hasIdp && !hasSubject) return { idp_id: null, issuer: null, subject: null };
     if (!hasIdp) throw new IdentityInputError('idpId', 'Choose the identity provider this identifier belongs to.');
     if (!hasSubject) throw new IdentityInputError('subject', 'Enter the agent\'s identifier at this identity provider (the value of its subject claim, usually the client id).');
     if (typeof subject !== 'string' || subject.length > 500) throw new IdentityInputError('subject', 'The agent identifier is too long: at most 500 characters.');
-    const idp = isUuid(idpId) ? await this.db.forTenant(tenant).table('agent_idp_providers').where({ id: idpId }).first('id', 'issuer') : undefined;
+    const idp = isUuid(idpId) ? await this.db.forTenant(tenant, trx).table('agent_idp_providers').where({ id: idpId }).first('id', 'issuer') : undefined;
     if (!idp) throw idpGone();
     return { idp_id: idpId, issuer: (idp as { issuer: string }).issuer, subject };
   }
@@ -202,17 +208,23 @@ export class AgentStore implements LifecycleContribution {
     return row ? toAgent(row) : undefined;
   }
 
-  /** The active agent bound to (tenant, issuer, subject), if any. */
-  async findActiveByBinding(tenant: string, issuer: string, subject: string): Promise<Agent | undefined> {
+  /** The active agent bound to (tenant, issuer, subject), if any; read in `trx` when given. */
+  async findActiveByBinding(tenant: string, issuer: string, subject: string, trx?: Knex.Transaction): Promise<Agent | undefined> {
     // No agent is bound to text PostgreSQL cannot hold (the admin API refuses it), so none can match.
     if (unstorableText(issuer) !== undefined || unstorableText(subject) !== undefined) return undefined;
-    const row = (await this.db.read(() => this.db.forTenant(tenant).table<AgentRow>('agents').where({ issuer, subject, active: true }).first())) as AgentRow | undefined;
+    const query = () => this.db.forTenant(tenant, trx).table<AgentRow>('agents').where({ issuer, subject, active: true }).first();
+    const row = (await (trx ? query() : this.db.read(query))) as AgentRow | undefined;
     return row ? toAgent(row) : undefined;
   }
 
-  async update(tenant: string, id: string, patch: UpdateAgentInput): Promise<Agent | undefined> {
+  /**
+   * Change an agent; `undefined` when the tenant has no such agent. In `trx` (with the agent's row
+   * locked), so that a caller can change more in the same transaction: the caches are then cleared
+   * once it has ended.
+   */
+  async update(tenant: string, id: string, patch: UpdateAgentInput, trx?: Knex.Transaction): Promise<Agent | undefined> {
     if (!isUuid(id)) return undefined;
-    const current = await this.get(tenant, id);
+    const current = trx ? await this.locked(tenant, id, trx) : await this.get(tenant, id);
     if (!current) return undefined;
     const changes: Record<string, unknown> = { updated_at: new Date() };
     if (patch.name !== undefined) changes.name = checkName(patch.name);
@@ -220,9 +232,14 @@ export class AgentStore implements LifecycleContribution {
     if (patch.contact !== undefined) changes.contact = checkContact(patch.contact);
     if (patch.attributes !== undefined) changes.attributes = JSON.stringify(checkAttributes(patch.attributes));
     if (patch.idpId !== undefined || patch.subject !== undefined) {
-      Object.assign(changes, await this.binding(tenant, patch.idpId === undefined ? current.idpId : patch.idpId, patch.subject === undefined ? current.subject : patch.subject));
+      Object.assign(changes, await this.binding(tenant, patch.idpId === undefined ? current.idpId : patch.idpId, patch.subject === undefined ? current.subject : patch.subject, trx));
     }
-    return this.write(tenant, id, changes);
+    return this.write(tenant, id, changes, trx);
+  }
+
+  private async locked(tenant: string, id: string, trx: Knex.Transaction): Promise<Agent | undefined> {
+    const row = (await this.db.forTenant(tenant, trx).table<AgentRow>('agents').where({ id }).forUpdate().first()) as AgentRow | undefined;
+    return row ? toAgent(row) : undefined;
   }
 
   /** Deactivate: the agent's tokens and keys stop working (at once here, elsewhere within the cache lifetime). */
@@ -240,19 +257,22 @@ export class AgentStore implements LifecycleContribution {
     return this.write(tenant, id, { active, updated_at: new Date() });
   }
 
-  private async write(tenant: string, id: string, changes: Record<string, unknown>): Promise<Agent | undefined> {
+  private async write(tenant: string, id: string, changes: Record<string, unknown>, trx?: Knex.Transaction): Promise<Agent | undefined> {
+    const update = async (t?: Knex.Transaction) => (await this.db.forTenant(tenant, t).table<AgentRow>('agents').where({ id }).update(changes).returning('*')) as AgentRow[];
     try {
-      const [row] = (await this.db.forTenant(tenant).table<AgentRow>('agents').where({ id }).update(changes).returning('*')) as AgentRow[];
-      this.forget(tenant);
+      // In a savepoint of `trx`: a conflict leaves the transaction usable for the lookups below.
+      const [row] = trx ? await trx.transaction((savepoint) => update(savepoint)) : await update();
+      if (trx) trx.executionPromise.then(() => this.forget(tenant), () => this.forget(tenant));
+      else this.forget(tenant);
       return row ? toAgent(row) : undefined;
     } catch (error) {
       // The provider being bound was deleted between its check and the write.
       if (isForeignKeyViolation(error) && changes.idp_id) throw idpGone();
       if (!isUniqueViolation(error)) throw error;
-      const mine = await this.get(tenant, id);
+      const mine = trx ? await this.locked(tenant, id, trx) : await this.get(tenant, id);
       const issuer = (changes.issuer as string | null | undefined) ?? mine?.issuer;
       const subject = (changes.subject as string | null | undefined) ?? mine?.subject;
-      throw bindingConflict(issuer && subject ? await this.findActiveByBinding(tenant, issuer, subject) : undefined);
+      throw bindingConflict(issuer && subject ? await this.findActiveByBinding(tenant, issuer, subject, trx) : undefined);
     }
   }
 

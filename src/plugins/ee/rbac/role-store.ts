@@ -150,8 +150,16 @@ export class RoleStore {
       if (found.length) await db.insert('agent_roles', found.map((row) => ({ agent_id: agentId, role_id: row.id })));
       return found.map(toRole).sort((a, b) => a.name.localeCompare(b.name));
     };
+    if (trx) {
+      // The caller's transaction decides: the cached grants are forgotten once it has ended.
+      trx.executionPromise.then(
+        () => this.grants.invalidate(tenant, agentId),
+        () => this.grants.invalidate(tenant, agentId),
+      );
+      return run(trx);
+    }
     try {
-      return trx ? await run(trx) : await this.database.knex.transaction(run);
+      return await this.database.knex.transaction(run);
     } finally {
       this.grants.invalidate(tenant, agentId);
     }
