@@ -29,7 +29,8 @@ export interface Database {
   /**
    * Run a read (a query that changes nothing, outside any transaction) and run it again when its
    * pooled connection turns out lost: after a database restart or failover the pool hands out
-   * dead connections until it has heard of each death. Never use it for a write.
+   * dead connections until it has heard of each death. Never use it for a write, unless running
+   * the write again changes nothing more and answers the same (its first attempt may have committed).
    */
   read<T>(run: () => PromiseLike<T>): Promise<T>;
 }

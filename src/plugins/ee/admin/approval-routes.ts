@@ -159,12 +159,14 @@ export class ApprovalRoutes implements RouteContribution {
     const id = pathId(req.params.id, 'approval request');
     const approval = await this.approvals.get(admin.tenant, id);
     if (!approval) throw notFound('approval request');
-    const events = (await this.database
-      .forTenant(admin.tenant)
-      .table('mcp_agent_audit')
-      .whereRaw("details->>'approvalId' = ?", [id])
-      .orderBy('id')
-      .select('occurred_at', 'action', 'decision', 'outcome', 'reason', 'principal_label', 'request_id')) as Record<string, unknown>[];
+    const events = (await this.database.read(() =>
+      this.database
+        .forTenant(admin.tenant)
+        .table('mcp_agent_audit')
+        .whereRaw("details->>'approvalId' = ?", [id])
+        .orderBy('id')
+        .select('occurred_at', 'action', 'decision', 'outcome', 'reason', 'principal_label', 'request_id'),
+    )) as Record<string, unknown>[];
     return json(200, {
       data: {
         ...this.view(approval),
