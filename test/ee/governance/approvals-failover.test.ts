@@ -8,7 +8,7 @@ import { expect } from 'chai';
 import { randomBytes } from 'node:crypto';
 import knexFactory, { type Knex } from 'knex';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { CreateTaskResultSchema } from '@modelcontextprotocol/sdk/types.js';
+import { CallToolResultSchema, CreateTaskResultSchema } from '@modelcontextprotocol/sdk/types.js';
 import { AuditSink, defineTool, definePlugin, openDatabase, z } from '@gatehouse-mcp/engine';
 import { ApprovalStore } from '@gatehouse-mcp/engine/ee';
 import { pgProxy, type PgProxy } from '../../support/pg-proxy.js';
@@ -34,8 +34,21 @@ const approvalTools = definePlugin({
       input: z.object({ id: z.string() }),
       handler: async ({ id }) => `deleted ${id}`,
     }),
+    defineTool({
+      name: 'tickets.purge',
+      description: 'Purge a ticket.',
+      permission: 'tickets:delete',
+      approval: 'required',
+      input: z.object({ id: z.string() }),
+      handler: async ({ id }) => {
+        ranPurge?.();
+        return `purged ${id}`;
+      },
+    }),
   ],
 });
+/** Called as `tickets.purge` runs. */
+let ranPurge: (() => void) | undefined;
 
 describe('EE approvals right after every pooled connection was terminated', function () {
   this.timeout(120_000);
@@ -150,6 +163,30 @@ describe('EE approvals right after every pooled connection was terminated', func
     const retried = await t.http('POST', `/api/v1/mcp/approvals/${second}/deny`, { token: t.adminKey, body: { reason: 'not this one' } });
     expect(retried.status, retried.text).to.equal(409);
     expect(retried.body.error.message).to.contain('already denied');
+    // The trail says the decision may have been made, though its answer never came.
+    await t.engine.resolve<AuditSink>(AuditSink).flush();
+    const trail = (await t.http('GET', `/api/v1/mcp/approvals/${second}`, { token: t.adminKey })).body.data.audit as { action: string; outcome: string }[];
+    expect(trail.filter((e) => e.action === 'approvals.deny').map((e) => e.outcome)).to.deep.equal(['unknown']);
+  });
+
+  it("keeps a task's result when the failover comes while its approved call runs", async () => {
+    const created = await deleter.request({ method: 'tools/call', params: { name: 'tickets.purge', arguments: { id: 'K-2' }, task: { ttl: 60_000 } } }, CreateTaskResultSchema);
+    const taskId = created.task.taskId;
+    expect((await t.http('POST', `/api/v1/mcp/approvals/${taskId}/approve`, { token: t.adminKey })).status).to.equal(200);
+    await fillPool();
+    // The call has run; the write that keeps its result for tasks/result meets a dead connection.
+    ranPurge = () => proxy.staleAll();
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const result = await Promise.race([
+        deleter.experimental.tasks.getTaskResult(taskId, CallToolResultSchema),
+        new Promise((_, reject) => (timer = setTimeout(() => reject(new Error('the task never completed')), 15_000))),
+      ]);
+      expect(text(result)).to.equal('purged K-2');
+    } finally {
+      clearTimeout(timer);
+      ranPurge = undefined;
+    }
   });
 
   it('never decides a request past its deadline, even one no expiry has marked yet', async () => {

@@ -1,6 +1,6 @@
 import { IsIn, IsOptional, IsString, IsUrl, Length, MaxLength } from 'class-validator';
 import { inject, injectable } from 'inversify';
-import { Database, HttpError, json, type HttpResponse, type RouteContribution, type RouteDefinition, type RouteRequest } from '../../../core/index.js';
+import { Database, HttpError, connectionLost, json, type HttpResponse, type RouteContribution, type RouteDefinition, type RouteRequest } from '../../../core/index.js';
 import { ApprovalDecisionError } from '../approvals/approval-errors.js';
 import { ApprovalStore } from '../approvals/approval-store.js';
 import type { Approval } from '../approvals/approval-record.js';
@@ -195,6 +195,17 @@ export class ApprovalRoutes implements RouteContribution {
       approval = await this.approvals.decide(admin.tenant, id, admin, verdict, reason);
     } catch (error) {
       if (error instanceof ApprovalDecisionError) throw new HttpError(error.status, error.code, error.message);
+      if (connectionLost(error)) {
+        // The decision may have committed with its answer lost: the trail says it may have been made
+        // (the caller is answered 503; a retry is told what the request is now).
+        this.guard.recordAction(req, admin, {
+          action: `approvals.${verdict}`,
+          target: id,
+          details: { approvalId: id, ...(reason ? { reason } : {}) },
+          outcome: 'unknown',
+          reason: 'the database connection was lost while the decision was being written: it may or may not have been made',
+        });
+      }
       throw error;
     }
     this.guard.recordChange(req, admin, `approvals.${verdict}`, approval.tool, {

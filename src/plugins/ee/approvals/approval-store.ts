@@ -233,13 +233,15 @@ export class ApprovalStore implements PendingApprovals {
     return rows.length > 0;
   }
 
+  /**
+   * Keep the result of a held task's call. Run again when its connection is lost, as a read is:
+   * only a request without a result takes one, so running it again changes nothing more.
+   */
   async complete(tenant: string, id: string, result: unknown): Promise<void> {
-    await this.database
-      .forTenant(tenant)
-      .table<Row>(TABLE)
-      .where({ id })
-      .whereNull('result')
-      .update({ result: storableJson(result), updated_at: this.knex.fn.now() });
+    const stored = storableJson(result);
+    await this.database.read(() =>
+      this.database.forTenant(tenant).table<Row>(TABLE).where({ id }).whereNull('result').update({ result: stored, updated_at: this.knex.fn.now() }),
+    );
     this.announce(tenant, id);
   }
 
