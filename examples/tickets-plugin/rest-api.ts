@@ -26,23 +26,24 @@ const pick = <T extends string>(allowed: readonly T[], value: unknown): T | unde
 
 async function listTickets(db: TenantDb, query: URLSearchParams): Promise<Response> {
   const limit = Math.min(100, Math.max(1, Number(query.get('limit') ?? 20) || 20));
-  const q = db.query(Ticket).orderBy([{ column: 'created_at', order: 'desc' }, { column: 'id', order: 'desc' }]).limit(limit);
   const status = pick(TICKET_STATUSES, query.get('status'));
   const priority = pick(TICKET_PRIORITIES, query.get('priority'));
   const clientId = query.get('clientId');
-  if (status) q.where({ status });
-  if (priority) q.where({ priority });
-  if (clientId) {
-    if (!isUuid(clientId)) return Response.json({ tickets: [] });
-    q.where({ client_id: clientId });
-  }
-  return Response.json({ tickets: (await q).map(ticketView) });
+  if (clientId && !isUuid(clientId)) return Response.json({ tickets: [] });
+  const tickets = await db.read((db) => {
+    const q = db.query(Ticket).orderBy([{ column: 'created_at', order: 'desc' }, { column: 'id', order: 'desc' }]).limit(limit);
+    if (status) q.where({ status });
+    if (priority) q.where({ priority });
+    if (clientId) q.where({ client_id: clientId });
+    return q;
+  });
+  return Response.json({ tickets: tickets.map(ticketView) });
 }
 
 async function getTicket(db: TenantDb, id: string): Promise<Response> {
-  const ticket = await db.query(Ticket).findById(id);
+  const ticket = await db.read((db) => db.query(Ticket).findById(id));
   if (!ticket) return error(404, 'not_found', `No ticket with id ${id}.`);
-  const comments = (await db.table('ticket_comments').where({ ticket_id: id }).orderBy('created_at')) as { id: string; author: string; body: string; created_at: Date }[];
+  const comments = (await db.read((db) => db.table('ticket_comments').where({ ticket_id: id }).orderBy('created_at'))) as { id: string; author: string; body: string; created_at: Date }[];
   return Response.json({
     ticket: ticketView(ticket),
     comments: comments.map((c) => ({ id: c.id, author: c.author, body: c.body, createdAt: new Date(c.created_at).toISOString() })),
@@ -79,10 +80,12 @@ async function updateTicket(db: TenantDb, id: string, body: Record<string, unkno
 }
 
 async function listClients(db: TenantDb, query: URLSearchParams): Promise<Response> {
-  const q = db.table('clients').orderBy('name').limit(100);
   const search = query.get('search');
-  if (search) q.whereILike('name', `%${search.replace(/[\\%_]/g, '\\$&')}%`);
-  const rows = (await q) as { id: string; name: string; email: string | null }[];
+  const rows = (await db.read((db) => {
+    const q = db.table('clients').orderBy('name').limit(100);
+    if (search) q.whereILike('name', `%${search.replace(/[\\%_]/g, '\\$&')}%`);
+    return q;
+  })) as { id: string; name: string; email: string | null }[];
   return Response.json({ clients: rows.map((c) => ({ id: c.id, name: c.name, email: c.email })) });
 }
 

@@ -46,19 +46,20 @@ export const listTickets = defineTool({
     cursor: z.string().max(200).optional(),
   }),
   async handler({ status, priority, clientId, search, limit, cursor }, { db }) {
-    const query = db.query(Ticket).orderBy([{ column: 'created_at', order: 'desc' }, { column: 'id', order: 'desc' }]).limit(limit + 1);
-    if (status) query.where({ status });
-    if (priority) query.where({ priority });
-    if (clientId) query.where({ client_id: clientId });
-    if (search) {
-      const pattern = `%${search.replace(/[\\%_]/g, '\\$&')}%`;
-      query.where((q) => q.whereILike('title', pattern).orWhereILike('description', pattern));
-    }
-    if (cursor) {
-      const [createdAt, id] = decodeCursor(cursor);
-      query.whereRaw('(created_at, id) < (?, ?)', [createdAt, id]);
-    }
-    const rows = await query;
+    const after = cursor ? decodeCursor(cursor) : undefined;
+    // A read: run again on a fresh connection if the first one turns out dead (after a failover).
+    const rows = await db.read((db) => {
+      const query = db.query(Ticket).orderBy([{ column: 'created_at', order: 'desc' }, { column: 'id', order: 'desc' }]).limit(limit + 1);
+      if (status) query.where({ status });
+      if (priority) query.where({ priority });
+      if (clientId) query.where({ client_id: clientId });
+      if (search) {
+        const pattern = `%${search.replace(/[\\%_]/g, '\\$&')}%`;
+        query.where((q) => q.whereILike('title', pattern).orWhereILike('description', pattern));
+      }
+      if (after) query.whereRaw('(created_at, id) < (?, ?)', after);
+      return query;
+    });
     const page = rows.slice(0, limit);
     return {
       tickets: page.map(ticketView),
@@ -75,12 +76,14 @@ export const getTicket = defineTool({
   annotations: { readOnlyHint: true, openWorldHint: false },
   input: z.object({ id: z.uuid() }),
   async handler({ id }, { db }) {
-    const ticket = await requireTicket(db, id);
-    const comments = (await db.table('ticket_comments').where({ ticket_id: id }).orderBy('created_at')) as { id: string; author: string; body: string; created_at: Date }[];
-    return {
-      ticket: ticketView(ticket),
-      comments: comments.map((c) => ({ id: c.id, author: c.author, body: c.body, createdAt: new Date(c.created_at).toISOString() })),
-    };
+    return db.read(async (db) => {
+      const ticket = await requireTicket(db, id);
+      const comments = (await db.table('ticket_comments').where({ ticket_id: id }).orderBy('created_at')) as { id: string; author: string; body: string; created_at: Date }[];
+      return {
+        ticket: ticketView(ticket),
+        comments: comments.map((c) => ({ id: c.id, author: c.author, body: c.body, createdAt: new Date(c.created_at).toISOString() })),
+      };
+    });
   },
 });
 
@@ -150,9 +153,11 @@ export const listClients = defineTool({
   annotations: { readOnlyHint: true, openWorldHint: false },
   input: z.object({ search: z.string().min(1).max(200).optional(), limit: z.number().int().min(1).max(100).default(50) }),
   async handler({ search, limit }, { db }) {
-    const query = db.table('clients').orderBy('name').limit(limit);
-    if (search) query.whereILike('name', `%${search.replace(/[\\%_]/g, '\\$&')}%`);
-    const rows = (await query) as { id: string; name: string; email: string | null }[];
+    const rows = (await db.read((db) => {
+      const query = db.table('clients').orderBy('name').limit(limit);
+      if (search) query.whereILike('name', `%${search.replace(/[\\%_]/g, '\\$&')}%`);
+      return query;
+    })) as { id: string; name: string; email: string | null }[];
     return { clients: rows.map((c) => ({ id: c.id, name: c.name, email: c.email })) };
   },
 });

@@ -2,6 +2,7 @@ import type { Knex } from 'knex';
 import type { Model, QueryBuilder } from 'objection';
 import type { TenantDb } from '../ports/database.js';
 import { TenantRequiredError } from '../errors.js';
+import { readAttemptsFor, readSurvivingLostConnection } from './lost-connection.js';
 
 /** Tenant identifiers: lowercase slugs, so they are safe in URLs, logs and metric labels. */
 export const TENANT_ID = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
@@ -44,5 +45,11 @@ export class KnexTenantDb implements TenantDb {
 
   async transaction<T>(work: (db: TenantDb) => Promise<T>): Promise<T> {
     return this.knex.transaction((trx) => work(new KnexTenantDb(this.tenant, trx)));
+  }
+
+  async read<T>(run: (db: TenantDb) => PromiseLike<T>): Promise<T> {
+    // A transaction's connection cannot be swapped for another: its read runs once.
+    if ((this.knex as Knex.Transaction).isTransaction === true) return run(this);
+    return readSurvivingLostConnection(() => run(this), readAttemptsFor(this.knex));
   }
 }

@@ -17,6 +17,15 @@ export interface TenantDb {
   query<MC extends typeof Model>(model: MC): QueryBuilder<InstanceType<MC>, InstanceType<MC>[]>;
   /** Run `work` in one transaction; the `TenantDb` it receives uses that transaction. */
   transaction<T>(work: (db: TenantDb) => Promise<T>): Promise<T>;
+  /**
+   * Run a read, and run it again when its pooled connection turns out lost (after a database
+   * restart or failover the pool hands out dead connections until it has heard of each death), as
+   * {@link Database.read} does. `run` receives this `TenantDb` and builds its queries afresh on
+   * each attempt: `db.read((db) => db.table('tickets').where({ status: 'open' }))`. Never use it
+   * for a write: a write whose connection died may have committed. Inside a transaction it runs
+   * once: a lost connection ends the transaction, which cannot be run again from here.
+   */
+  read<T>(run: (db: TenantDb) => PromiseLike<T>): Promise<T>;
 }
 
 /** The engine's database: a knex instance on PostgreSQL (a server, or the embedded one). */
@@ -29,7 +38,8 @@ export interface Database {
   /**
    * Run a read (a query that changes nothing, outside any transaction) and run it again when its
    * pooled connection turns out lost: after a database restart or failover the pool hands out
-   * dead connections until it has heard of each death. Never use it for a write.
+   * dead connections until it has heard of each death. Never use it for a write, unless running
+   * the write again changes nothing more and answers the same (its first attempt may have committed).
    */
   read<T>(run: () => PromiseLike<T>): Promise<T>;
 }

@@ -1,6 +1,6 @@
 import { IsIn, IsOptional, IsString, IsUrl, Length, MaxLength } from 'class-validator';
 import { inject, injectable } from 'inversify';
-import { Database, HttpError, json, type HttpResponse, type RouteContribution, type RouteDefinition, type RouteRequest } from '../../../core/index.js';
+import { Database, HttpError, connectionLost, json, type HttpResponse, type RouteContribution, type RouteDefinition, type RouteRequest } from '../../../core/index.js';
 import { ApprovalDecisionError } from '../approvals/approval-errors.js';
 import { ApprovalStore } from '../approvals/approval-store.js';
 import type { Approval } from '../approvals/approval-record.js';
@@ -159,12 +159,14 @@ export class ApprovalRoutes implements RouteContribution {
     const id = pathId(req.params.id, 'approval request');
     const approval = await this.approvals.get(admin.tenant, id);
     if (!approval) throw notFound('approval request');
-    const events = (await this.database
-      .forTenant(admin.tenant)
-      .table('mcp_agent_audit')
-      .whereRaw("details->>'approvalId' = ?", [id])
-      .orderBy('id')
-      .select('occurred_at', 'action', 'decision', 'outcome', 'reason', 'principal_label', 'request_id')) as Record<string, unknown>[];
+    const events = (await this.database.read(() =>
+      this.database
+        .forTenant(admin.tenant)
+        .table('mcp_agent_audit')
+        .whereRaw("details->>'approvalId' = ?", [id])
+        .orderBy('id')
+        .select('occurred_at', 'action', 'decision', 'outcome', 'reason', 'principal_label', 'request_id'),
+    )) as Record<string, unknown>[];
     return json(200, {
       data: {
         ...this.view(approval),
@@ -193,6 +195,17 @@ export class ApprovalRoutes implements RouteContribution {
       approval = await this.approvals.decide(admin.tenant, id, admin, verdict, reason);
     } catch (error) {
       if (error instanceof ApprovalDecisionError) throw new HttpError(error.status, error.code, error.message);
+      if (connectionLost(error)) {
+        // The decision may have committed with its answer lost: the trail says it may have been made
+        // (the caller is answered 503; a retry is told what the request is now).
+        this.guard.recordAction(req, admin, {
+          action: `approvals.${verdict}`,
+          target: id,
+          details: { approvalId: id, ...(reason ? { reason } : {}) },
+          outcome: 'unknown',
+          reason: 'the database connection was lost while the decision was being written: it may or may not have been made',
+        });
+      }
       throw error;
     }
     this.guard.recordChange(req, admin, `approvals.${verdict}`, approval.tool, {

@@ -65,6 +65,8 @@ export interface ApprovalRow {
   updated_at: Date | string;
   expires_at: Date | string;
   executed_at: Date | string | null;
+  /** The run of {@link ApprovalStore.expireDue} that expired it. */
+  expiry_pass: string | null;
 }
 
 export const APPROVALS_TABLE = 'mcp_approvals';

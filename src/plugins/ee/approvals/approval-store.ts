@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { inject, injectable } from 'inversify';
 import type { Knex } from 'knex';
 import {
@@ -73,15 +74,30 @@ export class ApprovalStore implements PendingApprovals {
     });
   }
 
-  /** Mark the tenant's overdue requests and grants `expired`, auditing each. */
-  async expireDue(tenant: string, trx?: Knex.Transaction): Promise<void> {
-    const rows = (await this.database
-      .forTenant(tenant, trx)
-      .table<Row>(TABLE)
-      .whereIn('state', ['pending', 'approved'])
-      .andWhere('expires_at', '<=', this.knex.fn.now())
-      .update({ state: 'expired', updated_at: this.knex.fn.now() })
-      .returning(['id', 'tool', 'state', 'request_id'])) as Pick<Row, 'id' | 'tool' | 'request_id'>[];
+  /**
+   * Mark the tenant's overdue requests and grants `expired`, auditing each once. Run again when its
+   * connection is lost (after a database restart or failover), as a read is: each run stamps the
+   * rows it expires with its own `expiry_pass`, and a later attempt of the run returns those rows
+   * again (an earlier attempt may have committed with its answer lost), so the expiries are
+   * audited once, after the attempt that answers, whichever attempt made them. A row expired by
+   * another run no longer matches, so no expiry is audited twice.
+   */
+  async expireDue(tenant: string): Promise<void> {
+    const pass = randomUUID();
+    let attempt = 0;
+    const rows = await this.database.read(async () => {
+      // Only a later attempt looks for rows this run expired: an earlier one may have committed.
+      const again = ++attempt > 1;
+      return (await this.database
+        .forTenant(tenant)
+        .table<Row>(TABLE)
+        .where((due) => {
+          due.whereIn('state', ['pending', 'approved']).andWhere('expires_at', '<=', this.knex.fn.now());
+          if (again) due.orWhere({ expiry_pass: pass, state: 'expired' });
+        })
+        .update({ state: 'expired', expiry_pass: pass, updated_at: this.knex.raw("case when state = 'expired' then updated_at else now() end") })
+        .returning(['id', 'tool', 'request_id'])) as Pick<Row, 'id' | 'tool' | 'request_id'>[];
+    });
     for (const row of rows) this.record(tenant, undefined, 'approvals.expire', row.tool, 'expired before it was used', row.id, row.request_id);
   }
 
@@ -99,17 +115,19 @@ export class ApprovalStore implements PendingApprovals {
     if (granted) return { status: 'granted', id: granted };
 
     // An approved grant for this tool that does not match: refuse it (audited) and ask anew.
-    const approved = (await db().andWhere({ state: 'approved' }).orderBy('created_at', 'desc')) as Row[];
+    const approved = (await this.database.read(() => db().andWhere({ state: 'approved' }).orderBy('created_at', 'desc'))) as Row[];
     for (const row of approved) {
       const why = row.arguments_digest !== request.digest ? 'the arguments differ from the approved call' : 'the policy changed since the request was made';
       this.record(tenant, principal, 'approvals.mismatch', request.tool, `approval ${row.id} not used: ${why}`, row.id, request.requestId);
     }
 
-    const denied = (await db()
-      .andWhere({ state: 'denied', withdrawn: false, arguments_digest: request.digest, policy_version: request.need.policyVersion })
-      .andWhere('expires_at', '>', this.knex.fn.now())
-      .orderBy('decided_at', 'desc')
-      .first()) as Row | undefined;
+    const denied = (await this.database.read(() =>
+      db()
+        .andWhere({ state: 'denied', withdrawn: false, arguments_digest: request.digest, policy_version: request.need.policyVersion })
+        .andWhere('expires_at', '>', this.knex.fn.now())
+        .orderBy('decided_at', 'desc')
+        .first(),
+    )) as Row | undefined;
     if (denied) return { status: 'denied', id: denied.id, reason: `${denied.decision_reason ?? 'no reason given'} (denied by ${denied.decided_by ?? 'an approver'})` };
 
     const expiresAt = new Date(Date.now() + this.settings.ttlMs);
@@ -144,7 +162,7 @@ export class ApprovalStore implements PendingApprovals {
     ).rows as Row[];
     const row =
       inserted[0] ??
-      ((await db().andWhere({ state: 'pending', arguments_digest: request.digest, policy_version: request.need.policyVersion }).first()) as Row | undefined);
+      ((await this.database.read(() => db().andWhere({ state: 'pending', arguments_digest: request.digest, policy_version: request.need.policyVersion }).first())) as Row | undefined);
     if (!row) return this.request(request);
     if (inserted[0]) for (const listener of this.listeners) listener(toApproval(row));
     return { status: 'pending', id: row.id, expiresAt: new Date(row.expires_at) };
@@ -182,7 +200,7 @@ export class ApprovalStore implements PendingApprovals {
     if (!isUuid(id)) return undefined;
     const granted = await this.consume(tenant, request, id);
     if (granted) return { status: 'granted', id: granted };
-    const row = (await this.database.forTenant(tenant).table<Row>(TABLE).where({ id }).first()) as Row | undefined;
+    const row = await this.row(tenant, id);
     if (row?.state === 'approved') {
       const why = row.arguments_digest !== request.digest ? 'the arguments differ from the approved call' : 'the policy changed since the request was made';
       this.record(tenant, request.principal, 'approvals.mismatch', request.tool, `approval ${id} not used: ${why}`, id, request.requestId);
@@ -195,9 +213,9 @@ export class ApprovalStore implements PendingApprovals {
     return row ? toRecord(row) : undefined;
   }
 
-  private async row(tenant: string, id: string, trx?: Knex.Transaction): Promise<Row | undefined> {
+  private async row(tenant: string, id: string): Promise<Row | undefined> {
     if (!isUuid(id)) return undefined;
-    return (await this.database.forTenant(tenant, trx).table<Row>(TABLE).where({ id }).first()) as Row | undefined;
+    return (await this.database.read(() => this.database.forTenant(tenant).table<Row>(TABLE).where({ id }).first())) as Row | undefined;
   }
 
   async withdraw(tenant: string, id: string, principal: Principal): Promise<boolean> {
@@ -215,26 +233,30 @@ export class ApprovalStore implements PendingApprovals {
     return rows.length > 0;
   }
 
+  /**
+   * Keep the result of a held task's call. Run again when its connection is lost, as a read is:
+   * only a request without a result takes one, so running it again changes nothing more.
+   */
   async complete(tenant: string, id: string, result: unknown): Promise<void> {
-    await this.database
-      .forTenant(tenant)
-      .table<Row>(TABLE)
-      .where({ id })
-      .whereNull('result')
-      .update({ result: storableJson(result), updated_at: this.knex.fn.now() });
+    const stored = storableJson(result);
+    await this.database.read(() =>
+      this.database.forTenant(tenant).table<Row>(TABLE).where({ id }).whereNull('result').update({ result: stored, updated_at: this.knex.fn.now() }),
+    );
     this.announce(tenant, id);
   }
 
   /** The tenant's requests: pending first (oldest first), then the rest, newest first. */
   async list(tenant: string, options: { state?: ApprovalState; limit?: number } = {}): Promise<Approval[]> {
     await this.expireDue(tenant);
-    let query = this.database.forTenant(tenant).table<Row>(TABLE);
-    if (options.state) query = query.andWhere({ state: options.state });
-    const rows = (await query
-      .orderByRaw("case when state = 'pending' then 0 else 1 end")
-      .orderByRaw("case when state = 'pending' then created_at end asc")
-      .orderBy('created_at', 'desc')
-      .limit(options.limit ?? 100)) as Row[];
+    const rows = (await this.database.read(() => {
+      let query = this.database.forTenant(tenant).table<Row>(TABLE);
+      if (options.state) query = query.andWhere({ state: options.state });
+      return query
+        .orderByRaw("case when state = 'pending' then 0 else 1 end")
+        .orderByRaw("case when state = 'pending' then created_at end asc")
+        .orderBy('created_at', 'desc')
+        .limit(options.limit ?? 100);
+    })) as Row[];
     return rows.map(toApproval);
   }
 
@@ -251,9 +273,16 @@ export class ApprovalStore implements PendingApprovals {
   async decide(tenant: string, id: string, approver: Principal, verdict: 'approve' | 'deny', reason: string): Promise<Approval> {
     await this.expireDue(tenant);
     const decided = await this.knex.transaction(async (trx) => {
-      const row = (await this.database.forTenant(tenant, trx).table<Row>(TABLE).where({ id }).forUpdate().first()) as Row | undefined;
+      const row = (await this.database
+        .forTenant(tenant, trx)
+        .table<Row>(TABLE)
+        .where({ id })
+        .forUpdate()
+        .first('*', trx.raw('expires_at <= now() as due'))) as (Row & { due: boolean }) | undefined;
       if (!row) throw new ApprovalDecisionError(404, 'No such approval request.');
-      if (row.state !== 'pending') throw new ApprovalDecisionError(409, `This request is already ${row.withdrawn ? 'withdrawn' : row.state}; only pending requests can be decided.`);
+      // Past its deadline since the expiry above ran: expired, whatever the row says yet.
+      const state = row.state === 'pending' && row.due ? 'expired' : row.state;
+      if (state !== 'pending') throw new ApprovalDecisionError(409, `This request is already ${row.withdrawn ? 'withdrawn' : state}; only pending requests can be decided.`);
       const self =
         (row.principal_kind === approver.kind && row.principal_id === approver.id) || (row.key_id !== null && row.key_id === keyOf(approver));
       if (self && verdict === 'approve') throw new ApprovalDecisionError(403, 'You cannot approve a call made with your own credentials: another administrator must.');

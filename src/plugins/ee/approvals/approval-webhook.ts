@@ -79,7 +79,7 @@ export class ApprovalWebhook implements LifecycleContribution {
   }
 
   async get(tenant: string): Promise<ApprovalWebhookConfig | undefined> {
-    const row = (await this.database.forTenant(tenant).table<Row>(TABLE).first()) as Row | undefined;
+    const row = (await this.database.read(() => this.database.forTenant(tenant).table<Row>(TABLE).first())) as Row | undefined;
     return row ? { url: row.url, active: row.active, updatedAt: new Date(row.updated_at) } : undefined;
   }
 

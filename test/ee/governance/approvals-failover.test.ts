@@ -1,0 +1,209 @@
+/**
+ * Approvals right after a database failover: every pooled connection is dead, and the pool learns
+ * so only as it uses each one. Reading the approvals first expires the due ones (a write); that
+ * write was not run again, so the list and the record answered 503 once, and so did an agent
+ * asking after its held call.
+ */
+import { expect } from 'chai';
+import { randomBytes } from 'node:crypto';
+import knexFactory, { type Knex } from 'knex';
+import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { CallToolResultSchema, CreateTaskResultSchema } from '@modelcontextprotocol/sdk/types.js';
+import { AuditSink, defineTool, definePlugin, openDatabase, z } from '@gatehouse-mcp/engine';
+import { ApprovalStore } from '@gatehouse-mcp/engine/ee';
+import { pgProxy, type PgProxy } from '../../support/pg-proxy.js';
+import { governanceEngine, type GovernanceTestEngine } from './support.js';
+
+const URL_ = process.env.DATABASE_URL;
+
+const text = (result: unknown): string => ((result as { content: { text: string }[] }).content[0]?.text ?? '');
+const requestIdOf = (result: unknown): string => {
+  const match = /request ([0-9a-f-]{36})/.exec(text(result));
+  if (!match) throw new Error(`no approval request in: ${text(result)}`);
+  return match[1]!;
+};
+
+const approvalTools = definePlugin({
+  id: 'approval-tools',
+  tools: [
+    defineTool({
+      name: 'tickets.delete',
+      description: 'Delete a ticket.',
+      permission: 'tickets:delete',
+      approval: 'required',
+      input: z.object({ id: z.string() }),
+      handler: async ({ id }) => `deleted ${id}`,
+    }),
+    defineTool({
+      name: 'tickets.purge',
+      description: 'Purge a ticket.',
+      permission: 'tickets:delete',
+      approval: 'required',
+      input: z.object({ id: z.string() }),
+      handler: async ({ id }) => {
+        ranPurge?.();
+        return `purged ${id}`;
+      },
+    }),
+  ],
+});
+/** Called as `tickets.purge` runs. */
+let ranPurge: (() => void) | undefined;
+
+describe('EE approvals right after every pooled connection was terminated', function () {
+  this.timeout(120_000);
+  let t: GovernanceTestEngine;
+  let admin: Knex;
+  let proxy: PgProxy;
+  let schema: string;
+  let close: () => Promise<void>;
+  let deleter: Client;
+  let ticket = 0;
+
+  before(async function () {
+    if (!URL_) this.skip();
+    schema = `gh_approvals_${randomBytes(4).toString('hex')}`;
+    proxy = await pgProxy(new URL(URL_!));
+    const db = await openDatabase({ url: proxy.url(URL_!), schema, pool: { min: 0, max: 4 } });
+    close = () => db.close();
+    admin = knexFactory({ client: 'pg', connection: URL_, searchPath: [schema] });
+    t = await governanceEngine({ database: { knex: db.knex }, plugins: [approvalTools] });
+    const role = await t.role('deleter', ['tickets:delete']);
+    deleter = await t.connect({ token: (await t.agent({ name: 'deleter', roleIds: [role] })).key });
+  });
+  after(async () => {
+    await t?.close().catch(() => undefined);
+    await admin?.raw('drop schema if exists ?? cascade', [schema]).catch(() => undefined);
+    await close?.().catch(() => undefined);
+    await admin?.destroy();
+    await proxy?.close();
+  });
+
+  /** Four idle connections in the pool (connections left dead by an earlier step are passed over). */
+  const fillPool = async (): Promise<void> => {
+    const database = t.engine.database;
+    await Promise.all([1, 2, 3, 4].map(() => database.read(() => database.knex.raw('select pg_sleep(0.05)'))));
+  };
+  // Dead connections an earlier test left behind are passed over, so each test starts from a working pool.
+  beforeEach(() => fillPool());
+  /** Every pooled connection dead, its client not told. */
+  const failover = async (): Promise<void> => {
+    await fillPool();
+    expect(proxy.openConnections(), 'pooled connections').to.be.at.least(2);
+    proxy.staleAll();
+  };
+  /** A new call held for approval; its request id. */
+  const held = async (): Promise<string> => requestIdOf(await deleter.callTool({ name: 'tickets.delete', arguments: { id: `T-${++ticket}` } }));
+  const overdue = (id: string): Promise<number> => admin('mcp_approvals').where({ id }).update({ expires_at: new Date(Date.now() - 1000) });
+  const expiries = async (id: string): Promise<number> => {
+    await t.engine.resolve<AuditSink>(AuditSink).flush();
+    const [row] = (await admin('mcp_agent_audit').whereRaw("details->>'approvalId' = ?", [id]).andWhere({ action: 'approvals.expire' }).count('* as n')) as { n: string }[];
+    return Number(row!.n);
+  };
+
+  it('answers the approvals list, one approval and the webhook instead of unavailable, expiring what is due', async () => {
+    const pending = await held();
+    const due = await held();
+    await overdue(due);
+    for (const path of ['approvals', 'approvals?state=pending', `approvals/${pending}`, 'approval-webhook']) {
+      await failover();
+      const response = await t.http('GET', `/api/v1/mcp/${path}`, { token: t.adminKey });
+      expect(response.status, `${path}: ${response.text}`).to.equal(200);
+    }
+    await failover();
+    const listed = await t.http('GET', '/api/v1/mcp/approvals', { token: t.adminKey });
+    expect(listed.status, listed.text).to.equal(200);
+    const states = Object.fromEntries((listed.body.data as { id: string; state: string }[]).map((a) => [a.id, a.state]));
+    expect(states).to.include({ [pending]: 'pending', [due]: 'expired' });
+    expect(await expiries(due)).to.equal(1);
+  });
+
+  it('audits an expiry once when the expiring statement committed and its answer was lost', async () => {
+    const due = await held();
+    await overdue(due);
+    // The expiry commits, then the connection is cut before its answer arrives: run again, it must
+    // still audit the rows the lost attempt expired, and only once.
+    proxy.arm(1, /^update "mcp_approvals" set "state"/);
+    const response = await t.http('GET', `/api/v1/mcp/approvals/${due}`, { token: t.adminKey });
+    expect(proxy.cuts(), 'cut statements').to.deep.equal(['statement']);
+    expect(response.status, response.text).to.equal(200);
+    expect(response.body.data.state).to.equal('expired');
+    expect(await expiries(due)).to.equal(1);
+    // Later runs find nothing more to expire.
+    expect((await t.http('GET', '/api/v1/mcp/approvals', { token: t.adminKey })).status).to.equal(200);
+    expect(await expiries(due)).to.equal(1);
+  });
+
+  it("answers an agent asking after its held call, again or as a task, instead of unavailable", async () => {
+    const id = await held();
+    await failover();
+    const again = await deleter.callTool({ name: 'tickets.delete', arguments: { id: `T-${ticket}` } });
+    expect(text(again)).to.match(/^Approval required, request /);
+    expect(requestIdOf(again)).to.equal(id);
+
+    const created = await deleter.request({ method: 'tools/call', params: { name: 'tickets.delete', arguments: { id: 'K-1' }, task: { ttl: 60_000 } } }, CreateTaskResultSchema);
+    await failover();
+    const task = await deleter.experimental.tasks.getTask(created.task.taskId);
+    expect(task.status).to.equal('working');
+  });
+
+  it('decides right after a failover; a decision whose commit was lost is answered 503 with Retry-After, and its retry says what happened', async () => {
+    const first = await held();
+    await failover();
+    const approved = await t.http('POST', `/api/v1/mcp/approvals/${first}/approve`, { token: t.adminKey });
+    expect(approved.status, approved.text).to.equal(200);
+    expect(approved.body.data.state).to.equal('approved');
+
+    const second = await held();
+    proxy.arm(1);
+    const lost = await t.http('POST', `/api/v1/mcp/approvals/${second}/deny`, { token: t.adminKey, body: { reason: 'not this one' } });
+    expect(proxy.cuts().at(-1)).to.equal('commit');
+    expect(lost.status, lost.text).to.equal(503);
+    expect(lost.headers.get('retry-after')).to.match(/^\d+$/);
+    const retried = await t.http('POST', `/api/v1/mcp/approvals/${second}/deny`, { token: t.adminKey, body: { reason: 'not this one' } });
+    expect(retried.status, retried.text).to.equal(409);
+    expect(retried.body.error.message).to.contain('already denied');
+    // The trail says the decision may have been made, though its answer never came.
+    await t.engine.resolve<AuditSink>(AuditSink).flush();
+    const trail = (await t.http('GET', `/api/v1/mcp/approvals/${second}`, { token: t.adminKey })).body.data.audit as { action: string; outcome: string }[];
+    expect(trail.filter((e) => e.action === 'approvals.deny').map((e) => e.outcome)).to.deep.equal(['unknown']);
+  });
+
+  it("keeps a task's result when the failover comes while its approved call runs", async () => {
+    const created = await deleter.request({ method: 'tools/call', params: { name: 'tickets.purge', arguments: { id: 'K-2' }, task: { ttl: 60_000 } } }, CreateTaskResultSchema);
+    const taskId = created.task.taskId;
+    expect((await t.http('POST', `/api/v1/mcp/approvals/${taskId}/approve`, { token: t.adminKey })).status).to.equal(200);
+    await fillPool();
+    // The call has run; the write that keeps its result for tasks/result meets a dead connection.
+    ranPurge = () => proxy.staleAll();
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const result = await Promise.race([
+        deleter.experimental.tasks.getTaskResult(taskId, CallToolResultSchema),
+        new Promise((_, reject) => (timer = setTimeout(() => reject(new Error('the task never completed')), 15_000))),
+      ]);
+      expect(text(result)).to.equal('purged K-2');
+    } finally {
+      clearTimeout(timer);
+      ranPurge = undefined;
+    }
+  });
+
+  it('never decides a request past its deadline, even one no expiry has marked yet', async () => {
+    const id = await held();
+    await overdue(id);
+    const store = t.engine.resolve(ApprovalStore);
+    const expireDue = store.expireDue;
+    // As if the deadline passed between the expiry and the decision.
+    store.expireDue = async () => undefined;
+    try {
+      const response = await t.http('POST', `/api/v1/mcp/approvals/${id}/approve`, { token: t.adminKey });
+      expect(response.status, response.text).to.equal(409);
+      expect(response.body.error.message).to.contain('already expired');
+    } finally {
+      store.expireDue = expireDue;
+    }
+    expect((await admin('mcp_approvals').where({ id }).first('state')).state).to.equal('pending');
+    expect((await t.http('GET', `/api/v1/mcp/approvals/${id}`, { token: t.adminKey })).body.data.state).to.equal('expired');
+  });
+});
