@@ -113,7 +113,7 @@ describe('Hostile input on the MCP endpoint', () => {
       }
     }
 
-    it('was read as UTF-8 on the MCP endpoint (a latin-1 "é" answered -32700): 415 naming the charset, before the body is read', async () => {
+    it('was read as UTF-8 on the MCP endpoint (a latin-1 "é" answered -32700): 415 naming the charset, and before the body for UTF-16', async () => {
       const latin1 = await post(cafe('latin1'), { 'content-type': 'application/json; charset=iso-8859-1' });
       expect(latin1.status, latin1.text).to.equal(415);
       expect(latin1.json.error).to.deep.include({ code: -32600, message: 'Content-Type charset iso-8859-1 is not supported: JSON is UTF-8 (RFC 8259); send the body as UTF-8.' });
@@ -126,13 +126,28 @@ describe('Hostile input on the MCP endpoint', () => {
       expect(await answerBeforeBody('/api/mcp', { ...auth, 'content-type': 'application/json; charset=utf-16' })).to.match(/^HTTP\/1\.1 415 /);
     });
 
-    it('was read as UTF-8 by a contributed route reading its body as JSON: 415 unsupported_media_type naming the charset, before the body is read', async () => {
+    it('was read as UTF-8 by a contributed route reading its body as JSON: 415 unsupported_media_type naming the charset, and before the body for UTF-16', async () => {
       for (const charset of FOREIGN) {
         const res = await route(cafe(charset.toLowerCase().startsWith('utf-16') ? 'utf16le' : 'latin1'), `application/json; charset=${charset}`);
         expect(res.status, charset).to.equal(415);
         expect(res.json.error).to.deep.equal({ code: 'unsupported_media_type', message: `Content-Type charset ${charset} is not supported: JSON is UTF-8 (RFC 8259); send the body as UTF-8.` });
       }
-      expect(await answerBeforeBody('/api/v1/echo-body', { 'content-type': 'application/json; charset=iso-8859-1' })).to.match(/^HTTP\/1\.1 415 /);
+      expect(await answerBeforeBody('/api/v1/echo-body', { 'content-type': 'application/json; charset=utf-16' })).to.match(/^HTTP\/1\.1 415 /);
+    });
+
+    it('a body of ASCII only is read whatever ASCII-compatible charset it declares (clients label JSON iso-8859-1 and escape the rest as \\uXXXX)', async () => {
+      const escaped = rpc('tools/call', { name: 'echo', arguments: { text: 'caf\u00e9' } }).replace('caf\u00e9', 'caf\\u00e9');
+      expect(Buffer.from(escaped).every((byte) => byte < 0x80), 'the body is ASCII').to.equal(true);
+      for (const charset of ['iso-8859-1', 'ISO-8859-1', 'windows-1252', 'us-ascii', 'x-made-up']) {
+        const res = await post(escaped, { 'content-type': `application/json; charset=${charset}` });
+        expect(res.status, `${charset}: ${res.text}`).to.equal(200);
+        expect(res.json.result.content[0].text, charset).to.equal('caf\u00e9');
+        const routed = await route('{"text":"caf\\u00e9"}', `application/json; charset=${charset}`);
+        expect(routed.status, charset).to.equal(200);
+        expect(routed.json).to.deep.equal({ got: { text: 'caf\u00e9' } });
+      }
+      // Not for UTF-16, whose ASCII characters are not ASCII bytes.
+      expect((await post(escaped, { 'content-type': 'application/json; charset=utf-16' })).status).to.equal(415);
     });
 
     it('UTF-8 declared any way (any case, quoted, utf8), or no charset, is read as before', async () => {
@@ -151,10 +166,10 @@ describe('Hostile input on the MCP endpoint', () => {
 
     it('a charset of 8 KB came back whole in the 415', async () => {
       const charset = 'x'.repeat(8_000);
-      const res = await post(rpc('ping'), { 'content-type': `application/json; charset=${charset}` });
+      const res = await post(cafe('latin1'), { 'content-type': `application/json; charset=${charset}` });
       expect(res.status).to.equal(415);
       expect(res.json.error.message).to.equal(`Content-Type charset ${clipped(charset)} is not supported: JSON is UTF-8 (RFC 8259); send the body as UTF-8.`);
-      const routed = await route('{}', `application/json; charset="${charset}"`);
+      const routed = await route(Buffer.from('{"text":"caf\u00e9"}', 'latin1'), `application/json; charset="${charset}"`);
       expect(routed.status).to.equal(415);
       expect(routed.text.length).to.be.below(1_000);
     });

@@ -3,7 +3,7 @@ import { inject, injectable, optional } from 'inversify';
 import { EngineConfig } from '../kernel/config.js';
 import { Logger, safeLog } from '../log/logger.js';
 import { accepts, explicitlyAccepts, isJsonContentType } from './content-negotiation.js';
-import { NOT_JSON, RefusedJson, parseJsonBody, unreadableCharset, unreadableEncoding } from './json-body.js';
+import { NOT_JSON, RefusedJson, parseJsonBody, unreadableBody, unreadableCharset, unreadableEncoding } from './json-body.js';
 import type { Principal } from '../ports/principal.js';
 import { AuditUnavailableError, DependencyUnavailableError, GatehouseError, HttpError } from '../errors.js';
 import { McpDispatcher } from '../mcp/mcp-dispatcher.js';
@@ -107,7 +107,8 @@ function rpcHttpError(status: number, id: JsonRpcId | null, code: number, messag
 
 /**
  * A contributed route's request body as JSON. What the headers say (a type that is not JSON, a
- * charset other than UTF-8, a content coding) is refused before the body is read.
+ * charset no body can be read in, a content coding) is refused before the body is read; a body
+ * that cannot be read in the charset it declares, once it is read.
  */
 async function jsonBodyOf(req: HttpRequest): Promise<unknown> {
   const type = req.header('content-type');
@@ -121,6 +122,8 @@ async function jsonBodyOf(req: HttpRequest): Promise<unknown> {
   const buffer = await req.body();
   // A body is read as JSON only when it says it is JSON (an empty body without a type is malformed JSON).
   if (type === undefined && buffer.length > 0) throw new HttpError(415, 'unsupported_media_type', 'Content-Type must be application/json.');
+  const unreadable = unreadableBody(type, buffer);
+  if (unreadable) throw new HttpError(415, 'unsupported_media_type', unreadable);
   const parsed = parseJsonBody(buffer, { finiteNumbers: false });
   if (parsed === NOT_JSON) throw new HttpError(400, 'invalid_json', 'The request body is not valid JSON (UTF-8).');
   if (parsed instanceof RefusedJson) throw new HttpError(400, 'invalid_json', `The request body ${parsed.reason}.`);
@@ -356,6 +359,8 @@ export class HttpHandler {
       if (error instanceof HttpError) return rpcHttpError(error.status, null, ErrorCode.InvalidRequest, `Invalid request: ${error.message}`, error.headers);
       throw error;
     }
+    const unreadable = unreadableBody(contentType, body);
+    if (unreadable) return rpcHttpError(415, null, ErrorCode.InvalidRequest, unreadable);
     const parsed = parseJsonBody(body, { finiteNumbers: true });
     if (parsed === NOT_JSON) return rpcHttpError(400, null, ErrorCode.ParseError, 'Parse error: the body is not valid JSON (UTF-8).');
     if (parsed instanceof RefusedJson) return rpcHttpError(400, null, ErrorCode.InvalidRequest, `Invalid request: the message ${parsed.reason}.`);

@@ -72,8 +72,8 @@ export function withoutByteOrderMark(text: string): string {
 }
 
 /**
- * A request body as JSON. JSON between systems is UTF-8 (RFC 8259, section 8.1; a body declared
- * in another charset is refused before it is read, see {@link unreadableCharset}): bytes that are
+ * A request body as JSON. JSON between systems is UTF-8 (RFC 8259, section 8.1; for a body declared
+ * in another charset see {@link unreadableBody}): bytes that are
  * not UTF-8 make the body malformed, rather than being replaced with U+FFFD and read as other text
  * than the client sent. One leading byte-order
  * mark is ignored (see {@link withoutByteOrderMark}). JSON that parses but that the engine refuses
@@ -105,13 +105,35 @@ export function unreadableEncoding(req: Pick<HttpRequest, 'header'>): string | u
 }
 
 /**
- * Why the engine cannot read a body of this `Content-Type` as JSON, or undefined when it can: it
- * declares a charset other than UTF-8 (`application/json; charset=iso-8859-1`, `charset=utf-16`).
- * JSON between systems is UTF-8 (RFC 8259, section 8.1); read as UTF-8, such a body would be
- * malformed, or other text than the client meant.
+ * Charsets in which the ASCII characters are not the ASCII bytes (or may stand for others): a body
+ * declared in one of them cannot be read as UTF-8 whatever it holds.
+ */
+const ASCII_INCOMPATIBLE = /^(?:utf-?(?:16|32|7)|ucs-?[24]|iso-10646|unicode|csunicode|ibm0?37|cp0?37|ebcdic)/i;
+
+const unsupported = (charset: string): string =>
+  `Content-Type charset ${clipClientText(charset)} is not supported: JSON is UTF-8 (RFC 8259); send the body as UTF-8.`;
+
+/**
+ * Why no body of this `Content-Type` can be read as JSON, or undefined: it declares a charset whose
+ * ASCII characters are not ASCII bytes (`charset=utf-16`, `utf-32`, EBCDIC), so the refusal comes
+ * before the body is read. For any other charset see {@link unreadableBody}.
  */
 export function unreadableCharset(contentType: string | undefined): string | undefined {
   const charset = foreignCharset(contentType);
+  return charset !== undefined && ASCII_INCOMPATIBLE.test(charset.trim()) ? unsupported(charset) : undefined;
+}
+
+/**
+ * Why this body cannot be read as JSON in the charset its `Content-Type` declares, or undefined
+ * when it can. JSON between systems is UTF-8 (RFC 8259, section 8.1). A body declared in another
+ * charset that holds ASCII only (many clients label JSON `charset=iso-8859-1` and escape every other
+ * character as `\uXXXX`) is the same text in UTF-8, and is read. One with other bytes (a latin-1
+ * `é`) would be read as other text than the client meant, or as malformed: it is refused.
+ */
+export function unreadableBody(contentType: string | undefined, body: Uint8Array): string | undefined {
+  const charset = foreignCharset(contentType);
   if (charset === undefined) return undefined;
-  return `Content-Type charset ${clipClientText(charset)} is not supported: JSON is UTF-8 (RFC 8259); send the body as UTF-8.`;
+  if (ASCII_INCOMPATIBLE.test(charset.trim())) return unsupported(charset);
+  for (const byte of body) if (byte >= 0x80 || byte === 0) return unsupported(charset);
+  return undefined;
 }
