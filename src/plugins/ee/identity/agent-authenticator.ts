@@ -78,7 +78,7 @@ const MISSING_CLAIMS: Readonly<Record<string, string>> = {
 function joseFailure(error: unknown): string {
   const { code, claim, reason } = (error ?? {}) as { code?: string; claim?: string; reason?: string };
   if (code === 'ERR_JWT_CLAIM_VALIDATION_FAILED') {
-    if (claim === 'nbf') return 'The token is not valid yet (nbf).';
+    if (claim === 'nbf') return reason === 'invalid' ? 'The token\'s not-before time (nbf) must be a number.' : 'The token is not valid yet (nbf).';
     if (claim === 'iss') return 'The token\'s issuer is not trusted by this tenant.';
     if (reason === 'missing' && claim && MISSING_CLAIMS[claim]) return MISSING_CLAIMS[claim];
     if (claim === 'iat') return 'The token\'s issue time (iat) must be a number.';

@@ -1,0 +1,76 @@
+/**
+ * Tokens built by hand to attack the token path: header and claim values of the wrong type, and
+ * header parameters that a verifier must not follow. Each is refused with the reason that is
+ * actually wrong (docs/security.md, "Access-token profile").
+ */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { generateKeyPairSync, sign as cryptoSign } from 'node:crypto';
+import { expect } from 'chai';
+import { uniqueTenant } from '@gatehouse-mcp/engine/testing';
+import { startIdentityEngine, mcpPost, bearer, type IdentityEngine } from '../support/identity-engine.js';
+
+const b64url = (value: unknown): string => Buffer.from(JSON.stringify(value)).toString('base64url');
+
+/** An ES256 key whose public half the local JWKS publishes as `kid: k1`. */
+const signing = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+const publicJwk = { ...(signing.publicKey.export({ format: 'jwk' }) as Record<string, unknown>), kid: 'k1', alg: 'ES256', use: 'sig' };
+
+/** Sign any header and payload, however wrong, with the published key. */
+function sign(header: Record<string, unknown>, payload: Record<string, unknown>): string {
+  const input = `${b64url(header)}.${b64url(payload)}`;
+  const signature = cryptoSign('sha256', Buffer.from(input), { key: signing.privateKey, dsaEncoding: 'ieee-p1363' });
+  return `${input}.${signature.toString('base64url')}`;
+}
+
+describe('EE identity: hostile tokens', function () {
+  this.timeout(60_000);
+  const issuer = 'https://hostile.idp.example.com';
+  let t: IdentityEngine;
+  let server: http.Server;
+  let jwks: unknown;
+  let jwksRequests = 0;
+  let url: string;
+
+  before(async () => {
+    jwks = { keys: [publicJwk] };
+    server = http.createServer((_req, res) => {
+      jwksRequests++;
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(jwks));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    t = await startIdentityEngine({ jwksRefetchCooldownMs: 60_000 });
+    const tenant = uniqueTenant('hostile');
+    const idp = await t.idps.create(tenant, { kind: 'custom', name: 'Hostile', issuer, jwksUri: `http://127.0.0.1:${(server.address() as AddressInfo).port}/keys` });
+    await t.agents.create(tenant, { name: 'bot', idpId: idp.id, subject: 'bot' });
+    url = t.engine.mcpUrl(tenant);
+  });
+  after(async () => {
+    await t?.close();
+    server?.closeAllConnections();
+    await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
+  });
+
+  const now = (): number => Math.floor(Date.now() / 1000);
+  const header = (extra: Record<string, unknown> = {}) => ({ alg: 'ES256', kid: 'k1', typ: 'at+jwt', ...extra });
+  const claims = (extra: Record<string, unknown> = {}) => ({ iss: issuer, aud: url, sub: 'bot', iat: now(), exp: now() + 300, ...extra });
+
+  async function refused(token: string, description: string): Promise<void> {
+    const response = await mcpPost(url, bearer(token));
+    expect(response.status, JSON.stringify(response.body)).to.equal(401);
+    expect(response.body.error).to.equal('invalid_token');
+    expect(response.body.error_description).to.equal(description);
+  }
+
+  it('the hand-signed token itself is accepted (control)', async () => {
+    const response = await mcpPost(url, bearer(sign(header(), claims())));
+    expect(response.status, JSON.stringify(response.body)).to.equal(200);
+  });
+
+  it('an nbf that is not a number was refused as "not valid yet": it is refused as not a number', async () => {
+    for (const nbf of [String(now() - 60), null, [now() - 60], { at: now() - 60 }]) {
+      await refused(sign(header(), claims({ nbf })), 'The token\'s not-before time (nbf) must be a number.');
+    }
+    await refused(sign(header(), claims({ nbf: now() + 3600 })), 'The token is not valid yet (nbf).');
+  });
+});
