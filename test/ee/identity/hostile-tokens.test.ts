@@ -73,4 +73,17 @@ describe('EE identity: hostile tokens', function () {
     }
     await refused(sign(header(), claims({ nbf: now() + 3600 })), 'The token is not valid yet (nbf).');
   });
+
+  it('a missing or non-string alg was refused as signed with "undefined" or "256": it names the header', async () => {
+    await refused(sign(header({ alg: undefined }), claims()), 'The token has no algorithm (alg) header.');
+    for (const alg of [256, null, ['ES256'], { name: 'ES256' }]) {
+      await refused(sign(header({ alg }), claims()), 'The token\'s algorithm (alg) header must be a string.');
+    }
+  });
+
+  it('"None" and "NONE" were refused only by the allow-list, after the key lookup: every spelling of none is refused at once', async () => {
+    for (const alg of ['none', 'None', 'NONE', 'nOnE']) {
+      await refused(sign(header({ alg }), claims()), `Tokens signed with "${alg}" are never accepted.`);
+    }
+  });
 });

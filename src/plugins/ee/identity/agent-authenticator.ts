@@ -241,7 +241,10 @@ export class AgentAuthenticator implements Authenticator {
     } catch {
       throw new Refusal('The token is neither a valid JWT nor an API key.');
     }
-    if (typeof header.alg !== 'string' || header.alg === 'none' || /^HS/i.test(header.alg)) {
+    if (header.alg === undefined) throw new Refusal('The token has no algorithm (alg) header.');
+    if (typeof header.alg !== 'string') throw new Refusal('The token\'s algorithm (alg) header must be a string.');
+    // `none` in any case: RFC 7515 names are case-sensitive, but no spelling of it is ever a signature.
+    if (header.alg.toLowerCase() === 'none' || /^HS/i.test(header.alg)) {
       throw new Refusal(`Tokens signed with "${clipClientText(header.alg)}" are never accepted.`);
     }
     if (typeof payload.iss !== 'string') throw new Refusal('The token has no issuer (iss).');
