@@ -86,4 +86,24 @@ describe('EE identity: hostile tokens', function () {
       await refused(sign(header({ alg }), claims()), `Tokens signed with "${alg}" are never accepted.`);
     }
   });
+
+  it('a crit header naming an unknown extension was refused as "an unsupported algorithm or key": it names the extension, and no key is fetched for it', async () => {
+    const before = jwksRequests;
+    await refused(sign(header({ crit: ['exp-policy'], 'exp-policy': 1 }), claims()), 'The token requires header extensions this server does not support (crit: ["exp-policy"]).');
+    await refused(sign(header({ crit: ['b64'], b64: false }), claims()), 'The token requires header extensions this server does not support (crit: ["b64"]).');
+    for (const crit of ['exp-policy', [], [1], null]) {
+      await refused(sign(header({ crit }), claims()), 'The token\'s critical-extensions (crit) header must be a non-empty array of names.');
+    }
+    expect(jwksRequests).to.equal(before);
+  });
+
+  it('a kid that is not a string was refused as an unknown key id: it is refused as not a string', async () => {
+    for (const kid of [1, null, ['k1'], { id: 'k1' }, true]) {
+      await refused(sign(header({ kid }), claims()), 'The token\'s key id (kid) header must be a string.');
+    }
+    // A string kid, however odd, is only looked up, never used as a path or query.
+    for (const kid of ['../../../etc/passwd', "k1' OR '1'='1", 'k'.repeat(10_240)]) {
+      await refused(sign(header({ kid }), claims()), 'The token is signed with an unknown key id (kid).');
+    }
+  });
 });

@@ -39,8 +39,20 @@ function acceptsIdTokens(idp: IdpProvider): boolean {
   return idp.kind === 'google';
 }
 
-/** Checks on the (not yet verified) header, before any key is fetched: RFC 8725 §3.11, RFC 9068 §4. */
-export function checkHeader(idp: IdpProvider, header: { typ?: unknown }): void {
+/**
+ * Checks on the (not yet verified) header, before any key is fetched: RFC 7515 §4.1.4, §4.1.11;
+ * RFC 8725 §3.11; RFC 9068 §4. No header extension is understood, so any `crit` is refused (RFC
+ * 7515 §4.1.11: a recipient that does not understand a listed extension must refuse the JWS).
+ */
+export function checkHeader(idp: IdpProvider, header: { typ?: unknown; kid?: unknown; crit?: unknown }): void {
+  if (header.crit !== undefined) {
+    const { crit } = header;
+    if (!Array.isArray(crit) || crit.length === 0 || crit.some((name) => typeof name !== 'string')) {
+      throw new TokenProfileError('The token\'s critical-extensions (crit) header must be a non-empty array of names.');
+    }
+    throw new TokenProfileError(`The token requires header extensions this server does not support (crit: ${clipClientText(JSON.stringify(crit))}).`);
+  }
+  if (header.kid !== undefined && typeof header.kid !== 'string') throw new TokenProfileError('The token\'s key id (kid) header must be a string.');
   const typ = tokenType(header);
   if (header.typ !== undefined && typeof header.typ !== 'string') throw new TokenProfileError('The token\'s type (typ) header is not a string.');
   if (idp.tokenType === 'at+jwt' ? typ !== 'at+jwt' : typ !== undefined && typ !== 'jwt' && typ !== 'at+jwt') {

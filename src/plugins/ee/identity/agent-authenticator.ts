@@ -228,7 +228,7 @@ export class AgentAuthenticator implements Authenticator {
   /** Verify `token` for `tenant` and find its agent. Throws {@link Refusal} with a safe reason. */
   private async verify(tenant: string, token: string): Promise<AgentIdentity> {
     let payload: JWTPayload;
-    let header: { alg?: unknown; typ?: unknown };
+    let header: { alg?: unknown; typ?: unknown; kid?: unknown; crit?: unknown };
     try {
       checkCompactSerialisation(token);
     } catch (error) {
