@@ -8,6 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { generateKeyPairSync, sign as cryptoSign } from 'node:crypto';
 import { expect } from 'chai';
 import { uniqueTenant } from '@gatehouse-mcp/engine/testing';
+import type { Logger } from '@gatehouse-mcp/engine';
 import { startIdentityEngine, mcpPost, bearer, type IdentityEngine } from '../support/identity-engine.js';
 
 const b64url = (value: unknown): string => Buffer.from(JSON.stringify(value)).toString('base64url');
@@ -23,6 +24,34 @@ function sign(header: Record<string, unknown>, payload: Record<string, unknown>)
   return `${input}.${signature.toString('base64url')}`;
 }
 
+/** Every line the engine logs, with its fields, as JSON. */
+class RecordingLogger implements Logger {
+  constructor(
+    readonly lines: { level: string; message: string; json: string }[] = [],
+    private readonly bound: Record<string, unknown> = {},
+  ) {}
+  private record(level: string, fields: Record<string, unknown>, message: string): void {
+    const err = fields.err as Error | undefined;
+    const json = JSON.stringify({ ...this.bound, ...fields, err: err && { message: err.message, cause: String((err as { cause?: unknown }).cause) } });
+    this.lines.push({ level, message, json });
+  }
+  debug(fields: Record<string, unknown>, message: string): void {
+    this.record('debug', fields, message);
+  }
+  info(fields: Record<string, unknown>, message: string): void {
+    this.record('info', fields, message);
+  }
+  warn(fields: Record<string, unknown>, message: string): void {
+    this.record('warn', fields, message);
+  }
+  error(fields: Record<string, unknown>, message: string): void {
+    this.record('error', fields, message);
+  }
+  child(fields: Record<string, unknown>): Logger {
+    return new RecordingLogger(this.lines, { ...this.bound, ...fields });
+  }
+}
+
 describe('EE identity: hostile tokens', function () {
   this.timeout(60_000);
   const issuer = 'https://hostile.idp.example.com';
@@ -31,19 +60,28 @@ describe('EE identity: hostile tokens', function () {
   let jwks: unknown;
   let jwksRequests = 0;
   let url: string;
+  let brokenUrl: string;
+  const logger = new RecordingLogger();
+  const brokenIssuer = 'https://broken.idp.example.com';
 
   before(async () => {
     jwks = { keys: [publicJwk] };
-    server = http.createServer((_req, res) => {
+    server = http.createServer((req, res) => {
       jwksRequests++;
-      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(jwks));
+      // The same kid, with an x coordinate that is not a point of P-256.
+      const body = req.url === '/broken' ? { keys: [{ ...publicJwk, x: 'AAAA' }] } : jwks;
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(body));
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    t = await startIdentityEngine({ jwksRefetchCooldownMs: 60_000 });
+    t = await startIdentityEngine({ jwksRefetchCooldownMs: 60_000, logger });
     const tenant = uniqueTenant('hostile');
     const idp = await t.idps.create(tenant, { kind: 'custom', name: 'Hostile', issuer, jwksUri: `http://127.0.0.1:${(server.address() as AddressInfo).port}/keys` });
     await t.agents.create(tenant, { name: 'bot', idpId: idp.id, subject: 'bot' });
     url = t.engine.mcpUrl(tenant);
+    const brokenTenant = uniqueTenant('hostile');
+    const broken = await t.idps.create(brokenTenant, { kind: 'custom', name: 'Broken', issuer: brokenIssuer, jwksUri: `http://127.0.0.1:${(server.address() as AddressInfo).port}/broken` });
+    await t.agents.create(brokenTenant, { name: 'bot', idpId: broken.id, subject: 'bot' });
+    brokenUrl = t.engine.mcpUrl(brokenTenant);
   });
   after(async () => {
     await t?.close();
@@ -105,5 +143,28 @@ describe('EE identity: hostile tokens', function () {
     for (const kid of ['../../../etc/passwd', "k1' OR '1'='1", 'k'.repeat(10_240)]) {
       await refused(sign(header({ kid }), claims()), 'The token is signed with an unknown key id (kid).');
     }
+  });
+
+  it('a published key that cannot be imported answered "could not be verified" and logged nothing: it names the IdP\'s fault and logs it', async () => {
+    const token = sign(header(), { ...claims(), iss: brokenIssuer, aud: brokenUrl });
+    const before = logger.lines.length;
+    const response = await mcpPost(brokenUrl, bearer(token));
+    expect(response.status, JSON.stringify(response.body)).to.equal(401);
+    expect(response.body.error).to.equal('invalid_token');
+    expect(response.body.error_description).to.equal('The identity provider publishes a signing key for this token that cannot be used.');
+    const warned = logger.lines.slice(before).filter((line) => line.level === 'warn');
+    expect(warned.map((line) => line.message)).to.include('identity provider publishes an unusable key');
+    expect(warned.map((line) => line.json).join('\n')).to.include('/broken publishes a key').and.include('k1');
+    // Other tenants' tokens are unaffected.
+    expect((await mcpPost(url, bearer(sign(header(), claims({ jti: 'after-broken' }))))).status).to.equal(200);
+  });
+
+  it('no log line holds a token or its signature, whatever was refused', async () => {
+    const token = sign(header({ kid: 'logged?' }), claims({ jti: 'needle-in-the-logs' }));
+    await refused(token, 'The token is signed with an unknown key id (kid).');
+    const all = logger.lines.map((line) => line.json).join('\n');
+    expect(all).not.to.include('needle-in-the-logs');
+    expect(all).not.to.include(token.split('.')[1]!.slice(0, 40));
+    expect(all).not.to.include(token.split('.')[2]!);
   });
 });

@@ -2,7 +2,7 @@
  * An engine with the Enterprise identity part and recording fakes for the governance ports, so
  * identity tests observe exactly what the authenticator decides and what the core audits.
  */
-import { AuditSink, Policy, definePlugin, defineTool, z, type PluginDefinition } from '@gatehouse-mcp/engine';
+import { AuditSink, Policy, definePlugin, defineTool, z, type Logger, type PluginDefinition } from '@gatehouse-mcp/engine';
 import { AgentPermissions, AgentStore, EE_MIGRATIONS, IdpProviderStore, registerIdentity, resolveEnterpriseOptions, type EnterpriseOptions } from '@gatehouse-mcp/engine/ee';
 import { RecordingAuditSink, RecordingPolicy, createTestEngine, type TestEngine } from '@gatehouse-mcp/engine/testing';
 
@@ -30,9 +30,9 @@ export interface IdentityEngine extends TestEngine {
 }
 
 export async function startIdentityEngine(
-  options: EnterpriseOptions & { extraPlugins?: PluginDefinition[]; publicUrl?: string; tenantHost?: string; basePath?: string } = {},
+  options: EnterpriseOptions & { extraPlugins?: PluginDefinition[]; publicUrl?: string; tenantHost?: string; basePath?: string; logger?: Logger } = {},
 ): Promise<IdentityEngine> {
-  const { extraPlugins = [], publicUrl, tenantHost, basePath, ...enterprise } = options;
+  const { extraPlugins = [], publicUrl, tenantHost, basePath, logger, ...enterprise } = options;
   const audit = new RecordingAuditSink();
   const permissions = new FixedPermissions();
   const settings = resolveEnterpriseOptions(enterprise);
@@ -47,7 +47,7 @@ export async function startIdentityEngine(
       binder.bind(AuditSink).toConstantValue(audit);
     },
   });
-  const t = await createTestEngine({ connect: false, publicUrl, tenantHost, basePath, plugins: [identity, definePlugin({ id: 'who', tools: [whoAmI] }), ...extraPlugins] });
+  const t = await createTestEngine({ ...(logger ? { logger } : {}), connect: false, publicUrl, tenantHost, basePath, plugins: [identity, definePlugin({ id: 'who', tools: [whoAmI] }), ...extraPlugins] });
   return Object.assign(Object.create(t) as TestEngine, {
     audit,
     permissions,

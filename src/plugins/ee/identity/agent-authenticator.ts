@@ -7,7 +7,7 @@ import { AgentStore, type Agent } from './agent-store.js';
 import { CredentialCache } from './credential-cache.js';
 import { EnterpriseSettings } from './enterprise-options.js';
 import { IdpProviderStore } from './idp-provider-store.js';
-import { JwksCache, KeySourceError } from './jwks-cache.js';
+import { JwksCache, KeySourceError, UnusableKeyError } from './jwks-cache.js';
 import { TokenProfileError, canonicalAudience, checkAudience, checkClaims, checkCompactSerialisation, checkHeader } from './access-token-profile.js';
 import { TenantUrls } from './tenant-urls.js';
 
@@ -266,6 +266,10 @@ export class AgentAuthenticator implements Authenticator {
       if (error instanceof KeySourceError) {
         this.logger.warn({ err: error, tenant, issuer: idp.issuer, reason: error.message }, 'identity provider keys unavailable');
         throw new Refusal('The identity provider\'s signing keys could not be fetched.');
+      }
+      if (error instanceof UnusableKeyError) {
+        this.logger.warn({ err: error, tenant, issuer: idp.issuer, reason: error.message }, 'identity provider publishes an unusable key');
+        throw new Refusal('The identity provider publishes a signing key for this token that cannot be used.');
       }
       const code = (error as { code?: string }).code;
       // No jose code: the JWKS request itself failed (network, HTTP error).

@@ -8,7 +8,7 @@ import { EnterpriseSettings } from './enterprise-options.js';
 import type { IdpProvider } from './idp-provider-store.js';
 import { KeySourceError, RemoteKeySet } from './remote-key-set.js';
 
-export { KeySourceError } from './remote-key-set.js';
+export { KeySourceError, UnusableKeyError } from './remote-key-set.js';
 
 const DISCOVERY_TTL_MS = 60 * 60_000;
 const DISCOVERY_FAILURE_TTL_MS = 30_000;

@@ -9,6 +9,17 @@ export class KeySourceError extends Error {
   }
 }
 
+/**
+ * The IdP publishes a key that matches the token but cannot be used (a malformed JWK: a point not
+ * on its curve, a modulus that does not decode). The IdP's fault, not the token's.
+ */
+export class UnusableKeyError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'UnusableKeyError';
+  }
+}
+
 export interface RemoteKeySetOptions {
   /** Minimum time between two fetch attempts, successful or not. */
   readonly cooldownMs: number;
@@ -48,15 +59,26 @@ export class RemoteKeySet {
     if (!this.keys || Date.now() - this.fetchedAt >= this.options.maxAgeMs) await this.refresh();
     if (!this.keys) throw this.lastError ?? new KeySourceError(`The JWKS at ${this.url} has not been fetched yet.`);
     try {
-      return await this.keys(header, token);
+      return await this.resolve(header, token);
     } catch (error) {
       if (!(error instanceof errors.JWKSNoMatchingKey)) throw error;
       if (!this.mayFetch()) throw error;
       await this.refresh();
       if (!this.keys) throw this.lastError ?? error;
-      return this.keys(header, token);
+      return this.resolve(header, token);
     }
   };
+
+  /** The key for the token from the fetched set; a published key that cannot be imported is the IdP's fault. */
+  private async resolve(header: JWSHeaderParameters, token: FlattenedJWSInput): Promise<Awaited<ReturnType<JWTVerifyGetKey>>> {
+    try {
+      return await this.keys!(header, token);
+    } catch (error) {
+      if (error instanceof errors.JOSEError) throw error;
+      const kid = typeof header.kid === 'string' ? ` "${header.kid.slice(0, 100)}"` : '';
+      throw new UnusableKeyError(`The JWKS at ${this.url} publishes a key${kid} that cannot be used: ${(error as Error).message ?? String(error)}`, { cause: error });
+    }
+  }
 
   private mayFetch(): boolean {
     return this.pending !== undefined || Date.now() - this.attemptedAt >= this.options.cooldownMs;
