@@ -107,10 +107,18 @@ export class JwksCache {
       const url = new URL(source);
       // openid-client checks that the document's issuer is the one asked for.
       const insecure = isLoopbackHttp(url);
+      // openid-client counts its timeout in whole seconds; the configured bound is in milliseconds.
+      const timeoutMs = this.settings.jwksFetchTimeoutMs;
       const config = await discovery(url, 'gatehouse', undefined, undefined, {
         execute: insecure ? [allowInsecureRequests] : [],
-        timeout: Math.max(1, Math.ceil(this.settings.jwksFetchTimeoutMs / 1000)),
-        [customFetch]: (target, options) => outboundFetch(target, { method: options.method, headers: options.headers, body: typeof options.body === 'string' ? options.body : undefined, signal: options.signal }),
+        timeout: Math.max(1, Math.ceil(timeoutMs / 1000)),
+        [customFetch]: (target, options) =>
+          outboundFetch(target, {
+            method: options.method,
+            headers: options.headers,
+            body: typeof options.body === 'string' ? options.body : undefined,
+            signal: options.signal ? AbortSignal.any([options.signal, AbortSignal.timeout(timeoutMs)]) : AbortSignal.timeout(timeoutMs),
+          }),
       });
       const metadata = config.serverMetadata();
       if (metadata.issuer !== issuer) throw new Error(`the discovery document names issuer ${metadata.issuer}`);
