@@ -15,12 +15,15 @@ const b64url = (value: unknown): string => Buffer.from(JSON.stringify(value)).to
 
 /** An ES256 key whose public half the local JWKS publishes as `kid: k1`. */
 const signing = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+/** A key nobody trusts, which the attacker publishes at a URL of its own and embeds in headers. */
+const attacker = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+const attackerJwk = { ...(attacker.publicKey.export({ format: 'jwk' }) as Record<string, unknown>), kid: 'k1', alg: 'ES256', use: 'sig' };
 const publicJwk = { ...(signing.publicKey.export({ format: 'jwk' }) as Record<string, unknown>), kid: 'k1', alg: 'ES256', use: 'sig' };
 
 /** Sign any header and payload, however wrong, with the published key. */
-function sign(header: Record<string, unknown>, payload: Record<string, unknown>): string {
+function sign(header: Record<string, unknown>, payload: Record<string, unknown>, key = signing.privateKey): string {
   const input = `${b64url(header)}.${b64url(payload)}`;
-  const signature = cryptoSign('sha256', Buffer.from(input), { key: signing.privateKey, dsaEncoding: 'ieee-p1363' });
+  const signature = cryptoSign('sha256', Buffer.from(input), { key, dsaEncoding: 'ieee-p1363' });
   return `${input}.${signature.toString('base64url')}`;
 }
 
@@ -59,6 +62,7 @@ describe('EE identity: hostile tokens', function () {
   let server: http.Server;
   let jwks: unknown;
   let jwksRequests = 0;
+  let attackerRequests = 0;
   let url: string;
   let brokenUrl: string;
   const logger = new RecordingLogger();
@@ -67,6 +71,11 @@ describe('EE identity: hostile tokens', function () {
   before(async () => {
     jwks = { keys: [publicJwk] };
     server = http.createServer((req, res) => {
+      if (req.url!.startsWith('/attacker')) {
+        attackerRequests++;
+        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ keys: [attackerJwk] }));
+        return;
+      }
       jwksRequests++;
       // The same kid, with an x coordinate that is not a point of P-256.
       const body = req.url === '/broken' ? { keys: [{ ...publicJwk, x: 'AAAA' }] } : jwks;
@@ -166,5 +175,28 @@ describe('EE identity: hostile tokens', function () {
     expect(all).not.to.include('needle-in-the-logs');
     expect(all).not.to.include(token.split('.')[1]!.slice(0, 40));
     expect(all).not.to.include(token.split('.')[2]!);
+  });
+
+  it('jku, x5u, jwk and x5c headers are never followed nor used: an attacker-signed token naming its own key is refused, and its URL never fetched', async () => {
+    const attackerUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/attacker/keys`;
+    const { kid: _kid, ...embedded } = attackerJwk;
+    const headers = [{ jku: attackerUrl }, { x5u: attackerUrl }, { jwk: embedded }, { jwk: embedded, kid: undefined }, { x5c: ['MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA'] }, { jku: attackerUrl, kid: undefined }];
+    for (const extra of headers) {
+      await refused(sign(header(extra), claims(), attacker.privateKey), 'The token\'s signature is invalid.');
+    }
+    expect(attackerRequests).to.equal(0);
+    // The same headers on a token the IdP signed change nothing: they are ignored.
+    const response = await mcpPost(url, bearer(sign(header({ jku: attackerUrl, jwk: embedded }), claims())));
+    expect(response.status, JSON.stringify(response.body)).to.equal(200);
+    expect(attackerRequests).to.equal(0);
+  });
+
+  it('a 1 MB token is answered 431 at once, never read into the token path', async () => {
+    const token = sign(header(), claims({ pad: 'x'.repeat(1024 * 1024) }));
+    const started = Date.now();
+    const response = await mcpPost(url, bearer(token));
+    expect(response.status).to.equal(431);
+    expect(Date.now() - started).to.be.below(2_000);
+    expect(JSON.stringify(response.body)).not.to.include(token.slice(0, 60));
   });
 });
