@@ -319,8 +319,24 @@ function startupFailure(error: unknown, url: URL, timeoutMs: number): ConnectorE
   if (error instanceof StreamableHTTPError) {
     return new ConnectorError('protocol', `the server at ${url.href} did not accept MCP over Streamable HTTP (HTTP ${error.code}). Check that --url is the MCP endpoint.`);
   }
+  return new ConnectorError('protocol', `the MCP handshake with ${url.href} failed (${oneLine(error)}). Check that --url is a Gatehouse MCP endpoint.`);
+}
+
+/** An error as one short line: a schema failure (a reply that is JSON but no JSON-RPC) is named, not dumped. */
+function oneLine(error: unknown): string {
+  if ((error as { name?: unknown } | null)?.name === 'ZodError') return "the server's answer is not a JSON-RPC message";
   const message = error instanceof Error ? error.message : String(error);
-  return new ConnectorError('protocol', `the MCP handshake with ${url.href} failed (${message}). Check that --url is a Gatehouse MCP endpoint.`);
+  // A refusal with a JSON-RPC error body (413, 400…): its message, not the body.
+  const body = /^Streamable HTTP error: Error POSTing to endpoint: (\{.*\})$/s.exec(message)?.[1];
+  if (body !== undefined) {
+    try {
+      const said = (JSON.parse(body) as { error?: { message?: unknown } }).error?.message;
+      if (typeof said === 'string') return said.replace(/\s+/g, ' ').trim().slice(0, 200);
+    } catch {
+      // Not JSON: the message as it is.
+    }
+  }
+  return message.replace(/^Streamable HTTP error: /, '').replace(/\s+/g, ' ').trim().slice(0, 200);
 }
 
 /** A failure of a forwarded request: one stderr line (except the server's own JSON-RPC errors) and a protocol error. */
@@ -345,11 +361,11 @@ function localFailure(error: unknown, method: string, url: URL, timeoutMs: numbe
     return error;
   }
   if (error instanceof StreamableHTTPError) {
-    const line = `the server refused ${method} (HTTP ${error.code === -1 ? 'response' : error.code}: ${error.message.replace(/^Streamable HTTP error: /, '').slice(0, 200)}).`;
+    const line = `the server refused ${method} (HTTP ${error.code === -1 ? 'response' : error.code}: ${oneLine(error)}).`;
     logger.error(line);
     return protocolError(ErrorCode.InternalError, line, { kind: 'protocol' });
   }
-  const line = `forwarding ${method} failed: ${error instanceof Error ? error.message : String(error)}`;
+  const line = `forwarding ${method} failed: ${oneLine(error)}`;
   logger.error(line);
   return protocolError(ErrorCode.InternalError, line, { kind: 'internal' });
 }

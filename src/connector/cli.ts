@@ -1,14 +1,14 @@
 #!/usr/bin/env node
 import { format } from 'node:util';
-import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
-import { ReadBuffer, serializeMessage } from '@modelcontextprotocol/sdk/shared/stdio.js';
-import { ErrorCode, isJSONRPCRequest, type JSONRPCMessage, type JSONRPCRequest } from '@modelcontextprotocol/sdk/types.js';
+import { serializeMessage } from '@modelcontextprotocol/sdk/shared/stdio.js';
+import { ErrorCode, isJSONRPCRequest, type JSONRPCRequest } from '@modelcontextprotocol/sdk/types.js';
 import { startBridge } from './bridge.js';
 import { ClientCredentialsTokenSource } from './client-credentials-token-source.js';
 import { ConnectorError, EXIT_CONNECT, EXIT_OK, EXIT_USAGE, UsageError } from './connector-error.js';
 import { USAGE, parseCommandLine, readApiKey, readClientSecret, type RunOptions } from './options.js';
 import { CONFIG_LOCATION, renderClientConfig } from './print-config.js';
 import { StderrLogger } from './stderr-logger.js';
+import { ConnectorStdioTransport, parseLine } from './stdio-transport.js';
 import { ApiKeyTokenSource, type TokenSource } from './token-source.js';
 import { registryLaunch } from './launch-command.js';
 import { CONNECTOR_BIN, CONNECTOR_NAME, CONNECTOR_VERSION } from './version.js';
@@ -27,18 +27,15 @@ function tokenSource(options: RunOptions, logger: StderrLogger): TokenSource {
 
 /** How long a connector that failed to start waits for its client's first request, to answer it. */
 const FIRST_REQUEST_WAIT_MS = 1_000;
+/** More than this before a whole first request: stop reading. */
+const FIRST_REQUEST_MAX_CHARS = 1024 * 1024;
 
-/** The requests among the whole lines `received` holds; a line that is no JSON-RPC message is skipped. */
-function* requests(received: ReadBuffer): Generator<JSONRPCRequest> {
-  for (;;) {
-    let message: JSONRPCMessage | null;
-    try {
-      message = received.readMessage();
-    } catch {
-      continue;
-    }
-    if (message === null) return;
-    if (isJSONRPCRequest(message)) yield message;
+/** The requests among the whole lines `received` holds (taken out of it); a line that is no JSON-RPC message is skipped. */
+function* requests(received: { text: string }): Generator<JSONRPCRequest> {
+  for (let newline = received.text.indexOf('\n'); newline !== -1; newline = received.text.indexOf('\n')) {
+    const line = received.text.slice(0, newline);
+    received.text = received.text.slice(newline + 1);
+    for (const message of parseLine(line).messages) if (isJSONRPCRequest(message)) yield message;
   }
 }
 
@@ -51,7 +48,8 @@ function answerWithFailure(failure: string): Promise<void> {
   const stdin = process.stdin;
   if (stdin.isTTY || stdin.readableEnded) return Promise.resolve();
   return new Promise((resolve) => {
-    const received = new ReadBuffer();
+    const received = { text: '' };
+    const decoder = new TextDecoder();
     const finish = (): void => {
       clearTimeout(timer);
       stdin.off('data', onData).off('end', finish);
@@ -59,11 +57,8 @@ function answerWithFailure(failure: string): Promise<void> {
       resolve();
     };
     const onData = (chunk: Buffer): void => {
-      try {
-        received.append(chunk);
-      } catch {
-        return finish(); // more than a first request: stop reading
-      }
+      received.text += decoder.decode(chunk, { stream: true });
+      if (received.text.length > FIRST_REQUEST_MAX_CHARS) return finish(); // more than a first request: stop reading
       let answered = false;
       for (const request of requests(received)) {
         process.stdout.write(serializeMessage({ jsonrpc: '2.0', id: request.id, error: { code: ErrorCode.ConnectionClosed, message: failure } }));
@@ -81,19 +76,23 @@ async function run(options: RunOptions): Promise<number> {
   // stdout is the protocol channel: anything a dependency prints goes to stderr instead.
   console.log = console.info = console.debug = (...args: unknown[]) => logger.debug(format(...args));
   const tokens = tokenSource(options, logger);
-  // The client closing stdin ends the session; it may do so before the bridge is up.
-  let stop: (() => void) | undefined;
+  // A signal ends the session at once, answering the requests in flight; it may come before the
+  // bridge is up. The client closing stdin ends it too, once what it asked is answered (the transport).
+  let stop: ((signal: NodeJS.Signals) => void) | undefined;
   let stopped = false;
-  const onEnd = (): void => {
+  const onSignal = (signal: NodeJS.Signals): void => {
     stopped = true;
-    stop?.();
+    stop?.(signal);
   };
-  process.stdin.once('end', onEnd);
-  process.once('SIGINT', onEnd);
-  process.once('SIGTERM', onEnd);
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  const local = new ConnectorStdioTransport({
+    endGraceMs: options.timeoutMs,
+    onStdoutError: (error) => logger.debug(`the client has gone (stdout: ${(error as NodeJS.ErrnoException).code ?? error.message}); stopping.`),
+  });
   let bridge;
   try {
-    bridge = await startBridge({ url: options.url, tokens, timeoutMs: options.timeoutMs, logger, local: new StdioServerTransport() });
+    bridge = await startBridge({ url: options.url, tokens, timeoutMs: options.timeoutMs, logger, local });
   } catch (error) {
     if (error instanceof ConnectorError) {
       logger.error(error.message);
@@ -102,14 +101,20 @@ async function run(options: RunOptions): Promise<number> {
     }
     throw error;
   }
-  stop = () => void bridge.close();
-  if (stopped || process.stdin.readableEnded) stop();
+  stop = (signal) => {
+    logger.debug(`${signal}: stopping.`);
+    void local.abandon(`${CONNECTOR_BIN} is stopping (${signal}).`).finally(() => bridge.close());
+  };
+  if (stopped) stop('SIGTERM');
+  else if (process.stdin.readableEnded) void bridge.close();
   await bridge.closed;
   await bridge.close();
   return EXIT_OK;
 }
 
 async function main(argv: readonly string[]): Promise<number> {
+  // A reader that has gone (EPIPE) is not a crash: whatever was being written has no one to read it.
+  process.stdout.on('error', () => undefined);
   let command;
   try {
     command = parseCommandLine(argv);

@@ -13,6 +13,7 @@ export type ConnectorErrorKind =
   | 'expired'
   | 'forbidden'
   | 'server'
+  | 'rate-limited'
   | 'protocol'
   | 'idp';
 

@@ -117,7 +117,9 @@ function httpUrl(value: string, flag: string): URL {
   try {
     url = new URL(value);
   } catch {
-    throw new UsageError(`${flag} "${value}" is not a URL.`);
+    // Echoed to help spot the typo, but never the user:password part of it.
+    const shown = value.replace(/^([a-z][a-z0-9+.-]*:\/\/)(.*)@/i, '$1***@');
+    throw new UsageError(`${flag} "${shown}" is not a URL${shown === value ? '' : ' (the part before @ is not shown), and must not carry credentials: use the auth options'}.`);
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new UsageError(`${flag} must be an http:// or https:// URL.`);
   if (url.username || url.password) throw new UsageError(`${flag} must not carry credentials; use the auth options.`);

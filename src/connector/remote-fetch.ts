@@ -157,14 +157,22 @@ export function createRemoteFetch(options: RemoteFetchOptions): FetchLike {
           `the server refused access (403${detail ? `: ${detail}` : ''}). The credential is valid but not allowed here: check its permissions, the tenant in ${hint}, and the server's allowed hosts.`,
         );
       }
-      if (response.status === 503 && options.retries() && Date.now() + delay < deadline) {
-        const after = Number(response.headers.get('retry-after'));
-        const wait = Math.min(Number.isFinite(after) && after > 0 ? after * 1000 : delay, Math.max(0, deadline - Date.now() - 1));
+      const retryAfterMs = retryAfter(response.headers.get('retry-after'));
+      if ((response.status === 503 || response.status === 429) && options.retries() && Date.now() + Math.max(delay, retryAfterMs ?? 0) < deadline) {
+        const wait = Math.min(retryAfterMs ?? delay, Math.max(0, deadline - Date.now() - 1));
         await response.body?.cancel().catch(() => undefined);
-        logger.debug(`the server is unavailable (503); retrying in ${wait} ms.`);
+        logger.debug(`the server is ${response.status === 429 ? 'limiting requests (429)' : 'unavailable (503)'}; retrying in ${wait} ms.`);
         await sleep(wait, callerSignal);
         delay = Math.min(delay * 2, backoff.maxMs);
         continue;
+      }
+      if (response.status === 429) {
+        const detail = await refusalDetail(response);
+        const after = retryAfterMs === undefined ? '' : ` It asks to retry after ${Math.ceil(retryAfterMs / 1000)} s.`;
+        throw new ConnectorError(
+          'rate-limited',
+          `the server is limiting requests (429 Too Many Requests${detail ? `: ${detail}` : ''}).${after} Wait and try again; if it persists, ask the server's operator about the rate limit for this credential.`,
+        );
       }
       if (response.status >= 500) {
         const detail = await refusalDetail(response);
@@ -177,9 +185,25 @@ export function createRemoteFetch(options: RemoteFetchOptions): FetchLike {
         const detail = await refusalDetail(response);
         throw new ConnectorError('protocol', `there is no MCP endpoint at ${target.href} (404${detail ? `: ${detail}` : ''}). Check the path in ${hint} (usually …/api/mcp or …/t/<tenant>/api/mcp).`);
       }
+      const type = response.headers.get('content-type') ?? '';
+      if (init.method === 'POST' && response.ok && response.status !== 202 && response.status !== 204 && !/application\/json|text\/event-stream/i.test(type)) {
+        const title = /<title[^>]*>([^<]*)<\/title>/i.exec(await response.text().catch(() => ''))?.[1]?.replace(/\s+/g, ' ').trim().slice(0, MAX_DETAIL);
+        throw new ConnectorError(
+          'protocol',
+          `the server at ${target.origin} answered with ${type.split(';', 1)[0]!.trim() || 'no content type'}${title ? ` ("${title}")` : ''}, not MCP (HTTP ${response.status}). A proxy or login page may be in the way; check ${hint} and your network.`,
+        );
+      }
       return response;
     }
   }
+}
+
+/** `Retry-After` in milliseconds: seconds, or an HTTP date. */
+function retryAfter(value: string | null): number | undefined {
+  if (!value) return undefined;
+  if (/^\s*\d+\s*$/.test(value)) return Number(value) * 1000;
+  const at = Date.parse(value);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - Date.now());
 }
 
 function parseMessage(body: unknown): { id?: unknown; method?: string; params?: unknown } | undefined {

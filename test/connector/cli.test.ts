@@ -41,6 +41,8 @@ describe('connector: command line', function () {
     ['an unknown flag', ['--url', URL_, '--bogus'], {}, "Unknown option '--bogus'."],
     ['no --url', [], {}, '--url is required'],
     ['a --url that is not a URL', ['--url', 'mcp.example.com'], {}, '--url "mcp.example.com" is not a URL.'],
+    ['a --url with credentials that is no URL, without echoing the password', ['--url', 'https://ann:s3cret@mcp example.com/api/mcp'], {}, '--url "https://***@mcp example.com/api/mcp" is not a URL (the part before @ is not shown)'],
+    ['a --url with credentials', ['--url', 'https://ann:s3cret@mcp.example.com/api/mcp'], {}, '--url must not carry credentials; use the auth options.'],
     ['a bad --timeout', ['--url', URL_, '--timeout', 'soon'], { GATEHOUSE_API_KEY: 'k' }, '--timeout must be a number of milliseconds'],
     ['no API key in the environment', ['--url', URL_], {}, 'No API key: set the environment variable GATEHOUSE_API_KEY'],
     ['a key passed where a variable name belongs', ['--url', URL_, '--api-key-env', 'gh_abc.def-123'], {}, '--api-key-env takes the NAME of an environment variable'],
@@ -57,7 +59,11 @@ describe('connector: command line', function () {
     });
   }
 
-  for (const [what, args, env, message] of [usageErrors[0]!, usageErrors[4]!]) {
+  it('a --url with a password that is no URL echoed the password: it is masked', () => {
+    expect(refusal(['--url', 'https://ann:s3cret@mcp example.com/api/mcp'], {})).not.to.include('s3cret').and.not.to.include('ann');
+  });
+
+  for (const [what, args, env, message] of [usageErrors[0]!, usageErrors[6]!]) {
     it(`exits 2 with the reason and a pointer to --help on ${what}`, async () => {
       const run = await runConnector(args, env);
       expect(run.code).to.equal(2);
