@@ -10,7 +10,7 @@ import knexFactory, { type Knex } from 'knex';
 import { PinoLogger, defineTool, definePlugin, openDatabase, z, type TenantDb } from '@gatehouse-mcp/engine';
 import { communityEdition } from '@gatehouse-mcp/engine/oss';
 import { createTestEngine, uniqueTenant, type TestEngine } from '@gatehouse-mcp/engine/testing';
-import { pgProxy, type PgProxy } from '../support/pg-proxy.js';
+import { pgProxy, type PgProxy, fillPool as fillPoolOf } from '../support/pg-proxy.js';
 
 const URL_ = process.env.DATABASE_URL;
 
@@ -97,11 +97,7 @@ describe('ctx.db.read: a tool handler reads right after every pooled connection 
     await proxy?.close();
   });
 
-  /** Four idle connections in the pool (connections left dead by an earlier step are passed over). */
-  const fillPool = async (): Promise<void> => {
-    const database = t.engine.database;
-    await Promise.all([1, 2, 3, 4].map(() => database.read(() => database.knex.raw('select pg_sleep(0.05)'))));
-  };
+  const fillPool = (): Promise<void> => fillPoolOf(t.engine.database);
   beforeEach(() => fillPool());
   /** Every pooled connection dead, its client not told. */
   const failover = async (): Promise<void> => {

@@ -172,3 +172,8 @@ export async function pgProxy(target: URL): Promise<PgProxy> {
     },
   };
 }
+
+/** Four idle connections in `database`'s pool (connections left dead by an earlier step are passed over). */
+export async function fillPool(database: { read<T>(run: () => PromiseLike<T>): Promise<T>; knex: { raw(sql: string): PromiseLike<unknown> } }): Promise<void> {
+  await Promise.all([1, 2, 3, 4].map(() => database.read(() => database.knex.raw('select pg_sleep(0.05)'))));
+}

@@ -11,7 +11,7 @@ import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { CallToolResultSchema, CreateTaskResultSchema } from '@modelcontextprotocol/sdk/types.js';
 import { AuditSink, defineTool, definePlugin, openDatabase, z } from '@gatehouse-mcp/engine';
 import { ApprovalStore } from '@gatehouse-mcp/engine/ee';
-import { pgProxy, type PgProxy } from '../../support/pg-proxy.js';
+import { pgProxy, type PgProxy, fillPool as fillPoolOf } from '../../support/pg-proxy.js';
 import { governanceEngine, type GovernanceTestEngine } from './support.js';
 
 const URL_ = process.env.DATABASE_URL;
@@ -79,11 +79,7 @@ describe('EE approvals right after every pooled connection was terminated', func
     await proxy?.close();
   });
 
-  /** Four idle connections in the pool (connections left dead by an earlier step are passed over). */
-  const fillPool = async (): Promise<void> => {
-    const database = t.engine.database;
-    await Promise.all([1, 2, 3, 4].map(() => database.read(() => database.knex.raw('select pg_sleep(0.05)'))));
-  };
+  const fillPool = (): Promise<void> => fillPoolOf(t.engine.database);
   // Dead connections an earlier test left behind are passed over, so each test starts from a working pool.
   beforeEach(() => fillPool());
   /** Every pooled connection dead, its client not told. */

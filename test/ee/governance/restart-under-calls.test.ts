@@ -7,7 +7,7 @@ import { expect } from 'chai';
 import { randomBytes } from 'node:crypto';
 import knexFactory, { type Knex } from 'knex';
 import { openDatabase } from '@gatehouse-mcp/engine';
-import { pgProxy, type PgProxy } from '../../support/pg-proxy.js';
+import { pgProxy, type PgProxy, fillPool as fillPoolOf } from '../../support/pg-proxy.js';
 import { governanceEngine, type GovernanceTestEngine } from './support.js';
 
 const URL_ = process.env.DATABASE_URL;
@@ -32,11 +32,7 @@ describe('EE: tool calls right after every pooled connection was terminated', fu
     // Made before any connection is made dead: a write that meets one is not run again (it may have committed).
     listed = await t.agent({ name: 'listed' });
   });
-  /** Four idle connections in the pool (connections left dead by an earlier step are passed over). */
-  const fillPool = async (): Promise<void> => {
-    const database = t.engine.database;
-    await Promise.all([1, 2, 3, 4].map(() => database.read(() => database.knex.raw('select pg_sleep(0.05)'))));
-  };
+  const fillPool = (): Promise<void> => fillPoolOf(t.engine.database);
 
   after(async () => {
     await t?.close().catch(() => undefined);
