@@ -8,6 +8,7 @@ import { callAuditEvent, type CallContext } from './call-context.js';
 import { Telemetry } from '../telemetry/telemetry.js';
 import { isExpired, withinDeadline } from './deadlines.js';
 import { connectionLost, databaseUnavailable, replyTimedOut } from '../db/lost-connection.js';
+import { refusedValue } from '../db/refused-value.js';
 import { clipClientText } from '../client-text.js';
 
 /** A schema the sequence can validate with (zod's `safeParse` shape). */
@@ -305,6 +306,14 @@ export class GovernedCall {
         message: `${what}: the outcome is unknown — ${lost[1]} while the call was writing, so its change may or may not have been applied; check before retrying (request ${this.call.requestId}).`,
         thrown,
       };
+    }
+    // PostgreSQL refused a value of the handler's statement (a NUL in text, a duplicate, a reference
+    // to nothing): the arguments are wrong, and the caller is told which rule they broke.
+    const refused = probe(() => refusedValue(thrown), undefined);
+    if (refused !== undefined) {
+      this.record('error', 'allowed', `the database refused a value (SQLSTATE ${refused.code}): ${refused.description}`);
+      safeLog(this.logger, 'warn', { err: thrown, target: clipClientText(this.target), requestId: this.call.requestId }, 'handler statement refused by the database');
+      return { kind: 'error', message: `${what} was refused by the database: ${refused.description} (SQLSTATE ${refused.code}; request ${this.call.requestId}).`, thrown };
     }
     this.record('failed', 'allowed', this.call.signal.aborted ? 'aborted' : 'handler threw');
     safeLog(this.logger, 'error', { err: thrown, target: clipClientText(this.target), requestId: this.call.requestId }, 'handler failed');
