@@ -85,8 +85,8 @@ Other:
   -h, --help                   Show this help.
   -V, --version                Show the version.
 
-Exit codes: 0 ok, 1 the server could not be reached or refused the credential at start-up,
-2 bad flags or configuration.
+Exit codes: 0 ok (the client closed stdin), 1 the server could not be reached or refused the
+credential at start-up, 2 bad flags or configuration, 130 stopped by SIGINT, 143 stopped by SIGTERM.
 `;
 
 const FLAGS = {
