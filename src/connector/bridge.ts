@@ -51,6 +51,7 @@ import {
 import { ConnectorError } from './connector-error.js';
 import { createRemoteFetch } from './remote-fetch.js';
 import { OUTCOME_UNKNOWN, describeSent, repeatableMethod } from './repeatable-requests.js';
+import { maskUrlsIn, shownUrl } from './shown-url.js';
 import type { StderrLogger } from './stderr-logger.js';
 import type { TokenSource } from './token-source.js';
 import { CONNECTOR_BIN, CONNECTOR_VERSION } from './version.js';
@@ -98,9 +99,9 @@ const RELAYED_REQUESTS = [
 ] as const;
 type AnySchema = Parameters<Client['request']>[1];
 
-/** An error for the local client: our message as is (the SDK would prefix an McpError's). */
+/** An error for the local client: our message as is (the SDK would prefix an McpError's), any URL in it masked. */
 function protocolError(code: number, message: string, data?: unknown): Error {
-  return Object.assign(new Error(message), { code, data });
+  return Object.assign(new Error(maskUrlsIn(message)), { code, data });
 }
 
 /** The capabilities to advertise locally: exactly what the remote server offers. */
@@ -191,7 +192,7 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
   connected = true;
   const capabilities = remote.getServerCapabilities() ?? {};
   const remoteInfo = remote.getServerVersion();
-  logger.info(`connected to ${remoteInfo?.name ?? 'the server'} ${remoteInfo?.version ?? ''} at ${url.href}; offers ${Object.keys(mirrored(capabilities)).join(', ') || 'nothing'}.`);
+  logger.info(`connected to ${remoteInfo?.name ?? 'the server'} ${remoteInfo?.version ?? ''} at ${shownUrl(url)}; offers ${Object.keys(mirrored(capabilities)).join(', ') || 'nothing'}.`);
 
   const local = new Server(
     { name: CONNECTOR_BIN, version: CONNECTOR_VERSION, title: remoteInfo?.title ?? remoteInfo?.name },
@@ -318,9 +319,9 @@ function startupFailure(error: unknown, url: URL, timeoutMs: number): ConnectorE
     return new ConnectorError('timeout', `the server at ${url.origin} did not answer within ${timeoutMs} ms. Check that it is up, or raise --timeout.`);
   }
   if (error instanceof StreamableHTTPError) {
-    return new ConnectorError('protocol', `the server at ${url.href} did not accept MCP over Streamable HTTP (HTTP ${error.code}). Check that --url is the MCP endpoint.`);
+    return new ConnectorError('protocol', `the server at ${shownUrl(url)} did not accept MCP over Streamable HTTP (HTTP ${error.code}). Check that --url is the MCP endpoint.`);
   }
-  return new ConnectorError('protocol', `the MCP handshake with ${url.href} failed (${oneLine(error)}). Check that --url is a Gatehouse MCP endpoint.`);
+  return new ConnectorError('protocol', `the MCP handshake with ${shownUrl(url)} failed (${oneLine(error)}). Check that --url is a Gatehouse MCP endpoint.`);
 }
 
 /** An error as one short line: a schema failure (a reply that is JSON but no JSON-RPC) is named, not dumped. */

@@ -5,9 +5,10 @@ import { startBridge } from './bridge.js';
 import { ClientCredentialsTokenSource } from './client-credentials-token-source.js';
 import { ConnectorError, EXIT_CONNECT, EXIT_OK, EXIT_USAGE, UsageError } from './connector-error.js';
 import { USAGE, parseCommandLine, readApiKey, readClientSecret, type RunOptions } from './options.js';
-import { CONFIG_LOCATION, renderClientConfig } from './print-config.js';
+import { CONFIG_LOCATION, placeholderNote, renderClientConfig } from './print-config.js';
 import { SIGNAL_EXIT, type StopSignals } from './signals.js';
 import { StderrLogger } from './stderr-logger.js';
+import { maskUrlsIn } from './shown-url.js';
 import { ConnectorStdioTransport, parseLine } from './stdio-transport.js';
 import { ApiKeyTokenSource, type TokenSource } from './token-source.js';
 import { registryLaunch } from './launch-command.js';
@@ -136,6 +137,8 @@ async function main(argv: readonly string[], signals: StopSignals): Promise<numb
       case 'print-config':
         process.stdout.write(`${renderClientConfig(command)}\n`);
         process.stderr.write(`${CONFIG_LOCATION[command.client]}\n`);
+        const note = placeholderNote(command);
+        if (note) process.stderr.write(`${note}\n`);
         if (command.packageSpec === undefined) {
           const registry = registryLaunch();
           process.stderr.write(
@@ -150,10 +153,10 @@ async function main(argv: readonly string[], signals: StopSignals): Promise<numb
     }
   } catch (error) {
     if (error instanceof UsageError) {
-      process.stderr.write(`${CONNECTOR_BIN}: ${error.message}\nRun "${CONNECTOR_BIN} --help" for usage.\n`);
+      process.stderr.write(`${CONNECTOR_BIN}: ${maskUrlsIn(error.message)}\nRun "${CONNECTOR_BIN} --help" for usage.\n`);
       return EXIT_USAGE;
     }
-    process.stderr.write(`${CONNECTOR_BIN}: unexpected failure: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    process.stderr.write(`${CONNECTOR_BIN}: unexpected failure: ${maskUrlsIn(error instanceof Error ? (error.stack ?? error.message) : String(error))}\n`);
     return EXIT_CONNECT;
   }
 }

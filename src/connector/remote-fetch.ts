@@ -1,6 +1,7 @@
 import { ConnectorError } from './connector-error.js';
 import { isTimeout, mayHaveBeenReceived, networkFailure } from './network-errors.js';
 import { OUTCOME_UNKNOWN, describeBody, safeToResend } from './repeatable-requests.js';
+import { shownUrl } from './shown-url.js';
 import type { StderrLogger } from './stderr-logger.js';
 import type { TokenSource } from './token-source.js';
 
@@ -189,7 +190,7 @@ export function createRemoteFetch(options: RemoteFetchOptions): FetchLike {
       }
       if (response.status === 404 && !headers.has('mcp-session-id')) {
         const detail = await refusalDetail(response);
-        throw new ConnectorError('protocol', `there is no MCP endpoint at ${target.href} (404${detail ? `: ${detail}` : ''}). Check the path in ${hint} (usually …/api/mcp or …/t/<tenant>/api/mcp).`);
+        throw new ConnectorError('protocol', `there is no MCP endpoint at ${shownUrl(target)} (404${detail ? `: ${detail}` : ''}). Check the path in ${hint} (usually …/api/mcp or …/t/<tenant>/api/mcp).`);
       }
       const type = response.headers.get('content-type') ?? '';
       if (init.method === 'POST' && response.ok && response.status !== 202 && response.status !== 204 && !/application\/json|text\/event-stream/i.test(type)) {
