@@ -7,8 +7,8 @@ import { ConnectorError, EXIT_CONNECT, EXIT_OK, EXIT_USAGE, UsageError } from '.
 import { USAGE, parseCommandLine, readApiKey, readClientSecret, type RunOptions } from './options.js';
 import { CONFIG_LOCATION, placeholderNote, renderClientConfig } from './print-config.js';
 import { SIGNAL_EXIT, type StopSignals } from './signals.js';
-import { StderrLogger } from './stderr-logger.js';
 import { maskUrlsIn } from './shown-url.js';
+import { StderrLogger } from './stderr-logger.js';
 import { ConnectorStdioTransport, parseLine } from './stdio-transport.js';
 import { ApiKeyTokenSource, type TokenSource } from './token-source.js';
 import { registryLaunch } from './launch-command.js';
@@ -134,7 +134,7 @@ async function main(argv: readonly string[], signals: StopSignals): Promise<numb
       case 'version':
         process.stdout.write(`${CONNECTOR_VERSION}\n`);
         return EXIT_OK;
-      case 'print-config':
+      case 'print-config': {
         process.stdout.write(`${renderClientConfig(command)}\n`);
         process.stderr.write(`${CONFIG_LOCATION[command.client]}\n`);
         const note = placeholderNote(command);
@@ -148,6 +148,7 @@ async function main(argv: readonly string[], signals: StopSignals): Promise<numb
           );
         }
         return EXIT_OK;
+      }
       case 'run':
         return await run(command, signals);
     }
