@@ -50,6 +50,8 @@ import {
 } from '@modelcontextprotocol/sdk/types.js';
 import { ConnectorError } from './connector-error.js';
 import { createRemoteFetch } from './remote-fetch.js';
+import { OUTCOME_UNKNOWN, describeSent, repeatableMethod } from './repeatable-requests.js';
+import { maskUrlsIn, shownUrl } from './shown-url.js';
 import type { StderrLogger } from './stderr-logger.js';
 import type { TokenSource } from './token-source.js';
 import { CONNECTOR_BIN, CONNECTOR_VERSION } from './version.js';
@@ -97,9 +99,9 @@ const RELAYED_REQUESTS = [
 ] as const;
 type AnySchema = Parameters<Client['request']>[1];
 
-/** An error for the local client: our message as is (the SDK would prefix an McpError's). */
+/** An error for the local client: our message as is (the SDK would prefix an McpError's), any URL in it masked. */
 function protocolError(code: number, message: string, data?: unknown): Error {
-  return Object.assign(new Error(message), { code, data });
+  return Object.assign(new Error(maskUrlsIn(message)), { code, data });
 }
 
 /** The capabilities to advertise locally: exactly what the remote server offers. */
@@ -190,7 +192,7 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
   connected = true;
   const capabilities = remote.getServerCapabilities() ?? {};
   const remoteInfo = remote.getServerVersion();
-  logger.info(`connected to ${remoteInfo?.name ?? 'the server'} ${remoteInfo?.version ?? ''} at ${url.href}; offers ${Object.keys(mirrored(capabilities)).join(', ') || 'nothing'}.`);
+  logger.info(`connected to ${remoteInfo?.name ?? 'the server'} ${remoteInfo?.version ?? ''} at ${shownUrl(url)}; offers ${Object.keys(mirrored(capabilities)).join(', ') || 'nothing'}.`);
 
   const local = new Server(
     { name: CONNECTOR_BIN, version: CONNECTOR_VERSION, title: remoteInfo?.title ?? remoteInfo?.name },
@@ -253,7 +255,7 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
       return result;
     } catch (error) {
       if (extra.signal.aborted) throw error;
-      throw localFailure(deadline.signal.aborted ? TIMED_OUT : error, request.method, url, timeoutMs, logger);
+      throw localFailure(deadline.signal.aborted ? TIMED_OUT : error, request, url, timeoutMs, logger);
     } finally {
       clearTimeout(timer);
       clocks.delete(clock);
@@ -317,9 +319,9 @@ function startupFailure(error: unknown, url: URL, timeoutMs: number): ConnectorE
     return new ConnectorError('timeout', `the server at ${url.origin} did not answer within ${timeoutMs} ms. Check that it is up, or raise --timeout.`);
   }
   if (error instanceof StreamableHTTPError) {
-    return new ConnectorError('protocol', `the server at ${url.href} did not accept MCP over Streamable HTTP (HTTP ${error.code}). Check that --url is the MCP endpoint.`);
+    return new ConnectorError('protocol', `the server at ${shownUrl(url)} did not accept MCP over Streamable HTTP (HTTP ${error.code}). Check that --url is the MCP endpoint.`);
   }
-  return new ConnectorError('protocol', `the MCP handshake with ${url.href} failed (${oneLine(error)}). Check that --url is a Gatehouse MCP endpoint.`);
+  return new ConnectorError('protocol', `the MCP handshake with ${shownUrl(url)} failed (${oneLine(error)}). Check that --url is a Gatehouse MCP endpoint.`);
 }
 
 /** An error as one short line: a schema failure (a reply that is JSON but no JSON-RPC) is named, not dumped. */
@@ -340,7 +342,10 @@ function oneLine(error: unknown): string {
 }
 
 /** A failure of a forwarded request: one stderr line (except the server's own JSON-RPC errors) and a protocol error. */
-function localFailure(error: unknown, method: string, url: URL, timeoutMs: number, logger: StderrLogger): Error {
+function localFailure(error: unknown, request: { method: string; params?: Record<string, unknown> }, url: URL, timeoutMs: number, logger: StderrLogger): Error {
+  const { method } = request;
+  // The server may have run it: a request that must not run twice is not to be retried blindly.
+  const unknownOutcome = !repeatableMethod(method) ? ` after ${describeSent(request)} was sent: ${OUTCOME_UNKNOWN}` : undefined;
   if (error instanceof ConnectorError) {
     logger.error(error.message);
     const code = error.kind === 'timeout' ? ErrorCode.RequestTimeout : ErrorCode.InternalError;
@@ -348,14 +353,16 @@ function localFailure(error: unknown, method: string, url: URL, timeoutMs: numbe
   }
   if (error instanceof McpError) {
     if (error.code === ErrorCode.RequestTimeout) {
-      const line = `the server at ${url.origin} did not answer within ${timeoutMs} ms (${method}). Check that it is up, or raise --timeout.`;
+      const line = unknownOutcome
+        ? `the server at ${url.origin} did not answer within ${timeoutMs} ms${unknownOutcome} Raise --timeout for slow tools.`
+        : `the server at ${url.origin} did not answer within ${timeoutMs} ms (${method}). Check that it is up, or raise --timeout.`;
       logger.error(line);
       return protocolError(ErrorCode.RequestTimeout, line, { kind: 'timeout' });
     }
     if (error.code === ErrorCode.ConnectionClosed) {
-      const line = `the connection to the server closed during ${method}. Try again.`;
+      const line = unknownOutcome ? `the connection to the server closed before it answered${unknownOutcome}` : `the connection to the server closed during ${method}. Try again.`;
       logger.error(line);
-      return protocolError(ErrorCode.InternalError, line, { kind: 'unreachable' });
+      return protocolError(ErrorCode.InternalError, line, { kind: unknownOutcome ? 'dropped' : 'unreachable' });
     }
     // The server's own answer (unknown tool, invalid params…): the client needs it verbatim.
     return error;

@@ -9,6 +9,8 @@ export type ConnectorErrorKind =
   | 'dns'
   | 'tls'
   | 'timeout'
+  /** The connection dropped after a request that must not run twice was sent: its outcome is unknown. */
+  | 'dropped'
   | 'unauthorized'
   | 'expired'
   | 'forbidden'

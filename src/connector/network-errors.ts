@@ -5,6 +5,8 @@ const DROPPED = new Set(['ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET', 'UND_ERR_CLOSE
 const DNS = new Set(['ENOTFOUND', 'EAI_AGAIN', 'EAI_NONAME', 'EAI_FAIL', 'EAI_NODATA']);
 const NO_ROUTE = new Set(['EHOSTUNREACH', 'ENETUNREACH', 'EHOSTDOWN', 'ENETDOWN', 'EADDRNOTAVAIL']);
 const CONNECT_TIMEOUT = new Set(['UND_ERR_CONNECT_TIMEOUT', 'ETIMEDOUT', 'UND_ERR_HEADERS_TIMEOUT']);
+/** Timeouts that end an exchange before anything was sent. */
+const BEFORE_SENDING = new Set(['UND_ERR_CONNECT_TIMEOUT']);
 const CERTIFICATE = /CERT|SELF_SIGNED|UNABLE_TO_(GET|VERIFY)|HOSTNAME_MISMATCH/;
 
 /** The first `code` on an error or along its `cause` chain (undici wraps the socket error). */
@@ -27,6 +29,17 @@ export function isTimeout(error: unknown): boolean {
 }
 
 /**
+ * Whether the request may have reached the server before the exchange failed: the connection
+ * dropped while it was sent or answered, or no answer came in time. A refused connection, a failed
+ * DNS lookup or a connect timeout prove it never left.
+ */
+export function mayHaveBeenReceived(error: unknown): boolean {
+  const { code } = codeOf(error);
+  if (code && DROPPED.has(code)) return true;
+  return isTimeout(error) && !(code && BEFORE_SENDING.has(code));
+}
+
+/**
  * Turn a failed `fetch` (no HTTP response at all) into one line a user can act on. `what` names the
  * other end ("the server", "the IdP") and `hint` the flag that points at it.
  */
@@ -40,7 +53,7 @@ export function networkFailure(error: unknown, target: URL, what: string, hint: 
     return new ConnectorError('unreachable', `cannot reach ${what} at ${where}: connection refused. Is it running, and are the host and port in ${hint} right?`, true, { cause: error });
   }
   if (code && DROPPED.has(code)) {
-    return new ConnectorError('unreachable', `${what} at ${where} closed the connection before answering. It may be restarting; if this persists, check ${hint} and its logs.`, true, { cause: error });
+    return new ConnectorError('unreachable', `${what} at ${where} closed the connection before answering. It may be restarting; if this persists, check ${hint} and its logs.`, false, { cause: error });
   }
   if (code && DNS.has(code)) {
     return new ConnectorError('dns', `cannot resolve the host "${target.hostname}" (DNS lookup failed). Check the host name in ${hint} and your network.`, false, { cause: error });

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { UsageError } from './connector-error.js';
 import { parseFlags } from './flags.js';
+import { maskUrlText } from './shown-url.js';
 import { CONNECTOR_BIN, CONNECTOR_NAME } from './version.js';
 
 export const DEFAULT_API_KEY_ENV = 'GATEHOUSE_API_KEY';
@@ -85,8 +86,8 @@ Other:
   -h, --help                   Show this help.
   -V, --version                Show the version.
 
-Exit codes: 0 ok, 1 the server could not be reached or refused the credential at start-up,
-2 bad flags or configuration.
+Exit codes: 0 ok (the client closed stdin), 1 the server could not be reached or refused the
+credential at start-up, 2 bad flags or configuration, 130 stopped by SIGINT, 143 stopped by SIGTERM.
 `;
 
 const FLAGS = {
@@ -117,9 +118,9 @@ function httpUrl(value: string, flag: string): URL {
   try {
     url = new URL(value);
   } catch {
-    // Echoed to help spot the typo, but never the user:password part of it.
-    const shown = value.replace(/^([a-z][a-z0-9+.-]*:\/\/)(.*)@/i, '$1***@');
-    throw new UsageError(`${flag} "${shown}" is not a URL${shown === value ? '' : ' (the part before @ is not shown), and must not carry credentials: use the auth options'}.`);
+    // Echoed to help spot the typo, but never the user:password part of it, nor the values of its query.
+    const withoutUser = value.replace(/^([a-z][a-z0-9+.-]*:\/\/)(.*)@/i, '$1***@');
+    throw new UsageError(`${flag} "${maskUrlText(withoutUser)}" is not a URL${withoutUser === value ? '' : ' (the part before @ is not shown), and must not carry credentials: use the auth options'}.`);
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new UsageError(`${flag} must be an http:// or https:// URL.`);
   if (url.username || url.password) throw new UsageError(`${flag} must not carry credentials; use the auth options.`);

@@ -1,5 +1,6 @@
 import { localLaunch, packageLaunch, type LaunchCommand } from './launch-command.js';
 import { CLIENT_SECRET_ENV, type PrintConfigOptions } from './options.js';
+import { maskUrlText } from './shown-url.js';
 
 type Env = Record<string, string>;
 
@@ -8,20 +9,40 @@ function flag(name: string, value: string): string[] {
   return value.startsWith('-') ? [`--${name}=${value}`] : [`--${name}`, value];
 }
 
+/** A URL for the configuration: the values of its query, which may be keys or signatures, as placeholders to fill in. */
+function configUrl(url: string): string {
+  return maskUrlText(url, (name) => `<your ${name ?? 'value'}>`);
+}
+
+/** The URL flags whose query values the configuration shows as placeholders. */
+function urlsWithPlaceholders(options: PrintConfigOptions): string[] {
+  const { auth } = options;
+  const urls: [string, string | undefined][] = [['--url', options.url.href]];
+  if (auth.mode === 'client-credentials') urls.push(['--issuer', auth.issuer], ['--token-endpoint', auth.tokenEndpoint], ['--resource', auth.resource === options.url.href ? undefined : auth.resource]);
+  return urls.filter(([, url]) => url !== undefined && configUrl(url) !== url).map(([name]) => name);
+}
+
+/** What to tell on stderr when the configuration holds placeholders for query values. */
+export function placeholderNote(options: PrintConfigOptions): string | undefined {
+  const flags = urlsWithPlaceholders(options);
+  if (!flags.length) return undefined;
+  return `The values in the query of ${flags.join(', ')} are printed as placeholders (<your …>), as secrets are: replace them in the configuration.`;
+}
+
 /** The connector's arguments for a client configuration: never a secret, only where to find one. */
 function connectorArgs(options: PrintConfigOptions): string[] {
-  const args = flag('url', options.url.href);
+  const args = flag('url', configUrl(options.url.href));
   const { auth } = options;
   if (auth.mode === 'api-key') {
     if (auth.envName !== 'GATEHOUSE_API_KEY') args.push(...flag('api-key-env', auth.envName));
   } else {
-    if (auth.issuer) args.push(...flag('issuer', auth.issuer));
-    if (auth.tokenEndpoint) args.push(...flag('token-endpoint', auth.tokenEndpoint));
+    if (auth.issuer) args.push(...flag('issuer', configUrl(auth.issuer)));
+    if (auth.tokenEndpoint) args.push(...flag('token-endpoint', configUrl(auth.tokenEndpoint)));
     args.push(...flag('client-id', auth.clientId));
     if (auth.secretFile) args.push(...flag('client-secret-file', auth.secretFile));
     if (auth.scope) args.push(...flag('scope', auth.scope));
     if (auth.resource === undefined) args.push('--no-resource');
-    else if (auth.resource !== options.url.href) args.push(...flag('resource', auth.resource));
+    else if (auth.resource !== options.url.href) args.push(...flag('resource', configUrl(auth.resource)));
     if (auth.clientAuth !== 'basic') args.push(...flag('client-auth', auth.clientAuth));
   }
   if (options.timeoutMs !== undefined) args.push(...flag('timeout', String(options.timeoutMs)));

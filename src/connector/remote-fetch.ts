@@ -1,5 +1,7 @@
 import { ConnectorError } from './connector-error.js';
-import { networkFailure } from './network-errors.js';
+import { isTimeout, mayHaveBeenReceived, networkFailure } from './network-errors.js';
+import { OUTCOME_UNKNOWN, describeBody, safeToResend } from './repeatable-requests.js';
+import { shownUrl } from './shown-url.js';
 import type { StderrLogger } from './stderr-logger.js';
 import type { TokenSource } from './token-source.js';
 
@@ -123,13 +125,18 @@ export function createRemoteFetch(options: RemoteFetchOptions): FetchLike {
       } catch (error) {
         if (callerSignal?.aborted) throw error;
         if ((attempt.signal.reason as { name?: unknown } | undefined)?.name === 'AbortError') throw attempt.signal.reason;
-        const failure = networkFailure(attempt.signal.aborted ? attempt.signal.reason : error, target, 'the server', hint, timeoutMs);
-        if (failure.retryable && options.retries() && Date.now() + delay < deadline) {
+        const cause = attempt.signal.aborted ? attempt.signal.reason : error;
+        const failure = networkFailure(cause, target, 'the server', hint, timeoutMs);
+        // A request the server may have received is sent again only when running it twice does no harm.
+        const received = mayHaveBeenReceived(cause);
+        const resendable = received ? safeToResend(init) : true;
+        if ((failure.retryable || (received && resendable && !isTimeout(cause))) && options.retries() && Date.now() + delay < deadline) {
           logger.debug(`${failure.message} Retrying in ${delay} ms.`);
           await sleep(delay, callerSignal);
           delay = Math.min(delay * 2, backoff.maxMs);
           continue;
         }
+        if (!resendable) throw outcomeUnknown(cause, init, failure);
         throw failure;
       } finally {
         clearTimeout(timer);
@@ -183,7 +190,7 @@ export function createRemoteFetch(options: RemoteFetchOptions): FetchLike {
       }
       if (response.status === 404 && !headers.has('mcp-session-id')) {
         const detail = await refusalDetail(response);
-        throw new ConnectorError('protocol', `there is no MCP endpoint at ${target.href} (404${detail ? `: ${detail}` : ''}). Check the path in ${hint} (usually …/api/mcp or …/t/<tenant>/api/mcp).`);
+        throw new ConnectorError('protocol', `there is no MCP endpoint at ${shownUrl(target)} (404${detail ? `: ${detail}` : ''}). Check the path in ${hint} (usually …/api/mcp or …/t/<tenant>/api/mcp).`);
       }
       const type = response.headers.get('content-type') ?? '';
       if (init.method === 'POST' && response.ok && response.status !== 202 && response.status !== 204 && !/application\/json|text\/event-stream/i.test(type)) {
@@ -195,6 +202,15 @@ export function createRemoteFetch(options: RemoteFetchOptions): FetchLike {
       }
       return response;
     }
+  }
+
+  /** A request that may have run was neither answered nor resent: say so, and that its outcome is unknown. */
+  function outcomeUnknown(cause: unknown, init: RequestInit, failure: ConnectorError): ConnectorError {
+    const what = describeBody(init.body);
+    if (isTimeout(cause)) {
+      return new ConnectorError('timeout', `the server at ${target.origin} did not answer within ${timeoutMs} ms after ${what} was sent: ${OUTCOME_UNKNOWN} Raise --timeout for slow tools.`, false, { cause });
+    }
+    return new ConnectorError('dropped', `the server at ${target.origin} closed the connection before answering, after ${what} was sent: ${OUTCOME_UNKNOWN}`, false, { cause: failure });
   }
 }
 

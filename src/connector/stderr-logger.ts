@@ -1,9 +1,10 @@
+import { maskUrlsIn } from './shown-url.js';
 import { CONNECTOR_BIN } from './version.js';
 
 /**
  * The connector's only log channel. stdout belongs to the MCP protocol, so everything human goes
  * to stderr: failures always (one line each), details only with `--verbose`. Every registered
- * secret is masked before anything is written.
+ * secret, and every value in the query of a URL, is masked before anything is written.
  */
 export class StderrLogger {
   private readonly secrets = new Set<string>();
@@ -23,7 +24,7 @@ export class StderrLogger {
   redact(text: string): string {
     let out = text;
     for (const secret of this.secrets) out = out.split(secret).join('[redacted]');
-    return out.replace(/(Bearer\s+)[A-Za-z0-9._~+/=-]{8,}/gi, '$1[redacted]');
+    return maskUrlsIn(out.replace(/(Bearer\s+)[A-Za-z0-9._~+/=-]{8,}/gi, '$1[redacted]'));
   }
 
   /** One actionable line. The same line repeated within a few seconds is written once. */

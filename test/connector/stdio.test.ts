@@ -1,4 +1,5 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import net, { type AddressInfo } from 'node:net';
 import { PassThrough } from 'node:stream';
 import { expect } from 'chai';
 import { communityEdition } from '@gatehouse-mcp/engine/oss';
@@ -83,12 +84,22 @@ describe('connector: what a client writes on stdin, and how it goes away', funct
   let key = '';
   let connector: RawConnector | undefined;
 
+  const held = new Set<net.Socket>();
+  const silent = net.createServer((socket) => {
+    held.add(socket.on('error', () => undefined));
+  });
+
   before(async () => {
     t = await createTestEngine({ plugins: [communityEdition(), connectorTestTools()], connect: false });
     key = (await t.createKey()).secret;
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
   });
   afterEach(() => connector?.kill());
-  after(() => t?.close());
+  after(async () => {
+    await t?.close();
+    for (const socket of held) socket.destroy();
+    await new Promise((resolve) => silent.close(resolve));
+  });
 
   async function started(args: string[] = []): Promise<RawConnector> {
     connector = new RawConnector(t.engine.mcpUrl(), key, args);
@@ -175,16 +186,35 @@ describe('connector: what a client writes on stdin, and how it goes away', funct
     expect((await c.answer(6)).error?.code).to.equal(-32001);
   });
 
-  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-    it(`${signal} with a request in flight left it without an answer: it is answered with an error, then exit 0`, async () => {
+  for (const [signal, status] of [['SIGTERM', 143], ['SIGINT', 130]] as const) {
+    it(`${signal} with a request in flight left it without an answer, and exited 0 as if nothing had stopped it: it is answered with an error, then exit ${status} (128 + the signal's number)`, async () => {
       const c = await started();
       c.write(line({ jsonrpc: '2.0', id: 6, method: 'tools/call', params: { name: 'wait', arguments: {} } }));
       await sleep(300);
       c.child.kill(signal);
-      expect(await c.exit()).to.equal(0);
+      expect(await c.exit()).to.equal(status);
       expect((await c.answer(6)).error).to.deep.equal({ code: -32000, message: `gatehouse-connector is stopping (${signal}).` });
     });
+
+    it(`${signal} before the connection to the server was up waited for the server (up to --timeout), then exited 1: it stops at once, answers the client's initialize, and exits ${status}`, async () => {
+      // A server that takes the connection and never answers: the connector is stuck connecting.
+      const connected = new Promise<void>((resolve) => silent.once('connection', () => resolve()));
+      const c = new RawConnector(`http://127.0.0.1:${(silent.address() as AddressInfo).port}/api/mcp`, key, ['--timeout', '30000']);
+      connector = c;
+      c.write(line({ jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'raw', version: '1' } } }));
+      await connected;
+      c.child.kill(signal);
+      expect(await c.exit(5_000)).to.equal(status);
+      expect((await c.answer(0, 1_000)).error).to.deep.equal({ code: -32000, message: `gatehouse-connector is stopping (${signal}).` });
+    });
   }
+
+  it('closing stdin with nothing in flight is the normal end of a session: exit 0', async () => {
+    const c = await started();
+    c.child.stdin.end();
+    expect(await c.exit()).to.equal(0);
+    expect(c.stderr()).to.equal('');
+  });
 
   it('a client gone (EPIPE on stdout) crashed the connector with a stack trace: it stops quietly, exit 0', async () => {
     const c = await started();
