@@ -8,7 +8,7 @@ import { CredentialCache } from './credential-cache.js';
 import { EnterpriseSettings } from './enterprise-options.js';
 import { IdpProviderStore } from './idp-provider-store.js';
 import { JwksCache, KeySourceError, UnusableKeyError } from './jwks-cache.js';
-import { TokenProfileError, canonicalAudience, checkAudience, checkClaims, checkCompactSerialisation, checkHeader } from './access-token-profile.js';
+import { TokenProfileError, canonicalAudience, checkAudience, checkClaims, checkCompactSerialisation, checkHeader, timeClaimProblem } from './access-token-profile.js';
 import { TenantUrls } from './tenant-urls.js';
 
 const MCP_SCOPE = 'mcp';
@@ -207,10 +207,12 @@ export class AgentAuthenticator implements Authenticator {
     const cacheKey = `jwt:${tenant}:${token}`;
     const cached = this.cache.get<AgentIdentity>(cacheKey);
     trace.getActiveSpan()?.setAttribute('gatehouse.auth.cache', cached ? 'hit' : 'miss');
-    const identity = cached ?? (await this.verify(tenant, token));
-    if (!cached) {
-      const exp = (decodeJwt(token).exp ?? 0) * 1000;
-      this.cache.set(tenant, cacheKey, identity, exp);
+    let identity = cached;
+    if (!identity) {
+      const verified = await this.verify(tenant, token);
+      identity = verified.identity;
+      // `exp` was checked to be a representable time, so this is a finite epoch millisecond.
+      this.cache.set(tenant, cacheKey, identity, verified.expiresAt * 1000);
     }
     const { agentId, label, ...rest } = identity;
     return this.agentPrincipal(tenant, agentId, label, { agentId, credential: 'jwt', ...rest, permissions: [] });
@@ -225,8 +227,8 @@ export class AgentAuthenticator implements Authenticator {
     return Array.isArray(permissions) ? principal(permissions) : Promise.resolve(permissions).then(principal);
   }
 
-  /** Verify `token` for `tenant` and find its agent. Throws {@link Refusal} with a safe reason. */
-  private async verify(tenant: string, token: string): Promise<AgentIdentity> {
+  /** Verify `token` for `tenant` and find its agent and the token's expiry (epoch seconds). Throws {@link Refusal} with a safe reason. */
+  private async verify(tenant: string, token: string): Promise<{ identity: AgentIdentity; expiresAt: number }> {
     let payload: JWTPayload;
     let header: { alg?: unknown; typ?: unknown; kid?: unknown; crit?: unknown };
     try {
@@ -272,6 +274,10 @@ export class AgentAuthenticator implements Authenticator {
         throw new Refusal('The identity provider publishes a signing key for this token that cannot be used.');
       }
       const code = (error as { code?: string }).code;
+      // jose checks the time claims only after the signature: a time no token can carry is named
+      // as such rather than as "expired" or "not valid yet".
+      const outOfRange = code === 'ERR_JWT_EXPIRED' || code === 'ERR_JWT_CLAIM_VALIDATION_FAILED' ? timeClaimProblem(payload) : undefined;
+      if (outOfRange) throw new Refusal(outOfRange);
       // No jose code: the JWKS request itself failed (network, HTTP error).
       if (code === undefined || code === 'ERR_JWKS_TIMEOUT' || code === 'ERR_JWKS_INVALID') {
         this.logger.warn({ err: error, tenant, issuer: idp.issuer }, 'identity provider keys unavailable');
@@ -280,6 +286,8 @@ export class AgentAuthenticator implements Authenticator {
       throw new Refusal(joseFailure(error));
     }
 
+    const outOfRange = timeClaimProblem(verified);
+    if (outOfRange) throw new Refusal(outOfRange);
     this.profile(() => checkClaims(idp, verified));
     this.profile(() => checkAudience(idp, verified.aud));
     const subject = verified[idp.subjectClaim];
@@ -291,7 +299,7 @@ export class AgentAuthenticator implements Authenticator {
       const inactive = (await this.agents.list(tenant, { active: false, idpId: idp.id })).some((candidate) => candidate.subject === subject);
       throw new Refusal(inactive ? 'The agent bound to this identity is deactivated.' : 'No agent of this tenant is bound to this identity.');
     }
-    return { agentId: agent.id, label: agent.name, issuer: idp.issuer, subject, idpId: idp.id };
+    return { identity: { agentId: agent.id, label: agent.name, issuer: idp.issuer, subject, idpId: idp.id }, expiresAt: verified.exp as number };
   }
 
   private profile(check: () => void): void {
