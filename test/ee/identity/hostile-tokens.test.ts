@@ -8,8 +8,8 @@ import type { AddressInfo } from 'node:net';
 import { generateKeyPairSync, sign as cryptoSign } from 'node:crypto';
 import { expect } from 'chai';
 import { uniqueTenant } from '@gatehouse-mcp/engine/testing';
-import type { Logger } from '@gatehouse-mcp/engine';
 import { startIdentityEngine, mcpPost, bearer, type IdentityEngine } from '../support/identity-engine.js';
+import { RecordingLogger } from '../support/recording-logger.js';
 
 const b64url = (value: unknown): string => Buffer.from(JSON.stringify(value)).toString('base64url');
 
@@ -25,34 +25,6 @@ function sign(header: Record<string, unknown>, payload: Record<string, unknown>,
   const input = `${b64url(header)}.${b64url(payload)}`;
   const signature = cryptoSign('sha256', Buffer.from(input), { key, dsaEncoding: 'ieee-p1363' });
   return `${input}.${signature.toString('base64url')}`;
-}
-
-/** Every line the engine logs, with its fields, as JSON. */
-class RecordingLogger implements Logger {
-  constructor(
-    readonly lines: { level: string; message: string; json: string }[] = [],
-    private readonly bound: Record<string, unknown> = {},
-  ) {}
-  private record(level: string, fields: Record<string, unknown>, message: string): void {
-    const err = fields.err as Error | undefined;
-    const json = JSON.stringify({ ...this.bound, ...fields, err: err && { message: err.message, cause: String((err as { cause?: unknown }).cause) } });
-    this.lines.push({ level, message, json });
-  }
-  debug(fields: Record<string, unknown>, message: string): void {
-    this.record('debug', fields, message);
-  }
-  info(fields: Record<string, unknown>, message: string): void {
-    this.record('info', fields, message);
-  }
-  warn(fields: Record<string, unknown>, message: string): void {
-    this.record('warn', fields, message);
-  }
-  error(fields: Record<string, unknown>, message: string): void {
-    this.record('error', fields, message);
-  }
-  child(fields: Record<string, unknown>): Logger {
-    return new RecordingLogger(this.lines, { ...this.bound, ...fields });
-  }
 }
 
 describe('EE identity: hostile tokens', function () {
