@@ -7,7 +7,7 @@ import { AgentStore, type Agent } from './agent-store.js';
 import { CredentialCache } from './credential-cache.js';
 import { EnterpriseSettings } from './enterprise-options.js';
 import { IdpProviderStore } from './idp-provider-store.js';
-import { JwksCache, KeySourceError, UnusableKeyError } from './jwks-cache.js';
+import { IssuerMismatchError, JwksCache, KeySourceError, UnusableKeyError } from './jwks-cache.js';
 import { TokenProfileError, canonicalAudience, checkAudience, checkClaims, checkCompactSerialisation, checkHeader, timeClaimProblem } from './access-token-profile.js';
 import { TenantUrls } from './tenant-urls.js';
 
@@ -267,7 +267,7 @@ export class AgentAuthenticator implements Authenticator {
     } catch (error) {
       if (error instanceof KeySourceError) {
         this.logger.warn({ err: error, tenant, issuer: idp.issuer, reason: error.message }, 'identity provider keys unavailable');
-        throw new Refusal('The identity provider\'s signing keys could not be fetched.');
+        throw new Refusal(error instanceof IssuerMismatchError ? error.description : 'The identity provider\'s signing keys could not be fetched.');
       }
       if (error instanceof UnusableKeyError) {
         this.logger.warn({ err: error, tenant, issuer: idp.issuer, reason: error.message }, 'identity provider publishes an unusable key');
