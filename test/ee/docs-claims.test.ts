@@ -86,6 +86,7 @@ const CLAIMS: readonly Claim[] = [
   { doc: 'enterprise', section: 'Enable the edition', says: "the only tenant, required with `tenancy: 'single'`", tests: [[`${ID}identity-stores.test.ts`, 'validates enterpriseEdition options with errors naming the option']] },
   { doc: 'enterprise', section: 'Enable the edition', says: "| `credentialCacheTtlMs` | engine's `credentialCacheTtlMs` (30 s) |", tests: [[`${ID}revocation-delay.test.ts`, 'within the cache lifetime on other instances'], ['ee/docs-claims.test.ts', 'the cache and session lifetimes the docs state are the code']] },
   { doc: 'enterprise', section: 'Enable the edition', says: 'failed and timed-out fetches count too', tests: [[`${ID}jwks-rotation.test.ts`, 'refetches the keys once on an unknown kid, at most once per cooldown'], [`${ID}jwks-outage.test.ts`, 'a JWKS answering 500: one fetch per cooldown'], [`${ID}jwks-outage.test.ts`, 'a JWKS answering after 10 s']] },
+  { doc: 'enterprise', section: 'Enable the edition', says: '| `idpFaultLogIntervalMs` | 60 000 |', tests: [[`${ID}idp-outage-log.test.ts`, 'a summary per interval'], ['ee/docs-claims.test.ts', "the documented defaults of the hardening options are the code\\'s"]] },
   { doc: 'enterprise', section: 'Enable the edition', says: 'the host\'s own admin authentication for the admin API', tests: [[`${GOV}admin-api.test.ts`, 'accepts the host admin authenticator, scoped to the tenant it names']] },
   { doc: 'enterprise', section: 'Enable the edition', says: 'Invalid options stop the engine from being built with a `ConfigError` naming the option.', tests: [[`${ID}identity-stores.test.ts`, 'validates enterpriseEdition options with errors naming the option'], [`${GOV}governance-options.test.ts`, 'refuses to boot with audit or RBAC settings that cannot work, naming the option']] },
   // ## Tenancy
@@ -107,6 +108,8 @@ const CLAIMS: readonly Claim[] = [
   { doc: 'enterprise', section: 'What Gatehouse checks in a token', says: "reads the token's `iss` only to pick the tenant's **active** IdP with exactly that issuer", tests: [[`${ID}agent-tokens.test.ts`, 'refuses an untrusted issuer'], [`${ID}agent-tokens.test.ts`, 'stops trusting a deactivated provider at once']] },
   { doc: 'enterprise', section: 'What Gatehouse checks in a token', says: 'or found by OpenID discovery at `{issuer}/.well-known/openid-configuration`', tests: [[`${ID}jwks-rotation.test.ts`, 'probes by OpenID discovery when no JWKS URL is configured'], [`${ID}agent-tokens.test.ts`, 'refuses a published kid with a forged signature'], [`${ID}agent-tokens.test.ts`, 'refuses a token signed with a key that is not published (unknown kid)']] },
   { doc: 'enterprise', section: 'What Gatehouse checks in a token', says: 'so an IdP outage costs one fetch per cooldown, not one per token', tests: [[`${ID}jwks-outage.test.ts`, 'one fetch per cooldown however many unknown-kid tokens arrive'], [`${ID}jwks-outage.test.ts`, 'keys fetched before the outage keep working']] },
+  { doc: 'enterprise', section: 'What Gatehouse checks in a token', says: 'and the log gets one warning per IdP when the outage starts', tests: [[`${ID}idp-outage-log.test.ts`, 'it logs its start once, a summary per interval, and its end'], [`${ID}idp-outage-log.test.ts`, 'a discovery outage: the start is logged once for the IdP']] },
+  { doc: 'enterprise', section: 'What Gatehouse checks in a token', says: 'A published key that cannot be used is logged the same way', tests: [[`${ID}hostile-tokens.test.ts`, 'a published key that cannot be imported']] },
   { doc: 'enterprise', section: 'What Gatehouse checks in a token', says: '`none` and HMAC (`HS*`) are always refused', tests: [[`${ID}identity-stores.test.ts`, 'validates provider input field by field'], [`${ID}agent-tokens.test.ts`, 'refuses alg "none"'], [`${ID}agent-tokens.test.ts`, 'refuses HS256 signed with the provider']] },
   { doc: 'enterprise', section: 'What Gatehouse checks in a token', says: "`iss` equals the IdP's issuer", tests: [[`${ID}agent-tokens.test.ts`, 'refuses an untrusted issuer']] },
   { doc: 'enterprise', section: 'What Gatehouse checks in a token', says: 'the token is a strict compact JWS (three unpadded base64url segments)', tests: [[`${ID}token-profile.test.ts`, 'refuses padding, standard-base64 characters, extra or missing segments and stray characters'], [`${ID}token-profile.test.ts`, 'refuses whitespace inside the token']] },
@@ -314,6 +317,9 @@ describe('docs match behaviour', () => {
     expect(enterprise).to.include('| `jwksFetchTimeoutMs` | 5 000 |');
     expect(settings.jwksFetchTimeoutMs).to.equal(5_000);
     expect(security).to.include('`jwksFetchTimeoutMs`, default 5 s');
+    expect(enterprise).to.include('| `idpFaultLogIntervalMs` | 60 000 |');
+    expect(security).to.include('`idpFaultLogIntervalMs` (default 60 s)');
+    expect(settings.idpFaultLogIntervalMs).to.equal(60_000);
   });
 
   it('the audience normalisation sentence is the one the token-profile test asserts', () => {

@@ -1,11 +1,12 @@
 import { inject, injectable } from 'inversify';
 import { trace } from '@opentelemetry/api';
 import { decodeJwt, decodeProtectedHeader, jwtVerify, type JWTPayload } from 'jose';
-import { ApiKeyVerifier, Logger, clipClientText, presentedCredential, type MalformedCredential, type ApiKeyCheck, type ApiKeyRecord, type AuthRequest, type AuthResult, type Authenticator, type Principal } from '../../../core/index.js';
+import { ApiKeyVerifier, clipClientText, presentedCredential, type MalformedCredential, type ApiKeyCheck, type ApiKeyRecord, type AuthRequest, type AuthResult, type Authenticator, type Principal } from '../../../core/index.js';
 import { ADMIN_SCOPE, AGENT_KEY_SCOPE, AGENT_KIND, AgentPermissions, type AgentAttributes } from '../contracts.js';
 import { AgentStore, type Agent } from './agent-store.js';
 import { CredentialCache } from './credential-cache.js';
 import { EnterpriseSettings } from './enterprise-options.js';
+import { IdpFaultLog } from './idp-fault-log.js';
 import { IdpProviderStore } from './idp-provider-store.js';
 import { IssuerMismatchError, JwksCache, KeySourceError, UnusableKeyError } from './jwks-cache.js';
 import { TokenProfileError, canonicalAudience, checkAudience, checkClaims, checkCompactSerialisation, checkHeader, timeClaimProblem } from './access-token-profile.js';
@@ -109,7 +110,7 @@ export class AgentAuthenticator implements Authenticator {
     @inject(AgentPermissions) private readonly permissions: AgentPermissions,
     @inject(JwksCache) private readonly jwks: JwksCache,
     @inject(CredentialCache) private readonly cache: CredentialCache,
-    @inject(Logger) private readonly logger: Logger,
+    @inject(IdpFaultLog) private readonly faults: IdpFaultLog,
   ) {}
 
   /** A cached API key (with its agent and grants cached) is answered at once, without a promise. */
@@ -265,27 +266,30 @@ export class AgentAuthenticator implements Authenticator {
         requiredClaims: ['exp', 'iat', 'sub', 'aud'],
       }));
     } catch (error) {
+      // The IdP's faults are logged once as they begin, then summarised (see IdpFaultLog).
       if (error instanceof KeySourceError) {
-        this.logger.warn({ err: error, tenant, issuer: idp.issuer, reason: error.message }, 'identity provider keys unavailable');
+        this.faults.failed(idp, tenant, 'unavailable', error);
         throw new Refusal(error instanceof IssuerMismatchError ? error.description : 'The identity provider\'s signing keys could not be fetched.');
       }
       if (error instanceof UnusableKeyError) {
-        this.logger.warn({ err: error, tenant, issuer: idp.issuer, reason: error.message }, 'identity provider publishes an unusable key');
+        this.faults.failed(idp, tenant, 'unusable-key', error);
         throw new Refusal('The identity provider publishes a signing key for this token that cannot be used.');
       }
       const code = (error as { code?: string }).code;
+      // No jose code: the JWKS request itself failed (network, HTTP error).
+      if (code === undefined || code === 'ERR_JWKS_TIMEOUT' || code === 'ERR_JWKS_INVALID') {
+        this.faults.failed(idp, tenant, 'unavailable', error instanceof Error ? error : new Error(String(error)));
+        throw new Refusal('The identity provider\'s signing keys could not be fetched.');
+      }
+      // The keys were there: whatever is wrong is the token's.
+      this.faults.available(idp, tenant);
       // jose checks the time claims only after the signature: a time no token can carry is named
       // as such rather than as "expired" or "not valid yet".
       const outOfRange = code === 'ERR_JWT_EXPIRED' || code === 'ERR_JWT_CLAIM_VALIDATION_FAILED' ? timeClaimProblem(payload) : undefined;
-      if (outOfRange) throw new Refusal(outOfRange);
-      // No jose code: the JWKS request itself failed (network, HTTP error).
-      if (code === undefined || code === 'ERR_JWKS_TIMEOUT' || code === 'ERR_JWKS_INVALID') {
-        this.logger.warn({ err: error, tenant, issuer: idp.issuer }, 'identity provider keys unavailable');
-        throw new Refusal('The identity provider\'s signing keys could not be fetched.');
-      }
-      throw new Refusal(joseFailure(error));
+      throw new Refusal(outOfRange ?? joseFailure(error));
     }
 
+    this.faults.available(idp, tenant);
     const outOfRange = timeClaimProblem(verified);
     if (outOfRange) throw new Refusal(outOfRange);
     this.profile(() => checkClaims(idp, verified));
