@@ -7,7 +7,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { expect } from 'chai';
-import { IssuerMismatchError, KeySourceError } from '@gatehouse-mcp/engine/ee';
+import { IdpProviderStore, IssuerMismatchError, JwksCache, KeySourceError } from '@gatehouse-mcp/engine/ee';
 import { governanceEngine, type GovernanceTestEngine } from '../governance/support.js';
 import { bearer, mcpPost } from '../support/identity-engine.js';
 import { KeyRing, startOidcProvider, type OidcFixture } from '../support/oidc.js';
@@ -106,7 +106,13 @@ describe('EE identity: a discovery document naming another issuer', function () 
     expect(result.error).to.include(`names the issuer "${base}/auth/realms/other", but the provider is configured with the issuer "${base}/realms/other"`);
     expect(result.error).to.include('The realm path differs');
     expect(result).not.to.have.property('cause');
-    const error = new IssuerMismatchError('https://a.example.com', 'https://a.example.com/', 'https://a.example.com/.well-known/openid-configuration');
-    expect(error).to.be.instanceOf(KeySourceError);
+    // A host probing the provider can tell the case by its class, exported from the EE entry.
+    const provider = (await t.engine.resolve(IdpProviderStore).get(t.tenant, idp.id))!;
+    const error = await t.engine.resolve(JwksCache).probe(provider).then(
+      () => expect.fail('the probe of a mismatched issuer succeeded'),
+      (thrown: unknown) => thrown,
+    );
+    expect(error).to.be.instanceOf(IssuerMismatchError).and.instanceOf(KeySourceError);
+    expect(error).to.include({ configured: `${base}/realms/other`, discovered: `${base}/auth/realms/other`, documentUrl: `${base}/realms/other/.well-known/openid-configuration` });
   });
 });
