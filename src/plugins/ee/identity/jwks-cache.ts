@@ -123,7 +123,6 @@ export class JwksCache {
     let url: URL | undefined;
     try {
       url = new URL(source);
-      // openid-client checks that the document's issuer is the one asked for.
       const insecure = isLoopbackHttp(url);
       // openid-client counts its timeout in whole seconds; the configured bound is in milliseconds.
       const timeoutMs = this.settings.jwksFetchTimeoutMs;
