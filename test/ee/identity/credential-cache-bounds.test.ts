@@ -25,4 +25,12 @@ describe('EE identity: the credential cache is bounded in entries and bytes', ()
     cache.set('flood-tenant', 'jwt:flood-tenant:expired', { agentId: 'gone' }, Date.now() - 1);
     expect(cache.get('jwt:flood-tenant:expired')).to.equal(undefined);
   });
+
+  it('an expiry that is no time (NaN) stored an entry with no valid lifetime: it stores nothing; an infinite one is stored as if it had none (the cache lifetime)', () => {
+    const cache = t.engine.resolve(CredentialCache);
+    cache.set('flood-tenant', 'jwt:flood-tenant:nan', { agentId: 'nan' }, Number.NaN);
+    expect(cache.get('jwt:flood-tenant:nan')).to.equal(undefined);
+    cache.set('flood-tenant', 'jwt:flood-tenant:infinite', { agentId: 'infinite' }, Number.POSITIVE_INFINITY);
+    expect(cache.get<{ agentId: string }>('jwt:flood-tenant:infinite')?.agentId).to.equal('infinite');
+  });
 });

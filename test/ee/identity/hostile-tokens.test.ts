@@ -8,8 +8,9 @@ import type { AddressInfo } from 'node:net';
 import { generateKeyPairSync, sign as cryptoSign } from 'node:crypto';
 import { expect } from 'chai';
 import { uniqueTenant } from '@gatehouse-mcp/engine/testing';
-import type { Logger } from '@gatehouse-mcp/engine';
+import { JwksCache, UnusableKeyError } from '@gatehouse-mcp/engine/ee';
 import { startIdentityEngine, mcpPost, bearer, type IdentityEngine } from '../support/identity-engine.js';
+import { RecordingLogger } from '../support/recording-logger.js';
 
 const b64url = (value: unknown): string => Buffer.from(JSON.stringify(value)).toString('base64url');
 
@@ -27,34 +28,6 @@ function sign(header: Record<string, unknown>, payload: Record<string, unknown>,
   return `${input}.${signature.toString('base64url')}`;
 }
 
-/** Every line the engine logs, with its fields, as JSON. */
-class RecordingLogger implements Logger {
-  constructor(
-    readonly lines: { level: string; message: string; json: string }[] = [],
-    private readonly bound: Record<string, unknown> = {},
-  ) {}
-  private record(level: string, fields: Record<string, unknown>, message: string): void {
-    const err = fields.err as Error | undefined;
-    const json = JSON.stringify({ ...this.bound, ...fields, err: err && { message: err.message, cause: String((err as { cause?: unknown }).cause) } });
-    this.lines.push({ level, message, json });
-  }
-  debug(fields: Record<string, unknown>, message: string): void {
-    this.record('debug', fields, message);
-  }
-  info(fields: Record<string, unknown>, message: string): void {
-    this.record('info', fields, message);
-  }
-  warn(fields: Record<string, unknown>, message: string): void {
-    this.record('warn', fields, message);
-  }
-  error(fields: Record<string, unknown>, message: string): void {
-    this.record('error', fields, message);
-  }
-  child(fields: Record<string, unknown>): Logger {
-    return new RecordingLogger(this.lines, { ...this.bound, ...fields });
-  }
-}
-
 describe('EE identity: hostile tokens', function () {
   this.timeout(60_000);
   const issuer = 'https://hostile.idp.example.com';
@@ -65,6 +38,7 @@ describe('EE identity: hostile tokens', function () {
   let attackerRequests = 0;
   let url: string;
   let brokenUrl: string;
+  let brokenTenant: string;
   const logger = new RecordingLogger();
   const brokenIssuer = 'https://broken.idp.example.com';
 
@@ -87,7 +61,7 @@ describe('EE identity: hostile tokens', function () {
     const idp = await t.idps.create(tenant, { kind: 'custom', name: 'Hostile', issuer, jwksUri: `http://127.0.0.1:${(server.address() as AddressInfo).port}/keys` });
     await t.agents.create(tenant, { name: 'bot', idpId: idp.id, subject: 'bot' });
     url = t.engine.mcpUrl(tenant);
-    const brokenTenant = uniqueTenant('hostile');
+    brokenTenant = uniqueTenant('hostile');
     const broken = await t.idps.create(brokenTenant, { kind: 'custom', name: 'Broken', issuer: brokenIssuer, jwksUri: `http://127.0.0.1:${(server.address() as AddressInfo).port}/broken` });
     await t.agents.create(brokenTenant, { name: 'bot', idpId: broken.id, subject: 'bot' });
     brokenUrl = t.engine.mcpUrl(brokenTenant);
@@ -166,6 +140,19 @@ describe('EE identity: hostile tokens', function () {
     expect(warned.map((line) => line.json).join('\n')).to.include('/broken publishes a key').and.include('k1');
     // Other tenants' tokens are unaffected.
     expect((await mcpPost(url, bearer(sign(header(), claims({ jti: 'after-broken' }))))).status).to.equal(200);
+  });
+
+  it('the unusable published key is an UnusableKeyError, exported from the EE entry for hosts resolving keys themselves', async () => {
+    const [provider] = await t.idps.list(brokenTenant);
+    const getKey = await t.engine.resolve(JwksCache).keysFor(provider!);
+    const token = sign(header(), { ...claims(), iss: brokenIssuer, aud: brokenUrl });
+    const [protectedHeader, payload, signature] = token.split('.');
+    const thrown = await Promise.resolve(getKey({ alg: 'ES256', kid: 'k1' }, { protected: protectedHeader!, payload: payload!, signature: signature! })).then(
+      () => expect.fail('an unusable key was resolved'),
+      (error: unknown) => error,
+    );
+    expect(thrown).to.be.instanceOf(UnusableKeyError);
+    expect((thrown as Error).name).to.equal('UnusableKeyError');
   });
 
   it('no log line holds a token or its signature, whatever was refused', async () => {

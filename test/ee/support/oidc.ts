@@ -177,6 +177,10 @@ export interface OidcFixture {
   token(client: OidcClient, options: { resource: string; scope?: string }): Promise<string>;
   /** Mint a token with this issuer's `iss` and the given claims, signed by the ring (see {@link MintOptions}). */
   mint(claims: JWTPayload, options?: MintOptions): Promise<string>;
+  /** Stop answering (an outage): the port is closed and open connections are dropped. */
+  stop(): Promise<void>;
+  /** Answer again on the same port, with the same keys and clients. */
+  restart(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -262,6 +266,12 @@ export async function startOidcProvider(options: OidcFixtureOptions = {}): Promi
     },
     // Like the provider's own client-credentials tokens, `sub` is the client id unless given.
     mint: (claims, mintOptions) => keys.sign({ iss: issuer, ...(typeof claims.client_id === 'string' ? { sub: claims.client_id } : {}), ...claims }, mintOptions),
-    close: () => shut(server),
+    stop: () => shut(server),
+    restart: () =>
+      new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(Number(new URL(issuer).port), '127.0.0.1', () => resolve());
+      }),
+    close: () => (server.listening ? shut(server) : Promise.resolve()),
   };
 }

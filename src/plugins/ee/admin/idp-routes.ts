@@ -3,7 +3,7 @@ import { inject, injectable } from 'inversify';
 import { HttpError, json, type RouteContribution, type RouteDefinition, type RouteRequest, type HttpResponse, type Principal } from '../../../core/index.js';
 import { IDP_KINDS, presetProblems, type PresetProblem } from '../identity/idp-presets.js';
 import { IdpProviderStore, type IdpProvider } from '../identity/idp-provider-store.js';
-import { JwksCache } from '../identity/jwks-cache.js';
+import { IssuerMismatchError, JwksCache } from '../identity/jwks-cache.js';
 import { AdminGuard } from './admin-guard.js';
 import { storeFailure } from './store-failure.js';
 import { invalid, invalidWith, notFound, pathId, validated, type FieldError, hostileInputProblems } from './validation.js';
@@ -174,7 +174,8 @@ export class IdpRoutes implements RouteContribution {
           } catch (error) {
             const err = error as Error & { cause?: unknown };
             const cause = err.cause instanceof Error ? err.cause.message : undefined;
-            return json(200, { data: { ok: false, issuer: idp.issuer, error: err.message, ...(cause ? { cause } : {}), elapsedMs: Date.now() - started } });
+            const mismatch = error instanceof IssuerMismatchError ? { discoveredIssuer: error.discovered } : {};
+            return json(200, { data: { ok: false, issuer: idp.issuer, error: err.message, ...mismatch, ...(cause ? { cause } : {}), elapsedMs: Date.now() - started } });
           }
         },
       },

@@ -99,6 +99,7 @@ export function contentOfEntry(entry: Record<string, any>): ChainContent {
   };
 }
 
+/** An audit export that {@link verifyExport} cannot read (a line that is not JSON, a record without chain fields). */
 export class ExportFormatError extends Error {
   override readonly name = 'ExportFormatError';
 }

@@ -60,6 +60,29 @@ export function checkHeader(idp: IdpProvider, header: { typ?: unknown; kid?: unk
   }
 }
 
+/** The latest representable NumericDate: 9999-12-31T23:59:59Z, the last second an ISO 8601 date can name. */
+export const MAX_NUMERIC_DATE = 253_402_300_799;
+
+const TIME_CLAIMS = [
+  ['exp', 'The token\'s expiry (exp) is out of range: it must be seconds since 1970-01-01T00:00:00Z, no later than 9999-12-31T23:59:59Z.'],
+  ['nbf', 'The token\'s not-before time (nbf) is out of range: it must be seconds since 1970-01-01T00:00:00Z, no later than 9999-12-31T23:59:59Z.'],
+  ['iat', 'The token\'s issue time (iat) is out of range: it must be seconds since 1970-01-01T00:00:00Z, no later than 9999-12-31T23:59:59Z.'],
+] as const;
+
+/**
+ * The first time claim (`exp`, `nbf`, `iat`) that is a number but no representable time: RFC 7519
+ * NumericDate is seconds since 1970-01-01T00:00:00Z (fractions allowed); beyond 9999-12-31T23:59:59Z
+ * or before 1970 it cannot be a real token's time, and a value such as `1e308` would make every
+ * expiry computed from it infinite. Values of other types are left to the type checks.
+ */
+export function timeClaimProblem(payload: Readonly<Record<string, unknown>>): string | undefined {
+  for (const [claim, problem] of TIME_CLAIMS) {
+    const value = payload[claim];
+    if (typeof value === 'number' && !(Number.isFinite(value) && value >= 0 && value <= MAX_NUMERIC_DATE)) return problem;
+  }
+  return undefined;
+}
+
 /**
  * Checks on the verified claims (RFC 9068 §2.2, §4; RFC 8725 §3.10): the required claims and their
  * types, an issue time not in the future, and no OpenID ID-token shape.

@@ -1,14 +1,15 @@
 import { inject, injectable } from 'inversify';
 import { trace } from '@opentelemetry/api';
 import { decodeJwt, decodeProtectedHeader, jwtVerify, type JWTPayload } from 'jose';
-import { ApiKeyVerifier, Logger, clipClientText, presentedCredential, type MalformedCredential, type ApiKeyCheck, type ApiKeyRecord, type AuthRequest, type AuthResult, type Authenticator, type Principal } from '../../../core/index.js';
+import { ApiKeyVerifier, clipClientText, presentedCredential, type MalformedCredential, type ApiKeyCheck, type ApiKeyRecord, type AuthRequest, type AuthResult, type Authenticator, type Principal } from '../../../core/index.js';
 import { ADMIN_SCOPE, AGENT_KEY_SCOPE, AGENT_KIND, AgentPermissions, type AgentAttributes } from '../contracts.js';
 import { AgentStore, type Agent } from './agent-store.js';
 import { CredentialCache } from './credential-cache.js';
 import { EnterpriseSettings } from './enterprise-options.js';
+import { IdpFaultLog } from './idp-fault-log.js';
 import { IdpProviderStore } from './idp-provider-store.js';
-import { JwksCache, KeySourceError, UnusableKeyError } from './jwks-cache.js';
-import { TokenProfileError, canonicalAudience, checkAudience, checkClaims, checkCompactSerialisation, checkHeader } from './access-token-profile.js';
+import { IssuerMismatchError, JwksCache, KeySourceError, UnusableKeyError } from './jwks-cache.js';
+import { TokenProfileError, canonicalAudience, checkAudience, checkClaims, checkCompactSerialisation, checkHeader, timeClaimProblem } from './access-token-profile.js';
 import { TenantUrls } from './tenant-urls.js';
 
 const MCP_SCOPE = 'mcp';
@@ -109,7 +110,7 @@ export class AgentAuthenticator implements Authenticator {
     @inject(AgentPermissions) private readonly permissions: AgentPermissions,
     @inject(JwksCache) private readonly jwks: JwksCache,
     @inject(CredentialCache) private readonly cache: CredentialCache,
-    @inject(Logger) private readonly logger: Logger,
+    @inject(IdpFaultLog) private readonly faults: IdpFaultLog,
   ) {}
 
   /** A cached API key (with its agent and grants cached) is answered at once, without a promise. */
@@ -207,10 +208,12 @@ export class AgentAuthenticator implements Authenticator {
     const cacheKey = `jwt:${tenant}:${token}`;
     const cached = this.cache.get<AgentIdentity>(cacheKey);
     trace.getActiveSpan()?.setAttribute('gatehouse.auth.cache', cached ? 'hit' : 'miss');
-    const identity = cached ?? (await this.verify(tenant, token));
-    if (!cached) {
-      const exp = (decodeJwt(token).exp ?? 0) * 1000;
-      this.cache.set(tenant, cacheKey, identity, exp);
+    let identity = cached;
+    if (!identity) {
+      const verified = await this.verify(tenant, token);
+      identity = verified.identity;
+      // `exp` was checked to be a representable time, so this is a finite epoch millisecond.
+      this.cache.set(tenant, cacheKey, identity, verified.expiresAt * 1000);
     }
     const { agentId, label, ...rest } = identity;
     return this.agentPrincipal(tenant, agentId, label, { agentId, credential: 'jwt', ...rest, permissions: [] });
@@ -225,8 +228,8 @@ export class AgentAuthenticator implements Authenticator {
     return Array.isArray(permissions) ? principal(permissions) : Promise.resolve(permissions).then(principal);
   }
 
-  /** Verify `token` for `tenant` and find its agent. Throws {@link Refusal} with a safe reason. */
-  private async verify(tenant: string, token: string): Promise<AgentIdentity> {
+  /** Verify `token` for `tenant` and find its agent and the token's expiry (epoch seconds). Throws {@link Refusal} with a safe reason. */
+  private async verify(tenant: string, token: string): Promise<{ identity: AgentIdentity; expiresAt: number }> {
     let payload: JWTPayload;
     let header: { alg?: unknown; typ?: unknown; kid?: unknown; crit?: unknown };
     try {
@@ -263,23 +266,32 @@ export class AgentAuthenticator implements Authenticator {
         requiredClaims: ['exp', 'iat', 'sub', 'aud'],
       }));
     } catch (error) {
+      // The IdP's faults are logged once as they begin, then summarised (see IdpFaultLog).
       if (error instanceof KeySourceError) {
-        this.logger.warn({ err: error, tenant, issuer: idp.issuer, reason: error.message }, 'identity provider keys unavailable');
-        throw new Refusal('The identity provider\'s signing keys could not be fetched.');
+        this.faults.failed(idp, tenant, 'unavailable', error);
+        throw new Refusal(error instanceof IssuerMismatchError ? error.description : 'The identity provider\'s signing keys could not be fetched.');
       }
       if (error instanceof UnusableKeyError) {
-        this.logger.warn({ err: error, tenant, issuer: idp.issuer, reason: error.message }, 'identity provider publishes an unusable key');
+        this.faults.failed(idp, tenant, 'unusable-key', error);
         throw new Refusal('The identity provider publishes a signing key for this token that cannot be used.');
       }
       const code = (error as { code?: string }).code;
       // No jose code: the JWKS request itself failed (network, HTTP error).
       if (code === undefined || code === 'ERR_JWKS_TIMEOUT' || code === 'ERR_JWKS_INVALID') {
-        this.logger.warn({ err: error, tenant, issuer: idp.issuer }, 'identity provider keys unavailable');
+        this.faults.failed(idp, tenant, 'unavailable', error instanceof Error ? error : new Error(String(error)));
         throw new Refusal('The identity provider\'s signing keys could not be fetched.');
       }
-      throw new Refusal(joseFailure(error));
+      // The keys were there: whatever is wrong is the token's.
+      this.faults.available(idp, tenant);
+      // jose checks the time claims only after the signature: a time no token can carry is named
+      // as such rather than as "expired" or "not valid yet".
+      const outOfRange = code === 'ERR_JWT_EXPIRED' || code === 'ERR_JWT_CLAIM_VALIDATION_FAILED' ? timeClaimProblem(payload) : undefined;
+      throw new Refusal(outOfRange ?? joseFailure(error));
     }
 
+    this.faults.available(idp, tenant);
+    const outOfRange = timeClaimProblem(verified);
+    if (outOfRange) throw new Refusal(outOfRange);
     this.profile(() => checkClaims(idp, verified));
     this.profile(() => checkAudience(idp, verified.aud));
     const subject = verified[idp.subjectClaim];
@@ -291,7 +303,7 @@ export class AgentAuthenticator implements Authenticator {
       const inactive = (await this.agents.list(tenant, { active: false, idpId: idp.id })).some((candidate) => candidate.subject === subject);
       throw new Refusal(inactive ? 'The agent bound to this identity is deactivated.' : 'No agent of this tenant is bound to this identity.');
     }
-    return { agentId: agent.id, label: agent.name, issuer: idp.issuer, subject, idpId: idp.id };
+    return { identity: { agentId: agent.id, label: agent.name, issuer: idp.issuer, subject, idpId: idp.id }, expiresAt: verified.exp as number };
   }
 
   private profile(check: () => void): void {

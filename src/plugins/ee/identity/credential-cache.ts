@@ -51,9 +51,14 @@ export class CredentialCache {
     return { entries: this.entries.size, bytes: this.entries.bytes };
   }
 
-  /** Remember `value` for the cache lifetime, or until `notAfter` (epoch ms) when that is sooner. */
+  /**
+   * Remember `value` for the cache lifetime, or until `notAfter` (epoch ms) when that is sooner.
+   * A `notAfter` that is no number of milliseconds (NaN) stores nothing; an infinite one means the
+   * cache lifetime.
+   */
   set<T>(tenant: string, key: string, value: T, notAfter?: number): void {
-    const ttlMs = notAfter === undefined ? undefined : notAfter - Date.now();
+    if (Number.isNaN(notAfter)) return;
+    const ttlMs = notAfter === undefined || notAfter === Number.POSITIVE_INFINITY ? undefined : notAfter - Date.now();
     if (ttlMs !== undefined && ttlMs <= 0) return;
     this.entries.set(key, { tenant, value }, { ttlMs });
   }

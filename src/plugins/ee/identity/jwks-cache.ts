@@ -6,9 +6,9 @@ import { Telemetry } from '../../../core/index.js';
 import { isLoopbackHttp, outboundFetch } from '../outbound-fetch.js';
 import { EnterpriseSettings } from './enterprise-options.js';
 import type { IdpProvider } from './idp-provider-store.js';
-import { KeySourceError, RemoteKeySet } from './remote-key-set.js';
+import { IssuerMismatchError, KeySourceError, RemoteKeySet } from './remote-key-set.js';
 
-export { KeySourceError, UnusableKeyError } from './remote-key-set.js';
+export { IssuerMismatchError, KeySourceError, UnusableKeyError } from './remote-key-set.js';
 
 const DISCOVERY_TTL_MS = 60 * 60_000;
 const DISCOVERY_FAILURE_TTL_MS = 30_000;
@@ -18,6 +18,19 @@ interface Discovered {
   readonly jwksUri: string | undefined;
   readonly error: unknown;
   readonly until: number;
+}
+
+/** The discovery document's URL for a discovery source (an issuer, or the document's own URL). */
+function documentUrl(source: URL): string {
+  if (source.href.includes('/.well-known/')) return source.href;
+  return `${source.href.replace(/\/$/, '')}/.well-known/openid-configuration`;
+}
+
+/** The issuer named by a discovery document that openid-client refused for naming another issuer. */
+function discoveredIssuer(error: unknown): string | undefined {
+  const { code, cause } = (error ?? {}) as { code?: unknown; cause?: { attribute?: unknown; body?: { issuer?: unknown } } };
+  if (code !== 'OAUTH_JSON_ATTRIBUTE_COMPARISON_FAILED' || cause?.attribute !== 'issuer') return undefined;
+  return typeof cause.body?.issuer === 'string' ? cause.body.issuer : undefined;
 }
 
 /**
@@ -98,14 +111,18 @@ export class JwksCache {
       this.discovered.set(key, entry);
       result = await entry;
     }
-    if (!result.jwksUri) throw new KeySourceError(`OpenID discovery for ${idp.issuer} failed.`, { cause: result.error });
+    if (!result.jwksUri) {
+      // A misconfigured issuer is named as such, with both values; other failures keep their cause.
+      if (result.error instanceof IssuerMismatchError) throw result.error;
+      throw new KeySourceError(`OpenID discovery for ${idp.issuer} failed.`, { cause: result.error });
+    }
     return result.jwksUri;
   }
 
   private async discover(issuer: string, source: string): Promise<Discovered> {
+    let url: URL | undefined;
     try {
-      const url = new URL(source);
-      // openid-client checks that the document's issuer is the one asked for.
+      url = new URL(source);
       const insecure = isLoopbackHttp(url);
       // openid-client counts its timeout in whole seconds; the configured bound is in milliseconds.
       const timeoutMs = this.settings.jwksFetchTimeoutMs;
@@ -121,11 +138,14 @@ export class JwksCache {
           }),
       });
       const metadata = config.serverMetadata();
-      if (metadata.issuer !== issuer) throw new Error(`the discovery document names issuer ${metadata.issuer}`);
+      // openid-client compares URLs after parsing them (a bare origin's trailing slash is the same
+      // URL) and not at all for a `.well-known` discovery URL; tokens carry the issuer as a string.
+      if (metadata.issuer !== issuer) throw new IssuerMismatchError(issuer, metadata.issuer, documentUrl(url));
       if (!metadata.jwks_uri) throw new Error('the discovery document has no jwks_uri');
       return { jwksUri: metadata.jwks_uri, error: undefined, until: Date.now() + DISCOVERY_TTL_MS };
     } catch (error) {
-      return { jwksUri: undefined, error, until: Date.now() + DISCOVERY_FAILURE_TTL_MS };
+      const named = url ? discoveredIssuer(error) : undefined;
+      return { jwksUri: undefined, error: named === undefined ? error : new IssuerMismatchError(issuer, named, documentUrl(url!)), until: Date.now() + DISCOVERY_FAILURE_TTL_MS };
     }
   }
 }

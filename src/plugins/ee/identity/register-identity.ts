@@ -3,6 +3,7 @@ import { AgentAuthenticator } from './agent-authenticator.js';
 import { AgentStore } from './agent-store.js';
 import { CredentialCache } from './credential-cache.js';
 import { EnterpriseSettings } from './enterprise-options.js';
+import { IdpFaultLog } from './idp-fault-log.js';
 import { IdpProviderStore } from './idp-provider-store.js';
 import { JwksCache } from './jwks-cache.js';
 import { ResourceMetadataRoutes } from './resource-metadata-routes.js';
@@ -19,6 +20,7 @@ export function registerIdentity(binder: PluginBinder, settings: EnterpriseSetti
   bind(TenantUrls).toSelf();
   bind(CredentialCache).toSelf();
   bind(JwksCache).toSelf();
+  bind(IdpFaultLog).toSelf();
   bind(IdpProviderStore).toSelf();
   bind(AgentStore).toSelf();
   bind(LifecycleContribution).toService(AgentStore);

@@ -1,4 +1,5 @@
 import { createLocalJWKSet, errors, type FlattenedJWSInput, type JSONWebKeySet, type JWSHeaderParameters, type JWTVerifyGetKey } from 'jose';
+import { clipClientText } from '../../../core/index.js';
 import { outboundFetch } from '../outbound-fetch.js';
 
 /** The IdP's keys could not be located or fetched (discovery failed, JWKS unreachable). */
@@ -7,6 +8,47 @@ export class KeySourceError extends Error {
     super(message, options);
     this.name = 'KeySourceError';
   }
+}
+
+/**
+ * The IdP's OpenID discovery document names another issuer than the one configured for the
+ * provider (a trailing slash, http for https, another realm path). The message names both values
+ * and the likely fix, for the operator; {@link description} says the same without the discovery
+ * URL, for the agent whose token was refused.
+ */
+export class IssuerMismatchError extends KeySourceError {
+  /** Why tokens are refused, safe to show to the agent. */
+  readonly description: string;
+
+  constructor(
+    /** The issuer configured for the provider (the `iss` of its tokens). */
+    readonly configured: string,
+    /** The issuer the discovery document names. */
+    readonly discovered: string,
+    /** Where the discovery document was read. */
+    readonly documentUrl: string,
+  ) {
+    const shown = JSON.stringify(clipClientText(discovered, 300));
+    super(`The discovery document at ${documentUrl} names the issuer ${shown}, but the provider is configured with the issuer ${JSON.stringify(configured)}. ${issuerFix(configured, discovered)}`);
+    this.name = 'IssuerMismatchError';
+    this.description = `The identity provider's discovery document names the issuer ${shown}, not the configured ${JSON.stringify(configured)}: an administrator of this tenant must correct the provider's issuer.`;
+  }
+}
+
+/** The likely fix for a configured issuer that differs from the discovered one. */
+function issuerFix(configured: string, discovered: string): string {
+  const exact = `set the provider's issuer to ${JSON.stringify(clipClientText(discovered, 300))} exactly (tokens carry it as "iss")`;
+  const bare = (value: string): string => value.replace(/\/+$/, '');
+  if (bare(configured) === bare(discovered)) return `They differ only in a trailing slash: ${exact}.`;
+  const withoutScheme = (value: string): string => value.replace(/^[a-z][a-z0-9+.-]*:\/\//i, '').toLowerCase();
+  if (withoutScheme(bare(configured)) === withoutScheme(bare(discovered)) && configured.split(':')[0]!.toLowerCase() !== discovered.split(':')[0]!.toLowerCase()) {
+    return `They differ in scheme (http or https): if the identity provider is behind a proxy that terminates TLS, make it advertise its public https URL (Keycloak: its hostname setting; others: forwarded headers); otherwise ${exact}.`;
+  }
+  if (configured.toLowerCase() === discovered.toLowerCase()) return `They differ only in letter case: ${exact}.`;
+  if (/\/realms\//.test(configured) || /\/realms\//.test(discovered)) {
+    return `The realm path differs: for Keycloak, the issuer is the realm URL exactly as Keycloak reports it (versions before 17 put /auth before /realms/; realm names are case-sensitive), so ${exact}, or correct the realm.`;
+  }
+  return `If this is the identity provider you mean to trust, ${exact}; otherwise correct the issuer or discovery URL.`;
 }
 
 /**

@@ -76,6 +76,7 @@ export class PolicyNameTakenError extends Error {
 /** Most policies a tenant may have. */
 export const MAX_POLICIES = 500;
 
+/** A tenant already has {@link MAX_POLICIES} policies. */
 export class TooManyPoliciesError extends Error {
   constructor() {
     super(`A tenant may have at most ${MAX_POLICIES} policies.`);

@@ -1,0 +1,74 @@
+import { inject, injectable } from 'inversify';
+import { Logger } from '../../../core/index.js';
+import { EnterpriseSettings } from './enterprise-options.js';
+import type { IdpProvider } from './idp-provider-store.js';
+
+/** What is wrong with an IdP's keys: unreachable (JWKS or discovery), or a published key that cannot be used. */
+type FaultKind = 'unavailable' | 'unusable-key';
+
+interface Fault {
+  readonly since: number;
+  /** Verifications refused since the fault began. */
+  total: number;
+  /** Verifications refused since the last line about it. */
+  unreported: number;
+  lastLineAt: number;
+  reason: string;
+}
+
+const LINES: Readonly<Record<FaultKind, { readonly start: string; readonly ongoing: string }>> = {
+  unavailable: { start: 'identity provider keys unavailable', ongoing: 'identity provider keys still unavailable' },
+  'unusable-key': { start: 'identity provider publishes an unusable key', ongoing: 'identity provider still publishes an unusable key' },
+};
+
+/**
+ * The log of an IdP's faults as they affect token verification: one warning when a fault begins
+ * (per IdP and kind), then at most one summary per `idpFaultLogIntervalMs` with how many
+ * verifications it refused meanwhile, and one line when the IdP's keys serve a verification again.
+ * During an outage every token is refused for the same reason; a line per token would bury the log.
+ */
+@injectable()
+export class IdpFaultLog {
+  private readonly faults = new Map<string, Fault>();
+
+  constructor(
+    @inject(Logger) private readonly logger: Logger,
+    @inject(EnterpriseSettings) private readonly settings: EnterpriseSettings,
+  ) {}
+
+  /** A verification for `idp` in `tenant` was refused because of `error`, the IdP's fault. */
+  failed(idp: IdpProvider, tenant: string, kind: FaultKind, error: Error): void {
+    const key = `${kind} ${idp.id}`;
+    const now = Date.now();
+    const fault = this.faults.get(key);
+    if (!fault) {
+      this.faults.set(key, { since: now, total: 1, unreported: 0, lastLineAt: now, reason: error.message });
+      this.logger.warn({ err: error, tenant, issuer: idp.issuer, idpId: idp.id, reason: error.message }, LINES[kind].start);
+      return;
+    }
+    fault.total++;
+    fault.unreported++;
+    fault.reason = error.message;
+    if (now - fault.lastLineAt < this.settings.idpFaultLogIntervalMs) return;
+    this.logger.warn(
+      { tenant, issuer: idp.issuer, idpId: idp.id, reason: fault.reason, affected: fault.unreported, total: fault.total, since: new Date(fault.since).toISOString(), durationMs: now - fault.since },
+      LINES[kind].ongoing,
+    );
+    fault.unreported = 0;
+    fault.lastLineAt = now;
+  }
+
+  /** The IdP's keys served a verification: an outage of `idp`, if any, is over. */
+  available(idp: IdpProvider, tenant: string): void {
+    if (this.faults.size === 0) return;
+    const key = `unavailable ${idp.id}`;
+    const fault = this.faults.get(key);
+    if (!fault) return;
+    this.faults.delete(key);
+    const now = Date.now();
+    this.logger.info(
+      { tenant, issuer: idp.issuer, idpId: idp.id, lastReason: fault.reason, affected: fault.unreported, total: fault.total, since: new Date(fault.since).toISOString(), durationMs: now - fault.since },
+      'identity provider keys available again',
+    );
+  }
+}

@@ -1,0 +1,124 @@
+/**
+ * The log during an IdP outage: every refused verification wrote its own warning, so an outage
+ * under load buried the log. Now one warning when the outage begins (per IdP), at most one summary
+ * per `idpFaultLogIntervalMs` with the number of verifications refused meanwhile, and one line when
+ * the keys serve again; agents keep getting the same 401 (docs/security.md, "Caches and the
+ * revocation delay"). The real OpenID provider is stopped and restarted on its port.
+ */
+import { expect } from 'chai';
+import { uniqueTenant } from '@gatehouse-mcp/engine/testing';
+import { startIdentityEngine, mcpPost, bearer, type IdentityEngine } from '../support/identity-engine.js';
+import { startOidcProvider, type OidcClient, type OidcFixture } from '../support/oidc.js';
+import { RecordingLogger, type LoggedLine } from '../support/recording-logger.js';
+
+const COOLDOWN_MS = 300;
+const INTERVAL_MS = 2_000;
+const UNAVAILABLE = 'The identity provider\'s signing keys could not be fetched.';
+const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+describe('EE identity: the log during an IdP outage', function () {
+  this.timeout(60_000);
+  const logger = new RecordingLogger();
+  let oidc: OidcFixture;
+  let t: IdentityEngine;
+  let client: OidcClient;
+
+  before(async () => {
+    oidc = await startOidcProvider();
+    client = await oidc.registerClient('outage-bot');
+    t = await startIdentityEngine({ logger, jwksRefetchCooldownMs: COOLDOWN_MS, jwksFetchTimeoutMs: 1_000, idpFaultLogIntervalMs: INTERVAL_MS });
+  });
+  after(async () => {
+    await t?.close();
+    await oidc?.close();
+  });
+
+  async function tenantTrusting(options: { jwksUri?: string }): Promise<{ url: string; tenant: string; mint: () => Promise<string> }> {
+    const tenant = uniqueTenant('outage');
+    const idp = await t.idps.create(tenant, { kind: 'custom', name: 'Local IdP', issuer: oidc.issuer, subjectClaim: 'client_id', ...options });
+    await t.agents.create(tenant, { name: 'bot', idpId: idp.id, subject: client.clientId });
+    const url = t.engine.mcpUrl(tenant);
+    let n = 0;
+    return { url, tenant, mint: () => oidc.mint({ client_id: client.clientId, aud: url, jti: `${tenant}-${n++}` }) };
+  }
+
+  /** The lines about one tenant's IdP (not its requests), with their fields. */
+  const linesOf = (tenant: string, from = 0): (LoggedLine & { fields: Record<string, any> })[] =>
+    logger.lines
+      .slice(from)
+      .map((line) => ({ ...line, fields: JSON.parse(line.json) as Record<string, any> }))
+      .filter((line) => line.fields.tenant === tenant && line.message.startsWith('identity provider'));
+
+  async function refusedAsUnavailable(url: string, token: string): Promise<void> {
+    const response = await mcpPost(url, bearer(token));
+    expect(response.status, JSON.stringify(response.body)).to.equal(401);
+    expect(response.body.error).to.equal('invalid_token');
+    expect(response.body.error_description).to.equal(UNAVAILABLE);
+    expect(response.challenge).to.include('error="invalid_token"');
+  }
+
+  it('a JWKS outage logged one warning per token: it logs its start once, a summary per interval, and its end', async () => {
+    const { url, tenant, mint } = await tenantTrusting({ jwksUri: oidc.jwksUri });
+    await oidc.stop();
+    try {
+      const started = Date.now();
+      const tokens = await Promise.all(Array.from({ length: 30 }, () => mint()));
+      await Promise.all(tokens.map((token) => refusedAsUnavailable(url, token)));
+      const flood = linesOf(tenant);
+      expect(flood.filter((line) => line.message === 'identity provider keys unavailable'), 'one line for the start').to.have.length(1);
+      expect(flood[0]!.level).to.equal('warn');
+      expect(flood[0]!.fields).to.include({ issuer: oidc.issuer });
+      expect(flood[0]!.fields.reason).to.include(oidc.jwksUri);
+      // However slow the machine, no more than one summary per elapsed interval.
+      expect(flood.length, 'lines for 30 refusals').to.be.at.most(1 + Math.floor((Date.now() - started) / INTERVAL_MS));
+
+      await pause(INTERVAL_MS + 100);
+      for (let i = 0; i < 5; i++) await refusedAsUnavailable(url, await mint());
+      const summaries = linesOf(tenant).filter((line) => line.message === 'identity provider keys still unavailable');
+      expect(summaries, 'a summary after the interval').to.have.length.at.least(1);
+      const last = summaries.at(-1)!;
+      expect(last.level).to.equal('warn');
+      expect(last.fields.affected).to.be.a('number').and.at.least(1);
+      expect(last.fields.reason).to.include(oidc.jwksUri);
+      expect(Date.parse(last.fields.since)).to.be.closeTo(started, 5_000);
+    } finally {
+      await oidc.restart();
+    }
+
+    await pause(COOLDOWN_MS + 100);
+    const before = logger.lines.length;
+    const response = await mcpPost(url, bearer(await oidc.token(client, { resource: url })), 'tools/call');
+    expect(response.status, JSON.stringify(response.body)).to.equal(200);
+    const recovered = linesOf(tenant, before);
+    expect(recovered.map((line) => [line.level, line.message])).to.deep.equal([['info', 'identity provider keys available again']]);
+    // Every refused verification is counted once: at the start, in a summary or at the end.
+    const all = linesOf(tenant);
+    const counted = 1 + all.filter((line) => line.message !== 'identity provider keys unavailable').reduce((sum, line) => sum + line.fields.affected, 0);
+    expect(counted, 'refusals accounted for').to.equal(35);
+    expect(recovered[0]!.fields.total).to.equal(35);
+
+    // Healthy again: nothing more is logged, and a new outage is announced anew.
+    const quiet = logger.lines.length;
+    expect((await mcpPost(url, bearer(await mint()))).status).to.equal(200);
+    expect(linesOf(tenant, quiet)).to.deep.equal([]);
+  });
+
+  it('a discovery outage: the start is logged once for the IdP, however many tokens it refuses, and other IdPs get their own line', async () => {
+    const first = await tenantTrusting({});
+    const second = await tenantTrusting({});
+    await oidc.stop();
+    try {
+      const before = logger.lines.length;
+      for (let i = 0; i < 10; i++) await refusedAsUnavailable(first.url, await first.mint());
+      await refusedAsUnavailable(second.url, await second.mint());
+      const lines = [...linesOf(first.tenant, before), ...linesOf(second.tenant, before)];
+      expect(lines.map((line) => [line.fields.tenant, line.message])).to.deep.equal([
+        [first.tenant, 'identity provider keys unavailable'],
+        [second.tenant, 'identity provider keys unavailable'],
+      ]);
+      expect(lines[0]!.fields.reason).to.equal(`OpenID discovery for ${oidc.issuer} failed.`);
+    } finally {
+      await oidc.restart();
+    }
+  });
+});
