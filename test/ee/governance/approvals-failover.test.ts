@@ -32,7 +32,10 @@ const approvalTools = definePlugin({
       permission: 'tickets:delete',
       approval: 'required',
       input: z.object({ id: z.string() }),
-      handler: async ({ id }) => `deleted ${id}`,
+      handler: async ({ id }) => {
+        deleted.push(id);
+        return `deleted ${id}`;
+      },
     }),
     defineTool({
       name: 'tickets.purge',
@@ -47,6 +50,8 @@ const approvalTools = definePlugin({
     }),
   ],
 });
+/** The tickets `tickets.delete` deleted, once per run. */
+const deleted: string[] = [];
 /** Called as `tickets.purge` runs. */
 let ranPurge: (() => void) | undefined;
 
@@ -58,6 +63,7 @@ describe('EE approvals right after every pooled connection was terminated', func
   let schema: string;
   let close: () => Promise<void>;
   let deleter: Client;
+  let deleterKey: string;
   let ticket = 0;
 
   before(async function () {
@@ -69,7 +75,8 @@ describe('EE approvals right after every pooled connection was terminated', func
     admin = knexFactory({ client: 'pg', connection: URL_, searchPath: [schema] });
     t = await governanceEngine({ database: { knex: db.knex }, plugins: [approvalTools] });
     const role = await t.role('deleter', ['tickets:delete']);
-    deleter = await t.connect({ token: (await t.agent({ name: 'deleter', roleIds: [role] })).key });
+    deleterKey = (await t.agent({ name: 'deleter', roleIds: [role] })).key;
+    deleter = await t.connect({ token: deleterKey });
   });
   after(async () => {
     await t?.close().catch(() => undefined);
@@ -91,11 +98,16 @@ describe('EE approvals right after every pooled connection was terminated', func
   /** A new call held for approval; its request id. */
   const held = async (): Promise<string> => requestIdOf(await deleter.callTool({ name: 'tickets.delete', arguments: { id: `T-${++ticket}` } }));
   const overdue = (id: string): Promise<number> => admin('mcp_approvals').where({ id }).update({ expires_at: new Date(Date.now() - 1000) });
-  const expiries = async (id: string): Promise<number> => {
+  /** Audit records of `action` (with `decision`, if given) about approval request `id`. */
+  const audited = async (id: string, action: string, decision?: string): Promise<number> => {
     await t.engine.resolve<AuditSink>(AuditSink).flush();
-    const [row] = (await admin('mcp_agent_audit').whereRaw("details->>'approvalId' = ?", [id]).andWhere({ action: 'approvals.expire' }).count('* as n')) as { n: string }[];
+    const [row] = (await admin('mcp_agent_audit')
+      .whereRaw("details->>'approvalId' = ?", [id])
+      .andWhere({ action, ...(decision ? { decision } : {}) })
+      .count('* as n')) as { n: string }[];
     return Number(row!.n);
   };
+  const expiries = (id: string): Promise<number> => audited(id, 'approvals.expire');
 
   it('answers the approvals list, one approval and the webhook instead of unavailable, expiring what is due', async () => {
     const pending = await held();
@@ -201,5 +213,39 @@ describe('EE approvals right after every pooled connection was terminated', func
     }
     expect((await admin('mcp_approvals').where({ id }).first('state')).state).to.equal('pending');
     expect((await t.http('GET', `/api/v1/mcp/approvals/${id}`, { token: t.adminKey })).body.data.state).to.equal('expired');
+  });
+
+  it('runs an approved call once, and answers it, when the commit that used its grant lost its answer (the call failed and the grant was gone)', async () => {
+    const id = await held();
+    const args = { id: `T-${ticket}` };
+    expect((await t.http('POST', `/api/v1/mcp/approvals/${id}/approve`, { token: t.adminKey })).status).to.equal(200);
+    const before = proxy.cuts().length;
+    // The grant is marked executed, then the connection is cut before its answer arrives.
+    proxy.arm(1, /^update "mcp_approvals" set "state" = \$1,.*"executed_at"/);
+    const result = await deleter.callTool({ name: 'tickets.delete', arguments: args });
+    expect(proxy.cuts().slice(before), 'cut statements').to.deep.equal(['statement']);
+    expect(result.isError, text(result)).to.not.equal(true);
+    expect(text(result)).to.equal(`deleted ${args.id}`);
+    expect(deleted.filter((d) => d === args.id)).to.have.length(1);
+    expect(await audited(id, 'tools/call', 'allowed')).to.equal(1);
+    // The grant is used up: the same call again is held as a new request, and does not run.
+    const again = await deleter.callTool({ name: 'tickets.delete', arguments: args });
+    expect(requestIdOf(again)).to.not.equal(id);
+    expect(deleted.filter((d) => d === args.id)).to.have.length(1);
+    expect((await admin('mcp_approvals').where({ id }).first('state')).state).to.equal('executed');
+  });
+
+  it('runs concurrent identical calls once when the commit that used their grant lost its answer', async () => {
+    const id = await held();
+    const args = { id: `T-${ticket}` };
+    expect((await t.http('POST', `/api/v1/mcp/approvals/${id}/approve`, { token: t.adminKey })).status).to.equal(200);
+    const clients = await Promise.all([1, 2, 3].map(() => t.connect({ token: deleterKey })));
+    const before = proxy.cuts().length;
+    proxy.arm(1, /^update "mcp_approvals" set "state" = \$1,.*"executed_at"/);
+    const results = await Promise.all(clients.map((c) => c.callTool({ name: 'tickets.delete', arguments: args })));
+    expect(proxy.cuts().slice(before), 'cut statements').to.deep.equal(['statement']);
+    expect(results.filter((r) => !r.isError).map(text)).to.deep.equal([`deleted ${args.id}`]);
+    expect(deleted.filter((d) => d === args.id)).to.have.length(1);
+    expect(await audited(id, 'tools/call', 'allowed')).to.equal(1);
   });
 });

@@ -177,22 +177,30 @@ export class ApprovalStore implements PendingApprovals {
       policy_version: request.need.policyVersion,
       state: 'approved',
     };
-    const candidate = this.database
-      .forTenant(tenant)
-      .table<Row>(TABLE)
-      .where(match)
-      .andWhere('expires_at', '>', this.knex.fn.now())
-      .orderBy('created_at')
-      .first('id');
-    const rows = (await this.database
-      .forTenant(tenant)
-      .table<Row>(TABLE)
-      .where(match)
-      .andWhere('id', id === undefined ? candidate : id)
-      .andWhere('expires_at', '>', this.knex.fn.now())
-      .update({ state: 'executed', executed_at: this.knex.fn.now(), updated_at: this.knex.fn.now() })
-      .returning('id')) as { id: string }[];
-    return rows[0]?.id;
+    const pass = randomUUID();
+    let attempt = 0;
+    return this.database.read(async () => {
+      if (++attempt > 1) {
+        const own = (await this.database.forTenant(tenant).table<Row>(TABLE).where({ execution_pass: pass, state: 'executed' }).first('id')) as Pick<Row, 'id'> | undefined;
+        if (own) return own.id;
+      }
+      const candidate = this.database
+        .forTenant(tenant)
+        .table<Row>(TABLE)
+        .where(match)
+        .andWhere('expires_at', '>', this.knex.fn.now())
+        .orderBy('created_at')
+        .first('id');
+      const rows = (await this.database
+        .forTenant(tenant)
+        .table<Row>(TABLE)
+        .where(match)
+        .andWhere('id', id === undefined ? candidate : id)
+        .andWhere('expires_at', '>', this.knex.fn.now())
+        .update({ state: 'executed', execution_pass: pass, executed_at: this.knex.fn.now(), updated_at: this.knex.fn.now() })
+        .returning('id')) as { id: string }[];
+      return rows[0]?.id;
+    });
   }
 
   async claim(request: ApprovalRequest, id: string): Promise<ApprovalTicket | undefined> {
