@@ -248,4 +248,20 @@ describe('EE approvals right after every pooled connection was terminated', func
     expect(deleted.filter((d) => d === args.id)).to.have.length(1);
     expect(await audited(id, 'tools/call', 'allowed')).to.equal(1);
   });
+
+  it('withdraws a task once, and says so, when the commit of the withdrawal lost its answer (tasks/cancel failed)', async () => {
+    const created = await deleter.request(
+      { method: 'tools/call', params: { name: 'tickets.delete', arguments: { id: `T-${++ticket}` }, task: { ttl: 60_000 } } },
+      CreateTaskResultSchema,
+    );
+    const taskId = created.task.taskId;
+    const before = proxy.cuts().length;
+    proxy.arm(1, /^update "mcp_approvals" set "state" = \$1, "withdrawn"/);
+    const cancelled = await deleter.experimental.tasks.cancelTask(taskId);
+    expect(proxy.cuts().slice(before), 'cut statements').to.deep.equal(['statement']);
+    expect(cancelled.status).to.equal('cancelled');
+    expect(await audited(taskId, 'approvals.withdraw')).to.equal(1);
+    const approval = await t.http('GET', `/api/v1/mcp/approvals/${taskId}`, { token: t.adminKey });
+    expect(approval.body.data).to.include({ state: 'denied', withdrawn: true });
+  });
 });

@@ -226,14 +226,35 @@ export class ApprovalStore implements PendingApprovals {
     return (await this.database.read(() => this.database.forTenant(tenant).table<Row>(TABLE).where({ id }).first())) as Row | undefined;
   }
 
+  /**
+   * Withdraw a pending request of `principal`, auditing it once. Run again when its connection is
+   * lost, as {@link ApprovalStore.expireDue} is: a later attempt first looks for the row this run
+   * withdrew (stamped with its own `withdrawal_pass`), since an earlier attempt may have committed.
+   */
   async withdraw(tenant: string, id: string, principal: Principal): Promise<boolean> {
     if (!isUuid(id)) return false;
-    const rows = (await this.database
-      .forTenant(tenant)
-      .table<Row>(TABLE)
-      .where({ id, caller: callerOf(principal), state: 'pending' })
-      .update({ state: 'denied', withdrawn: true, decided_by: principal.label ?? principal.id, decision_reason: 'withdrawn by the caller', decided_at: this.knex.fn.now(), updated_at: this.knex.fn.now() })
-      .returning(['id', 'tool', 'request_id'])) as Pick<Row, 'id' | 'tool' | 'request_id'>[];
+    const pass = randomUUID();
+    let attempt = 0;
+    const rows = await this.database.read(async () => {
+      if (++attempt > 1) {
+        const own = (await this.database.forTenant(tenant).table<Row>(TABLE).where({ id, withdrawal_pass: pass }).select('id', 'tool', 'request_id')) as Pick<Row, 'id' | 'tool' | 'request_id'>[];
+        if (own.length > 0) return own;
+      }
+      return (await this.database
+        .forTenant(tenant)
+        .table<Row>(TABLE)
+        .where({ id, caller: callerOf(principal), state: 'pending' })
+        .update({
+          state: 'denied',
+          withdrawn: true,
+          withdrawal_pass: pass,
+          decided_by: principal.label ?? principal.id,
+          decision_reason: 'withdrawn by the caller',
+          decided_at: this.knex.fn.now(),
+          updated_at: this.knex.fn.now(),
+        })
+        .returning(['id', 'tool', 'request_id'])) as Pick<Row, 'id' | 'tool' | 'request_id'>[];
+    });
     for (const row of rows) {
       this.record(tenant, principal, 'approvals.withdraw', row.tool, 'withdrawn by the caller', row.id, row.request_id);
       this.announce(tenant, row.id);
