@@ -6,6 +6,8 @@
  */
 import { expect } from 'chai';
 import { randomBytes } from 'node:crypto';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import knexFactory, { type Knex } from 'knex';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { CallToolResultSchema, CreateTaskResultSchema } from '@modelcontextprotocol/sdk/types.js';
@@ -263,5 +265,41 @@ describe('EE approvals right after every pooled connection was terminated', func
     expect(await audited(taskId, 'approvals.withdraw')).to.equal(1);
     const approval = await t.http('GET', `/api/v1/mcp/approvals/${taskId}`, { token: t.adminKey });
     expect(approval.body.data).to.include({ state: 'denied', withdrawn: true });
+  });
+
+  it('holds a call and tells approvers of it once when the commit of its request lost its answer (the call failed and the webhook never fired)', async () => {
+    const received: string[] = [];
+    const server = createServer((req, res) => {
+      let body = '';
+      req.on('data', (chunk) => (body += chunk));
+      req.on('end', () => {
+        received.push(body);
+        res.statusCode = 204;
+        res.end();
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hooks/approvals`;
+      expect((await t.http('PUT', '/api/v1/mcp/approval-webhook', { token: t.adminKey, body: { url } })).status).to.equal(200);
+      const args = { id: `T-${++ticket}` };
+      const before = proxy.cuts().length;
+      proxy.arm(1, /^insert into mcp_approvals /);
+      const first = await deleter.callTool({ name: 'tickets.delete', arguments: args });
+      expect(proxy.cuts().slice(before), 'cut statements').to.deep.equal(['statement']);
+      expect(text(first)).to.match(/^Approval required, request /);
+      const id = requestIdOf(first);
+      // Asking again is the same request, and tells no one anew.
+      expect(requestIdOf(await deleter.callTool({ name: 'tickets.delete', arguments: args }))).to.equal(id);
+      const deadline = Date.now() + 5000;
+      while (received.length < 1 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect(received.map((body) => (JSON.parse(body) as { type: string; id: string })).map((e) => `${e.type} ${e.id}`)).to.deep.equal([`approval.requested ${id}`]);
+      expect(await admin('mcp_approvals').where({ tool: 'tickets.delete', state: 'pending' }).andWhere({ arguments: JSON.stringify(args) }).count('* as n')).to.deep.equal([{ n: '1' }]);
+      expect(await audited(id, 'tools/call', 'needs-approval')).to.equal(2);
+    } finally {
+      await t.http('DELETE', '/api/v1/mcp/approval-webhook', { token: t.adminKey });
+      server.close();
+    }
   });
 });
