@@ -302,4 +302,32 @@ describe('EE approvals right after every pooled connection was terminated', func
       server.close();
     }
   });
+
+  it("sets and removes the approval webhook once each, answering and auditing it, when the commit of the change lost its answer (the admin got 503, the secret stored was never shown, and nothing was audited)", async () => {
+    /** Audit records of `action`, whatever it was about. */
+    const changes = async (action: string): Promise<number> => {
+      await t.engine.resolve<AuditSink>(AuditSink).flush();
+      const [row] = (await admin('mcp_agent_audit').where({ action, outcome: 'success' }).count('* as n')) as { n: string }[];
+      return Number(row!.n);
+    };
+    const [sets, removals] = [await changes('approvals.webhook.set'), await changes('approvals.webhook.delete')];
+    const url = 'https://hooks.example.com/approvals';
+    let before = proxy.cuts().length;
+    proxy.arm(1, /^insert into "mcp_approval_webhooks"/);
+    const set = await t.http('PUT', '/api/v1/mcp/approval-webhook', { token: t.adminKey, body: { url } });
+    expect(proxy.cuts().slice(before), 'cut statements').to.deep.equal(['statement']);
+    expect(set.status, set.text).to.equal(200);
+    // The secret answered is the one deliveries are signed with.
+    expect(await admin('mcp_approval_webhooks').select('url', 'secret')).to.deep.equal([{ url, secret: set.body.data.secret }]);
+    expect(await changes('approvals.webhook.set')).to.equal(sets + 1);
+
+    before = proxy.cuts().length;
+    proxy.arm(1, /^delete from "mcp_approval_webhooks"/);
+    const removed = await t.http('DELETE', '/api/v1/mcp/approval-webhook', { token: t.adminKey });
+    expect(proxy.cuts().slice(before), 'cut statements').to.deep.equal(['statement']);
+    expect(removed.status, removed.text).to.equal(200);
+    expect(removed.body.data).to.deep.equal({ deleted: true });
+    expect(await admin('mcp_approval_webhooks').count('* as n')).to.deep.equal([{ n: '0' }]);
+    expect(await changes('approvals.webhook.delete')).to.equal(removals + 1);
+  });
 });
