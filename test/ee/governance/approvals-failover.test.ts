@@ -251,6 +251,45 @@ describe('EE approvals right after every pooled connection was terminated', func
     expect(await audited(id, 'tools/call', 'allowed')).to.equal(1);
   });
 
+  /** The result of task `taskId`, or a failure after 15 s. */
+  const taskResult = async (taskId: string): Promise<unknown> => {
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      return await Promise.race([
+        deleter.experimental.tasks.getTaskResult(taskId, CallToolResultSchema),
+        new Promise((_, reject) => (timer = setTimeout(() => reject(new Error('the task never completed')), 15_000))),
+      ]);
+    } finally {
+      clearTimeout(timer);
+    }
+  };
+
+  for (const [what, statement] of [
+    ['that used its grant lost its answer (the task never completed)', /^update "mcp_approvals" set "state" = \$1,.*"executed_at"/],
+    ['that kept its result lost its answer', /^update "mcp_approvals" set "result"/],
+  ] as const) {
+    it(`runs an approved task once and yields its result when the commit ${what}`, async () => {
+      const created = await deleter.request(
+        { method: 'tools/call', params: { name: 'tickets.purge', arguments: { id: `K-${++ticket}` }, task: { ttl: 60_000 } } },
+        CreateTaskResultSchema,
+      );
+      const taskId = created.task.taskId;
+      expect((await t.http('POST', `/api/v1/mcp/approvals/${taskId}/approve`, { token: t.adminKey })).status).to.equal(200);
+      let runs = 0;
+      ranPurge = () => runs++;
+      const before = proxy.cuts().length;
+      proxy.arm(1, statement);
+      try {
+        expect(text(await taskResult(taskId))).to.equal(`purged K-${ticket}`);
+      } finally {
+        ranPurge = undefined;
+      }
+      expect(proxy.cuts().slice(before), 'cut statements').to.deep.equal(['statement']);
+      expect(runs).to.equal(1);
+      expect(await audited(taskId, 'tools/call', 'allowed')).to.equal(1);
+    });
+  }
+
   it('withdraws a task once, and says so, when the commit of the withdrawal lost its answer (tasks/cancel failed)', async () => {
     const created = await deleter.request(
       { method: 'tools/call', params: { name: 'tickets.delete', arguments: { id: `T-${++ticket}` }, task: { ttl: 60_000 } } },
