@@ -26,7 +26,10 @@ export type ApprovalListener = (approval: Approval) => void;
 /**
  * The Enterprise pending approvals, in PostgreSQL (`mcp_approvals`), so every instance sees every
  * request and decision. A grant is consumed by a conditional update (`… where state = 'approved'
- * returning`): of two concurrent identical calls, exactly one runs.
+ * returning`): of two concurrent identical calls, exactly one runs. Each write but a decision is run
+ * again when its connection is lost, and marks what it changes with an id of its own (the request's
+ * id, `execution_pass`, `withdrawal_pass`, `expiry_pass`), so an attempt after one whose commit
+ * happened with its answer lost finds what it did and reports it once.
  */
 @injectable()
 export class ApprovalStore implements PendingApprovals {
