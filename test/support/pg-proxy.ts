@@ -110,6 +110,8 @@ export async function pgProxy(target: URL): Promise<PgProxy> {
           const name = cstring(message.body);
           if (statements.test(cstring(message.body, Buffer.byteLength(name) + 1))) committing = 'statement';
         }
+        // Counted when chosen, not when cut: of concurrent commits on several connections, only `times` are cut.
+        if (committing) armed--;
       }
       forward(upstream, chunk, false);
     });
@@ -122,7 +124,6 @@ export async function pgProxy(target: URL): Promise<PgProxy> {
           // PostgreSQL is done with the commit; the client never hears of it.
           cuts.push(committing);
           committing = undefined;
-          armed--;
           client.destroy();
           upstream.destroy();
           return;

@@ -6,6 +6,8 @@
  */
 import { expect } from 'chai';
 import { randomBytes } from 'node:crypto';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import knexFactory, { type Knex } from 'knex';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { CallToolResultSchema, CreateTaskResultSchema } from '@modelcontextprotocol/sdk/types.js';
@@ -32,7 +34,10 @@ const approvalTools = definePlugin({
       permission: 'tickets:delete',
       approval: 'required',
       input: z.object({ id: z.string() }),
-      handler: async ({ id }) => `deleted ${id}`,
+      handler: async ({ id }) => {
+        deleted.push(id);
+        return `deleted ${id}`;
+      },
     }),
     defineTool({
       name: 'tickets.purge',
@@ -47,6 +52,8 @@ const approvalTools = definePlugin({
     }),
   ],
 });
+/** The tickets `tickets.delete` deleted, once per run. */
+const deleted: string[] = [];
 /** Called as `tickets.purge` runs. */
 let ranPurge: (() => void) | undefined;
 
@@ -58,6 +65,7 @@ describe('EE approvals right after every pooled connection was terminated', func
   let schema: string;
   let close: () => Promise<void>;
   let deleter: Client;
+  let deleterKey: string;
   let ticket = 0;
 
   before(async function () {
@@ -69,7 +77,8 @@ describe('EE approvals right after every pooled connection was terminated', func
     admin = knexFactory({ client: 'pg', connection: URL_, searchPath: [schema] });
     t = await governanceEngine({ database: { knex: db.knex }, plugins: [approvalTools] });
     const role = await t.role('deleter', ['tickets:delete']);
-    deleter = await t.connect({ token: (await t.agent({ name: 'deleter', roleIds: [role] })).key });
+    deleterKey = (await t.agent({ name: 'deleter', roleIds: [role] })).key;
+    deleter = await t.connect({ token: deleterKey });
   });
   after(async () => {
     await t?.close().catch(() => undefined);
@@ -91,11 +100,16 @@ describe('EE approvals right after every pooled connection was terminated', func
   /** A new call held for approval; its request id. */
   const held = async (): Promise<string> => requestIdOf(await deleter.callTool({ name: 'tickets.delete', arguments: { id: `T-${++ticket}` } }));
   const overdue = (id: string): Promise<number> => admin('mcp_approvals').where({ id }).update({ expires_at: new Date(Date.now() - 1000) });
-  const expiries = async (id: string): Promise<number> => {
+  /** Audit records of `action` (with `decision`, if given) about approval request `id`. */
+  const audited = async (id: string, action: string, decision?: string): Promise<number> => {
     await t.engine.resolve<AuditSink>(AuditSink).flush();
-    const [row] = (await admin('mcp_agent_audit').whereRaw("details->>'approvalId' = ?", [id]).andWhere({ action: 'approvals.expire' }).count('* as n')) as { n: string }[];
+    const [row] = (await admin('mcp_agent_audit')
+      .whereRaw("details->>'approvalId' = ?", [id])
+      .andWhere({ action, ...(decision ? { decision } : {}) })
+      .count('* as n')) as { n: string }[];
     return Number(row!.n);
   };
+  const expiries = (id: string): Promise<number> => audited(id, 'approvals.expire');
 
   it('answers the approvals list, one approval and the webhook instead of unavailable, expiring what is due', async () => {
     const pending = await held();
@@ -201,5 +215,158 @@ describe('EE approvals right after every pooled connection was terminated', func
     }
     expect((await admin('mcp_approvals').where({ id }).first('state')).state).to.equal('pending');
     expect((await t.http('GET', `/api/v1/mcp/approvals/${id}`, { token: t.adminKey })).body.data.state).to.equal('expired');
+  });
+
+  it('runs an approved call once, and answers it, when the commit that used its grant lost its answer (the call failed and the grant was gone)', async () => {
+    const id = await held();
+    const args = { id: `T-${ticket}` };
+    expect((await t.http('POST', `/api/v1/mcp/approvals/${id}/approve`, { token: t.adminKey })).status).to.equal(200);
+    const before = proxy.cuts().length;
+    // The grant is marked executed, then the connection is cut before its answer arrives.
+    proxy.arm(1, /^update "mcp_approvals" set "state" = \$1,.*"executed_at"/);
+    const result = await deleter.callTool({ name: 'tickets.delete', arguments: args });
+    expect(proxy.cuts().slice(before), 'cut statements').to.deep.equal(['statement']);
+    expect(result.isError, text(result)).to.not.equal(true);
+    expect(text(result)).to.equal(`deleted ${args.id}`);
+    expect(deleted.filter((d) => d === args.id)).to.have.length(1);
+    expect(await audited(id, 'tools/call', 'allowed')).to.equal(1);
+    // The grant is used up: the same call again is held as a new request, and does not run.
+    const again = await deleter.callTool({ name: 'tickets.delete', arguments: args });
+    expect(requestIdOf(again)).to.not.equal(id);
+    expect(deleted.filter((d) => d === args.id)).to.have.length(1);
+    expect((await admin('mcp_approvals').where({ id }).first('state')).state).to.equal('executed');
+  });
+
+  it('runs concurrent identical calls once when the commit that used their grant lost its answer', async () => {
+    const id = await held();
+    const args = { id: `T-${ticket}` };
+    expect((await t.http('POST', `/api/v1/mcp/approvals/${id}/approve`, { token: t.adminKey })).status).to.equal(200);
+    const clients = await Promise.all([1, 2, 3].map(() => t.connect({ token: deleterKey })));
+    const before = proxy.cuts().length;
+    proxy.arm(1, /^update "mcp_approvals" set "state" = \$1,.*"executed_at"/);
+    const results = await Promise.all(clients.map((c) => c.callTool({ name: 'tickets.delete', arguments: args })));
+    expect(proxy.cuts().slice(before), 'cut statements').to.deep.equal(['statement']);
+    expect(results.filter((r) => !r.isError).map(text)).to.deep.equal([`deleted ${args.id}`]);
+    expect(deleted.filter((d) => d === args.id)).to.have.length(1);
+    expect(await audited(id, 'tools/call', 'allowed')).to.equal(1);
+  });
+
+  /** The result of task `taskId`, or a failure after 15 s. */
+  const taskResult = async (taskId: string): Promise<unknown> => {
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      return await Promise.race([
+        deleter.experimental.tasks.getTaskResult(taskId, CallToolResultSchema),
+        new Promise((_, reject) => (timer = setTimeout(() => reject(new Error('the task never completed')), 15_000))),
+      ]);
+    } finally {
+      clearTimeout(timer);
+    }
+  };
+
+  for (const [what, statement] of [
+    ['that used its grant lost its answer (the task never completed)', /^update "mcp_approvals" set "state" = \$1,.*"executed_at"/],
+    ['that kept its result lost its answer', /^update "mcp_approvals" set "result"/],
+  ] as const) {
+    it(`runs an approved task once and yields its result when the commit ${what}`, async () => {
+      const created = await deleter.request(
+        { method: 'tools/call', params: { name: 'tickets.purge', arguments: { id: `K-${++ticket}` }, task: { ttl: 60_000 } } },
+        CreateTaskResultSchema,
+      );
+      const taskId = created.task.taskId;
+      expect((await t.http('POST', `/api/v1/mcp/approvals/${taskId}/approve`, { token: t.adminKey })).status).to.equal(200);
+      let runs = 0;
+      ranPurge = () => runs++;
+      const before = proxy.cuts().length;
+      proxy.arm(1, statement);
+      try {
+        expect(text(await taskResult(taskId))).to.equal(`purged K-${ticket}`);
+      } finally {
+        ranPurge = undefined;
+      }
+      expect(proxy.cuts().slice(before), 'cut statements').to.deep.equal(['statement']);
+      expect(runs).to.equal(1);
+      expect(await audited(taskId, 'tools/call', 'allowed')).to.equal(1);
+    });
+  }
+
+  it('withdraws a task once, and says so, when the commit of the withdrawal lost its answer (tasks/cancel failed)', async () => {
+    const created = await deleter.request(
+      { method: 'tools/call', params: { name: 'tickets.delete', arguments: { id: `T-${++ticket}` }, task: { ttl: 60_000 } } },
+      CreateTaskResultSchema,
+    );
+    const taskId = created.task.taskId;
+    const before = proxy.cuts().length;
+    proxy.arm(1, /^update "mcp_approvals" set "state" = \$1, "withdrawn"/);
+    const cancelled = await deleter.experimental.tasks.cancelTask(taskId);
+    expect(proxy.cuts().slice(before), 'cut statements').to.deep.equal(['statement']);
+    expect(cancelled.status).to.equal('cancelled');
+    expect(await audited(taskId, 'approvals.withdraw')).to.equal(1);
+    const approval = await t.http('GET', `/api/v1/mcp/approvals/${taskId}`, { token: t.adminKey });
+    expect(approval.body.data).to.include({ state: 'denied', withdrawn: true });
+  });
+
+  it('holds a call and tells approvers of it once when the commit of its request lost its answer (the call failed and the webhook never fired)', async () => {
+    const received: string[] = [];
+    const server = createServer((req, res) => {
+      let body = '';
+      req.on('data', (chunk) => (body += chunk));
+      req.on('end', () => {
+        received.push(body);
+        res.statusCode = 204;
+        res.end();
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hooks/approvals`;
+      expect((await t.http('PUT', '/api/v1/mcp/approval-webhook', { token: t.adminKey, body: { url } })).status).to.equal(200);
+      const args = { id: `T-${++ticket}` };
+      const before = proxy.cuts().length;
+      proxy.arm(1, /^insert into mcp_approvals /);
+      const first = await deleter.callTool({ name: 'tickets.delete', arguments: args });
+      expect(proxy.cuts().slice(before), 'cut statements').to.deep.equal(['statement']);
+      expect(text(first)).to.match(/^Approval required, request /);
+      const id = requestIdOf(first);
+      // Asking again is the same request, and tells no one anew.
+      expect(requestIdOf(await deleter.callTool({ name: 'tickets.delete', arguments: args }))).to.equal(id);
+      const deadline = Date.now() + 5000;
+      while (received.length < 1 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect(received.map((body) => (JSON.parse(body) as { type: string; id: string })).map((e) => `${e.type} ${e.id}`)).to.deep.equal([`approval.requested ${id}`]);
+      expect(await admin('mcp_approvals').where({ tool: 'tickets.delete', state: 'pending' }).andWhere({ arguments: JSON.stringify(args) }).count('* as n')).to.deep.equal([{ n: '1' }]);
+      expect(await audited(id, 'tools/call', 'needs-approval')).to.equal(2);
+    } finally {
+      await t.http('DELETE', '/api/v1/mcp/approval-webhook', { token: t.adminKey });
+      server.close();
+    }
+  });
+
+  it("sets and removes the approval webhook once each, answering and auditing it, when the commit of the change lost its answer (the admin got 503, the secret stored was never shown, and nothing was audited)", async () => {
+    /** Audit records of `action`, whatever it was about. */
+    const changes = async (action: string): Promise<number> => {
+      await t.engine.resolve<AuditSink>(AuditSink).flush();
+      const [row] = (await admin('mcp_agent_audit').where({ action, outcome: 'success' }).count('* as n')) as { n: string }[];
+      return Number(row!.n);
+    };
+    const [sets, removals] = [await changes('approvals.webhook.set'), await changes('approvals.webhook.delete')];
+    const url = 'https://hooks.example.com/approvals';
+    let before = proxy.cuts().length;
+    proxy.arm(1, /^insert into "mcp_approval_webhooks"/);
+    const set = await t.http('PUT', '/api/v1/mcp/approval-webhook', { token: t.adminKey, body: { url } });
+    expect(proxy.cuts().slice(before), 'cut statements').to.deep.equal(['statement']);
+    expect(set.status, set.text).to.equal(200);
+    // The secret answered is the one deliveries are signed with.
+    expect(await admin('mcp_approval_webhooks').select('url', 'secret')).to.deep.equal([{ url, secret: set.body.data.secret }]);
+    expect(await changes('approvals.webhook.set')).to.equal(sets + 1);
+
+    before = proxy.cuts().length;
+    proxy.arm(1, /^delete from "mcp_approval_webhooks"/);
+    const removed = await t.http('DELETE', '/api/v1/mcp/approval-webhook', { token: t.adminKey });
+    expect(proxy.cuts().slice(before), 'cut statements').to.deep.equal(['statement']);
+    expect(removed.status, removed.text).to.equal(200);
+    expect(removed.body.data).to.deep.equal({ deleted: true });
+    expect(await admin('mcp_approval_webhooks').count('* as n')).to.deep.equal([{ n: '0' }]);
+    expect(await changes('approvals.webhook.delete')).to.equal(removals + 1);
   });
 });

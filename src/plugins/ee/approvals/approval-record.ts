@@ -67,6 +67,10 @@ export interface ApprovalRow {
   executed_at: Date | string | null;
   /** The run of {@link ApprovalStore.expireDue} that expired it. */
   expiry_pass: string | null;
+  /** The use of the grant ({@link ApprovalStore.consume}) that executed it. */
+  execution_pass: string | null;
+  /** The run of {@link ApprovalStore.withdraw} that withdrew it. */
+  withdrawal_pass: string | null;
 }
 
 export const APPROVALS_TABLE = 'mcp_approvals';

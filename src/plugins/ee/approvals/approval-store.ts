@@ -26,7 +26,10 @@ export type ApprovalListener = (approval: Approval) => void;
 /**
  * The Enterprise pending approvals, in PostgreSQL (`mcp_approvals`), so every instance sees every
  * request and decision. A grant is consumed by a conditional update (`… where state = 'approved'
- * returning`): of two concurrent identical calls, exactly one runs.
+ * returning`): of two concurrent identical calls, exactly one runs. Each write but a decision is run
+ * again when its connection is lost, and marks what it changes with an id of its own (the request's
+ * id, `execution_pass`, `withdrawal_pass`, `expiry_pass`), so an attempt after one whose commit
+ * happened with its answer lost finds what it did and reports it once.
  */
 @injectable()
 export class ApprovalStore implements PendingApprovals {
@@ -130,44 +133,61 @@ export class ApprovalStore implements PendingApprovals {
     )) as Row | undefined;
     if (denied) return { status: 'denied', id: denied.id, reason: `${denied.decision_reason ?? 'no reason given'} (denied by ${denied.decided_by ?? 'an approver'})` };
 
+    // The request's id is chosen here, so an attempt after a lost connection knows its own row.
+    const id = randomUUID();
     const expiresAt = new Date(Date.now() + this.settings.ttlMs);
-    const inserted = (
-      await this.knex.raw(
-        `insert into ${TABLE} (tenant, caller, principal_kind, principal_id, principal_label, agent_id, key_id, tool, target_kind, target_name,
-           arguments, arguments_digest, policy_version, policy_reason, approvers_required, request_id, expires_at)
-         values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-         on conflict (tenant, caller, tool, target_name, arguments_digest, policy_version) where state = 'pending' do nothing
-         returning *`,
-        [
-          tenant,
-          caller,
-          principal.kind,
-          principal.id,
-          principal.label ?? null,
-          (principal.attributes as { agentId?: string }).agentId ?? null,
-          keyOf(principal) ?? null,
-          request.tool,
-          request.target.kind,
-          request.target.name,
-          // JSON text: the arguments exactly as sent, NUL and lone surrogates included.
-          storableJson(request.arguments),
-          request.digest,
-          request.need.policyVersion,
-          request.reason,
-          request.need.approvers,
-          request.requestId,
-          expiresAt,
-        ],
-      )
-    ).rows as Row[];
-    const row =
-      inserted[0] ??
-      ((await this.database.read(() => db().andWhere({ state: 'pending', arguments_digest: request.digest, policy_version: request.need.policyVersion }).first())) as Row | undefined);
+    let attempt = 0;
+    const { row, mine } = await this.database.read(async (): Promise<{ row: Row | undefined; mine: boolean }> => {
+      // Only a later attempt looks for the row: an earlier one may have committed with its answer lost.
+      if (++attempt > 1) {
+        const own = (await this.database.forTenant(tenant).table<Row>(TABLE).where({ id }).first()) as Row | undefined;
+        if (own) return { row: own, mine: true };
+      }
+      const inserted = (
+        await this.knex.raw(
+          `insert into ${TABLE} (id, tenant, caller, principal_kind, principal_id, principal_label, agent_id, key_id, tool, target_kind, target_name,
+             arguments, arguments_digest, policy_version, policy_reason, approvers_required, request_id, expires_at)
+           values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+           on conflict (tenant, caller, tool, target_name, arguments_digest, policy_version) where state = 'pending' do nothing
+           returning *`,
+          [
+            id,
+            tenant,
+            caller,
+            principal.kind,
+            principal.id,
+            principal.label ?? null,
+            (principal.attributes as { agentId?: string }).agentId ?? null,
+            keyOf(principal) ?? null,
+            request.tool,
+            request.target.kind,
+            request.target.name,
+            // JSON text: the arguments exactly as sent, NUL and lone surrogates included.
+            storableJson(request.arguments),
+            request.digest,
+            request.need.policyVersion,
+            request.reason,
+            request.need.approvers,
+            request.requestId,
+            expiresAt,
+          ],
+        )
+      ).rows as Row[];
+      if (inserted[0]) return { row: inserted[0], mine: true };
+      // The same call, held already (by an earlier call or a concurrent one).
+      return { row: (await db().andWhere({ state: 'pending', arguments_digest: request.digest, policy_version: request.need.policyVersion }).first()) as Row | undefined, mine: false };
+    });
     if (!row) return this.request(request);
-    if (inserted[0]) for (const listener of this.listeners) listener(toApproval(row));
+    if (mine) for (const listener of this.listeners) listener(toApproval(row));
     return { status: 'pending', id: row.id, expiresAt: new Date(row.expires_at) };
   }
 
+  /**
+   * Use an approved grant for exactly this call: one conditional update, run again when its
+   * connection is lost. It stamps the row with this use's own `execution_pass`, and a later attempt
+   * first looks for a row so stamped (an earlier attempt may have committed with its answer lost),
+   * so the call runs once, whichever attempt took the grant; a grant another call took is not found.
+   */
   private async consume(tenant: string, request: ApprovalRequest, id?: string): Promise<string | undefined> {
     const match = {
       caller: callerOf(request.principal),
@@ -177,22 +197,30 @@ export class ApprovalStore implements PendingApprovals {
       policy_version: request.need.policyVersion,
       state: 'approved',
     };
-    const candidate = this.database
-      .forTenant(tenant)
-      .table<Row>(TABLE)
-      .where(match)
-      .andWhere('expires_at', '>', this.knex.fn.now())
-      .orderBy('created_at')
-      .first('id');
-    const rows = (await this.database
-      .forTenant(tenant)
-      .table<Row>(TABLE)
-      .where(match)
-      .andWhere('id', id === undefined ? candidate : id)
-      .andWhere('expires_at', '>', this.knex.fn.now())
-      .update({ state: 'executed', executed_at: this.knex.fn.now(), updated_at: this.knex.fn.now() })
-      .returning('id')) as { id: string }[];
-    return rows[0]?.id;
+    const pass = randomUUID();
+    let attempt = 0;
+    return this.database.read(async () => {
+      if (++attempt > 1) {
+        const own = (await this.database.forTenant(tenant).table<Row>(TABLE).where({ execution_pass: pass, state: 'executed' }).first('id')) as Pick<Row, 'id'> | undefined;
+        if (own) return own.id;
+      }
+      const candidate = this.database
+        .forTenant(tenant)
+        .table<Row>(TABLE)
+        .where(match)
+        .andWhere('expires_at', '>', this.knex.fn.now())
+        .orderBy('created_at')
+        .first('id');
+      const rows = (await this.database
+        .forTenant(tenant)
+        .table<Row>(TABLE)
+        .where(match)
+        .andWhere('id', id === undefined ? candidate : id)
+        .andWhere('expires_at', '>', this.knex.fn.now())
+        .update({ state: 'executed', execution_pass: pass, executed_at: this.knex.fn.now(), updated_at: this.knex.fn.now() })
+        .returning('id')) as { id: string }[];
+      return rows[0]?.id;
+    });
   }
 
   async claim(request: ApprovalRequest, id: string): Promise<ApprovalTicket | undefined> {
@@ -218,14 +246,35 @@ export class ApprovalStore implements PendingApprovals {
     return (await this.database.read(() => this.database.forTenant(tenant).table<Row>(TABLE).where({ id }).first())) as Row | undefined;
   }
 
+  /**
+   * Withdraw a pending request of `principal`, auditing it once. Run again when its connection is
+   * lost, as {@link ApprovalStore.expireDue} is: a later attempt first looks for the row this run
+   * withdrew (stamped with its own `withdrawal_pass`), since an earlier attempt may have committed.
+   */
   async withdraw(tenant: string, id: string, principal: Principal): Promise<boolean> {
     if (!isUuid(id)) return false;
-    const rows = (await this.database
-      .forTenant(tenant)
-      .table<Row>(TABLE)
-      .where({ id, caller: callerOf(principal), state: 'pending' })
-      .update({ state: 'denied', withdrawn: true, decided_by: principal.label ?? principal.id, decision_reason: 'withdrawn by the caller', decided_at: this.knex.fn.now(), updated_at: this.knex.fn.now() })
-      .returning(['id', 'tool', 'request_id'])) as Pick<Row, 'id' | 'tool' | 'request_id'>[];
+    const pass = randomUUID();
+    let attempt = 0;
+    const rows = await this.database.read(async () => {
+      if (++attempt > 1) {
+        const own = (await this.database.forTenant(tenant).table<Row>(TABLE).where({ id, withdrawal_pass: pass }).select('id', 'tool', 'request_id')) as Pick<Row, 'id' | 'tool' | 'request_id'>[];
+        if (own.length > 0) return own;
+      }
+      return (await this.database
+        .forTenant(tenant)
+        .table<Row>(TABLE)
+        .where({ id, caller: callerOf(principal), state: 'pending' })
+        .update({
+          state: 'denied',
+          withdrawn: true,
+          withdrawal_pass: pass,
+          decided_by: principal.label ?? principal.id,
+          decision_reason: 'withdrawn by the caller',
+          decided_at: this.knex.fn.now(),
+          updated_at: this.knex.fn.now(),
+        })
+        .returning(['id', 'tool', 'request_id'])) as Pick<Row, 'id' | 'tool' | 'request_id'>[];
+    });
     for (const row of rows) {
       this.record(tenant, principal, 'approvals.withdraw', row.tool, 'withdrawn by the caller', row.id, row.request_id);
       this.announce(tenant, row.id);

@@ -86,23 +86,37 @@ export class ApprovalWebhook implements LifecycleContribution {
   /**
    * Set the tenant's webhook URL; a new signing secret is made and returned (shown once). One
    * statement, an upsert that returns the row it wrote: concurrent saves each succeed (the last one
-   * stays), and each answers what it stored itself, never another save's URL.
+   * stays), and each answers what it stored itself, never another save's URL. Run again when its
+   * connection is lost, as a read is: it writes the same URL and secret again, so a save whose
+   * commit happened with its answer lost still answers the secret it stored.
    */
   async set(tenant: string, url: string): Promise<ApprovalWebhookConfig & { secret: string }> {
     assertTenant(tenant);
     const secret = `whsec_${randomBytes(24).toString('base64url')}`;
     const knex = this.database.knex;
-    const [row] = (await knex(TABLE)
-      .insert({ tenant, url, secret, active: true })
-      .onConflict('tenant')
-      .merge({ url, secret, active: true, updated_at: knex.fn.now() })
-      .returning(['url', 'secret', 'active', 'updated_at'])) as Row[];
+    const [row] = (await this.database.read(() =>
+      knex(TABLE)
+        .insert({ tenant, url, secret, active: true })
+        .onConflict('tenant')
+        .merge({ url, secret, active: true, updated_at: knex.fn.now() })
+        .returning(['url', 'secret', 'active', 'updated_at']),
+    )) as Row[];
     return { url: row!.url, active: row!.active, updatedAt: new Date(row!.updated_at), secret: row!.secret };
   }
 
+  /**
+   * Remove the tenant's webhook; false when it had none. Run again when its connection is lost:
+   * a later attempt that finds none left answers true, since the webhook is gone as asked (an
+   * earlier attempt may have deleted it with its answer lost, which cannot be told apart from
+   * there having been none).
+   */
   async remove(tenant: string): Promise<boolean> {
-    const deleted = (await this.database.forTenant(tenant).table(TABLE).delete().returning('tenant')) as unknown[];
-    return deleted.length > 0;
+    let attempt = 0;
+    return this.database.read(async () => {
+      const again = ++attempt > 1;
+      const deleted = (await this.database.forTenant(tenant).table(TABLE).delete().returning('tenant')) as unknown[];
+      return deleted.length > 0 || again;
+    });
   }
 
   /** Send a test event once (no retries): what the admin's test button shows. */
