@@ -342,6 +342,41 @@ describe('EE approvals right after every pooled connection was terminated', func
     }
   });
 
+  it('tells approvers of a new request when the read of the webhook settings lost its connection (no webhook was sent, and the failure went unhandled)', async () => {
+    const received: string[] = [];
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown): void => void unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    const server = createServer((req, res) => {
+      let body = '';
+      req.on('data', (chunk) => (body += chunk));
+      req.on('end', () => {
+        received.push(body);
+        res.statusCode = 204;
+        res.end();
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hooks/approvals`;
+      expect((await t.http('PUT', '/api/v1/mcp/approval-webhook', { token: t.adminKey, body: { url } })).status).to.equal(200);
+      const before = proxy.cuts().length;
+      proxy.arm(1, /^select \* from "mcp_approval_webhooks"/);
+      const held = await deleter.callTool({ name: 'tickets.delete', arguments: { id: `T-${++ticket}` } });
+      const id = requestIdOf(held);
+      const deadline = Date.now() + 5000;
+      while (received.length < 1 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(proxy.cuts().slice(before), 'cut statements').to.deep.equal(['statement']);
+      expect(received.map((body) => (JSON.parse(body) as { type: string; id: string })).map((e) => `${e.type} ${e.id}`)).to.deep.equal([`approval.requested ${id}`]);
+      expect(unhandled).to.deep.equal([]);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+      await t.http('DELETE', '/api/v1/mcp/approval-webhook', { token: t.adminKey });
+      server.close();
+    }
+  });
+
   it("sets and removes the approval webhook once each, answering and auditing it, when the commit of the change lost its answer (the admin got 503, the secret stored was never shown, and nothing was audited)", async () => {
     /** Audit records of `action`, whatever it was about. */
     const changes = async (action: string): Promise<number> => {

@@ -59,7 +59,7 @@ export class ApprovalWebhook implements LifecycleContribution {
     @inject(AuditSinkSettings) audit: AuditSinkSettings,
   ) {
     this.redact = redactor(audit.redaction);
-    store.onRequested((approval) => this.track(this.announce(approval)));
+    store.onRequested((approval) => this.track(this.announce(approval), approval));
   }
 
   async stop(): Promise<void> {
@@ -67,9 +67,14 @@ export class ApprovalWebhook implements LifecycleContribution {
     await Promise.allSettled([...this.inFlight]);
   }
 
-  private track(work: Promise<unknown>): void {
-    this.inFlight.add(work);
-    void work.finally(() => this.inFlight.delete(work));
+  /** Keep `work` until it settles; a failure (its settings unreadable in an outage) is logged, never left unhandled. */
+  private track(work: Promise<unknown>, approval: Approval): void {
+    const settled = work.then(
+      () => undefined,
+      (error: unknown) => this.logger.warn({ err: error, tenant: approval.tenant, approvalId: approval.id }, 'approval webhook not sent: its settings could not be read'),
+    );
+    this.inFlight.add(settled);
+    void settled.finally(() => this.inFlight.delete(settled));
   }
 
   /** The Approvals page of the admin UI. */
@@ -121,13 +126,13 @@ export class ApprovalWebhook implements LifecycleContribution {
 
   /** Send a test event once (no retries): what the admin's test button shows. */
   async test(tenant: string): Promise<DeliveryResult | undefined> {
-    const row = (await this.database.forTenant(tenant).table<Row>(TABLE).first()) as Row | undefined;
+    const row = (await this.database.read(() => this.database.forTenant(tenant).table<Row>(TABLE).first())) as Row | undefined;
     if (!row) return undefined;
     return this.attempt(row, { type: 'approval.test', id: randomUUID(), tenant, url: this.pageUrl(tenant), sentAt: new Date().toISOString() });
   }
 
   private async announce(approval: Approval): Promise<void> {
-    const row = (await this.database.forTenant(approval.tenant).table<Row>(TABLE).where({ active: true }).first()) as Row | undefined;
+    const row = (await this.database.read(() => this.database.forTenant(approval.tenant).table<Row>(TABLE).where({ active: true }).first())) as Row | undefined;
     if (!row) return;
     const event = {
       type: 'approval.requested',
