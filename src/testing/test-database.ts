@@ -1,8 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Knex } from 'knex';
 import pg from 'pg';
-import { openDatabase } from '../core/index.js';
-import { queryInTurn } from '../core/db/query-in-turn.js';
+import { openDatabase, queryInTurn } from '../core/index.js';
 
 /**
  * The kit's state, one per process: kept on `globalThis` because a test runner may load this module
