@@ -67,6 +67,7 @@ export { ApiKeyVerifier, API_KEYS_CHANGED } from './keys/api-key-verifier.js';
 export { openDatabase, type DatabaseOptions } from './db/open-database.js';
 export { runMigrations } from './db/migrator.js';
 export { answeredByServer, connectionLost, readAttemptsFor, readSurvivingLostConnection } from './db/lost-connection.js';
+export { queryInTurn } from './db/query-in-turn.js';
 export { TENANT_ID, assertTenant } from './db/tenant-db.js';
 export { storableJson, unstorableText } from './db/storable-text.js';
 

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Knex } from 'knex';
 import pg from 'pg';
-import { openDatabase } from '../core/index.js';
+import { openDatabase, queryInTurn } from '../core/index.js';
 
 /**
  * The kit's state, one per process: kept on `globalThis` because a test runner may load this module
@@ -38,11 +38,15 @@ const TEST_SCHEMAS = /^gh_(test|fresh)_[0-9a-z_]+$/;
 const socketOf = (client: pg.Client): { ref(): void; unref(): void } | undefined =>
   (client as unknown as { connection?: { stream?: { ref?: () => void; unref?: () => void } } }).connection?.stream as { ref(): void; unref(): void } | undefined;
 
+/**
+ * A query of the kit's on the holder, once the kit's earlier ones have settled: databases asked for
+ * at once (and closed at once) share the holder, which must not be sent a query while running one.
+ */
 async function query<Row extends pg.QueryResultRow>(client: pg.Client, text: string, values?: unknown[]): Promise<pg.QueryResult<Row>> {
   const socket = socketOf(client);
   if (kit.running++ === 0) socket?.ref();
   try {
-    return await client.query<Row>(text, values);
+    return await queryInTurn<Row>(client, text, values);
   } finally {
     if (--kit.running === 0) socket?.unref();
   }

@@ -2,6 +2,10 @@ import { expect } from 'chai';
 import { ApiKeyStore, ChangeFeed, type ChangePayload } from '@gatehouse-mcp/engine';
 import { communityEdition } from '@gatehouse-mcp/engine/oss';
 import { createTestEngine, testDatabase, type TestEngine } from '@gatehouse-mcp/engine/testing';
+import { PinoLogger } from '@gatehouse-mcp/engine';
+import { PostgresChangeFeed } from '../../src/core/changes/postgres-change-feed.js';
+import { watchOverlappingQueries } from '../support/overlapping-queries.js';
+import { pgProxy } from '../support/pg-proxy.js';
 
 const onServer = process.env.DATABASE_URL !== undefined;
 
@@ -120,6 +124,38 @@ describe('Change feed', () => {
       await until('the cache is cleared', async () => (await listTools(b, secret)) === 401, 2000);
       await until('the listener is back', async () => (await health(b)).changes.status === 'listening', 5000);
       expect((await health(b)).status).to.equal('ok');
+    });
+  });
+
+  describe('on PostgreSQL, with a listening connection that stops answering', function () {
+    if (!onServer) before(function () { this.skip(); });
+
+    it('checks it one select 1 at a time: a check due while the last one is unanswered sends nothing (it was sent on a connection still running one)', async () => {
+      const proxy = await pgProxy(new URL(process.env.DATABASE_URL!));
+      const lines: string[] = [];
+      const feed = new PostgresChangeFeed({
+        knex: await testDatabase(),
+        listenConnection: proxy.url(process.env.DATABASE_URL!),
+        logger: new PinoLogger('error', { write: (line) => lines.push(line) }),
+        instanceId: crypto.randomUUID(),
+        checkIntervalMs: 20,
+      });
+      let watch: ReturnType<typeof watchOverlappingQueries> | undefined;
+      try {
+        await feed.start();
+        expect(feed.state().status).to.equal('listening');
+        watch = watchOverlappingQueries();
+        proxy.blackhole(true);
+        // Many checks come due while the first one waits for its answer (given up after 5 s).
+        await new Promise((resolve) => setTimeout(resolve, 400));
+        expect(feed.state().status).to.equal('listening');
+      } finally {
+        watch?.stop();
+        await proxy.close();
+        await feed.stop();
+      }
+      expect(watch.overlaps, 'queries sent on a busy connection').to.deep.equal([]);
+      expect(watch.warnings).to.deep.equal([]);
     });
   });
 

@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
 import pg from 'pg';
 import { freshDatabase, testDatabase } from '@gatehouse-mcp/engine/testing';
+import { watchOverlappingQueries } from '../support/overlapping-queries.js';
 
 const url = process.env.DATABASE_URL;
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -120,6 +121,23 @@ function testProcess(then: 'exit' | 'run'): { child: ChildProcess; schemas: Prom
     expect(twoCopies, 'the module was loaded twice').to.equal(true);
     expect(second).to.equal(first);
     expect(await kitSchemas()).to.not.include(first);
+  });
+
+  it('fresh databases asked for at once, and closed at once, take turns on the connection that holds the schema locks (it was sent a query while running another)', async () => {
+    const watch = watchOverlappingQueries();
+    let schemas: string[] = [];
+    try {
+      const fresh = await Promise.all([freshDatabase(), freshDatabase(), freshDatabase(), freshDatabase()]);
+      schemas = await Promise.all(fresh.map(async (db) => (await db.knex.raw('select current_schema() as s')).rows[0].s as string));
+      await Promise.all(fresh.map((db) => db.close()));
+    } finally {
+      watch.stop();
+    }
+    expect(new Set(schemas).size).to.equal(4);
+    const left = await kitSchemas();
+    for (const schema of schemas) expect(left).to.not.include(schema);
+    expect(watch.overlaps, 'queries sent on a busy connection').to.deep.equal([]);
+    expect(watch.warnings).to.deep.equal([]);
   });
 
   it('leaves the schemas of a test process that is still running alone', async () => {

@@ -53,6 +53,8 @@ export class PostgresChangeFeed implements ChangeFeed {
   private reconnectDelay = RECONNECT_MIN_MS;
   private reconnectTimer: NodeJS.Timeout | undefined;
   private checkTimer: NodeJS.Timeout | undefined;
+  /** A check's `select 1` is on its way: the next one waits for its answer (or for the connection to be given up). */
+  private checking = false;
   private current: ChangeFeedState = { mode: 'postgres', status: 'lost', since: new Date(), detail: 'Not listening yet.' };
 
   constructor(private readonly options: PostgresChangeFeedOptions) {
@@ -174,10 +176,16 @@ export class PostgresChangeFeed implements ChangeFeed {
     this.subscribers.deliver(parsed.t, payload);
   }
 
-  /** A connection that stops answering is as lost as one that closed. */
+  /**
+   * A connection that stops answering is as lost as one that closed. One check at a time: a tick
+   * that comes while the last check's `select 1` is unanswered (a connection that went silent, a
+   * check interval below the answer's bound) sends nothing, as a query sent on a client that is
+   * still running one is refused from pg 9 on.
+   */
   private async check(): Promise<void> {
     const client = this.client;
-    if (!client || this.stopped) return;
+    if (!client || this.stopped || this.checking) return;
+    this.checking = true;
     let timer: NodeJS.Timeout | undefined;
     try {
       await Promise.race([
@@ -188,6 +196,7 @@ export class PostgresChangeFeed implements ChangeFeed {
       this.onLost(client, error);
     } finally {
       if (timer) clearTimeout(timer);
+      this.checking = false;
     }
   }
 

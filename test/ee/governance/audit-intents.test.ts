@@ -6,6 +6,7 @@ import { uniqueTenant } from '@gatehouse-mcp/engine/testing';
 import { DbAuditSink } from '../../../src/plugins/ee/audit/db-audit-sink.js';
 import { AuditSinkSettings } from '../../../src/plugins/ee/audit/audit-sink-settings.js';
 import { anotherAuditSink, governanceEngine, orderEvent, type GovernanceTestEngine } from './support.js';
+import { watchOverlappingQueries } from '../../support/overlapping-queries.js';
 
 /** Whether the call's intent was stored when its handler ran. */
 const intentCommitted = async (ctx: { db: { table(name: string): any }; requestId: string }): Promise<boolean> =>
@@ -176,6 +177,33 @@ describe('EE audit: durable before execute', function () {
     const open = await t.knex('mcp_audit_open_intents').where({ tenant });
     expect(open).to.have.length(server ? 1 : 0);
     await live?.close();
+    expect((await t.engine.resolve(AuditVerifier).verify(tenant)).ok).to.equal(true);
+  });
+
+  it('recoveries run at once ask about dead instances one query at a time on the liveness connection (it was sent a query while running another)', async function () {
+    t = await governanceEngine({ plugins: [durableTools] });
+    if (t.engine.database.kind !== 'postgres') this.skip();
+    const tenant = uniqueTenant('recovered-at-once');
+    // Three instances that wrote an intent each and then died.
+    for (let i = 0; i < 3; i++) {
+      const dead = anotherAuditSink(t);
+      await dead.recordIntent({ ...plainIntent(tenant, i), requestId: `at-once-${i}` });
+      (dead as unknown as { stopped: boolean }).stopped = true;
+    }
+    const sink = t.engine.resolve<DbAuditSink>(DbAuditSink);
+    const watch = watchOverlappingQueries();
+    let recovered: number[];
+    try {
+      recovered = await Promise.all([sink.recoverIntents(), sink.recoverIntents(), sink.recoverIntents()]);
+    } finally {
+      watch.stop();
+    }
+    expect(watch.overlaps, 'queries sent on a busy connection').to.deep.equal([]);
+    expect(watch.warnings).to.deep.equal([]);
+    // Each intent is recovered once, by whichever recovery claimed it.
+    expect(recovered.reduce((sum, n) => sum + n, 0)).to.equal(3);
+    const unknown = await t.knex('mcp_agent_audit').where({ tenant, outcome: 'unknown' });
+    expect(unknown.map((r) => r.request_id).sort()).to.deep.equal(['at-once-0', 'at-once-1', 'at-once-2']);
     expect((await t.engine.resolve(AuditVerifier).verify(tenant)).ok).to.equal(true);
   });
 

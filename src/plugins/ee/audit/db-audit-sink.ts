@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { inject, injectable, optional } from 'inversify';
 import type { Knex } from 'knex';
 import pg from 'pg';
-import { AuditUnavailableError, Database, answeredByServer, Logger, Telemetry, isUuid, type LifecycleContribution, type Principal, type AuditEvent, type AuditSink } from '../../../core/index.js';
+import { AuditUnavailableError, Database, answeredByServer, Logger, Telemetry, isUuid, queryInTurn, type LifecycleContribution, type Principal, type AuditEvent, type AuditSink } from '../../../core/index.js';
 import { AGENT_KIND, type AgentAttributes } from '../contracts.js';
 import { GENESIS_HASH, canonicalJsonText, rowHash } from './audit-chain.js';
 import { AUDIT_TABLE, CHAIN_HEADS_TABLE, ensurePartition, partitionName } from './audit-partitions.js';
@@ -375,9 +375,11 @@ export class DbAuditSink implements AuditSink, LifecycleContribution {
       if (this.database.kind === 'postgres') {
         // Without a connection to ask, no instance can be told dead.
         if (!this.lockClient) break;
-        const free = await this.lockClient.query('select pg_try_advisory_lock($1, hashtext($2)) as free', [INSTANCE_LOCK, instance]);
+        // Recoveries running at once share the liveness connection: their queries there take turns.
+        const lockClient = this.lockClient;
+        const free = await queryInTurn<{ free: boolean }>(lockClient, 'select pg_try_advisory_lock($1, hashtext($2)) as free', [INSTANCE_LOCK, instance]);
         if (!free.rows[0]?.free) continue;
-        await this.lockClient.query('select pg_advisory_unlock($1, hashtext($2))', [INSTANCE_LOCK, instance]);
+        await queryInTurn(lockClient, 'select pg_advisory_unlock($1, hashtext($2))', [INSTANCE_LOCK, instance]);
       }
       // Taken over a page at a time, each page in one statement: from there they are this instance's
       // open intents, so an instance recovering at the same time finds none of them, and they are
