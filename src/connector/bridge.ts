@@ -74,7 +74,7 @@ export interface Bridge {
 
 /** The SDK's per-request timer is replaced by one that progress resets. */
 const NO_SDK_TIMEOUT = 2_147_483_647;
-const NOTIFICATION_SETTLE_MS = 20;
+const NOTIFICATION_SETTLE_MS = 60;
 const TIMED_OUT = new McpError(ErrorCode.RequestTimeout, 'timed out');
 
 type Extra = RequestHandlerExtra<ServerRequest, ServerNotification>;
@@ -250,7 +250,8 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
       }
       // SDK clients dispatch notifications a tick later than responses; a response read in the same
       // chunk as the last notification would overtake it (and a progress token would already be
-      // forgotten). Let what was relayed arrive first.
+      // forgotten). Let what was relayed arrive first: long enough for a client whose event loop is
+      // held up a while (a busy machine, a garbage collection) to read the two apart; 20 ms was not.
       if (relayed !== relayedBefore) await new Promise((resolve) => setTimeout(resolve, NOTIFICATION_SETTLE_MS));
       return result;
     } catch (error) {
