@@ -47,8 +47,25 @@ class KeyRefusal extends Refusal {
   }
 }
 
+/**
+ * A credential that could not be checked because the identity provider cannot be reached: nothing
+ * is known to be wrong with it, so the agent is asked to retry it rather than to discard it.
+ */
+class Unavailable extends Refusal {
+  constructor(
+    description: string,
+    readonly retryAfterSeconds: number,
+  ) {
+    super(description);
+  }
+}
+
+/** Why a token waiting for an unreachable identity provider's keys is refused (answered with 503). */
+const IDP_UNREACHABLE = 'The identity provider could not be reached to verify the token (its signing keys could not be fetched); try again later.';
+
 /** A refusal as the caller's answer; anything else is no refusal and is thrown on. */
 function refused(error: unknown, challenge: Record<string, string>, tenant: string | undefined): AuthResult {
+  if (error instanceof Unavailable) return { ok: false, description: error.description, unavailable: { retryAfterSeconds: error.retryAfterSeconds }, tenant };
   if (error instanceof Refusal) return { ok: false, error: 'invalid_token', description: error.description, challenge, tenant: error instanceof KeyRefusal ? error.tenant : tenant };
   throw error;
 }
@@ -269,7 +286,10 @@ export class AgentAuthenticator implements Authenticator {
       // The IdP's faults are logged once as they begin, then summarised (see IdpFaultLog).
       if (error instanceof KeySourceError) {
         this.faults.failed(idp, tenant, 'unavailable', error);
-        throw new Refusal(error instanceof IssuerMismatchError ? error.description : 'The identity provider\'s signing keys could not be fetched.');
+        // An IdP that answers but names another issuer is misconfigured, not down: retrying would
+        // not help until an administrator corrects it, so the agent is refused (401), not put off (503).
+        if (error instanceof IssuerMismatchError) throw new Refusal(error.description);
+        throw new Unavailable(IDP_UNREACHABLE, this.jwks.retryAfterSeconds(idp));
       }
       if (error instanceof UnusableKeyError) {
         this.faults.failed(idp, tenant, 'unusable-key', error);
@@ -279,7 +299,7 @@ export class AgentAuthenticator implements Authenticator {
       // No jose code: the JWKS request itself failed (network, HTTP error).
       if (code === undefined || code === 'ERR_JWKS_TIMEOUT' || code === 'ERR_JWKS_INVALID') {
         this.faults.failed(idp, tenant, 'unavailable', error instanceof Error ? error : new Error(String(error)));
-        throw new Refusal('The identity provider\'s signing keys could not be fetched.');
+        throw new Unavailable(IDP_UNREACHABLE, this.jwks.retryAfterSeconds(idp));
       }
       // The keys were there: whatever is wrong is the token's.
       this.faults.available(idp, tenant);

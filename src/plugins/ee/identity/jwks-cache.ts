@@ -11,7 +11,6 @@ import { IssuerMismatchError, KeySourceError, RemoteKeySet } from './remote-key-
 export { IssuerMismatchError, KeySourceError, UnusableKeyError } from './remote-key-set.js';
 
 const DISCOVERY_TTL_MS = 60 * 60_000;
-const DISCOVERY_FAILURE_TTL_MS = 30_000;
 const JWKS_MAX_AGE_MS = 10 * 60_000;
 
 interface Discovered {
@@ -35,7 +34,8 @@ function discoveredIssuer(error: unknown): string | undefined {
 
 /**
  * Signing keys of identity providers: the JWKS URL (configured, or found by OpenID discovery and
- * cached for an hour) and one {@link RemoteKeySet} per URL. A token with an unknown `kid` makes the
+ * cached for an hour; a failed discovery is retried after the refetch cooldown) and one
+ * {@link RemoteKeySet} per URL. A token with an unknown `kid` makes the
  * key set refetch, at most once per cooldown — failed and timed-out fetches count too — so neither
  * forged `kid`s nor an IdP outage can make us hammer the IdP.
  */
@@ -43,6 +43,8 @@ function discoveredIssuer(error: unknown): string | undefined {
 export class JwksCache {
   private readonly sets = new Map<string, RemoteKeySet>();
   private readonly discovered = new Map<string, Promise<Discovered>>();
+  /** The outcome of each source's last discovery, once it is known. */
+  private readonly settled = new Map<string, Discovered>();
 
   constructor(
     @inject(EnterpriseSettings) private readonly settings: EnterpriseSettings,
@@ -53,6 +55,25 @@ export class JwksCache {
   async keysFor(idp: IdpProvider): Promise<JWTVerifyGetKey> {
     const jwksUri = idp.jwksUri ?? (await this.discoverJwksUri(idp));
     return this.keySet(jwksUri).getKey;
+  }
+
+  /**
+   * Seconds until `idp`'s keys will be sought again (discovery when it failed, else the JWKS,
+   * whose refetches wait for the cooldown), at least 1: how long an agent whose token could not be
+   * verified for an outage is asked to wait.
+   */
+  retryAfterSeconds(idp: IdpProvider): number {
+    const now = Date.now();
+    let next = now;
+    let jwksUri = idp.jwksUri ?? undefined;
+    if (!jwksUri) {
+      const discovered = this.settled.get(this.discoveryKey(idp));
+      if (discovered?.error !== undefined) next = Math.max(next, discovered.until);
+      jwksUri = discovered?.jwksUri;
+    }
+    const set = jwksUri ? this.sets.get(jwksUri) : undefined;
+    if (set?.lastError) next = Math.max(next, set.nextAttemptAt());
+    return Math.max(1, Math.ceil((next - now) / 1000));
   }
 
   /** The key set fetched from `jwksUri` (its fetch attempts and last failure). */
@@ -101,13 +122,20 @@ export class JwksCache {
     return { jwksUri, keyIds: body.keys.map((key) => (typeof key.kid === 'string' ? key.kid : '')).filter(Boolean) };
   }
 
+  private discoveryKey(idp: IdpProvider): string {
+    return `${idp.issuer} ${idp.discoveryUrl ?? idp.issuer}`;
+  }
+
   private async discoverJwksUri(idp: IdpProvider, fresh = false): Promise<string> {
     const source = idp.discoveryUrl ?? idp.issuer;
-    const key = `${idp.issuer} ${source}`;
+    const key = this.discoveryKey(idp);
     let entry = fresh ? undefined : this.discovered.get(key);
     let result = entry ? await entry : undefined;
     if (!result || result.until <= Date.now()) {
-      entry = this.discover(idp.issuer, source);
+      entry = this.discover(idp.issuer, source).then((discovered) => {
+        this.settled.set(key, discovered);
+        return discovered;
+      });
       this.discovered.set(key, entry);
       result = await entry;
     }
@@ -145,7 +173,7 @@ export class JwksCache {
       return { jwksUri: metadata.jwks_uri, error: undefined, until: Date.now() + DISCOVERY_TTL_MS };
     } catch (error) {
       const named = url ? discoveredIssuer(error) : undefined;
-      return { jwksUri: undefined, error: named === undefined ? error : new IssuerMismatchError(issuer, named, documentUrl(url!)), until: Date.now() + DISCOVERY_FAILURE_TTL_MS };
+      return { jwksUri: undefined, error: named === undefined ? error : new IssuerMismatchError(issuer, named, documentUrl(url!)), until: Date.now() + this.settings.jwksRefetchCooldownMs };
     }
   }
 }

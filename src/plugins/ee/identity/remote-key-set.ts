@@ -122,6 +122,11 @@ export class RemoteKeySet {
     }
   }
 
+  /** When the next fetch may start (epoch milliseconds; now while one is under way). */
+  nextAttemptAt(): number {
+    return this.pending ? Date.now() : this.attemptedAt + this.options.cooldownMs;
+  }
+
   private mayFetch(): boolean {
     return this.pending !== undefined || Date.now() - this.attemptedAt >= this.options.cooldownMs;
   }
