@@ -130,7 +130,7 @@ describe('EE identity: JWKS fetches during an IdP outage', function () {
     expect(server.requests(), 'one fetch per elapsed cooldown').to.be.at.least(1).and.at.most(1 + Math.floor((Date.now() - first) / COOLDOWN_MS));
   });
 
-  it('keys fetched before the outage keep working; unknown kids during it are refused without refetching', async () => {
+  it('keys fetched before the outage keep working; unknown kids during it are refused (503) without refetching', async () => {
     const { url, token } = await setup('jwksstale');
     expect((await mcpPost(url, bearer(await token()))).status).to.equal(200);
     expect(server.requests()).to.equal(1);
@@ -138,7 +138,8 @@ describe('EE identity: JWKS fetches during an IdP outage', function () {
     await pause(COOLDOWN_MS + 100);
     const burst = Date.now();
     const refused = await Promise.all(Array.from({ length: 20 }, async () => mcpPost(url, bearer(await token({ untrustedKey: true })))));
-    for (const response of refused) expect(response.body.error_description).to.equal('The token is signed with an unknown key id (kid).');
+    // Their keys may have been published during the outage: not known to be bad, so not a 401.
+    for (const response of refused) expectUnavailable(response);
     expect(server.requests() - 1, 'refetch attempts for the whole burst').to.be.at.least(1).and.at.most(1 + Math.floor((Date.now() - burst) / COOLDOWN_MS));
     const before = server.requests();
     expect((await mcpPost(url, bearer(await token()))).status, 'a token of a known key still passes').to.equal(200);

@@ -7,7 +7,7 @@ import { AgentStore, type Agent } from './agent-store.js';
 import { CredentialCache } from './credential-cache.js';
 import { EnterpriseSettings } from './enterprise-options.js';
 import { IdpFaultLog } from './idp-fault-log.js';
-import { IdpProviderStore } from './idp-provider-store.js';
+import { IdpProviderStore, type IdpProvider } from './idp-provider-store.js';
 import { IssuerMismatchError, JwksCache, KeySourceError, UnusableKeyError } from './jwks-cache.js';
 import { TokenProfileError, canonicalAudience, checkAudience, checkClaims, checkCompactSerialisation, checkHeader, timeClaimProblem } from './access-token-profile.js';
 import { TenantUrls } from './tenant-urls.js';
@@ -276,6 +276,10 @@ export class AgentAuthenticator implements Authenticator {
     let verified: JWTPayload;
     try {
       const keys = await this.jwks.keysFor(idp);
+      // Discovery that fails while the last one found stays in use is logged like an outage.
+      const stale = this.jwks.staleDiscovery(idp);
+      if (stale) this.faults.failed(idp, tenant, 'stale-discovery', stale);
+      else this.faults.over(idp, tenant, 'stale-discovery');
       ({ payload: verified } = await jwtVerify(token, keys, {
         issuer: idp.issuer,
         algorithms: [...idp.allowedAlgorithms],
@@ -302,14 +306,14 @@ export class AgentAuthenticator implements Authenticator {
         throw new Unavailable(IDP_UNREACHABLE, this.jwks.retryAfterSeconds(idp));
       }
       // The keys were there: whatever is wrong is the token's.
-      this.faults.available(idp, tenant);
+      this.keysServed(idp, tenant);
       // jose checks the time claims only after the signature: a time no token can carry is named
       // as such rather than as "expired" or "not valid yet".
       const outOfRange = code === 'ERR_JWT_EXPIRED' || code === 'ERR_JWT_CLAIM_VALIDATION_FAILED' ? timeClaimProblem(payload) : undefined;
       throw new Refusal(outOfRange ?? joseFailure(error));
     }
 
-    this.faults.available(idp, tenant);
+    this.keysServed(idp, tenant);
     const outOfRange = timeClaimProblem(verified);
     if (outOfRange) throw new Refusal(outOfRange);
     this.profile(() => checkClaims(idp, verified));
@@ -324,6 +328,11 @@ export class AgentAuthenticator implements Authenticator {
       throw new Refusal(inactive ? 'The agent bound to this identity is deactivated.' : 'No agent of this tenant is bound to this identity.');
     }
     return { identity: { agentId: agent.id, label: agent.name, issuer: idp.issuer, subject, idpId: idp.id }, expiresAt: verified.exp as number };
+  }
+
+  /** `idp`'s keys served a verification: an outage is over once they are fetched again (kept keys serve during one). */
+  private keysServed(idp: IdpProvider, tenant: string): void {
+    if (!this.jwks.keysFailing(idp)) this.faults.available(idp, tenant);
   }
 
   private profile(check: () => void): void {
