@@ -38,9 +38,9 @@ function discoveredIssuer(error: unknown): string | undefined {
  * Signing keys of identity providers: the JWKS URL (configured, or found by OpenID discovery and
  * cached for `discoveryCacheTtlMs`, an hour by default) and one {@link RemoteKeySet} per URL. A
  * failed discovery is retried after the refetch cooldown; while it fails for an outage, what the
- * last successful one found stays in use, with the keys fetched from it. A token with an unknown `kid` makes the
- * key set refetch, at most once per cooldown — failed and timed-out fetches count too — so neither
- * forged `kid`s nor an IdP outage can make us hammer the IdP.
+ * last successful one found stays in use, with the keys fetched from it. A token with an unknown
+ * `kid` makes the key set refetch, at most once per cooldown — failed and timed-out fetches count
+ * too — so neither forged `kid`s nor an IdP outage can make us hammer the IdP.
  */
 @injectable()
 export class JwksCache {
