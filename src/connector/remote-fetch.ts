@@ -181,6 +181,16 @@ export function createRemoteFetch(options: RemoteFetchOptions): FetchLike {
           `the server is limiting requests (429 Too Many Requests${detail ? `: ${detail}` : ''}).${after} Wait and try again; if it persists, ask the server's operator about the rate limit for this credential.`,
         );
       }
+      if (response.status === 503) {
+        // Unavailable for now (an outage of the server or of a service it needs, such as the identity
+        // provider): not a failure of the request, and the server may say when to come back.
+        const detail = await refusalDetail(response);
+        const after = retryAfterMs === undefined ? '' : ` It asks to retry after ${Math.ceil(retryAfterMs / 1000)} s.`;
+        throw new ConnectorError(
+          'server',
+          `the server is unavailable for now (503 Service Unavailable${detail ? `: ${detail}` : ''}).${after} Try again later; if it persists, the server's operator should check its logs.`,
+        );
+      }
       if (response.status >= 500) {
         const detail = await refusalDetail(response);
         throw new ConnectorError(

@@ -72,12 +72,23 @@ export class AuditUnavailableError extends GatehouseError {
 }
 
 /**
- * A backing service the call needs (a database, a shared counter) cannot be reached: the call was
- * refused rather than run ungoverned. Answered with 503 and `Retry-After`, with this message.
+ * A backing service the call needs (a database, a shared counter, the service that verifies
+ * credentials) cannot be reached: the call was refused rather than run ungoverned. Answered with
+ * 503 and `Retry-After` (`retryAfterSeconds`, default 5), with this message.
  */
 export class DependencyUnavailableError extends GatehouseError {
-  constructor(message: string, options?: { cause?: unknown }) {
+  /** Seconds the caller should wait before trying again (at least 1). */
+  readonly retryAfterSeconds: number;
+  /**
+   * Whoever raised it already logs the outage (once, not per request): the HTTP layer does not add
+   * a warning for each refusal.
+   */
+  readonly reported: boolean;
+  constructor(message: string, options?: { cause?: unknown; retryAfterSeconds?: number; reported?: boolean }) {
     super('dependency_unavailable', message, options);
+    const seconds = options?.retryAfterSeconds;
+    this.retryAfterSeconds = seconds !== undefined && Number.isFinite(seconds) ? Math.max(1, Math.ceil(seconds)) : 5;
+    this.reported = options?.reported ?? false;
   }
 }
 

@@ -7,6 +7,8 @@ import { connectConnector, runConnector } from './support/connector-process.js';
 import { connectorTestTools } from './support/tools-plugin.js';
 
 const KEY = { GATEHOUSE_API_KEY: 'gh_not-a-real-key-0123456789' };
+/** What the engine answers, with 503, for a token it cannot check while the identity provider is down. */
+const IDP_DOWN = 'The identity provider could not be reached to verify the token (its signing keys could not be fetched); try again later.';
 
 /** One line on stderr, starting with the connector's name. */
 function oneLine(stderr: string): string {
@@ -76,6 +78,12 @@ describe('connector: what a server, or what stands in front of it, answers', fun
       expect(oneLine(run.stderr)).to.include('the server is limiting requests (429 Too Many Requests: Too many requests for this key.). It asks to retry after 30 s.').and.not.include('--url');
     });
 
+    it('a 503 with Retry-After (the identity provider is down) was reported as "the server failed": it says the server is unavailable for now, why, and when to retry', async () => {
+      const run = await start(answer(503, 'application/json', JSON.stringify({ error: { code: 'unavailable', message: IDP_DOWN } }), { 'retry-after': '30' }));
+      expect(run.code).to.equal(1);
+      expect(oneLine(run.stderr)).to.include(`the server is unavailable for now (503 Service Unavailable: ${IDP_DOWN}). It asks to retry after 30 s. Try again later`).and.not.include('failed');
+    });
+
     it('an HTML page with 200 (a proxy or login page) was reported as "HTTP -1": it names what answered', async () => {
       const run = await start(answer(200, 'text/html; charset=utf-8', '<html><head><title>Sign in - Corp Proxy</title></head><body>…</body></html>'));
       expect(run.code).to.equal(1);
@@ -105,6 +113,29 @@ describe('connector: what a server, or what stands in front of it, answers', fun
           expect(result.content).to.deep.equal([{ type: 'text', text: 'after the limit' }]);
           expect(Date.now() - started).to.be.at.least(900);
           await connector.waitForStderr('the server is limiting requests (429); retrying in 1000 ms.');
+        } finally {
+          await connector.close();
+        }
+      } finally {
+        await proxy.close();
+      }
+    });
+
+    it('a 503 with Retry-After (the identity provider is down) is retried after the wait it asks, and succeeds', async () => {
+      const proxy = await faultyProxy(t.engine.mcpUrl());
+      try {
+        const connector = await connectConnector(['--url', proxy.url, '--timeout', '10000', '--verbose'], { GATEHOUSE_API_KEY: key });
+        try {
+          let refused = 0;
+          proxy.fault = (req, res) => {
+            if (refused++ > 0) return false;
+            return answer(503, 'application/json', JSON.stringify({ error: { code: 'unavailable', message: IDP_DOWN } }), { 'retry-after': '1' })(req, res);
+          };
+          const started = Date.now();
+          const result = await connector.client.callTool({ name: 'echo', arguments: { text: 'after the outage' } });
+          expect(result.content).to.deep.equal([{ type: 'text', text: 'after the outage' }]);
+          expect(Date.now() - started).to.be.at.least(900);
+          await connector.waitForStderr('the server is unavailable (503); retrying in 1000 ms.');
         } finally {
           await connector.close();
         }

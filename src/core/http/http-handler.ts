@@ -42,6 +42,17 @@ function isUnavailable(error: unknown): boolean {
   return error instanceof AuditUnavailableError || error instanceof DependencyUnavailableError || databaseUnavailable(error);
 }
 
+/** How long a client is asked to wait after an outage: the error's own estimate where it has one. */
+function retryAfterOf(error: unknown): Record<string, string> {
+  return { 'retry-after': String(error instanceof DependencyUnavailableError ? error.retryAfterSeconds : 5) };
+}
+
+/** Log a refusal for an outage, unless whoever raised it reports the outage itself (once, not per request). */
+function logUnavailable(logger: Logger, error: unknown, requestId: string): void {
+  if (error instanceof DependencyUnavailableError && error.reported) return;
+  safeLog(logger, 'warn', { err: error, requestId }, 'request refused: dependency unavailable');
+}
+
 /** What a client is told of an outage: the error's own words where they are meant for it. */
 function unavailableMessage(error: unknown): string {
   if (error instanceof AuditUnavailableError || error instanceof DependencyUnavailableError) return error.message;
@@ -538,8 +549,8 @@ export class HttpHandler {
       return json(200, errorResponse(id, error.rpcCode, error.message, error.data));
     }
     if (isUnavailable(error)) {
-      safeLog(this.logger, 'warn', { err: error, requestId }, 'request refused: dependency unavailable');
-      return json(503, errorResponse(id, ErrorCode.InternalError, unavailableMessage(error)), { 'retry-after': '5' });
+      logUnavailable(this.logger, error, requestId);
+      return json(503, errorResponse(id, ErrorCode.InternalError, unavailableMessage(error)), retryAfterOf(error));
     }
     safeLog(this.logger, 'error', { err: error, requestId }, 'request failed');
     return json(500, errorResponse(id, ErrorCode.InternalError, `Internal error (request ${requestId}).`));
@@ -553,8 +564,8 @@ export class HttpHandler {
       return jsonError(error.status, error.code, error.message, { headers: error.headers, details: error.details });
     }
     if (isUnavailable(error)) {
-      safeLog(this.logger, 'warn', { err: error, requestId }, 'request refused: dependency unavailable');
-      return jsonError(503, 'unavailable', unavailableMessage(error), { headers: { 'retry-after': '5' } });
+      logUnavailable(this.logger, error, requestId);
+      return jsonError(503, 'unavailable', unavailableMessage(error), { headers: retryAfterOf(error) });
     }
     safeLog(this.logger, 'error', { err: error, requestId }, 'request failed');
     return jsonError(500, 'internal_error', `Internal error (request ${requestId}).`);

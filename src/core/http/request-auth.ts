@@ -3,7 +3,7 @@ import { Authenticator, type AuthRequest, type AuthResult } from '../ports/authe
 import { AuditSink } from '../ports/audit-sink.js';
 import type { Principal } from '../ports/principal.js';
 import { EngineConfig } from '../kernel/config.js';
-import { HttpError } from '../errors.js';
+import { DependencyUnavailableError, HttpError } from '../errors.js';
 import type { HttpRequest } from './types.js';
 import { Telemetry } from '../telemetry/telemetry.js';
 
@@ -36,8 +36,9 @@ export function tenantOrigin(config: EngineConfig, tenant: string): string {
 
 /**
  * Authenticates HTTP requests through the bound {@link Authenticator}: turns failures into `401`
- * with `WWW-Authenticate`, audits them where the tenant is known, and refuses a principal of
- * another tenant than the one the URL names.
+ * with `WWW-Authenticate` (or, when the credential could not be checked for an outage, into
+ * {@link DependencyUnavailableError}: `503` with `Retry-After`), audits them where the tenant is
+ * known, and refuses a principal of another tenant than the one the URL names.
  */
 @injectable()
 export class RequestAuthenticator {
@@ -71,6 +72,13 @@ export class RequestAuthenticator {
       this.telemetry.authFailure('wrong_tenant');
       this.recordFailure(req, requestId, tenantHint, 'credential of another tenant');
       throw this.unauthorized(request, 'invalid_token', 'This credential is not valid for this tenant.');
+    }
+    if (result.unavailable) {
+      // Not the credential's fault: the caller retries it later instead of discarding it.
+      this.telemetry.authFailure('unavailable');
+      const tenant = result.tenant ?? tenantHint;
+      if (tenant) this.recordFailure(req, requestId, tenant, result.description);
+      throw new DependencyUnavailableError(result.description, { retryAfterSeconds: result.unavailable.retryAfterSeconds, reported: true });
     }
     this.telemetry.authFailure(result.error === undefined ? 'missing_credential' : result.error === 'invalid_request' ? 'malformed_credential' : 'invalid_credential');
     if (result.error) {

@@ -17,11 +17,24 @@ export interface AuthRequest {
   readonly requestId: string;
 }
 
-/** Why authentication failed, rendered by the core as a `401` with `WWW-Authenticate`. */
+/**
+ * Why authentication failed, rendered by the core as a `401` with `WWW-Authenticate` — or, with
+ * {@link unavailable}, as a `503` with `Retry-After`. Audited in the tenant's trail either way
+ * (when a credential was sent and the tenant is known).
+ */
 export interface AuthFailure {
   readonly ok: false;
-  /** RFC 6750 error code: `invalid_request` or `invalid_token`; absent when no credential was sent. */
+  /** RFC 6750 error code: `invalid_request` or `invalid_token`; absent when no credential was sent or with {@link unavailable}. */
   readonly error?: 'invalid_request' | 'invalid_token';
+  /**
+   * Set when the credential could not be checked because a service the authenticator depends on
+   * cannot be reached (an identity provider that is down): nothing is known to be wrong with the
+   * credential, so the caller is not told to discard it (no `401`) but to retry it after
+   * `retryAfterSeconds` (at least 1). The authenticator logs the outage itself; the engine does
+   * not log each refusal. A service that answers but is misconfigured is not unavailable: a retry
+   * would not help, so that stays a `401`.
+   */
+  readonly unavailable?: { readonly retryAfterSeconds: number };
   /** A message the caller can act on. Never contains the credential. */
   readonly description: string;
   /** Extra `WWW-Authenticate` parameters, e.g. `resource_metadata` and `scope`. */

@@ -298,7 +298,7 @@ export class Telemetry {
     if (observation) observation.rpcErrorCode = code;
   }
 
-  authFailure(reason: 'missing_credential' | 'malformed_credential' | 'invalid_credential' | 'wrong_tenant'): void {
+  authFailure(reason: 'missing_credential' | 'malformed_credential' | 'invalid_credential' | 'wrong_tenant' | 'unavailable'): void {
     this.authFailures.add(1, { 'gatehouse.auth.reason': reason });
   }
 

@@ -98,6 +98,8 @@ describe('EE identity: token shapes of real identity providers', function () {
     const idp = await t.idps.create(tenant, { kind: 'custom', name: 'Down', issuer: 'http://127.0.0.1:9/realm' });
     await t.agents.create(tenant, { name: 'x', idpId: idp.id, subject: 'x' });
     const token = await jwks.keys.sign({ iss: idp.issuer, aud: t.engine.mcpUrl(tenant), sub: 'x' });
-    expect(await call(tenant, token)).to.include({ status: 401, reason: 'The identity provider\'s signing keys could not be fetched.' });
+    const response = await mcpPost(t.engine.mcpUrl(tenant), bearer(token), 'tools/call');
+    expect(response.status).to.equal(503);
+    expect(response.body.error.message).to.equal('The identity provider could not be reached to verify the token (its signing keys could not be fetched); try again later.');
   });
 });

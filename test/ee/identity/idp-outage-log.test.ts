@@ -2,7 +2,7 @@
  * The log during an IdP outage: every refused verification wrote its own warning, so an outage
  * under load buried the log. Now one warning when the outage begins (per IdP), at most one summary
  * per `idpFaultLogIntervalMs` with the number of verifications refused meanwhile, and one line when
- * the keys serve again; agents keep getting the same 401 (docs/security.md, "Caches and the
+ * the keys serve again; agents keep getting the same 503 asking them to retry (docs/security.md, "Caches and the
  * revocation delay"). The real OpenID provider is stopped and restarted on its port.
  */
 import { expect } from 'chai';
@@ -13,7 +13,7 @@ import { RecordingLogger, type LoggedLine } from '../support/recording-logger.js
 
 const COOLDOWN_MS = 300;
 const INTERVAL_MS = 2_000;
-const UNAVAILABLE = 'The identity provider\'s signing keys could not be fetched.';
+const UNAVAILABLE = 'The identity provider could not be reached to verify the token (its signing keys could not be fetched); try again later.';
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe('EE identity: the log during an IdP outage', function () {
@@ -51,10 +51,10 @@ describe('EE identity: the log during an IdP outage', function () {
 
   async function refusedAsUnavailable(url: string, token: string): Promise<void> {
     const response = await mcpPost(url, bearer(token));
-    expect(response.status, JSON.stringify(response.body)).to.equal(401);
-    expect(response.body.error).to.equal('invalid_token');
-    expect(response.body.error_description).to.equal(UNAVAILABLE);
-    expect(response.challenge).to.include('error="invalid_token"');
+    expect(response.status, JSON.stringify(response.body)).to.equal(503);
+    expect(Number(response.retryAfter), 'Retry-After').to.be.at.least(1);
+    expect(response.body.error).to.deep.equal({ code: 'unavailable', message: UNAVAILABLE });
+    expect(response.challenge).to.equal(null);
   }
 
   it('a JWKS outage logged one warning per token: it logs its start once, a summary per interval, and its end', async () => {

@@ -101,7 +101,7 @@ describe('EE identity: provider key sources', function () {
     const idp = await t.idps.create(tenant, { kind: 'custom', name: 'No keys', issuer: 'https://idp.example.com', jwksUri: 'http://127.0.0.1:9/keys' });
     await t.agents.create(tenant, { name: 'bot', idpId: idp.id, subject: 'bot' });
     const response = await mcpPost(t.engine.mcpUrl(tenant), bearer(await jwks.keys.sign({ iss: 'https://idp.example.com', aud: t.engine.mcpUrl(tenant), sub: 'bot' })));
-    expect(response.status).to.equal(401);
-    expect(response.body.error_description).to.equal('The identity provider\'s signing keys could not be fetched.');
+    expect(response.status).to.equal(503);
+    expect(response.body.error.message).to.equal('The identity provider could not be reached to verify the token (its signing keys could not be fetched); try again later.');
   });
 });

@@ -57,7 +57,7 @@ export async function startIdentityEngine(
 }
 
 /** POST one JSON-RPC request to an MCP URL with the given headers; returns status, headers and body. */
-export async function mcpPost(url: string, headers: Record<string, string>, method = 'tools/list'): Promise<{ status: number; challenge: string | null; body: any }> {
+export async function mcpPost(url: string, headers: Record<string, string>, method = 'tools/list'): Promise<{ status: number; challenge: string | null; retryAfter: string | null; body: any }> {
   const response = await fetch(url, {
     method: 'POST',
     headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2025-06-18', ...headers },
@@ -70,7 +70,7 @@ export async function mcpPost(url: string, headers: Record<string, string>, meth
   } catch {
     // not JSON
   }
-  return { status: response.status, challenge: response.headers.get('www-authenticate'), body };
+  return { status: response.status, challenge: response.headers.get('www-authenticate'), retryAfter: response.headers.get('retry-after'), body };
 }
 
 export const bearer = (token: string): Record<string, string> => ({ authorization: `Bearer ${token}` });

@@ -7,7 +7,7 @@ import { AgentStore, type Agent } from './agent-store.js';
 import { CredentialCache } from './credential-cache.js';
 import { EnterpriseSettings } from './enterprise-options.js';
 import { IdpFaultLog } from './idp-fault-log.js';
-import { IdpProviderStore } from './idp-provider-store.js';
+import { IdpProviderStore, type IdpProvider } from './idp-provider-store.js';
 import { IssuerMismatchError, JwksCache, KeySourceError, UnusableKeyError } from './jwks-cache.js';
 import { TokenProfileError, canonicalAudience, checkAudience, checkClaims, checkCompactSerialisation, checkHeader, timeClaimProblem } from './access-token-profile.js';
 import { TenantUrls } from './tenant-urls.js';
@@ -47,8 +47,25 @@ class KeyRefusal extends Refusal {
   }
 }
 
+/**
+ * A credential that could not be checked because the identity provider cannot be reached: nothing
+ * is known to be wrong with it, so the agent is asked to retry it rather than to discard it.
+ */
+class Unavailable extends Refusal {
+  constructor(
+    description: string,
+    readonly retryAfterSeconds: number,
+  ) {
+    super(description);
+  }
+}
+
+/** Why a token waiting for an unreachable identity provider's keys is refused (answered with 503). */
+const IDP_UNREACHABLE = 'The identity provider could not be reached to verify the token (its signing keys could not be fetched); try again later.';
+
 /** A refusal as the caller's answer; anything else is no refusal and is thrown on. */
 function refused(error: unknown, challenge: Record<string, string>, tenant: string | undefined): AuthResult {
+  if (error instanceof Unavailable) return { ok: false, description: error.description, unavailable: { retryAfterSeconds: error.retryAfterSeconds }, tenant };
   if (error instanceof Refusal) return { ok: false, error: 'invalid_token', description: error.description, challenge, tenant: error instanceof KeyRefusal ? error.tenant : tenant };
   throw error;
 }
@@ -259,6 +276,10 @@ export class AgentAuthenticator implements Authenticator {
     let verified: JWTPayload;
     try {
       const keys = await this.jwks.keysFor(idp);
+      // Discovery that fails while the last one found stays in use is logged like an outage.
+      const stale = this.jwks.staleDiscovery(idp);
+      if (stale) this.faults.failed(idp, tenant, 'stale-discovery', stale);
+      else this.faults.over(idp, tenant, 'stale-discovery');
       ({ payload: verified } = await jwtVerify(token, keys, {
         issuer: idp.issuer,
         algorithms: [...idp.allowedAlgorithms],
@@ -269,7 +290,10 @@ export class AgentAuthenticator implements Authenticator {
       // The IdP's faults are logged once as they begin, then summarised (see IdpFaultLog).
       if (error instanceof KeySourceError) {
         this.faults.failed(idp, tenant, 'unavailable', error);
-        throw new Refusal(error instanceof IssuerMismatchError ? error.description : 'The identity provider\'s signing keys could not be fetched.');
+        // An IdP that answers but names another issuer is misconfigured, not down: retrying would
+        // not help until an administrator corrects it, so the agent is refused (401), not put off (503).
+        if (error instanceof IssuerMismatchError) throw new Refusal(error.description);
+        throw new Unavailable(IDP_UNREACHABLE, this.jwks.retryAfterSeconds(idp));
       }
       if (error instanceof UnusableKeyError) {
         this.faults.failed(idp, tenant, 'unusable-key', error);
@@ -279,17 +303,17 @@ export class AgentAuthenticator implements Authenticator {
       // No jose code: the JWKS request itself failed (network, HTTP error).
       if (code === undefined || code === 'ERR_JWKS_TIMEOUT' || code === 'ERR_JWKS_INVALID') {
         this.faults.failed(idp, tenant, 'unavailable', error instanceof Error ? error : new Error(String(error)));
-        throw new Refusal('The identity provider\'s signing keys could not be fetched.');
+        throw new Unavailable(IDP_UNREACHABLE, this.jwks.retryAfterSeconds(idp));
       }
       // The keys were there: whatever is wrong is the token's.
-      this.faults.available(idp, tenant);
+      this.keysServed(idp, tenant);
       // jose checks the time claims only after the signature: a time no token can carry is named
       // as such rather than as "expired" or "not valid yet".
       const outOfRange = code === 'ERR_JWT_EXPIRED' || code === 'ERR_JWT_CLAIM_VALIDATION_FAILED' ? timeClaimProblem(payload) : undefined;
       throw new Refusal(outOfRange ?? joseFailure(error));
     }
 
-    this.faults.available(idp, tenant);
+    this.keysServed(idp, tenant);
     const outOfRange = timeClaimProblem(verified);
     if (outOfRange) throw new Refusal(outOfRange);
     this.profile(() => checkClaims(idp, verified));
@@ -304,6 +328,11 @@ export class AgentAuthenticator implements Authenticator {
       throw new Refusal(inactive ? 'The agent bound to this identity is deactivated.' : 'No agent of this tenant is bound to this identity.');
     }
     return { identity: { agentId: agent.id, label: agent.name, issuer: idp.issuer, subject, idpId: idp.id }, expiresAt: verified.exp as number };
+  }
+
+  /** `idp`'s keys served a verification: an outage is over once they are fetched again (kept keys serve during one). */
+  private keysServed(idp: IdpProvider, tenant: string): void {
+    if (!this.jwks.keysFailing(idp)) this.faults.available(idp, tenant);
   }
 
   private profile(check: () => void): void {

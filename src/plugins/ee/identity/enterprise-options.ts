@@ -29,6 +29,12 @@ export interface EnterpriseOptions extends GovernanceOptions {
   /** How long one JWKS or discovery fetch may take before it counts as failed. Default 5 s. */
   readonly jwksFetchTimeoutMs?: number;
   /**
+   * How long an IdP's OpenID discovery document (where its keys are) is reused before it is read
+   * again. When reading it again fails for an outage, the last one read stays in use (and the keys
+   * fetched from it), and it is tried again after `jwksRefetchCooldownMs`. Default 1 hour.
+   */
+  readonly discoveryCacheTtlMs?: number;
+  /**
    * While an IdP's keys cannot be fetched (or it publishes a key that cannot be used), the log
    * gets one warning when this begins, then at most one summary per this interval with the number
    * of verifications refused meanwhile, and one line when it ends. Default 60 s.
@@ -43,13 +49,14 @@ export interface EnterpriseSettings {
   readonly credentialCacheTtlMs: number | undefined;
   readonly jwksRefetchCooldownMs: number;
   readonly jwksFetchTimeoutMs: number;
+  readonly discoveryCacheTtlMs: number;
   readonly idpFaultLogIntervalMs: number;
 }
 
 export const EnterpriseSettings = Symbol.for('gatehouse.ee.EnterpriseSettings');
 
 // The governance options (adminAuthenticator, audit, rbac, approvals, policies) are validated by registerGovernance.
-const OPTION_NAMES = new Set(['tenancy', 'tenant', 'credentialCacheTtlMs', 'jwksRefetchCooldownMs', 'jwksFetchTimeoutMs', 'idpFaultLogIntervalMs', 'adminAuthenticator', 'audit', 'rbac', 'approvals', 'policies']);
+const OPTION_NAMES = new Set(['tenancy', 'tenant', 'credentialCacheTtlMs', 'jwksRefetchCooldownMs', 'jwksFetchTimeoutMs', 'discoveryCacheTtlMs', 'idpFaultLogIntervalMs', 'adminAuthenticator', 'audit', 'rbac', 'approvals', 'policies']);
 
 /** Validate `enterpriseEdition` options; throws `ConfigError` naming the offending option. */
 export function resolveEnterpriseOptions(options: EnterpriseOptions = {}): EnterpriseSettings {
@@ -79,6 +86,7 @@ export function resolveEnterpriseOptions(options: EnterpriseOptions = {}): Enter
     credentialCacheTtlMs: duration(options.credentialCacheTtlMs, 'credentialCacheTtlMs'),
     jwksRefetchCooldownMs: duration(options.jwksRefetchCooldownMs, 'jwksRefetchCooldownMs') ?? 30_000,
     jwksFetchTimeoutMs: duration(options.jwksFetchTimeoutMs, 'jwksFetchTimeoutMs') ?? 5_000,
+    discoveryCacheTtlMs: duration(options.discoveryCacheTtlMs, 'discoveryCacheTtlMs') ?? 60 * 60_000,
     idpFaultLogIntervalMs: duration(options.idpFaultLogIntervalMs, 'idpFaultLogIntervalMs') ?? 60_000,
   });
 }

@@ -3,22 +3,30 @@ import { Logger } from '../../../core/index.js';
 import { EnterpriseSettings } from './enterprise-options.js';
 import type { IdpProvider } from './idp-provider-store.js';
 
-/** What is wrong with an IdP's keys: unreachable (JWKS or discovery), or a published key that cannot be used. */
-type FaultKind = 'unavailable' | 'unusable-key';
+/**
+ * What is wrong with an IdP's keys: unreachable (JWKS or discovery), a published key that cannot be
+ * used, or a discovery that failed while what an earlier one found stays in use.
+ */
+type FaultKind = 'unavailable' | 'unusable-key' | 'stale-discovery';
 
 interface Fault {
   readonly since: number;
-  /** Verifications refused since the fault began. */
+  /** Verifications affected (refused; with stale discovery, served from the last discovery) since the fault began. */
   total: number;
-  /** Verifications refused since the last line about it. */
+  /** Verifications affected since the last line about it. */
   unreported: number;
   lastLineAt: number;
   reason: string;
 }
 
-const LINES: Readonly<Record<FaultKind, { readonly start: string; readonly ongoing: string }>> = {
-  unavailable: { start: 'identity provider keys unavailable', ongoing: 'identity provider keys still unavailable' },
-  'unusable-key': { start: 'identity provider publishes an unusable key', ongoing: 'identity provider still publishes an unusable key' },
+const LINES: Readonly<Record<FaultKind, { readonly start: string; readonly ongoing: string; readonly end: string }>> = {
+  unavailable: { start: 'identity provider keys unavailable', ongoing: 'identity provider keys still unavailable', end: 'identity provider keys available again' },
+  'unusable-key': { start: 'identity provider publishes an unusable key', ongoing: 'identity provider still publishes an unusable key', end: 'identity provider publishes usable keys again' },
+  'stale-discovery': {
+    start: 'identity provider discovery failed; the last discovered keys stay in use',
+    ongoing: 'identity provider discovery still failing; the last discovered keys stay in use',
+    end: 'identity provider discovery available again',
+  },
 };
 
 /**
@@ -36,7 +44,10 @@ export class IdpFaultLog {
     @inject(EnterpriseSettings) private readonly settings: EnterpriseSettings,
   ) {}
 
-  /** A verification for `idp` in `tenant` was refused because of `error`, the IdP's fault. */
+  /**
+   * A verification for `idp` in `tenant` was refused because of `error`, the IdP's fault (with
+   * `stale-discovery`: served from the last discovery because the current one failed with `error`).
+   */
   failed(idp: IdpProvider, tenant: string, kind: FaultKind, error: Error): void {
     const key = `${kind} ${idp.id}`;
     const now = Date.now();
@@ -60,15 +71,20 @@ export class IdpFaultLog {
 
   /** The IdP's keys served a verification: an outage of `idp`, if any, is over. */
   available(idp: IdpProvider, tenant: string): void {
+    this.over(idp, tenant, 'unavailable');
+  }
+
+  /** A fault of `kind` of `idp`, if any, is over (one line saying so). */
+  over(idp: IdpProvider, tenant: string, kind: FaultKind): void {
     if (this.faults.size === 0) return;
-    const key = `unavailable ${idp.id}`;
+    const key = `${kind} ${idp.id}`;
     const fault = this.faults.get(key);
     if (!fault) return;
     this.faults.delete(key);
     const now = Date.now();
     this.logger.info(
       { tenant, issuer: idp.issuer, idpId: idp.id, lastReason: fault.reason, affected: fault.unreported, total: fault.total, since: new Date(fault.since).toISOString(), durationMs: now - fault.since },
-      'identity provider keys available again',
+      LINES[kind].end,
     );
   }
 }

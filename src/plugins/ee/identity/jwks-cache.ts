@@ -10,13 +10,14 @@ import { IssuerMismatchError, KeySourceError, RemoteKeySet } from './remote-key-
 
 export { IssuerMismatchError, KeySourceError, UnusableKeyError } from './remote-key-set.js';
 
-const DISCOVERY_TTL_MS = 60 * 60_000;
-const DISCOVERY_FAILURE_TTL_MS = 30_000;
 const JWKS_MAX_AGE_MS = 10 * 60_000;
 
 interface Discovered {
+  /** The JWKS URL: found by this discovery, or, when it failed for an outage, by the last one that succeeded. */
   readonly jwksUri: string | undefined;
-  readonly error: unknown;
+  /** Why this discovery failed; undefined when it succeeded. */
+  readonly error: KeySourceError | undefined;
+  /** When discovery runs again. */
   readonly until: number;
 }
 
@@ -35,14 +36,18 @@ function discoveredIssuer(error: unknown): string | undefined {
 
 /**
  * Signing keys of identity providers: the JWKS URL (configured, or found by OpenID discovery and
- * cached for an hour) and one {@link RemoteKeySet} per URL. A token with an unknown `kid` makes the
- * key set refetch, at most once per cooldown — failed and timed-out fetches count too — so neither
- * forged `kid`s nor an IdP outage can make us hammer the IdP.
+ * cached for `discoveryCacheTtlMs`, an hour by default) and one {@link RemoteKeySet} per URL. A
+ * failed discovery is retried after the refetch cooldown; while it fails for an outage, what the
+ * last successful one found stays in use, with the keys fetched from it. A token with an unknown
+ * `kid` makes the key set refetch, at most once per cooldown — failed and timed-out fetches count
+ * too — so neither forged `kid`s nor an IdP outage can make us hammer the IdP.
  */
 @injectable()
 export class JwksCache {
   private readonly sets = new Map<string, RemoteKeySet>();
   private readonly discovered = new Map<string, Promise<Discovered>>();
+  /** The outcome of each source's last discovery, once it is known. */
+  private readonly settled = new Map<string, Discovered>();
 
   constructor(
     @inject(EnterpriseSettings) private readonly settings: EnterpriseSettings,
@@ -53,6 +58,25 @@ export class JwksCache {
   async keysFor(idp: IdpProvider): Promise<JWTVerifyGetKey> {
     const jwksUri = idp.jwksUri ?? (await this.discoverJwksUri(idp));
     return this.keySet(jwksUri).getKey;
+  }
+
+  /**
+   * Seconds until `idp`'s keys will be sought again (discovery when it failed, else the JWKS,
+   * whose refetches wait for the cooldown), at least 1: how long an agent whose token could not be
+   * verified for an outage is asked to wait.
+   */
+  retryAfterSeconds(idp: IdpProvider): number {
+    const now = Date.now();
+    let next = now;
+    let jwksUri = idp.jwksUri ?? undefined;
+    if (!jwksUri) {
+      const discovered = this.settled.get(this.discoveryKey(idp));
+      if (discovered?.error !== undefined) next = Math.max(next, discovered.until);
+      jwksUri = discovered?.jwksUri;
+    }
+    const set = jwksUri ? this.sets.get(jwksUri) : undefined;
+    if (set?.lastError) next = Math.max(next, set.nextAttemptAt());
+    return Math.max(1, Math.ceil((next - now) / 1000));
   }
 
   /** The key set fetched from `jwksUri` (its fetch attempts and last failure). */
@@ -101,22 +125,56 @@ export class JwksCache {
     return { jwksUri, keyIds: body.keys.map((key) => (typeof key.kid === 'string' ? key.kid : '')).filter(Boolean) };
   }
 
+  private discoveryKey(idp: IdpProvider): string {
+    return `${idp.issuer} ${idp.discoveryUrl ?? idp.issuer}`;
+  }
+
+  /** Why the last fetch of `idp`'s keys failed, until one succeeds (keys fetched before stay in use meanwhile). */
+  keysFailing(idp: IdpProvider): KeySourceError | undefined {
+    const jwksUri = idp.jwksUri ?? this.settled.get(this.discoveryKey(idp))?.jwksUri;
+    return jwksUri ? this.sets.get(jwksUri)?.lastError : undefined;
+  }
+
+  /**
+   * Why the last discovery for `idp` failed while what an earlier one found is still in use (an
+   * outage of the discovery endpoint); undefined when discovery is current or not used.
+   */
+  staleDiscovery(idp: IdpProvider): KeySourceError | undefined {
+    if (idp.jwksUri) return undefined;
+    const discovered = this.settled.get(this.discoveryKey(idp));
+    return discovered?.jwksUri === undefined ? undefined : discovered.error;
+  }
+
   private async discoverJwksUri(idp: IdpProvider, fresh = false): Promise<string> {
-    const source = idp.discoveryUrl ?? idp.issuer;
-    const key = `${idp.issuer} ${source}`;
+    const key = this.discoveryKey(idp);
     let entry = fresh ? undefined : this.discovered.get(key);
     let result = entry ? await entry : undefined;
     if (!result || result.until <= Date.now()) {
-      entry = this.discover(idp.issuer, source);
-      this.discovered.set(key, entry);
-      result = await entry;
+      const current = this.discovered.get(key);
+      if (!fresh && current !== undefined && current !== entry) {
+        // Another request has started discovery again meanwhile: share it.
+        result = await current;
+      } else {
+        entry = this.rediscover(idp, key);
+        this.discovered.set(key, entry);
+        result = await entry;
+      }
     }
-    if (!result.jwksUri) {
-      // A misconfigured issuer is named as such, with both values; other failures keep their cause.
-      if (result.error instanceof IssuerMismatchError) throw result.error;
-      throw new KeySourceError(`OpenID discovery for ${idp.issuer} failed.`, { cause: result.error });
-    }
+    // A probe reports the failure even while earlier metadata stays in use for tokens.
+    if (!result.jwksUri || (fresh && result.error)) throw result.error!;
     return result.jwksUri;
+  }
+
+  /** Run discovery; when it fails for an outage, keep what the last successful one found. */
+  private async rediscover(idp: IdpProvider, key: string): Promise<Discovered> {
+    const found = await this.discover(idp.issuer, idp.discoveryUrl ?? idp.issuer);
+    const last = this.settled.get(key);
+    // A document naming another issuer is no outage: the provider's configuration is wrong, and
+    // keys found under it before are not kept.
+    const keep = found.error !== undefined && !(found.error instanceof IssuerMismatchError) && last?.jwksUri !== undefined;
+    const discovered = keep ? { ...found, jwksUri: last!.jwksUri } : found;
+    this.settled.set(key, discovered);
+    return discovered;
   }
 
   private async discover(issuer: string, source: string): Promise<Discovered> {
@@ -142,10 +200,13 @@ export class JwksCache {
       // URL) and not at all for a `.well-known` discovery URL; tokens carry the issuer as a string.
       if (metadata.issuer !== issuer) throw new IssuerMismatchError(issuer, metadata.issuer, documentUrl(url));
       if (!metadata.jwks_uri) throw new Error('the discovery document has no jwks_uri');
-      return { jwksUri: metadata.jwks_uri, error: undefined, until: Date.now() + DISCOVERY_TTL_MS };
+      return { jwksUri: metadata.jwks_uri, error: undefined, until: Date.now() + this.settings.discoveryCacheTtlMs };
     } catch (error) {
       const named = url ? discoveredIssuer(error) : undefined;
-      return { jwksUri: undefined, error: named === undefined ? error : new IssuerMismatchError(issuer, named, documentUrl(url!)), until: Date.now() + DISCOVERY_FAILURE_TTL_MS };
+      // A misconfigured issuer is named as such, with both values; other failures keep their cause.
+      const failure =
+        error instanceof IssuerMismatchError ? error : named !== undefined ? new IssuerMismatchError(issuer, named, documentUrl(url!)) : new KeySourceError(`OpenID discovery for ${issuer} failed.`, { cause: error });
+      return { jwksUri: undefined, error: failure, until: Date.now() + this.settings.jwksRefetchCooldownMs };
     }
   }
 }

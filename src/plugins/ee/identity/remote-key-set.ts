@@ -79,7 +79,9 @@ type KeyResolver = (header: JWSHeaderParameters, token: FlattenedJWSInput) => Re
  * One IdP's JWKS, fetched on demand. Every fetch attempt — successful, failed or timed out —
  * starts the cooldown, so neither unknown `kid`s nor an IdP outage can make us fetch more than
  * once per cooldown; concurrent callers share one fetch. Keys that were fetched once keep being
- * used while refetches fail. The last failure is kept and reported until a fetch succeeds.
+ * used while refetches fail; a token whose `kid` is not among them is then refused for the failure
+ * (its key may have been published since), not as an unknown key. The last failure is kept and
+ * reported until a fetch succeeds.
  */
 export class RemoteKeySet {
   private keys: KeyResolver | undefined;
@@ -104,10 +106,13 @@ export class RemoteKeySet {
       return await this.resolve(header, token);
     } catch (error) {
       if (!(error instanceof errors.JWKSNoMatchingKey)) throw error;
-      if (!this.mayFetch()) throw error;
-      await this.refresh();
-      if (!this.keys) throw this.lastError ?? error;
-      return this.resolve(header, token);
+      if (this.mayFetch()) {
+        await this.refresh();
+        if (!this.lastError) return this.resolve(header, token);
+      }
+      // While the JWKS cannot be fetched, an unknown kid may be a key published since: the token
+      // is not known to be bad, the keys are unavailable.
+      throw this.lastError ?? error;
     }
   };
 
@@ -120,6 +125,11 @@ export class RemoteKeySet {
       const kid = typeof header.kid === 'string' ? ` "${header.kid.slice(0, 100)}"` : '';
       throw new UnusableKeyError(`The JWKS at ${this.url} publishes a key${kid} that cannot be used: ${(error as Error).message ?? String(error)}`, { cause: error });
     }
+  }
+
+  /** When the next fetch may start (epoch milliseconds; now while one is under way). */
+  nextAttemptAt(): number {
+    return this.pending ? Date.now() : this.attemptedAt + this.options.cooldownMs;
   }
 
   private mayFetch(): boolean {
