@@ -150,6 +150,8 @@ describe('HTTP surface: bad input gets a clear JSON answer', () => {
     const allowed = await post(rpc('ping'), { origin: new URL(t.url).origin });
     expect(allowed.status).to.equal(200);
     expect(allowed.headers.get('access-control-allow-origin')).to.equal(new URL(t.url).origin);
+    // A browser client can read when to retry a 503 or 429 (it could not: Retry-After was not exposed).
+    expect(allowed.headers.get('access-control-expose-headers')?.split(/,\s*/)).to.include.members(['mcp-session-id', 'www-authenticate', 'retry-after']);
   });
 
   it('a Host header other than loopback → 403 (DNS rebinding guard)', async () => {

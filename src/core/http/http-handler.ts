@@ -31,7 +31,8 @@ const ABORT_GRACE_MS = 1000;
 const TENANT_PATH = /^\/t\/([^/]+)(\/.*)$/;
 const LOOPBACK_HOSTS = ['localhost', '127.0.0.1', '[::1]'];
 const CORS_ALLOW_HEADERS = 'authorization, content-type, accept, mcp-protocol-version, mcp-session-id, last-event-id, x-api-key, x-csrf-token';
-const CORS_EXPOSE_HEADERS = 'mcp-session-id, www-authenticate';
+/** What a browser client may read of an answer: its session, why it was refused, and when to retry a 503 or 429. */
+const CORS_EXPOSE_HEADERS = 'mcp-session-id, www-authenticate, retry-after';
 const STATELESS_METHODS: readonly string[] = ['POST'];
 const SESSION_METHODS: readonly string[] = ['GET', 'POST', 'DELETE'];
 
@@ -225,7 +226,7 @@ export class HttpHandler {
       const allowed = host !== undefined && (hosts.includes(hostOf(host)) || this.config.tenantHost?.tenantOf(host) !== undefined);
       if (!allowed) return rpcHttpError(403, null, ErrorCode.InvalidRequest, 'Host header is not allowed.');
     }
-    if (this.closing) return jsonError(503, 'shutting_down', 'The server is shutting down.', { headers: { 'retry-after': '5', connection: 'close' } });
+    if (this.closing) return jsonError(503, 'shutting_down', 'The server is shutting down.', { headers: { 'retry-after': '5', connection: 'close', ...cors } });
     this.inFlight++;
     try {
       const response = await this.route(req, observation, cors);
