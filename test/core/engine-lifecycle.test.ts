@@ -32,12 +32,15 @@ const slow = defineTool({
   },
 });
 const aborted: string[] = [];
+/** Called when a `patient` call starts. */
+let patientStarted: (() => void) | undefined;
 const patient = defineTool({
   name: 'patient',
   description: 'Waits until told to stop, then notes why.',
   input: z.object({ label: z.string() }),
   handler: ({ label }, ctx) =>
     new Promise<string>((resolve) => {
+      patientStarted?.();
       const timer = setTimeout(() => resolve('finished'), 5000);
       ctx.signal.addEventListener('abort', () => {
         clearTimeout(timer);
@@ -168,8 +171,12 @@ describe('engine lifecycle and mounting', () => {
 
   it('a call still running when the drain times out has its signal aborted, and close() returns', async () => {
     const t = await createTestEngine({ plugins: [communityEdition(), tools], drainTimeoutMs: 200 });
+    // Closed once the call runs: a close before the request arrived refused it instead (on a loaded
+    // machine a fixed wait was not always long enough), and its rejection went unhandled meanwhile.
+    const running = new Promise<void>((resolve) => (patientStarted = resolve));
     const pending = t.client.callTool({ name: 'patient', arguments: { label: 'drain' } });
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    await running;
+    patientStarted = undefined;
     const started = Date.now();
     await t.engine.close();
     expect(Date.now() - started).to.be.lessThan(3000);

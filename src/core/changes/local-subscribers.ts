@@ -6,7 +6,11 @@ interface Subscriber {
   readonly onMissed: (() => void) | undefined;
 }
 
-/** The subscribers of one instance, by topic. A throwing subscriber is logged, never fatal. */
+/**
+ * The subscribers of one instance, by topic. A throwing subscriber is logged, never fatal; so is a
+ * subscriber that is an async function whose promise rejects (typed to return nothing, a plugin may
+ * still pass one).
+ */
 export class LocalSubscribers {
   private readonly byTopic = new Map<string, Set<Subscriber>>();
 
@@ -26,25 +30,24 @@ export class LocalSubscribers {
   deliver(topic: string, payload: ChangePayload): void {
     const set = this.byTopic.get(topic);
     if (!set) return;
-    for (const subscriber of [...set]) {
-      try {
-        subscriber.onChange(payload);
-      } catch (error) {
-        safeLog(this.logger, 'error', { err: error, topic }, 'a change subscriber failed');
-      }
-    }
+    for (const subscriber of [...set]) this.run(topic, () => subscriber.onChange(payload));
   }
 
   /** Tell every subscriber that changes may have been missed. */
   missed(): void {
     for (const [topic, set] of this.byTopic) {
-      for (const subscriber of [...set]) {
-        try {
-          subscriber.onMissed?.();
-        } catch (error) {
-          safeLog(this.logger, 'error', { err: error, topic }, 'a change subscriber failed');
-        }
-      }
+      for (const subscriber of [...set]) if (subscriber.onMissed) this.run(topic, subscriber.onMissed);
+    }
+  }
+
+  /** Run one subscriber: what it throws, or what the promise it returns rejects with, is logged. */
+  private run(topic: string, subscriber: () => unknown): void {
+    const failed = (error: unknown): void => safeLog(this.logger, 'error', { err: error, topic }, 'a change subscriber failed');
+    try {
+      const returned = subscriber();
+      if (typeof (returned as PromiseLike<unknown> | null)?.then === 'function') Promise.resolve(returned).catch(failed);
+    } catch (error) {
+      failed(error);
     }
   }
 }

@@ -531,10 +531,22 @@ export class HttpHandler {
       };
       call.send = (message) => response.send(message);
       call.closeStream = () => response.closeEarly();
-      this.dispatcher.dispatch(request, call).then(
-        (result) => finish(rpcResult(request.id, result)),
-        (error: unknown) => finish(this.rpcFailure(request.id, error, call)),
-      );
+      // As in `plain`: a result that cannot be written as JSON (a BigInt, a circular object) is a
+      // failure of the request, answered as one, not a rejection no one handles and no answer.
+      const answer = (result: unknown): HttpResponse => {
+        try {
+          return rpcResult(request.id, result);
+        } catch (error) {
+          return this.rpcFailure(request.id, error, call);
+        }
+      };
+      this.dispatcher
+        .dispatch(request, call)
+        .then(
+          (result) => finish(answer(result)),
+          (error: unknown) => finish(this.rpcFailure(request.id, error, call)),
+        )
+        .catch((error: unknown) => safeLog(this.logger, 'error', { err: error, requestId: call.requestId }, 'could not finish the response of a request'));
     });
   }
 

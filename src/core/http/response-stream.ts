@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Logger } from '../log/logger.js';
+import { safeLog, type Logger } from '../log/logger.js';
 import { SseStream } from '../mcp/sse-stream.js';
 import type { SessionEventLog } from '../mcp/session-event-log.js';
 import type { HttpResponse } from './types.js';
@@ -56,7 +56,7 @@ export class ResponseStream {
   closeEarly(): void {
     if (!this.events || this.finished) return;
     this.open();
-    this.chain = this.chain.then(() => this.detach());
+    this.afterPrevious(() => this.detach());
   }
 
   /** The client went away: keep recording for its return. */
@@ -71,11 +71,19 @@ export class ResponseStream {
     if (!this.stream) return this.respond(response);
     if (this.events) {
       this.record(response.body as string);
-      this.chain = this.chain.then(() => this.stream!.close());
+      this.afterPrevious(() => this.stream!.close());
       return;
     }
     this.stream.send(JSON.parse(response.body as string));
     this.stream.close();
+  }
+
+  /**
+   * Run `step` after the steps before it. The chain is awaited by no one: a step that fails is
+   * logged, and the steps after it (the response, the end of the stream) still run.
+   */
+  private afterPrevious(step: () => void | Promise<void>): void {
+    this.chain = this.chain.then(step).catch((error: unknown) => safeLog(this.logger, 'error', { err: error, sessionId: this.events?.sessionId }, 'a step of a response stream failed'));
   }
 
   private open(): void {
@@ -91,12 +99,12 @@ export class ResponseStream {
   /** Keep a message in the event log, then send it with its id while the client is connected. */
   private record(text: string, priming = false): void {
     const events = this.events!;
-    this.chain = this.chain.then(async () => {
+    this.afterPrevious(async () => {
       let id: string | undefined;
       try {
         id = await events.log.append(events.sessionId, (this.key ??= `post:${randomUUID()}`), text, this.detached);
       } catch (error) {
-        this.logger.warn({ err: error }, 'could not keep a stream event for resumption');
+        safeLog(this.logger, 'warn', { err: error, sessionId: events.sessionId }, 'could not keep a stream event for resumption');
       }
       if (this.detached || this.stream!.closed) return;
       if (id !== undefined) this.stream!.sendEvent(id, text, priming ? RETRY_MS : undefined);

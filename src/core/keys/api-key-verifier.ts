@@ -2,7 +2,7 @@ import { inject, injectable } from 'inversify';
 import { trace } from '@opentelemetry/api';
 import { ApiKeyStore, type ApiKeyCheck } from './api-key-store.js';
 import { EngineConfig } from '../kernel/config.js';
-import { Logger } from '../log/logger.js';
+import { Logger, safeLog } from '../log/logger.js';
 import { ChangeFeed } from '../ports/change-feed.js';
 import { BoundedCache } from '../cache/bounded-cache.js';
 import { BackgroundWork } from '../fleet/background-work.js';
@@ -89,7 +89,7 @@ export class ApiKeyVerifier {
   invalidate(change: { readonly id?: string } = {}): void {
     this.forget();
     this.changes.publish(API_KEYS_CHANGED, change.id ? { id: change.id } : {}).catch((error: unknown) => {
-      this.logger.warn({ err: error }, 'could not tell other instances about an API key change; they notice within the cache time-to-live');
+      safeLog(this.logger, 'warn', { err: error }, 'could not tell other instances about an API key change; they notice within the cache time-to-live');
     });
   }
 
@@ -117,7 +117,7 @@ export class ApiKeyVerifier {
     try {
       await this.work.runSerialized(API_KEY_USAGE_JOB, (trx) => this.store.touch(ids, at, trx));
     } catch (error) {
-      this.logger.warn({ err: error }, 'could not record API key usage');
+      safeLog(this.logger, 'warn', { err: error }, 'could not record API key usage');
     }
   }
 }

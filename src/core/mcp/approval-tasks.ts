@@ -2,7 +2,7 @@ import { inject, injectable, optional } from 'inversify';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { APPROVALS_CHANGED, PendingApprovals, type ApprovalRecord } from '../ports/pending-approvals.js';
 import { ChangeFeed } from '../ports/change-feed.js';
-import { Logger } from '../log/logger.js';
+import { Logger, safeLog } from '../log/logger.js';
 import { ToolCallPipeline } from './tool-call-pipeline.js';
 import { invalidParams } from './jsonrpc.js';
 import type { CallContext } from './call-context.js';
@@ -131,7 +131,7 @@ export class ApprovalTasks {
         }
         await approvals.complete(record.tenant, record.id, outcome.result);
       } catch (error) {
-        this.logger.error({ err: error, approvalId: record.id }, 'resuming an approved task failed');
+        safeLog(this.logger, 'error', { err: error, approvalId: record.id }, 'resuming an approved task failed');
       } finally {
         this.running.delete(record.id);
       }

@@ -42,8 +42,8 @@ export interface PublishOptions {
  * Topics are dotted names owned by their publisher (`api-keys.revoked`, `ee.agents.changed`);
  * payloads must stay well under 8000 bytes once serialised (a PostgreSQL NOTIFY limit).
  *
- * Subscribers run synchronously on delivery and must not throw (a throwing subscriber is logged
- * and skipped). A change published on this instance reaches this instance's subscribers at once
+ * Subscribers run synchronously on delivery and must not throw (a throwing subscriber, or an async
+ * one whose promise rejects, is logged and skipped). A change published on this instance reaches this instance's subscribers at once
  * (after commit when published in a transaction) and other instances' when their listener hears it.
  */
 export interface ChangeFeed {

@@ -1,6 +1,6 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { inject, injectable } from 'inversify';
-import { API_KEYS_CHANGED, ApiKeyStore, BackgroundWork, ChangeFeed, Database, EngineConfig, HttpError, Logger, storableJson, type Principal, type RouteRequest } from '../../../core/index.js';
+import { API_KEYS_CHANGED, ApiKeyStore, BackgroundWork, ChangeFeed, Database, EngineConfig, HttpError, Logger, safeLog, storableJson, type Principal, type RouteRequest } from '../../../core/index.js';
 import type { AdminSessionResolver } from '../admin/admin-guard.js';
 
 /** Name of the browser admin session cookie. */
@@ -220,7 +220,7 @@ export class AdminSessions implements AdminSessionResolver {
           await trx('admin_sessions').where({ id_hash: idHash }).update({ last_used_at: trx.raw('greatest(last_used_at, ?)', [new Date(at)]) });
         }
       })
-      .catch((error: unknown) => this.logger.warn({ err: error }, 'could not record admin session activity'));
+      .catch((error: unknown) => safeLog(this.logger, 'warn', { err: error }, 'could not record admin session activity'));
   }
 
   private attributes(): string {

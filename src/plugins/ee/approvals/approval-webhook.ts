@@ -1,6 +1,6 @@
 import { createHmac, randomBytes, randomUUID } from 'node:crypto';
 import { inject, injectable } from 'inversify';
-import { Database, EngineConfig, Logger, assertTenant, type LifecycleContribution } from '../../../core/index.js';
+import { Database, EngineConfig, Logger, safeLog, assertTenant, type LifecycleContribution } from '../../../core/index.js';
 import { AuditSinkSettings } from '../audit/audit-sink-settings.js';
 import { redactor } from '../audit/redaction.js';
 import { OutboundRefusedError, outboundFetch } from '../outbound-fetch.js';
@@ -71,7 +71,7 @@ export class ApprovalWebhook implements LifecycleContribution {
   private track(work: Promise<unknown>, approval: Approval): void {
     const settled = work.then(
       () => undefined,
-      (error: unknown) => this.logger.warn({ err: error, tenant: approval.tenant, approvalId: approval.id }, 'approval webhook not sent: its settings could not be read'),
+      (error: unknown) => safeLog(this.logger, 'warn', { err: error, tenant: approval.tenant, approvalId: approval.id }, 'approval webhook not sent: its settings could not be read'),
     );
     this.inFlight.add(settled);
     void settled.finally(() => this.inFlight.delete(settled));
@@ -153,7 +153,7 @@ export class ApprovalWebhook implements LifecycleContribution {
       const result = await this.attempt(row, event);
       if (result.delivered) return;
       if (attempt === this.settings.webhookAttempts || this.stopped) {
-        this.logger.warn({ tenant: approval.tenant, approvalId: approval.id, attempts: attempt, status: result.status, error: result.error }, 'approval webhook not delivered');
+        safeLog(this.logger, 'warn', { tenant: approval.tenant, approvalId: approval.id, attempts: attempt, status: result.status, error: result.error }, 'approval webhook not delivered');
         return;
       }
       await sleep(delay);

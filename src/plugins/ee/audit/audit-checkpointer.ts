@@ -2,7 +2,7 @@ import { appendFile } from 'node:fs/promises';
 import { sign, type KeyObject } from 'node:crypto';
 import { inject, injectable } from 'inversify';
 import type { Knex } from 'knex';
-import { Database, Logger, type LifecycleContribution } from '../../../core/index.js';
+import { Database, Logger, safeLog, type LifecycleContribution } from '../../../core/index.js';
 import { checkpointMessage, checkpointOfRow, type Checkpoint } from './audit-chain.js';
 import { CHAIN_HEADS_TABLE, CHECKPOINTS_TABLE } from './audit-partitions.js';
 import { CheckpointSettings } from './checkpoint-settings.js';
@@ -45,7 +45,7 @@ export class AuditCheckpointer implements LifecycleContribution {
   async start(): Promise<void> {
     if (!this.enabled) return;
     this.timer = setInterval(() => {
-      void this.checkpoint().catch((error: unknown) => this.logger.warn({ err: error }, 'audit checkpoint failed; retrying at the next interval'));
+      void this.checkpoint().catch((error: unknown) => safeLog(this.logger, 'warn', { err: error }, 'audit checkpoint failed; retrying at the next interval'));
     }, this.settings.intervalMs);
     this.timer.unref();
   }

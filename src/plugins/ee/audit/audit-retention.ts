@@ -1,5 +1,5 @@
 import { inject, injectable } from 'inversify';
-import { ConfigError, Database, Logger, type LifecycleContribution } from '../../../core/index.js';
+import { ConfigError, Database, Logger, safeLog, type LifecycleContribution } from '../../../core/index.js';
 import type { Checkpoint } from './audit-chain.js';
 import { AuditCheckpointer } from './audit-checkpointer.js';
 import { AUDIT_TABLE, ensurePartition, listPartitions } from './audit-partitions.js';
@@ -54,10 +54,11 @@ export class AuditRetention implements LifecycleContribution {
       const daily = async (): Promise<void> => {
         await this.upkeep();
         const result = await this.prune(days);
-        if (result.dropped.length) this.logger.info({ dropped: result.dropped, anchors: result.anchors.length }, 'audit retention dropped old partitions');
+        if (result.dropped.length) safeLog(this.logger, 'info', { dropped: result.dropped, anchors: result.anchors.length }, 'audit retention dropped old partitions');
       };
-      void daily().catch((error: unknown) => this.logger.error({ err: error }, 'audit retention failed'));
-      this.timer = setInterval(() => void daily().catch((error: unknown) => this.logger.error({ err: error }, 'audit retention failed')), DAY_MS);
+      const failed = (error: unknown): void => safeLog(this.logger, 'error', { err: error }, 'audit retention failed');
+      void daily().catch(failed);
+      this.timer = setInterval(() => void daily().catch(failed), DAY_MS);
     }
     this.timer.unref();
   }

@@ -1,5 +1,5 @@
 import { inject, injectable } from 'inversify';
-import { Database, Logger, TENANT_ID, type AuditEvent, type AuditSink } from '../../../core/index.js';
+import { Database, Logger, TENANT_ID, safeLog, type AuditEvent, type AuditSink } from '../../../core/index.js';
 import { AuditSinkSettings } from './audit-sink-settings.js';
 import { DbAuditSink } from './db-audit-sink.js';
 
@@ -126,25 +126,37 @@ export class AuthFailureAggregator implements AuditSink {
     this.windowStartedAt = new Date();
     this.untracked = 0;
     const windowEndedAt = new Date();
+    // Each window's emission settles: a refusal of the sink (its buffer at the hard cap while the
+    // database is down, or the trail closing) is logged, and does not stop the windows after it.
     this.emitting = this.emitting.then(async () => {
       if (untracked > 0) {
-        this.logger.warn({ untracked, windowStartedAt, windowEndedAt }, 'authentication failures not audited: too many distinct sources or reasons in one window');
+        safeLog(this.logger, 'warn', { untracked, windowStartedAt, windowEndedAt }, 'authentication failures not audited: too many distinct sources or reasons in one window');
       }
+      let lost = 0;
+      let refusal: unknown;
       for (const aggregate of aggregates) {
         if (!(await this.tenantExists(aggregate.first.tenant))) continue;
-        this.sink.record({
-          ...aggregate.first,
-          details: {
-            ...aggregate.first.details,
-            count: aggregate.count,
-            firstAt: aggregate.first.time.toISOString(),
-            lastAt: aggregate.lastAt.toISOString(),
-            windowStartedAt: windowStartedAt.toISOString(),
-            windowEndedAt: windowEndedAt.toISOString(),
-          },
-        });
+        try {
+          this.sink.record({
+            ...aggregate.first,
+            details: {
+              ...aggregate.first.details,
+              count: aggregate.count,
+              firstAt: aggregate.first.time.toISOString(),
+              lastAt: aggregate.lastAt.toISOString(),
+              windowStartedAt: windowStartedAt.toISOString(),
+              windowEndedAt: windowEndedAt.toISOString(),
+            },
+          });
+        } catch (error) {
+          lost++;
+          refusal ??= error;
+        }
       }
-    });
+      if (lost > 0) {
+        safeLog(this.logger, 'error', { err: refusal, lost, windowStartedAt, windowEndedAt }, 'authentication failures not audited: the audit trail refused them');
+      }
+    }).catch((error: unknown) => safeLog(this.logger, 'error', { err: error, windowStartedAt, windowEndedAt }, 'authentication failures of a window not audited'));
     return this.emitting;
   }
 
@@ -161,7 +173,7 @@ export class AuthFailureAggregator implements AuditSink {
       }
     } catch (error) {
       // Better a row too many than a lost event for a tenant that does exist.
-      this.logger.warn({ err: error, tenant }, 'could not check whether a tenant exists; auditing its authentication failures');
+      safeLog(this.logger, 'warn', { err: error, tenant }, 'could not check whether a tenant exists; auditing its authentication failures');
       return true;
     }
     if (this.tenants.size >= MAX_TENANTS_CACHED) this.tenants.delete(this.tenants.keys().next().value!);

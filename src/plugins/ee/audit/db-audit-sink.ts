@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { inject, injectable, optional } from 'inversify';
 import type { Knex } from 'knex';
 import pg from 'pg';
-import { AuditUnavailableError, Database, answeredByServer, Logger, Telemetry, isUuid, queryInTurn, type LifecycleContribution, type Principal, type AuditEvent, type AuditSink } from '../../../core/index.js';
+import { AuditUnavailableError, Database, answeredByServer, Logger, Telemetry, isUuid, queryInTurn, safeLog, type LifecycleContribution, type Principal, type AuditEvent, type AuditSink } from '../../../core/index.js';
 import { AGENT_KIND, type AgentAttributes } from '../contracts.js';
 import { GENESIS_HASH, canonicalJsonText, rowHash } from './audit-chain.js';
 import { AUDIT_TABLE, CHAIN_HEADS_TABLE, ensurePartition, partitionName } from './audit-partitions.js';
@@ -334,7 +334,7 @@ export class DbAuditSink implements AuditSink, LifecycleContribution {
   private async holdLiveness(): Promise<void> {
     const settings = (this.database.knex.client as { connectionSettings?: string | pg.ClientConfig }).connectionSettings;
     const client = new pg.Client(typeof settings === 'string' ? { connectionString: settings } : settings);
-    client.on('error', (error) => this.logger.warn({ err: error }, 'the audit liveness connection failed'));
+    client.on('error', (error) => safeLog(this.logger, 'warn', { err: error }, 'the audit liveness connection failed'));
     client.on('end', () => {
       if (this.lockClient !== client) return;
       this.lockClient = undefined;
@@ -356,10 +356,10 @@ export class DbAuditSink implements AuditSink, LifecycleContribution {
     for (let delay = this.settings.retryDelayMs; !this.stopped && !this.lockClient; delay = Math.min(delay * 2, this.settings.maxRetryDelayMs)) {
       try {
         await this.holdLiveness();
-        this.logger.info({}, 'the audit liveness lock is held again');
+        safeLog(this.logger, 'info', {}, 'the audit liveness lock is held again');
         return;
       } catch (error) {
-        this.logger.warn({ err: error, retryInMs: delay }, 'the audit liveness lock could not be taken again; retrying');
+        safeLog(this.logger, 'warn', { err: error, retryInMs: delay }, 'the audit liveness lock could not be taken again; retrying');
         await sleep(delay);
       }
     }
@@ -508,9 +508,13 @@ export class DbAuditSink implements AuditSink, LifecycleContribution {
 
   private kick(): void {
     if (this.stopped || this.pumping || this.buffer.length === 0 || Date.now() < this.retryAt) return;
-    this.pumping = this.pump().finally(() => {
-      this.pumping = undefined;
-    });
+    // Started by a timer, awaited by no one unless a flush waits for it: whatever escapes a write
+    // round is logged here, and the next kick tries again.
+    this.pumping = this.pump()
+      .catch((error: unknown) => safeLog(this.logger, 'error', { err: error, pending: this.buffer.length }, 'audit write round failed; retrying'))
+      .finally(() => {
+        this.pumping = undefined;
+      });
   }
 
   private async pump(): Promise<void> {
@@ -527,7 +531,7 @@ export class DbAuditSink implements AuditSink, LifecycleContribution {
         const delay = Math.min(this.settings.maxRetryDelayMs, this.settings.retryDelayMs * 2 ** (this.failures - 1));
         this.retryAt = Date.now() + delay;
         if (this.failures === 1 || this.failures % 20 === 0) {
-          this.logger.warn({ err: error, pending: this.buffer.length, failures: this.failures, retryInMs: delay }, 'audit write failed; retrying');
+          safeLog(this.logger, 'warn', { err: error, pending: this.buffer.length, failures: this.failures, retryInMs: delay }, 'audit write failed; retrying');
         }
         return;
       }
@@ -540,12 +544,12 @@ export class DbAuditSink implements AuditSink, LifecycleContribution {
         else this.completeRefused(row);
       }
       this.telemetry.auditWrite(batch.map((item) => item.row.occurred_at));
-      if (this.failures > 0) this.logger.info({ failures: this.failures }, 'audit writes recovered');
+      if (this.failures > 0) safeLog(this.logger, 'info', { failures: this.failures }, 'audit writes recovered');
       this.failures = 0;
       this.retryAt = 0;
       if (this.saturated && this.buffer.length <= Math.floor(this.settings.maxBuffered / 2)) {
         this.saturated = false;
-        this.logger.info({ pending: this.buffer.length }, 'audit buffer drained: accepting calls again');
+        safeLog(this.logger, 'info', { pending: this.buffer.length }, 'audit buffer drained: accepting calls again');
       }
     }
   }
@@ -555,7 +559,7 @@ export class DbAuditSink implements AuditSink, LifecycleContribution {
     try {
       this.record(completion(intent, 'refused', 'the intent was written after the call had been refused for waiting too long; the call did not run'));
     } catch (error) {
-      this.logger.error({ err: error, intent: intent.event_id }, 'the intent of a refused call stays open: its completion could not be recorded');
+      safeLog(this.logger, 'error', { err: error, intent: intent.event_id }, 'the intent of a refused call stays open: its completion could not be recorded');
     }
   }
 

@@ -1,6 +1,6 @@
 import { inject, injectable } from 'inversify';
 import type { Knex } from 'knex';
-import { ApiKeyStore, ApiKeyVerifier, BackgroundWork, Database, Logger, isUuid, unstorableText, type ApiKeyRecord, type LifecycleContribution } from '../../../core/index.js';
+import { ApiKeyStore, ApiKeyVerifier, BackgroundWork, Database, Logger, safeLog, isUuid, unstorableText, type ApiKeyRecord, type LifecycleContribution } from '../../../core/index.js';
 import { AGENT_KEY_SCOPE } from '../contracts.js';
 import { CredentialCache } from './credential-cache.js';
 import { IdentityConflictError, IdentityInputError, affectedRows, isForeignKeyViolation, isUniqueViolation } from './identity-errors.js';
@@ -345,7 +345,7 @@ export class AgentStore implements LifecycleContribution {
         await trx('agents').whereRaw('id = any(?::uuid[])', [ids]).update({ last_seen_at: trx.raw('greatest(last_seen_at, ?)', [at]) });
       });
     } catch (error) {
-      this.logger.warn({ err: error }, 'could not record agent activity');
+      safeLog(this.logger, 'warn', { err: error }, 'could not record agent activity');
     } finally {
       this.flushing = undefined;
     }

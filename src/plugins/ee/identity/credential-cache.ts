@@ -1,5 +1,5 @@
 import { inject, injectable } from 'inversify';
-import { BoundedCache, ChangeFeed, EngineConfig, Logger, approximateBytes } from '../../../core/index.js';
+import { BoundedCache, ChangeFeed, EngineConfig, Logger, safeLog, approximateBytes } from '../../../core/index.js';
 import { EnterpriseSettings } from './enterprise-options.js';
 
 interface Entry {
@@ -67,7 +67,7 @@ export class CredentialCache {
   invalidateTenant(tenant: string): void {
     this.forgetTenant(tenant);
     this.changes.publish(IDENTITY_CHANGED, { tenant }).catch((error: unknown) => {
-      this.logger.warn({ err: error, tenant }, 'could not tell other instances about an identity change; they notice within the cache time-to-live');
+      safeLog(this.logger, 'warn', { err: error, tenant }, 'could not tell other instances about an identity change; they notice within the cache time-to-live');
     });
   }
 

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { isIP } from 'node:net';
 import { inject, injectable, multiInject, optional } from 'inversify';
-import { ChangeFeed, Database, Logger, RegistrySource, ToolCatalogToken, z, type Principal, type ToolCatalog } from '../../../core/index.js';
+import { ChangeFeed, Database, Logger, safeLog, RegistrySource, ToolCatalogToken, z, type Principal, type ToolCatalog } from '../../../core/index.js';
 import { CedarCrashedError, cedarIfLoaded, cedarMessage, loadCedar, onCedarReplaced, type Cedar, type CedarValueJson, type DetailedError, type PolicyJson } from './cedar.js';
 import { ArgumentConversionError, buildPolicySchema, toCedarValue, type PolicyAction, type PolicySchema, type PolicyTarget } from './cedar-schema.js';
 import type { PrincipalFacts } from './agent-facts.js';
@@ -391,7 +391,7 @@ export class PolicyEngine {
       .where({ id: policyId })
       .andWhere((w) => w.whereNull('last_error').orWhereNot('last_error', message))
       .update({ last_error: message, last_error_at: new Date() })
-      .catch((error: unknown) => this.logger.warn({ err: error, tenant: set.tenant, policyId }, 'could not store a policy error'));
+      .catch((error: unknown) => safeLog(this.logger, 'warn', { err: error, tenant: set.tenant, policyId }, 'could not store a policy error'));
   }
 
   /** The statements of the tenant's set that apply to `action` (none: the policies have nothing to say). */
