@@ -1,10 +1,9 @@
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { expect } from 'chai';
 import { communityEdition } from '@gatehouse-mcp/engine/oss';
 import { createTestEngine, type TestEngine } from '@gatehouse-mcp/engine/testing';
 import { connectConnector, runConnector } from './support/connector-process.js';
 import { connectorTestTools } from './support/tools-plugin.js';
+import { faultyProxy, type Fault } from './support/local-servers.js';
 
 const KEY = { GATEHOUSE_API_KEY: 'gh_not-a-real-key-0123456789' };
 /** What the engine answers, with 503, for a token it cannot check while the identity provider is down. */
@@ -16,32 +15,6 @@ function oneLine(stderr: string): string {
   expect(lines, `stderr: ${stderr}`).to.have.length(1);
   expect(lines[0]).to.match(/^gatehouse-connector: /);
   return lines[0]!;
-}
-
-type Fault = (req: http.IncomingMessage, res: http.ServerResponse) => boolean;
-
-/** A proxy to `target` that lets `fault` answer a request instead (it returns true when it did). */
-async function faultyProxy(target: string): Promise<{ url: string; fault: Fault | undefined; close(): Promise<void> }> {
-  const upstream = new URL(target);
-  const state: { fault: Fault | undefined } = { fault: undefined };
-  const server = http.createServer((req, res) => {
-    if (state.fault?.(req, res)) return;
-    const forward = http.request({ host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: req.headers }, (answer) => {
-      res.writeHead(answer.statusCode ?? 502, answer.headers);
-      answer.pipe(res);
-    });
-    forward.on('error', () => res.destroy());
-    req.pipe(forward);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  return Object.assign(state, {
-    url: `http://127.0.0.1:${port}${upstream.pathname}`,
-    close: () => new Promise<void>((resolve) => {
-      server.closeAllConnections();
-      server.close(() => resolve());
-    }),
-  });
 }
 
 const answer = (status: number, type: string, body: string, headers: Record<string, string> = {}): Fault => (req, res) => {

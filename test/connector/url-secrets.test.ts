@@ -1,10 +1,9 @@
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { expect } from 'chai';
 import { communityEdition } from '@gatehouse-mcp/engine/oss';
 import { createTestEngine, type TestEngine } from '@gatehouse-mcp/engine/testing';
 import { connectConnector, runConnector } from './support/connector-process.js';
 import { connectorTestTools } from './support/tools-plugin.js';
+import { faultyProxy } from './support/local-servers.js';
 
 /** Values a gateway in front of the server might take in the query: none may be printed. */
 const SECRETS = ['sk-query-api-key-1234', 'tok-query-token-5678', 'sig-query-signature-90'];
@@ -15,34 +14,6 @@ function expectNoSecret(text: string | undefined): void {
   for (const secret of SECRETS) expect(text ?? '', 'a query value was printed').not.to.include(secret);
 }
 
-/** A proxy to `target` that answers 404 once told to (as if the endpoint had moved). */
-async function movingProxy(target: string): Promise<{ url: string; gone: boolean; close(): Promise<void> }> {
-  const upstream = new URL(target);
-  const state = { gone: false };
-  const server = http.createServer((req, res) => {
-    if (state.gone) {
-      req.resume();
-      res.writeHead(404, { 'content-type': 'application/json' }).end('{"error":"not_found"}');
-      return;
-    }
-    const forward = http.request({ host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: req.headers }, (answer) => {
-      res.writeHead(answer.statusCode ?? 502, answer.headers);
-      answer.pipe(res);
-    });
-    forward.on('error', () => res.destroy());
-    req.pipe(forward);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  return Object.assign(state, {
-    url: `http://127.0.0.1:${port}${upstream.pathname}`,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  });
-}
 
 describe('connector: a URL with a key in its query', function () {
   this.timeout(60_000);
@@ -86,10 +57,15 @@ describe('connector: a URL with a key in its query', function () {
   });
 
   it('a failure mid-session sent the query of --url with its key to the client and stderr: every value is masked', async () => {
-    const proxy = await movingProxy(t.engine.mcpUrl());
+    const proxy = await faultyProxy(t.engine.mcpUrl());
     const connector = await connectConnector(['--url', `${proxy.url}${QUERY}`], { GATEHOUSE_API_KEY: key });
     try {
-      proxy.gone = true;
+      // The endpoint moves away.
+      proxy.fault = (req, res) => {
+        req.resume();
+        res.writeHead(404, { 'content-type': 'application/json' }).end('{"error":"not_found"}');
+        return true;
+      };
       const failure = await connector.client.callTool({ name: 'echo', arguments: { text: 'x' } }).then(
         () => undefined,
         (error: Error) => error,

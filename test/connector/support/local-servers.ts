@@ -40,6 +40,34 @@ export function silentServer(): Promise<LocalServer> {
   return serve(net.createServer(() => undefined), new Set());
 }
 
+/** Answers a request instead of the server behind a {@link faultyProxy} (true when it did). */
+export type Fault = (req: http.IncomingMessage, res: http.ServerResponse) => boolean;
+
+export interface FaultyProxy {
+  /** The server's MCP endpoint through the proxy. */
+  readonly url: string;
+  /** When set, asked first for every request. */
+  fault: Fault | undefined;
+  close(): Promise<void>;
+}
+
+/** A pass-through proxy to `target` that lets `fault` answer a request instead. */
+export async function faultyProxy(target: string): Promise<FaultyProxy> {
+  const upstream = new URL(target);
+  const state: { fault: Fault | undefined } = { fault: undefined };
+  const server = http.createServer((req, res) => {
+    if (state.fault?.(req, res)) return;
+    const forward = http.request({ host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: req.headers }, (answer) => {
+      res.writeHead(answer.statusCode ?? 502, answer.headers);
+      answer.pipe(res);
+    });
+    forward.on('error', () => res.destroy());
+    req.pipe(forward);
+  });
+  const local = await serve(server, new Set());
+  return Object.assign(state, { url: `${local.url}${upstream.pathname}`, close: () => local.close() });
+}
+
 /** A port nothing listens on (bound, then released). */
 export async function closedPort(): Promise<number> {
   const probe = await silentServer();

@@ -57,6 +57,23 @@ const deleted: string[] = [];
 /** Called as `tickets.purge` runs. */
 let ranPurge: (() => void) | undefined;
 
+/** A webhook endpoint on 127.0.0.1 that keeps the body of every delivery and answers 204. */
+async function webhookReceiver(): Promise<{ url: string; received: string[]; close(): Promise<void> }> {
+  const received: string[] = [];
+  const server = createServer((req, res) => {
+    let body = '';
+    req.on('data', (chunk) => (body += chunk));
+    req.on('end', () => {
+      received.push(body);
+      res.statusCode = 204;
+      res.end();
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hooks/approvals`;
+  return { url, received, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
+}
+
 describe('EE approvals right after every pooled connection was terminated', function () {
   this.timeout(120_000);
   let t: GovernanceTestEngine;
@@ -307,19 +324,8 @@ describe('EE approvals right after every pooled connection was terminated', func
   });
 
   it('holds a call and tells approvers of it once when the commit of its request lost its answer (the call failed and the webhook never fired)', async () => {
-    const received: string[] = [];
-    const server = createServer((req, res) => {
-      let body = '';
-      req.on('data', (chunk) => (body += chunk));
-      req.on('end', () => {
-        received.push(body);
-        res.statusCode = 204;
-        res.end();
-      });
-    });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { received, url, close } = await webhookReceiver();
     try {
-      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hooks/approvals`;
       expect((await t.http('PUT', '/api/v1/mcp/approval-webhook', { token: t.adminKey, body: { url } })).status).to.equal(200);
       const args = { id: `T-${++ticket}` };
       const before = proxy.cuts().length;
@@ -338,27 +344,16 @@ describe('EE approvals right after every pooled connection was terminated', func
       expect(await audited(id, 'tools/call', 'needs-approval')).to.equal(2);
     } finally {
       await t.http('DELETE', '/api/v1/mcp/approval-webhook', { token: t.adminKey });
-      server.close();
+      await close();
     }
   });
 
   it('tells approvers of a new request when the read of the webhook settings lost its connection (no webhook was sent, and the failure went unhandled)', async () => {
-    const received: string[] = [];
     const unhandled: unknown[] = [];
     const onUnhandled = (reason: unknown): void => void unhandled.push(reason);
     process.on('unhandledRejection', onUnhandled);
-    const server = createServer((req, res) => {
-      let body = '';
-      req.on('data', (chunk) => (body += chunk));
-      req.on('end', () => {
-        received.push(body);
-        res.statusCode = 204;
-        res.end();
-      });
-    });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { received, url, close } = await webhookReceiver();
     try {
-      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hooks/approvals`;
       expect((await t.http('PUT', '/api/v1/mcp/approval-webhook', { token: t.adminKey, body: { url } })).status).to.equal(200);
       const before = proxy.cuts().length;
       proxy.arm(1, /^select \* from "mcp_approval_webhooks"/);
@@ -373,7 +368,7 @@ describe('EE approvals right after every pooled connection was terminated', func
     } finally {
       process.off('unhandledRejection', onUnhandled);
       await t.http('DELETE', '/api/v1/mcp/approval-webhook', { token: t.adminKey });
-      server.close();
+      await close();
     }
   });
 
