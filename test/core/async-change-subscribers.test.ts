@@ -6,7 +6,7 @@
 import { expect } from 'chai';
 import { LocalSubscribers } from '../../src/core/changes/local-subscribers.js';
 import { InProcessChangeFeed } from '../../src/core/changes/in-process-change-feed.js';
-import { RecordingLogger, type LoggedLine } from '../ee/support/recording-logger.js';
+import { RecordingLogger, type LoggedLine } from '../support/recording-logger.js';
 
 const tick = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 10));
 

@@ -11,7 +11,7 @@ import { AuditUnavailableError, type AuditEvent } from '@gatehouse-mcp/engine';
 import { AuthFailureAggregator } from '../../../src/plugins/ee/audit/auth-failure-aggregator.js';
 import { DEFAULT_AUDIT_SINK_SETTINGS } from '../../../src/plugins/ee/audit/audit-sink-settings.js';
 import type { DbAuditSink } from '../../../src/plugins/ee/audit/db-audit-sink.js';
-import { RecordingLogger, type LoggedLine } from '../support/recording-logger.js';
+import { RecordingLogger, type LoggedLine } from '../../support/recording-logger.js';
 
 const WINDOW_MS = 40;
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));

@@ -10,7 +10,7 @@ import { expect } from 'chai';
 import { uniqueTenant } from '@gatehouse-mcp/engine/testing';
 import { JwksCache, UnusableKeyError } from '@gatehouse-mcp/engine/ee';
 import { startIdentityEngine, mcpPost, bearer, type IdentityEngine } from '../support/identity-engine.js';
-import { RecordingLogger } from '../support/recording-logger.js';
+import { RecordingLogger } from '../../support/recording-logger.js';
 
 const b64url = (value: unknown): string => Buffer.from(JSON.stringify(value)).toString('base64url');
 

@@ -9,7 +9,7 @@ import { expect } from 'chai';
 import { uniqueTenant } from '@gatehouse-mcp/engine/testing';
 import { startIdentityEngine, mcpPost, bearer, type IdentityEngine } from '../support/identity-engine.js';
 import { startOidcProvider, type OidcClient, type OidcFixture } from '../support/oidc.js';
-import { RecordingLogger, type LoggedLine } from '../support/recording-logger.js';
+import { RecordingLogger, type LoggedLine } from '../../support/recording-logger.js';
 
 const COOLDOWN_MS = 300;
 const INTERVAL_MS = 2_000;

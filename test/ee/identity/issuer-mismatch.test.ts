@@ -11,7 +11,7 @@ import { IdpProviderStore, IssuerMismatchError, JwksCache, KeySourceError } from
 import { governanceEngine, type GovernanceTestEngine } from '../governance/support.js';
 import { bearer, mcpPost } from '../support/identity-engine.js';
 import { KeyRing, startOidcProvider, type OidcFixture } from '../support/oidc.js';
-import { RecordingLogger } from '../support/recording-logger.js';
+import { RecordingLogger } from '../../support/recording-logger.js';
 
 describe('EE identity: a discovery document naming another issuer', function () {
   this.timeout(60_000);
