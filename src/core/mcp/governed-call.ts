@@ -10,6 +10,7 @@ import { isExpired, withinDeadline } from './deadlines.js';
 import { connectionLost, databaseUnavailable, replyTimedOut } from '../db/lost-connection.js';
 import { refusedValue } from '../db/refused-value.js';
 import { clipClientText } from '../client-text.js';
+import { UnsendableAnswer } from './sendable-answer.js';
 
 /** A schema the sequence can validate with (zod's `safeParse` shape). */
 export interface ArgumentSchema<T = unknown> {
@@ -276,12 +277,24 @@ export class GovernedCall {
     return { kind: 'failed', message: `${what} failed with an internal error (request ${this.call.requestId}).`, thrown: undefined };
   }
 
+  /**
+   * Record and log a handler's answer that cannot be sent (see `UnsendableAnswer`): the caller is
+   * told what is wrong with it, and the audit trail records the same, never a success.
+   */
+  unsendable(problem: string, what: string): Failure {
+    this.record('failed', 'allowed', `the answer cannot be sent: ${problem}`);
+    safeLog(this.logger, 'error', { target: clipClientText(this.target), requestId: this.call.requestId, problem }, 'handler answered something that cannot be sent');
+    return { kind: 'failed', message: `${what} returned an answer that cannot be sent: ${problem} (request ${this.call.requestId}).`, thrown: undefined };
+  }
+
   private fail(thrown: unknown, what: string, isCallerError: (thrown: unknown) => string | undefined): Failure {
     if (probe(() => thrown instanceof PermissionDeniedError, false)) {
       const { reason, message } = thrown as PermissionDeniedError;
       this.record('denied', 'denied', reason);
       return { kind: 'denied', message, thrown };
     }
+    const unsendable = probe(() => (thrown instanceof UnsendableAnswer ? thrown.problem : undefined), undefined);
+    if (unsendable !== undefined) return this.unsendable(unsendable, what);
     const callerMessage = probe(() => (thrown instanceof ToolError ? thrown.message : isCallerError(thrown)), undefined);
     if (callerMessage !== undefined) {
       this.record('error', 'allowed', callerMessage);

@@ -17,7 +17,8 @@ export interface AuditEvent {
   readonly decision: AuditDecision;
   readonly reason: string | undefined;
   /**
-   * `success`: ran and returned; `error`: ran and returned a tool error; `failed`: crashed;
+   * `success`: ran and its answer was sent; `error`: ran and returned a tool error; `failed`:
+   * crashed, or answered something that cannot be sent (the reason says what);
    * `denied`: refused by policy; `refused`: refused before running (bad input, auth failure);
    * `intent`: about to run (durable-before-execute); `unknown`: it may or may not have taken
    * effect (the database connection was lost while it committed, or its instance died).
