@@ -1,5 +1,6 @@
 import { inject, injectable } from 'inversify';
-import { AuditSink, type AuditEvent, type AuditOutcome } from '../ports/audit-sink.js';
+import type { AuditEvent, AuditOutcome } from '../ports/audit-sink.js';
+import { AuditTrail } from '../audit/audit-trail.js';
 import { Policy, type LimitReached, type PolicyDecision, type PolicyRequest } from '../ports/policy.js';
 import { Logger, safeLog } from '../log/logger.js';
 import { AuditUnavailableError, DependencyUnavailableError, GatehouseError, PermissionDeniedError, ToolError } from '../errors.js';
@@ -93,7 +94,7 @@ export class GovernedCall {
   private readonly requested: string;
 
   constructor(
-    private readonly audit: AuditSink,
+    private readonly audit: AuditTrail,
     private readonly policy: Policy,
     private readonly logger: Logger,
     private readonly telemetry: Telemetry,
@@ -127,9 +128,10 @@ export class GovernedCall {
    * supports it). Rejects with `AuditUnavailableError` when it cannot be written: the call must not run.
    */
   async intent(): Promise<void> {
-    if (!this.audit.recordIntent) return;
+    const sink = this.audit.sink;
+    if (!sink.recordIntent) return;
     const { target, details, args } = this;
-    this.intentId = await this.audit.recordIntent(
+    this.intentId = await sink.recordIntent(
       callAuditEvent(this.call, this.started, { action: this.action, target, details, decision: 'allowed', reason: undefined, outcome: 'intent', arguments: args }),
     );
   }
@@ -167,7 +169,7 @@ export class GovernedCall {
   private approvable(decision: PolicyDecision): Approvable {
     if (!decision.allow && decision.needsApproval) {
       this.decided = 'needs-approval';
-      if (!this.audit.accepting()) throw new AuditUnavailableError();
+      if (!this.audit.sink.accepting()) throw new AuditUnavailableError();
       return { needsApproval: decision };
     }
     const refusal = this.authorizeDecided(decision);
@@ -187,7 +189,7 @@ export class GovernedCall {
       return { kind: 'denied', reason: decision.reason, message: `Permission denied: ${decision.reason}`, missingPermission: decision.missingPermission };
     }
     this.decided = 'allowed';
-    if (!this.audit.accepting()) throw new AuditUnavailableError();
+    if (!this.audit.sink.accepting()) throw new AuditUnavailableError();
     return undefined;
   }
 
@@ -338,7 +340,7 @@ export class GovernedCall {
 @injectable()
 export class GovernedCalls {
   constructor(
-    @inject(AuditSink) private readonly audit: AuditSink,
+    @inject(AuditTrail) private readonly audit: AuditTrail,
     @inject(Policy) private readonly policy: Policy,
     @inject(Logger) private readonly logger: Logger,
     @inject(Telemetry) private readonly telemetry: Telemetry,
@@ -348,7 +350,7 @@ export class GovernedCalls {
   /** Whether a tool's intent must be committed before its handler runs. */
   durable(tool: { readonly durability?: 'before' | 'after'; readonly annotations?: { readonly readOnlyHint?: boolean } }): boolean {
     if (tool.durability !== undefined) return tool.durability === 'before';
-    return this.audit.durableByDefault?.(tool) ?? false;
+    return this.audit.sink.durableByDefault?.(tool) ?? false;
   }
 
   begin(call: CallContext, action: string, target: string, args: unknown, details?: Readonly<Record<string, unknown>>): GovernedCall {
