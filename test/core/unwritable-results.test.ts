@@ -40,6 +40,13 @@ const fixtures = definePlugin({
     definePrompt({ name: 'unwritable.bigint', description: 'A message holding a BigInt.', handler: () => [{ role: 'user' as const, content: { type: 'text' as const, text: 'counted', _meta: { count: 1n } } }] }),
     definePrompt({ name: 'unwritable.role', description: 'A message of a role MCP does not have.', handler: () => [{ role: 'system', content: { type: 'text', text: 'be nice' } }] as never }),
     definePrompt({ name: 'unwritable.nothing', description: 'Answers nothing at all.', handler: () => null as never }),
+    definePrompt({
+      name: 'unwritable.completion',
+      description: 'Its completer suggests numbers.',
+      arguments: z.object({ size: z.string() }),
+      complete: { size: () => [42, 12n] as never },
+      handler: ({ size }) => `Size ${size}.`,
+    }),
   ],
   tools: [
     defineTool({
@@ -145,6 +152,17 @@ describe('an answer that cannot be sent', () => {
     expect(audit.events.filter((event) => event.action === 'prompts/get').map((event) => [event.outcome, event.reason])).to.deep.equal([
       ['failed', 'the answer cannot be sent: messages[0].role is neither "user" nor "assistant"'],
     ]);
+  });
+
+  it('a completer whose values are not strings: a JSON-RPC error naming the problem, not values the client refuses (or a 500)', async () => {
+    const client = await t.connect({ token: 'caller-token' });
+    const failure = await client.complete({ ref: { type: 'ref/prompt', name: 'unwritable.completion' }, argument: { name: 'size', value: '' } }).then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    expect(failure).to.be.instanceOf(McpError);
+    expect((failure as McpError).code).to.equal(-32603);
+    expect((failure as McpError).message).to.match(/Completion returned an answer that cannot be sent: values\[0\] is not a string \(request [0-9a-f-]{36}\)/);
   });
 
   const tools: [string, string, string][] = [

@@ -221,7 +221,14 @@ export class CatalogPipeline {
     }
     if (!completer) return { completion: { values: [], total: 0, hasMore: false } };
     try {
-      const values = [...(await completer(argument.value, { arguments: contextArgs, principal: call.principal }))];
+      const values: unknown[] = [...(await completer(argument.value, { arguments: contextArgs, principal: call.principal }))];
+      // Completion values are strings on the wire; anything else the client would refuse (or JSON could not hold).
+      const odd = values.findIndex((value) => typeof value !== 'string');
+      if (odd !== -1) {
+        const problem = `values[${odd}] is not a string`;
+        safeLog(this.logger, 'error', { requestId: call.requestId, problem }, 'completer answered something that cannot be sent');
+        throw new ProtocolError(ErrorCode.InternalError, `Completion returned an answer that cannot be sent: ${problem} (request ${call.requestId}).`);
+      }
       return { completion: { values: values.slice(0, MAX_COMPLETIONS), total: values.length, hasMore: values.length > MAX_COMPLETIONS } };
     } catch (error) {
       if (error instanceof ProtocolError) throw error;
