@@ -14,8 +14,8 @@ const isThenable = (value: unknown): value is PromiseLike<unknown> =>
  * The call is not made to wait for it: it is answered while the sink writes. What the promise does
  * is the engine's to look after, never left to chance: a rejection is logged (`error`, with the
  * event's request id, tenant and action) and counted (`gatehouse.audit.record.failures`), never an
- * unhandled rejection (which would crash a Node host); and `flush()`/`close()` wait for the
- * pending ones, up to the engine's `drainTimeoutMs`, before the sink's own.
+ * unhandled rejection (which would crash a Node host); and `close()` (at engine shutdown) waits
+ * for the pending ones, up to the engine's `drainTimeoutMs`, before the sink's own.
  */
 @injectable()
 export class AuditTrail {
@@ -35,17 +35,12 @@ export class AuditTrail {
   }
 
   /**
-   * Hand `event` to the sink. What `record` throws at once goes on to the caller, as before; a
+   * Hand `event` to the sink. What `record` throws at once goes on to the caller; a
    * promise it returns is followed here and never awaited by the caller.
    */
   record(event: AuditEvent): void {
     const returned: unknown = this.sink.record(event);
     if (isThenable(returned)) this.follow(returned, event);
-  }
-
-  /** How many events the sink is still recording (promises not yet settled). */
-  get recording(): number {
-    return this.pending.size;
   }
 
   private follow(returned: PromiseLike<unknown>, event: AuditEvent): void {
@@ -91,25 +86,19 @@ export class AuditTrail {
     return this.pending.size;
   }
 
-  /** The sink's `flush`, once the events it is still recording are recorded. */
-  async flush(): Promise<void> {
-    this.reportUnsettled(await this.settled(), 'flushed');
-    await this.sink.flush();
-  }
-
   /** The sink's `close` (engine shutdown), once the events it is still recording are recorded. */
   async close(): Promise<void> {
-    this.reportUnsettled(await this.settled(), 'closed');
+    this.reportUnsettled(await this.settled());
     await this.sink.close();
   }
 
-  private reportUnsettled(count: number, what: string): void {
+  private reportUnsettled(count: number): void {
     if (count === 0) return;
     safeLog(
       this.logger,
       'error',
       { pending: count, waitedMs: this.config.drainTimeoutMs },
-      `the audit sink was ${what} with ${count} event${count === 1 ? '' : 's'} still being recorded (their record() promises had not settled)`,
+      `the audit sink was closed with ${count} event${count === 1 ? '' : 's'} still being recorded (their record() promises had not settled)`,
     );
   }
 }
