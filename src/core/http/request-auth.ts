@@ -1,6 +1,6 @@
 import { inject, injectable } from 'inversify';
 import { Authenticator, type AuthRequest, type AuthResult } from '../ports/authenticator.js';
-import { AuditSink } from '../ports/audit-sink.js';
+import { AuditTrail } from '../audit/audit-trail.js';
 import type { Principal } from '../ports/principal.js';
 import { EngineConfig } from '../kernel/config.js';
 import { DependencyUnavailableError, HttpError } from '../errors.js';
@@ -44,7 +44,7 @@ export function tenantOrigin(config: EngineConfig, tenant: string): string {
 export class RequestAuthenticator {
   constructor(
     @inject(Authenticator) private readonly authenticator: Authenticator,
-    @inject(AuditSink) private readonly audit: AuditSink,
+    @inject(AuditTrail) private readonly audit: AuditTrail,
     @inject(EngineConfig) private readonly config: EngineConfig,
     @inject(Telemetry) private readonly telemetry: Telemetry,
   ) {}

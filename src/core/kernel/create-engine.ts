@@ -28,6 +28,7 @@ import { ClientExchange } from '../mcp/client-exchange.js';
 import { HandlerContextFactory } from '../mcp/handler-context-factory.js';
 import { CatalogPipeline } from '../mcp/catalog-pipeline.js';
 import { GovernedCalls } from '../mcp/governed-call.js';
+import { AuditTrail } from '../audit/audit-trail.js';
 import { HttpHandler, LOOPBACK_HOSTS } from '../http/http-handler.js';
 import { RequestAuthenticator, mcpResourceUrl } from '../http/request-auth.js';
 import { RouteTableToken } from '../http/route-table.js';
@@ -50,7 +51,7 @@ import { LifecycleContribution } from './lifecycle.js';
 import type { PluginDefinition } from './plugin.js';
 
 /** The core's own services, bound to themselves. */
-const CORE_SERVICES = [BackgroundWork, InstanceRegistry, SessionStore, SessionEventLog, ClientExchange, HandlerContextFactory, GovernedCalls, CatalogPipeline, ApiKeyStore, ApiKeyVerifier, ApprovalGate, ToolCallPipeline, ApprovalTasks, McpDispatcher, RequestAuthenticator, HttpHandler, RegistryEntries] as Newable[];
+const CORE_SERVICES = [AuditTrail, BackgroundWork, InstanceRegistry, SessionStore, SessionEventLog, ClientExchange, HandlerContextFactory, GovernedCalls, CatalogPipeline, ApiKeyStore, ApiKeyVerifier, ApprovalGate, ToolCallPipeline, ApprovalTasks, McpDispatcher, RequestAuthenticator, HttpHandler, RegistryEntries] as Newable[];
 
 const CORE_MIGRATIONS: MigrationSource = { id: 'core', directory: new URL('../../../migrations/', import.meta.url) };
 
@@ -204,7 +205,8 @@ async function buildContainer(blueprint: Blueprint, database: KnexDatabase, chan
   container.bind(RouteTableToken).toConstantValue(collectRoutes(container, plugins));
 
   for (const [token, name] of GOVERNANCE_PORTS) resolveAtBoot(container, token, name);
-  const audit = container.get<AuditSink>(AuditSink);
+  // Closed through the engine's side of it: events a sink is still recording (a `record` promise) are waited for first.
+  const audit = container.get(AuditTrail);
   shutdown.add('flush and close the audit sink', () => audit.close());
   resolveAtBoot(container, HttpHandler, 'the HTTP handler');
   // Built now, so revocations made through this engine (a CLI, an admin route) reach every cache.

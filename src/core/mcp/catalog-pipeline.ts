@@ -11,6 +11,7 @@ import type { CallContext } from './call-context.js';
 import { clipClientText } from '../client-text.js';
 import { GovernedCalls, type Failure, type Refusal } from './governed-call.js';
 import { SessionStore } from './session-store.js';
+import { promptResultProblem, readResultProblem } from './sendable-answer.js';
 
 const MAX_COMPLETIONS = 100;
 const MAX_SUBSCRIPTIONS = 1000;
@@ -88,9 +89,18 @@ export class CatalogPipeline {
         governed.record('refused', 'allowed', 'resource not found by its handler');
         throw resourceNotFound(uri);
       }
-      const contents = toContents(ran.value, uri, resource);
+      // What is answered must be what the trail records: an answer that cannot be sent is a failure.
+      let answer: { contents: ResourceContent[] } | undefined;
+      let problem: string | undefined;
+      try {
+        answer = { contents: toContents(ran.value, uri, resource) };
+        problem = readResultProblem(answer);
+      } catch {
+        problem = 'the answer could not be read as resource contents';
+      }
+      if (problem !== undefined) throw failed(governed.unsendable(problem, clipClientText(uri)));
       governed.record('success', 'allowed', undefined);
-      return { contents };
+      return answer;
     } catch (error) {
       governed.stopped(error);
       throw error;
@@ -151,9 +161,24 @@ export class CatalogPipeline {
         protocolMessage,
       );
       if (!ran.ok) throw failed(ran.failure);
+      // What is answered must be what the trail records: an answer that cannot be sent is a failure.
+      let answer: { description?: string; messages: readonly PromptMessage[] } | undefined;
+      let problem: string | undefined;
+      try {
+        const value: unknown = ran.value;
+        if (typeof value !== 'object' || value === null) {
+          problem = 'the answer is not a list of messages';
+        } else {
+          const description = ran.value.description ?? prompt.description;
+          answer = description === undefined ? { messages: ran.value.messages } : { description, messages: ran.value.messages };
+          problem = promptResultProblem(answer);
+        }
+      } catch {
+        problem = 'the answer could not be read as prompt messages';
+      }
+      if (problem !== undefined || answer === undefined) throw failed(governed.unsendable(problem ?? 'the answer is not a list of messages', `Prompt ${name}`));
       governed.record('success', 'allowed', undefined);
-      const description = ran.value.description ?? prompt.description;
-      return description === undefined ? { messages: ran.value.messages } : { description, messages: ran.value.messages };
+      return answer;
     } catch (error) {
       governed.stopped(error);
       throw error;
@@ -196,7 +221,14 @@ export class CatalogPipeline {
     }
     if (!completer) return { completion: { values: [], total: 0, hasMore: false } };
     try {
-      const values = [...(await completer(argument.value, { arguments: contextArgs, principal: call.principal }))];
+      const values: unknown[] = [...(await completer(argument.value, { arguments: contextArgs, principal: call.principal }))];
+      // Completion values are strings on the wire; anything else the client would refuse (or JSON could not hold).
+      const odd = values.findIndex((value) => typeof value !== 'string');
+      if (odd !== -1) {
+        const problem = `values[${odd}] is not a string`;
+        safeLog(this.logger, 'error', { requestId: call.requestId, problem }, 'completer answered something that cannot be sent');
+        throw new ProtocolError(ErrorCode.InternalError, `Completion returned an answer that cannot be sent: ${problem} (request ${call.requestId}).`);
+      }
       return { completion: { values: values.slice(0, MAX_COMPLETIONS), total: values.length, hasMore: values.length > MAX_COMPLETIONS } };
     } catch (error) {
       if (error instanceof ProtocolError) throw error;

@@ -1,5 +1,6 @@
 import { inject, injectable } from 'inversify';
-import { AuditSink, type AuditEvent, type AuditOutcome } from '../ports/audit-sink.js';
+import type { AuditEvent, AuditOutcome } from '../ports/audit-sink.js';
+import { AuditTrail } from '../audit/audit-trail.js';
 import { Policy, type LimitReached, type PolicyDecision, type PolicyRequest } from '../ports/policy.js';
 import { Logger, safeLog } from '../log/logger.js';
 import { AuditUnavailableError, DependencyUnavailableError, GatehouseError, PermissionDeniedError, ToolError } from '../errors.js';
@@ -10,6 +11,7 @@ import { isExpired, withinDeadline } from './deadlines.js';
 import { connectionLost, databaseUnavailable, replyTimedOut } from '../db/lost-connection.js';
 import { refusedValue } from '../db/refused-value.js';
 import { clipClientText } from '../client-text.js';
+import { UnsendableAnswer } from './sendable-answer.js';
 
 /** A schema the sequence can validate with (zod's `safeParse` shape). */
 export interface ArgumentSchema<T = unknown> {
@@ -92,7 +94,7 @@ export class GovernedCall {
   private readonly requested: string;
 
   constructor(
-    private readonly audit: AuditSink,
+    private readonly audit: AuditTrail,
     private readonly policy: Policy,
     private readonly logger: Logger,
     private readonly telemetry: Telemetry,
@@ -126,9 +128,10 @@ export class GovernedCall {
    * supports it). Rejects with `AuditUnavailableError` when it cannot be written: the call must not run.
    */
   async intent(): Promise<void> {
-    if (!this.audit.recordIntent) return;
+    const sink = this.audit.sink;
+    if (!sink.recordIntent) return;
     const { target, details, args } = this;
-    this.intentId = await this.audit.recordIntent(
+    this.intentId = await sink.recordIntent(
       callAuditEvent(this.call, this.started, { action: this.action, target, details, decision: 'allowed', reason: undefined, outcome: 'intent', arguments: args }),
     );
   }
@@ -166,7 +169,7 @@ export class GovernedCall {
   private approvable(decision: PolicyDecision): Approvable {
     if (!decision.allow && decision.needsApproval) {
       this.decided = 'needs-approval';
-      if (!this.audit.accepting()) throw new AuditUnavailableError();
+      if (!this.audit.sink.accepting()) throw new AuditUnavailableError();
       return { needsApproval: decision };
     }
     const refusal = this.authorizeDecided(decision);
@@ -186,7 +189,7 @@ export class GovernedCall {
       return { kind: 'denied', reason: decision.reason, message: `Permission denied: ${decision.reason}`, missingPermission: decision.missingPermission };
     }
     this.decided = 'allowed';
-    if (!this.audit.accepting()) throw new AuditUnavailableError();
+    if (!this.audit.sink.accepting()) throw new AuditUnavailableError();
     return undefined;
   }
 
@@ -276,12 +279,24 @@ export class GovernedCall {
     return { kind: 'failed', message: `${what} failed with an internal error (request ${this.call.requestId}).`, thrown: undefined };
   }
 
+  /**
+   * Record and log a handler's answer that cannot be sent (see `UnsendableAnswer`): the caller is
+   * told what is wrong with it, and the audit trail records the same, never a success.
+   */
+  unsendable(problem: string, what: string): Failure {
+    this.record('failed', 'allowed', `the answer cannot be sent: ${problem}`);
+    safeLog(this.logger, 'error', { target: clipClientText(this.target), requestId: this.call.requestId, problem }, 'handler answered something that cannot be sent');
+    return { kind: 'failed', message: `${what} returned an answer that cannot be sent: ${problem} (request ${this.call.requestId}).`, thrown: undefined };
+  }
+
   private fail(thrown: unknown, what: string, isCallerError: (thrown: unknown) => string | undefined): Failure {
     if (probe(() => thrown instanceof PermissionDeniedError, false)) {
       const { reason, message } = thrown as PermissionDeniedError;
       this.record('denied', 'denied', reason);
       return { kind: 'denied', message, thrown };
     }
+    const unsendable = probe(() => (thrown instanceof UnsendableAnswer ? thrown.problem : undefined), undefined);
+    if (unsendable !== undefined) return this.unsendable(unsendable, what);
     const callerMessage = probe(() => (thrown instanceof ToolError ? thrown.message : isCallerError(thrown)), undefined);
     if (callerMessage !== undefined) {
       this.record('error', 'allowed', callerMessage);
@@ -325,7 +340,7 @@ export class GovernedCall {
 @injectable()
 export class GovernedCalls {
   constructor(
-    @inject(AuditSink) private readonly audit: AuditSink,
+    @inject(AuditTrail) private readonly audit: AuditTrail,
     @inject(Policy) private readonly policy: Policy,
     @inject(Logger) private readonly logger: Logger,
     @inject(Telemetry) private readonly telemetry: Telemetry,
@@ -335,7 +350,7 @@ export class GovernedCalls {
   /** Whether a tool's intent must be committed before its handler runs. */
   durable(tool: { readonly durability?: 'before' | 'after'; readonly annotations?: { readonly readOnlyHint?: boolean } }): boolean {
     if (tool.durability !== undefined) return tool.durability === 'before';
-    return this.audit.durableByDefault?.(tool) ?? false;
+    return this.audit.sink.durableByDefault?.(tool) ?? false;
   }
 
   begin(call: CallContext, action: string, target: string, args: unknown, details?: Readonly<Record<string, unknown>>): GovernedCall {

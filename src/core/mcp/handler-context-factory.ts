@@ -10,6 +10,9 @@ import type { HandlerContext } from './handler-context.js';
 
 const CLIENT_REQUEST_TIMEOUT_MS = 5 * 60_000;
 
+/** What `log` and `progress` answer: one settled promise for every call, never a rejected one. */
+const SENT: Promise<void> = Promise.resolve();
+
 /** The client capability a server→client request needs, when a session tells us what the client has. */
 const NEEDS_CAPABILITY: Readonly<Record<string, string>> = {
   'sampling/createMessage': 'sampling',
@@ -89,26 +92,43 @@ export class HandlerContextFactory {
     context.principal = principal;
     context.tenant = principal.tenant;
     context.requestId = call.requestId;
-    context.log = async (level, data, loggerName) => this.log(call, level, data, loggerName);
+    context.log = (level, data, loggerName) => this.log(call, level, data, loggerName);
     context.closeStream = () => call.closeStream?.();
     return Object.defineProperties(context, LAZY_MEMBERS) as unknown as T & HandlerContext;
   }
 
-  log(call: CallContext, level: McpLogLevel, data: unknown, loggerName?: string): void {
-    if (!call.send) return;
-    const threshold = call.session ? call.session.logLevel : this.exchange.levelFor(principalKey(call.principal));
-    if (!passesLevel(level, threshold)) return;
-    call.send({ jsonrpc: '2.0', method: 'notifications/message', params: loggerName ? { level, logger: loggerName, data } : { level, data } });
+  /**
+   * A handler's `ctx.log`: send `notifications/message` when the client accepts a stream and its
+   * level passes. Never throws and never rejects, awaited or not: a message that cannot be sent (a
+   * value JSON cannot hold, a stream that failed) is dropped and logged at `warn`.
+   */
+  log(call: CallContext, level: McpLogLevel, data: unknown, loggerName?: string): Promise<void> {
+    const send = call.send;
+    if (!send) return SENT;
+    try {
+      const threshold = call.session ? call.session.logLevel : this.exchange.levelFor(principalKey(call.principal));
+      if (!passesLevel(level, threshold)) return SENT;
+      send({ jsonrpc: '2.0', method: 'notifications/message', params: loggerName ? { level, logger: loggerName, data } : { level, data } });
+    } catch (error) {
+      safeLog(this.logger, 'warn', { err: error, requestId: call.requestId, level }, 'could not send a log message to the client');
+    }
+    return SENT;
   }
 
+  /** A tool's `ctx.progress`, when the client asked for progress: like {@link log}, it never rejects. */
   progress(call: CallContext, progressToken: unknown): ((progress: number, total?: number, message?: string) => Promise<void>) | undefined {
     const send = call.send;
     if (!send || (typeof progressToken !== 'string' && typeof progressToken !== 'number')) return undefined;
-    return async (progress, total, message) => {
-      const params: Record<string, unknown> = { progressToken, progress };
-      if (total !== undefined) params.total = total;
-      if (message !== undefined) params.message = message;
-      send({ jsonrpc: '2.0', method: 'notifications/progress', params });
+    return (progress, total, message) => {
+      try {
+        const params: Record<string, unknown> = { progressToken, progress };
+        if (total !== undefined) params.total = total;
+        if (message !== undefined) params.message = message;
+        send({ jsonrpc: '2.0', method: 'notifications/progress', params });
+      } catch (error) {
+        safeLog(this.logger, 'warn', { err: error, requestId: call.requestId }, 'could not send a progress notification to the client');
+      }
+      return SENT;
     };
   }
 

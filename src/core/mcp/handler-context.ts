@@ -20,6 +20,11 @@ export interface HandlerContext {
    * Send an MCP log message (`notifications/message`) to the client, subject to the level it set
    * with `logging/setLevel`. Delivered on the response stream when the client accepts
    * `text/event-stream`; otherwise dropped.
+   *
+   * The message is handed to the stream at once; the promise is already resolved when returned and
+   * never rejects, so a handler may call it without awaiting. A message that cannot be sent (`data`
+   * that JSON cannot hold, a stream that failed or is gone) is dropped, and the engine logs it at
+   * `warn` with the request id: a log line never fails the call.
    */
   log(level: McpLogLevel, data: unknown, loggerName?: string): Promise<void>;
   /**

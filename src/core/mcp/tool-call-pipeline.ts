@@ -10,6 +10,7 @@ import type { CallContext } from './call-context.js';
 import { clipClientText } from '../client-text.js';
 import { HandlerContextFactory } from './handler-context-factory.js';
 import { GovernedCalls, describeIssues } from './governed-call.js';
+import { UnsendableAnswer, jsonProblem, toolResultProblem } from './sendable-answer.js';
 
 const noProgress = async (): Promise<void> => {};
 
@@ -45,12 +46,28 @@ function withCallFacts(call: CallContext, request: PolicyRequest): PolicyRequest
 
 const errorResult = (text: string): CallToolResult => ({ isError: true, content: [{ type: 'text', text }] });
 
+/**
+ * The wire result of what a handler returned. A value that cannot be sent as it is (a BigInt, a
+ * circular object, content blocks the protocol does not allow) throws `UnsendableAnswer`.
+ */
 function toCallResult(value: ToolReturn): CallToolResult {
-  if (isToolResult(value)) return { ...value } as CallToolResult;
+  if (isToolResult(value)) {
+    const result = { ...value } as CallToolResult;
+    const problem = toolResultProblem(result);
+    if (problem !== undefined) throw new UnsendableAnswer(problem);
+    return result;
+  }
   if (typeof value === 'string') return { content: [{ type: 'text', text: value }] };
   if (value === undefined || value === null) return { content: [] };
-  const text = JSON.stringify(value);
-  if (Array.isArray(value)) return { content: [{ type: 'text', text }] };
+  let text: string | undefined;
+  try {
+    text = JSON.stringify(value);
+  } catch {
+    throw new UnsendableAnswer(jsonProblem(value, 'result') ?? 'the result cannot be written as JSON');
+  }
+  if (typeof text !== 'string') throw new UnsendableAnswer('the result is neither text, an object nor a list');
+  // Only an object is structured content; a number or a list is sent as its JSON text.
+  if (Array.isArray(value) || typeof value !== 'object') return { content: [{ type: 'text', text }] };
   return { content: [{ type: 'text', text }], structuredContent: value as Record<string, unknown> };
 }
 

@@ -17,7 +17,8 @@ export interface AuditEvent {
   readonly decision: AuditDecision;
   readonly reason: string | undefined;
   /**
-   * `success`: ran and returned; `error`: ran and returned a tool error; `failed`: crashed;
+   * `success`: ran and its answer was sent; `error`: ran and returned a tool error; `failed`:
+   * crashed, or answered something that cannot be sent (the reason says what);
    * `denied`: refused by policy; `refused`: refused before running (bad input, auth failure);
    * `intent`: about to run (durable-before-execute); `unknown`: it may or may not have taken
    * effect (the database connection was lost while it committed, or its instance died).
@@ -46,7 +47,18 @@ export interface AuditSink {
    * build the events it would discard. `record` must still be safe to call.
    */
   readonly recordsNothing?: boolean;
-  record(event: AuditEvent): void;
+  /**
+   * Take one event. Called on the request path: the call is answered without waiting for it.
+   * It may return a promise (a sink that writes each event to the host's own store): the engine
+   * does not await it on the request path, but follows it — a rejection is logged at `error` with
+   * the event's request id, tenant and action, and counted (`gatehouse.audit.record.failures`),
+   * never left as an unhandled rejection; `engine.close()` waits for the pending ones (up to
+   * `drainTimeoutMs`) before calling {@link close}. An event whose promise rejects is lost to the
+   * trail: a sink that must not lose events buffers them and retries itself. Throwing at once is
+   * for a sink that cannot take the event at all (the caller's request fails); prefer turning
+   * {@link accepting} false before that point.
+   */
+  record(event: AuditEvent): void | PromiseLike<void>;
   accepting(): boolean;
   /**
    * Durable before execute (optional). Persist `event` (outcome `intent`) and resolve with its id

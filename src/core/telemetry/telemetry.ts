@@ -127,6 +127,7 @@ export class Telemetry {
   private readonly jwksFetches: Counter;
   private readonly auditLag: Histogram;
   private readonly auditFailures: Counter;
+  private readonly auditRecordFailures: Counter;
   private readonly auditWritten: Counter;
 
   constructor(settings: TelemetrySettings) {
@@ -154,6 +155,7 @@ export class Telemetry {
     });
     this.auditFailures = counter(m, 'gatehouse.audit.write.failures', { description: 'Failed audit writes (each is retried; the events are kept).' });
     this.auditWritten = counter(m, 'gatehouse.audit.events.written', { description: 'Audit events written durably.' });
+    this.auditRecordFailures = counter(m, 'gatehouse.audit.record.failures', { description: 'Audit events whose record() promise the audit sink rejected (logged with the request id).' });
   }
 
   /** A gauge read at collection time, e.g. a queue depth or a pool's connections. */
@@ -315,6 +317,11 @@ export class Telemetry {
 
   auditWriteFailed(): void {
     this.auditFailures.add(1);
+  }
+
+  /** An audit event the sink refused after taking it: its `record()` promise rejected. */
+  auditRecordFailed(): void {
+    this.auditRecordFailures.add(1);
   }
 
   /** End the request's span, count it, and write its one log line. Idempotent. */

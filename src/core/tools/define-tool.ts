@@ -21,7 +21,8 @@ export interface ToolAnnotations {
 export interface ToolContext extends HandlerContext {
   /**
    * Report progress. Delivered as `notifications/progress` when the client asked for progress
-   * (sent a progress token) and the response is streamed; otherwise a no-op.
+   * (sent a progress token) and the response is streamed; otherwise a no-op. Like `log`, it never
+   * rejects (a notification that cannot be sent is dropped and logged at `warn`), awaited or not.
    */
   progress(progress: number, total?: number, message?: string): Promise<void>;
   /**
