@@ -9,6 +9,7 @@
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'chai';
+import * as enterpriseEntry from '@gatehouse-mcp/engine/ee';
 import { resolveEnterpriseOptions } from '@gatehouse-mcp/engine/ee';
 import { resolvePreset, type IdpPresetInput } from '../../src/plugins/ee/identity/idp-presets.js';
 import { redactor } from '../../src/plugins/ee/audit/redaction.js';
@@ -136,7 +137,7 @@ const CLAIMS: readonly Claim[] = [
   { doc: 'enterprise', section: 'Registering an IdP and an agent', says: 'With the admin API (an API key with scope `admin`, or the host\'s admin authenticator), per tenant', tests: [[`${GOV}admin-api.test.ts`, 'answers 401 without a credential and 403 (JSON) to a non-admin credential'], [`${GOV}admin-api.test.ts`, 'accepts the host admin authenticator']] },
   { doc: 'enterprise', section: 'Registering an IdP and an agent', says: 'runs discovery and fetches the JWKS, reporting the key ids found or the error', tests: [[`${GOV}admin-api.test.ts`, 'manages an IdP: create from preset, test discovery + JWKS'], [`${ID}jwks-rotation.test.ts`, 'probes by OpenID discovery when no JWKS URL is configured, and reports an unreachable provider']] },
   { doc: 'enterprise', section: 'Registering an IdP and an agent', says: 'the error names both issuers and the likely fix', tests: [[`${ID}issuer-mismatch.test.ts`, "the test, the log and the agent\\'s 401 name both issuers and the fix"], [`${ID}issuer-mismatch.test.ts`, 'a Keycloak realm whose issuer carries the legacy /auth path'], [`${ID}issuer-mismatch.test.ts`, 'refused by the OpenID client itself']] },
-  { doc: 'enterprise', section: 'Registering an IdP and an agent', says: 'can tell the failures apart with `instanceof`', tests: [[`${ID}issuer-mismatch.test.ts`, 'the same clear error, a KeySourceError'], [`${ID}hostile-tokens.test.ts`, 'the unusable published key is an UnusableKeyError, exported from the EE entry']] },
+  { doc: 'enterprise', section: 'Registering an IdP and an agent', says: 'can tell the failures apart with `instanceof`', tests: [[`${ID}issuer-mismatch.test.ts`, 'the same clear error, a KeySourceError'], [`${ID}hostile-tokens.test.ts`, 'the unusable published key is an UnusableKeyError, exported from the EE entry'], [`${GOV}outbound-requests.test.ts`, 'its cause is an OutboundRefusedError, exported from the EE entry'], ['ee/docs-claims.test.ts', 'every error class the Enterprise code throws to a host is exported from the EE entry']] },
   { doc: 'enterprise', section: 'Registering an IdP and an agent', says: "| `audience` | the `aud` tokens must carry | the tenant's canonical MCP URL |", tests: [[`${ID}identity-stores.test.ts`, 'defaults the audience to the tenant']] },
   { doc: 'enterprise', section: 'Registering an IdP and an agent', says: '| `listOrder` | position in the tenant\'s resource metadata, lower first (0–1000) | 0 |', tests: [[DOC, 'listOrder defaults to 0 and runs from 0 to 1000']] },
   { doc: 'enterprise', section: 'Registering an IdP and an agent', says: '| `custom` | `sub` | `RS256`, `PS256`, `ES256` |', tests: [['ee/docs-claims.test.ts', 'the preset defaults table is what the presets resolve to']] },
@@ -266,7 +267,37 @@ const CLAIMS: readonly Claim[] = [
   { doc: 'security', section: 'Caches and the revocation delay', says: '## Caches and the revocation delay', tests: [[`${ID}jwks-outage.test.ts`, 'a JWKS answering after 10 s: one fetch per cooldown, and refusals do not wait for it'], [`${ID}credential-cache-bounds.test.ts`, 'it holds at most 10,000 entries and 32 MiB'], [`${ID}revocation-delay.test.ts`, 'within the cache lifetime on other instances']] },
 ];
 
+/**
+ * Error classes of the Enterprise code that never reach a host or a plugin, with where they stop.
+ * Every other one is exported from `@gatehouse-mcp/engine/ee` (a host tests it with `instanceof`).
+ */
+const INTERNAL_ERRORS: Readonly<Record<string, string>> = {
+  LimitTakenError: 'thrown by the limit store, which only the admin API uses (answered 409)',
+  LimitTargetGoneError: 'thrown by the limit store, which only the admin API uses (answered 400)',
+  RoleNameTakenError: 'thrown by the role store, which only the admin API uses (answered 409)',
+  UnknownRolesError: 'thrown by the role store, which only the admin API uses (answered 400)',
+  UnknownAgentError: 'thrown by the role store, which only the admin API uses (answered 404)',
+  TokenProfileError: "the authenticator answers it as the 401's description",
+  CedarCrashedError: 'the policy engine catches it: the call is refused, or the text reported unreadable',
+  ArgumentConversionError: 'the policy engine catches it: the call is refused',
+};
+
 describe('docs match behaviour', () => {
+  it('every error class the Enterprise code throws to a host is exported from the EE entry and named in docs/enterprise.md (OutboundRefusedError was not)', () => {
+    // The admin UI's app runs in the browser; its errors never reach a host.
+    const app = join(root, 'src/plugins/ee/admin-ui/app');
+    const defined = filesUnder(join(root, 'src/plugins/ee')).filter((file) => !file.startsWith(app)).flatMap((file) =>
+      [...readFileSync(file, 'utf8').matchAll(/^export class (\w+) extends \w*Error\b/gm)].map((match) => match[1]!),
+    );
+    expect(defined, 'error classes found').to.include.members(['OutboundRefusedError', 'UnusableKeyError', ...Object.keys(INTERNAL_ERRORS)]);
+    const exported = Object.keys(enterpriseEntry);
+    const host = defined.filter((name) => !(name in INTERNAL_ERRORS));
+    expect(host.filter((name) => !exported.includes(name)), 'not exported from @gatehouse-mcp/engine/ee').to.deep.equal([]);
+    const section = enterprise.slice(enterprise.indexOf('can tell the failures apart with `instanceof`'));
+    expect(host.filter((name) => !section.includes(`\`${name}\``)), 'not named in docs/enterprise.md').to.deep.equal([]);
+    for (const name of host) expect((enterpriseEntry as Record<string, unknown>)[name], name).to.be.a('function');
+  });
+
   const sources = filesUnder(join(root, 'src')).map((file) => readFileSync(file, 'utf8')).join('\n');
   const tests = filesUnder(join(root, 'test')).filter((file) => !file.endsWith('docs-claims.test.ts')).map((file) => readFileSync(file, 'utf8')).join('\n');
 
