@@ -9,6 +9,7 @@
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'chai';
+import * as enterpriseEntry from '@gatehouse-mcp/engine/ee';
 import { resolveEnterpriseOptions } from '@gatehouse-mcp/engine/ee';
 import { resolvePreset, type IdpPresetInput } from '../../src/plugins/ee/identity/idp-presets.js';
 import { redactor } from '../../src/plugins/ee/audit/redaction.js';
@@ -108,6 +109,7 @@ const CLAIMS: readonly Claim[] = [
   // ## What Gatehouse checks in a token
   { doc: 'enterprise', section: 'What Gatehouse checks in a token', says: "reads the token's `iss` only to pick the tenant's **active** IdP with exactly that issuer", tests: [[`${ID}agent-tokens.test.ts`, 'refuses an untrusted issuer'], [`${ID}agent-tokens.test.ts`, 'stops trusting a deactivated provider at once']] },
   { doc: 'enterprise', section: 'What Gatehouse checks in a token', says: 'or found by OpenID discovery at `{issuer}/.well-known/openid-configuration`', tests: [[`${ID}jwks-rotation.test.ts`, 'probes by OpenID discovery when no JWKS URL is configured'], [`${ID}agent-tokens.test.ts`, 'refuses a published kid with a forged signature'], [`${ID}agent-tokens.test.ts`, 'refuses a token signed with a key that is not published (unknown kid)']] },
+  { doc: 'enterprise', section: 'What Gatehouse checks in a token', says: 'so a key the IdP corrects serves again without a restart', tests: [[`${ID}idp-outage-log.test.ts`, 'once the IdP publishes the key usable again, tokens pass and the end is logged once'], [`${ID}idp-outage-log.test.ts`, 'an unusable key the IdP stops publishing is over too']] },
   { doc: 'enterprise', section: 'What Gatehouse checks in a token', says: 'so an IdP outage costs one fetch per cooldown, not one per token', tests: [[`${ID}jwks-outage.test.ts`, 'one fetch per cooldown however many unknown-kid tokens arrive'], [`${ID}jwks-outage.test.ts`, 'keys fetched before the outage keep working']] },
   { doc: 'enterprise', section: 'What Gatehouse checks in a token', says: 'The log gets one warning per IdP when the outage starts', tests: [[`${ID}idp-outage-log.test.ts`, 'it logs its start once, a summary per interval, and its end'], [`${ID}idp-outage-log.test.ts`, 'a discovery outage: the start is logged once for the IdP']] },
   { doc: 'enterprise', section: 'What Gatehouse checks in a token', says: 'during an outage a token whose keys could not be fetched is answered with `503` and `Retry-After` (the seconds until the engine seeks the keys again, at least 1)', tests: [[`${ID}idp-outage-status.test.ts`, 'a valid token was answered 401 invalid_token while the IdP'], [`${ID}jwks-outage.test.ts`, 'a JWKS answering 500: one fetch per cooldown']] },
@@ -136,7 +138,7 @@ const CLAIMS: readonly Claim[] = [
   { doc: 'enterprise', section: 'Registering an IdP and an agent', says: 'With the admin API (an API key with scope `admin`, or the host\'s admin authenticator), per tenant', tests: [[`${GOV}admin-api.test.ts`, 'answers 401 without a credential and 403 (JSON) to a non-admin credential'], [`${GOV}admin-api.test.ts`, 'accepts the host admin authenticator']] },
   { doc: 'enterprise', section: 'Registering an IdP and an agent', says: 'runs discovery and fetches the JWKS, reporting the key ids found or the error', tests: [[`${GOV}admin-api.test.ts`, 'manages an IdP: create from preset, test discovery + JWKS'], [`${ID}jwks-rotation.test.ts`, 'probes by OpenID discovery when no JWKS URL is configured, and reports an unreachable provider']] },
   { doc: 'enterprise', section: 'Registering an IdP and an agent', says: 'the error names both issuers and the likely fix', tests: [[`${ID}issuer-mismatch.test.ts`, "the test, the log and the agent\\'s 401 name both issuers and the fix"], [`${ID}issuer-mismatch.test.ts`, 'a Keycloak realm whose issuer carries the legacy /auth path'], [`${ID}issuer-mismatch.test.ts`, 'refused by the OpenID client itself']] },
-  { doc: 'enterprise', section: 'Registering an IdP and an agent', says: 'can tell the failures apart with `instanceof`', tests: [[`${ID}issuer-mismatch.test.ts`, 'the same clear error, a KeySourceError'], [`${ID}hostile-tokens.test.ts`, 'the unusable published key is an UnusableKeyError, exported from the EE entry']] },
+  { doc: 'enterprise', section: 'Registering an IdP and an agent', says: 'can tell the failures apart with `instanceof`', tests: [[`${ID}issuer-mismatch.test.ts`, 'the same clear error, a KeySourceError'], [`${ID}hostile-tokens.test.ts`, 'the unusable published key is an UnusableKeyError, exported from the EE entry'], [`${GOV}outbound-requests.test.ts`, 'its cause is an OutboundRefusedError, exported from the EE entry'], ['ee/docs-claims.test.ts', 'every error class the Enterprise code throws to a host is exported from the EE entry']] },
   { doc: 'enterprise', section: 'Registering an IdP and an agent', says: "| `audience` | the `aud` tokens must carry | the tenant's canonical MCP URL |", tests: [[`${ID}identity-stores.test.ts`, 'defaults the audience to the tenant']] },
   { doc: 'enterprise', section: 'Registering an IdP and an agent', says: '| `listOrder` | position in the tenant\'s resource metadata, lower first (0–1000) | 0 |', tests: [[DOC, 'listOrder defaults to 0 and runs from 0 to 1000']] },
   { doc: 'enterprise', section: 'Registering an IdP and an agent', says: '| `custom` | `sub` | `RS256`, `PS256`, `ES256` |', tests: [['ee/docs-claims.test.ts', 'the preset defaults table is what the presets resolve to']] },
@@ -176,6 +178,7 @@ const CLAIMS: readonly Claim[] = [
   { doc: 'enterprise', section: 'Quotas and rate limits', says: 'not a budget the holders share', tests: [[`${GOV}limits.test.ts`, 'gives each holder of a role its own count'], [`${GOV}limits.test.ts`, 'shares a tenant limit among the tenant']] },
   { doc: 'enterprise', section: 'Setting limits', says: "an agent's panel also shows what applies to it from its roles and the tenant", tests: [[`${UI}admin-limits.test.ts`, 'sets a limit on a role that each holder gets, shown on the holder'], [`${GOV}limits.test.ts`, 'validates limits, refuses a second limit for the same target and window, and audits every change']] },
   { doc: 'enterprise', section: 'How the count holds across instances', says: 'Each instance **leases budget in blocks**', tests: [[`${GOV}limits.test.ts`, 'lets at most 100 calls through a limit of 100 a minute, sent to three instances at once'], [`${GOV}limits.test.ts`, 'spends no database round trip on at least 95 % of metered calls']] },
+  { doc: 'enterprise', section: 'When the database is down', says: 'once per minute for each kind of failure however often it repeats', tests: [[`${GOV}limit-failures-logged.test.ts`, 'each is logged once per interval'], [`${GOV}limit-failures-logged.test.ts`, 'the failure is logged, and the limits read last stay in force']] },
   { doc: 'enterprise', section: 'When the database is down', says: 'Limits **fail closed**.', tests: [[`${GOV}limits.test.ts`, 'spends the budget an instance already holds, then refuses with 503 rather than run calls uncounted']] },
   { doc: 'enterprise', section: 'Limits', says: 'Each\nlimit shows its use in the current window', tests: [[`${UI}admin-limits.test.ts`, 'sets a limit on an agent, shows its use grow as the agent calls, and the limit refuses the call over it']] },
   // ## Admin API reference
@@ -266,7 +269,37 @@ const CLAIMS: readonly Claim[] = [
   { doc: 'security', section: 'Caches and the revocation delay', says: '## Caches and the revocation delay', tests: [[`${ID}jwks-outage.test.ts`, 'a JWKS answering after 10 s: one fetch per cooldown, and refusals do not wait for it'], [`${ID}credential-cache-bounds.test.ts`, 'it holds at most 10,000 entries and 32 MiB'], [`${ID}revocation-delay.test.ts`, 'within the cache lifetime on other instances']] },
 ];
 
+/**
+ * Error classes of the Enterprise code that never reach a host or a plugin, with where they stop.
+ * Every other one is exported from `@gatehouse-mcp/engine/ee` (a host tests it with `instanceof`).
+ */
+const INTERNAL_ERRORS: Readonly<Record<string, string>> = {
+  LimitTakenError: 'thrown by the limit store, which only the admin API uses (answered 409)',
+  LimitTargetGoneError: 'thrown by the limit store, which only the admin API uses (answered 400)',
+  RoleNameTakenError: 'thrown by the role store, which only the admin API uses (answered 409)',
+  UnknownRolesError: 'thrown by the role store, which only the admin API uses (answered 400)',
+  UnknownAgentError: 'thrown by the role store, which only the admin API uses (answered 404)',
+  TokenProfileError: "the authenticator answers it as the 401's description",
+  CedarCrashedError: 'the policy engine catches it: the call is refused, or the text reported unreadable',
+  ArgumentConversionError: 'the policy engine catches it: the call is refused',
+};
+
 describe('docs match behaviour', () => {
+  it('every error class the Enterprise code throws to a host is exported from the EE entry and named in docs/enterprise.md (OutboundRefusedError was not)', () => {
+    // The admin UI's app runs in the browser; its errors never reach a host.
+    const app = join(root, 'src/plugins/ee/admin-ui/app');
+    const defined = filesUnder(join(root, 'src/plugins/ee')).filter((file) => !file.startsWith(app)).flatMap((file) =>
+      [...readFileSync(file, 'utf8').matchAll(/^export class (\w+) extends \w*Error\b/gm)].map((match) => match[1]!),
+    );
+    expect(defined, 'error classes found').to.include.members(['OutboundRefusedError', 'UnusableKeyError', ...Object.keys(INTERNAL_ERRORS)]);
+    const exported = Object.keys(enterpriseEntry);
+    const host = defined.filter((name) => !(name in INTERNAL_ERRORS));
+    expect(host.filter((name) => !exported.includes(name)), 'not exported from @gatehouse-mcp/engine/ee').to.deep.equal([]);
+    const section = enterprise.slice(enterprise.indexOf('can tell the failures apart with `instanceof`'));
+    expect(host.filter((name) => !section.includes(`\`${name}\``)), 'not named in docs/enterprise.md').to.deep.equal([]);
+    for (const name of host) expect((enterpriseEntry as Record<string, unknown>)[name], name).to.be.a('function');
+  });
+
   const sources = filesUnder(join(root, 'src')).map((file) => readFileSync(file, 'utf8')).join('\n');
   const tests = filesUnder(join(root, 'test')).filter((file) => !file.endsWith('docs-claims.test.ts')).map((file) => readFileSync(file, 'utf8')).join('\n');
 

@@ -42,6 +42,7 @@ export { IdpProviderStore, type IdpProvider, type CreateIdpProviderInput, type U
 export { IDP_KINDS, ASYMMETRIC_ALGORITHMS, resolvePreset, type IdpKind, type IdpPresetInput, type ResolvedPreset } from './identity/idp-presets.js';
 export { IdentityConflictError, IdentityInputError } from './identity/identity-errors.js';
 export { JwksCache, KeySourceError, IssuerMismatchError, UnusableKeyError } from './identity/jwks-cache.js';
+export { OutboundRefusedError } from './outbound-fetch.js';
 export { CredentialCache } from './identity/credential-cache.js';
 export { TenantUrls, PRM_PREFIX } from './identity/tenant-urls.js';
 export { AGENT_KIND, AGENT_KEY_SCOPE, ADMIN_SCOPE, AgentPermissions, type AgentAttributes } from './contracts.js';

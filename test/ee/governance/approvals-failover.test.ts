@@ -174,7 +174,7 @@ describe('EE approvals right after every pooled connection was terminated', func
     expect(task.status).to.equal('working');
   });
 
-  it('decides right after a failover; a decision whose commit was lost is answered 503 with Retry-After, and its retry says what happened', async () => {
+  it('decides right after a failover; a decision whose every attempt lost its commit is answered 503 with Retry-After, audited as maybe made, and its retry says what happened', async () => {
     const first = await held();
     await failover();
     const approved = await t.http('POST', `/api/v1/mcp/approvals/${first}/approve`, { token: t.adminKey });
@@ -182,9 +182,17 @@ describe('EE approvals right after every pooled connection was terminated', func
     expect(approved.body.data.state).to.equal('approved');
 
     const second = await held();
-    proxy.arm(1);
-    const lost = await t.http('POST', `/api/v1/mcp/approvals/${second}/deny`, { token: t.adminKey, body: { reason: 'not this one' } });
-    expect(proxy.cuts().at(-1)).to.equal('commit');
+    await t.engine.resolve<AuditSink>(AuditSink).flush();
+    const before = proxy.cuts().length;
+    // Every attempt the engine makes (one more than the pool holds) commits, and loses its answer.
+    proxy.arm(5);
+    let lost;
+    try {
+      lost = await t.http('POST', `/api/v1/mcp/approvals/${second}/deny`, { token: t.adminKey, body: { reason: 'not this one' } });
+    } finally {
+      proxy.arm(0);
+    }
+    expect(proxy.cuts().slice(before)).to.deep.equal(Array(5).fill('commit'));
     expect(lost.status, lost.text).to.equal(503);
     expect(lost.headers.get('retry-after')).to.match(/^\d+$/);
     const retried = await t.http('POST', `/api/v1/mcp/approvals/${second}/deny`, { token: t.adminKey, body: { reason: 'not this one' } });
@@ -195,6 +203,49 @@ describe('EE approvals right after every pooled connection was terminated', func
     const trail = (await t.http('GET', `/api/v1/mcp/approvals/${second}`, { token: t.adminKey })).body.data.audit as { action: string; outcome: string }[];
     expect(trail.filter((e) => e.action === 'approvals.deny').map((e) => e.outcome)).to.deep.equal(['unknown']);
   });
+
+  for (const [verdict, state] of [
+    ['approve', 'approved'],
+    ['deny', 'denied'],
+  ] as const) {
+    it(`answers, audits and announces a decision to ${verdict} once when its commit lost its answer (the admin got 503, nothing was audited as made, and the webhook never announced it)`, async () => {
+      const { received, url, close } = await webhookReceiver();
+      try {
+        expect((await t.http('PUT', '/api/v1/mcp/approval-webhook', { token: t.adminKey, body: { url } })).status).to.equal(200);
+        const id = await held();
+        const deadline = Date.now() + 5000;
+        while (received.length < 1 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+        await t.engine.resolve<AuditSink>(AuditSink).flush();
+        const before = proxy.cuts().length;
+        // The decision commits, then the connection is cut before its answer arrives.
+        proxy.arm(1);
+        const decided = await t.http('POST', `/api/v1/mcp/approvals/${id}/${verdict}`, { token: t.adminKey, body: { reason: 'checked with the customer' } });
+        expect(proxy.cuts().slice(before), 'cut commits').to.deep.equal(['commit']);
+        expect(decided.status, decided.text).to.equal(200);
+        expect(decided.body.data).to.include({ state, decisionReason: 'checked with the customer' });
+
+        const settled = Date.now() + 5000;
+        while (received.length < 2 && Date.now() < settled) await new Promise((resolve) => setTimeout(resolve, 20));
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        const events = received.map((body) => JSON.parse(body) as Record<string, unknown>);
+        expect(events.map((e) => `${e.type} ${e.id}`)).to.deep.equal([`approval.requested ${id}`, `approval.decided ${id}`]);
+        expect(events[1]).to.include({ decision: verdict, state, reason: 'checked with the customer', approvals: verdict === 'approve' ? 1 : 0, approversRequired: 1 });
+        expect(events[1]!.decisionId).to.be.a('string');
+
+        // Audited once, as made; asking again is told it is decided.
+        expect(await audited(id, `approvals.${verdict}`)).to.equal(1);
+        await t.engine.resolve<AuditSink>(AuditSink).flush();
+        const trail = (await t.http('GET', `/api/v1/mcp/approvals/${id}`, { token: t.adminKey })).body.data.audit as { action: string; outcome: string }[];
+        expect(trail.filter((e) => e.action === `approvals.${verdict}`).map((e) => e.outcome)).to.deep.equal(['success']);
+        const again = await t.http('POST', `/api/v1/mcp/approvals/${id}/${verdict}`, { token: t.adminKey, body: { reason: 'checked with the customer' } });
+        expect(again.status, again.text).to.equal(409);
+        expect(received).to.have.length(2);
+      } finally {
+        await t.http('DELETE', '/api/v1/mcp/approval-webhook', { token: t.adminKey });
+        await close();
+      }
+    });
+  }
 
   it("keeps a task's result when the failover comes while its approved call runs", async () => {
     const created = await deleter.request({ method: 'tools/call', params: { name: 'tickets.purge', arguments: { id: 'K-2' }, task: { ttl: 60_000 } } }, CreateTaskResultSchema);

@@ -7,6 +7,7 @@ import { expect } from 'chai';
 import { AuditSink, createEngine, runMigrations, type AuditEvent } from '@gatehouse-mcp/engine';
 import { AuditRetention, AuditVerifier, enterpriseEdition } from '@gatehouse-mcp/engine/ee';
 import { freshDatabase, uniqueTenant } from '@gatehouse-mcp/engine/testing';
+import { RecordingLogger } from '../../support/recording-logger.js';
 import { governanceEngine, insertChainedAuditRows, type GovernanceTestEngine } from './support.js';
 
 const partitionsOf = async (knex: import('knex').Knex): Promise<string[]> =>
@@ -172,6 +173,44 @@ describe('EE audit table partitioned by month', function () {
         expect(await left()).to.include.members(['old-10', 'old-11']);
         expect((await t.engine.resolve(AuditVerifier).verify(tenant)).ok).to.equal(true);
       } finally {
+        await t?.close();
+        t = undefined as unknown as GovernanceTestEngine;
+        await db.close();
+      }
+    });
+
+    it('a daily prune that found the retention lock held was skipped without a word: it is logged, with when it is tried again, and nothing is dropped', async function () {
+      // The lock is held on a second connection, which the embedded database does not have.
+      if (!process.env.DATABASE_URL) this.skip();
+      const db = await freshDatabase();
+      const logger = new RecordingLogger();
+      let holder: import('knex').Knex.Transaction | undefined;
+      try {
+        const seeder = await governanceEngine({ database: { knex: db.knex } });
+        await seedOldAndNew(seeder.knex, seeder.tenant);
+        const tenant = seeder.tenant;
+        await seeder.close();
+        // Another session is pruning (or stuck doing it): it holds the retention lock.
+        holder = await db.knex.transaction();
+        await holder.raw('select pg_advisory_xact_lock(7240014002)');
+        const startedAt = Date.now();
+        t = await governanceEngine({
+          database: { knex: db.knex },
+          logger,
+          edition: { audit: { checkpoints: { signingKey: signing.privateKey }, retention: { olderThanDays: 400, daily: true } } },
+        });
+        const message = 'audit retention skipped: another session holds the retention lock (another instance pruning); the next daily round tries again';
+        const deadline = Date.now() + 10_000;
+        while (!logger.lines.some((line) => line.message === message) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+        const skipped = logger.lines.filter((line) => line.message === message);
+        expect(skipped, 'the skipped prune').to.have.length(1);
+        expect(skipped[0]!.level).to.equal('warn');
+        const fields = JSON.parse(skipped[0]!.json) as { olderThanDays: number; nextAttemptAt: string };
+        expect(fields.olderThanDays).to.equal(400);
+        expect(Date.parse(fields.nextAttemptAt) - startedAt).to.be.closeTo(86_400_000, 60_000);
+        expect((await t.knex('mcp_agent_audit').where({ tenant })).map((r) => r.request_id)).to.include.members(['old-0', 'old-1', 'old-2']);
+      } finally {
+        await holder?.rollback();
         await t?.close();
         t = undefined as unknown as GovernanceTestEngine;
         await db.close();

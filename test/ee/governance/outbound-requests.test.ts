@@ -6,7 +6,8 @@
 import { expect } from 'chai';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { OutboundRefusedError, outboundFetch } from '../../../src/plugins/ee/outbound-fetch.js';
+import { IdpProviderStore, JwksCache, KeySourceError, OutboundRefusedError } from '@gatehouse-mcp/engine/ee';
+import { outboundFetch } from '../../../src/plugins/ee/outbound-fetch.js';
 import { governanceEngine, type GovernanceTestEngine } from './support.js';
 
 /** Where cloud metadata services answer, in the forms a URL can spell it. */
@@ -65,6 +66,28 @@ describe('EE outbound requests to tenant-configured URLs', function () {
     expect(keys.body.error.details[0].field).to.equal('jwksUri');
     const listed = await t.http('GET', '/api/v1/mcp/idp-providers', { token: t.adminKey });
     expect((listed.body.data as { name: string }[]).map((idp) => idp.name)).to.not.include('metadata');
+  });
+
+  it('a host probing an identity provider whose discovery names a key set on a metadata address can tell the refusal apart: its cause is an OutboundRefusedError, exported from the EE entry (it was not exported)', async () => {
+    const { server, port, paths } = await listen((_req, res) => {
+      res.setHeader('content-type', 'application/json');
+      res.end(JSON.stringify({ issuer: `http://127.0.0.1:${port}`, jwks_uri: 'http://169.254.169.254/latest/keys' }));
+    });
+    try {
+      const idp = await t.engine.resolve(IdpProviderStore).create(t.tenant, { kind: 'custom', name: 'Redirected keys', issuer: `http://127.0.0.1:${port}` });
+      const thrown = await t.engine.resolve(JwksCache).probe(idp).then(
+        () => expect.fail('the key set on a metadata address was fetched'),
+        (error: unknown) => error,
+      );
+      expect(thrown).to.be.instanceOf(KeySourceError);
+      const cause = (thrown as Error).cause;
+      expect(cause).to.be.instanceOf(OutboundRefusedError);
+      expect((cause as Error).name).to.equal('OutboundRefusedError');
+      expect((cause as Error).message).to.contain('169.254.169.254');
+      expect(paths).to.deep.equal(['/.well-known/openid-configuration']);
+    } finally {
+      await close(server);
+    }
   });
 
   it('never connects to the unspecified address, which reaches the host itself (0.0.0.0, [::]); the same server is reached by its own address', async () => {

@@ -103,6 +103,72 @@ describe('EE identity: the log during an IdP outage', function () {
     expect(linesOf(tenant, quiet)).to.deep.equal([]);
   });
 
+  it('an unusable published key was logged as a fault that never ended: once the IdP publishes the key usable again, tokens pass and the end is logged once', async () => {
+    const { kid, repair } = oidc.keys.damage();
+    let repaired = false;
+    try {
+      // A JWKS URL of its own: the keys fetched for other tenants' IdPs are intact.
+      const { url, tenant } = await tenantTrusting({ jwksUri: `${oidc.jwksUri}?damaged=1` });
+      const broken = await mcpPost(url, bearer(await oidc.token(client, { resource: url })));
+      expect(broken.status, JSON.stringify(broken.body)).to.equal(401);
+      expect(broken.body.error_description).to.equal('The identity provider publishes a signing key for this token that cannot be used.');
+      const started = linesOf(tenant);
+      expect(started.map((line) => [line.level, line.message])).to.deep.equal([['warn', 'identity provider publishes an unusable key']]);
+      expect(started[0]!.fields).to.include({ issuer: oidc.issuer });
+      expect(started[0]!.fields.reason).to.include(`publishes a key "${kid}" that cannot be used`);
+
+      // Tokens signed with the IdP's other, intact key pass meanwhile; the broken key is not over for that.
+      const before = logger.lines.length;
+      expect((await mcpPost(url, bearer(await oidc.mint({ client_id: client.clientId, aud: url }, { alg: 'RS256' })))).status).to.equal(200);
+      await pause(COOLDOWN_MS + 100);
+      expect((await mcpPost(url, bearer(await oidc.token(client, { resource: url })))).status).to.equal(401);
+      expect(linesOf(tenant, before), 'no end, and no second start, while the key stays broken').to.deep.equal([]);
+
+      repair();
+      repaired = true;
+      await pause(COOLDOWN_MS + 100);
+      const after = logger.lines.length;
+      const fixed = await mcpPost(url, bearer(await oidc.token(client, { resource: url })), 'tools/call');
+      expect(fixed.status, JSON.stringify(fixed.body)).to.equal(200);
+      const ended = linesOf(tenant, after);
+      expect(ended.map((line) => [line.level, line.message])).to.deep.equal([['info', 'identity provider publishes usable keys again']]);
+      expect(ended[0]!.fields).to.include({ kid, total: 2 });
+
+      // Over once: later tokens log nothing.
+      const quiet = logger.lines.length;
+      for (let i = 0; i < 3; i++) expect((await mcpPost(url, bearer(await oidc.token(client, { resource: url })))).status).to.equal(200);
+      expect(linesOf(tenant, quiet)).to.deep.equal([]);
+    } finally {
+      if (!repaired) repair();
+    }
+  });
+
+  it('an unusable key the IdP stops publishing is over too, and is logged so once', async () => {
+    const { kid, repair } = oidc.keys.damage();
+    let url = '';
+    let tenant = '';
+    try {
+      ({ url, tenant } = await tenantTrusting({ jwksUri: `${oidc.jwksUri}?damaged=2` }));
+      expect((await mcpPost(url, bearer(await oidc.token(client, { resource: url })))).status).to.equal(401);
+    } finally {
+      repair();
+    }
+    // The IdP moves to a new key and drops the broken one.
+    const retired = oidc.keys.retire(kid);
+    try {
+      await oidc.keys.rotate('ES256');
+      await pause(COOLDOWN_MS + 100);
+      const before = logger.lines.length;
+      expect((await mcpPost(url, bearer(await oidc.mint({ client_id: client.clientId, aud: url })))).status).to.equal(200);
+      expect(linesOf(tenant, before).map((line) => [line.message, line.fields.kid])).to.deep.equal([['identity provider publishes usable keys again', kid]]);
+      const quiet = logger.lines.length;
+      expect((await mcpPost(url, bearer(await oidc.mint({ client_id: client.clientId, aud: url })))).status).to.equal(200);
+      expect(linesOf(tenant, quiet)).to.deep.equal([]);
+    } finally {
+      retired();
+    }
+  });
+
   it('a discovery outage: the start is logged once for the IdP, however many tokens it refuses, and other IdPs get their own line', async () => {
     const first = await tenantTrusting({});
     const second = await tenantTrusting({});

@@ -32,6 +32,9 @@ async function makeKey(alg: SigningAlg, kid = `k-${randomBytes(6).toString('hex'
   return { kid, alg, privateKey, privateJwk, publicJwk };
 }
 
+/** An EC `jwk` made unusable: its point is not on its curve. */
+const damagedJwk = (jwk: JWK): JWK => ({ ...jwk, x: 'AAAA' });
+
 const b64url = (value: unknown): string => Buffer.from(JSON.stringify(value)).toString('base64url');
 
 export interface MintOptions {
@@ -61,9 +64,24 @@ export class KeyRing {
     return ring;
   }
 
+  /** Kids whose public key is published damaged (see {@link damage}). */
+  private readonly damaged = new Set<string>();
+
   /** The public JWKS as served. */
   jwks(): { keys: JWK[] } {
-    return { keys: this.published.map((key) => key.publicJwk) };
+    return { keys: this.published.map((key) => (this.damaged.has(key.kid) ? damagedJwk(key.publicJwk) : key.publicJwk)) };
+  }
+
+  /**
+   * Publish the ES256 key damaged (a key that cannot be imported: its point is not on the curve),
+   * under its own kid, until the returned function publishes it intact. Tokens are still signed
+   * with the real private key. Returns the kid and the repair.
+   */
+  damage(): { kid: string; repair: () => void } {
+    const key = this.published.find((k) => k.alg === 'ES256');
+    if (!key) throw new Error('no ES256 key in the ring');
+    this.damaged.add(key.kid);
+    return { kid: key.kid, repair: () => void this.damaged.delete(key.kid) };
   }
 
   /** Private JWKs (for an authorization server that signs with them). */
@@ -76,6 +94,14 @@ export class KeyRing {
     const key = await makeKey(alg);
     this.published.unshift(key);
     return key.kid;
+  }
+
+  /** Stop publishing the key `kid` (it no longer verifies anything); the returned function publishes it again, last. */
+  retire(kid: string): () => void {
+    const key = this.published.find((k) => k.kid === kid);
+    if (!key) throw new Error(`no key ${kid} in the ring`);
+    this.published = this.published.filter((k) => k !== key);
+    return () => void this.published.push(key);
   }
 
   /** Make a key that will be published only when {@link publish} is called; returns its kid. */
@@ -200,8 +226,9 @@ export async function startOidcProvider(options: OidcFixtureOptions = {}): Promi
   const alg = options.accessTokenAlg ?? 'ES256';
   let provider: Provider | undefined;
   const server = http.createServer((req, res) => {
-    // The JWKS is served by the ring so tests can rotate keys and count fetches.
-    if (req.url === '/jwks') return keys.serve(res);
+    // The JWKS is served by the ring so tests can rotate keys and count fetches; a query string
+    // makes a URL of its own (keys cached under it are fetched afresh).
+    if (req.url?.split('?')[0] === '/jwks') return keys.serve(res);
     provider!.callback()(req, res);
   });
   const issuer = await listen(server);

@@ -71,6 +71,8 @@ export interface ApprovalRow {
   execution_pass: string | null;
   /** The run of {@link ApprovalStore.withdraw} that withdrew it. */
   withdrawal_pass: string | null;
+  /** The decision ({@link ApprovalStore.decide}) that changed it last. */
+  decision_pass: string | null;
 }
 
 export const APPROVALS_TABLE = 'mcp_approvals';

@@ -23,17 +23,29 @@ import { APPROVALS_TABLE as TABLE, callerOf, json, keyOf, toApproval, toRecord, 
 
 export type ApprovalListener = (approval: Approval) => void;
 
+/** One decision taken on a request: who took it, which, and the request as it left it. */
+export interface ApprovalDecision {
+  /** Unique per decision (the same whichever attempt committed it). */
+  readonly decisionId: string;
+  readonly verdict: 'approve' | 'deny';
+  readonly approver: ApprovalStep;
+  readonly approval: Approval;
+}
+
+export type DecisionListener = (decision: ApprovalDecision) => void;
+
 /**
  * The Enterprise pending approvals, in PostgreSQL (`mcp_approvals`), so every instance sees every
  * request and decision. A grant is consumed by a conditional update (`… where state = 'approved'
- * returning`): of two concurrent identical calls, exactly one runs. Each write but a decision is run
- * again when its connection is lost, and marks what it changes with an id of its own (the request's
- * id, `execution_pass`, `withdrawal_pass`, `expiry_pass`), so an attempt after one whose commit
- * happened with its answer lost finds what it did and reports it once.
+ * returning`): of two concurrent identical calls, exactly one runs. Each write is run again when
+ * its connection is lost, and marks what it changes with an id of its own (the request's id,
+ * `execution_pass`, `withdrawal_pass`, `expiry_pass`, `decision_pass`), so an attempt after one
+ * whose commit happened with its answer lost finds what it did and reports it once.
  */
 @injectable()
 export class ApprovalStore implements PendingApprovals {
   private readonly listeners: ApprovalListener[] = [];
+  private readonly deciders: DecisionListener[] = [];
 
   constructor(
     @inject(Database) private readonly database: Database,
@@ -53,6 +65,11 @@ export class ApprovalStore implements PendingApprovals {
   /** Be told of every new request (the webhook). */
   onRequested(listener: ApprovalListener): void {
     this.listeners.push(listener);
+  }
+
+  /** Be told of every decision, once each (the webhook). */
+  onDecided(listener: DecisionListener): void {
+    this.deciders.push(listener);
   }
 
   private get knex(): Knex {
@@ -317,49 +334,76 @@ export class ApprovalStore implements PendingApprovals {
 
   /**
    * Approve or deny a pending request as `approver`. Refused: not pending (409), the approver made
-   * the call with their own credentials (403), the same approver approving twice (409).
+   * the call with their own credentials (403), the same approver approving twice (409). Run again
+   * when its connection is lost: the decision stamps the row with its own `decision_pass` (and an
+   * approval adds a step with its own time), and a later attempt that finds either knows an earlier
+   * attempt committed the decision with its answer lost, so it is answered, and announced, once.
    */
   async decide(tenant: string, id: string, approver: Principal, verdict: 'approve' | 'deny', reason: string): Promise<Approval> {
     await this.expireDue(tenant);
-    const decided = await this.knex.transaction(async (trx) => {
-      const row = (await this.database
-        .forTenant(tenant, trx)
-        .table<Row>(TABLE)
-        .where({ id })
-        .forUpdate()
-        .first('*', trx.raw('expires_at <= now() as due'))) as (Row & { due: boolean }) | undefined;
-      if (!row) throw new ApprovalDecisionError(404, 'No such approval request.');
-      // Past its deadline since the expiry above ran: expired, whatever the row says yet.
-      const state = row.state === 'pending' && row.due ? 'expired' : row.state;
-      if (state !== 'pending') throw new ApprovalDecisionError(409, `This request is already ${row.withdrawn ? 'withdrawn' : state}; only pending requests can be decided.`);
-      const self =
-        (row.principal_kind === approver.kind && row.principal_id === approver.id) || (row.key_id !== null && row.key_id === keyOf(approver));
-      if (self && verdict === 'approve') throw new ApprovalDecisionError(403, 'You cannot approve a call made with your own credentials: another administrator must.');
-      const steps = (json(row.approvals) as ApprovalStep[] | null) ?? [];
-      const step: ApprovalStep = { id: approver.id, kind: approver.kind, label: approver.label ?? approver.id, reason, at: new Date().toISOString() };
-      let patch: Record<string, unknown>;
-      if (verdict === 'deny') {
-        patch = { state: 'denied', decided_by: step.label, decision_reason: reason, decided_at: trx.fn.now() };
-      } else {
-        if (steps.some((s) => s.kind === approver.kind && s.id === approver.id)) {
-          throw new ApprovalDecisionError(409, 'You have already approved this request; it needs a second, different approver.');
-        }
-        const all = [...steps, step];
-        const done = all.length >= row.approvers_required;
-        patch = {
-          approvals: JSON.stringify(all),
-          ...(done ? { state: 'approved', decided_by: all.map((s) => s.label).join(', '), decision_reason: reason, decided_at: trx.fn.now() } : {}),
-        };
-      }
-      const [updated] = (await this.database
-        .forTenant(tenant, trx)
-        .table<Row>(TABLE)
-        .where({ id })
-        .update({ ...patch, updated_at: trx.fn.now() })
-        .returning('*')) as Row[];
-      return toApproval(updated!);
+    const pass = randomUUID();
+    const step: ApprovalStep = { id: approver.id, kind: approver.kind, label: approver.label ?? approver.id, reason, at: new Date().toISOString() };
+    let attempt = 0;
+    const decided = await this.database.read(() => {
+      // Only a later attempt looks for its own decision: an earlier one may have committed.
+      const again = ++attempt > 1;
+      return this.knex.transaction((trx) => this.decideOnce(trx, tenant, id, approver, verdict, reason, pass, step, again));
     });
     this.announce(tenant, id);
+    const decision: ApprovalDecision = { decisionId: pass, verdict, approver: step, approval: decided };
+    for (const listener of this.deciders) listener(decision);
     return decided;
+  }
+
+  private async decideOnce(
+    trx: Knex.Transaction,
+    tenant: string,
+    id: string,
+    approver: Principal,
+    verdict: 'approve' | 'deny',
+    reason: string,
+    pass: string,
+    step: ApprovalStep,
+    again: boolean,
+  ): Promise<Approval> {
+    const row = (await this.database
+      .forTenant(tenant, trx)
+      .table<Row>(TABLE)
+      .where({ id })
+      .forUpdate()
+      .first('*', trx.raw('expires_at <= now() as due'))) as (Row & { due: boolean }) | undefined;
+    if (!row) throw new ApprovalDecisionError(404, 'No such approval request.');
+    const steps = (json(row.approvals) as ApprovalStep[] | null) ?? [];
+    if (again && (row.decision_pass === pass || (verdict === 'approve' && steps.some((s) => s.kind === step.kind && s.id === step.id && s.at === step.at)))) {
+      // This decision committed on an earlier attempt (its answer was lost): it stands as made.
+      return toApproval(row);
+    }
+    // Past its deadline since the expiry above ran: expired, whatever the row says yet.
+    const state = row.state === 'pending' && row.due ? 'expired' : row.state;
+    if (state !== 'pending') throw new ApprovalDecisionError(409, `This request is already ${row.withdrawn ? 'withdrawn' : state}; only pending requests can be decided.`);
+    const self =
+      (row.principal_kind === approver.kind && row.principal_id === approver.id) || (row.key_id !== null && row.key_id === keyOf(approver));
+    if (self && verdict === 'approve') throw new ApprovalDecisionError(403, 'You cannot approve a call made with your own credentials: another administrator must.');
+    let patch: Record<string, unknown>;
+    if (verdict === 'deny') {
+      patch = { state: 'denied', decided_by: step.label, decision_reason: reason, decided_at: trx.fn.now() };
+    } else {
+      if (steps.some((s) => s.kind === approver.kind && s.id === approver.id)) {
+        throw new ApprovalDecisionError(409, 'You have already approved this request; it needs a second, different approver.');
+      }
+      const all = [...steps, step];
+      const done = all.length >= row.approvers_required;
+      patch = {
+        approvals: JSON.stringify(all),
+        ...(done ? { state: 'approved', decided_by: all.map((s) => s.label).join(', '), decision_reason: reason, decided_at: trx.fn.now() } : {}),
+      };
+    }
+    const [updated] = (await this.database
+      .forTenant(tenant, trx)
+      .table<Row>(TABLE)
+      .where({ id })
+      .update({ ...patch, decision_pass: pass, updated_at: trx.fn.now() })
+      .returning('*')) as Row[];
+    return toApproval(updated!);
   }
 }

@@ -5,7 +5,7 @@ import { AuditSinkSettings } from '../audit/audit-sink-settings.js';
 import { redactor } from '../audit/redaction.js';
 import { OutboundRefusedError, outboundFetch } from '../outbound-fetch.js';
 import { ApprovalSettings } from './approval-settings.js';
-import { ApprovalStore } from './approval-store.js';
+import { ApprovalStore, type ApprovalDecision } from './approval-store.js';
 import type { Approval } from './approval-record.js';
 
 /** A tenant's webhook, as the admin API shows it (the secret only once, when it is made). */
@@ -40,9 +40,10 @@ export function signature(secret: string, timestamp: number, body: string): stri
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms).unref());
 
 /**
- * The per-tenant outgoing webhook: every new approval request is POSTed as JSON, signed with
- * HMAC-SHA256 over the timestamp and the body (`Gatehouse-Signature`), retried with exponential
- * backoff, with a link to the Approvals page.
+ * The per-tenant outgoing webhook: every new approval request (`approval.requested`) and every
+ * decision on one (`approval.decided`) is POSTed as JSON, signed with HMAC-SHA256 over the
+ * timestamp and the body (`Gatehouse-Signature`), retried with exponential backoff, with a link to
+ * the Approvals page.
  */
 @injectable()
 export class ApprovalWebhook implements LifecycleContribution {
@@ -60,6 +61,7 @@ export class ApprovalWebhook implements LifecycleContribution {
   ) {
     this.redact = redactor(audit.redaction);
     store.onRequested((approval) => this.track(this.announce(approval), approval));
+    store.onDecided((decision) => this.track(this.announceDecision(decision), decision.approval));
   }
 
   async stop(): Promise<void> {
@@ -132,9 +134,7 @@ export class ApprovalWebhook implements LifecycleContribution {
   }
 
   private async announce(approval: Approval): Promise<void> {
-    const row = (await this.database.read(() => this.database.forTenant(approval.tenant).table<Row>(TABLE).where({ active: true }).first())) as Row | undefined;
-    if (!row) return;
-    const event = {
+    await this.deliver(approval, {
       type: 'approval.requested',
       id: approval.id,
       tenant: approval.tenant,
@@ -147,13 +147,39 @@ export class ApprovalWebhook implements LifecycleContribution {
       createdAt: approval.createdAt.toISOString(),
       expiresAt: approval.expiresAt.toISOString(),
       url: this.pageUrl(approval.tenant),
-    };
+    });
+  }
+
+  /** A decision on a request: one event per decision (`decisionId`), whichever attempt of it committed. */
+  private async announceDecision({ decisionId, verdict, approver, approval }: ApprovalDecision): Promise<void> {
+    await this.deliver(approval, {
+      type: 'approval.decided',
+      id: approval.id,
+      decisionId,
+      tenant: approval.tenant,
+      tool: approval.tool,
+      target: approval.target,
+      decision: verdict,
+      decidedBy: { kind: approver.kind, label: approver.label },
+      reason: approver.reason,
+      state: approval.state,
+      approvals: approval.approvals.length,
+      approversRequired: approval.approversRequired,
+      decidedAt: approver.at,
+      url: this.pageUrl(approval.tenant),
+    });
+  }
+
+  /** Send `event` about `approval` to the tenant's active webhook, if any, retrying with backoff. */
+  private async deliver(approval: Approval, event: Record<string, unknown>): Promise<void> {
+    const row = (await this.database.read(() => this.database.forTenant(approval.tenant).table<Row>(TABLE).where({ active: true }).first())) as Row | undefined;
+    if (!row) return;
     let delay = this.settings.webhookRetryDelayMs;
     for (let attempt = 1; attempt <= this.settings.webhookAttempts; attempt++) {
       const result = await this.attempt(row, event);
       if (result.delivered) return;
       if (attempt === this.settings.webhookAttempts || this.stopped) {
-        safeLog(this.logger, 'warn', { tenant: approval.tenant, approvalId: approval.id, attempts: attempt, status: result.status, error: result.error }, 'approval webhook not delivered');
+        safeLog(this.logger, 'warn', { tenant: approval.tenant, approvalId: approval.id, event: event.type, attempts: attempt, status: result.status, error: result.error }, 'approval webhook not delivered');
         return;
       }
       await sleep(delay);

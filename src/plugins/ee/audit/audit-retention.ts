@@ -47,20 +47,39 @@ export class AuditRetention implements LifecycleContribution {
 
   async start(): Promise<void> {
     await this.upkeep();
-    if (!this.settings.daily || this.settings.olderThanDays === undefined) {
-      this.timer = setInterval(() => void this.upkeep().catch(() => undefined), DAY_MS);
-    } else {
-      const days = this.settings.olderThanDays;
-      const daily = async (): Promise<void> => {
-        await this.upkeep();
-        const result = await this.prune(days);
-        if (result.dropped.length) safeLog(this.logger, 'info', { dropped: result.dropped, anchors: result.anchors.length }, 'audit retention dropped old partitions');
-      };
-      const failed = (error: unknown): void => safeLog(this.logger, 'error', { err: error }, 'audit retention failed');
-      void daily().catch(failed);
-      this.timer = setInterval(() => void daily().catch(failed), DAY_MS);
-    }
+    const pruning = this.settings.daily && this.settings.olderThanDays !== undefined;
+    if (pruning) void this.round();
+    this.timer = setInterval(() => void this.round(), DAY_MS);
     this.timer.unref();
+  }
+
+  /**
+   * The daily round: partition upkeep, then, when daily retention is on, the prune. Never throws:
+   * what failed, or a prune skipped because another session holds the retention lock, is logged
+   * with what happens next (the next round, a day later, tries again).
+   */
+  private async round(): Promise<void> {
+    const next = new Date(Date.now() + DAY_MS).toISOString();
+    try {
+      await this.upkeep();
+    } catch (error) {
+      safeLog(this.logger, 'error', { err: error, nextAttemptAt: next }, "audit partition upkeep failed: next month's partition may be missing; the next daily round tries again");
+      return;
+    }
+    const days = this.settings.olderThanDays;
+    if (!this.settings.daily || days === undefined) return;
+    let result: PruneResult;
+    try {
+      result = await this.prune(days);
+    } catch (error) {
+      safeLog(this.logger, 'error', { err: error, olderThanDays: days, nextAttemptAt: next }, 'audit retention failed: nothing was dropped; the next daily round tries again');
+      return;
+    }
+    if (!result.ran) {
+      safeLog(this.logger, 'warn', { olderThanDays: days, nextAttemptAt: next }, 'audit retention skipped: another session holds the retention lock (another instance pruning); the next daily round tries again');
+    } else if (result.dropped.length) {
+      safeLog(this.logger, 'info', { dropped: result.dropped, anchors: result.anchors.length }, 'audit retention dropped old partitions');
+    }
   }
 
   async stop(): Promise<void> {

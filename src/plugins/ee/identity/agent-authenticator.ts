@@ -305,15 +305,15 @@ export class AgentAuthenticator implements Authenticator {
         this.faults.failed(idp, tenant, 'unavailable', error instanceof Error ? error : new Error(String(error)));
         throw new Unavailable(IDP_UNREACHABLE, this.jwks.retryAfterSeconds(idp));
       }
-      // The keys were there: whatever is wrong is the token's.
-      this.keysServed(idp, tenant);
+      // The keys were there: whatever is wrong is the token's (its key was found, unless jose says no key matched).
+      this.keysServed(idp, tenant, header.kid, !code?.startsWith('ERR_JWKS_'));
       // jose checks the time claims only after the signature: a time no token can carry is named
       // as such rather than as "expired" or "not valid yet".
       const outOfRange = code === 'ERR_JWT_EXPIRED' || code === 'ERR_JWT_CLAIM_VALIDATION_FAILED' ? timeClaimProblem(payload) : undefined;
       throw new Refusal(outOfRange ?? joseFailure(error));
     }
 
-    this.keysServed(idp, tenant);
+    this.keysServed(idp, tenant, header.kid, true);
     const outOfRange = timeClaimProblem(verified);
     if (outOfRange) throw new Refusal(outOfRange);
     this.profile(() => checkClaims(idp, verified));
@@ -330,9 +330,16 @@ export class AgentAuthenticator implements Authenticator {
     return { identity: { agentId: agent.id, label: agent.name, issuer: idp.issuer, subject, idpId: idp.id }, expiresAt: verified.exp as number };
   }
 
-  /** `idp`'s keys served a verification: an outage is over once they are fetched again (kept keys serve during one). */
-  private keysServed(idp: IdpProvider, tenant: string): void {
+  /**
+   * `idp`'s keys served a verification of a token with key id `kid`, whose key was found and
+   * imported when `resolved`: an outage is over once the keys are fetched again (kept keys serve
+   * during one), and a key that could not be used is over once it serves, or once the IdP no longer
+   * publishes it.
+   */
+  private keysServed(idp: IdpProvider, tenant: string, kid: unknown, resolved: boolean): void {
     if (!this.jwks.keysFailing(idp)) this.faults.available(idp, tenant);
+    const own = typeof kid === 'string' ? kid : '';
+    this.faults.keysUsable(idp, tenant, (unusable) => (resolved && unusable === own) || (unusable !== '' && this.jwks.publishes(idp, unusable) === false));
   }
 
   private profile(check: () => void): void {

@@ -2,6 +2,7 @@ import { inject, injectable } from 'inversify';
 import { Logger } from '../../../core/index.js';
 import { EnterpriseSettings } from './enterprise-options.js';
 import type { IdpProvider } from './idp-provider-store.js';
+import { UnusableKeyError } from './remote-key-set.js';
 
 /**
  * What is wrong with an IdP's keys: unreachable (JWKS or discovery), a published key that cannot be
@@ -10,6 +11,10 @@ import type { IdpProvider } from './idp-provider-store.js';
 type FaultKind = 'unavailable' | 'unusable-key' | 'stale-discovery';
 
 interface Fault {
+  readonly kind: FaultKind;
+  readonly idpId: string;
+  /** With `unusable-key`: the id of the key that cannot be used ('' for tokens without one). */
+  readonly kid: string;
   readonly since: number;
   /** Verifications affected (refused; with stale discovery, served from the last discovery) since the fault began. */
   total: number;
@@ -18,6 +23,8 @@ interface Fault {
   lastLineAt: number;
   reason: string;
 }
+
+const keyOf = (kind: FaultKind, idpId: string, kid: string): string => `${kind} ${idpId} ${kid}`;
 
 const LINES: Readonly<Record<FaultKind, { readonly start: string; readonly ongoing: string; readonly end: string }>> = {
   unavailable: { start: 'identity provider keys unavailable', ongoing: 'identity provider keys still unavailable', end: 'identity provider keys available again' },
@@ -32,8 +39,11 @@ const LINES: Readonly<Record<FaultKind, { readonly start: string; readonly ongoi
 /**
  * The log of an IdP's faults as they affect token verification: one warning when a fault begins
  * (per IdP and kind), then at most one summary per `idpFaultLogIntervalMs` with how many
- * verifications it refused meanwhile, and one line when the IdP's keys serve a verification again.
- * During an outage every token is refused for the same reason; a line per token would bury the log.
+ * verifications it refused meanwhile, and one line when the fault is over: the keys serve a
+ * verification again (unavailable), the discovery is read again (stale discovery), or the key that
+ * could not be used is usable or no longer published (unusable key: one fault per key id, so a
+ * broken key published beside good ones is not announced anew after every good token). During an
+ * outage every token is refused for the same reason; a line per token would bury the log.
  */
 @injectable()
 export class IdpFaultLog {
@@ -49,12 +59,13 @@ export class IdpFaultLog {
    * `stale-discovery`: served from the last discovery because the current one failed with `error`).
    */
   failed(idp: IdpProvider, tenant: string, kind: FaultKind, error: Error): void {
-    const key = `${kind} ${idp.id}`;
+    const kid = kind === 'unusable-key' && error instanceof UnusableKeyError ? error.kid : '';
+    const key = keyOf(kind, idp.id, kid);
     const now = Date.now();
     const fault = this.faults.get(key);
     if (!fault) {
-      this.faults.set(key, { since: now, total: 1, unreported: 0, lastLineAt: now, reason: error.message });
-      this.logger.warn({ err: error, tenant, issuer: idp.issuer, idpId: idp.id, reason: error.message }, LINES[kind].start);
+      this.faults.set(key, { kind, idpId: idp.id, kid, since: now, total: 1, unreported: 0, lastLineAt: now, reason: error.message });
+      this.logger.warn({ err: error, tenant, issuer: idp.issuer, idpId: idp.id, ...(kind === 'unusable-key' ? { kid } : {}), reason: error.message }, LINES[kind].start);
       return;
     }
     fault.total++;
@@ -62,7 +73,7 @@ export class IdpFaultLog {
     fault.reason = error.message;
     if (now - fault.lastLineAt < this.settings.idpFaultLogIntervalMs) return;
     this.logger.warn(
-      { tenant, issuer: idp.issuer, idpId: idp.id, reason: fault.reason, affected: fault.unreported, total: fault.total, since: new Date(fault.since).toISOString(), durationMs: now - fault.since },
+      { tenant, issuer: idp.issuer, idpId: idp.id, ...(kind === 'unusable-key' ? { kid } : {}), reason: fault.reason, affected: fault.unreported, total: fault.total, since: new Date(fault.since).toISOString(), durationMs: now - fault.since },
       LINES[kind].ongoing,
     );
     fault.unreported = 0;
@@ -74,17 +85,41 @@ export class IdpFaultLog {
     this.over(idp, tenant, 'unavailable');
   }
 
-  /** A fault of `kind` of `idp`, if any, is over (one line saying so). */
-  over(idp: IdpProvider, tenant: string, kind: FaultKind): void {
+  /**
+   * `idp`'s keys served a verification: each unusable key `usable` says is usable now (it served
+   * this verification, or the IdP no longer publishes it) is over, one line each.
+   */
+  keysUsable(idp: IdpProvider, tenant: string, usable: (kid: string) => boolean): void {
     if (this.faults.size === 0) return;
-    const key = `${kind} ${idp.id}`;
+    for (const [key, fault] of this.faults) {
+      if (fault.kind === 'unusable-key' && fault.idpId === idp.id && usable(fault.kid)) this.end(key, fault, idp, tenant);
+    }
+  }
+
+  /** A fault of `kind` of `idp`, if any, is over (one line saying so). */
+  over(idp: IdpProvider, tenant: string, kind: Exclude<FaultKind, 'unusable-key'>): void {
+    if (this.faults.size === 0) return;
+    const key = keyOf(kind, idp.id, '');
     const fault = this.faults.get(key);
-    if (!fault) return;
+    if (fault) this.end(key, fault, idp, tenant);
+  }
+
+  private end(key: string, fault: Fault, idp: IdpProvider, tenant: string): void {
     this.faults.delete(key);
     const now = Date.now();
     this.logger.info(
-      { tenant, issuer: idp.issuer, idpId: idp.id, lastReason: fault.reason, affected: fault.unreported, total: fault.total, since: new Date(fault.since).toISOString(), durationMs: now - fault.since },
-      LINES[kind].end,
+      {
+        tenant,
+        issuer: idp.issuer,
+        idpId: idp.id,
+        ...(fault.kind === 'unusable-key' ? { kid: fault.kid } : {}),
+        lastReason: fault.reason,
+        affected: fault.unreported,
+        total: fault.total,
+        since: new Date(fault.since).toISOString(),
+        durationMs: now - fault.since,
+      },
+      LINES[fault.kind].end,
     );
   }
 }

@@ -135,6 +135,12 @@ export class JwksCache {
     return jwksUri ? this.sets.get(jwksUri)?.lastError : undefined;
   }
 
+  /** Whether `idp`'s keys, as last fetched, include one with id `kid`; undefined when none were fetched. */
+  publishes(idp: IdpProvider, kid: string): boolean | undefined {
+    const jwksUri = idp.jwksUri ?? this.settled.get(this.discoveryKey(idp))?.jwksUri;
+    return jwksUri ? this.sets.get(jwksUri)?.publishes(kid) : undefined;
+  }
+
   /**
    * Why the last discovery for `idp` failed while what an earlier one found is still in use (an
    * outage of the discovery endpoint); undefined when discovery is current or not used.

@@ -56,7 +56,12 @@ function issuerFix(configured: string, discovered: string): string {
  * on its curve, a modulus that does not decode). The IdP's fault, not the token's.
  */
 export class UnusableKeyError extends Error {
-  constructor(message: string, options?: { cause?: unknown }) {
+  constructor(
+    message: string,
+    options?: { cause?: unknown },
+    /** The key id of the token whose published key cannot be used ('' for a token without one). */
+    readonly kid = '',
+  ) {
     super(message, options);
     this.name = 'UnusableKeyError';
   }
@@ -80,11 +85,14 @@ type KeyResolver = (header: JWSHeaderParameters, token: FlattenedJWSInput) => Re
  * starts the cooldown, so neither unknown `kid`s nor an IdP outage can make us fetch more than
  * once per cooldown; concurrent callers share one fetch. Keys that were fetched once keep being
  * used while refetches fail; a token whose `kid` is not among them is then refused for the failure
- * (its key may have been published since), not as an unknown key. The last failure is kept and
- * reported until a fetch succeeds.
+ * (its key may have been published since), not as an unknown key. A published key that cannot be
+ * used makes the set refetch too, within the same cooldown, so a key the IdP corrected serves again.
+ * The last failure is kept and reported until a fetch succeeds.
  */
 export class RemoteKeySet {
   private keys: KeyResolver | undefined;
+  /** The key ids the fetched set publishes. */
+  private kids: ReadonlySet<string> = new Set();
   private fetchedAt = 0;
   private attemptedAt = Number.NEGATIVE_INFINITY;
   private pending: Promise<void> | undefined;
@@ -105,11 +113,14 @@ export class RemoteKeySet {
     try {
       return await this.resolve(header, token);
     } catch (error) {
-      if (!(error instanceof errors.JWKSNoMatchingKey)) throw error;
+      // A published key that cannot be used may have been corrected since: fetched again as an
+      // unknown kid is (at most once per cooldown), so the keys serve again once the IdP fixed them.
+      if (!(error instanceof errors.JWKSNoMatchingKey) && !(error instanceof UnusableKeyError)) throw error;
       if (this.mayFetch()) {
         await this.refresh();
         if (!this.lastError) return this.resolve(header, token);
       }
+      if (error instanceof UnusableKeyError) throw error;
       // While the JWKS cannot be fetched, an unknown kid may be a key published since: the token
       // is not known to be bad, the keys are unavailable.
       throw this.lastError ?? error;
@@ -123,8 +134,13 @@ export class RemoteKeySet {
     } catch (error) {
       if (error instanceof errors.JOSEError) throw error;
       const kid = typeof header.kid === 'string' ? ` "${header.kid.slice(0, 100)}"` : '';
-      throw new UnusableKeyError(`The JWKS at ${this.url} publishes a key${kid} that cannot be used: ${(error as Error).message ?? String(error)}`, { cause: error });
+      throw new UnusableKeyError(`The JWKS at ${this.url} publishes a key${kid} that cannot be used: ${(error as Error).message ?? String(error)}`, { cause: error }, typeof header.kid === 'string' ? header.kid : '');
     }
+  }
+
+  /** Whether the set fetched last publishes a key with id `kid`; undefined before a fetch succeeded. */
+  publishes(kid: string): boolean | undefined {
+    return this.keys ? this.kids.has(kid) : undefined;
   }
 
   /** When the next fetch may start (epoch milliseconds; now while one is under way). */
@@ -162,6 +178,7 @@ export class RemoteKeySet {
       body = await response.json().catch(() => undefined);
       if (!body || typeof body !== 'object' || !Array.isArray((body as { keys?: unknown }).keys)) throw new KeySourceError(`The document at ${this.url} is not a JWKS.`);
       this.keys = createLocalJWKSet(body as JSONWebKeySet);
+      this.kids = new Set((body as { keys: unknown[] }).keys.map((key) => (key as { kid?: unknown } | null)?.kid).filter((kid): kid is string => typeof kid === 'string'));
       this.fetchedAt = Date.now();
       this.lastError = undefined;
     } catch (error) {

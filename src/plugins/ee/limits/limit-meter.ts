@@ -1,5 +1,6 @@
 import { inject, injectable } from 'inversify';
-import { BackgroundWork, BoundedCache, Database, DependencyUnavailableError, Logger, safeLog, type LifecycleContribution } from '../../../core/index.js';
+import { BackgroundWork, BoundedCache, Database, DependencyUnavailableError, Logger, type LifecycleContribution } from '../../../core/index.js';
+import { RepeatedFailureLog } from '../repeated-failure-log.js';
 import { AgentRoleIds } from './agent-role-ids.js';
 import { LimitStore, type Limit } from './limit-store.js';
 
@@ -79,6 +80,8 @@ export class LimitMeter implements LifecycleContribution {
   private timer: NodeJS.Timeout | undefined;
   private unreachableUntil = 0;
   private reporting: Promise<void> | undefined;
+  /** Failures that repeat while the database is out (every call, every report) are logged once per interval. */
+  private readonly failures: RepeatedFailureLog;
   /** Attempts metered, and those that waited for a database round trip before they were answered. */
   readonly stats = { attempts: 0, waited: 0, leases: 0 };
 
@@ -87,8 +90,9 @@ export class LimitMeter implements LifecycleContribution {
     @inject(LimitStore) private readonly store: LimitStore,
     @inject(AgentRoleIds) private readonly roles: AgentRoleIds,
     @inject(BackgroundWork) work: BackgroundWork,
-    @inject(Logger) private readonly logger: Logger,
+    @inject(Logger) logger: Logger,
   ) {
+    this.failures = new RepeatedFailureLog(logger);
     // A changed limit starts afresh: leases taken under the old value are dropped (counted as spent).
     // When changes may have been missed (the feed dropped), the limits are read again and a changed
     // one gets a new bucket (its value is part of the key); budget already held is kept.
@@ -138,7 +142,8 @@ export class LimitMeter implements LifecycleContribution {
         const cached = this.roles.cached(call.tenant, call.agentId);
         if (!cached) waited = true;
         roleIds = cached ?? (await this.roles.of(call.tenant, call.agentId).catch((error: unknown) => {
-          throw new DependencyUnavailableError('The roles of this agent cannot be read for its call limits (the database is unavailable); the call was not run. Try again shortly.', { cause: error });
+          this.failures.failed('roles', 'warn', { err: error, tenant: call.tenant }, "could not read an agent's roles for its call limits; its calls under role limits are refused (503) until they can be read");
+          throw new DependencyUnavailableError('The roles of this agent cannot be read for its call limits (the database is unavailable); the call was not run. Try again shortly.', { cause: error, reported: true });
         }));
       }
       const applicable = limits.filter((limit) => applies(limit, call, roleIds));
@@ -161,7 +166,10 @@ export class LimitMeter implements LifecycleContribution {
           this.spent(bucket);
           // Ask for the next block before this one runs out, off the caller's path.
           if (bucket.available <= Math.floor(blockSize(bucket.limit.max) / 2) && !bucket.exhausted && !bucket.pending) {
-            void this.lease(bucket, false).catch(() => {});
+            // A failure is logged; one a waiting call met (this lease shares its round trip) is logged already.
+            void this.lease(bucket, false).catch((error: unknown) => {
+              if (!(error instanceof DependencyUnavailableError && error.reported)) this.leaseFailed(error, bucket.limit, false);
+            });
           }
         }
         return undefined;
@@ -208,8 +216,12 @@ export class LimitMeter implements LifecycleContribution {
     } catch (error) {
       this.unreachableUntil = performance.now() + RETRY_LIMITS_MS;
       // Without the database, the limits last read still hold (and their budgets still run out).
-      if (known) return known;
-      throw new DependencyUnavailableError('The call limits of this tenant cannot be read (the database is unavailable); the call was not run. Try again shortly.', { cause: error });
+      if (known) {
+        this.failures.failed('limits', 'warn', { err: error, tenant, retryInMs: RETRY_LIMITS_MS }, 'could not read the call limits; the limits read last stay in force until they can be read again');
+        return known;
+      }
+      this.failures.failed('limits', 'warn', { err: error, tenant, retryInMs: RETRY_LIMITS_MS }, "could not read the call limits; the tenant's calls are refused (503) until they can be read");
+      throw new DependencyUnavailableError('The call limits of this tenant cannot be read (the database is unavailable); the call was not run. Try again shortly.', { cause: error, reported: true });
     }
   }
 
@@ -281,8 +293,8 @@ export class LimitMeter implements LifecycleContribution {
           bucket.gone = true;
           return;
         }
-        if (waiting) throw new DependencyUnavailableError("The usage counts of this call's limits cannot be reached (the database is unavailable); the call was not run. Try again shortly.", { cause: error });
-        safeLog(this.logger, 'warn', { err: error, limit: limit.id }, 'could not lease call budget in advance; the next call asks again');
+        this.leaseFailed(error, limit, waiting);
+        if (waiting) throw new DependencyUnavailableError("The usage counts of this call's limits cannot be reached (the database is unavailable); the call was not run. Try again shortly.", { cause: error, reported: true });
         return;
       }
       this.stats.leases++;
@@ -308,6 +320,15 @@ export class LimitMeter implements LifecycleContribution {
       bucket.pending = undefined;
     });
     return bucket.pending;
+  }
+
+  /** A lease failed: logged (once per interval while it keeps failing), with what happens to the calls. */
+  private leaseFailed(error: unknown, limit: Limit, waiting: boolean): void {
+    if (waiting) {
+      this.failures.failed('lease', 'warn', { err: error, tenant: limit.tenant, limit: limit.id }, 'could not lease call budget; calls under this limit with no budget left on this instance are refused (503) until the database answers');
+    } else {
+      this.failures.failed('lease-ahead', 'warn', { err: error, tenant: limit.tenant, limit: limit.id }, 'could not lease call budget in advance; calls spend the budget this instance holds, and the next one asks again');
+    }
   }
 
   /** Forget buckets whose window ended a while ago (they are made again when needed). */
@@ -339,7 +360,7 @@ export class LimitMeter implements LifecycleContribution {
           if (later) later.calls += report.calls;
           else this.reports.set(key, report);
         }
-        safeLog(this.logger, 'warn', { err: error }, 'could not report call counts; they are reported with the next round');
+        this.failures.failed('report', 'warn', { err: error, pending: this.reports.size }, 'could not report call counts; they are reported with the next round (the limits themselves are unaffected)');
       } finally {
         this.reporting = undefined;
       }
