@@ -41,30 +41,35 @@ const END_OF_LINE = /\r\n|\r|\n/g;
 /**
  * Splits an SSE stream into whole events (the spec's line and event rules: CR, LF or CRLF ends a
  * line, an empty line ends an event). Text is handed back only up to the end of the last whole
- * event, so a stream cut short never passes on half an event.
+ * event, so a stream cut short never passes on half an event. Each piece of text is scanned once,
+ * however long an event grows.
  */
 export class EventStreamCutter {
-  private text = '';
-  /** Where the next unread line starts in `text`. */
-  private scanned = 0;
+  /** Text of the unfinished event, not passed on yet. */
+  private held: string[] = [];
+  /** Pieces of the unfinished line. */
+  private partial: string[] = [];
   /** The lines of the event being read. */
   private lines: string[] = [];
+  /** The last piece ended with CR: an LF starting the next one completes a CRLF, not another line. */
+  private afterCr = false;
   private first = true;
 
   constructor(private readonly onEvent: (event: { type: string; data: string | undefined; id: string | undefined }) => void) {}
 
-  /** Add text from the stream; returns the text of the events it completed. `final`: the stream has ended. */
-  push(text: string, final = false): string {
-    this.text += text;
-    let cut = 0;
-    for (;;) {
-      END_OF_LINE.lastIndex = this.scanned;
-      const end = END_OF_LINE.exec(this.text);
-      if (!end) break;
-      // A CR at the very end may be the first half of a CRLF still on its way.
-      if (end[0] === '\r' && end.index === this.text.length - 1 && !final) break;
-      let line = this.text.slice(this.scanned, end.index);
-      this.scanned = end.index + end[0].length;
+  /** Add text from the stream; returns the text of the events it completed. */
+  push(text: string): string {
+    let out = '';
+    let start = this.afterCr && text.startsWith('\n') ? 1 : 0;
+    let passed = 0;
+    if (text) this.afterCr = false;
+    END_OF_LINE.lastIndex = start;
+    for (let end = END_OF_LINE.exec(text); end; end = END_OF_LINE.exec(text)) {
+      this.partial.push(text.slice(start, end.index));
+      let line = this.partial.join('');
+      this.partial = [];
+      start = end.index + end[0].length;
+      if (end[0] === '\r' && start === text.length) this.afterCr = true;
       if (this.first) {
         this.first = false;
         if (line.startsWith('\uFEFF')) line = line.slice(1);
@@ -74,14 +79,13 @@ export class EventStreamCutter {
         continue;
       }
       this.dispatch();
-      cut = this.scanned;
+      out += this.held.join('') + text.slice(passed, start);
+      this.held = [];
+      passed = start;
     }
-    const complete = this.text.slice(0, cut);
-    if (cut > 0) {
-      this.text = this.text.slice(cut);
-      this.scanned -= cut;
-    }
-    return complete;
+    if (start < text.length) this.partial.push(text.slice(start));
+    if (passed < text.length) this.held.push(text.slice(passed));
+    return out;
   }
 
   private dispatch(): void {
@@ -139,7 +143,7 @@ function watchEventStream(body: ReadableStream<Uint8Array>, watch: AnswerWatch):
           return controller.close();
         }
         if (chunk.done) {
-          const rest = events.push(decoder.decode(), true);
+          const rest = events.push(decoder.decode());
           if (rest) controller.enqueue(encoder.encode(rest));
           finish();
           if (!answered && !resumable) controller.enqueue(standIn(undefined));
