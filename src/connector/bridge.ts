@@ -187,7 +187,7 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
   try {
     remote = await connectRemote();
   } catch (error) {
-    throw startupFailure(error, url, timeoutMs);
+    throw startupFailure(remoteFetch.lostAnswer(error) ?? error, url, timeoutMs);
   }
   connected = true;
   const capabilities = remote.getServerCapabilities() ?? {};
@@ -239,14 +239,30 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
     if (tokenKey !== undefined) progress.set(tokenKey, restart);
     const signal = AbortSignal.any([extra.signal, deadline.signal]);
     const send = (client: Client) => client.request(outgoing as never, resultSchema, { signal, timeout: NO_SDK_TIMEOUT });
-    const client = remote;
+    const attempt = async (client: Client) => {
+      try {
+        try {
+          return await send(client);
+        } catch (error) {
+          if (!(error instanceof StreamableHTTPError && error.code === 404)) throw error;
+          return await send(await reinitialize(client));
+        }
+      } catch (error) {
+        // An answer that broke off stands for the failure behind it.
+        throw remoteFetch.lostAnswer(error) ?? error;
+      }
+    };
     try {
       let result;
       try {
-        result = await send(client);
+        result = await attempt(remote);
       } catch (error) {
-        if (!(error instanceof StreamableHTTPError && error.code === 404)) throw error;
-        result = await send(await reinitialize(client));
+        // The server's answer broke off. A request that repeating cannot harm is sent once more; any
+        // other may have run, and is answered with its unknown outcome ('dropped').
+        const lost = remoteFetch.lostAnswer(error);
+        if (!lost || lost.kind === 'dropped' || signal.aborted) throw error;
+        logger.debug(`${lost.message} Sending ${request.method} again.`);
+        result = await attempt(remote);
       }
       // SDK clients dispatch notifications a tick later than responses; a response read in the same
       // chunk as the last notification would overtake it (and a progress token would already be
@@ -256,7 +272,10 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
       return result;
     } catch (error) {
       if (extra.signal.aborted) throw error;
-      throw localFailure(deadline.signal.aborted ? TIMED_OUT : error, request, url, timeoutMs, logger);
+      const failure = localFailure(deadline.signal.aborted ? TIMED_OUT : error, request, url, timeoutMs, logger);
+      // As for a result: what was relayed (progress before the answer broke off) arrives first.
+      if (relayed !== relayedBefore) await new Promise((resolve) => setTimeout(resolve, NOTIFICATION_SETTLE_MS));
+      throw failure;
     } finally {
       clearTimeout(timer);
       clocks.delete(clock);

@@ -39,6 +39,11 @@ export function mayHaveBeenReceived(error: unknown): boolean {
   return isTimeout(error) && !(code && BEFORE_SENDING.has(code));
 }
 
+/** The other end closed the connection, or ended its answer, before the answer was complete. */
+export function closedBeforeAnswering(target: URL, what: string, hint: string, cause: unknown): ConnectorError {
+  return new ConnectorError('unreachable', `${what} at ${target.origin} closed the connection before answering. It may be restarting; if this persists, check ${hint} and its logs.`, false, { cause });
+}
+
 /**
  * Turn a failed `fetch` (no HTTP response at all) into one line a user can act on. `what` names the
  * other end ("the server", "the IdP") and `hint` the flag that points at it.
@@ -52,9 +57,7 @@ export function networkFailure(error: unknown, target: URL, what: string, hint: 
   if (code && REFUSED.has(code)) {
     return new ConnectorError('unreachable', `cannot reach ${what} at ${where}: connection refused. Is it running, and are the host and port in ${hint} right?`, true, { cause: error });
   }
-  if (code && DROPPED.has(code)) {
-    return new ConnectorError('unreachable', `${what} at ${where} closed the connection before answering. It may be restarting; if this persists, check ${hint} and its logs.`, false, { cause: error });
-  }
+  if (code && DROPPED.has(code)) return closedBeforeAnswering(target, what, hint, error);
   if (code && DNS.has(code)) {
     return new ConnectorError('dns', `cannot resolve the host "${target.hostname}" (DNS lookup failed). Check the host name in ${hint} and your network.`, false, { cause: error });
   }

@@ -1,11 +1,26 @@
+import { randomUUID } from 'node:crypto';
+import { ErrorCode, McpError, type RequestId } from '@modelcontextprotocol/sdk/types.js';
+import { watchAnswer } from './answer-stream.js';
 import { ConnectorError } from './connector-error.js';
-import { isTimeout, mayHaveBeenReceived, networkFailure } from './network-errors.js';
+import { closedBeforeAnswering, isTimeout, mayHaveBeenReceived, networkFailure } from './network-errors.js';
 import { OUTCOME_UNKNOWN, describeBody, safeToResend } from './repeatable-requests.js';
 import { shownUrl } from './shown-url.js';
 import type { StderrLogger } from './stderr-logger.js';
 import type { TokenSource } from './token-source.js';
 
 export type FetchLike = (url: string | URL, init?: RequestInit) => Promise<Response>;
+
+/** The `fetch` for the MCP transport, and what it knows of answers the server never delivered. */
+export interface RemoteFetch extends FetchLike {
+  /**
+   * The failure behind `error` when it stands for a response that never came (the server's answer
+   * to the request broke off, or ended, without it), else undefined. Asked once per error.
+   */
+  lostAnswer(error: unknown): ConnectorError | undefined;
+}
+
+/** Where a stand-in error response carries the key of the failure it stands for. */
+const STAND_IN = 'gatehouseConnectorLostAnswer';
 
 export interface RemoteFetchOptions {
   readonly url: URL;
@@ -64,7 +79,7 @@ async function refusalDetail(response: Response): Promise<string | undefined> {
  * the server is unreachable or refusing with 503, and turns every other failure into a
  * {@link ConnectorError} whose message tells the user what to do.
  */
-export function createRemoteFetch(options: RemoteFetchOptions): FetchLike {
+export function createRemoteFetch(options: RemoteFetchOptions): RemoteFetch {
   const { url: target, tokens, timeoutMs, logger } = options;
   const backoff = options.backoff ?? { initialMs: 250, maxMs: 4_000 };
   const baseFetch = options.fetch ?? fetch;
@@ -82,19 +97,46 @@ export function createRemoteFetch(options: RemoteFetchOptions): FetchLike {
     request?.abort(new DOMException('cancelled by the client', 'AbortError'));
   };
 
-  return async (url, init = {}) => {
+  // Failures of requests whose answer broke off: the ones reported to the transport, and the ones a
+  // stand-in error response carries (by its key), for the bridge to tell the user what happened.
+  const lost = new WeakSet<ConnectorError>();
+  const standIns = new Map<string, ConnectorError>();
+
+  const answerLost = (init: RequestInit, cause: unknown): ConnectorError => {
+    const failure = lostAnswerFailure(init, cause);
+    lost.add(failure);
+    return failure;
+  };
+
+  const remoteFetch = async (url: string | URL, init: RequestInit = {}): Promise<Response> => {
     const outgoing = parseMessage(init.body);
-    const requestKey = outgoing && 'id' in outgoing && outgoing.method ? JSON.stringify(outgoing.id) : undefined;
+    const id = outgoing && 'id' in outgoing && outgoing.method ? (outgoing.id as RequestId) : undefined;
+    const requestKey = id === undefined ? undefined : JSON.stringify(id);
     try {
       const response = await send(url, init, requestKey);
-      if (requestKey === undefined) return response;
-      if (!response.body || !response.headers.get('content-type')?.includes('text/event-stream')) {
-        open.delete(requestKey);
-        return response;
-      }
-      const release = (): void => void open.delete(requestKey);
-      const body = response.body.pipeThrough(new TransformStream({ flush: release }));
-      return new Response(body, { status: response.status, statusText: response.statusText, headers: response.headers });
+      if (id === undefined) return response;
+      const attempt = open.get(requestKey!);
+      const brokeOff = (cause: unknown): ConnectorError => {
+        logger.debug(`the answer to ${describeBody(init.body)} broke off: ${cause === undefined ? 'the stream ended' : causeText(cause)}.`);
+        return answerLost(init, cause);
+      };
+      return watchAnswer(
+        response,
+        {
+          id,
+          lost(cause) {
+            const failure = brokeOff(cause);
+            const key = randomUUID();
+            standIns.set(key, failure);
+            return JSON.stringify({ jsonrpc: '2.0', id, error: { code: ErrorCode.InternalError, message: failure.message, data: { kind: failure.kind, [STAND_IN]: key } } });
+          },
+          finished() {
+            // A later exchange may reuse the id: release only this one's entry.
+            if (open.get(requestKey!) === attempt) open.delete(requestKey!);
+          },
+        },
+        brokeOff,
+      );
     } catch (error) {
       if (requestKey !== undefined) open.delete(requestKey);
       throw error;
@@ -102,6 +144,18 @@ export function createRemoteFetch(options: RemoteFetchOptions): FetchLike {
       cancelled(outgoing);
     }
   };
+
+  const lostAnswer = (error: unknown): ConnectorError | undefined => {
+    if (error instanceof ConnectorError) return lost.has(error) ? error : undefined;
+    if (!(error instanceof McpError)) return undefined;
+    const key = (error.data as Record<string, unknown> | undefined)?.[STAND_IN];
+    if (typeof key !== 'string') return undefined;
+    const failure = standIns.get(key);
+    standIns.delete(key);
+    return failure;
+  };
+
+  return Object.assign(remoteFetch, { lostAnswer });
 
   async function send(url: string | URL, init: RequestInit, requestKey: string | undefined): Promise<Response> {
     const deadline = Date.now() + timeoutMs;
@@ -216,11 +270,25 @@ export function createRemoteFetch(options: RemoteFetchOptions): FetchLike {
 
   /** A request that may have run was neither answered nor resent: say so, and that its outcome is unknown. */
   function outcomeUnknown(cause: unknown, init: RequestInit, failure: ConnectorError): ConnectorError {
-    const what = describeBody(init.body);
     if (isTimeout(cause)) {
+      const what = describeBody(init.body);
       return new ConnectorError('timeout', `the server at ${target.origin} did not answer within ${timeoutMs} ms after ${what} was sent: ${OUTCOME_UNKNOWN} Raise --timeout for slow tools.`, false, { cause });
     }
-    return new ConnectorError('dropped', `the server at ${target.origin} closed the connection before answering, after ${what} was sent: ${OUTCOME_UNKNOWN}`, false, { cause: failure });
+    return droppedAfterSending(init, failure);
+  }
+
+  function droppedAfterSending(init: RequestInit, cause: unknown): ConnectorError {
+    return new ConnectorError('dropped', `the server at ${target.origin} closed the connection before answering, after ${describeBody(init.body)} was sent: ${OUTCOME_UNKNOWN}`, false, { cause });
+  }
+
+  /**
+   * The server's answer to a request had begun and broke off (or ended) without the response. The
+   * server had the request, so one that must not run twice has an unknown outcome; one that
+   * repeating cannot harm may be sent again.
+   */
+  function lostAnswerFailure(init: RequestInit, cause: unknown): ConnectorError {
+    const failure = closedBeforeAnswering(target, 'the server', hint, cause);
+    return safeToResend(init) ? failure : droppedAfterSending(init, failure);
   }
 }
 
@@ -230,6 +298,14 @@ function retryAfter(value: string | null): number | undefined {
   if (/^\s*\d+\s*$/.test(value)) return Number(value) * 1000;
   const at = Date.parse(value);
   return Number.isNaN(at) ? undefined : Math.max(0, at - Date.now());
+}
+
+/** A failure of a response body as a few words: undici's "terminated" names its cause. */
+function causeText(cause: unknown): string {
+  const error = cause as { message?: unknown; cause?: { message?: unknown; code?: unknown } } | null;
+  const inner = error?.cause;
+  const detail = inner && typeof inner.message === 'string' ? ` (${typeof inner.code === 'string' ? `${inner.code}: ` : ''}${inner.message})` : '';
+  return `${typeof error?.message === 'string' ? error.message : String(cause)}${detail}`;
 }
 
 function parseMessage(body: unknown): { id?: unknown; method?: string; params?: unknown } | undefined {

@@ -77,9 +77,9 @@ describe('connector: what a server, or what stands in front of it, answers', fun
         const connector = await connectConnector(['--url', proxy.url, '--timeout', '10000', '--verbose'], { GATEHOUSE_API_KEY: key });
         try {
           let limited = 0;
-          proxy.fault = (req, res) => {
+          proxy.fault = (req, res, forward) => {
             if (limited++ > 0) return false;
-            return answer(429, 'application/json', '{"error":"rate_limited"}', { 'retry-after': '1' })(req, res);
+            return answer(429, 'application/json', '{"error":"rate_limited"}', { 'retry-after': '1' })(req, res, forward);
           };
           const started = Date.now();
           const result = await connector.client.callTool({ name: 'echo', arguments: { text: 'after the limit' } });
@@ -100,9 +100,9 @@ describe('connector: what a server, or what stands in front of it, answers', fun
         const connector = await connectConnector(['--url', proxy.url, '--timeout', '10000', '--verbose'], { GATEHOUSE_API_KEY: key });
         try {
           let refused = 0;
-          proxy.fault = (req, res) => {
+          proxy.fault = (req, res, forward) => {
             if (refused++ > 0) return false;
-            return answer(503, 'application/json', JSON.stringify({ error: { code: 'unavailable', message: IDP_DOWN } }), { 'retry-after': '1' })(req, res);
+            return answer(503, 'application/json', JSON.stringify({ error: { code: 'unavailable', message: IDP_DOWN } }), { 'retry-after': '1' })(req, res, forward);
           };
           const started = Date.now();
           const result = await connector.client.callTool({ name: 'echo', arguments: { text: 'after the outage' } });

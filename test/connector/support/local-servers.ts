@@ -40,8 +40,14 @@ export function silentServer(): Promise<LocalServer> {
   return serve(net.createServer(() => undefined), new Set());
 }
 
+/**
+ * Sends a request on to the server behind a {@link faultyProxy} (with `body` when the fault has read
+ * the request's own) and resolves with the server's answer, for the fault to pass on, or not.
+ */
+export type Forward = (body?: Buffer) => Promise<http.IncomingMessage>;
+
 /** Answers a request instead of the server behind a {@link faultyProxy} (true when it did). */
-export type Fault = (req: http.IncomingMessage, res: http.ServerResponse) => boolean;
+export type Fault = (req: http.IncomingMessage, res: http.ServerResponse, forward: Forward) => boolean;
 
 export interface FaultyProxy {
   /** The server's MCP endpoint through the proxy. */
@@ -56,16 +62,118 @@ export async function faultyProxy(target: string): Promise<FaultyProxy> {
   const upstream = new URL(target);
   const state: { fault: Fault | undefined } = { fault: undefined };
   const server = http.createServer((req, res) => {
-    if (state.fault?.(req, res)) return;
-    const forward = http.request({ host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: req.headers }, (answer) => {
-      res.writeHead(answer.statusCode ?? 502, answer.headers);
-      answer.pipe(res);
-    });
-    forward.on('error', () => res.destroy());
-    req.pipe(forward);
+    const forward: Forward = (body) =>
+      new Promise((resolve, reject) => {
+        const request = http.request({ host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: req.headers }, resolve);
+        request.on('error', reject);
+        if (body) request.end(body);
+        else req.pipe(request);
+      });
+    if (state.fault?.(req, res, forward)) return;
+    forward().then(
+      (answer) => {
+        res.writeHead(answer.statusCode ?? 502, answer.headers);
+        answer.pipe(res);
+      },
+      () => res.destroy(),
+    );
   });
   const local = await serve(server, new Set());
   return Object.assign(state, { url: `${local.url}${upstream.pathname}`, close: () => local.close() });
+}
+
+/** How {@link cutAnswer} ends an answer before its response: the connection closed, reset, or the answer ended normally. */
+export type Cut = 'close' | 'reset' | 'end';
+
+function methodOf(body: Buffer): string | undefined {
+  try {
+    const method = (JSON.parse(body.toString('utf8')) as { method?: unknown }).method;
+    return typeof method === 'string' ? method : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether one SSE event (or a JSON body) holds a JSON-RPC response. */
+function holdsResponse(text: string): boolean {
+  const data = /^data:/m.test(text) ? text.split(/\r?\n/).filter((line) => line.startsWith('data:')).map((line) => line.slice(5).trim()).join('\n') : text;
+  try {
+    const message = JSON.parse(data) as Record<string, unknown>;
+    return 'id' in message && ('result' in message || 'error' in message);
+  } catch {
+    return false;
+  }
+}
+
+/** What a {@link cutAnswer} fault saw: the POSTs' JSON-RPC methods, and how many answers it cut. */
+export interface AnswerCutter {
+  readonly fault: Fault;
+  readonly seen: string[];
+  cuts: number;
+}
+
+/**
+ * A fault for a {@link faultyProxy}: the next `times` POSTs of `method` reach the server, and its
+ * answer is passed on up to its JSON-RPC response, which never arrives. An SSE answer is passed on
+ * event by event (progress and all) until the event holding the response; a JSON answer, its first
+ * half. Then `how` ends it. Other requests pass through.
+ */
+export function cutAnswer(method: string, how: Cut, times = 1): AnswerCutter {
+  let left = times;
+  const fault: Fault = (req, res, forward) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => {
+      const body = Buffer.concat(chunks);
+      const called = req.method === 'POST' ? methodOf(body) : undefined;
+      if (called) state.seen.push(called);
+      const cut = called === method && left > 0;
+      if (cut) left--;
+      forward(body).then(
+        (answer) => {
+          res.writeHead(answer.statusCode ?? 502, answer.headers);
+          if (!cut) return void answer.pipe(res);
+          const end = (): void => {
+            answer.destroy();
+            state.cuts++;
+            // What was passed on is written and read first, as when an answer breaks off after a while.
+            res.write('', () =>
+              setTimeout(() => {
+                if (how === 'close') res.socket?.destroy();
+                else if (how === 'reset') res.socket?.resetAndDestroy();
+                else res.end();
+              }, 200),
+            );
+          };
+          if (!/text\/event-stream/.test(String(answer.headers['content-type']))) {
+            const whole: Buffer[] = [];
+            answer.on('data', (chunk: Buffer) => whole.push(chunk));
+            answer.on('end', () => {
+              const all = Buffer.concat(whole);
+              res.write(all.subarray(0, Math.floor(all.length / 2)));
+              end();
+            });
+            return;
+          }
+          let text = '';
+          answer.setEncoding('utf8');
+          answer.on('data', (chunk: string) => {
+            text += chunk;
+            for (let boundary = text.indexOf('\n\n'); boundary !== -1 && !answer.destroyed; boundary = text.indexOf('\n\n')) {
+              const event = text.slice(0, boundary + 2);
+              text = text.slice(boundary + 2);
+              if (holdsResponse(event)) end();
+              else res.write(event);
+            }
+          });
+        },
+        () => res.destroy(),
+      );
+    });
+    return true;
+  };
+  const state: AnswerCutter = { fault, seen: [], cuts: 0 };
+  return state;
 }
 
 /** A port nothing listens on (bound, then released). */

@@ -1,0 +1,212 @@
+import type { RequestId } from '@modelcontextprotocol/sdk/types.js';
+
+/**
+ * The body of the server's answer to one request, watched for that request's JSON-RPC response.
+ * The MCP SDK's client transport waits for a response that a broken stream never brings: it only
+ * logs the broken stream, and the request waits for the connector's timeout. Watching the body
+ * lets the connector answer at once instead.
+ */
+export interface AnswerWatch {
+  /** The id of the request the body answers. */
+  readonly id: RequestId;
+  /**
+   * The body ended (or failed with `cause`) without the response. Returns the JSON-RPC error
+   * response that stands in for it, as the text of a message.
+   */
+  lost(cause: unknown): string;
+  /** The exchange is over, whatever its outcome (called once). */
+  finished(): void;
+}
+
+/** Whether a failure of the body is our own doing (a cancelled request, a closed transport), not the server's. */
+function aborted(error: unknown): boolean {
+  return (error as { name?: unknown } | null)?.name === 'AbortError';
+}
+
+/** Whether this message text is the response (result or error) to request `id`. */
+function answers(data: string, id: RequestId): boolean {
+  // Notifications and server → client requests are by far the most frequent events: skip them unparsed.
+  if (!data.includes('"result"') && !data.includes('"error"')) return false;
+  try {
+    const message = JSON.parse(data) as unknown;
+    if (!message || typeof message !== 'object' || Array.isArray(message)) return false;
+    return (message as { id?: unknown }).id === id && ('result' in message || 'error' in message);
+  } catch {
+    return false;
+  }
+}
+
+const END_OF_LINE = /\r\n|\r|\n/g;
+
+/**
+ * Splits an SSE stream into whole events (the spec's line and event rules: CR, LF or CRLF ends a
+ * line, an empty line ends an event). Text is handed back only up to the end of the last whole
+ * event, so a stream cut short never passes on half an event. Each piece of text is scanned once,
+ * however long an event grows.
+ */
+export class EventStreamCutter {
+  /** Text of the unfinished event, not passed on yet. */
+  private held: string[] = [];
+  /** Pieces of the unfinished line. */
+  private partial: string[] = [];
+  /** The lines of the event being read. */
+  private lines: string[] = [];
+  /** The last piece ended with CR: an LF starting the next one completes a CRLF, not another line. */
+  private afterCr = false;
+  private first = true;
+
+  constructor(private readonly onEvent: (event: { type: string; data: string | undefined; id: string | undefined }) => void) {}
+
+  /** Add text from the stream; returns the text of the events it completed. */
+  push(text: string): string {
+    let out = '';
+    let start = this.afterCr && text.startsWith('\n') ? 1 : 0;
+    let passed = 0;
+    if (text) this.afterCr = false;
+    END_OF_LINE.lastIndex = start;
+    for (let end = END_OF_LINE.exec(text); end; end = END_OF_LINE.exec(text)) {
+      this.partial.push(text.slice(start, end.index));
+      let line = this.partial.join('');
+      this.partial = [];
+      start = end.index + end[0].length;
+      if (end[0] === '\r' && start === text.length) this.afterCr = true;
+      if (this.first) {
+        this.first = false;
+        if (line.startsWith('\uFEFF')) line = line.slice(1);
+      }
+      if (line !== '') {
+        this.lines.push(line);
+        continue;
+      }
+      this.dispatch();
+      out += this.held.join('') + text.slice(passed, start);
+      this.held = [];
+      passed = start;
+    }
+    if (start < text.length) this.partial.push(text.slice(start));
+    if (passed < text.length) this.held.push(text.slice(passed));
+    return out;
+  }
+
+  private dispatch(): void {
+    let type = '';
+    let id: string | undefined;
+    const data: string[] = [];
+    for (const line of this.lines) {
+      const colon = line.indexOf(':');
+      if (colon === 0) continue;
+      const name = colon === -1 ? line : line.slice(0, colon);
+      let value = colon === -1 ? '' : line.slice(colon + 1);
+      if (value.startsWith(' ')) value = value.slice(1);
+      if (name === 'data') data.push(value);
+      else if (name === 'event') type = value;
+      else if (name === 'id' && !value.includes('\0')) id = value;
+    }
+    this.lines = [];
+    this.onEvent({ type: type || 'message', data: data.length ? data.join('\n') : undefined, id });
+  }
+}
+
+/**
+ * An SSE body, passed on event by event. When it ends or breaks without the response, the stand-in
+ * error response is delivered as its last event and the stream ends normally, so the request is
+ * answered at once. A resumable stream (its events carry ids) is left to the client transport,
+ * which resumes it with `Last-Event-ID`: the server still holds the response.
+ */
+function watchEventStream(body: ReadableStream<Uint8Array>, watch: AnswerWatch): ReadableStream<Uint8Array> {
+  const reader = body.getReader();
+  const decoder = new TextDecoder();
+  const encoder = new TextEncoder();
+  let answered = false;
+  let resumable = false;
+  const events = new EventStreamCutter(({ type, data, id }) => {
+    if (id) resumable = true;
+    if (type === 'message' && data !== undefined && answers(data, watch.id)) answered = true;
+  });
+  let over = false;
+  const finish = (): void => {
+    if (over) return;
+    over = true;
+    watch.finished();
+  };
+  const standIn = (cause: unknown): Uint8Array => encoder.encode(`event: message\ndata: ${watch.lost(cause)}\n\n`);
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      for (;;) {
+        let chunk: Awaited<ReturnType<typeof reader.read>>;
+        try {
+          chunk = await reader.read();
+        } catch (error) {
+          finish();
+          if (answered || resumable || aborted(error)) return controller.error(error);
+          controller.enqueue(standIn(error));
+          return controller.close();
+        }
+        if (chunk.done) {
+          const rest = events.push(decoder.decode());
+          if (rest) controller.enqueue(encoder.encode(rest));
+          finish();
+          if (!answered && !resumable) controller.enqueue(standIn(undefined));
+          return controller.close();
+        }
+        const complete = events.push(decoder.decode(chunk.value, { stream: true }));
+        if (complete) return controller.enqueue(encoder.encode(complete));
+      }
+    },
+    cancel(reason) {
+      finish();
+      return reader.cancel(reason);
+    },
+  });
+}
+
+/**
+ * A JSON body, passed on as it comes. When it breaks before its end, it fails with the error
+ * `failure` makes of the cause (the client transport rejects the request with it).
+ */
+function watchJsonBody(body: ReadableStream<Uint8Array>, watch: AnswerWatch, failure: (cause: unknown) => Error): ReadableStream<Uint8Array> {
+  const reader = body.getReader();
+  let over = false;
+  const finish = (): void => {
+    if (over) return;
+    over = true;
+    watch.finished();
+  };
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      let chunk: Awaited<ReturnType<typeof reader.read>>;
+      try {
+        chunk = await reader.read();
+      } catch (error) {
+        finish();
+        return controller.error(aborted(error) ? error : failure(error));
+      }
+      if (chunk.done) {
+        finish();
+        return controller.close();
+      }
+      controller.enqueue(chunk.value);
+    },
+    cancel(reason) {
+      finish();
+      return reader.cancel(reason);
+    },
+  });
+}
+
+/**
+ * The server's answer to a request, with its body watched for the request's response: an SSE
+ * stream or a JSON body that ends without it is answered with an error at once. Any other answer
+ * (a refusal, no body) is returned as it is, and the exchange counts as finished.
+ */
+export function watchAnswer(response: Response, watch: AnswerWatch, failure: (cause: unknown) => Error): Response {
+  const type = response.headers.get('content-type') ?? '';
+  let body: ReadableStream<Uint8Array> | undefined;
+  if (response.body && response.ok && /^\s*text\/event-stream\s*(;|$)/i.test(type)) body = watchEventStream(response.body, watch);
+  else if (response.body && response.ok && /^\s*application\/json\s*(;|$)/i.test(type)) body = watchJsonBody(response.body, watch, failure);
+  if (!body) {
+    watch.finished();
+    return response;
+  }
+  return new Response(body, { status: response.status, statusText: response.statusText, headers: response.headers });
+}
