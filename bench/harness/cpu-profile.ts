@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -37,14 +38,57 @@ export interface ProfileSummary {
 
 const IDLE = new Set(['(idle)', '(root)']);
 
-/** A location without machine paths: relative to the repository, or a package, or a Node module. */
+const BUNDLED_MODULE = /^\/\/ dist\/(src\/\S+\.js)$/;
+
+/** Where each engine module starts in a bundled file: its (0-based) line and its path under the build. */
+export type BundledModules = readonly { readonly line: number; readonly module: string }[];
+
+/**
+ * The engine's modules a file of the build holds: the build bundles the package's entries
+ * (scripts/bundle-entries.ts), and esbuild heads each module it takes in with a `// dist/src/…`
+ * comment. Empty for a file of one module.
+ */
+export function bundledModules(source: string): BundledModules {
+  const modules: { line: number; module: string }[] = [];
+  source.split('\n').forEach((text, line) => {
+    const module = BUNDLED_MODULE.exec(text)?.[1];
+    if (module) modules.push({ line, module });
+  });
+  return modules;
+}
+
+const bundles = new Map<string, BundledModules>();
+
+function bundledModulesOf(file: string): BundledModules {
+  let modules = bundles.get(file);
+  if (!modules) {
+    try {
+      modules = bundledModules(readFileSync(file, 'utf8'));
+    } catch {
+      // Not readable here: the location stays the file's.
+      modules = [];
+    }
+    bundles.set(file, modules);
+  }
+  return modules;
+}
+
+/**
+ * A location without machine paths: relative to the repository, or a package, or a Node module.
+ * In a bundled file of the build, the engine module the line belongs to, without a line (the
+ * bundle's lines are not the module's).
+ */
 export function locate(url: string, line: number): string {
   if (!url) return '(native)';
   if (url.startsWith('node:')) return url;
   let file = url.startsWith('file://') ? fileURLToPath(url) : url;
   const modules = file.lastIndexOf(`${path.sep}node_modules${path.sep}`);
   if (modules !== -1) file = file.slice(modules + 1);
-  else if (file.startsWith(ROOT)) file = file.slice(ROOT.length).replace(/^dist[/\\]/, '');
+  else if (file.startsWith(path.join(ROOT, 'dist', 'src') + path.sep)) {
+    const holder = bundledModulesOf(file).findLast((module) => module.line <= line);
+    if (holder) return holder.module;
+    file = file.slice(ROOT.length).replace(/^dist[/\\]/, '');
+  } else if (file.startsWith(ROOT)) file = file.slice(ROOT.length).replace(/^dist[/\\]/, '');
   else if (path.isAbsolute(file)) file = path.basename(file);
   // Line 0 is what V8 reports for code it cannot place (e.g. transformed sources): leave it out.
   return line > 0 ? `${file.split(path.sep).join('/')}:${line + 1}` : file.split(path.sep).join('/');

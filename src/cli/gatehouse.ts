@@ -6,8 +6,6 @@ import { parseFlags } from '../connector/flags.js';
 import { localLaunch, registryLaunch } from '../connector/launch-command.js';
 import { ConfigFileError, findConfigFile, loadConfigFile } from './config-file.js';
 import { communityEdition } from '../plugins/oss/index.js';
-import { ticketsPlugin } from '../../examples/tickets-plugin/index.js';
-import { ticketsApiRegistry } from '../../examples/tickets-plugin/rest-api.js';
 
 /** The package version, read from package.json next to the sources or above the build folder. */
 function packageVersion(): string {
@@ -151,7 +149,11 @@ async function openEngine(flags: Flags, { examples = false, ...extra }: OpenOpti
   const plugins = [...base.plugins];
   // The example REST API reaches the engine's database once the engine exists.
   let engine: Engine | undefined;
-  if (examples) plugins.push(ticketsPlugin(), ticketsApiRegistry(() => engine!.database));
+  if (examples) {
+    // Loaded for the demo only: the example's models bring objection, which nothing else the CLI serves needs.
+    const [{ ticketsPlugin }, { ticketsApiRegistry }] = await Promise.all([import('../../examples/tickets-plugin/index.js'), import('../../examples/tickets-plugin/rest-api.js')]);
+    plugins.push(ticketsPlugin(), ticketsApiRegistry(() => engine!.database));
+  }
   const dataDir = str(flags['data-dir']) ?? process.env.GATEHOUSE_DATA_DIR ?? base.database?.dataDir;
   const database = { ...base.database, ...(dataDir !== undefined ? { dataDir } : {}) };
   if (!database.url && !database.knex && !process.env.DATABASE_URL) {
