@@ -29,6 +29,14 @@ export interface PgProxy {
    * anything reaches PostgreSQL. Connections opened afterwards work.
    */
   staleAll(): void;
+  /**
+   * Cut every connection but those that ran a `LISTEN` (the change feed's listener) and refuse new
+   * ones until {@link up}: the way a saturated or failing pool looks while the instance still hears
+   * changes.
+   */
+  down(): void;
+  /** Let connections in again after {@link down}. */
+  up(): void;
   /** Client connections open now through the proxy. */
   openConnections(): number;
   close(): Promise<void>;
@@ -65,6 +73,13 @@ class MessageReader {
 
 const cstring = (body: Buffer, from = 0): string => body.toString('utf8', from, body.indexOf(0, from));
 
+/** The SQL of a simple query (Q) or of a statement being prepared (P, after its name); else empty. */
+function sqlOf(message: { type: string; body: Buffer }): string {
+  if (message.type === 'Q') return cstring(message.body);
+  if (message.type === 'P') return cstring(message.body, message.body.indexOf(0) + 1);
+  return '';
+}
+
 /**
  * A TCP proxy in front of PostgreSQL that reads the wire protocol: it counts round trips and, when
  * armed, cuts connections right after PostgreSQL committed, so the client sees a lost connection
@@ -83,11 +98,15 @@ export async function pgProxy(target: URL): Promise<PgProxy> {
     else to.write(chunk);
   };
   const sockets = new Set<net.Socket>();
-  const clients = new Set<net.Socket>();
+  /** Each client connection open now, with what closes it and its upstream. */
+  const clients = new Map<net.Socket, () => void>();
   /** Connections {@link PgProxy.staleAll} made dead. */
   const stale = new WeakSet<net.Socket>();
+  /** Connections that ran a `LISTEN`, which {@link PgProxy.down} spares. */
+  const listeners = new WeakSet<net.Socket>();
+  let isDown = false;
   const server = net.createServer((client) => {
-    clients.add(client);
+    if (isDown) return void client.destroy();
     const upstream = net.connect(Number(target.port || 5432), target.hostname);
     sockets.add(client).add(upstream);
     const fromClient = new MessageReader(true);
@@ -103,6 +122,7 @@ export async function pgProxy(target: URL): Promise<PgProxy> {
         return;
       }
       for (const message of fromClient.feed(chunk)) {
+        if (/\bLISTEN\b/i.test(sqlOf(message))) listeners.add(client);
         if (armed === 0 || committing) continue;
         if (!statements) {
           if (message.type === 'Q' && /^\s*COMMIT\s*;?\s*$/i.test(cstring(message.body))) committing = 'commit';
@@ -140,6 +160,7 @@ export async function pgProxy(target: URL): Promise<PgProxy> {
       sockets.delete(upstream);
       clients.delete(client);
     };
+    clients.set(client, end);
     client.on('error', end).on('close', end);
     upstream.on('error', end).on('close', end);
   });
@@ -164,7 +185,14 @@ export async function pgProxy(target: URL): Promise<PgProxy> {
       for (const { to, chunk } of blackholed.splice(0)) if (!to.destroyed) to.write(chunk);
     },
     staleAll() {
-      for (const client of clients) stale.add(client);
+      for (const client of clients.keys()) stale.add(client);
+    },
+    down() {
+      isDown = true;
+      for (const [client, end] of clients) if (!listeners.has(client)) end();
+    },
+    up() {
+      isDown = false;
     },
     openConnections: () => clients.size,
     close: async () => {

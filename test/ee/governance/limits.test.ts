@@ -1,4 +1,3 @@
-import net from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { expect } from 'chai';
 import knexFactory, { type Knex } from 'knex';
@@ -6,6 +5,7 @@ import { AuditSink } from '@gatehouse-mcp/engine';
 import { testDatabase } from '@gatehouse-mcp/engine/testing';
 import { LimitMeter } from '../../../src/plugins/ee/limits/limit-meter.js';
 import { governanceEngine, type GovernanceTestEngine } from './support.js';
+import { pgProxy } from '../../support/pg-proxy.js';
 
 const text = (result: unknown): string => ((result as { content: { text: string }[] }).content[0]?.text ?? '');
 
@@ -300,57 +300,6 @@ describe('EE rate limits across three instances on one database', () => {
   });
 });
 
-/**
- * A TCP proxy in front of PostgreSQL whose queries can be cut off: `down()` cuts every connection
- * but the change feed's listener (found by its LISTEN) and refuses new ones, the way a saturated
- * or failing pool looks while the instance still hears changes; `up()` lets connections in again.
- */
-async function breakableProxy(target: URL): Promise<{ port: number; down(): void; up(): void; close(): Promise<void> }> {
-  let isDown = false;
-  const pairs = new Set<{ client: net.Socket; upstream: net.Socket; listener: boolean }>();
-  const server = net.createServer((client) => {
-    if (isDown) return void client.destroy();
-    const upstream = net.connect(Number(target.port || 5432), target.hostname);
-    const pair = { client, upstream, listener: false };
-    pairs.add(pair);
-    client.on('data', (chunk: Buffer) => {
-      if (/\bLISTEN\b/i.test(chunk.toString('latin1'))) pair.listener = true;
-      upstream.write(chunk);
-    });
-    upstream.on('data', (chunk: Buffer) => client.write(chunk));
-    const drop = () => {
-      client.destroy();
-      upstream.destroy();
-      pairs.delete(pair);
-    };
-    client.on('error', drop).on('close', drop);
-    upstream.on('error', drop).on('close', drop);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    port: (server.address() as net.AddressInfo).port,
-    down() {
-      isDown = true;
-      for (const pair of pairs) {
-        if (pair.listener) continue;
-        pair.client.destroy();
-        pair.upstream.destroy();
-      }
-    },
-    up() {
-      isDown = false;
-    },
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const pair of pairs) {
-          pair.client.destroy();
-          pair.upstream.destroy();
-        }
-        server.close(() => resolve());
-      }),
-  };
-}
-
 describe('EE rate limits while the database is down', () => {
   const url = process.env.DATABASE_URL;
   before(function () {
@@ -359,11 +308,9 @@ describe('EE rate limits while the database is down', () => {
 
   it('spends the budget an instance already holds, then refuses with 503 rather than run calls uncounted, while queries fail', async function () {
     this.timeout(180_000);
-    const proxy = await breakableProxy(new URL(url!));
-    const proxied = new URL(url!);
-    proxied.host = `127.0.0.1:${proxy.port}`;
+    const proxy = await pgProxy(new URL(url!));
     const schema = `gh_limits_${randomBytes(5).toString('hex')}`;
-    const knex: Knex = knexFactory({ client: 'pg', connection: proxied.toString(), searchPath: [schema], pool: { min: 0, max: 6 }, acquireConnectionTimeout: 3_000 });
+    const knex: Knex = knexFactory({ client: 'pg', connection: proxy.url(url!), searchPath: [schema], pool: { min: 0, max: 6 }, acquireConnectionTimeout: 3_000 });
     await knex.raw('create schema ??', [schema]);
     let t: GovernanceTestEngine | undefined;
     try {

@@ -9,10 +9,8 @@
  * set short so the cache lapses within the test.
  */
 import { expect } from 'chai';
-import { uniqueTenant } from '@gatehouse-mcp/engine/testing';
-import { startIdentityEngine, mcpPost, bearer, type IdentityEngine } from '../support/identity-engine.js';
-import { startOidcProvider, type OidcClient, type OidcFixture } from '../support/oidc.js';
-import { RecordingLogger, type LoggedLine } from '../../support/recording-logger.js';
+import { startLocalIdp, mcpPost, bearer, idpLinesOf, type LocalIdp } from '../support/identity-engine.js';
+import { RecordingLogger } from '../../support/recording-logger.js';
 
 const DISCOVERY_TTL_MS = 1_000;
 const COOLDOWN_MS = 500;
@@ -22,39 +20,25 @@ const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 describe('EE identity: discovery that lapses during an IdP outage', function () {
   this.timeout(60_000);
   const logger = new RecordingLogger();
-  let oidc: OidcFixture;
-  let t: IdentityEngine;
-  let client: OidcClient;
+  let local: LocalIdp;
 
   before(async () => {
-    oidc = await startOidcProvider();
-    client = await oidc.registerClient('discovery-bot');
-    t = await startIdentityEngine({ logger, discoveryCacheTtlMs: DISCOVERY_TTL_MS, jwksRefetchCooldownMs: COOLDOWN_MS, jwksFetchTimeoutMs: 1_000, idpFaultLogIntervalMs: 60_000 });
+    local = await startLocalIdp('discovery-bot', { logger, discoveryCacheTtlMs: DISCOVERY_TTL_MS, jwksRefetchCooldownMs: COOLDOWN_MS, jwksFetchTimeoutMs: 1_000, idpFaultLogIntervalMs: 60_000 });
   });
-  after(async () => {
-    await t?.close();
-    await oidc?.close();
-  });
+  after(() => local?.close());
 
-  /** The lines about one tenant's IdP (not its requests), with their fields. */
-  const linesOf = (tenant: string, from = 0): (LoggedLine & { fields: Record<string, any> })[] =>
-    logger.lines
-      .slice(from)
-      .map((line) => ({ ...line, fields: JSON.parse(line.json) as Record<string, any> }))
-      .filter((line) => line.fields.tenant === tenant && line.message.startsWith('identity provider'));
+  const linesOf = (tenant: string, from = 0) => idpLinesOf(logger, tenant, from);
 
   it('discovery that expired during an outage refused every token: the last discovered keys stay in use, a new kid gets 503, and all recovers with the IdP', async () => {
-    const tenant = uniqueTenant('discout');
+    const { oidc } = local;
     // Found by discovery: no JWKS URL configured.
-    const idp = await t.idps.create(tenant, { kind: 'custom', name: 'Local IdP', issuer: oidc.issuer, subjectClaim: 'client_id' });
-    await t.agents.create(tenant, { name: 'bot', idpId: idp.id, subject: client.clientId });
-    const url = t.engine.mcpUrl(tenant);
-    const warmup = await oidc.token(client, { resource: url });
-    const issuedBefore = await oidc.token(client, { resource: url });
+    const agent = await local.agent({ tenant: 'discout' });
+    const { tenant, url } = agent;
+    const warmup = await agent.token();
+    const issuedBefore = await agent.token();
     expect((await mcpPost(url, bearer(warmup), 'tools/call')).status, 'discovery and keys fetched').to.equal(200);
     const rotated = await oidc.keys.prepare('ES256');
-    let n = 0;
-    const mint = (options: { kid?: string } = {}) => oidc.mint({ client_id: client.clientId, aud: url, jti: `${tenant}-${n++}` }, options);
+    const mint = (options: { kid?: string } = {}) => agent.mint({}, options);
 
     await oidc.stop();
     try {
@@ -85,6 +69,6 @@ describe('EE identity: discovery that lapses during an IdP outage', function () 
     const recovered = await mcpPost(url, bearer(await mint({ kid: rotated.kid })), 'tools/call');
     expect(recovered.status, JSON.stringify(recovered.body)).to.equal(200);
     expect(linesOf(tenant, before).map((line) => line.message)).to.have.members(['identity provider discovery available again', 'identity provider keys available again']);
-    expect((await mcpPost(url, bearer(await oidc.token(client, { resource: url })))).status).to.equal(200);
+    expect((await mcpPost(url, bearer(await agent.token()))).status).to.equal(200);
   });
 });

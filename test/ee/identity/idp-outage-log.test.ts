@@ -6,10 +6,9 @@
  * revocation delay"). The real OpenID provider is stopped and restarted on its port.
  */
 import { expect } from 'chai';
-import { uniqueTenant } from '@gatehouse-mcp/engine/testing';
-import { startIdentityEngine, mcpPost, bearer, type IdentityEngine } from '../support/identity-engine.js';
-import { startOidcProvider, type OidcClient, type OidcFixture } from '../support/oidc.js';
-import { RecordingLogger, type LoggedLine } from '../../support/recording-logger.js';
+import { startLocalIdp, mcpPost, bearer, idpLinesOf, type LocalIdp, type LocalIdpAgent } from '../support/identity-engine.js';
+import type { OidcFixture } from '../support/oidc.js';
+import { RecordingLogger } from '../../support/recording-logger.js';
 
 const COOLDOWN_MS = 300;
 const INTERVAL_MS = 2_000;
@@ -19,35 +18,17 @@ const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 describe('EE identity: the log during an IdP outage', function () {
   this.timeout(60_000);
   const logger = new RecordingLogger();
+  let local: LocalIdp;
   let oidc: OidcFixture;
-  let t: IdentityEngine;
-  let client: OidcClient;
 
   before(async () => {
-    oidc = await startOidcProvider();
-    client = await oidc.registerClient('outage-bot');
-    t = await startIdentityEngine({ logger, jwksRefetchCooldownMs: COOLDOWN_MS, jwksFetchTimeoutMs: 1_000, idpFaultLogIntervalMs: INTERVAL_MS });
+    local = await startLocalIdp('outage-bot', { logger, jwksRefetchCooldownMs: COOLDOWN_MS, jwksFetchTimeoutMs: 1_000, idpFaultLogIntervalMs: INTERVAL_MS });
+    ({ oidc } = local);
   });
-  after(async () => {
-    await t?.close();
-    await oidc?.close();
-  });
+  after(() => local?.close());
 
-  async function tenantTrusting(options: { jwksUri?: string }): Promise<{ url: string; tenant: string; mint: () => Promise<string> }> {
-    const tenant = uniqueTenant('outage');
-    const idp = await t.idps.create(tenant, { kind: 'custom', name: 'Local IdP', issuer: oidc.issuer, subjectClaim: 'client_id', ...options });
-    await t.agents.create(tenant, { name: 'bot', idpId: idp.id, subject: client.clientId });
-    const url = t.engine.mcpUrl(tenant);
-    let n = 0;
-    return { url, tenant, mint: () => oidc.mint({ client_id: client.clientId, aud: url, jti: `${tenant}-${n++}` }) };
-  }
-
-  /** The lines about one tenant's IdP (not its requests), with their fields. */
-  const linesOf = (tenant: string, from = 0): (LoggedLine & { fields: Record<string, any> })[] =>
-    logger.lines
-      .slice(from)
-      .map((line) => ({ ...line, fields: JSON.parse(line.json) as Record<string, any> }))
-      .filter((line) => line.fields.tenant === tenant && line.message.startsWith('identity provider'));
+  const tenantTrusting = (idp: { jwksUri?: string }): Promise<LocalIdpAgent> => local.agent({ tenant: 'outage', idp });
+  const linesOf = (tenant: string, from = 0) => idpLinesOf(logger, tenant, from);
 
   async function refusedAsUnavailable(url: string, token: string): Promise<void> {
     const response = await mcpPost(url, bearer(token));
@@ -58,11 +39,12 @@ describe('EE identity: the log during an IdP outage', function () {
   }
 
   it('a JWKS outage logged one warning per token: it logs its start once, a summary per interval, and its end', async () => {
-    const { url, tenant, mint } = await tenantTrusting({ jwksUri: oidc.jwksUri });
+    const agent = await tenantTrusting({ jwksUri: oidc.jwksUri });
+    const { url, tenant } = agent;
     await oidc.stop();
     try {
       const started = Date.now();
-      const tokens = await Promise.all(Array.from({ length: 30 }, () => mint()));
+      const tokens = await Promise.all(Array.from({ length: 30 }, () => agent.mint()));
       await Promise.all(tokens.map((token) => refusedAsUnavailable(url, token)));
       const flood = linesOf(tenant);
       expect(flood.filter((line) => line.message === 'identity provider keys unavailable'), 'one line for the start').to.have.length(1);
@@ -73,7 +55,7 @@ describe('EE identity: the log during an IdP outage', function () {
       expect(flood.length, 'lines for 30 refusals').to.be.at.most(1 + Math.floor((Date.now() - started) / INTERVAL_MS));
 
       await pause(INTERVAL_MS + 100);
-      for (let i = 0; i < 5; i++) await refusedAsUnavailable(url, await mint());
+      for (let i = 0; i < 5; i++) await refusedAsUnavailable(url, await agent.mint());
       const summaries = linesOf(tenant).filter((line) => line.message === 'identity provider keys still unavailable');
       expect(summaries, 'a summary after the interval').to.have.length.at.least(1);
       const last = summaries.at(-1)!;
@@ -87,7 +69,7 @@ describe('EE identity: the log during an IdP outage', function () {
 
     await pause(COOLDOWN_MS + 100);
     const before = logger.lines.length;
-    const response = await mcpPost(url, bearer(await oidc.token(client, { resource: url })), 'tools/call');
+    const response = await mcpPost(url, bearer(await agent.token()), 'tools/call');
     expect(response.status, JSON.stringify(response.body)).to.equal(200);
     const recovered = linesOf(tenant, before);
     expect(recovered.map((line) => [line.level, line.message])).to.deep.equal([['info', 'identity provider keys available again']]);
@@ -99,7 +81,7 @@ describe('EE identity: the log during an IdP outage', function () {
 
     // Healthy again: nothing more is logged, and a new outage is announced anew.
     const quiet = logger.lines.length;
-    expect((await mcpPost(url, bearer(await mint()))).status).to.equal(200);
+    expect((await mcpPost(url, bearer(await agent.mint()))).status).to.equal(200);
     expect(linesOf(tenant, quiet)).to.deep.equal([]);
   });
 
@@ -108,8 +90,9 @@ describe('EE identity: the log during an IdP outage', function () {
     let repaired = false;
     try {
       // A JWKS URL of its own: the keys fetched for other tenants' IdPs are intact.
-      const { url, tenant } = await tenantTrusting({ jwksUri: `${oidc.jwksUri}?damaged=1` });
-      const broken = await mcpPost(url, bearer(await oidc.token(client, { resource: url })));
+      const agent = await tenantTrusting({ jwksUri: `${oidc.jwksUri}?damaged=1` });
+      const { url, tenant } = agent;
+      const broken = await mcpPost(url, bearer(await agent.token()));
       expect(broken.status, JSON.stringify(broken.body)).to.equal(401);
       expect(broken.body.error_description).to.equal('The identity provider publishes a signing key for this token that cannot be used.');
       const started = linesOf(tenant);
@@ -119,16 +102,16 @@ describe('EE identity: the log during an IdP outage', function () {
 
       // Tokens signed with the IdP's other, intact key pass meanwhile; the broken key is not over for that.
       const before = logger.lines.length;
-      expect((await mcpPost(url, bearer(await oidc.mint({ client_id: client.clientId, aud: url }, { alg: 'RS256' })))).status).to.equal(200);
+      expect((await mcpPost(url, bearer(await agent.mint({}, { alg: 'RS256' })))).status).to.equal(200);
       await pause(COOLDOWN_MS + 100);
-      expect((await mcpPost(url, bearer(await oidc.token(client, { resource: url })))).status).to.equal(401);
+      expect((await mcpPost(url, bearer(await agent.token()))).status).to.equal(401);
       expect(linesOf(tenant, before), 'no end, and no second start, while the key stays broken').to.deep.equal([]);
 
       repair();
       repaired = true;
       await pause(COOLDOWN_MS + 100);
       const after = logger.lines.length;
-      const fixed = await mcpPost(url, bearer(await oidc.token(client, { resource: url })), 'tools/call');
+      const fixed = await mcpPost(url, bearer(await agent.token()), 'tools/call');
       expect(fixed.status, JSON.stringify(fixed.body)).to.equal(200);
       const ended = linesOf(tenant, after);
       expect(ended.map((line) => [line.level, line.message])).to.deep.equal([['info', 'identity provider publishes usable keys again']]);
@@ -136,7 +119,7 @@ describe('EE identity: the log during an IdP outage', function () {
 
       // Over once: later tokens log nothing.
       const quiet = logger.lines.length;
-      for (let i = 0; i < 3; i++) expect((await mcpPost(url, bearer(await oidc.token(client, { resource: url })))).status).to.equal(200);
+      for (let i = 0; i < 3; i++) expect((await mcpPost(url, bearer(await agent.token()))).status).to.equal(200);
       expect(linesOf(tenant, quiet)).to.deep.equal([]);
     } finally {
       if (!repaired) repair();
@@ -145,24 +128,24 @@ describe('EE identity: the log during an IdP outage', function () {
 
   it('an unusable key the IdP stops publishing is over too, and is logged so once', async () => {
     const { kid, repair } = oidc.keys.damage();
-    let url = '';
-    let tenant = '';
+    let agent: LocalIdpAgent;
     try {
-      ({ url, tenant } = await tenantTrusting({ jwksUri: `${oidc.jwksUri}?damaged=2` }));
-      expect((await mcpPost(url, bearer(await oidc.token(client, { resource: url })))).status).to.equal(401);
+      agent = await tenantTrusting({ jwksUri: `${oidc.jwksUri}?damaged=2` });
+      expect((await mcpPost(agent.url, bearer(await agent.token()))).status).to.equal(401);
     } finally {
       repair();
     }
+    const { url, tenant } = agent;
     // The IdP moves to a new key and drops the broken one.
     const retired = oidc.keys.retire(kid);
     try {
       await oidc.keys.rotate('ES256');
       await pause(COOLDOWN_MS + 100);
       const before = logger.lines.length;
-      expect((await mcpPost(url, bearer(await oidc.mint({ client_id: client.clientId, aud: url })))).status).to.equal(200);
+      expect((await mcpPost(url, bearer(await agent.mint()))).status).to.equal(200);
       expect(linesOf(tenant, before).map((line) => [line.message, line.fields.kid])).to.deep.equal([['identity provider publishes usable keys again', kid]]);
       const quiet = logger.lines.length;
-      expect((await mcpPost(url, bearer(await oidc.mint({ client_id: client.clientId, aud: url })))).status).to.equal(200);
+      expect((await mcpPost(url, bearer(await agent.mint()))).status).to.equal(200);
       expect(linesOf(tenant, quiet)).to.deep.equal([]);
     } finally {
       retired();

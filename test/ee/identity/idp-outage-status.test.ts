@@ -8,9 +8,8 @@
  * another issuer), stays a 401. The real OpenID provider is stopped and restarted on its port.
  */
 import { expect } from 'chai';
-import { uniqueTenant } from '@gatehouse-mcp/engine/testing';
-import { startIdentityEngine, mcpPost, bearer, type IdentityEngine } from '../support/identity-engine.js';
-import { startOidcProvider, type OidcClient, type OidcFixture } from '../support/oidc.js';
+import { startLocalIdp, mcpPost, bearer, type IdentityEngine, type LocalIdp, type LocalIdpAgent } from '../support/identity-engine.js';
+import type { OidcFixture } from '../support/oidc.js';
 
 const COOLDOWN_MS = 3_000;
 const UNREACHABLE = 'The identity provider could not be reached to verify the token (its signing keys could not be fetched); try again later.';
@@ -18,26 +17,17 @@ const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe('EE identity: the answer to a token while its IdP is down', function () {
   this.timeout(60_000);
+  let local: LocalIdp;
   let oidc: OidcFixture;
   let t: IdentityEngine;
-  let client: OidcClient;
 
   before(async () => {
-    oidc = await startOidcProvider();
-    client = await oidc.registerClient('status-bot');
-    t = await startIdentityEngine({ jwksRefetchCooldownMs: COOLDOWN_MS, jwksFetchTimeoutMs: 1_000 });
+    local = await startLocalIdp('status-bot', { jwksRefetchCooldownMs: COOLDOWN_MS, jwksFetchTimeoutMs: 1_000 });
+    ({ oidc, t } = local);
   });
-  after(async () => {
-    await t?.close();
-    await oidc?.close();
-  });
+  after(() => local?.close());
 
-  async function tenantTrusting(options: { jwksUri?: string; issuer?: string } = {}): Promise<{ url: string; tenant: string }> {
-    const tenant = uniqueTenant('idpdown');
-    const idp = await t.idps.create(tenant, { kind: 'custom', name: 'Local IdP', issuer: oidc.issuer, subjectClaim: 'client_id', ...options });
-    await t.agents.create(tenant, { name: 'bot', idpId: idp.id, subject: client.clientId });
-    return { url: t.engine.mcpUrl(tenant), tenant };
-  }
+  const tenantTrusting = (idp: { jwksUri?: string; issuer?: string } = {}): Promise<LocalIdpAgent> => local.agent({ tenant: 'idpdown', idp });
 
   /** A 503 asking to retry the token: a sane Retry-After, the message, no challenge telling it the token is bad. */
   function expectRetryLater(response: Awaited<ReturnType<typeof mcpPost>>): number {
@@ -55,8 +45,9 @@ describe('EE identity: the answer to a token while its IdP is down', function ()
     ['discovery', () => ({})],
   ] as const) {
     it(`a valid token was answered 401 invalid_token while the IdP (${source}) was down: it gets 503 with Retry-After, is audited, and passes once the IdP is back`, async () => {
-      const { url, tenant } = await tenantTrusting(options());
-      const token = await oidc.token(client, { resource: url });
+      const agent = await tenantTrusting(options());
+      const { url, tenant } = agent;
+      const token = await agent.token();
       await oidc.stop();
       try {
         const before = t.audit.events.length;
@@ -80,18 +71,19 @@ describe('EE identity: the answer to a token while its IdP is down', function ()
   }
 
   it('what is the token\'s fault stays a 401 while the IdP answers: a key it does not publish, another audience', async () => {
-    const { url } = await tenantTrusting({ jwksUri: oidc.jwksUri });
-    const forged = await mcpPost(url, bearer(await oidc.mint({ client_id: client.clientId, aud: url }, { untrustedKey: true })));
+    const agent = await tenantTrusting({ jwksUri: oidc.jwksUri });
+    const { url } = agent;
+    const forged = await mcpPost(url, bearer(await agent.mint({}, { untrustedKey: true })));
     expect(forged.status).to.equal(401);
     expect(forged.body.error_description).to.equal('The token is signed with an unknown key id (kid).');
-    const elsewhere = await mcpPost(url, bearer(await oidc.mint({ client_id: client.clientId, aud: 'https://other.example.com/api/mcp' })));
+    const elsewhere = await mcpPost(url, bearer(await agent.mint({ aud: 'https://other.example.com/api/mcp' })));
     expect(elsewhere.status).to.equal(401);
     expect(elsewhere.challenge).to.include('error="invalid_token"');
   });
 
   it('a discovery document naming another issuer is an administrator\'s error, not an outage: 401, never a retry', async () => {
-    const { url } = await tenantTrusting({ issuer: `${oidc.issuer}/` });
-    const response = await mcpPost(url, bearer(await oidc.mint({ iss: `${oidc.issuer}/`, client_id: client.clientId, aud: url })));
+    const agent = await tenantTrusting({ issuer: `${oidc.issuer}/` });
+    const response = await mcpPost(agent.url, bearer(await agent.mint({ iss: `${oidc.issuer}/` })));
     expect(response.status, JSON.stringify(response.body)).to.equal(401);
     expect(response.retryAfter).to.equal(null);
     expect(response.body.error_description).to.match(/an administrator of this tenant must correct the provider's issuer\.$/);

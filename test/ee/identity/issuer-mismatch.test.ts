@@ -9,13 +9,14 @@ import type { AddressInfo } from 'node:net';
 import { expect } from 'chai';
 import { IdpProviderStore, IssuerMismatchError, JwksCache, KeySourceError } from '@gatehouse-mcp/engine/ee';
 import { governanceEngine, type GovernanceTestEngine } from '../governance/support.js';
-import { bearer, mcpPost } from '../support/identity-engine.js';
-import { KeyRing, startOidcProvider, type OidcFixture } from '../support/oidc.js';
+import { bearer, mcpPost, startBesideOidc, type BesideOidc } from '../support/identity-engine.js';
+import { KeyRing, type OidcFixture } from '../support/oidc.js';
 import { RecordingLogger } from '../../support/recording-logger.js';
 
 describe('EE identity: a discovery document naming another issuer', function () {
   this.timeout(60_000);
   const logger = new RecordingLogger();
+  let local: BesideOidc<GovernanceTestEngine>;
   let t: GovernanceTestEngine;
   let oidc: OidcFixture;
   let ring: KeyRing;
@@ -23,7 +24,8 @@ describe('EE identity: a discovery document naming another issuer', function () 
   let base: string;
 
   before(async () => {
-    oidc = await startOidcProvider();
+    local = await startBesideOidc(() => governanceEngine({ logger }));
+    ({ oidc, t } = local);
     ring = await KeyRing.create(['RS256']);
     // A Keycloak older than 17 behind its /auth context path: the realm's issuer includes /auth.
     keycloak = http.createServer((req, res) => {
@@ -37,11 +39,9 @@ describe('EE identity: a discovery document naming another issuer', function () 
     });
     await new Promise<void>((resolve) => keycloak.listen(0, '127.0.0.1', resolve));
     base = `http://127.0.0.1:${(keycloak.address() as AddressInfo).port}`;
-    t = await governanceEngine({ logger });
   });
   after(async () => {
-    await t?.close();
-    await oidc?.close();
+    await local?.close();
     keycloak?.closeAllConnections();
     await new Promise<void>((resolve) => (keycloak ? keycloak.close(() => resolve()) : resolve()));
   });

@@ -6,9 +6,8 @@
  */
 import { expect } from 'chai';
 import { CompactSign, importJWK } from 'jose';
-import { uniqueTenant } from '@gatehouse-mcp/engine/testing';
-import { startIdentityEngine, mcpPost, bearer, type IdentityEngine } from '../support/identity-engine.js';
-import { startOidcProvider, type OidcClient, type OidcFixture } from '../support/oidc.js';
+import { startLocalIdp, mcpPost, bearer, type IdentityEngine, type LocalIdp, type LocalIdpAgent } from '../support/identity-engine.js';
+import type { OidcFixture } from '../support/oidc.js';
 
 const EXP = 'The token\'s expiry (exp) is out of range: it must be seconds since 1970-01-01T00:00:00Z, no later than 9999-12-31T23:59:59Z.';
 const NBF = 'The token\'s not-before time (nbf) is out of range: it must be seconds since 1970-01-01T00:00:00Z, no later than 9999-12-31T23:59:59Z.';
@@ -17,29 +16,23 @@ const LAST_SECOND = 253_402_300_799; // 9999-12-31T23:59:59Z
 
 describe('EE identity: out-of-range time claims', function () {
   this.timeout(60_000);
+  let local: LocalIdp;
   let idp: OidcFixture;
   let t: IdentityEngine;
+  let agent: LocalIdpAgent;
   let tenant: string;
   let url: string;
-  let client: OidcClient;
 
   before(async () => {
-    idp = await startOidcProvider();
-    t = await startIdentityEngine();
-    tenant = uniqueTenant('times');
-    url = t.engine.mcpUrl(tenant);
-    const provider = await t.idps.create(tenant, { kind: 'custom', name: 'Local IdP', issuer: idp.issuer, subjectClaim: 'client_id' });
-    client = await idp.registerClient('timekeeper');
-    await t.agents.create(tenant, { name: 'Timekeeper', idpId: provider.id, subject: client.clientId });
+    local = await startLocalIdp('timekeeper');
+    ({ oidc: idp, t } = local);
+    agent = await local.agent({ tenant: 'times', name: 'Timekeeper' });
+    ({ tenant, url } = agent);
   });
-  after(async () => {
-    await t?.close();
-    await idp?.close();
-  });
+  after(() => local?.close());
 
   const now = (): number => Math.floor(Date.now() / 1000);
-  let n = 0;
-  const mint = (claims: Record<string, unknown>): Promise<string> => idp.mint({ client_id: client.clientId, aud: url, jti: `t${n++}`, ...claims });
+  const mint = (claims: Record<string, unknown>): Promise<string> => agent.mint(claims);
 
   /** Sign a payload given as JSON text with the provider's ES256 key (for numbers JSON.stringify cannot write, such as 1e400). */
   async function signText(payload: string): Promise<string> {
@@ -60,7 +53,7 @@ describe('EE identity: out-of-range time claims', function () {
   }
 
   async function stillServing(): Promise<void> {
-    const response = await mcpPost(url, bearer(await idp.token(client, { resource: url })), 'tools/call');
+    const response = await mcpPost(url, bearer(await agent.token()), 'tools/call');
     expect(response.status, JSON.stringify(response.body)).to.equal(200);
   }
 
@@ -73,7 +66,7 @@ describe('EE identity: out-of-range time claims', function () {
   it('an exp beyond 9999-12-31T23:59:59Z, however large, is refused as out of range', async () => {
     for (const exp of [LAST_SECOND + 1, Number.MAX_SAFE_INTEGER, 1e20, 8.64e15, Number.MAX_VALUE]) await refused(await mint({ exp }), EXP);
     // 1e400 is Infinity once parsed.
-    const payload = `{"iss":${JSON.stringify(idp.issuer)},"client_id":${JSON.stringify(client.clientId)},"sub":${JSON.stringify(client.clientId)},"aud":${JSON.stringify(url)},"iat":${now()},"exp":1e400}`;
+    const payload = `{"iss":${JSON.stringify(idp.issuer)},"client_id":${JSON.stringify(agent.client.clientId)},"sub":${JSON.stringify(agent.client.clientId)},"aud":${JSON.stringify(url)},"iat":${now()},"exp":1e400}`;
     await refused(await signText(payload), EXP);
     await stillServing();
   });
