@@ -176,6 +176,8 @@ describe('metrics: a real Prometheus scrapes a live Enterprise engine under load
     expect(lag[0]!.value).to.be.at.least(governed);
     expect(await prometheus!.query('gatehouse_audit_queue_depth')).to.have.length(1);
     expect(await prometheus!.query('gatehouse_audit_write_failures_total')).to.deep.equal([]);
+    // Only a host's own sink can refuse an event after taking it; the Enterprise sink never does.
+    expect(await prometheus!.query('gatehouse_audit_record_failures_total')).to.deep.equal([]);
     if (t.engine.database.kind === 'postgres') {
       const pool = await prometheus!.query('db_client_connection_count');
       expect(pool.map((s) => s.metric.db_client_connection_state).sort()).to.deep.equal(['idle', 'used']);
@@ -187,7 +189,7 @@ describe('metrics: a real Prometheus scrapes a live Enterprise engine under load
     const table = doc.slice(doc.indexOf('## Metrics'), doc.indexOf('\n## ', doc.indexOf('## Metrics') + 5));
     const names = [...table.matchAll(/^\| `([a-z_:]+)`/gm)].map((match) => match[1]!);
     expect(names.length).to.be.greaterThan(8);
-    const conditional = new Set(['gatehouse_jwks_fetches_total', 'gatehouse_mcp_sessions', 'gatehouse_audit_write_failures_total', ...(t.engine.database.kind === 'postgres' ? [] : ['db_client_connection_count', 'db_client_connection_pending_requests'])]);
+    const conditional = new Set(['gatehouse_jwks_fetches_total', 'gatehouse_mcp_sessions', 'gatehouse_audit_write_failures_total', 'gatehouse_audit_record_failures_total', ...(t.engine.database.kind === 'postgres' ? [] : ['db_client_connection_count', 'db_client_connection_pending_requests'])]);
     for (const name of names.filter((n) => !conditional.has(n))) {
       const base = name.replace(/_(bucket|sum|count)$/, '');
       const samples = await prometheus!.query(`{__name__=~"${base}(_count)?"}`);
