@@ -1,5 +1,5 @@
 import { inject, injectable } from 'inversify';
-import { Logger } from '../../../core/index.js';
+import { Logger, safeLog } from '../../../core/index.js';
 import { EnterpriseSettings } from './enterprise-options.js';
 import type { IdpProvider } from './idp-provider-store.js';
 import { UnusableKeyError } from './remote-key-set.js';
@@ -65,14 +65,16 @@ export class IdpFaultLog {
     const fault = this.faults.get(key);
     if (!fault) {
       this.faults.set(key, { kind, idpId: idp.id, kid, since: now, total: 1, unreported: 0, lastLineAt: now, reason: error.message });
-      this.logger.warn({ err: error, tenant, issuer: idp.issuer, idpId: idp.id, ...(kind === 'unusable-key' ? { kid } : {}), reason: error.message }, LINES[kind].start);
+      safeLog(this.logger, 'warn', { err: error, tenant, issuer: idp.issuer, idpId: idp.id, ...(kind === 'unusable-key' ? { kid } : {}), reason: error.message }, LINES[kind].start);
       return;
     }
     fault.total++;
     fault.unreported++;
     fault.reason = error.message;
     if (now - fault.lastLineAt < this.settings.idpFaultLogIntervalMs) return;
-    this.logger.warn(
+    safeLog(
+      this.logger,
+      'warn',
       { tenant, issuer: idp.issuer, idpId: idp.id, ...(kind === 'unusable-key' ? { kid } : {}), reason: fault.reason, affected: fault.unreported, total: fault.total, since: new Date(fault.since).toISOString(), durationMs: now - fault.since },
       LINES[kind].ongoing,
     );
@@ -107,7 +109,9 @@ export class IdpFaultLog {
   private end(key: string, fault: Fault, idp: IdpProvider, tenant: string): void {
     this.faults.delete(key);
     const now = Date.now();
-    this.logger.info(
+    safeLog(
+      this.logger,
+      'info',
       {
         tenant,
         issuer: idp.issuer,
