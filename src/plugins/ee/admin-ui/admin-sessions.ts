@@ -148,7 +148,7 @@ export class AdminSessions implements AdminSessionResolver {
     this.touched.delete(idHash);
     await this.database.knex('admin_sessions').where({ id_hash: idHash }).delete();
     await this.changes.publish(ADMIN_SESSION_ENDED, { idHash }).catch((error: unknown) => {
-      this.logger.warn({ err: error }, 'could not tell other instances about a sign-out; they notice within a minute');
+      safeLog(this.logger, 'warn', { err: error }, 'could not tell other instances about a sign-out; they notice within a minute');
     });
   }
 

@@ -7,6 +7,7 @@ import {
   ChangeFeed,
   Database,
   Logger,
+  safeLog,
   assertTenant,
   isUuid,
   storableJson,
@@ -58,7 +59,7 @@ export class ApprovalStore implements PendingApprovals {
   /** Wake whoever waits on request `id`, on every instance. */
   private announce(tenant: string, id: string): void {
     this.changes.publish(APPROVALS_CHANGED, { tenant, id }).catch((error: unknown) => {
-      this.logger.warn({ err: error, approvalId: id }, 'could not announce an approval change; waiting tasks will see it on their next read');
+      safeLog(this.logger, 'warn', { err: error, approvalId: id }, 'could not announce an approval change; waiting tasks will see it on their next read');
     });
   }
 

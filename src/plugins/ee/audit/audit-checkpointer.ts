@@ -60,9 +60,9 @@ export class AuditCheckpointer implements LifecycleContribution {
     if (!this.enabled) return;
     try {
       const signed = await this.checkpoint();
-      if (signed.length) this.logger.info({ checkpoints: signed.length }, 'audit chain heads signed at shutdown');
+      if (signed.length) safeLog(this.logger, 'info', { checkpoints: signed.length }, 'audit chain heads signed at shutdown');
     } catch (error) {
-      this.logger.error({ err: error }, 'could not sign the audit chain heads at shutdown');
+      safeLog(this.logger, 'error', { err: error }, 'could not sign the audit chain heads at shutdown');
     }
   }
 
@@ -121,7 +121,7 @@ export class AuditCheckpointer implements LifecycleContribution {
       try {
         await appendFile(file, checkpoints.map((c) => `${JSON.stringify(checkpointLine(c))}\n`).join(''), { mode: 0o644 });
       } catch (error) {
-        this.logger.error({ err: error, file, checkpoints: checkpoints.length }, 'could not publish audit checkpoints to the file');
+        safeLog(this.logger, 'error', { err: error, file, checkpoints: checkpoints.length }, 'could not publish audit checkpoints to the file');
       }
     }
     if (webhook) {
@@ -134,7 +134,7 @@ export class AuditCheckpointer implements LifecycleContribution {
         });
         if (!response.ok) throw new Error(`the webhook answered ${response.status}`);
       } catch (error) {
-        this.logger.error({ err: error, webhook, checkpoints: checkpoints.length }, 'could not publish audit checkpoints to the webhook');
+        safeLog(this.logger, 'error', { err: error, webhook, checkpoints: checkpoints.length }, 'could not publish audit checkpoints to the webhook');
       }
     }
   }

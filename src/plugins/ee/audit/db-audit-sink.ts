@@ -289,7 +289,7 @@ export class DbAuditSink implements AuditSink, LifecycleContribution {
     if (this.buffer.length >= this.hardCap || this.stopped) {
       this.refused++;
       if (this.refused === 1 || this.refused % 1000 === 0) {
-        this.logger.error({ refused: this.refused, pending: this.buffer.length, hardCap: this.hardCap }, 'audit buffer at its hard cap: refusing requests that need an audit record');
+        safeLog(this.logger, 'error', { refused: this.refused, pending: this.buffer.length, hardCap: this.hardCap }, 'audit buffer at its hard cap: refusing requests that need an audit record');
       }
       throw new AuditUnavailableError('The audit trail cannot take more events now; the request was refused.');
     }
@@ -311,7 +311,7 @@ export class DbAuditSink implements AuditSink, LifecycleContribution {
     this.buffer.push({ row, n: ++this.recorded, attempts: 0, ...(intent ? { intent } : {}), ...(event.intentId ? { completes: event.intentId } : {}), ...(argumentsJson ? { argumentsJson } : {}) });
     if (this.buffer.length >= this.settings.maxBuffered && !this.saturated) {
       this.saturated = true;
-      this.logger.error({ pending: this.buffer.length }, 'audit buffer full: refusing new calls until it drains');
+      safeLog(this.logger, 'error', { pending: this.buffer.length }, 'audit buffer full: refusing new calls until it drains');
     }
     this.timer ??= setInterval(() => this.kick(), this.settings.flushIntervalMs).unref();
     if (this.buffer.length >= this.settings.batchSize) this.kick();
@@ -412,7 +412,7 @@ export class DbAuditSink implements AuditSink, LifecycleContribution {
       if (claimedAny) instances++;
     }
     if (recovered > 0) {
-      this.logger.warn({ intents: recovered, instances }, 'calls of stopped instances recorded with outcome unknown');
+      safeLog(this.logger, 'warn', { intents: recovered, instances }, 'calls of stopped instances recorded with outcome unknown');
     }
     return recovered;
   }
@@ -440,7 +440,7 @@ export class DbAuditSink implements AuditSink, LifecycleContribution {
       }
       if (now >= nextProgress) {
         nextProgress = now + this.settings.progressLogMs;
-        this.logger.warn({ pending: this.buffer.length, waitedMs: now - started, timeoutMs }, 'still writing audit events');
+        safeLog(this.logger, 'warn', { pending: this.buffer.length, waitedMs: now - started, timeoutMs }, 'still writing audit events');
       }
       const wait = Math.min(deadline - now, nextProgress - now);
       if (this.pumping) await Promise.race([this.pumping, sleep(wait)]);
@@ -468,7 +468,7 @@ export class DbAuditSink implements AuditSink, LifecycleContribution {
       await this.cancelWrites();
       this.refuseIntents(this.buffer);
       this.buffer = [];
-      this.logger.error({ err: error, lost }, `audit events lost at shutdown: ${lost} event(s) could not be written within ${this.settings.flushTimeoutMs} ms`);
+      safeLog(this.logger, 'error', { err: error, lost }, `audit events lost at shutdown: ${lost} event(s) could not be written within ${this.settings.flushTimeoutMs} ms`);
       await this.releaseLiveness();
       return;
     }
@@ -489,7 +489,7 @@ export class DbAuditSink implements AuditSink, LifecycleContribution {
     if (this.database.kind === 'postgres') {
       const cancel = this.database.knex
         .raw(`select pg_cancel_backend(pid) from pg_stat_activity where pid <> pg_backend_pid() and query like ?`, [`%${this.marker}%`])
-        .catch((error: unknown) => this.logger.warn({ err: error }, 'could not cancel the audit write'));
+        .catch((error: unknown) => safeLog(this.logger, 'warn', { err: error }, 'could not cancel the audit write'));
       await Promise.race([cancel, sleep(2_000)]);
     }
     if (writing) await Promise.race([writing, sleep(2_000)]);

@@ -1,5 +1,5 @@
 import { inject, injectable } from 'inversify';
-import { BoundedCache, ChangeFeed, Database, Logger, isUuid } from '../../../core/index.js';
+import { BoundedCache, ChangeFeed, Database, Logger, isUuid, safeLog } from '../../../core/index.js';
 
 export const LIMIT_SCOPES = ['tenant', 'agent', 'role'] as const;
 export type LimitScope = (typeof LIMIT_SCOPES)[number];
@@ -219,7 +219,7 @@ export class LimitStore {
   private async changed(tenant: string): Promise<void> {
     this.forget(tenant);
     await this.changes.publish(LIMITS_CHANGED, { tenant }).catch((error: unknown) => {
-      this.logger.warn({ err: error, tenant }, 'could not tell other instances about a limit change; they notice within the cache time-to-live');
+      safeLog(this.logger, 'warn', { err: error, tenant }, 'could not tell other instances about a limit change; they notice within the cache time-to-live');
     });
   }
 

@@ -288,7 +288,7 @@ export class PolicyEngine {
       return checkPolicyText(cedar, schema, text);
     } catch (error) {
       if (!(error instanceof CedarCrashedError)) throw error;
-      this.logger.error({ err: error }, 'a policy text crashed the policy engine; it was restarted');
+      safeLog(this.logger, 'error', { err: error }, 'a policy text crashed the policy engine; it was restarted');
       return [{ message: `the policy engine could not read this text: ${error.message}` }];
     }
   }
@@ -341,7 +341,7 @@ export class PolicyEngine {
         parsed = statementsOf(cedar, row.text, row);
       } catch (error) {
         if (!(error instanceof CedarCrashedError)) throw error;
-        this.logger.error({ err: error, tenant, policyId: row.id }, 'a stored policy crashed the policy engine; it was restarted');
+        safeLog(this.logger, 'error', { err: error, tenant, policyId: row.id }, 'a stored policy crashed the policy engine; it was restarted');
         parsed = { statements: [], problems: [{ message: `the policy engine could not read this text: ${error.message}` }] };
       }
       if (parsed.problems.length) broken.push({ policyId: row.id, name: row.name, message: parsed.problems.map((problem) => problem.message).join('; '), actions: 'all' });
@@ -375,7 +375,7 @@ export class PolicyEngine {
       });
     } catch (error) {
       if (!(error instanceof CedarCrashedError)) throw error;
-      this.logger.error({ err: error, tenant }, "a tenant's policies crashed the policy engine; it was restarted");
+      safeLog(this.logger, 'error', { err: error, tenant }, "a tenant's policies crashed the policy engine; it was restarted");
       return { type: 'failure', errors: [{ message: `the policy engine could not validate these policies: ${error.message}` } as DetailedError], warnings: [] } as ReturnType<Cedar['validate']>;
     }
   }
@@ -455,8 +455,8 @@ export class PolicyEngine {
     } catch (error) {
       // Cedar throws on input it cannot take (a value nested beyond its reader's limit) or when it crashes: refused.
       if (!(error instanceof Error)) throw error;
-      if (error instanceof CedarCrashedError) this.logger.error({ err: error, tenant, action: action.id }, 'evaluating a policy crashed the policy engine; it was restarted');
-      else this.logger.warn({ err: error, tenant, action: action.id }, 'the policy engine could not evaluate a call');
+      if (error instanceof CedarCrashedError) safeLog(this.logger, 'error', { err: error, tenant, action: action.id }, 'evaluating a policy crashed the policy engine; it was restarted');
+      else safeLog(this.logger, 'warn', { err: error, tenant, action: action.id }, 'the policy engine could not evaluate a call');
       const message = `the policy engine could not evaluate this call: ${error.message}`;
       return { decision: 'deny', reason: `policy evaluation failed: ${message}`, policies: [], errors: [{ message }] };
     }

@@ -1,5 +1,5 @@
 import { inject, injectable } from 'inversify';
-import { BoundedCache, ChangeFeed, Database, Logger } from '../../../core/index.js';
+import { BoundedCache, ChangeFeed, Database, Logger, safeLog } from '../../../core/index.js';
 import type { AgentPermissions } from '../contracts.js';
 import { RbacSettings } from './rbac-settings.js';
 
@@ -77,7 +77,7 @@ export class CachedAgentPermissions implements AgentPermissions {
   invalidate(tenant: string, agentId?: string): void {
     this.forget(tenant, agentId);
     this.changes.publish(GRANTS_CHANGED, agentId === undefined ? { tenant } : { tenant, agentId }).catch((error: unknown) => {
-      this.logger.warn({ err: error, tenant }, 'could not tell other instances about a role change; they notice within the cache time-to-live');
+      safeLog(this.logger, 'warn', { err: error, tenant }, 'could not tell other instances about a role change; they notice within the cache time-to-live');
     });
   }
 
