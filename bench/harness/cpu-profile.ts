@@ -58,6 +58,8 @@ export function bundledModules(source: string): BundledModules {
 }
 
 const bundles = new Map<string, BundledModules>();
+/** Where the build's engine modules (bundled or not) are. */
+const BUILT_SOURCES = path.join(ROOT, 'dist', 'src') + path.sep;
 
 function bundledModulesOf(file: string): BundledModules {
   let modules = bundles.get(file);
@@ -84,12 +86,11 @@ export function locate(url: string, line: number): string {
   let file = url.startsWith('file://') ? fileURLToPath(url) : url;
   const modules = file.lastIndexOf(`${path.sep}node_modules${path.sep}`);
   if (modules !== -1) file = file.slice(modules + 1);
-  else if (file.startsWith(path.join(ROOT, 'dist', 'src') + path.sep)) {
-    const holder = bundledModulesOf(file).findLast((module) => module.line <= line);
+  else if (file.startsWith(ROOT)) {
+    const holder = file.startsWith(BUILT_SOURCES) ? bundledModulesOf(file).findLast((module) => module.line <= line) : undefined;
     if (holder) return holder.module;
     file = file.slice(ROOT.length).replace(/^dist[/\\]/, '');
-  } else if (file.startsWith(ROOT)) file = file.slice(ROOT.length).replace(/^dist[/\\]/, '');
-  else if (path.isAbsolute(file)) file = path.basename(file);
+  } else if (path.isAbsolute(file)) file = path.basename(file);
   // Line 0 is what V8 reports for code it cannot place (e.g. transformed sources): leave it out.
   return line > 0 ? `${file.split(path.sep).join('/')}:${line + 1}` : file.split(path.sep).join('/');
 }

@@ -11,7 +11,7 @@ import type { CallContext } from './call-context.js';
 import { clipClientText } from '../client-text.js';
 import { GovernedCalls, type Failure, type Refusal } from './governed-call.js';
 import { SessionStore } from './session-store.js';
-import { promptResultProblem, readResultProblem } from './sendable-answer.js';
+import { promptResultProblem, readResultProblem, sendable } from './sendable-answer.js';
 
 const MAX_COMPLETIONS = 100;
 const MAX_SUBSCRIPTIONS = 1000;
@@ -90,17 +90,11 @@ export class CatalogPipeline {
         throw resourceNotFound(uri);
       }
       // What is answered must be what the trail records: an answer that cannot be sent is a failure.
-      let answer: { contents: ResourceContent[] } | undefined;
-      let problem: string | undefined;
-      try {
-        answer = { contents: toContents(ran.value, uri, resource) };
-        problem = readResultProblem(answer);
-      } catch {
-        problem = 'the answer could not be read as resource contents';
-      }
-      if (problem !== undefined) throw failed(governed.unsendable(problem, clipClientText(uri)));
+      const value = ran.value;
+      const made = sendable(() => ({ contents: toContents(value, uri, resource) }), readResultProblem, 'the answer could not be read as resource contents');
+      if ('problem' in made) throw failed(governed.unsendable(made.problem, clipClientText(uri)));
       governed.record('success', 'allowed', undefined);
-      return answer;
+      return made.answer;
     } catch (error) {
       governed.stopped(error);
       throw error;
@@ -162,23 +156,21 @@ export class CatalogPipeline {
       );
       if (!ran.ok) throw failed(ran.failure);
       // What is answered must be what the trail records: an answer that cannot be sent is a failure.
-      let answer: { description?: string; messages: readonly PromptMessage[] } | undefined;
-      let problem: string | undefined;
-      try {
-        const value: unknown = ran.value;
-        if (typeof value !== 'object' || value === null) {
-          problem = 'the answer is not a list of messages';
-        } else {
-          const description = ran.value.description ?? prompt.description;
-          answer = description === undefined ? { messages: ran.value.messages } : { description, messages: ran.value.messages };
-          problem = promptResultProblem(answer);
-        }
-      } catch {
-        problem = 'the answer could not be read as prompt messages';
-      }
-      if (problem !== undefined || answer === undefined) throw failed(governed.unsendable(problem ?? 'the answer is not a list of messages', `Prompt ${name}`));
+      const made = sendable(
+        (): { description?: string; messages: readonly PromptMessage[] } => {
+          const value = ran.value as unknown;
+          // Not an object: checked (and refused) as it is.
+          if (typeof value !== 'object' || value === null) return value as never;
+          const { messages } = value as { messages: readonly PromptMessage[] };
+          const description = (value as { description?: string }).description ?? prompt.description;
+          return description === undefined ? { messages } : { description, messages };
+        },
+        promptResultProblem,
+        'the answer could not be read as prompt messages',
+      );
+      if ('problem' in made) throw failed(governed.unsendable(made.problem, `Prompt ${name}`));
       governed.record('success', 'allowed', undefined);
-      return answer;
+      return made.answer;
     } catch (error) {
       governed.stopped(error);
       throw error;

@@ -167,3 +167,17 @@ export function toolResultProblem(result: Readonly<Record<string, unknown>>): st
     (result.isError !== undefined && typeof result.isError !== 'boolean' ? 'isError is not a boolean' : undefined);
   return shape ?? jsonProblem(result);
 }
+
+/**
+ * The answer `make` builds from a handler's value, or what `check` finds wrong with it; when
+ * building or checking it throws (the value is not the shape it claims), `unreadable` is the problem.
+ */
+export function sendable<T>(make: () => T, check: (answer: T) => string | undefined, unreadable: string): { readonly answer: T } | { readonly problem: string } {
+  try {
+    const answer = make();
+    const problem = check(answer);
+    return problem === undefined ? { answer } : { problem };
+  } catch {
+    return { problem: unreadable };
+  }
+}

@@ -29,6 +29,9 @@ const DAY_MS = 86_400_000;
 /** The longest retention a prune takes (a hundred years): a cutoff further back is not a date. */
 export const MAX_RETENTION_DAYS = 36_500;
 
+/** When the next daily round runs, as logged with a failure. */
+const nextRound = (): string => new Date(Date.now() + DAY_MS).toISOString();
+
 /**
  * Retention of the audit trail by whole month partitions, and partition upkeep. Before a
  * partition is dropped, each tenant chain it holds gets a signed checkpoint at its new start (the
@@ -47,8 +50,8 @@ export class AuditRetention implements LifecycleContribution {
 
   async start(): Promise<void> {
     await this.upkeep();
-    const pruning = this.settings.daily && this.settings.olderThanDays !== undefined;
-    if (pruning) void this.round();
+    // The upkeep has just run: the first prune follows at once, the rounds a day apart.
+    void this.retain();
     this.timer = setInterval(() => void this.round(), DAY_MS);
     this.timer.unref();
   }
@@ -59,24 +62,28 @@ export class AuditRetention implements LifecycleContribution {
    * with what happens next (the next round, a day later, tries again).
    */
   private async round(): Promise<void> {
-    const next = new Date(Date.now() + DAY_MS).toISOString();
     try {
       await this.upkeep();
     } catch (error) {
-      safeLog(this.logger, 'error', { err: error, nextAttemptAt: next }, "audit partition upkeep failed: next month's partition may be missing; the next daily round tries again");
+      safeLog(this.logger, 'error', { err: error, nextAttemptAt: nextRound() }, "audit partition upkeep failed: next month's partition may be missing; the next daily round tries again");
       return;
     }
+    await this.retain();
+  }
+
+  /** The prune of a round, when daily retention is on; never throws (see {@link round}). */
+  private async retain(): Promise<void> {
     const days = this.settings.olderThanDays;
     if (!this.settings.daily || days === undefined) return;
     let result: PruneResult;
     try {
       result = await this.prune(days);
     } catch (error) {
-      safeLog(this.logger, 'error', { err: error, olderThanDays: days, nextAttemptAt: next }, 'audit retention failed: nothing was dropped; the next daily round tries again');
+      safeLog(this.logger, 'error', { err: error, olderThanDays: days, nextAttemptAt: nextRound() }, 'audit retention failed: nothing was dropped; the next daily round tries again');
       return;
     }
     if (!result.ran) {
-      safeLog(this.logger, 'warn', { olderThanDays: days, nextAttemptAt: next }, 'audit retention skipped: another session holds the retention lock (another instance pruning); the next daily round tries again');
+      safeLog(this.logger, 'warn', { olderThanDays: days, nextAttemptAt: nextRound() }, 'audit retention skipped: another session holds the retention lock (another instance pruning); the next daily round tries again');
     } else if (result.dropped.length) {
       safeLog(this.logger, 'info', { dropped: result.dropped, anchors: result.anchors.length }, 'audit retention dropped old partitions');
     }
