@@ -23,7 +23,7 @@ export class AuditTrail {
   private readonly pending = new Set<Promise<void>>();
 
   constructor(
-    @inject(AuditSink) readonly sink: AuditSink,
+    @inject(AuditSink) private readonly sink: AuditSink,
     @inject(Logger) private readonly logger: Logger,
     @inject(Telemetry) private readonly telemetry: Telemetry,
     @inject(EngineConfig) private readonly config: EngineConfig,
@@ -32,6 +32,29 @@ export class AuditTrail {
   /** Whether the sink keeps nothing (the engine then builds no events for it). */
   get recordsNothing(): boolean {
     return this.sink.recordsNothing === true;
+  }
+
+  /** Whether the sink takes events now; when it does not, governed calls are refused (never run unaudited). */
+  accepting(): boolean {
+    return this.sink.accepting();
+  }
+
+  /** Whether the sink writes intents (durable before execute). */
+  get writesIntents(): boolean {
+    return this.sink.recordIntent !== undefined;
+  }
+
+  /**
+   * Commit a call's intent before its handler runs ({@link AuditSink.recordIntent}); resolves with
+   * its id. Only called when {@link writesIntents}.
+   */
+  recordIntent(event: AuditEvent): Promise<string> {
+    return this.sink.recordIntent!(event);
+  }
+
+  /** Whether a tool that declares no `durability` has its intent committed first (the sink's default). */
+  durableByDefault(tool: { readonly annotations?: { readonly readOnlyHint?: boolean } }): boolean {
+    return this.sink.durableByDefault?.(tool) ?? false;
   }
 
   /**

@@ -128,10 +128,9 @@ export class GovernedCall {
    * supports it). Rejects with `AuditUnavailableError` when it cannot be written: the call must not run.
    */
   async intent(): Promise<void> {
-    const sink = this.audit.sink;
-    if (!sink.recordIntent) return;
+    if (!this.audit.writesIntents) return;
     const { target, details, args } = this;
-    this.intentId = await sink.recordIntent(
+    this.intentId = await this.audit.recordIntent(
       callAuditEvent(this.call, this.started, { action: this.action, target, details, decision: 'allowed', reason: undefined, outcome: 'intent', arguments: args }),
     );
   }
@@ -169,7 +168,7 @@ export class GovernedCall {
   private approvable(decision: PolicyDecision): Approvable {
     if (!decision.allow && decision.needsApproval) {
       this.decided = 'needs-approval';
-      if (!this.audit.sink.accepting()) throw new AuditUnavailableError();
+      if (!this.audit.accepting()) throw new AuditUnavailableError();
       return { needsApproval: decision };
     }
     const refusal = this.authorizeDecided(decision);
@@ -189,7 +188,7 @@ export class GovernedCall {
       return { kind: 'denied', reason: decision.reason, message: `Permission denied: ${decision.reason}`, missingPermission: decision.missingPermission };
     }
     this.decided = 'allowed';
-    if (!this.audit.sink.accepting()) throw new AuditUnavailableError();
+    if (!this.audit.accepting()) throw new AuditUnavailableError();
     return undefined;
   }
 
@@ -350,7 +349,7 @@ export class GovernedCalls {
   /** Whether a tool's intent must be committed before its handler runs. */
   durable(tool: { readonly durability?: 'before' | 'after'; readonly annotations?: { readonly readOnlyHint?: boolean } }): boolean {
     if (tool.durability !== undefined) return tool.durability === 'before';
-    return this.audit.sink.durableByDefault?.(tool) ?? false;
+    return this.audit.durableByDefault(tool);
   }
 
   begin(call: CallContext, action: string, target: string, args: unknown, details?: Readonly<Record<string, unknown>>): GovernedCall {

@@ -152,6 +152,44 @@ describe('EE identity: the log during an IdP outage', function () {
     }
   });
 
+  it('a fault whose provider was deactivated or deleted was followed for ever, never closed: it is closed with one line saying why', async () => {
+    const kept = await tenantTrusting({ jwksUri: `${oidc.jwksUri}?kept=1` });
+    const dropped = await tenantTrusting({ jwksUri: `${oidc.jwksUri}?dropped=1` });
+    await oidc.stop();
+    try {
+      await refusedAsUnavailable(kept.url, await kept.mint());
+      await refusedAsUnavailable(kept.url, await kept.mint());
+      await refusedAsUnavailable(dropped.url, await dropped.mint());
+      expect(linesOf(kept.tenant).map((line) => line.message)).to.deep.equal(['identity provider keys unavailable']);
+      expect(linesOf(dropped.tenant).map((line) => line.message)).to.deep.equal(['identity provider keys unavailable']);
+
+      const before = logger.lines.length;
+      await local.t.idps.deactivate(kept.tenant, kept.idpId);
+      for (const agent of await local.t.agents.list(dropped.tenant)) await local.t.agents.delete(dropped.tenant, agent.id);
+      expect(await local.t.idps.delete(dropped.tenant, dropped.idpId)).to.equal(true);
+      const closed = async (tenant: string) => {
+        for (let i = 0; i < 50 && linesOf(tenant, before).length === 0; i++) await pause(20);
+        return linesOf(tenant, before);
+      };
+      const deactivated = await closed(kept.tenant);
+      expect(deactivated.map((line) => [line.level, line.message])).to.deep.equal([['info', 'identity provider fault no longer followed: the provider was deactivated']]);
+      expect(deactivated[0]!.fields).to.include({ provider: 'deactivated', idpId: kept.idpId, issuer: oidc.issuer, total: 2, affected: 1 });
+      expect(deactivated[0]!.fields.lastReason).to.include(oidc.jwksUri);
+      const deleted = await closed(dropped.tenant);
+      expect(deleted.map((line) => [line.level, line.message])).to.deep.equal([['info', 'identity provider fault no longer followed: the provider was deleted']]);
+      expect(deleted[0]!.fields).to.include({ provider: 'deleted', idpId: dropped.idpId, issuer: oidc.issuer, total: 1 });
+
+      // Trusted again while the outage lasts: the fault is new, and announced anew.
+      await local.t.idps.setActive(kept.tenant, kept.idpId, true);
+      await pause(COOLDOWN_MS + 100);
+      const again = logger.lines.length;
+      await refusedAsUnavailable(kept.url, await kept.mint());
+      expect(linesOf(kept.tenant, again).map((line) => line.message)).to.deep.equal(['identity provider keys unavailable']);
+    } finally {
+      await oidc.restart();
+    }
+  });
+
   it('a discovery outage: the start is logged once for the IdP, however many tokens it refuses, and other IdPs get their own line', async () => {
     const first = await tenantTrusting({});
     const second = await tenantTrusting({});

@@ -279,7 +279,7 @@ export class AgentAuthenticator implements Authenticator {
       // Discovery that fails while the last one found stays in use is logged like an outage.
       const stale = this.jwks.staleDiscovery(idp);
       if (stale) this.faults.failed(idp, tenant, 'stale-discovery', stale);
-      else this.faults.over(idp, tenant, 'stale-discovery');
+      else this.faults.over(idp, 'stale-discovery');
       ({ payload: verified } = await jwtVerify(token, keys, {
         issuer: idp.issuer,
         algorithms: [...idp.allowedAlgorithms],
@@ -337,9 +337,9 @@ export class AgentAuthenticator implements Authenticator {
    * publishes it.
    */
   private keysServed(idp: IdpProvider, tenant: string, kid: unknown, resolved: boolean): void {
-    if (!this.jwks.keysFailing(idp)) this.faults.available(idp, tenant);
+    if (!this.jwks.keysFailing(idp)) this.faults.available(idp);
     const own = typeof kid === 'string' ? kid : '';
-    this.faults.keysUsable(idp, tenant, (unusable) => (resolved && unusable === own) || (unusable !== '' && this.jwks.publishes(idp, unusable) === false));
+    this.faults.keysUsable(idp, (unusable) => (resolved && unusable === own) || (unusable !== '' && this.jwks.publishes(idp, unusable) === false));
   }
 
   private profile(check: () => void): void {

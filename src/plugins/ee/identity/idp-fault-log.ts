@@ -1,7 +1,8 @@
 import { inject, injectable } from 'inversify';
-import { Logger, safeLog } from '../../../core/index.js';
+import { ChangeFeed, Logger, safeLog } from '../../../core/index.js';
+import { IDENTITY_CHANGED } from './credential-cache.js';
 import { EnterpriseSettings } from './enterprise-options.js';
-import type { IdpProvider } from './idp-provider-store.js';
+import { IdpProviderStore, type IdpProvider } from './idp-provider-store.js';
 import { UnusableKeyError } from './remote-key-set.js';
 
 /**
@@ -13,6 +14,9 @@ type FaultKind = 'unavailable' | 'unusable-key' | 'stale-discovery';
 interface Fault {
   readonly kind: FaultKind;
   readonly idpId: string;
+  readonly tenant: string;
+  /** The provider's issuer when the fault began. */
+  readonly issuer: string;
   /** With `unusable-key`: the id of the key that cannot be used ('' for tokens without one). */
   readonly kid: string;
   readonly since: number;
@@ -36,6 +40,12 @@ const LINES: Readonly<Record<FaultKind, { readonly start: string; readonly ongoi
   },
 };
 
+/** The line that closes a fault whose provider can no longer meet a verification. */
+const LINES_CLOSED = {
+  deleted: 'identity provider fault no longer followed: the provider was deleted',
+  deactivated: 'identity provider fault no longer followed: the provider was deactivated',
+} as const;
+
 /**
  * The log of an IdP's faults as they affect token verification: one warning when a fault begins
  * (per IdP and kind), then at most one summary per `idpFaultLogIntervalMs` with how many
@@ -43,7 +53,9 @@ const LINES: Readonly<Record<FaultKind, { readonly start: string; readonly ongoi
  * verification again (unavailable), the discovery is read again (stale discovery), or the key that
  * could not be used is usable or no longer published (unusable key: one fault per key id, so a
  * broken key published beside good ones is not announced anew after every good token). During an
- * outage every token is refused for the same reason; a line per token would bury the log.
+ * outage every token is refused for the same reason; a line per token would bury the log. A fault
+ * whose provider is deleted or deactivated (here or on another instance) meets no verification
+ * again: it is closed then, with one line saying why, instead of being followed for ever.
  */
 @injectable()
 export class IdpFaultLog {
@@ -52,7 +64,13 @@ export class IdpFaultLog {
   constructor(
     @inject(Logger) private readonly logger: Logger,
     @inject(EnterpriseSettings) private readonly settings: EnterpriseSettings,
-  ) {}
+    @inject(IdpProviderStore) private readonly providers: IdpProviderStore,
+    @inject(ChangeFeed) changes: ChangeFeed,
+  ) {
+    changes.subscribe(IDENTITY_CHANGED, (payload) => {
+      if (typeof payload.tenant === 'string') void this.review(payload.tenant);
+    });
+  }
 
   /**
    * A verification for `idp` in `tenant` was refused because of `error`, the IdP's fault (with
@@ -64,7 +82,7 @@ export class IdpFaultLog {
     const now = Date.now();
     const fault = this.faults.get(key);
     if (!fault) {
-      this.faults.set(key, { kind, idpId: idp.id, kid, since: now, total: 1, unreported: 0, lastLineAt: now, reason: error.message });
+      this.faults.set(key, { kind, idpId: idp.id, tenant, issuer: idp.issuer, kid, since: now, total: 1, unreported: 0, lastLineAt: now, reason: error.message });
       safeLog(this.logger, 'warn', { err: error, tenant, issuer: idp.issuer, idpId: idp.id, ...(kind === 'unusable-key' ? { kid } : {}), reason: error.message }, LINES[kind].start);
       return;
     }
@@ -83,47 +101,79 @@ export class IdpFaultLog {
   }
 
   /** The IdP's keys served a verification: an outage of `idp`, if any, is over. */
-  available(idp: IdpProvider, tenant: string): void {
-    this.over(idp, tenant, 'unavailable');
+  available(idp: IdpProvider): void {
+    this.over(idp, 'unavailable');
   }
 
   /**
    * `idp`'s keys served a verification: each unusable key `usable` says is usable now (it served
    * this verification, or the IdP no longer publishes it) is over, one line each.
    */
-  keysUsable(idp: IdpProvider, tenant: string, usable: (kid: string) => boolean): void {
+  keysUsable(idp: IdpProvider, usable: (kid: string) => boolean): void {
     if (this.faults.size === 0) return;
     for (const [key, fault] of this.faults) {
-      if (fault.kind === 'unusable-key' && fault.idpId === idp.id && usable(fault.kid)) this.end(key, fault, idp, tenant);
+      if (fault.kind === 'unusable-key' && fault.idpId === idp.id && usable(fault.kid)) this.end(key, fault, idp);
     }
   }
 
   /** A fault of `kind` of `idp`, if any, is over (one line saying so). */
-  over(idp: IdpProvider, tenant: string, kind: Exclude<FaultKind, 'unusable-key'>): void {
+  over(idp: IdpProvider, kind: Exclude<FaultKind, 'unusable-key'>): void {
     if (this.faults.size === 0) return;
     const key = keyOf(kind, idp.id, '');
     const fault = this.faults.get(key);
-    if (fault) this.end(key, fault, idp, tenant);
+    if (fault) this.end(key, fault, idp);
   }
 
-  private end(key: string, fault: Fault, idp: IdpProvider, tenant: string): void {
+  /**
+   * `tenant`'s providers changed: a fault of a provider that is gone or no longer trusted will meet
+   * no verification again, so it is closed now (one line each). A lookup that fails leaves the
+   * faults as they are (the next change looks again).
+   */
+  private async review(tenant: string): Promise<void> {
+    const followed = [...this.faults].filter(([, fault]) => fault.tenant === tenant);
+    if (followed.length === 0) return;
+    const seen = new Map<string, Promise<IdpProvider | undefined>>();
+    for (const [key, fault] of followed) {
+      let provider: IdpProvider | undefined;
+      // Several faults of one provider (unusable keys) share one lookup.
+      try {
+        let lookup = seen.get(fault.idpId);
+        if (!lookup) seen.set(fault.idpId, (lookup = this.providers.get(tenant, fault.idpId)));
+        provider = await lookup;
+      } catch (error) {
+        safeLog(this.logger, 'debug', { err: error, tenant, idpId: fault.idpId }, 'could not look up an identity provider with a fault after a change');
+        continue;
+      }
+      if (provider?.active) continue;
+      if (this.faults.get(key) !== fault) continue;
+      this.faults.delete(key);
+      this.line(fault, provider?.issuer ?? fault.issuer, LINES_CLOSED[provider ? 'deactivated' : 'deleted'], { provider: provider ? 'deactivated' : 'deleted' });
+    }
+  }
+
+  private end(key: string, fault: Fault, idp: IdpProvider): void {
     this.faults.delete(key);
+    this.line(fault, idp.issuer, LINES[fault.kind].end);
+  }
+
+  private line(fault: Fault, issuer: string, message: string, extra: Record<string, unknown> = {}): void {
     const now = Date.now();
     safeLog(
       this.logger,
       'info',
       {
-        tenant,
-        issuer: idp.issuer,
-        idpId: idp.id,
+        tenant: fault.tenant,
+        issuer,
+        idpId: fault.idpId,
         ...(fault.kind === 'unusable-key' ? { kid: fault.kid } : {}),
         lastReason: fault.reason,
         affected: fault.unreported,
         total: fault.total,
         since: new Date(fault.since).toISOString(),
         durationMs: now - fault.since,
+        ...extra,
       },
-      LINES[fault.kind].end,
+      message,
     );
   }
 }
