@@ -101,6 +101,23 @@ describe('EE limits while the database refuses their statements', function () {
     await t.engine.resolve(LimitMeter).report();
     const [usage] = (await admin('mcp_limit_usage').where({ limit_id: limitId }).sum('used as used')) as { used: string }[];
     expect(Number(usage!.used)).to.equal(21);
+
+    // The repeats counted after the last warning were told only with a next failure, so a failure
+    // that stopped never said how often it had repeated: its end is one line with the count.
+    const leasedAgain = lines('call budget can be leased again', from);
+    expect(leasedAgain.map((line) => line.level)).to.deep.equal(['info']);
+    const leaseEnd = JSON.parse(leasedAgain[0]!.json);
+    expect(leaseEnd).to.include({ tenant: t.tenant, limit: limitId, repeats: 4 });
+    expect(leaseEnd.durationMs, 'failing through the 3 s pause').to.be.at.least(3_000);
+    expect(Date.parse(leaseEnd.failingSince)).to.be.closeTo(Date.now() - leaseEnd.durationMs, 10_000);
+    const reportedAgain = lines('call counts are reported again', from);
+    expect(reportedAgain.map((line) => line.level)).to.deep.equal(['info']);
+    expect(JSON.parse(reportedAgain[0]!.json).repeats, 'reports that failed after the first').to.be.at.least(1);
+    // Working again is said once, not for every lease or report after.
+    for (let i = 0; i < 3; i++) expect(await call(t, agent.key, `after-${i}`)).to.equal(200);
+    await t.engine.resolve(LimitMeter).report();
+    expect(lines('call budget can be leased again', from)).to.have.length(1);
+    expect(lines('call counts are reported again', from)).to.have.length(1);
   });
 
   it('limits that could not be read were replaced by the last ones read without a word: the failure is logged, and the limits read last stay in force', async () => {

@@ -141,10 +141,16 @@ export class LimitMeter implements LifecycleContribution {
       if (call.agentId !== undefined && limits.some((limit) => limit.scope === 'role')) {
         const cached = this.roles.cached(call.tenant, call.agentId);
         if (!cached) waited = true;
-        roleIds = cached ?? (await this.roles.of(call.tenant, call.agentId).catch((error: unknown) => {
-          this.failures.failed('roles', 'warn', { err: error, tenant: call.tenant }, "could not read an agent's roles for its call limits; its calls under role limits are refused (503) until they can be read");
-          throw new DependencyUnavailableError('The roles of this agent cannot be read for its call limits (the database is unavailable); the call was not run. Try again shortly.', { cause: error, reported: true });
-        }));
+        roleIds = cached ?? (await this.roles.of(call.tenant, call.agentId).then(
+          (read) => {
+            this.failures.works('roles', { tenant: call.tenant }, "an agent's roles can be read again for its call limits");
+            return read;
+          },
+          (error: unknown) => {
+            this.failures.failed('roles', 'warn', { err: error, tenant: call.tenant }, "could not read an agent's roles for its call limits; its calls under role limits are refused (503) until they can be read");
+            throw new DependencyUnavailableError('The roles of this agent cannot be read for its call limits (the database is unavailable); the call was not run. Try again shortly.', { cause: error, reported: true });
+          },
+        ));
       }
       const applicable = limits.filter((limit) => applies(limit, call, roleIds));
       if (applicable.length === 0) return undefined;
@@ -211,6 +217,7 @@ export class LimitMeter implements LifecycleContribution {
     if (known && performance.now() < this.unreachableUntil) return known;
     try {
       const limits = await this.store.limitsOf(tenant);
+      this.failures.works('limits', { tenant }, 'the call limits can be read again');
       this.lastKnown.set(tenant, limits);
       return limits;
     } catch (error) {
@@ -299,6 +306,8 @@ export class LimitMeter implements LifecycleContribution {
       }
       this.stats.leases++;
       if (!row) throw new Error('lease query returned no row');
+      this.failures.works('lease', { tenant: limit.tenant, limit: limit.id }, 'call budget can be leased again');
+      this.failures.works('lease-ahead', { tenant: limit.tenant, limit: limit.id }, 'call budget can be leased in advance again');
       const start = Number(row.start_ms);
       const end = Number(row.end_ms);
       const dbNow = Number(row.now_ms);
@@ -352,6 +361,7 @@ export class LimitMeter implements LifecycleContribution {
             where u.limit_id = v.limit_id and u.tenant = v.tenant and u.subject = v.subject and u.window_start = v.window_start`,
           batch.flatMap((report) => [report.limitId, report.tenant, report.subject, report.windowStart, report.calls]),
         );
+        this.failures.works('report', { reported: batch.length }, 'call counts are reported again');
       } catch (error) {
         // Kept for the next round: the counts an admin sees lag, the limits themselves do not.
         for (const report of batch) {
