@@ -3,7 +3,7 @@ import { expect } from 'chai';
 import { AuditSink, defineTool, definePlugin, z } from '@gatehouse-mcp/engine';
 import { freshDatabase, testDatabase } from '@gatehouse-mcp/engine/testing';
 import { DbAuditSink } from '../../../src/plugins/ee/audit/db-audit-sink.js';
-import { governanceEngine, orderEvent, type GovernanceTestEngine } from './support.js';
+import { governanceEngine, orderEvent, toolCall, type GovernanceTestEngine } from './support.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -22,22 +22,6 @@ const slowTools = definePlugin({
     }),
   ],
 });
-
-/** A raw `tools/call` over HTTP: the status the client sees and the parsed body. */
-async function rpcCall(t: GovernanceTestEngine, token: string, name: string, args: unknown, id = 1): Promise<{ status: number; body: any }> {
-  const response = await fetch(t.engine.mcpUrl(), {
-    method: 'POST',
-    headers: {
-      authorization: `Bearer ${token}`,
-      'content-type': 'application/json',
-      accept: 'application/json, text/event-stream',
-      'mcp-protocol-version': '2025-06-18',
-    },
-    body: JSON.stringify({ jsonrpc: '2.0', id, method: 'tools/call', params: { name, arguments: args } }),
-  });
-  const text = await response.text();
-  return { status: response.status, body: text ? JSON.parse(text) : undefined };
-}
 
 /** Canonical JSON written independently of the sink: sorted keys at every depth. */
 function canonical(value: unknown): string {
@@ -107,7 +91,7 @@ describe('EE audit trail', () => {
       const client = await t.connect({ token: agent.key });
       await client.callTool({ name: 'billing.charge', arguments: { amount: 5 } });
       const revoked = await t.agent({ name: 'gone', active: false });
-      const refused = await rpcCall(t, revoked.key, 'tickets.read', { id: '1' });
+      const refused = await toolCall(t, revoked.key, 'tickets.read', { id: '1' });
       expect(refused.status).to.equal(401);
       await t.engine.resolve<AuditSink>(AuditSink).flush();
       const denied = await t.knex('mcp_agent_audit').where({ tenant: t.tenant, target: 'billing.charge' }).first();
@@ -171,7 +155,7 @@ describe('EE audit trail', () => {
       let accepted = 0;
       let refused = 0;
       for (let i = 0; i < 30; i++) {
-        const { status, body } = await rpcCall(t, agent.key, 'tickets.read', { id: String(i) }, i);
+        const { status, body } = await toolCall(t, agent.key, 'tickets.read', { id: String(i) }, i);
         if (status === 200) {
           expect(body.result.content[0].text).to.equal(`ticket ${i}`);
           accepted++;
@@ -188,7 +172,7 @@ describe('EE audit trail', () => {
       await db.knex.raw('alter table mcp_agent_audit_offline rename to mcp_agent_audit');
       await sink.flush();
       expect(sink.accepting()).to.equal(true);
-      expect((await rpcCall(t, agent.key, 'tickets.read', { id: 'after' })).status).to.equal(200);
+      expect((await toolCall(t, agent.key, 'tickets.read', { id: 'after' })).status).to.equal(200);
       await sink.flush();
 
       const rows = await db.knex('mcp_agent_audit').where({ tenant: t.tenant, action: 'tools/call', target: 'tickets.read' });

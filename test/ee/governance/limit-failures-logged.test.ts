@@ -12,22 +12,14 @@ import knexFactory, { type Knex } from 'knex';
 import { openDatabase } from '@gatehouse-mcp/engine';
 import { LimitMeter } from '../../../src/plugins/ee/limits/limit-meter.js';
 import { RecordingLogger } from '../../support/recording-logger.js';
-import { governanceEngine, type GovernanceTestEngine } from './support.js';
+import { governanceEngine, toolCall, type GovernanceTestEngine } from './support.js';
 
 const URL_ = process.env.DATABASE_URL;
 const STATEMENT_TIMEOUT_MS = 300;
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** A raw `tools/call` over HTTP: the status a client sees. */
-async function call(t: GovernanceTestEngine, token: string, id: string): Promise<number> {
-  const response = await fetch(t.engine.mcpUrl(), {
-    method: 'POST',
-    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2025-06-18' },
-    body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'tickets.read', arguments: { id } } }),
-  });
-  await response.arrayBuffer();
-  return response.status;
-}
+/** A `tools/call` of tickets.read over HTTP: the status a client sees. */
+const call = async (t: GovernanceTestEngine, token: string, id: string): Promise<number> => (await toolCall(t, token, 'tickets.read', { id })).status;
 
 describe('EE limits while the database refuses their statements', function () {
   this.timeout(120_000);

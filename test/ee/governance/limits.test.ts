@@ -4,26 +4,10 @@ import knexFactory, { type Knex } from 'knex';
 import { AuditSink } from '@gatehouse-mcp/engine';
 import { testDatabase } from '@gatehouse-mcp/engine/testing';
 import { LimitMeter } from '../../../src/plugins/ee/limits/limit-meter.js';
-import { governanceEngine, type GovernanceTestEngine } from './support.js';
+import { governanceEngine, toolCall, type GovernanceTestEngine } from './support.js';
 import { pgProxy } from '../../support/pg-proxy.js';
 
 const text = (result: unknown): string => ((result as { content: { text: string }[] }).content[0]?.text ?? '');
-
-/** A raw `tools/call` over HTTP, as a client without the SDK sees it. */
-async function rpcCall(t: GovernanceTestEngine, token: string, name: string, args: unknown): Promise<{ status: number; headers: Headers; body: any }> {
-  const response = await fetch(t.engine.mcpUrl(), {
-    method: 'POST',
-    headers: {
-      authorization: `Bearer ${token}`,
-      'content-type': 'application/json',
-      accept: 'application/json, text/event-stream',
-      'mcp-protocol-version': '2025-06-18',
-    },
-    body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name, arguments: args } }),
-  });
-  const body = await response.text();
-  return { status: response.status, headers: response.headers, body: body ? JSON.parse(body) : undefined };
-}
 
 /**
  * Make sure at least `neededMs` are left in the current `unit` window of the database's clock,
@@ -75,7 +59,7 @@ describe('EE rate limits and quotas', () => {
     expect(refused?.code).to.equal(429);
     expect(refused?.message).to.contain('Limit reached: 5 calls per minute');
 
-    const raw = await rpcCall(t, agent.key, 'tickets.read', { id: '7' });
+    const raw = await toolCall(t, agent.key, 'tickets.read', { id: '7' });
     expect(raw.status).to.equal(429);
     const retryAfter = Number(raw.headers.get('retry-after'));
     expect(retryAfter).to.be.within(1, 60);
@@ -103,7 +87,7 @@ describe('EE rate limits and quotas', () => {
     await roomInWindow(t.knex, 'second', 600);
     await client.callTool({ name: 'tickets.read', arguments: { id: '1' } });
     await client.callTool({ name: 'tickets.read', arguments: { id: '2' } });
-    const refused = await rpcCall(t, agent.key, 'tickets.read', { id: '3' });
+    const refused = await toolCall(t, agent.key, 'tickets.read', { id: '3' });
     expect(refused.status).to.equal(429);
     expect(refused.headers.get('retry-after')).to.equal('1');
     // Wait for the reset the refusal named (the database runs on this machine's clock), not a guess.
@@ -119,7 +103,7 @@ describe('EE rate limits and quotas', () => {
     const one = await t.connect({ token: first.key });
     const two = await t.connect({ token: second.key });
     for (const id of ['1', '2']) expect(text(await one.callTool({ name: 'tickets.write', arguments: { id } }))).to.equal(`wrote ${id}`);
-    expect((await rpcCall(t, first.key, 'tickets.write', { id: '3' })).status).to.equal(429);
+    expect((await toolCall(t, first.key, 'tickets.write', { id: '3' })).status).to.equal(429);
     // Other tools of the same agent, and the same tool for another agent, are not counted.
     for (let i = 0; i < 5; i++) expect(text(await one.callTool({ name: 'tickets.read', arguments: { id: String(i) } }))).to.equal(`ticket ${i}`);
     for (let i = 0; i < 5; i++) expect(text(await two.callTool({ name: 'tickets.write', arguments: { id: String(i) } }))).to.equal(`wrote ${i}`);
@@ -131,9 +115,9 @@ describe('EE rate limits and quotas', () => {
     const b = await t.agent({ name: 'holder b', roleIds: [limitedRole] });
     await setLimit(t, { scope: 'role', roleId: limitedRole, window: 'day', max: 2 });
     for (const holder of [a, b]) {
-      expect((await rpcCall(t, holder.key, 'echo', { n: 1 })).status).to.equal(200);
-      expect((await rpcCall(t, holder.key, 'echo', { n: 2 })).status).to.equal(200);
-      const refused = await rpcCall(t, holder.key, 'echo', { n: 3 });
+      expect((await toolCall(t, holder.key, 'echo', { n: 1 })).status).to.equal(200);
+      expect((await toolCall(t, holder.key, 'echo', { n: 2 })).status).to.equal(200);
+      const refused = await toolCall(t, holder.key, 'echo', { n: 3 });
       expect(refused.status).to.equal(429);
       expect(refused.body.error.data.limit).to.include({ scope: 'role', roleId: limitedRole, max: 2 });
     }
@@ -153,11 +137,11 @@ describe('EE rate limits and quotas', () => {
       const sibling = await t.agent({ name: 'tenant-limited too', roleIds: [reader] });
       const tenantLimit = await setLimit(t, { scope: 'tenant', tool: 'tickets.read', window: 'day', max: 1 });
       try {
-        expect((await rpcCall(t, mine.key, 'tickets.read', { id: '1' })).status).to.equal(200);
-        expect((await rpcCall(t, mine.key, 'tickets.read', { id: '2' })).status).to.equal(429);
-        expect((await rpcCall(t, sibling.key, 'tickets.read', { id: '2' })).status).to.equal(429);
-        expect((await rpcCall(t, sibling.key, 'tickets.write', { id: '2' })).status).to.equal(200);
-        for (let i = 0; i < 3; i++) expect((await rpcCall(other, otherAgent.key, 'tickets.read', { id: String(i) })).status).to.equal(200);
+        expect((await toolCall(t, mine.key, 'tickets.read', { id: '1' })).status).to.equal(200);
+        expect((await toolCall(t, mine.key, 'tickets.read', { id: '2' })).status).to.equal(429);
+        expect((await toolCall(t, sibling.key, 'tickets.read', { id: '2' })).status).to.equal(429);
+        expect((await toolCall(t, sibling.key, 'tickets.write', { id: '2' })).status).to.equal(200);
+        for (let i = 0; i < 3; i++) expect((await toolCall(other, otherAgent.key, 'tickets.read', { id: String(i) })).status).to.equal(200);
         expect((await other.http('GET', '/api/v1/mcp/limits', { token: other.adminKey })).body.data).to.deep.equal([]);
         expect((await other.http('PATCH', `/api/v1/mcp/limits/${tenantLimit}`, { token: other.adminKey, body: { max: 100 } })).status).to.equal(404);
         expect((await other.http('DELETE', `/api/v1/mcp/limits/${tenantLimit}`, { token: other.adminKey })).status).to.equal(404);
@@ -207,7 +191,7 @@ describe('EE rate limits and quotas', () => {
     expect(before.status).to.equal(200);
     expect(before.body.data).to.include({ decision: 'allow' });
     // Simulating counts nothing: the one call allowed still goes through.
-    expect((await rpcCall(t, agent.key, 'tickets.read', { id: '1' })).status).to.equal(200);
+    expect((await toolCall(t, agent.key, 'tickets.read', { id: '1' })).status).to.equal(200);
     const after = await simulate();
     expect(after.body.data).to.include({ decision: 'deny', stage: 'quota' });
     expect(after.body.data.reason).to.match(/^quota: 1 calls per day reached; it resets at \d{4}-/);
@@ -219,13 +203,13 @@ describe('EE rate limits and quotas', () => {
   it('applies a raised limit at once, on the next call', async () => {
     const agent = await t.agent({ name: 'raised', roleIds: [reader] });
     const id = await setLimit(t, { scope: 'agent', agentId: agent.id, window: 'day', max: 1 });
-    expect((await rpcCall(t, agent.key, 'tickets.read', { id: '1' })).status).to.equal(200);
-    expect((await rpcCall(t, agent.key, 'tickets.read', { id: '2' })).status).to.equal(429);
+    expect((await toolCall(t, agent.key, 'tickets.read', { id: '1' })).status).to.equal(200);
+    expect((await toolCall(t, agent.key, 'tickets.read', { id: '2' })).status).to.equal(429);
     expect((await t.http('PATCH', `/api/v1/mcp/limits/${id}`, { token: t.adminKey, body: { max: 2 } })).status).to.equal(200);
-    expect((await rpcCall(t, agent.key, 'tickets.read', { id: '3' })).status).to.equal(200);
-    expect((await rpcCall(t, agent.key, 'tickets.read', { id: '4' })).status).to.equal(429);
+    expect((await toolCall(t, agent.key, 'tickets.read', { id: '3' })).status).to.equal(200);
+    expect((await toolCall(t, agent.key, 'tickets.read', { id: '4' })).status).to.equal(429);
     expect((await t.http('DELETE', `/api/v1/mcp/limits/${id}`, { token: t.adminKey })).status).to.equal(200);
-    expect((await rpcCall(t, agent.key, 'tickets.read', { id: '5' })).status).to.equal(200);
+    expect((await toolCall(t, agent.key, 'tickets.read', { id: '5' })).status).to.equal(200);
   });
 });
 
@@ -258,7 +242,7 @@ describe('EE rate limits across three instances on one database', () => {
         // Four callers per instance, 160 calls in all.
         await Promise.all(
           [0, 1, 2, 3].map(async () => {
-            for (let i = 0; i < 10; i++) seen.push((await rpcCall(engine, agent.key, 'tickets.read', { id: String(i) })).status);
+            for (let i = 0; i < 10; i++) seen.push((await toolCall(engine, agent.key, 'tickets.read', { id: String(i) })).status);
           }),
         );
         return seen;
@@ -288,7 +272,7 @@ describe('EE rate limits across three instances on one database', () => {
     await Promise.all(
       engines.flatMap((engine) =>
         agents.map(async (agent) => {
-          for (let i = 0; i < 100; i++) expect((await rpcCall(engine, agent.key, 'tickets.read', { id: String(i) })).status).to.equal(200);
+          for (let i = 0; i < 100; i++) expect((await toolCall(engine, agent.key, 'tickets.read', { id: String(i) })).status).to.equal(200);
         }),
       ),
     );
@@ -321,14 +305,14 @@ describe('EE rate limits while the database is down', () => {
       const free = await t.agent({ name: 'free', roleIds: [role] });
       // A limit of 1000 a day leases 20 calls at a time.
       await setLimit(t, { scope: 'agent', agentId: limited.id, tool: 'tickets.read', window: 'day', max: 1000 });
-      expect((await rpcCall(t, limited.key, 'tickets.read', { id: '0' })).status).to.equal(200);
-      expect((await rpcCall(t, free.key, 'tickets.read', { id: '0' })).status).to.equal(200);
+      expect((await toolCall(t, limited.key, 'tickets.read', { id: '0' })).status).to.equal(200);
+      expect((await toolCall(t, free.key, 'tickets.read', { id: '0' })).status).to.equal(200);
 
       proxy.down();
       const statuses: number[] = [];
-      let refused: Awaited<ReturnType<typeof rpcCall>> | undefined;
+      let refused: Awaited<ReturnType<typeof toolCall>> | undefined;
       for (let i = 1; i <= 25 && !refused; i++) {
-        const answer = await rpcCall(t, limited.key, 'tickets.read', { id: String(i) });
+        const answer = await toolCall(t, limited.key, 'tickets.read', { id: String(i) });
         statuses.push(answer.status);
         if (answer.status !== 200) refused = answer;
       }
@@ -337,12 +321,12 @@ describe('EE rate limits while the database is down', () => {
       expect(refused!.headers.get('retry-after')).to.equal('5');
       expect(refused!.body.error.message).to.equal("The usage counts of this call's limits cannot be reached (the database is unavailable); the call was not run. Try again shortly.");
       // An agent no limit applies to goes on calling.
-      expect((await rpcCall(t, free.key, 'tickets.read', { id: '1' })).status).to.equal(200);
+      expect((await toolCall(t, free.key, 'tickets.read', { id: '1' })).status).to.equal(200);
 
       proxy.up();
       let back = 0;
       // The pool reconnects on the next call; the limit counts again.
-      for (let i = 0; i < 10 && back !== 200; i++) back = (await rpcCall(t, limited.key, 'tickets.read', { id: 'back' })).status;
+      for (let i = 0; i < 10 && back !== 200; i++) back = (await toolCall(t, limited.key, 'tickets.read', { id: 'back' })).status;
       expect(back).to.equal(200);
     } finally {
       proxy.up();

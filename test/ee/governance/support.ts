@@ -56,6 +56,17 @@ export interface HttpResult {
   readonly text: string;
 }
 
+/** A `tools/call` of `name` with `args` as a client posts it (no session): what it is answered. */
+export async function toolCall(t: GovernanceTestEngine, token: string, name: string, args: unknown, id: number | string = 1): Promise<HttpResult> {
+  const response = await fetch(t.engine.mcpUrl(), {
+    method: 'POST',
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2025-06-18' },
+    body: JSON.stringify({ jsonrpc: '2.0', id, method: 'tools/call', params: { name, arguments: args } }),
+  });
+  const text = await response.text();
+  return { status: response.status, headers: response.headers, body: text ? JSON.parse(text) : undefined, text };
+}
+
 export interface GovernanceTestEngine extends TestEngine {
   /** An admin API key of `tenant`. */
   readonly adminKey: string;
