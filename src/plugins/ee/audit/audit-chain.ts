@@ -29,9 +29,10 @@ export type ChainField = (typeof CHAIN_FIELDS)[number];
  */
 export type ChainContent = Record<ChainField, unknown>;
 
-/** A chained row: its content and its links. */
+/** A chained row: its links, and the hash its content and `prevHash` give. */
 export interface ChainRow {
-  readonly content: ChainContent;
+  /** `chainHash(prevHash, content)` of the row as read: equal to `hash` unless the row was changed. */
+  readonly computedHash: string;
   readonly seq: number;
   readonly prevHash: string;
   readonly hash: string;
@@ -139,9 +140,16 @@ export function canonicalJsonText(json: string | null): string {
   return json === null ? 'null' : canonicalJson(JSON.parse(json));
 }
 
-/** A row of the database as a {@link ChainRow}. */
+/**
+ * A row of the database (as the pg driver returns it) as a {@link ChainRow}: its hash made straight
+ * from its columns, as {@link rowHash} makes it when the row is written (the same text as
+ * `chainHash(prev_hash, contentOfRow(row))`, without the content object).
+ */
 export function chainRowOf(row: Record<string, unknown>): ChainRow {
-  return { content: contentOfRow(row), seq: Number(row.seq), prevHash: String(row.prev_hash), hash: String(row.hash), locator: `id ${String(row.id)}` };
+  const seq = Number(row.seq);
+  const prevHash = String(row.prev_hash);
+  const json = { arguments: canonicalJson(row.arguments ?? null), details: canonicalJson(row.details ?? null) };
+  return { computedHash: rowHash(prevHash, row, seq, json), seq, prevHash, hash: String(row.hash), locator: `id ${String(row.id)}` };
 }
 
 /** A checkpoint row of `mcp_audit_checkpoints` as a {@link Checkpoint}. */

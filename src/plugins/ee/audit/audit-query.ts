@@ -118,17 +118,24 @@ export class AuditQuery {
 
   /** Every matching entry, read page by page so memory stays bounded however long the trail is. */
   async *all(tenant: string, filter: AuditFilter, pageSize = 500, signal?: AbortSignal): AsyncGenerator<AuditEntry> {
-    let cursor: AuditCursor | undefined;
-    for (;;) {
-      if (signal?.aborted) return;
+    const read = (cursor: AuditCursor | undefined): Promise<Row[]> => {
+      const page = () => this.query(tenant, filter, cursor).limit(pageSize);
       // The first page is read before anything is sent, so it survives a connection lost to a
       // database restart; a later page that fails ends the export as failed (nothing is skipped).
-      const page = () => this.query(tenant, filter, cursor).limit(pageSize);
-      const rows = (cursor === undefined ? await this.database.read(page) : await page()) as Row[];
+      const rows = (cursor === undefined ? this.database.read(page) : page().then((found) => found)) as Promise<Row[]>;
+      // Read ahead: a page nobody waits for any more (the client went away) must not fail unheard.
+      rows.catch(() => undefined);
+      return rows;
+    };
+    let next = read(undefined);
+    for (;;) {
+      if (signal?.aborted) return;
+      const rows = await next;
+      const last = rows[rows.length - 1];
+      // The next page is read while this one is sent.
+      if (rows.length === pageSize) next = read({ occurredAt: new Date(last!.occurred_at as Date | string), id: String(last!.id) });
       for (const row of rows) yield toEntry(row);
       if (rows.length < pageSize) return;
-      const last = rows[rows.length - 1]!;
-      cursor = { occurredAt: new Date(last.occurred_at as Date | string), id: String(last.id) };
     }
   }
 

@@ -2,7 +2,7 @@ import type { KeyObject } from 'node:crypto';
 import { inject, injectable } from 'inversify';
 import type { Knex } from 'knex';
 import { Database } from '../../../core/index.js';
-import { chainRowOf, type ChainContent, type ChainRow, type Checkpoint } from './audit-chain.js';
+import { chainHash, chainRowOf, type ChainContent, type ChainRow, type Checkpoint } from './audit-chain.js';
 import { AuditCheckpointer } from './audit-checkpointer.js';
 import { AUDIT_TABLE } from './audit-partitions.js';
 import { verifyChain, type ChainSource, type ChainVerification } from './chain-verifier.js';
@@ -25,17 +25,24 @@ export function databaseChainSource(knex: Knex, tenant: string, range: { lo?: nu
     checkpoints,
     published,
     whole,
-    async *rows() {
-      let after: [number, string] | undefined = range.lo === undefined ? undefined : [range.lo - 1, '0'];
-      for (;;) {
+    async *pages() {
+      const read = (after: readonly [number, string] | undefined): Promise<Record<string, unknown>[]> => {
         const q = knex(AUDIT_TABLE).where({ tenant });
-        if (after) q.andWhereRaw('(seq, id) > (?::bigint, ?::bigint)', after);
+        if (after) q.andWhereRaw('(seq, id) > (?::bigint, ?::bigint)', after as [number, string]);
         if (range.hi !== undefined) q.andWhere('seq', '<=', range.hi);
-        const rows = (await q.orderBy([{ column: 'seq' }, { column: 'id' }]).limit(PAGE)) as Record<string, unknown>[];
-        for (const row of rows) yield chainRowOf(row);
+        const page = q.orderBy([{ column: 'seq' }, { column: 'id' }]).limit(PAGE).then((rows) => rows as Record<string, unknown>[]);
+        // Read ahead: a page the verifier no longer wants (the chain broke) must not fail unheard.
+        page.catch(() => undefined);
+        return page;
+      };
+      let next = read(range.lo === undefined ? undefined : [range.lo - 1, '0']);
+      for (;;) {
+        const rows = await next;
+        const last = rows[rows.length - 1];
+        // The next page is read while this one is hashed.
+        if (rows.length === PAGE) next = read([Number(last!.seq), String(last!.id)]);
+        yield rows.map(chainRowOf);
         if (rows.length < PAGE) return;
-        const last = rows[rows.length - 1]!;
-        after = [Number(last.seq), String(last.id)];
       }
     },
     async findByPrevHash(hash) {
@@ -146,7 +153,8 @@ export async function verifyExport(text: string, keys: ReadonlyMap<string, KeyOb
     } else {
       if (!value.chain || typeof value.chain.seq !== 'number') throw new ExportFormatError(`line ${line} carries no chain fields (export made before the audit chain existed?)`);
       const list = rows.get(String(value.tenant)) ?? [];
-      list.push({ content: contentOfEntry(value), seq: value.chain.seq, prevHash: String(value.chain.prevHash), hash: String(value.chain.hash), locator: `line ${line}` });
+      const prevHash = String(value.chain.prevHash);
+      list.push({ computedHash: chainHash(prevHash, contentOfEntry(value)), seq: value.chain.seq, prevHash, hash: String(value.chain.hash), locator: `line ${line}` });
       rows.set(String(value.tenant), list);
     }
   }
@@ -159,8 +167,8 @@ export async function verifyExport(text: string, keys: ReadonlyMap<string, KeyOb
       published,
       whole,
       ...(readAt === undefined ? {} : { readAt }),
-      async *rows() {
-        yield* list;
+      async *pages() {
+        yield list;
       },
       async findByPrevHash(hash) {
         return list.find((row) => row.prevHash === hash);

@@ -1,5 +1,5 @@
 import { createHash, createPublicKey, verify, type KeyObject } from 'node:crypto';
-import { GENESIS_HASH, chainHash, checkpointMessage, type ChainRow, type Checkpoint } from './audit-chain.js';
+import { GENESIS_HASH, checkpointMessage, type ChainRow, type Checkpoint } from './audit-chain.js';
 
 /** Why a chain does not verify. */
 export type ChainBreakReason = 'changed-row' | 'missing-rows' | 'inserted-row' | 'reordered' | 'bad-signature' | 'missing-checkpoint';
@@ -37,7 +37,8 @@ export interface ChainVerification {
 
 /** What the verifier reads: rows in (seq, storage) order, and the tenant's checkpoints. */
 export interface ChainSource {
-  rows(): AsyncIterable<ChainRow>;
+  /** The rows, a page at a time. */
+  pages(): AsyncIterable<readonly ChainRow[]>;
   /** A row whose `prev_hash` is `hash`, wherever it sits (used to explain a gap). */
   findByPrevHash(hash: string): Promise<ChainRow | undefined>;
   /** Every stored checkpoint of the tenant, any order. */
@@ -95,10 +96,11 @@ export async function verifyChain(tenant: string, source: ChainSource, keys: Rea
   let prev: ChainRow | undefined;
   let rowBreak: ChainBreak | undefined;
 
-  const check = async (cur: ChainRow, next: ChainRow | undefined): Promise<ChainBreak | undefined> => {
+  // Answers at once, but for a gap in the seq numbers, which takes a lookup to explain.
+  const check = (cur: ChainRow, next: ChainRow | undefined): ChainBreak | undefined | Promise<ChainBreak> => {
     const at = (reason: ChainBreakReason, seq: number, message: string, row: ChainRow | undefined = cur): ChainBreak => ({ reason, seq, message, locator: row?.locator });
     if (!prev) {
-      if (chainHash(cur.prevHash, cur.content) !== cur.hash) return at('changed-row', cur.seq, `row ${cur.seq} does not match its hash: its content was changed`);
+      if (cur.computedHash !== cur.hash) return at('changed-row', cur.seq, `row ${cur.seq} does not match its hash: its content was changed`);
       if (cur.seq === 1 && cur.prevHash !== GENESIS_HASH) return at('changed-row', 1, 'row 1 does not start from the genesis hash');
       return undefined;
     }
@@ -106,14 +108,16 @@ export async function verifyChain(tenant: string, source: ChainSource, keys: Rea
     if (next && cur.prevHash === next.hash && next.prevHash === prev.hash) {
       return at('reordered', cur.seq, `rows ${cur.seq} and ${next.seq} are in each other's place: the trail was reordered`);
     }
-    if (chainHash(cur.prevHash, cur.content) !== cur.hash) return at('changed-row', cur.seq, `row ${cur.seq} does not match its hash: its content was changed`);
+    if (cur.computedHash !== cur.hash) return at('changed-row', cur.seq, `row ${cur.seq} does not match its hash: its content was changed`);
     if (cur.seq > prev.seq + 1) {
-      const moved = await source.findByPrevHash(prev.hash);
-      if (moved && moved.seq !== prev.seq + 1) {
-        return at('changed-row', prev.seq + 1, `row ${prev.seq + 1} now claims seq ${moved.seq}: its seq was changed`, moved);
-      }
-      const missing = cur.seq - prev.seq - 1;
-      return at('missing-rows', prev.seq + 1, `${missing} row(s) missing: seq ${prev.seq + 1}${missing > 1 ? `–${cur.seq - 1}` : ''} were deleted`);
+      const before = prev;
+      return source.findByPrevHash(before.hash).then((moved) => {
+        if (moved && moved.seq !== before.seq + 1) {
+          return at('changed-row', before.seq + 1, `row ${before.seq + 1} now claims seq ${moved.seq}: its seq was changed`, moved);
+        }
+        const missing = cur.seq - before.seq - 1;
+        return at('missing-rows', before.seq + 1, `${missing} row(s) missing: seq ${before.seq + 1}${missing > 1 ? `–${cur.seq - 1}` : ''} were deleted`);
+      });
     }
     if (cur.prevHash !== prev.hash) {
       return at('changed-row', prev.seq, `row ${prev.seq} was rewritten: row ${cur.seq} links to a different hash`, prev);
@@ -122,8 +126,15 @@ export async function verifyChain(tenant: string, source: ChainSource, keys: Rea
   };
 
   let pending: ChainRow | undefined;
-  const step = async (cur: ChainRow, next: ChainRow | undefined): Promise<boolean> => {
-    const problem = await check(cur, next);
+  /** Take `cur` into the chain (true), or record the break it shows (false, later for a gap). */
+  const step = (cur: ChainRow, next: ChainRow | undefined): boolean | Promise<false> => {
+    const problem = check(cur, next);
+    if (problem instanceof Promise) {
+      return problem.then((found) => {
+        rowBreak = found;
+        return false as const;
+      });
+    }
     if (problem) {
       rowBreak = problem;
       return false;
@@ -135,12 +146,18 @@ export async function verifyChain(tenant: string, source: ChainSource, keys: Rea
     return true;
   };
   let going = true;
-  for await (const row of source.rows()) {
-    if (pending && !(await step(pending, row))) {
-      going = false;
-      break;
+  pages: for await (const page of source.pages()) {
+    for (const row of page) {
+      if (pending) {
+        const taken = step(pending, row);
+        if (taken !== true) {
+          await taken;
+          going = false;
+          break pages;
+        }
+      }
+      pending = row;
     }
-    pending = row;
   }
   if (going && pending) await step(pending, undefined);
 
