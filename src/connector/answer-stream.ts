@@ -107,29 +107,25 @@ export class EventStreamCutter {
   }
 }
 
+/** How {@link relayBody} passes a body on: each chunk (true when it enqueued something), its end, its failure. */
+interface Relay {
+  chunk(value: Uint8Array, controller: ReadableStreamDefaultController<Uint8Array>): boolean;
+  end(controller: ReadableStreamDefaultController<Uint8Array>): void;
+  fail(error: unknown, controller: ReadableStreamDefaultController<Uint8Array>): void;
+}
+
 /**
- * An SSE body, passed on event by event. When it ends or breaks without the response, the stand-in
- * error response is delivered as its last event and the stream ends normally, so the request is
- * answered at once. A resumable stream (its events carry ids) is left to the client transport,
- * which resumes it with `Last-Event-ID`: the server still holds the response.
+ * `body`, passed on through `relay`. The watch is told once that the exchange is over: when the
+ * body ends or fails (before `relay` hears of it), or when the reader cancels it.
  */
-function watchEventStream(body: ReadableStream<Uint8Array>, watch: AnswerWatch): ReadableStream<Uint8Array> {
+function relayBody(body: ReadableStream<Uint8Array>, watch: AnswerWatch, relay: Relay): ReadableStream<Uint8Array> {
   const reader = body.getReader();
-  const decoder = new TextDecoder();
-  const encoder = new TextEncoder();
-  let answered = false;
-  let resumable = false;
-  const events = new EventStreamCutter(({ type, data, id }) => {
-    if (id) resumable = true;
-    if (type === 'message' && data !== undefined && answers(data, watch.id)) answered = true;
-  });
   let over = false;
   const finish = (): void => {
     if (over) return;
     over = true;
     watch.finished();
   };
-  const standIn = (cause: unknown): Uint8Array => encoder.encode(`event: message\ndata: ${watch.lost(cause)}\n\n`);
   return new ReadableStream<Uint8Array>({
     async pull(controller) {
       for (;;) {
@@ -138,19 +134,13 @@ function watchEventStream(body: ReadableStream<Uint8Array>, watch: AnswerWatch):
           chunk = await reader.read();
         } catch (error) {
           finish();
-          if (answered || resumable || aborted(error)) return controller.error(error);
-          controller.enqueue(standIn(error));
-          return controller.close();
+          return relay.fail(error, controller);
         }
         if (chunk.done) {
-          const rest = events.push(decoder.decode());
-          if (rest) controller.enqueue(encoder.encode(rest));
           finish();
-          if (!answered && !resumable) controller.enqueue(standIn(undefined));
-          return controller.close();
+          return relay.end(controller);
         }
-        const complete = events.push(decoder.decode(chunk.value, { stream: true }));
-        if (complete) return controller.enqueue(encoder.encode(complete));
+        if (relay.chunk(chunk.value, controller)) return;
       }
     },
     cancel(reason) {
@@ -161,36 +151,53 @@ function watchEventStream(body: ReadableStream<Uint8Array>, watch: AnswerWatch):
 }
 
 /**
+ * An SSE body, passed on event by event. When it ends or breaks without the response, the stand-in
+ * error response is delivered as its last event and the stream ends normally, so the request is
+ * answered at once. A resumable stream (its events carry ids) is left to the client transport,
+ * which resumes it with `Last-Event-ID`: the server still holds the response.
+ */
+function watchEventStream(body: ReadableStream<Uint8Array>, watch: AnswerWatch): ReadableStream<Uint8Array> {
+  const decoder = new TextDecoder();
+  const encoder = new TextEncoder();
+  let answered = false;
+  let resumable = false;
+  const events = new EventStreamCutter(({ type, data, id }) => {
+    if (id) resumable = true;
+    if (type === 'message' && data !== undefined && answers(data, watch.id)) answered = true;
+  });
+  const standIn = (cause: unknown): Uint8Array => encoder.encode(`event: message\ndata: ${watch.lost(cause)}\n\n`);
+  return relayBody(body, watch, {
+    chunk(value, controller) {
+      const complete = events.push(decoder.decode(value, { stream: true }));
+      if (complete) controller.enqueue(encoder.encode(complete));
+      return complete !== '';
+    },
+    end(controller) {
+      const rest = events.push(decoder.decode());
+      if (rest) controller.enqueue(encoder.encode(rest));
+      if (!answered && !resumable) controller.enqueue(standIn(undefined));
+      controller.close();
+    },
+    fail(error, controller) {
+      if (answered || resumable || aborted(error)) return controller.error(error);
+      controller.enqueue(standIn(error));
+      controller.close();
+    },
+  });
+}
+
+/**
  * A JSON body, passed on as it comes. When it breaks before its end, it fails with the error
  * `failure` makes of the cause (the client transport rejects the request with it).
  */
 function watchJsonBody(body: ReadableStream<Uint8Array>, watch: AnswerWatch, failure: (cause: unknown) => Error): ReadableStream<Uint8Array> {
-  const reader = body.getReader();
-  let over = false;
-  const finish = (): void => {
-    if (over) return;
-    over = true;
-    watch.finished();
-  };
-  return new ReadableStream<Uint8Array>({
-    async pull(controller) {
-      let chunk: Awaited<ReturnType<typeof reader.read>>;
-      try {
-        chunk = await reader.read();
-      } catch (error) {
-        finish();
-        return controller.error(aborted(error) ? error : failure(error));
-      }
-      if (chunk.done) {
-        finish();
-        return controller.close();
-      }
-      controller.enqueue(chunk.value);
+  return relayBody(body, watch, {
+    chunk(value, controller) {
+      controller.enqueue(value);
+      return true;
     },
-    cancel(reason) {
-      finish();
-      return reader.cancel(reason);
-    },
+    end: (controller) => controller.close(),
+    fail: (error, controller) => controller.error(aborted(error) ? error : failure(error)),
   });
 }
 
