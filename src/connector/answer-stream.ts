@@ -14,6 +14,16 @@ export interface AnswerWatch {
    * response that stands in for it, as the text of a message.
    */
   lost(cause: unknown): string;
+  /**
+   * The stream broke off (or ended) without the response after events with ids: the client
+   * transport resumes it with `Last-Event-ID: lastEventId`.
+   */
+  suspended?(lastEventId: string): void;
+  /**
+   * Set for a resumed stream, which the client transport resumes again however it ends: the id its
+   * stand-in event carries, for the transport to come back with (see {@link AnswerWatch.suspended}).
+   */
+  readonly standInId?: string;
   /** The exchange is over, whatever its outcome (called once). */
   finished(): void;
 }
@@ -107,6 +117,21 @@ export class EventStreamCutter {
   }
 }
 
+/** The SSE event that delivers the stand-in for the response `watch` waits for. */
+function standInEvent(watch: AnswerWatch, cause: unknown): string {
+  return `${watch.standInId === undefined ? '' : `id: ${watch.standInId}\n`}event: message\ndata: ${watch.lost(cause)}\n\n`;
+}
+
+/**
+ * The answer to a resumption of a stream that cannot be resumed (`cause` says why): an event stream
+ * of the stand-in alone, which the client transport delivers as the response.
+ */
+export function standInAnswer(watch: AnswerWatch, cause: unknown): Response {
+  const response = new Response(standInEvent(watch, cause), { headers: { 'content-type': 'text/event-stream' } });
+  watch.finished();
+  return response;
+}
+
 /** How {@link relayBody} passes a body on: each chunk (true when it enqueued something), its end, its failure. */
 interface Relay {
   chunk(value: Uint8Array, controller: ReadableStreamDefaultController<Uint8Array>): boolean;
@@ -154,18 +179,25 @@ function relayBody(body: ReadableStream<Uint8Array>, watch: AnswerWatch, relay: 
  * An SSE body, passed on event by event. When it ends or breaks without the response, the stand-in
  * error response is delivered as its last event and the stream ends normally, so the request is
  * answered at once. A resumable stream (its events carry ids) is left to the client transport,
- * which resumes it with `Last-Event-ID`: the server still holds the response.
+ * which resumes it with `Last-Event-ID`, and the watch is told where from.
  */
 function watchEventStream(body: ReadableStream<Uint8Array>, watch: AnswerWatch): ReadableStream<Uint8Array> {
   const decoder = new TextDecoder();
   const encoder = new TextEncoder();
   let answered = false;
-  let resumable = false;
+  /** The id the client transport resumes after: that of the last event it dispatched (one with data). */
+  let lastEventId: string | undefined;
   const events = new EventStreamCutter(({ type, data, id }) => {
-    if (id) resumable = true;
+    if (id && data !== undefined) lastEventId = id;
     if (type === 'message' && data !== undefined && answers(data, watch.id)) answered = true;
   });
-  const standIn = (cause: unknown): Uint8Array => encoder.encode(`event: message\ndata: ${watch.lost(cause)}\n\n`);
+  const standIn = (cause: unknown): Uint8Array => encoder.encode(standInEvent(watch, cause));
+  /** Whether the stream is left to the client transport to resume (told to the watch), rather than ended with the stand-in. */
+  const resumed = (): boolean => {
+    if (lastEventId === undefined) return false;
+    watch.suspended?.(lastEventId);
+    return true;
+  };
   return relayBody(body, watch, {
     chunk(value, controller) {
       const complete = events.push(decoder.decode(value, { stream: true }));
@@ -175,11 +207,11 @@ function watchEventStream(body: ReadableStream<Uint8Array>, watch: AnswerWatch):
     end(controller) {
       const rest = events.push(decoder.decode());
       if (rest) controller.enqueue(encoder.encode(rest));
-      if (!answered && !resumable) controller.enqueue(standIn(undefined));
+      if (!answered && !resumed()) controller.enqueue(standIn(undefined));
       controller.close();
     },
     fail(error, controller) {
-      if (answered || resumable || aborted(error)) return controller.error(error);
+      if (answered || aborted(error) || resumed()) return controller.error(error);
       controller.enqueue(standIn(error));
       controller.close();
     },
