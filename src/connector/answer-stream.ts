@@ -140,16 +140,16 @@ interface Relay {
 }
 
 /**
- * `body`, passed on through `relay`. The watch is told once that the exchange is over: when the
+ * `body`, passed on through `relay`. `finished` is told once that the exchange is over: when the
  * body ends or fails (before `relay` hears of it), or when the reader cancels it.
  */
-function relayBody(body: ReadableStream<Uint8Array>, watch: AnswerWatch, relay: Relay): ReadableStream<Uint8Array> {
+function relayBody(body: ReadableStream<Uint8Array>, finished: () => void, relay: Relay): ReadableStream<Uint8Array> {
   const reader = body.getReader();
   let over = false;
   const finish = (): void => {
     if (over) return;
     over = true;
-    watch.finished();
+    finished();
   };
   return new ReadableStream<Uint8Array>({
     async pull(controller) {
@@ -198,7 +198,7 @@ function watchEventStream(body: ReadableStream<Uint8Array>, watch: AnswerWatch):
     watch.suspended?.(lastEventId);
     return true;
   };
-  return relayBody(body, watch, {
+  return relayBody(body, () => watch.finished(), {
     chunk(value, controller) {
       const complete = events.push(decoder.decode(value, { stream: true }));
       if (complete) controller.enqueue(encoder.encode(complete));
@@ -218,19 +218,31 @@ function watchEventStream(body: ReadableStream<Uint8Array>, watch: AnswerWatch):
   });
 }
 
+/** The same body passed on as it comes, failing as it fails. */
+const PASS_THROUGH: Relay = {
+  chunk(value, controller) {
+    controller.enqueue(value);
+    return true;
+  },
+  end: (controller) => controller.close(),
+  fail: (error, controller) => controller.error(error),
+};
+
 /**
  * A JSON body, passed on as it comes. When it breaks before its end, it fails with the error
  * `failure` makes of the cause (the client transport rejects the request with it).
  */
 function watchJsonBody(body: ReadableStream<Uint8Array>, watch: AnswerWatch, failure: (cause: unknown) => Error): ReadableStream<Uint8Array> {
-  return relayBody(body, watch, {
-    chunk(value, controller) {
-      controller.enqueue(value);
-      return true;
-    },
-    end: (controller) => controller.close(),
-    fail: (error, controller) => controller.error(aborted(error) ? error : failure(error)),
-  });
+  return relayBody(body, () => watch.finished(), { ...PASS_THROUGH, fail: (error, controller) => controller.error(aborted(error) ? error : failure(error)) });
+}
+
+/** `response` as it is, with `done` told once when its body has ended, failed or been cancelled. */
+export function untilDone(response: Response, done: () => void): Response {
+  if (!response.body) {
+    done();
+    return response;
+  }
+  return new Response(relayBody(response.body, done, PASS_THROUGH), { status: response.status, statusText: response.statusText, headers: response.headers });
 }
 
 /**

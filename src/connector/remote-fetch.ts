@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { ErrorCode, McpError, type RequestId } from '@modelcontextprotocol/sdk/types.js';
-import { standInAnswer, watchAnswer, type AnswerWatch } from './answer-stream.js';
+import { standInAnswer, untilDone, watchAnswer, type AnswerWatch } from './answer-stream.js';
 import { ConnectorError } from './connector-error.js';
 import { closedBeforeAnswering, isTimeout, mayHaveBeenReceived, networkFailure } from './network-errors.js';
 import { OUTCOME_UNKNOWN, describeBody, safeToResend } from './repeatable-requests.js';
@@ -240,12 +240,11 @@ export function createRemoteFetch(options: RemoteFetchOptions): RemoteFetch {
       const headers = new Headers(init.headers);
       headers.set('authorization', `Bearer ${token}`);
       const remaining = Math.max(1, deadline - Date.now());
-      // Abort only while waiting for the response to start: a streamed answer may take longer.
+      // The timeout aborts only while waiting for the response to start: a streamed answer may take longer.
       const attempt = new AbortController();
       if (requestKey !== undefined) open.set(requestKey, attempt);
       const timer = setTimeout(() => attempt.abort(new DOMException('timed out', 'TimeoutError')), remaining);
-      const onCallerAbort = (): void => attempt.abort(callerSignal!.reason);
-      callerSignal?.addEventListener('abort', onCallerAbort, { once: true });
+      const unfollow = follow(callerSignal, attempt);
       let response: Response;
       try {
         response = await baseFetch(url, { ...init, headers, signal: attempt.signal });
@@ -267,7 +266,7 @@ export function createRemoteFetch(options: RemoteFetchOptions): RemoteFetch {
         throw failure;
       } finally {
         clearTimeout(timer);
-        callerSignal?.removeEventListener('abort', onCallerAbort);
+        unfollow();
       }
       if (response.status === 401) {
         const detail = await refusalDetail(response);
@@ -337,7 +336,10 @@ export function createRemoteFetch(options: RemoteFetchOptions): RemoteFetch {
           `the server at ${target.origin} answered with ${type.split(';', 1)[0]!.trim() || 'no content type'}${title ? ` ("${title}")` : ''}, not MCP (HTTP ${response.status}). A proxy or login page may be in the way; check ${hint} and your network.`,
         );
       }
-      return response;
+      // The caller's signal ends the whole exchange, not only the wait for its start: a transport
+      // that closes ends the answers it is still reading (a tool's streamed answer, an event
+      // stream), so nothing it began is left open.
+      return response.ok && response.body ? untilDone(response, follow(callerSignal, attempt)) : response;
     }
   }
 
@@ -363,6 +365,29 @@ export function createRemoteFetch(options: RemoteFetchOptions): RemoteFetch {
     const failure = closedBeforeAnswering(target, 'the server', hint, cause);
     return safeToResend(init) ? failure : droppedAfterSending(init, failure);
   }
+}
+
+/** Exchanges under way, by their caller's signal (the transport's): one listener on it ends them all. */
+const underWay = new WeakMap<AbortSignal, Set<AbortController>>();
+
+/** Abort `attempt` when `signal` aborts, until the returned function is called. */
+function follow(signal: AbortSignal | undefined, attempt: AbortController): () => void {
+  if (!signal) return () => undefined;
+  if (signal.aborted) {
+    attempt.abort(signal.reason);
+    return () => undefined;
+  }
+  let attempts = underWay.get(signal);
+  if (!attempts) {
+    const all = new Set<AbortController>();
+    const abortAll = (): void => {
+      for (const each of all) each.abort(signal.reason);
+    };
+    signal.addEventListener('abort', abortAll, { once: true });
+    underWay.set(signal, (attempts = all));
+  }
+  attempts.add(attempt);
+  return () => void attempts.delete(attempt);
 }
 
 /** `Retry-After` in milliseconds: seconds, or an HTTP date. */
