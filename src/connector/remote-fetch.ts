@@ -134,26 +134,30 @@ export function createRemoteFetch(options: RemoteFetchOptions): RemoteFetch {
    * The watch of the answer to request `id`, sent with `request`; `resumed` for a stream that
    * resumes it. `release` ends the exchange's entry among the open ones.
    */
-  const watchOf = (id: RequestId, request: RequestInit, resumed: boolean, release: () => void = () => undefined): AnswerWatch & { brokeOff(cause: unknown): ConnectorError } => ({
-    id,
-    standInId: resumed ? `answered-${randomUUID()}` : undefined,
-    brokeOff(cause) {
+  const watchOf = (id: RequestId, request: RequestInit, resumed: boolean, release: () => void = () => undefined): AnswerWatch & { brokeOff(cause: unknown): ConnectorError } => {
+    const standInId = resumed ? `answered-${randomUUID()}` : undefined;
+    const brokeOff = (cause: unknown): ConnectorError => {
       logger.debug(`the answer to ${describeBody(request.body)} broke off: ${cause === undefined ? 'the stream ended' : causeText(cause)}.`);
       return answerLost(request, cause);
-    },
-    lost(cause) {
-      const failure = this.brokeOff(cause);
-      const key = randomUUID();
-      standIns.set(key, failure);
-      // The transport resumes a resumed stream again, after the stand-in: there is nothing left.
-      if (this.standInId !== undefined) suspend(this.standInId, { id, request, attempts: 0, answered: true });
-      return JSON.stringify({ jsonrpc: '2.0', id, error: { code: ErrorCode.InternalError, message: failure.message, data: { kind: failure.kind, [STAND_IN]: key } } });
-    },
-    suspended(lastEventId) {
-      suspend(lastEventId, { id, request, attempts: 0, answered: false });
-    },
-    finished: release,
-  });
+    };
+    return {
+      id,
+      standInId,
+      brokeOff,
+      lost(cause) {
+        const failure = brokeOff(cause);
+        const key = randomUUID();
+        standIns.set(key, failure);
+        // The transport resumes a resumed stream again, after the stand-in: there is nothing left.
+        if (standInId !== undefined) suspend(standInId, { id, request, attempts: 0, answered: true });
+        return JSON.stringify({ jsonrpc: '2.0', id, error: { code: ErrorCode.InternalError, message: failure.message, data: { kind: failure.kind, [STAND_IN]: key } } });
+      },
+      suspended(lastEventId) {
+        suspend(lastEventId, { id, request, attempts: 0, answered: false });
+      },
+      finished: release,
+    };
+  };
 
   const suspend = (lastEventId: string, suspension: Suspension): void => {
     // What a closed transport left is never resumed.
@@ -195,7 +199,7 @@ export function createRemoteFetch(options: RemoteFetchOptions): RemoteFetch {
   const remoteFetch = async (url: string | URL, init: RequestInit = {}): Promise<Response> => {
     const after = (init.method ?? 'GET').toUpperCase() === 'GET' ? new Headers(init.headers).get('last-event-id') : null;
     const suspension = after === null ? undefined : suspensions.get(after);
-    if (suspension) return resume(url, init, after!, suspension);
+    if (after !== null && suspension) return resume(url, init, after, suspension);
     const outgoing = parseMessage(init.body);
     const id = outgoing && 'id' in outgoing && outgoing.method ? (outgoing.id as RequestId) : undefined;
     const requestKey = id === undefined ? undefined : JSON.stringify(id);
