@@ -14,6 +14,16 @@ export interface AnswerWatch {
    * response that stands in for it, as the text of a message.
    */
   lost(cause: unknown): string;
+  /**
+   * The stream broke off (or ended) without the response after events with ids: the client
+   * transport resumes it with `Last-Event-ID: lastEventId`.
+   */
+  suspended?(lastEventId: string): void;
+  /**
+   * Set for a resumed stream, which the client transport resumes again however it ends: the id its
+   * stand-in event carries, for the transport to come back with (see {@link AnswerWatch.suspended}).
+   */
+  readonly standInId?: string;
   /** The exchange is over, whatever its outcome (called once). */
   finished(): void;
 }
@@ -107,29 +117,40 @@ export class EventStreamCutter {
   }
 }
 
+/** The SSE event that delivers the stand-in for the response `watch` waits for. */
+function standInEvent(watch: AnswerWatch, cause: unknown): string {
+  return `${watch.standInId === undefined ? '' : `id: ${watch.standInId}\n`}event: message\ndata: ${watch.lost(cause)}\n\n`;
+}
+
 /**
- * An SSE body, passed on event by event. When it ends or breaks without the response, the stand-in
- * error response is delivered as its last event and the stream ends normally, so the request is
- * answered at once. A resumable stream (its events carry ids) is left to the client transport,
- * which resumes it with `Last-Event-ID`: the server still holds the response.
+ * The answer to a resumption of a stream that cannot be resumed (`cause` says why): an event stream
+ * of the stand-in alone, which the client transport delivers as the response.
  */
-function watchEventStream(body: ReadableStream<Uint8Array>, watch: AnswerWatch): ReadableStream<Uint8Array> {
+export function standInAnswer(watch: AnswerWatch, cause: unknown): Response {
+  const response = new Response(standInEvent(watch, cause), { headers: { 'content-type': 'text/event-stream' } });
+  watch.finished();
+  return response;
+}
+
+/** How {@link relayBody} passes a body on: each chunk (true when it enqueued something), its end, its failure. */
+interface Relay {
+  chunk(value: Uint8Array, controller: ReadableStreamDefaultController<Uint8Array>): boolean;
+  end(controller: ReadableStreamDefaultController<Uint8Array>): void;
+  fail(error: unknown, controller: ReadableStreamDefaultController<Uint8Array>): void;
+}
+
+/**
+ * `body`, passed on through `relay`. `finished` is told once that the exchange is over: when the
+ * body ends or fails (before `relay` hears of it), or when the reader cancels it.
+ */
+function relayBody(body: ReadableStream<Uint8Array>, finished: () => void, relay: Relay): ReadableStream<Uint8Array> {
   const reader = body.getReader();
-  const decoder = new TextDecoder();
-  const encoder = new TextEncoder();
-  let answered = false;
-  let resumable = false;
-  const events = new EventStreamCutter(({ type, data, id }) => {
-    if (id) resumable = true;
-    if (type === 'message' && data !== undefined && answers(data, watch.id)) answered = true;
-  });
   let over = false;
   const finish = (): void => {
     if (over) return;
     over = true;
-    watch.finished();
+    finished();
   };
-  const standIn = (cause: unknown): Uint8Array => encoder.encode(`event: message\ndata: ${watch.lost(cause)}\n\n`);
   return new ReadableStream<Uint8Array>({
     async pull(controller) {
       for (;;) {
@@ -138,19 +159,13 @@ function watchEventStream(body: ReadableStream<Uint8Array>, watch: AnswerWatch):
           chunk = await reader.read();
         } catch (error) {
           finish();
-          if (answered || resumable || aborted(error)) return controller.error(error);
-          controller.enqueue(standIn(error));
-          return controller.close();
+          return relay.fail(error, controller);
         }
         if (chunk.done) {
-          const rest = events.push(decoder.decode());
-          if (rest) controller.enqueue(encoder.encode(rest));
           finish();
-          if (!answered && !resumable) controller.enqueue(standIn(undefined));
-          return controller.close();
+          return relay.end(controller);
         }
-        const complete = events.push(decoder.decode(chunk.value, { stream: true }));
-        if (complete) return controller.enqueue(encoder.encode(complete));
+        if (relay.chunk(chunk.value, controller)) return;
       }
     },
     cancel(reason) {
@@ -161,37 +176,73 @@ function watchEventStream(body: ReadableStream<Uint8Array>, watch: AnswerWatch):
 }
 
 /**
+ * An SSE body, passed on event by event. When it ends or breaks without the response, the stand-in
+ * error response is delivered as its last event and the stream ends normally, so the request is
+ * answered at once. A resumable stream (its events carry ids) is left to the client transport,
+ * which resumes it with `Last-Event-ID`, and the watch is told where from.
+ */
+function watchEventStream(body: ReadableStream<Uint8Array>, watch: AnswerWatch): ReadableStream<Uint8Array> {
+  const decoder = new TextDecoder();
+  const encoder = new TextEncoder();
+  let answered = false;
+  /** The id the client transport resumes after: that of the last event it dispatched (one with data). */
+  let lastEventId: string | undefined;
+  const events = new EventStreamCutter(({ type, data, id }) => {
+    if (id && data !== undefined) lastEventId = id;
+    if (type === 'message' && data !== undefined && answers(data, watch.id)) answered = true;
+  });
+  const standIn = (cause: unknown): Uint8Array => encoder.encode(standInEvent(watch, cause));
+  /** Whether the stream is left to the client transport to resume (told to the watch), rather than ended with the stand-in. */
+  const resumed = (): boolean => {
+    if (lastEventId === undefined) return false;
+    watch.suspended?.(lastEventId);
+    return true;
+  };
+  return relayBody(body, () => watch.finished(), {
+    chunk(value, controller) {
+      const complete = events.push(decoder.decode(value, { stream: true }));
+      if (complete) controller.enqueue(encoder.encode(complete));
+      return complete !== '';
+    },
+    end(controller) {
+      const rest = events.push(decoder.decode());
+      if (rest) controller.enqueue(encoder.encode(rest));
+      if (!answered && !resumed()) controller.enqueue(standIn(undefined));
+      controller.close();
+    },
+    fail(error, controller) {
+      if (answered || aborted(error) || resumed()) return controller.error(error);
+      controller.enqueue(standIn(error));
+      controller.close();
+    },
+  });
+}
+
+/** The same body passed on as it comes, failing as it fails. */
+const PASS_THROUGH: Relay = {
+  chunk(value, controller) {
+    controller.enqueue(value);
+    return true;
+  },
+  end: (controller) => controller.close(),
+  fail: (error, controller) => controller.error(error),
+};
+
+/**
  * A JSON body, passed on as it comes. When it breaks before its end, it fails with the error
  * `failure` makes of the cause (the client transport rejects the request with it).
  */
 function watchJsonBody(body: ReadableStream<Uint8Array>, watch: AnswerWatch, failure: (cause: unknown) => Error): ReadableStream<Uint8Array> {
-  const reader = body.getReader();
-  let over = false;
-  const finish = (): void => {
-    if (over) return;
-    over = true;
-    watch.finished();
-  };
-  return new ReadableStream<Uint8Array>({
-    async pull(controller) {
-      let chunk: Awaited<ReturnType<typeof reader.read>>;
-      try {
-        chunk = await reader.read();
-      } catch (error) {
-        finish();
-        return controller.error(aborted(error) ? error : failure(error));
-      }
-      if (chunk.done) {
-        finish();
-        return controller.close();
-      }
-      controller.enqueue(chunk.value);
-    },
-    cancel(reason) {
-      finish();
-      return reader.cancel(reason);
-    },
-  });
+  return relayBody(body, () => watch.finished(), { ...PASS_THROUGH, fail: (error, controller) => controller.error(aborted(error) ? error : failure(error)) });
+}
+
+/** `response` as it is, with `done` told once when its body has ended, failed or been cancelled. */
+export function untilDone(response: Response, done: () => void): Response {
+  if (!response.body) {
+    done();
+    return response;
+  }
+  return new Response(relayBody(response.body, done, PASS_THROUGH), { status: response.status, statusText: response.statusText, headers: response.headers });
 }
 
 /**

@@ -49,7 +49,7 @@ import {
   type ServerRequest,
 } from '@modelcontextprotocol/sdk/types.js';
 import { ConnectorError } from './connector-error.js';
-import { createRemoteFetch } from './remote-fetch.js';
+import { RECONNECTION, createRemoteFetch } from './remote-fetch.js';
 import { OUTCOME_UNKNOWN, describeSent, repeatableMethod } from './repeatable-requests.js';
 import { maskUrlsIn, shownUrl } from './shown-url.js';
 import type { StderrLogger } from './stderr-logger.js';
@@ -174,7 +174,7 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
         relayToLocal(request, capability, what, extra)) as never);
     }
     client.onerror = (error) => logger.debug(`remote transport: ${error.message}`);
-    const transport = new StreamableHTTPClientTransport(url, { fetch: remoteFetch });
+    const transport = new StreamableHTTPClientTransport(url, { fetch: remoteFetch, reconnectionOptions: RECONNECTION });
     await client.connect(transport, { timeout: timeoutMs });
     const dispatch = transport.onmessage;
     transport.onmessage = (message: JSONRPCMessage) => {

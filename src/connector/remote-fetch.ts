@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { ErrorCode, McpError, type RequestId } from '@modelcontextprotocol/sdk/types.js';
-import { watchAnswer } from './answer-stream.js';
+import { standInAnswer, untilDone, watchAnswer, type AnswerWatch } from './answer-stream.js';
 import { ConnectorError } from './connector-error.js';
 import { closedBeforeAnswering, isTimeout, mayHaveBeenReceived, networkFailure } from './network-errors.js';
 import { OUTCOME_UNKNOWN, describeBody, safeToResend } from './repeatable-requests.js';
@@ -34,6 +34,25 @@ export interface RemoteFetchOptions {
 }
 
 const MAX_DETAIL = 200;
+
+/**
+ * How the client transport resumes a request's answer stream that broke off (it reconnects with
+ * `Last-Event-ID`): up to `maxRetries` attempts, waiting 0.5 s, 1 s, then 2 s before them (or the
+ * interval the server's stream asked for with `retry`). The last attempt that fails, or the first
+ * the server refuses, answers the request at once (see `resume` in {@link createRemoteFetch}).
+ */
+export const RECONNECTION = { initialReconnectionDelay: 500, reconnectionDelayGrowFactor: 2, maxReconnectionDelay: 2_000, maxRetries: 3 } as const;
+
+/** A request's answer stream that broke off after events with ids, which the client transport resumes. */
+interface Suspension {
+  readonly id: RequestId;
+  /** The request's exchange: its body says what was sent; its signal, that the transport closed. */
+  readonly request: RequestInit;
+  /** Attempts to resume it so far. */
+  attempts: number;
+  /** Its stand-in answered it: the transport's next attempt has nothing left to resume. */
+  answered: boolean;
+}
 
 function sleep(ms: number, signal: AbortSignal | null | undefined): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -108,7 +127,79 @@ export function createRemoteFetch(options: RemoteFetchOptions): RemoteFetch {
     return failure;
   };
 
+  // Answer streams the client transport resumes, by the event id it resumes after.
+  const suspensions = new Map<string, Suspension>();
+
+  /**
+   * The watch of the answer to request `id`, sent with `request`; `resumed` for a stream that
+   * resumes it. `release` ends the exchange's entry among the open ones.
+   */
+  const watchOf = (id: RequestId, request: RequestInit, resumed: boolean, release: () => void = () => undefined): AnswerWatch & { brokeOff(cause: unknown): ConnectorError } => {
+    const standInId = resumed ? `answered-${randomUUID()}` : undefined;
+    const brokeOff = (cause: unknown): ConnectorError => {
+      logger.debug(`the answer to ${describeBody(request.body)} broke off: ${cause === undefined ? 'the stream ended' : causeText(cause)}.`);
+      return answerLost(request, cause);
+    };
+    return {
+      id,
+      standInId,
+      brokeOff,
+      lost(cause) {
+        const failure = brokeOff(cause);
+        const key = randomUUID();
+        standIns.set(key, failure);
+        // The transport resumes a resumed stream again, after the stand-in: there is nothing left.
+        if (standInId !== undefined) suspend(standInId, { id, request, attempts: 0, answered: true });
+        return JSON.stringify({ jsonrpc: '2.0', id, error: { code: ErrorCode.InternalError, message: failure.message, data: { kind: failure.kind, [STAND_IN]: key } } });
+      },
+      suspended(lastEventId) {
+        suspend(lastEventId, { id, request, attempts: 0, answered: false });
+      },
+      finished: release,
+    };
+  };
+
+  const suspend = (lastEventId: string, suspension: Suspension): void => {
+    // What a closed transport left is never resumed.
+    for (const [after, { request }] of suspensions) if (request.signal?.aborted) suspensions.delete(after);
+    suspensions.set(lastEventId, suspension);
+  };
+
+  /**
+   * One attempt of the client transport to resume an answer stream. When the server refuses it (it
+   * forgot the session or the stream's events, or serves no GET stream), or the last attempt the
+   * transport makes fails, the request is answered at once with the stand-in for its lost answer,
+   * as if the stream had not been resumable. An attempt is made once: the transport retries.
+   */
+  const resume = async (url: string | URL, init: RequestInit, after: string, suspension: Suspension): Promise<Response> => {
+    const { id, request } = suspension;
+    // The stand-in answered it. 405 is how a server says it serves no stream here: the transport stops quietly.
+    if (suspension.answered) {
+      suspensions.delete(after);
+      return new Response(null, { status: 405, statusText: 'Method Not Allowed' });
+    }
+    const last = ++suspension.attempts >= RECONNECTION.maxRetries;
+    let response: Response;
+    try {
+      response = await send(url, init, undefined, false);
+    } catch (error) {
+      if (init.signal?.aborted || !last) throw error;
+      suspensions.delete(after);
+      return standInAnswer(watchOf(id, request, true), new Error(`its resumption failed (${causeText(error)})`, { cause: error }));
+    }
+    suspensions.delete(after);
+    if (!response.ok) {
+      await response.body?.cancel().catch(() => undefined);
+      return standInAnswer(watchOf(id, request, true), new Error(`its resumption was refused (HTTP ${response.status})`));
+    }
+    const watch = watchOf(id, request, true);
+    return watchAnswer(response, watch, (cause) => watch.brokeOff(cause));
+  };
+
   const remoteFetch = async (url: string | URL, init: RequestInit = {}): Promise<Response> => {
+    const after = (init.method ?? 'GET').toUpperCase() === 'GET' ? new Headers(init.headers).get('last-event-id') : null;
+    const suspension = after === null ? undefined : suspensions.get(after);
+    if (after !== null && suspension) return resume(url, init, after, suspension);
     const outgoing = parseMessage(init.body);
     const id = outgoing && 'id' in outgoing && outgoing.method ? (outgoing.id as RequestId) : undefined;
     const requestKey = id === undefined ? undefined : JSON.stringify(id);
@@ -116,27 +207,11 @@ export function createRemoteFetch(options: RemoteFetchOptions): RemoteFetch {
       const response = await send(url, init, requestKey);
       if (id === undefined) return response;
       const attempt = open.get(requestKey!);
-      const brokeOff = (cause: unknown): ConnectorError => {
-        logger.debug(`the answer to ${describeBody(init.body)} broke off: ${cause === undefined ? 'the stream ended' : causeText(cause)}.`);
-        return answerLost(init, cause);
-      };
-      return watchAnswer(
-        response,
-        {
-          id,
-          lost(cause) {
-            const failure = brokeOff(cause);
-            const key = randomUUID();
-            standIns.set(key, failure);
-            return JSON.stringify({ jsonrpc: '2.0', id, error: { code: ErrorCode.InternalError, message: failure.message, data: { kind: failure.kind, [STAND_IN]: key } } });
-          },
-          finished() {
-            // A later exchange may reuse the id: release only this one's entry.
-            if (open.get(requestKey!) === attempt) open.delete(requestKey!);
-          },
-        },
-        brokeOff,
-      );
+      const watch = watchOf(id, init, false, () => {
+        // A later exchange may reuse the id: release only this one's entry.
+        if (open.get(requestKey!) === attempt) open.delete(requestKey!);
+      });
+      return watchAnswer(response, watch, (cause) => watch.brokeOff(cause));
     } catch (error) {
       if (requestKey !== undefined) open.delete(requestKey);
       throw error;
@@ -157,7 +232,9 @@ export function createRemoteFetch(options: RemoteFetchOptions): RemoteFetch {
 
   return Object.assign(remoteFetch, { lostAnswer });
 
-  async function send(url: string | URL, init: RequestInit, requestKey: string | undefined): Promise<Response> {
+  /** Send the exchange; `retry`: retry with backoff while the server is unreachable or unavailable (when `options.retries()` allows). */
+  async function send(url: string | URL, init: RequestInit, requestKey: string | undefined, retry = true): Promise<Response> {
+    const retrying = (): boolean => retry && options.retries();
     const deadline = Date.now() + timeoutMs;
     const callerSignal = init.signal ?? undefined;
     let delay = backoff.initialMs;
@@ -167,12 +244,11 @@ export function createRemoteFetch(options: RemoteFetchOptions): RemoteFetch {
       const headers = new Headers(init.headers);
       headers.set('authorization', `Bearer ${token}`);
       const remaining = Math.max(1, deadline - Date.now());
-      // Abort only while waiting for the response to start: a streamed answer may take longer.
+      // The timeout aborts only while waiting for the response to start: a streamed answer may take longer.
       const attempt = new AbortController();
       if (requestKey !== undefined) open.set(requestKey, attempt);
       const timer = setTimeout(() => attempt.abort(new DOMException('timed out', 'TimeoutError')), remaining);
-      const onCallerAbort = (): void => attempt.abort(callerSignal!.reason);
-      callerSignal?.addEventListener('abort', onCallerAbort, { once: true });
+      const unfollow = follow(callerSignal, attempt);
       let response: Response;
       try {
         response = await baseFetch(url, { ...init, headers, signal: attempt.signal });
@@ -184,7 +260,7 @@ export function createRemoteFetch(options: RemoteFetchOptions): RemoteFetch {
         // A request the server may have received is sent again only when running it twice does no harm.
         const received = mayHaveBeenReceived(cause);
         const resendable = received ? safeToResend(init) : true;
-        if ((failure.retryable || (received && resendable && !isTimeout(cause))) && options.retries() && Date.now() + delay < deadline) {
+        if ((failure.retryable || (received && resendable && !isTimeout(cause))) && retrying() && Date.now() + delay < deadline) {
           logger.debug(`${failure.message} Retrying in ${delay} ms.`);
           await sleep(delay, callerSignal);
           delay = Math.min(delay * 2, backoff.maxMs);
@@ -194,7 +270,7 @@ export function createRemoteFetch(options: RemoteFetchOptions): RemoteFetch {
         throw failure;
       } finally {
         clearTimeout(timer);
-        callerSignal?.removeEventListener('abort', onCallerAbort);
+        unfollow();
       }
       if (response.status === 401) {
         const detail = await refusalDetail(response);
@@ -219,7 +295,7 @@ export function createRemoteFetch(options: RemoteFetchOptions): RemoteFetch {
         );
       }
       const retryAfterMs = retryAfter(response.headers.get('retry-after'));
-      if ((response.status === 503 || response.status === 429) && options.retries() && Date.now() + Math.max(delay, retryAfterMs ?? 0) < deadline) {
+      if ((response.status === 503 || response.status === 429) && retrying() && Date.now() + Math.max(delay, retryAfterMs ?? 0) < deadline) {
         const wait = Math.min(retryAfterMs ?? delay, Math.max(0, deadline - Date.now() - 1));
         await response.body?.cancel().catch(() => undefined);
         logger.debug(`the server is ${response.status === 429 ? 'limiting requests (429)' : 'unavailable (503)'}; retrying in ${wait} ms.`);
@@ -264,7 +340,10 @@ export function createRemoteFetch(options: RemoteFetchOptions): RemoteFetch {
           `the server at ${target.origin} answered with ${type.split(';', 1)[0]!.trim() || 'no content type'}${title ? ` ("${title}")` : ''}, not MCP (HTTP ${response.status}). A proxy or login page may be in the way; check ${hint} and your network.`,
         );
       }
-      return response;
+      // The caller's signal ends the whole exchange, not only the wait for its start: a transport
+      // that closes ends the answers it is still reading (a tool's streamed answer, an event
+      // stream), so nothing it began is left open.
+      return response.ok && response.body ? untilDone(response, follow(callerSignal, attempt)) : response;
     }
   }
 
@@ -290,6 +369,29 @@ export function createRemoteFetch(options: RemoteFetchOptions): RemoteFetch {
     const failure = closedBeforeAnswering(target, 'the server', hint, cause);
     return safeToResend(init) ? failure : droppedAfterSending(init, failure);
   }
+}
+
+/** Exchanges under way, by their caller's signal (the transport's): one listener on it ends them all. */
+const underWay = new WeakMap<AbortSignal, Set<AbortController>>();
+
+/** Abort `attempt` when `signal` aborts, until the returned function is called. */
+function follow(signal: AbortSignal | undefined, attempt: AbortController): () => void {
+  if (!signal) return () => undefined;
+  if (signal.aborted) {
+    attempt.abort(signal.reason);
+    return () => undefined;
+  }
+  let attempts = underWay.get(signal);
+  if (!attempts) {
+    const all = new Set<AbortController>();
+    const abortAll = (): void => {
+      for (const each of all) each.abort(signal.reason);
+    };
+    signal.addEventListener('abort', abortAll, { once: true });
+    underWay.set(signal, (attempts = all));
+  }
+  attempts.add(attempt);
+  return () => void attempts.delete(attempt);
 }
 
 /** `Retry-After` in milliseconds: seconds, or an HTTP date. */

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { EventStreamCutter, watchAnswer, type AnswerWatch } from '../../src/connector/answer-stream.js';
+import { EventStreamCutter, standInAnswer, watchAnswer, type AnswerWatch } from '../../src/connector/answer-stream.js';
 
 const STAND_IN = '{"jsonrpc":"2.0","id":7,"error":{"code":-32603,"message":"lost"}}';
 
@@ -100,6 +100,32 @@ describe('connector: watching the answer to a request for its response', () => {
       expect(watch.causes).to.deep.equal([]);
       expect(watch.finishes).to.equal(1);
     }
+  });
+
+  it('tells the watch after which event id the client transport resumes a stream that broke off: the last one with data, as the transport counts', async () => {
+    const suspended: string[] = [];
+    const watch = Object.assign(watchOf(), { suspended: (lastEventId: string) => void suspended.push(lastEventId) });
+    const failed = await watchAnswer(sse([`id: 1\ndata: \n\n`, `id: 2\n${PROGRESS}`, 'id: 3\n\n'], new TypeError('terminated')), watch, () => new Error('unused'))
+      .text()
+      .then(() => undefined, (reason: unknown) => reason);
+    expect(failed).to.be.instanceOf(TypeError);
+    expect(suspended).to.deep.equal(['2']);
+    expect(watch.causes).to.deep.equal([]);
+  });
+
+  it('ends a resumed stream that brought no event with an id with the stand-in, under its own id, and answers a failed resumption with the stand-in alone', async () => {
+    const suspended: string[] = [];
+    const watch = Object.assign(watchOf(), { standInId: 'answered-1', suspended: (lastEventId: string) => void suspended.push(lastEventId) });
+    const text = await watchAnswer(sse([PROGRESS]), watch, () => new Error('unused')).text();
+    expect(text).to.equal(`${PROGRESS}id: answered-1\nevent: message\ndata: ${STAND_IN}\n\n`);
+    expect(suspended).to.deep.equal([]);
+
+    const refused = watchOf();
+    const answer = standInAnswer(Object.assign(refused, { standInId: 'answered-2' }), 'HTTP 404');
+    expect(answer.headers.get('content-type')).to.equal('text/event-stream');
+    expect(await answer.text()).to.equal(`id: answered-2\nevent: message\ndata: ${STAND_IN}\n\n`);
+    expect(refused.causes).to.deep.equal(['HTTP 404']);
+    expect(refused.finishes).to.equal(1);
   });
 
   it('fails a JSON body that broke off with the failure made of its cause', async () => {
