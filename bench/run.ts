@@ -59,6 +59,10 @@ const forceProfile = args.has('--profile');
 const skipProfile = args.has('--no-profile');
 /** `--only=limit,ce`: a development loop over some scenarios (results are written to quick.json, never to the docs). */
 const only = argv.find((arg) => arg.startsWith('--only='))?.slice('--only='.length).split(',').filter(Boolean);
+/** `--only=audit-store` measures the audit store (query, verification, export); `--audit-rows=N` sizes it (default: the mode's). */
+const auditRowsArg = argv.find((arg) => arg.startsWith('--audit-rows='))?.slice('--audit-rows='.length);
+const auditRows = auditRowsArg === undefined ? settings.auditRows : Number(auditRowsArg);
+if (!Number.isSafeInteger(auditRows) || auditRows < 1) throw new Error(`--audit-rows wants a whole number of rows, not ${auditRowsArg}`);
 const wanted: Placement = { mode: args.has('--transpiled') ? 'transpiled' : 'compiled', pin: !args.has('--no-pin') };
 const t0 = performance.now();
 const log = (message: string): void => void process.stderr.write(`[bench +${Math.round((performance.now() - t0) / 1000)}s] ${message}\n`);
@@ -185,9 +189,10 @@ async function main(): Promise<number> {
     if (audit) log(`audit: ${audit.auditRows} rows for ${audit.toolCalls} executed calls (difference ${audit.difference})`);
 
     const profileExport = !skipProfile && (settings.mode === 'full' || forceProfile);
-    const { result: auditStore, exportProfile } = only
-      ? { result: { available: false as const, rows: 0, reason: 'skipped (--only)' }, exportProfile: undefined }
-      : await measureAuditStore(databases, settings.auditRows, log, { profileIfSlow: profileExport });
+    const { result: auditStore, exportProfile } =
+      only && !only.includes('audit-store')
+        ? { result: { available: false as const, rows: 0, reason: 'skipped (--only)' }, exportProfile: undefined }
+        : await measureAuditStore(databases, auditRows, log, { profileIfSlow: profileExport });
 
     // The fleet runs alone: every single-instance server is stopped by now.
     const fleetReason = only ? 'skipped (--only)' : fleetUnavailable(process.env.DATABASE_URL);
@@ -241,7 +246,7 @@ async function main(): Promise<number> {
         rounds: settings.rounds,
         durationSeconds: settings.durationSeconds,
         warmupSeconds: settings.warmupSeconds,
-        auditRows: settings.auditRows,
+        auditRows,
         fleet: { connections: 16, rounds: settings.fleetRounds, durationSeconds: settings.fleetSeconds, warmupSeconds: settings.fleetWarmupSeconds, revocationRounds: settings.revocationRounds },
       },
       unavailable,

@@ -17,7 +17,7 @@ export interface VerifyOptions {
   readonly published?: readonly Checkpoint[];
 }
 
-const PAGE = 5_000;
+const PAGE = 2_000;
 
 /** A tenant's chain read from the database in seq order, page by page. */
 export function databaseChainSource(knex: Knex, tenant: string, range: { lo?: number; hi?: number }, checkpoints: readonly Checkpoint[], whole: boolean, published?: readonly Checkpoint[]): ChainSource {
