@@ -6,7 +6,7 @@ const engine = await createEngine({ plugins: [enterpriseEdition({}) as any], dat
 const q = engine.resolve(AuditQuery);
 for (let i = 0; i < 2; i++) {
   const t = performance.now(); let n = 0; let bytes = 0;
-  for await (const entry of q.all('acme', {}, 500)) { n++; bytes += JSON.stringify({ type: 'event', ...entry }).length; }
+  for await (const page of q.pages('acme', {}, 500)) for (const entry of page) { n++; bytes += ('{"type":"event",' + JSON.stringify(entry).slice(1)).length; }
   console.log('export', n, ((performance.now() - t) / 1000).toFixed(2), 's', Math.round(n / ((performance.now() - t) / 1000)), 'rows/s');
 }
 await engine.close(); await db.close();

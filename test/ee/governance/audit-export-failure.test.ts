@@ -122,7 +122,7 @@ describe('EE audit: the export never hides its own failure', function () {
     for (let round = 0; round < 5; round++) {
       for (const read of [
         async () => expect((await query.page(t.tenant, {}, 5)).entries).to.have.length(5),
-        async () => expect((await query.all(t.tenant, {}, 5).next()).done).to.equal(false),
+        async () => expect((await query.pages(t.tenant, {}, 5).next()).done).to.equal(false),
         async () => expect(await checkpoints.list(t.tenant)).to.be.an('array'),
       ]) {
         await Promise.all([1, 2, 3, 4].map(() => t.engine.database.knex.raw('select pg_sleep(0.05)')));

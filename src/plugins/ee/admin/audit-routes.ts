@@ -174,9 +174,9 @@ export class AuditRoutes implements RouteContribution {
     const dto = await validated(AuditExportDto, queryObject(req.query), 'The query');
     const filter = filterOf(dto);
     const started = performance.now();
-    const rows = this.audit.all(admin.tenant, filter, 500, req.signal);
+    const pages = this.audit.pages(admin.tenant, filter, 500, req.signal);
     // The first page is read before the status line: a query that fails fails with its own status.
-    const first = await rows.next();
+    const first = await pages.next();
     const csv = dto.format === 'csv';
     const requestId = req.requestId;
     const filtered = Object.values(filter).some((value) => value !== undefined);
@@ -191,13 +191,15 @@ export class AuditRoutes implements RouteContribution {
         if (csv) yield `${CSV_COLUMNS.join(',')}\r\n`;
         else yield `${JSON.stringify({ type: 'export', tenant: admin.tenant, filtered, exportedAt: new Date().toISOString() })}\n`;
         try {
-          for (let next = first; !next.done; next = await rows.next()) {
-            const entry = next.value;
-            entries++;
-            chunk += csv ? csvLine(entry) : `${JSON.stringify({ type: 'event', ...entry })}\n`;
-            if (chunk.length >= 64 * 1024) {
-              yield chunk;
-              chunk = '';
+          for (let next = first; !next.done; next = await pages.next()) {
+            for (const entry of next.value) {
+              entries++;
+              // `{"type":"event", ...the entry's members}`, without copying the entry first.
+              chunk += csv ? csvLine(entry) : `{"type":"event",${JSON.stringify(entry).slice(1)}\n`;
+              if (chunk.length >= 64 * 1024) {
+                yield chunk;
+                chunk = '';
+              }
             }
           }
         } catch (error) {
@@ -214,7 +216,7 @@ export class AuditRoutes implements RouteContribution {
       } finally {
         // Also when the client went away or stopped reading: the writer stops the body, which
         // lets go of its page of rows here.
-        await rows.return(undefined).catch(() => undefined);
+        await pages.return(undefined).catch(() => undefined);
         guard.recordAction(req, admin, {
           action: 'audit.export',
           target: csv ? 'csv' : 'jsonl',

@@ -116,8 +116,11 @@ export class AuditQuery {
     return { entries, nextCursor };
   }
 
-  /** Every matching entry, read page by page so memory stays bounded however long the trail is. */
-  async *all(tenant: string, filter: AuditFilter, pageSize = 500, signal?: AbortSignal): AsyncGenerator<AuditEntry> {
+  /**
+   * Every matching entry, a page at a time (never an empty page), so memory stays bounded however
+   * long the trail is.
+   */
+  async *pages(tenant: string, filter: AuditFilter, pageSize = 500, signal?: AbortSignal): AsyncGenerator<readonly AuditEntry[]> {
     const read = (cursor: AuditCursor | undefined): Promise<Row[]> => {
       const page = () => this.query(tenant, filter, cursor).limit(pageSize);
       // The first page is read before anything is sent, so it survives a connection lost to a
@@ -134,7 +137,7 @@ export class AuditQuery {
       const last = rows[rows.length - 1];
       // The next page is read while this one is sent.
       if (rows.length === pageSize) next = read({ occurredAt: new Date(last!.occurred_at as Date | string), id: String(last!.id) });
-      for (const row of rows) yield toEntry(row);
+      if (rows.length > 0) yield rows.map(toEntry);
       if (rows.length < pageSize) return;
     }
   }
