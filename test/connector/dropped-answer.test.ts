@@ -2,8 +2,9 @@ import { expect } from 'chai';
 import { definePlugin, defineTool, z } from '@gatehouse-mcp/engine';
 import { communityEdition } from '@gatehouse-mcp/engine/oss';
 import { createTestEngine, type TestEngine } from '@gatehouse-mcp/engine/testing';
-import { connectConnector, type ConnectedConnector } from './support/connector-process.js';
-import { cutAnswer, faultyProxy, type Cut, type FaultyProxy } from './support/local-servers.js';
+import { connectConnector } from './support/connector-process.js';
+import { cutAnswer, type Cut } from './support/local-servers.js';
+import { proxiedConnector } from './support/proxied-connector.js';
 import { connectorTestTools } from './support/tools-plugin.js';
 
 /** Far longer than any answer here should take: a failure reported only when it expires was reported too late. */
@@ -18,34 +19,16 @@ const OUTCOME_UNKNOWN =
 
 describe("connector: a server's answer that breaks off before its response", function () {
   this.timeout(60_000);
-  let t: TestEngine;
-  let key = '';
-  let proxy: FaultyProxy;
-  let connector: ConnectedConnector;
-
-  before(async () => {
-    t = await createTestEngine({ plugins: [communityEdition(), connectorTestTools()], connect: false });
-    key = (await t.createKey()).secret;
-  });
-  after(() => t?.close());
-
-  beforeEach(async () => {
-    proxy = await faultyProxy(t.engine.mcpUrl());
-    connector = await connectConnector(['--url', proxy.url, '--timeout', String(TIMEOUT_MS)], { GATEHOUSE_API_KEY: key });
-  });
-  afterEach(async () => {
-    await connector?.close();
-    await proxy?.close();
-  });
+  const its = proxiedConnector(connectorTestTools(), { timeoutMs: TIMEOUT_MS });
 
   const cuts: Record<Cut, string> = { close: 'its connection is closed', reset: 'its connection is reset', end: 'the stream ends' };
   for (const [how, what] of Object.entries(cuts) as [Cut, string][]) {
     it(`answers a tools/call whose response stream is dropped mid-answer (${what}) at once, not at --timeout: its outcome is unknown, and the next call works`, async () => {
       const cutter = cutAnswer('tools/call', how);
-      proxy.fault = cutter.fault;
+      its.proxy.fault = cutter.fault;
       const progress: number[] = [];
       const started = Date.now();
-      const failure = await connector.client
+      const failure = await its.connector.client
         .callTool({ name: 'count', arguments: { n: 3 } }, undefined, { onprogress: ({ progress: step }) => void progress.push(step), timeout: 2 * TIMEOUT_MS })
         .then(
           () => undefined,
@@ -62,21 +45,21 @@ describe("connector: a server's answer that breaks off before its response", fun
       expect(failure?.message).to.match(/^MCP error -32603: the server at http:\/\/127\.0\.0\.1:\d+ closed the connection before answering, after the call to tool "count" was sent: /);
       expect(failure?.message).to.include(OUTCOME_UNKNOWN);
       // Told once, and never resent.
-      expect(connector.stderr().trim()).to.equal(`gatehouse-connector: ${failure?.message?.replace('MCP error -32603: ', '')}`);
+      expect(its.connector.stderr().trim()).to.equal(`gatehouse-connector: ${failure?.message?.replace('MCP error -32603: ', '')}`);
       expect(cutter.seen.filter((method) => method === 'tools/call')).to.have.length(1);
 
       // The connector goes on serving.
-      const next = await connector.client.callTool({ name: 'echo', arguments: { text: 'still here' } });
+      const next = await its.connector.client.callTool({ name: 'echo', arguments: { text: 'still here' } });
       expect(next.content).to.deep.equal([{ type: 'text', text: 'still here' }]);
-      expect(connector.stderr().trim().split('\n')).to.have.length(1);
+      expect(its.connector.stderr().trim().split('\n')).to.have.length(1);
     });
   }
 
   it('answers a tools/call whose JSON answer is cut short with its unknown outcome, not "forwarding tools/call failed: terminated"', async () => {
     const cutter = cutAnswer('tools/call', 'close');
-    proxy.fault = cutter.fault;
+    its.proxy.fault = cutter.fault;
     const started = Date.now();
-    const failure = await connector.client.callTool({ name: 'echo', arguments: { text: 'cut' } }, undefined, { timeout: 2 * TIMEOUT_MS }).then(
+    const failure = await its.connector.client.callTool({ name: 'echo', arguments: { text: 'cut' } }, undefined, { timeout: 2 * TIMEOUT_MS }).then(
       () => undefined,
       (error: Failure) => error,
     );
@@ -84,25 +67,25 @@ describe("connector: a server's answer that breaks off before its response", fun
     expect(Date.now() - started).to.be.below(PROMPTLY_MS);
     expect(failure?.data).to.deep.equal({ kind: 'dropped' });
     expect(failure?.message).to.include('closed the connection before answering, after the call to tool "echo" was sent: ').and.include(OUTCOME_UNKNOWN);
-    expect(connector.stderr().trim().split('\n')).to.have.length(1);
-    expect((await connector.client.callTool({ name: 'echo', arguments: { text: 'next' } })).content).to.deep.equal([{ type: 'text', text: 'next' }]);
+    expect(its.connector.stderr().trim().split('\n')).to.have.length(1);
+    expect((await its.connector.client.callTool({ name: 'echo', arguments: { text: 'next' } })).content).to.deep.equal([{ type: 'text', text: 'next' }]);
   });
 
   it('sends a read-only request (tools/list) whose answer broke off once more, and it succeeds', async () => {
     const cutter = cutAnswer('tools/list', 'close');
-    proxy.fault = cutter.fault;
-    const listed = await connector.client.listTools(undefined, { timeout: 2 * TIMEOUT_MS });
+    its.proxy.fault = cutter.fault;
+    const listed = await its.connector.client.listTools(undefined, { timeout: 2 * TIMEOUT_MS });
     expect(listed.tools.map((tool) => tool.name)).to.include('count');
     expect(cutter.cuts).to.equal(1);
     expect(cutter.seen.filter((method) => method === 'tools/list')).to.have.length(2);
-    expect(connector.stderr()).to.equal('');
+    expect(its.connector.stderr()).to.equal('');
   });
 
   it('answers a read-only request whose answer broke off twice at once, with the closed connection', async () => {
     const cutter = cutAnswer('tools/list', 'reset', 2);
-    proxy.fault = cutter.fault;
+    its.proxy.fault = cutter.fault;
     const started = Date.now();
-    const failure = await connector.client.listTools(undefined, { timeout: 2 * TIMEOUT_MS }).then(
+    const failure = await its.connector.client.listTools(undefined, { timeout: 2 * TIMEOUT_MS }).then(
       () => undefined,
       (error: Failure) => error,
     );
@@ -111,8 +94,8 @@ describe("connector: a server's answer that breaks off before its response", fun
     expect(failure?.code).to.equal(-32603);
     expect(failure?.data).to.deep.equal({ kind: 'unreachable' });
     expect(failure?.message).to.match(/the server at http:\/\/127\.0\.0\.1:\d+ closed the connection before answering\. It may be restarting/);
-    expect(connector.stderr().trim().split('\n')).to.have.length(1);
-    expect((await connector.client.listTools()).tools.map((tool) => tool.name)).to.include('echo');
+    expect(its.connector.stderr().trim().split('\n')).to.have.length(1);
+    expect((await its.connector.client.listTools()).tools.map((tool) => tool.name)).to.include('echo');
   });
 });
 

@@ -1,10 +1,8 @@
 import { expect } from 'chai';
 import { definePlugin, definePrompt, defineTool, z } from '@gatehouse-mcp/engine';
-import { communityEdition } from '@gatehouse-mcp/engine/oss';
-import { createTestEngine, type TestEngine } from '@gatehouse-mcp/engine/testing';
 import { RECONNECTION } from '../../src/connector/remote-fetch.js';
-import { connectConnector, type ConnectedConnector } from './support/connector-process.js';
-import { faultyProxy, type Fault, type FaultyProxy } from './support/local-servers.js';
+import type { Fault } from './support/local-servers.js';
+import { proxiedConnector } from './support/proxied-connector.js';
 
 /** Far longer than any answer here should take: a failure reported only when it expires was reported too late. */
 const TIMEOUT_MS = 30_000;
@@ -28,7 +26,7 @@ interface ResumptionRefuser {
 }
 
 /**
- * A fault for a {@link faultyProxy}: the next `times` resumptions (a GET with `Last-Event-ID`) are
+ * A fault for the faulty proxy: the next `times` resumptions (a GET with `Last-Event-ID`) are
  * refused `how`, as by a server that restarted and forgot the session or its events (404), one
  * that serves no GET stream (405), or one that went away (the connection dropped).
  */
@@ -93,25 +91,7 @@ const resumable = definePlugin({
 
 describe('connector: a resumable answer whose resumption fails', function () {
   this.timeout(60_000);
-  let t: TestEngine;
-  let key = '';
-  let proxy: FaultyProxy;
-  let connector: ConnectedConnector;
-
-  before(async () => {
-    t = await createTestEngine({ plugins: [communityEdition(), resumable], connect: false, sessions: true });
-    key = (await t.createKey()).secret;
-  });
-  after(() => t?.close());
-
-  beforeEach(async () => {
-    proxy = await faultyProxy(t.engine.mcpUrl());
-    connector = await connectConnector(['--url', proxy.url, '--timeout', String(TIMEOUT_MS)], { GATEHOUSE_API_KEY: key });
-  });
-  afterEach(async () => {
-    await connector?.close();
-    await proxy?.close();
-  });
+  const its = proxiedConnector(resumable, { timeoutMs: TIMEOUT_MS, sessions: true });
 
   const refusals: [Refusal, string][] = [
     [404, 'the server forgot the session (404)'],
@@ -124,9 +104,9 @@ describe('connector: a resumable answer whose resumption fails', function () {
   for (const [how, what] of refusals) {
     it(`answers a tools/call at once, not at --timeout, when its stream cannot be resumed because ${what}: its outcome is unknown, and the next call works`, async () => {
       const refuser = refuseResumption(how);
-      proxy.fault = refuser.fault;
+      its.proxy.fault = refuser.fault;
       const started = Date.now();
-      const failure = await connector.client.callTool({ name: 'poll', arguments: {} }, undefined, { timeout: 2 * TIMEOUT_MS }).then(
+      const failure = await its.connector.client.callTool({ name: 'poll', arguments: {} }, undefined, { timeout: 2 * TIMEOUT_MS }).then(
         () => undefined,
         (error: Failure) => error,
       );
@@ -140,34 +120,34 @@ describe('connector: a resumable answer whose resumption fails', function () {
       expect(failure?.message).to.match(/^MCP error -32603: the server at http:\/\/127\.0\.0\.1:\d+ closed the connection before answering, after the call to tool "poll" was sent: /);
       expect(failure?.message).to.include(OUTCOME_UNKNOWN);
       // Told once, and never resent.
-      expect(connector.stderr().trim()).to.equal(`gatehouse-connector: ${failure?.message?.replace('MCP error -32603: ', '')}`);
+      expect(its.connector.stderr().trim()).to.equal(`gatehouse-connector: ${failure?.message?.replace('MCP error -32603: ', '')}`);
       expect(refuser.posted.filter((method) => method === 'tools/call')).to.have.length(1);
 
       // The connector goes on serving; a stream that resumes is resumed again.
-      proxy.fault = undefined;
-      const next = await connector.client.callTool({ name: 'poll', arguments: {} });
+      its.proxy.fault = undefined;
+      const next = await its.connector.client.callTool({ name: 'poll', arguments: {} });
       expect(next.content).to.deep.equal([{ type: 'text', text: 'answered after the stream was closed' }]);
-      expect(connector.stderr().trim().split('\n')).to.have.length(1);
+      expect(its.connector.stderr().trim().split('\n')).to.have.length(1);
     });
   }
 
   it('sends a read-only request (prompts/get) whose resumption failed once more, and it succeeds', async () => {
     const refuser = refuseResumption(404, 1);
-    proxy.fault = refuser.fault;
+    its.proxy.fault = refuser.fault;
     const started = Date.now();
-    const prompt = await connector.client.getPrompt({ name: 'slow-prompt', arguments: {} }, { timeout: 2 * TIMEOUT_MS });
+    const prompt = await its.connector.client.getPrompt({ name: 'slow-prompt', arguments: {} }, { timeout: 2 * TIMEOUT_MS });
     expect(Date.now() - started).to.be.below(PROMPTLY_MS);
     expect(prompt.messages).to.deep.equal([{ role: 'user', content: { type: 'text', text: 'the prompt' } }]);
     expect(refuser.refused).to.equal(1);
     expect(refuser.posted.filter((method) => method === 'prompts/get')).to.have.length(2);
-    expect(connector.stderr()).to.equal('');
+    expect(its.connector.stderr()).to.equal('');
   });
 
   it('answers a read-only request whose resumption failed twice at once, with the closed connection', async () => {
     const refuser = refuseResumption(404);
-    proxy.fault = refuser.fault;
+    its.proxy.fault = refuser.fault;
     const started = Date.now();
-    const failure = await connector.client.getPrompt({ name: 'slow-prompt', arguments: {} }, { timeout: 2 * TIMEOUT_MS }).then(
+    const failure = await its.connector.client.getPrompt({ name: 'slow-prompt', arguments: {} }, { timeout: 2 * TIMEOUT_MS }).then(
       () => undefined,
       (error: Failure) => error,
     );
@@ -177,6 +157,6 @@ describe('connector: a resumable answer whose resumption fails', function () {
     expect(failure?.code).to.equal(-32603);
     expect(failure?.data).to.deep.equal({ kind: 'unreachable' });
     expect(failure?.message).to.match(/the server at http:\/\/127\.0\.0\.1:\d+ closed the connection before answering\. It may be restarting/);
-    expect(connector.stderr().trim().split('\n')).to.have.length(1);
+    expect(its.connector.stderr().trim().split('\n')).to.have.length(1);
   });
 });
