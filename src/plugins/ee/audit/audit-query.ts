@@ -2,6 +2,7 @@ import { inject, injectable } from 'inversify';
 import type { Knex } from 'knex';
 import { Database } from '../../../core/index.js';
 import { AUDIT_TABLE } from './audit-partitions.js';
+import { pagesReadAhead } from './read-ahead.js';
 
 /** Filters of the audit views; every one optional. */
 export interface AuditFilter {
@@ -121,25 +122,14 @@ export class AuditQuery {
    * long the trail is.
    */
   async *pages(tenant: string, filter: AuditFilter, pageSize = 500, signal?: AbortSignal): AsyncGenerator<readonly AuditEntry[]> {
-    const read = (cursor: AuditCursor | undefined): Promise<Row[]> => {
-      const page = () => this.query(tenant, filter, cursor).limit(pageSize);
+    // The next page is read while this one is sent.
+    const pages = pagesReadAhead<Row>((after) => {
+      const page = () => this.query(tenant, filter, after && { occurredAt: new Date(after.occurred_at as Date | string), id: String(after.id) }).limit(pageSize);
       // The first page is read before anything is sent, so it survives a connection lost to a
       // database restart; a later page that fails ends the export as failed (nothing is skipped).
-      const rows = (cursor === undefined ? this.database.read(page) : page().then((found) => found)) as Promise<Row[]>;
-      // Read ahead: a page nobody waits for any more (the client went away) must not fail unheard.
-      rows.catch(() => undefined);
-      return rows;
-    };
-    let next = read(undefined);
-    for (;;) {
-      if (signal?.aborted) return;
-      const rows = await next;
-      const last = rows[rows.length - 1];
-      // The next page is read while this one is sent.
-      if (rows.length === pageSize) next = read({ occurredAt: new Date(last!.occurred_at as Date | string), id: String(last!.id) });
-      if (rows.length > 0) yield rows.map(toEntry);
-      if (rows.length < pageSize) return;
-    }
+      return (after === undefined ? this.database.read(page) : Promise.resolve(page())) as Promise<Row[]>;
+    }, pageSize, signal);
+    for await (const rows of pages) yield rows.map(toEntry);
   }
 
   private query(tenant: string, filter: AuditFilter, cursor: AuditCursor | undefined): Knex.QueryBuilder {

@@ -6,6 +6,7 @@ import { chainHash, chainRowOf, type ChainContent, type ChainRow, type Checkpoin
 import { AuditCheckpointer } from './audit-checkpointer.js';
 import { AUDIT_TABLE } from './audit-partitions.js';
 import { verifyChain, type ChainSource, type ChainVerification } from './chain-verifier.js';
+import { pagesReadAhead } from './read-ahead.js';
 
 export interface VerifyOptions {
   /** Verify the rows that occurred in [from, to) (widened to whole seq numbers) instead of the whole chain. */
@@ -26,24 +27,15 @@ export function databaseChainSource(knex: Knex, tenant: string, range: { lo?: nu
     published,
     whole,
     async *pages() {
-      const read = (after: readonly [number, string] | undefined): Promise<Record<string, unknown>[]> => {
+      // The next page is read while this one is hashed.
+      const pages = pagesReadAhead<Record<string, unknown>>((after) => {
         const q = knex(AUDIT_TABLE).where({ tenant });
-        if (after) q.andWhereRaw('(seq, id) > (?::bigint, ?::bigint)', after as [number, string]);
+        const from = after ? [Number(after.seq), String(after.id)] : range.lo === undefined ? undefined : [range.lo - 1, '0'];
+        if (from) q.andWhereRaw('(seq, id) > (?::bigint, ?::bigint)', from);
         if (range.hi !== undefined) q.andWhere('seq', '<=', range.hi);
-        const page = q.orderBy([{ column: 'seq' }, { column: 'id' }]).limit(PAGE).then((rows) => rows as Record<string, unknown>[]);
-        // Read ahead: a page the verifier no longer wants (the chain broke) must not fail unheard.
-        page.catch(() => undefined);
-        return page;
-      };
-      let next = read(range.lo === undefined ? undefined : [range.lo - 1, '0']);
-      for (;;) {
-        const rows = await next;
-        const last = rows[rows.length - 1];
-        // The next page is read while this one is hashed.
-        if (rows.length === PAGE) next = read([Number(last!.seq), String(last!.id)]);
-        yield rows.map(chainRowOf);
-        if (rows.length < PAGE) return;
-      }
+        return q.orderBy([{ column: 'seq' }, { column: 'id' }]).limit(PAGE).then((rows) => rows as Record<string, unknown>[]);
+      }, PAGE);
+      for await (const rows of pages) yield rows.map(chainRowOf);
     },
     async findByPrevHash(hash) {
       const row = (await knex(AUDIT_TABLE).where({ tenant, prev_hash: hash }).first()) as Record<string, unknown> | undefined;
