@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { sha256Hex } from './sha256.js';
 
 /**
  * The audit hash chain, format version 1 (see docs/security.md, "Audit chain"). Every row of a
@@ -76,7 +76,7 @@ export function canonicalContent(content: ChainContent): string {
 }
 
 export function chainHash(prevHash: string, content: ChainContent): string {
-  return createHash('sha256').update(`${prevHash}\n${canonicalContent(content)}`, 'utf8').digest('hex');
+  return sha256Hex(`${prevHash}\n${canonicalContent(content)}`);
 }
 
 /** The bytes a checkpoint's signature covers. */
@@ -132,7 +132,7 @@ export function rowHash(prevHash: string, row: Readonly<Partial<Record<ChainFiel
         canonical += `,${canonicalText(row[field])}`;
     }
   }
-  return createHash('sha256').update(`${prevHash}\n${canonical}]`, 'utf8').digest('hex');
+  return sha256Hex(`${prevHash}\n${canonical}]`);
 }
 
 /** The {@link canonicalJson} text of the value that the JSON text `json` holds (`null` for none). */

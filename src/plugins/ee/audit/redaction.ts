@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { sha256Hex } from './sha256.js';
 
 /**
  * How call arguments are redacted before they are stored. Either a rule (key and value patterns)
@@ -129,5 +129,5 @@ export function canonicalJson(value: unknown): string {
 
 /** SHA-256 (hex) of the canonical JSON of the arguments as received, before redaction. */
 export function argumentsDigest(args: unknown): string {
-  return createHash('sha256').update(canonicalJson(args)).digest('hex');
+  return sha256Hex(canonicalJson(args));
 }
