@@ -1,6 +1,6 @@
 import { expect } from 'chai';
-import knexFactory from 'knex';
-import { AuditSink, AuditUnavailableError, Logger, Telemetry, defineTool, definePlugin, z, type AuditEvent } from '@gatehouse-mcp/engine';
+import knexFactory, { type Knex } from 'knex';
+import { AuditSink, AuditUnavailableError, Database, Logger, Telemetry, defineTool, definePlugin, z, type AuditEvent } from '@gatehouse-mcp/engine';
 import { AuditVerifier } from '@gatehouse-mcp/engine/ee';
 import { uniqueTenant } from '@gatehouse-mcp/engine/testing';
 import { DbAuditSink } from '../../../src/plugins/ee/audit/db-audit-sink.js';
@@ -60,6 +60,53 @@ describe('EE audit: durable before execute', function () {
     const agent = await t.agent({ roleIds: [role] });
     return t.connect({ token: agent.key });
   }
+
+  it('an outcome names its intent even when the redaction rule masks every id-shaped value', async () => {
+    // The intent id is the engine's own link between the two rows, not the caller's data.
+    t = await governanceEngine({ plugins: [durableTools], edition: { audit: { redaction: { values: [/^[0-9a-f-]{36}$/] } } } });
+    const client = await agentClient();
+    await client.callTool({ name: 'orders.place', arguments: { id: '0f8e4a52-6a55-4c2b-9f3e-2b1c7d9e8a10' } });
+    await t.engine.resolve<AuditSink>(AuditSink).flush();
+    const rows = await t.knex('mcp_agent_audit').where({ tenant: t.tenant, target: 'orders.place' }).orderBy('seq');
+    const [intent, done] = rows;
+    expect(intent.arguments).to.deep.equal({ id: '[REDACTED]' });
+    expect(done.outcome).to.equal('success');
+    expect(done.details).to.deep.equal({ intentId: intent.event_id });
+    expect((await t.engine.resolve(AuditVerifier).verify(t.tenant)).ok).to.equal(true);
+  });
+
+  (process.env.DATABASE_URL ? it : it.skip)('the writer lends its connection back between writes when other work waits for the pool (a pool of one was starved while intents kept coming)', async () => {
+    t = await governanceEngine();
+    const config = (t.knex.client as { config: Knex.Config }).config;
+    const single = knexFactory({ ...config, pool: { min: 0, max: 1, acquireTimeoutMillis: 5_000 } });
+    const settings = { ...t.engine.resolve(AuditSinkSettings), batchSize: 8 };
+    const sink = new DbAuditSink({ kind: 'postgres', knex: single } as Database, settings, t.engine.resolve(Logger), t.engine.resolve(Telemetry));
+    const tenant = uniqueTenant('lend');
+    let running = true;
+    let calls = 0;
+    const caller = async (): Promise<void> => {
+      while (running) {
+        const n = calls++;
+        const intentId = await sink.recordIntent(plainIntent(tenant, n));
+        sink.record(orderEvent(tenant, { outcome: 'success', arguments: { id: `O-${n}` }, requestId: `intent-${n}`, intentId }));
+      }
+    };
+    try {
+      await sink.start();
+      // Twice as many callers as a write takes: when a write is done, the next one is waiting.
+      const callers = Array.from({ length: 16 }, caller);
+      while (calls < 200) await new Promise((resolve) => setTimeout(resolve, 10));
+      // Served once the write in flight is done; a writer that kept the connection would let this time out.
+      const other = await single.raw('select 1 as one').finally(() => (running = false));
+      await Promise.all(callers);
+      await sink.close();
+      expect(other.rows).to.deep.equal([{ one: 1 }]);
+      expect((await t.engine.resolve(AuditVerifier).verify(tenant)).rows).to.equal(2 * calls);
+    } finally {
+      running = false;
+      await single.destroy();
+    }
+  });
 
   it("commits a durable tool's intent before its handler runs, then completes it with the outcome", async () => {
     t = await governanceEngine({ plugins: [durableTools] });

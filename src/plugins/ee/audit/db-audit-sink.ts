@@ -67,6 +67,13 @@ interface CanonicalJson {
   readonly canonical: string;
 }
 
+/** The part of knex's client that lends and takes back the pool's connections. */
+interface PoolClient {
+  acquireConnection(): Promise<pg.Client>;
+  releaseConnection(connection: pg.Client): Promise<unknown>;
+  readonly pool?: { numPendingAcquires(): number };
+}
+
 /** A row's place in its tenant's chain. */
 interface Link {
   readonly seq: number;
@@ -97,6 +104,9 @@ const stringOf = (value: unknown): string | undefined => (typeof value === 'stri
  * the text `\u0000` of a string, six characters, and is stored as it is.
  */
 const ESCAPED_NUL = /(?<!\\)((?:\\\\)*)\\u0000/g;
+/** Details that name the intent they complete (details a redaction function made into something else stay as they are). */
+const withIntentId = (details: unknown, intentId: string): unknown =>
+  details === undefined ? { intentId } : details !== null && typeof details === 'object' && !Array.isArray(details) ? { ...details, intentId } : details;
 const storedJson = (value: unknown): string | null => {
   const json = JSON.stringify(value);
   return json === undefined ? null : clean(json.replace(ESCAPED_NUL, '$1\\ufffd'));
@@ -293,22 +303,24 @@ export class DbAuditSink implements AuditSink, LifecycleContribution {
       }
       throw new AuditUnavailableError('The audit trail cannot take more events now; the request was refused.');
     }
-    const withIntent = event.intentId === undefined ? event : { ...event, details: { ...event.details, intentId: event.intentId } };
     // An outcome stores the arguments its intent stored (the same value, redacted and digested once).
     const stored = event.intentId === undefined ? undefined : this.intentArguments.get(event.intentId);
     if (stored) this.intentArguments.delete(event.intentId!);
     let row: AuditRow;
     try {
-      row = this.toRow(withIntent, stored?.source === event.arguments ? stored : undefined);
+      row = this.toRow(event, stored?.source === event.arguments ? stored : undefined);
     } catch (error) {
-      row = { ...this.toRow({ ...withIntent, arguments: undefined, details: undefined }), details: storedJson({ auditError: `arguments not storable: ${(error as Error).message}` }) };
+      row = { ...this.toRow({ ...event, arguments: undefined, details: undefined }), details: storedJson({ auditError: `arguments not storable: ${(error as Error).message}` }) };
     }
     // The intent's arguments are hashed once, for its row and its outcome's.
     const argumentsJson = stored?.json.text === row.arguments ? stored.json : intent && row.arguments !== null ? { text: row.arguments, canonical: canonicalJsonText(row.arguments) } : undefined;
     if (intent && event.arguments !== undefined && this.intentArguments.size < this.hardCap) {
       this.intentArguments.set(row.event_id, { source: event.arguments, arguments: row.arguments, digest: row.arguments_digest, json: argumentsJson ?? { text: row.arguments, canonical: canonicalJsonText(row.arguments) } });
     }
-    this.buffer.push({ row, n: ++this.recorded, attempts: 0, ...(intent ? { intent } : {}), ...(event.intentId ? { completes: event.intentId } : {}), ...(argumentsJson ? { argumentsJson } : {}) });
+    // Details that only name the intent, stored as JSON.stringify wrote them, are their own canonical JSON (one key).
+    const onlyIntent = event.intentId === undefined ? undefined : `{"intentId":${JSON.stringify(event.intentId)}}`;
+    const detailsJson = onlyIntent !== undefined && row.details === onlyIntent ? { text: onlyIntent, canonical: onlyIntent } : undefined;
+    this.buffer.push({ row, n: ++this.recorded, attempts: 0, ...(intent ? { intent } : {}), ...(event.intentId ? { completes: event.intentId } : {}), ...(argumentsJson ? { argumentsJson } : {}), ...(detailsJson ? { detailsJson } : {}) });
     if (this.buffer.length >= this.settings.maxBuffered && !this.saturated) {
       this.saturated = true;
       safeLog(this.logger, 'error', { pending: this.buffer.length }, 'audit buffer full: refusing new calls until it drains');
@@ -518,6 +530,23 @@ export class DbAuditSink implements AuditSink, LifecycleContribution {
   }
 
   private async pump(): Promise<void> {
+    try {
+      await this.writeWhileBuffered();
+    } finally {
+      await this.releaseAppendConnection();
+    }
+  }
+
+  /** The pooled connection of the one-statement append, held from one write to the next while events keep coming. */
+  private appendConnection: pg.Client | undefined;
+
+  private async releaseAppendConnection(): Promise<void> {
+    const connection = this.appendConnection;
+    this.appendConnection = undefined;
+    if (connection) await (this.database.knex.client as PoolClient).releaseConnection(connection);
+  }
+
+  private async writeWhileBuffered(): Promise<void> {
     while (this.buffer.length > 0 && !this.stopped) {
       const batch = this.buffer.slice(0, this.settings.batchSize);
       this.writing = batch.length;
@@ -575,7 +604,10 @@ export class DbAuditSink implements AuditSink, LifecycleContribution {
   private async write(batch: Pending[]): Promise<void> {
     for (const { row } of batch) {
       const name = partitionName(row.occurred_at);
-      if (!this.partitions.has(name)) this.partitions.add(await ensurePartition(this.database.knex, row.occurred_at, `/* ${this.marker} */ `));
+      if (this.partitions.has(name)) continue;
+      // Every other statement takes a connection of the pool, which may have only the one held.
+      await this.releaseAppendConnection();
+      this.partitions.add(await ensurePartition(this.database.knex, row.occurred_at, `/* ${this.marker} */ `));
     }
     if (this.heads.size > 0 && batch.every((item) => item.attempts === 0 && this.heads.has(item.row.tenant))) {
       try {
@@ -588,6 +620,7 @@ export class DbAuditSink implements AuditSink, LifecycleContribution {
         if (!answeredByServer(error) || this.stopped) throw error;
       }
     }
+    await this.releaseAppendConnection();
     try {
       await this.append(batch);
     } catch (error) {
@@ -652,13 +685,17 @@ export class DbAuditSink implements AuditSink, LifecycleContribution {
     ];
     if (this.database.kind === 'postgres') {
       // A prepared statement on a PostgreSQL server: parsed and planned once per connection.
-      const client = knex.client as { acquireConnection(): Promise<pg.Client>; releaseConnection(connection: pg.Client): Promise<unknown> };
-      const connection = await client.acquireConnection();
+      // The connection stays with the writer while writes follow one another (see pump), unless
+      // other work is waiting for one of the pool's connections.
+      const pool = knex.client as PoolClient;
+      const connection = (this.appendConnection ??= await pool.acquireConnection());
       try {
         await connection.query({ name: `gatehouse-audit-append-${this.instanceId}`, text: this.nativeAppendStatement, values });
-      } finally {
-        await client.releaseConnection(connection);
+      } catch (error) {
+        await this.releaseAppendConnection();
+        throw error;
       }
+      if ((pool.pool?.numPendingAcquires() ?? 1) > 0) await this.releaseAppendConnection();
     } else {
       // Each table name where the statement names it.
       const [tenants, fromSeq, fromHash, toSeq, toHash, json, instance, headCount, rowCount] = values;
@@ -755,7 +792,9 @@ export class DbAuditSink implements AuditSink, LifecycleContribution {
         stored = JSON.stringify({ truncated: true, bytes: Buffer.byteLength(stored) });
       }
     }
-    const storedDetails = details ? storedJson(this.redact(details)) : null;
+    // The intent an outcome completes is the engine's own id, not the caller's data: it is added after redaction.
+    const redacted = details ? this.redact(details) : undefined;
+    const storedDetails = storedJson(event.intentId === undefined ? redacted : withIntentId(redacted, event.intentId));
     return {
       event_id: randomUUID(),
       tenant: event.tenant,
