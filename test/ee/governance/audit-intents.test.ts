@@ -79,7 +79,7 @@ describe('EE audit: durable before execute', function () {
     t = await governanceEngine();
     const config = (t.knex.client as { config: Knex.Config }).config;
     const single = knexFactory({ ...config, pool: { min: 0, max: 1, acquireTimeoutMillis: 5_000 } });
-    const settings = { ...t.engine.resolve(AuditSinkSettings), batchSize: 8 };
+    const settings: AuditSinkSettings = { ...t.engine.resolve<AuditSinkSettings>(AuditSinkSettings), batchSize: 8 };
     const sink = new DbAuditSink({ kind: 'postgres', knex: single } as Database, settings, t.engine.resolve(Logger), t.engine.resolve(Telemetry));
     const tenant = uniqueTenant('lend');
     let running = true;

@@ -69,10 +69,13 @@ interface CanonicalJson {
 
 /** The part of knex's client that lends and takes back the pool's connections. */
 interface PoolClient {
-  acquireConnection(): Promise<pg.Client>;
-  releaseConnection(connection: pg.Client): Promise<unknown>;
+  acquireConnection(): Promise<PooledConnection>;
+  releaseConnection(connection: PooledConnection): Promise<unknown>;
   readonly pool?: { numPendingAcquires(): number };
 }
+
+/** A connection of knex's pool, marked by knex once it failed or ended. */
+type PooledConnection = pg.Client & { __knex__disposed?: unknown };
 
 /** A row's place in its tenant's chain. */
 interface Link {
@@ -538,7 +541,7 @@ export class DbAuditSink implements AuditSink, LifecycleContribution {
   }
 
   /** The pooled connection of the one-statement append, held from one write to the next while events keep coming. */
-  private appendConnection: pg.Client | undefined;
+  private appendConnection: PooledConnection | undefined;
 
   private async releaseAppendConnection(): Promise<void> {
     const connection = this.appendConnection;
@@ -688,6 +691,8 @@ export class DbAuditSink implements AuditSink, LifecycleContribution {
       // The connection stays with the writer while writes follow one another (see pump), unless
       // other work is waiting for one of the pool's connections.
       const pool = knex.client as PoolClient;
+      // One that died while held (a restart, a terminated backend) is handed back, as the pool would not lend it again.
+      if (this.appendConnection?.__knex__disposed) await this.releaseAppendConnection();
       const connection = (this.appendConnection ??= await pool.acquireConnection());
       try {
         await connection.query({ name: `gatehouse-audit-append-${this.instanceId}`, text: this.nativeAppendStatement, values });
