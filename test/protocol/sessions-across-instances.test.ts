@@ -107,6 +107,28 @@ describe('protocol: sessions across instances on one PostgreSQL', function () {
     expect(messages.at(-1)!.id).to.equal(7);
   });
 
+  it('resuming a response stream whose events are no longer kept is refused with 400, not answered with the standalone stream (its client waited for a result that never came)', async () => {
+    const init = await rpc(a, INIT);
+    const session = init.headers.get('mcp-session-id')!;
+    await init.body?.cancel();
+    await (await rpc(a, { jsonrpc: '2.0', id: 1, method: 'logging/setLevel', params: { level: 'info' } }, session)).body?.cancel();
+    const call = await rpc(a, { jsonrpc: '2.0', id: 8, method: 'tools/call', params: { name: 'slow', arguments: {} } }, session);
+    const first = await events(call.body!);
+    // Forget its stream, as the housekeeping does once its events expire.
+    const knex = a.engine.resolve<Database>(Database).knex;
+    expect(await knex('mcp_session_events').where({ session_id: session }).whereNot({ stream: 'get' }).delete()).to.be.above(0);
+    const resume = (lastEventId: string) =>
+      fetch(b.engine.mcpUrl(), { headers: { accept: 'text/event-stream', authorization: `Bearer ${key}`, 'mcp-session-id': session, 'last-event-id': lastEventId } });
+    const refused = await resume(first.at(-1)!.id!);
+    expect(refused.status).to.equal(400);
+    expect(((await refused.json()) as { error: { message: string } }).error.message).to.match(/no longer kept/);
+    // The session itself is fine: a GET without an id it cannot honour opens the standalone stream.
+    const standalone = await fetch(b.engine.mcpUrl(), { headers: { accept: 'text/event-stream', authorization: `Bearer ${key}`, 'mcp-session-id': session, 'last-event-id': '123456789' } });
+    expect(standalone.status).to.equal(200);
+    expect(standalone.headers.get('content-type')).to.match(/^text\/event-stream/);
+    await standalone.body?.cancel();
+  });
+
   it('initialize on one instance, stream there, calls and DELETE on another: the session follows, and ends everywhere', async () => {
     const init = await rpc(a, INIT);
     const session = init.headers.get('mcp-session-id')!;

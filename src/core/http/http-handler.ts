@@ -12,7 +12,7 @@ import type { CallContext } from '../mcp/call-context.js';
 import { SessionStore, principalKey, type McpSession } from '../mcp/session-store.js';
 import { ClientExchange } from '../mcp/client-exchange.js';
 import { SseStream } from '../mcp/sse-stream.js';
-import { SessionEventLog, STANDALONE_STREAM } from '../mcp/session-event-log.js';
+import { SessionEventLog, STANDALONE_STREAM, STREAM_GONE } from '../mcp/session-event-log.js';
 import { ResponseStream } from './response-stream.js';
 import { LazyAbort } from '../mcp/lazy-abort.js';
 import { connectTimedOut, databaseUnavailable, replyTimedOut } from '../db/lost-connection.js';
@@ -442,21 +442,25 @@ export class HttpHandler {
     if (!accepts(req.header('accept'), 'text/event-stream')) {
       return rpcHttpError(406, null, ErrorCode.InvalidRequest, 'Accept must include text/event-stream.');
     }
-    const stream = new SseStream(25_000);
     const lastEventId = req.header('last-event-id');
-    const resumed = lastEventId === undefined ? undefined : await this.events.streamOf(session.id, lastEventId.trim());
+    const resumed = lastEventId === undefined ? undefined : await this.events.resumption(session.id, lastEventId.trim());
+    if (resumed === STREAM_GONE) {
+      // Another stream in its place would leave the client waiting for a response that never comes.
+      return rpcHttpError(400, null, ErrorCode.InvalidRequest, 'Last-Event-ID names an event of a request’s stream that is no longer kept: its messages cannot be replayed.');
+    }
+    const stream = new SseStream(25_000);
     let detach: () => void;
-    if (resumed !== undefined && resumed !== STANDALONE_STREAM) {
+    if (resumed !== undefined && resumed.stream !== STANDALONE_STREAM) {
       // The rest of a request's stream that broke off, from the session's event log.
-      const stop = this.events.follow(session.id, resumed, lastEventId!.trim(), (id, message) => stream.sendEvent(id, message), () => stream.close());
+      const stop = this.events.follow(session.id, resumed.stream, resumed.after, (id, message) => stream.sendEvent(id, message), () => stream.close());
       detach = () => {
         stop();
         stream.close();
       };
     } else {
       // The standalone stream: resumed after the client's last event, else anew (an unknown or
-      // expired Last-Event-ID has nothing to replay).
-      detach = await this.sessions.openStream(session, stream, resumed === STANDALONE_STREAM ? lastEventId!.trim() : undefined);
+      // expired Last-Event-ID of the standalone stream has nothing to replay).
+      detach = await this.sessions.openStream(session, stream, resumed?.after);
     }
     const shutdown = this.shutdown.signal;
     req.signal.addEventListener('abort', detach, { once: true });

@@ -9,7 +9,25 @@ export const SESSION_EVENTS_APPENDED = 'mcp.session-events.appended';
 /** The name, in the event log, of a session's standalone (GET) stream; request streams have their own. */
 export const STANDALONE_STREAM = 'get';
 
-const EVENT_ID = /^[1-9][0-9]{0,17}$/;
+/**
+ * An event id as clients see it: the row's id, with `p` before it on a request's (POST) stream. The
+ * mark tells a request stream's id from the standalone stream's even once the log no longer holds
+ * the event, so that its resumption can be refused rather than answered with another stream.
+ */
+const EVENT_ID = /^(p?)([1-9][0-9]{0,17})$/;
+const REQUEST_MARK = 'p';
+
+/** The id clients see for the row `rowId` of `stream`. */
+const eventIdOf = (stream: string, rowId: string): string => (stream === STANDALONE_STREAM ? rowId : `${REQUEST_MARK}${rowId}`);
+
+/** Where a client's `Last-Event-ID` resumes: a stream of the session, after the row `after`. */
+export interface Resumption {
+  readonly stream: string;
+  readonly after: string;
+}
+
+/** A `Last-Event-ID` of a request's stream that the log does not hold (expired, or another session's). */
+export const STREAM_GONE = 'gone';
 
 /** A JSON-RPC response: the last message of a request's stream. */
 function isFinal(message: string): boolean {
@@ -42,7 +60,7 @@ export class SessionEventLog {
    */
   async append(sessionId: string, stream: string, message: string, announce: boolean): Promise<string> {
     const [row] = (await this.database.knex('mcp_session_events').insert({ session_id: sessionId, stream, message }).returning('id')) as ({ id: string | number } | string | number)[];
-    const id = String(typeof row === 'object' ? row.id : row);
+    const id = eventIdOf(stream, String(typeof row === 'object' ? row.id : row));
     if (announce) {
       await this.changes.publish(SESSION_EVENTS_APPENDED, { session: sessionId, stream }).catch((error: unknown) => {
         safeLog(this.logger, 'warn', { err: error }, 'could not announce a stream event; a resuming client gets it when it reconnects');
@@ -51,19 +69,26 @@ export class SessionEventLog {
     return id;
   }
 
-  /** The stream of the session an event id belongs to; undefined for unknown, expired or foreign ids. */
-  async streamOf(sessionId: string, eventId: string): Promise<string | undefined> {
-    if (!EVENT_ID.test(eventId)) return undefined;
-    const row = (await this.database.knex('mcp_session_events').where({ id: eventId, session_id: sessionId }).first('stream')) as { stream: string } | undefined;
-    return row?.stream;
+  /**
+   * Where the client that last saw `eventId` resumes: the stream of the session it belongs to.
+   * {@link STREAM_GONE} for the id of a request's stream the log does not hold (its messages can no
+   * longer be replayed); undefined for any other id the log does not hold (nothing to replay).
+   */
+  async resumption(sessionId: string, eventId: string): Promise<Resumption | typeof STREAM_GONE | undefined> {
+    const [, mark, rowId] = EVENT_ID.exec(eventId) ?? [];
+    if (rowId === undefined) return undefined;
+    const row = (await this.database.knex('mcp_session_events').where({ id: rowId, session_id: sessionId }).first('stream')) as { stream: string } | undefined;
+    if (row) return { stream: row.stream, after: rowId };
+    return mark === REQUEST_MARK ? STREAM_GONE : undefined;
   }
 
   /**
-   * Deliver the stream's events after `afterId`, in order, then each new one as it is added, until
-   * the stream's last message (the response) or until stopped. Returns the way to stop.
+   * Deliver the stream's events after the row `afterRow` (a {@link Resumption}'s `after`, or the
+   * row of an event id this log returned), in order, then each new one as it is added, until the
+   * stream's last message (the response) or until stopped. Returns the way to stop.
    */
-  follow(sessionId: string, stream: string, afterId: string, deliver: (id: string, message: string) => void, ended: () => void): () => void {
-    let last = afterId;
+  follow(sessionId: string, stream: string, afterRow: string, deliver: (id: string, message: string) => void, ended: () => void): () => void {
+    let last = afterRow;
     let stopped = false;
     let pumping = Promise.resolve();
     const pump = (): void => {
@@ -78,7 +103,7 @@ export class SessionEventLog {
         for (const row of rows) {
           if (stopped) return;
           last = String(row.id);
-          if (row.message !== '') deliver(last, row.message);
+          if (row.message !== '') deliver(eventIdOf(stream, last), row.message);
           if (isFinal(row.message)) {
             stop();
             ended();
