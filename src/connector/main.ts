@@ -30,6 +30,11 @@ function tokenSource(options: RunOptions, logger: StderrLogger): TokenSource {
 const FIRST_REQUEST_WAIT_MS = 1_000;
 /** The same wait when a signal stops the connector before it serves: short, the signal asks to stop. */
 const FIRST_REQUEST_WAIT_ON_SIGNAL_MS = 250;
+/**
+ * How long a stopping connector gives its client to take the answers to the requests in flight: a
+ * client that stopped reading stdout would otherwise hold it until a second signal.
+ */
+const ABANDON_GRACE_MS = 1_000;
 /** More than this before a whole first request: stop reading. */
 const FIRST_REQUEST_MAX_CHARS = 1024 * 1024;
 
@@ -112,7 +117,9 @@ async function run(options: RunOptions, signals: StopSignals): Promise<number> {
   const { bridge } = first;
   void signals.first.then((signal) => {
     logger.debug(`${signal}: stopping.`);
-    void local.abandon(`${CONNECTOR_BIN} is stopping (${signal}).`).finally(() => bridge.close());
+    const abandoned = local.abandon(`${CONNECTOR_BIN} is stopping (${signal}).`);
+    const grace = new Promise<void>((resolve) => setTimeout(resolve, ABANDON_GRACE_MS).unref());
+    void Promise.race([abandoned, grace]).finally(() => bridge.close());
   });
   if (process.stdin.readableEnded) void bridge.close();
   await bridge.closed;

@@ -29,8 +29,8 @@ describe('connector: closing while a request is in flight', function () {
   this.timeout(60_000);
   let t: TestEngine;
   let key = '';
-  /** When the server's slow tool was cancelled (0: not yet). */
-  const probe = { cancelledAt: 0 };
+  /** When the server's slow tool was cancelled (0: not yet), and how many times it started. */
+  const probe = { cancelledAt: 0, started: 0 };
 
   /** A tool whose answer has begun (progress streamed) and that then runs for a long time, unless cancelled. */
   const slow = defineTool({
@@ -38,6 +38,7 @@ describe('connector: closing while a request is in flight', function () {
     description: 'Reports progress, then runs for a long time unless cancelled.',
     input: z.object({}),
     async handler(_input, ctx) {
+      probe.started++;
       await ctx.progress(1, 2, 'started');
       return new Promise<string>((resolve) => {
         const timer = setTimeout(() => resolve('done'), TOOL_MS);
@@ -50,11 +51,17 @@ describe('connector: closing while a request is in flight', function () {
     },
   });
 
+  /** A tool whose answer is larger than a pipe holds. */
+  const big = defineTool({ name: 'big', description: 'Answers with 512 KiB of text.', input: z.object({}), handler: () => 'x'.repeat(512 * 1024) });
+
   before(async () => {
-    t = await createTestEngine({ plugins: [communityEdition(), definePlugin({ id: 'slow-tool', tools: [slow] })], connect: false });
+    t = await createTestEngine({ plugins: [communityEdition(), definePlugin({ id: 'slow-tool', tools: [slow, big] })], connect: false });
     key = (await t.createKey()).secret;
   });
-  beforeEach(() => (probe.cancelledAt = 0));
+  beforeEach(() => {
+    probe.cancelledAt = 0;
+    probe.started = 0;
+  });
   after(() => t?.close());
 
   it("closing the bridge while a tool's answer streamed in left that exchange open (the tool ran on, the process stayed alive): it is ended at once, and the server cancels the tool", async () => {
@@ -80,6 +87,33 @@ describe('connector: closing while a request is in flight', function () {
     await call;
     await client.close();
     expect(logged).to.deep.equal([]);
+  });
+
+  it('SIGTERM while the client has stopped reading stdout: the connector still exits (it waited for stdout to drain until a second signal)', async () => {
+    const child = spawn(process.execPath, [...FROM_SOURCE, '--url', t.engine.mcpUrl(), '--timeout', '30000'], { env: baseEnv({ GATEHOUSE_API_KEY: key }), stdio: ['pipe', 'pipe', 'pipe'] });
+    try {
+      let out = '';
+      const onData = (chunk: Buffer): void => void (out += chunk.toString('utf8'));
+      child.stdout.on('data', onData);
+      const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+      const write = (message: unknown): boolean => child.stdin.write(`${JSON.stringify(message)}\n`);
+      write({ jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'raw', version: '1' } } });
+      await waitFor(() => out.includes('"id":0'), 'the answer to initialize');
+      write({ jsonrpc: '2.0', method: 'notifications/initialized' });
+      // The client stops reading: the big answer fills the pipe, and the slow call is still in flight.
+      child.stdout.off('data', onData);
+      child.stdout.pause();
+      write({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'big', arguments: {} } });
+      write({ jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'slow', arguments: {}, _meta: { progressToken: 'p' } } });
+      await waitFor(() => probe.started > 0, 'the slow call on the server');
+      // Time for the big answer to reach the connector and back up behind the full pipe.
+      await sleep(500);
+      child.kill('SIGTERM');
+      const code = await Promise.race([exited, sleep(PROMPTLY_MS).then(() => 'still running')]);
+      expect(code).to.equal(143);
+    } finally {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    }
   });
 
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
