@@ -86,14 +86,19 @@ describe('protocol: sessions across instances on one PostgreSQL', function () {
     });
   const INIT = { jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: { sampling: {} }, clientInfo: { name: 'raw', version: '1' } } };
 
-  it('a response stream closed mid-call is resumed on another instance with Last-Event-ID: the missed messages, then the result', async () => {
+  /** A session on `a` whose call `id` of the slow tool closed its response stream mid-call: the session and the events received. */
+  async function slowCallBrokenOff(id: number): Promise<{ session: string; call: Response; first: { id?: string; data: string }[] }> {
     const init = await rpc(a, INIT);
     const session = init.headers.get('mcp-session-id')!;
     await init.body?.cancel();
     await (await rpc(a, { jsonrpc: '2.0', id: 1, method: 'logging/setLevel', params: { level: 'info' } }, session)).body?.cancel();
-    const call = await rpc(a, { jsonrpc: '2.0', id: 7, method: 'tools/call', params: { name: 'slow', arguments: {} } }, session);
+    const call = await rpc(a, { jsonrpc: '2.0', id, method: 'tools/call', params: { name: 'slow', arguments: {} } }, session);
+    return { session, call, first: await events(call.body!) };
+  }
+
+  it('a response stream closed mid-call is resumed on another instance with Last-Event-ID: the missed messages, then the result', async () => {
+    const { session, call, first } = await slowCallBrokenOff(7);
     expect(call.headers.get('content-type')).to.match(/^text\/event-stream/);
-    const first = await events(call.body!);
     expect(first[0]!.data.trim(), 'a priming event first').to.equal('');
     expect(first.every((event) => event.id !== undefined), 'every event has an id').to.equal(true);
     expect(first.map((event) => event.data).join('')).to.include('before the break').and.not.include('"result"');
@@ -108,12 +113,7 @@ describe('protocol: sessions across instances on one PostgreSQL', function () {
   });
 
   it('resuming a response stream whose events are no longer kept is refused with 400, not answered with the standalone stream (its client waited for a result that never came)', async () => {
-    const init = await rpc(a, INIT);
-    const session = init.headers.get('mcp-session-id')!;
-    await init.body?.cancel();
-    await (await rpc(a, { jsonrpc: '2.0', id: 1, method: 'logging/setLevel', params: { level: 'info' } }, session)).body?.cancel();
-    const call = await rpc(a, { jsonrpc: '2.0', id: 8, method: 'tools/call', params: { name: 'slow', arguments: {} } }, session);
-    const first = await events(call.body!);
+    const { session, first } = await slowCallBrokenOff(8);
     // Forget its stream, as the housekeeping does once its events expire.
     const knex = a.engine.resolve<Database>(Database).knex;
     expect(await knex('mcp_session_events').where({ session_id: session }).whereNot({ stream: 'get' }).delete()).to.be.above(0);
