@@ -14,8 +14,8 @@ export const STANDALONE_STREAM = 'get';
  * mark tells a request stream's id from the standalone stream's even once the log no longer holds
  * the event, so that its resumption can be refused rather than answered with another stream.
  */
-const EVENT_ID = /^(p?)([1-9][0-9]{0,17})$/;
 const REQUEST_MARK = 'p';
+const EVENT_ID = new RegExp(`^(${REQUEST_MARK}?)([1-9][0-9]{0,17})$`);
 
 /** The id clients see for the row `rowId` of `stream`. */
 const eventIdOf = (stream: string, rowId: string): string => (stream === STANDALONE_STREAM ? rowId : `${REQUEST_MARK}${rowId}`);
