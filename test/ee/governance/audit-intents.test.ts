@@ -1,5 +1,6 @@
 import { expect } from 'chai';
 import knexFactory, { type Knex } from 'knex';
+import type pg from 'pg';
 import { AuditSink, AuditUnavailableError, Database, Logger, Telemetry, defineTool, definePlugin, z, type AuditEvent } from '@gatehouse-mcp/engine';
 import { AuditVerifier } from '@gatehouse-mcp/engine/ee';
 import { uniqueTenant } from '@gatehouse-mcp/engine/testing';
@@ -105,6 +106,58 @@ describe('EE audit: durable before execute', function () {
     } finally {
       running = false;
       await single.destroy();
+    }
+  });
+
+  (process.env.DATABASE_URL ? it : it.skip)('a connection the writer held between two writes and lost meanwhile is replaced before the next write (a terminated backend)', async () => {
+    t = await governanceEngine();
+    const config = (t.knex.client as { config: Knex.Config }).config;
+    const pool = knexFactory({ ...config, pool: { min: 0, max: 2 } });
+    const real = t.engine.resolve<Telemetry>(Telemetry);
+    let sink: DbAuditSink | undefined;
+    let terminated: number | undefined;
+    let failedWrites = 0;
+    /** The connection the writer holds from its last write, if any. */
+    const held = (): (pg.Client & { processID?: number; __knex__disposed?: unknown }) | undefined => (sink as unknown as { appendConnection?: pg.Client }).appendConnection;
+    // Between two writes of one round, once: the backend of the held connection is terminated, and
+    // the write starts only when the connection has seen it die.
+    const telemetry = {
+      observe: real.observe.bind(real),
+      auditWrite: real.auditWrite.bind(real),
+      auditWriteFailed: () => void failedWrites++,
+      span: async <R>(name: string, observation: undefined, work: () => R, attributes?: Parameters<Telemetry['span']>[3]): Promise<Awaited<R>> => {
+        const connection = held();
+        if (name === 'gatehouse.audit.flush' && terminated === undefined && connection?.processID) {
+          terminated = connection.processID;
+          await t.knex.raw('select pg_terminate_backend(?)', [terminated]);
+          for (let waited = 0; !connection.__knex__disposed && waited < 5_000; waited += 10) await new Promise((resolve) => setTimeout(resolve, 10));
+          expect(connection.__knex__disposed, 'the held connection saw its backend end').to.not.equal(undefined);
+        }
+        return (await real.span(name, observation, work, attributes)) as Awaited<R>;
+      },
+    } as unknown as Telemetry;
+    const settings: AuditSinkSettings = { ...t.engine.resolve<AuditSinkSettings>(AuditSinkSettings), batchSize: 8 };
+    sink = new DbAuditSink({ kind: 'postgres', knex: pool } as Database, settings, t.engine.resolve(Logger), telemetry);
+    const tenant = uniqueTenant('held');
+    let calls = 0;
+    const caller = async (): Promise<void> => {
+      while (terminated === undefined || calls < 100) {
+        const n = calls++;
+        const intentId = await sink!.recordIntent(plainIntent(tenant, n));
+        sink!.record(orderEvent(tenant, { outcome: 'success', arguments: { id: `O-${n}` }, requestId: `intent-${n}`, intentId }));
+      }
+    };
+    try {
+      await sink.start();
+      // Twice as many callers as a write takes: writes follow one another, on the connection held between them.
+      await Promise.all(Array.from({ length: 16 }, caller));
+      await sink.close();
+      expect(terminated, 'a held connection was terminated').to.be.a('number');
+      // The next write went out on a new connection: no write failed, so no call waited for a retry.
+      expect(failedWrites).to.equal(0);
+      expect((await t.engine.resolve(AuditVerifier).verify(tenant)).rows).to.equal(2 * calls);
+    } finally {
+      await pool.destroy();
     }
   });
 
