@@ -141,7 +141,8 @@ describe('EE audit: durable before execute', function () {
     const tenant = uniqueTenant('held');
     let calls = 0;
     const caller = async (): Promise<void> => {
-      while (terminated === undefined || calls < 100) {
+      // Until a held connection was terminated (or long past when one should have been), then at least 100 calls.
+      while ((terminated === undefined && calls < 20_000) || calls < 100) {
         const n = calls++;
         const intentId = await sink!.recordIntent(plainIntent(tenant, n));
         sink!.record(orderEvent(tenant, { outcome: 'success', arguments: { id: `O-${n}` }, requestId: `intent-${n}`, intentId }));
