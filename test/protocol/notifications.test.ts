@@ -52,6 +52,26 @@ const holder = defineTool({
     return ending;
   },
 });
+/** The last `stubborn` call: whether it ended, and the first step at which it found itself aborted. */
+const stubbornRun: { ended: boolean; abortedAt?: number } = { ended: false };
+const stubborn = defineTool({
+  name: 'stubborn',
+  description: 'Reports progress and logs ten times, 50 ms apart, whether cancelled or not.',
+  input: z.object({}),
+  async handler(_args, ctx) {
+    stubbornRun.ended = false;
+    delete stubbornRun.abortedAt;
+    started();
+    for (let i = 1; i <= 10; i++) {
+      if (ctx.signal.aborted) stubbornRun.abortedAt ??= i;
+      await ctx.progress(i, 10, `step ${i}`);
+      await ctx.log('info', i);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    stubbornRun.ended = true;
+    return 'finished anyway';
+  },
+});
 const quiet = defineTool({ name: 'quiet', description: 'Sends nothing.', input: z.object({}), handler: () => 'quiet' });
 const waiter = defineTool({
   name: 'waiter',
@@ -86,7 +106,7 @@ async function until(check: () => boolean, ms = 3000): Promise<void> {
 describe('protocol: logging, progress, streaming and cancellation', () => {
   let t: TestEngine;
   before(async () => {
-    t = await createTestEngine({ plugins: [governance.edition, definePlugin({ id: 'notifying', tools: [chatty, counter, quiet, waiter, holder] })], tenant: governance.tenant, connect: false });
+    t = await createTestEngine({ plugins: [governance.edition, definePlugin({ id: 'notifying', tools: [chatty, counter, quiet, waiter, holder, stubborn] })], tenant: governance.tenant, connect: false });
   });
   after(() => t.close());
   beforeEach(() => {
@@ -161,6 +181,33 @@ describe('protocol: logging, progress, streaming and cancellation', () => {
     await until(() => observed !== undefined);
     expect(observed!.aborted).to.equal(true);
     expect(String((observed!.reason as Error).message)).to.equal('changed my mind');
+  });
+
+  it('a cancelled call whose handler goes on sends its client no more progress or log messages (the client logged an unknown-token error for each step)', async () => {
+    const client = await t.connect({ token: 'reader-token' });
+    const errors: string[] = [];
+    client.onerror = (error) => void errors.push(error.message);
+    const logged: number[] = [];
+    client.setNotificationHandler(LoggingMessageNotificationSchema, (n) => void logged.push(n.params.data as number));
+    const progress: number[] = [];
+    const controller = new AbortController();
+    const running = nextStart();
+    const call = client.callTool({ name: 'stubborn', arguments: {} }, undefined, { signal: controller.signal, onprogress: (p) => void progress.push(p.progress) }).catch((error: unknown) => error);
+    await running;
+    await until(() => progress.length >= 2);
+    controller.abort('enough');
+    expect(await call).to.be.instanceOf(Error);
+    await until(() => stubbornRun.ended);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const abortedAt = stubbornRun.abortedAt;
+    expect(abortedAt, 'the handler saw the cancellation').to.be.a('number');
+    // Progress the client no longer has a handler for arrives as an error; every step it was sent
+    // must have been sent before the server learnt of the cancellation.
+    const lateProgress = errors.flatMap((message) => /^Received a progress notification for an unknown token: .*"progress":(\d+)/.exec(message)?.[1] ?? []).map(Number);
+    expect(lateProgress.filter((step) => step >= abortedAt!), 'progress sent after the cancellation').to.deep.equal([]);
+    expect(logged.filter((step) => step >= abortedAt!), 'log messages sent after the cancellation').to.deep.equal([]);
+    // The client works on.
+    expect((await client.callTool({ name: 'quiet', arguments: {} })).content).to.deep.equal([{ type: 'text', text: 'quiet' }]);
   });
 
   it('stateless requests of one credential with the same id: one that ends leaves the other cancellable, and a cancellation reaches every one still running', async () => {

@@ -104,7 +104,8 @@ export class HandlerContextFactory {
    */
   log(call: CallContext, level: McpLogLevel, data: unknown, loggerName?: string): Promise<void> {
     const send = call.send;
-    if (!send) return SENT;
+    // A call that is over for its client (cancelled, past its deadline, drained) tells it nothing more.
+    if (!send || call.signal.aborted) return SENT;
     try {
       const threshold = call.session ? call.session.logLevel : this.exchange.levelFor(principalKey(call.principal));
       if (!passesLevel(level, threshold)) return SENT;
@@ -115,11 +116,16 @@ export class HandlerContextFactory {
     return SENT;
   }
 
-  /** A tool's `ctx.progress`, when the client asked for progress: like {@link log}, it never rejects. */
+  /**
+   * A tool's `ctx.progress`, when the client asked for progress: like {@link log}, it never rejects,
+   * and sends nothing once the call is over for its client.
+   */
   progress(call: CallContext, progressToken: unknown): ((progress: number, total?: number, message?: string) => Promise<void>) | undefined {
     const send = call.send;
     if (!send || (typeof progressToken !== 'string' && typeof progressToken !== 'number')) return undefined;
     return (progress, total, message) => {
+      // Progress stops with the call: a client that cancelled it no longer knows its token.
+      if (call.signal.aborted) return SENT;
       try {
         const params: Record<string, unknown> = { progressToken, progress };
         if (total !== undefined) params.total = total;
