@@ -123,7 +123,7 @@ describe('protocol: sessions across instances on one PostgreSQL', function () {
     expect(refused.status).to.equal(400);
     expect(((await refused.json()) as { error: { message: string } }).error.message).to.match(/no longer kept/);
     // The session itself is fine: a GET without an id it cannot honour opens the standalone stream.
-    const standalone = await fetch(b.engine.mcpUrl(), { headers: { accept: 'text/event-stream', authorization: `Bearer ${key}`, 'mcp-session-id': session, 'last-event-id': '123456789' } });
+    const standalone = await resume('123456789');
     expect(standalone.status).to.equal(200);
     expect(standalone.headers.get('content-type')).to.match(/^text\/event-stream/);
     await standalone.body?.cancel();
