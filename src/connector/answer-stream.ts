@@ -24,6 +24,12 @@ export interface AnswerWatch {
    * stand-in event carries, for the transport to come back with (see {@link AnswerWatch.suspended}).
    */
   readonly standInId?: string;
+  /**
+   * Asked when the body was aborted: if its request was cancelled by the client, the id of an event
+   * that ends the stream instead, which the client transport resumes after, to nothing (it would
+   * otherwise reopen the stream of a request it gave up on, and hold it until the server answered).
+   */
+  cancelled?(): string | undefined;
   /** The exchange is over, whatever its outcome (called once). */
   finished(): void;
 }
@@ -211,6 +217,12 @@ function watchEventStream(body: ReadableStream<Uint8Array>, watch: AnswerWatch):
       controller.close();
     },
     fail(error, controller) {
+      const endId = !answered && aborted(error) ? watch.cancelled?.() : undefined;
+      if (endId !== undefined) {
+        // An event with an id and no message (a data line is what makes it an event).
+        controller.enqueue(encoder.encode(`id: ${endId}\ndata:\n\n`));
+        return controller.close();
+      }
       if (answered || aborted(error) || resumed()) return controller.error(error);
       controller.enqueue(standIn(error));
       controller.close();

@@ -106,14 +106,19 @@ export function createRemoteFetch(options: RemoteFetchOptions): RemoteFetch {
   // In-flight requests by JSON-RPC id, so a cancellation also ends the HTTP exchange: a stateless
   // server learns of it only when the connection of the request closes.
   const open = new Map<string, AbortController>();
+  // Exchanges ended because their request was cancelled (not because the transport closed).
+  const cancelledExchanges = new WeakSet<AbortController>();
 
-  const cancelled = (body: unknown): void => {
-    const message = parseMessage(body);
+  const cancelled = (message: ReturnType<typeof parseMessage>): void => {
     if (message?.method !== 'notifications/cancelled') return;
     const id = JSON.stringify((message.params as { requestId?: unknown } | undefined)?.requestId ?? null);
     const request = open.get(id);
     open.delete(id);
-    request?.abort(new DOMException('cancelled by the client', 'AbortError'));
+    // The client gave up on the answer: the transport's next attempt to resume it finds nothing to resume.
+    for (const suspension of suspensions.values()) if (JSON.stringify(suspension.id) === id) suspension.answered = true;
+    if (!request) return;
+    cancelledExchanges.add(request);
+    request.abort(new DOMException('cancelled by the client', 'AbortError'));
   };
 
   // Failures of requests whose answer broke off: the ones reported to the transport, and the ones a
@@ -134,7 +139,13 @@ export function createRemoteFetch(options: RemoteFetchOptions): RemoteFetch {
    * The watch of the answer to request `id`, sent with `request`; `resumed` for a stream that
    * resumes it. `release` ends the exchange's entry among the open ones.
    */
-  const watchOf = (id: RequestId, request: RequestInit, resumed: boolean, release: () => void = () => undefined): AnswerWatch & { brokeOff(cause: unknown): ConnectorError } => {
+  const watchOf = (
+    id: RequestId,
+    request: RequestInit,
+    resumed: boolean,
+    release: () => void = () => undefined,
+    exchange?: AbortController,
+  ): AnswerWatch & { brokeOff(cause: unknown): ConnectorError } => {
     const standInId = resumed ? `answered-${randomUUID()}` : undefined;
     const brokeOff = (cause: unknown): ConnectorError => {
       logger.debug(`the answer to ${describeBody(request.body)} broke off: ${cause === undefined ? 'the stream ended' : causeText(cause)}.`);
@@ -155,6 +166,13 @@ export function createRemoteFetch(options: RemoteFetchOptions): RemoteFetch {
       suspended(lastEventId) {
         suspend(lastEventId, { id, request, attempts: 0, answered: false });
       },
+      cancelled() {
+        if (!exchange || !cancelledExchanges.has(exchange)) return undefined;
+        // The transport resumes a stream that ends without the response: it comes back after this id, to nothing.
+        const endId = `cancelled-${randomUUID()}`;
+        suspend(endId, { id, request, attempts: 0, answered: true });
+        return endId;
+      },
       finished: release,
     };
   };
@@ -171,28 +189,41 @@ export function createRemoteFetch(options: RemoteFetchOptions): RemoteFetch {
    * transport makes fails, the request is answered at once with the stand-in for its lost answer,
    * as if the stream had not been resumable. An attempt is made once: the transport retries.
    */
+  /** 405 is how a server says it serves no stream here: the transport stops quietly. */
+  const nothingToResume = (after: string): Response => {
+    suspensions.delete(after);
+    return new Response(null, { status: 405, statusText: 'Method Not Allowed' });
+  };
+
   const resume = async (url: string | URL, init: RequestInit, after: string, suspension: Suspension): Promise<Response> => {
     const { id, request } = suspension;
-    // The stand-in answered it. 405 is how a server says it serves no stream here: the transport stops quietly.
-    if (suspension.answered) {
-      suspensions.delete(after);
-      return new Response(null, { status: 405, statusText: 'Method Not Allowed' });
-    }
+    // The stand-in answered it, or the client cancelled it.
+    if (suspension.answered) return nothingToResume(after);
     const last = ++suspension.attempts >= RECONNECTION.maxRetries;
+    // Under the request's key, as its POST was: a cancellation of the request ends its resumption too.
+    const requestKey = JSON.stringify(id);
     let response: Response;
     try {
-      response = await send(url, init, undefined, false);
+      response = await send(url, init, requestKey, false);
     } catch (error) {
-      if (init.signal?.aborted || !last) throw error;
+      const exchange = open.get(requestKey);
+      open.delete(requestKey);
+      if (suspension.answered) return nothingToResume(after);
+      if (init.signal?.aborted || !last || (exchange && cancelledExchanges.has(exchange))) throw error;
       suspensions.delete(after);
       return standInAnswer(watchOf(id, request, true), new Error(`its resumption failed (${causeText(error)})`, { cause: error }));
     }
     suspensions.delete(after);
+    const exchange = open.get(requestKey);
+    const release = (): void => {
+      if (open.get(requestKey) === exchange) open.delete(requestKey);
+    };
     if (!response.ok) {
+      release();
       await response.body?.cancel().catch(() => undefined);
       return standInAnswer(watchOf(id, request, true), new Error(`its resumption was refused (HTTP ${response.status})`));
     }
-    const watch = watchOf(id, request, true);
+    const watch = watchOf(id, request, true, release, exchange);
     return watchAnswer(response, watch, (cause) => watch.brokeOff(cause));
   };
 
@@ -207,10 +238,16 @@ export function createRemoteFetch(options: RemoteFetchOptions): RemoteFetch {
       const response = await send(url, init, requestKey);
       if (id === undefined) return response;
       const attempt = open.get(requestKey!);
-      const watch = watchOf(id, init, false, () => {
-        // A later exchange may reuse the id: release only this one's entry.
-        if (open.get(requestKey!) === attempt) open.delete(requestKey!);
-      });
+      const watch = watchOf(
+        id,
+        init,
+        false,
+        () => {
+          // A later exchange may reuse the id: release only this one's entry.
+          if (open.get(requestKey!) === attempt) open.delete(requestKey!);
+        },
+        attempt,
+      );
       return watchAnswer(response, watch, (cause) => watch.brokeOff(cause));
     } catch (error) {
       if (requestKey !== undefined) open.delete(requestKey);
