@@ -37,7 +37,27 @@ const confirm = defineTool({
     return `user ${String(answer.action)}: ${JSON.stringify(answer.content)}`;
   },
 });
-const plugin = definePlugin({ id: 'fleet-fixtures', tools: [touch, slow, confirm], resources: [board] });
+/** What the server saw of the `wait` tool's last call: when it saw its cancellation and why, and when it returned. */
+const waited = { abortedAt: 0, reason: '', returnedAt: 0 };
+const wait = defineTool({
+  name: 'wait',
+  description: 'Waits until it is cancelled, at most ten seconds.',
+  input: z.object({}),
+  async handler(_args, ctx) {
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, 10_000);
+      ctx.signal.addEventListener('abort', () => {
+        waited.abortedAt = Date.now();
+        waited.reason = String((ctx.signal.reason as Error | undefined)?.message ?? ctx.signal.reason);
+        clearTimeout(timer);
+        resolve();
+      }, { once: true });
+    });
+    waited.returnedAt = Date.now();
+    return 'waited';
+  },
+});
+const plugin = definePlugin({ id: 'fleet-fixtures', tools: [touch, slow, confirm, wait], resources: [board] });
 
 /** The events of an SSE body: id and data of each. */
 async function events(body: ReadableStream<Uint8Array>): Promise<{ id?: string; data: string }[]> {
@@ -137,7 +157,7 @@ describe('protocol: sessions across instances on one PostgreSQL', function () {
 
     const listed = await rpc(b, { jsonrpc: '2.0', id: 1, method: 'tools/list' }, session);
     expect(listed.status).to.equal(200);
-    expect(((await listed.json()) as { result: { tools: { name: string }[] } }).result.tools.map((tool) => tool.name)).to.deep.equal(['touch', 'slow', 'confirm']);
+    expect(((await listed.json()) as { result: { tools: { name: string }[] } }).result.tools.map((tool) => tool.name)).to.deep.equal(['touch', 'slow', 'confirm', 'wait']);
 
     // A GET stream held on a; the subscription made through b; the change made on b.
     const stream = await fetch(a.engine.mcpUrl(), { headers: { accept: 'text/event-stream', authorization: `Bearer ${key}`, 'mcp-session-id': session } });
@@ -236,6 +256,42 @@ describe('protocol: sessions across instances on one PostgreSQL', function () {
     expect(result.id).to.equal(9);
     expect(result.result.content[0]!.text).to.equal('user accept: {"sure":true}');
   });
+
+  for (const withSession of [true, false]) {
+    it(`a cancellation posted to another instance stopped nothing (the call ran on to its end)${withSession ? '' : ', without a session too'}: it stops the call running on the first; another client's cancellation does not`, async () => {
+      const session = withSession ? await begin(a) : undefined;
+      const id = withSession ? 21 : 22;
+      Object.assign(waited, { abortedAt: 0, reason: '', returnedAt: 0 });
+      const started = Date.now();
+      const call = rpc(a, { jsonrpc: '2.0', id, method: 'tools/call', params: { name: 'wait', arguments: {} } }, session);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      const cancel = (credential: string) =>
+        fetch(b.engine.mcpUrl(), {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', authorization: `Bearer ${credential}`, ...(session ? { 'mcp-session-id': session } : {}) },
+          body: JSON.stringify({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: id, reason: 'the user gave up' } }),
+        });
+      // Another client's cancellation (without the session, which is not its own) stops nothing.
+      const forged = await fetch(b.engine.mcpUrl(), {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', authorization: `Bearer ${otherKey}` },
+        body: JSON.stringify({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: id } }),
+      });
+      expect(forged.status).to.equal(202);
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      expect(waited.abortedAt, "another client's cancellation stopped the call").to.equal(0);
+
+      const cancelledAt = Date.now();
+      expect((await cancel(key)).status).to.equal(202);
+      const deadline = Date.now() + 3_000;
+      while (waited.abortedAt === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 25));
+      expect(waited.abortedAt, 'the call on the first instance saw the cancellation').to.be.above(0);
+      expect(waited.abortedAt - cancelledAt).to.be.below(2_000);
+      expect(waited.reason).to.equal('the user gave up');
+      await (await call).body?.cancel();
+      expect(waited.returnedAt - started, 'the call returned when cancelled, not at its end').to.be.below(5_000);
+    });
+  }
 
   it('an elicitation sent on the standalone stream held on another instance is answered through a third request on either: the call that accepts only JSON gets its result', async () => {
     const session = await begin(a);

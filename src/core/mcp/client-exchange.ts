@@ -9,6 +9,10 @@ import { Logger, safeLog } from '../log/logger.js';
 
 /** Published when a client's answer to a server→client request was kept for the instance awaiting it. */
 export const CLIENT_RESPONSE_POSTED = 'mcp.client-responses.posted';
+/** Published when a client cancelled a request that is not running on the instance the cancellation reached. */
+export const REQUEST_CANCELLED = 'mcp.requests.cancelled';
+/** The most of a cancellation's reason passed to other instances (the change feed carries small payloads). */
+const MAX_REASON = 500;
 
 const MAX_LEVELS = 10_000;
 const LEVEL_TTL_MS = 24 * 60 * 60_000;
@@ -48,7 +52,8 @@ const inFlightKey = (owner: string, id: JsonRpcId): string => `${owner}\u0000${t
  * In a fleet the client's answer may reach another instance than the one whose handler waits for
  * it: that instance keeps the answer in PostgreSQL (`mcp_client_responses`) and says so on the
  * change feed; the waiting instance takes it from there. Answers that stay on one instance never
- * touch the database.
+ * touch the database. A cancellation of a request running on another instance is passed on the
+ * change feed too (with its owner, so it still stops only that caller's request).
  */
 @injectable()
 export class ClientExchange {
@@ -77,6 +82,9 @@ export class ClientExchange {
         if (this.pending.size > 0) void this.collect([...this.pending.keys()]);
       },
     );
+    changes.subscribe(REQUEST_CANCELLED, ({ owner, id, reason }) => {
+      if (typeof owner === 'string' && (typeof id === 'string' || typeof id === 'number')) this.cancelHere(owner, id, typeof reason === 'string' ? reason : undefined);
+    });
   }
 
   /** Track a running request; returns the function that forgets it. */
@@ -101,6 +109,18 @@ export class ClientExchange {
    * credential share one id space: every matching request of that credential is aborted.
    */
   cancel(owner: string, id: JsonRpcId, reason: string | undefined): boolean {
+    if (this.cancelHere(owner, id, reason)) return true;
+    // In a fleet the request may run on another instance (a client's requests need not all reach one).
+    if (this.changes.state().mode !== 'in-process') {
+      this.changes.publish(REQUEST_CANCELLED, { owner, id, reason: reason === undefined ? null : reason.slice(0, MAX_REASON) }).catch((error: unknown) => {
+        safeLog(this.logger, 'warn', { err: error }, 'could not pass a cancellation on to the other instances; a request running on another one runs to its end');
+      });
+    }
+    return false;
+  }
+
+  /** Abort the caller's matching requests running on this instance; false when there is none. */
+  private cancelHere(owner: string, id: JsonRpcId, reason: string | undefined): boolean {
     const entry = this.inFlight.get(inFlightKey(owner, id));
     if (!entry) return false;
     for (const controller of entry instanceof Set ? entry : [entry]) controller.abort(new Error(reason ?? 'Cancelled by the client.'));
