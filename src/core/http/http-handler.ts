@@ -12,7 +12,7 @@ import type { CallContext } from '../mcp/call-context.js';
 import { SessionStore, principalKey, type McpSession } from '../mcp/session-store.js';
 import { ClientExchange } from '../mcp/client-exchange.js';
 import { SseStream } from '../mcp/sse-stream.js';
-import { SessionEventLog, STANDALONE_STREAM, STREAM_GONE } from '../mcp/session-event-log.js';
+import { SessionEventLog, STANDALONE_STREAM, STREAM_COMPLETE, STREAM_GONE } from '../mcp/session-event-log.js';
 import { ResponseStream } from './response-stream.js';
 import { LazyAbort } from '../mcp/lazy-abort.js';
 import { connectTimedOut, databaseUnavailable, replyTimedOut } from '../db/lost-connection.js';
@@ -448,6 +448,10 @@ export class HttpHandler {
       // Another stream in its place would leave the client waiting for a response that never comes.
       return rpcHttpError(400, null, ErrorCode.InvalidRequest, 'Last-Event-ID names an event of a request’s stream that is no longer kept: its messages cannot be replayed.');
     }
+    // Nothing follows a response. 204 is how an event-stream server tells its client to stop
+    // reconnecting; followed, the stream would stay open with nothing to send until the client went
+    // away (clients that take an error response for no response at all come back after it).
+    if (resumed === STREAM_COMPLETE) return { status: 204 };
     const stream = new SseStream(25_000);
     let detach: () => void;
     if (resumed !== undefined && resumed.stream !== STANDALONE_STREAM) {

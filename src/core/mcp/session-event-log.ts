@@ -29,6 +29,9 @@ export interface Resumption {
 /** A `Last-Event-ID` of a request's stream that the log does not hold (expired, or another session's). */
 export const STREAM_GONE = 'gone';
 
+/** A `Last-Event-ID` of a request's stream's last message (its response): nothing follows it. */
+export const STREAM_COMPLETE = 'complete';
+
 /** A JSON-RPC response: the last message of a request's stream. */
 function isFinal(message: string): boolean {
   if (!message.startsWith('{')) return false;
@@ -72,13 +75,16 @@ export class SessionEventLog {
   /**
    * Where the client that last saw `eventId` resumes: the stream of the session it belongs to.
    * {@link STREAM_GONE} for the id of a request's stream the log does not hold (its messages can no
-   * longer be replayed); undefined for any other id the log does not hold (nothing to replay).
+   * longer be replayed); {@link STREAM_COMPLETE} for the id of a request's response (the stream's
+   * last message); undefined for any other id the log does not hold (nothing to replay).
    */
-  async resumption(sessionId: string, eventId: string): Promise<Resumption | typeof STREAM_GONE | undefined> {
+  async resumption(sessionId: string, eventId: string): Promise<Resumption | typeof STREAM_GONE | typeof STREAM_COMPLETE | undefined> {
     const [, mark, rowId] = EVENT_ID.exec(eventId) ?? [];
     if (rowId === undefined) return undefined;
-    const row = (await this.database.knex('mcp_session_events').where({ id: rowId, session_id: sessionId }).first('stream')) as { stream: string } | undefined;
-    if (row) return { stream: row.stream, after: rowId };
+    const row = (await this.database.knex('mcp_session_events').where({ id: rowId, session_id: sessionId }).first('stream', 'message')) as
+      | { stream: string; message: string }
+      | undefined;
+    if (row) return row.stream !== STANDALONE_STREAM && isFinal(row.message) ? STREAM_COMPLETE : { stream: row.stream, after: rowId };
     return mark === REQUEST_MARK ? STREAM_GONE : undefined;
   }
 
