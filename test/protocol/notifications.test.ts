@@ -183,7 +183,7 @@ describe('protocol: logging, progress, streaming and cancellation', () => {
     expect(String((observed!.reason as Error).message)).to.equal('changed my mind');
   });
 
-  it('a cancelled call whose handler goes on sends its client no more progress or log messages (the client logged an unknown-token error for each step)', async () => {
+  it('a cancelled call whose handler goes on sends its client no more progress or log messages, nor its result (the client logged an unknown-token error for each step, and an unknown-message-id error for the result)', async () => {
     const client = await t.connect({ token: 'reader-token' });
     const errors: string[] = [];
     client.onerror = (error) => void errors.push(error.message);
@@ -206,8 +206,34 @@ describe('protocol: logging, progress, streaming and cancellation', () => {
     const lateProgress = errors.flatMap((message) => /^Received a progress notification for an unknown token: .*"progress":(\d+)/.exec(message)?.[1] ?? []).map(Number);
     expect(lateProgress.filter((step) => step >= abortedAt!), 'progress sent after the cancellation').to.deep.equal([]);
     expect(logged.filter((step) => step >= abortedAt!), 'log messages sent after the cancellation').to.deep.equal([]);
+    // Nor is it sent the result (the client logged an unknown-message-id error for it).
+    expect(errors, 'what the client reported').to.deep.equal([]);
     // The client works on.
     expect((await client.callTool({ name: 'quiet', arguments: {} })).content).to.deep.equal([{ type: 'text', text: 'quiet' }]);
+  });
+
+  it('a call cancelled before it sent anything was answered with its result anyway: a client that accepts an event stream gets an empty one', async () => {
+    const url = t.engine.mcpUrl();
+    const running = nextStart();
+    const call = post(url, 'reader-token', { jsonrpc: '2.0', id: 'gone-1', method: 'tools/call', params: { name: 'waiter', arguments: {} } });
+    await running;
+    expect((await post(url, 'reader-token', { jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: 'gone-1', reason: 'stop' } })).status).to.equal(202);
+    const answer = await call;
+    expect(answer.status).to.equal(200);
+    expect(answer.headers.get('content-type')).to.match(/^text\/event-stream/);
+    expect(await answer.text()).to.equal('');
+    expect(observed?.aborted).to.equal(true);
+  });
+
+  it('a cancelled call whose client accepts only JSON still gets an answer (there is no answer without a body), which it ignores', async () => {
+    const url = t.engine.mcpUrl();
+    const running = nextStart();
+    const call = post(url, 'reader-token', { jsonrpc: '2.0', id: 'gone-2', method: 'tools/call', params: { name: 'waiter', arguments: {} } }, { accept: 'application/json' });
+    await running;
+    await post(url, 'reader-token', { jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: 'gone-2', reason: 'stop' } });
+    const answer = await call;
+    expect(answer.headers.get('content-type')).to.match(/^application\/json/);
+    expect((await body(answer)).result.content).to.deep.equal([{ type: 'text', text: 'waited' }]);
   });
 
   it('stateless requests of one credential with the same id: one that ends leaves the other cancellable, and a cancellation reaches every one still running', async () => {

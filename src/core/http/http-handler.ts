@@ -10,7 +10,7 @@ import { McpDispatcher } from '../mcp/mcp-dispatcher.js';
 import { ErrorCode, LimitExceededError, ProtocolError, SUPPORTED_PROTOCOL_VERSIONS, classify, errorResponse, type JsonRpcId, type JsonRpcRequest } from '../mcp/jsonrpc.js';
 import type { CallContext } from '../mcp/call-context.js';
 import { SessionStore, principalKey, type McpSession } from '../mcp/session-store.js';
-import { ClientExchange } from '../mcp/client-exchange.js';
+import { ClientExchange, RequestCancelledError } from '../mcp/client-exchange.js';
 import { SseStream } from '../mcp/sse-stream.js';
 import { SessionEventLog, STANDALONE_STREAM, STREAM_COMPLETE, STREAM_GONE } from '../mcp/session-event-log.js';
 import { ResponseStream } from './response-stream.js';
@@ -110,6 +110,11 @@ class RunningCall extends LazyAbort implements StreamingCall {
 
   abortForClientGone(): void {
     this.abort(clientGoneError());
+  }
+
+  /** Whether the client cancelled the call (`notifications/cancelled`): it is sent no response. */
+  get cancelledByClient(): boolean {
+    return this.abortReason instanceof RequestCancelledError;
   }
 }
 
@@ -534,7 +539,9 @@ export class HttpHandler {
       const finish = (result: HttpResponse): void => {
         untrack?.();
         const streamed = response.opened;
-        response.finish(result);
+        // A request its client cancelled is sent no response (MCP's cancellation), only its stream's end.
+        if (call instanceof RunningCall && call.cancelledByClient) response.abandon();
+        else response.finish(result);
         if (streamed && call.observation) this.telemetry.finish(call.observation, result.status);
       };
       call.send = (message) => response.send(message);

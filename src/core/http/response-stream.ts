@@ -1,11 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import { safeLog, type Logger } from '../log/logger.js';
 import { SseStream } from '../mcp/sse-stream.js';
-import type { SessionEventLog } from '../mcp/session-event-log.js';
+import { STREAM_END, type SessionEventLog } from '../mcp/session-event-log.js';
 import type { HttpResponse } from './types.js';
 
 /** How soon a client whose stream was closed early should reconnect. */
 const RETRY_MS = 500;
+
+/** An event stream that ends at once: the answer of a request its client cancelled before anything was sent. */
+const EMPTY_EVENT_STREAM: HttpResponse = { status: 200, headers: { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' }, body: '' };
 
 /** Where every chain starts: one settled promise for all streams, not one per request. */
 const SETTLED: Promise<void> = Promise.resolve();
@@ -79,6 +82,23 @@ export class ResponseStream {
   }
 
   /**
+   * The client cancelled the request: end the answer without a response, as MCP asks. A stream not
+   * yet open is answered as an empty one. A resumable stream ends with an event that carries an id
+   * and no message (kept in the log as {@link STREAM_END}): a client that comes back resumes after
+   * it and is told that nothing follows.
+   */
+  abandon(): void {
+    this.finished = true;
+    if (!this.stream) return this.respond(EMPTY_EVENT_STREAM);
+    if (this.events) {
+      this.record(STREAM_END);
+      this.afterPrevious(() => this.stream!.close());
+      return;
+    }
+    this.stream.close();
+  }
+
+  /**
    * Run `step` after the steps before it. The chain is awaited by no one: a step that fails is
    * logged, and the steps after it (the response, the end of the stream) still run.
    */
@@ -107,8 +127,9 @@ export class ResponseStream {
         safeLog(this.logger, 'warn', { err: error, sessionId: events.sessionId }, 'could not keep a stream event for resumption');
       }
       if (this.detached || this.stream!.closed) return;
-      if (id !== undefined) this.stream!.sendEvent(id, text, priming ? RETRY_MS : undefined);
-      else if (!priming) this.stream!.send(JSON.parse(text));
+      const end = text === STREAM_END;
+      if (id !== undefined) this.stream!.sendEvent(id, end ? '' : text, priming ? RETRY_MS : undefined);
+      else if (!priming && !end) this.stream!.send(JSON.parse(text));
     });
   }
 }

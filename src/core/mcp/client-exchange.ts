@@ -35,6 +35,11 @@ export interface ClientResponse {
   error?: { code?: unknown; message?: unknown; data?: unknown };
 }
 
+/** Why a request the client cancelled (`notifications/cancelled`) was aborted: its message is the client's reason. */
+export class RequestCancelledError extends Error {
+  override readonly name = 'RequestCancelledError';
+}
+
 /** What a tracked request can be told: stop. */
 export interface Abortable {
   abort(reason?: unknown): void;
@@ -123,7 +128,7 @@ export class ClientExchange {
   private cancelHere(owner: string, id: JsonRpcId, reason: string | undefined): boolean {
     const entry = this.inFlight.get(inFlightKey(owner, id));
     if (!entry) return false;
-    for (const controller of entry instanceof Set ? entry : [entry]) controller.abort(new Error(reason ?? 'Cancelled by the client.'));
+    for (const controller of entry instanceof Set ? entry : [entry]) controller.abort(new RequestCancelledError(reason ?? 'Cancelled by the client.'));
     return true;
   }
 

@@ -15,6 +15,11 @@ export class LazyAbort {
     this.controller?.abort(reason);
   }
 
+  /** Why it was aborted (the first reason given); undefined while it runs. */
+  get abortReason(): unknown {
+    return this.aborted ? this.reason : undefined;
+  }
+
   get signal(): AbortSignal {
     if (!this.controller) {
       this.controller = new AbortController();

@@ -29,11 +29,19 @@ export interface Resumption {
 /** A `Last-Event-ID` of a request's stream that the log does not hold (expired, or another session's). */
 export const STREAM_GONE = 'gone';
 
-/** A `Last-Event-ID` of a request's stream's last message (its response): nothing follows it. */
+/** A `Last-Event-ID` of a request's stream's last entry (its response, or its end): nothing follows it. */
 export const STREAM_COMPLETE = 'complete';
 
-/** A JSON-RPC response: the last message of a request's stream. */
+/**
+ * The last entry of a request's stream that ends without a response (its client cancelled the
+ * request): sent as an event with an id and no message, so that a client that comes back resumes
+ * after it, to nothing. Not JSON, so no message is taken for it.
+ */
+export const STREAM_END = 'end';
+
+/** A JSON-RPC response, or the end of a stream without one: the last entry of a request's stream. */
 function isFinal(message: string): boolean {
+  if (message === STREAM_END) return true;
   if (!message.startsWith('{')) return false;
   try {
     const parsed = JSON.parse(message) as Record<string, unknown>;
@@ -76,7 +84,7 @@ export class SessionEventLog {
    * Where the client that last saw `eventId` resumes: the stream of the session it belongs to.
    * {@link STREAM_GONE} for the id of a request's stream the log does not hold (its messages can no
    * longer be replayed); {@link STREAM_COMPLETE} for the id of a request's response (the stream's
-   * last message); undefined for any other id the log does not hold (nothing to replay).
+   * last entry, or its end); undefined for any other id the log does not hold (nothing to replay).
    */
   async resumption(sessionId: string, eventId: string): Promise<Resumption | typeof STREAM_GONE | typeof STREAM_COMPLETE | undefined> {
     const [, mark, rowId] = EVENT_ID.exec(eventId) ?? [];
@@ -109,7 +117,8 @@ export class SessionEventLog {
         for (const row of rows) {
           if (stopped) return;
           last = String(row.id);
-          if (row.message !== '') deliver(eventIdOf(stream, last), row.message);
+          if (row.message === STREAM_END) deliver(eventIdOf(stream, last), '');
+          else if (row.message !== '') deliver(eventIdOf(stream, last), row.message);
           if (isFinal(row.message)) {
             stop();
             ended();
