@@ -183,18 +183,18 @@ export function createRemoteFetch(options: RemoteFetchOptions): RemoteFetch {
     suspensions.set(lastEventId, suspension);
   };
 
-  /**
-   * One attempt of the client transport to resume an answer stream. When the server refuses it (it
-   * forgot the session or the stream's events, or serves no GET stream), or the last attempt the
-   * transport makes fails, the request is answered at once with the stand-in for its lost answer,
-   * as if the stream had not been resumable. An attempt is made once: the transport retries.
-   */
   /** 405 is how a server says it serves no stream here: the transport stops quietly. */
   const nothingToResume = (after: string): Response => {
     suspensions.delete(after);
     return new Response(null, { status: 405, statusText: 'Method Not Allowed' });
   };
 
+  /**
+   * One attempt of the client transport to resume an answer stream. When the server refuses it (it
+   * forgot the session or the stream's events, or serves no GET stream), or the last attempt the
+   * transport makes fails, the request is answered at once with the stand-in for its lost answer,
+   * as if the stream had not been resumable. An attempt is made once: the transport retries.
+   */
   const resume = async (url: string | URL, init: RequestInit, after: string, suspension: Suspension): Promise<Response> => {
     const { id, request } = suspension;
     // The stand-in answered it, or the client cancelled it.
@@ -206,10 +206,10 @@ export function createRemoteFetch(options: RemoteFetchOptions): RemoteFetch {
     try {
       response = await send(url, init, requestKey, false);
     } catch (error) {
-      const exchange = open.get(requestKey);
       open.delete(requestKey);
+      // Cancelled by the client while it was under way (the cancellation marked it answered).
       if (suspension.answered) return nothingToResume(after);
-      if (init.signal?.aborted || !last || (exchange && cancelledExchanges.has(exchange))) throw error;
+      if (init.signal?.aborted || !last) throw error;
       suspensions.delete(after);
       return standInAnswer(watchOf(id, request, true), new Error(`its resumption failed (${causeText(error)})`, { cause: error }));
     }
