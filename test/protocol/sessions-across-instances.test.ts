@@ -293,6 +293,23 @@ describe('protocol: sessions across instances on one PostgreSQL', function () {
     });
   }
 
+  for (const where of ['the same instance', 'another instance']) {
+    it(`ending a session on ${where} left its running call going until its end: the call is aborted`, async () => {
+      const session = await begin(a);
+      Object.assign(waited, { abortedAt: 0, reason: '', returnedAt: 0 });
+      const call = rpc(a, { jsonrpc: '2.0', id: 23, method: 'tools/call', params: { name: 'wait', arguments: {} } }, session);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      const endedAt = Date.now();
+      expect((await rpc(where === 'the same instance' ? a : b, {}, session, 'DELETE')).status).to.equal(204);
+      const deadline = Date.now() + 3_000;
+      while (waited.abortedAt === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 25));
+      expect(waited.abortedAt, 'the call saw the end of its session').to.be.above(0);
+      expect(waited.abortedAt - endedAt).to.be.below(2_000);
+      expect(waited.reason).to.equal('The session ended.');
+      await (await call).body?.cancel();
+    });
+  }
+
   it('an elicitation sent on the standalone stream held on another instance is answered through a third request on either: the call that accepts only JSON gets its result', async () => {
     const session = await begin(a);
     const onB = sseEvents(await listen(b, session));

@@ -75,6 +75,7 @@ function rpcResult(id: JsonRpcId, result: unknown): HttpResponse {
 type StreamingCall = { -readonly [K in 'send' | 'closeStream']?: CallContext[K] } & Omit<CallContext, 'send' | 'closeStream'>;
 
 const clientGoneError = (): GatehouseError => new GatehouseError('client_gone', 'The client disconnected.');
+const sessionEndedError = (): GatehouseError => new GatehouseError('session_ended', 'The session ended.');
 
 /**
  * The context of one call that runs a handler: the request's facts, plus an abort (client gone,
@@ -184,7 +185,12 @@ export class HttpHandler {
     @inject(Telemetry) private readonly telemetry: Telemetry,
     @inject(HealthChecks) private readonly healthChecks: HealthChecks,
     @inject(MetricsEndpoint) @optional() private readonly metrics: MetricsEndpoint | undefined,
-  ) {}
+  ) {
+    // A session that ends (its client deleted it, or it was swept as idle) takes its running calls with it.
+    sessions.onEnded((id) => {
+      for (const call of this.running) if (call instanceof RunningCall && call.session?.id === id) call.abort(sessionEndedError());
+    });
+  }
 
   /** The methods the MCP endpoint takes: POST, and with sessions GET (the stream) and DELETE (the end). */
   private get mcpMethods(): readonly string[] {

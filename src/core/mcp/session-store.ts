@@ -112,6 +112,8 @@ export class SessionStore {
   private readonly refreshing = new Map<string, Promise<void>>();
   private touchTimer: NodeJS.Timeout | undefined;
   private closed = false;
+  /** Told of every session that ends (deleted, or swept as idle), on this instance or another. */
+  private readonly endedListeners = new Set<(id: string) => void>();
 
   constructor(
     @inject(EngineConfig) private readonly config: EngineConfig,
@@ -356,8 +358,15 @@ export class SessionStore {
   }
 
   /** Drop a session from this instance's cache; when it `ended`, close its stream here too. */
+  /** Hear of every session that ends, whichever instance ended it. Returns the way to stop. */
+  onEnded(listener: (id: string) => void): () => void {
+    this.endedListeners.add(listener);
+    return () => void this.endedListeners.delete(listener);
+  }
+
   private forget(id: string, ended: boolean): void {
     this.cache.delete(id);
+    if (ended) for (const listener of this.endedListeners) listener(id);
     const attached = this.attached.get(id);
     if (!attached) return;
     if (ended) {
