@@ -294,7 +294,7 @@ describe('protocol: sessions across instances on one PostgreSQL', function () {
   }
 
   for (const where of ['the same instance', 'another instance']) {
-    it(`ending a session on ${where} left its running call going until its end: the call is aborted`, async () => {
+    it(`deleting a session on ${where} left its running call going until its end: the call is aborted`, async () => {
       const session = await begin(a);
       Object.assign(waited, { abortedAt: 0, reason: '', returnedAt: 0 });
       const call = rpc(a, { jsonrpc: '2.0', id: 23, method: 'tools/call', params: { name: 'wait', arguments: {} } }, session);

@@ -186,8 +186,8 @@ export class HttpHandler {
     @inject(HealthChecks) private readonly healthChecks: HealthChecks,
     @inject(MetricsEndpoint) @optional() private readonly metrics: MetricsEndpoint | undefined,
   ) {
-    // A session that ends (its client deleted it, or it was swept as idle) takes its running calls with it.
-    sessions.onEnded((id) => {
+    // A session its client ended takes its running calls with it.
+    sessions.onDeleted((id) => {
       for (const call of this.running) if (call instanceof RunningCall && call.session?.id === id) call.abort(sessionEndedError());
     });
   }

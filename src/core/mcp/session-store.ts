@@ -62,7 +62,10 @@ export function principalKey(principal: Principal): string {
   return `${principal.tenant}\u0000${principal.kind}\u0000${principal.id}`;
 }
 
-/** Published when a session ends (its id), changes (log level, subscriptions) or opens its standalone stream somewhere. */
+/**
+ * Published when a session ends (its id; `deleted` and the instance when its client deleted it),
+ * changes (log level, subscriptions) or opens its standalone stream somewhere.
+ */
 export const SESSION_ENDED = 'mcp.sessions.ended';
 export const SESSION_CHANGED = 'mcp.sessions.changed';
 export const SESSION_STREAM_OPENED = 'mcp.sessions.stream-opened';
@@ -112,8 +115,8 @@ export class SessionStore {
   private readonly refreshing = new Map<string, Promise<void>>();
   private touchTimer: NodeJS.Timeout | undefined;
   private closed = false;
-  /** Told of every session that ends (deleted, or swept as idle), on this instance or another. */
-  private readonly endedListeners = new Set<(id: string) => void>();
+  /** Told of every session its client deleted, on this instance or another. */
+  private readonly deletedListeners = new Set<(id: string) => void>();
 
   constructor(
     @inject(EngineConfig) private readonly config: EngineConfig,
@@ -127,7 +130,9 @@ export class SessionStore {
     this.cache = new BoundedCache<Cached>({ maxEntries: config.sessions?.maxSessions ?? 1, ttlMs: CACHE_TTL_MS, sizeOf: ({ session }) => 1024 + session.subscriptions.size * 128 });
     if (!this.enabled) return;
     changes.subscribe(SESSION_ENDED, (payload) => {
-      if (typeof payload.id === 'string') this.forget(payload.id, true);
+      if (typeof payload.id !== 'string') return;
+      this.forget(payload.id, true);
+      if (payload.deleted === true && payload.instance !== this.config.instanceId) this.deleted(payload.id);
     }, () => this.cache.clear());
     changes.subscribe(SESSION_CHANGED, (payload) => {
       if (typeof payload.id === 'string') this.forget(payload.id, false);
@@ -207,7 +212,8 @@ export class SessionStore {
     this.forget(session.id, true);
     this.touched.delete(session.id);
     await this.database.knex('mcp_sessions').where({ id: session.id }).delete();
-    await this.publish(SESSION_ENDED, { id: session.id });
+    this.deleted(session.id);
+    await this.publish(SESSION_ENDED, { id: session.id, deleted: true, instance: this.config.instanceId });
   }
 
   /** Change a session's log level or subscriptions, for every instance. */
@@ -358,15 +364,22 @@ export class SessionStore {
   }
 
   /** Drop a session from this instance's cache; when it `ended`, close its stream here too. */
-  /** Hear of every session that ends, whichever instance ended it. Returns the way to stop. */
-  onEnded(listener: (id: string) => void): () => void {
-    this.endedListeners.add(listener);
-    return () => void this.endedListeners.delete(listener);
+  /**
+   * Hear of every session its client ended with `DELETE`, whichever instance the request reached
+   * (not of sessions swept as idle or evicted: a call may still be running for a client that
+   * waits on it). Returns the way to stop.
+   */
+  onDeleted(listener: (id: string) => void): () => void {
+    this.deletedListeners.add(listener);
+    return () => void this.deletedListeners.delete(listener);
+  }
+
+  private deleted(id: string): void {
+    for (const listener of this.deletedListeners) listener(id);
   }
 
   private forget(id: string, ended: boolean): void {
     this.cache.delete(id);
-    if (ended) for (const listener of this.endedListeners) listener(id);
     const attached = this.attached.get(id);
     if (!attached) return;
     if (ended) {
@@ -427,7 +440,7 @@ export class SessionStore {
     };
   }
 
-  private async publish(topic: string, payload: Record<string, string>): Promise<void> {
+  private async publish(topic: string, payload: Record<string, string | boolean>): Promise<void> {
     try {
       await this.changes.publish(topic, payload);
     } catch (error) {
