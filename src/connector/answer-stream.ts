@@ -52,6 +52,20 @@ function answers(data: string, id: RequestId): boolean {
   }
 }
 
+/** The id and method of a server→client request, if this message text is one. */
+function serverRequest(data: string): { id: string | number; method: string } | undefined {
+  // Notifications (progress, log messages) are by far the most frequent events: skip them unparsed.
+  if (!data.includes('"method"') || !data.includes('"id"')) return undefined;
+  try {
+    const message = JSON.parse(data) as { id?: unknown; method?: unknown } | null;
+    const id = message?.id;
+    if ((typeof id !== 'string' && typeof id !== 'number') || typeof message?.method !== 'string') return undefined;
+    return { id, method: message.method };
+  } catch {
+    return undefined;
+  }
+}
+
 const END_OF_LINE = /\r\n|\r|\n/g;
 
 /**
@@ -193,9 +207,16 @@ function watchEventStream(body: ReadableStream<Uint8Array>, watch: AnswerWatch):
   let answered = false;
   /** The id the client transport resumes after: that of the last event it dispatched (one with data). */
   let lastEventId: string | undefined;
+  /** The server→client requests that came on the stream (the request's questions to the client), by id. */
+  const asked = new Map<string | number, string>();
   const events = new EventStreamCutter(({ type, data, id }) => {
     if (id && data !== undefined) lastEventId = id;
-    if (type === 'message' && data !== undefined && answers(data, watch.id)) answered = true;
+    if (type !== 'message' || data === undefined) return;
+    if (answers(data, watch.id)) answered = true;
+    else {
+      const request = serverRequest(data);
+      if (request) asked.set(request.id, request.method);
+    }
   });
   const standIn = (cause: unknown): Uint8Array => encoder.encode(standInEvent(watch, cause));
   /** Whether the stream is left to the client transport to resume (told to the watch), rather than ended with the stand-in. */
@@ -219,6 +240,12 @@ function watchEventStream(body: ReadableStream<Uint8Array>, watch: AnswerWatch):
     fail(error, controller) {
       const endId = !answered && aborted(error) ? watch.cancelled?.() : undefined;
       if (endId !== undefined) {
+        // The server's withdrawal of its questions cannot come on a stream that ended: the client
+        // transport is told here, so that the questions still open with the user are closed.
+        for (const [id, method] of asked) {
+          const withdrawn = { jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: id, reason: `The call that sent ${method} was cancelled.` } };
+          controller.enqueue(encoder.encode(`event: message\ndata: ${JSON.stringify(withdrawn)}\n\n`));
+        }
         // An event with an id and no message (a data line is what makes it an event).
         controller.enqueue(encoder.encode(`id: ${endId}\ndata:\n\n`));
         return controller.close();

@@ -136,7 +136,9 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
    * precedes, or the client has already forgotten its token.
    */
   const relay = (message: JSONRPCMessage): boolean => {
-    if (!isJSONRPCNotification(message)) return false;
+    // A withdrawn server→client request: the remote client aborts its relay, which tells the local
+    // client under the id it knows the request by (relayed as is, it would name the server's id).
+    if (!isJSONRPCNotification(message) || message.method === 'notifications/cancelled') return false;
     relayed++;
     if (message.method === 'notifications/progress') {
       const token = (message.params as { progressToken?: unknown } | undefined)?.progressToken;
@@ -198,6 +200,9 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
     { name: CONNECTOR_BIN, version: CONNECTOR_VERSION, title: remoteInfo?.title ?? remoteInfo?.name },
     { capabilities: mirrored(capabilities), instructions: remote.getInstructions() },
   );
+  // The SDK's clients ignore a cancellation of request id 0 (they check the id for truth), so the
+  // first question relayed to the client could never be withdrawn: its ids start at 1.
+  Object.assign(local, { _requestMessageId: 1 });
   localServer = local;
   // The local client's roots changed: tell the server, which may ask for them again.
   local.setNotificationHandler(RootsListChangedNotificationSchema, () =>

@@ -107,6 +107,42 @@ describe('connector: server→client requests (elicitation, sampling, roots)', f
     expect(text(await client.callTool({ name: 'confirm', arguments: { what: 'wait' } }))).to.equal('user accept: {"sure":false}');
   });
 
+  it('a question the server withdrew (the call was cancelled) stayed open in the stdio client: its handler is told, with the reason', async () => {
+    const client = await stdioClient(t, secret, { elicitation: {} });
+    clients.push(client);
+    let asked: () => void = () => undefined;
+    const question = new Promise<void>((resolve) => (asked = resolve));
+    const dialog: { withdrawn: boolean; reason?: string } = { withdrawn: false };
+    client.setRequestHandler(ElicitRequestSchema, (_request, extra) => {
+      asked();
+      return new Promise((resolve) => {
+        const timer = setTimeout(() => resolve({ action: 'accept', content: { sure: true } }), 10_000);
+        extra.signal.addEventListener('abort', () => {
+          clearTimeout(timer);
+          dialog.withdrawn = true;
+          dialog.reason = String(extra.signal.reason);
+          resolve({ action: 'cancel' });
+        });
+      });
+    });
+    const controller = new AbortController();
+    const call = client.callTool({ name: 'confirm', arguments: { what: 'delete everything' } }, undefined, { signal: controller.signal }).then(
+      () => 'answered',
+      () => 'rejected',
+    );
+    await question;
+    controller.abort('never mind');
+    expect(await call).to.equal('rejected');
+    const deadline = Date.now() + 3_000;
+    while (!dialog.withdrawn && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(dialog.withdrawn, 'the stdio client was told the question was withdrawn').to.equal(true);
+    // From the server, or from the connector when the cancelled call's stream ended before the server's notice came.
+    expect(dialog.reason).to.match(/^The call that sent elicitation\/create (stopped: never mind|was cancelled\.)$/);
+    // The connector goes on relaying questions.
+    client.setRequestHandler(ElicitRequestSchema, async () => ({ action: 'accept', content: { sure: true } }));
+    expect(text(await client.callTool({ name: 'confirm', arguments: { what: 'this' } }))).to.equal('user accept: {"sure":true}');
+  });
+
   it('relays sampling to the stdio client’s model', async () => {
     const client = await stdioClient(t, secret, { sampling: {} });
     clients.push(client);

@@ -4,6 +4,7 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import { CreateMessageRequestSchema, ElicitRequestSchema, LoggingMessageNotificationSchema, ResourceUpdatedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
 import { Clock, definePlugin, defineResource, defineTool, z } from '@gatehouse-mcp/engine';
 import { createTestEngine, type TestEngine } from '@gatehouse-mcp/engine/testing';
+import { ClientExchange } from '../../src/core/mcp/client-exchange.js';
 import { body, post, recordingGovernance } from './support.js';
 
 const INIT = { jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'raw', version: '1' } } };
@@ -156,6 +157,56 @@ describe('protocol: optional sessions', () => {
     client.setRequestHandler(ElicitRequestSchema, async () => ({ action: 'accept', content: { sure: true } }));
     expect((await client.callTool({ name: 'ask', arguments: { question: 'ping?' } })).content).to.deep.equal([{ type: 'text', text: 'model said: echo ping?' }]);
     expect((await client.callTool({ name: 'confirm', arguments: {} })).content).to.deep.equal([{ type: 'text', text: 'user accept: {"sure":true}' }]);
+  });
+
+  it('a call cancelled while it waits for the user left the client asking its user for nothing: the client is told its question is withdrawn', async () => {
+    const { client } = await connect(t, 'reader-token', { elicitation: {} });
+    clients.push(client);
+    let asked: () => void = () => undefined;
+    const question = new Promise<void>((resolve) => (asked = resolve));
+    const dialog: { withdrawnAfterMs?: number; reason?: string } = {};
+    client.setRequestHandler(ElicitRequestSchema, (_request, extra) => {
+      const shown = Date.now();
+      asked();
+      // The user takes their time; a client closes its dialog when the question is withdrawn.
+      return new Promise((resolve) => {
+        const timer = setTimeout(() => resolve({ action: 'accept', content: { sure: true } }), 10_000);
+        extra.signal.addEventListener('abort', () => {
+          clearTimeout(timer);
+          dialog.withdrawnAfterMs = Date.now() - shown;
+          dialog.reason = String(extra.signal.reason);
+          resolve({ action: 'cancel' });
+        });
+      });
+    });
+    const controller = new AbortController();
+    const call = client.callTool({ name: 'confirm', arguments: {} }, undefined, { signal: controller.signal }).then(
+      () => 'answered',
+      () => 'rejected',
+    );
+    await question;
+    const cancelledAt = Date.now();
+    controller.abort('never mind');
+    expect(await call).to.equal('rejected');
+    const deadline = Date.now() + 3_000;
+    while (dialog.withdrawnAfterMs === undefined && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(dialog.withdrawnAfterMs, 'the question was withdrawn').to.be.a('number');
+    expect(Date.now() - cancelledAt).to.be.below(3_000);
+    expect(dialog.reason).to.equal('The call that sent elicitation/create stopped: never mind');
+  });
+
+  it('a client that does not answer in time was left asking its user: it is told that the answer is no longer awaited', async () => {
+    const exchange = t.engine.resolve(ClientExchange);
+    const sent: { id?: string; method: string; params?: { requestId?: string; reason?: string } }[] = [];
+    const failure = await exchange
+      .request('owner', 'elicitation/create', { message: 'Sure?' }, (message) => void sent.push(message as (typeof sent)[number]), new AbortController().signal, 100)
+      .then(
+        () => undefined,
+        (error: Error) => error.message,
+      );
+    expect(failure).to.equal('The client did not answer elicitation/create within 100 ms.');
+    expect(sent.map((message) => message.method)).to.deep.equal(['elicitation/create', 'notifications/cancelled']);
+    expect(sent[1]!.params).to.deep.equal({ requestId: sent[0]!.id, reason: 'No answer within 100 ms: it is no longer awaited.' });
   });
 
   it('a client that did not declare sampling in its session is not asked', async () => {

@@ -45,6 +45,9 @@ export interface Abortable {
   abort(reason?: unknown): void;
 }
 
+/** A reason as passed on to the client: one line of at most 200 characters. */
+const clip = (text: string): string => (text.length > 200 ? `${text.slice(0, 199)}…` : text).replace(/\s+/g, ' ');
+
 // `1` and `"1"` are different JSON-RPC ids.
 const inFlightKey = (owner: string, id: JsonRpcId): string => `${owner}\u0000${typeof id === 'number' ? 'n' : 's'}${id}`;
 
@@ -138,7 +141,16 @@ export class ClientExchange {
     const id = `gatehouse-${randomUUID()}`;
     // What was sent is not kept while the answer is awaited: a large request must not stay in
     // memory for as long as the client takes to answer (or never does).
-    const answer = this.awaitAnswer(owner, id, method, signal, timeoutMs);
+    // An answer no longer awaited (the call stopped, or the client took too long): the client may
+    // still be asking its user, so it is told, as MCP's cancellation goes either way.
+    const withdraw = (reason: string): void => {
+      try {
+        send({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: id, reason } });
+      } catch (error) {
+        safeLog(this.logger, 'debug', { err: error, method }, 'could not tell the client that a request to it was withdrawn');
+      }
+    };
+    const answer = this.awaitAnswer(owner, id, method, signal, timeoutMs, withdraw);
     try {
       send({ jsonrpc: '2.0', id, method, params });
     } catch (error) {
@@ -147,7 +159,7 @@ export class ClientExchange {
     return answer;
   }
 
-  private awaitAnswer(owner: string, id: string, method: string, signal: AbortSignal, timeoutMs: number): Promise<Record<string, unknown>> {
+  private awaitAnswer(owner: string, id: string, method: string, signal: AbortSignal, timeoutMs: number, withdraw: (reason: string) => void): Promise<Record<string, unknown>> {
     return new Promise((resolve, reject) => {
       const done = (): void => {
         clearTimeout(timer);
@@ -156,13 +168,18 @@ export class ClientExchange {
       };
       const onAbort = (): void => {
         done();
+        withdraw(`The call that sent ${method} stopped: ${clip((signal.reason as Error | undefined)?.message ?? 'aborted')}`);
         reject(signal.reason ?? new Error('Aborted.'));
       };
       const timer = setTimeout(() => {
         done();
+        withdraw(`No answer within ${timeoutMs} ms: it is no longer awaited.`);
         reject(new ProtocolError(ErrorCode.RequestTimeout, `The client did not answer ${method} within ${timeoutMs} ms.`));
       }, timeoutMs);
-      if (signal.aborted) return onAbort();
+      if (signal.aborted) {
+        done();
+        return reject(signal.reason ?? new Error('Aborted.'));
+      }
       this.watch(signal, onAbort);
       this.pending.set(id, {
         owner,
