@@ -139,8 +139,6 @@ export class ClientExchange {
   request(owner: string, method: string, params: Record<string, unknown>, send: (message: unknown) => void, signal: AbortSignal, timeoutMs: number): Promise<Record<string, unknown>> {
     if (signal.aborted) return Promise.reject(signal.reason ?? new Error('Aborted.'));
     const id = `gatehouse-${randomUUID()}`;
-    // What was sent is not kept while the answer is awaited: a large request must not stay in
-    // memory for as long as the client takes to answer (or never does).
     // An answer no longer awaited (the call stopped, or the client took too long): the client may
     // still be asking its user, so it is told, as MCP's cancellation goes either way.
     const withdraw = (reason: string): void => {
@@ -150,6 +148,8 @@ export class ClientExchange {
         safeLog(this.logger, 'debug', { err: error, method }, 'could not tell the client that a request to it was withdrawn');
       }
     };
+    // What was sent is not kept while the answer is awaited: a large request must not stay in
+    // memory for as long as the client takes to answer (or never does).
     const answer = this.awaitAnswer(owner, id, method, signal, timeoutMs, withdraw);
     try {
       send({ jsonrpc: '2.0', id, method, params });
