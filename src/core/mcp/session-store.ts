@@ -363,7 +363,6 @@ export class SessionStore {
     this.attached.get(id)?.session.stream?.close();
   }
 
-  /** Drop a session from this instance's cache; when it `ended`, close its stream here too. */
   /**
    * Hear of every session its client ended with `DELETE`, whichever instance the request reached
    * (not of sessions swept as idle or evicted: a call may still be running for a client that
@@ -378,6 +377,7 @@ export class SessionStore {
     for (const listener of this.deletedListeners) listener(id);
   }
 
+  /** Drop a session from this instance's cache; when it `ended`, close its stream here too. */
   private forget(id: string, ended: boolean): void {
     this.cache.delete(id);
     const attached = this.attached.get(id);
