@@ -26,7 +26,17 @@ const confirm = defineTool({
     }
   },
 });
-const plugin = definePlugin({ id: 'standalone-fixtures', tools: [touch, confirm], resources: [board] });
+/** A call that takes `ms` to answer. */
+const dawdle = defineTool({
+  name: 'dawdle',
+  description: 'Answers after a while.',
+  input: z.object({ ms: z.number() }),
+  async handler({ ms }) {
+    await new Promise((resolve) => setTimeout(resolve, ms));
+    return 'took my time';
+  },
+});
+const plugin = definePlugin({ id: 'standalone-fixtures', tools: [touch, confirm, dawdle], resources: [board] });
 
 const INIT = { jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: { elicitation: {} }, clientInfo: { name: 'raw', version: '1' } } };
 
@@ -184,5 +194,23 @@ describe('protocol: a session listening on its standalone stream is in use', () 
     expect((await ping(idle)).status, 'the idle session is gone').to.equal(404);
     expect((await ping(listening)).status, 'the listening session lives on').to.equal(200);
     await stream.cancel();
+  });
+
+  it('the fleet sweep ended a session whose client waited on one call longer than the idle timeout: a running call keeps its session in use', async () => {
+    const url = t.engine.mcpUrl();
+    const init = await post(url, 'reader-token', INIT);
+    await init.body?.cancel();
+    const session = init.headers.get('mcp-session-id')!;
+    const sweep = () => t.engine.resolve(BackgroundWork).runExclusive('fleet.sweep', (trx) => t.engine.resolve(InstanceRegistry).sweep(trx));
+    // A call twice as long as the idle timeout, with no other request; the sweep runs while it does.
+    const answer = post(url, 'reader-token', { jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'dawdle', arguments: { ms: 3_000 } } }, { 'mcp-session-id': session, accept: 'application/json' });
+    await new Promise((resolve) => setTimeout(resolve, 2_500));
+    await sweep();
+    expect(((await (await answer).json()) as { result: { content: { text: string }[] } }).result.content[0]!.text).to.equal('took my time');
+    // Its idle time starts when the call ends.
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    await sweep();
+    const ping = await post(url, 'reader-token', { jsonrpc: '2.0', id: 3, method: 'ping' }, { 'mcp-session-id': session });
+    expect(ping.status, 'the session lives on').to.equal(200);
   });
 });

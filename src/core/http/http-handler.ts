@@ -508,8 +508,10 @@ export class HttpHandler {
     else req.signal.addEventListener('abort', () => call.clientGone(), { once: true });
     this.running.add(call);
     const untrackExchange = this.exchange.track(requestOwner(base.principal, base.session), request.id, call);
+    const endRun = base.session ? this.sessions.callRunning(base.session) : undefined;
     const untrack = (): void => {
       untrackExchange();
+      endRun?.();
       this.running.delete(call);
     };
     return streamable ? this.streamed(request, call, untrack) : this.plain(request, call, untrack);

@@ -85,7 +85,7 @@ export interface EngineOptions {
    * keeps cached in memory.
    */
   readonly sessions?: boolean | {
-    /** A session unused this long (and with no open GET stream) ends. Default 30 min. */
+    /** A session unused this long (with no open GET stream and no call running) ends. Default 30 min. */
     readonly idleTimeoutMs?: number;
     /** Most sessions this instance holds; past it the least recently used ends. Default 10,000. */
     readonly maxSessions?: number;

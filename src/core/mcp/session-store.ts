@@ -111,6 +111,8 @@ export class SessionStore {
   /** Sessions with a GET stream open on this instance: never evicted while it is. */
   private readonly attached = new Map<string, Cached>();
   private readonly touched = new Set<string>();
+  /** Sessions with calls running here, and how many: in use, though their client may post nothing. */
+  private readonly running = new Map<string, number>();
   /** Attached sessions being re-read after a change made on another instance. */
   private readonly refreshing = new Map<string, Promise<void>>();
   private touchTimer: NodeJS.Timeout | undefined;
@@ -198,7 +200,7 @@ export class SessionStore {
       const row = fresh ? undefined : ((await this.database.knex('mcp_sessions').where({ id }).first()) as SessionRow | undefined);
       const seen = row ? this.fromRow(row).lastSeen : session.lastSeen;
       if (now - seen > this.config.sessions!.idleTimeoutMs) {
-        await this.delete(session);
+        await this.end(session, false);
         return undefined;
       }
     }
@@ -207,11 +209,17 @@ export class SessionStore {
     return session;
   }
 
-  /** End a session on every instance. */
+  /** End a session on every instance, as its client asked (`DELETE`): its running calls are aborted (see {@link onDeleted}). */
   async delete(session: McpSession): Promise<void> {
+    await this.end(session, true);
+  }
+
+  /** End a session on every instance; `byClient` when its client ended it. */
+  private async end(session: McpSession, byClient: boolean): Promise<void> {
     this.forget(session.id, true);
     this.touched.delete(session.id);
     await this.database.knex('mcp_sessions').where({ id: session.id }).delete();
+    if (!byClient) return this.publish(SESSION_ENDED, { id: session.id });
     this.deleted(session.id);
     await this.publish(SESSION_ENDED, { id: session.id, deleted: true, instance: this.config.instanceId });
   }
@@ -318,9 +326,11 @@ export class SessionStore {
   async flushTouches(): Promise<void> {
     if (this.touchTimer) clearTimeout(this.touchTimer);
     this.touchTimer = undefined;
-    // Sessions streaming here are in use even when they post nothing: keep writing theirs.
-    if (this.attached.size > 0 && !this.closed) {
+    // Sessions streaming here, or with a call running here, are in use even when they post nothing:
+    // keep writing theirs.
+    if ((this.attached.size > 0 || this.running.size > 0) && !this.closed) {
       for (const id of this.attached.keys()) this.touched.add(id);
+      for (const id of this.running.keys()) this.touched.add(id);
       this.scheduleFlush();
     }
     if (this.touched.size === 0) return;
@@ -334,6 +344,27 @@ export class SessionStore {
     } catch (error) {
       safeLog(this.logger, 'warn', { err: error }, 'could not record session activity');
     }
+  }
+
+  /**
+   * A call of the session runs here until the returned function is called: the session is in use
+   * meanwhile, so a call that outlasts the idle timeout does not see its session swept as idle.
+   */
+  callRunning(session: McpSession): () => void {
+    const id = session.id;
+    this.running.set(id, (this.running.get(id) ?? 0) + 1);
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const left = (this.running.get(id) ?? 1) - 1;
+      if (left > 0) this.running.set(id, left);
+      else this.running.delete(id);
+      // The end of a call is a use too: its idle time starts now.
+      const cached = (this.attached.get(id) ?? this.cache.get(id))?.session;
+      if (cached) cached.lastSeen = Math.max(cached.lastSeen, this.clock.now());
+      this.touch(id);
+    };
   }
 
   private touch(id: string): void {
@@ -365,8 +396,8 @@ export class SessionStore {
 
   /**
    * Hear of every session its client ended with `DELETE`, whichever instance the request reached
-   * (not of sessions swept as idle or evicted: a call may still be running for a client that
-   * waits on it). Returns the way to stop.
+   * (not of sessions evicted to make room: a call may still be running for a client that waits on
+   * it). Returns the way to stop.
    */
   onDeleted(listener: (id: string) => void): () => void {
     this.deletedListeners.add(listener);
