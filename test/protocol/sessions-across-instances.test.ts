@@ -257,38 +257,44 @@ describe('protocol: sessions across instances on one PostgreSQL', function () {
     expect(result.result.content[0]!.text).to.equal('user accept: {"sure":true}');
   });
 
+  /** A call of the `wait` tool on `a` (in `session`, if any), once it has had time to start: its answer, still to come. */
+  async function waiting(id: number, session: string | undefined): Promise<{ answer: Promise<Response> }> {
+    Object.assign(waited, { abortedAt: 0, reason: '', returnedAt: 0 });
+    const answer = rpc(a, { jsonrpc: '2.0', id, method: 'tools/call', params: { name: 'wait', arguments: {} } }, session);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    return { answer };
+  }
+
+  /** Wait (up to 3 s) for the `wait` tool to see its abort. */
+  async function untilAborted(): Promise<void> {
+    const deadline = Date.now() + 3_000;
+    while (waited.abortedAt === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+
   for (const withSession of [true, false]) {
     it(`a cancellation posted to another instance stopped nothing (the call ran on to its end)${withSession ? '' : ', without a session too'}: it stops the call running on the first; another client's cancellation does not`, async () => {
       const session = withSession ? await begin(a) : undefined;
       const id = withSession ? 21 : 22;
-      Object.assign(waited, { abortedAt: 0, reason: '', returnedAt: 0 });
       const started = Date.now();
-      const call = rpc(a, { jsonrpc: '2.0', id, method: 'tools/call', params: { name: 'wait', arguments: {} } }, session);
-      await new Promise((resolve) => setTimeout(resolve, 300));
-      const cancel = (credential: string) =>
+      const { answer } = await waiting(id, session);
+      // On b: the caller's own cancellation, in its session; another client's, without it (the session is not its own).
+      const cancel = (credential: string, inSession: string | undefined) =>
         fetch(b.engine.mcpUrl(), {
           method: 'POST',
-          headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', authorization: `Bearer ${credential}`, ...(session ? { 'mcp-session-id': session } : {}) },
+          headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', authorization: `Bearer ${credential}`, ...(inSession ? { 'mcp-session-id': inSession } : {}) },
           body: JSON.stringify({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: id, reason: 'the user gave up' } }),
         });
-      // Another client's cancellation (without the session, which is not its own) stops nothing.
-      const forged = await fetch(b.engine.mcpUrl(), {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', authorization: `Bearer ${otherKey}` },
-        body: JSON.stringify({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: id } }),
-      });
-      expect(forged.status).to.equal(202);
+      expect((await cancel(otherKey, undefined)).status).to.equal(202);
       await new Promise((resolve) => setTimeout(resolve, 500));
       expect(waited.abortedAt, "another client's cancellation stopped the call").to.equal(0);
 
       const cancelledAt = Date.now();
-      expect((await cancel(key)).status).to.equal(202);
-      const deadline = Date.now() + 3_000;
-      while (waited.abortedAt === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 25));
+      expect((await cancel(key, session)).status).to.equal(202);
+      await untilAborted();
       expect(waited.abortedAt, 'the call on the first instance saw the cancellation').to.be.above(0);
       expect(waited.abortedAt - cancelledAt).to.be.below(2_000);
       expect(waited.reason).to.equal('the user gave up');
-      await (await call).body?.cancel();
+      await (await answer).body?.cancel();
       expect(waited.returnedAt - started, 'the call returned when cancelled, not at its end').to.be.below(5_000);
     });
   }
@@ -296,17 +302,14 @@ describe('protocol: sessions across instances on one PostgreSQL', function () {
   for (const where of ['the same instance', 'another instance']) {
     it(`deleting a session on ${where} left its running call going until its end: the call is aborted`, async () => {
       const session = await begin(a);
-      Object.assign(waited, { abortedAt: 0, reason: '', returnedAt: 0 });
-      const call = rpc(a, { jsonrpc: '2.0', id: 23, method: 'tools/call', params: { name: 'wait', arguments: {} } }, session);
-      await new Promise((resolve) => setTimeout(resolve, 300));
+      const { answer } = await waiting(23, session);
       const endedAt = Date.now();
       expect((await rpc(where === 'the same instance' ? a : b, {}, session, 'DELETE')).status).to.equal(204);
-      const deadline = Date.now() + 3_000;
-      while (waited.abortedAt === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 25));
+      await untilAborted();
       expect(waited.abortedAt, 'the call saw the end of its session').to.be.above(0);
       expect(waited.abortedAt - endedAt).to.be.below(2_000);
       expect(waited.reason).to.equal('The session ended.');
-      await (await call).body?.cancel();
+      await (await answer).body?.cancel();
     });
   }
 

@@ -75,7 +75,6 @@ function rpcResult(id: JsonRpcId, result: unknown): HttpResponse {
 type StreamingCall = { -readonly [K in 'send' | 'closeStream']?: CallContext[K] } & Omit<CallContext, 'send' | 'closeStream'>;
 
 const clientGoneError = (): GatehouseError => new GatehouseError('client_gone', 'The client disconnected.');
-const sessionEndedError = (): GatehouseError => new GatehouseError('session_ended', 'The session ended.');
 
 /**
  * The context of one call that runs a handler: the request's facts, plus an abort (client gone,
@@ -185,12 +184,7 @@ export class HttpHandler {
     @inject(Telemetry) private readonly telemetry: Telemetry,
     @inject(HealthChecks) private readonly healthChecks: HealthChecks,
     @inject(MetricsEndpoint) @optional() private readonly metrics: MetricsEndpoint | undefined,
-  ) {
-    // A session its client ended takes its running calls with it.
-    sessions.onDeleted((id) => {
-      for (const call of this.running) if (call instanceof RunningCall && call.session?.id === id) call.abort(sessionEndedError());
-    });
-  }
+  ) {}
 
   /** The methods the MCP endpoint takes: POST, and with sessions GET (the stream) and DELETE (the end). */
   private get mcpMethods(): readonly string[] {
@@ -508,7 +502,7 @@ export class HttpHandler {
     else req.signal.addEventListener('abort', () => call.clientGone(), { once: true });
     this.running.add(call);
     const untrackExchange = this.exchange.track(requestOwner(base.principal, base.session), request.id, call);
-    const endRun = base.session ? this.sessions.callRunning(base.session) : undefined;
+    const endRun = base.session ? this.sessions.callRunning(base.session, call) : undefined;
     const untrack = (): void => {
       untrackExchange();
       endRun?.();

@@ -11,6 +11,8 @@ import { isMcpLogLevel, type McpLogLevel } from './notification-levels.js';
 import { BoundedCache } from '../cache/bounded-cache.js';
 import { BackgroundWork } from '../fleet/background-work.js';
 import { SessionEventLog, STANDALONE_STREAM } from './session-event-log.js';
+import type { Abortable } from './client-exchange.js';
+import { GatehouseError } from '../errors.js';
 
 /** A server→client message channel (an SSE stream). */
 export interface OutboundChannel {
@@ -111,14 +113,15 @@ export class SessionStore {
   /** Sessions with a GET stream open on this instance: never evicted while it is. */
   private readonly attached = new Map<string, Cached>();
   private readonly touched = new Set<string>();
-  /** Sessions with calls running here, and how many: in use, though their client may post nothing. */
-  private readonly running = new Map<string, number>();
+  /**
+   * The calls of sessions running here: their sessions are in use though their clients may post
+   * nothing, and they are aborted when their client deletes the session.
+   */
+  private readonly running = new Map<string, Set<Abortable>>();
   /** Attached sessions being re-read after a change made on another instance. */
   private readonly refreshing = new Map<string, Promise<void>>();
   private touchTimer: NodeJS.Timeout | undefined;
   private closed = false;
-  /** Told of every session its client deleted, on this instance or another. */
-  private readonly deletedListeners = new Set<(id: string) => void>();
 
   constructor(
     @inject(EngineConfig) private readonly config: EngineConfig,
@@ -134,7 +137,7 @@ export class SessionStore {
     changes.subscribe(SESSION_ENDED, (payload) => {
       if (typeof payload.id !== 'string') return;
       this.forget(payload.id, true);
-      if (payload.deleted === true && payload.instance !== this.config.instanceId) this.deleted(payload.id);
+      if (payload.deleted === true && payload.instance !== this.config.instanceId) this.abortCalls(payload.id);
     }, () => this.cache.clear());
     changes.subscribe(SESSION_CHANGED, (payload) => {
       if (typeof payload.id === 'string') this.forget(payload.id, false);
@@ -209,7 +212,7 @@ export class SessionStore {
     return session;
   }
 
-  /** End a session on every instance, as its client asked (`DELETE`): its running calls are aborted (see {@link onDeleted}). */
+  /** End a session on every instance, as its client asked (`DELETE`): its calls still running are aborted, wherever they run. */
   async delete(session: McpSession): Promise<void> {
     await this.end(session, true);
   }
@@ -220,7 +223,7 @@ export class SessionStore {
     this.touched.delete(session.id);
     await this.database.knex('mcp_sessions').where({ id: session.id }).delete();
     if (!byClient) return this.publish(SESSION_ENDED, { id: session.id });
-    this.deleted(session.id);
+    this.abortCalls(session.id);
     await this.publish(SESSION_ENDED, { id: session.id, deleted: true, instance: this.config.instanceId });
   }
 
@@ -347,19 +350,19 @@ export class SessionStore {
   }
 
   /**
-   * A call of the session runs here until the returned function is called: the session is in use
-   * meanwhile, so a call that outlasts the idle timeout does not see its session swept as idle.
+   * `call` of the session runs here until the returned function is called: the session is in use
+   * meanwhile, so a call that outlasts the idle timeout does not see its session swept as idle,
+   * and the call is aborted if the client deletes the session (not when it is evicted to make room
+   * or found expired: its client may still be waiting on the call's stream).
    */
-  callRunning(session: McpSession): () => void {
+  callRunning(session: McpSession, call: Abortable): () => void {
     const id = session.id;
-    this.running.set(id, (this.running.get(id) ?? 0) + 1);
-    let released = false;
+    let calls = this.running.get(id);
+    if (!calls) this.running.set(id, (calls = new Set()));
+    calls.add(call);
     return () => {
-      if (released) return;
-      released = true;
-      const left = (this.running.get(id) ?? 1) - 1;
-      if (left > 0) this.running.set(id, left);
-      else this.running.delete(id);
+      if (!calls.delete(call)) return;
+      if (calls.size === 0 && this.running.get(id) === calls) this.running.delete(id);
       // The end of a call is a use too: its idle time starts now.
       const cached = (this.attached.get(id) ?? this.cache.get(id))?.session;
       if (cached) cached.lastSeen = Math.max(cached.lastSeen, this.clock.now());
@@ -394,18 +397,9 @@ export class SessionStore {
     this.attached.get(id)?.session.stream?.close();
   }
 
-  /**
-   * Hear of every session its client ended with `DELETE`, whichever instance the request reached
-   * (not of sessions evicted to make room: a call may still be running for a client that waits on
-   * it). Returns the way to stop.
-   */
-  onDeleted(listener: (id: string) => void): () => void {
-    this.deletedListeners.add(listener);
-    return () => void this.deletedListeners.delete(listener);
-  }
-
-  private deleted(id: string): void {
-    for (const listener of this.deletedListeners) listener(id);
+  /** Abort the calls of a session its client deleted that run here. */
+  private abortCalls(id: string): void {
+    for (const call of this.running.get(id) ?? []) call.abort(new GatehouseError('session_ended', 'The session ended.'));
   }
 
   /** Drop a session from this instance's cache; when it `ended`, close its stream here too. */
